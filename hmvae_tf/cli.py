@@ -1,0 +1,60 @@
+"""The `hmvae` command: parses the sub-command and hands it to the module that does the work.
+
+Each command module defines `add_arguments(parser, command)` and `run(args) -> int`; modules are
+imported only when their command runs, so `hmvae --help` and the light client commands do
+not pay for importing the training stack.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+# command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("hmvae_tf.train", "train a MusicVAE config on a TFDS dataset (resumable)"),
+    "evaluate": ("hmvae_tf.evaluate", "reconstruction accuracy (teacher-forced and sampled) and KL"),
+    "export": ("hmvae_tf.export", "write a versioned SavedModel with the serving signatures"),
+    "serve": ("hmvae_tf.serving.server", "serve SavedModels over TF Serving's gRPC API"),
+    "sample": ("hmvae_tf.serving.commands", "sample new music to MIDI files"),
+    "interpolate": ("hmvae_tf.serving.commands", "interpolate between two MIDI files"),
+    "attribute": ("hmvae_tf.serving.commands", "shift music along a latent attribute vector"),
+    "tfjs": ("hmvae_tf.tfjs", "convert a SavedModel into TF.js graph models for the browser"),
+    "web": ("hmvae_tf.web", "serve the browser demo page"),
+}
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """The full parser; only the chosen command's module is imported to add its flags."""
+    parser = argparse.ArgumentParser(
+        prog="hmvae",
+        description="MusicVAE in TensorFlow 2 / Keras: train, evaluate, export, serve, sample "
+        "and interpolate. Run `hmvae <command> --help` for the options of a command.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub_parser = sub.add_parser(
+            name, help=help_text, description=help_text,
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        sub_parser.set_defaults(_module=module_name)
+        if name == chosen:
+            importlib.import_module(module_name).add_arguments(sub_parser, name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
+    module = importlib.import_module(args._module)
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

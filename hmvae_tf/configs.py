@@ -1,0 +1,187 @@
+"""Named MusicVAE configurations under Magenta's names, overridable from the command line.
+
+Each config is a frozen dataclass; `--hparams=enc_rnn_size=[256],z_size=128` goes through
+`Config.override`, so shrinking a published model for a CPU never needs a code change.
+Values follow Magenta's `music_vae/configs.py` (see ../shared/MUSICVAE.md).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from typing import Any
+
+# Track name -> number of token classes per step. Every representation uses 16 steps per
+# 4/4 bar; a trio's tokens are [T, 3] in this order.
+TRACK_CLASSES = {"melody": 90, "bass": 90, "drums": 512}
+REPRESENTATION_TRACKS = {
+    "melody": ("melody",),
+    "drums": ("drums",),
+    "trio": ("melody", "bass", "drums"),
+}
+STEPS_PER_BAR = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything that defines a model, its objective and its training."""
+
+    name: str
+    representation: str = "melody"  # key of REPRESENTATION_TRACKS
+    bars: int = 2
+    # Encoder: stacked bidirectional LSTM, units per direction per layer.
+    enc_rnn_size: tuple[int, ...] = (512,)
+    # Core (or flat) decoder LSTM layers.
+    dec_rnn_size: tuple[int, ...] = (256, 256)
+    # Conductor LSTM layers; empty = flat decoder.
+    conductor_rnn_size: tuple[int, ...] = ()
+    # Conductor steps (subsequences); bars / conductor_length bars per core-decoder run.
+    conductor_length: int = 0
+    z_size: int = 256
+    batch_size: int = 512
+    # Objective.
+    free_bits: float = 0.0
+    max_beta: float = 0.2
+    beta_rate: float = 0.99999
+    # Scheduled sampling: "constant" (p_sample = sampling_rate) or "inverse_sigmoid" (rate k).
+    sampling_schedule: str = "constant"
+    sampling_rate: float = 0.0
+    # Optimiser.
+    learning_rate: float = 1e-3
+    decay_rate: float = 0.9999
+    min_learning_rate: float = 1e-5
+    clip_norm: float = 1.0
+    # Data augmentation: uniform transposition in [-transpose, +transpose] semitones.
+    transpose: int = 0
+    # Default TFDS config this model trains on.
+    dataset: str = "hmvae_notesequences/mel_2bar"
+
+    @property
+    def tracks(self) -> tuple[str, ...]:
+        return REPRESENTATION_TRACKS[self.representation]
+
+    @property
+    def track_classes(self) -> tuple[int, ...]:
+        return tuple(TRACK_CLASSES[t] for t in self.tracks)
+
+    @property
+    def num_steps(self) -> int:
+        return self.bars * STEPS_PER_BAR
+
+    @property
+    def hierarchical(self) -> bool:
+        return bool(self.conductor_rnn_size)
+
+    @property
+    def steps_per_subsequence(self) -> int:
+        return self.num_steps // self.conductor_length if self.hierarchical else self.num_steps
+
+    def override(self, hparams: str) -> "Config":
+        """Returns a copy with `k=v,k=[a,b],...` applied (Magenta's --hparams syntax)."""
+        if not hparams:
+            return self
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        changes: dict[str, Any] = {}
+        for key, raw in _split_hparams(hparams):
+            if key not in fields:
+                raise ValueError(
+                    f"unknown hparam {key!r}; known: {', '.join(sorted(fields))}")
+            changes[key] = _parse_value(key, raw, getattr(self, key))
+        cfg = dataclasses.replace(self, **changes)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if self.representation not in REPRESENTATION_TRACKS:
+            raise ValueError(f"representation must be one of {sorted(REPRESENTATION_TRACKS)}")
+        if self.hierarchical and (self.conductor_length <= 0 or self.bars % self.conductor_length):
+            raise ValueError("conductor_length must divide bars for a hierarchical decoder")
+        if self.sampling_schedule not in ("constant", "inverse_sigmoid"):
+            raise ValueError("sampling_schedule must be 'constant' or 'inverse_sigmoid'")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Config":
+        data = json.loads(text)
+        for f in dataclasses.fields(cls):
+            if isinstance(f.default, tuple) and f.name in data:
+                data[f.name] = tuple(data[f.name])
+        return cls(**data)
+
+
+def _split_hparams(text: str) -> list[tuple[str, str]]:
+    """Splits `a=1,b=[2,3],c=x` on the commas that are not inside brackets."""
+    parts = [p for p in re.split(r",(?![^\[]*\])", text.strip()) if p.strip()]
+    out = []
+    for part in parts:
+        if "=" not in part:
+            raise ValueError(f"hparam {part!r} is not of the form name=value")
+        key, raw = part.split("=", 1)
+        out.append((key.strip(), raw.strip()))
+    return out
+
+
+def _parse_value(key: str, raw: str, current: Any) -> Any:
+    try:
+        if isinstance(current, tuple):
+            inner = raw.strip("[]() ")
+            return tuple(int(v) for v in inner.split(",") if v.strip())
+        if isinstance(current, bool):
+            return raw.lower() in ("1", "true", "yes")
+        if isinstance(current, int):
+            return int(raw)
+        if isinstance(current, float):
+            return float(raw)
+        return raw
+    except ValueError as err:
+        raise ValueError(f"bad value {raw!r} for hparam {key!r}: {err}") from None
+
+
+_MEL_2BAR = dict(representation="melody", bars=2, dataset="hmvae_notesequences/mel_2bar")
+_MEL_16BAR = dict(representation="melody", bars=16, dataset="hmvae_notesequences/mel_16bar")
+
+CONFIGS: dict[str, Config] = {
+    c.name: c
+    for c in [
+        Config(
+            name="cat-mel_2bar_small", **_MEL_2BAR,
+            enc_rnn_size=(512,), dec_rnn_size=(256, 256), z_size=256, batch_size=512,
+            free_bits=0.0, max_beta=0.2, beta_rate=0.99999,
+            sampling_schedule="inverse_sigmoid", sampling_rate=1000.0, transpose=5),
+        Config(
+            name="cat-mel_2bar_big", **_MEL_2BAR,
+            enc_rnn_size=(2048,), dec_rnn_size=(2048, 2048, 2048), z_size=512, batch_size=512,
+            free_bits=0.0, max_beta=0.5, beta_rate=0.99999,
+            sampling_schedule="inverse_sigmoid", sampling_rate=1000.0, transpose=5),
+        Config(
+            name="cat-drums_2bar_small", representation="drums", bars=2,
+            dataset="hmvae_notesequences/drums_2bar",
+            enc_rnn_size=(512,), dec_rnn_size=(256, 256), z_size=256, batch_size=512,
+            free_bits=48.0, max_beta=0.2, beta_rate=0.99999,
+            sampling_schedule="inverse_sigmoid", sampling_rate=1000.0),
+        Config(
+            name="flat-mel_16bar", **_MEL_16BAR,
+            enc_rnn_size=(2048, 2048), dec_rnn_size=(2048, 2048, 2048), z_size=512,
+            batch_size=512, free_bits=256.0, max_beta=0.2, beta_rate=0.99999, transpose=5),
+        Config(
+            name="hierdec-mel_16bar", **_MEL_16BAR,
+            enc_rnn_size=(2048, 2048), conductor_rnn_size=(1024, 1024), conductor_length=16,
+            dec_rnn_size=(1024, 1024), z_size=512, batch_size=512,
+            free_bits=256.0, max_beta=0.2, beta_rate=0.99999, transpose=5),
+        Config(
+            name="hierdec-trio_16bar", representation="trio", bars=16,
+            dataset="hmvae_notesequences/trio_16bar",
+            enc_rnn_size=(2048, 2048), conductor_rnn_size=(1024, 1024), conductor_length=16,
+            dec_rnn_size=(1024, 1024), z_size=512, batch_size=256,
+            free_bits=256.0, max_beta=0.2, beta_rate=0.99999, transpose=5),
+    ]
+}
+
+
+def get_config(name: str, hparams: str = "") -> Config:
+    """Looks up a named config and applies `--hparams` overrides."""
+    if name not in CONFIGS:
+        raise ValueError(f"unknown config {name!r}; choose from: {', '.join(CONFIGS)}")
+    return CONFIGS[name].override(hparams)
