@@ -1,0 +1,177 @@
+"""p(x|z): flat, hierarchical (conductor + core) and multi-track (one core per track) decoders.
+
+One class covers all three. A flat decoder is the degenerate hierarchy with a single
+subsequence whose embedding is z itself: z initialises the core LSTM state (tanh(dense)) and
+is concatenated to every input. A hierarchical decoder first runs a conductor LSTM (zero
+inputs, state from z) for one embedding per subsequence; each embedding then initialises and
+conditions the core decoder for its bar(s). Multi-track models (trio) have one core decoder
+per track under the same embeddings, each reading only its own track's previous token.
+
+Teacher-forced, the subsequences are independent given their embeddings, so all of them run
+as one batch. Autoregressive decoding (sampling, scheduled sampling) walks the steps in
+order; the first step of bar k reads the last token of bar k-1.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+import tensorflow as tf
+
+from hmvae_tf.model.lstm import LSTMStack
+
+START = -1  # "no previous token": one-hot of -1 is the zero vector (Magenta's start input)
+
+
+class CoreDecoder(keras.layers.Layer):
+    """LSTM decoder for one track, conditioned on an embedding per subsequence."""
+
+    def __init__(self, num_classes: int, units: tuple[int, ...], **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+        self.rnn = LSTMStack(units, name="rnn")
+        self.initial_state = keras.layers.Dense(self.rnn.state_size, activation="tanh",
+                                                name="initial_state")
+        self.output_layer = keras.layers.Dense(num_classes, name="logits")
+
+    def build(self, embedding_shape):
+        batch, emb = embedding_shape[0], embedding_shape[-1]
+        self.initial_state.build((batch, emb))
+        self.rnn.build((batch, None, self.num_classes + emb))
+        self.output_layer.build((batch, self.rnn.units[-1]))
+
+    def teacher_forced(self, previous: tf.Tensor, embedding: tf.Tensor, training=False):
+        """previous [N, S] token ids (START at the sequence start), embedding [N, E] ->
+        logits [N, S, C]."""
+        steps = tf.shape(previous)[1]
+        one_hot = tf.one_hot(previous, self.num_classes)
+        condition = tf.tile(embedding[:, None, :], tf.stack([1, steps, 1]))
+        state = self.rnn.split_state(self.initial_state(embedding))
+        outputs, _ = self.rnn(tf.concat([one_hot, condition], -1), state, training=training)
+        return self.output_layer(outputs)
+
+
+class MusicDecoder(keras.layers.Layer):
+    """Flat or hierarchical decoder over `len(track_classes)` tracks of `num_steps` steps."""
+
+    def __init__(self, track_classes: tuple[int, ...], num_steps: int, dec_units: tuple[int, ...],
+                 conductor_units: tuple[int, ...] = (), conductor_length: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.track_classes = tuple(track_classes)
+        self.num_steps = num_steps
+        self.hierarchical = bool(conductor_units)
+        self.num_subsequences = conductor_length if self.hierarchical else 1
+        if num_steps % self.num_subsequences:
+            raise ValueError("conductor_length must divide the number of steps")
+        self.subsequence_steps = num_steps // self.num_subsequences
+        if self.hierarchical:
+            self.conductor = LSTMStack(conductor_units, name="conductor")
+            self.conductor_initial_state = keras.layers.Dense(
+                self.conductor.state_size, activation="tanh", name="conductor_initial_state")
+        self.cores = [CoreDecoder(c, dec_units, name=f"core_{i}")
+                      for i, c in enumerate(self.track_classes)]
+
+    def build(self, z_shape):
+        batch, z_size = z_shape[0], z_shape[-1]
+        emb = z_size
+        if self.hierarchical:
+            self.conductor_initial_state.build((batch, z_size))
+            self.conductor.build((batch, self.num_subsequences, 1))
+            emb = self.conductor.units[-1]
+        for core in self.cores:
+            core.build((batch, emb))
+
+    def embeddings(self, z: tf.Tensor, training=False) -> tf.Tensor:
+        """z [B, Z] -> one conditioning embedding per subsequence [B, L, E]."""
+        if not self.hierarchical:
+            return z[:, None, :]
+        state = self.conductor.split_state(self.conductor_initial_state(z))
+        zeros = tf.zeros(tf.stack([tf.shape(z)[0], self.num_subsequences, 1]), z.dtype)
+        outputs, _ = self.conductor(zeros, state, training=training)
+        return outputs
+
+    def teacher_forced_logits(self, z: tf.Tensor, targets: tf.Tensor, training=False):
+        """targets [B, T, K] -> logits per track, each [B, T, C_k]."""
+        emb = self.embeddings(z, training=training)
+        batch = tf.shape(z)[0]
+        length, steps = self.num_subsequences, self.subsequence_steps
+        flat_emb = tf.reshape(emb, tf.stack([batch * length, tf.shape(emb)[-1]]))
+        logits = []
+        for k, core in enumerate(self.cores):
+            # Shift the whole sequence by one: bar k's first input is bar k-1's last token.
+            previous = tf.pad(targets[:, :-1, k], [[0, 0], [1, 0]], constant_values=START)
+            previous = tf.reshape(previous, tf.stack([batch * length, steps]))
+            out = core.teacher_forced(previous, flat_emb, training=training)
+            logits.append(tf.reshape(out, tf.stack([batch, self.num_steps, core.num_classes])))
+        return logits
+
+    def autoregress(self, z: tf.Tensor, choose: Callable, targets: tf.Tensor | None = None,
+                    use_target: tf.Tensor | None = None, return_logits: bool = False,
+                    training=False):
+        """Decodes step by step, each step reading the previous step's token.
+
+        choose(t, k, logits [B, C_k]) -> int32 tokens [B] picks track k's token at step t.
+        With `targets` [B, T, K] and `use_target` bool [B, T], the next input is the target
+        where use_target is set (scheduled sampling). Returns tokens [B, T, K] and, if asked,
+        logits per track [B, T, C_k].
+        """
+        emb = self.embeddings(z, training=training)
+        batch = tf.shape(z)[0]
+        steps = self.subsequence_steps
+        tracks = []
+        for core in self.cores:
+            token_kernel, _ = core.rnn.input_kernels(core.num_classes)
+            # Per-subsequence tensors are read through TensorArrays: slicing a captured tensor
+            # inside a while loop would make its gradient a dense [L, ...] tensor per step.
+            cond = _unstack(tf.transpose(core.rnn.project_condition(emb, core.num_classes),
+                                         [1, 0, 2]), self.num_subsequences)
+            init = _unstack(tf.transpose(core.initial_state(emb), [1, 0, 2]),
+                            self.num_subsequences)  # [L] x [B, state]
+            tracks.append((core, token_kernel, cond, init))
+        if targets is not None:
+            targets_tm = tf.transpose(targets, [1, 0, 2])  # [T, B, K]
+            use_tm = tf.transpose(use_target, [1, 0])
+
+        def body(t, previous, states, token_acc, logit_accs):
+            bar = t // steps
+            at_bar_start = tf.equal(t % steps, 0)
+            new_previous, new_states, new_logits = [], [], []
+            for k, (core, token_kernel, cond, init) in enumerate(tracks):
+                state = core.rnn.split_state(init.read(bar))
+                state = [(tf.where(at_bar_start, h0, h), tf.where(at_bar_start, c0, c))
+                         for (h0, c0), (h, c) in zip(state, states[k])]
+                prev = previous[:, k]
+                rows = tf.gather(token_kernel, tf.maximum(prev, 0))
+                rows *= tf.cast(prev >= 0, rows.dtype)[:, None]
+                out, state = core.rnn.step(rows, cond.read(bar), state)
+                logits = core.output_layer(out)
+                token = tf.cast(choose(t, k, logits), tf.int32)
+                if targets is not None:
+                    token = tf.where(use_tm[t], targets_tm[t, :, k], token)
+                new_previous.append(token)
+                new_states.append(state)
+                new_logits.append(logits)
+            token_acc = token_acc.write(t, tf.stack(new_previous, axis=-1))
+            if return_logits:
+                logit_accs = [acc.write(t, lg) for acc, lg in zip(logit_accs, new_logits)]
+            return t + 1, tf.stack(new_previous, -1), new_states, token_acc, logit_accs
+
+        zero_states = [
+            [(tf.zeros(tf.stack([batch, u])), tf.zeros(tf.stack([batch, u])))
+             for u in core.rnn.units] for core in self.cores]
+        previous0 = tf.fill(tf.stack([batch, len(self.cores)]), START)
+        token_acc = tf.TensorArray(tf.int32, size=self.num_steps)
+        logit_accs = [tf.TensorArray(z.dtype, size=self.num_steps if return_logits else 0)
+                      for _ in self.cores]
+        _, _, _, token_acc, logit_accs = tf.while_loop(
+            lambda t, *_: t < self.num_steps, body,
+            (tf.constant(0), previous0, zero_states, token_acc, logit_accs),
+            maximum_iterations=self.num_steps)
+        tokens = tf.transpose(token_acc.stack(), [1, 0, 2])
+        if not return_logits:
+            return tokens
+        return tokens, [tf.transpose(acc.stack(), [1, 0, 2]) for acc in logit_accs]
+
+
+def _unstack(tensor: tf.Tensor, size: int) -> tf.TensorArray:
+    return tf.TensorArray(tensor.dtype, size=size, clear_after_read=False).unstack(tensor)

@@ -1,0 +1,72 @@
+"""Randomness for decoding: Gumbel-max token choice, per-row stateless seeds.
+
+Sampling a token as argmax(logits / temperature + Gumbel noise) is exact categorical
+sampling, and drawing all the noise before the decode loop lets the same loop run with
+stateless per-row noise (served models: a row's result depends only on its own seed, never
+on what else shares the batch) or with stateful noise (the browser, where TF.js has no
+stateless random ops).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import tensorflow as tf
+
+_TINY = 1e-20
+
+
+def gumbel(shape) -> tf.Tensor:
+    """Gumbel(0, 1) noise from TF's stateful generator (RandomUniform)."""
+    return _gumbel_from_uniform(tf.random.uniform(shape))
+
+
+def gumbel_from_seeds(seeds: tf.Tensor, row_shape) -> tf.Tensor:
+    """Gumbel noise [B, *row_shape]; row b depends only on seeds[b] (int32 [B, 2])."""
+    uniform = tf.map_fn(lambda s: tf.random.stateless_uniform(row_shape, seed=s), seeds,
+                        fn_output_signature=tf.float32)
+    return _gumbel_from_uniform(uniform)
+
+
+def normal_from_seeds(seeds: tf.Tensor, size: int) -> tf.Tensor:
+    """Standard normal [B, size]; row b depends only on seeds[b]."""
+    return tf.map_fn(lambda s: tf.random.stateless_normal([size], seed=s), seeds,
+                     fn_output_signature=tf.float32)
+
+
+def split_seeds(seeds: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Two independent per-row seeds [B, 2] from one: one for z, one for the tokens."""
+    seeds = tf.cast(seeds, tf.int32)
+    first = tf.stack([seeds[:, 0], seeds[:, 1] * 2], -1)
+    second = tf.stack([seeds[:, 0], seeds[:, 1] * 2 + 1], -1)
+    return first, second
+
+
+def _gumbel_from_uniform(u: tf.Tensor) -> tf.Tensor:
+    return -tf.math.log(-tf.math.log(u + _TINY) + _TINY)
+
+
+def gumbel_chooser(noise: tf.Tensor, temperature: tf.Tensor,
+                   track_classes: tuple[int, ...]) -> Callable:
+    """Token choice for MusicDecoder.autoregress: Gumbel-max at a per-row temperature,
+    argmax where the temperature is 0. noise: [B, T, sum(C_k)]."""
+    steps = tf.TensorArray(noise.dtype, size=tf.shape(noise)[1], clear_after_read=False).unstack(
+        tf.transpose(noise, [1, 0, 2]))
+    offsets = [sum(track_classes[:k]) for k in range(len(track_classes))]
+    hot = temperature > 0
+    inverse = tf.where(hot, 1.0 / tf.where(hot, temperature, 1.0), 1.0)[:, None]
+
+    def choose(t, k, logits):
+        g = steps.read(t)[:, offsets[k]:offsets[k] + track_classes[k]]
+        sampled = tf.argmax(logits * inverse + g, -1, output_type=tf.int32)
+        greedy = tf.argmax(logits, -1, output_type=tf.int32)
+        return tf.where(hot, sampled, greedy)
+
+    return choose
+
+
+def categorical_chooser() -> Callable:
+    """Token choice at temperature 1 from TF's stateful generator (scheduled sampling)."""
+    def choose(t, k, logits):
+        return tf.random.categorical(logits, 1, dtype=tf.int32)[:, 0]
+
+    return choose

@@ -1,0 +1,41 @@
+"""The paper's schedules, all functions of the global step (the optimizer's iteration count)."""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+def kl_beta(step, max_beta: float, beta_rate: float) -> tf.Tensor:
+    """beta = (1 - beta_rate^step) * max_beta: the KL weight anneals from 0 to max_beta."""
+    step = tf.cast(step, tf.float32)
+    return (1.0 - tf.pow(tf.constant(beta_rate, tf.float32), step)) * max_beta
+
+
+def sampling_probability(step, schedule: str, rate: float) -> tf.Tensor:
+    """Probability that a decoder input is the model's own sample, not the target.
+
+    inverse_sigmoid with rate k: 1 - k / (k + exp(step / k)); constant: `rate`.
+    """
+    if schedule == "constant":
+        return tf.constant(rate, tf.float32)
+    k = tf.constant(rate, tf.float32)
+    step = tf.cast(step, tf.float32)
+    # exp overflows to inf for very large steps; 1 - k / inf = 1, which is the right limit.
+    return 1.0 - k / (k + tf.exp(step / k))
+
+
+@keras.saving.register_keras_serializable(package="hmvae")
+class ExponentialDecayToFloor(keras.optimizers.schedules.LearningRateSchedule):
+    """lr(step) = (initial - floor) * decay_rate^step + floor (Magenta's schedule)."""
+
+    def __init__(self, initial: float, decay_rate: float, floor: float):
+        self.initial = initial
+        self.decay_rate = decay_rate
+        self.floor = floor
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        return (self.initial - self.floor) * tf.pow(self.decay_rate, step) + self.floor
+
+    def get_config(self):
+        return {"initial": self.initial, "decay_rate": self.decay_rate, "floor": self.floor}

@@ -1,0 +1,201 @@
+"""MusicVAE as a subclassed Keras model: q(z|x) and p(z) are tfp distributions.
+
+The objective is the paper's: mean over the batch of the summed cross-entropy plus
+beta * mean(max(KL - free_bits * ln 2, 0)), with beta annealed and optional scheduled
+sampling, trained by Adam with Magenta's learning-rate decay and global-norm clipping.
+
+Token tensors are [B, T, K] int32 (K tracks: 1 for melody or drums, 3 for a trio).
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from hmvae_tf.configs import Config
+from hmvae_tf.model import sampling
+from hmvae_tf.model.decoders import MusicDecoder
+from hmvae_tf.model.encoder import BidirectionalLstmEncoder
+from hmvae_tf.model.schedules import ExponentialDecayToFloor, kl_beta, sampling_probability
+
+tfd = tfp.distributions
+LN2 = math.log(2.0)
+
+
+class MusicVAE(keras.Model):
+    """Encoder q(z|x), prior p(z) = N(0, I), flat or hierarchical decoder p(x|z)."""
+
+    def __init__(self, config: Config, **kwargs):
+        super().__init__(name=kwargs.pop("name", "music_vae"), **kwargs)
+        config.validate()
+        self.config = config
+        self.track_classes = config.track_classes
+        self.encoder = BidirectionalLstmEncoder(config.enc_rnn_size, config.z_size, name="encoder")
+        self.decoder = MusicDecoder(
+            config.track_classes, config.num_steps, config.dec_rnn_size,
+            config.conductor_rnn_size, config.conductor_length, name="decoder")
+        self.teacher_forced_training = (
+            config.sampling_schedule == "constant" and config.sampling_rate == 0)
+        names = ["loss", "r_loss", "kl_bits", "accuracy", "beta", "p_sample"]
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+
+    # --- construction ---------------------------------------------------------------------
+    def build(self, input_shape=None):
+        batch = None
+        self.encoder.build((batch, self.config.num_steps, sum(self.track_classes)))
+        self.decoder.build((batch, self.config.z_size))
+        self.built = True
+
+    def compile_for_training(self, **kwargs) -> None:
+        """Adam with Magenta's decay to a floor; clipping happens in train_step."""
+        c = self.config
+        schedule = ExponentialDecayToFloor(c.learning_rate, c.decay_rate, c.min_learning_rate)
+        self.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule), **kwargs)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def prior(self) -> tfd.Distribution:
+        z = self.config.z_size
+        return tfd.MultivariateNormalDiag(loc=tf.zeros([z]), scale_diag=tf.ones([z]))
+
+    # --- the model ----------------------------------------------------------------------
+    def one_hot(self, tokens: tf.Tensor) -> tf.Tensor:
+        """[B, T, K] ids -> [B, T, sum(C_k)] concatenated one-hot tracks."""
+        return tf.concat([tf.one_hot(tokens[..., k], c) for k, c in enumerate(self.track_classes)],
+                         axis=-1)
+
+    def encode(self, tokens: tf.Tensor, training=False) -> tfd.MultivariateNormalDiag:
+        """q(z|x) for tokens [B, T, K]."""
+        return self.encoder(self.one_hot(tokens), training=training)
+
+    def call(self, tokens, training=False):
+        """Teacher-forced reconstruction logits (per track) from a posterior sample."""
+        z = self.encode(tokens, training=training).sample()
+        return self.decoder.teacher_forced_logits(z, tokens, training=training)
+
+    def compute_terms(self, tokens: tf.Tensor, training: bool = False,
+                      p_sample: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        """The loss and its parts for one batch (means over this replica's examples)."""
+        c = self.config
+        q = self.encode(tokens, training=training)
+        z = q.sample()
+        if p_sample is None:
+            logits = self.decoder.teacher_forced_logits(z, tokens, training=training)
+        else:
+            use_target = tf.random.uniform(tf.shape(tokens)[:2]) >= p_sample
+            _, logits = self.decoder.autoregress(
+                z, sampling.categorical_chooser(), targets=tokens, use_target=use_target,
+                return_logits=True, training=training)
+        ce = tf.add_n([
+            tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(tokens[..., k], lg), -1)
+            for k, lg in enumerate(logits)])
+        kl = tfd.kl_divergence(q, self.prior())
+        beta = kl_beta(self.optimizer.iterations if self.optimizer else 0, c.max_beta, c.beta_rate)
+        kl_cost = tf.maximum(kl - c.free_bits * LN2, 0.0)
+        r_loss = tf.reduce_mean(ce)
+        correct = tf.stack([tf.equal(tf.argmax(lg, -1, output_type=tf.int32), tokens[..., k])
+                            for k, lg in enumerate(logits)], -1)
+        return {
+            "loss": r_loss + beta * tf.reduce_mean(kl_cost),
+            "r_loss": r_loss,
+            "kl_bits": tf.reduce_mean(kl) / LN2,
+            "accuracy": tf.reduce_mean(tf.cast(correct, tf.float32)),
+            "beta": beta,
+        }
+
+    # --- training -----------------------------------------------------------------------
+    def train_step(self, data):
+        tokens = data
+        c = self.config
+        p_sample = None
+        if not self.teacher_forced_training:
+            p_sample = sampling_probability(self.optimizer.iterations, c.sampling_schedule,
+                                            c.sampling_rate)
+        strategy = tf.distribute.get_strategy()
+        replicas = strategy.num_replicas_in_sync
+        variables = self.trainable_variables
+        with tf.GradientTape() as tape:
+            terms = self.compute_terms(tokens, training=True, p_sample=p_sample)
+            # Each replica holds a slice of the batch; the optimizer sums replicas' gradients.
+            scaled = terms["loss"] / replicas
+        grads = tape.gradient(scaled, variables)
+        if replicas > 1:
+            # Keras clips before it all-reduces, which would clip each replica's share. Clip
+            # the true (summed) gradient instead; the optimizer's sum of N copies of g / N is g.
+            grads = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, grads)
+            grads, _ = tf.clip_by_global_norm(grads, c.clip_norm)
+            grads = [g / replicas for g in grads]
+        else:
+            grads, _ = tf.clip_by_global_norm(grads, c.clip_norm)
+        self.optimizer.apply(grads, variables)
+        terms["p_sample"] = tf.constant(0.0) if p_sample is None else p_sample
+        return self._update_trackers(terms)
+
+    def test_step(self, data):
+        terms = self.compute_terms(data, training=False)
+        terms["p_sample"] = tf.constant(0.0)
+        return self._update_trackers(terms)
+
+    def _update_trackers(self, terms):
+        for name, value in terms.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    # --- inference ----------------------------------------------------------------------
+    def decode(self, z: tf.Tensor, temperature=0.0, seed: tf.Tensor | None = None,
+               noise: tf.Tensor | None = None) -> tf.Tensor:
+        """z [B, Z] -> tokens [B, T, K]. temperature: scalar or [B]; 0 = argmax.
+
+        Randomness comes from `noise` (Gumbel, [B, T, sum(C_k)]) if given, else from
+        per-row stateless seeds `seed` [B, 2], else from TF's global generator.
+        """
+        batch = tf.shape(z)[0]
+        temperature = tf.broadcast_to(tf.cast(temperature, tf.float32), [batch])
+        if noise is None:
+            shape = [self.config.num_steps, sum(self.track_classes)]
+            noise = (sampling.gumbel_from_seeds(seed, shape) if seed is not None
+                     else sampling.gumbel(tf.concat([[batch], shape], 0)))
+        chooser = sampling.gumbel_chooser(noise, temperature, self.track_classes)
+        return self.decoder.autoregress(z, chooser)
+
+    def sample(self, n: int, temperature=0.5, seed: tf.Tensor | None = None):
+        """n new sequences from the prior: (tokens [n, T, K], z [n, Z])."""
+        if seed is None:
+            z = self.prior().sample(n)
+            return self.decode(z, temperature), z
+        z_seed, token_seed = sampling.split_seeds(seed)
+        z = sampling.normal_from_seeds(z_seed, self.config.z_size)
+        return self.decode(z, temperature, seed=token_seed), z
+
+    def interpolate(self, tokens_a: tf.Tensor, tokens_b: tf.Tensor, num_steps: int = 8,
+                    temperature=0.0, seed: tf.Tensor | None = None):
+        """Decodes num_steps points on the great circle between the two posterior means.
+
+        tokens_a, tokens_b: [T, K] or [1, T, K]. The endpoints are reconstructions.
+        """
+        shape = [self.config.num_steps, len(self.track_classes)]
+        pair = tf.stack([tf.reshape(tokens_a, shape), tf.reshape(tokens_b, shape)])
+        mus = self.encode(pair).mean()
+        alpha = tf.linspace(0.0, 1.0, num_steps)
+        z = slerp(tf.repeat(mus[:1], num_steps, 0), tf.repeat(mus[1:], num_steps, 0), alpha)
+        return self.decode(z, temperature, seed=seed), z
+
+
+def slerp(p0: tf.Tensor, p1: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
+    """Spherical interpolation row by row: p0, p1 [B, Z], alpha [B]; falls back to linear
+    interpolation where the two vectors are (nearly) parallel."""
+    alpha = alpha[:, None]
+    n0 = tf.math.l2_normalize(p0, -1)
+    n1 = tf.math.l2_normalize(p1, -1)
+    omega = tf.acos(tf.clip_by_value(tf.reduce_sum(n0 * n1, -1, keepdims=True), -1.0, 1.0))
+    sin_omega = tf.sin(omega)
+    safe = sin_omega > 1e-6
+    denom = tf.where(safe, sin_omega, 1.0)
+    spherical = (tf.sin((1.0 - alpha) * omega) * p0 + tf.sin(alpha * omega) * p1) / denom
+    linear = (1.0 - alpha) * p0 + alpha * p1
+    return tf.where(safe, spherical, linear)
