@@ -1,0 +1,120 @@
+"""A model directory: its config, its checkpoints (weights and optimizer state), and how to
+get a trained model back from it.
+
+Layout of `--model_dir`:
+    config.json        the exact Config the model was built from
+    ckpt/              tf.train.CheckpointManager checkpoints: model, optimizer (Adam moments,
+                       step count); resuming continues where the last one left off
+    logs/              TensorBoard event files
+    history.csv        one row of metrics per checkpoint period
+"""
+from __future__ import annotations
+
+import os
+import shutil
+
+import keras
+import tensorflow as tf
+
+from hmvae_tf.configs import Config
+from hmvae_tf.model.vae import MusicVAE
+
+CONFIG_FILE = "config.json"
+CKPT_DIR = "ckpt"
+
+
+def save_config(model_dir: str, config: Config) -> None:
+    os.makedirs(model_dir, exist_ok=True)
+    tmp = os.path.join(model_dir, CONFIG_FILE + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(config.to_json())
+    os.replace(tmp, os.path.join(model_dir, CONFIG_FILE))
+
+
+def load_config(model_dir: str) -> Config | None:
+    path = os.path.join(model_dir, CONFIG_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return Config.from_json(f.read())
+
+
+def checkpoint_step(model_dir: str) -> int | None:
+    """The global step of the newest checkpoint (checkpoints are numbered by step)."""
+    latest = tf.train.latest_checkpoint(os.path.join(model_dir, CKPT_DIR))
+    return int(latest.rsplit("-", 1)[1]) if latest else None
+
+
+def make_checkpoint(model: MusicVAE) -> tf.train.Checkpoint:
+    if model.optimizer is not None:
+        # Create Adam's slots now so a restore fills them instead of deferring.
+        model.optimizer.build(model.trainable_variables)
+        return tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+    return tf.train.Checkpoint(model=model)
+
+
+def load_model(model_dir: str, for_training: bool = False) -> tuple[MusicVAE, Config]:
+    """The newest checkpoint of a model directory, ready for inference (or training)."""
+    config = load_config(model_dir)
+    if config is None:
+        raise FileNotFoundError(f"{model_dir} is not a model directory (no {CONFIG_FILE}); "
+                                f"train one with `hmvae train --model_dir={model_dir}`")
+    latest = tf.train.latest_checkpoint(os.path.join(model_dir, CKPT_DIR))
+    if latest is None:
+        raise FileNotFoundError(f"{model_dir} has no checkpoint yet")
+    model = MusicVAE(config)
+    model.build()
+    if for_training:
+        model.compile_for_training()
+    status = make_checkpoint(model).read(latest)
+    if for_training:
+        status.assert_existing_objects_matched()
+    else:
+        status.expect_partial()
+    return model, config
+
+
+class CheckpointSaver(keras.callbacks.Callback):
+    """Saves model + optimizer at the end of every epoch (= checkpoint period) and when
+    training stops for any reason. With MultiWorkerMirroredStrategy every worker takes part
+    in the save, but only the chief writes into the model directory."""
+
+    def __init__(self, model_dir: str, max_to_keep: int = 3, is_chief: bool = True,
+                 worker_index: int = 0):
+        super().__init__()
+        self.is_chief = is_chief
+        directory = os.path.join(model_dir, CKPT_DIR)
+        if not is_chief:
+            directory = os.path.join(model_dir, f".worker_{worker_index}_tmp")
+        self.directory = directory
+        self.max_to_keep = max_to_keep
+        self.manager: tf.train.CheckpointManager | None = None
+
+    def attach(self, model: MusicVAE) -> tf.train.CheckpointManager:
+        self.manager = tf.train.CheckpointManager(
+            make_checkpoint(model), self.directory, max_to_keep=self.max_to_keep)
+        return self.manager
+
+    def restore(self) -> int:
+        """Restores the newest checkpoint, if any; returns the step it was taken at."""
+        if self.manager.latest_checkpoint:
+            self.manager.checkpoint.restore(self.manager.latest_checkpoint) \
+                .assert_existing_objects_matched()
+        return int(self.model_step())
+
+    def model_step(self) -> int:
+        return int(self.manager.checkpoint.optimizer.iterations.numpy())
+
+    def save(self) -> str:
+        path = self.manager.save(checkpoint_number=self.model_step())
+        if not self.is_chief:
+            shutil.rmtree(self.directory, ignore_errors=True)
+        return path
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.save()
+
+    def on_train_end(self, logs=None):
+        if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(
+                f"-{self.model_step()}"):
+            self.save()

@@ -1,0 +1,78 @@
+"""tf.data input pipelines: token windows from the TFDS dataset, shaped [B, T, K].
+
+The windows are small int32 arrays, so a split is cached in memory after the first pass;
+training shuffles, augments by transposition (melody and bass tracks only) and repeats.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from hmvae_tf.configs import Config
+from hmvae_tf.music import augment
+
+SHUFFLE_BUFFER = 50_000
+
+
+def load_tokens(dataset: str, split: str, data_dir: str | None = None,
+                shuffle_files: bool = False) -> tf.data.Dataset:
+    """The `tokens` feature of one split, as [T] or [T, K] int32 windows.
+
+    A dataset prepared by `tfds build` is read from its files, so the builder code does not
+    have to be importable here.
+    """
+    try:
+        builder = tfds.builder(dataset, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError as err:
+        raise FileNotFoundError(
+            f"dataset {dataset!r} is not prepared in {data_dir or '~/tensorflow_datasets'}: "
+            f"run `tfds build tfds_builders/hmvae_notesequences --config="
+            f"{dataset.split('/')[-1]}` (with the same --data_dir) first") from err
+    if split not in builder.info.splits:
+        raise ValueError(f"{dataset} has no split {split!r}; it has {list(builder.info.splits)}")
+    ds = builder.as_dataset(split=split, shuffle_files=shuffle_files,
+                            read_config=tfds.ReadConfig(try_autocache=False))
+    return ds.map(lambda ex: ex["tokens"], num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def num_examples(dataset: str, split: str, data_dir: str | None = None) -> int:
+    return tfds.builder(dataset, data_dir=data_dir).info.splits[split].num_examples
+
+
+def to_model_layout(batch: tf.Tensor, config: Config) -> tf.Tensor:
+    """A batch of dataset windows ([B, T] or [B, T, K]) -> [B, T, K] int32, checked
+    against the config."""
+    if batch.shape.rank == 2:
+        batch = batch[..., None]
+    steps, tracks = batch.shape[1], batch.shape[2]
+    if steps is not None and steps != config.num_steps:
+        raise ValueError(f"dataset windows have {steps} steps but config "
+                         f"{config.name} expects {config.num_steps} ({config.bars} bars)")
+    if tracks is not None and tracks != len(config.tracks):
+        raise ValueError(f"dataset windows have {tracks} tracks but config "
+                         f"{config.name} expects {len(config.tracks)} {config.tracks}")
+    return tf.cast(batch, tf.int32)
+
+
+def make_pipeline(windows: tf.data.Dataset, config: Config, batch_size: int,
+                  training: bool, seed: int | None = None) -> tf.data.Dataset:
+    """Windows -> batches [B, T, K]: cache, then (training) shuffle, repeat and transpose
+    each window by its own random shift (melody and bass only)."""
+    ds = windows.cache()
+    if training:
+        ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.batch(batch_size, drop_remainder=training)
+    if training and config.transpose:
+        ds = ds.map(augment.make_transpose_fn(config.representation, config.transpose),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda b: to_model_layout(b, config), num_parallel_calls=tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def dataset_for(config: Config, split: str, data_dir: str | None, batch_size: int,
+                training: bool, dataset: str | None = None, seed: int | None = None):
+    """The pipeline for one split of the config's (or the given) TFDS dataset."""
+    windows = load_tokens(dataset or config.dataset, split, data_dir, shuffle_files=training)
+    return make_pipeline(windows, config, batch_size, training, seed)

@@ -1,0 +1,188 @@
+"""`hmvae export`: a trained model as a versioned SavedModel with the serving signatures.
+
+The signature set and its tensors are the serving contract in BUILD.md: every input is
+batch-major (so TF Serving's request batching can merge calls), tokens are one tensor per
+track, and randomness comes from per-row stateless seeds, so a call is reproducible and a
+row's result never depends on its batch-mates. The export is written beside its final
+place and renamed into `<export_base>/<version>/` only when complete, so a server watching
+the base path never loads half a model.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+
+import tensorflow as tf
+
+from hmvae_tf.model import sampling
+from hmvae_tf.model.vae import MusicVAE, slerp
+
+CONFIG_ASSET = "hmvae_config.json"
+SIGNATURES = ("sample", "decode", "encode", "reconstruct", "interpolate")
+
+
+class ServingModule(tf.Module):
+    """The functions behind the signatures, over a trained MusicVAE."""
+
+    def __init__(self, model: MusicVAE):
+        super().__init__(name="hmvae_serving")
+        self.model = model
+        self.config = model.config
+        self.tracks = model.config.tracks
+
+    # --- helpers ------------------------------------------------------------------------
+    def _stack(self, inputs: dict, suffix: str = "") -> tf.Tensor:
+        tokens = tf.stack([inputs[t + suffix] for t in self.tracks], axis=-1)
+        for k, (track, classes) in enumerate(zip(self.tracks, self.model.track_classes)):
+            tf.debugging.assert_less(
+                tokens[..., k], classes, message=f"{track} token ids must be < {classes}")
+            tf.debugging.assert_non_negative(tokens[..., k],
+                                             message=f"{track} token ids must be >= 0")
+        return tokens
+
+    def _unstack(self, tokens: tf.Tensor) -> dict:
+        return {t: tokens[..., k] for k, t in enumerate(self.tracks)}
+
+    @staticmethod
+    def _check_rows(temperature: tf.Tensor, seed: tf.Tensor, batch: tf.Tensor):
+        tf.debugging.assert_non_negative(temperature, message="temperature must be >= 0")
+        tf.debugging.assert_equal(tf.shape(temperature)[0], batch,
+                                  message="temperature needs one value per row")
+        tf.debugging.assert_equal(tf.shape(seed)[0], batch, message="seed needs one row per row")
+
+    # --- signatures ---------------------------------------------------------------------
+    def sample(self, temperature, seed):
+        batch = tf.shape(seed)[0]
+        self._check_rows(temperature, seed, batch)
+        z_seed, token_seed = sampling.split_seeds(seed)
+        z = sampling.normal_from_seeds(z_seed, self.config.z_size)
+        tokens = self.model.decode(z, temperature, seed=token_seed)
+        return {**self._unstack(tokens), "z": z}
+
+    def decode(self, z, temperature, seed):
+        self._check_rows(temperature, seed, tf.shape(z)[0])
+        return self._unstack(self.model.decode(z, temperature, seed=seed))
+
+    def encode(self, **inputs):
+        tokens = self._stack(inputs)
+        q = self.model.encode(tokens)
+        seed = inputs["seed"]
+        tf.debugging.assert_equal(tf.shape(seed)[0], tf.shape(tokens)[0],
+                                  message="seed needs one row per row")
+        eps = sampling.normal_from_seeds(seed, self.config.z_size)
+        mu, sigma = q.mean(), q.stddev()
+        return {"z": mu + sigma * eps, "mu": mu, "sigma": sigma}
+
+    def reconstruct(self, **inputs):
+        tokens = self._stack(inputs)
+        self._check_rows(inputs["temperature"], inputs["seed"], tf.shape(tokens)[0])
+        mu = self.model.encode(tokens).mean()
+        out = self.model.decode(mu, inputs["temperature"], seed=inputs["seed"])
+        return {**self._unstack(out), "z": mu}
+
+    def interpolate(self, **inputs):
+        a, b = self._stack(inputs, "_a"), self._stack(inputs, "_b")
+        batch = tf.shape(a)[0]
+        self._check_rows(inputs["temperature"], inputs["seed"], batch)
+        tf.debugging.assert_equal(tf.shape(inputs["alpha"])[0], batch,
+                                  message="alpha needs one value per row")
+        mus = self.model.encode(tf.concat([a, b], 0)).mean()
+        z = slerp(mus[:batch], mus[batch:], inputs["alpha"])
+        out = self.model.decode(z, inputs["temperature"], seed=inputs["seed"])
+        return {**self._unstack(out), "z": z}
+
+    # --- tracing ------------------------------------------------------------------------
+    def concrete_functions(self, jit_compile: bool = False) -> dict:
+        """name -> concrete function with the contract's named inputs."""
+        T, Z = self.config.num_steps, self.config.z_size
+        rows = tf.TensorSpec([None], tf.float32)
+        seed = tf.TensorSpec([None, 2], tf.int32)
+        track = tf.TensorSpec([None, T], tf.int32)
+        tracks = {t: track for t in self.tracks}
+        specs = {
+            "sample": dict(temperature=rows, seed=seed),
+            "decode": dict(z=tf.TensorSpec([None, Z], tf.float32), temperature=rows, seed=seed),
+            "encode": dict(**tracks, seed=seed),
+            "reconstruct": dict(**tracks, temperature=rows, seed=seed),
+            "interpolate": dict(**{t + "_a": track for t in self.tracks},
+                                **{t + "_b": track for t in self.tracks},
+                                alpha=rows, temperature=rows, seed=seed),
+        }
+        fns = {}
+        for name, spec in specs.items():
+            fn = tf.function(getattr(self, name), jit_compile=jit_compile or None)
+            named = {k: tf.TensorSpec(v.shape, v.dtype, name=k) for k, v in spec.items()}
+            fns[name] = fn.get_concrete_function(**named)
+        fns["serving_default"] = fns["sample"]
+        return fns
+
+
+def next_version(export_base: str) -> int:
+    versions = [int(d) for d in os.listdir(export_base) if d.isdigit()] if os.path.isdir(
+        export_base) else []
+    return max(versions, default=0) + 1
+
+
+def export_saved_model(model: MusicVAE, export_base: str, version: int | None = None,
+                       jit_compile: bool = False, extra_metadata: dict | None = None) -> str:
+    """Writes `<export_base>/<version>/` atomically and returns its path."""
+    os.makedirs(export_base, exist_ok=True)
+    version = version or next_version(export_base)
+    final = os.path.join(export_base, str(version))
+    if os.path.exists(final):
+        raise FileExistsError(f"{final} exists; versions are immutable, pick another --version")
+    tmp = os.path.join(export_base, f".tmp-{version}-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.encoder.set_use_cudnn(False)
+    for core in model.decoder.cores:
+        core.rnn.set_use_cudnn(False)
+    if model.decoder.hierarchical:
+        model.decoder.conductor.set_use_cudnn(False)
+    module = ServingModule(model)
+    try:
+        tf.saved_model.save(module, tmp, signatures=module.concrete_functions(jit_compile))
+        os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
+        metadata = {
+            "config": json.loads(model.config.to_json()),
+            "tracks": list(model.config.tracks),
+            "track_classes": list(model.config.track_classes),
+            "steps_per_bar": 16,
+            "num_steps": model.config.num_steps,
+            "z_size": model.config.z_size,
+            "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **(extra_metadata or {}),
+        }
+        with open(os.path.join(tmp, "assets.extra", CONFIG_ASSET), "w") as f:
+            json.dump(metadata, f, indent=2)
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    parser.add_argument("--model_dir", required=True, help="trained model directory")
+    parser.add_argument("--export_base", required=True,
+                        help="base path; the SavedModel goes to <export_base>/<version>/")
+    parser.add_argument("--version", type=int, default=None,
+                        help="version number (default: one more than the newest present)")
+    parser.add_argument("--jit_compile", action="store_true",
+                        help="XLA-compile the signatures (faster on CPU in hmvae serve; "
+                        "TF Serving then needs --xla_cpu_compilation_enabled)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hmvae_tf.checkpoints import checkpoint_step, load_model
+
+    model, config = load_model(args.model_dir)
+    path = export_saved_model(model, args.export_base, args.version, args.jit_compile,
+                              extra_metadata={"model_dir": os.path.abspath(args.model_dir),
+                                              "training_step": checkpoint_step(args.model_dir)})
+    print(f"exported {config.name} ({', '.join(config.tracks)}, {config.num_steps} steps, "
+          f"z {config.z_size}) to {path}")
+    print("signatures: " + ", ".join(SIGNATURES) + " (serving_default = sample)")
+    return 0

@@ -1,0 +1,179 @@
+"""`hmvae train`: model.fit on a TFDS dataset under a tf.distribute strategy, resumable.
+
+Training runs in checkpoint periods (Keras epochs of `--checkpoint_every` steps). After each
+period the model and optimizer state are checkpointed; killing the process and running the
+same command again restores the newest checkpoint and continues from its step.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import sys
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    parser.add_argument("--config", help="named config (e.g. cat-mel_2bar_small); optional "
+                        "when --model_dir already holds a model, which then resumes")
+    parser.add_argument("--hparams", default="",
+                        help="overrides, e.g. batch_size=64,enc_rnn_size=[256],z_size=128")
+    parser.add_argument("--model_dir", required=True,
+                        help="where config, checkpoints, TensorBoard logs and history go")
+    parser.add_argument("--dataset", default=None,
+                        help="TFDS name/config (default: the config's, e.g. "
+                        "hmvae_notesequences/mel_2bar)")
+    parser.add_argument("--data_dir", default=None, help="TFDS data_dir (default: TFDS's)")
+    parser.add_argument("--num_steps", type=int, default=50_000,
+                        help="train until the global step reaches this")
+    parser.add_argument("--checkpoint_every", type=int, default=500,
+                        help="steps per checkpoint period (a Keras epoch)")
+    parser.add_argument("--eval_batches", type=int, default=8,
+                        help="validation batches after each period (0: none)")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="default",
+                        help="mirrored: all local GPUs; multi_worker: "
+                        "MultiWorkerMirroredStrategy configured by TF_CONFIG")
+    parser.add_argument("--jit_compile", action="store_true",
+                        help="compile the train step with XLA")
+    parser.add_argument("--seed", type=int, default=None, help="shuffle and init seed")
+
+
+def make_strategy(name: str):
+    import tensorflow as tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise SystemExit("--strategy=multi_worker needs TF_CONFIG (cluster and task) set")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def resolve_config(model_dir: str, name: str | None, hparams: str):
+    """The config to train: the model directory's own when resuming, else --config."""
+    from hmvae_tf import checkpoints, configs
+
+    saved = checkpoints.load_config(model_dir)
+    if saved is None:
+        if not name:
+            raise SystemExit(f"{model_dir} holds no model yet: pass --config=<name> "
+                             f"(one of {', '.join(configs.CONFIGS)})")
+        return configs.get_config(name, hparams)
+    if name:
+        wanted = configs.get_config(name, hparams)
+        if wanted != saved:
+            raise SystemExit(
+                f"{model_dir} already holds a {saved.name} model with other hyper-parameters; "
+                "to resume it, drop --config/--hparams; to train a new one, use a new --model_dir")
+    return saved
+
+
+def task_info(strategy) -> tuple[bool, int]:
+    """(is_chief, worker index) for this process."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True, 0
+    task_type, task_id = resolver.task_type, resolver.task_id or 0
+    is_chief = task_type == "chief" or (task_type == "worker" and task_id == 0
+                                        and "chief" not in resolver.cluster_spec().as_dict())
+    return is_chief, task_id
+
+
+def train(config, model_dir: str, *, dataset: str | None = None, data_dir: str | None = None,
+          num_steps: int = 1000, checkpoint_every: int = 500, eval_batches: int = 8,
+          strategy=None, jit_compile: bool = False, seed: int | None = None,
+          train_data=None, eval_data=None, verbose="auto"):
+    """Trains (or resumes) `config` in `model_dir` until the global step reaches num_steps.
+
+    train_data / eval_data: optional ready pipelines ([B, T, K] batches) instead of TFDS.
+    Returns the Keras History of this run (None if there was nothing left to do).
+    """
+    import keras
+    import tensorflow as tf
+
+    from hmvae_tf import checkpoints, data
+    from hmvae_tf.model.vae import MusicVAE
+
+    strategy = strategy or tf.distribute.get_strategy()
+    is_chief, worker = task_info(strategy)
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    if is_chief:
+        checkpoints.save_config(model_dir, config)
+    with strategy.scope():
+        model = MusicVAE(config)
+        model.build()
+        model.compile_for_training(jit_compile=jit_compile)
+    saver = checkpoints.CheckpointSaver(model_dir, is_chief=is_chief, worker_index=worker)
+    saver.set_model(model)
+    saver.attach(model)
+    step = saver.restore()
+    if step >= num_steps:
+        print(f"{model_dir} is already at step {step} >= --num_steps={num_steps}; nothing to do")
+        return None
+    if step:
+        print(f"resuming {config.name} in {model_dir} from step {step}")
+
+    if train_data is None:
+        train_data = data.dataset_for(config, "train", data_dir, config.batch_size,
+                                      training=True, dataset=dataset, seed=seed)
+    if eval_data is None and eval_batches:
+        try:
+            eval_data = data.dataset_for(config, "validation", data_dir, config.batch_size,
+                                         training=False, dataset=dataset).take(eval_batches)
+        except ValueError:
+            eval_data = None
+
+    period = min(checkpoint_every, num_steps)
+    epochs = math.ceil(num_steps / period)
+    callbacks = [saver, keras.callbacks.TerminateOnNaN()]
+    if is_chief:
+        callbacks += [
+            keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), update_freq="epoch"),
+            keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
+        ]
+    _save_on_sigterm(saver)
+    try:
+        return model.fit(train_data, epochs=epochs, initial_epoch=step // period,
+                         steps_per_epoch=period, validation_data=eval_data,
+                         callbacks=callbacks, verbose=verbose)
+    except KeyboardInterrupt:
+        # The interrupt lands between steps, so the state is a consistent step to keep.
+        saver.save()
+        print(f"\nsaved a checkpoint at step {saver.model_step()}", file=sys.stderr)
+        raise
+
+
+def _save_on_sigterm(saver) -> None:
+    """SIGTERM (e.g. a preempted job) stops like Ctrl-C: Keras ends fit, the saver saves."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        pass
+
+
+def run(args: argparse.Namespace) -> int:
+    strategy = make_strategy(args.strategy)  # first: multi-worker must precede other TF work
+    config = resolve_config(args.model_dir, args.config, args.hparams)
+    print(f"training {config.name} in {args.model_dir} on "
+          f"{args.dataset or config.dataset} with {strategy.num_replicas_in_sync} replica(s)")
+    try:
+        history = train(config, args.model_dir, dataset=args.dataset, data_dir=args.data_dir,
+                        num_steps=args.num_steps, checkpoint_every=args.checkpoint_every,
+                        eval_batches=args.eval_batches, strategy=strategy,
+                        jit_compile=args.jit_compile, seed=args.seed,
+                        verbose=1 if sys.stdout.isatty() else 2)
+    except KeyboardInterrupt:
+        print("stopped; the newest checkpoint is kept, rerun the same command to resume")
+        return 130
+    if history is not None and history.history:
+        last = {k: round(float(v[-1]), 4) for k, v in history.history.items()}
+        print("final metrics:", json.dumps(last))
+    return 0
