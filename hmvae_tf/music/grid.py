@@ -107,7 +107,7 @@ class TempoMap:
     def qpm_at_step(self, step: int) -> float:
         """Tempo in force at a grid step (steps are beats * 4)."""
         k = int(np.searchsorted(self.beats, step / STEPS_PER_QUARTER + 1e-9, side="right")) - 1
-        return float(self.qpm[max(k, 0)])
+        return round(float(self.qpm[max(k, 0)]), 3)
 
 
 def quantize_beats(beats: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import grid
 from .grid import STEPS_PER_BAR, Segment, Stats
-from .windows import (NoWindowError, Window, bar_slices, dedupe, explain,
+from .windows import (NoWindowError, Window, bar_slices, count_skip, dedupe, explain,
                       grid_window_starts, onsets_per_bar, pad_to, span_bounds,
                       span_window_starts)
 
@@ -139,23 +139,8 @@ def extract_windows(ns, num_bars: int, programs: Iterable[int] = MELODY_PROGRAMS
                 out.append(Window(wins[i], seg.first_bar + int(starts[i]), track.program,
                                   seg.qpm))
     if not out:
-        _count_skip(stats, segs, any_track, "no_melody")
+        count_skip(stats, segs, any_track, "no_melody")
     return out, stats
-
-
-def _count_skip(stats: Stats, segs: list[Segment], any_track: bool, missing: str) -> None:
-    """Records the one reason a piece gave no window under 'skip/<reason>'."""
-    if stats.get("no_notes"):
-        reason = "no_notes"
-    elif not segs:
-        reason = "meter_not_4/4_compatible"
-    elif not any_track:
-        reason = missing
-        stats[missing] += 1
-    else:
-        reason = "too_short"
-        stats["too_short"] += 1
-    stats["skip/" + reason] += 1
 
 
 def onset_counts(onsets: np.ndarray, starts: np.ndarray, num_bars: int) -> np.ndarray:
@@ -203,7 +188,7 @@ def from_note_sequence(ns, num_bars: int, window_index: int = 0,
     if found:
         raise NoWindowError(f"{name}: asked for melody window {window_index} but only "
                             f"{found} {num_bars}-bar window(s) exist")
-    _count_skip(stats, segs, any_track, "no_melody")
+    count_skip(stats, segs, any_track, "no_melody")
     raise NoWindowError(f"{name}: " + explain(stats, "melody", num_bars, grid.piece_meters(ns)))
 
 

@@ -16,7 +16,7 @@ from typing import Iterable, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .grid import STEPS_PER_BAR, Stats
+from .grid import STEPS_PER_BAR, Segment, Stats
 
 
 class Window(NamedTuple):
@@ -97,6 +97,21 @@ def dedupe(windows: np.ndarray, seen: set[bytes]) -> np.ndarray:
             seen.add(key)
             keep.append(i)
     return np.asarray(keep, dtype=np.int64)
+
+
+def count_skip(stats: Stats, segs: list[Segment], any_track: bool, missing: str) -> None:
+    """Records the one reason a piece gave no window under 'skip/<reason>'."""
+    if stats.get("no_notes"):
+        reason = "no_notes"
+    elif not segs:
+        reason = "meter_not_4/4_compatible"
+    elif not any_track:
+        reason = missing
+        stats[missing] += 1
+    else:
+        reason = "too_short"
+        stats["too_short"] += 1
+    stats["skip/" + reason] += 1
 
 
 def explain(stats: Stats, what: str, num_bars: int, meters: list[str]) -> str:
