@@ -104,6 +104,11 @@ class TempoMap:
         k = np.clip(k, 0, None)
         return self.beats[k] + (seconds - self.times[k]) * self._rate[k]
 
+    def to_seconds(self, beats: float) -> float:
+        """Quarter-note beats -> seconds (inverse of to_beats)."""
+        k = max(int(np.searchsorted(self.beats, beats, side="right")) - 1, 0)
+        return float(self.times[k] + (beats - self.beats[k]) / self._rate[k])
+
     def qpm_at_step(self, step: int) -> float:
         """Tempo in force at a grid step (steps are beats * 4)."""
         k = int(np.searchsorted(self.beats, step / STEPS_PER_QUARTER + 1e-9, side="right")) - 1
@@ -198,8 +203,7 @@ def segments(ns, stats: Stats | None = None) -> list[Segment]:
 
     # Pickup: a first region shorter than one bar of the next becomes a partial bar.
     origins = [r[0] for r in regions]
-    if (len(regions) > 1 and is_grid_meter(*regions[1][2:])
-            and regions[0][1] - regions[0][0] < bar_steps(*regions[1][2:])):
+    if len(regions) > 1 and regions[0][1] - regions[0][0] < bar_steps(*regions[1][2:]):
         pickup_start, pickup_end = regions[0][0], regions[0][1]
         bars_back = -(-(pickup_end - pickup_start) // STEPS_PER_BAR)
         regions = [(pickup_start, regions[1][1], *regions[1][2:])] + regions[2:]
