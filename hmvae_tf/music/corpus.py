@@ -310,9 +310,12 @@ def convert_all(rep_name: str, num_bars: int, pieces: Sequence[Piece], workers: 
             yield convert_pieces(t)
         return
     import multiprocessing
-    # spawn: the parent (tfds) has TensorFlow's threads running; a forked child could inherit
-    # a held lock. Workers only import numpy/note_seq.
-    ctx = multiprocessing.get_context("spawn")
+    # fork where available: a spawned worker would re-import the parent's main module (the
+    # tfds CLI pulls in TensorFlow, ~15 s per worker). Workers touch only numpy, protobuf,
+    # note_seq and abc2midi, never TensorFlow, so the parent's TF threads do not matter.
+    method = os.environ.get("HMVAE_MP_START") or (
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    ctx = multiprocessing.get_context(method)
     with ctx.Pool(min(workers, len(tasks))) as pool:
         yield from pool.imap(convert_pieces, tasks)
 
