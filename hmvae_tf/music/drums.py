@@ -141,14 +141,10 @@ def to_note_sequence(tokens: np.ndarray, qpm: float = grid.DEFAULT_QPM,
     from .melody import new_sequence
     ns = ns if ns is not None else new_sequence(qpm, len(tokens))
     step = grid.steps_to_seconds(1, qpm)
+    add = ns.notes.add
     for start, pitch in token_hits(tokens):
-        note = ns.notes.add()
-        note.start_time = start * step
-        note.end_time = (start + 1) * step
-        note.pitch = pitch
-        note.velocity = velocity
-        note.instrument = instrument
-        note.is_drum = True
+        add(start_time=start * step, end_time=(start + 1) * step, pitch=pitch,
+            velocity=velocity, instrument=instrument, is_drum=True)
     ns.total_time = max(ns.total_time, grid.steps_to_seconds(len(tokens), qpm))
     return ns
 

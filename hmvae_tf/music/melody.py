@@ -196,14 +196,11 @@ def to_note_sequence(tokens: np.ndarray, qpm: float = grid.DEFAULT_QPM, program:
                      velocity: int = DEFAULT_VELOCITY, instrument: int = 0, ns=None):
     """Tokens [T] -> a quantisable NoteSequence in 4/4 at `qpm` (notes appended to `ns`)."""
     ns = ns if ns is not None else new_sequence(qpm, len(tokens))
+    step = grid.steps_to_seconds(1, qpm)
+    add = ns.notes.add
     for start, end, pitch in token_notes(tokens):
-        note = ns.notes.add()
-        note.start_time = start * grid.steps_to_seconds(1, qpm)
-        note.end_time = end * grid.steps_to_seconds(1, qpm)
-        note.pitch = pitch
-        note.velocity = velocity
-        note.instrument = instrument
-        note.program = program
+        add(start_time=start * step, end_time=end * step, pitch=pitch, velocity=velocity,
+            instrument=instrument, program=program)
     ns.total_time = max(ns.total_time, grid.steps_to_seconds(len(tokens), qpm))
     return ns
 
@@ -212,13 +209,13 @@ def token_notes(tokens: np.ndarray) -> list[tuple[int, int, int]]:
     """(start_step, end_step, pitch) of the notes that melody tokens describe."""
     tokens = np.asarray(tokens)
     events = np.nonzero(tokens > NO_EVENT)[0]
-    notes = []
-    for i, step in enumerate(events.tolist()):
-        tok = int(tokens[step])
-        if tok >= 2:
-            end = int(events[i + 1]) if i + 1 < len(events) else len(tokens)
-            notes.append((step, end, tok + PITCH_OFFSET))
-    return notes
+    if not len(events):
+        return []
+    values = tokens[events]
+    ends = np.append(events[1:], len(tokens))
+    on = values >= 2
+    return list(zip(events[on].tolist(), ends[on].tolist(),
+                    (values[on] + PITCH_OFFSET).tolist()))
 
 
 def new_sequence(qpm: float, num_steps: int):

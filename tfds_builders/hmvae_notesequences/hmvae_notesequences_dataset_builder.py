@@ -20,7 +20,11 @@ import collections
 import dataclasses
 import logging
 import os
+import pickle
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -128,40 +132,66 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         return pieces, source
 
     def _split_generators(self, dl_manager):
-        pieces, source = self._pieces(dl_manager)
-        msg = f"hmvae_notesequences/{self.builder_config.name}: reading {len(pieces)} pieces " \
-              f"from the {source}"
-        log.warning(msg)
-        print(msg, flush=True)
-        by_split: dict[str, list[corpus.Piece]] = collections.defaultdict(list)
-        for p in pieces:
-            by_split[corpus.split_of(p.piece_id)].append(p)
-        self._report = {"source": source, "pieces": len(pieces), "splits": {},
-                        "stats": collections.Counter(), "seconds": 0.0}
-        self.info.metadata["source"] = source
-        return {name: self._generate_examples(name, by_split.get(name, []))
-                for name, _ in corpus.SPLITS}
-
-    # ------------------------------------------------------------------ examples
-
-    def _generate_examples(self, split: str, pieces: list[corpus.Piece]):
+        """Converts every piece once (in worker processes), spooling each split's examples to
+        a temporary file, so the report and the splits' sizes are known before writing and
+        an empty train split fails before anything is written."""
         cfg = self.builder_config
-        workers = int(os.environ.get(WORKERS_ENV) or 0)
-        chunk_size = 32 if pieces and pieces[0].kind != "abc" else 128
+        pieces, source = self._pieces(dl_manager)
+        self._say(f"hmvae_notesequences/{cfg.name}: reading {len(pieces)} pieces from the "
+                  f"{source}")
+        spool = Path(tempfile.mkdtemp(prefix=f"hmvae_{cfg.name}_"))
+        files = {name: open(spool / f"{name}.pkl", "wb") for name, _ in corpus.SPLITS}
+        counts = collections.Counter()
+        split_pieces = collections.Counter(corpus.split_of(p.piece_id) for p in pieces)
         stats = collections.Counter()
+        workers = int(os.environ.get(WORKERS_ENV) or 0)
+        chunk_size = 128 if pieces and pieces[0].kind == "abc" else 32
         t0 = time.time()
-        n = 0
-        for examples, part in corpus.convert_all(cfg.representation, cfg.num_bars, pieces,
-                                                 workers=workers, chunk_size=chunk_size):
-            stats.update(part)
-            for ex in examples:
-                n += 1
+        try:
+            for examples, part in corpus.convert_all(cfg.representation, cfg.num_bars, pieces,
+                                                     workers=workers, chunk_size=chunk_size):
+                stats.update(part)
+                for ex in examples:
+                    split = corpus.split_of(ex.piece_id)
+                    counts[split] += 1
+                    pickle.dump(ex, files[split], protocol=pickle.HIGHEST_PROTOCOL)
+        finally:
+            for f in files.values():
+                f.close()
+        seconds = time.time() - t0
+        self._report(source, len(pieces), split_pieces, counts, stats, seconds)
+        if not counts["train"]:
+            shutil.rmtree(spool, ignore_errors=True)
+            raise ValueError(self._empty_message(stats))
+        out = {}
+        for name, _ in corpus.SPLITS:
+            if counts[name]:
+                out[name] = self._generate_examples(spool / f"{name}.pkl", spool)
+            else:
+                self._say(f"hmvae_notesequences/{cfg.name}: split {name!r} has no window "
+                          f"({split_pieces[name]} pieces hash into it); it is left out")
+        return out
+
+    def _generate_examples(self, path: Path, spool: Path):
+        with open(path, "rb") as f:
+            while True:
+                try:
+                    ex = pickle.load(f)
+                except EOFError:
+                    break
                 yield ex.key, {"note_sequence": ex.note_sequence, "tokens": ex.tokens,
                                "piece_id": ex.piece_id, "start_bar": ex.start_bar,
                                "program": ex.program}
-        self._finish_split(split, len(pieces), n, stats, time.time() - t0)
-        if n == 0 and split == "train":
-            raise ValueError(self._empty_message(stats))
+        path.unlink(missing_ok=True)
+        if not any(spool.iterdir()):
+            spool.rmdir()
+
+    # ------------------------------------------------------------------ report
+
+    @staticmethod
+    def _say(line: str) -> None:
+        log.warning(line)
+        print(line, flush=True)
 
     def _empty_message(self, stats) -> str:
         cfg = self.builder_config
@@ -169,34 +199,28 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                             if k.startswith("skip/")) or "no readable pieces"
         need = cfg.needs or "music in a 4/4-compatible meter"
         return (f"{cfg.name}: no {cfg.num_bars}-bar {cfg.representation} window in the train "
-                f"split ({reasons}). It needs {need}; {MANUAL_HINT}.")
+                f"split (pieces skipped: {reasons}). It needs {need}; {MANUAL_HINT}.")
 
-    def _finish_split(self, split: str, pieces: int, windows: int, stats, seconds: float):
-        report = self._report
-        report["splits"][split] = windows
-        report["stats"].update(stats)
-        report["seconds"] += seconds
-        total = report["stats"]
+    def _report(self, source, pieces, split_pieces, counts, stats, seconds) -> None:
         meta = {
-            "source": report["source"],
-            "pieces": report["pieces"],
-            "pieces_read": total.get("pieces_read", 0),
-            "pieces_with_windows": total.get("pieces_with_windows", 0),
-            "skipped": {k[5:]: v for k, v in sorted(total.items()) if k.startswith("skip/")},
-            "details": {k: v for k, v in sorted(total.items())
+            "source": source,
+            "pieces": pieces,
+            "pieces_read": stats.get("pieces_read", 0),
+            "pieces_with_windows": stats.get("pieces_with_windows", 0),
+            "skipped": {k[5:]: v for k, v in sorted(stats.items()) if k.startswith("skip/")},
+            "details": {k: v for k, v in sorted(stats.items())
                         if not k.startswith("skip/") and k not in (
                             "pieces_read", "pieces_with_windows", "windows")},
-            "windows_per_split": dict(report["splits"]),
-            "conversion_seconds": round(report["seconds"], 1),
+            "pieces_per_split": {name: split_pieces[name] for name, _ in corpus.SPLITS},
+            "windows_per_split": {name: counts[name] for name, _ in corpus.SPLITS},
+            "conversion_seconds": round(seconds, 1),
         }
         self.info.metadata.clear()
         self.info.metadata.update(meta)
-        line = (f"hmvae_notesequences/{self.builder_config.name} [{split}]: {pieces} pieces, "
-                f"{stats.get('pieces_read', 0)} read, {stats.get('pieces_with_windows', 0)} "
-                f"with windows, {windows} windows in {seconds:.1f}s; skipped: "
-                + (", ".join(f"{k[5:]}={v}" for k, v in sorted(stats.items())
-                             if k.startswith("skip/")) or "none"))
-        log.warning(line)
-        print(line, flush=True)
-        if len(report["splits"]) == len(corpus.SPLITS):
-            print("hmvae_notesequences report: " + str(meta), flush=True)
+        skipped = ", ".join(f"{k}={v}" for k, v in meta["skipped"].items()) or "none"
+        self._say(
+            f"hmvae_notesequences/{self.builder_config.name}: {pieces} pieces, "
+            f"{meta['pieces_read']} read, {meta['pieces_with_windows']} with windows; "
+            f"skipped: {skipped}; windows per split: {meta['windows_per_split']}; "
+            f"conversion {seconds:.1f}s")
+        self._say("hmvae_notesequences details: " + str(meta["details"]))
