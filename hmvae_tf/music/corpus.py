@@ -1,0 +1,325 @@
+"""Source music for the dataset: the music21 corpus (ABC folk tunes, Bach chorales) and MIDI
+folders, turned into NoteSequences and then into windows, in worker processes.
+
+* ABC: tunes are cut out of each collection file (keeping the file header), renumbered and
+  converted by Debian's `abc2midi` in a temporary folder (about 1000x faster than music21's
+  ABC parser). abc2midi starts a tune with a pickup at time 0 and puts the time signature
+  there, but gives the note on every bar line velocity 105 (`%%MIDI beat`), so
+  `fix_abc2midi_downbeats` recovers the downbeat: the most common phase of those notes
+  becomes a pickup time signature, and a later bar line that moved for good (a bar of the
+  wrong length in the source) gets a new time signature, i.e. a new downbeat.
+* MusicXML (Bach chorales): note_seq's reader (~26 ms per chorale); the grid resolves its
+  duplicate time signatures and turns its pickup signature into a partial bar.
+* MIDI: note_seq via `midi_io.read_midi`; a corrupt file is counted as 'unreadable'.
+
+Each piece has a stable id (`music21/essenFolksong/han1.abc#12`, `music21/bach/bwv1.6.mxl`,
+or the file's path relative to the MIDI folder) that decides its split by hash.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import fractions
+import hashlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from . import grid
+from .grid import Stats
+
+ABC_COLLECTIONS = ("essenFolksong", "oneills1850", "ryansMammoth", "airdsAirs", "miscFolk",
+                   "nottingham-dataset")
+BACH_COLLECTION = "bach"
+ABC2MIDI_FLAGS = ("-silent", "-NGUI", "-NGRA", "-NFNP")  # no chords, graces or dynamics
+DOWNBEAT_VELOCITY = 105
+SPLITS = (("train", 90), ("validation", 95), ("test", 100))
+
+
+@dataclasses.dataclass(frozen=True)
+class Piece:
+    """One source piece: an ABC tune (text incl. file header), a MusicXML or a MIDI file."""
+
+    piece_id: str
+    kind: str            # 'abc' | 'musicxml' | 'midi'
+    path: str
+    abc_text: bytes = b""   # the tune without its X: line
+    abc_header: bytes = b""  # the collection file's header (shared by its tunes)
+
+
+def music21_corpus_dir() -> Path:
+    """The music21 corpus folder, found without importing music21 (slow)."""
+    spec = importlib.util.find_spec("music21")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("music21 is not installed: it carries the embedded corpus")
+    return Path(list(spec.submodule_search_locations)[0]) / "corpus"
+
+
+def split_of(piece_id: str) -> str:
+    """Stable train/validation/test (90/5/5) assignment by a hash of the piece id."""
+    bucket = int(hashlib.md5(piece_id.encode("utf-8")).hexdigest()[:8], 16) % 100
+    return next(name for name, limit in SPLITS if bucket < limit)
+
+
+def abc_tunes(path: str | os.PathLike) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """(file header, [(X label, tune text)]) of an ABC file; duplicate labels get '.2' ..."""
+    data = Path(path).read_bytes().replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    lines = data.split(b"\n")
+    starts = [i for i, line in enumerate(lines) if line.lstrip().startswith(b"X:")]
+    if not starts:
+        return data, []
+    header = b"\n".join(line for line in lines[:starts[0]]
+                        if not line.lstrip().startswith(b"%%abc"))
+    tunes, seen = [], collections.Counter()
+    for k, s in enumerate(starts):
+        end = starts[k + 1] if k + 1 < len(starts) else len(lines)
+        label = lines[s].split(b":", 1)[1].strip().decode("latin-1") or str(k + 1)
+        seen[label] += 1
+        if seen[label] > 1:
+            label = f"{label}.{seen[label]}"
+        tunes.append((label, b"\n".join(lines[s + 1:end])))
+    return header, tunes
+
+
+def embedded_pieces(corpus_dir: str | os.PathLike | None = None) -> list[Piece]:
+    """Every tune of the ABC folk collections and every Bach chorale (.mxl) of music21."""
+    root = Path(corpus_dir) if corpus_dir else music21_corpus_dir()
+    pieces: list[Piece] = []
+    for collection in ABC_COLLECTIONS:
+        for path in sorted((root / collection).glob("*.abc")):
+            header, tunes = abc_tunes(path)
+            rel = f"music21/{collection}/{path.name}"
+            for label, text in tunes:
+                pieces.append(Piece(f"{rel}#{label}", "abc", str(path), text, header))
+    bach = root / BACH_COLLECTION
+    stems = set()
+    for path in sorted(bach.glob("*.mxl")) + sorted(bach.glob("*.xml")):
+        if path.stem in stems:
+            continue
+        stems.add(path.stem)
+        pieces.append(Piece(f"music21/{BACH_COLLECTION}/{path.name}", "musicxml", str(path)))
+    return pieces
+
+
+def midi_pieces(root: str | os.PathLike) -> list[Piece]:
+    """Every .mid/.midi file under a folder (recursively), ids relative to the folder."""
+    root = Path(root)
+    files = sorted(p for p in root.rglob("*")
+                   if p.suffix.lower() in (".mid", ".midi") and p.is_file())
+    return [Piece(p.relative_to(root).as_posix(), "midi", str(p)) for p in files]
+
+
+def subset(pieces: Sequence[Piece], max_pieces: int | None) -> list[Piece]:
+    """An evenly spaced subset (covers every collection), for quick builds."""
+    if not max_pieces or max_pieces >= len(pieces):
+        return list(pieces)
+    idx = np.linspace(0, len(pieces) - 1, max_pieces).round().astype(int)
+    return [pieces[i] for i in sorted(set(idx.tolist()))]
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def abc2midi_available() -> bool:
+    return shutil.which("abc2midi") is not None
+
+
+def abc_to_note_sequences(pieces: Sequence[Piece]) -> list[tuple[Piece, object]]:
+    """Converts ABC tunes with one abc2midi run; [(piece, NoteSequence or error text)]."""
+    from . import midi_io
+    if not abc2midi_available():
+        raise FileNotFoundError(
+            "abc2midi is not installed; it converts the ABC corpus (apt-get install abcmidi)")
+    out = []
+    with tempfile.TemporaryDirectory(prefix="hmvae_abc_") as tmp:
+        # One file per header (tunes of one collection file share it); tunes renumbered.
+        groups: dict[str, list[Piece]] = collections.defaultdict(list)
+        for p in pieces:
+            groups[p.path].append(p)
+        jobs = []
+        for g, (path, members) in enumerate(groups.items()):
+            stem = f"t{g}_"
+            body = [members[0].abc_header.rstrip(b"\n") + b"\n"]
+            for i, p in enumerate(members, 1):
+                body.append(f"X:{i}\n".encode() + p.abc_text.strip(b"\n") + b"\n")
+            abc = Path(tmp) / f"{stem}.abc"
+            abc.write_bytes(b"\n".join(body))
+            jobs.append((abc, stem, members))
+        for abc, stem, members in jobs:
+            try:
+                subprocess.run(["abc2midi", abc.name, *ABC2MIDI_FLAGS], cwd=tmp, timeout=300,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            except subprocess.TimeoutExpired:
+                pass
+            for i, p in enumerate(members, 1):
+                mid = Path(tmp) / f"{stem}{i}.mid"
+                if not mid.exists():
+                    out.append((p, "abc2midi wrote no MIDI file"))
+                    continue
+                try:
+                    out.append((p, fix_abc2midi_downbeats(midi_io.read_midi(mid))))
+                except Exception as err:  # noqa: BLE001 - count and go on
+                    out.append((p, str(err)))
+    return out
+
+
+def fix_abc2midi_downbeats(ns):
+    """Moves abc2midi's time signatures onto the real downbeats (see module docstring)."""
+    if not ns.notes:
+        return ns
+    tempo = grid.TempoMap([(t.time, t.qpm) for t in ns.tempos])
+    notes = sorted(ns.notes, key=lambda n: n.start_time)
+    vel = np.array([n.velocity for n in notes])
+    loud_velocity = DOWNBEAT_VELOCITY if (vel == DOWNBEAT_VELOCITY).any() else int(vel.max())
+    loud = [n for n in notes if n.velocity == loud_velocity]
+    steps = grid.quantize_beats(tempo.to_beats(np.array([n.start_time for n in loud])))
+    sigs = sorted(ns.time_signatures, key=lambda t: t.time) or []
+    if not sigs:
+        sigs = [ns.time_signatures.add(time=0.0, numerator=4, denominator=4)]
+    sig_steps = grid.quantize_beats(tempo.to_beats(np.array([t.time for t in sigs])))
+    new_sigs = []  # (time, num, den)
+    for k, sig in enumerate(sigs):
+        lo = int(sig_steps[k])
+        hi = int(sig_steps[k + 1]) if k + 1 < len(sigs) else None
+        new_sigs.append((sig.time, sig.numerator, sig.denominator))
+        bar = grid.bar_steps(sig.numerator, sig.denominator)
+        if bar != int(bar):
+            continue
+        bar = int(bar)
+        sel = [i for i, s in enumerate(steps.tolist()) if s >= lo and (hi is None or s < hi)]
+        if not sel:
+            continue
+        phases = (steps[sel] - lo) % bar
+        phase = int(np.bincount(phases).argmax())
+        anchor = lo
+        if k == 0 and phase:
+            # A pickup of `phase` steps: a short signature at the start, the meter at the
+            # first downbeat (the way MusicXML encodes an anacrusis).
+            frac = fractions.Fraction(phase, grid.STEPS_PER_BAR)
+            new_sigs[-1] = (sig.time, frac.numerator, frac.denominator)
+            anchor = lo + phase
+            new_sigs.append((tempo.to_seconds(anchor / grid.STEPS_PER_QUARTER),
+                             sig.numerator, sig.denominator))
+        elif phase:
+            anchor = lo + phase
+        # Bar lines that moved for good: re-anchor where the next bar line agrees.
+        sel = [i for i in sel if steps[i] >= anchor]
+        for a, b in zip(sel, sel[1:]):
+            if (steps[a] - anchor) % bar and not (steps[b] - steps[a]) % bar:
+                new_sigs.append((tempo.to_seconds(steps[a] / grid.STEPS_PER_QUARTER),
+                                 sig.numerator, sig.denominator))
+                anchor = int(steps[a])
+    del ns.time_signatures[:]
+    for time, num, den in sorted(new_sigs, key=lambda x: x[0]):
+        ns.time_signatures.add(time=time, numerator=num, denominator=den)
+    return ns
+
+
+def read_piece(piece: Piece):
+    """NoteSequence of a MusicXML or MIDI piece (ABC goes through abc_to_note_sequences)."""
+    if piece.kind == "midi":
+        from . import midi_io
+        return midi_io.read_midi(piece.path)
+    if piece.kind == "musicxml":
+        from note_seq import musicxml_reader
+        return musicxml_reader.musicxml_file_to_sequence_proto(piece.path)
+    raise ValueError(f"cannot read a {piece.kind!r} piece one by one")
+
+
+def note_sequences(pieces: Sequence[Piece]) -> Iterator[tuple[Piece, object]]:
+    """(piece, NoteSequence or error text) for a batch of pieces, in order."""
+    abc = [p for p in pieces if p.kind == "abc"]
+    converted = dict((p.piece_id, r) for p, r in abc_to_note_sequences(abc)) if abc else {}
+    for p in pieces:
+        if p.kind == "abc":
+            yield p, converted[p.piece_id]
+            continue
+        try:
+            yield p, read_piece(p)
+        except Exception as err:  # noqa: BLE001 - counted as unreadable
+            yield p, f"{type(err).__name__}: {err}"
+
+
+# ----------------------------------------------------------------------------- converting
+
+
+@dataclasses.dataclass
+class Example:
+    """One dataset row (the builder's features), made in a worker process."""
+
+    key: str
+    piece_id: str
+    tokens: np.ndarray
+    start_bar: int
+    program: int
+    note_sequence: bytes
+
+
+def convert_pieces(task: tuple[str, int, Sequence[Piece]]) -> tuple[list[Example], Stats]:
+    """Worker: pieces -> examples of one representation, with counted reasons.
+
+    Stats keys: 'pieces_read', 'pieces_with_windows', 'windows', 'skip/<reason>' (exactly
+    one per piece without a window) and detail counters from the converters.
+    """
+    from .representations import get_representation
+    rep_name, num_bars, pieces = task
+    rep = get_representation(rep_name)
+    stats = Stats()
+    examples: list[Example] = []
+    for piece, ns in note_sequences(pieces):
+        if isinstance(ns, str):
+            stats["skip/unreadable"] += 1
+            continue
+        stats["pieces_read"] += 1
+        windows, _ = rep.extract_windows(ns, num_bars, stats=stats)
+        if windows:
+            stats["pieces_with_windows"] += 1
+        for i, w in enumerate(windows):
+            program = w.program if isinstance(w.program, int) else int(w.program[0])
+            kwargs = {}
+            if rep_name == "melody":
+                kwargs["program"] = program
+            elif rep_name == "trio":
+                kwargs["program"], kwargs["bass_program"] = w.program
+            rendered = rep.to_note_sequence(w.tokens, w.qpm, **kwargs)
+            rendered.id = f"{piece.piece_id}@{w.start_bar}"
+            rendered.filename = piece.piece_id
+            examples.append(Example(f"{piece.piece_id}:{i}", piece.piece_id, w.tokens,
+                                    w.start_bar, program, rendered.SerializeToString()))
+        stats["windows"] += len(windows)
+    return examples, stats
+
+
+def chunk(pieces: Sequence[Piece], size: int) -> list[list[Piece]]:
+    return [list(pieces[i:i + size]) for i in range(0, len(pieces), size)]
+
+
+def convert_all(rep_name: str, num_bars: int, pieces: Sequence[Piece], workers: int = 0,
+                chunk_size: int = 64) -> Iterator[tuple[list[Example], Stats]]:
+    """Converts pieces in `workers` processes (0 = all cores, 1 = this process), in order."""
+    tasks = [(rep_name, num_bars, c) for c in chunk(pieces, chunk_size)]
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1 or len(tasks) <= 1:
+        for t in tasks:
+            yield convert_pieces(t)
+        return
+    import multiprocessing
+    # fork where available: a spawned worker would re-import the parent's main module (the
+    # tfds CLI pulls in TensorFlow, ~15 s per worker). Workers touch only numpy, protobuf,
+    # note_seq and abc2midi, never TensorFlow, so the parent's TF threads do not matter.
+    method = os.environ.get("HMVAE_MP_START") or (
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    ctx = multiprocessing.get_context(method)
+    with ctx.Pool(min(workers, len(tasks))) as pool:
+        yield from pool.imap(convert_pieces, tasks)
+
+
+def merge_stats(total: Stats, part: Iterable[tuple[str, int]] | Stats) -> Stats:
+    total.update(part)
+    return total

@@ -1,0 +1,247 @@
+"""NoteSequence -> notes on a 16-steps-per-4/4-bar grid, cut into meter segments.
+
+Every representation (melody, drums, trio) reads music through this module, so there is one
+answer to "where are the bars?":
+
+* Time is converted to beats through the tempo map before quantising (4 steps per quarter,
+  round half up like Magenta), so a tempo change needs no split.
+* The piece is cut at every time-signature event; each event is a downbeat. A segment whose
+  bar is a power-of-two number of steps (4/4, 2/4, 2/2, 4/2, 4/8, 1/4, ...) fits the grid:
+  its 16-step grid bars start at the segment's downbeat and simply pair short bars (2/4) or
+  split long ones (4/2). Other meters (3/4, 6/8, 3/2, ...) are skipped and counted.
+* A first time signature shorter than one bar of the next (a pickup measure, as MusicXML
+  encodes an anacrusis) becomes a partial bar before the next downbeat instead of a segment.
+* Why something was dropped is counted in a `collections.Counter` the caller passes in, so
+  the dataset builder and the inference path can say why a piece gave no windows.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+
+STEPS_PER_QUARTER = 4
+STEPS_PER_BAR = 16
+DEFAULT_QPM = 120.0
+
+Stats = collections.Counter  # reason -> count
+
+
+@dataclasses.dataclass
+class Notes:
+    """Notes as parallel arrays (steps are grid steps; ends are exclusive, > start)."""
+
+    start: np.ndarray      # int64
+    end: np.ndarray        # int64
+    pitch: np.ndarray      # int64
+    velocity: np.ndarray   # int64
+    instrument: np.ndarray  # int64
+    program: np.ndarray    # int64
+    is_drum: np.ndarray    # bool
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    def take(self, index) -> "Notes":
+        return Notes(self.start[index], self.end[index], self.pitch[index], self.velocity[index],
+                     self.instrument[index], self.program[index], self.is_drum[index])
+
+
+@dataclasses.dataclass
+class Segment:
+    """A stretch of constant, grid-compatible meter.
+
+    `notes` are relative to `origin` (step 0 = the segment's first grid bar, which is a
+    partial bar when the segment starts with a pickup). `num_steps` covers every note end.
+    """
+
+    notes: Notes
+    origin: int          # absolute step of grid bar 0
+    num_steps: int       # steps from origin to the last note end
+    first_bar: int       # bar number of grid bar 0 in the piece (pickup bar = 0)
+    qpm: float           # tempo at the segment's start
+
+    @property
+    def num_bars(self) -> int:
+        """Bars needed to hold every note (ceil of num_steps / 16)."""
+        return -(-self.num_steps // STEPS_PER_BAR)
+
+
+def _note_arrays(ns) -> tuple[np.ndarray, np.ndarray]:
+    """Reads the notes of a NoteSequence proto into a float and an int array (one pass)."""
+    notes = ns.notes
+    if not notes:
+        return np.zeros((0, 2)), np.zeros((0, 5), np.int64)
+    rows = [(n.start_time, n.end_time, n.pitch, n.velocity, n.instrument, n.program, n.is_drum)
+            for n in notes]
+    arr = np.array(rows, dtype=np.float64)
+    return arr[:, :2], arr[:, 2:].astype(np.int64)
+
+
+class TempoMap:
+    """Seconds -> quarter-note beats, piecewise linear over the tempo events."""
+
+    def __init__(self, tempos: Sequence[tuple[float, float]]):
+        events = sorted((max(0.0, t), q) for t, q in tempos if q > 0)
+        if not events or events[0][0] > 0.0:
+            events.insert(0, (0.0, events[0][1] if events else DEFAULT_QPM))
+        # Keep the last tempo given for a time.
+        dedup: dict[float, float] = {}
+        for t, q in events:
+            dedup[t] = q
+        self.times = np.array(sorted(dedup), dtype=np.float64)
+        self.qpm = np.array([dedup[t] for t in self.times], dtype=np.float64)
+        rate = self.qpm / 60.0
+        self.beats = np.concatenate([[0.0], np.cumsum(np.diff(self.times) * rate[:-1])])
+        self._rate = rate
+
+    def to_beats(self, seconds: np.ndarray) -> np.ndarray:
+        if len(self.times) == 1:
+            return seconds * self._rate[0]
+        k = np.searchsorted(self.times, seconds, side="right") - 1
+        k = np.clip(k, 0, None)
+        return self.beats[k] + (seconds - self.times[k]) * self._rate[k]
+
+    def to_seconds(self, beats: float) -> float:
+        """Quarter-note beats -> seconds (inverse of to_beats)."""
+        k = max(int(np.searchsorted(self.beats, beats, side="right")) - 1, 0)
+        return float(self.times[k] + (beats - self.beats[k]) / self._rate[k])
+
+    def qpm_at_step(self, step: int) -> float:
+        """Tempo in force at a grid step (steps are beats * 4)."""
+        k = int(np.searchsorted(self.beats, step / STEPS_PER_QUARTER + 1e-9, side="right")) - 1
+        return round(float(self.qpm[max(k, 0)]), 3)
+
+
+def quantize_beats(beats: np.ndarray) -> np.ndarray:
+    """Beats -> grid steps, rounding half up (Magenta's quantize_cutoff=0.5)."""
+    return np.floor(beats * STEPS_PER_QUARTER + 0.5).astype(np.int64)
+
+
+def bar_steps(numerator: int, denominator: int) -> float:
+    """Length of one bar of the meter in grid steps (16 for 4/4)."""
+    return numerator * STEPS_PER_BAR / denominator
+
+
+def is_grid_meter(numerator: int, denominator: int) -> bool:
+    """True when the bar is a power-of-two number of steps (fits 16-step bars exactly)."""
+    if numerator <= 0 or denominator <= 0:
+        return False
+    steps = bar_steps(numerator, denominator)
+    if steps != int(steps) or steps < 1:
+        return False
+    steps = int(steps)
+    return steps & (steps - 1) == 0
+
+
+def _time_signature_steps(ns, tempo: TempoMap) -> list[tuple[int, int, int]]:
+    """Sorted (step, numerator, denominator) events with conflicts at one step resolved.
+
+    note_seq's MusicXML reader can list several signatures at one time (one per part, and a
+    short "pickup" signature beside the nominal one). Among the candidates at a step we keep
+    one whose bars tile the stretch up to the next event, else the last one listed.
+    """
+    raw = [(t.time, t.numerator, t.denominator) for t in ns.time_signatures]
+    if not raw:
+        return [(0, 4, 4)]
+    times = quantize_beats(tempo.to_beats(np.array([max(0.0, r[0]) for r in raw])))
+    by_step: dict[int, list[tuple[int, int]]] = collections.OrderedDict()
+    for step, (_, num, den) in sorted(zip(times.tolist(), raw), key=lambda x: x[0]):
+        cands = by_step.setdefault(step, [])
+        if (num, den) in cands:
+            cands.remove((num, den))
+        cands.append((num, den))
+    steps = list(by_step)
+    out = []
+    for i, step in enumerate(steps):
+        cands = by_step[step]
+        choice = cands[-1]
+        if len(cands) > 1 and i + 1 < len(steps):
+            length = steps[i + 1] - step
+            fitting = [c for c in cands
+                       if bar_steps(*c) > 0 and (length / bar_steps(*c)).is_integer()]
+            if fitting:
+                choice = fitting[-1]
+        if out and out[-1][1:] == choice:
+            continue  # a repeated signature is no change
+        out.append((step, *choice))
+    if out[0][0] > 0:
+        out.insert(0, (0, 4, 4))  # MIDI's default before the first signature
+    return out
+
+
+def segments(ns, stats: Stats | None = None) -> list[Segment]:
+    """Cuts a NoteSequence into grid-compatible segments of quantised notes.
+
+    Counts into `stats`: 'no_notes' (the piece has none), 'segments_meter_<n>/<d>' for every
+    skipped segment with notes, 'notes_in_skipped_meter'.
+    """
+    stats = stats if stats is not None else Stats()
+    times, ints = _note_arrays(ns)
+    keep = ints[:, 1] > 0 if len(ints) else np.zeros(0, bool)  # velocity 0 = no note
+    times, ints = times[keep], ints[keep]
+    if not len(times):
+        stats["no_notes"] += 1
+        return []
+    tempo = TempoMap([(t.time, t.qpm) for t in ns.tempos])
+    q = quantize_beats(tempo.to_beats(np.maximum(times, 0.0)))
+    start = q[:, 0]
+    end = np.maximum(q[:, 1], start + 1)
+    order = np.argsort(start, kind="stable")
+    start, end, ints = start[order], end[order], ints[order]
+    all_notes = Notes(start, end, ints[:, 0], ints[:, 1], ints[:, 2], ints[:, 3],
+                      ints[:, 4].astype(bool))
+    piece_end = int(end.max())
+
+    events = _time_signature_steps(ns, tempo)
+    # Regions [step_i, step_{i+1}) with their meter; the last one runs to the last note end.
+    bounds = [e[0] for e in events] + [max(piece_end, events[-1][0])]
+    regions = [(bounds[i], bounds[i + 1], events[i][1], events[i][2])
+               for i in range(len(events)) if bounds[i + 1] > bounds[i]]
+
+    # Pickup: a first region shorter than one bar of the next becomes a partial bar.
+    origins = [r[0] for r in regions]
+    if len(regions) > 1 and regions[0][1] - regions[0][0] < bar_steps(*regions[1][2:]):
+        pickup_start, pickup_end = regions[0][0], regions[0][1]
+        bars_back = -(-(pickup_end - pickup_start) // STEPS_PER_BAR)
+        regions = [(pickup_start, regions[1][1], *regions[1][2:])] + regions[2:]
+        origins = [pickup_end - bars_back * STEPS_PER_BAR] + origins[2:]
+    piece_origin = min(0, origins[0]) if origins else 0
+
+    out: list[Segment] = []
+    for (lo, hi, num, den), origin in zip(regions, origins):
+        a = int(np.searchsorted(start, lo, side="left"))
+        b = int(np.searchsorted(start, hi, side="left"))
+        if b <= a:
+            continue
+        if not is_grid_meter(num, den):
+            stats[f"segments_meter_{num}/{den}"] += 1
+            stats["notes_in_skipped_meter"] += b - a
+            continue
+        seg = all_notes.take(slice(a, b))
+        seg = Notes(seg.start - origin, np.minimum(seg.end, hi) - origin, seg.pitch,
+                    seg.velocity, seg.instrument, seg.program, seg.is_drum)
+        out.append(Segment(
+            notes=seg, origin=origin, num_steps=int(seg.end.max()),
+            first_bar=(origin - piece_origin) // STEPS_PER_BAR,
+            qpm=tempo.qpm_at_step(max(lo, origin))))
+    return out
+
+
+def piece_meters(ns) -> list[str]:
+    """The distinct meters of a piece, for error messages."""
+    return sorted({f"{t.numerator}/{t.denominator}" for t in ns.time_signatures}) or ["4/4"]
+
+
+def steps_to_seconds(steps: np.ndarray | int, qpm: float) -> np.ndarray | float:
+    """Grid steps -> seconds at a constant tempo."""
+    return np.asarray(steps) * (60.0 / qpm / STEPS_PER_QUARTER)
+
+
+__all__ = [
+    "STEPS_PER_BAR", "STEPS_PER_QUARTER", "DEFAULT_QPM", "Stats", "Notes", "Segment",
+    "TempoMap", "segments", "is_grid_meter", "bar_steps", "quantize_beats", "steps_to_seconds",
+    "piece_meters",
+]

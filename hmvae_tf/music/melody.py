@@ -1,0 +1,229 @@
+"""Monophonic melody <-> 90-class tokens, 16 steps per 4/4 bar.
+
+Token per step: 0 = no event (the current note or rest goes on), 1 = note-off,
+2..89 = note-on of MIDI pitch 21..108. As in Magenta, each instrument (programs 0-31 by
+default, never drums) is reduced to one voice: of the notes starting on one step the highest
+wins, and a new note ends the sounding one. Notes outside 21..108 are dropped and counted.
+
+Window tokens are canonical: a note-off before the window's first note-on (the end of a
+note that began before the window) is written as "no event", because no rendering can carry
+it. With that, tokens -> NoteSequence -> MIDI -> NoteSequence -> tokens is the identity.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from . import grid
+from .grid import STEPS_PER_BAR, Segment, Stats
+from .windows import (NoWindowError, Window, bar_slices, count_skip, dedupe, explain,
+                      grid_window_starts, onsets_per_bar, pad_to, span_bounds,
+                      span_window_starts)
+
+NUM_CLASSES = 90
+NO_EVENT = 0
+NOTE_OFF = 1
+MIN_PITCH = 21
+MAX_PITCH = 108
+PITCH_OFFSET = MIN_PITCH - 2  # token = pitch - PITCH_OFFSET
+MELODY_PROGRAMS = range(0, 32)
+BASS_PROGRAMS = range(32, 40)
+DEFAULT_VELOCITY = 80
+
+
+class Track:
+    """One instrument's monophonic line over a segment (tokens padded to whole bars)."""
+
+    __slots__ = ("instrument", "program", "tokens", "onsets", "ends")
+
+    def __init__(self, instrument: int, program: int, tokens: np.ndarray,
+                 onsets: np.ndarray, ends: np.ndarray):
+        self.instrument = instrument
+        self.program = program
+        self.tokens = tokens    # int32 [bars * 16]
+        self.onsets = onsets    # ascending onset steps
+        self.ends = ends        # step where each kept note stops sounding
+
+
+def program_mask(programs: Iterable[int]) -> np.ndarray:
+    mask = np.zeros(128, bool)
+    mask[[p for p in programs if 0 <= p < 128]] = True
+    return mask
+
+
+def monophonic_track(start: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray]:
+    """Highest note per onset step; each note is cut by the next onset. Returns s, e, pitch."""
+    if len(start) > 1:
+        order = np.lexsort((-pitch, start))
+        start, end, pitch = start[order], end[order], pitch[order]
+        first = np.empty(len(start), bool)
+        first[0] = True
+        np.not_equal(start[1:], start[:-1], out=first[1:])
+        if not first.all():
+            start, end, pitch = start[first], end[first], pitch[first]
+        end = np.minimum(end, np.append(start[1:], end[-1]))
+    return start, end, pitch
+
+
+def render_tokens(start: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+    """Monophonic notes -> int32 tokens over whole bars (long enough for the last note-off)."""
+    length = (int(end[-1]) // STEPS_PER_BAR + 1) * STEPS_PER_BAR
+    tokens = np.zeros(length, np.int32)
+    off = np.ones(len(start), bool)
+    off[:-1] = end[:-1] < start[1:]
+    tokens[end[off]] = NOTE_OFF
+    tokens[start] = pitch - PITCH_OFFSET
+    return tokens
+
+
+def segment_tracks(seg: Segment, programs_ok: np.ndarray, stats: Stats) -> list[Track]:
+    """Monophonic tracks of the segment's eligible instruments (sorted by instrument)."""
+    n = seg.notes
+    ok = programs_ok[n.program] & ~n.is_drum
+    if not ok.any():
+        return []
+    in_range = (n.pitch >= MIN_PITCH) & (n.pitch <= MAX_PITCH)
+    dropped = int(np.count_nonzero(ok & ~in_range))
+    if dropped:
+        stats["notes_out_of_range"] += dropped
+        ok &= in_range
+    idx = np.nonzero(ok)[0]
+    inst = n.instrument[idx]
+    tracks = []
+    if len(idx) and (inst == inst[0]).all():
+        groups = [(int(inst[0]), idx)]
+    else:
+        groups = [(int(i), idx[inst == i]) for i in np.unique(inst)]
+    for instrument, sel in groups:
+        s, e, p = monophonic_track(n.start[sel], n.end[sel], n.pitch[sel])
+        tracks.append(Track(instrument, int(n.program[sel[0]]), render_tokens(s, e, p), s, e))
+    return tracks
+
+
+def canonicalize(windows: np.ndarray) -> np.ndarray:
+    """Turns note-offs before each window's first note-on into no-events (in place)."""
+    is_on = windows >= 2
+    first_on = np.where(is_on.any(-1), is_on.argmax(-1), windows.shape[-1])
+    orphan = (windows == NOTE_OFF) & (np.arange(windows.shape[-1]) < first_on[..., None])
+    windows[orphan] = NO_EVENT
+    return windows
+
+
+def extract_windows(ns, num_bars: int, programs: Iterable[int] = MELODY_PROGRAMS,
+                    stats: Stats | None = None) -> tuple[list[Window], Stats]:
+    """All distinct training windows of `num_bars` bars of every instrument's melody.
+
+    Melodies split at >= 1 bar of silence; a window lies inside one melody, starts on a bar
+    line (1-bar hop) and holds at least one note-on. Duplicates within the piece are dropped.
+    """
+    stats = stats if stats is not None else Stats()
+    ok = program_mask(programs)
+    out: list[Window] = []
+    seen: set[bytes] = set()
+    any_track = False
+    segs = grid.segments(ns, stats)
+    for seg in segs:
+        for track in segment_tracks(seg, ok, stats):
+            any_track = True
+            starts = span_window_starts(span_bounds(track.onsets, track.ends), num_bars)
+            if not len(starts):
+                continue
+            cum = onsets_per_bar(track.onsets, len(track.tokens) // STEPS_PER_BAR)
+            starts = starts[cum[starts + num_bars] > cum[starts]]
+            if not len(starts):
+                continue
+            wins = canonicalize(bar_slices(track.tokens, starts, num_bars))
+            for i in dedupe(wins, seen):
+                out.append(Window(wins[i], seg.first_bar + int(starts[i]), track.program,
+                                  seg.qpm))
+    if not out:
+        count_skip(stats, segs, any_track, "no_melody")
+    return out, stats
+
+
+def onset_counts(onsets: np.ndarray, starts: np.ndarray, num_bars: int) -> np.ndarray:
+    """Number of onsets in each window [start, start + num_bars) bars."""
+    bars = int(starts[-1]) + num_bars
+    cum = onsets_per_bar(onsets, bars)
+    return cum[starts + num_bars] - cum[starts]
+
+
+def best_track_per_window(tracks: Sequence, starts: np.ndarray, num_bars: int) -> np.ndarray:
+    """Index of the track with the most onsets in each window (ties: the first), -1 if none."""
+    if not tracks:
+        return np.full(len(starts), -1)
+    counts = np.stack([onset_counts(t.onsets, starts, num_bars) for t in tracks])
+    best = counts.argmax(0)
+    return np.where(counts[best, np.arange(len(starts))] > 0, best, -1)
+
+
+def from_note_sequence(ns, num_bars: int, window_index: int = 0,
+                       programs: Iterable[int] = MELODY_PROGRAMS) -> np.ndarray:
+    """Tokens int32 [num_bars*16] of the `window_index`-th window holding a note (inference).
+
+    Windows start on every bar of each grid segment (1-bar hop) and may run past the last
+    note (padded with silence); in each, the instrument with the most note-ons is used.
+    `ns` may be a NoteSequence or a MIDI file path. Raises NoWindowError saying why not.
+    """
+    from . import midi_io  # local: keeps this module free of file I/O at import
+    ns, name = midi_io.as_note_sequence(ns)
+    stats = Stats()
+    ok = program_mask(programs)
+    found = 0
+    segs = grid.segments(ns, stats)
+    any_track = False
+    for seg in segs:
+        tracks = segment_tracks(seg, ok, stats)
+        any_track |= bool(tracks)
+        starts = grid_window_starts(seg.num_bars, num_bars)
+        for start, k in zip(starts.tolist(), best_track_per_window(tracks, starts, num_bars)):
+            if k < 0:
+                continue
+            if found == window_index:
+                tokens = pad_to(tracks[k].tokens, (start + num_bars) * STEPS_PER_BAR)
+                return canonicalize(bar_slices(tokens, np.array([start]), num_bars))[0]
+            found += 1
+    if found:
+        raise NoWindowError(f"{name}: asked for melody window {window_index} but only "
+                            f"{found} {num_bars}-bar window(s) exist")
+    count_skip(stats, segs, any_track, "no_melody")
+    raise NoWindowError(f"{name}: " + explain(stats, "melody", num_bars, grid.piece_meters(ns)))
+
+
+def to_note_sequence(tokens: np.ndarray, qpm: float = grid.DEFAULT_QPM, program: int = 0,
+                     velocity: int = DEFAULT_VELOCITY, instrument: int = 0, ns=None):
+    """Tokens [T] -> a quantisable NoteSequence in 4/4 at `qpm` (notes appended to `ns`)."""
+    ns = ns if ns is not None else new_sequence(qpm, len(tokens))
+    step = grid.steps_to_seconds(1, qpm)
+    add = ns.notes.add
+    for start, end, pitch in token_notes(tokens):
+        add(start_time=start * step, end_time=end * step, pitch=pitch, velocity=velocity,
+            instrument=instrument, program=program)
+    ns.total_time = max(ns.total_time, grid.steps_to_seconds(len(tokens), qpm))
+    return ns
+
+
+def token_notes(tokens: np.ndarray) -> list[tuple[int, int, int]]:
+    """(start_step, end_step, pitch) of the notes that melody tokens describe."""
+    tokens = np.asarray(tokens)
+    events = np.nonzero(tokens > NO_EVENT)[0]
+    if not len(events):
+        return []
+    values = tokens[events]
+    ends = np.append(events[1:], len(tokens))
+    on = values >= 2
+    return list(zip(events[on].tolist(), ends[on].tolist(),
+                    (values[on] + PITCH_OFFSET).tolist()))
+
+
+def new_sequence(qpm: float, num_steps: int):
+    """An empty 4/4 NoteSequence at `qpm` with its grid metadata."""
+    from note_seq.protobuf import music_pb2
+    ns = music_pb2.NoteSequence()
+    ns.ticks_per_quarter = 220
+    ns.tempos.add(time=0.0, qpm=qpm)
+    ns.time_signatures.add(time=0.0, numerator=4, denominator=4)
+    ns.total_time = grid.steps_to_seconds(num_steps, qpm)
+    return ns

@@ -1,0 +1,58 @@
+"""MIDI files <-> NoteSequences through note_seq, with errors that name the file."""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+with warnings.catch_warnings():  # note_seq's audio imports warn about a missing ffmpeg
+    warnings.simplefilter("ignore")
+    import note_seq
+    from note_seq.protobuf import music_pb2
+
+MIDI_SUFFIXES = (".mid", ".midi", ".MID", ".MIDI", ".Mid", ".smf")
+
+
+class MidiReadError(ValueError):
+    """A MIDI file could not be read (missing, empty, corrupt)."""
+
+
+def read_midi(path: str | os.PathLike) -> music_pb2.NoteSequence:
+    """Reads a MIDI file; raises MidiReadError naming the file and the cause."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise MidiReadError(f"cannot read MIDI file {path}: {err.strerror or err}") from err
+    if not data:
+        raise MidiReadError(f"cannot read MIDI file {path}: the file is empty")
+    if not data.startswith(b"MThd"):
+        raise MidiReadError(f"cannot read MIDI file {path}: not a Standard MIDI File "
+                            f"(no 'MThd' header)")
+    try:
+        ns = note_seq.midi_to_note_sequence(data)
+    except Exception as err:  # note_seq/pretty_midi/mido raise many kinds
+        raise MidiReadError(f"cannot read MIDI file {path}: corrupt or unsupported "
+                            f"({type(err).__name__}: {err})") from err
+    ns.filename = str(path)
+    return ns
+
+
+def write_midi(ns: music_pb2.NoteSequence, path: str | os.PathLike) -> Path:
+    """Writes a NoteSequence as a MIDI file (drums on channel 10); creates parent folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    note_seq.sequence_proto_to_midi_file(ns, str(path))
+    return path
+
+
+def as_note_sequence(source: Any) -> tuple[music_pb2.NoteSequence, str]:
+    """A NoteSequence, serialized NoteSequence bytes or a MIDI path -> (NoteSequence, name)."""
+    if isinstance(source, music_pb2.NoteSequence):
+        return source, source.filename or "NoteSequence"
+    if isinstance(source, (bytes, bytearray)):
+        return music_pb2.NoteSequence.FromString(bytes(source)), "NoteSequence"
+    if isinstance(source, (str, os.PathLike)):
+        return read_midi(source), str(source)
+    raise TypeError(f"expected a NoteSequence or a MIDI file path, got {type(source).__name__}")

@@ -1,0 +1,87 @@
+"""Registry: representation name -> the object that converts NoteSequences and tokens.
+
+    rep = get_representation("trio")
+    windows, stats = rep.extract_windows(ns, num_bars=16)   # training windows of a piece
+    ns = rep.to_note_sequence(windows[0].tokens, qpm=120)   # tokens -> NoteSequence
+    tokens = rep.from_note_sequence("song.mid", num_bars=16)  # inference: k-th valid window
+
+Track names and class counts match hmvae_tf.configs.TRACK_CLASSES / REPRESENTATION_TRACKS.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import numpy as np
+
+from . import drums, melody, midi_io, trio
+from .grid import DEFAULT_QPM, Stats
+from .windows import NoWindowError, Window
+
+
+@dataclasses.dataclass(frozen=True)
+class Representation:
+    """How one kind of music becomes tokens: int32 [T] (one track) or [T, tracks]."""
+
+    name: str
+    tracks: tuple[str, ...]
+    num_classes: tuple[int, ...]
+    _extract: Callable[..., tuple[list[Window], Stats]]
+    _render: Callable[..., Any]
+    _infer: Callable[..., np.ndarray]
+
+    @property
+    def multitrack(self) -> bool:
+        return len(self.tracks) > 1
+
+    def token_shape(self, num_bars: int) -> tuple[int, ...]:
+        steps = num_bars * 16
+        return (steps, len(self.tracks)) if self.multitrack else (steps,)
+
+    def extract_windows(self, ns, num_bars: int, stats: Stats | None = None
+                        ) -> tuple[list[Window], Stats]:
+        """Distinct training windows of a NoteSequence and the counted skip reasons."""
+        return self._extract(ns, num_bars, stats=stats)
+
+    def to_note_sequence(self, tokens: np.ndarray, qpm: float = DEFAULT_QPM, **kwargs):
+        """Tokens -> NoteSequence in 4/4 at `qpm` (kwargs: program, velocity ...)."""
+        tokens = np.asarray(tokens)
+        if tokens.shape[1:] != self.token_shape(1)[1:]:
+            raise ValueError(f"{self.name} tokens must have shape {self.token_shape(1)[1:]} "
+                             f"after the time axis, got {tokens.shape}")
+        return self._render(tokens, qpm, **kwargs)
+
+    def from_note_sequence(self, ns, num_bars: int, window_index: int = 0) -> np.ndarray:
+        """Tokens of the `window_index`-th valid window of a NoteSequence or MIDI file.
+
+        Raises NoWindowError (a ValueError) saying why no window was found.
+        """
+        return self._infer(ns, num_bars, window_index)
+
+    def to_midi(self, tokens: np.ndarray, path, qpm: float = DEFAULT_QPM, **kwargs):
+        """Tokens -> MIDI file."""
+        return midi_io.write_midi(self.to_note_sequence(tokens, qpm, **kwargs), path)
+
+
+REPRESENTATIONS: dict[str, Representation] = {
+    "melody": Representation("melody", ("melody",), (melody.NUM_CLASSES,),
+                             melody.extract_windows, melody.to_note_sequence,
+                             melody.from_note_sequence),
+    "drums": Representation("drums", ("drums",), (drums.NUM_CLASSES,),
+                            drums.extract_windows, drums.to_note_sequence,
+                            drums.from_note_sequence),
+    "trio": Representation("trio", trio.TRACKS, trio.NUM_CLASSES,
+                           trio.extract_windows, trio.to_note_sequence,
+                           trio.from_note_sequence),
+}
+
+
+def get_representation(name: str) -> Representation:
+    if name not in REPRESENTATIONS:
+        raise ValueError(f"unknown representation {name!r}; choose from "
+                         f"{', '.join(REPRESENTATIONS)}")
+    return REPRESENTATIONS[name]
+
+
+__all__ = ["Representation", "REPRESENTATIONS", "get_representation", "NoWindowError",
+           "Window"]

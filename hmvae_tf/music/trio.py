@@ -1,0 +1,122 @@
+"""Trio <-> tokens [T, 3] = [melody | bass | drums] classes (90 | 90 | 512).
+
+A trio window is an N-bar stretch of one grid segment (1-bar hop) in which a melody
+instrument (programs 0-31), a bass instrument (programs 32-39) and the drums all play. Per
+window and per role the instrument with the most note-ons in that window is used (ties: the
+lowest instrument index); Magenta instead took the cross product of all instruments.
+Rendering: melody program 0, bass program 33, drums on channel 10.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+from . import drums, grid, melody
+from .grid import STEPS_PER_BAR, Segment, Stats
+from .windows import (NoWindowError, Window, bar_slices, count_skip, dedupe, explain,
+                      grid_window_starts, pad_to)
+
+TRACKS = ("melody", "bass", "drums")
+NUM_CLASSES = (melody.NUM_CLASSES, melody.NUM_CLASSES, drums.NUM_CLASSES)
+MELODY_PROGRAM = 0
+BASS_PROGRAM = 33
+
+
+def _segment_windows(seg: Segment, num_bars: int, starts: np.ndarray, stats: Stats,
+                     melody_programs: Iterable[int], bass_programs: Iterable[int]
+                     ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]], bool]:
+    """Windows [n, T, 3] of a segment at the given start bars where all three roles play.
+
+    Returns (tokens, kept start bars, (melody program, bass program) per window, whether
+    the segment has all three roles at all).
+    """
+    mel = melody.segment_tracks(seg, melody.program_mask(melody_programs), stats)
+    bass = melody.segment_tracks(seg, melody.program_mask(bass_programs), stats)
+    drum = drums.segment_drums(seg, stats)
+    for role, present in (("no_melody", mel), ("no_bass", bass), ("no_drums", drum)):
+        if not present:
+            stats[f"trio_segments_{role}"] += 1
+    empty = np.zeros((0, num_bars * STEPS_PER_BAR, 3), np.int32)
+    if not (mel and bass and drum is not None) or not len(starts):
+        return empty, np.zeros(0, np.int64), [], bool(mel and bass and drum is not None)
+    best_m = melody.best_track_per_window(mel, starts, num_bars)
+    best_b = melody.best_track_per_window(bass, starts, num_bars)
+    best_d = melody.best_track_per_window([drum], starts, num_bars)
+    ok = (best_m >= 0) & (best_b >= 0) & (best_d >= 0)
+    starts, best_m, best_b = starts[ok], best_m[ok], best_b[ok]
+    if not len(starts):
+        return empty, starts, [], True
+    steps = (int(starts[-1]) + num_bars) * STEPS_PER_BAR
+    out = np.empty((len(starts), num_bars * STEPS_PER_BAR, 3), np.int32)
+    for col, (tracks, best) in enumerate(((mel, best_m), (bass, best_b))):
+        for k in np.unique(best).tolist():
+            rows = best == k
+            padded = pad_to(tracks[k].tokens, steps)
+            out[rows, :, col] = melody.canonicalize(bar_slices(padded, starts[rows], num_bars))
+    out[:, :, 2] = bar_slices(pad_to(drum.tokens, steps), starts, num_bars)
+    programs = [(mel[m].program, bass[b].program) for m, b in zip(best_m.tolist(),
+                                                                   best_b.tolist())]
+    return out, starts, programs, True
+
+
+def extract_windows(ns, num_bars: int, stats: Stats | None = None,
+                    melody_programs: Iterable[int] = melody.MELODY_PROGRAMS,
+                    bass_programs: Iterable[int] = melody.BASS_PROGRAMS
+                    ) -> tuple[list[Window], Stats]:
+    """All distinct trio windows lying inside a segment (no padding past the last note)."""
+    stats = stats if stats is not None else Stats()
+    out: list[Window] = []
+    seen: set[bytes] = set()
+    segs = grid.segments(ns, stats)
+    any_track = False
+    for seg in segs:
+        starts = np.arange(max(0, seg.num_bars - num_bars + 1))
+        wins, starts, programs, has_all = _segment_windows(
+            seg, num_bars, starts, stats, melody_programs, bass_programs)
+        any_track |= has_all
+        for i in dedupe(wins, seen):
+            out.append(Window(wins[i], seg.first_bar + int(starts[i]), programs[i], seg.qpm))
+    if not out:
+        count_skip(stats, segs, any_track, "no_trio_instruments")
+    return out, stats
+
+
+def from_note_sequence(ns, num_bars: int, window_index: int = 0,
+                       melody_programs: Iterable[int] = melody.MELODY_PROGRAMS,
+                       bass_programs: Iterable[int] = melody.BASS_PROGRAMS) -> np.ndarray:
+    """Tokens int32 [num_bars*16, 3] of the `window_index`-th grid window with all roles."""
+    from . import midi_io
+    ns, name = midi_io.as_note_sequence(ns)
+    stats = Stats()
+    found = 0
+    segs = grid.segments(ns, stats)
+    any_track = False
+    for seg in segs:
+        starts = grid_window_starts(seg.num_bars, num_bars)
+        wins, _, _, has_all = _segment_windows(seg, num_bars, starts, stats,
+                                               melody_programs, bass_programs)
+        any_track |= has_all
+        if window_index < found + len(wins):
+            return wins[window_index - found]
+        found += len(wins)
+    if found:
+        raise NoWindowError(f"{name}: asked for trio window {window_index} but only "
+                            f"{found} {num_bars}-bar window(s) exist")
+    count_skip(stats, segs, any_track, "no_trio_instruments")
+    for role in ("no_melody", "no_bass", "no_drums"):
+        if stats.get(f"trio_segments_{role}"):
+            stats[role] += 1
+    raise NoWindowError(f"{name}: " + explain(stats, "trio (melody + bass + drums)", num_bars,
+                                              grid.piece_meters(ns)))
+
+
+def to_note_sequence(tokens: np.ndarray, qpm: float = grid.DEFAULT_QPM,
+                     program: int = MELODY_PROGRAM, bass_program: int = BASS_PROGRAM, **_unused):
+    """Tokens [T, 3] -> NoteSequence: melody (instrument 0), bass (1), drums (channel 10)."""
+    tokens = np.asarray(tokens)
+    ns = melody.new_sequence(qpm, len(tokens))
+    melody.to_note_sequence(tokens[:, 0], qpm, program=program, instrument=0, ns=ns)
+    melody.to_note_sequence(tokens[:, 1], qpm, program=bass_program, instrument=1, ns=ns)
+    drums.to_note_sequence(tokens[:, 2], qpm, ns=ns)
+    return ns

@@ -1,0 +1,137 @@
+"""Windowing shared by the representations: spans split at silent gaps, N-bar slices with a
+1-bar hop, de-duplication, and the error raised when an input gives no window.
+
+Two ways to choose windows, on purpose:
+* training (`span_window_starts`): like Magenta, a track is cut into spans at >= 1 bar of
+  silence, a span starts at the bar of its first note and ends at the bar of its last event,
+  and windows lie inside a span;
+* inference (`grid_window_starts`): every bar of a segment may start a window, and a window
+  may run past the last note (padded with silence), so a short or sparse user file, and any
+  token window rendered by `to_note_sequence`, still gives a window.
+"""
+from __future__ import annotations
+
+from typing import Iterable, NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .grid import STEPS_PER_BAR, Segment, Stats
+
+
+class Window(NamedTuple):
+    """One training example: tokens int32 [T] or [T, tracks] and where it came from."""
+
+    tokens: np.ndarray
+    start_bar: int          # bar number in the piece (a pickup bar is bar 0)
+    program: int | tuple[int, ...]  # melody/bass program(s); 0 for drums
+    qpm: float
+
+
+class NoWindowError(ValueError):
+    """An input gave no N-bar window; the message says why."""
+
+
+def span_bounds(starts: np.ndarray, ends: np.ndarray, gap_steps: int = STEPS_PER_BAR
+                ) -> list[tuple[int, int]]:
+    """(first_bar, last_bar) of each span of events separated by >= `gap_steps` of silence.
+
+    `starts` ascending; `ends[i]` is where event i stops sounding (its note-off step, or
+    start + 1 for a drum hit). last_bar is the bar holding the last note-off event.
+    """
+    if not len(starts):
+        return []
+    breaks = np.nonzero(starts[1:] - ends[:-1] >= gap_steps)[0]
+    firsts = np.concatenate([[0], breaks + 1])
+    lasts = np.concatenate([breaks, [len(starts) - 1]])
+    first_bars = starts[firsts] // STEPS_PER_BAR
+    last_bars = ends[lasts] // STEPS_PER_BAR
+    return list(zip(first_bars.tolist(), last_bars.tolist()))
+
+
+def span_window_starts(spans: Iterable[tuple[int, int]], num_bars: int) -> np.ndarray:
+    """Start bars of every window of `num_bars` lying inside one span (1-bar hop)."""
+    out = [np.arange(first, last - num_bars + 2) for first, last in spans
+           if last - first + 1 >= num_bars]
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def grid_window_starts(total_bars: int, num_bars: int) -> np.ndarray:
+    """Start bars of every window over a segment, padding the end with silence if needed."""
+    return np.arange(max(1, total_bars - num_bars + 1))
+
+
+def bar_slices(tokens: np.ndarray, starts: np.ndarray, num_bars: int) -> np.ndarray:
+    """Windows [len(starts), num_bars * 16, ...] of a track array (copied, so editable).
+
+    `tokens` must be long enough: (max(starts) + num_bars) * 16 steps.
+    """
+    steps = num_bars * STEPS_PER_BAR
+    view = sliding_window_view(tokens, steps, axis=0)[::STEPS_PER_BAR]
+    out = view[starts]
+    if tokens.ndim > 1:
+        out = np.moveaxis(out, -1, 1)
+    return np.ascontiguousarray(out)
+
+
+def onsets_per_bar(onset_steps: np.ndarray, total_bars: int) -> np.ndarray:
+    """Cumulative onset counts per bar: c[b1] - c[b0] = onsets in bars [b0, b1)."""
+    counts = np.bincount(onset_steps // STEPS_PER_BAR, minlength=total_bars)[:total_bars]
+    return np.concatenate([[0], np.cumsum(counts)])
+
+
+def pad_to(tokens: np.ndarray, steps: int) -> np.ndarray:
+    """Zero-pads (no event) the time axis of a track array to at least `steps`."""
+    if len(tokens) >= steps:
+        return tokens
+    pad = [(0, steps - len(tokens))] + [(0, 0)] * (tokens.ndim - 1)
+    return np.pad(tokens, pad)
+
+
+def dedupe(windows: np.ndarray, seen: set[bytes]) -> np.ndarray:
+    """Indices of the windows not seen before (updates `seen`), first occurrence kept."""
+    keep = []
+    for i in range(len(windows)):
+        key = windows[i].tobytes()
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return np.asarray(keep, dtype=np.int64)
+
+
+def count_skip(stats: Stats, segs: list[Segment], any_track: bool, missing: str) -> None:
+    """Records the one reason a piece gave no window under 'skip/<reason>'."""
+    if stats.get("no_notes"):
+        reason = "no_notes"
+    elif not segs:
+        reason = "meter_not_4/4_compatible"
+    elif not any_track:
+        reason = missing
+        stats[missing] += 1
+    else:
+        reason = "too_short"
+        stats["too_short"] += 1
+    stats["skip/" + reason] += 1
+
+
+def explain(stats: Stats, what: str, num_bars: int, meters: list[str]) -> str:
+    """A sentence saying why no window came out, from the counted reasons."""
+    reasons = []
+    if stats.get("unreadable"):
+        reasons.append("the file could not be read")
+    if stats.get("no_notes"):
+        reasons.append("it has no notes")
+    skipped = {k[len("segments_meter_"):]: v for k, v in stats.items()
+               if k.startswith("segments_meter_")}
+    if skipped:
+        reasons.append("its meter (" + ", ".join(sorted(skipped)) + ") does not fit the "
+                       "16-steps-per-4/4-bar grid (use 4/4, 2/4, 2/2, 4/2 ...)")
+    for key, text in [("no_melody", "it has no melody notes (non-drum, programs 0-31)"),
+                      ("no_bass", "it has no bass notes (programs 32-39)"),
+                      ("no_drums", "it has no drum notes (channel 10) of the 9 drum classes"),
+                      ("notes_out_of_range", "some notes lie outside MIDI pitch 21..108"),
+                      ("too_short", f"no {num_bars}-bar stretch has all its parts")]:
+        if stats.get(key):
+            reasons.append(text)
+    why = "; ".join(reasons) or "nothing usable was found"
+    return f"no {num_bars}-bar {what} window: {why} (meters in file: {', '.join(meters)})"

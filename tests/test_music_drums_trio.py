@@ -1,0 +1,116 @@
+"""Drum and trio converters on MIDI files with known content."""
+import mido
+import numpy as np
+import pytest
+from music_helpers import note_sequence, write_midi
+
+from hmvae_tf.music import drums, melody, midi_io
+from hmvae_tf.music.representations import get_representation
+from hmvae_tf.music.windows import NoWindowError
+
+DRUMS = get_representation("drums")
+TRIO = get_representation("trio")
+KICK, SNARE, CLOSED, OPEN, CRASH = 1, 2, 4, 8, 128
+
+
+def beat_pattern(bars, offset=0.0):
+    """Kick on 1 and 3, snare on 2 and 4, closed hats on eighths, crash on bar 0."""
+    hits = []
+    for b in range(bars):
+        for i in range(8):
+            t = offset + b * 4 + i * 0.5
+            hits.append((t, t + 0.1, 42))
+        for beat, pitch in ((0, 36), (1, 38), (2, 35), (3, 40)):  # 35/40: other kick/snare
+            hits.append((offset + b * 4 + beat, offset + b * 4 + beat + 0.1, pitch))
+    hits.append((offset, offset + 0.1, 49))
+    return hits
+
+
+def expected_bar(first=False):
+    t = np.zeros(16, np.int32)
+    t[::2] |= CLOSED
+    t[[0, 8]] |= KICK
+    t[[4, 12]] |= SNARE
+    if first:
+        t[0] |= CRASH
+    return t
+
+
+def test_drum_tokens_from_known_midi(tmp_path):
+    hits = beat_pattern(4) + [(2.25, 2.35, 25)]  # 25 is not in the reduced mapping
+    path = write_midi(tmp_path / "beat.mid", [(0, True, hits)])
+    windows, stats = DRUMS.extract_windows(midi_io.read_midi(path), 2)
+    assert stats["drum_notes_unmapped"] == 1
+    np.testing.assert_array_equal(windows[0].tokens[:16], expected_bar(first=True))
+    np.testing.assert_array_equal(windows[0].tokens[16:], expected_bar())
+    # bars 1-2 and 2-3 are identical: deduplicated
+    assert [w.start_bar for w in windows] == [0, 1]
+    assert drums.class_counts(windows[0].tokens)[[0, 1, 2, 7]].tolist() == [4, 4, 16, 1]
+
+
+def test_drum_round_trip_and_channel_10(tmp_path):
+    rng = np.random.default_rng(1)
+    cases = [rng.integers(0, 512, 32, dtype=np.int32) * (rng.random(32) < 0.5)
+             for _ in range(10)]
+    for tokens in cases:
+        tokens = tokens.astype(np.int32)
+        tokens[0] |= KICK  # a window holds at least one hit
+        path = DRUMS.to_midi(tokens, tmp_path / "d.mid", qpm=133.0)
+        channels = {m.channel for m in mido.MidiFile(path).tracks[-1] if m.type == "note_on"}
+        assert channels == {9}
+        ns = midi_io.read_midi(path)
+        assert all(n.is_drum for n in ns.notes)
+        np.testing.assert_array_equal(DRUMS.from_note_sequence(ns, 2), tokens)
+
+
+def test_drums_need_drum_notes(tmp_path):
+    path = write_midi(tmp_path / "piano.mid", [(0, False, [(i, i + 1, 60) for i in range(8)])])
+    windows, stats = DRUMS.extract_windows(midi_io.read_midi(path), 2)
+    assert windows == [] and stats["skip/no_drums"] == 1
+    with pytest.raises(NoWindowError, match="no drum notes"):
+        DRUMS.from_note_sequence(str(path), 2)
+
+
+def test_drum_spans_split_at_a_silent_bar():
+    # bars 0-1, silence 2-3, bars 4-5 (with an open hat, so not a duplicate)
+    hits = beat_pattern(2) + beat_pattern(2, offset=16.0) + [(17.5, 17.6, 46)]
+    windows, _ = DRUMS.extract_windows(note_sequence([h + (0, True) for h in hits]), 2)
+    assert [w.start_bar for w in windows] == [0, 4]
+
+
+def trio_file(tmp_path, bars=18, with_bass=True):
+    lead = [(i * 0.5, i * 0.5 + 0.5, 60 + i % 12) for i in range(bars * 8)]
+    pad = [(i * 4.0, i * 4.0 + 4, 72 + i % 3) for i in range(bars)]  # fewer onsets
+    bass = [(i * 1.0, i * 1.0 + 1, 36 + i % 5) for i in range(bars * 4)]
+    beat = beat_pattern(bars)
+    tracks = [(0, False, pad), (5, False, lead), (0, True, beat)]
+    if with_bass:
+        tracks.append((33, False, bass))
+    return write_midi(tmp_path / "trio.mid", tracks, qpm=110.0)
+
+
+def test_trio_windows_pick_busiest_instruments_and_round_trip(tmp_path):
+    ns = midi_io.read_midi(trio_file(tmp_path))
+    windows, stats = TRIO.extract_windows(ns, 16)
+    assert len(windows) >= 2 and windows[0].tokens.shape == (256, 3)
+    w = windows[0]
+    assert w.program == (5, 33)  # the lead (8 onsets/bar) beats the pad (1/bar)
+    lead = w.tokens[:, 0]
+    assert [int(x) for x in np.nonzero(lead >= 2)[0][:3]] == [0, 2, 4]
+    assert lead[0] == 60 - melody.PITCH_OFFSET
+    assert w.tokens[0, 1] == 36 - melody.PITCH_OFFSET and w.tokens[4, 1] == 37 - melody.PITCH_OFFSET
+    np.testing.assert_array_equal(w.tokens[:16, 2], expected_bar(first=True))
+    for win in windows:
+        path = TRIO.to_midi(win.tokens, tmp_path / "rt.mid", qpm=win.qpm)
+        back = midi_io.read_midi(path)
+        programs = {(n.program, n.is_drum) for n in back.notes}
+        assert programs == {(0, False), (33, False), (0, True)}
+        np.testing.assert_array_equal(TRIO.from_note_sequence(back, 16), win.tokens)
+
+
+def test_trio_without_bass_is_skipped_with_reason(tmp_path):
+    path = trio_file(tmp_path, with_bass=False)
+    windows, stats = TRIO.extract_windows(midi_io.read_midi(path), 16)
+    assert windows == [] and stats["skip/no_trio_instruments"] == 1
+    with pytest.raises(NoWindowError, match="no bass notes"):
+        TRIO.from_note_sequence(str(path), 16)

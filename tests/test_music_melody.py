@@ -1,0 +1,199 @@
+"""Melody tokens, the bar grid and MIDI I/O on inputs with known content."""
+import numpy as np
+import pytest
+from music_helpers import note_sequence, write_midi
+
+from hmvae_tf.music import grid, melody, midi_io
+from hmvae_tf.music.representations import get_representation
+from hmvae_tf.music.windows import NoWindowError
+
+MEL = get_representation("melody")
+
+
+def tok(pitch):
+    return pitch - melody.PITCH_OFFSET
+
+
+def scale_ns(bars=4, qpm=120.0):
+    """Eighth notes of a rising/falling line, `bars` 4/4 bars."""
+    notes = []
+    for i in range(bars * 8):
+        pitch = 60 + (i % 8 if (i // 8) % 2 == 0 else 7 - i % 8)
+        notes.append((i * 0.5, i * 0.5 + 0.5, pitch))
+    return note_sequence(notes, qpm=qpm)
+
+
+def test_tokens_of_simple_melody():
+    ns = note_sequence([(0, 1, 60), (1, 1.5, 62), (2, 4, 64), (4, 8, 65)])
+    tokens = MEL.from_note_sequence(ns, 2)
+    expected = np.zeros(32, np.int32)
+    expected[0], expected[4], expected[6], expected[8] = tok(60), tok(62), melody.NOTE_OFF, tok(64)
+    expected[16] = tok(65)
+    np.testing.assert_array_equal(tokens, expected)
+
+
+def test_round_trip_through_midi_file(tmp_path):
+    ns = scale_ns(bars=6, qpm=97.0)
+    # Add repeated pitches, rests and a note held to the window end.
+    windows, stats = MEL.extract_windows(ns, 2)
+    assert len(windows) == 3 and windows[0].tokens.dtype == np.int32  # bars repeat: deduped
+    rng = np.random.default_rng(0)
+    extra = []
+    for _ in range(20):  # random canonical token windows
+        t = np.zeros(32, np.int32)
+        sounding = False  # canonical: a note-off only ends a sounding note
+        for s in np.sort(rng.choice(32, size=rng.integers(1, 12), replace=False)):
+            off = sounding and rng.random() < 0.3
+            t[s] = melody.NOTE_OFF if off else rng.integers(2, 90)
+            sounding = not off
+        extra.append(t)
+    extra.append(np.array([tok(60)] * 32, np.int32))  # same pitch, every step
+    for tokens in [w.tokens for w in windows] + extra:
+        path = midi_io.write_midi(MEL.to_note_sequence(tokens, qpm=97.0), tmp_path / "w.mid")
+        back = MEL.from_note_sequence(midi_io.read_midi(path), 2)
+        np.testing.assert_array_equal(back, tokens)
+
+
+def test_polyphony_highest_note_wins_and_new_note_cuts():
+    ns = note_sequence([(0, 2, 60), (0, 1, 67), (0, 4, 55),  # chord: 67 wins
+                        (1, 3, 50)])                           # lower note still cuts 67
+    tokens = MEL.from_note_sequence(ns, 1)
+    assert tokens[0] == tok(67)
+    assert tokens[4] == tok(50)
+    assert tokens[12] == melody.NOTE_OFF
+    assert set(np.nonzero(tokens)[0]) == {0, 4, 12}
+
+
+def test_out_of_range_pitch_dropped_and_counted():
+    ns = note_sequence([(0, 1, 110), (1, 2, 60), (2, 3, 20), (3, 4, 108)])
+    windows, stats = MEL.extract_windows(ns, 1)
+    assert stats["notes_out_of_range"] == 2
+    t = windows[0].tokens
+    assert t[4] == tok(60) and t[12] == 89 and t[0] == 0 and t[8] == melody.NOTE_OFF
+
+
+def test_empty_and_corrupt_files(tmp_path):
+    empty = write_midi(tmp_path / "empty.mid", [])
+    with pytest.raises(NoWindowError, match="no notes"):
+        MEL.from_note_sequence(str(empty), 2)
+    _, stats = MEL.extract_windows(midi_io.read_midi(empty), 2)
+    assert stats["skip/no_notes"] == 1
+    zero = tmp_path / "zero.mid"
+    zero.write_bytes(b"")
+    with pytest.raises(midi_io.MidiReadError, match="empty"):
+        midi_io.read_midi(zero)
+    bad = tmp_path / "bad.mid"
+    bad.write_bytes(b"MThd\x00\x00\x00\x06garbage")
+    with pytest.raises(midi_io.MidiReadError, match="corrupt"):
+        MEL.from_note_sequence(str(bad), 2)
+
+
+def test_drums_only_file_has_no_melody(tmp_path):
+    path = write_midi(tmp_path / "drums.mid",
+                      [(0, True, [(i * 0.5, i * 0.5 + 0.1, 36) for i in range(32)])])
+    windows, stats = MEL.extract_windows(midi_io.read_midi(path), 2)
+    assert windows == [] and stats["skip/no_melody"] == 1
+    with pytest.raises(NoWindowError, match="no melody notes"):
+        MEL.from_note_sequence(str(path), 2)
+
+
+def test_three_four_is_skipped_with_reason(tmp_path):
+    path = write_midi(tmp_path / "waltz.mid",
+                      [(0, False, [(i, i + 1, 60 + i % 5) for i in range(24)])],
+                      time_signature=(3, 4))
+    windows, stats = MEL.extract_windows(midi_io.read_midi(path), 2)
+    assert windows == []
+    assert stats["skip/meter_not_4/4_compatible"] == 1 and stats["segments_meter_3/4"] == 1
+    with pytest.raises(NoWindowError, match="3/4"):
+        MEL.from_note_sequence(str(path), 2)
+
+
+def test_two_four_bars_pair_into_four_four():
+    # A note on every 2/4 downbeat: two 2/4 bars make one 16-step bar.
+    ns = note_sequence([(2 * i, 2 * i + 1, 60 + i) for i in range(8)],
+                       time_signatures=((0.0, 2, 4),))
+    windows, _ = MEL.extract_windows(ns, 2)
+    t = windows[0].tokens
+    assert [int(i) for i in np.nonzero(t >= 2)[0]] == [0, 8, 16, 24]
+    assert [w.start_bar for w in windows] == [0, 1, 2]
+
+
+def test_four_two_splits_and_meter_change_segments():
+    ns = note_sequence([(i, i + 1, 60 + i % 7) for i in range(40)],
+                       time_signatures=((0.0, 4, 2), (16.0, 3, 4), (28.0, 4, 4)))
+    stats = grid.Stats()
+    segs = grid.segments(ns, stats)
+    assert [(s.origin, s.num_bars) for s in segs] == [(0, 4), (112, 3)]
+    assert stats["segments_meter_3/4"] == 1
+
+
+def test_tempo_change_needs_no_split():
+    # Quarter notes at 120 qpm for 2 beats, then 60 qpm: still one note per beat.
+    ns = note_sequence([], tempos=[(0.0, 120.0), (1.0, 60.0)])
+    for beat in range(8):
+        sec = beat * 0.5 if beat < 2 else 1.0 + (beat - 2) * 1.0
+        ns.notes.add(start_time=sec, end_time=sec + 0.25 if beat < 2 else sec + 0.5,
+                     pitch=60 + beat, velocity=80)
+    segs = grid.segments(ns)
+    assert len(segs) == 1
+    np.testing.assert_array_equal(segs[0].notes.start, np.arange(8) * 4)
+    tokens = MEL.from_note_sequence(ns, 2)
+    assert [int(i) for i in np.nonzero(tokens >= 2)[0]] == [0, 4, 8, 12, 16, 20, 24, 28]
+
+
+def test_gap_of_a_bar_splits_melodies_and_windows_need_a_note():
+    # Bars 0-1 play, bars 2-3 silent, bars 4-6 play; one held note over bars 7-9.
+    notes = [(b * 4 + i, b * 4 + i + 1, 60 + i + b) for b in (0, 1, 4, 5, 6) for i in range(4)]
+    notes.append((28, 40, 72))
+    windows, _ = MEL.extract_windows(note_sequence(notes), 2)
+    starts = [w.start_bar for w in windows]
+    # Melody 1 spans bars 0-2 (its last note-off is at bar 2's first step); no window
+    # crosses the gap; the held note (bars 7-9) gives no window starting at bar 8 or 9.
+    assert starts == [0, 1, 4, 5, 6, 7]
+    assert all((w.tokens >= 2).any() for w in windows)
+
+
+def test_windows_are_deduplicated_and_canonical():
+    one_bar = [(i, i + 1, 60 + i) for i in range(4)]
+    notes = [(s + 4 * b, e + 4 * b, p) for b in range(6) for s, e, p in one_bar]
+    notes.append((24, 26, 70))  # sustained across bars 6-7 then a new bar
+    notes.append((28.5, 29, 72))
+    windows, _ = MEL.extract_windows(note_sequence(notes), 2)
+    keys = [w.tokens.tobytes() for w in windows]
+    assert len(keys) == len(set(keys))
+    for w in windows:  # no note-off before the first note-on
+        first_on = int(np.argmax(w.tokens >= 2))
+        assert not (w.tokens[:first_on] == melody.NOTE_OFF).any()
+
+
+def test_kth_window_and_clear_error_past_the_end():
+    ns = scale_ns(bars=4)
+    first = MEL.from_note_sequence(ns, 2, window_index=0)
+    third = MEL.from_note_sequence(ns, 2, window_index=1)
+    assert not np.array_equal(first, third)
+    with pytest.raises(NoWindowError, match="only 3"):  # starts at bars 0, 1, 2
+        MEL.from_note_sequence(ns, 2, window_index=3)
+
+
+def test_short_input_is_padded_for_inference():
+    tokens = MEL.from_note_sequence(note_sequence([(0, 1, 60)]), 2)
+    assert tokens.shape == (32,) and tokens[0] == tok(60) and tokens[4] == melody.NOTE_OFF
+    assert (tokens[5:] == 0).all()
+
+
+def test_musicxml_style_pickup_and_duplicate_time_signatures():
+    # Pickup of one beat encoded as 1/4 at 0 (plus a conflicting 4/4 at 0), 4/4 from beat 1.
+    ns = note_sequence([(0, 1, 67)] + [(1 + i, 2 + i, 60 + i % 5) for i in range(8)],
+                       time_signatures=((0.0, 4, 4), (0.0, 1, 4), (1.0, 4, 4)))
+    segs = grid.segments(ns)
+    assert len(segs) == 1 and segs[0].origin == -12
+    tokens = MEL.from_note_sequence(ns, 2)
+    assert tokens[12] == tok(67) and tokens[16] == tok(60)
+
+
+def test_programs_filter_melody_instruments():
+    ns = note_sequence([(i, i + 1, 40 + i, 33) for i in range(8)])  # bass program only
+    windows, stats = MEL.extract_windows(ns, 2)
+    assert windows == [] and stats["skip/no_melody"] == 1
+    windows, _ = melody.extract_windows(ns, 2, programs=range(32, 40))
+    assert len(windows) == 2 and windows[0].program == 33  # bar 2 holds the last note-off

@@ -1,0 +1,85 @@
+"""The TFDS builder on a small real subset of the embedded corpus and on generated MIDI."""
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from music_helpers import write_midi
+
+from hmvae_tf.music import midi_io
+from hmvae_tf.music.representations import get_representation
+from tfds_builders.hmvae_notesequences import Builder
+
+pytestmark = pytest.mark.skipif(shutil.which("abc2midi") is None, reason="needs abc2midi")
+
+
+def _build(tmp_path, config, monkeypatch, max_pieces=None, manual_dir=None, workers=1):
+    if max_pieces:
+        monkeypatch.setenv("HMVAE_TFDS_MAX_PIECES", str(max_pieces))
+    monkeypatch.setenv("HMVAE_TFDS_WORKERS", str(workers))
+    builder = Builder(config=config, data_dir=str(tmp_path / "data"))
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=str(manual_dir) if manual_dir else None))
+    return builder
+
+
+def _read(builder, split):
+    return list(tfds.as_numpy(builder.as_dataset(split=split)))
+
+
+def test_mel_2bar_small_embedded_subset(tmp_path, monkeypatch):
+    builder = _build(tmp_path, "mel_2bar", monkeypatch, max_pieces=160, workers=2)
+    splits = builder.info.splits
+    assert splits["train"].num_examples > 100
+    assert splits["validation"].num_examples + splits["test"].num_examples > 0
+    ids = {s: {ex["piece_id"].decode() for ex in _read(builder, s)}
+           for s in ("train", "validation", "test")}
+    assert not ids["train"] & ids["validation"] and not ids["train"] & ids["test"]
+    assert not ids["validation"] & ids["test"]
+    assert any(i.startswith("music21/bach/") for s in ids.values() for i in s)
+    assert any("#" in i for i in ids["train"])  # ABC tunes: file#X
+    ex = _read(builder, "train")[0]
+    assert ex["tokens"].shape == (32,) and ex["tokens"].dtype == np.int32
+    # The stored NoteSequence is the rendering of the tokens.
+    rep = get_representation("melody")
+    ns, _ = midi_io.as_note_sequence(ex["note_sequence"])
+    np.testing.assert_array_equal(rep.from_note_sequence(ns, 2), ex["tokens"])
+    meta = builder.info.metadata
+    assert meta["pieces"] == 160 and meta["pieces_read"] > 150
+    assert meta["windows_per_split"]["train"] == splits["train"].num_examples
+    assert meta["skipped"].get("meter_not_4/4_compatible", 0) > 0
+    # Metadata survives a reload from disk.
+    reloaded = Builder(config="mel_2bar", data_dir=str(tmp_path / "data"))
+    assert reloaded.info.metadata["windows_per_split"] == meta["windows_per_split"]
+
+
+def test_drums_without_manual_dir_fails_clearly(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match=r"drums_2bar needs MIDI files with drums.*"
+                                         r"--manual_dir"):
+        _build(tmp_path, "drums_2bar", monkeypatch)
+    assert not (tmp_path / "data" / "hmvae_notesequences" / "drums_2bar" / "1.0.0").exists()
+
+
+def test_trio_from_manual_dir_of_midi_files(tmp_path, monkeypatch):
+    midi_dir = tmp_path / "midi"
+    (midi_dir / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        bars = 17
+        lead = [(k * 0.5, k * 0.5 + 0.5, int(rng.integers(60, 80))) for k in range(bars * 8)]
+        bass = [(k * 1.0, k * 1.0 + 1, int(rng.integers(36, 48))) for k in range(bars * 4)]
+        beat = [(k * 0.5, k * 0.5 + 0.1, int(rng.choice([36, 38, 42]))) for k in range(bars * 8)]
+        write_midi(midi_dir / "sub" / f"song{i}.mid",
+                   [(0, False, lead), (34, False, bass), (0, True, beat)])
+    (midi_dir / "broken.mid").write_bytes(b"MThd nope")
+    builder = _build(tmp_path, "trio_16bar", monkeypatch, manual_dir=midi_dir)
+    splits = builder.info.splits
+    total = sum(split.num_examples for split in splits.values())
+    assert total == 12 * 2  # two 16-bar windows (start bars 0 and 1) per song
+    meta = builder.info.metadata
+    # Splits with no piece are left out instead of failing the build.
+    assert set(splits) == {n for n, c in meta["windows_per_split"].items() if c}
+    assert meta["skipped"] == {"unreadable": 1} and "manual_dir" in meta["source"]
+    ex = _read(builder, "train")[0]
+    assert ex["tokens"].shape == (256, 3) and ex["program"] == 0
+    assert ex["piece_id"].decode().startswith("sub/song")

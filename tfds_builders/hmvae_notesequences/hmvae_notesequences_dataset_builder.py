@@ -1,0 +1,226 @@
+"""hmvae_notesequences: MusicVAE training windows (melody, drums, trio) as TFDS.
+
+    tfds build tfds_builders/hmvae_notesequences --config=mel_2bar            # embedded corpus
+    tfds build tfds_builders/hmvae_notesequences --config=trio_16bar --manual_dir=~/lmd_full
+
+Sources: with `--manual_dir`, every .mid/.midi file under it (Lakh MIDI, Groove MIDI, ...);
+without it, the corpus that ships with music21 (about 13,000 ABC folk tunes via `abc2midi`
+and 410 Bach chorales), which has no drums and no bass, so drums_2bar and trio_16bar need
+`--manual_dir`. Splits train/validation/test (90/5/5) by a hash of the piece id.
+
+Quick subsets: `HMVAE_TFDS_MAX_PIECES=300` converts an evenly spaced subset of the source
+pieces (use its own --data_dir); TFDS's own `--max_examples_per_split=N` caps each split.
+`HMVAE_TFDS_WORKERS=N` sets the number of worker processes (default: all cores; 1 = none).
+Counts (files read, skips per reason, windows per split) are logged and stored in the
+dataset's metadata (`builder.info.metadata`, metadata.json).
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import os
+import pickle
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from hmvae_tf.music import corpus
+from hmvae_tf.music.representations import get_representation
+
+log = logging.getLogger(__name__)
+
+MAX_PIECES_ENV = "HMVAE_TFDS_MAX_PIECES"
+WORKERS_ENV = "HMVAE_TFDS_WORKERS"
+
+
+@dataclasses.dataclass
+class HmvaeConfig(tfds.core.BuilderConfig):
+    """One representation at one window length.
+
+    `embedded`: whether the music21 corpus can provide this representation. `max_pieces`
+    limits the number of source pieces (0 = all; the env var HMVAE_TFDS_MAX_PIECES wins).
+    """
+
+    representation: str = "melody"
+    num_bars: int = 2
+    embedded: bool = True
+    needs: str = ""
+    max_pieces: int = 0
+
+
+MANUAL_HINT = "pass --manual_dir=<folder of .mid files>"
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+    """MusicVAE windows from NoteSequences."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "First release: mel_2bar, mel_16bar, drums_2bar, trio_16bar."}
+    BUILDER_CONFIGS = [
+        HmvaeConfig(name="mel_2bar", description="2-bar monophonic melodies (90 classes).",
+                    representation="melody", num_bars=2),
+        HmvaeConfig(name="mel_16bar", description="16-bar monophonic melodies (90 classes).",
+                    representation="melody", num_bars=16),
+        HmvaeConfig(name="drums_2bar", description="2-bar drum patterns (512 classes).",
+                    representation="drums", num_bars=2, embedded=False,
+                    needs="MIDI files with drums (channel 10), e.g. Groove MIDI or Lakh MIDI"),
+        HmvaeConfig(name="trio_16bar",
+                    description="16-bar melody + bass + drums trios (90|90|512 classes).",
+                    representation="trio", num_bars=16, embedded=False,
+                    needs="MIDI files with melody, bass (programs 32-39) and drums, "
+                          "e.g. Lakh MIDI"),
+    ]
+    MANUAL_DOWNLOAD_INSTRUCTIONS = """
+    Optional for mel_2bar and mel_16bar (they default to the corpus that ships with music21),
+    required for drums_2bar and trio_16bar: a folder tree of .mid/.midi files, e.g. Lakh MIDI
+    (lmd_full) or Groove MIDI, given as --manual_dir=<folder>.
+    """
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        cfg = self.builder_config
+        rep = get_representation(cfg.representation)
+        shape = rep.token_shape(cfg.num_bars)
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict({
+                "note_sequence": tfds.features.Tensor(shape=(), dtype=np.object_),
+                "tokens": tfds.features.Tensor(shape=shape, dtype=np.int32),
+                "piece_id": tfds.features.Text(),
+                "start_bar": tfds.features.Scalar(dtype=np.int32),
+                "program": tfds.features.Scalar(dtype=np.int32),
+            }),
+            supervised_keys=None,
+            homepage="https://github.com/magenta/magenta/tree/main/magenta/models/music_vae",
+            metadata=tfds.core.MetadataDict(),
+        )
+
+    # ------------------------------------------------------------------ sources
+
+    def _manual_dir(self, dl_manager):
+        try:
+            return dl_manager.manual_dir
+        except (AssertionError, ValueError):
+            return None
+
+    def _pieces(self, dl_manager) -> tuple[list[corpus.Piece], str]:
+        cfg = self.builder_config
+        manual = self._manual_dir(dl_manager)
+        if manual is not None:
+            pieces = corpus.midi_pieces(manual)
+            source = f"manual_dir {manual}"
+            if not pieces:
+                raise ValueError(f"{cfg.name}: no .mid/.midi files under --manual_dir={manual}")
+        elif not cfg.embedded:
+            raise ValueError(
+                f"{cfg.name} needs {cfg.needs}: {MANUAL_HINT}. The embedded music21 corpus "
+                "has no drums or bass, so it cannot make this dataset.")
+        else:
+            if not corpus.abc2midi_available():
+                raise FileNotFoundError(
+                    f"{cfg.name} from the embedded corpus needs abc2midi to read the ABC "
+                    "tunes: apt-get install abcmidi (or pass --manual_dir=<MIDI folder>)")
+            pieces = corpus.embedded_pieces()
+            source = "embedded music21 corpus (ABC folk tunes via abc2midi + Bach chorales)"
+        limit = int(os.environ.get(MAX_PIECES_ENV) or cfg.max_pieces or 0)
+        if limit:
+            pieces = corpus.subset(pieces, limit)
+            source += f", subset of {len(pieces)} pieces ({MAX_PIECES_ENV}={limit})"
+        return pieces, source
+
+    def _split_generators(self, dl_manager):
+        """Converts every piece once (in worker processes), spooling each split's examples to
+        a temporary file, so the report and the splits' sizes are known before writing and
+        an empty train split fails before anything is written."""
+        cfg = self.builder_config
+        pieces, source = self._pieces(dl_manager)
+        self._say(f"hmvae_notesequences/{cfg.name}: reading {len(pieces)} pieces from the "
+                  f"{source}")
+        spool = Path(tempfile.mkdtemp(prefix=f"hmvae_{cfg.name}_"))
+        files = {name: open(spool / f"{name}.pkl", "wb") for name, _ in corpus.SPLITS}
+        counts = collections.Counter()
+        split_pieces = collections.Counter(corpus.split_of(p.piece_id) for p in pieces)
+        stats = collections.Counter()
+        workers = int(os.environ.get(WORKERS_ENV) or 0)
+        chunk_size = 128 if pieces and pieces[0].kind == "abc" else 32
+        t0 = time.time()
+        try:
+            for examples, part in corpus.convert_all(cfg.representation, cfg.num_bars, pieces,
+                                                     workers=workers, chunk_size=chunk_size):
+                stats.update(part)
+                for ex in examples:
+                    split = corpus.split_of(ex.piece_id)
+                    counts[split] += 1
+                    pickle.dump(ex, files[split], protocol=pickle.HIGHEST_PROTOCOL)
+        finally:
+            for f in files.values():
+                f.close()
+        seconds = time.time() - t0
+        self._report(source, len(pieces), split_pieces, counts, stats, seconds)
+        if not counts["train"]:
+            shutil.rmtree(spool, ignore_errors=True)
+            raise ValueError(self._empty_message(stats))
+        out = {}
+        for name, _ in corpus.SPLITS:
+            if counts[name]:
+                out[name] = self._generate_examples(spool / f"{name}.pkl", spool)
+            else:
+                self._say(f"hmvae_notesequences/{cfg.name}: split {name!r} has no window "
+                          f"({split_pieces[name]} pieces hash into it); it is left out")
+        return out
+
+    def _generate_examples(self, path: Path, spool: Path):
+        with open(path, "rb") as f:
+            while True:
+                try:
+                    ex = pickle.load(f)
+                except EOFError:
+                    break
+                yield ex.key, {"note_sequence": ex.note_sequence, "tokens": ex.tokens,
+                               "piece_id": ex.piece_id, "start_bar": ex.start_bar,
+                               "program": ex.program}
+        path.unlink(missing_ok=True)
+        if not any(spool.iterdir()):
+            spool.rmdir()
+
+    # ------------------------------------------------------------------ report
+
+    @staticmethod
+    def _say(line: str) -> None:
+        log.warning(line)
+        print(line, flush=True)
+
+    def _empty_message(self, stats) -> str:
+        cfg = self.builder_config
+        reasons = ", ".join(f"{k[5:]}: {v}" for k, v in sorted(stats.items())
+                            if k.startswith("skip/")) or "no readable pieces"
+        need = cfg.needs or "music in a 4/4-compatible meter"
+        return (f"{cfg.name}: no {cfg.num_bars}-bar {cfg.representation} window in the train "
+                f"split (pieces skipped: {reasons}). It needs {need}; {MANUAL_HINT}.")
+
+    def _report(self, source, pieces, split_pieces, counts, stats, seconds) -> None:
+        meta = {
+            "source": source,
+            "pieces": pieces,
+            "pieces_read": stats.get("pieces_read", 0),
+            "pieces_with_windows": stats.get("pieces_with_windows", 0),
+            "skipped": {k[5:]: v for k, v in sorted(stats.items()) if k.startswith("skip/")},
+            "details": {k: v for k, v in sorted(stats.items())
+                        if not k.startswith("skip/") and k not in (
+                            "pieces_read", "pieces_with_windows", "windows")},
+            "pieces_per_split": {name: split_pieces[name] for name, _ in corpus.SPLITS},
+            "windows_per_split": {name: counts[name] for name, _ in corpus.SPLITS},
+            "conversion_seconds": round(seconds, 1),
+        }
+        self.info.metadata.clear()
+        self.info.metadata.update(meta)
+        skipped = ", ".join(f"{k}={v}" for k, v in meta["skipped"].items()) or "none"
+        self._say(
+            f"hmvae_notesequences/{self.builder_config.name}: {pieces} pieces, "
+            f"{meta['pieces_read']} read, {meta['pieces_with_windows']} with windows; "
+            f"skipped: {skipped}; windows per split: {meta['windows_per_split']}; "
+            f"conversion {seconds:.1f}s")
+        self._say("hmvae_notesequences details: " + str(meta["details"]))
