@@ -46,7 +46,7 @@ def checkpoint_step(model_dir: str) -> int | None:
 
 
 def make_checkpoint(model: MusicVAE) -> tf.train.Checkpoint:
-    if model.optimizer is not None:
+    if getattr(model, "optimizer", None) is not None:
         # Create Adam's slots now so a restore fills them instead of deferring.
         model.optimizer.build(model.trainable_variables)
         return tf.train.Checkpoint(model=model, optimizer=model.optimizer)

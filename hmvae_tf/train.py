@@ -121,12 +121,12 @@ def train(config, model_dir: str, *, dataset: str | None = None, data_dir: str |
     if train_data is None:
         train_data = data.dataset_for(config, "train", data_dir, config.batch_size,
                                       training=True, dataset=dataset, seed=seed)
-    if eval_data is None and eval_batches:
-        try:
-            eval_data = data.dataset_for(config, "validation", data_dir, config.batch_size,
-                                         training=False, dataset=dataset).take(eval_batches)
-        except ValueError:
-            eval_data = None
+        if eval_data is None and eval_batches:
+            try:
+                eval_data = data.dataset_for(config, "validation", data_dir, config.batch_size,
+                                             training=False, dataset=dataset).take(eval_batches)
+            except ValueError:  # no validation split (e.g. a tiny dataset)
+                eval_data = None
 
     period = min(checkpoint_every, num_steps)
     epochs = math.ceil(num_steps / period)
