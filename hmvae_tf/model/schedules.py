@@ -7,8 +7,10 @@ import tensorflow as tf
 
 def kl_beta(step, max_beta: float, beta_rate: float) -> tf.Tensor:
     """beta = (1 - beta_rate^step) * max_beta: the KL weight anneals from 0 to max_beta."""
-    step = tf.cast(step, tf.float32)
-    return (1.0 - tf.pow(tf.constant(beta_rate, tf.float32), step)) * max_beta
+    # float64: 0.99999 is not exact in float32, and its 100,000th power is off by 0.1%.
+    step = tf.cast(step, tf.float64)
+    beta = (1.0 - tf.pow(tf.constant(beta_rate, tf.float64), step)) * max_beta
+    return tf.cast(beta, tf.float32)
 
 
 def sampling_probability(step, schedule: str, rate: float) -> tf.Tensor:
@@ -34,8 +36,9 @@ class ExponentialDecayToFloor(keras.optimizers.schedules.LearningRateSchedule):
         self.floor = floor
 
     def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        return (self.initial - self.floor) * tf.pow(self.decay_rate, step) + self.floor
+        step = tf.cast(step, tf.float64)
+        decay = tf.pow(tf.constant(self.decay_rate, tf.float64), step)
+        return tf.cast((self.initial - self.floor) * decay + self.floor, tf.float32)
 
     def get_config(self):
         return {"initial": self.initial, "decay_rate": self.decay_rate, "floor": self.floor}

@@ -79,10 +79,13 @@ class MusicVAE(keras.Model):
 
     def compute_terms(self, tokens: tf.Tensor, training: bool = False,
                       p_sample: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
-        """The loss and its parts for one batch (means over this replica's examples)."""
-        c = self.config
+        """The loss and its parts for one batch (means over this replica's examples).
+
+        p_sample: scheduled sampling; each decoder input is the model's own sample with this
+        probability (None: plain teacher forcing).
+        """
         q = self.encode(tokens, training=training)
-        z = q.sample()
+        z = self.posterior_sample(q)
         if p_sample is None:
             logits = self.decoder.teacher_forced_logits(z, tokens, training=training)
         else:
@@ -90,17 +93,27 @@ class MusicVAE(keras.Model):
             _, logits = self.decoder.autoregress(
                 z, sampling.categorical_chooser(), targets=tokens, use_target=use_target,
                 return_logits=True, training=training)
+        step = self.optimizer.iterations if getattr(self, "optimizer", None) else 0
+        return self.objective(tokens, logits, q, step)
+
+    def posterior_sample(self, q: tfd.Distribution) -> tf.Tensor:
+        """z ~ q(z|x), reparameterised so gradients reach mu and sigma."""
+        return q.sample()
+
+    def objective(self, tokens: tf.Tensor, logits: list[tf.Tensor], q: tfd.Distribution,
+                  step) -> dict[str, tf.Tensor]:
+        """loss = mean_batch(sum_t CE) + beta(step) * mean_batch(max(KL - free_bits ln 2, 0))."""
+        c = self.config
         ce = tf.add_n([
             tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(tokens[..., k], lg), -1)
             for k, lg in enumerate(logits)])
         kl = tfd.kl_divergence(q, self.prior())
-        beta = kl_beta(self.optimizer.iterations if self.optimizer else 0, c.max_beta, c.beta_rate)
-        kl_cost = tf.maximum(kl - c.free_bits * LN2, 0.0)
+        beta = kl_beta(step, c.max_beta, c.beta_rate)
         r_loss = tf.reduce_mean(ce)
         correct = tf.stack([tf.equal(tf.argmax(lg, -1, output_type=tf.int32), tokens[..., k])
                             for k, lg in enumerate(logits)], -1)
         return {
-            "loss": r_loss + beta * tf.reduce_mean(kl_cost),
+            "loss": r_loss + beta * tf.reduce_mean(free_bits_cost(kl, c.free_bits)),
             "r_loss": r_loss,
             "kl_bits": tf.reduce_mean(kl) / LN2,
             "accuracy": tf.reduce_mean(tf.cast(correct, tf.float32)),
@@ -184,6 +197,11 @@ class MusicVAE(keras.Model):
         alpha = tf.linspace(0.0, 1.0, num_steps)
         z = slerp(tf.repeat(mus[:1], num_steps, 0), tf.repeat(mus[1:], num_steps, 0), alpha)
         return self.decode(z, temperature, seed=seed), z
+
+
+def free_bits_cost(kl: tf.Tensor, free_bits: float) -> tf.Tensor:
+    """KL in nats above the free-bits budget (a budget on the total over z's dimensions)."""
+    return tf.maximum(kl - free_bits * LN2, 0.0)
 
 
 def slerp(p0: tf.Tensor, p1: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:

@@ -1,0 +1,193 @@
+"""MusicVAE: shapes, the objective against hand-computed values, schedules, decoders."""
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from hmvae_tf.model import schedules
+from hmvae_tf.model.vae import MusicVAE, free_bits_cost, slerp
+from model_helpers import random_tokens, scale_melodies, tiny_config
+
+tfd = tfp.distributions
+
+
+def built(config):
+    model = MusicVAE(config)
+    model.build()
+    return model
+
+
+@pytest.mark.parametrize("name", ["cat-mel_2bar_small", "cat-drums_2bar_small",
+                                  "hierdec-mel_16bar", "hierdec-trio_16bar"])
+def test_shapes(name):
+    config = tiny_config(name)
+    model = built(config)
+    tokens = tf.constant(random_tokens(config, 3))
+    q = model.encode(tokens)
+    assert isinstance(q, tfd.MultivariateNormalDiag)
+    assert q.mean().shape == (3, config.z_size) and q.stddev().shape == (3, config.z_size)
+    assert bool(tf.reduce_all(q.stddev() > 0))
+    logits = model(tokens)
+    assert [lg.shape for lg in logits] == [(3, config.num_steps, c) for c in config.track_classes]
+    sampled, z = model.sample(2, temperature=1.0, seed=tf.constant([[1, 2], [3, 4]]))
+    assert sampled.shape == (2, config.num_steps, len(config.tracks)) and z.shape == (2, 8)
+    for k, classes in enumerate(config.track_classes):
+        assert 0 <= int(tf.reduce_min(sampled[..., k])) and int(tf.reduce_max(sampled[..., k])) < classes
+
+
+def test_objective_matches_hand_computation():
+    config = tiny_config(extra="free_bits=2,max_beta=0.5,beta_rate=0.99")
+    model = built(config)
+    rng = np.random.default_rng(0)
+    tokens = random_tokens(config, 2)
+    logits = [tf.constant(rng.normal(size=(2, 32, 90)), tf.float32)]
+    mu = rng.normal(size=(2, 8)).astype(np.float32)
+    sigma = np.exp(rng.normal(size=(2, 8)) * 0.3).astype(np.float32)
+    q = tfd.MultivariateNormalDiag(mu, sigma)
+    terms = model.objective(tf.constant(tokens), logits, q, step=100)
+
+    lg = logits[0].numpy().astype(np.float64)
+    log_softmax = lg - np.log(np.exp(lg).sum(-1, keepdims=True))
+    ce = -np.take_along_axis(log_softmax, tokens[..., :1], -1)[..., 0].sum(-1)  # [2]
+    kl = 0.5 * (mu ** 2 + sigma ** 2 - 1 - 2 * np.log(sigma)).sum(-1)          # [2]
+    beta = (1 - 0.99 ** 100) * 0.5
+    kl_cost = np.maximum(kl - 2 * math.log(2), 0)
+    expected = ce.mean() + beta * kl_cost.mean()
+    np.testing.assert_allclose(terms["r_loss"].numpy(), ce.mean(), rtol=1e-5)
+    np.testing.assert_allclose(terms["kl_bits"].numpy(), kl.mean() / math.log(2), rtol=1e-5)
+    np.testing.assert_allclose(terms["beta"].numpy(), beta, rtol=1e-6)
+    np.testing.assert_allclose(terms["loss"].numpy(), expected, rtol=1e-5)
+    accuracy = (lg.argmax(-1) == tokens[..., 0]).mean()
+    np.testing.assert_allclose(terms["accuracy"].numpy(), accuracy, rtol=1e-6)
+
+
+def test_free_bits_budget_is_on_the_total_kl():
+    kl = tf.constant([0.5, 3.0, 10.0])  # nats, total over z per example
+    np.testing.assert_allclose(free_bits_cost(kl, 2.0).numpy(),
+                               np.maximum(kl.numpy() - 2 * math.log(2), 0), rtol=1e-6)
+    assert free_bits_cost(kl, 0.0).numpy().tolist() == pytest.approx([0.5, 3.0, 10.0])
+
+
+def test_schedules():
+    assert float(schedules.kl_beta(0, 0.2, 0.99999)) == 0.0
+    np.testing.assert_allclose(float(schedules.kl_beta(100_000, 0.2, 0.99999)),
+                               (1 - 0.99999 ** 100_000) * 0.2, rtol=1e-4)
+    # Inverse sigmoid: almost always the target early, almost always a sample late.
+    p = [float(schedules.sampling_probability(s, "inverse_sigmoid", 1000.0))
+         for s in (0, 1000 * math.log(1000), 20_000, 10**7)]
+    assert p[0] == pytest.approx(1 - 1000 / 1001, rel=1e-4)
+    assert p[1] == pytest.approx(0.5, rel=1e-3)
+    assert p[2] > 0.99 and p[3] == 1.0
+    assert float(schedules.sampling_probability(123, "constant", 0.25)) == 0.25
+    lr = schedules.ExponentialDecayToFloor(1e-3, 0.9999, 1e-5)
+    np.testing.assert_allclose(float(lr(0)), 1e-3, rtol=1e-6)
+    np.testing.assert_allclose(float(lr(10_000)), (1e-3 - 1e-5) * 0.9999 ** 10_000 + 1e-5,
+                               rtol=1e-4)
+
+
+def test_teacher_forced_and_autoregressive_paths_agree():
+    """The loop used for sampling and scheduled sampling computes the same logits as the
+    whole-sequence (Keras LSTM) path when it is fed the targets."""
+    for name in ("cat-mel_2bar_small", "hierdec-trio_16bar"):
+        config = tiny_config(name)
+        model = built(config)
+        tokens = tf.constant(random_tokens(config, 2, seed=3))
+        z = tf.random.normal([2, config.z_size])
+        expected = model.decoder.teacher_forced_logits(z, tokens)
+        never = lambda t, k, logits: tf.zeros(tf.shape(logits)[:1], tf.int32)  # noqa: E731
+        _, looped = model.decoder.autoregress(
+            z, never, targets=tokens, use_target=tf.ones(tokens.shape[:2], tf.bool),
+            return_logits=True)
+        for a, b in zip(expected, looped):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+
+
+def test_hierarchical_bar_boundaries():
+    """Bar k's first step reads bar k-1's last token and nothing else from bar k-1: the core
+    decoder restarts from the conductor at every bar."""
+    config = tiny_config("hierdec-mel_16bar")
+    model = built(config)
+    z = tf.random.normal([1, config.z_size])
+    base = scale_melodies(1, config.num_steps)
+    never = lambda t, k, logits: tf.zeros(tf.shape(logits)[:1], tf.int32)  # noqa: E731
+
+    def logits_for(tokens):
+        _, (lg,) = model.decoder.autoregress(
+            z, never, targets=tf.constant(tokens), use_target=tf.ones([1, config.num_steps], bool),
+            return_logits=True)
+        return lg.numpy()[0]
+
+    ref = logits_for(base)
+    last_of_bar0 = base.copy()
+    last_of_bar0[0, 15, 0] = 60
+    inside_bar0 = base.copy()
+    inside_bar0[0, 10, 0] = 60
+    changed_last, changed_inside = logits_for(last_of_bar0), logits_for(inside_bar0)
+    assert not np.allclose(changed_last[16], ref[16])   # bar 1 starts from token 15
+    np.testing.assert_allclose(changed_inside[16:], ref[16:], atol=1e-6)  # nothing else leaks
+    assert not np.allclose(changed_inside[11], ref[11])  # within a bar, tokens do matter
+
+
+def test_flat_decoder_carries_state_across_bars():
+    config = tiny_config()
+    model = built(config)
+    z = tf.random.normal([1, config.z_size])
+    base = scale_melodies(1, config.num_steps)
+    changed = base.copy()
+    changed[0, 10, 0] = 60
+    never = lambda t, k, logits: tf.zeros(tf.shape(logits)[:1], tf.int32)  # noqa: E731
+    outs = []
+    for tokens in (base, changed):
+        _, (lg,) = model.decoder.autoregress(
+            z, never, targets=tf.constant(tokens), use_target=tf.ones([1, 32], bool),
+            return_logits=True)
+        outs.append(lg.numpy()[0])
+    assert not np.allclose(outs[0][20], outs[1][20])
+
+
+def test_sampling_is_reproducible_and_rows_are_independent():
+    config = tiny_config()
+    model = built(config)
+    seeds = tf.constant([[1, 2], [3, 4], [5, 6]])
+    temps = tf.constant([0.0, 1.0, 0.7])
+    a, za = model.sample(3, temps, seeds)
+    b, zb = model.sample(3, temps, seeds)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    single, zs = model.sample(1, temps[1:2], seeds[1:2])
+    np.testing.assert_array_equal(single.numpy()[0], a.numpy()[1])
+    np.testing.assert_allclose(zs.numpy()[0], za.numpy()[1])
+    other, _ = model.sample(1, tf.constant([1.0]), tf.constant([[9, 9]]))
+    assert not np.array_equal(other.numpy()[0], a.numpy()[1])
+
+
+def test_argmax_decode_ignores_the_seed():
+    config = tiny_config()
+    model = built(config)
+    z = tf.random.normal([2, config.z_size])
+    a = model.decode(z, 0.0, seed=tf.constant([[1, 1], [2, 2]]))
+    b = model.decode(z, 0.0, seed=tf.constant([[7, 7], [8, 8]]))
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_slerp():
+    p0 = tf.constant([[1.0, 0.0], [1.0, 0.0]])
+    p1 = tf.constant([[0.0, 2.0], [2.0, 0.0]])  # second row: parallel -> linear
+    mid = slerp(p0, p1, tf.constant([0.5, 0.5])).numpy()
+    np.testing.assert_allclose(mid[0], [math.sin(math.pi / 4) / 1.0, 2 * math.sin(math.pi / 4)],
+                               rtol=1e-5)
+    np.testing.assert_allclose(mid[1], [1.5, 0.0], rtol=1e-5)
+    ends = slerp(p0, p1, tf.constant([0.0, 1.0])).numpy()
+    np.testing.assert_allclose(ends, [[1.0, 0.0], [2.0, 0.0]], atol=1e-6)
+
+
+def test_interpolate_endpoints_are_reconstructions():
+    config = tiny_config()
+    model = built(config)
+    tokens = scale_melodies(2, 32)
+    out, z = model.interpolate(tokens[0], tokens[1], num_steps=5)
+    mus = model.encode(tf.constant(tokens)).mean()
+    np.testing.assert_allclose(z.numpy()[[0, -1]], mus.numpy(), atol=1e-5)
+    recon = model.decode(mus, 0.0)
+    np.testing.assert_array_equal(out.numpy()[[0, -1]], recon.numpy())
