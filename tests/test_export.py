@@ -1,0 +1,113 @@
+"""Export: versioned atomic SavedModels whose signatures follow the serving contract."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hmvae_tf import export
+from hmvae_tf.model.vae import MusicVAE
+from model_helpers import random_tokens, scale_melodies, tiny_config
+
+
+def exported(tmp_path, name="cat-mel_2bar_small"):
+    config = tiny_config(name)
+    model = MusicVAE(config)
+    model.build()
+    base = str(tmp_path / "export")
+    return config, model, base, export.export_saved_model(model, base)
+
+
+@pytest.fixture(scope="module")
+def melody_export(tmp_path_factory):
+    """One exported melody model shared by the tests that only read it."""
+    return exported(tmp_path_factory.mktemp("melody"))
+
+
+def test_versions_are_atomic_and_increment(tmp_path):
+    config, model, base, path = exported(tmp_path)
+    assert path == os.path.join(base, "1")
+    assert export.export_saved_model(model, base) == os.path.join(base, "2")
+    assert sorted(os.listdir(base)) == ["1", "2"]  # no temporary directory left behind
+    with pytest.raises(FileExistsError):
+        export.export_saved_model(model, base, version=2)
+    meta = json.load(open(os.path.join(path, "assets.extra", export.CONFIG_ASSET)))
+    assert meta["tracks"] == ["melody"] and meta["num_steps"] == 32
+    assert meta["config"]["name"] == "cat-mel_2bar_small"
+
+
+def test_graph_has_no_gpu_only_ops(melody_export):
+    _, _, _, path = melody_export
+    graph = open(os.path.join(path, "saved_model.pb"), "rb").read()
+    assert b"CudnnRNN" not in graph and b"StatelessRandomUniform" in graph
+
+
+def test_melody_signatures(melody_export):
+    config, model, _, path = melody_export
+    loaded = tf.saved_model.load(path)
+    sig = loaded.signatures
+    assert set(export.SIGNATURES) | {"serving_default"} <= set(sig)
+    seeds = tf.constant([[1, 2], [3, 4], [5, 6]])
+    temps = tf.constant([0.0, 1.0, 0.5])
+
+    out = sig["sample"](temperature=temps, seed=seeds)
+    assert out["melody"].shape == (3, 32) and out["melody"].dtype == tf.int32
+    assert out["z"].shape == (3, config.z_size)
+    again = sig["sample"](temperature=temps, seed=seeds)
+    np.testing.assert_array_equal(out["melody"], again["melody"])
+    single = sig["sample"](temperature=temps[1:2], seed=seeds[1:2])
+    np.testing.assert_array_equal(single["melody"][0], out["melody"][1])
+    # The exported sampler is the model's own.
+    tokens, z = model.sample(3, temps, seeds)
+    np.testing.assert_array_equal(out["melody"], tokens[..., 0])
+
+    decoded = sig["decode"](z=out["z"], temperature=temps, seed=seeds)
+    assert decoded["melody"].shape == (3, 32)
+
+    melodies = scale_melodies(2, 32)[..., 0]
+    enc = sig["encode"](melody=melodies, seed=seeds[:2])
+    q = model.encode(tf.constant(melodies[..., None]))
+    np.testing.assert_allclose(enc["mu"], q.mean(), atol=1e-5)
+    np.testing.assert_allclose(enc["sigma"], q.stddev(), atol=1e-5)
+    assert not np.allclose(enc["z"], enc["mu"])
+
+    recon = sig["reconstruct"](melody=melodies, temperature=tf.zeros([2]), seed=seeds[:2])
+    np.testing.assert_array_equal(recon["melody"], model.decode(q.mean(), 0.0)[..., 0])
+
+    n = 5
+    inter = sig["interpolate"](
+        melody_a=np.repeat(melodies[:1], n, 0), melody_b=np.repeat(melodies[1:], n, 0),
+        alpha=tf.linspace(0.0, 1.0, n), temperature=tf.zeros([n]), seed=tf.zeros([n, 2], tf.int32))
+    np.testing.assert_array_equal(inter["melody"][0], recon["melody"][0])
+    np.testing.assert_array_equal(inter["melody"][-1], recon["melody"][1])
+    np.testing.assert_allclose(inter["z"][0], enc["mu"][0], atol=1e-5)
+
+
+@pytest.mark.parametrize("call", [
+    lambda s: s["sample"](temperature=tf.constant([-1.0]), seed=tf.constant([[1, 2]])),
+    lambda s: s["sample"](temperature=tf.constant([1.0, 1.0]), seed=tf.constant([[1, 2]])),
+    lambda s: s["encode"](melody=tf.fill([1, 32], 90), seed=tf.constant([[1, 2]])),
+    lambda s: s["encode"](melody=tf.fill([1, 32], -1), seed=tf.constant([[1, 2]])),
+])
+def test_bad_values_raise_invalid_argument(melody_export, call):
+    _, _, _, path = melody_export
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        call(tf.saved_model.load(path).signatures)
+
+
+def test_trio_signatures_have_one_tensor_per_track(tmp_path):
+    config, model, _, path = exported(tmp_path, "hierdec-trio_16bar")
+    sig = tf.saved_model.load(path).signatures
+    _, inputs = sig["encode"].structured_input_signature
+    assert set(inputs) == {"melody", "bass", "drums", "seed"}
+    out = sig["sample"](temperature=tf.constant([1.0]), seed=tf.constant([[1, 1]]))
+    assert {k: tuple(v.shape) for k, v in out.items()} == {
+        "melody": (1, 256), "bass": (1, 256), "drums": (1, 256), "z": (1, config.z_size)}
+    assert int(tf.reduce_max(out["drums"])) < 512 and int(tf.reduce_max(out["bass"])) < 90
+    tokens = random_tokens(config, 1)
+    recon = sig["reconstruct"](melody=tokens[..., 0], bass=tokens[..., 1], drums=tokens[..., 2],
+                               temperature=tf.zeros([1]), seed=tf.zeros([1, 2], tf.int32))
+    expected = model.decode(model.encode(tf.constant(tokens)).mean(), 0.0)
+    for k, track in enumerate(("melody", "bass", "drums")):
+        np.testing.assert_array_equal(recon[track], expected[..., k])

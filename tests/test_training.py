@@ -1,0 +1,72 @@
+"""Training: the loss falls, MirroredStrategy matches one device, checkpoints resume."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hmvae_tf import checkpoints, data, train
+from model_helpers import scale_melodies, tiny_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def pipeline(config, n=64, seed=0):
+    windows = tf.data.Dataset.from_tensor_slices(scale_melodies(n, config.num_steps, seed)[..., 0])
+    return data.make_pipeline(windows, config, config.batch_size, training=True, seed=seed)
+
+
+def test_short_training_run_loss_falls(tmp_path):
+    config = tiny_config(extra="batch_size=16,transpose=5")
+    history = train.train(config, str(tmp_path / "m"), num_steps=120, checkpoint_every=40,
+                          train_data=pipeline(config), seed=1, verbose=0)
+    r_loss = history.history["r_loss"]
+    assert len(r_loss) == 3
+    assert r_loss[-1] < 0.75 * r_loss[0]
+    assert history.history["accuracy"][-1] > history.history["accuracy"][0]
+    assert 0 < history.history["beta"][-1] < config.max_beta
+    assert history.history["p_sample"][-1] > 0  # scheduled sampling is on for this config
+    assert (tmp_path / "m" / "history.csv").exists()
+    assert any((tmp_path / "m" / "logs").rglob("events.out.tfevents*"))
+
+
+@pytest.mark.parametrize("clip_norm", ["0.5", "1e6"])
+def test_mirrored_strategy_matches_one_device(clip_norm):
+    out = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tests", "scripts", "mirrored_step.py"), clip_norm],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.path.join(ROOT, "tests")])})
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == 2
+    assert result["mirrored_loss"] == pytest.approx(result["single_loss"], rel=1e-5)
+    assert result["max_weight_change"] > 1e-3
+    assert result["max_weight_diff"] < 1e-4 * max(1.0, result["max_weight_change"])
+
+
+def test_resume_continues_step_and_optimizer_state(tmp_path):
+    config = tiny_config(extra="batch_size=8")
+    model_dir = str(tmp_path / "m")
+    train.train(config, model_dir, num_steps=20, checkpoint_every=10, train_data=pipeline(config),
+                verbose=0)
+    assert checkpoints.checkpoint_step(model_dir) == 20
+    model, _ = checkpoints.load_model(model_dir, for_training=True)
+    assert int(model.optimizer.iterations.numpy()) == 20
+    slots = [v.numpy() for v in model.optimizer.variables if "momentum" in v.path]
+    assert slots and any(np.abs(s).max() > 0 for s in slots)  # Adam moments were restored
+    train.train(config, model_dir, num_steps=30, checkpoint_every=10, train_data=pipeline(config),
+                verbose=0)
+    assert checkpoints.checkpoint_step(model_dir) == 30
+    rows = open(os.path.join(model_dir, "history.csv")).read().strip().splitlines()
+    assert len(rows) == 1 + 3  # header + one row per period across both runs
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    config = tiny_config(extra="batch_size=8")
+    checkpoints.save_config(str(tmp_path), config)
+    with pytest.raises(SystemExit, match="already holds"):
+        train.resolve_config(str(tmp_path), "cat-mel_2bar_small", "z_size=4")
+    assert train.resolve_config(str(tmp_path), None, "") == config
