@@ -14,6 +14,11 @@ INSTALL_REQUIRES = [
     "tensorflow-datasets==4.9.10",
     "tensorflow-metadata==1.17.3",
     "tensorflow-serving-api==2.19.0",
+    # The `tfds` command imports its Beam and Croissant sub-commands at start-up, so
+    # `tfds build` needs both even for builders that use neither; Beam also runs large
+    # MIDI collections in parallel (--beam_pipeline_options).
+    "apache-beam==2.77.0",
+    "mlcroissant==1.1.1",
     "note-seq==0.0.5",
     "music21==10.5.1",
     "numpy==2.1.3",
