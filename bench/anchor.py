@@ -1,0 +1,71 @@
+"""Runs the Magenta baseline (../shared/anchors/magenta) in the same session as our benchmarks.
+
+The anchor scripts time Magenta 2.1.4's own graph. They need magenta + tf-slim in the anchor's
+`site/` folder (installed once from PyPI with --no-deps) and a corpus of 400 real tunes built
+by its prep_data.py (about 7 minutes, once). Their outputs go to bench/.anchor/ here.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ANCHOR = os.environ.get("HMVAE_ANCHOR_DIR") or os.path.normpath(
+    os.path.join(HERE, "..", "..", "shared", "anchors", "magenta"))
+OUT_DIR = os.path.join(HERE, ".anchor")
+
+
+def available() -> bool:
+    return os.path.isfile(os.path.join(ANCHOR, "bench_train.py"))
+
+
+def _env() -> dict:
+    return {**os.environ, "OUT_DIR": OUT_DIR,
+            "PYTHONPATH": os.pathsep.join([os.path.join(ANCHOR, "site"), ANCHOR])}
+
+
+def ensure_ready(python: str = sys.executable) -> None:
+    """Installs magenta into the anchor's site/ and builds its corpus, once."""
+    if not available():
+        raise FileNotFoundError(f"no Magenta anchor at {ANCHOR} (set HMVAE_ANCHOR_DIR)")
+    site = os.path.join(ANCHOR, "site")
+    if not os.path.isdir(site):
+        print(f"installing magenta==2.1.4 tf-slim==1.1.0 into {site} (no deps)", flush=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--target", site,
+                        "magenta==2.1.4", "tf-slim==1.1.0"], check=True)
+    if not os.path.exists(os.path.join(OUT_DIR, "data", "tunes.pkl")):
+        os.makedirs(os.path.join(OUT_DIR, "logs"), exist_ok=True)
+        print("building the anchor's 400-tune corpus (about 7 minutes, once)", flush=True)
+        with open(os.path.join(OUT_DIR, "logs", "prep_data.log"), "w") as log:
+            subprocess.run([python, os.path.join(ANCHOR, "prep_data.py"), "400"], check=True,
+                           env=_env(), stdout=log, stderr=subprocess.STDOUT)
+
+
+def run(script: str, args: list[str], python: str = sys.executable,
+        rss_limit_mb: int = 20000) -> dict:
+    """Runs an anchor script under its memory watchdog; returns its RESULT json (plus
+    `peak_rss_mb`), or {"error": ...} if it failed or ran out of memory."""
+    ensure_ready(python)
+    os.makedirs(os.path.join(OUT_DIR, "results"), exist_ok=True)
+    json_out = os.path.join(OUT_DIR, "results", f"{os.getpid()}_{script}.json")
+    log_path = os.path.join(OUT_DIR, "logs", f"{script}.log")
+    cmd = [python, os.path.join(ANCHOR, "memwatch.py"), str(rss_limit_mb), log_path, "--",
+           python, os.path.join(ANCHOR, script), *args, "--json_out", json_out]
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
+    log = open(log_path).read() if os.path.exists(log_path) else proc.stdout + proc.stderr
+    if not os.path.exists(json_out):
+        return {"error": f"anchor {script} failed (exit {proc.returncode}); see {log_path}"}
+    with open(json_out) as f:
+        result = json.load(f)
+    os.remove(json_out)
+    result["peak_rss_mb"] = peak_rss_mb(log)
+    return result
+
+
+def peak_rss_mb(time_v_log: str) -> float | None:
+    for line in time_v_log.splitlines():
+        if "Maximum resident set size" in line:
+            return int(line.rsplit(":", 1)[1]) / 1024
+    return None

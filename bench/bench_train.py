@@ -1,0 +1,187 @@
+"""Training throughput (examples/s) and peak memory, ours and Magenta's, in the same run.
+
+    python bench/bench_train.py --config=cat-mel_2bar_small --batch=512 --baseline
+    python bench/bench_train.py --config=hierdec-mel_16bar --batch=64 \
+        --hparams=enc_rnn_size=[512,512],dec_rnn_size=[256,256],z_size=256 --baseline
+
+Each side runs in its own process under /usr/bin/time -v, so peak RSS is per run. Ours runs
+`model.fit` on in-memory token batches (the input pipeline is not what is measured; both
+sides read cached data) and reports the median step time after warm-up, the model's matmul
+FLOP rate and, for scale, this machine's fp32 matmul rate measured in the same process.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(HERE), HERE]
+
+
+def train_flops_per_example(config) -> float:
+    """Matmul FLOPs of one training example: forward x 3 (backward is about twice forward)."""
+    T, Z = config.num_steps, config.z_size
+    macs = 0.0
+    d = sum(config.track_classes)
+    for u in config.enc_rnn_size:
+        macs += 2 * T * (d + u) * 4 * u
+        d = 2 * u
+    macs += 2 * d * Z
+    emb = Z
+    if config.conductor_rnn_size:
+        L, d = config.conductor_length, 1
+        macs += Z * 2 * sum(config.conductor_rnn_size)
+        for u in config.conductor_rnn_size:
+            macs += L * (d + u) * 4 * u
+            d = u
+        emb = config.conductor_rnn_size[-1]
+    subsequences = config.conductor_length or 1
+    for classes in config.track_classes:
+        d = classes + emb
+        macs += subsequences * emb * 2 * sum(config.dec_rnn_size)
+        for u in config.dec_rnn_size:
+            macs += T * (d + u) * 4 * u
+            d = u
+        macs += T * d * classes
+    return 3 * 2 * macs
+
+
+def matmul_gflops(seconds: float = 2.0) -> float:
+    """This machine's fp32 matmul rate on a training-sized product, in GFLOP/s."""
+    import tensorflow as tf
+
+    a, b = tf.random.normal([512, 1024]), tf.random.normal([1024, 2048])
+    f = tf.function(lambda a, b: tf.linalg.matmul(a, b))
+    f(a, b).numpy()
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        f(a, b)
+        n += 1
+    f(a, b).numpy()
+    return 2 * 512 * 1024 * 2048 * n / (time.perf_counter() - start) / 1e9
+
+
+def worker(args) -> dict:
+    """Times our training in this process; returns the result dict."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from hmvae_tf.configs import get_config
+    from hmvae_tf.model.vae import MusicVAE
+
+    hparams = ",".join(p for p in (args.hparams, f"batch_size={args.batch}") if p)
+    config = get_config(args.config, hparams)
+    rng = np.random.default_rng(0)
+    tokens = np.stack([rng.integers(0, c, size=(8 * args.batch, config.num_steps))
+                       for c in config.track_classes], -1).astype(np.int32)
+    ds = tf.data.Dataset.from_tensor_slices(tokens).cache().repeat().batch(
+        args.batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    model = MusicVAE(config)
+    model.build()
+    model.compile_for_training(jit_compile=args.jit_compile)
+
+    class StepTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.times = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.times.append(time.perf_counter() - self.start)
+
+    timer = StepTimer()
+    model.fit(ds, epochs=1, steps_per_epoch=args.warmup + args.steps, callbacks=[timer],
+              verbose=0)
+    times = timer.times[args.warmup:]
+    median = statistics.median(times)
+    flops = train_flops_per_example(config) * args.batch / median / 1e9
+    peak = matmul_gflops()
+    return {
+        "config": args.config, "hparams": args.hparams, "batch": args.batch,
+        "jit_compile": args.jit_compile, "params": int(model.count_params()),
+        "ms_per_step_median": 1e3 * median, "ms_per_step_min": 1e3 * min(times),
+        "ms_per_step_max": 1e3 * max(times), "examples_per_s": args.batch / median,
+        "model_gflops": flops, "matmul_gflops": peak, "fraction_of_matmul_rate": flops / peak,
+    }
+
+
+def run_ours(args) -> dict:
+    cmd = ["/usr/bin/time", "-v", sys.executable, os.path.abspath(__file__), "--worker",
+           f"--config={args.config}", f"--batch={args.batch}", f"--hparams={args.hparams}",
+           f"--warmup={args.warmup}", f"--steps={args.steps}"]
+    if args.jit_compile:
+        cmd.append("--jit_compile")
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    from anchor import peak_rss_mb
+
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if not lines:
+        return {"error": proc.stderr[-2000:]}
+    result = json.loads(lines[-1][len("RESULT "):])
+    result["peak_rss_mb"] = peak_rss_mb(proc.stderr)
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="cat-mel_2bar_small")
+    p.add_argument("--hparams", default="")
+    p.add_argument("--batch", type=int, default=512)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--steps", type=int, default=15)
+    p.add_argument("--jit_compile", action="store_true")
+    p.add_argument("--baseline", action="store_true",
+                   help="also run Magenta's graph (../shared/anchors/magenta) and print ratios")
+    p.add_argument("--baseline_warmup", type=int, default=None)
+    p.add_argument("--json_out", default=None)
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if args.worker:
+        print("RESULT " + json.dumps(worker(args)), flush=True)
+        return
+
+    rows = {"ours": run_ours(args)}
+    if args.baseline:
+        import anchor
+
+        anchor_args = ["--config", args.config, "--batch", str(args.batch),
+                       "--warmup", str(args.baseline_warmup or max(args.warmup, 6)),
+                       "--steps", str(args.steps)]
+        if args.hparams:
+            anchor_args += ["--hparams", args.hparams]
+        rows["magenta"] = anchor.run("bench_train.py", anchor_args)
+    print(f"\n{args.config} batch {args.batch} {args.hparams}")
+    print("| run | examples/s | ms/step median | peak RSS MiB | model GFLOP/s | matmul GFLOP/s |")
+    print("|---|---|---|---|---|---|")
+    for name, r in rows.items():
+        if "error" in r:
+            print(f"| {name} | failed: {r['error'][-300:]} |")
+            continue
+        eps = r.get("examples_per_s", r.get("examples_per_s_median"))
+        print(f"| {name} | {eps:.1f} | {r['ms_per_step_median']:.0f} | "
+              f"{r.get('peak_rss_mb') or float('nan'):.0f} | {r.get('model_gflops', float('nan')):.1f} | "
+              f"{r.get('matmul_gflops', float('nan')):.1f} |")
+    ours, base = rows["ours"], rows.get("magenta")
+    if base and "error" not in base and "error" not in ours:
+        print(f"ratio ours/magenta: {ours['examples_per_s'] / base['examples_per_s_median']:.2f}x "
+              f"throughput, {ours['peak_rss_mb'] / base['peak_rss_mb']:.2f}x peak memory")
+    if "error" not in ours:
+        print(f"training runs at {100 * ours['fraction_of_matmul_rate']:.0f}% of this machine's "
+              f"fp32 matmul rate ({ours['model_gflops']:.1f} of {ours['matmul_gflops']:.1f} GFLOP/s)")
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump(rows, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
