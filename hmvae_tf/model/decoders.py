@@ -18,7 +18,7 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
-from hmvae_tf.model.lstm import LSTMStack
+from hmvae_tf.model.lstm import LSTMStack, gather_rows, gpu_available
 
 START = -1  # "no previous token": one-hot of -1 is the zero vector (Magenta's start input)
 
@@ -43,12 +43,20 @@ class CoreDecoder(keras.layers.Layer):
     def teacher_forced(self, previous: tf.Tensor, embedding: tf.Tensor, training=False):
         """previous [N, S] token ids (START at the sequence start), embedding [N, E] ->
         logits [N, S, C]."""
-        steps = tf.shape(previous)[1]
-        one_hot = tf.one_hot(previous, self.num_classes)
-        condition = tf.tile(embedding[:, None, :], tf.stack([1, steps, 1]))
         state = self.rnn.split_state(self.initial_state(embedding))
-        outputs, _ = self.rnn(tf.concat([one_hot, condition], -1), state, training=training)
-        return self.output_layer(outputs)
+        if self.rnn.use_cudnn and gpu_available():
+            steps = tf.shape(previous)[1]
+            one_hot = tf.one_hot(previous, self.num_classes)
+            condition = tf.tile(embedding[:, None, :], tf.stack([1, steps, 1]))
+            outputs, _ = self.rnn(tf.concat([one_hot, condition], -1), state, training=training)
+            return self.output_layer(outputs)
+        # [one_hot(prev), embedding] @ kernel = gathered rows + the embedding's projection,
+        # which is the same for every step of the subsequence.
+        token_kernel, _ = self.rnn.input_kernels(self.num_classes)
+        proj = (gather_rows(token_kernel, tf.transpose(previous))
+                + self.rnn.project_condition(embedding, self.num_classes)[None])
+        outputs, _ = self.rnn.run(proj, state)
+        return tf.transpose(self.output_layer(outputs), [1, 0, 2])
 
 
 class MusicDecoder(keras.layers.Layer):

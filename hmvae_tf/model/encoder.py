@@ -5,16 +5,22 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from hmvae_tf.model.lstm import gather_rows, gpu_available, project, run_lstm
+
 tfd = tfp.distributions
 
 
 class BidirectionalLstmEncoder(keras.layers.Layer):
-    """Reads one-hot tokens [B, T, D]; the last layer's final forward and backward h go
-    through two dense layers to give mu and sigma = softplus(dense) (not log-variance)."""
+    """Reads token ids [B, T, K] (one-hot per track, tracks concatenated); the last layer's
+    final forward and backward h go through two dense layers to give mu and
+    sigma = softplus(dense) (not log-variance)."""
 
-    def __init__(self, units: tuple[int, ...], z_size: int, **kwargs):
+    def __init__(self, track_classes: tuple[int, ...], units: tuple[int, ...], z_size: int,
+                 **kwargs):
         super().__init__(**kwargs)
+        self.track_classes = tuple(track_classes)
         self.units = tuple(units)
+        self.use_cudnn = True
         self.layers_ = [
             keras.layers.Bidirectional(
                 keras.layers.LSTM(u, return_sequences=i + 1 < len(units),
@@ -28,22 +34,57 @@ class BidirectionalLstmEncoder(keras.layers.Layer):
                                         kernel_initializer=init, name="sigma")
 
     def build(self, input_shape):
-        shape = tuple(input_shape)
+        shape = (input_shape[0], input_shape[1], sum(self.track_classes))
         for layer in self.layers_:
             layer.build(shape)
             shape = shape[:-1] + (2 * layer.forward_layer.units,)
         self.mu.build((shape[0], shape[-1]))
         self.sigma.build((shape[0], shape[-1]))
 
-    def call(self, inputs, training=False) -> tfd.MultivariateNormalDiag:
-        x = inputs
+    def call(self, tokens, training=False) -> tfd.MultivariateNormalDiag:
+        if self.use_cudnn and gpu_available():
+            features = self._keras_features(tokens, training)
+        else:
+            features = self._loop_features(tokens)
+        return tfd.MultivariateNormalDiag(loc=self.mu(features), scale_diag=self.sigma(features))
+
+    def one_hot(self, tokens: tf.Tensor) -> tf.Tensor:
+        return tf.concat([tf.one_hot(tokens[..., k], c) for k, c in enumerate(self.track_classes)],
+                         axis=-1)
+
+    def _keras_features(self, tokens, training):
+        x = self.one_hot(tokens)
         for layer in self.layers_[:-1]:
             x = layer(x, training=training)
         _, h_fw, _, h_bw, _ = self.layers_[-1](x, training=training)
-        features = tf.concat([h_fw, h_bw], axis=-1)
-        return tfd.MultivariateNormalDiag(loc=self.mu(features), scale_diag=self.sigma(features))
+        return tf.concat([h_fw, h_bw], axis=-1)
 
-    def set_use_cudnn(self, value) -> None:
+    def _loop_features(self, tokens):
+        """Same function as the Keras layers; the first layer's one-hot input is a gather."""
+        tokens_tm = tf.transpose(tokens, [1, 0, 2])
+        batch = tf.shape(tokens)[0]
+        x = None
+        for i, layer in enumerate(self.layers_):
+            outs, finals = [], []
+            for direction, reverse in ((layer.forward_layer, False), (layer.backward_layer, True)):
+                cell = direction.cell
+                if i == 0:
+                    proj, offset = cell.bias, 0
+                    for k, classes in enumerate(self.track_classes):
+                        proj = proj + gather_rows(cell.kernel[offset:offset + classes],
+                                                  tokens_tm[..., k])
+                        offset += classes
+                else:
+                    proj = project(x, cell.kernel, cell.bias)
+                zeros = tf.zeros(tf.stack([batch, cell.units]))
+                out, h, _ = run_lstm(proj, cell.recurrent_kernel, zeros, zeros, reverse=reverse)
+                outs.append(out)
+                finals.append(h)
+            x = tf.concat(outs, -1)
+        return tf.concat(finals, -1)
+
+    def set_use_cudnn(self, value: bool) -> None:
+        self.use_cudnn = value
         for layer in self.layers_:
             layer.forward_layer.use_cudnn = value
             layer.backward_layer.use_cudnn = value

@@ -32,7 +32,8 @@ class MusicVAE(keras.Model):
         config.validate()
         self.config = config
         self.track_classes = config.track_classes
-        self.encoder = BidirectionalLstmEncoder(config.enc_rnn_size, config.z_size, name="encoder")
+        self.encoder = BidirectionalLstmEncoder(
+            config.track_classes, config.enc_rnn_size, config.z_size, name="encoder")
         self.decoder = MusicDecoder(
             config.track_classes, config.num_steps, config.dec_rnn_size,
             config.conductor_rnn_size, config.conductor_length, name="decoder")
@@ -44,7 +45,7 @@ class MusicVAE(keras.Model):
     # --- construction ---------------------------------------------------------------------
     def build(self, input_shape=None):
         batch = None
-        self.encoder.build((batch, self.config.num_steps, sum(self.track_classes)))
+        self.encoder.build((batch, self.config.num_steps, len(self.track_classes)))
         self.decoder.build((batch, self.config.z_size))
         self.built = True
 
@@ -63,14 +64,9 @@ class MusicVAE(keras.Model):
         return tfd.MultivariateNormalDiag(loc=tf.zeros([z]), scale_diag=tf.ones([z]))
 
     # --- the model ----------------------------------------------------------------------
-    def one_hot(self, tokens: tf.Tensor) -> tf.Tensor:
-        """[B, T, K] ids -> [B, T, sum(C_k)] concatenated one-hot tracks."""
-        return tf.concat([tf.one_hot(tokens[..., k], c) for k, c in enumerate(self.track_classes)],
-                         axis=-1)
-
     def encode(self, tokens: tf.Tensor, training=False) -> tfd.MultivariateNormalDiag:
         """q(z|x) for tokens [B, T, K]."""
-        return self.encoder(self.one_hot(tokens), training=training)
+        return self.encoder(tokens, training=training)
 
     def call(self, tokens, training=False):
         """Teacher-forced reconstruction logits (per track) from a posterior sample."""
