@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
+import math
+import operator
 from typing import Sequence
 
 import numpy as np
@@ -54,7 +57,8 @@ class Segment:
     """A stretch of constant, grid-compatible meter.
 
     `notes` are relative to `origin` (step 0 = the segment's first grid bar, which is a
-    partial bar when the segment starts with a pickup). `num_steps` covers every note end.
+    partial bar when the segment starts with a pickup), sorted by onset then highest pitch
+    first. `num_steps` covers every note end.
     """
 
     notes: Notes
@@ -69,15 +73,16 @@ class Segment:
         return -(-self.num_steps // STEPS_PER_BAR)
 
 
-def _note_arrays(ns) -> tuple[np.ndarray, np.ndarray]:
-    """Reads the notes of a NoteSequence proto into a float and an int array (one pass)."""
+_NOTE_FIELDS = operator.attrgetter("start_time", "end_time", "pitch", "velocity", "instrument",
+                                   "program", "is_drum")
+
+
+def _note_array(ns) -> np.ndarray:
+    """The notes of a NoteSequence proto as one float64 [n, 7] array, read in one pass:
+    start, end (seconds), pitch, velocity, instrument, program, is_drum."""
     notes = ns.notes
-    if not notes:
-        return np.zeros((0, 2)), np.zeros((0, 5), np.int64)
-    rows = [(n.start_time, n.end_time, n.pitch, n.velocity, n.instrument, n.program, n.is_drum)
-            for n in notes]
-    arr = np.array(rows, dtype=np.float64)
-    return arr[:, :2], arr[:, 2:].astype(np.int64)
+    return np.fromiter(itertools.chain.from_iterable(map(_NOTE_FIELDS, notes)), np.float64,
+                       count=7 * len(notes)).reshape(-1, 7)
 
 
 class TempoMap:
@@ -87,19 +92,23 @@ class TempoMap:
         events = sorted((max(0.0, t), q) for t, q in tempos if q > 0)
         if not events or events[0][0] > 0.0:
             events.insert(0, (0.0, events[0][1] if events else DEFAULT_QPM))
-        # Keep the last tempo given for a time.
         dedup: dict[float, float] = {}
-        for t, q in events:
+        for t, q in events:  # keep the last tempo given for a time
             dedup[t] = q
-        self.times = np.array(sorted(dedup), dtype=np.float64)
-        self.qpm = np.array([dedup[t] for t in self.times], dtype=np.float64)
-        rate = self.qpm / 60.0
-        self.beats = np.concatenate([[0.0], np.cumsum(np.diff(self.times) * rate[:-1])])
-        self._rate = rate
+        times = sorted(dedup)
+        qpms = [dedup[t] for t in times]
+        beats = [0.0]
+        for i in range(1, len(times)):
+            beats.append(beats[-1] + (times[i] - times[i - 1]) * qpms[i - 1] / 60.0)
+        self.times = np.array(times)
+        self.qpm = np.array(qpms)
+        self.beats = np.array(beats)
+        self._rate = self.qpm / 60.0
+        self._rate0 = qpms[0] / 60.0
 
     def to_beats(self, seconds: np.ndarray) -> np.ndarray:
         if len(self.times) == 1:
-            return seconds * self._rate[0]
+            return seconds * self._rate0
         k = np.searchsorted(self.times, seconds, side="right") - 1
         k = np.clip(k, 0, None)
         return self.beats[k] + (seconds - self.times[k]) * self._rate[k]
@@ -111,6 +120,8 @@ class TempoMap:
 
     def qpm_at_step(self, step: int) -> float:
         """Tempo in force at a grid step (steps are beats * 4)."""
+        if len(self.times) == 1:
+            return round(float(self.qpm[0]), 3)
         k = int(np.searchsorted(self.beats, step / STEPS_PER_QUARTER + 1e-9, side="right")) - 1
         return round(float(self.qpm[max(k, 0)]), 3)
 
@@ -146,9 +157,13 @@ def _time_signature_steps(ns, tempo: TempoMap) -> list[tuple[int, int, int]]:
     raw = [(t.time, t.numerator, t.denominator) for t in ns.time_signatures]
     if not raw:
         return [(0, 4, 4)]
-    times = quantize_beats(tempo.to_beats(np.array([max(0.0, r[0]) for r in raw])))
+    if len(tempo.times) == 1:
+        rate = tempo._rate0 * STEPS_PER_QUARTER
+        times = [math.floor(max(0.0, r[0]) * rate + 0.5) for r in raw]
+    else:
+        times = quantize_beats(tempo.to_beats(np.array([max(0.0, r[0]) for r in raw]))).tolist()
     by_step: dict[int, list[tuple[int, int]]] = collections.OrderedDict()
-    for step, (_, num, den) in sorted(zip(times.tolist(), raw), key=lambda x: x[0]):
+    for step, (_, num, den) in sorted(zip(times, raw), key=lambda x: x[0]):
         cands = by_step.setdefault(step, [])
         if (num, den) in cands:
             cands.remove((num, den))
@@ -179,18 +194,20 @@ def segments(ns, stats: Stats | None = None) -> list[Segment]:
     skipped segment with notes, 'notes_in_skipped_meter'.
     """
     stats = stats if stats is not None else Stats()
-    times, ints = _note_arrays(ns)
-    keep = ints[:, 1] > 0 if len(ints) else np.zeros(0, bool)  # velocity 0 = no note
-    times, ints = times[keep], ints[keep]
-    if not len(times):
+    arr = _note_array(ns)
+    if len(arr) and arr[:, 3].min() <= 0:
+        arr = arr[arr[:, 3] > 0]  # velocity 0 = no note
+    if not len(arr):
         stats["no_notes"] += 1
         return []
     tempo = TempoMap([(t.time, t.qpm) for t in ns.tempos])
-    q = quantize_beats(tempo.to_beats(np.maximum(times, 0.0)))
+    q = quantize_beats(tempo.to_beats(np.maximum(arr[:, :2], 0.0)))
+    ints = arr[:, 2:].astype(np.int64)
+    # One sort for everything downstream: by onset, then highest pitch first.
+    order = np.lexsort((-ints[:, 0], q[:, 0]))
+    q, ints = q[order], ints[order]
     start = q[:, 0]
     end = np.maximum(q[:, 1], start + 1)
-    order = np.argsort(start, kind="stable")
-    start, end, ints = start[order], end[order], ints[order]
     all_notes = Notes(start, end, ints[:, 0], ints[:, 1], ints[:, 2], ints[:, 3],
                       ints[:, 4].astype(bool))
     piece_end = int(end.max())
@@ -211,17 +228,26 @@ def segments(ns, stats: Stats | None = None) -> list[Segment]:
     piece_origin = min(0, origins[0]) if origins else 0
 
     out: list[Segment] = []
-    for (lo, hi, num, den), origin in zip(regions, origins):
-        a = int(np.searchsorted(start, lo, side="left"))
-        b = int(np.searchsorted(start, hi, side="left"))
+    if len(regions) == 1:  # the common case: one meter from the first note on
+        bounds_idx = [(0, len(start))] if regions[0][0] <= start[0] else None
+    else:
+        bounds_idx = None
+    for k, ((lo, hi, num, den), origin) in enumerate(zip(regions, origins)):
+        if bounds_idx is not None:
+            a, b = bounds_idx[k]
+        else:
+            a = int(np.searchsorted(start, lo, side="left"))
+            b = int(np.searchsorted(start, hi, side="left"))
         if b <= a:
             continue
         if not is_grid_meter(num, den):
             stats[f"segments_meter_{num}/{den}"] += 1
             stats["notes_in_skipped_meter"] += b - a
             continue
-        seg = all_notes.take(slice(a, b))
-        seg = Notes(seg.start - origin, np.minimum(seg.end, hi) - origin, seg.pitch,
+        seg = all_notes if (a, b) == (0, len(start)) else all_notes.take(slice(a, b))
+        seg_end = seg.end if hi >= piece_end else np.minimum(seg.end, hi)
+        seg = Notes(seg.start - origin if origin else seg.start,
+                    seg_end - origin if origin else seg_end, seg.pitch,
                     seg.velocity, seg.instrument, seg.program, seg.is_drum)
         out.append(Segment(
             notes=seg, origin=origin, num_steps=int(seg.end.max()),

@@ -52,18 +52,32 @@ def program_mask(programs: Iterable[int]) -> np.ndarray:
     return mask
 
 
+_PROGRAM_MASKS: dict[tuple[int, ...], np.ndarray] = {}
+
+
+def cached_program_mask(programs: Iterable[int]) -> np.ndarray:
+    key = tuple(programs)
+    if key not in _PROGRAM_MASKS:
+        _PROGRAM_MASKS[key] = program_mask(key)
+    return _PROGRAM_MASKS[key]
+
+
 def monophonic_track(start: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> tuple[
         np.ndarray, np.ndarray, np.ndarray]:
-    """Highest note per onset step; each note is cut by the next onset. Returns s, e, pitch."""
+    """Highest note per onset step; each note is cut by the next onset. Returns s, e, pitch.
+
+    Input sorted by onset then highest pitch first (as grid.Segment notes are).
+    """
     if len(start) > 1:
-        order = np.lexsort((-pitch, start))
-        start, end, pitch = start[order], end[order], pitch[order]
         first = np.empty(len(start), bool)
         first[0] = True
         np.not_equal(start[1:], start[:-1], out=first[1:])
         if not first.all():
             start, end, pitch = start[first], end[first], pitch[first]
-        end = np.minimum(end, np.append(start[1:], end[-1]))
+        nxt = np.empty_like(end)
+        nxt[:-1] = start[1:]
+        nxt[-1] = end[-1]
+        end = np.minimum(end, nxt)
     return start, end, pitch
 
 
@@ -72,7 +86,7 @@ def render_tokens(start: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> np.n
     length = (int(end[-1]) // STEPS_PER_BAR + 1) * STEPS_PER_BAR
     tokens = np.zeros(length, np.int32)
     off = np.ones(len(start), bool)
-    off[:-1] = end[:-1] < start[1:]
+    np.less(end[:-1], start[1:], out=off[:-1])
     tokens[end[off]] = NOTE_OFF
     tokens[start] = pitch - PITCH_OFFSET
     return tokens
@@ -81,24 +95,36 @@ def render_tokens(start: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> np.n
 def segment_tracks(seg: Segment, programs_ok: np.ndarray, stats: Stats) -> list[Track]:
     """Monophonic tracks of the segment's eligible instruments (sorted by instrument)."""
     n = seg.notes
-    ok = programs_ok[n.program] & ~n.is_drum
-    if not ok.any():
-        return []
-    in_range = (n.pitch >= MIN_PITCH) & (n.pitch <= MAX_PITCH)
-    dropped = int(np.count_nonzero(ok & ~in_range))
-    if dropped:
-        stats["notes_out_of_range"] += dropped
+    ok = programs_ok[n.program]
+    ok &= ~n.is_drum
+    pitch = n.pitch
+    in_range = (pitch >= MIN_PITCH) & (pitch <= MAX_PITCH)
+    if not in_range.all():
+        dropped = int(np.count_nonzero(ok & ~in_range))
+        if dropped:
+            stats["notes_out_of_range"] += dropped
         ok &= in_range
-    idx = np.nonzero(ok)[0]
-    inst = n.instrument[idx]
-    tracks = []
-    if len(idx) and (inst == inst[0]).all():
-        groups = [(int(inst[0]), idx)]
+    if ok.all():
+        start, end, inst, prog = n.start, n.end, n.instrument, n.program
     else:
-        groups = [(int(i), idx[inst == i]) for i in np.unique(inst)]
+        idx = np.nonzero(ok)[0]
+        if not len(idx):
+            return []
+        start, end, pitch = n.start[idx], n.end[idx], pitch[idx]
+        inst, prog = n.instrument[idx], n.program[idx]
+    if inst.min() == inst.max():
+        groups = [(int(inst[0]), None)]
+    else:
+        groups = [(int(i), inst == i) for i in np.unique(inst)]
+    tracks = []
     for instrument, sel in groups:
-        s, e, p = monophonic_track(n.start[sel], n.end[sel], n.pitch[sel])
-        tracks.append(Track(instrument, int(n.program[sel[0]]), render_tokens(s, e, p), s, e))
+        if sel is None:
+            s, e, p = monophonic_track(start, end, pitch)
+            program = int(prog[0])
+        else:
+            s, e, p = monophonic_track(start[sel], end[sel], pitch[sel])
+            program = int(prog[sel][0])
+        tracks.append(Track(instrument, program, render_tokens(s, e, p), s, e))
     return tracks
 
 
@@ -111,6 +137,24 @@ def canonicalize(windows: np.ndarray) -> np.ndarray:
     return windows
 
 
+def _training_windows(track: Track, num_bars: int) -> tuple[np.ndarray, np.ndarray]:
+    """Canonical windows [n, T] inside the track's gap-split spans holding a note-on."""
+    starts = span_window_starts(span_bounds(track.onsets, track.ends), num_bars)
+    if not len(starts):
+        return np.zeros((0, num_bars * STEPS_PER_BAR), np.int32), starts
+    steps = num_bars * STEPS_PER_BAR
+    wins = track.tokens[(starts * STEPS_PER_BAR)[:, None] + np.arange(steps)]
+    is_on = wins >= 2
+    has_on = is_on.any(1)
+    if not has_on.all():
+        wins, is_on, starts = wins[has_on], is_on[has_on], starts[has_on]
+    orphan = wins == NOTE_OFF
+    if orphan.any():
+        orphan &= np.arange(steps) < is_on.argmax(1)[:, None]
+        wins[orphan] = NO_EVENT
+    return wins, starts
+
+
 def extract_windows(ns, num_bars: int, programs: Iterable[int] = MELODY_PROGRAMS,
                     stats: Stats | None = None) -> tuple[list[Window], Stats]:
     """All distinct training windows of `num_bars` bars of every instrument's melody.
@@ -119,7 +163,7 @@ def extract_windows(ns, num_bars: int, programs: Iterable[int] = MELODY_PROGRAMS
     line (1-bar hop) and holds at least one note-on. Duplicates within the piece are dropped.
     """
     stats = stats if stats is not None else Stats()
-    ok = program_mask(programs)
+    ok = cached_program_mask(programs)
     out: list[Window] = []
     seen: set[bytes] = set()
     any_track = False
@@ -127,17 +171,12 @@ def extract_windows(ns, num_bars: int, programs: Iterable[int] = MELODY_PROGRAMS
     for seg in segs:
         for track in segment_tracks(seg, ok, stats):
             any_track = True
-            starts = span_window_starts(span_bounds(track.onsets, track.ends), num_bars)
+            wins, starts = _training_windows(track, num_bars)
             if not len(starts):
                 continue
-            cum = onsets_per_bar(track.onsets, len(track.tokens) // STEPS_PER_BAR)
-            starts = starts[cum[starts + num_bars] > cum[starts]]
-            if not len(starts):
-                continue
-            wins = canonicalize(bar_slices(track.tokens, starts, num_bars))
+            bar0, program, qpm = seg.first_bar, track.program, seg.qpm
             for i in dedupe(wins, seen):
-                out.append(Window(wins[i], seg.first_bar + int(starts[i]), track.program,
-                                  seg.qpm))
+                out.append(Window(wins[i], bar0 + int(starts[i]), program, qpm))
     if not out:
         count_skip(stats, segs, any_track, "no_melody")
     return out, stats

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Iterable, NamedTuple
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from .grid import STEPS_PER_BAR, Segment, Stats
 
@@ -67,11 +66,7 @@ def bar_slices(tokens: np.ndarray, starts: np.ndarray, num_bars: int) -> np.ndar
     `tokens` must be long enough: (max(starts) + num_bars) * 16 steps.
     """
     steps = num_bars * STEPS_PER_BAR
-    view = sliding_window_view(tokens, steps, axis=0)[::STEPS_PER_BAR]
-    out = view[starts]
-    if tokens.ndim > 1:
-        out = np.moveaxis(out, -1, 1)
-    return np.ascontiguousarray(out)
+    return tokens[(np.asarray(starts) * STEPS_PER_BAR)[:, None] + np.arange(steps)]
 
 
 def onsets_per_bar(onset_steps: np.ndarray, total_bars: int) -> np.ndarray:
@@ -91,12 +86,14 @@ def pad_to(tokens: np.ndarray, steps: int) -> np.ndarray:
 def dedupe(windows: np.ndarray, seen: set[bytes]) -> np.ndarray:
     """Indices of the windows not seen before (updates `seen`), first occurrence kept."""
     keep = []
+    data = windows.tobytes()
+    size = len(data) // len(windows) if len(windows) else 0
     for i in range(len(windows)):
-        key = windows[i].tobytes()
+        key = data[i * size:(i + 1) * size]
         if key not in seen:
             seen.add(key)
             keep.append(i)
-    return np.asarray(keep, dtype=np.int64)
+    return keep
 
 
 def count_skip(stats: Stats, segs: list[Segment], any_track: bool, missing: str) -> None:
