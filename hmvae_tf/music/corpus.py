@@ -271,28 +271,39 @@ def convert_pieces(task: tuple[str, int, Sequence[Piece]]) -> tuple[list[Example
     rep_name, num_bars, pieces = task
     rep = get_representation(rep_name)
     stats = Stats()
-    examples: list[Example] = []
+    read: list[tuple[Piece, object]] = []
     for piece, ns in note_sequences(pieces):
         if isinstance(ns, str):
             stats["skip/unreadable"] += 1
-            continue
-        stats["pieces_read"] += 1
-        windows, _ = rep.extract_windows(ns, num_bars, stats=stats)
-        if windows:
-            stats["pieces_with_windows"] += 1
-        for i, w in enumerate(windows):
-            program = w.program if isinstance(w.program, int) else int(w.program[0])
-            kwargs = {}
-            if rep_name == "melody":
-                kwargs["program"] = program
-            elif rep_name == "trio":
-                kwargs["program"], kwargs["bass_program"] = w.program
-            rendered = rep.to_note_sequence(w.tokens, w.qpm, **kwargs)
-            rendered.id = f"{piece.piece_id}@{w.start_bar}"
-            rendered.filename = piece.piece_id
-            examples.append(Example(f"{piece.piece_id}:{i}", piece.piece_id, w.tokens,
-                                    w.start_bar, program, rendered.SerializeToString()))
-        stats["windows"] += len(windows)
+        else:
+            read.append((piece, ns))
+    stats["pieces_read"] += len(read)
+    piece_stats = [Stats() for _ in read]
+    batch = rep.extract_windows_batch([ns for _, ns in read], num_bars, stats=piece_stats)
+    for st in piece_stats:
+        stats.update(st)
+    stats["pieces_with_windows"] += len(set(batch.piece.tolist()))
+    stats["windows"] += len(batch.piece)
+    examples: list[Example] = []
+    index = collections.Counter()
+    programs = batch.program.tolist()
+    for row, p in enumerate(batch.piece.tolist()):
+        piece = read[p][0]
+        tokens, qpm, start_bar = batch.tokens[row], float(batch.qpm[row]), int(batch.start_bar[row])
+        kwargs = {}
+        if rep_name == "melody":
+            kwargs["program"] = program = programs[row]
+        elif rep_name == "trio":
+            kwargs["program"], kwargs["bass_program"] = programs[row]
+            program = programs[row][0]
+        else:
+            program = 0
+        rendered = rep.to_note_sequence(tokens, qpm, **kwargs)
+        rendered.id = f"{piece.piece_id}@{start_bar}"
+        rendered.filename = piece.piece_id
+        examples.append(Example(f"{piece.piece_id}:{index[p]}", piece.piece_id, tokens,
+                                start_bar, int(program), rendered.SerializeToString()))
+        index[p] += 1
     return examples, stats
 
 

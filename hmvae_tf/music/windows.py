@@ -27,6 +27,65 @@ class Window(NamedTuple):
     qpm: float
 
 
+class WindowBatch(NamedTuple):
+    """Training windows of many pieces as arrays (row i of each belongs together)."""
+
+    tokens: np.ndarray     # int32 [n, T] or [n, T, tracks]
+    piece: np.ndarray      # index of the piece in the input list
+    start_bar: np.ndarray  # bar number in the piece
+    program: np.ndarray    # int [n] (or [n, 2] for trio: melody, bass)
+    qpm: np.ndarray        # float [n]
+
+    def windows(self, piece: int | None = None) -> list[Window]:
+        """The rows (of one piece) as Window tuples."""
+        rows = range(len(self.piece)) if piece is None else np.flatnonzero(self.piece == piece)
+        prog = self.program.tolist()
+        return [Window(self.tokens[i], int(self.start_bar[i]),
+                       tuple(prog[i]) if isinstance(prog[i], list) else prog[i],
+                       float(self.qpm[i])) for i in rows]
+
+
+def empty_batch(steps: int, tracks: int = 0) -> WindowBatch:
+    shape = (0, steps, tracks) if tracks else (0, steps)
+    z = np.zeros(0, np.int64)
+    return WindowBatch(np.zeros(shape, np.int32), z, z, z, np.zeros(0))
+
+
+def batched_span_windows(track: np.ndarray, start: np.ndarray, end: np.ndarray,
+                         track_offset: np.ndarray, buffer: np.ndarray, num_bars: int,
+                         gap_steps: int = STEPS_PER_BAR
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Span windows of many tracks at once (the batched form of span_bounds +
+    span_window_starts + bar_slices).
+
+    Events (sorted by track, then start) with `end` where each stops sounding; each track's
+    tokens live in `buffer` from `track_offset[track]`. Returns windows [n, T] (copies),
+    their track and their start bar within the track.
+    """
+    steps = num_bars * STEPS_PER_BAR
+    n = len(start)
+    if not n:
+        return np.zeros((0, steps), buffer.dtype), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    new_span = np.empty(n, bool)
+    new_span[0] = True
+    np.not_equal(track[1:], track[:-1], out=new_span[1:])
+    new_span[1:] |= start[1:] - end[:-1] >= gap_steps
+    firsts = np.flatnonzero(new_span)
+    lasts = np.append(firsts[1:] - 1, n - 1)
+    first_bar = start[firsts] // STEPS_PER_BAR
+    last_bar = end[lasts] // STEPS_PER_BAR
+    count = np.maximum(last_bar - first_bar + 2 - num_bars, 0)
+    total = int(count.sum())
+    if not total:
+        return np.zeros((0, steps), buffer.dtype), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    span = np.repeat(np.arange(len(firsts)), count)
+    local = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
+    bar = first_bar[span] + local
+    win_track = track[firsts][span]
+    flat = track_offset[win_track] + bar * STEPS_PER_BAR
+    return buffer[flat[:, None] + np.arange(steps)], win_track, bar
+
+
 class NoWindowError(ValueError):
     """An input gave no N-bar window; the message says why."""
 
@@ -81,6 +140,21 @@ def pad_to(tokens: np.ndarray, steps: int) -> np.ndarray:
         return tokens
     pad = [(0, steps - len(tokens))] + [(0, 0)] * (tokens.ndim - 1)
     return np.pad(tokens, pad)
+
+
+def dedupe_by_piece(windows: np.ndarray, piece: np.ndarray) -> np.ndarray:
+    """Indices of the first occurrence of each window within its piece (order kept)."""
+    data = windows.tobytes()
+    size = len(data) // len(windows) if len(windows) else 0
+    seen: set[tuple[int, bytes]] = set()
+    keep = []
+    add = seen.add
+    for i, p in enumerate(piece.tolist()):
+        key = (p, data[i * size:(i + 1) * size])
+        if key not in seen:
+            add(key)
+            keep.append(i)
+    return np.asarray(keep, dtype=np.int64)
 
 
 def dedupe(windows: np.ndarray, seen: set[bytes]) -> np.ndarray:
