@@ -169,12 +169,16 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         return out
 
     def _generate_examples(self, split: str, spool: Path):
-        for ex in corpus.read_spool(spool, split):
-            yield ex.key, {"note_sequence": ex.note_sequence, "tokens": ex.tokens,
-                           "piece_id": ex.piece_id, "start_bar": ex.start_bar,
-                           "program": ex.program}
-        if spool.exists() and not any(spool.iterdir()):
-            spool.rmdir()
+        try:
+            for ex in corpus.read_spool(spool, split):
+                yield ex.key, {"note_sequence": ex.note_sequence, "tokens": ex.tokens,
+                               "piece_id": ex.piece_id, "start_bar": ex.start_bar,
+                               "program": ex.program}
+        finally:  # also when --max_examples_per_split stops early
+            for path in spool.glob(f"*-{split}.pkl"):
+                path.unlink(missing_ok=True)
+            if spool.exists() and not any(spool.iterdir()):
+                spool.rmdir()
 
     # ------------------------------------------------------------------ report
 
