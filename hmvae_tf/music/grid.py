@@ -191,19 +191,25 @@ _PIECE_SHIFT = 1 << 42  # keys piece * _PIECE_SHIFT + step keep pieces apart in 
 def _regions(events: list[tuple[int, int, int]]) -> list[tuple[int, int, int, int, int]]:
     """(lo, hi, origin, numerator, denominator) of each meter region of a piece.
 
-    A region runs from its time signature to the next; its bars start at `origin`. A first
-    region shorter than one bar of the next (a pickup) joins the next as a partial bar.
+    A region runs from its time signature to the next; its bars start at `origin`. A region
+    shorter than one bar of the next (a pickup, or the short measures MusicXML uses around a
+    fermata, or a moved bar line in abc2midi output) joins the next as a partial bar before
+    its downbeat; several short ones in a row join while together still shorter than a bar.
     """
     bounds = [e[0] for e in events] + [_FAR]
-    regions = [(bounds[i], bounds[i + 1], events[i][1], events[i][2])
+    # [lo, hi, downbeat (first full bar), numerator, denominator]
+    regions = [[bounds[i], bounds[i + 1], bounds[i], events[i][1], events[i][2]]
                for i in range(len(events)) if bounds[i + 1] > bounds[i]]
-    origins = [r[0] for r in regions]
-    if len(regions) > 1 and regions[0][1] - regions[0][0] < bar_steps(*regions[1][2:]):
-        pickup_start, pickup_end = regions[0][0], regions[0][1]
-        bars_back = -(-(pickup_end - pickup_start) // STEPS_PER_BAR)
-        regions = [(pickup_start, regions[1][1], *regions[1][2:])] + regions[2:]
-        origins = [pickup_end - bars_back * STEPS_PER_BAR] + origins[2:]
-    return [(lo, hi, origin, num, den) for (lo, hi, num, den), origin in zip(regions, origins)]
+    for i in range(len(regions) - 2, -1, -1):
+        nxt = regions[i + 1]
+        if nxt[2] - regions[i][0] < bar_steps(nxt[3], nxt[4]):
+            nxt[0] = regions[i][0]
+            del regions[i]
+    out = []
+    for lo, hi, downbeat, num, den in regions:
+        origin = downbeat - -(-(downbeat - lo) // STEPS_PER_BAR) * STEPS_PER_BAR
+        out.append((lo, hi, origin, num, den))
+    return out
 
 
 @dataclasses.dataclass
