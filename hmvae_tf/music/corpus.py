@@ -28,7 +28,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -351,13 +351,6 @@ def spool_all(rep_name: str, num_bars: int, pieces: Sequence[Piece], spool: str 
     yield from _run(spool_pieces, tasks, workers)
 
 
-def convert_all(rep_name: str, num_bars: int, pieces: Sequence[Piece], workers: int = 0,
-                chunk_size: int = 64) -> Iterator[tuple[list[Example], Stats]]:
-    """Converts pieces in `workers` processes (0 = all cores, 1 = this process), in order."""
-    tasks = [(rep_name, num_bars, c) for c in chunk(pieces, chunk_size)]
-    yield from _run(convert_pieces, tasks, workers)
-
-
 def _run(func, tasks: list, workers: int) -> Iterator:
     """func over tasks in `workers` processes (0 = all cores, 1 = in this process), in order."""
     workers = workers or os.cpu_count() or 1
@@ -374,8 +367,3 @@ def _run(func, tasks: list, workers: int) -> Iterator:
     ctx = multiprocessing.get_context(method)
     with ctx.Pool(min(workers, len(tasks))) as pool:
         yield from pool.imap(func, tasks)
-
-
-def merge_stats(total: Stats, part: Iterable[tuple[str, int]] | Stats) -> Stats:
-    total.update(part)
-    return total

@@ -15,9 +15,8 @@ import numpy as np
 from . import grid
 from .grid import STEPS_PER_BAR, Segment, Stats
 from .windows import (NoWindowError, Window, WindowBatch, bar_slices, batched_span_windows,
-                      count_skip, dedupe, dedupe_by_piece, empty_batch, explain,
-                      grid_window_starts, onsets_per_bar, pad_to, span_bounds,
-                      span_window_starts)
+                      count_skip, dedupe_by_piece, empty_batch, explain, grid_window_starts,
+                      onsets_per_bar, pad_to)
 
 NUM_CLASSES = 512
 DRUM_CLASS_NAMES = ("kick", "snare", "closed_hihat", "open_hihat", "low_tom", "mid_tom",
@@ -44,12 +43,11 @@ DEFAULT_VELOCITY = 100
 class DrumTrack:
     """All drum hits of a segment as step masks (tokens padded to whole bars)."""
 
-    __slots__ = ("tokens", "onsets", "ends")
+    __slots__ = ("tokens", "onsets")
 
     def __init__(self, tokens: np.ndarray, onsets: np.ndarray):
         self.tokens = tokens   # int32 [bars * 16]
         self.onsets = onsets   # distinct ascending hit steps
-        self.ends = onsets + 1  # a hit sounds for one step (silence gaps count from here)
 
 
 def segment_drums(seg: Segment, stats: Stats) -> DrumTrack | None:

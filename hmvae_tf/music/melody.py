@@ -18,9 +18,8 @@ import numpy as np
 from . import grid
 from .grid import STEPS_PER_BAR, Segment, Stats
 from .windows import (NoWindowError, Window, WindowBatch, bar_slices, batched_span_windows,
-                      count_skip, dedupe, dedupe_by_piece, empty_batch, explain,
-                      grid_window_starts, onsets_per_bar, pad_to, span_bounds,
-                      span_window_starts)
+                      count_skip, dedupe_by_piece, empty_batch, explain, grid_window_starts,
+                      onsets_per_bar, pad_to)
 
 NUM_CLASSES = 90
 NO_EVENT = 0
@@ -136,24 +135,6 @@ def canonicalize(windows: np.ndarray) -> np.ndarray:
     orphan = (windows == NOTE_OFF) & (np.arange(windows.shape[-1]) < first_on[..., None])
     windows[orphan] = NO_EVENT
     return windows
-
-
-def _training_windows(track: Track, num_bars: int) -> tuple[np.ndarray, np.ndarray]:
-    """Canonical windows [n, T] inside the track's gap-split spans holding a note-on."""
-    starts = span_window_starts(span_bounds(track.onsets, track.ends), num_bars)
-    if not len(starts):
-        return np.zeros((0, num_bars * STEPS_PER_BAR), np.int32), starts
-    steps = num_bars * STEPS_PER_BAR
-    wins = track.tokens[(starts * STEPS_PER_BAR)[:, None] + np.arange(steps)]
-    is_on = wins >= 2
-    has_on = is_on.any(1)
-    if not has_on.all():
-        wins, is_on, starts = wins[has_on], is_on[has_on], starts[has_on]
-    orphan = wins == NOTE_OFF
-    if orphan.any():
-        orphan &= np.arange(steps) < is_on.argmax(1)[:, None]
-        wins[orphan] = NO_EVENT
-    return wins, starts
 
 
 def extract_windows_batch(seqs: Sequence, num_bars: int,

@@ -2,7 +2,7 @@
 1-bar hop, de-duplication, and the error raised when an input gives no window.
 
 Two ways to choose windows, on purpose:
-* training (`span_window_starts`): like Magenta, a track is cut into spans at >= 1 bar of
+* training (`batched_span_windows`): like Magenta, a track is cut into spans at >= 1 bar of
   silence, a span starts at the bar of its first note and ends at the bar of its last event,
   and windows lie inside a span;
 * inference (`grid_window_starts`): every bar of a segment may start a window, and a window
@@ -11,7 +11,7 @@ Two ways to choose windows, on purpose:
 """
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -88,30 +88,6 @@ def batched_span_windows(track: np.ndarray, start: np.ndarray, end: np.ndarray,
 
 class NoWindowError(ValueError):
     """An input gave no N-bar window; the message says why."""
-
-
-def span_bounds(starts: np.ndarray, ends: np.ndarray, gap_steps: int = STEPS_PER_BAR
-                ) -> list[tuple[int, int]]:
-    """(first_bar, last_bar) of each span of events separated by >= `gap_steps` of silence.
-
-    `starts` ascending; `ends[i]` is where event i stops sounding (its note-off step, or
-    start + 1 for a drum hit). last_bar is the bar holding the last note-off event.
-    """
-    if not len(starts):
-        return []
-    breaks = np.nonzero(starts[1:] - ends[:-1] >= gap_steps)[0]
-    firsts = np.concatenate([[0], breaks + 1])
-    lasts = np.concatenate([breaks, [len(starts) - 1]])
-    first_bars = starts[firsts] // STEPS_PER_BAR
-    last_bars = ends[lasts] // STEPS_PER_BAR
-    return list(zip(first_bars.tolist(), last_bars.tolist()))
-
-
-def span_window_starts(spans: Iterable[tuple[int, int]], num_bars: int) -> np.ndarray:
-    """Start bars of every window of `num_bars` lying inside one span (1-bar hop)."""
-    out = [np.arange(first, last - num_bars + 2) for first, last in spans
-           if last - first + 1 >= num_bars]
-    return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
 def grid_window_starts(total_bars: int, num_bars: int) -> np.ndarray:
