@@ -107,7 +107,7 @@ def extract_windows_batch(seqs: Sequence, num_bars: int,
         np.bitwise_or.at(buffer, offset[track] + start, (1 << cls).astype(np.int32))
         ev_track, ev_start = track[new_evt], start[new_evt]
         wins, win_track, bar = batched_span_windows(ev_track, ev_start, ev_start + 1, offset,
-                                                    buffer, num_bars)
+                                                    buffer, num_bars, last_step=ev_start)
         if len(wins):
             hit = (wins != 0).any(1)
             if not hit.all():

@@ -53,14 +53,15 @@ def empty_batch(steps: int, tracks: int = 0) -> WindowBatch:
 
 def batched_span_windows(track: np.ndarray, start: np.ndarray, end: np.ndarray,
                          track_offset: np.ndarray, buffer: np.ndarray, num_bars: int,
-                         gap_steps: int = STEPS_PER_BAR
+                         gap_steps: int = STEPS_PER_BAR, last_step: np.ndarray | None = None
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Span windows of many tracks at once (the batched form of span_bounds +
     span_window_starts + bar_slices).
 
     Events (sorted by track, then start) with `end` where each stops sounding; each track's
-    tokens live in `buffer` from `track_offset[track]`. Returns windows [n, T] (copies),
-    their track and their start bar within the track.
+    tokens live in `buffer` from `track_offset[track]`. A span ends with the bar holding its
+    last event's token: `last_step` (default `end`: a melody's note-off; drums pass the
+    hit's own step). Returns windows [n, T] (copies), their track and their start bar.
     """
     steps = num_bars * STEPS_PER_BAR
     n = len(start)
@@ -73,7 +74,7 @@ def batched_span_windows(track: np.ndarray, start: np.ndarray, end: np.ndarray,
     firsts = np.flatnonzero(new_span)
     lasts = np.append(firsts[1:] - 1, n - 1)
     first_bar = start[firsts] // STEPS_PER_BAR
-    last_bar = end[lasts] // STEPS_PER_BAR
+    last_bar = (end if last_step is None else last_step)[lasts] // STEPS_PER_BAR
     count = np.maximum(last_bar - first_bar + 2 - num_bars, 0)
     total = int(count.sum())
     if not total:
