@@ -4,7 +4,7 @@ import shutil
 import numpy as np
 import pytest
 
-from hmvae_tf.music import corpus, grid, melody
+from hmvae_tf.music import corpus, melody
 from hmvae_tf.music.representations import get_representation
 
 MEL = get_representation("melody")

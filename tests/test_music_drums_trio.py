@@ -114,3 +114,28 @@ def test_trio_without_bass_is_skipped_with_reason(tmp_path):
     assert windows == [] and stats["skip/no_trio_instruments"] == 1
     with pytest.raises(NoWindowError, match="no bass notes"):
         TRIO.from_note_sequence(str(path), 16)
+
+
+def test_batch_extraction_equals_one_by_one(tmp_path):
+    """Vectorising over many pieces must not mix them up (spans, dedupe, skips)."""
+    from hmvae_tf.music.grid import Stats
+    rng = np.random.default_rng(5)
+    seqs = []
+    for i in range(12):
+        mel = [(k * 0.5, k * 0.5 + 0.5 * rng.integers(1, 4), int(rng.integers(50, 80)), 0,
+                False, int(rng.integers(0, 2))) for k in range(int(rng.integers(0, 60)))]
+        hits = [(h[0] + 0.25 * (i % 2), h[1] + 0.25 * (i % 2), h[2], 0, True)
+                for h in beat_pattern(int(rng.integers(0, 5)))]
+        sigs = ((0.0, 4, 4),) if i % 4 else ((0.0, 3, 4),)
+        seqs.append(note_sequence(mel + hits, time_signatures=sigs))
+    for rep in (get_representation("melody"), DRUMS):
+        stats = [Stats() for _ in seqs]
+        batch = rep.extract_windows_batch(seqs, 2, stats)
+        for i, ns in enumerate(seqs):
+            alone, alone_stats = rep.extract_windows(ns, 2)
+            together = batch.windows(i)
+            assert len(alone) == len(together)
+            for a, b in zip(alone, together):
+                np.testing.assert_array_equal(a.tokens, b.tokens)
+                assert (a.start_bar, a.program, a.qpm) == (b.start_bar, b.program, b.qpm)
+            assert alone_stats == stats[i]

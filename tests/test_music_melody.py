@@ -197,3 +197,55 @@ def test_programs_filter_melody_instruments():
     assert windows == [] and stats["skip/no_melody"] == 1
     windows, _ = melody.extract_windows(ns, 2, programs=range(32, 40))
     assert len(windows) == 2 and windows[0].program == 33  # bar 2 holds the last note-off
+
+
+def _reference_windows(ns, num_bars):
+    """Plain-Python reference of training windows (per segment, per instrument)."""
+    out, seen = [], set()
+    for seg in grid.segments(ns):
+        for tr in melody.segment_tracks(seg, melody.program_mask(range(32)), grid.Stats()):
+            spans, first = [], tr.onsets[0] // 16
+            for i in range(1, len(tr.onsets)):
+                if tr.onsets[i] - tr.ends[i - 1] >= 16:
+                    spans.append((first, tr.ends[i - 1] // 16))
+                    first = tr.onsets[i] // 16
+            spans.append((first, tr.ends[-1] // 16))
+            for f, last in spans:
+                for b in range(f, last - num_bars + 2):
+                    w = tr.tokens[b * 16:(b + num_bars) * 16].copy()
+                    ons = np.nonzero(w >= 2)[0]
+                    if not len(ons):
+                        continue
+                    w[:ons[0]][w[:ons[0]] == 1] = 0
+                    if w.tobytes() not in seen:
+                        seen.add(w.tobytes())
+                        out.append((seg.first_bar + b, tr.program, w))
+    return out
+
+
+def test_vectorised_windows_match_plain_reference():
+    rng = np.random.default_rng(11)
+    seqs = []
+    for i in range(40):
+        notes = []
+        for inst in range(int(rng.integers(1, 4))):
+            t = float(rng.integers(0, 8)) * 0.25
+            for _ in range(int(rng.integers(0, 50))):
+                dur = 0.25 * int(rng.integers(1, 9))
+                notes.append((t, t + dur, int(rng.integers(15, 115)), int(rng.integers(0, 40)),
+                              False, inst))
+                if rng.random() < 0.2:  # chord tone
+                    notes.append((t, t + dur / 2, int(rng.integers(40, 90)), 0, False, inst))
+                t += dur * int(rng.integers(0, 2)) + 0.25 * int(rng.integers(0, 3)) + (
+                    8.0 if rng.random() < 0.1 else 0.0)
+        sigs = [((0.0, 4, 4),), ((0.0, 1, 4), (1.0, 4, 4)), ((0.0, 2, 4),),
+                ((0.0, 4, 4), (12.0, 3, 4), (15.0, 4, 4))][i % 4]
+        seqs.append(note_sequence(notes, qpm=float(rng.integers(60, 180)), time_signatures=sigs))
+    for num_bars in (2, 4):
+        batch = melody.extract_windows_batch(seqs, num_bars)
+        for i, ns in enumerate(seqs):
+            ref = _reference_windows(ns, num_bars)
+            got = batch.windows(i)
+            assert [(b, p) for b, p, _ in ref] == [(w.start_bar, w.program) for w in got]
+            for (_, _, w_ref), w in zip(ref, got):
+                np.testing.assert_array_equal(w.tokens, w_ref)

@@ -83,3 +83,27 @@ def test_trio_from_manual_dir_of_midi_files(tmp_path, monkeypatch):
     ex = _read(builder, "train")[0]
     assert ex["tokens"].shape == (256, 3) and ex["program"] == 0
     assert ex["piece_id"].decode().startswith("sub/song")
+
+
+def test_build_command_drums_from_manual_dir(tmp_path):
+    """`python -m tfds_builders build` (TFDS's build command) end to end, in a subprocess."""
+    import os
+    import subprocess
+    import sys
+    midi_dir = tmp_path / "grooves"
+    midi_dir.mkdir()
+    for i in range(6):
+        hits = [(k * 0.5, k * 0.5 + 0.1, [36, 42, 38, 42][(k + i) % 4]) for k in range(24)]
+        write_midi(midi_dir / f"groove{i}.mid", [(0, True, hits)])
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root, HMVAE_TFDS_WORKERS="1", TF_CPP_MIN_LOG_LEVEL="3")
+    cmd = [sys.executable, "-m", "tfds_builders", "build", "tfds_builders/hmvae_notesequences",
+           "--config=drums_2bar", f"--data_dir={tmp_path / 'data'}",
+           f"--manual_dir={midi_dir}"]
+    run = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "6 pieces, 6 read, 6 with windows" in run.stdout
+    builder = Builder(config="drums_2bar", data_dir=str(tmp_path / "data"))
+    rows = [ex for s in builder.info.splits for ex in _read(builder, s)]
+    assert rows and all(ex["tokens"].shape == (32,) for ex in rows)
+    assert all(ex["tokens"].max() < 512 for ex in rows)

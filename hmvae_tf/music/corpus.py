@@ -23,11 +23,12 @@ import fractions
 import hashlib
 import importlib.util
 import os
+import pickle
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -271,28 +272,39 @@ def convert_pieces(task: tuple[str, int, Sequence[Piece]]) -> tuple[list[Example
     rep_name, num_bars, pieces = task
     rep = get_representation(rep_name)
     stats = Stats()
-    examples: list[Example] = []
+    read: list[tuple[Piece, object]] = []
     for piece, ns in note_sequences(pieces):
         if isinstance(ns, str):
             stats["skip/unreadable"] += 1
-            continue
-        stats["pieces_read"] += 1
-        windows, _ = rep.extract_windows(ns, num_bars, stats=stats)
-        if windows:
-            stats["pieces_with_windows"] += 1
-        for i, w in enumerate(windows):
-            program = w.program if isinstance(w.program, int) else int(w.program[0])
-            kwargs = {}
-            if rep_name == "melody":
-                kwargs["program"] = program
-            elif rep_name == "trio":
-                kwargs["program"], kwargs["bass_program"] = w.program
-            rendered = rep.to_note_sequence(w.tokens, w.qpm, **kwargs)
-            rendered.id = f"{piece.piece_id}@{w.start_bar}"
-            rendered.filename = piece.piece_id
-            examples.append(Example(f"{piece.piece_id}:{i}", piece.piece_id, w.tokens,
-                                    w.start_bar, program, rendered.SerializeToString()))
-        stats["windows"] += len(windows)
+        else:
+            read.append((piece, ns))
+    stats["pieces_read"] += len(read)
+    piece_stats = [Stats() for _ in read]
+    batch = rep.extract_windows_batch([ns for _, ns in read], num_bars, stats=piece_stats)
+    for st in piece_stats:
+        stats.update(st)
+    stats["pieces_with_windows"] += len(set(batch.piece.tolist()))
+    stats["windows"] += len(batch.piece)
+    examples: list[Example] = []
+    index = collections.Counter()
+    programs = batch.program.tolist()
+    for row, p in enumerate(batch.piece.tolist()):
+        piece = read[p][0]
+        tokens, qpm, start_bar = batch.tokens[row], float(batch.qpm[row]), int(batch.start_bar[row])
+        kwargs = {}
+        if rep_name == "melody":
+            kwargs["program"] = program = programs[row]
+        elif rep_name == "trio":
+            kwargs["program"], kwargs["bass_program"] = programs[row]
+            program = programs[row][0]
+        else:
+            program = 0
+        rendered = rep.to_note_sequence(tokens, qpm, **kwargs)
+        rendered.id = f"{piece.piece_id}@{start_bar}"
+        rendered.filename = piece.piece_id
+        examples.append(Example(f"{piece.piece_id}:{index[p]}", piece.piece_id, tokens,
+                                start_bar, int(program), rendered.SerializeToString()))
+        index[p] += 1
     return examples, stats
 
 
@@ -300,14 +312,51 @@ def chunk(pieces: Sequence[Piece], size: int) -> list[list[Piece]]:
     return [list(pieces[i:i + size]) for i in range(0, len(pieces), size)]
 
 
-def convert_all(rep_name: str, num_bars: int, pieces: Sequence[Piece], workers: int = 0,
-                chunk_size: int = 64) -> Iterator[tuple[list[Example], Stats]]:
-    """Converts pieces in `workers` processes (0 = all cores, 1 = this process), in order."""
-    tasks = [(rep_name, num_bars, c) for c in chunk(pieces, chunk_size)]
+def spool_pieces(task: tuple[str, int, Sequence[Piece], str, int]
+                 ) -> tuple[dict[str, int], Stats]:
+    """Worker: converts pieces and writes each split's examples (a pickled list) to
+    <spool>/<chunk>-<split>.pkl, so they never travel through the parent process."""
+    rep_name, num_bars, pieces, spool, index = task
+    examples, stats = convert_pieces((rep_name, num_bars, pieces))
+    by_split: dict[str, list[Example]] = collections.defaultdict(list)
+    for ex in examples:
+        by_split[split_of(ex.piece_id)].append(ex)
+    for split, rows in by_split.items():
+        with open(spool_path(spool, index, split), "wb") as f:
+            pickle.dump(rows, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return {k: len(v) for k, v in by_split.items()}, stats
+
+
+def spool_path(spool: str | os.PathLike, index: int, split: str) -> Path:
+    return Path(spool) / f"{index:06d}-{split}.pkl"
+
+
+def read_spool(spool: str | os.PathLike, split: str, delete: bool = True
+               ) -> Iterator[Example]:
+    """The examples of one split from a spool folder, in chunk order."""
+    for path in sorted(Path(spool).glob(f"*-{split}.pkl")):
+        with open(path, "rb") as f:
+            rows = pickle.load(f)
+        yield from rows
+        if delete:
+            path.unlink()
+
+
+def spool_all(rep_name: str, num_bars: int, pieces: Sequence[Piece], spool: str | os.PathLike,
+              workers: int = 0, chunk_size: int = 64
+              ) -> Iterator[tuple[dict[str, int], Stats]]:
+    """Converts pieces into a spool folder (see spool_pieces), chunk by chunk, in order."""
+    tasks = [(rep_name, num_bars, c, str(spool), i)
+             for i, c in enumerate(chunk(pieces, chunk_size))]
+    yield from _run(spool_pieces, tasks, workers)
+
+
+def _run(func, tasks: list, workers: int) -> Iterator:
+    """func over tasks in `workers` processes (0 = all cores, 1 = in this process), in order."""
     workers = workers or os.cpu_count() or 1
     if workers <= 1 or len(tasks) <= 1:
         for t in tasks:
-            yield convert_pieces(t)
+            yield func(t)
         return
     import multiprocessing
     # fork where available: a spawned worker would re-import the parent's main module (the
@@ -317,9 +366,4 @@ def convert_all(rep_name: str, num_bars: int, pieces: Sequence[Piece], workers: 
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     ctx = multiprocessing.get_context(method)
     with ctx.Pool(min(workers, len(tasks))) as pool:
-        yield from pool.imap(convert_pieces, tasks)
-
-
-def merge_stats(total: Stats, part: Iterable[tuple[str, int]] | Stats) -> Stats:
-    total.update(part)
-    return total
+        yield from pool.imap(func, tasks)

@@ -8,15 +8,15 @@ channel 10.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from . import grid
 from .grid import STEPS_PER_BAR, Segment, Stats
-from .windows import (NoWindowError, Window, bar_slices, count_skip, dedupe, explain,
-                      grid_window_starts, onsets_per_bar, pad_to, span_bounds,
-                      span_window_starts)
+from .windows import (NoWindowError, Window, WindowBatch, bar_slices, batched_span_windows,
+                      count_skip, dedupe_by_piece, empty_batch, explain, grid_window_starts,
+                      onsets_per_bar, pad_to)
 
 NUM_CLASSES = 512
 DRUM_CLASS_NAMES = ("kick", "snare", "closed_hihat", "open_hihat", "low_tom", "mid_tom",
@@ -43,12 +43,11 @@ DEFAULT_VELOCITY = 100
 class DrumTrack:
     """All drum hits of a segment as step masks (tokens padded to whole bars)."""
 
-    __slots__ = ("tokens", "onsets", "ends")
+    __slots__ = ("tokens", "onsets")
 
     def __init__(self, tokens: np.ndarray, onsets: np.ndarray):
         self.tokens = tokens   # int32 [bars * 16]
         self.onsets = onsets   # distinct ascending hit steps
-        self.ends = onsets + 1  # a hit sounds for one step (silence gaps count from here)
 
 
 def segment_drums(seg: Segment, stats: Stats) -> DrumTrack | None:
@@ -71,28 +70,63 @@ def segment_drums(seg: Segment, stats: Stats) -> DrumTrack | None:
     return DrumTrack(tokens, np.unique(steps))
 
 
+def extract_windows_batch(seqs: Sequence, num_bars: int,
+                          stats: Sequence[Stats] | None = None) -> WindowBatch:
+    """All distinct `num_bars` drum windows of many NoteSequences (vectorised): all drum
+    instruments of a segment merged, spans split at >= 1 bar without a hit, windows inside a
+    span holding a hit, duplicates within a piece dropped."""
+    from .melody import _count_batch_skips, _piece_counts
+    stats = stats if stats is not None else [Stats() for _ in seqs]
+    table = grid.note_table(seqs, stats)
+    n = table.notes
+    steps = num_bars * STEPS_PER_BAR
+    drum = n.is_drum
+    cls = PITCH_TO_CLASS[np.clip(n.pitch, 0, 127)]
+    mapped = drum & (cls >= 0)
+    unmapped = drum & (cls < 0)
+    if unmapped.any():
+        for p, c in _piece_counts(table.seg_piece[table.seg[unmapped]]):
+            stats[p]["drum_notes_unmapped"] += c
+    seg, start, cls = table.seg[mapped], n.start[mapped], cls[mapped]
+    batch = empty_batch(steps)
+    if len(start):
+        order = np.lexsort((start, seg))
+        seg, start, cls = seg[order], start[order], cls[order]
+        new_evt = np.empty(len(start), bool)
+        new_evt[0] = True
+        new_evt[1:] = (seg[1:] != seg[:-1]) | (start[1:] != start[:-1])
+        new_track = np.empty(len(start), bool)
+        new_track[0] = True
+        new_track[1:] = seg[1:] != seg[:-1]
+        track = np.cumsum(new_track) - 1
+        firsts = np.flatnonzero(new_track)
+        lasts = np.append(firsts[1:] - 1, len(start) - 1)
+        length = (start[lasts] // STEPS_PER_BAR + 1) * STEPS_PER_BAR
+        offset = np.cumsum(length) - length
+        buffer = np.zeros(int(length.sum()), np.int32)
+        np.bitwise_or.at(buffer, offset[track] + start, (1 << cls).astype(np.int32))
+        ev_track, ev_start = track[new_evt], start[new_evt]
+        wins, win_track, bar = batched_span_windows(ev_track, ev_start, ev_start + 1, offset,
+                                                    buffer, num_bars, last_step=ev_start)
+        if len(wins):
+            hit = (wins != 0).any(1)
+            if not hit.all():
+                wins, win_track, bar = wins[hit], win_track[hit], bar[hit]
+            wseg = seg[firsts][win_track]
+            wpiece = table.seg_piece[wseg]
+            keep = dedupe_by_piece(wins, wpiece)
+            wseg = wseg[keep]
+            batch = WindowBatch(wins[keep], wpiece[keep], table.seg_first_bar[wseg] + bar[keep],
+                                np.zeros(len(keep), np.int64), table.seg_qpm[wseg])
+    _count_batch_skips(table, stats, batch.piece, eligible_seg=seg, missing="no_drums")
+    return batch
+
+
 def extract_windows(ns, num_bars: int, stats: Stats | None = None
                     ) -> tuple[list[Window], Stats]:
-    """All distinct `num_bars` drum windows: inside spans split at >= 1 bar without hits."""
+    """All distinct drum windows of one NoteSequence (see extract_windows_batch)."""
     stats = stats if stats is not None else Stats()
-    out: list[Window] = []
-    seen: set[bytes] = set()
-    segs = grid.segments(ns, stats)
-    any_track = False
-    for seg in segs:
-        track = segment_drums(seg, stats)
-        if track is None:
-            continue
-        any_track = True
-        starts = span_window_starts(span_bounds(track.onsets, track.ends), num_bars)
-        if not len(starts):
-            continue
-        wins = bar_slices(track.tokens, starts, num_bars)
-        for i in dedupe(wins, seen):
-            out.append(Window(wins[i], seg.first_bar + int(starts[i]), 0, seg.qpm))
-    if not out:
-        count_skip(stats, segs, any_track, "no_drums")
-    return out, stats
+    return extract_windows_batch([ns], num_bars, [stats]).windows(), stats
 
 
 def from_note_sequence(ns, num_bars: int, window_index: int = 0) -> np.ndarray:

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
+import math
+import operator
 from typing import Sequence
 
 import numpy as np
@@ -54,7 +57,8 @@ class Segment:
     """A stretch of constant, grid-compatible meter.
 
     `notes` are relative to `origin` (step 0 = the segment's first grid bar, which is a
-    partial bar when the segment starts with a pickup). `num_steps` covers every note end.
+    partial bar when the segment starts with a pickup), sorted by instrument, onset, then
+    highest pitch first. `num_steps` covers every note end.
     """
 
     notes: Notes
@@ -69,15 +73,16 @@ class Segment:
         return -(-self.num_steps // STEPS_PER_BAR)
 
 
-def _note_arrays(ns) -> tuple[np.ndarray, np.ndarray]:
-    """Reads the notes of a NoteSequence proto into a float and an int array (one pass)."""
+_NOTE_FIELDS = operator.attrgetter("start_time", "end_time", "pitch", "velocity", "instrument",
+                                   "program", "is_drum")
+
+
+def _note_array(ns) -> np.ndarray:
+    """The notes of a NoteSequence proto as one float64 [n, 7] array, read in one pass:
+    start, end (seconds), pitch, velocity, instrument, program, is_drum."""
     notes = ns.notes
-    if not notes:
-        return np.zeros((0, 2)), np.zeros((0, 5), np.int64)
-    rows = [(n.start_time, n.end_time, n.pitch, n.velocity, n.instrument, n.program, n.is_drum)
-            for n in notes]
-    arr = np.array(rows, dtype=np.float64)
-    return arr[:, :2], arr[:, 2:].astype(np.int64)
+    return np.fromiter(itertools.chain.from_iterable(map(_NOTE_FIELDS, notes)), np.float64,
+                       count=7 * len(notes)).reshape(-1, 7)
 
 
 class TempoMap:
@@ -87,19 +92,23 @@ class TempoMap:
         events = sorted((max(0.0, t), q) for t, q in tempos if q > 0)
         if not events or events[0][0] > 0.0:
             events.insert(0, (0.0, events[0][1] if events else DEFAULT_QPM))
-        # Keep the last tempo given for a time.
         dedup: dict[float, float] = {}
-        for t, q in events:
+        for t, q in events:  # keep the last tempo given for a time
             dedup[t] = q
-        self.times = np.array(sorted(dedup), dtype=np.float64)
-        self.qpm = np.array([dedup[t] for t in self.times], dtype=np.float64)
-        rate = self.qpm / 60.0
-        self.beats = np.concatenate([[0.0], np.cumsum(np.diff(self.times) * rate[:-1])])
-        self._rate = rate
+        times = sorted(dedup)
+        qpms = [dedup[t] for t in times]
+        beats = [0.0]
+        for i in range(1, len(times)):
+            beats.append(beats[-1] + (times[i] - times[i - 1]) * qpms[i - 1] / 60.0)
+        self.times = np.array(times)
+        self.qpm = np.array(qpms)
+        self.beats = np.array(beats)
+        self._rate = self.qpm / 60.0
+        self._rate0 = qpms[0] / 60.0
 
     def to_beats(self, seconds: np.ndarray) -> np.ndarray:
         if len(self.times) == 1:
-            return seconds * self._rate[0]
+            return seconds * self._rate0
         k = np.searchsorted(self.times, seconds, side="right") - 1
         k = np.clip(k, 0, None)
         return self.beats[k] + (seconds - self.times[k]) * self._rate[k]
@@ -111,6 +120,8 @@ class TempoMap:
 
     def qpm_at_step(self, step: int) -> float:
         """Tempo in force at a grid step (steps are beats * 4)."""
+        if len(self.times) == 1:
+            return round(float(self.qpm[0]), 3)
         k = int(np.searchsorted(self.beats, step / STEPS_PER_QUARTER + 1e-9, side="right")) - 1
         return round(float(self.qpm[max(k, 0)]), 3)
 
@@ -136,19 +147,20 @@ def is_grid_meter(numerator: int, denominator: int) -> bool:
     return steps & (steps - 1) == 0
 
 
-def _time_signature_steps(ns, tempo: TempoMap) -> list[tuple[int, int, int]]:
+def _time_signature_steps(ns, to_steps) -> list[tuple[int, int, int]]:
     """Sorted (step, numerator, denominator) events with conflicts at one step resolved.
 
     note_seq's MusicXML reader can list several signatures at one time (one per part, and a
     short "pickup" signature beside the nominal one). Among the candidates at a step we keep
     one whose bars tile the stretch up to the next event, else the last one listed.
+    `to_steps` maps a list of times in seconds to grid steps.
     """
     raw = [(t.time, t.numerator, t.denominator) for t in ns.time_signatures]
     if not raw:
         return [(0, 4, 4)]
-    times = quantize_beats(tempo.to_beats(np.array([max(0.0, r[0]) for r in raw])))
+    times = to_steps([max(0.0, r[0]) for r in raw])
     by_step: dict[int, list[tuple[int, int]]] = collections.OrderedDict()
-    for step, (_, num, den) in sorted(zip(times.tolist(), raw), key=lambda x: x[0]):
+    for step, (_, num, den) in sorted(zip(times, raw), key=lambda x: x[0]):
         cands = by_step.setdefault(step, [])
         if (num, den) in cands:
             cands.remove((num, den))
@@ -172,61 +184,165 @@ def _time_signature_steps(ns, tempo: TempoMap) -> list[tuple[int, int, int]]:
     return out
 
 
-def segments(ns, stats: Stats | None = None) -> list[Segment]:
-    """Cuts a NoteSequence into grid-compatible segments of quantised notes.
+_FAR = 1 << 40  # "until the end of the piece", in steps
+_PIECE_SHIFT = 1 << 42  # keys piece * _PIECE_SHIFT + step keep pieces apart in one sort
 
-    Counts into `stats`: 'no_notes' (the piece has none), 'segments_meter_<n>/<d>' for every
-    skipped segment with notes, 'notes_in_skipped_meter'.
+
+def _regions(events: list[tuple[int, int, int]]) -> list[tuple[int, int, int, int, int]]:
+    """(lo, hi, origin, numerator, denominator) of each meter region of a piece.
+
+    A region runs from its time signature to the next; its bars start at `origin`. A region
+    shorter than one bar of the next (a pickup, or the short measures MusicXML uses around a
+    fermata, or a moved bar line in abc2midi output) joins the next as a partial bar before
+    its downbeat; several short ones in a row join while together still shorter than a bar.
     """
-    stats = stats if stats is not None else Stats()
-    times, ints = _note_arrays(ns)
-    keep = ints[:, 1] > 0 if len(ints) else np.zeros(0, bool)  # velocity 0 = no note
-    times, ints = times[keep], ints[keep]
-    if not len(times):
-        stats["no_notes"] += 1
-        return []
-    tempo = TempoMap([(t.time, t.qpm) for t in ns.tempos])
-    q = quantize_beats(tempo.to_beats(np.maximum(times, 0.0)))
+    bounds = [e[0] for e in events] + [_FAR]
+    # [lo, hi, downbeat (first full bar), numerator, denominator]
+    regions = [[bounds[i], bounds[i + 1], bounds[i], events[i][1], events[i][2]]
+               for i in range(len(events)) if bounds[i + 1] > bounds[i]]
+    for i in range(len(regions) - 2, -1, -1):
+        nxt = regions[i + 1]
+        if nxt[2] - regions[i][0] < bar_steps(nxt[3], nxt[4]):
+            nxt[0] = regions[i][0]
+            del regions[i]
+    out = []
+    for lo, hi, downbeat, num, den in regions:
+        origin = downbeat - -(-(downbeat - lo) // STEPS_PER_BAR) * STEPS_PER_BAR
+        out.append((lo, hi, origin, num, den))
+    return out
+
+
+@dataclasses.dataclass
+class NoteTable:
+    """Quantised notes of many pieces, cut into meter regions, as flat arrays.
+
+    Notes (only those in grid-compatible regions) are sorted by (segment, instrument, onset,
+    -pitch); their steps are relative to their segment's origin (grid bar 0). Segments are the
+    meter regions of all pieces in order; per-segment arrays are indexed by `seg`.
+    Working on many pieces at once keeps numpy's per-call cost off the per-piece budget.
+    """
+
+    seg: np.ndarray
+    notes: Notes
+    seg_piece: np.ndarray      # piece index of each segment
+    seg_origin: np.ndarray     # absolute step of the segment's grid bar 0
+    seg_first_bar: np.ndarray  # bar number of grid bar 0 in its piece (pickup bar = 0)
+    seg_qpm: np.ndarray        # tempo at the segment's start
+    seg_num_steps: np.ndarray  # steps from the origin to the last note end (0: no notes)
+    num_pieces: int
+
+
+def note_table(seqs: Sequence, stats: Sequence[Stats]) -> NoteTable:
+    """Quantises and segments NoteSequences (see module docstring); counts into stats[i]:
+    'no_notes', 'segments_meter_<n>/<d>' (skipped regions with notes),
+    'notes_in_skipped_meter'."""
+    arrays, rates, slow = [], [], {}
+    seg_rows: list[tuple] = []  # (piece, lo, hi, origin, num, den, first_bar, qpm)
+    for i, ns in enumerate(seqs):
+        arr = _note_array(ns)
+        if len(arr) and arr[:, 3].min() <= 0:
+            arr = arr[arr[:, 3] > 0]  # velocity 0 = no note
+        if not len(arr):
+            stats[i]["no_notes"] += 1
+            continue
+        tempos = ns.tempos
+        if len(tempos) == 0 or (len(tempos) == 1 and tempos[0].time <= 0 and tempos[0].qpm > 0):
+            qpm = tempos[0].qpm if len(tempos) else DEFAULT_QPM
+            rate = qpm / 60.0 * STEPS_PER_QUARTER
+
+            def to_steps(times, rate=rate):
+                return [math.floor(t * rate + 0.5) for t in times]
+
+            tempo = None
+        else:
+            tempo = TempoMap([(t.time, t.qpm) for t in tempos])
+            rate = 0.0
+            slow[len(arrays)] = tempo
+
+            def to_steps(times, tempo=tempo):
+                return quantize_beats(tempo.to_beats(np.array(times))).tolist()
+
+        arrays.append(arr)
+        rates.append(rate)
+        regions = _regions(_time_signature_steps(ns, to_steps))
+        piece_origin = min(0, regions[0][2])
+        piece = len(arrays) - 1
+        for lo, hi, origin, num, den in regions:
+            q = round(qpm, 3) if tempo is None else tempo.qpm_at_step(max(lo, origin))
+            seg_rows.append((piece, i, lo, hi, origin, num, den,
+                             (origin - piece_origin) // STEPS_PER_BAR, q))
+    empty = np.zeros(0, np.int64)
+    if not arrays:
+        return NoteTable(empty, Notes(empty, empty, empty, empty, empty, empty,
+                                      np.zeros(0, bool)),
+                         empty, empty, empty, np.zeros(0), empty, len(seqs))
+    counts = np.array([len(a) for a in arrays])
+    arr = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+    rate = np.repeat(np.array(rates), counts)
+    q = np.floor(np.maximum(arr[:, :2], 0.0) * rate[:, None] + 0.5).astype(np.int64)
+    if slow:
+        ends = np.cumsum(counts)
+        for k, tempo in slow.items():
+            a, b = ends[k] - counts[k], ends[k]
+            q[a:b] = quantize_beats(tempo.to_beats(np.maximum(arr[a:b, :2], 0.0)))
     start = q[:, 0]
     end = np.maximum(q[:, 1], start + 1)
-    order = np.argsort(start, kind="stable")
-    start, end, ints = start[order], end[order], ints[order]
-    all_notes = Notes(start, end, ints[:, 0], ints[:, 1], ints[:, 2], ints[:, 3],
-                      ints[:, 4].astype(bool))
-    piece_end = int(end.max())
+    piece = np.repeat(np.arange(len(arrays)), counts)
 
-    events = _time_signature_steps(ns, tempo)
-    # Regions [step_i, step_{i+1}) with their meter; the last one runs to the last note end.
-    bounds = [e[0] for e in events] + [max(piece_end, events[-1][0])]
-    regions = [(bounds[i], bounds[i + 1], events[i][1], events[i][2])
-               for i in range(len(events)) if bounds[i + 1] > bounds[i]]
+    rows = seg_rows
+    reg_piece = np.array([r[0] for r in rows])
+    reg_lo = np.array([r[2] for r in rows])
+    reg_hi = np.array([r[3] for r in rows])
+    reg_origin = np.array([r[4] for r in rows])
+    if len(rows) == len(arrays):  # one region per piece
+        ridx = piece
+    else:
+        ridx = np.searchsorted(reg_piece * _PIECE_SHIFT + reg_lo, piece * _PIECE_SHIFT + start,
+                               side="right") - 1
+    compat = np.array([is_grid_meter(r[5], r[6]) for r in rows])
+    if not compat.all():
+        per_region = np.bincount(ridx, minlength=len(rows))
+        for r in np.nonzero(~compat & (per_region > 0))[0].tolist():
+            st = stats[rows[r][1]]
+            st[f"segments_meter_{rows[r][5]}/{rows[r][6]}"] += 1
+            st["notes_in_skipped_meter"] += int(per_region[r])
+        keep = compat[ridx]
+        arr, start, end, ridx = arr[keep], start[keep], end[keep], ridx[keep]
+    if len(rows) != len(arrays):
+        end = np.minimum(end, reg_hi[ridx])
+    origin = reg_origin[ridx]
+    start = start - origin
+    end = end - origin
+    ints = arr[:, 2:].astype(np.int64)
+    order = np.lexsort((-ints[:, 0], start, ints[:, 2], ridx))
+    ridx, start, end, ints = ridx[order], start[order], end[order], ints[order]
+    num_steps = np.zeros(len(rows), np.int64)
+    if len(ridx):
+        first = np.flatnonzero(np.r_[True, ridx[1:] != ridx[:-1]])
+        num_steps[ridx[first]] = np.maximum.reduceat(end, first)
+    notes = Notes(start, end, ints[:, 0], ints[:, 1], ints[:, 2], ints[:, 3],
+                  ints[:, 4].astype(bool))
+    return NoteTable(
+        ridx, notes, np.array([r[1] for r in rows]), reg_origin,
+        np.array([r[7] for r in rows]), np.array([r[8] for r in rows], np.float64),
+        num_steps, len(seqs))
 
-    # Pickup: a first region shorter than one bar of the next becomes a partial bar.
-    origins = [r[0] for r in regions]
-    if len(regions) > 1 and regions[0][1] - regions[0][0] < bar_steps(*regions[1][2:]):
-        pickup_start, pickup_end = regions[0][0], regions[0][1]
-        bars_back = -(-(pickup_end - pickup_start) // STEPS_PER_BAR)
-        regions = [(pickup_start, regions[1][1], *regions[1][2:])] + regions[2:]
-        origins = [pickup_end - bars_back * STEPS_PER_BAR] + origins[2:]
-    piece_origin = min(0, origins[0]) if origins else 0
 
-    out: list[Segment] = []
-    for (lo, hi, num, den), origin in zip(regions, origins):
-        a = int(np.searchsorted(start, lo, side="left"))
-        b = int(np.searchsorted(start, hi, side="left"))
-        if b <= a:
-            continue
-        if not is_grid_meter(num, den):
-            stats[f"segments_meter_{num}/{den}"] += 1
-            stats["notes_in_skipped_meter"] += b - a
-            continue
-        seg = all_notes.take(slice(a, b))
-        seg = Notes(seg.start - origin, np.minimum(seg.end, hi) - origin, seg.pitch,
-                    seg.velocity, seg.instrument, seg.program, seg.is_drum)
-        out.append(Segment(
-            notes=seg, origin=origin, num_steps=int(seg.end.max()),
-            first_bar=(origin - piece_origin) // STEPS_PER_BAR,
-            qpm=tempo.qpm_at_step(max(lo, origin))))
+def segments(ns, stats: Stats | None = None) -> list[Segment]:
+    """Cuts a NoteSequence into grid-compatible segments of quantised notes (those with
+    notes), counting skipped meters into `stats` (see note_table)."""
+    stats = stats if stats is not None else Stats()
+    table = note_table([ns], [stats])
+    out = []
+    seg = table.seg
+    if not len(seg):
+        return out
+    bounds = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1], True])
+    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        k = int(seg[a])
+        out.append(Segment(table.notes.take(slice(a, b)), int(table.seg_origin[k]),
+                           int(table.seg_num_steps[k]), int(table.seg_first_bar[k]),
+                           float(table.seg_qpm[k])))
     return out
 
 

@@ -17,9 +17,9 @@ import numpy as np
 
 from . import grid
 from .grid import STEPS_PER_BAR, Segment, Stats
-from .windows import (NoWindowError, Window, bar_slices, count_skip, dedupe, explain,
-                      grid_window_starts, onsets_per_bar, pad_to, span_bounds,
-                      span_window_starts)
+from .windows import (NoWindowError, Window, WindowBatch, bar_slices, batched_span_windows,
+                      count_skip, dedupe_by_piece, empty_batch, explain, grid_window_starts,
+                      onsets_per_bar, pad_to)
 
 NUM_CLASSES = 90
 NO_EVENT = 0
@@ -52,18 +52,32 @@ def program_mask(programs: Iterable[int]) -> np.ndarray:
     return mask
 
 
+_PROGRAM_MASKS: dict[tuple[int, ...], np.ndarray] = {}
+
+
+def cached_program_mask(programs: Iterable[int]) -> np.ndarray:
+    key = tuple(programs)
+    if key not in _PROGRAM_MASKS:
+        _PROGRAM_MASKS[key] = program_mask(key)
+    return _PROGRAM_MASKS[key]
+
+
 def monophonic_track(start: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> tuple[
         np.ndarray, np.ndarray, np.ndarray]:
-    """Highest note per onset step; each note is cut by the next onset. Returns s, e, pitch."""
+    """Highest note per onset step; each note is cut by the next onset. Returns s, e, pitch.
+
+    Input sorted by onset then highest pitch first (as grid.Segment notes are).
+    """
     if len(start) > 1:
-        order = np.lexsort((-pitch, start))
-        start, end, pitch = start[order], end[order], pitch[order]
         first = np.empty(len(start), bool)
         first[0] = True
         np.not_equal(start[1:], start[:-1], out=first[1:])
         if not first.all():
             start, end, pitch = start[first], end[first], pitch[first]
-        end = np.minimum(end, np.append(start[1:], end[-1]))
+        nxt = np.empty_like(end)
+        nxt[:-1] = start[1:]
+        nxt[-1] = end[-1]
+        end = np.minimum(end, nxt)
     return start, end, pitch
 
 
@@ -72,7 +86,7 @@ def render_tokens(start: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> np.n
     length = (int(end[-1]) // STEPS_PER_BAR + 1) * STEPS_PER_BAR
     tokens = np.zeros(length, np.int32)
     off = np.ones(len(start), bool)
-    off[:-1] = end[:-1] < start[1:]
+    np.less(end[:-1], start[1:], out=off[:-1])
     tokens[end[off]] = NOTE_OFF
     tokens[start] = pitch - PITCH_OFFSET
     return tokens
@@ -81,24 +95,36 @@ def render_tokens(start: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> np.n
 def segment_tracks(seg: Segment, programs_ok: np.ndarray, stats: Stats) -> list[Track]:
     """Monophonic tracks of the segment's eligible instruments (sorted by instrument)."""
     n = seg.notes
-    ok = programs_ok[n.program] & ~n.is_drum
-    if not ok.any():
-        return []
-    in_range = (n.pitch >= MIN_PITCH) & (n.pitch <= MAX_PITCH)
-    dropped = int(np.count_nonzero(ok & ~in_range))
-    if dropped:
-        stats["notes_out_of_range"] += dropped
+    ok = programs_ok[n.program]
+    ok &= ~n.is_drum
+    pitch = n.pitch
+    in_range = (pitch >= MIN_PITCH) & (pitch <= MAX_PITCH)
+    if not in_range.all():
+        dropped = int(np.count_nonzero(ok & ~in_range))
+        if dropped:
+            stats["notes_out_of_range"] += dropped
         ok &= in_range
-    idx = np.nonzero(ok)[0]
-    inst = n.instrument[idx]
-    tracks = []
-    if len(idx) and (inst == inst[0]).all():
-        groups = [(int(inst[0]), idx)]
+    if ok.all():
+        start, end, inst, prog = n.start, n.end, n.instrument, n.program
     else:
-        groups = [(int(i), idx[inst == i]) for i in np.unique(inst)]
+        idx = np.nonzero(ok)[0]
+        if not len(idx):
+            return []
+        start, end, pitch = n.start[idx], n.end[idx], pitch[idx]
+        inst, prog = n.instrument[idx], n.program[idx]
+    if inst.min() == inst.max():
+        groups = [(int(inst[0]), None)]
+    else:
+        groups = [(int(i), inst == i) for i in np.unique(inst)]
+    tracks = []
     for instrument, sel in groups:
-        s, e, p = monophonic_track(n.start[sel], n.end[sel], n.pitch[sel])
-        tracks.append(Track(instrument, int(n.program[sel[0]]), render_tokens(s, e, p), s, e))
+        if sel is None:
+            s, e, p = monophonic_track(start, end, pitch)
+            program = int(prog[0])
+        else:
+            s, e, p = monophonic_track(start[sel], end[sel], pitch[sel])
+            program = int(prog[sel][0])
+        tracks.append(Track(instrument, program, render_tokens(s, e, p), s, e))
     return tracks
 
 
@@ -111,36 +137,129 @@ def canonicalize(windows: np.ndarray) -> np.ndarray:
     return windows
 
 
+def extract_windows_batch(seqs: Sequence, num_bars: int,
+                          programs: Iterable[int] = MELODY_PROGRAMS,
+                          stats: Sequence[Stats] | None = None) -> WindowBatch:
+    """All distinct training windows of `num_bars` bars of every instrument's melody, for
+    many NoteSequences at once (vectorised over all their notes).
+
+    Per instrument the line is made monophonic (highest of simultaneous onsets; a new note
+    ends the sounding one); melodies split at >= 1 bar of silence; a window lies inside one
+    melody, starts on a bar line (1-bar hop) and holds a note-on; duplicates within a piece
+    are dropped. stats[i] gets piece i's counts and exactly one 'skip/<reason>' if it gave
+    no window.
+    """
+    stats = stats if stats is not None else [Stats() for _ in seqs]
+    table = grid.note_table(seqs, stats)
+    n = table.notes
+    steps = num_bars * STEPS_PER_BAR
+    ok = cached_program_mask(programs)[n.program]
+    ok &= ~n.is_drum
+    in_range = (n.pitch >= MIN_PITCH) & (n.pitch <= MAX_PITCH)
+    if not in_range.all():
+        bad = ok & ~in_range
+        if bad.any():
+            for p, c in _piece_counts(table.seg_piece[table.seg[bad]]):
+                stats[p]["notes_out_of_range"] += c
+        ok &= in_range
+    seg, inst = table.seg, n.instrument
+    start, end, pitch, prog = n.start, n.end, n.pitch, n.program
+    if not ok.all():
+        seg, inst, start, end = seg[ok], inst[ok], start[ok], end[ok]
+        pitch, prog = pitch[ok], prog[ok]
+    m = len(start)
+    if m:
+        # Tracks = (segment, instrument); table order is (segment, instrument, onset, -pitch).
+        new_track = np.empty(m, bool)
+        new_track[0] = True
+        new_track[1:] = (seg[1:] != seg[:-1]) | (inst[1:] != inst[:-1])
+        keep = new_track.copy()
+        keep[1:] |= start[1:] != start[:-1]  # highest pitch per onset step
+        if not keep.all():
+            seg, inst, start, end, pitch, prog = (seg[keep], inst[keep], start[keep],
+                                                  end[keep], pitch[keep], prog[keep])
+            new_track = new_track[keep]
+            m = len(start)
+        track = np.cumsum(new_track) - 1
+        same_next = np.zeros(m, bool)
+        same_next[:-1] = ~new_track[1:]
+        nxt = np.empty_like(start)
+        nxt[:-1] = start[1:]
+        nxt[-1] = end[-1]
+        end = np.where(same_next, np.minimum(end, nxt), end)  # a new note ends the last
+        firsts = np.flatnonzero(new_track)
+        lasts = np.append(firsts[1:] - 1, m - 1)
+        length = (end[lasts] // STEPS_PER_BAR + 1) * STEPS_PER_BAR
+        offset = np.cumsum(length) - length
+        buffer = np.zeros(int(length.sum()), np.int32)
+        base = offset[track]
+        off = ~same_next | (end < nxt)
+        buffer[(base + end)[off]] = NOTE_OFF
+        buffer[base + start] = pitch - PITCH_OFFSET
+        wins, win_track, bar = batched_span_windows(track, start, end, offset, buffer, num_bars)
+    else:
+        wins = np.zeros((0, steps), np.int32)
+    if len(wins):
+        is_on = wins >= 2
+        has_on = is_on.any(1)
+        if not has_on.all():
+            wins, is_on, win_track, bar = wins[has_on], is_on[has_on], win_track[has_on], \
+                bar[has_on]
+        orphan = wins == NOTE_OFF
+        if orphan.any():  # canonical: no note-off before the first note-on
+            orphan &= np.arange(steps) < is_on.argmax(1)[:, None]
+            wins[orphan] = NO_EVENT
+        wseg = seg[firsts][win_track]
+        wpiece = table.seg_piece[wseg]
+        keep = dedupe_by_piece(wins, wpiece)
+        wins, wseg, wpiece = wins[keep], wseg[keep], wpiece[keep]
+        batch = WindowBatch(wins, wpiece, table.seg_first_bar[wseg] + bar[keep],
+                            prog[firsts][win_track[keep]], table.seg_qpm[wseg])
+    else:
+        batch = empty_batch(steps)
+    _count_batch_skips(table, stats, batch.piece, eligible_seg=seg if m else seg[:0],
+                       missing="no_melody")
+    return batch
+
+
+def _piece_counts(pieces: np.ndarray) -> list[tuple[int, int]]:
+    if not len(pieces):
+        return []
+    counts = np.bincount(pieces)
+    return [(int(p), int(counts[p])) for p in np.flatnonzero(counts)]
+
+
+def _count_batch_skips(table, stats: Sequence[Stats], win_piece: np.ndarray,
+                       eligible_seg: np.ndarray, missing: str) -> None:
+    """One 'skip/<reason>' per piece without a window (see windows.count_skip)."""
+    with_windows = np.zeros(table.num_pieces, bool)
+    with_windows[win_piece] = True
+    if with_windows.all():
+        return
+    with_notes = np.zeros(table.num_pieces, bool)
+    with_notes[table.seg_piece[table.seg]] = True
+    eligible = np.zeros(table.num_pieces, bool)
+    eligible[table.seg_piece[eligible_seg]] = True
+    for p in np.flatnonzero(~with_windows).tolist():
+        st = stats[p]
+        if st.get("no_notes"):
+            reason = "no_notes"
+        elif not with_notes[p]:
+            reason = "meter_not_4/4_compatible"
+        elif not eligible[p]:
+            reason = missing
+            st[missing] += 1
+        else:
+            reason = "too_short"
+            st["too_short"] += 1
+        st["skip/" + reason] += 1
+
+
 def extract_windows(ns, num_bars: int, programs: Iterable[int] = MELODY_PROGRAMS,
                     stats: Stats | None = None) -> tuple[list[Window], Stats]:
-    """All distinct training windows of `num_bars` bars of every instrument's melody.
-
-    Melodies split at >= 1 bar of silence; a window lies inside one melody, starts on a bar
-    line (1-bar hop) and holds at least one note-on. Duplicates within the piece are dropped.
-    """
+    """All distinct training windows of one NoteSequence (see extract_windows_batch)."""
     stats = stats if stats is not None else Stats()
-    ok = program_mask(programs)
-    out: list[Window] = []
-    seen: set[bytes] = set()
-    any_track = False
-    segs = grid.segments(ns, stats)
-    for seg in segs:
-        for track in segment_tracks(seg, ok, stats):
-            any_track = True
-            starts = span_window_starts(span_bounds(track.onsets, track.ends), num_bars)
-            if not len(starts):
-                continue
-            cum = onsets_per_bar(track.onsets, len(track.tokens) // STEPS_PER_BAR)
-            starts = starts[cum[starts + num_bars] > cum[starts]]
-            if not len(starts):
-                continue
-            wins = canonicalize(bar_slices(track.tokens, starts, num_bars))
-            for i in dedupe(wins, seen):
-                out.append(Window(wins[i], seg.first_bar + int(starts[i]), track.program,
-                                  seg.qpm))
-    if not out:
-        count_skip(stats, segs, any_track, "no_melody")
-    return out, stats
+    return extract_windows_batch([ns], num_bars, programs, [stats]).windows(), stats
 
 
 def onset_counts(onsets: np.ndarray, starts: np.ndarray, num_bars: int) -> np.ndarray:

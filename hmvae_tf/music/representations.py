@@ -16,7 +16,7 @@ import numpy as np
 
 from . import drums, melody, midi_io, trio
 from .grid import DEFAULT_QPM, Stats
-from .windows import NoWindowError, Window
+from .windows import NoWindowError, Window, WindowBatch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Representation:
     tracks: tuple[str, ...]
     num_classes: tuple[int, ...]
     _extract: Callable[..., tuple[list[Window], Stats]]
+    _extract_batch: Callable[..., WindowBatch]
     _render: Callable[..., Any]
     _infer: Callable[..., np.ndarray]
 
@@ -42,6 +43,11 @@ class Representation:
                         ) -> tuple[list[Window], Stats]:
         """Distinct training windows of a NoteSequence and the counted skip reasons."""
         return self._extract(ns, num_bars, stats=stats)
+
+    def extract_windows_batch(self, seqs, num_bars: int, stats=None) -> WindowBatch:
+        """Training windows of many NoteSequences at once, as arrays (WindowBatch.piece says
+        which input each row came from); stats: one Counter per input, filled in."""
+        return self._extract_batch(seqs, num_bars, stats=stats)
 
     def to_note_sequence(self, tokens: np.ndarray, qpm: float = DEFAULT_QPM, **kwargs):
         """Tokens -> NoteSequence in 4/4 at `qpm` (kwargs: program, velocity ...)."""
@@ -65,13 +71,16 @@ class Representation:
 
 REPRESENTATIONS: dict[str, Representation] = {
     "melody": Representation("melody", ("melody",), (melody.NUM_CLASSES,),
-                             melody.extract_windows, melody.to_note_sequence,
+                             melody.extract_windows, melody.extract_windows_batch,
+                             melody.to_note_sequence,
                              melody.from_note_sequence),
     "drums": Representation("drums", ("drums",), (drums.NUM_CLASSES,),
-                            drums.extract_windows, drums.to_note_sequence,
+                            drums.extract_windows, drums.extract_windows_batch,
+                            drums.to_note_sequence,
                             drums.from_note_sequence),
     "trio": Representation("trio", trio.TRACKS, trio.NUM_CLASSES,
-                           trio.extract_windows, trio.to_note_sequence,
+                           trio.extract_windows, trio.extract_windows_batch,
+                           trio.to_note_sequence,
                            trio.from_note_sequence),
 }
 
@@ -84,4 +93,4 @@ def get_representation(name: str) -> Representation:
 
 
 __all__ = ["Representation", "REPRESENTATIONS", "get_representation", "NoWindowError",
-           "Window"]
+           "Window", "WindowBatch"]

@@ -8,13 +8,14 @@ Rendering: melody program 0, bass program 33, drums on channel 10.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from . import drums, grid, melody
 from .grid import STEPS_PER_BAR, Segment, Stats
-from .windows import (NoWindowError, Window, bar_slices, count_skip, dedupe, explain,
+from .windows import (NoWindowError, Window, WindowBatch, bar_slices, count_skip, dedupe,
+                      empty_batch, explain,
                       grid_window_starts, pad_to)
 
 TRACKS = ("melody", "bass", "drums")
@@ -80,6 +81,22 @@ def extract_windows(ns, num_bars: int, stats: Stats | None = None,
     if not out:
         count_skip(stats, segs, any_track, "no_trio_instruments")
     return out, stats
+
+
+def extract_windows_batch(seqs: Sequence, num_bars: int,
+                          stats: Sequence[Stats] | None = None) -> WindowBatch:
+    """Trio windows of many NoteSequences (one by one: trio pieces are few and long)."""
+    stats = stats if stats is not None else [Stats() for _ in seqs]
+    rows, pieces = [], []
+    for i, ns in enumerate(seqs):
+        windows, _ = extract_windows(ns, num_bars, stats[i])
+        rows += windows
+        pieces += [i] * len(windows)
+    if not rows:
+        return empty_batch(num_bars * STEPS_PER_BAR, 3)
+    return WindowBatch(np.stack([w.tokens for w in rows]), np.array(pieces),
+                       np.array([w.start_bar for w in rows]),
+                       np.array([w.program for w in rows]), np.array([w.qpm for w in rows]))
 
 
 def from_note_sequence(ns, num_bars: int, window_index: int = 0,

@@ -2,7 +2,7 @@
 1-bar hop, de-duplication, and the error raised when an input gives no window.
 
 Two ways to choose windows, on purpose:
-* training (`span_window_starts`): like Magenta, a track is cut into spans at >= 1 bar of
+* training (`batched_span_windows`): like Magenta, a track is cut into spans at >= 1 bar of
   silence, a span starts at the bar of its first note and ends at the bar of its last event,
   and windows lie inside a span;
 * inference (`grid_window_starts`): every bar of a segment may start a window, and a window
@@ -11,10 +11,9 @@ Two ways to choose windows, on purpose:
 """
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from .grid import STEPS_PER_BAR, Segment, Stats
 
@@ -28,32 +27,68 @@ class Window(NamedTuple):
     qpm: float
 
 
+class WindowBatch(NamedTuple):
+    """Training windows of many pieces as arrays (row i of each belongs together)."""
+
+    tokens: np.ndarray     # int32 [n, T] or [n, T, tracks]
+    piece: np.ndarray      # index of the piece in the input list
+    start_bar: np.ndarray  # bar number in the piece
+    program: np.ndarray    # int [n] (or [n, 2] for trio: melody, bass)
+    qpm: np.ndarray        # float [n]
+
+    def windows(self, piece: int | None = None) -> list[Window]:
+        """The rows (of one piece) as Window tuples."""
+        rows = range(len(self.piece)) if piece is None else np.flatnonzero(self.piece == piece)
+        prog = self.program.tolist()
+        return [Window(self.tokens[i], int(self.start_bar[i]),
+                       tuple(prog[i]) if isinstance(prog[i], list) else prog[i],
+                       float(self.qpm[i])) for i in rows]
+
+
+def empty_batch(steps: int, tracks: int = 0) -> WindowBatch:
+    shape = (0, steps, tracks) if tracks else (0, steps)
+    z = np.zeros(0, np.int64)
+    return WindowBatch(np.zeros(shape, np.int32), z, z, z, np.zeros(0))
+
+
+def batched_span_windows(track: np.ndarray, start: np.ndarray, end: np.ndarray,
+                         track_offset: np.ndarray, buffer: np.ndarray, num_bars: int,
+                         gap_steps: int = STEPS_PER_BAR, last_step: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Span windows of many tracks at once (the batched form of span_bounds +
+    span_window_starts + bar_slices).
+
+    Events (sorted by track, then start) with `end` where each stops sounding; each track's
+    tokens live in `buffer` from `track_offset[track]`. A span ends with the bar holding its
+    last event's token: `last_step` (default `end`: a melody's note-off; drums pass the
+    hit's own step). Returns windows [n, T] (copies), their track and their start bar.
+    """
+    steps = num_bars * STEPS_PER_BAR
+    n = len(start)
+    if not n:
+        return np.zeros((0, steps), buffer.dtype), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    new_span = np.empty(n, bool)
+    new_span[0] = True
+    np.not_equal(track[1:], track[:-1], out=new_span[1:])
+    new_span[1:] |= start[1:] - end[:-1] >= gap_steps
+    firsts = np.flatnonzero(new_span)
+    lasts = np.append(firsts[1:] - 1, n - 1)
+    first_bar = start[firsts] // STEPS_PER_BAR
+    last_bar = (end if last_step is None else last_step)[lasts] // STEPS_PER_BAR
+    count = np.maximum(last_bar - first_bar + 2 - num_bars, 0)
+    total = int(count.sum())
+    if not total:
+        return np.zeros((0, steps), buffer.dtype), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    span = np.repeat(np.arange(len(firsts)), count)
+    local = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
+    bar = first_bar[span] + local
+    win_track = track[firsts][span]
+    flat = track_offset[win_track] + bar * STEPS_PER_BAR
+    return buffer[flat[:, None] + np.arange(steps)], win_track, bar
+
+
 class NoWindowError(ValueError):
     """An input gave no N-bar window; the message says why."""
-
-
-def span_bounds(starts: np.ndarray, ends: np.ndarray, gap_steps: int = STEPS_PER_BAR
-                ) -> list[tuple[int, int]]:
-    """(first_bar, last_bar) of each span of events separated by >= `gap_steps` of silence.
-
-    `starts` ascending; `ends[i]` is where event i stops sounding (its note-off step, or
-    start + 1 for a drum hit). last_bar is the bar holding the last note-off event.
-    """
-    if not len(starts):
-        return []
-    breaks = np.nonzero(starts[1:] - ends[:-1] >= gap_steps)[0]
-    firsts = np.concatenate([[0], breaks + 1])
-    lasts = np.concatenate([breaks, [len(starts) - 1]])
-    first_bars = starts[firsts] // STEPS_PER_BAR
-    last_bars = ends[lasts] // STEPS_PER_BAR
-    return list(zip(first_bars.tolist(), last_bars.tolist()))
-
-
-def span_window_starts(spans: Iterable[tuple[int, int]], num_bars: int) -> np.ndarray:
-    """Start bars of every window of `num_bars` lying inside one span (1-bar hop)."""
-    out = [np.arange(first, last - num_bars + 2) for first, last in spans
-           if last - first + 1 >= num_bars]
-    return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
 def grid_window_starts(total_bars: int, num_bars: int) -> np.ndarray:
@@ -67,11 +102,7 @@ def bar_slices(tokens: np.ndarray, starts: np.ndarray, num_bars: int) -> np.ndar
     `tokens` must be long enough: (max(starts) + num_bars) * 16 steps.
     """
     steps = num_bars * STEPS_PER_BAR
-    view = sliding_window_view(tokens, steps, axis=0)[::STEPS_PER_BAR]
-    out = view[starts]
-    if tokens.ndim > 1:
-        out = np.moveaxis(out, -1, 1)
-    return np.ascontiguousarray(out)
+    return tokens[(np.asarray(starts) * STEPS_PER_BAR)[:, None] + np.arange(steps)]
 
 
 def onsets_per_bar(onset_steps: np.ndarray, total_bars: int) -> np.ndarray:
@@ -88,15 +119,32 @@ def pad_to(tokens: np.ndarray, steps: int) -> np.ndarray:
     return np.pad(tokens, pad)
 
 
+def dedupe_by_piece(windows: np.ndarray, piece: np.ndarray) -> np.ndarray:
+    """Indices of the first occurrence of each window within its piece (order kept)."""
+    data = windows.tobytes()
+    size = len(data) // len(windows) if len(windows) else 0
+    seen: set[tuple[int, bytes]] = set()
+    keep = []
+    add = seen.add
+    for i, p in enumerate(piece.tolist()):
+        key = (p, data[i * size:(i + 1) * size])
+        if key not in seen:
+            add(key)
+            keep.append(i)
+    return np.asarray(keep, dtype=np.int64)
+
+
 def dedupe(windows: np.ndarray, seen: set[bytes]) -> np.ndarray:
     """Indices of the windows not seen before (updates `seen`), first occurrence kept."""
     keep = []
+    data = windows.tobytes()
+    size = len(data) // len(windows) if len(windows) else 0
     for i in range(len(windows)):
-        key = windows[i].tobytes()
+        key = data[i * size:(i + 1) * size]
         if key not in seen:
             seen.add(key)
             keep.append(i)
-    return np.asarray(keep, dtype=np.int64)
+    return keep
 
 
 def count_skip(stats: Stats, segs: list[Segment], any_track: bool, missing: str) -> None:

@@ -20,7 +20,6 @@ import collections
 import dataclasses
 import logging
 import os
-import pickle
 import shutil
 import tempfile
 import time
@@ -140,7 +139,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         self._say(f"hmvae_notesequences/{cfg.name}: reading {len(pieces)} pieces from the "
                   f"{source}")
         spool = Path(tempfile.mkdtemp(prefix=f"hmvae_{cfg.name}_"))
-        files = {name: open(spool / f"{name}.pkl", "wb") for name, _ in corpus.SPLITS}
         counts = collections.Counter()
         split_pieces = collections.Counter(corpus.split_of(p.piece_id) for p in pieces)
         stats = collections.Counter()
@@ -148,16 +146,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         chunk_size = 128 if pieces and pieces[0].kind == "abc" else 32
         t0 = time.time()
         try:
-            for examples, part in corpus.convert_all(cfg.representation, cfg.num_bars, pieces,
-                                                     workers=workers, chunk_size=chunk_size):
+            for part_counts, part in corpus.spool_all(cfg.representation, cfg.num_bars,
+                                                      pieces, spool, workers=workers,
+                                                      chunk_size=chunk_size):
                 stats.update(part)
-                for ex in examples:
-                    split = corpus.split_of(ex.piece_id)
-                    counts[split] += 1
-                    pickle.dump(ex, files[split], protocol=pickle.HIGHEST_PROTOCOL)
-        finally:
-            for f in files.values():
-                f.close()
+                counts.update(part_counts)
+        except BaseException:
+            shutil.rmtree(spool, ignore_errors=True)
+            raise
         seconds = time.time() - t0
         self._report(source, len(pieces), split_pieces, counts, stats, seconds)
         if not counts["train"]:
@@ -166,25 +162,23 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         out = {}
         for name, _ in corpus.SPLITS:
             if counts[name]:
-                out[name] = self._generate_examples(spool / f"{name}.pkl", spool)
+                out[name] = self._generate_examples(name, spool)
             else:
                 self._say(f"hmvae_notesequences/{cfg.name}: split {name!r} has no window "
                           f"({split_pieces[name]} pieces hash into it); it is left out")
         return out
 
-    def _generate_examples(self, path: Path, spool: Path):
-        with open(path, "rb") as f:
-            while True:
-                try:
-                    ex = pickle.load(f)
-                except EOFError:
-                    break
+    def _generate_examples(self, split: str, spool: Path):
+        try:
+            for ex in corpus.read_spool(spool, split):
                 yield ex.key, {"note_sequence": ex.note_sequence, "tokens": ex.tokens,
                                "piece_id": ex.piece_id, "start_bar": ex.start_bar,
                                "program": ex.program}
-        path.unlink(missing_ok=True)
-        if not any(spool.iterdir()):
-            spool.rmdir()
+        finally:  # also when --max_examples_per_split stops early
+            for path in spool.glob(f"*-{split}.pkl"):
+                path.unlink(missing_ok=True)
+            if spool.exists() and not any(spool.iterdir()):
+                spool.rmdir()
 
     # ------------------------------------------------------------------ report
 
