@@ -86,7 +86,7 @@ def test_trio_from_manual_dir_of_midi_files(tmp_path, monkeypatch):
 
 
 def test_build_command_drums_from_manual_dir(tmp_path):
-    """`python -m tfds_builders build` (TFDS's build command) end to end, in a subprocess."""
+    """`tfds build` (TFDS's own command) end to end, in a subprocess."""
     import os
     import subprocess
     import sys
@@ -97,7 +97,8 @@ def test_build_command_drums_from_manual_dir(tmp_path):
         write_midi(midi_dir / f"groove{i}.mid", [(0, True, hits)])
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=root, HMVAE_TFDS_WORKERS="1", TF_CPP_MIN_LOG_LEVEL="3")
-    cmd = [sys.executable, "-m", "tfds_builders", "build", "tfds_builders/hmvae_notesequences",
+    tfds_cli = os.path.join(os.path.dirname(sys.executable), "tfds")
+    cmd = [tfds_cli, "build", "tfds_builders/hmvae_notesequences",
            "--config=drums_2bar", f"--data_dir={tmp_path / 'data'}",
            f"--manual_dir={midi_dir}"]
     run = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
