@@ -1,8 +1,9 @@
 """Runs the Magenta baseline (../shared/anchors/magenta) in the same session as our benchmarks.
 
-The anchor scripts time Magenta 2.1.4's own graph. They need magenta + tf-slim in the anchor's
-`site/` folder (installed once from PyPI with --no-deps) and a corpus of 400 real tunes built
-by its prep_data.py (about 7 minutes, once). Their outputs go to bench/.anchor/ here.
+The anchor scripts time Magenta 2.1.4's own graph. They need magenta + tf-slim (installed once
+from PyPI with --no-deps into bench/.anchor/site, never into our environment) and a corpus of
+400 real tunes built by the anchor's prep_data.py (about 7 minutes, once). Everything they write
+goes to bench/.anchor/ here; the anchor folder itself is only read.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ANCHOR = os.environ.get("HMVAE_ANCHOR_DIR") or os.path.normpath(
     os.path.join(HERE, "..", "..", "shared", "anchors", "magenta"))
 OUT_DIR = os.path.join(HERE, ".anchor")
+SITE = os.path.join(OUT_DIR, "site")
 
 
 def available() -> bool:
@@ -23,17 +25,16 @@ def available() -> bool:
 
 def _env() -> dict:
     return {**os.environ, "OUT_DIR": OUT_DIR,
-            "PYTHONPATH": os.pathsep.join([os.path.join(ANCHOR, "site"), ANCHOR])}
+            "PYTHONPATH": os.pathsep.join([SITE, ANCHOR])}
 
 
 def ensure_ready(python: str = sys.executable) -> None:
     """Installs magenta into the anchor's site/ and builds its corpus, once."""
     if not available():
         raise FileNotFoundError(f"no Magenta anchor at {ANCHOR} (set HMVAE_ANCHOR_DIR)")
-    site = os.path.join(ANCHOR, "site")
-    if not os.path.isdir(site):
-        print(f"installing magenta==2.1.4 tf-slim==1.1.0 into {site} (no deps)", flush=True)
-        subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--target", site,
+    if not os.path.isdir(SITE):
+        print(f"installing magenta==2.1.4 tf-slim==1.1.0 into {SITE} (no deps)", flush=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--target", SITE,
                         "magenta==2.1.4", "tf-slim==1.1.0"], check=True)
     if not os.path.exists(os.path.join(OUT_DIR, "data", "tunes.pkl")):
         os.makedirs(os.path.join(OUT_DIR, "logs"), exist_ok=True)
