@@ -104,14 +104,14 @@ def train(config, model_dir: str, *, dataset: str | None = None, data_dir: str |
         keras.utils.set_random_seed(seed)
     if is_chief:
         checkpoints.save_config(model_dir, config)
+    saver = checkpoints.CheckpointSaver(model_dir, is_chief=is_chief, worker_index=worker)
     with strategy.scope():
         model = MusicVAE(config)
         model.build()
         model.compile_for_training(jit_compile=jit_compile)
-    saver = checkpoints.CheckpointSaver(model_dir, is_chief=is_chief, worker_index=worker)
-    saver.set_model(model)
-    saver.attach(model)
-    step = saver.restore()
+        saver.set_model(model)
+        saver.attach(model)  # creates the optimizer's variables: inside the scope
+        step = saver.restore()
     if step >= num_steps:
         print(f"{model_dir} is already at step {step} >= --num_steps={num_steps}; nothing to do")
         return None

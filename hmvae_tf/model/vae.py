@@ -153,7 +153,12 @@ class MusicVAE(keras.Model):
     def _update_trackers(self, terms):
         for name, value in terms.items():
             self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        results = {name: tracker.result() for name, tracker in self.trackers.items()}
+        if _multi_worker(tf.distribute.get_strategy()):
+            # Keras 3 averages multi-worker logs with strategy.reduce(MEAN, axis=0), which
+            # fails on scalars (tensorflow/tensorflow#72388); a [1] vector reduces to a scalar.
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
+        return results
 
     # --- inference ----------------------------------------------------------------------
     def decode(self, z: tf.Tensor, temperature=0.0, seed: tf.Tensor | None = None,
@@ -193,6 +198,13 @@ class MusicVAE(keras.Model):
         alpha = tf.linspace(0.0, 1.0, num_steps)
         z = slerp(tf.repeat(mus[:1], num_steps, 0), tf.repeat(mus[1:], num_steps, 0), alpha)
         return self.decode(z, temperature, seed=seed), z
+
+
+def _multi_worker(strategy) -> bool:
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    cluster = strategy.cluster_resolver.cluster_spec().as_dict()
+    return sum(len(tasks) for tasks in cluster.values()) > 1
 
 
 def free_bits_cost(kl: tf.Tensor, free_bits: float) -> tf.Tensor:
