@@ -7,13 +7,11 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import json
-import os
 import threading
 import time
 
 import grpc
 import tensorflow as tf
-from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
                                      model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
@@ -23,31 +21,37 @@ from hmvae_tf.serving.errors import ServingError, from_exception, invalid_argume
 from hmvae_tf.serving.model_manager import ModelManager
 from hmvae_tf.serving.server import STATS_METHOD, STATS_SERVICE
 
+PREDICT_METHOD = "tensorflow/serving/predict"
+
 
 class Servable:
-    """One loaded version of a model: its SignatureDefs and callable signatures."""
+    """One loaded version of a model, run the way TF Serving runs it: the "serve" MetaGraph in a
+    TF1 Session, each signature a callable feeding and fetching the SignatureDef's tensors."""
 
     def __init__(self, name: str, version: int, path: str):
         self.name, self.version, self.path = name, version, path
-        self.signature_defs = read_signature_defs(path)
-        self._model = tf.saved_model.load(path, tags=["serve"])
-        self._functions = dict(self._model.signatures)
-        self.signature_names = tuple(k for k in self.signature_defs if k in self._functions)
+        self.graph = tf.Graph()
+        self.session = tf.compat.v1.Session(graph=self.graph)
+        level = tf.get_logger().level
+        tf.get_logger().setLevel("ERROR")  # the TF1 loader's deprecation notice
+        try:
+            with self.graph.as_default():
+                meta = tf.compat.v1.saved_model.loader.load(self.session, ["serve"], path)
+        finally:
+            tf.get_logger().setLevel(level)
+        self.signature_defs = dict(meta.signature_def)
+        self._callables = {}
+        for key, sig in self.signature_defs.items():
+            if sig.method_name != PREDICT_METHOD or not sig.outputs:
+                continue  # e.g. __saved_model_init_op
+            inputs, outputs = sorted(sig.inputs), sorted(sig.outputs)
+            self._callables[key] = (inputs, outputs, self.session.make_callable(
+                [sig.outputs[k].name for k in outputs], [sig.inputs[k].name for k in inputs]))
+        self.signature_names = tuple(self._callables)
 
     def run(self, signature: str, inputs: dict) -> dict:
-        outputs = self._functions[signature](**{k: tf.constant(v) for k, v in inputs.items()})
-        return {k: v.numpy() for k, v in outputs.items()}
-
-
-def read_signature_defs(path: str) -> dict:
-    """The SignatureDefs of the "serve" MetaGraph in path/saved_model.pb (what TF Serving serves)."""
-    sm = saved_model_pb2.SavedModel()
-    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
-        sm.ParseFromString(f.read())
-    for mg in sm.meta_graphs:
-        if "serve" in mg.meta_info_def.tags:
-            return dict(mg.signature_def)
-    raise ValueError(f"{path}: no MetaGraph tagged 'serve'")
+        names, outputs, fn = self._callables[signature]
+        return dict(zip(outputs, fn(*[inputs[n] for n in names])))
 
 
 def _names(keys) -> str:

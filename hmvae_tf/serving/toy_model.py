@@ -2,8 +2,9 @@
 
 It is not MusicVAE: weights are random and nothing is trained. It has what the serving code
 must handle, though: the five signatures (plus `serving_default`), tokens named per track,
-batch-major inputs, a recurrent decoder that runs a `while` loop over the T steps (so a call has
-a fixed cost that batching amortises, like the real sampler), stateless per-row randomness (the
+batch-major inputs, an autoregressive LSTM decoder that runs a `while` loop over the T steps
+(so a call has a fixed cost that batching amortises, like the real sampler; `dec_sizes=(256, 256)`
+gives cat-mel_2bar_small's decoder shape), stateless per-row randomness (the
 same row and seed give the same result whatever else is in the batch), and graph-side checks
 that turn bad values (token out of range, negative temperature) into INVALID_ARGUMENT.
 
@@ -26,11 +27,13 @@ def _rows(fn, seeds, dtype=tf.float32):
 
 
 class ToyMusicVAE(tf.Module):
-    def __init__(self, tracks=("melody",), num_steps=32, z_size=8, hidden=32, init_seed=0):
+    def __init__(self, tracks=("melody",), num_steps=32, z_size=8, hidden=32, init_seed=0,
+                 dec_sizes=(32,)):
         super().__init__()
         self.tracks = tuple(tracks)
         self.classes = tuple(TRACK_CLASSES[t] for t in self.tracks)
         self.num_steps, self.z_size, self.hidden = num_steps, z_size, hidden
+        self.dec_sizes = tuple(dec_sizes)
         rng = np.random.default_rng(init_seed)
 
         def var(*shape, scale=1.0):
@@ -40,10 +43,13 @@ class ToyMusicVAE(tf.Module):
         self.enc_pos = [var(c, hidden) for c in self.classes]
         self.enc_mu = var(hidden, z_size, scale=2.0)
         self.enc_sigma = var(hidden, z_size)
-        self.dec_z = var(z_size, hidden, scale=2.0)
-        self.dec_h = var(hidden, hidden)
-        self.dec_in = [var(c, hidden) for c in self.classes]
-        self.dec_out = [var(hidden, c, scale=4.0) for c in self.classes]
+        # Decoder: LSTM layers; layer 0 reads [previous tokens one-hot | z]; initial states
+        # tanh(dense(z)) as in MusicVAE.
+        self.dec_init = [var(z_size, 2 * n) for n in self.dec_sizes]
+        sizes_in = [sum(self.classes) + z_size, *self.dec_sizes[:-1]]
+        self.dec_kernel = [var(i + n, 4 * n) for i, n in zip(sizes_in, self.dec_sizes)]
+        self.dec_bias = [tf.Variable(np.zeros(4 * n, np.float32)) for n in self.dec_sizes]
+        self.dec_out = [var(self.dec_sizes[-1], c, scale=4.0) for c in self.classes]
 
         T, Z = num_steps, z_size
         tok = {t: tf.TensorSpec([None, T], tf.int32, name=t) for t in self.tracks}
@@ -89,24 +95,31 @@ class ToyMusicVAE(tf.Module):
         gumbels = tf.split(gumbel, self.classes, axis=-1)
         batch = tf.shape(z)[0]
         temp = temperature[:, None]
-        h = tf.tanh(z @ self.dec_z)
-        zh = z @ self.dec_z
-        prev = [tf.zeros([batch, c]) for c in self.classes]
+        states = []
+        for w, n in zip(self.dec_init, self.dec_sizes):
+            h, c = tf.split(tf.tanh(z @ w), 2, axis=-1)
+            states.append((h, c))
+        prev = tf.zeros([batch, sum(self.classes)])
         outs = [tf.TensorArray(tf.int32, size=T) for _ in self.classes]
         for t in tf.range(T):
-            x = zh + h @ self.dec_h
-            for p, w in zip(prev, self.dec_in):
-                x += p @ w
-            h = tf.tanh(x)
+            x = tf.concat([prev, z], axis=-1)
+            new_states = []
+            for (h, c), kernel, bias in zip(states, self.dec_kernel, self.dec_bias):
+                i, f, g, o = tf.split(tf.concat([x, h], -1) @ kernel + bias, 4, axis=-1)
+                c = tf.sigmoid(f + 1.0) * c + tf.sigmoid(i) * tf.tanh(g)
+                h = tf.sigmoid(o) * tf.tanh(c)
+                new_states.append((h, c))
+                x = h
+            states = new_states
             new_prev, new_outs = [], []
             for i, (w, c) in enumerate(zip(self.dec_out, self.classes)):
-                logits = h @ w
+                logits = x @ w
                 noisy = logits / tf.maximum(temp, 1e-6) + gumbels[i][:, t, :]
                 token = tf.where(temperature > 0, tf.argmax(noisy, -1, output_type=tf.int32),
                                  tf.argmax(logits, -1, output_type=tf.int32))
                 new_outs.append(outs[i].write(t, token))
                 new_prev.append(tf.one_hot(token, c))
-            prev, outs = new_prev, new_outs
+            prev, outs = tf.concat(new_prev, -1), new_outs
         return {track: tf.transpose(o.stack()) for track, o in zip(self.tracks, outs)}
 
     # --- signatures ------------------------------------------------------------------------
@@ -155,9 +168,10 @@ def slerp(a, b, alpha):
 
 
 def build_toy_saved_model(export_dir: str, tracks=("melody",), num_steps: int = 32,
-                          z_size: int = 8, hidden: int = 32, init_seed: int = 0) -> str:
+                          z_size: int = 8, hidden: int = 32, init_seed: int = 0,
+                          dec_sizes=(32,)) -> str:
     """Writes the toy model as a SavedModel at export_dir (e.g. <base>/models/mel/1)."""
-    module = ToyMusicVAE(tracks, num_steps, z_size, hidden, init_seed)
+    module = ToyMusicVAE(tracks, num_steps, z_size, hidden, init_seed, dec_sizes)
     tf.saved_model.save(module, export_dir, signatures=module.signatures())
     return export_dir
 
@@ -187,10 +201,12 @@ def main(argv=None) -> int:
     p.add_argument("--num_steps", type=int, default=32)
     p.add_argument("--z_size", type=int, default=8)
     p.add_argument("--init_seed", type=int, default=0)
+    p.add_argument("--dec_sizes", default="32", help="decoder LSTM sizes, e.g. 256,256")
     a = p.parse_args(argv)
     out = build_toy_saved_model(os.path.join(a.export_base, str(a.version)),
                                 tuple(a.tracks.split(",")), a.num_steps, a.z_size,
-                                init_seed=a.init_seed)
+                                init_seed=a.init_seed,
+                                dec_sizes=tuple(int(n) for n in a.dec_sizes.split(",")))
     print(out)
     return 0
 
