@@ -107,10 +107,10 @@ def parse_batching_parameters(text: str) -> BatchingParameters:
 
 
 class _Task:
-    __slots__ = ("inputs", "size", "enqueued", "done", "outputs", "error")
+    __slots__ = ("run", "inputs", "size", "enqueued", "done", "outputs", "error")
 
-    def __init__(self, inputs: dict[str, np.ndarray], size: int):
-        self.inputs, self.size = inputs, size
+    def __init__(self, run: Callable, inputs: dict[str, np.ndarray], size: int):
+        self.run, self.inputs, self.size = run, inputs, size
         self.enqueued = time.monotonic()
         self.done = threading.Event()
         self.outputs: dict[str, np.ndarray] | None = None
@@ -118,10 +118,10 @@ class _Task:
 
 
 class _Queue:
-    """Tasks for one (servable, signature, input layout); batches in arrival order."""
+    """Tasks for one (servable, signature, input layout); batches in arrival order. Dropped
+    when empty, so nothing keeps an unloaded model alive."""
 
-    def __init__(self, run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]):
-        self.run = run
+    def __init__(self):
         self.batches: collections.deque[list[_Task]] = collections.deque()
         self.open_rows = 0  # rows in the last (open) batch
 
@@ -145,10 +145,11 @@ class BatchScheduler:
 
     # --- called by request threads ----------------------------------------------------------
     def run(self, key: tuple, run: Callable, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Runs `inputs` as part of a batch on the queue `key` (created with `run` on first use)
-        and returns this request's rows of every output. Blocks until done."""
+        """Runs `inputs` as part of a batch of the requests with the same `key` (and input
+        layout): `run(merged_inputs) -> outputs` is called once per batch. Returns this
+        request's rows of every output; blocks until done."""
         size = self._check(inputs)
-        task = _Task(inputs, size)
+        task = _Task(run, inputs, size)
         layout = tuple(sorted((n, a.dtype.str, a.shape[1:]) for n, a in inputs.items()))
         qkey = (key, layout)
         with self._cond:
@@ -156,7 +157,7 @@ class BatchScheduler:
                 raise ServingError(grpc.StatusCode.UNAVAILABLE, "server is shutting down")
             q = self._queues.get(qkey)
             if q is None:
-                q = self._queues[qkey] = _Queue(run)
+                q = self._queues[qkey] = _Queue()
                 self._order.append(qkey)
             if not q.batches or q.open_rows + size > self.params.max_batch_size:
                 if len(q.batches) >= self.params.max_enqueued_batches:
@@ -190,26 +191,28 @@ class BatchScheduler:
         return size
 
     # --- batch threads ----------------------------------------------------------------------
-    def _take_ready(self) -> tuple[_Queue, list[_Task]] | float | None:
+    def _take_ready(self) -> list[_Task] | float | None:
         """A ready batch, or the seconds until the earliest open batch times out (None: idle)."""
         now = time.monotonic()
         timeout = self.params.batch_timeout_micros / 1e6
         wait = None
         n = len(self._order)
         for i in range(n):
-            qkey = self._order[(self._next + i) % n]
+            pos = (self._next + i) % n
+            qkey = self._order[pos]
             q = self._queues[qkey]
-            if not q.batches:
-                continue
             batch = q.batches[0]
             closed = len(q.batches) > 1 or q.open_rows >= self.params.max_batch_size
             remaining = batch[0].enqueued + timeout - now
             if closed or remaining <= 0 or self._stopping:
                 q.batches.popleft()
-                if not q.batches:
-                    q.open_rows = 0
-                self._next = (self._next + i + 1) % n
-                return q, batch
+                if q.batches:
+                    self._next = (pos + 1) % n
+                else:  # drop the empty queue; the next one moves into its place
+                    del self._queues[qkey]
+                    del self._order[pos]
+                    self._next = pos % (n - 1) if n > 1 else 0
+                return batch
             wait = remaining if wait is None else min(wait, remaining)
         return wait
 
@@ -218,26 +221,26 @@ class BatchScheduler:
             with self._cond:
                 while True:
                     ready = self._take_ready()
-                    if isinstance(ready, tuple):
+                    if isinstance(ready, list):
                         break
                     if self._stopping:
                         return
                     self._cond.wait(ready)
-            self._execute(*ready)
+            self._execute(ready)
 
-    def _execute(self, q: _Queue, batch: list[_Task]) -> None:
+    def _execute(self, batch: list[_Task]) -> None:
         rows = sum(t.size for t in batch)
         target = next((s for s in self.params.allowed_batch_sizes if s >= rows), rows)
         try:
             if len(batch) == 1 and target == rows:
-                outputs = q.run(batch[0].inputs)
+                outputs = batch[0].run(batch[0].inputs)
                 self._check_outputs(outputs, rows)
                 parts = [outputs]
             else:
                 merged = {name: np.concatenate([t.inputs[name] for t in batch]
                                                + self._padding(batch[0].inputs[name], target - rows))
                           for name in batch[0].inputs}
-                outputs = q.run(merged)
+                outputs = batch[0].run(merged)
                 self._check_outputs(outputs, target)
                 parts, start = [], 0
                 for t in batch:
@@ -247,7 +250,7 @@ class BatchScheduler:
                 t.outputs = part
         except BaseException as err:  # noqa: BLE001 - reported to the callers, never raised here
             if len(batch) > 1:
-                self._isolate(q, batch)
+                self._isolate(batch)
             else:
                 batch[0].error = from_exception(err)
         with self._cond:
@@ -270,12 +273,12 @@ class BatchScheduler:
                                    "0th dimension does not equal the sum of the 0th dimension sizes "
                                    f"of the input tensors ({rows})")
 
-    def _isolate(self, q: _Queue, batch: list[_Task]) -> None:
+    def _isolate(self, batch: list[_Task]) -> None:
         """A merged batch failed: run each request alone so only the bad ones get the error."""
         self.stats.update(isolated_retries=len(batch))
         for t in batch:
             try:
-                outputs = q.run(t.inputs)
+                outputs = t.run(t.inputs)
                 self._check_outputs(outputs, t.size)
                 t.outputs = outputs
             except BaseException as err:  # noqa: BLE001

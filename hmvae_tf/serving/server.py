@@ -55,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                    help="base path of the one model to serve (without --model_config_file)")
     g.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
                    help="seconds between looks for new or removed versions; 0 = only at start")
+    g.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0,
+                   help="threads for the inside of one op (e.g. a matmul); 0 = TF's choice "
+                        "(all cores). 1 often serves small models best under concurrent load")
+    g.add_argument("--tensorflow_inter_op_parallelism", type=int, default=0,
+                   help="threads for running independent ops at once; 0 = TF's choice")
     g = parser.add_argument_group("network")
     g.add_argument("--port", type=int, default=8500, help="gRPC port; 0 picks a free one")
     g.add_argument("--host", default="0.0.0.0", help="address to bind")
@@ -117,7 +122,9 @@ def run(args: argparse.Namespace) -> int:
 
     from hmvae_tf.serving.service import ModelServer
 
-    server = ModelServer(sources, batching, log=log)
+    server = ModelServer(sources, batching, log=log,
+                         intra_op_threads=args.tensorflow_intra_op_parallelism,
+                         inter_op_threads=args.tensorflow_inter_op_parallelism)
     try:
         server.manager.load_all(strict=True)
         port = server.start(args.host, args.port, args.grpc_max_threads)

@@ -26,12 +26,20 @@ PREDICT_METHOD = "tensorflow/serving/predict"
 
 class Servable:
     """One loaded version of a model, run the way TF Serving runs it: the "serve" MetaGraph in a
-    TF1 Session, each signature a callable feeding and fetching the SignatureDef's tensors."""
+    TF1 Session, each signature a callable feeding and fetching the SignatureDef's tensors.
 
-    def __init__(self, name: str, version: int, path: str):
+    Runs execute in the calling thread (RunOptions.inter_op_thread_pool = -1) instead of
+    hopping through the inter-op pool for every op: the samplers are long chains of small ops
+    in a while loop, where those hand-offs cost more than the ops (here B=1 sampling took 3.1
+    instead of 5.3 ms). Big ops still use the intra-op pool, and concurrent requests still run
+    in parallel, each in its own request thread."""
+
+    RUN_OPTIONS = tf.compat.v1.RunOptions(inter_op_thread_pool=-1)
+
+    def __init__(self, name: str, version: int, path: str, session_config=None):
         self.name, self.version, self.path = name, version, path
         self.graph = tf.Graph()
-        self.session = tf.compat.v1.Session(graph=self.graph)
+        self.session = tf.compat.v1.Session(graph=self.graph, config=session_config)
         level = tf.get_logger().level
         tf.get_logger().setLevel("ERROR")  # the TF1 loader's deprecation notice
         try:
@@ -46,12 +54,13 @@ class Servable:
                 continue  # e.g. __saved_model_init_op
             inputs, outputs = sorted(sig.inputs), sorted(sig.outputs)
             self._callables[key] = (inputs, outputs, self.session.make_callable(
-                [sig.outputs[k].name for k in outputs], [sig.inputs[k].name for k in inputs]))
+                [sig.outputs[k].name for k in outputs], [sig.inputs[k].name for k in inputs],
+                accept_options=True))
         self.signature_names = tuple(self._callables)
 
     def run(self, signature: str, inputs: dict) -> dict:
         names, outputs, fn = self._callables[signature]
-        return dict(zip(outputs, fn(*[inputs[n] for n in names])))
+        return dict(zip(outputs, fn(*[inputs[n] for n in names], options=self.RUN_OPTIONS)))
 
 
 def _names(keys) -> str:
@@ -99,8 +108,12 @@ def check_inputs(signature, sig_name: str, tensors) -> dict:
 class ModelServer:
     """Models, batching and the three RPCs; `start` puts them on a gRPC port."""
 
-    def __init__(self, sources, batching=None, log=print):
-        self.manager = ModelManager(sources, Servable, log=log)
+    def __init__(self, sources, batching=None, log=print, intra_op_threads: int = 0,
+                 inter_op_threads: int = 0):
+        config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=intra_op_threads,
+                                          inter_op_parallelism_threads=inter_op_threads)
+        self.manager = ModelManager(
+            sources, lambda name, version, path: Servable(name, version, path, config), log=log)
         self.scheduler = BatchScheduler(batching) if batching else None
         self.requests = collections.Counter()
         self._lock = threading.Lock()
