@@ -33,16 +33,18 @@ STATS_SERVICE, STATS_METHOD = "hmvae.serving.ServerStats", "Get"
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
-    parser.description = (
-        "Serve exported SavedModels over TF Serving's gRPC API (PredictionService.Predict, "
-        "GetModelMetadata, ModelService.GetModelStatus), for machines without the "
-        "tensorflow_model_server binary. Same flags and config files as TF Serving, e.g.\n"
-        "  hmvae serve --port=8500 --model_config_file=saved_models/models.config "
-        "--enable_batching\n"
-        "Each model's base_path holds numeric version directories; the newest is served "
-        "(or what model_version_policy says), and new versions are picked up while running. "
-        "Stop with Ctrl-C or SIGTERM (in-flight requests finish).")
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.description = """\
+Serve exported SavedModels over TF Serving's gRPC API (PredictionService.Predict and
+GetModelMetadata, ModelService.GetModelStatus) on machines without the tensorflow_model_server
+binary. Same flags, config files, messages and status codes as TF Serving:
+
+  hmvae serve --port=8500 --model_config_file=saved_models/models.config [--enable_batching]
+
+Each model's base_path holds numeric version directories; the newest is served (or what the
+config's model_version_policy says) and versions that appear later are picked up. Prints one
+line per loaded model and the listening address. Stop with Ctrl-C or SIGTERM: requests in
+flight finish first."""
+    parser.formatter_class = _HelpFormatter
     g = parser.add_argument_group("models")
     g.add_argument("--model_config_file", default="",
                    help="ModelServerConfig text proto: model_config_list { config { name: "
@@ -78,6 +80,10 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         "batch_timeout_micros { value: 2000 } num_batch_threads { value: 2 } "
                         "max_enqueued_batches { value: 100 }'. Defaults as TF Serving: 1000, 0, "
                         "number of CPUs, 10")
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    pass
 
 
 def run(args: argparse.Namespace) -> int:
