@@ -66,7 +66,11 @@ class GrpcBackend(Backend):
             ("grpc.max_receive_message_length", 256 << 20),
             ("grpc.max_send_message_length", 256 << 20)])
         self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
-        self.inputs, self.outputs, served = self._metadata()
+        try:
+            self.inputs, self.outputs, served = self._metadata()
+        except BaseException:
+            self._channel.close()
+            raise
         self.description = f"gRPC {address}, model {model} version {served}"
         self.served_version = served
 

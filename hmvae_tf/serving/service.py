@@ -21,7 +21,9 @@ from hmvae_tf.serving.errors import ServingError, from_exception, invalid_argume
 from hmvae_tf.serving.model_manager import ModelManager
 from hmvae_tf.serving.server import STATS_METHOD, STATS_SERVICE
 
-PREDICT_METHOD = "tensorflow/serving/predict"
+# Signatures Predict can run (TF Serving's VerifySignature); others (__saved_model_init_op) not.
+RUNNABLE_METHODS = {"tensorflow/serving/predict", "tensorflow/serving/classify",
+                    "tensorflow/serving/regress"}
 
 
 class Servable:
@@ -50,7 +52,7 @@ class Servable:
         self.signature_defs = dict(meta.signature_def)
         self._callables = {}
         for key, sig in self.signature_defs.items():
-            if sig.method_name != PREDICT_METHOD or not sig.outputs:
+            if sig.method_name not in RUNNABLE_METHODS or not sig.outputs:
                 continue  # e.g. __saved_model_init_op
             inputs, outputs = sorted(sig.inputs), sorted(sig.outputs)
             self._callables[key] = (inputs, outputs, self.session.make_callable(

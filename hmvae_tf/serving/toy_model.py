@@ -27,6 +27,8 @@ def _rows(fn, seeds, dtype=tf.float32):
 
 
 class ToyMusicVAE(tf.Module):
+    """hidden: encoder width; dec_sizes: decoder LSTM layer sizes."""
+
     def __init__(self, tracks=("melody",), num_steps=32, z_size=8, hidden=32, init_seed=0,
                  dec_sizes=(32,)):
         super().__init__()
