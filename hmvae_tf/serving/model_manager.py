@@ -103,13 +103,13 @@ def resolve_base_path(base_path: str, config_dir: str) -> str:
 
 
 def versions_on_disk(base_path: str) -> list[int]:
-    """Numeric subdirectories that hold a saved_model.pb (partial exports are skipped)."""
+    """Numeric subdirectories that hold a saved_model.pb(txt) (partial exports are skipped)."""
     try:
         names = os.listdir(base_path)
     except OSError:
         return []
-    return sorted(int(n) for n in names if n.isdigit()
-                  and os.path.isfile(os.path.join(base_path, n, "saved_model.pb")))
+    return sorted(int(n) for n in names if n.isdigit() and any(
+        os.path.isfile(os.path.join(base_path, n, f)) for f in ("saved_model.pb", "saved_model.pbtxt")))
 
 
 class ModelManager:
