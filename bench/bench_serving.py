@@ -36,6 +36,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from hmvae_tf.serving.client import GrpcBackend, SavedModelBackend, row_seeds  # noqa: E402
+from hmvae_tf.serving.server import fetch_stats  # noqa: E402
 
 
 def start_server(config: str, extra: list[str]) -> tuple[subprocess.Popen, str]:
@@ -70,9 +71,12 @@ def sample_inputs(batch: int, seed: int) -> dict:
 
 
 def measure(backend, batch: int, clients: int, seconds: float, warmup: int = 3) -> dict:
-    """Each client thread calls sample(batch) back to back for `seconds`."""
+    """Each client thread calls sample(batch) back to back for `seconds`. For a gRPC backend
+    also the mean time the server spent inside Predict (from hmvae serve's stats call)."""
     for i in range(warmup):
         backend.run("sample", sample_inputs(batch, i))
+    address = getattr(backend, "address", None)
+    before = fetch_stats(address) if address else None
     latencies: list[list[float]] = [[] for _ in range(clients)]
     barrier = threading.Barrier(clients + 1)
     stop_at = [0.0]
@@ -96,8 +100,16 @@ def measure(backend, batch: int, clients: int, seconds: float, warmup: int = 3) 
         t.join()
     wall = time.perf_counter() - start
     lat = np.array([x for per in latencies for x in per]) * 1000
-    return {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
-            "req_s": len(lat) / wall, "rows_s": len(lat) * batch / wall, "n": len(lat)}
+    result = {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
+              "req_s": len(lat) / wall, "rows_s": len(lat) * batch / wall, "n": len(lat),
+              "server_ms": float("nan")}
+    if address:
+        after = fetch_stats(address)
+        calls = after["requests"].get("Predict", 0) - before["requests"].get("Predict", 0)
+        busy = (after["handler_seconds"].get("Predict", 0)
+                - before["handler_seconds"].get("Predict", 0))
+        result["server_ms"] = 1000 * busy / max(calls, 1)
+    return result
 
 
 def main() -> int:
@@ -158,10 +170,13 @@ def main() -> int:
             stop_server(proc)
 
     print(f"\n{'backend':<18} {'batch':>5} {'clients':>7} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'req/s':>8} {'samples/s':>10} {'calls':>6}")
+          f"{'req/s':>8} {'samples/s':>10} {'calls':>6} {'server ms':>9}")
     for label, batch, c, r in rows:
+        server = "" if np.isnan(r["server_ms"]) else f"{r['server_ms']:.2f}"
         print(f"{label:<18} {batch:>5} {c:>7} {r['p50']:>8.2f} {r['p99']:>8.2f} "
-              f"{r['req_s']:>8.1f} {r['rows_s']:>10.1f} {r['n']:>6}")
+              f"{r['req_s']:>8.1f} {r['rows_s']:>10.1f} {r['n']:>6} {server:>9}")
+    print("server ms: mean time inside the server's Predict handler (queueing for a batch "
+          "included); the rest of a call's latency is the client, gRPC and the network stack")
 
     cell = {(label, batch, c): r for label, batch, c, r in rows}
     grpc_p50 = cell[("gRPC hmvae serve", 1, 1)]["p50"]

@@ -219,3 +219,4 @@ def test_server_stats_call(hmvae_server):
     assert stats["batching"] is None
     assert stats["models"]["mel"] == [1]
     assert stats["requests"]["GetModelStatus"] >= 1
+    assert stats["handler_seconds"]["GetModelStatus"] > 0

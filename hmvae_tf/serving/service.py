@@ -124,7 +124,8 @@ class ModelServer:
         self.manager = ModelManager(
             sources, lambda name, version, path: Servable(name, version, path, config), log=log)
         self.scheduler = BatchScheduler(batching) if batching else None
-        self.requests = collections.Counter()
+        self.requests = collections.Counter()  # per method, and per method:ERROR_CODE
+        self.busy_seconds = collections.Counter()  # per method: time inside the handler
         self._lock = threading.Lock()
         self._grpc = None
         self._started = time.time()
@@ -201,8 +202,10 @@ class ModelServer:
     def stats(self) -> dict:
         with self._lock:
             requests = dict(self.requests)
+            handler_seconds = {m: round(t, 6) for m, t in self.busy_seconds.items()}
         return {"uptime_seconds": round(time.time() - self._started, 3),
                 "requests": requests,
+                "handler_seconds": handler_seconds,  # total time inside each RPC's handler
                 "models": self.manager.loaded(),
                 "batching": self.scheduler.snapshot() if self.scheduler else None}
 
@@ -216,18 +219,23 @@ class ModelServer:
 
     # --- gRPC -------------------------------------------------------------------------------
     def call(self, method: str, fn, request, context):
-        """Runs one RPC: counts it and turns any failure into a gRPC status."""
-        with self._lock:
-            self.requests[method] += 1
+        """Runs one RPC: counts it, times it and turns any failure into a gRPC status."""
+        start = time.perf_counter()
         try:
-            return fn(request)
+            response = fn(request)
+            error = None
         except ServingError as err:
             error = err
         except Exception as err:  # noqa: BLE001 - never let a request kill the server
             error = from_exception(err)
         with self._lock:
-            self.requests[f"{method}:{error.code.name}"] += 1
-        context.abort(error.code, error.message)
+            self.requests[method] += 1
+            self.busy_seconds[method] += time.perf_counter() - start
+            if error is not None:
+                self.requests[f"{method}:{error.code.name}"] += 1
+        if error is not None:
+            context.abort(error.code, error.message)
+        return response
 
     def start(self, host: str, port: int, max_threads: int = 64) -> int:
         """Serves on host:port (0: a free port); returns the port."""
