@@ -19,7 +19,12 @@ import threading
 import time
 
 import grpc
+import numpy as np
 import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
+                                     model_service_pb2_grpc, predict_pb2,
+                                     prediction_service_pb2_grpc)
 
 from hmvae_tf.serving.toy_model import build_toy_saved_model, write_models_config
 
@@ -137,8 +142,6 @@ def _free_port() -> int:
 
 
 def _wait_available(address: str, model: str, timeout: float = START_TIMEOUT) -> None:
-    from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
-
     deadline = time.time() + timeout
     with grpc.insecure_channel(address) as channel:
         stub = model_service_pb2_grpc.ModelServiceStub(channel)
@@ -183,3 +186,46 @@ def any_server(request, model_repo, tmp_path_factory):
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
         log.close()
+
+
+class Conn:
+    def __init__(self, address: str, model: str):
+        self.channel = grpc.insecure_channel(address)
+        self.predict_stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.model_stub = model_service_pb2_grpc.ModelServiceStub(self.channel)
+        self.model = model
+
+    def predict(self, signature: str | None, inputs: dict, model: str | None = None,
+                version: int | None = None, output_filter=()):
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = model or self.model
+        if version is not None:
+            request.model_spec.version.value = version
+        if signature is not None:
+            request.model_spec.signature_name = signature
+        for k, v in inputs.items():
+            request.inputs[k].CopyFrom(tf.make_tensor_proto(v))
+        request.output_filter.extend(output_filter)
+        response = self.predict_stub.Predict(request, timeout=60)
+        return response, {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
+
+    def metadata(self, model: str | None = None, fields=("signature_def",)):
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=list(fields))
+        request.model_spec.name = model or self.model
+        return self.predict_stub.GetModelMetadata(request, timeout=60)
+
+    def status(self, model: str | None = None, version: int | None = None):
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = model or self.model
+        if version is not None:
+            request.model_spec.version.value = version
+        return self.model_stub.GetModelStatus(request, timeout=60)
+
+    def signature_defs(self, model: str | None = None):
+        sigmap = get_model_metadata_pb2.SignatureDefMap()
+        assert self.metadata(model).metadata["signature_def"].Unpack(sigmap)
+        return sigmap.signature_def
+
+
+def seeds(n, s=0):
+    return np.stack([np.full(n, s, np.int32), np.arange(n, dtype=np.int32)], 1)

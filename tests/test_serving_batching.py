@@ -10,8 +10,7 @@ import pytest
 
 from hmvae_tf.serving.batching import BatchingParameters, BatchScheduler, parse_batching_parameters
 from hmvae_tf.serving.errors import ServingError
-from serving_fixtures import batching_server, hmvae_server, model_repo  # noqa: F401
-from test_serving_server import Conn, seeds
+from serving_fixtures import Conn, batching_server, hmvae_server, model_repo  # noqa: F401
 
 
 def concurrently(n, fn):

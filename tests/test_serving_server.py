@@ -9,56 +9,12 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
-                                     model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc)
+from tensorflow_serving.apis import get_model_status_pb2
 
-from serving_fixtures import any_server, batching_server, hmvae_server, model_repo  # noqa: F401
+from serving_fixtures import Conn, seeds  # noqa: F401
+from serving_fixtures import any_server, hmvae_server, model_repo  # noqa: F401
 
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
-
-
-class Conn:
-    def __init__(self, address: str, model: str):
-        self.channel = grpc.insecure_channel(address)
-        self.predict_stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
-        self.model_stub = model_service_pb2_grpc.ModelServiceStub(self.channel)
-        self.model = model
-
-    def predict(self, signature: str | None, inputs: dict, model: str | None = None,
-                version: int | None = None, output_filter=()):
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = model or self.model
-        if version is not None:
-            request.model_spec.version.value = version
-        if signature is not None:
-            request.model_spec.signature_name = signature
-        for k, v in inputs.items():
-            request.inputs[k].CopyFrom(tf.make_tensor_proto(v))
-        request.output_filter.extend(output_filter)
-        response = self.predict_stub.Predict(request, timeout=60)
-        return response, {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
-
-    def metadata(self, model: str | None = None, fields=("signature_def",)):
-        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=list(fields))
-        request.model_spec.name = model or self.model
-        return self.predict_stub.GetModelMetadata(request, timeout=60)
-
-    def status(self, model: str | None = None, version: int | None = None):
-        request = get_model_status_pb2.GetModelStatusRequest()
-        request.model_spec.name = model or self.model
-        if version is not None:
-            request.model_spec.version.value = version
-        return self.model_stub.GetModelStatus(request, timeout=60)
-
-    def signature_defs(self, model: str | None = None):
-        sigmap = get_model_metadata_pb2.SignatureDefMap()
-        assert self.metadata(model).metadata["signature_def"].Unpack(sigmap)
-        return sigmap.signature_def
-
-
-def seeds(n, s=0):
-    return np.stack([np.full(n, s, np.int32), np.arange(n, dtype=np.int32)], 1)
 
 
 def contract(conn: Conn):
