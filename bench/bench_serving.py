@@ -1,0 +1,196 @@
+"""Latency and throughput of the `sample` signature: in-process vs gRPC through `hmvae serve`.
+
+    PYTHONPATH=. python bench/bench_serving.py [--saved_model=saved_models/mel_2bar/1] [--seconds=3]
+
+Without --saved_model it builds the toy contract model (hmvae_tf/serving/toy_model.py: T=32,
+a 32-step LSTM sampler; --toy_dec_sizes=256,256 --toy_z_size=256 gives cat-mel_2bar_small's
+decoder shape). It measures, for each backend,
+  1. one client, batch 1 and batch 64: p50 / p99 latency and throughput;
+  2. batch-1 requests from 1, 4 and 16 concurrent clients (threads of this process);
+backends:
+  in-process          the client library's in-process backend (tf.saved_model.load + signature)
+  in-process session  the server's execution path without gRPC (service.Servable)
+  gRPC hmvae serve    `hmvae serve` in a subprocess, through the client library's gRPC backend
+  gRPC + batching     the same with --enable_batching (TF Serving's default parameters unless
+                      --batching_parameters_file is given)
+Servers and clients share this machine's cores. It prints one table and checks the two targets:
+gRPC adds at most 2 ms to the p50 of a 1-sample call (gRPC vs in-process session: the same
+execution with and without the wire), and with 16 clients batching gives >= 3x the unbatched
+throughput. It reports; it asserts nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from hmvae_tf.serving.client import GrpcBackend, SavedModelBackend, row_seeds  # noqa: E402
+from hmvae_tf.serving.server import fetch_stats  # noqa: E402
+
+
+def start_server(config: str, extra: list[str]) -> tuple[subprocess.Popen, str]:
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "hmvae_tf.cli", "serve", "--port=0",
+                             f"--model_config_file={config}", *extra],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(l) for l in proc.stdout] + [lines.put(None)],
+                     daemon=True).start()
+    seen = []
+    while True:
+        line = lines.get(timeout=300)
+        if line is None:
+            raise RuntimeError("hmvae serve did not start:\n" + "".join(seen))
+        seen.append(line)
+        if line.startswith("listening on "):
+            return proc, "localhost:" + line.split()[2].rsplit(":", 1)[1]
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def sample_inputs(batch: int, seed: int) -> dict:
+    return {"temperature": np.full(batch, 0.5, np.float32), "seed": row_seeds(seed, batch)}
+
+
+def measure(backend, batch: int, clients: int, seconds: float, warmup: int = 3) -> dict:
+    """Each client thread calls sample(batch) back to back for `seconds`. For a gRPC backend
+    also the mean time the server spent inside Predict (from hmvae serve's stats call)."""
+    for i in range(warmup):
+        backend.run("sample", sample_inputs(batch, i))
+    address = getattr(backend, "address", None)
+    before = fetch_stats(address) if address else None
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    barrier = threading.Barrier(clients + 1)
+    stop_at = [0.0]
+
+    def client(c):
+        barrier.wait()
+        i = 0
+        while time.perf_counter() < stop_at[0]:
+            t0 = time.perf_counter()
+            backend.run("sample", sample_inputs(batch, 1000 * c + i))
+            latencies[c].append(time.perf_counter() - t0)
+            i += 1
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    start = time.perf_counter()
+    stop_at[0] = start + seconds
+    barrier.wait()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    lat = np.array([x for per in latencies for x in per]) * 1000
+    result = {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
+              "req_s": len(lat) / wall, "rows_s": len(lat) * batch / wall, "n": len(lat),
+              "server_ms": float("nan")}
+    if address:
+        after = fetch_stats(address)
+        calls = after["requests"].get("Predict", 0) - before["requests"].get("Predict", 0)
+        busy = (after["handler_seconds"].get("Predict", 0)
+                - before["handler_seconds"].get("Predict", 0))
+        result["server_ms"] = 1000 * busy / max(calls, 1)
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--saved_model", default="", help="SavedModel version dir (default: toy model)")
+    ap.add_argument("--seconds", type=float, default=3.0, help="measuring time per cell")
+    ap.add_argument("--batching_parameters_file", default="",
+                    help="BatchingParameters for the batching server (default: TF Serving's)")
+    ap.add_argument("--clients", default="1,4,16")
+    ap.add_argument("--server_flags", default="",
+                    help="extra flags for both servers, e.g. '--tensorflow_intra_op_parallelism=1'")
+    ap.add_argument("--toy_dec_sizes", default="32", help="toy model decoder LSTM sizes")
+    ap.add_argument("--toy_z_size", type=int, default=8, help="toy model latent size")
+    args = ap.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="bench_serving_")
+    if args.saved_model:
+        version_dir = os.path.abspath(args.saved_model)
+        what = version_dir
+    else:
+        from hmvae_tf.serving.toy_model import build_toy_saved_model
+        sizes = tuple(int(n) for n in args.toy_dec_sizes.split(","))
+        version_dir = build_toy_saved_model(os.path.join(tmp, "models", "toy", "1"),
+                                            z_size=args.toy_z_size, dec_sizes=sizes)
+        what = (f"toy contract model (T=32, Z={args.toy_z_size}, decoder LSTM "
+                f"{list(sizes)} sampling 32 steps)")
+    from hmvae_tf.serving.toy_model import write_models_config
+    config = write_models_config(os.path.join(tmp, "models.config"),
+                                 {"bench": os.path.dirname(version_dir)})
+    flags = args.server_flags.split()
+    batching = flags + ["--enable_batching"] + (
+        [f"--batching_parameters_file={args.batching_parameters_file}"]
+        if args.batching_parameters_file else [])
+    clients = [int(c) for c in args.clients.split(",")]
+
+    print(f"model: {what}")
+    print(f"machine: {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f} at start")
+    print(f"server flags: {' '.join(flags) or '(defaults)'}; batching: "
+          f"{args.batching_parameters_file or 'TF Serving defaults'}")
+    from hmvae_tf.serving.service import Servable
+    backends = {"in-process": SavedModelBackend(version_dir),
+                "in-process session": Servable("bench", 1, version_dir)}
+    servers = []
+    try:
+        for label, extra in (("gRPC hmvae serve", flags), ("gRPC + batching", batching)):
+            proc, address = start_server(config, extra)
+            servers.append(proc)
+            backends[label] = GrpcBackend(address, "bench")
+        rows = []
+        for label, backend in backends.items():
+            for batch in (1, 64):
+                rows.append((label, batch, 1, measure(backend, batch, 1, args.seconds)))
+            for c in clients:
+                if c != 1:
+                    rows.append((label, 1, c, measure(backend, 1, c, args.seconds)))
+    finally:
+        for proc in servers:
+            stop_server(proc)
+
+    print(f"\n{'backend':<18} {'batch':>5} {'clients':>7} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'req/s':>8} {'samples/s':>10} {'calls':>6} {'server ms':>9}")
+    for label, batch, c, r in rows:
+        server = "" if np.isnan(r["server_ms"]) else f"{r['server_ms']:.2f}"
+        print(f"{label:<18} {batch:>5} {c:>7} {r['p50']:>8.2f} {r['p99']:>8.2f} "
+              f"{r['req_s']:>8.1f} {r['rows_s']:>10.1f} {r['n']:>6} {server:>9}")
+    print("server ms: mean time inside the server's Predict handler (queueing for a batch "
+          "included); the rest of a call's latency is the client, gRPC and the network stack")
+
+    cell = {(label, batch, c): r for label, batch, c, r in rows}
+    grpc_p50 = cell[("gRPC hmvae serve", 1, 1)]["p50"]
+    overhead = grpc_p50 - cell[("in-process session", 1, 1)]["p50"]
+    print(f"\ngRPC overhead, p50 of a 1-sample call: {overhead:+.2f} ms over the same execution "
+          f"in-process (target <= 2 ms): {'met' if overhead <= 2 else 'NOT met'}; "
+          f"{grpc_p50 - cell[('in-process', 1, 1)]['p50']:+.2f} ms over the in-process client")
+    if max(clients) > 1:
+        c = max(clients)
+        gain = cell[("gRPC + batching", 1, c)]["req_s"] / cell[("gRPC hmvae serve", 1, c)]["req_s"]
+        print(f"batching gain at {c} clients: {gain:.2f}x throughput "
+              f"(target >= 3x): {'met' if gain >= 3 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+"""Server-side request batching with TF Serving's `--enable_batching` semantics.
+
+Concurrent Predict calls that go to the same model version and signature, and whose inputs
+agree in name, dtype and every non-batch dimension, wait in one queue; a batch thread takes
+them together, concatenates each input along dim 0, runs the signature once and splits every
+output back by rows. The knobs are TF Serving's `BatchingParameters` text proto
+(`--batching_parameters_file`), with its defaults:
+
+    max_batch_size { value: 1000 }      # rows per executed batch; larger requests are rejected
+    batch_timeout_micros { value: 0 }   # how long a non-full batch may wait for more rows
+    max_enqueued_batches { value: 10 }  # per queue; past it requests get UNAVAILABLE
+    num_batch_threads { value: <cpus> } # batches executed in parallel (shared by all queues)
+    allowed_batch_sizes: 8              # optional: pad each batch up to the next listed size
+    allowed_batch_sizes: 64             #   (the last must equal max_batch_size)
+
+With the default timeout of 0 a free batch thread takes whatever has queued, so requests merge
+exactly when they arrive while the threads are busy: no latency is added to a lone request.
+Each row of this project's signatures depends only on its own inputs and seed, so batching
+never changes a result. One difference from TF Serving, on purpose: when a merged batch fails
+(e.g. one request has a token out of range) its requests are re-run one by one, so only the
+bad request gets the error.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+import threading
+import time
+from typing import Callable
+
+import grpc
+import numpy as np
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format, wrappers_pb2
+
+from hmvae_tf.serving.errors import ServingError, from_exception, invalid_argument
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchingParameters:
+    max_batch_size: int = 1000
+    batch_timeout_micros: int = 0
+    max_enqueued_batches: int = 10
+    num_batch_threads: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
+    allowed_batch_sizes: tuple[int, ...] = ()
+
+    def validate(self) -> "BatchingParameters":
+        if self.max_batch_size < 1 or self.num_batch_threads < 1 or self.max_enqueued_batches < 1:
+            raise ValueError("max_batch_size, num_batch_threads and max_enqueued_batches must be >= 1")
+        if self.batch_timeout_micros < 0:
+            raise ValueError("batch_timeout_micros must be >= 0")
+        sizes = self.allowed_batch_sizes
+        if sizes and (list(sizes) != sorted(set(sizes)) or sizes[-1] != self.max_batch_size):
+            raise ValueError("allowed_batch_sizes must be increasing and end with max_batch_size "
+                             f"({self.max_batch_size}); got {list(sizes)}")
+        return self
+
+    def describe(self) -> str:
+        text = (f"max_batch_size={self.max_batch_size} batch_timeout_micros={self.batch_timeout_micros} "
+                f"max_enqueued_batches={self.max_enqueued_batches} num_batch_threads={self.num_batch_threads}")
+        if self.allowed_batch_sizes:
+            text += f" allowed_batch_sizes={list(self.allowed_batch_sizes)}"
+        return text
+
+
+def _batching_parameters_class():
+    """TF Serving's BatchingParameters message (session_bundle_config.proto), which the
+    tensorflow-serving-api wheel does not ship; built at run time so the file is parsed by
+    protobuf's own text format, with its errors (line:column, unknown field)."""
+    pool = descriptor_pool.DescriptorPool()
+    pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
+    f = descriptor_pb2.FileDescriptorProto(
+        name="hmvae_tf/serving/batching_parameters.proto", package="tensorflow.serving",
+        syntax="proto3", dependency=["google/protobuf/wrappers.proto"])
+    msg = f.message_type.add(name="BatchingParameters")
+    F = descriptor_pb2.FieldDescriptorProto
+    for number, (name, type_name) in enumerate([
+            ("max_batch_size", ".google.protobuf.Int64Value"),
+            ("batch_timeout_micros", ".google.protobuf.Int64Value"),
+            ("max_enqueued_batches", ".google.protobuf.Int64Value"),
+            ("num_batch_threads", ".google.protobuf.Int64Value"),
+            ("thread_pool_name", ".google.protobuf.StringValue")], start=1):
+        msg.field.add(name=name, number=number, type=F.TYPE_MESSAGE, type_name=type_name,
+                      label=F.LABEL_OPTIONAL)
+    msg.field.add(name="allowed_batch_sizes", number=6, type=F.TYPE_INT64, label=F.LABEL_REPEATED)
+    msg.field.add(name="pad_variable_length_inputs", number=7, type=F.TYPE_BOOL,
+                  label=F.LABEL_OPTIONAL)
+    pool.Add(f)
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
+
+
+def parse_batching_parameters(text: str) -> BatchingParameters:
+    """Parses a BatchingParameters text proto; unset fields keep TF Serving's defaults."""
+    proto = _batching_parameters_class()()
+    try:
+        text_format.Parse(text, proto)
+    except text_format.ParseError as err:
+        raise ValueError(f"bad BatchingParameters text proto: {err}") from None
+    if proto.pad_variable_length_inputs:
+        raise ValueError("pad_variable_length_inputs is not supported by hmvae serve "
+                         "(the serving contract has fixed-length inputs)")
+    values = {name: getattr(proto, name).value
+              for name in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches",
+                           "num_batch_threads") if proto.HasField(name)}
+    return BatchingParameters(**values, allowed_batch_sizes=tuple(proto.allowed_batch_sizes)).validate()
+
+
+class _Task:
+    __slots__ = ("run", "inputs", "size", "enqueued", "done", "outputs", "error")
+
+    def __init__(self, run: Callable, inputs: dict[str, np.ndarray], size: int):
+        self.run, self.inputs, self.size = run, inputs, size
+        self.enqueued = time.monotonic()
+        self.done = threading.Event()
+        self.outputs: dict[str, np.ndarray] | None = None
+        self.error: ServingError | None = None
+
+
+class _Queue:
+    """Tasks for one (servable, signature, input layout); batches in arrival order. Dropped
+    when empty, so nothing keeps an unloaded model alive."""
+
+    def __init__(self):
+        self.batches: collections.deque[list[_Task]] = collections.deque()
+        self.open_rows = 0  # rows in the last (open) batch
+
+
+class BatchScheduler:
+    """Shared batch threads over many queues (TF Serving's SharedBatchScheduler, in short)."""
+
+    def __init__(self, params: BatchingParameters):
+        self.params = params.validate()
+        self._cond = threading.Condition()
+        self._queues: dict[tuple, _Queue] = {}
+        self._order: list[tuple] = []  # round-robin over queues
+        self._next = 0
+        self._stopping = False
+        self.stats = collections.Counter()  # batches, tasks, rows, padded_rows, isolated_retries
+        self.batch_sizes = collections.Counter()  # rows per executed batch -> count
+        self._threads = [threading.Thread(target=self._work, name=f"batch-{i}", daemon=True)
+                         for i in range(params.num_batch_threads)]
+        for t in self._threads:
+            t.start()
+
+    # --- called by request threads ----------------------------------------------------------
+    def run(self, key: tuple, run: Callable, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Runs `inputs` as part of a batch of the requests with the same `key` (and input
+        layout): `run(merged_inputs) -> outputs` is called once per batch. Returns this
+        request's rows of every output; blocks until done."""
+        size = self._check(inputs)
+        task = _Task(run, inputs, size)
+        layout = tuple(sorted((n, a.dtype.str, a.shape[1:]) for n, a in inputs.items()))
+        qkey = (key, layout)
+        with self._cond:
+            if self._stopping:
+                raise ServingError(grpc.StatusCode.UNAVAILABLE, "server is shutting down")
+            q = self._queues.get(qkey)
+            if q is None:
+                q = self._queues[qkey] = _Queue()
+                self._order.append(qkey)
+            if not q.batches or q.open_rows + size > self.params.max_batch_size:
+                if len(q.batches) >= self.params.max_enqueued_batches:
+                    raise ServingError(grpc.StatusCode.UNAVAILABLE,
+                                       "The batch scheduling queue to which this task was "
+                                       "submitted is full")
+                q.batches.append([])
+                q.open_rows = 0
+            q.batches[-1].append(task)
+            q.open_rows += size
+            self._cond.notify()
+        task.done.wait()
+        if task.error is not None:
+            raise task.error
+        return task.outputs
+
+    def _check(self, inputs: dict[str, np.ndarray]) -> int:
+        sizes = set()
+        for array in inputs.values():
+            if array.ndim == 0:
+                raise invalid_argument("Batching Run() input tensors must have at least one dimension")
+            sizes.add(array.shape[0])
+        if len(sizes) != 1:
+            raise invalid_argument("Batching Run() input tensors must have equal 0th-dimension size")
+        size = sizes.pop()
+        if size > self.params.max_batch_size:
+            raise invalid_argument(f"Task size {size} is larger than maximum input batch size "
+                                   f"{self.params.max_batch_size}")
+        if size == 0:
+            raise invalid_argument("Batching Run() input tensors must have a non-empty 0th dimension")
+        return size
+
+    # --- batch threads ----------------------------------------------------------------------
+    def _take_ready(self) -> list[_Task] | float | None:
+        """A ready batch, or the seconds until the earliest open batch times out (None: idle)."""
+        now = time.monotonic()
+        timeout = self.params.batch_timeout_micros / 1e6
+        wait = None
+        n = len(self._order)
+        for i in range(n):
+            pos = (self._next + i) % n
+            qkey = self._order[pos]
+            q = self._queues[qkey]
+            batch = q.batches[0]
+            closed = len(q.batches) > 1 or q.open_rows >= self.params.max_batch_size
+            remaining = batch[0].enqueued + timeout - now
+            if closed or remaining <= 0 or self._stopping:
+                q.batches.popleft()
+                if q.batches:
+                    self._next = (pos + 1) % n
+                else:  # drop the empty queue; the next one moves into its place
+                    del self._queues[qkey]
+                    del self._order[pos]
+                    self._next = pos % (n - 1) if n > 1 else 0
+                return batch
+            wait = remaining if wait is None else min(wait, remaining)
+        return wait
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    ready = self._take_ready()
+                    if isinstance(ready, list):
+                        break
+                    if self._stopping:
+                        return
+                    self._cond.wait(ready)
+            self._execute(ready)
+
+    def _execute(self, batch: list[_Task]) -> None:
+        rows = sum(t.size for t in batch)
+        target = next((s for s in self.params.allowed_batch_sizes if s >= rows), rows)
+        try:
+            if len(batch) == 1 and target == rows:
+                outputs = batch[0].run(batch[0].inputs)
+                self._check_outputs(outputs, rows)
+                parts = [outputs]
+            else:
+                merged = {name: np.concatenate([t.inputs[name] for t in batch]
+                                               + self._padding(batch[0].inputs[name], target - rows))
+                          for name in batch[0].inputs}
+                outputs = batch[0].run(merged)
+                self._check_outputs(outputs, target)
+                parts, start = [], 0
+                for t in batch:
+                    parts.append({k: v[start:start + t.size] for k, v in outputs.items()})
+                    start += t.size
+            for t, part in zip(batch, parts):
+                t.outputs = part
+        except BaseException as err:  # noqa: BLE001 - reported to the callers, never raised here
+            if len(batch) > 1:
+                self._isolate(batch)
+            else:
+                batch[0].error = from_exception(err)
+        with self._cond:
+            self.stats.update(batches=1, tasks=len(batch), rows=rows, padded_rows=target - rows)
+            self.batch_sizes[target] += 1
+        for t in batch:
+            t.done.set()
+
+    @staticmethod
+    def _padding(array: np.ndarray, rows: int) -> list[np.ndarray]:
+        # Like TF Serving: pad with copies of the first row; padded outputs are dropped.
+        return [np.repeat(array[:1], rows, axis=0)] if rows > 0 else []
+
+    @staticmethod
+    def _check_outputs(outputs: dict[str, np.ndarray], rows: int) -> None:
+        for name, value in outputs.items():
+            if value.ndim == 0 or value.shape[0] != rows:
+                raise ServingError(grpc.StatusCode.INTERNAL,
+                                   f"Batched output tensor '{name}' has shape {list(value.shape)}: its "
+                                   "0th dimension does not equal the sum of the 0th dimension sizes "
+                                   f"of the input tensors ({rows})")
+
+    def _isolate(self, batch: list[_Task]) -> None:
+        """A merged batch failed: run each request alone so only the bad ones get the error."""
+        self.stats.update(isolated_retries=len(batch))
+        for t in batch:
+            try:
+                outputs = t.run(t.inputs)
+                self._check_outputs(outputs, t.size)
+                t.outputs = outputs
+            except BaseException as err:  # noqa: BLE001
+                t.error = from_exception(err)
+
+    def snapshot(self) -> dict:
+        with self._cond:
+            return {**{k: int(v) for k, v in self.stats.items()},
+                    "batch_sizes": {str(k): v for k, v in sorted(self.batch_sizes.items())},
+                    "queues": len(self._queues)}
+
+    def stop(self) -> None:
+        """Finishes what is queued, then ends the batch threads."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        for t in self._threads:
+            t.join(timeout=30)

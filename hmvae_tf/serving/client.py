@@ -1,0 +1,331 @@
+"""Client library: one MusicVAE interface over TF Serving's gRPC API or an in-process SavedModel.
+
+    from hmvae_tf.serving.client import MusicVAEClient
+    vae = MusicVAEClient.connect(server="localhost:8500", model="mel_2bar")   # gRPC
+    vae = MusicVAEClient.connect(saved_model="saved_models/mel_2bar/1")      # in-process
+    tokens = vae.sample(4, temperature=0.5, seed=0)          # int32 [4, T] (or [4, T, tracks])
+    z, mu, sigma = vae.encode(tokens)
+    steps = vae.interpolate(tokens[0], tokens[1], num_steps=8)
+
+The client learns the model's tracks, steps T and latent size Z from the signatures (the inputs
+of `encode`), so it works with any model that has the serving contract of BUILD.md. Tokens of a
+one-track model are [B, T]; a multi-track model's are [B, T, tracks] in `client.tracks` order
+(melody, bass, drums). Row i of a call with seed s uses the per-row seed (s, i), so results are
+reproducible and do not depend on how rows are chunked into requests or batched by a server.
+MIDI <-> tokens is not here (see music_adapter.py): this module speaks tokens and latents only.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hmvae_tf.configs import TRACK_CLASSES
+
+SIGNATURES = ("sample", "decode", "encode", "reconstruct", "interpolate")
+
+
+class ClientError(Exception):
+    """A failure the user can act on (server unreachable, model not found, bad input)."""
+
+
+class TensorSpec:
+    """Name, numpy dtype and shape (None = any size) of one signature input or output."""
+
+    def __init__(self, dtype, shape):
+        self.dtype = np.dtype(dtype)
+        self.shape = tuple(shape) if shape is not None else None
+
+    def __repr__(self):
+        return f"TensorSpec({self.dtype.name}, {self.shape})"
+
+
+class Backend:
+    """Runs a named signature on a dict of numpy arrays; knows the signatures' specs."""
+
+    description = ""
+    inputs: dict[str, dict[str, TensorSpec]]   # signature -> input name -> spec
+    outputs: dict[str, dict[str, TensorSpec]]  # signature -> output name -> spec
+
+    def run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class GrpcBackend(Backend):
+    """A model on TF Serving (tensorflow_model_server or `hmvae serve`) over gRPC."""
+
+    def __init__(self, address: str, model: str, version: int | None = None,
+                 timeout: float = 60.0):
+        import grpc
+        from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+        self.address, self.model, self.version, self.timeout = address, model, version, timeout
+        self._grpc = grpc
+        self._channel = grpc.insecure_channel(address, options=[
+            ("grpc.max_receive_message_length", 256 << 20),
+            ("grpc.max_send_message_length", 256 << 20)])
+        self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        try:
+            self.inputs, self.outputs, served = self._metadata()
+        except BaseException:
+            self._channel.close()
+            raise
+        self.description = f"gRPC {address}, model {model} version {served}"
+        self.served_version = served
+
+    def _spec(self, request):
+        request.model_spec.name = self.model
+        if self.version is not None:
+            request.model_spec.version.value = self.version
+
+    def _metadata(self):
+        import tensorflow as tf
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        self._spec(request)
+        response = self._call(self._stub.GetModelMetadata, request)
+        sigmap = get_model_metadata_pb2.SignatureDefMap()
+        if not response.metadata["signature_def"].Unpack(sigmap):
+            raise ClientError(f"{self.address}: metadata of model {self.model!r} holds no "
+                              "SignatureDefMap")
+
+        def specs(infos):
+            return {k: TensorSpec(tf.dtypes.as_dtype(v.dtype).as_numpy_dtype,
+                                  None if v.tensor_shape.unknown_rank else
+                                  [d.size if d.size >= 0 else None for d in v.tensor_shape.dim])
+                    for k, v in infos.items()}
+
+        sigs = {k: v for k, v in sigmap.signature_def.items() if not k.startswith("__")}
+        return ({k: specs(v.inputs) for k, v in sigs.items()},
+                {k: specs(v.outputs) for k, v in sigs.items()},
+                response.model_spec.version.value)
+
+    def _call(self, method, request):
+        grpc = self._grpc
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as err:
+            code, details = err.code(), err.details()
+            which = f"model {self.model!r}" + (f" version {self.version}" if self.version else "")
+            if code == grpc.StatusCode.UNAVAILABLE:
+                raise ClientError(f"cannot reach a model server at {self.address} ({details}); "
+                                  "is `hmvae serve` or tensorflow_model_server running there?") from None
+            if code == grpc.StatusCode.NOT_FOUND:
+                raise ClientError(f"{which} not found on {self.address}: {details}") from None
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise ClientError(f"{self.address} did not answer within {self.timeout:g} s") from None
+            raise ClientError(f"{self.address}, {which}: {code.name}: {details}") from None
+
+    def run(self, signature, inputs):
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2
+
+        request = predict_pb2.PredictRequest()
+        self._spec(request)
+        request.model_spec.signature_name = signature
+        for name, value in inputs.items():
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+        response = self._call(self._stub.Predict, request)
+        return {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
+
+    def close(self):
+        self._channel.close()
+
+
+class SavedModelBackend(Backend):
+    """A SavedModel directory loaded into this process (no server)."""
+
+    def __init__(self, path: str):
+        import os
+
+        import tensorflow as tf
+
+        if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+            raise ClientError(f"{path} is not a SavedModel directory (no saved_model.pb); give "
+                              "a version directory such as saved_models/mel_2bar/1")
+        self._tf = tf
+        self._model = tf.saved_model.load(path)
+        self._functions = dict(self._model.signatures)
+        self.inputs, self.outputs = {}, {}
+        for name, fn in self._functions.items():
+            _, kwargs = fn.structured_input_signature
+            self.inputs[name] = {k: TensorSpec(s.dtype.as_numpy_dtype, s.shape.as_list()
+                                               if s.shape.rank is not None else None)
+                                 for k, s in kwargs.items()}
+            self.outputs[name] = {k: TensorSpec(s.dtype.as_numpy_dtype, s.shape.as_list()
+                                                if s.shape.rank is not None else None)
+                                  for k, s in fn.structured_outputs.items()}
+        self.description = f"in-process SavedModel {path}"
+
+    def run(self, signature, inputs):
+        tf = self._tf
+        try:
+            out = self._functions[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+        except tf.errors.OpError as err:
+            from hmvae_tf.serving.errors import op_error_message
+            raise ClientError(f"{signature}: {op_error_message(err.message)}") from None
+        return {k: v.numpy() for k, v in out.items()}
+
+
+def order_tracks(names) -> tuple[str, ...]:
+    """Track names in the canonical order (melody, bass, drums), unknown ones after."""
+    known = list(TRACK_CLASSES)
+    return tuple(sorted(names, key=lambda n: (known.index(n) if n in known else len(known), n)))
+
+
+def row_seeds(seed: int, n: int, start: int = 0) -> np.ndarray:
+    """int32 [n, 2]: row i gets (seed, start + i)."""
+    rows = np.empty((n, 2), np.int32)
+    rows[:, 0] = np.int64(seed) % (2 ** 31)
+    rows[:, 1] = np.arange(start, start + n) % (2 ** 31)
+    return rows
+
+
+class MusicVAEClient:
+    """MusicVAE's inference API (sample, encode, decode, reconstruct, interpolate) on a backend."""
+
+    def __init__(self, backend: Backend, batch_size: int = 64):
+        self.backend = backend
+        self.batch_size = batch_size
+        missing = [s for s in SIGNATURES if s not in backend.inputs]
+        if missing:
+            raise ClientError(f"{backend.description}: model lacks the signatures "
+                              f"{', '.join(missing)} of the serving contract (has "
+                              f"{', '.join(sorted(backend.inputs)) or 'none'})")
+        enc = backend.inputs["encode"]
+        self.tracks = order_tracks(k for k in enc if k != "seed")
+        if not self.tracks:
+            raise ClientError(f"{backend.description}: the encode signature has no token inputs")
+        shape = enc[self.tracks[0]].shape
+        if not shape or len(shape) != 2 or shape[1] is None:
+            raise ClientError(f"{backend.description}: token input {self.tracks[0]!r} of encode "
+                              f"has shape {shape}; the contract says [B, T] with a fixed T")
+        self.num_steps = shape[1]
+        zshape = backend.inputs["decode"]["z"].shape
+        self.z_size = zshape[1] if zshape and len(zshape) == 2 else None
+
+    @classmethod
+    def connect(cls, server: str | None = None, model: str | None = None,
+                saved_model: str | None = None, version: int | None = None,
+                timeout: float = 60.0, batch_size: int = 64) -> "MusicVAEClient":
+        """gRPC when `server` (host:port) and `model` are given, else in-process `saved_model`."""
+        if bool(server) == bool(saved_model):
+            raise ClientError("give either a server (host:port) with a model name, or a "
+                              "SavedModel directory")
+        if server:
+            if not model:
+                raise ClientError("a model name is needed with a server address")
+            return cls(GrpcBackend(server, model, version, timeout), batch_size)
+        return cls(SavedModelBackend(saved_model), batch_size)
+
+    @property
+    def description(self) -> str:
+        return self.backend.description
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- tokens <-> per-track tensors ---------------------------------------------------------
+    def split_tracks(self, tokens, suffix: str = "") -> dict[str, np.ndarray]:
+        """[B, T] or [B, T, tracks] -> {track+suffix: int32 [B, T]}; checks shape and range."""
+        tokens = np.asarray(tokens)
+        want = 2 if len(self.tracks) == 1 else 3
+        if tokens.ndim == want - 1:
+            tokens = tokens[None]
+        if tokens.ndim != want or tokens.shape[1] != self.num_steps or (
+                want == 3 and tokens.shape[2] != len(self.tracks)):
+            layout = "[B, T]" if want == 2 else f"[B, T, {len(self.tracks)}]"
+            raise ClientError(f"tokens of shape {list(tokens.shape)} do not fit this model: it "
+                              f"takes {layout} with T = {self.num_steps}")
+        per_track = [tokens] if want == 2 else [tokens[..., i] for i in range(len(self.tracks))]
+        out = {}
+        for track, values in zip(self.tracks, per_track):
+            classes = TRACK_CLASSES.get(track)
+            if classes and (values.min(initial=0) < 0 or values.max(initial=0) >= classes):
+                raise ClientError(f"{track} tokens must be in [0, {classes}); got values "
+                                  f"{values.min()}..{values.max()}")
+            out[track + suffix] = values.astype(np.int32)
+        return out
+
+    def join_tracks(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
+        if len(self.tracks) == 1:
+            return outputs[self.tracks[0]]
+        return np.stack([outputs[t] for t in self.tracks], axis=-1)
+
+    def _run(self, signature: str, inputs: dict[str, np.ndarray], seed: int,
+             same_seed: bool = False) -> dict[str, np.ndarray]:
+        """Runs in chunks of batch_size rows with per-row seeds (seed, row) or, with same_seed,
+        (seed, 0) for every row; concatenates the outputs."""
+        n = len(next(iter(inputs.values())))
+        parts = []
+        for start in range(0, n, self.batch_size):
+            chunk = {k: v[start:start + self.batch_size] for k, v in inputs.items()}
+            rows = len(next(iter(chunk.values())))
+            chunk["seed"] = (np.repeat(row_seeds(seed, 1), rows, axis=0) if same_seed
+                             else row_seeds(seed, rows, start))
+            parts.append(self.backend.run(signature, chunk))
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    @staticmethod
+    def _temps(temperature: float, n: int) -> np.ndarray:
+        if temperature < 0:
+            raise ClientError(f"temperature must be >= 0 (0 = argmax), got {temperature}")
+        return np.full([n], temperature, np.float32)
+
+    # --- MusicVAE's API -------------------------------------------------------------------------
+    def sample(self, n: int, temperature: float = 0.5, seed: int = 0, return_z: bool = False):
+        """n new sequences from the prior: tokens [n, T(, tracks)] (and z [n, Z])."""
+        if n < 1:
+            raise ClientError(f"n must be >= 1, got {n}")
+        out = self._run("sample", {"temperature": self._temps(temperature, n)}, seed)
+        tokens = self.join_tracks(out)
+        return (tokens, out["z"]) if return_z else tokens
+
+    def encode(self, tokens, seed: int = 0):
+        """(z, mu, sigma), each float32 [B, Z]; z is a sample of q(z|x) with the row's seed."""
+        out = self._run("encode", self.split_tracks(tokens), seed)
+        return out["z"], out["mu"], out["sigma"]
+
+    def decode(self, z, temperature: float = 0.5, seed: int = 0) -> np.ndarray:
+        z = np.asarray(z, np.float32)
+        if z.ndim == 1:
+            z = z[None]
+        if z.ndim != 2 or (self.z_size and z.shape[1] != self.z_size):
+            raise ClientError(f"z of shape {list(z.shape)} does not fit: the model takes "
+                              f"[B, {self.z_size}]")
+        out = self._run("decode", {"z": z, "temperature": self._temps(temperature, len(z))}, seed)
+        return self.join_tracks(out)
+
+    def reconstruct(self, tokens, temperature: float = 0.5, seed: int = 0) -> np.ndarray:
+        inputs = self.split_tracks(tokens)
+        n = len(next(iter(inputs.values())))
+        out = self._run("reconstruct", {**inputs, "temperature": self._temps(temperature, n)}, seed)
+        return self.join_tracks(out)
+
+    def interpolate(self, tokens_a, tokens_b, num_steps: int = 8, temperature: float = 0.5,
+                    seed: int = 0) -> np.ndarray:
+        """num_steps sequences decoded along slerp(mu_a, mu_b, alpha), alpha = linspace(0, 1):
+        the first and last are reconstructions of a and b. One sequence in, tokens
+        [num_steps, T(, tracks)] out. Every step uses the same seed, so the sampling noise
+        is shared and the steps change only as z does."""
+        if num_steps < 2:
+            raise ClientError(f"num_steps must be >= 2, got {num_steps}")
+        a, b = self.split_tracks(tokens_a, "_a"), self.split_tracks(tokens_b, "_b")
+        if any(len(v) != 1 for v in (*a.values(), *b.values())):
+            raise ClientError("interpolate takes one sequence for each end")
+        inputs = {k: np.repeat(v, num_steps, axis=0) for k, v in {**a, **b}.items()}
+        inputs["alpha"] = np.linspace(0.0, 1.0, num_steps, dtype=np.float32)
+        inputs["temperature"] = self._temps(temperature, num_steps)
+        return self.join_tracks(self._run("interpolate", inputs, seed, same_seed=True))
+
+    def call(self, signature: str, **inputs) -> dict[str, np.ndarray]:
+        """Any signature with explicit inputs (seed included), for what the helpers don't cover."""
+        return self.backend.run(signature, {k: np.asarray(v) for k, v in inputs.items()})

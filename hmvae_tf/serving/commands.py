@@ -1,0 +1,169 @@
+"""`hmvae sample` and `hmvae interpolate`: MIDI files from a served or a local SavedModel.
+
+    hmvae sample --server=localhost:8500 --model=mel_2bar -n 4 --temperature=0.5 --seed=0 --out=out/
+    hmvae interpolate a.mid b.mid --server=localhost:8500 --model=mel_2bar --steps=8 --out=out/
+    hmvae sample --saved_model=saved_models/mel_2bar/1 -n 4 --out=out/        # no server
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    if command not in ("sample", "interpolate"):
+        parser.description = f"`hmvae {command}` is not available yet."
+        return
+    if command == "sample":
+        parser.description = ("Sample new sequences from the model's prior and write one MIDI "
+                              "file each.")
+    else:
+        parser.description = (
+            "Interpolate between two MIDI files: encode a window of each, decode --steps points "
+            "along the spherical interpolation between their latent means (the first and last "
+            "are reconstructions of the inputs) and write one MIDI file per step plus one file "
+            "with all steps in a row.")
+        parser.add_argument("midi_a", help="start MIDI file")
+        parser.add_argument("midi_b", help="end MIDI file")
+    g = parser.add_argument_group("model: either --server with --model (gRPC, TF Serving or "
+                                  "hmvae serve), or --saved_model (in-process)")
+    g.add_argument("--server", default="", help="host:port of the gRPC model server")
+    g.add_argument("--model", default="", help="model name on the server (as in models.config)")
+    g.add_argument("--model_version", type=int, default=None,
+                   help="serve this version instead of the newest")
+    g.add_argument("--saved_model", default="",
+                   help="SavedModel version directory to run in this process, e.g. "
+                        "saved_models/mel_2bar/1")
+    g.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each gRPC call")
+    g = parser.add_argument_group("generation")
+    if command == "sample":
+        g.add_argument("-n", "--num_outputs", dest="n", type=int, default=4,
+                       help="number of sequences")
+    else:
+        g.add_argument("--steps", "--num_outputs", dest="steps", type=int, default=8,
+                       help="number of interpolation points, endpoints included")
+        g.add_argument("--window", type=int, default=0,
+                       help="which window with notes of each input to use (1-bar hop)")
+    g.add_argument("--temperature", type=float, default=0.5,
+                   help="softmax temperature; 0 = argmax (deterministic)")
+    g.add_argument("--seed", type=int, default=0, help="seed: same seed, same output")
+    g.add_argument("--qpm", type=float, default=120.0, help="tempo of the written MIDI files")
+    g.add_argument("--out", default="out", help="output directory (created if missing)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hmvae_tf.serving.client import ClientError, MusicVAEClient
+
+    if args.command not in ("sample", "interpolate"):
+        return _fail(f"`hmvae {args.command}` is not available yet")
+    if bool(args.server) == bool(args.saved_model):
+        return _fail("give either --server=host:port with --model=name, or --saved_model=dir")
+    if args.server and not args.model:
+        return _fail("--server needs --model=<name> (the model's name in models.config)")
+    try:
+        client = MusicVAEClient.connect(server=args.server or None, model=args.model or None,
+                                        saved_model=args.saved_model or None,
+                                        version=args.model_version, timeout=args.timeout)
+    except ClientError as err:
+        return _fail(str(err))
+    try:
+        with client:
+            if args.command == "sample":
+                return _sample(client, args)
+            return _interpolate(client, args)
+    except ClientError as err:
+        return _fail(str(err))
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _model_label(args) -> str:
+    if args.model:
+        return args.model
+    path = os.path.normpath(args.saved_model)
+    base = os.path.basename(path)
+    return os.path.basename(os.path.dirname(path)) or base if base.isdigit() else base
+
+
+def _write(rep, tokens, path: str, qpm: float, files: list) -> object:
+    from hmvae_tf.serving import music_adapter
+
+    ns = rep.to_note_sequence(tokens, qpm)
+    music_adapter.write_midi(ns, path)
+    files.append((path, len(ns.notes)))
+    return ns
+
+
+def _report(client, files: list, what: str) -> None:
+    bars = client.num_steps // 16
+    print(f"{client.description}: {'+'.join(client.tracks)}, {client.num_steps} steps "
+          f"({bars} bars), z {client.z_size}")
+    print(f"{what}; wrote {len(files)} MIDI files:")
+    width = max(len(p) for p, _ in files)
+    for path, notes in files:
+        print(f"  {path:<{width}}  {notes:4d} notes")
+
+
+def _sample(client, args) -> int:
+    from hmvae_tf.serving import music_adapter
+
+    if args.n < 1:
+        return _fail("-n must be >= 1")
+    try:
+        rep = music_adapter.representation_for(client.tracks)
+    except ValueError as err:
+        return _fail(str(err))
+    tokens = client.sample(args.n, temperature=args.temperature, seed=args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    label = _model_label(args)
+    files = []
+    for i, row in enumerate(tokens):
+        name = (f"{label}_sample_t{args.temperature:g}_seed{args.seed}_"
+                f"{i + 1:02d}-of-{len(tokens):02d}.mid")
+        _write(rep, row, os.path.join(args.out, name), args.qpm, files)
+    _report(client, files, f"sampled {len(tokens)} at temperature {args.temperature:g}, "
+                           f"seed {args.seed}")
+    return 0
+
+
+def _interpolate(client, args) -> int:
+    from hmvae_tf.serving import music_adapter
+
+    if args.steps < 2:
+        return _fail("--steps must be >= 2")
+    try:
+        rep = music_adapter.representation_for(client.tracks)
+    except ValueError as err:
+        return _fail(str(err))
+    bars = client.num_steps // 16
+    ends = []
+    for path in (args.midi_a, args.midi_b):
+        if not os.path.isfile(path):
+            return _fail(f"{path}: no such file")
+        try:
+            ns = music_adapter.read_midi(path)
+            ends.append(rep.from_note_sequence(ns, bars, window_index=args.window))
+        except ValueError as err:
+            what = "melody" if rep.tracks == ("melody",) else "+".join(rep.tracks)
+            return _fail(f"{path}: no usable {what} for a {bars}-bar model: {err}")
+    tokens = client.interpolate(ends[0], ends[1], num_steps=args.steps,
+                                temperature=args.temperature, seed=args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    stem = "_".join(os.path.splitext(os.path.basename(p))[0] for p in (args.midi_a, args.midi_b))
+    prefix = f"{_model_label(args)}_interp_{stem}"
+    files, sequences = [], []
+    for i, row in enumerate(tokens):
+        name = f"{prefix}_{i + 1:02d}-of-{len(tokens):02d}.mid"
+        sequences.append(_write(rep, row, os.path.join(args.out, name), args.qpm, files))
+    whole = music_adapter.concatenate(sequences)
+    path = os.path.join(args.out, f"{prefix}_all.mid")
+    music_adapter.write_midi(whole, path)
+    files.append((path, len(whole.notes)))
+    _report(client, files, f"interpolated {args.midi_a} -> {args.midi_b} in {args.steps} steps "
+                           f"(first and last: reconstructions) at temperature "
+                           f"{args.temperature:g}, seed {args.seed}")
+    return 0

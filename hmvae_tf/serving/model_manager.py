@@ -1,0 +1,232 @@
+"""Which SavedModels the server holds: TF Serving's ModelServerConfig, versions and polling.
+
+A model is a base path holding numeric version directories (`saved_models/mel_2bar/1/`,
+`.../2/`); the version policy (default: the newest one) says which are loaded. A poll thread
+(`--file_system_poll_wait_seconds`, like TF Serving) loads versions that appear later and
+unloads the ones the policy drops, so `hmvae export` to a served base path goes live.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import traceback
+
+import grpc
+from google.protobuf import text_format
+from tensorflow_serving.apis import get_model_status_pb2
+from tensorflow_serving.config import model_server_config_pb2
+
+from hmvae_tf.serving.errors import ServingError, invalid_argument, not_found
+
+AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+END = get_model_status_pb2.ModelVersionStatus.END
+
+
+@dataclasses.dataclass
+class ModelSource:
+    """One `config { ... }` entry, with base_path resolved."""
+
+    name: str
+    base_path: str
+    policy: str = "latest"  # latest | all | specific
+    num_versions: int = 1
+    versions: tuple[int, ...] = ()
+    labels: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def wanted(self, on_disk: list[int]) -> list[int]:
+        if self.policy == "all":
+            return sorted(on_disk)
+        if self.policy == "specific":
+            return sorted(v for v in on_disk if v in self.versions)
+        return sorted(on_disk)[-self.num_versions:] if on_disk else []
+
+
+def read_model_config(path: str) -> list[ModelSource]:
+    """Parses a ModelServerConfig text proto (TF Serving's --model_config_file)."""
+    with open(path) as f:
+        text = f.read()
+    config = model_server_config_pb2.ModelServerConfig()
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as err:
+        raise ValueError(f"{path}: bad ModelServerConfig text proto: {err}") from None
+    if config.WhichOneof("config") != "model_config_list":
+        raise ValueError(f"{path}: needs a model_config_list (custom_model_config is not supported)")
+    config_dir = os.path.dirname(os.path.abspath(path))
+    sources, names = [], set()
+    for entry in config.model_config_list.config:
+        if not entry.name or not entry.base_path:
+            raise ValueError(f"{path}: every config needs a name and a base_path")
+        if entry.name in names:
+            raise ValueError(f"{path}: model {entry.name!r} is configured twice")
+        names.add(entry.name)
+        platform = entry.model_platform or "tensorflow"
+        if platform != "tensorflow":
+            raise ValueError(f"{path}: model {entry.name!r} has model_platform {platform!r}; "
+                             "only 'tensorflow' SavedModels are served")
+        sources.append(_source(entry, resolve_base_path(entry.base_path, config_dir)))
+    return sources
+
+
+def single_model_config(name: str, base_path: str) -> list[ModelSource]:
+    """--model_name / --model_base_path, as TF Serving's one-model shorthand."""
+    return [ModelSource(name=name, base_path=resolve_base_path(base_path, os.getcwd()))]
+
+
+def _source(entry, base_path: str) -> ModelSource:
+    src = ModelSource(name=entry.name, base_path=base_path, labels=dict(entry.version_labels))
+    choice = entry.model_version_policy.WhichOneof("policy_choice")
+    if choice == "all":
+        src.policy = "all"
+    elif choice == "specific":
+        src.policy, src.versions = "specific", tuple(entry.model_version_policy.specific.versions)
+        if not src.versions:
+            raise ValueError(f"model {entry.name!r}: specific version policy lists no versions")
+    elif choice == "latest":
+        src.num_versions = max(1, entry.model_version_policy.latest.num_versions)
+    return src
+
+
+def resolve_base_path(base_path: str, config_dir: str) -> str:
+    """Absolute paths as given; relative ones against the working directory, then the
+    config file's directory (TF Serving only tries the former)."""
+    if base_path.startswith("file://"):
+        base_path = base_path[len("file://"):]
+    if os.path.isabs(base_path):
+        return base_path
+    for root in (os.getcwd(), config_dir):
+        candidate = os.path.abspath(os.path.join(root, base_path))
+        if os.path.isdir(candidate):
+            return candidate
+    return os.path.abspath(base_path)
+
+
+def versions_on_disk(base_path: str) -> list[int]:
+    """Numeric subdirectories that hold a saved_model.pb(txt) (partial exports are skipped)."""
+    try:
+        names = os.listdir(base_path)
+    except OSError:
+        return []
+    return sorted(int(n) for n in names if n.isdigit() and any(
+        os.path.isfile(os.path.join(base_path, n, f)) for f in ("saved_model.pb", "saved_model.pbtxt")))
+
+
+class ModelManager:
+    """Holds the loaded servables of every configured model; thread-safe lookups."""
+
+    def __init__(self, sources: list[ModelSource], load_fn, log=print):
+        self.sources = {s.name: s for s in sources}
+        self._load_fn = load_fn  # (name, version, path) -> servable
+        self._log = log
+        self._lock = threading.Lock()
+        self._loaded: dict[str, dict[int, object]] = {s.name: {} for s in sources}
+        self._states: dict[str, dict[int, int]] = {s.name: {} for s in sources}
+        self._failed: set[tuple[str, int]] = set()
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+
+    # --- loading ----------------------------------------------------------------------------
+    def load_all(self, strict: bool = True) -> None:
+        """First load. strict: a missing base path or a version that fails to load is fatal."""
+        for src in self.sources.values():
+            if strict and not os.path.isdir(src.base_path):
+                raise ValueError(f"model {src.name!r}: base_path {src.base_path} does not exist")
+            self._sync(src, strict)
+            if not self._loaded[src.name]:
+                self._log(f"warning: model {src.name!r}: no version directory with a "
+                          f"saved_model.pb under {src.base_path} (policy {src.policy}); waiting")
+        self._check_labels()
+
+    def _sync(self, src: ModelSource, strict: bool = False) -> None:
+        wanted = src.wanted(versions_on_disk(src.base_path))
+        for version in wanted:
+            if version in self._loaded[src.name] or (src.name, version) in self._failed:
+                continue
+            path = os.path.join(src.base_path, str(version))
+            try:
+                servable = self._load_fn(src.name, version, path)
+            except Exception as err:  # noqa: BLE001
+                if strict:
+                    raise ValueError(f"model {src.name!r} version {version}: cannot load "
+                                     f"{path}: {err}") from err
+                self._failed.add((src.name, version))
+                self._log(f"error: model {src.name!r} version {version}: cannot load {path}: {err}")
+                traceback.print_exc()
+                continue
+            with self._lock:
+                self._loaded[src.name][version] = servable
+                self._states[src.name][version] = AVAILABLE
+            self._log(f"loaded model {src.name} version {version} from {path}: signatures "
+                      + ", ".join(sorted(getattr(servable, "signature_names", ()))))
+        with self._lock:
+            for version in [v for v in self._loaded[src.name] if v not in wanted]:
+                del self._loaded[src.name][version]
+                self._states[src.name][version] = END
+                self._log(f"unloaded model {src.name} version {version}")
+
+    def _check_labels(self) -> None:
+        for src in self.sources.values():
+            for label, version in src.labels.items():
+                if version not in self._loaded[src.name]:
+                    raise ValueError(f"model {src.name!r}: version label {label!r} points at "
+                                     f"version {version}, which is not loaded")
+
+    def start_polling(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+
+        def loop():
+            while not self._stop.wait(seconds):
+                for src in self.sources.values():
+                    self._sync(src)
+
+        self._poller = threading.Thread(target=loop, name="version-poller", daemon=True)
+        self._poller.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # --- lookups ----------------------------------------------------------------------------
+    def get(self, model_spec) -> tuple[object, int]:
+        """The servable a ModelSpec asks for (version, version_label or the newest)."""
+        name = model_spec.name
+        choice = model_spec.WhichOneof("version_choice")
+        with self._lock:
+            loaded = self._loaded.get(name, {})
+            if choice == "version":
+                version = model_spec.version.value
+                if version not in loaded:
+                    raise not_found(f"Servable not found for request: Specific({name}, {version})")
+                return loaded[version], version
+            if choice == "version_label":
+                src = self.sources.get(name)
+                label = model_spec.version_label
+                if src is None or label not in src.labels:
+                    raise invalid_argument(f"Unrecognized servable version label: {label}")
+                version = src.labels[label]
+                if version not in loaded:
+                    raise not_found(f"Servable not found for request: Specific({name}, {version})")
+                return loaded[version], version
+            if not loaded:
+                raise not_found(f"Servable not found for request: Latest({name})")
+            version = max(loaded)
+            return loaded[version], version
+
+    def states(self, name: str, version: int | None = None) -> list[tuple[int, int]]:
+        """[(version, ModelVersionStatus.State)] as GetModelStatus reports them."""
+        with self._lock:
+            states = self._states.get(name, {})
+            if version is not None:
+                if version not in states:
+                    raise ServingError(grpc.StatusCode.NOT_FOUND,
+                                       f"Could not find version {version} of model {name}")
+                return [(version, states[version])]
+            if not states:
+                raise ServingError(grpc.StatusCode.NOT_FOUND,
+                                   f"Could not find any versions of model {name}")
+            return sorted(states.items())
+
+    def loaded(self) -> dict[str, list[int]]:
+        with self._lock:
+            return {name: sorted(v) for name, v in self._loaded.items()}

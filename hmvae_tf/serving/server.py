@@ -1,0 +1,170 @@
+"""`hmvae serve`: TF Serving's gRPC API for machines without the tensorflow_model_server binary.
+
+It reads the same `--model_config_file` (a ModelServerConfig text proto) and answers the same
+RPCs with the same messages and status codes, so a client cannot tell it from TF Serving:
+
+  tensorflow.serving.PredictionService/Predict           model_spec name, version or
+                                                          version_label, signature_name
+                                                          (default serving_default), output_filter
+  tensorflow.serving.PredictionService/GetModelMetadata  metadata["signature_def"]: a packed
+                                                          SignatureDefMap, straight from the
+                                                          SavedModel's "serve" MetaGraph
+  tensorflow.serving.ModelService/GetModelStatus         one ModelVersionStatus per version
+
+Status codes as TF Serving: unknown model or version -> NOT_FOUND ("Servable not found for
+request: Latest(name)"); unknown signature -> FAILED_PRECONDITION ("Serving signature key "x"
+not found."); missing or extra input, wrong dtype or shape, a value the graph rejects ->
+INVALID_ARGUMENT with a message naming the input; a full batching queue -> UNAVAILABLE.
+A bad request never takes the server down.
+
+Extra (not in TF Serving): `/hmvae.serving.ServerStats/Get` answers a JSON document with request
+and batching counters (see `fetch_stats`), and `--port=0` picks a free port (printed).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+
+# Extra RPC of hmvae serve (raw bytes in, JSON out): request and batching counters.
+STATS_SERVICE, STATS_METHOD = "hmvae.serving.ServerStats", "Get"
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    parser.description = """\
+Serve exported SavedModels over TF Serving's gRPC API (PredictionService.Predict and
+GetModelMetadata, ModelService.GetModelStatus) on machines without the tensorflow_model_server
+binary. Same flags, config files, messages and status codes as TF Serving:
+
+  hmvae serve --port=8500 --model_config_file=saved_models/models.config [--enable_batching]
+
+Each model's base_path holds numeric version directories; the newest is served (or what the
+config's model_version_policy says) and versions that appear later are picked up. Prints one
+line per loaded model and the listening address. Stop with Ctrl-C or SIGTERM: requests in
+flight finish first."""
+    parser.formatter_class = _HelpFormatter
+    g = parser.add_argument_group("models")
+    g.add_argument("--model_config_file", default="",
+                   help="ModelServerConfig text proto: model_config_list { config { name: "
+                        "\"mel_2bar\" base_path: \"mel_2bar\" model_platform: \"tensorflow\" } }; "
+                        "a relative base_path is looked up in the working directory, then beside "
+                        "the config file")
+    g.add_argument("--model_name", default="default",
+                   help="name of the one model to serve (without --model_config_file)")
+    g.add_argument("--model_base_path", default="",
+                   help="base path of the one model to serve (without --model_config_file)")
+    g.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
+                   help="seconds between looks for new or removed versions; 0 = only at start")
+    g.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0,
+                   help="threads for the inside of one op (e.g. a matmul); 0 = TF's choice "
+                        "(all cores). 1 often serves small models best under concurrent load")
+    g.add_argument("--tensorflow_inter_op_parallelism", type=int, default=0,
+                   help="threads for running independent ops at once; 0 = TF's choice")
+    g = parser.add_argument_group("network")
+    g.add_argument("--port", type=int, default=8500, help="gRPC port; 0 picks a free one")
+    g.add_argument("--host", default="0.0.0.0", help="address to bind")
+    g.add_argument("--grpc_max_threads", type=int, default=64,
+                   help="request threads (with batching, at least the number of concurrent "
+                        "clients, so that their requests can meet in one batch)")
+    g.add_argument("--rest_api_port", type=int, default=0,
+                   help="TF Serving's HTTP/REST port; hmvae serve speaks gRPC only, so this "
+                        "must stay 0 (accepted so TF Serving command lines work unchanged)")
+    g = parser.add_argument_group("batching (as TF Serving's --enable_batching)")
+    g.add_argument("--enable_batching", action="store_true",
+                   help="merge concurrent Predict calls to the same model version and signature "
+                        "whose inputs have the same non-batch shape into one run of the model")
+    g.add_argument("--batching_parameters_file", default="",
+                   help="BatchingParameters text proto, e.g. 'max_batch_size { value: 64 } "
+                        "batch_timeout_micros { value: 2000 } num_batch_threads { value: 2 } "
+                        "max_enqueued_batches { value: 100 }'. Defaults as TF Serving: 1000, 0, "
+                        "number of CPUs, 10")
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    log = _log
+    if args.rest_api_port:
+        log("error: --rest_api_port: hmvae serve has no REST API (gRPC only); use "
+            "tensorflow_model_server for REST, or leave it at 0")
+        return 2
+    if args.batching_parameters_file and not args.enable_batching:
+        log("error: --batching_parameters_file needs --enable_batching (as in TF Serving)")
+        return 2
+    if not args.model_config_file and not args.model_base_path:
+        log("error: give --model_config_file (or --model_base_path with --model_name)")
+        return 2
+
+    from hmvae_tf.serving import model_manager
+    from hmvae_tf.serving.batching import BatchingParameters, parse_batching_parameters
+
+    try:
+        if args.model_config_file:
+            sources = model_manager.read_model_config(args.model_config_file)
+        else:
+            sources = model_manager.single_model_config(args.model_name, args.model_base_path)
+        batching = None
+        if args.enable_batching:
+            batching = BatchingParameters().validate()
+            if args.batching_parameters_file:
+                with open(args.batching_parameters_file) as f:
+                    batching = parse_batching_parameters(f.read())
+    except (OSError, ValueError) as err:
+        log(f"error: {err}")
+        return 2
+
+    stop = threading.Event()
+
+    def on_signal(signum, _frame):
+        log(f"received {signal.Signals(signum).name}, shutting down")
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    from hmvae_tf.serving.service import ModelServer
+
+    server = ModelServer(sources, batching, log=log,
+                         intra_op_threads=args.tensorflow_intra_op_parallelism,
+                         inter_op_threads=args.tensorflow_inter_op_parallelism)
+    try:
+        server.manager.load_all(strict=True)
+        port = server.start(args.host, args.port, args.grpc_max_threads)
+    except (OSError, ValueError, RuntimeError) as err:
+        log(f"error: {err}")
+        server.stop()
+        return 1
+    server.manager.start_polling(args.file_system_poll_wait_seconds)
+    if batching:
+        log(f"batching: {batching.describe()}")
+    log(f"listening on {args.host}:{port} (gRPC: tensorflow.serving.PredictionService, "
+        "tensorflow.serving.ModelService)")
+
+    while not stop.wait(0.5):
+        pass
+    server.stop()
+    log("stopped: " + server.summary())
+    return 0
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+def fetch_stats(address: str, timeout: float = 10.0) -> dict:
+    """The stats document of a running `hmvae serve` (not available from TF Serving)."""
+    import grpc
+
+    with grpc.insecure_channel(address) as channel:
+        raw = channel.unary_unary(f"/{STATS_SERVICE}/{STATS_METHOD}")(b"", timeout=timeout)
+    return json.loads(raw)
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(prog="hmvae serve")
+    add_arguments(p, "serve")
+    sys.exit(run(p.parse_args()))

@@ -1,0 +1,168 @@
+"""Server-side batching: the scheduler alone (no TF), then through `hmvae serve --enable_batching`."""
+from __future__ import annotations
+
+import threading
+import time
+
+import grpc
+import numpy as np
+import pytest
+
+from hmvae_tf.serving.batching import BatchingParameters, BatchScheduler, parse_batching_parameters
+from hmvae_tf.serving.errors import ServingError
+from serving_fixtures import Conn, batching_server, hmvae_server, model_repo  # noqa: F401
+
+
+def concurrently(n, fn):
+    """Runs fn(i) for i < n in n threads released together; returns results in order."""
+    barrier = threading.Barrier(n)
+    results, errors = [None] * n, [None] * n
+
+    def work(i):
+        barrier.wait()
+        try:
+            results[i] = fn(i)
+        except Exception as err:  # noqa: BLE001
+            errors[i] = err
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results, errors
+
+
+class SlowDouble:
+    """A fake signature: doubles x row-wise; fails on rows < 0; records the batch sizes."""
+
+    def __init__(self, delay=0.02):
+        self.calls, self.delay, self.lock = [], delay, threading.Lock()
+
+    def __call__(self, inputs):
+        x = inputs["x"]
+        with self.lock:
+            self.calls.append(len(x))
+        time.sleep(self.delay)
+        if (x < 0).any():
+            raise ValueError("x must be >= 0")
+        return {"y": x * 2, "s": x.sum(axis=1)}
+
+
+def test_parse_batching_parameters():
+    p = parse_batching_parameters("""
+        max_batch_size { value: 64 }
+        batch_timeout_micros { value: 2000 }
+        max_enqueued_batches { value: 7 }
+        num_batch_threads { value: 3 }
+        thread_pool_name { value: "x" }
+        allowed_batch_sizes: 16
+        allowed_batch_sizes: 64
+    """)
+    assert p == BatchingParameters(64, 2000, 7, 3, (16, 64))
+    assert parse_batching_parameters("max_batch_size { value: 8 }").batch_timeout_micros == 0
+    with pytest.raises(ValueError, match="max_batch_sise"):
+        parse_batching_parameters("max_batch_sise { value: 8 }")
+    with pytest.raises(ValueError, match="allowed_batch_sizes"):
+        parse_batching_parameters("max_batch_size { value: 8 } allowed_batch_sizes: 4")
+
+
+def test_concurrent_tasks_are_merged_and_split_back():
+    sched = BatchScheduler(BatchingParameters(max_batch_size=32, batch_timeout_micros=100_000,
+                                              num_batch_threads=1))
+    run = SlowDouble()
+    try:
+        results, errors = concurrently(12, lambda i: sched.run(
+            "k", run, {"x": np.full((2, 3), i, np.int64)}))
+    finally:
+        sched.stop()
+    assert errors == [None] * 12
+    for i, out in enumerate(results):
+        np.testing.assert_array_equal(out["y"], np.full((2, 3), 2 * i))
+        np.testing.assert_array_equal(out["s"], [3 * i, 3 * i])
+    assert sum(run.calls) == 24 and len(run.calls) < 12 and max(run.calls) <= 32
+    assert sched.snapshot()["tasks"] == 12
+
+
+def test_max_batch_size_and_different_shapes_are_respected():
+    sched = BatchScheduler(BatchingParameters(max_batch_size=4, batch_timeout_micros=50_000,
+                                              num_batch_threads=1))
+    run = SlowDouble()
+    try:
+        # Rows of width 3 and width 5 cannot share a batch; no batch exceeds 4 rows.
+        results, errors = concurrently(8, lambda i: sched.run(
+            "k", run, {"x": np.full((1, 3 if i % 2 else 5), i)}))
+        assert errors == [None] * 8
+        assert max(run.calls) <= 4
+        with pytest.raises(ServingError) as info:
+            sched.run("k", run, {"x": np.zeros((5, 3))})
+        assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert "larger than maximum input batch size 4" in info.value.message
+        with pytest.raises(ServingError, match="equal 0th-dimension"):
+            sched.run("k", run, {"x": np.zeros((2, 3)), "x2": np.zeros((3, 3))})
+    finally:
+        sched.stop()
+    for i, out in enumerate(results):
+        assert out["y"].shape == (1, 3 if i % 2 else 5)
+
+
+def test_a_bad_request_does_not_fail_its_batch_mates():
+    sched = BatchScheduler(BatchingParameters(max_batch_size=64, batch_timeout_micros=100_000,
+                                              num_batch_threads=1))
+    run = SlowDouble()
+    try:
+        results, errors = concurrently(6, lambda i: sched.run(
+            "k", run, {"x": np.full((1, 2), -1 if i == 3 else i)}))
+    finally:
+        sched.stop()
+    assert isinstance(errors[3], ServingError)
+    assert errors[3].code == grpc.StatusCode.INVALID_ARGUMENT and "x must be >= 0" in errors[3].message
+    assert [e for i, e in enumerate(errors) if i != 3] == [None] * 5
+    assert results[5]["y"].tolist() == [[10, 10]]
+
+
+def test_allowed_batch_sizes_pad_and_full_queue_is_unavailable():
+    sched = BatchScheduler(BatchingParameters(max_batch_size=8, batch_timeout_micros=0,
+                                              num_batch_threads=1, max_enqueued_batches=1,
+                                              allowed_batch_sizes=(4, 8)))
+    run = SlowDouble(delay=0.3)
+    try:
+        out = sched.run("k", run, {"x": np.ones((3, 2))})
+        assert run.calls == [4] and out["y"].shape == (3, 2)  # padded to 4, cut back to 3
+        # One batch running, one queued (max_enqueued_batches=1), the next is refused.
+        results, errors = concurrently(3, lambda i: sched.run("k", run, {"x": np.ones((8, 2))}))
+    finally:
+        sched.stop()
+    refused = [e for e in errors if e is not None]
+    assert refused and all(e.code == grpc.StatusCode.UNAVAILABLE for e in refused)
+
+
+def test_batched_server_merges_and_matches_sequential(batching_server, hmvae_server):
+    from hmvae_tf.serving.server import fetch_stats
+
+    n = 16
+    conn = Conn(batching_server.address, "mel")
+    plain = Conn(hmvae_server.address, "mel")
+
+    def request(i):
+        rows = 1 + i % 2
+        seed = np.stack([np.full(rows, 7, np.int32), np.arange(10 * i, 10 * i + rows, dtype=np.int32)], 1)
+        return {"temperature": np.full(rows, 0.7, np.float32), "seed": seed}
+
+    expected = [plain.predict("sample", request(i))[1] for i in range(n)]  # sequential, unbatched
+    before = fetch_stats(batching_server.address)["batching"]
+    results, errors = concurrently(n, lambda i: conn.predict("sample", request(i))[1])
+    after = fetch_stats(batching_server.address)["batching"]
+    assert errors == [None] * n
+    for got, want in zip(results, expected):
+        np.testing.assert_array_equal(got["melody"], want["melody"])
+        np.testing.assert_allclose(got["z"], want["z"], rtol=1e-6)
+    tasks = after["tasks"] - before.get("tasks", 0)
+    batches = after["batches"] - before.get("batches", 0)
+    assert tasks == n
+    assert batches <= n // 2, f"{n} concurrent requests ran in {batches} batches: {after}"
+    # Sequential calls on the batching server give the same rows too.
+    for i in (0, 5):
+        np.testing.assert_array_equal(conn.predict("sample", request(i))[1]["melody"],
+                                      expected[i]["melody"])
+    assert batching_server.alive()
