@@ -19,7 +19,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("hmvae_tf.serving.server", "serve SavedModels over TF Serving's gRPC API"),
     "sample": ("hmvae_tf.serving.commands", "sample new music to MIDI files"),
     "interpolate": ("hmvae_tf.serving.commands", "interpolate between two MIDI files"),
-    "attribute": ("hmvae_tf.serving.commands", "shift music along a latent attribute vector"),
     "tfjs": ("hmvae_tf.tfjs", "convert a SavedModel into TF.js graph models for the browser"),
     "web": ("hmvae_tf.web", "serve the browser demo page"),
 }

@@ -101,7 +101,7 @@ def test_melody_adapter_round_trip():
     ns2.notes.add(pitch=48, velocity=80, start_time=0.0, end_time=0.5, program=0)
     got = rep.from_note_sequence(ns2, 1)
     assert got[0] == 60 - 21 + 2 and got[2] == 62 - 21 + 2
-    with pytest.raises(ValueError, match="no pitched"):
+    with pytest.raises(ValueError, match="no melody notes"):
         rep.from_note_sequence(melody_ns([36, 38], drums=True), 2)
     with pytest.raises(ValueError, match="window"):
         rep.from_note_sequence(melody_ns([60]), 2, window_index=3)
@@ -157,7 +157,7 @@ def test_command_errors(hmvae_server, model_repo, tmp_path, capsys):
     junk.write_bytes(b"not a midi file")
     src = f"--saved_model={model_repo.mel_v1}"
     code, _, err = run_cli(capsys, "interpolate", str(drums), str(drums), src, f"--out={tmp_path}")
-    assert code == 1 and "drums.mid: no usable melody for a 2-bar model: no pitched" in err
+    assert code == 1 and "drums.mid: no usable melody for a 2-bar model: no 2-bar melody window" in err
     code, _, err = run_cli(capsys, "interpolate", str(junk), str(drums), src, f"--out={tmp_path}")
     assert code == 1 and "junk.mid: no usable melody" in err and "MIDI" in err
     assert not glob.glob(str(tmp_path / "*interp*"))

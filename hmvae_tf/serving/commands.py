@@ -149,7 +149,8 @@ def _interpolate(client, args) -> int:
             ends.append(rep.from_note_sequence(ns, bars, window_index=args.window))
         except ValueError as err:
             what = "melody" if rep.tracks == ("melody",) else "+".join(rep.tracks)
-            return _fail(f"{path}: no usable {what} for a {bars}-bar model: {err}")
+            reason = str(err).replace(f"{path}: ", "")  # the reader names the file too
+            return _fail(f"{path}: no usable {what} for a {bars}-bar model: {reason}")
     tokens = client.interpolate(ends[0], ends[1], num_steps=args.steps,
                                 temperature=args.temperature, seed=args.seed)
     os.makedirs(args.out, exist_ok=True)
