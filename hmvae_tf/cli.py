@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "interpolate": ("hmvae_tf.serving.commands", "interpolate between two MIDI files"),
     "tfjs": ("hmvae_tf.tfjs", "convert a SavedModel into TF.js graph models for the browser"),
     "web": ("hmvae_tf.web", "serve the browser demo page"),
+    "demo": ("hmvae_tf.demo", "the whole chain on the embedded corpus: shipped models, then "
+             "build, train, export, serve, sample and interpolate"),
 }
 
 
