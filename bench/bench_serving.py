@@ -136,7 +136,7 @@ def main() -> int:
                                             z_size=args.toy_z_size, dec_sizes=sizes)
         what = (f"toy contract model (T=32, Z={args.toy_z_size}, decoder LSTM "
                 f"{list(sizes)} sampling 32 steps)")
-    from hmvae_tf.serving.toy_model import write_models_config
+    from hmvae_tf.serving.model_manager import write_models_config
     config = write_models_config(os.path.join(tmp, "models.config"),
                                  {"bench": os.path.dirname(version_dir)})
     flags = args.server_flags.split()

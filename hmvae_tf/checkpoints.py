@@ -46,11 +46,18 @@ def checkpoint_step(model_dir: str) -> int | None:
 
 
 def make_checkpoint(model: MusicVAE) -> tf.train.Checkpoint:
+    """Weights by their Keras path (plus the optimizer's state when training).
+
+    Not `tf.train.Checkpoint(model=model)`: Keras 3 hides the layers it keeps in lists (the
+    decoder's cores, an LSTM stack's layers) from TF checkpoints, so they would silently not
+    be saved. Paths are stable because every layer is named explicitly.
+    """
+    weights = {v.path: v for v in model.weights}
     if getattr(model, "optimizer", None) is not None:
         # Create Adam's slots now so a restore fills them instead of deferring.
         model.optimizer.build(model.trainable_variables)
-        return tf.train.Checkpoint(model=model, optimizer=model.optimizer)
-    return tf.train.Checkpoint(model=model)
+        return tf.train.Checkpoint(weights=weights, optimizer=model.optimizer)
+    return tf.train.Checkpoint(weights=weights)
 
 
 def load_model(model_dir: str, for_training: bool = False) -> tuple[MusicVAE, Config]:
@@ -67,10 +74,9 @@ def load_model(model_dir: str, for_training: bool = False) -> tuple[MusicVAE, Co
     if for_training:
         model.compile_for_training()
     status = make_checkpoint(model).read(latest)
-    if for_training:
-        status.assert_existing_objects_matched()
-    else:
-        status.expect_partial()
+    status.assert_existing_objects_matched()  # every weight (and slot) came from the file
+    if not for_training:
+        status.expect_partial()  # the optimizer's state stays unread
     return model, config
 
 

@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+from hmvae_tf.serving.model_manager import write_models_config
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join(ROOT, "saved_models")
 BUILDER = os.path.join(ROOT, "tfds_builders", "hmvae_notesequences")
@@ -98,15 +100,6 @@ def shown(path: str) -> str:
     """A path as the user would type it: relative to the current directory when inside it."""
     rel = os.path.relpath(path)
     return path if rel.startswith("..") else rel
-
-
-def write_models_config(path: str, models: dict[str, str]) -> None:
-    """A TF Serving ModelServerConfig (text proto) serving each name from its base path."""
-    entries = "".join(
-        f'  config {{\n    name: "{name}"\n    base_path: "{base}"\n'
-        f'    model_platform: "tensorflow"\n  }}\n' for name, base in models.items())
-    with open(path, "w") as f:
-        f.write("model_config_list {\n" + entries + "}\n")
 
 
 def test_windows_to_midi(dataset: str, data_dir: str, out_dir: str, count: int = 2) -> list[str]:

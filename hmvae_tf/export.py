@@ -24,11 +24,13 @@ CONFIG_ASSET = "hmvae_config.json"
 SIGNATURES = ("sample", "decode", "encode", "reconstruct", "interpolate")
 
 
-class ServingModule(tf.Module):
-    """The functions behind the signatures, over a trained MusicVAE."""
+class ServingModule:
+    """The functions behind the signatures, over a trained MusicVAE.
+
+    Deliberately not a tf.Module holding the Keras model: see `saveable_root`.
+    """
 
     def __init__(self, model: MusicVAE):
-        super().__init__(name="hmvae_serving")
         self.model = model
         self.config = model.config
         self.tracks = model.config.tracks
@@ -120,6 +122,42 @@ class ServingModule(tf.Module):
         return fns
 
 
+def saveable_root(functions: dict) -> tf.Module:
+    """The object to save: the tf.Variables the signatures capture, and nothing else.
+
+    Saving the Keras model itself would give every Keras variable a second tf.Variable in
+    the SavedModel, and the TF1-style loader that TF Serving uses restores that copy while the
+    signatures read the original, uninitialised one ("Could not find variable ..."). Keras'
+    own ExportArchive avoids this the same way: it tracks the functions' captured variables.
+    """
+    root = tf.Module()
+    seen, variables = set(), []
+    for fn in functions.values():
+        for v in fn.variables:
+            if id(v) not in seen:
+                seen.add(id(v))
+                variables.append(v)
+    root.model_variables = variables
+    return root
+
+
+def load_model(saved_model_dir: str) -> MusicVAE:
+    """A Keras MusicVAE rebuilt from an export: its config, and its weights matched by path."""
+    from hmvae_tf.configs import Config
+
+    with open(os.path.join(saved_model_dir, "assets.extra", CONFIG_ASSET)) as f:
+        config = Config.from_json(json.dumps(json.load(f)["config"]))
+    model = MusicVAE(config)
+    model.build()
+    saved = {v.name.split(":")[0]: v for v in tf.saved_model.load(saved_model_dir).model_variables}
+    missing = [v.path for v in model.weights if v.path not in saved]
+    if missing:
+        raise ValueError(f"{saved_model_dir} does not match its config: no {missing[:3]}")
+    for v in model.weights:
+        v.assign(saved[v.path])
+    return model
+
+
 def next_version(export_base: str) -> int:
     versions = [int(d) for d in os.listdir(export_base) if d.isdigit()] if os.path.isdir(
         export_base) else []
@@ -141,9 +179,9 @@ def export_saved_model(model: MusicVAE, export_base: str, version: int | None = 
         core.rnn.set_use_cudnn(False)
     if model.decoder.hierarchical:
         model.decoder.conductor.set_use_cudnn(False)
-    module = ServingModule(model)
+    functions = ServingModule(model).concrete_functions(jit_compile)
     try:
-        tf.saved_model.save(module, tmp, signatures=module.concrete_functions(jit_compile))
+        tf.saved_model.save(saveable_root(functions), tmp, signatures=functions)
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
         metadata = {
             "config": json.loads(model.config.to_json()),

@@ -26,7 +26,8 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
 
-from hmvae_tf.serving.toy_model import build_toy_saved_model, write_models_config
+from hmvae_tf.serving.model_manager import write_models_config
+from hmvae_tf.serving.toy_model import build_toy_saved_model
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 START_TIMEOUT = 180

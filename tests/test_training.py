@@ -31,6 +31,12 @@ def test_short_training_run_loss_falls(tmp_path):
     assert history.history["p_sample"][-1] > 0  # scheduled sampling is on for this config
     assert (tmp_path / "m" / "history.csv").exists()
     assert any((tmp_path / "m" / "logs").rglob("events.out.tfevents*"))
+    # The checkpoint holds every trained weight: a fresh process-side load gets them all.
+    loaded, _ = checkpoints.load_model(str(tmp_path / "m"))
+    trained = {v.path: v.numpy() for v in history.model.weights}
+    assert {v.path for v in loaded.weights} == set(trained)
+    for v in loaded.weights:
+        np.testing.assert_array_equal(v.numpy(), trained[v.path], err_msg=v.path)
 
 
 @pytest.mark.parametrize("clip_norm", ["0.5", "1e6"])

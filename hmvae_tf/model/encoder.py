@@ -24,7 +24,7 @@ class BidirectionalLstmEncoder(keras.layers.Layer):
         self.layers_ = [
             keras.layers.Bidirectional(
                 keras.layers.LSTM(u, return_sequences=i + 1 < len(units),
-                                  return_state=i + 1 == len(units)),
+                                  return_state=i + 1 == len(units), name=f"lstm_{i}"),
                 name=f"bilstm_{i}")
             for i, u in enumerate(self.units)
         ]

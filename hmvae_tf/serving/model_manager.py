@@ -69,6 +69,23 @@ def read_model_config(path: str) -> list[ModelSource]:
     return sources
 
 
+def write_models_config(path: str, models: dict[str, str],
+                        policies: dict[str, str] | None = None) -> str:
+    """Writes a TF Serving ModelServerConfig text proto serving {name: base_path};
+    policies: {name: "specific { versions: 1 }"} sets a model_version_policy."""
+    lines = ["model_config_list {"]
+    for name, base in models.items():
+        lines += ["  config {", f'    name: "{name}"', f'    base_path: "{base}"',
+                  '    model_platform: "tensorflow"']
+        if policies and name in policies:
+            lines.append(f"    model_version_policy {{ {policies[name]} }}")
+        lines.append("  }")
+    lines.append("}")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
 def single_model_config(name: str, base_path: str) -> list[ModelSource]:
     """--model_name / --model_base_path, as TF Serving's one-model shorthand."""
     return [ModelSource(name=name, base_path=resolve_base_path(base_path, os.getcwd()))]

@@ -178,23 +178,6 @@ def build_toy_saved_model(export_dir: str, tracks=("melody",), num_steps: int = 
     return export_dir
 
 
-def write_models_config(path: str, models: dict[str, str],
-                        policies: dict[str, str] | None = None) -> str:
-    """Writes a TF Serving ModelServerConfig text proto serving {name: base_path};
-    policies: {name: "specific { versions: 1 }"} sets a model_version_policy."""
-    lines = ["model_config_list {"]
-    for name, base in models.items():
-        lines += ["  config {", f'    name: "{name}"', f'    base_path: "{base}"',
-                  '    model_platform: "tensorflow"']
-        if policies and name in policies:
-            lines.append(f"    model_version_policy {{ {policies[name]} }}")
-        lines.append("  }")
-    lines.append("}")
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    return path
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--export_base", required=True, help="model base path; writes <base>/<version>/")
