@@ -63,7 +63,7 @@ function card(seq, label, { slots = true } = {}) {
   title.textContent = label;
   const canvas = document.createElement('canvas');
   canvas.className = 'pianoroll';
-  drawPianoRoll(canvas, seq.tokens, state.model.numSteps);
+  drawPianoRoll(canvas, seq.tokens, state.model.numSteps, $('sample-list').clientWidth - 20);
   const actions = document.createElement('div');
   actions.className = 'actions';
   const playBtn = document.createElement('button');
@@ -118,7 +118,7 @@ function setSlot(slot, seq, label) {
   box.querySelector('.slot-label').textContent = `${slot.toUpperCase()}: ${label}`;
   const canvas = box.querySelector('canvas');
   canvas.hidden = false;
-  drawPianoRoll(canvas, seq.tokens, state.model.numSteps);
+  drawPianoRoll(canvas, seq.tokens, state.model.numSteps, box.clientWidth - 20);
   $('interpolate').disabled = !(state.slots.a && state.slots.b);
 }
 
@@ -297,7 +297,7 @@ async function main() {
   setupDrop();
   clearSlots();
   setStatus('starting TF.js…', 'loading');
-  const backend = await initBackend(params.get('backend'));
+  const backend = await initBackend(params.get('backend') || undefined);
   $('backend').textContent = `TF.js ${tf.version.tfjs}, ${backend} backend`;
   await loadIndex();
   return loadModel(params.get('model'));

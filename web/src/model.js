@@ -3,6 +3,11 @@
 import * as tf from '@tensorflow/tfjs';
 
 export const FORMAT = 'hmvae-tfjs/1';
+// The decoders are while loops over 16th-note steps on a batch of a few rows: per-op overhead
+// and reading the loop condition back every step dominate, so the plain JS backend beats
+// WebGL by far (tiny model in headless Chromium: 0.17 s vs 4.1 s per sample). ?backend=webgl
+// switches for large models on a real GPU.
+export const DEFAULT_BACKEND = 'cpu';
 
 // The graph models' manifests point at the same weight files (../weights/*.bin): fetch each
 // file once per page and hand every loader its own Response of the bytes.
@@ -153,12 +158,10 @@ export class HmvaeModel {
   }
 }
 
-/** Picks the TF.js backend: ?backend=cpu|webgl, else TF.js's choice (WebGL when it works). */
-export async function initBackend(requested) {
-  if (requested) {
-    const ok = await tf.setBackend(requested);
-    if (!ok) throw new Error(`TF.js backend ${requested} is not available here`);
-  }
+/** Sets the TF.js backend (default cpu: see DEFAULT_BACKEND). */
+export async function initBackend(requested = DEFAULT_BACKEND) {
+  const ok = await tf.setBackend(requested);
+  if (!ok) throw new Error(`TF.js backend ${requested} is not available here`);
   await tf.ready();
   return tf.getBackend();
 }

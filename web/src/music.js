@@ -9,7 +9,12 @@
 // per instrument the highest of simultaneous onsets wins and a new note ends the sounding one.
 // Drums: a 9-bit mask per step over the reduced drum classes (bit 0 kick ... bit 8 ride).
 // Trio: melody (programs 0-31), bass (32-39), drums.
-import { Midi } from '@tonejs/midi';
+import * as tonejsMidi from '@tonejs/midi';
+import * as midiFile from 'midi-file';
+
+// The bundler reads @tonejs/midi's ES module; Node (tools/, tests) its CommonJS build.
+const { Midi } = tonejsMidi.Midi ? tonejsMidi : tonejsMidi.default;
+const { parseMidi } = midiFile.parseMidi ? midiFile : midiFile.default;
 
 export const STEPS_PER_BAR = 16;
 export const STEPS_PER_QUARTER = 4;
@@ -43,7 +48,12 @@ export const REPRESENTATION_TRACKS = {
   melody: ['melody'], drums: ['drums'], trio: ['melody', 'bass', 'drums'],
 };
 
-export class NoWindowError extends Error {}
+export class NoWindowError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'NoWindowError';
+  }
+}
 
 // --- grid ------------------------------------------------------------------------------------
 const quantize = (ticks, ppq) => Math.floor((Math.max(0, ticks) / ppq) * STEPS_PER_QUARTER + 0.5);
@@ -57,9 +67,8 @@ export function isGridMeter(n, d) {
 }
 
 function timeSignatureSteps(midi) {
-  const ppq = midi.header.ppq;
-  const raw = midi.header.timeSignatures.map((t) => [quantize(t.ticks, ppq), t.timeSignature[0],
-    t.timeSignature[1]]);
+  const raw = midi.timeSignatures.map((t) => [quantize(t.tick, midi.ppq), t.numerator,
+    t.denominator]);
   if (!raw.length) return [[0, 4, 4]];
   raw.sort((a, b) => a[0] - b[0]); // stable
   const byStep = new Map();
@@ -111,18 +120,74 @@ function meterRegions(events) {
   return regions;
 }
 
-/** Grid segments of a parsed MIDI file: [{notes, numSteps, numBars}], notes relative to the
- * segment's first grid bar, sorted by instrument, onset, highest pitch first. */
+/** A Standard MIDI File's notes as the Python side reads it (note_seq through pretty_midi):
+ * {ppq, timeSignatures: [{tick, numerator, denominator}] (track 0 only), instruments:
+ * [{program, channel, track, isDrum, notes: [{startTick, endTick, pitch, velocity}]}]}.
+ * One instrument per (program, channel, track) in order of its first finished note; a
+ * note-off ends every open note of its pitch and channel that began at an earlier tick; the
+ * program is the channel's at the note-off; channel 10 is drums. */
+export function readMidi(data) {
+  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+  if (bytes.length < 4 || String.fromCharCode(...bytes.subarray(0, 4)) !== 'MThd') {
+    throw new Error("not a Standard MIDI File (no 'MThd' header)");
+  }
+  let parsed;
+  try {
+    parsed = parseMidi(bytes);
+  } catch (err) {
+    throw new Error(`corrupt or unsupported (${err.message || err})`);
+  }
+  if (!parsed.header.ticksPerBeat) throw new Error('SMPTE time division is not supported');
+  const instruments = new Map();
+  const timeSignatures = [];
+  parsed.tracks.forEach((events, track) => {
+    let tick = 0;
+    const open = new Map(); // channel,pitch -> [[startTick, velocity]]
+    const program = new Array(16).fill(0);
+    for (const ev of events) {
+      tick += ev.deltaTime;
+      if (ev.type === 'timeSignature' && track === 0) {
+        timeSignatures.push({ tick, numerator: ev.numerator, denominator: ev.denominator });
+      } else if (ev.type === 'programChange') {
+        program[ev.channel] = ev.programNumber;
+      } else if (ev.type === 'noteOn' && ev.velocity > 0) {
+        const key = `${ev.channel},${ev.noteNumber}`;
+        if (!open.has(key)) open.set(key, []);
+        open.get(key).push([tick, ev.velocity]);
+      } else if (ev.type === 'noteOff' || (ev.type === 'noteOn' && ev.velocity === 0)) {
+        const key = `${ev.channel},${ev.noteNumber}`;
+        if (!open.has(key)) continue;
+        const notes = open.get(key);
+        const close = notes.filter(([start]) => start !== tick);
+        const keep = notes.filter(([start]) => start === tick);
+        for (const [start, velocity] of close) {
+          const id = `${program[ev.channel]},${ev.channel},${track}`;
+          if (!instruments.has(id)) {
+            instruments.set(id, { program: program[ev.channel], channel: ev.channel, track,
+              isDrum: ev.channel === 9, notes: [] });
+          }
+          instruments.get(id).notes.push({ startTick: start, endTick: tick, pitch: ev.noteNumber,
+            velocity });
+        }
+        if (close.length && keep.length) open.set(key, keep);
+        else open.delete(key);
+      }
+    }
+  });
+  return { ppq: parsed.header.ticksPerBeat, timeSignatures, instruments: [...instruments.values()] };
+}
+
+/** Grid segments of a read MIDI file (readMidi): [{notes, numSteps, numBars}], notes relative
+ * to the segment's first grid bar, sorted by instrument, onset, highest pitch first. */
 export function segments(midi, stats = {}) {
-  const ppq = midi.header.ppq;
   const notes = [];
-  midi.tracks.forEach((track, instrument) => {
-    for (const note of track.notes) {
+  midi.instruments.forEach((inst, instrument) => {
+    for (const note of inst.notes) {
       if (!(note.velocity > 0)) continue;
-      const start = quantize(note.ticks, ppq);
-      const end = Math.max(quantize(note.ticks + note.durationTicks, ppq), start + 1);
-      notes.push({ start, end, pitch: note.midi, instrument, program: track.instrument.number,
-        isDrum: track.instrument.percussion });
+      const start = quantize(note.startTick, midi.ppq);
+      const end = Math.max(quantize(note.endTick, midi.ppq), start + 1);
+      notes.push({ start, end, pitch: note.pitch, instrument, program: inst.program,
+        isDrum: inst.isDrum });
     }
   });
   if (!notes.length) {
@@ -325,7 +390,7 @@ export function trioFromMidi(midi, numBars, windowIndex = 0, name = 'MIDI file')
 export function midiToTokens(data, representation, numBars, windowIndex = 0, name = 'MIDI file') {
   let midi;
   try {
-    midi = new Midi(data);
+    midi = readMidi(data);
   } catch (err) {
     throw new NoWindowError(`${name}: not a readable MIDI file (${err.message})`);
   }

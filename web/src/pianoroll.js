@@ -3,13 +3,13 @@
 import { DRUM_CLASS_NAMES, STEPS_PER_BAR, drumHits, melodyNotes } from './music.js';
 
 const COLORS = { melody: '#3b6fd8', bass: '#2f9e5b', drums: '#d0672a' };
-const CELL = 10;       // px per step
-const ROW = 6;         // px per semitone
 const DRUM_ROW = 7;    // px per drum class
 const GUTTER = 28;     // left label column
+const PITCH_HEIGHT = 170; // px the pitch axis aims at
 
-/** Draws `tokens` ({track: [T]}) into `canvas`; returns the number of notes and hits drawn. */
-export function drawPianoRoll(canvas, tokens, numSteps) {
+/** Draws `tokens` ({track: [T]}) into `canvas`, `width` px wide (steps get 3..24 px, wider
+ * sequences scroll); returns the number of notes and drum hits drawn. */
+export function drawPianoRoll(canvas, tokens, numSteps, width = 600) {
   const pitched = ['melody', 'bass'].filter((t) => t in tokens);
   const notes = pitched.flatMap((t) => melodyNotes(tokens[t]).map((n) => ({ ...n, track: t })));
   const hits = 'drums' in tokens ? drumHits(tokens.drums) : [];
@@ -25,9 +25,11 @@ export function drawPianoRoll(canvas, tokens, numSteps) {
     }
   }
   const pitchRows = pitched.length ? hi - lo + 1 : 0;
+  const CELL = Math.max(3, Math.min(24, (width - GUTTER) / numSteps));
+  const ROW = pitchRows ? Math.max(2, Math.min(8, Math.floor(PITCH_HEIGHT / pitchRows))) : 0;
   const drumHeight = 'drums' in tokens ? DRUM_CLASS_NAMES.length * DRUM_ROW : 0;
   const gap = pitchRows && drumHeight ? 6 : 0;
-  const width = GUTTER + numSteps * CELL;
+  width = GUTTER + numSteps * CELL;
   const height = pitchRows * ROW + gap + drumHeight;
   const scale = window.devicePixelRatio || 1;
   canvas.width = Math.round(width * scale);
@@ -47,7 +49,7 @@ export function drawPianoRoll(canvas, tokens, numSteps) {
       const black = [1, 3, 6, 8, 10].includes(((p % 12) + 12) % 12);
       ctx.fillStyle = black ? '#eef0f5' : '#fbfbfd';
       ctx.fillRect(GUTTER, y, numSteps * CELL, ROW);
-      if (p % 12 === 0) {
+      if (p % 12 === 0 && ROW >= 2) {
         ctx.fillStyle = '#666';
         ctx.fillText(`C${p / 12 - 1}`, 2, y + ROW / 2);
       }
@@ -71,12 +73,13 @@ export function drawPianoRoll(canvas, tokens, numSteps) {
   for (const n of notes) {
     ctx.fillStyle = COLORS[n.track];
     ctx.fillRect(GUTTER + n.start * CELL + 1, (hi - n.pitch) * ROW + 0.5,
-      Math.max(2, (n.end - n.start) * CELL - 2), ROW - 1);
+      Math.max(2, (n.end - n.start) * CELL - 2), Math.max(1, ROW - 1));
   }
   ctx.fillStyle = COLORS.drums;
   for (const h of hits) {
     const y = top + (DRUM_CLASS_NAMES.length - 1 - h.cls) * DRUM_ROW;
-    ctx.fillRect(GUTTER + h.step * CELL + 2, y + 1, CELL - 4, DRUM_ROW - 2);
+    const pad = CELL > 6 ? 2 : 0.5;
+    ctx.fillRect(GUTTER + h.step * CELL + pad, y + 1, Math.max(1, CELL - 2 * pad), DRUM_ROW - 2);
   }
   const drawn = notes.length + hits.length;
   canvas.dataset.notes = String(drawn);
