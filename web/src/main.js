@@ -58,6 +58,7 @@ function fileName(label) {
 function card(seq, label, { slots = true } = {}) {
   const el = document.createElement('div');
   el.className = 'card';
+  el.dataset.tokens = JSON.stringify(seq.tokens);
   const title = document.createElement('div');
   title.className = 'title';
   title.textContent = label;

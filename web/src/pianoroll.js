@@ -25,7 +25,7 @@ export function drawPianoRoll(canvas, tokens, numSteps, width = 600) {
     }
   }
   const pitchRows = pitched.length ? hi - lo + 1 : 0;
-  const CELL = Math.max(3, Math.min(24, (width - GUTTER) / numSteps));
+  const CELL = Math.max(3, Math.min(24, Math.floor((width - GUTTER) / numSteps)));
   const ROW = pitchRows ? Math.max(2, Math.min(8, Math.floor(PITCH_HEIGHT / pitchRows))) : 0;
   const drumHeight = 'drums' in tokens ? DRUM_CLASS_NAMES.length * DRUM_ROW : 0;
   const gap = pitchRows && drumHeight ? 6 : 0;
@@ -72,8 +72,8 @@ export function drawPianoRoll(canvas, tokens, numSteps, width = 600) {
   }
   for (const n of notes) {
     ctx.fillStyle = COLORS[n.track];
-    ctx.fillRect(GUTTER + n.start * CELL + 1, (hi - n.pitch) * ROW + 0.5,
-      Math.max(2, (n.end - n.start) * CELL - 2), Math.max(1, ROW - 1));
+    ctx.fillRect(GUTTER + n.start * CELL + 1, (hi - n.pitch) * ROW,
+      Math.max(2, (n.end - n.start) * CELL - 2), Math.max(2, ROW - 1));
   }
   ctx.fillStyle = COLORS.drums;
   for (const h of hits) {
