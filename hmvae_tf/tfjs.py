@@ -580,10 +580,10 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--out", required=True,
                         help="output directory (with --saved_models: the models folder)")
     parser.add_argument("--name", default=None,
-                        help="model name shown by the page (default: the output folder's name)")
+                        help="model name shown by the page; the output folder's name if not given")
     parser.add_argument("--index", default="",
-                        help="the page's model list to update (default: index.json beside "
-                        "--out); 'none' to skip")
+                        help="the page's model list to update ('' = index.json beside --out; "
+                        "'none' = no list)")
     parser.add_argument("--graphs", default=",".join(GRAPHS),
                         help="functions to convert, comma separated")
     parser.add_argument("--quantize", choices=["float16", "uint16", "uint8"], default=None,

@@ -3,8 +3,7 @@
 import { DRUM_CLASS_NAMES, STEPS_PER_BAR, drumHits, melodyNotes } from './music.js';
 
 const COLORS = { melody: '#3b6fd8', bass: '#2f9e5b', drums: '#d0672a' };
-const DRUM_ROW = 7;    // px per drum class
-const GUTTER = 28;     // left label column
+const DRUM_SHORT = ['kick', 'snare', 'hh', 'open', 'tom L', 'tom M', 'tom H', 'crash', 'ride'];
 const PITCH_HEIGHT = 170; // px the pitch axis aims at
 
 /** Draws `tokens` ({track: [T]}) into `canvas`, `width` px wide (steps get 3..24 px, wider
@@ -25,8 +24,10 @@ export function drawPianoRoll(canvas, tokens, numSteps, width = 600) {
     }
   }
   const pitchRows = pitched.length ? hi - lo + 1 : 0;
+  const GUTTER = pitchRows ? 28 : 38; // left label column
   const CELL = Math.max(3, Math.min(24, Math.floor((width - GUTTER) / numSteps)));
   const ROW = pitchRows ? Math.max(2, Math.min(8, Math.floor(PITCH_HEIGHT / pitchRows))) : 0;
+  const DRUM_ROW = pitchRows ? 7 : 12; // px per drum class (drum models get labelled rows)
   const drumHeight = 'drums' in tokens ? DRUM_CLASS_NAMES.length * DRUM_ROW : 0;
   const gap = pitchRows && drumHeight ? 6 : 0;
   width = GUTTER + numSteps * CELL;
@@ -61,9 +62,15 @@ export function drawPianoRoll(canvas, tokens, numSteps, width = 600) {
       const y = top + (DRUM_CLASS_NAMES.length - 1 - c) * DRUM_ROW;
       ctx.fillStyle = c % 2 ? '#f3f1ee' : '#fbfbfd';
       ctx.fillRect(GUTTER, y, numSteps * CELL, DRUM_ROW);
+      if (!pitchRows) {
+        ctx.fillStyle = '#666';
+        ctx.fillText(DRUM_SHORT[c], 2, y + DRUM_ROW / 2);
+      }
     });
-    ctx.fillStyle = '#666';
-    ctx.fillText('drums', 2, top + drumHeight / 2);
+    if (pitchRows) {
+      ctx.fillStyle = '#666';
+      ctx.fillText('drums', 2, top + drumHeight / 2);
+    }
   }
   // Beat and bar lines.
   for (let s = 0; s <= numSteps; s += 4) {
