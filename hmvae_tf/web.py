@@ -143,12 +143,18 @@ def run(args: argparse.Namespace) -> int:
             try:
                 build_bundle(web_root)
             except (RuntimeError, subprocess.CalledProcessError) as err:
-                print(f"hmvae web: {err}", file=sys.stderr)
-                return 1
+                if not os.path.exists(os.path.join(web_root, BUNDLE)):
+                    print(f"hmvae web: {err}", file=sys.stderr)
+                    return 1
+                print(f"warning: serving the existing, older bundle: {err}", file=sys.stderr)
     if args.saved_models and not args.no_convert:
         from hmvae_tf import tfjs
         if tfjs.export_bases(args.saved_models):
-            tfjs.convert_all(args.saved_models, models)
+            try:
+                tfjs.convert_all(args.saved_models, models)
+            except ImportError as err:  # tensorflowjs is an extra: pip install -e .[tfjs]
+                print(f"warning: cannot convert {args.saved_models} for the page ({err}); "
+                      "serving the models already converted", file=sys.stderr)
     if not os.path.exists(os.path.join(models, "index.json")):
         print(f"warning: {models}/index.json is missing, so the page has no model to offer; "
               "convert one with `hmvae tfjs --saved_model=<export> --out="
