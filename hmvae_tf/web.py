@@ -127,38 +127,52 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--quiet", action="store_true", help="no request log")
 
 
+class SetupError(RuntimeError):
+    """The page cannot be served (no index.html, no bundle and no way to build it)."""
+
+
+def prepare(web_root: str, models: str, saved_models: str | None = None, build: bool = True,
+            convert: bool = True, log=print, warn=None) -> None:
+    """Makes the page servable: builds a missing or stale bundle, converts the export bases
+    under saved_models that have no current browser bundle in models."""
+    warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
+    bundle = os.path.join(web_root, BUNDLE)
+    if not os.path.exists(os.path.join(web_root, "index.html")):
+        raise SetupError(f"{web_root} has no index.html (--web_root)")
+    if not bundle_is_current(web_root):
+        if not build:
+            if not os.path.exists(bundle):
+                raise SetupError(f"{bundle} is missing; run `npm ci && npm run build` in "
+                                 f"{web_root}")
+        else:
+            try:
+                build_bundle(web_root, log=log)
+            except (RuntimeError, subprocess.CalledProcessError) as err:
+                if not os.path.exists(bundle):
+                    raise SetupError(str(err)) from err
+                warn(f"serving the existing, older bundle: {err}")
+    if saved_models and convert:
+        from hmvae_tf import tfjs
+        if tfjs.export_bases(saved_models):
+            try:
+                tfjs.convert_all(saved_models, models, log=log)
+            except ImportError as err:  # tensorflowjs is an extra: pip install -e .[tfjs]
+                warn(f"cannot convert {saved_models} for the page ({err}); serving the models "
+                     "already converted")
+    if not os.path.exists(os.path.join(models, "index.json")):
+        warn(f"{models}/index.json is missing, so the page has no model to offer; convert one "
+             f"with `hmvae tfjs --saved_model=<export> --out={os.path.join(models, '<name>')}`")
+
+
 def run(args: argparse.Namespace) -> int:
     web_root = os.path.abspath(args.web_root)
     models = os.path.abspath(args.models or os.path.join(web_root, "models"))
-    if not os.path.exists(os.path.join(web_root, "index.html")):
-        print(f"hmvae web: {web_root} has no index.html (--web_root)", file=sys.stderr)
+    try:
+        prepare(web_root, models, args.saved_models, build=not args.no_build,
+                convert=not args.no_convert)
+    except SetupError as err:
+        print(f"hmvae web: {err}", file=sys.stderr)
         return 1
-    if not bundle_is_current(web_root):
-        if args.no_build:
-            if not os.path.exists(os.path.join(web_root, BUNDLE)):
-                print(f"hmvae web: {os.path.join(web_root, BUNDLE)} is missing; run `npm ci && "
-                      f"npm run build` in {web_root}", file=sys.stderr)
-                return 1
-        else:
-            try:
-                build_bundle(web_root)
-            except (RuntimeError, subprocess.CalledProcessError) as err:
-                if not os.path.exists(os.path.join(web_root, BUNDLE)):
-                    print(f"hmvae web: {err}", file=sys.stderr)
-                    return 1
-                print(f"warning: serving the existing, older bundle: {err}", file=sys.stderr)
-    if args.saved_models and not args.no_convert:
-        from hmvae_tf import tfjs
-        if tfjs.export_bases(args.saved_models):
-            try:
-                tfjs.convert_all(args.saved_models, models)
-            except ImportError as err:  # tensorflowjs is an extra: pip install -e .[tfjs]
-                print(f"warning: cannot convert {args.saved_models} for the page ({err}); "
-                      "serving the models already converted", file=sys.stderr)
-    if not os.path.exists(os.path.join(models, "index.json")):
-        print(f"warning: {models}/index.json is missing, so the page has no model to offer; "
-              "convert one with `hmvae tfjs --saved_model=<export> --out="
-              f"{os.path.join(models, '<name>')}`", file=sys.stderr)
     server = make_server(web_root, models, args.host, args.port, quiet=args.quiet)
     host, port = server.server_address[:2]
     print(f"serving {web_root} (models: {models}) at http://{host}:{port}/  (Ctrl-C stops)",

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hmvae_tf import cli, export, tfjs
+from hmvae_tf import cli, export, tfjs, web
 from hmvae_tf.model.vae import MusicVAE
 from model_helpers import scale_melodies, tiny_config
 from web_helpers import node_missing, run_graph
@@ -208,6 +208,20 @@ def test_cli_converts_every_export_once(tmp_path, capsys):
     assert read_json(os.path.join(models, "index.json"))["models"][0]["name"] == "mel_2bar_small"
     assert cli.main(["tfjs", f"--saved_models={saved_models}", f"--out={models}"]) == 0
     assert "up to date" in capsys.readouterr().out
+    # `hmvae web` converts only what is not current, and says when the page has no model.
+    page = tmp_path / "page"
+    (page / "build").mkdir(parents=True)
+    (page / "index.html").write_text("<html></html>")
+    (page / "build" / "app.js").write_text("")
+    logs, warnings = [], []
+    web.prepare(str(page), models, saved_models, build=False, log=logs.append,
+                warn=warnings.append)
+    assert any("up to date" in line for line in logs) and not warnings
+    web.prepare(str(page), str(tmp_path / "empty"), None, build=False, log=logs.append,
+                warn=warnings.append)
+    assert "index.json is missing" in warnings[0]
+    with pytest.raises(web.SetupError, match="index.html"):
+        web.prepare(str(tmp_path), models, None)
     assert cli.main(["tfjs", f"--saved_model={tmp_path / 'nothing'}", f"--out={models}/x"]) == 1
     assert "no SavedModel" in capsys.readouterr().err
 
