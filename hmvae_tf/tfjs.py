@@ -3,9 +3,10 @@
 The served SavedModel cannot go to the browser as it is: its randomness comes from per-row
 stateless seeds, and TF.js has no stateless random ops (it has the stateful RandomUniform,
 RandomStandardNormal and Multinomial). So the browser variant is traced anew: the model is
-rebuilt from the SavedModel (its config from `assets.extra/hmvae_config.json`, its weights
-read with `tf.train.Checkpoint(model=...)`), and small functions that draw z and the Gumbel
-noise with the stateful ops, and carry no Assert ops, are converted one graph model each:
+rebuilt from the SavedModel (its config from `assets.extra/hmvae_config.json`, every weight
+assigned from its `variables/` by object path: see restore_weights), and small functions that
+draw z and the Gumbel noise with the stateful ops, and carry no Assert ops, are converted (the
+tensorflowjs converter, lowered v1 loops) one graph model each:
 
     sample       temperature float32[B]                          -> <track> int32[B,T], z
     decode       z float32[B,Z], temperature float32[B]           -> <track> int32[B,T]
@@ -16,6 +17,8 @@ noise with the stateful ops, and carry no Assert ops, are converted one graph mo
 (the serving contract's names, without `seed`; temperature 0 = argmax). The graph models
 share their weights: each distinct tensor is stored once under `weights/`, and every
 model.json's manifest points there, so four graphs cost what the model's weights cost.
+After the converter, each model.json gets its function's own tensor names and loses the
+control-dependency edges TF.js cannot run inside a lowered loop (strip_control_dependencies).
 
 Output directory:
     hmvae_model.json          what the page reads: config, representation, tracks,
