@@ -235,40 +235,51 @@ def _read_weights(graph_dir: str, manifest: list) -> list[tuple[dict, bytes]]:
 
 
 def share_weights(out_dir: str, graphs: list[str], shard_bytes: int = SHARD_BYTES) -> dict:
-    """Rewrites the graphs' weights into one pool under out_dir/weights/.
+    """Rewrites the graphs' weights into one pool under out_dir/weights/: every distinct
+    tensor is stored once. Returns size statistics.
 
-    Tensors are keyed by content (and by occurrence, when one graph holds the same bytes
-    twice); the tensors used by the same set of graphs form one group of shard files, and each
-    model.json lists the groups it needs with its own tensor names. Returns size statistics.
+    Tensors are keyed by content. Those used by the same set of graphs form one group of
+    shard files, which each of those graphs' model.json lists with its own tensor names. A
+    tensor that one graph holds under several names (freezing keeps a loop's Enter'd weight
+    and the read inside the loop body as two constants) gets a file of its own, listed once
+    per name: a manifest group can only start at the beginning of its files. The page fetches
+    each file once (src/model.js) however many groups and graphs list it.
     """
-    graph_weights = {}
+    refs: dict[str, list[tuple[dict, str]]] = {}
+    data: dict[str, bytes] = {}
+    separate_bytes = 0
     for g in graphs:
         with open(os.path.join(out_dir, g, "model.json")) as f:
-            graph_weights[g] = _read_weights(os.path.join(out_dir, g), json.load(f)["weightsManifest"])
-    # key -> {graph: entry}; key = (sha256, dtype/quantization, occurrence)
-    users: dict[tuple, dict[str, dict]] = collections.OrderedDict()
-    data: dict[tuple, bytes] = {}
-    separate_bytes = 0
-    for g, weights in graph_weights.items():
-        seen = collections.Counter()
-        for entry, blob in weights:
+            manifest = json.load(f)["weightsManifest"]
+        refs[g] = []
+        for entry, blob in _read_weights(os.path.join(out_dir, g), manifest):
             separate_bytes += len(blob)
             kind = json.dumps({k: v for k, v in entry.items() if k != "name"}, sort_keys=True)
-            digest = hashlib.sha256(blob + kind.encode()).hexdigest()
-            key = (digest, seen[digest])
-            seen[digest] += 1
-            users.setdefault(key, {})[g] = entry
+            key = hashlib.sha256(blob + kind.encode()).hexdigest()
+            refs[g].append((entry, key))
             data[key] = blob
-    groups: dict[tuple[str, ...], list[tuple]] = collections.OrderedDict()
-    for key, by_graph in users.items():
-        groups.setdefault(tuple(g for g in graphs if g in by_graph), []).append(key)
+    solo = {key for g in graphs
+            for key, n in collections.Counter(k for _, k in refs[g]).items() if n > 1}
+    # group -> keys, in first-seen order; group = ("set", graphs...) or ("solo", key)
+    groups: dict[tuple, list[str]] = collections.OrderedDict()
+    placed = set()
+    for g in graphs:
+        for _, key in refs[g]:
+            if key in placed:
+                continue
+            placed.add(key)
+            if key in solo:
+                groups[("solo", key)] = [key]
+            else:
+                users = tuple(h for h in graphs if any(k == key for _, k in refs[h]))
+                groups.setdefault(("set",) + users, []).append(key)
     weights_dir = os.path.join(out_dir, WEIGHTS_DIR)
     os.makedirs(weights_dir, exist_ok=True)
     manifests = {g: [] for g in graphs}
     files = 0
-    for members, keys in groups.items():
+    for group, keys in groups.items():
         blob = b"".join(data[k] for k in keys)
-        stem = hashlib.sha256(b"".join(k[0].encode() for k in keys)).hexdigest()[:16]
+        stem = hashlib.sha256("".join(keys).encode()).hexdigest()[:16]
         shards = [blob[i:i + shard_bytes] for i in range(0, len(blob), shard_bytes)] or [b""]
         paths = []
         for i, shard in enumerate(shards):
@@ -277,9 +288,14 @@ def share_weights(out_dir: str, graphs: list[str], shard_bytes: int = SHARD_BYTE
                 f.write(shard)
             paths.append(f"../{WEIGHTS_DIR}/{name}")
         files += len(shards)
-        for g in members:
-            manifests[g].append({"paths": paths,
-                                 "weights": [users[k][g] for k in keys]})
+        for g in graphs:
+            if group[0] == "solo":
+                for entry, key in refs[g]:
+                    if key == keys[0]:
+                        manifests[g].append({"paths": paths, "weights": [entry]})
+            elif g in group[1:]:
+                entries = {key: entry for entry, key in refs[g]}
+                manifests[g].append({"paths": paths, "weights": [entries[k] for k in keys]})
     for g in graphs:
         path = os.path.join(out_dir, g, "model.json")
         with open(path) as f:

@@ -6,6 +6,7 @@ SavedModel's own signatures.
 """
 import json
 import os
+import zlib
 
 import numpy as np
 import pytest
@@ -25,7 +26,8 @@ def export_tiny(tmp_path, name="cat-mel_2bar_small"):
     model.build()
     # Give the weights values an unrestored model could not have by chance.
     for w in model.weights:
-        w.assign(w.numpy() + np.random.default_rng(len(w.path)).normal(0, 0.3, w.shape))
+        rng = np.random.default_rng(zlib.crc32(w.path.encode()))
+        w.assign(w.numpy() + rng.normal(0, 0.3, w.shape))
     path = export.export_saved_model(model, str(tmp_path / "export" / name.split("-")[1]))
     return config, model, path
 
@@ -117,7 +119,7 @@ def test_graphs_share_one_weight_pool(melody):
     assert total == w["weight_bytes"] and w["weight_files"] == len(files)
     model_bytes = sum(int(np.prod(v.shape)) * 4 for v in model.weights)
     # Every weight once (plus small graph constants), instead of once per graph.
-    assert model_bytes <= total < 1.3 * model_bytes + 4096
+    assert model_bytes <= total < 1.05 * model_bytes + 4096
     assert w["weight_bytes_unshared"] > 2 * total
 
 
