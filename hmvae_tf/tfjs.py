@@ -11,7 +11,7 @@ tensorflowjs converter, lowered v1 loops) one graph model each:
     sample       temperature float32[B]                          -> <track> int32[B,T], z
     decode       z float32[B,Z], temperature float32[B]           -> <track> int32[B,T]
     encode       <track> int32[B,T]                               -> z, mu, sigma float32[B,Z]
-    interpolate  <track>_a, <track>_b int32[B,T], alpha float32[B],
+    interpolate  <track>_a, <track>_b int32[B or 1,T], alpha float32[B],
                  temperature float32[B]                           -> <track> int32[B,T], z
 
 (the serving contract's names, without `seed`; temperature 0 = argmax). The graph models
@@ -162,10 +162,14 @@ def browser_module(model):
             return {"z": mu + sigma * tf.random.normal(tf.shape(mu)), "mu": mu, "sigma": sigma}
 
         def interpolate(self, **inputs):
+            # a and b may be single rows (broadcast over alpha's rows): the page then encodes
+            # each once instead of once per step.
             a, b = self._stack(inputs, "_a"), self._stack(inputs, "_b")
-            batch = tf.shape(a)[0]
+            n = tf.shape(a)[0]
             mus = model.encode(tf.concat([a, b], 0)).mean()
-            z = slerp(mus[:batch], mus[batch:], inputs["alpha"])
+            rows = tf.stack([tf.shape(inputs["alpha"])[0], model.config.z_size])
+            z = slerp(tf.broadcast_to(mus[:n], rows), tf.broadcast_to(mus[n:], rows),
+                      inputs["alpha"])
             return {**self._unstack(model.decode(z, inputs["temperature"])), "z": z}
 
     return BrowserModule()

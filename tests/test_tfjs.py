@@ -170,6 +170,11 @@ def test_tfjs_runs_the_graphs_like_the_saved_model(melody):
                      "temperature": [0.0] * B})
     np.testing.assert_array_equal(np.array(got["melody"]), want["melody"])
     np.testing.assert_allclose(got["z"], want["z"], atol=1e-5)
+    # Single rows for a and b broadcast over alpha (the page encodes each once).
+    got = run_graph(os.path.join(out, "interpolate", "model.json"),
+                    {"melody_a": melodies[:1].tolist(), "melody_b": melodies[1:].tolist(),
+                     "alpha": alpha.tolist(), "temperature": [0.0] * B})
+    np.testing.assert_array_equal(np.array(got["melody"]), want["melody"])
 
     got = run_graph(os.path.join(out, "sample", "model.json"), {"temperature": [0.0, 1.0]})
     tokens, zs = np.array(got["melody"]), np.array(got["z"], np.float32)

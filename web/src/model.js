@@ -145,9 +145,9 @@ export class HmvaeModel {
     this.checkTokens(b);
     const alpha = [...Array(steps).keys()].map((i) => (steps > 1 ? i / (steps - 1) : 0));
     const inputs = { alpha, temperature: new Array(steps).fill(t) };
-    for (const tr of this.tracks) {
-      inputs[`${tr}_a`] = new Array(steps).fill(toArray(a[tr]));
-      inputs[`${tr}_b`] = new Array(steps).fill(toArray(b[tr]));
+    for (const tr of this.tracks) { // one row each: the graph broadcasts them over alpha
+      inputs[`${tr}_a`] = [toArray(a[tr])];
+      inputs[`${tr}_b`] = [toArray(b[tr])];
     }
     const out = await this.run('interpolate', inputs);
     return this.rows(out, steps).map((s, i) => ({ ...s, alpha: alpha[i] }));
