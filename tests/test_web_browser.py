@@ -1,0 +1,219 @@
+"""End to end in headless Chromium: the page loads a converted model, samples and draws piano
+rolls, interpolates (samples and dropped MIDI files), plays, downloads .mid, and decodes a
+fixed latent vector to exactly the tokens of the SavedModel's `decode` signature.
+
+Needs Debian's chromium (/usr/bin/chromium, or $HMVAE_CHROMIUM) and the page bundle (built
+here from web/node_modules when missing); skips only when one of them cannot be had. Driven by
+Python Playwright with the system browser (never `playwright install`). A screenshot goes to
+tests/artifacts/web_page.png.
+"""
+import json
+import os
+import zlib
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hmvae_tf import export, tfjs, web
+from hmvae_tf.model.vae import MusicVAE
+from hmvae_tf.music import midi_io
+from hmvae_tf.music.representations import get_representation
+from model_helpers import scale_melodies, tiny_config
+from web_helpers import CHROMIUM, CHROMIUM_ARGS, ensure_bundle
+
+ARTIFACTS = os.path.join(os.path.dirname(__file__), "artifacts")
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's `chromium` package "
+                "(apt-get install -y chromium chromium-driver) to run the browser test",
+                allow_module_level=True)
+_why = ensure_bundle()
+if _why:
+    pytest.skip(_why, allow_module_level=True)
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError as err:  # a setup error, not a reason to skip
+    raise ImportError("the browser test drives Chromium with Python Playwright: "
+                      "pip install playwright==1.65.2 (no `playwright install` needed)") from err
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("web")
+    config = tiny_config("cat-mel_2bar_small")
+    model = MusicVAE(config)
+    model.build()
+    for w in model.weights:  # livelier than the initial weights
+        rng = np.random.default_rng(zlib.crc32(w.path.encode()))
+        w.assign(w.numpy() + rng.normal(0, 0.3, w.shape))
+    saved_model = export.export_saved_model(model, str(tmp / "export" / "mel_2bar"))
+    models = tmp / "models"
+    tfjs.convert(saved_model, str(models / "mel_2bar"))
+    server, url = web.serve_in_thread(models_dir=str(models), port=0, quiet=True)
+    yield config, saved_model, url, tmp
+    server.shutdown()
+    server.server_close()
+
+
+def wait_ready(page, timeout=90_000):
+    page.wait_for_function(
+        "['ready', 'error'].includes(document.getElementById('status').dataset.state)",
+        timeout=timeout)
+    state = page.get_attribute("#status", "data-state")
+    assert state == "ready", page.inner_text("#status")
+
+
+def set_range(page, selector, value):
+    page.eval_on_selector(selector, "(el, v) => { el.value = v; "
+                          "el.dispatchEvent(new Event('input')); }", str(value))
+
+
+def card_tokens(page, selector):
+    return [json.loads(t) for t in page.eval_on_selector_all(
+        selector, "cards => cards.map(c => c.dataset.tokens)")]
+
+
+def test_page_end_to_end(served, tmp_path):
+    config, saved_model, url, tmp = served
+    sig = tf.saved_model.load(saved_model).signatures
+    rep = get_representation("melody")
+    requests, problems = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=[a for a in CHROMIUM_ARGS if a != "--headless"])
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900},
+                                    accept_downloads=True)
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on("console", lambda m: problems.append(f"console: {m.text}")
+                    if m.type == "error" else None)
+            page.goto(url)
+            wait_ready(page)
+            assert page.eval_on_selector_all("#model option", "os => os.map(o => o.value)") == [
+                "mel_2bar"]
+            assert "cat-mel_2bar_small" in page.inner_text("#model-info")
+
+            # A fixed latent vector: the browser's argmax decode is the SavedModel's, exactly.
+            z = np.random.default_rng(11).normal(0, 1.5, (4, config.z_size)).astype(np.float32)
+            got = page.evaluate("z => window.hmvae.decode(z, 0)", z.tolist())
+            want = sig["decode"](z=z, temperature=tf.zeros([4]),
+                                 seed=tf.zeros([4, 2], tf.int32))["melody"].numpy()
+            np.testing.assert_array_equal(np.array([g["melody"] for g in got]), want)
+            single = page.evaluate("z => window.hmvae.decode(z, 0)", z[0].tolist())
+            assert single["melody"] == want[0].tolist()
+
+            # Sampling renders piano rolls with notes.
+            set_range(page, "#temperature", 1.0)
+            page.click("#sample")
+            page.wait_for_function(
+                "document.querySelectorAll('#sample-list canvas.pianoroll').length === 2")
+            wait_ready(page)
+            notes = page.eval_on_selector_all("#sample-list canvas.pianoroll",
+                                              "cs => cs.map(c => Number(c.dataset.notes))")
+            assert len(notes) == 2 and sum(notes) > 0
+            painted = page.eval_on_selector("#sample-list canvas.pianoroll", """c => {
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                let n = 0;
+                for (let i = 0; i < d.length; i += 4)
+                  if (d[i + 2] > d[i] + 80 && d[i + 2] > d[i + 1] + 40) n++;  // note blue
+                return n; }""")
+            samples = card_tokens(page, "#sample-list .card")
+            first_notes = len(rep.to_note_sequence(np.array(samples[0]["melody"])).notes)
+            assert (painted > 0) == (first_notes > 0)
+
+            # The two samples fill A and B; interpolate at temperature 0 = the SavedModel's.
+            set_range(page, "#temperature", 0)
+            page.click("#interpolate")
+            page.wait_for_function(
+                "document.querySelectorAll('#interp-list canvas.pianoroll').length === 5")
+            wait_ready(page)
+            slots = page.evaluate("['a', 'b'].map(s => window.hmvae.state.slots[s].tokens)")
+            n = 5
+            want = sig["interpolate"](
+                melody_a=np.repeat([slots[0]["melody"]], n, 0).astype(np.int32),
+                melody_b=np.repeat([slots[1]["melody"]], n, 0).astype(np.int32),
+                alpha=np.linspace(0, 1, n).astype(np.float32), temperature=tf.zeros([n]),
+                seed=tf.zeros([n, 2], tf.int32))["melody"].numpy()
+            shown = card_tokens(page, "#interp-list .card")
+            np.testing.assert_array_equal(np.array([s["melody"] for s in shown]), want)
+
+            # MIDI files: one opened on slot A, one dropped on slot B.
+            melodies = scale_melodies(2, 32, seed=9)[..., 0]
+            paths = [tmp_path / "a.mid", tmp_path / "b.mid"]
+            for m, path in zip(melodies, paths):
+                rep.to_midi(m, path)
+            page.set_input_files("#file-a", str(paths[0]))
+            page.wait_for_function("window.hmvae.state.slots.a.label === 'a.mid'")
+            page.evaluate("""([bytes, name]) => {
+                const dt = new DataTransfer();
+                dt.items.add(new File([new Uint8Array(bytes)], name, {type: 'audio/midi'}));
+                document.querySelector('#slot-b .slot-label').dispatchEvent(
+                    new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+            }""", [list(paths[1].read_bytes()), "b.mid"])
+            page.wait_for_function("window.hmvae.state.slots.b.label === 'b.mid'")
+            slots = page.evaluate("['a', 'b'].map(s => window.hmvae.state.slots[s].tokens)")
+            for slot, path in zip(slots, paths):
+                assert slot["melody"] == rep.from_note_sequence(str(path), 2).tolist()
+            page.click("#interpolate")
+            page.wait_for_function(
+                "JSON.parse(document.querySelector('#interp-list .card').dataset.tokens).melody"
+                f".join() !== '{','.join(map(str, shown[0]['melody']))}'")
+            wait_ready(page)
+
+            # .mid download: the file reads back as the card's tokens.
+            with page.expect_download() as info:
+                page.click("#sample-list .card a.download")
+            saved = tmp_path / "download.mid"
+            info.value.save_as(saved)
+            assert info.value.suggested_filename.endswith(".mid")
+            assert rep.from_note_sequence(str(saved), 2).tolist() == samples[0]["melody"] or \
+                first_notes == 0
+            ns = midi_io.read_midi(saved)
+            assert len(ns.notes) == first_notes
+
+            # Play, then stop.
+            page.click("#sample-list .card button.play")
+            page.wait_for_function(
+                "document.querySelector('#sample-list .card button.play').textContent"
+                ".includes('Stop')")
+            page.click("#sample-list .card button.play")
+            page.wait_for_function(
+                "document.querySelector('#sample-list .card button.play').textContent"
+                ".includes('Play')")
+
+            os.makedirs(ARTIFACTS, exist_ok=True)
+            page.screenshot(path=os.path.join(ARTIFACTS, "web_page.png"), full_page=True)
+            assert page.evaluate("window.hmvae.backend()") == "cpu"
+            assert page.evaluate("window.hmvae.state.errors") == []
+        finally:
+            browser.close()
+    assert not problems, problems
+    outside = [r for r in requests if not r.startswith((url, "data:", "blob:"))]
+    assert not outside, f"the page fetched from outside its server: {outside}"
+    assert any(r.endswith("/models/mel_2bar/decode/model.json") for r in requests)
+    weights = [r for r in requests if "/weights/" in r]
+    assert len(weights) == len(set(weights)), "a shared weight file was fetched twice"
+
+
+def test_server_serves_page_and_models_only(served):
+    import urllib.error
+    import urllib.request
+
+    _, _, url, _ = served
+
+    def get(path):
+        with urllib.request.urlopen(url + path) as r:
+            return r.status, r.headers.get("Content-Type"), r.read()
+
+    assert get("")[0] == 200 and b"hmvae" in get("index.html")[2]
+    status, ctype, body = get("models/index.json")
+    assert status == 200 and ctype == "application/json"
+    assert json.loads(body)["models"][0]["name"] == "mel_2bar"
+    assert get("build/app.js")[1] == "text/javascript"
+    for hidden in ("node_modules/", "package-lock.json", "models/../../../etc/passwd"):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            get(hidden)
+        assert err.value.code == 404

@@ -1,0 +1,151 @@
+"""The page's MIDI <-> tokens code (web/src/music.js, run by Node) agrees with hmvae_tf.music.
+
+A file dropped on the page must give the tokens the Python client gives, and a .mid the page
+writes must read back as the tokens it was made from.
+"""
+import numpy as np
+import pytest
+
+from hmvae_tf.music import midi_io
+from hmvae_tf.music.representations import NoWindowError, get_representation
+from music_helpers import note_sequence
+from web_helpers import music_cli, node_missing
+
+pytestmark = pytest.mark.skipif(node_missing() is not None, reason=str(node_missing()))
+
+
+def random_melody(rng, steps):
+    """Canonical melody tokens: note-offs only right after a sounding note, at least one note."""
+    tokens = np.zeros(steps, np.int32)
+    sounding = False
+    for s in range(steps):
+        r = rng.random()
+        if r < 0.3:
+            tokens[s] = rng.integers(2, 90)
+            sounding = True
+        elif r < 0.4 and sounding:
+            tokens[s] = 1
+            sounding = False
+    if not (tokens >= 2).any():
+        tokens[rng.integers(0, steps)] = rng.integers(2, 90)
+        tokens[:np.argmax(tokens >= 2)][tokens[:np.argmax(tokens >= 2)] == 1] = 0
+    return tokens
+
+
+def random_drums(rng, steps):
+    tokens = np.where(rng.random(steps) < 0.4, rng.integers(1, 512, steps), 0).astype(np.int32)
+    tokens[0] = max(tokens[0], 1)
+    return tokens
+
+
+def compare_files(tmp_path, cases):
+    """cases: (name, representation, bars, window, writer(path)). Python and JS must give the
+    same tokens, or both fail."""
+    requests, expected = [], []
+    for name, rep_name, bars, window, make in cases:
+        path = tmp_path / f"{name}.mid"
+        make(path)
+        rep = get_representation(rep_name)
+        try:
+            tokens = rep.from_note_sequence(str(path), bars, window_index=window)
+            expected.append({t: (tokens[:, k] if rep.multitrack else tokens).tolist()
+                             for k, t in enumerate(rep.tracks)})
+        except NoWindowError as err:
+            expected.append(err)
+        requests.append({"op": "midi_to_tokens", "path": str(path), "representation": rep_name,
+                         "bars": bars, "window": window})
+    for (name, rep_name, *_), want, got in zip(cases, expected, music_cli(requests)):
+        if isinstance(want, Exception):
+            assert "error" in got, f"{name}/{rep_name}: Python says {want}, JS gave {got}"
+            assert got["kind"] == "NoWindowError", got
+        else:
+            assert "tokens" in got, f"{name}/{rep_name}: JS failed: {got.get('error')}"
+            assert got["tokens"] == want, f"{name}/{rep_name}: JS and Python tokens differ"
+
+
+@pytest.mark.parametrize("rep_name,bars", [("melody", 2), ("melody", 4), ("drums", 2),
+                                           ("trio", 2)])
+def test_python_midi_reads_back_in_js_and_js_midi_in_python(tmp_path, rep_name, bars):
+    rng = np.random.default_rng(bars)
+    rep = get_representation(rep_name)
+    steps = bars * 16
+    seqs = []
+    for _ in range(6):
+        if rep_name == "melody":
+            seqs.append({"melody": random_melody(rng, steps)})
+        elif rep_name == "drums":
+            seqs.append({"drums": random_drums(rng, steps)})
+        else:
+            seqs.append({"melody": random_melody(rng, steps), "bass": random_melody(rng, steps),
+                         "drums": random_drums(rng, steps)})
+    requests = []
+    for i, seq in enumerate(seqs):
+        tokens = np.stack([seq[t] for t in rep.tracks], -1) if rep.multitrack else seq[rep.tracks[0]]
+        rep.to_midi(tokens, tmp_path / f"py{i}.mid", qpm=100)
+        requests.append({"op": "midi_to_tokens", "path": str(tmp_path / f"py{i}.mid"),
+                         "representation": rep_name, "bars": bars})
+        requests.append({"op": "tokens_to_midi", "out": str(tmp_path / f"js{i}.mid"), "qpm": 100,
+                         "tokens": {t: v.tolist() for t, v in seq.items()}})
+    answers = music_cli(requests)
+    for i, seq in enumerate(seqs):
+        got = answers[2 * i]
+        assert "tokens" in got, got
+        for t in rep.tracks:
+            assert got["tokens"][t] == seq[t].tolist(), f"sequence {i}, {t}: JS read differs"
+        assert answers[2 * i + 1] == {"ok": True}
+        back = rep.from_note_sequence(str(tmp_path / f"js{i}.mid"), bars)
+        for k, t in enumerate(rep.tracks):
+            column = back[:, k] if rep.multitrack else back
+            np.testing.assert_array_equal(column, seq[t], err_msg=f"sequence {i}, {t}")
+        ns = midi_io.read_midi(tmp_path / f"js{i}.mid")
+        assert abs(ns.tempos[0].qpm - 100) < 1e-3
+
+
+def _band_piece(qpm=100.0, jitter=0.0, time_signatures=((0.0, 4, 4),), tempos=None):
+    """Four bars: two melody instruments (one with chords and an out-of-range note), a bass,
+    drums (one unmapped pitch), off-grid timing."""
+    rng = np.random.default_rng(7)
+    j = lambda: float(rng.uniform(-jitter, jitter))  # noqa: E731
+    notes = []
+    for beat in range(16):
+        notes.append((beat + j(), beat + 0.5 + j(), 60 + beat % 7, 0, False, 0))
+        if beat % 4 == 0:  # chord: the highest onset wins
+            notes += [(beat + 0.0, beat + 2.0, 64 + beat % 5, 0, False, 0),
+                      (beat + 0.0, beat + 1.0, 55, 0, False, 0)]
+    notes += [(b + 0.25, b + 0.75, 72 + b % 3, 5, False, 1) for b in range(0, 16, 3)]
+    notes += [(3.0, 3.5, 110, 5, False, 1)]  # out of range
+    notes += [(b, b + 1.5, 36 + b % 5, 33, False, 2) for b in range(0, 16, 2)]
+    notes += [(b / 2, b / 2 + 0.25, [36, 38, 42, 46, 49, 51, 45, 48, 50, 25][b % 10], 0, True, 9)
+              for b in range(32)]
+    return note_sequence(notes, qpm=qpm, time_signatures=time_signatures, tempos=tempos)
+
+
+def _writer(ns):
+    return lambda path: midi_io.write_midi(ns, path)
+
+
+def test_dropped_files_give_the_python_clients_tokens(tmp_path):
+    band = _band_piece(jitter=0.06)
+    pickup = _band_piece(time_signatures=((0.0, 1, 4), (1.0, 4, 4)))
+    meters = _band_piece(time_signatures=((0.0, 4, 4), (4.0, 3, 4), (7.0, 2, 4)))
+    tempo = _band_piece(tempos=[(0.0, 100.0), (3.0, 140.0)])
+    waltz = _band_piece(time_signatures=((0.0, 3, 4),))
+    late = note_sequence([(9.0, 10.0, 70), (11.0, 12.5, 72)])  # starts in bar 3
+    empty = note_sequence([])
+    cases = []
+    for name, ns in [("band", band), ("pickup", pickup), ("meters", meters), ("tempo", tempo),
+                     ("waltz", waltz), ("late", late), ("empty", empty)]:
+        for rep_name, bars, window in [("melody", 2, 0), ("melody", 2, 1), ("melody", 2, 2),
+                                       ("melody", 4, 0), ("drums", 2, 0), ("drums", 2, 2),
+                                       ("trio", 2, 0), ("trio", 2, 1), ("melody", 2, 9)]:
+            cases.append((f"{name}-{rep_name}{bars}-w{window}", rep_name, bars, window,
+                          _writer(ns)))
+    compare_files(tmp_path, cases)
+
+
+def test_unreadable_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.mid"
+    bad.write_bytes(b"not a midi file")
+    (got,) = music_cli([{"op": "midi_to_tokens", "path": str(bad), "representation": "melody",
+                         "bars": 2}])
+    assert got["kind"] == "NoWindowError" and "not a readable MIDI file" in got["error"]

@@ -1,0 +1,310 @@
+// The demo page: pick a converted model, sample with a temperature, interpolate between two
+// sequences (samples or dropped MIDI files), draw piano rolls, play, download .mid.
+import { HmvaeModel, initBackend, tf } from './model.js';
+import { NoWindowError, midiToTokens, tokensToMidi } from './music.js';
+import { drawPianoRoll } from './pianoroll.js';
+import { isPlaying, play, stop } from './player.js';
+
+const params = new URLSearchParams(window.location.search);
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  index: [],
+  entry: null,
+  model: null,
+  slots: { a: null, b: null },
+  counter: 0,
+  errors: [],
+};
+
+function setStatus(text, kind = 'ready') {
+  const el = $('status');
+  el.textContent = text;
+  el.dataset.state = kind;
+}
+
+function report(err) {
+  const message = err instanceof Error ? err.message : String(err);
+  state.errors.push(message);
+  setStatus(message, 'error');
+  console.error(err);
+}
+
+async function busy(label, fn) {
+  setStatus(`${label}…`, 'busy');
+  document.body.classList.add('busy');
+  const start = performance.now();
+  try {
+    const result = await fn();
+    setStatus(`${state.entry.name}: ${label} in ${((performance.now() - start) / 1000).toFixed(2)} s`
+      + ` (${tf.getBackend()})`, 'ready');
+    return result;
+  } catch (err) {
+    report(err);
+    return null;
+  } finally {
+    document.body.classList.remove('busy');
+  }
+}
+
+const temperature = () => Number($('temperature').value);
+const qpm = () => Number($('qpm').value);
+
+// --- cards -----------------------------------------------------------------------------------
+function fileName(label) {
+  return `${state.entry.name}-${label}`.replace(/[^A-Za-z0-9_.-]+/g, '_');
+}
+
+function card(seq, label, { slots = true } = {}) {
+  const el = document.createElement('div');
+  el.className = 'card';
+  el.dataset.tokens = JSON.stringify(seq.tokens);
+  const title = document.createElement('div');
+  title.className = 'title';
+  title.textContent = label;
+  const canvas = document.createElement('canvas');
+  canvas.className = 'pianoroll';
+  drawPianoRoll(canvas, seq.tokens, state.model.numSteps, $('sample-list').clientWidth - 20);
+  const actions = document.createElement('div');
+  actions.className = 'actions';
+  const playBtn = document.createElement('button');
+  playBtn.textContent = '▶ Play';
+  playBtn.className = 'play';
+  playBtn.addEventListener('click', async () => {
+    if (playBtn.classList.contains('playing')) {
+      stop();
+      return;
+    }
+    if (isPlaying()) stop();
+    playBtn.classList.add('playing');
+    playBtn.textContent = '■ Stop';
+    try {
+      await play(seq.tokens, qpm(), () => {
+        playBtn.classList.remove('playing');
+        playBtn.textContent = '▶ Play';
+      });
+    } catch (err) {
+      report(err);
+    }
+  });
+  const download = document.createElement('a');
+  download.textContent = '⬇ .mid';
+  download.className = 'download';
+  download.href = '#';
+  download.download = `${fileName(label)}.mid`;
+  download.addEventListener('click', () => {
+    const blob = new Blob([tokensToMidi(seq.tokens, qpm())], { type: 'audio/midi' });
+    if (download.dataset.url) URL.revokeObjectURL(download.dataset.url);
+    download.dataset.url = URL.createObjectURL(blob);
+    download.href = download.dataset.url;
+  });
+  actions.append(playBtn, download);
+  if (slots) {
+    for (const slot of ['a', 'b']) {
+      const b = document.createElement('button');
+      b.textContent = `→ ${slot.toUpperCase()}`;
+      b.title = `use as interpolation ${slot === 'a' ? 'start' : 'end'}`;
+      b.className = `to-${slot}`;
+      b.addEventListener('click', () => setSlot(slot, seq, label));
+      actions.append(b);
+    }
+  }
+  el.append(title, canvas, actions);
+  return el;
+}
+
+function setSlot(slot, seq, label) {
+  state.slots[slot] = { ...seq, label };
+  const box = $(`slot-${slot}`);
+  box.querySelector('.slot-label').textContent = `${slot.toUpperCase()}: ${label}`;
+  const canvas = box.querySelector('canvas');
+  canvas.hidden = false;
+  drawPianoRoll(canvas, seq.tokens, state.model.numSteps, box.clientWidth - 20);
+  $('interpolate').disabled = !(state.slots.a && state.slots.b);
+}
+
+function clearSlots() {
+  for (const slot of ['a', 'b']) {
+    state.slots[slot] = null;
+    const box = $(`slot-${slot}`);
+    box.querySelector('.slot-label').textContent =
+      `${slot.toUpperCase()}: drop a .mid file here, or pick a sample with → ${slot.toUpperCase()}`;
+    box.querySelector('canvas').hidden = true;
+  }
+  $('interpolate').disabled = true;
+}
+
+// --- actions ---------------------------------------------------------------------------------
+async function doSample() {
+  const n = Number($('count').value);
+  const seqs = await busy(`sampled ${n}`, () => state.model.sample(n, temperature()));
+  if (!seqs) return;
+  const list = $('sample-list');
+  for (const seq of seqs) {
+    state.counter += 1;
+    list.prepend(card(seq, `sample ${state.counter} (t=${temperature()})`));
+  }
+  if (!state.slots.a && seqs.length > 1) {
+    setSlot('a', seqs[0], `sample ${state.counter - seqs.length + 1}`);
+    setSlot('b', seqs[1], `sample ${state.counter - seqs.length + 2}`);
+  }
+}
+
+async function doInterpolate() {
+  const { a, b } = state.slots;
+  if (!a || !b) return;
+  const steps = Number($('steps').value);
+  const seqs = await busy(`interpolated ${steps} steps`,
+    () => state.model.interpolate(a.tokens, b.tokens, steps, temperature()));
+  if (!seqs) return;
+  const list = $('interp-list');
+  list.replaceChildren(...seqs.map((seq, i) => card(seq,
+    `${i + 1}/${steps} α=${seq.alpha.toFixed(2)}`, { slots: true })));
+}
+
+async function readMidi(file, slot) {
+  try {
+    const data = new Uint8Array(await file.arrayBuffer());
+    const desc = state.model.desc;
+    const tokens = midiToTokens(data, desc.representation, desc.bars, 0, file.name);
+    const seq = { tokens: Object.fromEntries(Object.entries(tokens).map(([k, v]) => [k,
+      Array.from(v)])) };
+    setSlot(slot, seq, file.name);
+    setStatus(`${file.name}: first ${desc.bars}-bar window → ${slot.toUpperCase()}`, 'ready');
+  } catch (err) {
+    report(err instanceof NoWindowError ? err.message : err);
+  }
+}
+
+function setupDrop() {
+  const files = (ev) => [...(ev.dataTransfer ? ev.dataTransfer.files : [])];
+  document.addEventListener('dragover', (ev) => {
+    ev.preventDefault();
+    document.body.classList.add('dragging');
+  });
+  document.addEventListener('dragleave', (ev) => {
+    if (ev.target === document.documentElement || ev.target === document.body) {
+      document.body.classList.remove('dragging');
+    }
+  });
+  document.addEventListener('drop', async (ev) => {
+    ev.preventDefault();
+    document.body.classList.remove('dragging');
+    if (!state.model) return;
+    const dropped = files(ev).slice(0, 2);
+    const slotEl = ev.target.closest ? ev.target.closest('.slot') : null;
+    if (slotEl && dropped.length === 1) {
+      await readMidi(dropped[0], slotEl.dataset.slot);
+      return;
+    }
+    const order = dropped.length === 2 ? ['a', 'b'] : [state.slots.a ? 'b' : 'a'];
+    for (let i = 0; i < dropped.length; i++) await readMidi(dropped[i], order[i]);
+  });
+  for (const slot of ['a', 'b']) {
+    const input = $(`file-${slot}`);
+    input.addEventListener('change', async () => {
+      if (input.files.length) await readMidi(input.files[0], slot);
+      input.value = '';
+    });
+  }
+}
+
+// --- models ----------------------------------------------------------------------------------
+async function loadIndex() {
+  const url = params.get('models') || 'models/index.json';
+  const res = await fetch(url);
+  if (!res.ok) {
+    throw new Error(`no model list at ${url} (HTTP ${res.status}); convert a model with `
+      + '`hmvae tfjs --saved_model=... --out=web/models/<name>`');
+  }
+  const index = await res.json();
+  const base = new URL(url, window.location.href);
+  state.index = (index.models || []).map((m) => ({ ...m, url: new URL(m.path, base).href }));
+  if (!state.index.length) throw new Error(`${url} lists no models`);
+  const select = $('model');
+  select.replaceChildren(...state.index.map((m) => {
+    const opt = document.createElement('option');
+    opt.value = m.name;
+    opt.textContent = `${m.name} (${m.config_name}, ${m.bars} bars, `
+      + `${(m.weight_bytes / 1e6).toFixed(1)} MB)`;
+    return opt;
+  }));
+}
+
+async function loadModel(name) {
+  const entry = state.index.find((m) => m.name === name) || state.index[0];
+  stop();
+  if (state.model) state.model.dispose();
+  state.model = null;
+  state.entry = entry;
+  $('model').value = entry.name;
+  $('sample').disabled = true;
+  $('sample-list').replaceChildren();
+  $('interp-list').replaceChildren();
+  clearSlots();
+  setStatus(`loading ${entry.name}…`, 'loading');
+  const start = performance.now();
+  state.model = await HmvaeModel.load(entry.url, (frac, graph) => {
+    setStatus(`loading ${entry.name}: ${graph} (${Math.round(frac * 100)}%)`, 'loading');
+  });
+  const d = state.model.desc;
+  $('model-info').textContent = `${d.config_name}: ${d.representation} (${d.tracks.join(', ')}), `
+    + `${d.bars} bars × ${d.steps_per_bar} steps, z ${d.z_size}`
+    + `${d.hierarchical ? ', hierarchical decoder' : ''}`;
+  $('sample').disabled = false;
+  $('interp-section').hidden = !state.model.has('interpolate');
+  document.body.dataset.representation = d.representation;
+  setStatus(`${entry.name} ready in ${((performance.now() - start) / 1000).toFixed(1)} s `
+    + `(${tf.getBackend()})`, 'ready');
+  return state.model;
+}
+
+// --- test hook -------------------------------------------------------------------------------
+const plain = (seq) => seq.tokens;
+window.hmvae = {
+  state,
+  get model() { return state.model; },
+  tf,
+  backend: () => tf.getBackend(),
+  loadModel,
+  /** decode(z [Z] or [[Z], ...], temperature = 0) -> tokens {track: [T]} (or a list). */
+  async decode(z, temp = 0) {
+    const rows = Array.isArray(z[0]) ? z : [z];
+    const seqs = await state.model.decode(rows, temp);
+    return Array.isArray(z[0]) ? seqs.map(plain) : plain(seqs[0]);
+  },
+  async sample(n = 1, temp = 0.5) { return state.model.sample(n, temp); },
+  async encode(tokens) { return (await state.model.encode([tokens]))[0]; },
+  async interpolate(a, b, steps = 5, temp = 0) {
+    return (await state.model.interpolate(a, b, steps, temp)).map(plain);
+  },
+  midiToTokens(bytes, representation, bars, windowIndex = 0) {
+    const t = midiToTokens(new Uint8Array(bytes), representation, bars, windowIndex);
+    return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Array.from(v)]));
+  },
+  tokensToMidi(tokens, tempo = 120) { return Array.from(tokensToMidi(tokens, tempo)); },
+};
+
+async function main() {
+  $('temperature').addEventListener('input', () => {
+    $('temperature-value').textContent = temperature().toFixed(2);
+  });
+  $('qpm').addEventListener('input', () => { $('qpm-value').textContent = String(qpm()); });
+  $('sample').addEventListener('click', doSample);
+  $('interpolate').addEventListener('click', doInterpolate);
+  $('model').addEventListener('change', () => {
+    window.hmvae.ready = loadModel($('model').value).catch(report);
+  });
+  setupDrop();
+  clearSlots();
+  setStatus('starting TF.js…', 'loading');
+  const backend = await initBackend(params.get('backend') || undefined);
+  $('backend').textContent = `TF.js ${tf.version.tfjs}, ${backend} backend`;
+  await loadIndex();
+  return loadModel(params.get('model'));
+}
+
+window.hmvae.ready = main().catch((err) => {
+  report(err);
+  throw err;
+});

@@ -1,0 +1,460 @@
+// MIDI <-> tokens in the browser, mirroring hmvae_tf/music (melody, drums, trio) so a file
+// dropped on the page gives the tokens `hmvae interpolate a.mid b.mid` would give.
+//
+// Grid: 16 steps per 4/4 bar (4 per quarter), onsets and ends rounded half up from MIDI ticks.
+// The piece is cut at time-signature changes; meters whose bar is a power-of-two number of
+// steps (4/4, 2/4, 2/2, 4/2 ...) fit the grid, others are skipped; a region shorter than a bar
+// of the next joins it as a partial (pickup) bar.
+// Melody: 0 = no event, 1 = note-off, 2..89 = MIDI pitch 21..108; programs 0-31, never drums;
+// per instrument the highest of simultaneous onsets wins and a new note ends the sounding one.
+// Drums: a 9-bit mask per step over the reduced drum classes (bit 0 kick ... bit 8 ride).
+// Trio: melody (programs 0-31), bass (32-39), drums.
+import * as tonejsMidi from '@tonejs/midi';
+import * as midiFile from 'midi-file';
+
+// The bundler reads @tonejs/midi's ES module; Node (tools/, tests) its CommonJS build.
+const { Midi } = tonejsMidi.Midi ? tonejsMidi : tonejsMidi.default;
+const { parseMidi } = midiFile.parseMidi ? midiFile : midiFile.default;
+
+export const STEPS_PER_BAR = 16;
+export const STEPS_PER_QUARTER = 4;
+export const NO_EVENT = 0;
+export const NOTE_OFF = 1;
+export const MIN_PITCH = 21;
+export const MAX_PITCH = 108;
+export const PITCH_OFFSET = MIN_PITCH - 2; // token = pitch - PITCH_OFFSET
+export const MELODY_PROGRAMS = [0, 31];
+export const BASS_PROGRAMS = [32, 39];
+export const MELODY_VELOCITY = 80;
+export const DRUM_VELOCITY = 100;
+export const TRIO_PROGRAMS = { melody: 0, bass: 33 };
+export const DRUM_CLASS_NAMES = ['kick', 'snare', 'closed hi-hat', 'open hi-hat', 'low tom',
+  'mid tom', 'high tom', 'crash', 'ride'];
+export const DRUM_CLASS_PITCHES = [
+  [36, 35],
+  [38, 27, 28, 31, 32, 33, 34, 37, 39, 40, 56, 65, 66, 75, 85],
+  [42, 44, 54, 68, 69, 70, 71, 73, 78, 80, 22],
+  [46, 67, 72, 74, 79, 81, 26],
+  [45, 29, 41, 43, 61, 64, 84],
+  [48, 47, 60, 63, 77, 86, 87],
+  [50, 30, 62, 76, 83],
+  [49, 52, 55, 57, 58],
+  [51, 53, 59, 82],
+];
+const PITCH_TO_CLASS = new Int8Array(128).fill(-1);
+DRUM_CLASS_PITCHES.forEach((pitches, c) => pitches.forEach((p) => { PITCH_TO_CLASS[p] = c; }));
+export const TRACK_CLASSES = { melody: 90, bass: 90, drums: 512 };
+export const REPRESENTATION_TRACKS = {
+  melody: ['melody'], drums: ['drums'], trio: ['melody', 'bass', 'drums'],
+};
+
+export class NoWindowError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'NoWindowError';
+  }
+}
+
+// --- grid ------------------------------------------------------------------------------------
+const quantize = (ticks, ppq) => Math.floor((Math.max(0, ticks) / ppq) * STEPS_PER_QUARTER + 0.5);
+const barSteps = (n, d) => (n * STEPS_PER_BAR) / d;
+
+export function isGridMeter(n, d) {
+  if (n <= 0 || d <= 0) return false;
+  const steps = barSteps(n, d);
+  if (steps !== Math.floor(steps) || steps < 1) return false;
+  return (steps & (steps - 1)) === 0;
+}
+
+function timeSignatureSteps(midi) {
+  const raw = midi.timeSignatures.map((t) => [quantize(t.tick, midi.ppq), t.numerator,
+    t.denominator]);
+  if (!raw.length) return [[0, 4, 4]];
+  raw.sort((a, b) => a[0] - b[0]); // stable
+  const byStep = new Map();
+  for (const [step, n, d] of raw) {
+    const cands = byStep.get(step) || [];
+    const i = cands.findIndex((c) => c[0] === n && c[1] === d);
+    if (i >= 0) cands.splice(i, 1);
+    cands.push([n, d]);
+    byStep.set(step, cands);
+  }
+  const steps = [...byStep.keys()];
+  const out = [];
+  steps.forEach((step, i) => {
+    const cands = byStep.get(step);
+    let choice = cands[cands.length - 1];
+    if (cands.length > 1 && i + 1 < steps.length) {
+      const length = steps[i + 1] - step;
+      const fitting = cands.filter((c) => barSteps(...c) > 0
+        && Number.isInteger(length / barSteps(...c)));
+      if (fitting.length) choice = fitting[fitting.length - 1];
+    }
+    const last = out[out.length - 1];
+    if (last && last[1] === choice[0] && last[2] === choice[1]) return;
+    out.push([step, choice[0], choice[1]]);
+  });
+  if (out[0][0] > 0) out.unshift([0, 4, 4]);
+  return out;
+}
+
+const FAR = 2 ** 40;
+
+function meterRegions(events) {
+  const bounds = events.map((e) => e[0]).concat([FAR]);
+  let regions = [];
+  events.forEach((e, i) => {
+    if (bounds[i + 1] > bounds[i]) regions.push([bounds[i], bounds[i + 1], bounds[i], e[1], e[2]]);
+  });
+  for (let i = regions.length - 2; i >= 0; i--) {
+    const nxt = regions[i + 1];
+    if (nxt[2] - regions[i][0] < barSteps(nxt[3], nxt[4])) {
+      nxt[0] = regions[i][0];
+      regions.splice(i, 1);
+    }
+  }
+  regions = regions.map(([lo, hi, downbeat, n, d]) => {
+    const origin = downbeat - Math.ceil((downbeat - lo) / STEPS_PER_BAR) * STEPS_PER_BAR;
+    return { lo, hi, origin, n, d };
+  });
+  return regions;
+}
+
+/** A Standard MIDI File's notes as the Python side reads it (note_seq through pretty_midi):
+ * {ppq, timeSignatures: [{tick, numerator, denominator}] (track 0 only), instruments:
+ * [{program, channel, track, isDrum, notes: [{startTick, endTick, pitch, velocity}]}]}.
+ * One instrument per (program, channel, track) in order of its first finished note; a
+ * note-off ends every open note of its pitch and channel that began at an earlier tick; the
+ * program is the channel's at the note-off; channel 10 is drums. */
+export function readMidi(data) {
+  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+  if (bytes.length < 4 || String.fromCharCode(...bytes.subarray(0, 4)) !== 'MThd') {
+    throw new Error("not a Standard MIDI File (no 'MThd' header)");
+  }
+  let parsed;
+  try {
+    parsed = parseMidi(bytes);
+  } catch (err) {
+    throw new Error(`corrupt or unsupported (${err.message || err})`);
+  }
+  if (!parsed.header.ticksPerBeat) throw new Error('SMPTE time division is not supported');
+  const instruments = new Map();
+  const timeSignatures = [];
+  parsed.tracks.forEach((events, track) => {
+    let tick = 0;
+    const open = new Map(); // channel,pitch -> [[startTick, velocity]]
+    const program = new Array(16).fill(0);
+    for (const ev of events) {
+      tick += ev.deltaTime;
+      if (ev.type === 'timeSignature' && track === 0) {
+        timeSignatures.push({ tick, numerator: ev.numerator, denominator: ev.denominator });
+      } else if (ev.type === 'programChange') {
+        program[ev.channel] = ev.programNumber;
+      } else if (ev.type === 'noteOn' && ev.velocity > 0) {
+        const key = `${ev.channel},${ev.noteNumber}`;
+        if (!open.has(key)) open.set(key, []);
+        open.get(key).push([tick, ev.velocity]);
+      } else if (ev.type === 'noteOff' || (ev.type === 'noteOn' && ev.velocity === 0)) {
+        const key = `${ev.channel},${ev.noteNumber}`;
+        if (!open.has(key)) continue;
+        const notes = open.get(key);
+        const close = notes.filter(([start]) => start !== tick);
+        const keep = notes.filter(([start]) => start === tick);
+        for (const [start, velocity] of close) {
+          const id = `${program[ev.channel]},${ev.channel},${track}`;
+          if (!instruments.has(id)) {
+            instruments.set(id, { program: program[ev.channel], channel: ev.channel, track,
+              isDrum: ev.channel === 9, notes: [] });
+          }
+          instruments.get(id).notes.push({ startTick: start, endTick: tick, pitch: ev.noteNumber,
+            velocity });
+        }
+        if (close.length && keep.length) open.set(key, keep);
+        else open.delete(key);
+      }
+    }
+  });
+  return { ppq: parsed.header.ticksPerBeat, timeSignatures, instruments: [...instruments.values()] };
+}
+
+/** Grid segments of a read MIDI file (readMidi): [{notes, numSteps, numBars}], notes relative
+ * to the segment's first grid bar, sorted by instrument, onset, highest pitch first. */
+export function segments(midi, stats = {}) {
+  const notes = [];
+  midi.instruments.forEach((inst, instrument) => {
+    for (const note of inst.notes) {
+      if (!(note.velocity > 0)) continue;
+      const start = quantize(note.startTick, midi.ppq);
+      const end = Math.max(quantize(note.endTick, midi.ppq), start + 1);
+      notes.push({ start, end, pitch: note.pitch, instrument, program: inst.program,
+        isDrum: inst.isDrum });
+    }
+  });
+  if (!notes.length) {
+    stats.no_notes = 1;
+    return [];
+  }
+  const regions = meterRegions(timeSignatureSteps(midi));
+  const bySeg = regions.map(() => []);
+  for (const note of notes) {
+    let r = 0;
+    while (r + 1 < regions.length && regions[r + 1].lo <= note.start) r++;
+    const reg = regions[r];
+    if (!isGridMeter(reg.n, reg.d)) {
+      const key = `segments_meter_${reg.n}/${reg.d}`;
+      stats[key] = 1;
+      stats.notes_in_skipped_meter = (stats.notes_in_skipped_meter || 0) + 1;
+      continue;
+    }
+    const end = regions.length > 1 ? Math.min(note.end, reg.hi) : note.end;
+    bySeg[r].push({ ...note, start: note.start - reg.origin, end: end - reg.origin });
+  }
+  const out = [];
+  bySeg.forEach((segNotes) => {
+    if (!segNotes.length) return;
+    segNotes.sort((a, b) => a.instrument - b.instrument || a.start - b.start || b.pitch - a.pitch);
+    const numSteps = Math.max(...segNotes.map((n) => n.end));
+    out.push({ notes: segNotes, numSteps, numBars: Math.ceil(numSteps / STEPS_PER_BAR) });
+  });
+  return out;
+}
+
+// --- melody ----------------------------------------------------------------------------------
+/** Monophonic lines of a segment's eligible instruments: [{instrument, program, tokens, onsets}]. */
+export function melodyTracks(seg, programs = MELODY_PROGRAMS, stats = {}) {
+  const groups = new Map();
+  for (const n of seg.notes) {
+    if (n.isDrum || n.program < programs[0] || n.program > programs[1]) continue;
+    if (n.pitch < MIN_PITCH || n.pitch > MAX_PITCH) {
+      stats.notes_out_of_range = (stats.notes_out_of_range || 0) + 1;
+      continue;
+    }
+    if (!groups.has(n.instrument)) groups.set(n.instrument, []);
+    groups.get(n.instrument).push(n);
+  }
+  return [...groups.keys()].sort((a, b) => a - b).map((instrument) => {
+    const all = groups.get(instrument);
+    const kept = all.filter((n, i) => i === 0 || n.start !== all[i - 1].start);
+    const start = kept.map((n) => n.start);
+    const end = kept.map((n, i) => (i + 1 < kept.length ? Math.min(n.end, kept[i + 1].start)
+      : n.end));
+    const length = (Math.floor(end[end.length - 1] / STEPS_PER_BAR) + 1) * STEPS_PER_BAR;
+    const tokens = new Int32Array(length);
+    kept.forEach((n, i) => {
+      if (i + 1 === kept.length || end[i] < start[i + 1]) tokens[end[i]] = NOTE_OFF;
+    });
+    kept.forEach((n, i) => { tokens[start[i]] = n.pitch - PITCH_OFFSET; });
+    return { instrument, program: kept[0].program, tokens, onsets: start };
+  });
+}
+
+function onsetCount(onsets, startBar, numBars) {
+  const lo = startBar * STEPS_PER_BAR;
+  const hi = (startBar + numBars) * STEPS_PER_BAR;
+  let c = 0;
+  for (const s of onsets) if (s >= lo && s < hi) c++;
+  return c;
+}
+
+function bestTrack(tracks, startBar, numBars) {
+  let best = -1;
+  let most = 0;
+  tracks.forEach((t, k) => {
+    const c = onsetCount(t.onsets, startBar, numBars);
+    if (c > most) { most = c; best = k; }
+  });
+  return best;
+}
+
+function windowOf(tokens, startBar, numBars) {
+  const steps = numBars * STEPS_PER_BAR;
+  const out = new Int32Array(steps);
+  const from = startBar * STEPS_PER_BAR;
+  for (let i = 0; i < steps; i++) out[i] = from + i < tokens.length ? tokens[from + i] : 0;
+  return out;
+}
+
+/** No note-off before the first note-on (a window cut from inside a note). */
+export function canonicalize(tokens) {
+  for (let i = 0; i < tokens.length && tokens[i] < 2; i++) {
+    if (tokens[i] === NOTE_OFF) tokens[i] = NO_EVENT;
+  }
+  return tokens;
+}
+
+const windowStarts = (totalBars, numBars) => [...Array(Math.max(1, totalBars - numBars + 1)).keys()];
+
+function explain(stats, what, numBars) {
+  if (stats.no_notes) return 'the file has no notes';
+  const skipped = Object.keys(stats).filter((k) => k.startsWith('segments_meter_'))
+    .map((k) => k.slice('segments_meter_'.length));
+  if (stats.no_grid_notes && skipped.length) {
+    return `its meter (${skipped.join(', ')}) does not fit the 16-steps-per-4/4-bar grid `
+      + '(use 4/4, 2/4, 2/2, 4/2 ...)';
+  }
+  return `no ${numBars}-bar ${what} window (${stats.reason || 'no eligible notes'})`;
+}
+
+function fail(name, stats, what, numBars, found, windowIndex) {
+  if (found) {
+    return new NoWindowError(`${name}: asked for ${what} window ${windowIndex} but only `
+      + `${found} ${numBars}-bar window(s) exist`);
+  }
+  return new NoWindowError(`${name}: ${explain(stats, what, numBars)}`);
+}
+
+export function melodyFromMidi(midi, numBars, windowIndex = 0, name = 'MIDI file') {
+  const stats = {};
+  const segs = segments(midi, stats);
+  if (!segs.length && !stats.no_notes) stats.no_grid_notes = 1;
+  let found = 0;
+  for (const seg of segs) {
+    const tracks = melodyTracks(seg, MELODY_PROGRAMS, stats);
+    for (const start of windowStarts(seg.numBars, numBars)) {
+      const k = bestTrack(tracks, start, numBars);
+      if (k < 0) continue;
+      if (found === windowIndex) return canonicalize(windowOf(tracks[k].tokens, start, numBars));
+      found++;
+    }
+  }
+  stats.reason = 'no melody instrument (programs 0-31, not drums) with notes in 21..108';
+  throw fail(name, stats, 'melody', numBars, found, windowIndex);
+}
+
+// --- drums -----------------------------------------------------------------------------------
+export function drumTrack(seg) {
+  const steps = [];
+  const classes = [];
+  for (const n of seg.notes) {
+    if (!n.isDrum) continue;
+    const c = n.pitch >= 0 && n.pitch < 128 ? PITCH_TO_CLASS[n.pitch] : -1;
+    if (c < 0) continue;
+    steps.push(n.start);
+    classes.push(c);
+  }
+  if (!steps.length) return null;
+  const length = (Math.floor(Math.max(...steps) / STEPS_PER_BAR) + 1) * STEPS_PER_BAR;
+  const tokens = new Int32Array(length);
+  steps.forEach((s, i) => { tokens[s] |= 1 << classes[i]; });
+  return { tokens, onsets: [...new Set(steps)].sort((a, b) => a - b) };
+}
+
+export function drumsFromMidi(midi, numBars, windowIndex = 0, name = 'MIDI file') {
+  const stats = {};
+  const segs = segments(midi, stats);
+  if (!segs.length && !stats.no_notes) stats.no_grid_notes = 1;
+  let found = 0;
+  for (const seg of segs) {
+    const track = drumTrack(seg);
+    if (!track) continue;
+    for (const start of windowStarts(seg.numBars, numBars)) {
+      if (!onsetCount(track.onsets, start, numBars)) continue;
+      if (found === windowIndex) return windowOf(track.tokens, start, numBars);
+      found++;
+    }
+  }
+  stats.reason = 'no General MIDI drum hits on channel 10';
+  throw fail(name, stats, 'drum', numBars, found, windowIndex);
+}
+
+// --- trio ------------------------------------------------------------------------------------
+export function trioFromMidi(midi, numBars, windowIndex = 0, name = 'MIDI file') {
+  const stats = {};
+  const segs = segments(midi, stats);
+  if (!segs.length && !stats.no_notes) stats.no_grid_notes = 1;
+  let found = 0;
+  for (const seg of segs) {
+    const mel = melodyTracks(seg, MELODY_PROGRAMS, stats);
+    const bass = melodyTracks(seg, BASS_PROGRAMS, stats);
+    const drum = drumTrack(seg);
+    if (!mel.length || !bass.length || !drum) continue;
+    for (const start of windowStarts(seg.numBars, numBars)) {
+      const m = bestTrack(mel, start, numBars);
+      const b = bestTrack(bass, start, numBars);
+      if (m < 0 || b < 0 || !onsetCount(drum.onsets, start, numBars)) continue;
+      if (found === windowIndex) {
+        return {
+          melody: canonicalize(windowOf(mel[m].tokens, start, numBars)),
+          bass: canonicalize(windowOf(bass[b].tokens, start, numBars)),
+          drums: windowOf(drum.tokens, start, numBars),
+        };
+      }
+      found++;
+    }
+  }
+  stats.reason = 'needs a melody (programs 0-31), a bass (32-39) and drums playing together';
+  throw fail(name, stats, 'trio', numBars, found, windowIndex);
+}
+
+/** Tokens {track: Int32Array} of a MIDI file (ArrayBuffer or Uint8Array) for a representation. */
+export function midiToTokens(data, representation, numBars, windowIndex = 0, name = 'MIDI file') {
+  let midi;
+  try {
+    midi = readMidi(data);
+  } catch (err) {
+    throw new NoWindowError(`${name}: not a readable MIDI file (${err.message})`);
+  }
+  if (representation === 'melody') return { melody: melodyFromMidi(midi, numBars, windowIndex, name) };
+  if (representation === 'drums') return { drums: drumsFromMidi(midi, numBars, windowIndex, name) };
+  if (representation === 'trio') return trioFromMidi(midi, numBars, windowIndex, name);
+  throw new Error(`unknown representation ${representation}`);
+}
+
+// --- tokens -> notes -> MIDI -----------------------------------------------------------------
+/** [{start, end, pitch}] of melody tokens (a note lasts until the next event). */
+export function melodyNotes(tokens) {
+  const events = [];
+  for (let i = 0; i < tokens.length; i++) if (tokens[i] > NO_EVENT) events.push(i);
+  const notes = [];
+  events.forEach((s, i) => {
+    if (tokens[s] >= 2) {
+      notes.push({ start: s, end: i + 1 < events.length ? events[i + 1] : tokens.length,
+        pitch: tokens[s] + PITCH_OFFSET });
+    }
+  });
+  return notes;
+}
+
+/** [{step, cls, pitch}] of drum tokens. */
+export function drumHits(tokens) {
+  const hits = [];
+  for (let s = 0; s < tokens.length; s++) {
+    for (let c = 0; c < DRUM_CLASS_PITCHES.length; c++) {
+      if ((tokens[s] >> c) & 1) hits.push({ step: s, cls: c, pitch: DRUM_CLASS_PITCHES[c][0] });
+    }
+  }
+  return hits;
+}
+
+/** A Standard MIDI File (Uint8Array) of a token sequence {track: tokens}, as hmvae's Python
+ * client writes it: 4/4 at `qpm`, melody program 0, trio bass program 33, drums channel 10. */
+export function tokensToMidi(tokens, qpm = 120) {
+  const midi = new Midi();
+  const ppq = midi.header.ppq;
+  const tick = ppq / STEPS_PER_QUARTER;
+  midi.header.setTempo(qpm);
+  midi.header.timeSignatures.push({ ticks: 0, timeSignature: [4, 4], measures: 0 });
+  midi.header.update();
+  const trio = 'bass' in tokens;
+  for (const name of ['melody', 'bass']) {
+    if (!(name in tokens)) continue;
+    const track = midi.addTrack();
+    track.name = name;
+    track.channel = name === 'bass' ? 1 : 0;
+    track.instrument.number = trio ? TRIO_PROGRAMS[name] : 0;
+    for (const n of melodyNotes(tokens[name])) {
+      track.addNote({ midi: n.pitch, ticks: n.start * tick, durationTicks: (n.end - n.start) * tick,
+        velocity: MELODY_VELOCITY / 127 });
+    }
+  }
+  if ('drums' in tokens) {
+    const track = midi.addTrack();
+    track.name = 'drums';
+    track.channel = 9;
+    for (const h of drumHits(tokens.drums)) {
+      track.addNote({ midi: h.pitch, ticks: h.step * tick, durationTicks: tick,
+        velocity: DRUM_VELOCITY / 127 });
+    }
+  }
+  return midi.toArray();
+}

@@ -1,0 +1,31 @@
+// The page's MIDI <-> tokens code (src/music.js) from the command line, for tests that compare
+// it with hmvae_tf.music. Reads one JSON request per line on stdin, writes one JSON answer per
+// line:
+//   {"op": "midi_to_tokens", "path": "a.mid", "representation": "melody", "bars": 2, "window": 0}
+//     -> {"tokens": {"melody": [...]}} or {"error": "..."}
+//   {"op": "tokens_to_midi", "tokens": {"melody": [...]}, "qpm": 120, "out": "b.mid"} -> {"ok": true}
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { midiToTokens, tokensToMidi } from '../src/music.js';
+
+function handle(req) {
+  if (req.op === 'midi_to_tokens') {
+    try {
+      const tokens = midiToTokens(new Uint8Array(readFileSync(req.path)), req.representation,
+        req.bars, req.window || 0, req.path);
+      return { tokens: Object.fromEntries(Object.entries(tokens).map(([k, v]) => [k, Array.from(v)])) };
+    } catch (err) {
+      return { error: err.message, kind: err.name };
+    }
+  }
+  if (req.op === 'tokens_to_midi') {
+    writeFileSync(req.out, tokensToMidi(req.tokens, req.qpm || 120));
+    return { ok: true };
+  }
+  return { error: `unknown op ${req.op}` };
+}
+
+const rl = createInterface({ input: process.stdin });
+for await (const line of rl) {
+  if (line.trim()) process.stdout.write(`${JSON.stringify(handle(JSON.parse(line)))}\n`);
+}
