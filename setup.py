@@ -32,7 +32,7 @@ INSTALL_REQUIRES = [
 
 EXTRAS_REQUIRE = {
     "tfjs": ["tensorflowjs==4.22.0", "ydf==0.13.0"],
-    "test": ["pytest==9.1.1"],
+    "test": ["pytest==9.1.1", "playwright==1.65.2"],  # drives Debian's chromium; never `playwright install`
 }
 
 setup(

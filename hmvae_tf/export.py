@@ -151,8 +151,11 @@ def load_model(saved_model_dir: str) -> MusicVAE:
     model.build()
     saved = {v.name.split(":")[0]: v for v in tf.saved_model.load(saved_model_dir).model_variables}
     missing = [v.path for v in model.weights if v.path not in saved]
-    if missing:
-        raise ValueError(f"{saved_model_dir} does not match its config: no {missing[:3]}")
+    misfit = [v.path for v in model.weights
+              if v.path in saved and tuple(v.shape) != tuple(saved[v.path].shape)]
+    if missing or misfit:
+        raise ValueError(f"{saved_model_dir} does not match its config: "
+                         + (f"no {missing[:3]}" if missing else f"other shapes for {misfit[:3]}"))
     for v in model.weights:
         v.assign(saved[v.path])
     return model
@@ -174,11 +177,7 @@ def export_saved_model(model: MusicVAE, export_base: str, version: int | None = 
         raise FileExistsError(f"{final} exists; versions are immutable, pick another --version")
     tmp = os.path.join(export_base, f".tmp-{version}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.encoder.set_use_cudnn(False)
-    for core in model.decoder.cores:
-        core.rnn.set_use_cudnn(False)
-    if model.decoder.hierarchical:
-        model.decoder.conductor.set_use_cudnn(False)
+    model.set_use_cudnn(False)
     functions = ServingModule(model).concrete_functions(jit_compile)
     try:
         tf.saved_model.save(saveable_root(functions), tmp, signatures=functions)

@@ -3,8 +3,8 @@
 The served SavedModel cannot go to the browser as it is: its randomness comes from per-row
 stateless seeds, and TF.js has no stateless random ops (it has the stateful RandomUniform,
 RandomStandardNormal and Multinomial). So the browser variant is traced anew: the model is
-rebuilt from the SavedModel (its config from `assets.extra/hmvae_config.json`, every weight
-assigned from its `variables/` by object path: see restore_weights), and small functions that
+rebuilt from the SavedModel (export.load_model: its config from assets.extra, every weight
+matched by its Keras path), and small functions that
 draw z and the Gumbel noise with the stateful ops, and carry no Assert ops, are converted (the
 tensorflowjs converter, lowered v1 loops) one graph model each:
 
@@ -60,11 +60,7 @@ _DTYPE_BYTES = {"float32": 4, "int32": 4, "bool": 1, "uint8": 1, "uint16": 2, "f
 # --- the browser functions -------------------------------------------------------------------
 def load_exported_model(saved_model_dir: str):
     """(MusicVAE with the SavedModel's weights, the export's metadata dict)."""
-    import tensorflow as tf
-
-    from hmvae_tf.configs import Config
-    from hmvae_tf.export import CONFIG_ASSET
-    from hmvae_tf.model.vae import MusicVAE
+    from hmvae_tf.export import CONFIG_ASSET, load_model
 
     meta_path = os.path.join(saved_model_dir, "assets.extra", CONFIG_ASSET)
     if not os.path.exists(meta_path):
@@ -73,60 +69,10 @@ def load_exported_model(saved_model_dir: str):
             "export one with `hmvae export`")
     with open(meta_path) as f:
         meta = json.load(f)
-    config = Config.from_json(json.dumps(meta["config"]))
-    model = MusicVAE(config)
-    model.build()
-    restore_weights(model, os.path.join(saved_model_dir, "variables", "variables"))
+    model = load_model(saved_model_dir)
     # As in export: never bake the GPU-only LSTM kernel into a graph.
-    model.encoder.set_use_cudnn(False)
-    for core in model.decoder.cores:
-        core.rnn.set_use_cudnn(False)
-    if model.decoder.hierarchical:
-        model.decoder.conductor.set_use_cudnn(False)
+    model.set_use_cudnn(False)
     return model, meta
-
-
-_VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
-
-
-def restore_weights(model, checkpoint_prefix: str, root: str = "model") -> None:
-    """Assigns every weight of `model` from a SavedModel's variables, by object path.
-
-    Not `tf.train.Checkpoint(model=model).read(...)`: a SavedModel records Keras 3's tracked
-    lists (decoder.cores, rnn.lstms, encoder.layers_) as children, but a live Keras 3 layer
-    shows them to tf.train.Checkpoint only when saving a SavedModel, so such a read matches
-    nothing inside the lists and silently leaves those weights as initialised. Here each key
-    `model/decoder/cores/0/rnn/lstms/1/cell/kernel` is walked on the object itself, and every
-    weight of the model must be assigned exactly once.
-    """
-    import tensorflow as tf
-
-    reader = tf.train.load_checkpoint(checkpoint_prefix)
-    shapes = reader.get_variable_to_shape_map()
-    assigned: dict[int, str] = {}
-    prefix = root + "/"
-    for key in sorted(shapes):
-        if not (key.startswith(prefix) and key.endswith(_VALUE_SUFFIX)):
-            continue
-        obj = model
-        try:
-            for part in key[len(prefix):-len(_VALUE_SUFFIX)].split("/"):
-                obj = obj[int(part)] if part.isdigit() and not hasattr(obj, part) else \
-                    getattr(obj, part)
-        except (AttributeError, IndexError, KeyError, TypeError):
-            continue  # not part of the rebuilt model (e.g. metric state)
-        if not hasattr(obj, "assign") or tuple(obj.shape) != tuple(shapes[key]):
-            raise ValueError(f"{key}: checkpoint shape {shapes[key]} does not fit the "
-                             f"rebuilt model ({getattr(obj, 'shape', type(obj).__name__)})")
-        if id(obj) in assigned:
-            raise ValueError(f"{key} and {assigned[id(obj)]} name the same weight")
-        obj.assign(reader.get_tensor(key))
-        assigned[id(obj)] = key
-    missing = [w.path for w in model.weights if id(w) not in assigned]
-    if missing:
-        raise ValueError(f"{checkpoint_prefix} has no value for {len(missing)} weight(s) of the "
-                         f"rebuilt model, e.g. {missing[:3]}; was it exported by hmvae export "
-                         "with the same config?")
 
 
 def browser_module(model):

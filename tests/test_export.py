@@ -137,3 +137,18 @@ def test_load_model_rebuilds_the_keras_model(melody_export):
     assert [v.path for v in rebuilt.weights] == [v.path for v in model.weights]
     for a, b in zip(rebuilt.weights, model.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("change", ["dec_rnn_size", "z_size"])
+def test_load_model_refuses_an_export_its_config_does_not_fit(melody_export, tmp_path, change):
+    import shutil
+
+    _, _, _, path = melody_export
+    copy = tmp_path / "copy"
+    shutil.copytree(path, copy)
+    meta_path = copy / "assets.extra" / export.CONFIG_ASSET
+    meta = json.loads(meta_path.read_text())
+    meta["config"][change] = [16, 16, 16] if change == "dec_rnn_size" else 4
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="does not match its config"):
+        export.load_model(str(copy))

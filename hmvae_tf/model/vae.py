@@ -55,6 +55,14 @@ class MusicVAE(keras.Model):
         schedule = ExponentialDecayToFloor(c.learning_rate, c.decay_rate, c.min_learning_rate)
         self.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule), **kwargs)
 
+    def set_use_cudnn(self, value: bool) -> None:
+        """False for graphs meant for CPU servers or browsers: no GPU-only LSTM kernel."""
+        self.encoder.set_use_cudnn(value)
+        for core in self.decoder.cores:
+            core.rnn.set_use_cudnn(value)
+        if self.decoder.hierarchical:
+            self.decoder.conductor.set_use_cudnn(value)
+
     @property
     def metrics(self):
         return list(self.trackers.values())
