@@ -122,6 +122,10 @@ class MusicDecoder(keras.layers.Layer):
         With `targets` [B, T, K] and `use_target` bool [B, T], the next input is the target
         where use_target is set (scheduled sampling). Returns tokens [B, T, K] and, if asked,
         logits per track [B, T, C_k].
+
+        Everything that does not change from step to step is computed before the loop: each
+        subsequence's conditioning projection and initial state, a table of the first layer's
+        input rows per token (row 0 for the start, all zeros), the stacked deeper kernels.
         """
         emb = self.embeddings(z, training=training)
         batch = tf.shape(z)[0]
@@ -129,51 +133,64 @@ class MusicDecoder(keras.layers.Layer):
         tracks = []
         for core in self.cores:
             token_kernel, _ = core.rnn.input_kernels(core.num_classes)
-            # Per-subsequence tensors are read through TensorArrays: slicing a captured tensor
-            # inside a while loop would make its gradient a dense [L, ...] tensor per step.
-            cond = _unstack(tf.transpose(core.rnn.project_condition(emb, core.num_classes),
-                                         [1, 0, 2]), self.num_subsequences)
-            init = _unstack(tf.transpose(core.initial_state(emb), [1, 0, 2]),
-                            self.num_subsequences)  # [L] x [B, state]
-            tracks.append((core, token_kernel, cond, init))
+            table = tf.pad(token_kernel, [[1, 0], [0, 0]])  # token id + 1; START -> zeros
+            cond = tf.transpose(core.rnn.project_condition(emb, core.num_classes), [1, 0, 2])
+            init = tf.transpose(core.initial_state(emb), [1, 0, 2])  # [L, B, state]
+            if self.hierarchical:
+                # Read per subsequence through TensorArrays: slicing a captured tensor inside
+                # a while loop would make its gradient a dense [L, ...] tensor per step.
+                cond, init = _unstack(cond, self.num_subsequences), _unstack(
+                    init, self.num_subsequences)
+            else:
+                cond, init = cond[0], init[0]
+            tracks.append((core, table, cond, init, core.rnn.step_weights(),
+                           (core.output_layer.kernel, core.output_layer.bias)))
         if targets is not None:
-            targets_tm = tf.transpose(targets, [1, 0, 2])  # [T, B, K]
-            use_tm = tf.transpose(use_target, [1, 0])
+            targets_ta = _unstack(tf.transpose(targets, [1, 0, 2]), self.num_steps)
+            use_ta = _unstack(tf.transpose(use_target, [1, 0]), self.num_steps)
 
         def body(t, previous, states, token_acc, logit_accs):
             bar = t // steps
-            at_bar_start = tf.equal(t % steps, 0)
             new_previous, new_states, new_logits = [], [], []
-            for k, (core, token_kernel, cond, init) in enumerate(tracks):
-                state = core.rnn.split_state(init.read(bar))
-                state = [(tf.where(at_bar_start, h0, h), tf.where(at_bar_start, c0, c))
-                         for (h0, c0), (h, c) in zip(state, states[k])]
-                prev = previous[:, k]
-                rows = tf.gather(token_kernel, tf.maximum(prev, 0))
-                rows *= tf.cast(prev >= 0, rows.dtype)[:, None]
-                out, state = core.rnn.step(rows, cond.read(bar), state)
-                logits = core.output_layer(out)
-                token = tf.cast(choose(t, k, logits), tf.int32)
+            if targets is not None:
+                target_t, use_t = targets_ta.read(t), use_ta.read(t)
+            for k, (core, table, cond, init, weights, (out_kernel, out_bias)) in enumerate(
+                    tracks):
+                state = states[k]
+                if self.hierarchical:
+                    restart = core.rnn.split_state(init.read(bar))
+                    fresh = tf.equal(t % steps, 0)
+                    state = [(tf.where(fresh, h0, h), tf.where(fresh, c0, c))
+                             for (h0, c0), (h, c) in zip(restart, state)]
+                    cond_t = cond.read(bar)
+                else:
+                    cond_t = cond
+                rows = tf.gather(table, previous[:, k] + 1)
+                out, state = core.rnn.step(rows + cond_t, state, weights)
+                logits = tf.linalg.matmul(out, out_kernel) + out_bias
+                token = choose(t, k, logits)
                 if targets is not None:
-                    token = tf.where(use_tm[t], targets_tm[t, :, k], token)
+                    token = tf.where(use_t, target_t[:, k], token)
                 new_previous.append(token)
                 new_states.append(state)
                 new_logits.append(logits)
-            token_acc = token_acc.write(t, tf.stack(new_previous, axis=-1))
+            previous = tf.stack(new_previous, axis=-1)
+            token_acc = token_acc.write(t, previous)
             if return_logits:
                 logit_accs = [acc.write(t, lg) for acc, lg in zip(logit_accs, new_logits)]
-            return t + 1, tf.stack(new_previous, -1), new_states, token_acc, logit_accs
+            return t + 1, previous, new_states, token_acc, logit_accs
 
-        zero_states = [
-            [(tf.zeros(tf.stack([batch, u])), tf.zeros(tf.stack([batch, u])))
-             for u in core.rnn.units] for core in self.cores]
+        if self.hierarchical:
+            states0 = [core.rnn.zero_state(batch) for core in self.cores]
+        else:
+            states0 = [core.rnn.split_state(init) for core, _, _, init, _, _ in tracks]
         previous0 = tf.fill(tf.stack([batch, len(self.cores)]), START)
         token_acc = tf.TensorArray(tf.int32, size=self.num_steps)
         logit_accs = [tf.TensorArray(z.dtype, size=self.num_steps if return_logits else 0)
                       for _ in self.cores]
         _, _, _, token_acc, logit_accs = tf.while_loop(
             lambda t, *_: t < self.num_steps, body,
-            (tf.constant(0), previous0, zero_states, token_acc, logit_accs),
+            (tf.constant(0), previous0, states0, token_acc, logit_accs),
             maximum_iterations=self.num_steps)
         tokens = tf.transpose(token_acc.stack(), [1, 0, 2])
         if not return_logits:

@@ -48,18 +48,21 @@ def _gumbel_from_uniform(u: tf.Tensor) -> tf.Tensor:
 def gumbel_chooser(noise: tf.Tensor, temperature: tf.Tensor,
                    track_classes: tuple[int, ...]) -> Callable:
     """Token choice for MusicDecoder.autoregress: Gumbel-max at a per-row temperature,
-    argmax where the temperature is 0. noise: [B, T, sum(C_k)]."""
-    steps = tf.TensorArray(noise.dtype, size=tf.shape(noise)[1], clear_after_read=False).unstack(
-        tf.transpose(noise, [1, 0, 2]))
-    offsets = [sum(track_classes[:k]) for k in range(len(track_classes))]
+    argmax where the temperature is 0. noise: [B, T, sum(C_k)].
+
+    Rows at temperature 0 get zero noise and unit scale, so one argmax serves every row.
+    """
     hot = temperature > 0
     inverse = tf.where(hot, 1.0 / tf.where(hot, temperature, 1.0), 1.0)[:, None]
+    noise = tf.where(hot[:, None, None], noise, tf.zeros_like(noise))
+    offsets = [sum(track_classes[:k]) for k in range(len(track_classes))]
+    per_track = [
+        tf.TensorArray(noise.dtype, size=tf.shape(noise)[1]).unstack(
+            tf.transpose(noise[..., o:o + c], [1, 0, 2]))
+        for o, c in zip(offsets, track_classes)]
 
     def choose(t, k, logits):
-        g = steps.read(t)[:, offsets[k]:offsets[k] + track_classes[k]]
-        sampled = tf.argmax(logits * inverse + g, -1, output_type=tf.int32)
-        greedy = tf.argmax(logits, -1, output_type=tf.int32)
-        return tf.where(hot, sampled, greedy)
+        return tf.argmax(logits * inverse + per_track[k].read(t), -1, output_type=tf.int32)
 
     return choose
 
