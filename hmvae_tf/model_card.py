@@ -30,6 +30,7 @@ import glob
 import json
 import os
 import shlex
+import sys
 import time
 
 import numpy as np
@@ -366,8 +367,8 @@ def render_card(name: str, m: dict) -> str:
     rows = [{"model": name, "config": cfg["name"], "step": tr.get("step"), **ev}]
     rows += [{**r, "model": r["label"]} for r in m.get("compare", [])]
     lines += [format_table(rows), ""]
-    lines += [f"{ev['windows']} windows: the first of the test split "
-              f"({ds['splits'].get('test', '?')} windows), z = posterior mean. Teacher-forced "
+    lines += [f"Measured on the first {ev['windows']} of the test split's "
+              f"{ds['splits'].get('test', '?')} windows, z = posterior mean. Teacher-forced "
               "accuracy: the share of steps whose argmax under the true previous tokens is "
               "right; sampled: when the decoder feeds back its own argmax tokens (temperature "
               "0). KL in bits per window, reconstruction loss in nats per window.", ""]
@@ -381,7 +382,9 @@ def render_card(name: str, m: dict) -> str:
             f"distance to the start does not fall and to the end does not rise; each alone: "
             f"{interp['interp_monotone_start']:.3f} / {interp['interp_monotone_end']:.3f}); "
             f"{interp['interp_pairs_fully_monotone']:.2f} of the pairs are monotone throughout. "
-            "Mean distance (share of steps that differ) per point:", "",
+            "Mean Hamming distance (share of the window's steps that differ) per point; the "
+            f"two reconstructed ends differ in {interp['interp_endpoint_distance']:.2f} of their "
+            "steps:", "",
             "| point | " + " | ".join(str(i) for i in range(interp["interp_steps"])) + " |",
             "|---|" + "---|" * interp["interp_steps"],
             "| to start | " + " | ".join(f"{v:.2f}" for v in interp["interp_curve_start"]) + " |",
@@ -441,8 +444,10 @@ def render_card(name: str, m: dict) -> str:
                   + "."]
     lines += ["", f"![training curves]({FIGURES}/training_curves.png)", ""]
 
+    source = ("offline, from the corpus inside music21" if "embedded" in (ds.get("source") or "")
+              else f"source: {ds.get('source') or 'see the dataset README'}")
     lines += ["## Reproduce", "", "```"] + m["commands"] + ["```", "",
-              "The first builds the dataset (offline, from the corpus inside music21), the second "
+              f"The first builds the dataset ({source}), the second "
               "trains (resumable: the same command continues after an interruption), the third "
               "exports the SavedModel, the fourth writes this card and the attribute vectors, the "
               "fifth prints the same test metrics.", ""]
@@ -529,8 +534,10 @@ def make_card(args) -> dict:
     tokens, pieces, bars = read_test(dataset, args.data_dir, args.max_windows, config)
     print(f"{name}: evaluating {version_dir} ({config.name}, step {step}) on {len(tokens)} test "
           f"windows of {dataset}")
+    progress = sys.stderr.isatty()
     result = evaluate.evaluate_model(
-        model, (tokens[i:i + args.batch_size] for i in range(0, len(tokens), args.batch_size)))
+        model, (tokens[i:i + args.batch_size] for i in range(0, len(tokens), args.batch_size)),
+        progress=progress)
     timings["evaluate"] = time.time() - t
     print("  " + ", ".join(f"{k} {v:.4g}" for k, v in result.items() if k != "windows")
           + f" ({timings['evaluate']:.0f} s)")
@@ -554,7 +561,8 @@ def make_card(args) -> dict:
         if (other_config.num_steps, other_config.tracks) != (config.num_steps, config.tracks):
             raise SystemExit(f"{path} models other windows than {name}")
         row = evaluate.evaluate_model(other, (tokens[i:i + args.batch_size]
-                                              for i in range(0, len(tokens), args.batch_size)))
+                                              for i in range(0, len(tokens), args.batch_size)),
+                                      progress=progress)
         label = os.path.basename(os.path.normpath(path))
         compare.append({"label": label, "path": other_shown, "config": other_config.name,
                         "step": other_step, "hparams": hparams_diff(other_config), **row})
@@ -607,10 +615,13 @@ def make_card(args) -> dict:
                                                   " (reconstruction of B)" if i == steps_shown - 1
                                                   else "")
                               for i, a in enumerate(np.linspace(0, 1, steps_shown))],
-                      title=f"{name}: interpolation A -> B (temperature 0)")
+                      title=f"{name}: interpolation A -> B (temperature 0)",
+                      columns=4 if config.num_steps <= 64 else 1)
     facts = training_facts(model_dir, step)
-    if facts["history"]:
-        plots.training_curves(facts["history"], facts["steps_per_epoch"] or 1,
+    shown_history = [r for r in facts["history"]  # up to the exported step
+                     if facts["last_epoch"] is None or r["epoch"] <= facts["last_epoch"]]
+    if shown_history:
+        plots.training_curves(shown_history, facts["steps_per_epoch"] or 1,
                               os.path.join(figures, "training_curves.png"),
                               title=f"{name} ({config.name}): training")
     timings["pictures"] = time.time() - t

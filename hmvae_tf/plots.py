@@ -88,11 +88,13 @@ def draw_roll(ax, tokens: np.ndarray, tracks, title: str = "", pitch_range=None)
     steps = len(tokens)
     notes = _notes(tokens, tracks)
     pitches = [p for t, _, _, p in notes if t != "drums"]
-    lo, hi = pitch_range or ((min(pitches) - 2, max(pitches) + 2) if pitches else (58, 74))
+    lo, hi = pitch_range or _padded(pitches)
     drum_base = lo - 11
+    height = max(0.8, (hi - lo) / 25)
     for track, start, end, p in notes:
         y = drum_base + p if track == "drums" else p
-        ax.add_patch(_rect((start, y - 0.4), end - start, 0.8, TRACK_COLORS.get(track, "k")))
+        ax.add_patch(_rect((start, y - height / 2), end - start, height,
+                           TRACK_COLORS.get(track, "k")))
     for bar in range(0, steps + 1, 16):
         ax.axvline(bar, color="#444", lw=0.6)
     if steps <= 64:
@@ -115,10 +117,18 @@ def _rect(xy, width, height, color):
     return Rectangle(xy, width, height, facecolor=color, edgecolor="none")
 
 
+def _padded(pitches) -> tuple[int, int]:
+    """A pitch range around the notes, at least an octave and a half high."""
+    if not pitches:
+        return 58, 78
+    lo, hi = min(pitches) - 2, max(pitches) + 2
+    missing = max(0, 20 - (hi - lo))
+    return lo - missing // 2, hi + missing - missing // 2
+
+
 def _shared_range(windows, tracks):
-    pitches = [p for w in windows for t, _, _, p in _notes(np.asarray(w).reshape(len(w), -1),
-                                                           tracks) if t != "drums"]
-    return (min(pitches) - 2, max(pitches) + 2) if pitches else None
+    return _padded([p for w in windows for t, _, _, p in _notes(
+        np.asarray(w).reshape(len(w), -1), tracks) if t != "drums"])
 
 
 def piano_rolls(windows, tracks, path: str, titles=None, title: str = "",
@@ -128,7 +138,7 @@ def piano_rolls(windows, tracks, path: str, titles=None, title: str = "",
     windows = [np.asarray(w) for w in windows]
     rows = -(-len(windows) // columns)
     steps = len(windows[0])
-    width = 5.0 * columns if steps <= 64 else 12.0
+    width = (5.0 if columns <= 2 else 3.6) * columns if steps <= 64 else 12.0
     fig, axes = plt.subplots(rows, columns, figsize=(width, 1.25 * rows + 0.6), squeeze=False)
     shared = _shared_range(windows, tracks)
     for i, ax in enumerate(axes.flat):
