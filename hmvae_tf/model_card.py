@@ -641,7 +641,9 @@ def make_card(args) -> dict:
         "test": result,
         "interpolation": interp,
         "compare": compare,
-        "attributes": attr_doc,
+        "attributes": {**attr_doc, "attributes": {  # the vectors themselves stay in their file
+            k: {f: v for f, v in a.items() if f != "vector"}
+            for k, a in attr_doc["attributes"].items()}},
         "samples": {"n": args.samples, "temperature": args.temperature, "seed": args.seed},
         "examples": [os.path.relpath(p, export_base) for p in examples],
         "interpolation_figure": ("A = " + os.path.basename(examples[0]) + ", B = "

@@ -147,6 +147,24 @@ def test_attribute_command_applies_a_vector(card_env, capsys, tmp_path):
     assert "no 'loudness' vector" in capsys.readouterr().err
 
 
+def test_attribute_compute_through_the_client_matches_the_card(card_env, capsys, tmp_path):
+    """--compute runs on the SavedModel's signatures; same windows, same vectors as the card
+    (which used the Keras model rebuilt from the same export)."""
+    path = tmp_path / "attributes.json"
+    assert cli.main(["attribute", "--compute", f"--saved_model={card_env['base']}",
+                     f"--data_dir={card_env['data_dir']}", "--max_windows=300",
+                     "--test_windows=64", f"--attributes={path}"]) == 0
+    assert "density: |v|" in capsys.readouterr().out
+    mine = attributes.load(str(path))
+    card = attributes.load(os.path.join(card_env["version"], "assets.extra",
+                                        attributes.ATTRIBUTES_FILE))
+    for name in ("density", "pitch"):
+        np.testing.assert_allclose(mine["attributes"][name]["vector"],
+                                   card["attributes"][name]["vector"], atol=1e-4)
+    assert mine["model"]["training_step"] == 60
+    assert mine["source"]["windows"] == card["source"]["windows"] > 0
+
+
 def test_summary_table(card_env):
     table = model_card.summary_table(str(card_env["root"] / "saved_models"))
     assert "[mel_2bar](mel_2bar/MODEL_CARD.md)" in table and "(baseline)" in table
