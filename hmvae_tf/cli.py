@@ -14,7 +14,7 @@ import sys
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("hmvae_tf.train", "train a MusicVAE config on a TFDS dataset (resumable)"),
-    "evaluate": ("hmvae_tf.evaluate", "reconstruction accuracy (teacher-forced and sampled) and KL"),
+    "evaluate": ("hmvae_tf.evaluate", "reconstruction accuracy (teacher-forced and sampled), KL, interpolation smoothness"),
     "export": ("hmvae_tf.export", "write a versioned SavedModel with the serving signatures"),
     "serve": ("hmvae_tf.serving.server", "serve SavedModels over TF Serving's gRPC API"),
     "sample": ("hmvae_tf.serving.commands", "sample new music to MIDI files"),

@@ -56,10 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help="random test pairs for the interpolation metric")
     parser.add_argument("--interpolation_steps", type=int, default=11,
                         help="points per interpolation, endpoints included")
-    parser.add_argument("--attribute_windows", type=int, default=10000,
-                        help="training windows the attribute vectors come from")
-    parser.add_argument("--attribute_test_windows", type=int, default=500,
-                        help="test windows the attribute vectors are measured on")
+    parser.add_argument("--attribute_windows", type=int, default=None,
+                        help="training windows the attribute vectors come from (default: "
+                        "10000 for 2-bar models, 4000 for longer ones, whose encoder costs 8x "
+                        "more per window)")
+    parser.add_argument("--attribute_test_windows", type=int, default=None,
+                        help="test windows the attribute vectors are measured on (default: 500 "
+                        "for 2-bar models, 200 for longer ones)")
     parser.add_argument("--compare", action="append", default=[],
                         help="another model (training directory or export base) to evaluate "
                         "on the same windows, e.g. the flat baseline; repeatable")
@@ -335,7 +338,8 @@ def reproduce_commands(name: str, config, facts: dict, dataset: str, data_dir: s
             f"{data_flag} --max_windows={args.max_windows}"
             f" --interpolation_pairs={args.interpolation_pairs}"
             f" --interpolation_steps={args.interpolation_steps}"
-            f" --attribute_windows={args.attribute_windows} --seed={args.seed}"
+            f" --attribute_windows={args.attribute_windows}"
+            f" --attribute_test_windows={args.attribute_test_windows} --seed={args.seed}"
             + "".join(f" --compare={shown(c)}" for c in args.compare)
             + (f" --train_flags={shlex.quote(args.train_flags)}" if args.train_flags else ""))
     evaluate = (f"hmvae evaluate --saved_model={shown(export_base)}{data_flag}"
@@ -442,7 +446,9 @@ def render_card(name: str, m: dict) -> str:
                             "val_kl_bits", "val_accuracy") if k in final]
         lines += ["", "Last checkpoint period: " + ", ".join(f"{k} {final[k]:.4g}" for k in keys)
                   + "."]
-    lines += ["", f"![training curves]({FIGURES}/training_curves.png)", ""]
+    if "training_curves.png" in m["figures"]:
+        lines += ["", f"![training curves]({FIGURES}/training_curves.png)"]
+    lines.append("")
 
     source = ("offline, from the corpus inside music21" if "embedded" in (ds.get("source") or "")
               else f"source: {ds.get('source') or 'see the dataset README'}")
@@ -454,13 +460,15 @@ def render_card(name: str, m: dict) -> str:
 
     lines += ["## Pictures and files", "",
               f"Samples from the prior (temperature {m['samples']['temperature']:g}, "
-              f"seed {m['samples']['seed']}; as `hmvae sample --saved_model=... -n "
+              f"seed {m['samples']['seed']}; as `hmvae sample "
+              f"--saved_model={shown(m['export']['version_dir'])} -n "
               f"{m['samples']['n']} --temperature={m['samples']['temperature']:g} "
               f"--seed={m['samples']['seed']}`):", "",
-              f"![samples]({FIGURES}/samples.png)", "",
-              "Test windows and their reconstructions (temperature 0):", "",
-              f"![reconstructions]({FIGURES}/reconstructions.png)", "",
-              f"Interpolation between the two example windows ({m['interpolation_figure']}):", "",
+              f"![samples]({FIGURES}/samples.png)", ""]
+    if "reconstructions.png" in m["figures"]:
+        lines += ["Test windows and their reconstructions (temperature 0):", "",
+                  f"![reconstructions]({FIGURES}/reconstructions.png)", ""]
+    lines += [f"Interpolation between the two example windows ({m['interpolation_figure']}):", "",
               f"![interpolation]({FIGURES}/interpolation.png)", "",
               f"- `{EXAMPLES}/`: " + ", ".join(f"`{os.path.basename(p)}`"
                                               for p in m["examples"])
@@ -527,6 +535,9 @@ def make_card(args) -> dict:
     dataset = args.dataset or config.dataset
     figures = os.path.join(export_base, FIGURES)
     os.makedirs(figures, exist_ok=True)
+    for stale in ("training_curves", "samples", "reconstructions", "interpolation"):
+        if os.path.exists(os.path.join(figures, stale + ".png")):
+            os.remove(os.path.join(figures, stale + ".png"))
     timings["load"] = time.time() - t0
 
     # Test split: accuracy, KL; interpolation.
@@ -572,6 +583,11 @@ def make_card(args) -> dict:
 
     # Attribute vectors.
     t = time.time()
+    short = config.num_steps <= 64
+    if args.attribute_windows is None:
+        args.attribute_windows = 10000 if short else 4000
+    if args.attribute_test_windows is None:
+        args.attribute_test_windows = 500 if short else 200
     train_tokens = attributes.read_windows(dataset, "train", args.data_dir,
                                            args.attribute_windows, config.tracks)
     attr_doc = attributes.build(
@@ -650,6 +666,7 @@ def make_card(args) -> dict:
                                  + os.path.basename(examples[1])) if len(examples) == 2
                                 else "two random test windows",
         "timings": {k: round(v, 1) for k, v in timings.items()},
+        "figures": sorted(f for f in os.listdir(figures) if f.endswith(".png")),
     }
     metrics["checks"] = checks(config, metrics)
     metrics["commands"] = reproduce_commands(name, config, facts, dataset, args.data_dir,
