@@ -14,11 +14,15 @@ import sys
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("hmvae_tf.train", "train a MusicVAE config on a TFDS dataset (resumable)"),
-    "evaluate": ("hmvae_tf.evaluate", "reconstruction accuracy (teacher-forced and sampled) and KL"),
+    "evaluate": ("hmvae_tf.evaluate", "reconstruction accuracy (teacher-forced and sampled), KL, interpolation smoothness"),
     "export": ("hmvae_tf.export", "write a versioned SavedModel with the serving signatures"),
     "serve": ("hmvae_tf.serving.server", "serve SavedModels over TF Serving's gRPC API"),
     "sample": ("hmvae_tf.serving.commands", "sample new music to MIDI files"),
     "interpolate": ("hmvae_tf.serving.commands", "interpolate between two MIDI files"),
+    "attribute": ("hmvae_tf.attributes", "shift music along a latent attribute vector (note "
+                  "density, pitch); --compute builds the vectors"),
+    "card": ("hmvae_tf.model_card", "measure an exported model on its test split and write "
+             "its model card, figures, examples and attribute vectors"),
     "tfjs": ("hmvae_tf.tfjs", "convert a SavedModel into TF.js graph models for the browser"),
     "web": ("hmvae_tf.web", "serve the browser demo page"),
     "demo": ("hmvae_tf.demo", "the whole chain on the embedded corpus: shipped models, then "

@@ -5,6 +5,13 @@ argmax under the true previous tokens is right; sampled accuracy is the share ri
 decoder feeds back its own argmax choices (temperature 0), which is what a user hears. The
 paper's claim is about the gap between the two: a flat decoder's sampled accuracy collapses on
 16 bars, a hierarchical one's stays close to its teacher-forced accuracy.
+
+With `--interpolation_pairs=N` it also measures interpolations: for N random pairs of windows,
+`--interpolation_steps` points on the slerp between their posterior means are decoded at
+temperature 0 (the endpoints are reconstructions), and the Hamming distance of each step's
+tokens to the first and to the last step is taken. A transition between consecutive steps is
+monotone when the distance to the start does not fall and the distance to the end does not
+rise; the table reports the fraction of monotone transitions over all pairs.
 """
 from __future__ import annotations
 
@@ -16,14 +23,24 @@ import numpy as np
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
-    parser.add_argument("--model_dir", action="append", required=True,
-                        help="trained model directory; repeat to compare models in one table")
+    parser.add_argument("--model_dir", action="append", default=[],
+                        help="trained model directory (its newest checkpoint); repeat to "
+                        "compare models in one table")
+    parser.add_argument("--saved_model", action="append", default=[],
+                        help="exported model: a version directory or an export base (its "
+                        "newest version); repeatable, and combinable with --model_dir")
     parser.add_argument("--split", default="test", help="dataset split")
     parser.add_argument("--dataset", default=None, help="TFDS name/config (default: the model's)")
     parser.add_argument("--data_dir", default=None, help="TFDS data_dir")
     parser.add_argument("--max_windows", type=int, default=2048,
                         help="evaluate at most this many windows (0: the whole split)")
     parser.add_argument("--batch_size", type=int, default=128)
+    parser.add_argument("--interpolation_pairs", type=int, default=0,
+                        help="also measure interpolations between this many random pairs of "
+                        "the evaluated windows (0: no)")
+    parser.add_argument("--interpolation_steps", type=int, default=11,
+                        help="points per interpolation, endpoints included")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the interpolation pairs")
     parser.add_argument("--json_out", default=None, help="also write the results as JSON here")
 
 
@@ -86,14 +103,213 @@ def evaluate_model(model, batches, max_windows: int = 0, progress: bool = True) 
     return result
 
 
+class Codec:
+    """A Keras MusicVAE as batched numpy functions: posterior means of token windows, and
+    decoding of latents at temperature 0 (argmax, no randomness).
+
+    tokens are int32 [N, T, K]; latents float32 [N, Z].
+    """
+
+    def __init__(self, model, batch_size: int = 128):
+        import tensorflow as tf
+
+        config = model.config
+        self.model, self.config, self.batch_size = model, config, batch_size
+        self.num_steps, self.tracks, self.z_size = config.num_steps, config.tracks, config.z_size
+        steps, tracks, classes = config.num_steps, len(config.tracks), sum(config.track_classes)
+
+        def mu(tokens):
+            return model.encode(tokens).mean()
+
+        def decode(z):
+            return model.decode(z, 0.0, noise=tf.zeros([tf.shape(z)[0], steps, classes]))
+
+        self._mu = tf.function(mu, input_signature=[tf.TensorSpec([None, steps, tracks], tf.int32)])
+        self._decode = tf.function(decode, input_signature=[
+            tf.TensorSpec([None, config.z_size], tf.float32)])
+
+    def _batched(self, fn, x: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+
+        parts = [fn(tf.constant(x[i:i + self.batch_size])).numpy()
+                 for i in range(0, len(x), self.batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0,))
+
+    def mu(self, tokens: np.ndarray) -> np.ndarray:
+        return self._batched(self._mu, np.asarray(tokens, np.int32))
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        return self._batched(self._decode, np.asarray(z, np.float32))
+
+
+def slerp_points(mu_a: np.ndarray, mu_b: np.ndarray, num_steps: int) -> np.ndarray:
+    """[P, Z] x [P, Z] -> [P, num_steps, Z] on the great circles between the rows (the
+    model's slerp, so the points are the ones `interpolate` decodes)."""
+    import tensorflow as tf
+
+    from hmvae_tf.model.vae import slerp
+
+    pairs, z = mu_a.shape
+    alpha = np.tile(np.linspace(0.0, 1.0, num_steps, dtype=np.float32), pairs)
+    points = slerp(tf.constant(np.repeat(mu_a, num_steps, 0), tf.float32),
+                   tf.constant(np.repeat(mu_b, num_steps, 0), tf.float32), tf.constant(alpha))
+    return points.numpy().reshape(pairs, num_steps, z)
+
+
+def pick_pairs(tokens: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
+    """[P, 2] indices of random distinct pairs of windows that hold notes and differ."""
+    rng = np.random.default_rng(seed)
+    has_notes = (np.asarray(tokens) > 0).reshape(len(tokens), -1).any(-1)
+    order = rng.permutation(np.flatnonzero(has_notes))
+    pairs = []
+    for a, b in zip(order[0::2], order[1::2]):
+        if len(pairs) == count:
+            break
+        if not np.array_equal(tokens[a], tokens[b]):
+            pairs.append((a, b))
+    return np.array(pairs, np.int64).reshape(-1, 2)
+
+
+def hamming_curves(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """steps [P, S, T, K] (S decoded interpolation points per pair) -> Hamming distances
+    [P, S] (in differing (step, track) cells) of every point to the first and to the last."""
+    steps = np.asarray(steps)
+    flat = steps.reshape(steps.shape[0], steps.shape[1], -1)
+    to_start = (flat != flat[:, :1]).sum(-1)
+    to_end = (flat != flat[:, -1:]).sum(-1)
+    return to_start, to_end
+
+
+def interpolation_metrics(codec, tokens_a: np.ndarray, tokens_b: np.ndarray,
+                          num_steps: int = 11, return_steps: bool = False) -> dict:
+    """Smoothness of interpolations between pairs of windows (tokens_a[i] -> tokens_b[i]).
+
+    Each pair's `num_steps` points on the slerp between the two posterior means are decoded
+    at temperature 0. Reported: the fraction of transitions (consecutive points) where the
+    Hamming distance to the start does not fall and to the end does not rise (also each
+    condition alone, and the share of pairs monotone throughout), the mean curves of both
+    distances as fractions of the window's cells, and the mean distance between the ends.
+    """
+    if num_steps < 3:
+        raise ValueError("an interpolation metric needs at least 3 steps")
+    pairs = len(tokens_a)
+    if not pairs:
+        raise ValueError("no pairs to interpolate")
+    mus = codec.mu(np.concatenate([tokens_a, tokens_b]))
+    points = slerp_points(mus[:pairs], mus[pairs:], num_steps)
+    decoded = codec.decode(points.reshape(pairs * num_steps, -1))
+    decoded = decoded.reshape(pairs, num_steps, *decoded.shape[1:])
+    to_start, to_end = hamming_curves(decoded)
+    rising = np.diff(to_start, axis=1) >= 0
+    falling = np.diff(to_end, axis=1) <= 0
+    both = rising & falling
+    cells = float(np.prod(decoded.shape[2:]))
+    result = {
+        "interp_pairs": int(pairs),
+        "interp_steps": int(num_steps),
+        "interp_monotone": float(both.mean()),
+        "interp_monotone_start": float(rising.mean()),
+        "interp_monotone_end": float(falling.mean()),
+        "interp_pairs_fully_monotone": float(both.all(axis=1).mean()),
+        "interp_endpoint_distance": float(to_end[:, 0].mean() / cells),
+        "interp_curve_start": (to_start.mean(0) / cells).round(4).tolist(),
+        "interp_curve_end": (to_end.mean(0) / cells).round(4).tolist(),
+    }
+    if return_steps:
+        result["steps"] = decoded
+    return result
+
+
+def load_windows(config, split: str = "test", data_dir: str | None = None,
+                 dataset: str | None = None, max_windows: int = 0,
+                 batch_size: int = 256) -> np.ndarray:
+    """The first `max_windows` (0: all) windows of a split, int32 [N, T, K], in the order
+    `hmvae evaluate` reads them (TFDS shuffled the examples when it wrote the files)."""
+    import tensorflow_datasets as tfds
+
+    from hmvae_tf import data
+
+    parts, count = [], 0
+    for batch in tfds.as_numpy(data.dataset_for(config, split, data_dir, batch_size,
+                                                training=False, dataset=dataset)):
+        parts.append(batch)
+        count += len(batch)
+        if max_windows and count >= max_windows:
+            break
+    if not parts:
+        raise ValueError(f"the {split} split of {dataset or config.dataset} has no windows")
+    windows = np.concatenate(parts)
+    return windows[:max_windows] if max_windows else windows
+
+
+def resolve_saved_model(path: str) -> str:
+    """A SavedModel version directory, or the newest version under an export base."""
+    import os
+
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = sorted(int(d) for d in (os.listdir(path) if os.path.isdir(path) else [])
+                      if d.isdigit() and os.path.exists(os.path.join(path, d, "saved_model.pb")))
+    if not versions:
+        raise FileNotFoundError(f"no SavedModel at {path} (neither saved_model.pb nor "
+                                "numbered version directories)")
+    return os.path.join(path, str(versions[-1]))
+
+
+def is_export(path: str) -> bool:
+    """True for a SavedModel version directory or an export base holding versions."""
+    try:
+        resolve_saved_model(path)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def load_any(path: str, saved_model: bool):
+    """(model, config, step, path shown) from a model directory's newest checkpoint or an
+    export (the version directory is shown)."""
+    import os
+
+    if saved_model:
+        from hmvae_tf import export
+
+        version_dir = resolve_saved_model(path)
+        with open(os.path.join(version_dir, "assets.extra", export.CONFIG_ASSET)) as f:
+            meta = json.load(f)
+        model = export.load_model(version_dir)
+        return model, model.config, meta.get("training_step"), version_dir
+    from hmvae_tf.checkpoints import checkpoint_step, load_model
+
+    model, config = load_model(path)
+    return model, config, checkpoint_step(path), path
+
+
+def evaluate_all(model, windows: np.ndarray, batch_size: int = 128,
+                 interpolation_pairs: int = 0, interpolation_steps: int = 11, seed: int = 0,
+                 progress: bool = True) -> dict:
+    """evaluate_model over `windows` [N, T, K], plus the interpolation metric when asked."""
+    batches = (windows[i:i + batch_size] for i in range(0, len(windows), batch_size))
+    result = evaluate_model(model, batches, 0, progress=progress)
+    if interpolation_pairs:
+        pairs = pick_pairs(windows, interpolation_pairs, seed)
+        result.update(interpolation_metrics(Codec(model, batch_size), windows[pairs[:, 0]],
+                                            windows[pairs[:, 1]], interpolation_steps))
+    return result
+
+
 def format_table(rows: list[dict]) -> str:
-    """Markdown table; per-track columns appear when any model has several tracks."""
+    """Markdown table; per-track columns appear when any model has several tracks, the
+    interpolation column when any row measured it."""
     columns = ["model", "config", "step", "windows", "teacher_forced_accuracy",
                "sampled_accuracy", "kl_bits", "recon_loss"]
     extra = sorted({k for r in rows for k in r if k.endswith("_accuracy") and k not in columns})
     columns += extra
+    if any("interp_monotone" in r for r in rows):
+        columns += ["interp_monotone", "interp_pairs_fully_monotone"]
     short = {"teacher_forced_accuracy": "TF acc", "sampled_accuracy": "sampled acc",
-             "kl_bits": "KL bits", "recon_loss": "recon loss"}
+             "kl_bits": "KL bits", "recon_loss": "recon loss",
+             "interp_monotone": "interp monotone steps",
+             "interp_pairs_fully_monotone": "interp monotone pairs"}
     header = [short.get(c, c.replace("_teacher_forced_accuracy", " TF acc")
                         .replace("_sampled_accuracy", " sampled acc")) for c in columns]
 
@@ -108,23 +324,27 @@ def format_table(rows: list[dict]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import tensorflow_datasets as tfds
-
-    from hmvae_tf import data
-    from hmvae_tf.checkpoints import checkpoint_step, load_model
-
+    sources = [(p, False) for p in args.model_dir] + [(p, True) for p in args.saved_model]
+    if not sources:
+        raise SystemExit("give at least one --model_dir or --saved_model")
     rows = []
-    for model_dir in args.model_dir:
-        model, config = load_model(model_dir)
-        batches = tfds.as_numpy(data.dataset_for(config, args.split, args.data_dir,
-                                                 args.batch_size, training=False,
-                                                 dataset=args.dataset))
-        print(f"evaluating {model_dir} ({config.name}) on {args.dataset or config.dataset} "
+    for path, is_export in sources:
+        model, config, step, shown = load_any(path, is_export)
+        print(f"evaluating {shown} ({config.name}) on {args.dataset or config.dataset} "
               f"[{args.split}]")
-        result = evaluate_model(model, batches, args.max_windows)
-        rows.append({"model": model_dir, "config": config.name,
-                     "step": checkpoint_step(model_dir), **result})
+        windows = load_windows(config, args.split, args.data_dir, args.dataset,
+                               args.max_windows, args.batch_size)
+        result = evaluate_all(model, windows, args.batch_size, args.interpolation_pairs,
+                              args.interpolation_steps, args.seed)
+        rows.append({"model": shown, "config": config.name, "step": step, **result})
     print(format_table(rows))
+    if args.interpolation_pairs:
+        for row in rows:
+            print(f"{row['model']}: interpolation over {row['interp_pairs']} pairs, "
+                  f"{row['interp_steps']} steps: monotone transitions "
+                  f"{row['interp_monotone']:.3f} (to start {row['interp_monotone_start']:.3f}, "
+                  f"to end {row['interp_monotone_end']:.3f}); mean distance to start per step "
+                  + " ".join(f"{v:.2f}" for v in row["interp_curve_start"]))
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump(rows, f, indent=2)

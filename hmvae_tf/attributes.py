@@ -1,0 +1,454 @@
+"""`hmvae attribute`: latent attribute vectors (note density, pitch) - build them, apply them.
+
+An attribute vector is a direction in z that changes one property of the music, found from
+data as in the MusicVAE paper: encode many training windows, rank them by the attribute, and
+take the mean posterior mean of the top quarter minus that of the bottom quarter. Adding
+`amount` times the vector to a window's z and decoding should move the attribute that way.
+
+    # build the vectors of an export from its training split (and measure them on test windows)
+    hmvae attribute --compute --saved_model=saved_models/mel_2bar [--data_dir=~/tensorflow_datasets]
+    # apply one to a MIDI file's window (in-process or on a served model)
+    hmvae attribute song.mid --name=density --amount=1.0 --saved_model=saved_models/mel_2bar --out=out/
+    hmvae attribute song.mid --name=density --amount=-1,1 --server=localhost:8500 --model=mel_2bar --out=out/
+
+The vectors belong to one exported version (another training run has another latent space),
+so they are stored in that version's `assets.extra/hmvae_attributes.json`, beside the
+`hmvae_config.json` that `hmvae export` writes there. TF Serving ignores `assets.extra`, so the
+file does not change what is served. With `--server`, the file is looked up as
+`saved_models/<model>/<served version>/assets.extra/hmvae_attributes.json` (or `--attributes`).
+
+Attributes (per window; tracks as in configs.REPRESENTATION_TRACKS):
+    density  note onsets in the window (melody/bass: tokens >= 2; drums: hits in each step's mask)
+    pitch    mean MIDI pitch of the melody/bass note onsets (windows without notes are left out)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+ATTRIBUTES_FILE = "hmvae_attributes.json"
+FORMAT = "hmvae-attributes/1"
+PITCH_TRACKS = ("melody", "bass")
+DEFINITIONS = {
+    "density": "note onsets per window (melody/bass tokens >= 2; drum hits per step mask)",
+    "pitch": "mean MIDI pitch of the melody/bass note onsets",
+}
+DEFAULT_AMOUNTS = (-1.0, 0.0, 1.0)
+
+
+# --- attributes of token windows ------------------------------------------------------------
+def _as_3d(tokens: np.ndarray, tracks) -> np.ndarray:
+    tokens = np.asarray(tokens)
+    return tokens[..., None] if tokens.ndim == 2 and len(tracks) == 1 else tokens
+
+
+def note_counts(tokens: np.ndarray, tracks) -> np.ndarray:
+    """Note onsets per window: tokens [N, T(, K)] -> int [N]."""
+    tokens = _as_3d(tokens, tracks)
+    total = np.zeros(len(tokens), np.int64)
+    for k, track in enumerate(tracks):
+        values = tokens[..., k]
+        if track == "drums":
+            bits = np.unpackbits(values.astype(">u2").view(np.uint8).reshape(*values.shape, 2),
+                                 axis=-1)
+            total += bits.sum(axis=(1, 2)).astype(np.int64)
+        else:
+            total += (values >= 2).sum(axis=1)
+    return total
+
+
+def mean_pitches(tokens: np.ndarray, tracks) -> np.ndarray:
+    """Mean MIDI pitch of the melody/bass onsets per window (NaN where there is none)."""
+    from hmvae_tf.music.melody import PITCH_OFFSET
+
+    tokens = _as_3d(tokens, tracks)
+    ks = [k for k, t in enumerate(tracks) if t in PITCH_TRACKS]
+    if not ks:
+        return np.full(len(tokens), np.nan)
+    values = tokens[..., ks].reshape(len(tokens), -1)
+    onsets = values >= 2
+    sums = np.where(onsets, values + PITCH_OFFSET, 0).sum(1).astype(np.float64)
+    counts = onsets.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def attribute_values(name: str, tokens: np.ndarray, tracks) -> np.ndarray:
+    if name == "density":
+        return note_counts(tokens, tracks).astype(np.float64)
+    if name == "pitch":
+        return mean_pitches(tokens, tracks)
+    raise ValueError(f"unknown attribute {name!r}; known: {', '.join(DEFINITIONS)}")
+
+
+def available(tracks) -> list[str]:
+    """The attributes that make sense for a model with these tracks."""
+    return [n for n in DEFINITIONS if n != "pitch" or any(t in PITCH_TRACKS for t in tracks)]
+
+
+# --- encoders/decoders ----------------------------------------------------------------------
+class ClientCodec:
+    """A MusicVAEClient (served or in-process SavedModel) with the interface of
+    evaluate.Codec: mu(tokens [N, T, K]) -> [N, Z], decode(z) -> tokens [N, T, K] (argmax)."""
+
+    def __init__(self, client):
+        self.client = client
+        self.tracks, self.num_steps, self.z_size = client.tracks, client.num_steps, client.z_size
+
+    def _to_client(self, tokens):
+        tokens = np.asarray(tokens, np.int32)
+        return tokens[..., 0] if len(self.tracks) == 1 and tokens.ndim == 3 else tokens
+
+    def mu(self, tokens):
+        return self.client.encode(self._to_client(tokens))[1]
+
+    def decode(self, z, temperature: float = 0.0, seed: int = 0):
+        return _as_3d(self.client.decode(z, temperature=temperature, seed=seed), self.tracks)
+
+
+# --- vectors --------------------------------------------------------------------------------
+def compute_vectors(codec, tokens: np.ndarray, names=None, quantile: float = 0.25,
+                    seed: int = 0) -> dict:
+    """name -> {vector, definition, windows, low_mean, high_mean, norm} from windows [N, T, K].
+
+    Windows are ranked by the attribute (ties in random order, seeded); the vector is the
+    mean posterior mean of the top `quantile` minus that of the bottom `quantile`.
+    """
+    tracks = codec.tracks
+    names = list(names or available(tracks))
+    tokens = _as_3d(tokens, tracks)
+    mus = codec.mu(tokens)
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name in names:
+        values = attribute_values(name, tokens, tracks)
+        valid = np.flatnonzero(~np.isnan(values))
+        count = max(1, int(round(len(valid) * quantile)))
+        if len(valid) < 2 * count or len(valid) < 4:
+            raise ValueError(f"too few windows with a {name} ({len(valid)}) to build its vector")
+        order = valid[np.lexsort((rng.random(len(valid)), values[valid]))]
+        low, high = order[:count], order[-count:]
+        vector = mus[high].mean(0) - mus[low].mean(0)
+        out[name] = {
+            "definition": DEFINITIONS[name],
+            "vector": [round(float(v), 6) for v in vector],
+            "norm": float(np.linalg.norm(vector)),
+            "windows": int(len(valid)),
+            "quarter": int(count),
+            "low_mean": float(values[low].mean()),
+            "high_mean": float(values[high].mean()),
+            "mean": float(values[valid].mean()),
+        }
+    return out
+
+
+def measure_effect(codec, tokens: np.ndarray, vector, amounts=DEFAULT_AMOUNTS) -> dict:
+    """Decodes (temperature 0) each window's mu + amount * vector and summarises the decoded
+    attributes: {amounts, windows, density: [mean per amount], pitch: [...], raised, lowered}.
+
+    raised / lowered: shares of windows whose note count at the largest / smallest amount is
+    above / below the count at amount 0 (the reconstruction)."""
+    tracks = codec.tracks
+    tokens = _as_3d(tokens, tracks)
+    amounts = [float(a) for a in amounts]
+    if 0.0 not in amounts:
+        amounts = sorted(amounts + [0.0])
+    mus = codec.mu(tokens)
+    vector = np.asarray(vector, np.float32)
+    z = np.concatenate([mus + a * vector for a in amounts]).astype(np.float32)
+    decoded = codec.decode(z).reshape(len(amounts), len(tokens), *tokens.shape[1:])
+    counts = np.stack([note_counts(d, tracks) for d in decoded])
+    pitches = np.stack([mean_pitches(d, tracks) for d in decoded])
+    zero = amounts.index(0.0)
+    result = {
+        "amounts": amounts,
+        "windows": int(len(tokens)),
+        "input_density": float(note_counts(tokens, tracks).mean()),
+        "density": [float(c.mean()) for c in counts],
+        "raised": float((counts[-1] > counts[zero]).mean()),
+        "lowered": float((counts[0] < counts[zero]).mean()),
+    }
+    if "pitch" in available(tracks):
+        result["pitch"] = [float(np.nanmean(p)) if np.isfinite(p).any() else None
+                           for p in pitches]
+    return result
+
+
+def build(codec, train_tokens, test_tokens=None, names=None, amounts=DEFAULT_AMOUNTS,
+          quantile: float = 0.25, seed: int = 0, source: dict | None = None,
+          model_info: dict | None = None) -> dict:
+    """The attributes document: vectors from train_tokens, effects measured on test_tokens."""
+    vectors = compute_vectors(codec, train_tokens, names, quantile, seed)
+    doc = {
+        "format": FORMAT,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "model": {"tracks": list(codec.tracks), "num_steps": codec.num_steps,
+                  "z_size": codec.z_size, **(model_info or {})},
+        "source": {"windows": int(len(train_tokens)), "quantile": quantile, **(source or {})},
+        "attributes": vectors,
+    }
+    if test_tokens is not None and len(test_tokens):
+        doc["effects"] = {name: measure_effect(codec, test_tokens, v["vector"], amounts)
+                          for name, v in vectors.items()}
+        doc["effects_source"] = {"windows": int(len(test_tokens)),
+                                 **{k: v for k, v in (source or {}).items() if k != "split"},
+                                 "split": (source or {}).get("test_split", "test")}
+    return doc
+
+
+def save(doc: dict, path: str) -> str:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f, indent=1)
+    os.replace(tmp, path)
+    return path
+
+
+def load(path: str) -> dict:
+    with open(path) as f:
+        doc = json.load(f)
+    if doc.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an hmvae attributes file (format {doc.get('format')!r})")
+    return doc
+
+
+def vector_of(doc: dict, name: str, z_size: int | None, path: str = "") -> np.ndarray:
+    attrs = doc.get("attributes", {})
+    if name not in attrs:
+        raise ValueError(f"{path or 'the attributes file'} has no {name!r} vector; it has: "
+                         f"{', '.join(attrs) or 'none'}")
+    vector = np.asarray(attrs[name]["vector"], np.float32)
+    if z_size and len(vector) != z_size:
+        raise ValueError(f"the {name!r} vector in {path} has {len(vector)} dimensions but the "
+                         f"model's z has {z_size}: it belongs to another model")
+    return vector
+
+
+def format_effects(doc: dict) -> str:
+    """Markdown table: decoded note count (and pitch) per amount of each vector."""
+    effects = doc.get("effects", {})
+    if not effects:
+        return ""
+    lines = ["| vector | amount | mean notes | mean pitch | windows raised / lowered |",
+             "|---|---|---|---|---|"]
+    for name, eff in effects.items():
+        for i, a in enumerate(eff["amounts"]):
+            pitch = eff.get("pitch", [None] * len(eff["amounts"]))[i]
+            share = ""
+            if a == max(eff["amounts"]):
+                share = f"{eff['raised']:.2f} raised"
+            elif a == min(eff["amounts"]):
+                share = f"{eff['lowered']:.2f} lowered"
+            lines.append(f"| {name} | {a:+g} | {eff['density'][i]:.2f} | "
+                         f"{'' if pitch is None else f'{pitch:.1f}'} | {share} |")
+    return "\n".join(lines)
+
+
+# --- data -----------------------------------------------------------------------------------
+def read_windows(dataset: str, split: str, data_dir: str | None, max_windows: int = 0,
+                 tracks=("melody",)) -> np.ndarray:
+    """The first max_windows (0: all) token windows of a TFDS split as int32 [N, T, K]."""
+    import tensorflow_datasets as tfds
+
+    from hmvae_tf import data
+
+    ds = data.load_tokens(dataset, split, data_dir)
+    if max_windows:
+        ds = ds.take(max_windows)
+    parts = list(tfds.as_numpy(ds.batch(2048)))
+    if not parts:
+        raise ValueError(f"the {split} split of {dataset} has no windows")
+    return _as_3d(np.concatenate(parts).astype(np.int32), tracks)
+
+
+# --- command line ---------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    parser.description = (
+        "Latent attribute vectors. Apply: encode a window of a MIDI file, add --amount times "
+        "the --name vector to its z, decode and write MIDI (also the unchanged "
+        "reconstruction). --compute: build the vectors of a model from a dataset split (mean z "
+        "of the top quarter minus the bottom quarter by the attribute) and measure them on "
+        "test windows.")
+    parser.add_argument("midi", nargs="?", help="input MIDI file (apply mode)")
+    parser.add_argument("--name", default="density",
+                        help=f"attribute vector to apply ({', '.join(DEFINITIONS)})")
+    parser.add_argument("--amount", default="1.0",
+                        help="multiple of the vector to add; a comma list writes one file each")
+    g = parser.add_argument_group("model: either --server with --model (gRPC), or --saved_model")
+    g.add_argument("--server", default="", help="host:port of the gRPC model server")
+    g.add_argument("--model", default="", help="model name on the server")
+    g.add_argument("--model_version", type=int, default=None, help="served version to use")
+    g.add_argument("--saved_model", default="",
+                   help="SavedModel version directory or export base (newest version)")
+    g.add_argument("--timeout", type=float, default=120.0, help="seconds per gRPC call")
+    g.add_argument("--attributes", default="",
+                   help=f"attributes JSON (default: <version>/assets.extra/{ATTRIBUTES_FILE})")
+    g = parser.add_argument_group("apply")
+    g.add_argument("--window", type=int, default=0, help="which window with notes of the input")
+    g.add_argument("--temperature", type=float, default=0.0,
+                   help="decoding temperature; 0 = argmax (deterministic)")
+    g.add_argument("--seed", type=int, default=0, help="seed (temperature > 0)")
+    g.add_argument("--qpm", type=float, default=120.0, help="tempo of the written MIDI files")
+    g.add_argument("--out", default="out", help="output directory")
+    g = parser.add_argument_group("compute")
+    g.add_argument("--compute", action="store_true",
+                   help="build the vectors (and measure them) instead of applying one")
+    g.add_argument("--dataset", default="",
+                   help="TFDS name/config (default: the export's config dataset)")
+    g.add_argument("--data_dir", default=None, help="TFDS data_dir")
+    g.add_argument("--split", default="train", help="split the vectors come from")
+    g.add_argument("--max_windows", type=int, default=20000,
+                   help="windows of --split to encode (the first ones; 0: all)")
+    g.add_argument("--test_windows", type=int, default=512,
+                   help="test-split windows to measure the vectors on (0: skip)")
+    g.add_argument("--names", default="", help="attributes to build (default: all that apply)")
+    g.add_argument("--amounts", default="-1,0,1", help="amounts to measure")
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"expected a comma list of numbers, got {text!r}") from None
+
+
+def _saved_model_meta(version_dir: str) -> dict:
+    from hmvae_tf.export import CONFIG_ASSET
+
+    try:
+        with open(os.path.join(version_dir, "assets.extra", CONFIG_ASSET)) as f:
+            return json.load(f)
+    except OSError:
+        return {}
+
+
+def _default_attributes_path(args, client) -> str:
+    if args.attributes:
+        return args.attributes
+    if args.saved_model:
+        return os.path.join(args.saved_model, "assets.extra", ATTRIBUTES_FILE)
+    version = str(getattr(client.backend, "served_version", "") or args.model_version or "")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    candidates = [os.path.join(base, "saved_models", args.model, version, "assets.extra",
+                               ATTRIBUTES_FILE) for base in (os.getcwd(), root)]
+    found = next((c for c in candidates if os.path.exists(c)), None)
+    if found is None:
+        raise ValueError(f"no attribute vectors found for model {args.model!r} version "
+                         f"{version} (looked for {candidates[0]}); pass --attributes=<file>")
+    return found
+
+
+def run(args: argparse.Namespace) -> int:
+    from hmvae_tf.evaluate import resolve_saved_model
+    from hmvae_tf.serving.client import ClientError, MusicVAEClient
+
+    if bool(args.server) == bool(args.saved_model):
+        return _fail("give either --server=host:port with --model=name, or --saved_model=dir")
+    if args.server and not args.model:
+        return _fail("--server needs --model=<name>")
+    try:
+        if args.saved_model:
+            args.saved_model = resolve_saved_model(args.saved_model)
+        client = MusicVAEClient.connect(server=args.server or None, model=args.model or None,
+                                        saved_model=args.saved_model or None,
+                                        version=args.model_version, timeout=args.timeout)
+    except (ClientError, FileNotFoundError) as err:
+        return _fail(str(err))
+    try:
+        with client:
+            if args.compute:
+                return _compute(client, args)
+            if not args.midi:
+                return _fail("give an input MIDI file (or --compute to build the vectors)")
+            return _apply(client, args)
+    except (ClientError, ValueError, OSError) as err:
+        return _fail(str(err))
+
+
+def _compute(client, args) -> int:
+    meta = _saved_model_meta(args.saved_model) if args.saved_model else {}
+    dataset = args.dataset or meta.get("config", {}).get("dataset")
+    if not dataset:
+        return _fail("--dataset is needed (the model's dataset is known only for --saved_model)")
+    if args.server and not args.attributes:
+        return _fail("with --server, say where to write the vectors: --attributes=<file>")
+    path = args.attributes or os.path.join(args.saved_model, "assets.extra", ATTRIBUTES_FILE)
+    codec = ClientCodec(client)
+    start = time.time()
+    train = read_windows(dataset, args.split, args.data_dir, args.max_windows, codec.tracks)
+    test = (read_windows(dataset, "test", args.data_dir, args.test_windows, codec.tracks)
+            if args.test_windows else None)
+    names = [n for n in args.names.split(",") if n] or None
+    info = {"source": client.description}
+    if meta:
+        info.update(config=meta.get("config", {}).get("name"),
+                    training_step=meta.get("training_step"),
+                    saved_model=os.path.abspath(args.saved_model))
+    doc = build(codec, train, test, names, _floats(args.amounts),
+                source={"dataset": dataset, "split": args.split, "data_dir": args.data_dir},
+                model_info=info)
+    save(doc, path)
+    print(f"{len(doc['attributes'])} attribute vectors from {len(train)} {args.split} windows of "
+          f"{dataset} ({time.time() - start:.0f} s) -> {path}")
+    for name, v in doc["attributes"].items():
+        print(f"  {name}: |v| = {v['norm']:.2f}; bottom quarter mean {v['low_mean']:.2f}, "
+              f"top quarter mean {v['high_mean']:.2f}")
+    if "effects" in doc:
+        print(f"decoded (temperature 0) {doc['effects_source']['windows']} test windows with "
+              f"z + amount * vector:")
+        print(format_effects(doc))
+    return 0
+
+
+def _apply(client, args) -> int:
+    from hmvae_tf.serving import music_adapter
+
+    amounts = _floats(args.amount)
+    if not amounts:
+        return _fail("--amount needs a number")
+    path = _default_attributes_path(args, client)
+    if not os.path.exists(path):
+        return _fail(f"no attribute vectors at {path}; build them with `hmvae attribute "
+                     f"--compute --saved_model=...` (or pass --attributes=<file>)")
+    doc = load(path)
+    vector = vector_of(doc, args.name, client.z_size, path)
+    rep = music_adapter.representation_for(client.tracks)
+    bars = client.num_steps // 16
+    if not os.path.isfile(args.midi):
+        return _fail(f"{args.midi}: no such file")
+    try:
+        tokens = rep.from_note_sequence(music_adapter.read_midi(args.midi), bars,
+                                        window_index=args.window)
+    except ValueError as err:
+        return _fail(f"{args.midi}: no usable window for a {bars}-bar model: "
+                     f"{str(err).replace(f'{args.midi}: ', '')}")
+    codec = ClientCodec(client)
+    mu = codec.mu(_as_3d(tokens[None], client.tracks))
+    rows = [0.0] + [a for a in amounts if a != 0.0]
+    z = np.concatenate([mu + a * vector for a in rows]).astype(np.float32)
+    decoded = codec.decode(z, args.temperature, args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    stem = os.path.splitext(os.path.basename(args.midi))[0]
+    label = args.model or os.path.basename(os.path.dirname(os.path.normpath(args.saved_model)))
+    print(f"{client.description}: {args.name} vector from {path}")
+    print(f"  input window {args.window}: {int(note_counts(tokens[None], client.tracks)[0])} notes")
+    for a, row in zip(rows, decoded):
+        suffix = "recon" if a == 0.0 else f"{args.name}{a:+g}"
+        out = os.path.join(args.out, f"{label}_{stem}_{suffix}.mid")
+        music_adapter.write_midi(rep.to_note_sequence(row if len(client.tracks) > 1 else row[:, 0],
+                                                      args.qpm), out)
+        pitch = mean_pitches(row[None], client.tracks)[0]
+        print(f"  amount {a:+g}: {int(note_counts(row[None], client.tracks)[0]):3d} notes"
+              + (f", mean pitch {pitch:.1f}" if np.isfinite(pitch) else "") + f" -> {out}")
+    return 0

@@ -1,0 +1,694 @@
+"""`hmvae card`: measure an exported model on its test split and write its model card.
+
+    hmvae card --model_dir=runs/mel_2bar --export_base=saved_models/mel_2bar \
+        [--data_dir=~/tensorflow_datasets] [--compare=runs/flat_16bar] [--train_flags="--seed=1"]
+    hmvae card --summary=saved_models        # one markdown table of every card's metrics
+
+For the newest version under --export_base (or --version) it measures, on the first
+--max_windows windows of the test split (TFDS shuffled them when it wrote the files): teacher-
+forced and sampled (temperature 0) accuracy, KL bits and reconstruction loss (as `hmvae
+evaluate`); the interpolation metric over random test pairs; latent attribute vectors built
+from the training split and their effect on test windows; optionally the same accuracy table
+for --compare models (e.g. the flat baseline of a 16-bar model). It writes into the export base:
+
+    MODEL_CARD.md        config and hyper-parameters, data, training steps and time, the commands
+                         that reproduce the model, the metrics, the checks of issue 5, pictures
+    metrics.json         every number on the card
+    figures/             training_curves.png (history.csv), samples.png, reconstructions.png,
+                         interpolation.png
+    examples/            two test-split windows as MIDI (what `hmvae demo` interpolates between)
+    <version>/assets.extra/hmvae_attributes.json   the attribute vectors (`hmvae attribute`)
+
+The model measured is the export (the weights that ship), not the model directory's newest
+checkpoint; the model directory gives the history, the TensorBoard logs and the training time.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import glob
+import json
+import os
+import shlex
+import sys
+import time
+
+import numpy as np
+
+CARD = "MODEL_CARD.md"
+METRICS = "metrics.json"
+FIGURES = "figures"
+EXAMPLES = "examples"
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    parser.add_argument("--model_dir", default="",
+                        help="training directory of the model (config, history.csv, logs/)")
+    parser.add_argument("--export_base", default="",
+                        help="export base (saved_models/<name>); its newest version is measured")
+    parser.add_argument("--version", type=int, default=None, help="measure this version")
+    parser.add_argument("--name", default="", help="model name (default: the export base's)")
+    parser.add_argument("--dataset", default="", help="TFDS name/config (default: the config's)")
+    parser.add_argument("--data_dir", default=None, help="TFDS data_dir")
+    parser.add_argument("--max_windows", type=int, default=2000,
+                        help="test windows to evaluate (the first ones; 0: the whole split)")
+    parser.add_argument("--interpolation_pairs", type=int, default=100,
+                        help="random test pairs for the interpolation metric")
+    parser.add_argument("--interpolation_steps", type=int, default=11,
+                        help="points per interpolation, endpoints included")
+    parser.add_argument("--attribute_windows", type=int, default=None,
+                        help="training windows the attribute vectors come from (default: "
+                        "10000 for 2-bar models, 4000 for longer ones, whose encoder costs 8x "
+                        "more per window)")
+    parser.add_argument("--attribute_test_windows", type=int, default=None,
+                        help="test windows the attribute vectors are measured on (default: 500 "
+                        "for 2-bar models, 200 for longer ones)")
+    parser.add_argument("--compare", action="append", default=[],
+                        help="another model (training directory or export base) to evaluate "
+                        "on the same windows, e.g. the flat baseline; repeatable")
+    parser.add_argument("--samples", type=int, default=4, help="samples in samples.png")
+    parser.add_argument("--temperature", type=float, default=0.5, help="sampling temperature")
+    parser.add_argument("--seed", type=int, default=0, help="seed of samples and pairs")
+    parser.add_argument("--batch_size", type=int, default=128)
+    parser.add_argument("--train_flags", default="",
+                        help="training flags the card cannot know, for the reproduce command "
+                        "(e.g. \"--seed=1 --eval_batches=8\")")
+    parser.add_argument("--summary", default="",
+                        help="instead: print one markdown table of the metrics.json of every "
+                        "export base under this folder (e.g. saved_models)")
+
+
+# --- facts about the model, its data and its training ----------------------------------------
+def hparams_diff(config) -> str:
+    """The --hparams that turn the named config into this one (Magenta's syntax)."""
+    from hmvae_tf import configs
+
+    base = configs.CONFIGS.get(config.name)
+    if base is None:
+        return ""
+    parts = []
+    for field in dataclasses.fields(config):
+        value, default = getattr(config, field.name), getattr(base, field.name)
+        if field.name == "name" or value == default:
+            continue
+        if isinstance(value, tuple):
+            text = "[" + ",".join(str(v) for v in value) + "]"
+        elif isinstance(value, float):
+            text = repr(value)
+        else:
+            text = str(value)
+        parts.append(f"{field.name}={text}")
+    return ",".join(parts)
+
+
+def parameter_count(model) -> int:
+    return int(sum(int(np.prod(v.shape)) for v in model.weights))
+
+
+def event_times(log_dir: str) -> list[tuple[str, float, list[tuple[float, int]]]]:
+    """Per TensorBoard event file under log_dir: (path, start time, [(wall time, step)] of its
+    summaries)."""
+    import tensorflow as tf
+    from tensorflow.core.util import event_pb2
+
+    out = []
+    for path in sorted(glob.glob(os.path.join(log_dir, "**", "events.out.tfevents*"),
+                                 recursive=True)):
+        start, points = None, []
+        try:
+            for record in tf.data.TFRecordDataset(path):
+                event = event_pb2.Event.FromString(record.numpy())
+                start = event.wall_time if start is None else start
+                if event.HasField("summary"):
+                    points.append((event.wall_time, int(event.step)))
+        except tf.errors.DataLossError:  # a file being written: keep what was read
+            pass
+        if start is not None:
+            out.append((path, start, points))
+    return out
+
+
+def training_time(model_dir: str, last_epoch: int | None = None) -> float | None:
+    """Seconds spent training, from the train event files' wall times (each run of `hmvae
+    train` writes its own file, so pauses between resumed runs do not count), up to the
+    summary of `last_epoch` (the export's) when given."""
+    files = [f for f in event_times(os.path.join(model_dir, "logs"))
+             if os.sep + "train" + os.sep in f[0] or os.path.basename(
+                 os.path.dirname(f[0])) == "train"]
+    if not files:
+        return None
+    total = 0.0
+    for _, start, points in files:
+        kept = [t for t, step in points if last_epoch is None or step <= last_epoch]
+        if kept:
+            total += max(kept) - start
+    return total
+
+
+def steps_per_epoch_from_checkpoints(model_dir: str) -> int | None:
+    """The checkpoint period: the largest gap between the kept checkpoints' steps (a save at
+    an interruption makes a smaller one)."""
+    import tensorflow as tf
+
+    state = tf.train.get_checkpoint_state(os.path.join(model_dir, "ckpt"))
+    if state is None:
+        return None
+    steps = sorted(int(p.rsplit("-", 1)[1]) for p in state.all_model_checkpoint_paths)
+    return int(np.max(np.diff(steps))) if len(steps) > 1 else None
+
+
+def training_facts(model_dir: str, step: int | None) -> dict:
+    """Steps, steps per checkpoint period (= history.csv row), history and wall time of a
+    training directory, up to `step` (the exported one)."""
+    from hmvae_tf import plots
+
+    facts: dict = {"model_dir": model_dir, "step": step, "steps_per_epoch": None,
+                   "last_epoch": None, "seconds": None, "history": []}
+    if not model_dir or not os.path.isdir(model_dir):
+        return facts
+    history_path = os.path.join(model_dir, "history.csv")
+    history = plots.read_history(history_path) if os.path.exists(history_path) else []
+    facts["history"] = history
+    period = steps_per_epoch_from_checkpoints(model_dir)
+    if not period and history and step:
+        period = max(1, int(round(step / (max(int(r["epoch"]) for r in history) + 1))))
+    facts["steps_per_epoch"] = period
+    if period and step:
+        facts["last_epoch"] = step // period - 1
+    if os.path.isdir(os.path.join(model_dir, "logs")):
+        facts["seconds"] = training_time(model_dir, facts["last_epoch"])
+    if history:
+        upto = [r for r in history if facts["last_epoch"] is None
+                or r["epoch"] <= facts["last_epoch"]] or history
+        facts["final"] = {k: v for k, v in upto[-1].items() if np.isfinite(v)}
+    return facts
+
+
+def dataset_facts(dataset: str, data_dir: str | None) -> dict:
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder(dataset, data_dir=data_dir)
+    meta = dict(builder.info.metadata or {})
+    return {
+        "name": dataset,
+        "version": str(builder.info.version),
+        "splits": {k: v.num_examples for k, v in builder.info.splits.items()},
+        "source": meta.get("source"),
+        "pieces_per_split": meta.get("pieces_per_split"),
+    }
+
+
+def read_test(dataset: str, data_dir: str | None, max_windows: int, config):
+    """(tokens [N, T, K], piece ids, start bars) of the first max_windows test windows, in the
+    order `hmvae evaluate` reads them."""
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder(dataset, data_dir=data_dir)
+    ds = builder.as_dataset(split="test", shuffle_files=False,
+                            read_config=tfds.ReadConfig(try_autocache=False))
+    ds = ds.map(lambda ex: (ex["tokens"], ex["piece_id"], ex["start_bar"]))
+    if max_windows:
+        ds = ds.take(max_windows)
+    tokens, pieces, bars = [], [], []
+    for t, p, b in tfds.as_numpy(ds.batch(1024)):
+        tokens.append(t)
+        pieces += [x.decode() for x in p]
+        bars += b.tolist()
+    tokens = np.concatenate(tokens).astype(np.int32)
+    if tokens.ndim == 2:
+        tokens = tokens[..., None]
+    if tokens.shape[1:] != (config.num_steps, len(config.tracks)):
+        raise ValueError(f"{dataset} windows are {tokens.shape[1:]}, the model takes "
+                         f"{(config.num_steps, len(config.tracks))}")
+    return tokens, pieces, bars
+
+
+def choose_examples(tokens: np.ndarray, pieces: list[str], config, count: int = 2) -> list[int]:
+    """Indices of `count` test windows from different pieces that start with a note, hold at
+    least the median number of notes, and come back unchanged from MIDI (so `hmvae
+    interpolate` on the written file reads exactly this window)."""
+    from hmvae_tf import attributes
+    from hmvae_tf.music.representations import get_representation
+
+    rep = get_representation(config.representation)
+    counts = attributes.note_counts(tokens, config.tracks)
+    threshold = np.median(counts)
+    chosen, used = [], set()
+    for i in range(len(tokens)):
+        if pieces[i] in used or counts[i] < threshold or tokens[i, 0, 0] < 2:
+            continue
+        window = tokens[i] if rep.multitrack else tokens[i, :, 0]
+        back = rep.from_note_sequence(rep.to_note_sequence(window), config.bars)
+        if not np.array_equal(back, window):
+            continue
+        chosen.append(i)
+        used.add(pieces[i])
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+def write_examples(out_dir: str, tokens, pieces, bars, indices, config) -> list[str]:
+    from hmvae_tf.music.representations import get_representation
+
+    rep = get_representation(config.representation)
+    folder = os.path.join(out_dir, EXAMPLES)
+    os.makedirs(folder, exist_ok=True)
+    for old in glob.glob(os.path.join(folder, "example*.mid")):
+        os.remove(old)
+    paths = []
+    for n, i in enumerate(indices, 1):
+        name = pieces[i].split("/")[-1]
+        for ch in "/#. ":
+            name = name.replace(ch, "_")
+        path = os.path.join(folder, f"example{n}_{name}_bar{bars[i]}.mid")
+        rep.to_midi(tokens[i] if rep.multitrack else tokens[i, :, 0], path)
+        paths.append(path)
+    return paths
+
+
+# --- checks of issue 5 ------------------------------------------------------------------------
+def checks(config, metrics: dict) -> list[dict]:
+    """The quality targets that apply to this kind of model, each with its value and verdict."""
+    ev, out = metrics["test"], []
+
+    def add(what, value, ok):
+        out.append({"check": what, "value": value, "passed": None if ok is None else bool(ok)})
+
+    melody = config.representation == "melody"
+    if melody and config.bars == 2:
+        add("teacher-forced accuracy >= 0.90", round(ev["teacher_forced_accuracy"], 4),
+            ev["teacher_forced_accuracy"] >= 0.90)
+        add("sampled accuracy (temperature 0) >= 0.80", round(ev["sampled_accuracy"], 4),
+            ev["sampled_accuracy"] >= 0.80)
+        add("KL well above zero (> 5 bits: the latent code is used)", round(ev["kl_bits"], 2),
+            ev["kl_bits"] > 5)
+    if melody and config.bars == 16:
+        add("sampled accuracy >= 0.60", round(ev["sampled_accuracy"], 4),
+            ev["sampled_accuracy"] >= 0.60)
+        for row in metrics.get("compare", []):
+            gap = ev["sampled_accuracy"] - row["sampled_accuracy"]
+            add(f"sampled accuracy well above {row['label']} ({row['config']}): margin >= 0.05",
+                round(gap, 4), gap >= 0.05)
+    interp = metrics.get("interpolation")
+    if interp:
+        add("interpolation: share of monotone steps (reported)", round(interp["interp_monotone"], 4),
+            None)
+    effect = metrics.get("attributes", {}).get("effects", {}).get("density")
+    if effect:
+        d = dict(zip(effect["amounts"], effect["density"]))
+        hi, lo = max(d), min(d)
+        add(f"density vector raises the decoded note count (+{hi:g}: {d[hi]:.2f} vs 0: "
+            f"{d[0.0]:.2f} notes)", round(d[hi] - d[0.0], 3), d[hi] > d[0.0])
+        add(f"density vector lowers it (-{abs(lo):g}: {d[lo]:.2f} notes)",
+            round(d[lo] - d[0.0], 3), d[lo] < d[0.0])
+    return out
+
+
+# --- the card ---------------------------------------------------------------------------------
+def _fmt_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown (no TensorBoard event files)"
+    hours, rest = divmod(int(round(seconds)), 3600)
+    return f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min {rest % 60:02d} s"
+
+
+def shown(path: str) -> str:
+    """A path as typed from the current directory (relative when inside it)."""
+    if not path:
+        return path
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def reproduce_commands(name: str, config, facts: dict, dataset: str, data_dir: str | None,
+                       model_dir: str, export_base: str, args) -> list[str]:
+    data_flag = f" --data_dir={data_dir}" if data_dir else ""
+    tfds_config = dataset.split("/")[-1]
+    hparams = hparams_diff(config)
+    train = (f"hmvae train --config={config.name}"
+             + (f" --hparams={hparams}" if hparams else "")
+             + (f" --dataset={dataset}" if dataset != config.dataset else "")
+             + f"{data_flag} --model_dir={shown(model_dir)}"
+             + (f" --num_steps={facts['step']}" if facts.get("step") else "")
+             + (f" --checkpoint_every={facts['steps_per_epoch']}"
+                if facts.get("steps_per_epoch") else "")
+             + (f" {args.train_flags}" if args.train_flags else ""))
+    card = (f"hmvae card --model_dir={shown(model_dir)} --export_base={shown(export_base)}"
+            f"{data_flag} --max_windows={args.max_windows}"
+            f" --interpolation_pairs={args.interpolation_pairs}"
+            f" --interpolation_steps={args.interpolation_steps}"
+            f" --attribute_windows={args.attribute_windows}"
+            f" --attribute_test_windows={args.attribute_test_windows} --seed={args.seed}"
+            + "".join(f" --compare={shown(c)}" for c in args.compare)
+            + (f" --train_flags={shlex.quote(args.train_flags)}" if args.train_flags else ""))
+    evaluate = (f"hmvae evaluate --saved_model={shown(export_base)}{data_flag}"
+                f" --max_windows={args.max_windows}"
+                f" --interpolation_pairs={args.interpolation_pairs}"
+                f" --interpolation_steps={args.interpolation_steps} --seed={args.seed}")
+    return [
+        f"tfds build tfds_builders/hmvae_notesequences --config={tfds_config}{data_flag}",
+        train,
+        f"hmvae export --model_dir={shown(model_dir)} --export_base={shown(export_base)}",
+        card,
+        evaluate,
+    ]
+
+
+def render_card(name: str, m: dict) -> str:
+    from hmvae_tf import attributes
+    from hmvae_tf.evaluate import format_table
+
+    cfg, ev, tr, ds = m["config"], m["test"], m["training"], m["dataset"]
+    lines = [f"# {name}: {cfg['name']} ({cfg['bars']}-bar {cfg['representation']}, "
+             f"{'hierarchical' if cfg['conductor_rnn_size'] else 'flat'} decoder)", ""]
+    lines += [
+        f"SavedModel `{m['export']['version_dir']}` (exported {m['export'].get('exported_at', '?')} "
+        f"from step {tr.get('step')} of `{tr['model_dir']}`); {m['parameters']:,} parameters. "
+        f"Card written {m['written_at']} by `hmvae card` in {m['card_seconds']:.0f} s.", ""]
+
+    lines += ["## Quality on the test split", ""]
+    rows = [{"model": name, "config": cfg["name"], "step": tr.get("step"), **ev}]
+    rows += [{**r, "model": r["label"]} for r in m.get("compare", [])]
+    lines += [format_table(rows), ""]
+    lines += [f"Measured on the first {ev['windows']} of the test split's "
+              f"{ds['splits'].get('test', '?')} windows, z = posterior mean. Teacher-forced "
+              "accuracy: the share of steps whose argmax under the true previous tokens is "
+              "right; sampled: when the decoder feeds back its own argmax tokens (temperature "
+              "0). KL in bits per window, reconstruction loss in nats per window.", ""]
+    interp = m.get("interpolation")
+    if interp:
+        lines += [
+            f"**Interpolation** between {interp['interp_pairs']} random pairs of those windows, "
+            f"{interp['interp_steps']} points on the slerp between their posterior means, "
+            f"decoded at temperature 0 (endpoints are reconstructions): "
+            f"**{interp['interp_monotone']:.3f}** of the steps are monotone (the Hamming "
+            f"distance to the start does not fall and to the end does not rise; each alone: "
+            f"{interp['interp_monotone_start']:.3f} / {interp['interp_monotone_end']:.3f}); "
+            f"{interp['interp_pairs_fully_monotone']:.2f} of the pairs are monotone throughout. "
+            "Mean Hamming distance (share of the window's steps that differ) per point; the "
+            f"two reconstructed ends differ in {interp['interp_endpoint_distance']:.2f} of their "
+            "steps:", "",
+            "| point | " + " | ".join(str(i) for i in range(interp["interp_steps"])) + " |",
+            "|---|" + "---|" * interp["interp_steps"],
+            "| to start | " + " | ".join(f"{v:.2f}" for v in interp["interp_curve_start"]) + " |",
+            "| to end | " + " | ".join(f"{v:.2f}" for v in interp["interp_curve_end"]) + " |", ""]
+    attrs = m.get("attributes")
+    if attrs:
+        src = attrs["source"]
+        lines += [
+            f"**Attribute vectors** (`{m['export']['attributes_file']}`): from "
+            f"{src['windows']} {src.get('split', 'train')} windows, the mean z of the top "
+            f"quarter minus the bottom quarter by each attribute ("
+            + "; ".join(f"{k}: {v['definition']}, quarters' means {v['low_mean']:.1f} -> "
+                        f"{v['high_mean']:.1f}, |v| = {v['norm']:.2f}"
+                        for k, v in attrs["attributes"].items())
+            + "). Added to the z of "
+            f"{attrs.get('effects_source', {}).get('windows', 0)} test windows and decoded at "
+            "temperature 0 (the test windows themselves have "
+            f"{next(iter(attrs.get('effects', {}).values()), {}).get('input_density', 0):.2f} "
+            "notes on average):", "",
+            attributes.format_effects(attrs), "",
+            f"Apply one: `hmvae attribute in.mid --name=density --amount=1 "
+            f"--saved_model={shown(m['export']['base'])} --out=out/`.", ""]
+    if m["checks"]:
+        lines += ["### Targets (issue 5)", "", "| check | value | |", "|---|---|---|"]
+        for c in m["checks"]:
+            verdict = {True: "pass", False: "**FAIL**", None: "reported"}[c["passed"]]
+            lines.append(f"| {c['check']} | {c['value']} | {verdict} |")
+        lines.append("")
+
+    lines += ["## Model", "", "| hyper-parameter | value |", "|---|---|"]
+    for key, value in cfg.items():
+        lines.append(f"| `{key}` | {value} |")
+    lines += ["", f"Named config `{cfg['name']}` with `--hparams={m['hparams'] or '(none)'}`.", ""]
+
+    lines += ["## Data", "",
+              f"TFDS `{ds['name']}` {ds['version']}"
+              + (f" ({ds['source']})" if ds.get("source") else "") + ": windows per split "
+              + ", ".join(f"{k} {v:,}" for k, v in ds["splits"].items())
+              + (" (pieces: " + ", ".join(f"{k} {v:,}" for k, v in ds["pieces_per_split"].items())
+                 + ")" if ds.get("pieces_per_split") else "")
+              + ". Splits by piece (no piece in two splits)"
+              + (f"; training transposes each window by up to ±{cfg['transpose']} semitones"
+                 if cfg.get("transpose") else "") + ".", ""]
+
+    lines += ["## Training", ""]
+    step, sec = tr.get("step"), tr.get("seconds")
+    lines.append(f"{step:,} steps of batch {cfg['batch_size']} "
+                 f"({step * cfg['batch_size'] / max(ds['splits'].get('train', 1), 1):.1f} epochs "
+                 f"of the training split) in {_fmt_seconds(sec)} of training"
+                 + (f" ({sec / step:.2f} s per step)" if sec and step else "")
+                 + f" on {m['machine']}." if step else "Training steps unknown.")
+    final = tr.get("final") or {}
+    if final:
+        keys = [k for k in ("r_loss", "kl_bits", "beta", "accuracy", "val_r_loss",
+                            "val_kl_bits", "val_accuracy") if k in final]
+        lines += ["", "Last checkpoint period: " + ", ".join(f"{k} {final[k]:.4g}" for k in keys)
+                  + "."]
+    if "training_curves.png" in m["figures"]:
+        lines += ["", f"![training curves]({FIGURES}/training_curves.png)"]
+    lines.append("")
+
+    source = ("offline, from the corpus inside music21" if "embedded" in (ds.get("source") or "")
+              else f"source: {ds.get('source') or 'see the dataset README'}")
+    lines += ["## Reproduce", "", "```"] + m["commands"] + ["```", "",
+              f"The first builds the dataset ({source}), the second "
+              "trains (resumable: the same command continues after an interruption), the third "
+              "exports the SavedModel, the fourth writes this card and the attribute vectors, the "
+              "fifth prints the same test metrics.", ""]
+
+    lines += ["## Pictures and files", "",
+              f"Samples from the prior (temperature {m['samples']['temperature']:g}, "
+              f"seed {m['samples']['seed']}; as `hmvae sample "
+              f"--saved_model={shown(m['export']['version_dir'])} -n "
+              f"{m['samples']['n']} --temperature={m['samples']['temperature']:g} "
+              f"--seed={m['samples']['seed']}`):", "",
+              f"![samples]({FIGURES}/samples.png)", ""]
+    if "reconstructions.png" in m["figures"]:
+        lines += ["Test windows and their reconstructions (temperature 0):", "",
+                  f"![reconstructions]({FIGURES}/reconstructions.png)", ""]
+    lines += [f"Interpolation between the two example windows ({m['interpolation_figure']}):", "",
+              f"![interpolation]({FIGURES}/interpolation.png)", "",
+              f"- `{EXAMPLES}/`: " + ", ".join(f"`{os.path.basename(p)}`"
+                                              for p in m["examples"])
+              + " (test-split windows; `hmvae demo` interpolates between the first two)",
+              f"- `{METRICS}`: every number above",
+              f"- `{m['export']['attributes_file']}`: the attribute vectors", ""]
+    return "\n".join(lines)
+
+
+def summary_table(saved_models: str) -> str:
+    """One markdown table of the metrics.json of every export base under saved_models."""
+    rows = []
+    for path in sorted(glob.glob(os.path.join(saved_models, "*", METRICS))):
+        with open(path) as f:
+            m = json.load(f)
+        ev, interp = m["test"], m.get("interpolation") or {}
+        eff = (m.get("attributes") or {}).get("effects", {}).get("density")
+        density = ""
+        if eff:
+            d = dict(zip(eff["amounts"], eff["density"]))
+            density = " / ".join(f"{d[a]:.1f}" for a in sorted(d))
+        rows.append(f"| [{m['name']}]({os.path.relpath(os.path.dirname(path), saved_models)}/"
+                    f"{CARD}) | {m['config']['name']} | {m['training'].get('step')} | "
+                    f"{ev['teacher_forced_accuracy']:.3f} | {ev['sampled_accuracy']:.3f} | "
+                    f"{ev['kl_bits']:.1f} | "
+                    + (f"{interp['interp_monotone']:.3f}" if interp else "") + f" | {density} |")
+        for c in m.get("compare", []):
+            rows.append(f"| {c['label']} (baseline) | {c['config']} | {c.get('step')} | "
+                        f"{c['teacher_forced_accuracy']:.3f} | {c['sampled_accuracy']:.3f} | "
+                        f"{c['kl_bits']:.1f} | | |")
+    head = ["| model | config | steps | TF acc | sampled acc | KL bits | interp monotone | "
+            "notes at density -1 / 0 / +1 |", "|---|---|---|---|---|---|---|---|"]
+    return "\n".join(head + rows)
+
+
+def _machine() -> str:
+    import platform
+
+    cpus = os.cpu_count() or 0
+    return f"{cpus} CPU core{'s' if cpus != 1 else ''} ({platform.machine()})"
+
+
+def make_card(args) -> dict:
+    import tensorflow as tf
+
+    from hmvae_tf import attributes, evaluate, plots
+    from hmvae_tf.checkpoints import checkpoint_step, load_config
+
+    t0 = time.time()
+    timings = {}
+    export_base = os.path.normpath(args.export_base)
+    version_dir = (os.path.join(export_base, str(args.version)) if args.version
+                   else evaluate.resolve_saved_model(export_base))
+    name = args.name or os.path.basename(export_base)
+    model, config, step, _ = evaluate.load_any(version_dir, saved_model=True)
+    with open(os.path.join(version_dir, "assets.extra", "hmvae_config.json")) as f:
+        export_meta = json.load(f)
+    model_dir = args.model_dir or export_meta.get("model_dir", "")
+    trained = load_config(model_dir) if model_dir else None
+    if trained is not None and trained != config:
+        print(f"warning: {model_dir}/config.json differs from the export's config")
+    if step is None and model_dir:
+        step = checkpoint_step(model_dir)
+    dataset = args.dataset or config.dataset
+    figures = os.path.join(export_base, FIGURES)
+    os.makedirs(figures, exist_ok=True)
+    for stale in ("training_curves", "samples", "reconstructions", "interpolation"):
+        if os.path.exists(os.path.join(figures, stale + ".png")):
+            os.remove(os.path.join(figures, stale + ".png"))
+    timings["load"] = time.time() - t0
+
+    # Test split: accuracy, KL; interpolation.
+    t = time.time()
+    tokens, pieces, bars = read_test(dataset, args.data_dir, args.max_windows, config)
+    print(f"{name}: evaluating {version_dir} ({config.name}, step {step}) on {len(tokens)} test "
+          f"windows of {dataset}")
+    progress = sys.stderr.isatty()
+    result = evaluate.evaluate_model(
+        model, (tokens[i:i + args.batch_size] for i in range(0, len(tokens), args.batch_size)),
+        progress=progress)
+    timings["evaluate"] = time.time() - t
+    print("  " + ", ".join(f"{k} {v:.4g}" for k, v in result.items() if k != "windows")
+          + f" ({timings['evaluate']:.0f} s)")
+    codec = evaluate.Codec(model, args.batch_size)
+    t = time.time()
+    interp = None
+    if args.interpolation_pairs:
+        pairs = evaluate.pick_pairs(tokens, args.interpolation_pairs, args.seed)
+        interp = evaluate.interpolation_metrics(codec, tokens[pairs[:, 0]], tokens[pairs[:, 1]],
+                                                args.interpolation_steps)
+        print(f"  interpolation: {interp['interp_monotone']:.3f} of steps monotone over "
+              f"{interp['interp_pairs']} pairs ({time.time() - t:.0f} s)")
+    timings["interpolation"] = time.time() - t
+
+    # Baselines on the same windows.
+    compare = []
+    for path in args.compare:
+        t = time.time()
+        is_export = evaluate.is_export(path)
+        other, other_config, other_step, other_shown = evaluate.load_any(path, is_export)
+        if (other_config.num_steps, other_config.tracks) != (config.num_steps, config.tracks):
+            raise SystemExit(f"{path} models other windows than {name}")
+        row = evaluate.evaluate_model(other, (tokens[i:i + args.batch_size]
+                                              for i in range(0, len(tokens), args.batch_size)),
+                                      progress=progress)
+        label = os.path.basename(os.path.normpath(path))
+        compare.append({"label": label, "path": other_shown, "config": other_config.name,
+                        "step": other_step, "hparams": hparams_diff(other_config), **row})
+        print(f"  compare {label}: sampled accuracy {row['sampled_accuracy']:.4f} "
+              f"({time.time() - t:.0f} s)")
+        del other
+
+    # Attribute vectors.
+    t = time.time()
+    short = config.num_steps <= 64
+    if args.attribute_windows is None:
+        args.attribute_windows = 10000 if short else 4000
+    if args.attribute_test_windows is None:
+        args.attribute_test_windows = 500 if short else 200
+    train_tokens = attributes.read_windows(dataset, "train", args.data_dir,
+                                           args.attribute_windows, config.tracks)
+    attr_doc = attributes.build(
+        codec, train_tokens, tokens[:args.attribute_test_windows],
+        source={"dataset": dataset, "split": "train", "test_split": "test"},
+        model_info={"config": config.name, "training_step": step,
+                    "saved_model": os.path.abspath(version_dir)})
+    attr_path = attributes.save(attr_doc, os.path.join(version_dir, "assets.extra",
+                                                        attributes.ATTRIBUTES_FILE))
+    timings["attributes"] = time.time() - t
+    print("  density vector: notes at amounts "
+          + ", ".join(f"{a:+g}: {d:.2f}" for a, d in zip(attr_doc["effects"]["density"]["amounts"],
+                                                         attr_doc["effects"]["density"]["density"]))
+          + f" ({timings['attributes']:.0f} s)")
+
+    # Examples, pictures.
+    t = time.time()
+    chosen = choose_examples(tokens, pieces, config)
+    examples = write_examples(export_base, tokens, pieces, bars, chosen, config)
+    seeds = np.stack([np.full(args.samples, args.seed), np.arange(args.samples)], -1)
+    samples, _ = model.sample(args.samples, args.temperature,
+                              seed=tf.constant(seeds, tf.int32))
+    plots.piano_rolls(samples.numpy(), config.tracks, os.path.join(figures, "samples.png"),
+                      titles=[f"sample {i + 1}" for i in range(args.samples)],
+                      title=f"{name}: samples at temperature {args.temperature:g}",
+                      columns=2 if config.num_steps <= 64 else 1)
+    if chosen:
+        recon = codec.decode(codec.mu(tokens[chosen]))
+        plots.piano_rolls([w for i, c in enumerate(chosen) for w in (tokens[c], recon[i])],
+                          config.tracks, os.path.join(figures, "reconstructions.png"),
+                          titles=[t for c in chosen for t in (
+                              f"test window: {pieces[c]} bar {bars[c]}", "reconstruction")],
+                          title=f"{name}: reconstructions (temperature 0)",
+                          columns=2 if config.num_steps <= 64 else 1)
+    pair = chosen if len(chosen) == 2 else list(evaluate.pick_pairs(tokens, 1, args.seed)[0])
+    steps_shown = 8
+    one = evaluate.interpolation_metrics(codec, tokens[pair[:1]], tokens[pair[1:2]],
+                                         steps_shown, return_steps=True)
+    plots.piano_rolls(one["steps"][0], config.tracks, os.path.join(figures, "interpolation.png"),
+                      titles=[f"alpha {a:.2f}" + (" (reconstruction of A)" if i == 0 else
+                                                  " (reconstruction of B)" if i == steps_shown - 1
+                                                  else "")
+                              for i, a in enumerate(np.linspace(0, 1, steps_shown))],
+                      title=f"{name}: interpolation A -> B (temperature 0)",
+                      columns=4 if config.num_steps <= 64 else 1)
+    facts = training_facts(model_dir, step)
+    shown_history = [r for r in facts["history"]  # up to the exported step
+                     if facts["last_epoch"] is None or r["epoch"] <= facts["last_epoch"]]
+    if shown_history:
+        plots.training_curves(shown_history, facts["steps_per_epoch"] or 1,
+                              os.path.join(figures, "training_curves.png"),
+                              title=f"{name} ({config.name}): training")
+    timings["pictures"] = time.time() - t
+
+    metrics = {
+        "name": name,
+        "written_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "config": json.loads(config.to_json()),
+        "hparams": hparams_diff(config),
+        "parameters": parameter_count(model),
+        "export": {"base": export_base, "version_dir": version_dir,
+                   "exported_at": export_meta.get("exported_at"),
+                   "attributes_file": os.path.relpath(attr_path, export_base)},
+        "dataset": dataset_facts(dataset, args.data_dir),
+        "training": {k: v for k, v in facts.items() if k != "history"},
+        "machine": _machine(),
+        "test": result,
+        "interpolation": interp,
+        "compare": compare,
+        "attributes": {**attr_doc, "attributes": {  # the vectors themselves stay in their file
+            k: {f: v for f, v in a.items() if f != "vector"}
+            for k, a in attr_doc["attributes"].items()}},
+        "samples": {"n": args.samples, "temperature": args.temperature, "seed": args.seed},
+        "examples": [os.path.relpath(p, export_base) for p in examples],
+        "interpolation_figure": ("A = " + os.path.basename(examples[0]) + ", B = "
+                                 + os.path.basename(examples[1])) if len(examples) == 2
+                                else "two random test windows",
+        "timings": {k: round(v, 1) for k, v in timings.items()},
+        "figures": sorted(f for f in os.listdir(figures) if f.endswith(".png")),
+    }
+    metrics["checks"] = checks(config, metrics)
+    metrics["commands"] = reproduce_commands(name, config, facts, dataset, args.data_dir,
+                                             model_dir, export_base, args)
+    metrics["card_seconds"] = time.time() - t0
+    with open(os.path.join(export_base, METRICS), "w") as f:
+        json.dump(metrics, f, indent=1)
+    with open(os.path.join(export_base, CARD), "w") as f:
+        f.write(render_card(name, metrics))
+    return metrics
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.summary:
+        print(summary_table(args.summary))
+        return 0
+    if not args.export_base:
+        raise SystemExit("give --export_base (and --model_dir), or --summary=<folder>")
+    metrics = make_card(args)
+    print(f"wrote {os.path.join(args.export_base, CARD)}, {METRICS}, {FIGURES}/, {EXAMPLES}/ "
+          f"and {metrics['export']['attributes_file']} in {metrics['card_seconds']:.0f} s")
+    for c in metrics["checks"]:
+        verdict = {True: "pass", False: "FAIL", None: "info"}[c["passed"]]
+        print(f"  [{verdict}] {c['check']}: {c['value']}")
+    return 0

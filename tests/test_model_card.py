@@ -1,0 +1,223 @@
+"""Model cards, the interpolation metric and attribute vectors, on a tiny model trained briefly
+on a tiny TFDS dataset built from generated MIDI (no corpus, no network)."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from music_helpers import write_midi
+
+from hmvae_tf import attributes, cli, configs, evaluate, export, model_card, plots, train
+from hmvae_tf.music import midi_io
+from hmvae_tf.music.representations import get_representation
+from model_helpers import tiny_config
+
+DATASET = "hmvae_notesequences/mel_2bar"
+
+
+def _songs(folder, count=48, bars=5, seed=0):
+    """Melodies whose density differs from piece to piece (and bar to bar): runs of
+    sixteenths, eighths, quarters or half notes on a major scale from a random root."""
+    rng = np.random.default_rng(seed)
+    scale = [0, 2, 4, 5, 7, 9, 11, 12, 14]
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        root, notes, t, degree = int(rng.integers(55, 70)), [], 0.0, 0
+        base = float(rng.choice([0.25, 0.5, 1.0, 2.0]))
+        while t < bars * 4:
+            length = base if rng.random() < 0.8 else float(rng.choice([0.5, 1.0]))
+            degree = int(np.clip(degree + rng.integers(-2, 3), 0, len(scale) - 1))
+            notes.append((t, min(t + length, bars * 4), root + scale[degree]))
+            t += length
+        write_midi(folder / f"song_{i:03d}.mid", [(0, False, notes)])
+
+
+@pytest.fixture(scope="module")
+def card_env(tmp_path_factory):
+    """A tiny dataset, a tiny model trained on it for 60 steps, its export, and its card."""
+    from tfds_builders.hmvae_notesequences import Builder
+
+    root = tmp_path_factory.mktemp("card")
+    _songs(root / "midi")
+    data_dir = str(root / "tfds")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HMVAE_TFDS_WORKERS", "1")
+        builder = Builder(config="mel_2bar", data_dir=data_dir)
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+            manual_dir=str(root / "midi")))
+    assert builder.info.splits["test"].num_examples >= 4
+    config = tiny_config(extra="batch_size=16")
+    model_dir = str(root / "runs" / "mel_2bar")
+    train.train(config, model_dir, dataset=DATASET, data_dir=data_dir, num_steps=60,
+                checkpoint_every=20, eval_batches=1, seed=1, verbose=0)
+    assert cli.main(["export", f"--model_dir={model_dir}",
+                     f"--export_base={root / 'saved_models' / 'mel_2bar'}"]) == 0
+    base = str(root / "saved_models" / "mel_2bar")
+    argv = ["card", f"--model_dir={model_dir}", f"--export_base={base}",
+            f"--data_dir={data_dir}", "--max_windows=200", "--interpolation_pairs=12",
+            "--interpolation_steps=5", "--attribute_windows=300", "--attribute_test_windows=64",
+            f"--compare={model_dir}", "--train_flags=--seed=1 --eval_batches=1"]
+    assert cli.main(argv) == 0
+    return {"root": root, "data_dir": data_dir, "config": config, "model_dir": model_dir,
+            "base": base, "version": os.path.join(base, "1"),
+            "metrics": json.load(open(os.path.join(base, model_card.METRICS))),
+            "card": open(os.path.join(base, model_card.CARD)).read()}
+
+
+def test_card_files_and_numbers(card_env):
+    m, card, base = card_env["metrics"], card_env["card"], card_env["base"]
+    ev = m["test"]
+    assert ev["windows"] > 0 and 0 <= ev["sampled_accuracy"] <= 1
+    for value in (ev["teacher_forced_accuracy"], ev["sampled_accuracy"], ev["kl_bits"],
+                  m["interpolation"]["interp_monotone"]):
+        assert f"{value:.3f}" in card or f"{value:.1f}" in card
+    for name in ("training_curves", "samples", "reconstructions", "interpolation"):
+        path = os.path.join(base, "figures", f"{name}.png")
+        assert plots.is_png(path), path
+        assert f"figures/{name}.png" in card
+    # The comparison row (here the same model from its checkpoint) equals the export's numbers.
+    assert m["compare"][0]["sampled_accuracy"] == pytest.approx(ev["sampled_accuracy"], abs=1e-6)
+    for section in ("## Quality on the test split", "## Model", "## Data", "## Training",
+                    "## Reproduce", "hmvae train --config=cat-mel_2bar_small"):
+        assert section in card
+    tr = m["training"]
+    assert tr["step"] == 60 and tr["steps_per_epoch"] == 20
+    assert tr["seconds"] and tr["seconds"] > 0
+    assert m["dataset"]["splits"]["train"] > 0 and f"{m['dataset']['splits']['train']:,}" in card
+    assert m["parameters"] > 1000
+
+
+def test_reproduce_command_rebuilds_the_config(card_env):
+    config = card_env["config"]
+    cmd = next(c for c in card_env["metrics"]["commands"] if c.startswith("hmvae train"))
+    hparams = cmd.split("--hparams=")[1].split()[0]
+    assert configs.get_config("cat-mel_2bar_small", hparams) == config
+    assert "--num_steps=60" in cmd and "--checkpoint_every=20" in cmd and "--seed=1" in cmd
+
+
+def test_attribute_vectors_and_examples(card_env):
+    doc = attributes.load(os.path.join(card_env["version"], "assets.extra",
+                                       attributes.ATTRIBUTES_FILE))
+    z = card_env["config"].z_size
+    assert set(doc["attributes"]) == {"density", "pitch"}
+    for v in doc["attributes"].values():
+        assert len(v["vector"]) == z and v["high_mean"] > v["low_mean"]
+    eff = doc["effects"]["density"]
+    assert eff["amounts"] == [-1.0, 0.0, 1.0] and len(eff["density"]) == 3
+    # Examples: two test windows of different pieces that read back as the same tokens.
+    examples = sorted(os.listdir(os.path.join(card_env["base"], "examples")))
+    assert len(examples) == 2
+    rep = get_representation("melody")
+    for name in examples:
+        tokens = rep.from_note_sequence(
+            midi_io.read_midi(os.path.join(card_env["base"], "examples", name)), 2)
+        assert (tokens >= 2).sum() >= 1
+
+
+def test_evaluate_saved_model_with_interpolation(card_env, capsys, tmp_path):
+    out = tmp_path / "eval.json"
+    assert cli.main(["evaluate", f"--saved_model={card_env['base']}",
+                     f"--data_dir={card_env['data_dir']}", "--max_windows=200",
+                     "--interpolation_pairs=12", "--interpolation_steps=5",
+                     f"--json_out={out}"]) == 0
+    printed = capsys.readouterr().out
+    assert "interp monotone steps" in printed
+    row = json.load(open(out))[0]
+    m = card_env["metrics"]
+    # Same windows, same pairs: `hmvae evaluate` reproduces the card's numbers.
+    assert row["sampled_accuracy"] == pytest.approx(m["test"]["sampled_accuracy"], abs=1e-6)
+    assert row["interp_monotone"] == pytest.approx(m["interpolation"]["interp_monotone"])
+    assert row["step"] == 60
+
+
+def test_attribute_command_applies_a_vector(card_env, capsys, tmp_path):
+    example = sorted((card_env["root"] / "saved_models" / "mel_2bar" / "examples").iterdir())[0]
+    assert cli.main(["attribute", str(example), "--name=density", "--amount=-2,2",
+                     f"--saved_model={card_env['base']}", f"--out={tmp_path}"]) == 0
+    printed = capsys.readouterr().out
+    assert "amount +2" in printed and "amount -2" in printed
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert len(written) == 3 and any("recon" in n for n in written)
+    assert any("density+2" in n for n in written)
+    # A name the file does not have fails clearly.
+    assert cli.main(["attribute", str(example), "--name=loudness",
+                     f"--saved_model={card_env['base']}", f"--out={tmp_path}"]) == 1
+    assert "no 'loudness' vector" in capsys.readouterr().err
+
+
+def test_attribute_compute_through_the_client_matches_the_card(card_env, capsys, tmp_path):
+    """--compute runs on the SavedModel's signatures; same windows, same vectors as the card
+    (which used the Keras model rebuilt from the same export)."""
+    path = tmp_path / "attributes.json"
+    assert cli.main(["attribute", "--compute", f"--saved_model={card_env['base']}",
+                     f"--data_dir={card_env['data_dir']}", "--max_windows=300",
+                     "--test_windows=64", f"--attributes={path}"]) == 0
+    assert "density: |v|" in capsys.readouterr().out
+    mine = attributes.load(str(path))
+    card = attributes.load(os.path.join(card_env["version"], "assets.extra",
+                                        attributes.ATTRIBUTES_FILE))
+    for name in ("density", "pitch"):
+        np.testing.assert_allclose(mine["attributes"][name]["vector"],
+                                   card["attributes"][name]["vector"], atol=1e-4)
+    assert mine["model"]["training_step"] == 60
+    assert mine["source"]["windows"] == card["source"]["windows"] > 0
+
+
+def test_summary_table(card_env):
+    table = model_card.summary_table(str(card_env["root"] / "saved_models"))
+    assert "[mel_2bar](mel_2bar/MODEL_CARD.md)" in table and "(baseline)" in table
+
+
+# --- units ----------------------------------------------------------------------------------
+def test_hamming_curves_and_monotone_steps():
+    # One pair, 4 steps of 4 cells: A=0000 -> 1000 -> 1100 -> 1111 (monotone).
+    steps = np.array([[[0, 0, 0, 0], [1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 1]]])[..., None]
+    to_start, to_end = evaluate.hamming_curves(steps)
+    np.testing.assert_array_equal(to_start, [[0, 1, 2, 4]])
+    np.testing.assert_array_equal(to_end, [[4, 3, 2, 0]])
+    assert (np.diff(to_start) >= 0).all() and (np.diff(to_end) <= 0).all()
+
+
+class FakeCodec:
+    """z = (note count, mean pitch); decoding writes round(z0) sixteenth notes of pitch z1."""
+
+    tracks, num_steps, z_size = ("melody",), 32, 2
+
+    def mu(self, tokens):
+        return np.stack([attributes.note_counts(tokens, self.tracks),
+                         np.nan_to_num(attributes.mean_pitches(tokens, self.tracks), nan=60)],
+                        -1).astype(np.float32)
+
+    def decode(self, z):
+        out = np.zeros((len(z), 32, 1), np.int32)
+        for i, (count, pitch) in enumerate(z):
+            out[i, :int(np.clip(round(count), 0, 32)), 0] = int(round(pitch)) - 19
+        return out
+
+
+def test_vectors_point_along_their_attribute():
+    rng = np.random.default_rng(0)
+    codec = FakeCodec()
+    tokens = codec.decode(np.stack([rng.integers(1, 30, 200), rng.integers(50, 80, 200)], -1))
+    vectors = attributes.compute_vectors(codec, tokens)
+    density, pitch = np.array(vectors["density"]["vector"]), np.array(vectors["pitch"]["vector"])
+    assert density[0] > 10 and abs(density[0]) > abs(density[1])
+    assert pitch[1] > 10 and abs(pitch[1]) > abs(pitch[0])
+    eff = attributes.measure_effect(codec, tokens[:50], density, amounts=(-0.5, 0.5))
+    assert eff["amounts"] == [-0.5, 0.0, 0.5]
+    assert eff["density"][0] < eff["density"][1] < eff["density"][2]
+    assert eff["raised"] > 0.5 and eff["lowered"] > 0.5
+    table = attributes.format_effects({"effects": {"density": eff}})
+    assert "| density | +0.5 |" in table
+
+
+def test_note_counts_melody_and_drums():
+    melody = np.array([[2, 0, 1, 40, 0, 0, 50, 1]])
+    assert attributes.note_counts(melody, ("melody",)).tolist() == [3]
+    assert attributes.mean_pitches(melody, ("melody",))[0] == pytest.approx(
+        np.mean([2 + 19, 40 + 19, 50 + 19]))
+    drums = np.array([[0b101, 0, 0b111111111, 1]])
+    assert attributes.note_counts(drums, ("drums",)).tolist() == [2 + 9 + 1]
+    assert attributes.available(("drums",)) == ["density"]
