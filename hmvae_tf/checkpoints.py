@@ -60,8 +60,10 @@ def make_checkpoint(model: MusicVAE) -> tf.train.Checkpoint:
     return tf.train.Checkpoint(weights=weights)
 
 
-def load_model(model_dir: str, for_training: bool = False) -> tuple[MusicVAE, Config]:
-    """The newest checkpoint of a model directory, ready for inference (or training)."""
+def load_model(model_dir: str, for_training: bool = False,
+               step: int | None = None) -> tuple[MusicVAE, Config]:
+    """The newest checkpoint of a model directory (or the one saved at global `step`), ready
+    for inference (or training)."""
     config = load_config(model_dir)
     if config is None:
         raise FileNotFoundError(f"{model_dir} is not a model directory (no {CONFIG_FILE}); "
@@ -69,6 +71,13 @@ def load_model(model_dir: str, for_training: bool = False) -> tuple[MusicVAE, Co
     latest = tf.train.latest_checkpoint(os.path.join(model_dir, CKPT_DIR))
     if latest is None:
         raise FileNotFoundError(f"{model_dir} has no checkpoint yet")
+    if step is not None:
+        state = tf.train.get_checkpoint_state(os.path.join(model_dir, CKPT_DIR))
+        wanted = [p for p in state.all_model_checkpoint_paths if p.endswith(f"-{step}")]
+        if not wanted:
+            kept = ", ".join(p.rsplit("-", 1)[1] for p in state.all_model_checkpoint_paths)
+            raise FileNotFoundError(f"{model_dir} has no checkpoint of step {step} (kept: {kept})")
+        latest = wanted[0]
     model = MusicVAE(config)
     model.build()
     if for_training:

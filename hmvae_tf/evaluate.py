@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--saved_model", action="append", default=[],
                         help="exported model: a version directory or an export base (its "
                         "newest version); repeatable, and combinable with --model_dir")
+    parser.add_argument("--step", type=int, default=None,
+                        help="evaluate each --model_dir's checkpoint of this global step "
+                        "instead of its newest (it must still be kept)")
     parser.add_argument("--split", default="test", help="dataset split")
     parser.add_argument("--dataset", default=None, help="TFDS name/config (default: the model's)")
     parser.add_argument("--data_dir", default=None, help="TFDS data_dir")
@@ -265,7 +268,7 @@ def is_export(path: str) -> bool:
         return False
 
 
-def load_any(path: str, saved_model: bool):
+def load_any(path: str, saved_model: bool, step: int | None = None):
     """(model, config, step, path shown) from a model directory's newest checkpoint or an
     export (the version directory is shown)."""
     import os
@@ -280,8 +283,8 @@ def load_any(path: str, saved_model: bool):
         return model, model.config, meta.get("training_step"), version_dir
     from hmvae_tf.checkpoints import checkpoint_step, load_model
 
-    model, config = load_model(path)
-    return model, config, checkpoint_step(path), path
+    model, config = load_model(path, step=step)
+    return model, config, step if step is not None else checkpoint_step(path), path
 
 
 def evaluate_all(model, windows: np.ndarray, batch_size: int = 128,
@@ -329,7 +332,7 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("give at least one --model_dir or --saved_model")
     rows = []
     for path, is_export in sources:
-        model, config, step, shown = load_any(path, is_export)
+        model, config, step, shown = load_any(path, is_export, args.step)
         print(f"evaluating {shown} ({config.name}) on {args.dataset or config.dataset} "
               f"[{args.split}]")
         windows = load_windows(config, args.split, args.data_dir, args.dataset,

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Every row of the performance table (README "Performance", bench/README.md), ours and
+# Magenta's graph in the same run where the baseline can run. Output: bench/results/<row>.txt
+# (the printed table) and .json. Run on a quiet machine: other jobs on the 2 cores skew both
+# sides, though the same-run ratios stay meaningful.
+#
+#   bench/run_all.sh                 # everything (about 40 minutes on 2 cores)
+#   bench/run_all.sh train_mel2_512  # one row (names below)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python}
+export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH}
+OUT=bench/results
+mkdir -p "$OUT"
+QUARTER='enc_rnn_size=[512,512],dec_rnn_size=[256,256],z_size=256'
+SERVED=${SERVED_MODEL:-$(ls -d saved_models/mel_2bar/*/ 2>/dev/null | sort -V | tail -1)}
+
+declare -A ROWS=(
+  [train_mel2_512]="bench/bench_train.py --config=cat-mel_2bar_small --batch=512 --baseline"
+  [train_mel2_64]="bench/bench_train.py --config=cat-mel_2bar_small --batch=64 --steps=30 --baseline"
+  [train_hier16_quarter]="bench/bench_train.py --config=hierdec-mel_16bar --batch=64 --hparams=$QUARTER --steps=5 --warmup=2 --baseline"
+  [train_hier16_full]="bench/bench_train.py --config=hierdec-mel_16bar --batch=64 --steps=3 --warmup=1"
+  [infer_mel2]="bench/bench_infer.py --suite=mel2 --jit_compile --baseline"
+  [infer_hier16_quarter]="bench/bench_infer.py --suite=hier16 --hparams=$QUARTER --jit_compile --baseline --runs=10"
+  [infer_hier16_full]="bench/bench_infer.py --suite=hier16 --jit_compile --baseline --runs=5 --warmup=1"
+  [convert]="bench/bench_convert.py --baseline"
+  [serving]="bench/bench_serving.py --saved_model=$SERVED"
+)
+ORDER=(train_mel2_512 train_mel2_64 train_hier16_quarter train_hier16_full infer_mel2
+       infer_hier16_quarter infer_hier16_full convert serving)
+
+for row in "${@:-${ORDER[@]}}"; do
+  cmd=${ROWS[$row]:?unknown row $row (known: ${ORDER[*]})}
+  json=""
+  [[ $row != serving ]] && json="--json_out=$OUT/$row.json"
+  echo "== $row: $PY $cmd" | tee "$OUT/$row.txt"
+  # shellcheck disable=SC2086
+  $PY $cmd $json 2>&1 | grep -v -E '^(W0000|I0000|WARNING: All log messages)' | tee -a "$OUT/$row.txt"
+done
