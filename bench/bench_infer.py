@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -94,7 +95,9 @@ def run_baseline(args) -> dict:
     import anchor
 
     name = "cat-mel_2bar_small" if args.suite == "mel2" else "hierdec-mel_16bar"
-    ckpt = os.path.join(anchor.OUT_DIR, "ckpt", args.suite + (args.hparams or "full"))
+    # TF checkpoint paths are glob patterns: keep brackets and commas out of the folder name.
+    tag = re.sub(r"[^A-Za-z0-9]+", "_", args.hparams).strip("_") or "full"
+    ckpt = os.path.join(anchor.OUT_DIR, "ckpt", f"{args.suite}_{tag}")
     hp = ["--hparams", args.hparams] if args.hparams else []
     if not os.path.exists(ckpt):
         made = anchor.run("bench_train.py", ["--config", name, "--batch", "64", "--warmup", "0",

@@ -13,13 +13,13 @@ export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH}
 OUT=bench/results
 mkdir -p "$OUT"
 QUARTER='enc_rnn_size=[512,512],dec_rnn_size=[256,256],z_size=256'
-SERVED=${SERVED_MODEL:-$(ls -d saved_models/mel_2bar/*/ 2>/dev/null | sort -V | tail -1)}
+SERVED=${SERVED_MODEL:-$( (ls -d saved_models/mel_2bar/*/ 2>/dev/null || true) | sort -V | tail -1)}
 
 declare -A ROWS=(
   [train_mel2_512]="bench/bench_train.py --config=cat-mel_2bar_small --batch=512 --baseline"
   [train_mel2_64]="bench/bench_train.py --config=cat-mel_2bar_small --batch=64 --steps=30 --baseline"
   [train_hier16_quarter]="bench/bench_train.py --config=hierdec-mel_16bar --batch=64 --hparams=$QUARTER --steps=5 --warmup=2 --baseline"
-  [train_hier16_full]="bench/bench_train.py --config=hierdec-mel_16bar --batch=64 --steps=3 --warmup=1"
+  [train_hier16_full]="bench/bench_train.py --config=hierdec-mel_16bar --batch=64 --steps=2 --warmup=1"
   [infer_mel2]="bench/bench_infer.py --suite=mel2 --jit_compile --baseline"
   [infer_hier16_quarter]="bench/bench_infer.py --suite=hier16 --hparams=$QUARTER --jit_compile --baseline --runs=10"
   [infer_hier16_full]="bench/bench_infer.py --suite=hier16 --jit_compile --baseline --runs=5 --warmup=1"
