@@ -65,6 +65,16 @@ def run(script: str, args: list[str], python: str = sys.executable,
     return result
 
 
+def run_worker(cmd: list[str]) -> tuple[dict, subprocess.CompletedProcess]:
+    """Runs one of our bench scripts in `--worker` mode; returns the dict it printed on its
+    last `RESULT <json>` line (or {"error": its stderr's tail}) and the finished process."""
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if not lines:
+        return {"error": proc.stderr[-2000:]}, proc
+    return json.loads(lines[-1][len("RESULT "):]), proc
+
+
 def peak_rss_mb(time_v_log: str) -> float | None:
     for line in time_v_log.splitlines():
         if "Maximum resident set size" in line:

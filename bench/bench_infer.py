@@ -18,7 +18,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -86,9 +85,9 @@ def run_ours(args, jit: bool) -> dict:
            f"--hparams={args.hparams}", f"--warmup={args.warmup}", f"--runs={args.runs}"]
     if jit:
         cmd.append("--jit_compile")
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    return json.loads(lines[-1][7:]) if lines else {"error": proc.stderr[-2000:]}
+    from anchor import run_worker
+
+    return run_worker(cmd)[0]
 
 
 def run_baseline(args) -> dict:

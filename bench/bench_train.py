@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -119,14 +118,11 @@ def run_ours(args) -> dict:
            f"--warmup={args.warmup}", f"--steps={args.steps}"]
     if args.jit_compile:
         cmd.append("--jit_compile")
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    from anchor import peak_rss_mb
+    from anchor import peak_rss_mb, run_worker
 
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if not lines:
-        return {"error": proc.stderr[-2000:]}
-    result = json.loads(lines[-1][len("RESULT "):])
-    result["peak_rss_mb"] = peak_rss_mb(proc.stderr)
+    result, proc = run_worker(cmd)
+    if "error" not in result:
+        result["peak_rss_mb"] = peak_rss_mb(proc.stderr)
     return result
 
 
