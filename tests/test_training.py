@@ -39,6 +39,16 @@ def test_short_training_run_loss_falls(tmp_path):
         np.testing.assert_array_equal(v.numpy(), trained[v.path], err_msg=v.path)
 
 
+def test_hierarchical_train_step_compiles_with_xla(tmp_path):
+    """`hmvae train --jit_compile`: XLA must be able to differentiate the LSTM loops."""
+    config = tiny_config("hierdec-mel_16bar")
+    history = train.train(config, str(tmp_path / "m"), num_steps=4, checkpoint_every=2,
+                          train_data=pipeline(config, n=16), jit_compile=True, seed=1, verbose=0)
+    assert history.model.jit_compile
+    assert all(np.isfinite(history.history["loss"]))
+    assert checkpoints.checkpoint_step(str(tmp_path / "m")) == 4
+
+
 @pytest.mark.parametrize("clip_norm", ["0.5", "1e6"])
 def test_mirrored_strategy_matches_one_device(clip_norm):
     out = subprocess.run(

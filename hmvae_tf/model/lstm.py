@@ -42,7 +42,9 @@ def run_lstm(proj: tf.Tensor, recurrent_kernel: tf.Tensor, h0: tf.Tensor, c0: tf
         h = tf.sigmoid(go) * tf.tanh(c)
         return t + 1, h, c, outputs.write(t, h)
 
-    _, h, c, outputs = tf.while_loop(lambda t, *_: t < steps, body, (0, h0, c0, outputs))
+    # maximum_iterations lets XLA (train --jit_compile) differentiate the loop.
+    _, h, c, outputs = tf.while_loop(lambda t, *_: t < steps, body, (0, h0, c0, outputs),
+                                     maximum_iterations=steps)
     out = outputs.stack()
     return (tf.reverse(out, [0]) if reverse else out), h, c
 
