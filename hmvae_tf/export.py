@@ -91,10 +91,21 @@ class ServingModule:
         self._check_rows(inputs["temperature"], inputs["seed"], batch)
         tf.debugging.assert_equal(tf.shape(inputs["alpha"])[0], batch,
                                   message="alpha needs one value per row")
-        mus = self.model.encode(tf.concat([a, b], 0)).mean()
+        mus = self._endpoint_means(a, b)
         z = slerp(mus[:batch], mus[batch:], inputs["alpha"])
         out = self.model.decode(z, inputs["temperature"], seed=inputs["seed"])
         return {**self._unstack(out), "z": z}
+
+    def _endpoint_means(self, a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+        """Posterior means of [a; b]. A client interpolating between one pair of tunes sends
+        each endpoint repeated once per row; then the encoder runs on 2 rows, not 2B."""
+        batch = tf.shape(a)[0]
+        one_pair = tf.logical_and(tf.reduce_all(tf.equal(a, a[:1])),
+                                  tf.reduce_all(tf.equal(b, b[:1])))
+        return tf.cond(
+            one_pair,
+            lambda: tf.repeat(self.model.encode(tf.concat([a[:1], b[:1]], 0)).mean(), batch, 0),
+            lambda: self.model.encode(tf.concat([a, b], 0)).mean())
 
     # --- tracing ------------------------------------------------------------------------
     def concrete_functions(self, jit_compile: bool = False) -> dict:

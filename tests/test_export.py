@@ -82,6 +82,12 @@ def test_melody_signatures(melody_export):
     np.testing.assert_array_equal(inter["melody"][0], recon["melody"][0])
     np.testing.assert_array_equal(inter["melody"][-1], recon["melody"][1])
     np.testing.assert_allclose(inter["z"][0], enc["mu"][0], atol=1e-5)
+    np.testing.assert_allclose(inter["z"][-1], enc["mu"][1], atol=1e-5)
+    # Rows that are not all one pair take the general path: row-wise endpoints.
+    mixed = sig["interpolate"](
+        melody_a=melodies, melody_b=melodies[::-1], alpha=tf.constant([0.0, 0.0]),
+        temperature=tf.zeros([2]), seed=tf.zeros([2, 2], tf.int32))
+    np.testing.assert_allclose(mixed["z"], enc["mu"], atol=1e-5)
 
 
 @pytest.mark.parametrize("call", [
