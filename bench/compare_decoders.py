@@ -23,8 +23,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
-SHARED = "enc_rnn_size=[256],dec_rnn_size=[256],z_size=128,batch_size=32,beta_rate=0.9999"
-CONDUCTOR = "conductor_rnn_size=[256]"
+SHARED = "enc_rnn_size=[128],dec_rnn_size=[128],z_size=128,batch_size=32,beta_rate=0.9999"
+CONDUCTOR = "conductor_rnn_size=[128]"
 
 
 def hmvae(*args: str) -> list[str]:
@@ -45,8 +45,18 @@ def train_commands(args: argparse.Namespace) -> dict[str, list[str]]:
 
 
 def common_step(work_dir: str) -> int:
-    from hmvae_tf import checkpoints
-    return min(checkpoints.checkpoint_step(os.path.join(work_dir, k)) for k in ("hier", "flat"))
+    """The newest global step that both models kept a checkpoint of (a run stopped by a
+    signal saves at an odd step, so the two newest checkpoints often differ)."""
+    import tensorflow as tf
+    kept = []
+    for k in ("hier", "flat"):
+        state = tf.train.get_checkpoint_state(os.path.join(work_dir, k, "ckpt"))
+        paths = state.all_model_checkpoint_paths if state else []
+        kept.append({int(p.rsplit("-", 1)[1]) for p in paths})
+    both = kept[0] & kept[1]
+    if not both:
+        raise SystemExit(f"no step with a checkpoint of both models in {work_dir}: {kept}")
+    return max(both)
 
 
 def main() -> int:
@@ -56,8 +66,8 @@ def main() -> int:
     parser.add_argument("--work_dir", default="runs/compare_decoders")
     parser.add_argument("--hparams", default=SHARED, help="shared by both models")
     parser.add_argument("--conductor", default=CONDUCTOR, help="the hierarchical model's extra")
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--checkpoint_every", type=int, default=250)
+    parser.add_argument("--steps", type=int, default=8000)
+    parser.add_argument("--checkpoint_every", type=int, default=500)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--parallel", action="store_true", help="train both at once")
     parser.add_argument("--skip_training", action="store_true",
@@ -70,7 +80,11 @@ def main() -> int:
     if not args.skip_training:
         commands = train_commands(args)
         if args.parallel:
-            procs = {k: subprocess.Popen(c, cwd=ROOT) for k, c in commands.items()}
+            # Half the cores each: two processes that each spread over all cores thrash.
+            threads = str(max(1, (os.cpu_count() or 2) // 2))
+            env = {**os.environ, "TF_NUM_INTRAOP_THREADS": threads,
+                   "TF_NUM_INTEROP_THREADS": threads}
+            procs = {k: subprocess.Popen(c, cwd=ROOT, env=env) for k, c in commands.items()}
             failed = [k for k, p in procs.items() if p.wait()]
         else:
             failed = [k for k, c in commands.items() if subprocess.call(c, cwd=ROOT)]

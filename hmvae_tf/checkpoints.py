@@ -90,13 +90,16 @@ def load_model(model_dir: str, for_training: bool = False,
 
 
 class CheckpointSaver(keras.callbacks.Callback):
-    """Saves model + optimizer at the end of every epoch (= checkpoint period) and when
-    training stops for any reason. With MultiWorkerMirroredStrategy every worker takes part
-    in the save, but only the chief writes into the model directory."""
+    """Saves model + optimizer every `every` global steps (at every epoch end if None) and
+    when training stops for any reason. Saving on the global-step grid keeps checkpoint steps
+    aligned across runs even when one was resumed from an odd step (after SIGTERM), so two
+    models can be compared at the same step. With MultiWorkerMirroredStrategy every worker
+    takes part in the save, but only the chief writes into the model directory."""
 
     def __init__(self, model_dir: str, max_to_keep: int = 3, is_chief: bool = True,
-                 worker_index: int = 0):
+                 worker_index: int = 0, every: int | None = None):
         super().__init__()
+        self.every = every
         self.is_chief = is_chief
         directory = os.path.join(model_dir, CKPT_DIR)
         if not is_chief:
@@ -126,10 +129,29 @@ class CheckpointSaver(keras.callbacks.Callback):
             shutil.rmtree(self.directory, ignore_errors=True)
         return path
 
+    def on_train_batch_end(self, batch, logs=None):
+        if self.every and self.model_step() % self.every == 0:
+            self.save()
+
     def on_epoch_end(self, epoch, logs=None):
-        self.save()
+        if not self.every:
+            self.save()
 
     def on_train_end(self, logs=None):
         if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(
                 f"-{self.model_step()}"):
             self.save()
+
+
+class StopAtStep(keras.callbacks.Callback):
+    """Ends training at global step `num_steps` exactly, also when a resumed run started off
+    the epoch grid (Keras would otherwise run whole epochs past it)."""
+
+    def __init__(self, saver: CheckpointSaver, num_steps: int):
+        super().__init__()
+        self.saver = saver
+        self.num_steps = num_steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.saver.model_step() >= self.num_steps:
+            self.model.stop_training = True

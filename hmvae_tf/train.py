@@ -104,7 +104,9 @@ def train(config, model_dir: str, *, dataset: str | None = None, data_dir: str |
         keras.utils.set_random_seed(seed)
     if is_chief:
         checkpoints.save_config(model_dir, config)
-    saver = checkpoints.CheckpointSaver(model_dir, is_chief=is_chief, worker_index=worker)
+    period = min(checkpoint_every, num_steps)
+    saver = checkpoints.CheckpointSaver(model_dir, is_chief=is_chief, worker_index=worker,
+                                        every=period)
     with strategy.scope():
         model = MusicVAE(config)
         model.build()
@@ -128,9 +130,9 @@ def train(config, model_dir: str, *, dataset: str | None = None, data_dir: str |
             except ValueError:  # no validation split (e.g. a tiny dataset)
                 eval_data = None
 
-    period = min(checkpoint_every, num_steps)
     epochs = math.ceil(num_steps / period)
-    callbacks = [saver, keras.callbacks.TerminateOnNaN()]
+    callbacks = [saver, checkpoints.StopAtStep(saver, num_steps),
+                 keras.callbacks.TerminateOnNaN()]
     if is_chief:
         callbacks += [
             keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), update_freq="epoch"),

@@ -80,6 +80,20 @@ def test_resume_continues_step_and_optimizer_state(tmp_path):
     assert len(rows) == 1 + 3  # header + one row per period across both runs
 
 
+def test_resume_from_an_odd_step_keeps_the_checkpoint_grid(tmp_path):
+    """A run stopped by a signal saves at an odd step; resuming must still checkpoint at
+    multiples of checkpoint_every (so two models share steps) and stop at num_steps."""
+    config = tiny_config(extra="batch_size=8")
+    model_dir = str(tmp_path / "m")
+    train.train(config, model_dir, num_steps=6, checkpoint_every=4, train_data=pipeline(config),
+                verbose=0)
+    train.train(config, model_dir, num_steps=12, checkpoint_every=4, train_data=pipeline(config),
+                verbose=0)
+    state = tf.train.get_checkpoint_state(os.path.join(model_dir, checkpoints.CKPT_DIR))
+    kept = sorted(int(p.rsplit("-", 1)[1]) for p in state.all_model_checkpoint_paths)
+    assert kept == [6, 8, 12]
+
+
 def test_resume_refuses_a_different_config(tmp_path):
     config = tiny_config(extra="batch_size=8")
     checkpoints.save_config(str(tmp_path), config)
