@@ -157,11 +157,21 @@ def test_page_end_to_end(served, tmp_path):
             slots = page.evaluate("['a', 'b'].map(s => window.hmvae.state.slots[s].tokens)")
             for slot, path in zip(slots, paths):
                 assert slot["melody"] == rep.from_note_sequence(str(path), 2).tolist()
+            # The new interpolation is the SavedModel's between the two files. (Waiting for the
+            # first card to merely change was flaky: a near-random model can reconstruct two
+            # different tunes identically.)
+            want = sig["interpolate"](
+                melody_a=np.repeat([slots[0]["melody"]], n, 0).astype(np.int32),
+                melody_b=np.repeat([slots[1]["melody"]], n, 0).astype(np.int32),
+                alpha=np.linspace(0, 1, n).astype(np.float32), temperature=tf.zeros([n]),
+                seed=tf.zeros([n, 2], tf.int32))["melody"].numpy()
+            page.evaluate("document.querySelector('#interp-list .card').dataset.tokens = 'stale'")
             page.click("#interpolate")
             page.wait_for_function(
-                "JSON.parse(document.querySelector('#interp-list .card').dataset.tokens).melody"
-                f".join() !== '{','.join(map(str, shown[0]['melody']))}'")
+                "document.querySelector('#interp-list .card').dataset.tokens !== 'stale'")
             wait_ready(page)
+            shown = card_tokens(page, "#interp-list .card")
+            np.testing.assert_array_equal(np.array([s["melody"] for s in shown]), want)
 
             # .mid download: the file reads back as the card's tokens.
             with page.expect_download() as info:
