@@ -47,12 +47,8 @@ def train_commands(args: argparse.Namespace) -> dict[str, list[str]]:
 def common_step(work_dir: str) -> int:
     """The newest global step that both models kept a checkpoint of (a run stopped by a
     signal saves at an odd step, so the two newest checkpoints often differ)."""
-    import tensorflow as tf
-    kept = []
-    for k in ("hier", "flat"):
-        state = tf.train.get_checkpoint_state(os.path.join(work_dir, k, "ckpt"))
-        paths = state.all_model_checkpoint_paths if state else []
-        kept.append({int(p.rsplit("-", 1)[1]) for p in paths})
+    from hmvae_tf import checkpoints
+    kept = [set(checkpoints.kept_steps(os.path.join(work_dir, k))) for k in ("hier", "flat")]
     both = kept[0] & kept[1]
     if not both:
         raise SystemExit(f"no step with a checkpoint of both models in {work_dir}: {kept}")

@@ -45,6 +45,13 @@ def checkpoint_step(model_dir: str) -> int | None:
     return int(latest.rsplit("-", 1)[1]) if latest else None
 
 
+def kept_steps(model_dir: str) -> list[int]:
+    """Global steps of every checkpoint the directory still keeps, oldest first."""
+    state = tf.train.get_checkpoint_state(os.path.join(model_dir, CKPT_DIR))
+    paths = state.all_model_checkpoint_paths if state else []
+    return sorted(int(p.rsplit("-", 1)[1]) for p in paths)
+
+
 def make_checkpoint(model: MusicVAE) -> tf.train.Checkpoint:
     """Weights by their Keras path (plus the optimizer's state when training).
 
@@ -90,14 +97,14 @@ def load_model(model_dir: str, for_training: bool = False,
 
 
 class CheckpointSaver(keras.callbacks.Callback):
-    """Saves model + optimizer every `every` global steps (at every epoch end if None) and
-    when training stops for any reason. Saving on the global-step grid keeps checkpoint steps
+    """Saves model + optimizer every `every` global steps and when training stops for any
+    reason. Saving on the global-step grid keeps checkpoint steps
     aligned across runs even when one was resumed from an odd step (after SIGTERM), so two
     models can be compared at the same step. With MultiWorkerMirroredStrategy every worker
     takes part in the save, but only the chief writes into the model directory."""
 
     def __init__(self, model_dir: str, max_to_keep: int = 3, is_chief: bool = True,
-                 worker_index: int = 0, every: int | None = None):
+                 worker_index: int = 0, every: int = 500):
         super().__init__()
         self.every = every
         self.is_chief = is_chief
@@ -130,11 +137,7 @@ class CheckpointSaver(keras.callbacks.Callback):
         return path
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.every and self.model_step() % self.every == 0:
-            self.save()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if not self.every:
+        if self.model_step() % self.every == 0:
             self.save()
 
     def on_train_end(self, logs=None):
@@ -147,11 +150,10 @@ class StopAtStep(keras.callbacks.Callback):
     """Ends training at global step `num_steps` exactly, also when a resumed run started off
     the epoch grid (Keras would otherwise run whole epochs past it)."""
 
-    def __init__(self, saver: CheckpointSaver, num_steps: int):
+    def __init__(self, num_steps: int):
         super().__init__()
-        self.saver = saver
         self.num_steps = num_steps
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.saver.model_step() >= self.num_steps:
+        if int(self.model.optimizer.iterations.numpy()) >= self.num_steps:
             self.model.stop_training = True

@@ -131,7 +131,7 @@ def train(config, model_dir: str, *, dataset: str | None = None, data_dir: str |
                 eval_data = None
 
     epochs = math.ceil(num_steps / period)
-    callbacks = [saver, checkpoints.StopAtStep(saver, num_steps),
+    callbacks = [saver, checkpoints.StopAtStep(num_steps),
                  keras.callbacks.TerminateOnNaN()]
     if is_chief:
         callbacks += [

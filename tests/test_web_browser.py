@@ -75,6 +75,15 @@ def card_tokens(page, selector):
         selector, "cards => cards.map(c => c.dataset.tokens)")]
 
 
+def saved_model_interpolation(sig, slots, n):
+    """The SavedModel's argmax interpolation between the page's two slots, n points."""
+    return sig["interpolate"](
+        melody_a=np.repeat([slots[0]["melody"]], n, 0).astype(np.int32),
+        melody_b=np.repeat([slots[1]["melody"]], n, 0).astype(np.int32),
+        alpha=np.linspace(0, 1, n).astype(np.float32), temperature=tf.zeros([n]),
+        seed=tf.zeros([n, 2], tf.int32))["melody"].numpy()
+
+
 def test_page_end_to_end(served, tmp_path):
     config, saved_model, url, tmp = served
     sig = tf.saved_model.load(saved_model).signatures
@@ -132,11 +141,7 @@ def test_page_end_to_end(served, tmp_path):
             wait_ready(page)
             slots = page.evaluate("['a', 'b'].map(s => window.hmvae.state.slots[s].tokens)")
             n = 5
-            want = sig["interpolate"](
-                melody_a=np.repeat([slots[0]["melody"]], n, 0).astype(np.int32),
-                melody_b=np.repeat([slots[1]["melody"]], n, 0).astype(np.int32),
-                alpha=np.linspace(0, 1, n).astype(np.float32), temperature=tf.zeros([n]),
-                seed=tf.zeros([n, 2], tf.int32))["melody"].numpy()
+            want = saved_model_interpolation(sig, slots, n)
             shown = card_tokens(page, "#interp-list .card")
             np.testing.assert_array_equal(np.array([s["melody"] for s in shown]), want)
 
@@ -160,11 +165,7 @@ def test_page_end_to_end(served, tmp_path):
             # The new interpolation is the SavedModel's between the two files. (Waiting for the
             # first card to merely change was flaky: a near-random model can reconstruct two
             # different tunes identically.)
-            want = sig["interpolate"](
-                melody_a=np.repeat([slots[0]["melody"]], n, 0).astype(np.int32),
-                melody_b=np.repeat([slots[1]["melody"]], n, 0).astype(np.int32),
-                alpha=np.linspace(0, 1, n).astype(np.float32), temperature=tf.zeros([n]),
-                seed=tf.zeros([n, 2], tf.int32))["melody"].numpy()
+            want = saved_model_interpolation(sig, slots, n)
             page.evaluate("document.querySelector('#interp-list .card').dataset.tokens = 'stale'")
             page.click("#interpolate")
             page.wait_for_function(
