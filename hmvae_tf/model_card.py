@@ -550,7 +550,8 @@ def make_card(args) -> dict:
         model, (tokens[i:i + args.batch_size] for i in range(0, len(tokens), args.batch_size)),
         progress=progress)
     timings["evaluate"] = time.time() - t
-    print("  " + ", ".join(f"{k} {v:.4g}" for k, v in result.items() if k != "windows")
+    print("  " + ", ".join(f"{k} {v:.4g}" for k, v in result.items()
+                       if isinstance(v, float))
           + f" ({timings['evaluate']:.0f} s)")
     codec = evaluate.Codec(model, args.batch_size)
     t = time.time()

@@ -180,6 +180,78 @@ def test_hamming_curves_and_monotone_steps():
     assert (np.diff(to_start) >= 0).all() and (np.diff(to_end) <= 0).all()
 
 
+class ScriptedModel:
+    """Stands in for a MusicVAE whose errors are set by the tokens themselves: teacher-forced
+    argmax is right where a token is even, the sampled one where it is not a multiple of 3.
+    z carries the window, so decode can apply its rule; KL is 0."""
+
+    def __init__(self, config):
+        self.config, self.decoder = config, self
+        self.cells = config.num_steps * len(config.tracks)
+
+    def prior(self):
+        import tensorflow_probability as tfp
+
+        return tfp.distributions.MultivariateNormalDiag(tf.zeros([self.cells]))
+
+    def encode(self, tokens):
+        import tensorflow_probability as tfp
+
+        loc = tf.reshape(tf.cast(tokens, tf.float32), [-1, self.cells])
+        return tfp.distributions.MultivariateNormalDiag(loc)
+
+    def _wrong_where(self, tokens, wrong):
+        classes = tf.constant(self.config.track_classes)
+        return tf.where(wrong, (tokens + 1) % classes, tokens)
+
+    def teacher_forced_logits(self, z, tokens):
+        argmax = self._wrong_where(tokens, tokens % 2 != 0)
+        return [tf.one_hot(argmax[..., k], c) for k, c in enumerate(self.config.track_classes)]
+
+    def decode(self, z, temperature, noise=None):
+        tokens = tf.cast(tf.round(tf.reshape(z, [-1, self.config.num_steps,
+                                                 len(self.config.tracks)])), tf.int32)
+        return self._wrong_where(tokens, tokens % 3 == 0)
+
+
+@pytest.mark.parametrize("name,hparams", [("cat-mel_2bar_small", "bars=4"),
+                                          ("hierdec-trio_16bar", "")])
+def test_per_bar_accuracy_is_the_overall_one_split_by_bar(name, hparams):
+    config = configs.get_config(name, hparams)
+    bars, per_bar = config.bars, configs.STEPS_PER_BAR
+    rng = np.random.default_rng(0)
+    tokens = np.stack([rng.integers(0, 90, (11, config.num_steps))
+                       for _ in config.tracks], -1).astype(np.int32)
+    # Make the bars differ: bar 1 all right teacher-forced and all wrong sampled (token 0),
+    # the last bar the other way round (token 1), and window i right in bar 2 (both ways) only
+    # if i is even (token 4; else 9).
+    tokens[:, :per_bar] = 0
+    tokens[:, -per_bar:] = 1
+    tokens[:, per_bar:2 * per_bar] = np.where(np.arange(11) % 2 == 0, 4, 9)[:, None, None]
+    # Uneven batches, cut by max_windows: windows 0..8 count, 9 and 10 do not.
+    batches = [tokens[:4], tokens[4:7], tokens[7:]]
+    result = evaluate.evaluate_model(ScriptedModel(config), batches, max_windows=9,
+                                     progress=False)
+    seen = tokens[:9]
+    assert result["windows"] == 9
+    for key, right in (("teacher_forced_accuracy", seen % 2 == 0),
+                       ("sampled_accuracy", seen % 3 != 0)):
+        values = result[f"{key}_per_bar"]
+        assert len(values) == bars
+        # Independent reference: the share of right cells in each bar of the 9 windows.
+        want = right.reshape(9, bars, per_bar, -1).mean((0, 2, 3))
+        np.testing.assert_allclose(values, want, atol=1e-9)
+        assert np.mean(values) == pytest.approx(result[key], abs=1e-9)
+        assert result[key] == pytest.approx(right.mean(), abs=1e-9)
+    assert result["teacher_forced_accuracy_per_bar"][0] == 1.0
+    assert result["teacher_forced_accuracy_per_bar"][-1] == 0.0
+    assert result["sampled_accuracy_per_bar"][0] == 0.0
+    assert result["sampled_accuracy_per_bar"][-1] == 1.0
+    assert result["sampled_accuracy_per_bar"][1] == pytest.approx(5 / 9)  # windows 0, 2, .., 8
+    table = evaluate.format_per_bar_table([{"model": "m", **result}])
+    assert f"| bar {bars} |" in table and "| m | sampled | 0.000 | 0.556 |" in table
+
+
 class FakeCodec:
     """z = (note count, mean pitch); decoding writes round(z0) sixteenth notes of pitch z1."""
 
