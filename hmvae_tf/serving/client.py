@@ -58,14 +58,16 @@ class GrpcBackend(Backend):
     def __init__(self, address: str, model: str, version: int | None = None,
                  timeout: float = 60.0):
         import grpc
-        from tensorflow_serving.apis import prediction_service_pb2_grpc
 
+        from hmvae_tf.serving import protos
+
+        self._apis = protos.apis()
         self.address, self.model, self.version, self.timeout = address, model, version, timeout
         self._grpc = grpc
         self._channel = grpc.insecure_channel(address, options=[
             ("grpc.max_receive_message_length", 256 << 20),
             ("grpc.max_send_message_length", 256 << 20)])
-        self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        self._stub = self._apis.prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         try:
             self.inputs, self.outputs, served = self._metadata()
         except BaseException:
@@ -80,9 +82,9 @@ class GrpcBackend(Backend):
             request.model_spec.version.value = self.version
 
     def _metadata(self):
-        import tensorflow as tf
-        from tensorflow_serving.apis import get_model_metadata_pb2
+        from hmvae_tf.serving.protos import numpy_dtype
 
+        get_model_metadata_pb2 = self._apis.get_model_metadata_pb2
         request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
         self._spec(request)
         response = self._call(self._stub.GetModelMetadata, request)
@@ -92,7 +94,7 @@ class GrpcBackend(Backend):
                               "SignatureDefMap")
 
         def specs(infos):
-            return {k: TensorSpec(tf.dtypes.as_dtype(v.dtype).as_numpy_dtype,
+            return {k: TensorSpec(numpy_dtype(v.dtype),
                                   None if v.tensor_shape.unknown_rank else
                                   [d.size if d.size >= 0 else None for d in v.tensor_shape.dim])
                     for k, v in infos.items()}
@@ -119,16 +121,15 @@ class GrpcBackend(Backend):
             raise ClientError(f"{self.address}, {which}: {code.name}: {details}") from None
 
     def run(self, signature, inputs):
-        import tensorflow as tf
-        from tensorflow_serving.apis import predict_pb2
+        from hmvae_tf.serving.protos import make_ndarray, make_tensor_proto
 
-        request = predict_pb2.PredictRequest()
+        request = self._apis.predict_pb2.PredictRequest()
         self._spec(request)
         request.model_spec.signature_name = signature
         for name, value in inputs.items():
-            request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+            request.inputs[name].CopyFrom(make_tensor_proto(value))
         response = self._call(self._stub.Predict, request)
-        return {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
+        return {k: make_ndarray(v) for k, v in response.outputs.items()}
 
     def close(self):
         self._channel.close()

@@ -1,0 +1,125 @@
+"""TF Serving's gRPC messages and numpy <-> TensorProto, for clients that never run TensorFlow.
+
+tensorflow-serving-api's generated modules import TensorProto and friends from
+`tensorflow.core.*`, and importing any `tensorflow.*` module first runs `tensorflow/__init__.py`,
+which loads the whole runtime: about 12 s on a 2-core CPU, for a client that only needs a few
+protobuf classes. Those classes live in plain generated modules under packages whose
+`__init__.py` files are empty, so `apis()` imports them with a bare placeholder standing in for
+the top-level package, then removes the placeholder. A later `import tensorflow` in the same
+process loads the real package and reuses the already-loaded message modules. When TensorFlow
+is already loaded, or not installed, the import is the ordinary one.
+
+`make_tensor_proto` and `make_ndarray` do what `tf.make_tensor_proto` and `tf.make_ndarray`
+do for numeric, bool and string arrays, with numpy alone. They read both encodings a server may
+answer with: `tensor_content` bytes, and the typed `*_val` fields that tensorflow_model_server
+fills (where fewer values than elements means "repeat the last one").
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import sys
+import types
+
+import numpy as np
+
+_MODULES = ("predict_pb2", "prediction_service_pb2_grpc", "get_model_metadata_pb2",
+            "get_model_status_pb2", "model_service_pb2_grpc")
+
+@functools.cache
+def apis() -> types.SimpleNamespace:
+    """The tensorflow_serving.apis modules a client needs, by their module names."""
+    placeholder = None
+    if "tensorflow" not in sys.modules:
+        spec = importlib.util.find_spec("tensorflow")
+        if spec is not None and spec.submodule_search_locations:
+            placeholder = types.ModuleType("tensorflow")
+            placeholder.__path__ = list(spec.submodule_search_locations)
+            sys.modules["tensorflow"] = placeholder
+    try:
+        modules = {name: importlib.import_module(f"tensorflow_serving.apis.{name}")
+                   for name in _MODULES}
+        modules["types_pb2"] = importlib.import_module("tensorflow.core.framework.types_pb2")
+        modules["tensor_pb2"] = importlib.import_module("tensorflow.core.framework.tensor_pb2")
+    finally:
+        if placeholder is not None and sys.modules.get("tensorflow") is placeholder:
+            del sys.modules["tensorflow"]
+    return types.SimpleNamespace(**modules)
+
+
+# DataType enum name -> (numpy dtype, the TensorProto field that holds its values).
+_DTYPES = {
+    "DT_FLOAT": (np.float32, "float_val"),
+    "DT_DOUBLE": (np.float64, "double_val"),
+    "DT_HALF": (np.float16, "half_val"),
+    "DT_INT8": (np.int8, "int_val"),
+    "DT_INT16": (np.int16, "int_val"),
+    "DT_INT32": (np.int32, "int_val"),
+    "DT_INT64": (np.int64, "int64_val"),
+    "DT_UINT8": (np.uint8, "int_val"),
+    "DT_UINT16": (np.uint16, "int_val"),
+    "DT_UINT32": (np.uint32, "uint32_val"),
+    "DT_UINT64": (np.uint64, "uint64_val"),
+    "DT_BOOL": (np.bool_, "bool_val"),
+    "DT_STRING": (np.object_, "string_val"),
+}
+
+
+def numpy_dtype(data_type: int) -> np.dtype:
+    """A DataType enum value (as in TensorInfo.dtype) -> its numpy dtype."""
+    name = apis().types_pb2.DataType.Name(data_type)
+    if name not in _DTYPES:
+        raise ValueError(f"tensors of type {name} are not supported by this client")
+    return np.dtype(_DTYPES[name][0])
+
+
+def _data_type(dtype: np.dtype) -> int:
+    types_pb2 = apis().types_pb2
+    if dtype.kind in "OSU":
+        return types_pb2.DT_STRING
+    for name, (np_dtype, _) in _DTYPES.items():
+        if dtype == np_dtype:
+            return types_pb2.DataType.Value(name)
+    raise ValueError(f"cannot send a numpy array of dtype {dtype} to a model server")
+
+
+def make_tensor_proto(value) -> object:
+    """A numpy array (or anything np.asarray takes) -> TensorProto, numbers as tensor_content."""
+    array = np.asarray(value)
+    proto = apis().tensor_pb2.TensorProto(dtype=_data_type(array.dtype))
+    for size in array.shape:
+        proto.tensor_shape.dim.add(size=size)
+    if array.dtype.kind in "OSU":
+        proto.string_val.extend(v if isinstance(v, bytes) else str(v).encode()
+                                for v in array.reshape(-1))
+    else:
+        proto.tensor_content = np.ascontiguousarray(array, array.dtype.newbyteorder("<")).tobytes()
+    return proto
+
+
+def make_ndarray(proto) -> np.ndarray:
+    """TensorProto -> numpy array, from tensor_content or from the typed value fields."""
+    name = apis().types_pb2.DataType.Name(proto.dtype)
+    if name not in _DTYPES:
+        raise ValueError(f"tensors of type {name} are not supported by this client")
+    np_dtype, field = _DTYPES[name]
+    shape = [d.size for d in proto.tensor_shape.dim]
+    count = int(np.prod(shape, dtype=np.int64))
+    if proto.tensor_content:
+        little = np.dtype(np_dtype).newbyteorder("<")
+        return np.frombuffer(proto.tensor_content, little).astype(np_dtype).reshape(shape)
+    stored = getattr(proto, field)
+    if name == "DT_STRING":
+        values = np.empty(len(stored), object)
+        values[:] = list(stored)
+    elif name == "DT_HALF":  # half_val holds the float16 bit patterns
+        values = np.asarray(stored, np.uint16).view(np.float16)
+    else:
+        values = np.asarray(stored, np_dtype)
+    if values.size == 0:
+        return (np.full(shape, b"", object) if name == "DT_STRING"
+                else np.zeros(shape, np_dtype))
+    if values.size < count:
+        values = np.concatenate([values, np.repeat(values[-1:], count - values.size)])
+    return values.reshape(shape)
