@@ -77,7 +77,12 @@ class Config:
         return self.num_steps // self.conductor_length if self.hierarchical else self.num_steps
 
     def override(self, hparams: str) -> "Config":
-        """Returns a copy with `k=v,k=[a,b],...` applied (Magenta's --hparams syntax)."""
+        """Returns a copy with `k=v,k=[a,b],...` applied (Magenta's --hparams syntax).
+
+        Magenta sizes the conductor and the core decoder with one `dec_rnn_size`, so its
+        hierdec configs have both the same size. Here they are two fields; overriding
+        `dec_rnn_size` alone resizes such a tied conductor too, so `--hparams` shrinks a config
+        the way Magenta's flag would (give `conductor_rnn_size` to set it apart)."""
         if not hparams:
             return self
         fields = {f.name: f for f in dataclasses.fields(self)}
@@ -87,6 +92,9 @@ class Config:
                 raise ValueError(
                     f"unknown hparam {key!r}; known: {', '.join(sorted(fields))}")
             changes[key] = _parse_value(key, raw, getattr(self, key))
+        tied = self.hierarchical and self.conductor_rnn_size == self.dec_rnn_size
+        if tied and "dec_rnn_size" in changes and "conductor_rnn_size" not in changes:
+            changes["conductor_rnn_size"] = changes["dec_rnn_size"]
         cfg = dataclasses.replace(self, **changes)
         cfg.validate()
         return cfg

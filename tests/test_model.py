@@ -37,6 +37,21 @@ def test_shapes(name):
         assert 0 <= int(tf.reduce_min(sampled[..., k])) and int(tf.reduce_max(sampled[..., k])) < classes
 
 
+def test_hparams_resize_a_tied_conductor_like_magenta():
+    """Magenta's one dec_rnn_size sizes conductor and core; shrinking it shrinks both."""
+    from hmvae_tf.configs import get_config
+
+    full = get_config("hierdec-mel_16bar")
+    assert full.conductor_rnn_size == full.dec_rnn_size == (1024, 1024)
+    quarter = get_config("hierdec-mel_16bar", "dec_rnn_size=[256,256]")
+    assert quarter.dec_rnn_size == quarter.conductor_rnn_size == (256, 256)
+    apart = get_config("hierdec-mel_16bar", "dec_rnn_size=[256],conductor_rnn_size=[64]")
+    assert (apart.dec_rnn_size, apart.conductor_rnn_size) == ((256,), (64,))
+    assert get_config("flat-mel_16bar", "dec_rnn_size=[256]").conductor_rnn_size == ()
+    untied = get_config("hierdec-mel_16bar", "conductor_rnn_size=[512]")
+    assert untied.override("dec_rnn_size=[128]").conductor_rnn_size == (512,)
+
+
 def test_objective_matches_hand_computation():
     config = tiny_config(extra="free_bits=2,max_beta=0.5,beta_rate=0.99")
     model = built(config)
