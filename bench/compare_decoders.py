@@ -92,7 +92,7 @@ def main() -> int:
     print(f"evaluating both models at step {step}")
     json_out = args.json_out or os.path.join(args.work_dir, "comparison.json")
     evaluate = hmvae("evaluate", "--split=test", f"--max_windows={args.max_windows}",
-                     f"--json_out={json_out}", f"--step={step}",
+                     f"--json_out={json_out}", f"--step={step}", "--per_bar",
                      *(f"--model_dir={os.path.join(args.work_dir, k)}" for k in ("hier", "flat")))
     if args.data_dir:
         evaluate.append(f"--data_dir={args.data_dir}")
