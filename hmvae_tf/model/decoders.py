@@ -125,7 +125,8 @@ class MusicDecoder(keras.layers.Layer):
 
         Everything that does not change from step to step is computed before the loop: each
         subsequence's conditioning projection and initial state, a table of the first layer's
-        input rows per token (row 0 for the start, all zeros), the stacked deeper kernels.
+        input rows per token (row 0 for the start, all zeros), the stacked deeper kernels, and
+        the output layer's weights (read once, not once per step).
         """
         emb = self.embeddings(z, training=training)
         batch = tf.shape(z)[0]
@@ -144,7 +145,8 @@ class MusicDecoder(keras.layers.Layer):
             else:
                 cond, init = cond[0], init[0]
             tracks.append((core, table, cond, init, core.rnn.step_weights(),
-                           (core.output_layer.kernel, core.output_layer.bias)))
+                           (tf.convert_to_tensor(core.output_layer.kernel),
+                            tf.convert_to_tensor(core.output_layer.bias))))
         if targets is not None:
             targets_ta = _unstack(tf.transpose(targets, [1, 0, 2]), self.num_steps)
             use_ta = _unstack(tf.transpose(use_target, [1, 0]), self.num_steps)
