@@ -1,8 +1,8 @@
 """`hmvae demo`: the whole chain on the embedded corpus, each step shown as the command a user
 would type.
 
-Part 1 (about 40 s on 2 cores, half of it starting the server) uses the trained models that ship in saved_models/: serve them with
-`hmvae serve`, sample, and interpolate between two real test-split tunes over gRPC.
+Part 1 (about 40 s on 2 cores) uses the trained models that ship in saved_models/: serve them
+with `hmvae serve`, sample, and interpolate between two real test-split tunes over gRPC.
 Part 2 (a few minutes on 2 cores) starts from nothing: build a subset of the TFDS dataset,
 train a small model briefly, export it, serve it, sample and interpolate over gRPC.
 Everything lands in --out: MIDI files (and .wav renderings where fluidsynth and a General MIDI
