@@ -13,7 +13,7 @@ export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH}
 OUT=bench/results
 mkdir -p "$OUT"
 QUARTER='enc_rnn_size=[512,512],dec_rnn_size=[256,256],z_size=256'
-SERVED=${SERVED_MODEL:-$( (ls -d saved_models/mel_2bar/*/ 2>/dev/null || true) | sort -V | tail -1)}
+SERVED=${SERVED_MODEL:-$( (ls -d saved_models/mel_2bar/[0-9]*/ 2>/dev/null || true) | sort -V | tail -1)}
 
 declare -A ROWS=(
   [train_mel2_512]="bench/bench_train.py --config=cat-mel_2bar_small --batch=512 --baseline"
