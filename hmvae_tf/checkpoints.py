@@ -39,17 +39,22 @@ def load_config(model_dir: str) -> Config | None:
         return Config.from_json(f.read())
 
 
+def _step_of(path: str) -> int:
+    """Checkpoints are numbered by global step: .../ckpt-<step>."""
+    return int(path.rsplit("-", 1)[1])
+
+
 def checkpoint_step(model_dir: str) -> int | None:
-    """The global step of the newest checkpoint (checkpoints are numbered by step)."""
+    """The global step of the newest checkpoint."""
     latest = tf.train.latest_checkpoint(os.path.join(model_dir, CKPT_DIR))
-    return int(latest.rsplit("-", 1)[1]) if latest else None
+    return _step_of(latest) if latest else None
 
 
 def kept_steps(model_dir: str) -> list[int]:
     """Global steps of every checkpoint the directory still keeps, oldest first."""
     state = tf.train.get_checkpoint_state(os.path.join(model_dir, CKPT_DIR))
     paths = state.all_model_checkpoint_paths if state else []
-    return sorted(int(p.rsplit("-", 1)[1]) for p in paths)
+    return sorted(_step_of(p) for p in paths)
 
 
 def make_checkpoint(model: MusicVAE) -> tf.train.Checkpoint:

@@ -93,14 +93,8 @@ class GrpcBackend(Backend):
             raise ClientError(f"{self.address}: metadata of model {self.model!r} holds no "
                               "SignatureDefMap")
 
-        def dtype(enum):
-            try:
-                return numpy_dtype(enum)
-            except ValueError:  # a type this client cannot send; listed, never converted
-                return np.dtype(object)
-
         def specs(infos):
-            return {k: TensorSpec(dtype(v.dtype),
+            return {k: TensorSpec(numpy_dtype(v.dtype),
                                   None if v.tensor_shape.unknown_rank else
                                   [d.size if d.size >= 0 else None for d in v.tensor_shape.dim])
                     for k, v in infos.items()}

@@ -64,24 +64,25 @@ _DTYPES = {
     "DT_BOOL": (np.bool_, "bool_val"),
     "DT_STRING": (np.object_, "string_val"),
 }
+_NAMES = {np.dtype(t): name for name, (t, _) in _DTYPES.items()}
+
+
+def _type_name(data_type: int) -> str:
+    return apis().types_pb2.DataType.Name(data_type)
 
 
 def numpy_dtype(data_type: int) -> np.dtype:
-    """A DataType enum value (as in TensorInfo.dtype) -> its numpy dtype."""
-    name = apis().types_pb2.DataType.Name(data_type)
-    if name not in _DTYPES:
-        raise ValueError(f"tensors of type {name} are not supported by this client")
-    return np.dtype(_DTYPES[name][0])
+    """A DataType enum value (as in TensorInfo.dtype) -> its numpy dtype; `object` for a type
+    this client cannot convert, so a model's metadata still loads and only sending such a
+    tensor fails."""
+    return np.dtype(_DTYPES.get(_type_name(data_type), (np.object_,))[0])
 
 
 def _data_type(dtype: np.dtype) -> int:
-    types_pb2 = apis().types_pb2
-    if dtype.kind in "OSU":
-        return types_pb2.DT_STRING
-    for name, (np_dtype, _) in _DTYPES.items():
-        if dtype == np_dtype:
-            return types_pb2.DataType.Value(name)
-    raise ValueError(f"cannot send a numpy array of dtype {dtype} to a model server")
+    name = "DT_STRING" if dtype.kind in "OSU" else _NAMES.get(dtype)
+    if name is None:
+        raise ValueError(f"cannot send a numpy array of dtype {dtype} to a model server")
+    return apis().types_pb2.DataType.Value(name)
 
 
 def make_tensor_proto(value) -> object:
@@ -100,7 +101,7 @@ def make_tensor_proto(value) -> object:
 
 def make_ndarray(proto) -> np.ndarray:
     """TensorProto -> numpy array, from tensor_content or from the typed value fields."""
-    name = apis().types_pb2.DataType.Name(proto.dtype)
+    name = _type_name(proto.dtype)
     if name not in _DTYPES:
         raise ValueError(f"tensors of type {name} are not supported by this client")
     np_dtype, field = _DTYPES[name]
