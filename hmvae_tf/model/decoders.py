@@ -55,7 +55,7 @@ class CoreDecoder(keras.layers.Layer):
         token_kernel, _ = self.rnn.input_kernels(self.num_classes)
         proj = (gather_rows(token_kernel, tf.transpose(previous))
                 + self.rnn.project_condition(embedding, self.num_classes)[None])
-        outputs, _ = self.rnn.run(proj, state)
+        outputs, _ = self.rnn.run(proj, state, training=training)
         return tf.transpose(self.output_layer(outputs), [1, 0, 2])
 
 

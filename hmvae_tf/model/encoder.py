@@ -6,6 +6,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from hmvae_tf.model.lstm import gather_rows, gpu_available, project, run_lstm
+from hmvae_tf.model.lstm_training import train_lstm
 
 tfd = tfp.distributions
 
@@ -45,7 +46,7 @@ class BidirectionalLstmEncoder(keras.layers.Layer):
         if self.use_cudnn and gpu_available():
             features = self._keras_features(tokens, training)
         else:
-            features = self._loop_features(tokens)
+            features = self._loop_features(tokens, training)
         return tfd.MultivariateNormalDiag(loc=self.mu(features), scale_diag=self.sigma(features))
 
     def one_hot(self, tokens: tf.Tensor) -> tf.Tensor:
@@ -59,8 +60,9 @@ class BidirectionalLstmEncoder(keras.layers.Layer):
         _, h_fw, _, h_bw, _ = self.layers_[-1](x, training=training)
         return tf.concat([h_fw, h_bw], axis=-1)
 
-    def _loop_features(self, tokens):
+    def _loop_features(self, tokens, training=False):
         """Same function as the Keras layers; the first layer's one-hot input is a gather."""
+        recurrence = train_lstm if training else run_lstm
         tokens_tm = tf.transpose(tokens, [1, 0, 2])
         batch = tf.shape(tokens)[0]
         x = None
@@ -77,7 +79,7 @@ class BidirectionalLstmEncoder(keras.layers.Layer):
                 else:
                     proj = project(x, cell.kernel, cell.bias)
                 zeros = tf.zeros(tf.stack([batch, cell.units]))
-                out, h, _ = run_lstm(proj, cell.recurrent_kernel, zeros, zeros, reverse=reverse)
+                out, h, _ = recurrence(proj, cell.recurrent_kernel, zeros, zeros, reverse=reverse)
                 outs.append(out)
                 finals.append(h)
             x = tf.concat(outs, -1)

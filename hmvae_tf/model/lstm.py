@@ -6,6 +6,8 @@
   `tf.while_loop` that does only the recurrent matmul and the gates. On this project's 2-core
   CPUs that is about twice as fast as Keras' generic loop, and it never bakes a GPU-only op
   into an export.
+  When training, the recurrence is `lstm_training.train_lstm` instead: the same function
+  with a cuDNN-style hand-written gradient.
 - Autoregressive loops (sampling, scheduled sampling) call `step`, one step at a time.
 
 The weights are the LSTM layers' own (`kernel` [D, 4u], `recurrent_kernel` [u, 4u], `bias`
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
+
+from hmvae_tf.model.lstm_training import train_lstm
 
 
 def gpu_available() -> bool:
@@ -107,19 +111,20 @@ class LSTMStack(keras.layers.Layer):
             return x, final
         cell = self.lstms[0].cell
         proj = project(tf.transpose(inputs, [1, 0, 2]), cell.kernel, cell.bias)
-        outputs, final = self.run(proj, initial_state)
+        outputs, final = self.run(proj, initial_state, training=training)
         return tf.transpose(outputs, [1, 0, 2]), final
 
-    def run(self, first_proj: tf.Tensor, initial_state=None):
+    def run(self, first_proj: tf.Tensor, initial_state=None, training=False):
         """Whole sequence from the first layer's precomputed input projection [T, B, 4u]
         (bias included). Returns time-major outputs [T, B, units[-1]] and final states."""
         if initial_state is None:
             initial_state = self.zero_state(tf.shape(first_proj)[1])
+        recurrence = train_lstm if training else run_lstm
         proj, final = first_proj, []
         for i, lstm in enumerate(self.lstms):
             if i:
                 proj = project(outputs, lstm.cell.kernel, lstm.cell.bias)
-            outputs, h, c = run_lstm(proj, lstm.cell.recurrent_kernel, *initial_state[i])
+            outputs, h, c = recurrence(proj, lstm.cell.recurrent_kernel, *initial_state[i])
             final.append((h, c))
         return outputs, final
 

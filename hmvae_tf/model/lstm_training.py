@@ -1,0 +1,96 @@
+"""The LSTM recurrence for CPU training, with a hand-written gradient.
+
+Differentiating `lstm.run_lstm`'s `tf.while_loop` makes TensorFlow accumulate the recurrent
+kernel's gradient step by step: one [u, B] x [B, 4u] matmul and one [u, 4u] add per step,
+each too small to use the CPU well at training batch sizes. cuDNN instead keeps the
+gate activations, walks back through time computing only what depends on the step before, and
+forms the weight gradient at the end as a single [u, T*B] x [T*B, 4u] matmul. This module does
+the same with two loops, each compiled by XLA so that the gate arithmetic of a step is fused
+into a few kernels instead of a dozen separate ops.
+
+Only training uses it: exported graphs, evaluation and autoregressive loops keep `run_lstm`,
+so no XLA op ends up in a SavedModel or TF.js graph. The weights and the function computed
+are the same; `tests/test_lstm_training.py` checks that outputs and gradients match
+`run_lstm`'s.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def _unstack(x: tf.Tensor) -> tf.TensorArray:
+    return tf.TensorArray(x.dtype, size=tf.shape(x)[0], clear_after_read=False).unstack(x)
+
+
+@tf.function(jit_compile=True, autograph=False)
+def _forward(proj, recurrent_kernel, h0, c0):
+    """Returns outputs, final h and c, every c_t and the gate activations [T, B, 4u]."""
+    steps = tf.shape(proj)[0]
+    inputs = _unstack(proj)
+
+    def body(t, h, c, hs, cs, gates):
+        z = inputs.read(t) + tf.linalg.matmul(h, recurrent_kernel)
+        zi, zf, zg, zo = tf.split(z, 4, axis=-1)
+        i, f, g, o = tf.sigmoid(zi), tf.sigmoid(zf), tf.tanh(zg), tf.sigmoid(zo)
+        c = f * c + i * g
+        h = o * tf.tanh(c)
+        return (t + 1, h, c, hs.write(t, h), cs.write(t, c),
+                gates.write(t, tf.concat([i, f, g, o], axis=-1)))
+
+    arrays = [tf.TensorArray(proj.dtype, size=steps) for _ in range(3)]
+    _, h, c, hs, cs, gates = tf.while_loop(lambda t, *_: t < steps, body, (0, h0, c0, *arrays),
+                                           maximum_iterations=steps)
+    return hs.stack(), h, c, cs.stack(), gates.stack()
+
+
+@tf.function(jit_compile=True, autograph=False)
+def _backward(gates, cs, c0, d_outputs, d_h, d_c, recurrent_kernel):
+    """Walks back through time; returns d(pre-activations) [T, B, 4u], d h0 and d c0."""
+    steps = tf.shape(gates)[0]
+    c_prev = tf.concat([c0[None], cs[:-1]], axis=0)
+    gates_ta, cs_ta, c_prev_ta, d_out_ta = (_unstack(x) for x in (gates, cs, c_prev, d_outputs))
+    kernel_t = tf.transpose(recurrent_kernel)
+
+    def body(t, dh_next, dc_next, dzs):
+        i, f, g, o = tf.split(gates_ta.read(t), 4, axis=-1)
+        dh = d_out_ta.read(t) + dh_next
+        tanh_c = tf.tanh(cs_ta.read(t))
+        dc = dc_next + dh * o * (1 - tanh_c * tanh_c)
+        dz = tf.concat([dc * g * i * (1 - i), dc * c_prev_ta.read(t) * f * (1 - f),
+                        dc * i * (1 - g * g), dh * tanh_c * o * (1 - o)], axis=-1)
+        return t - 1, tf.linalg.matmul(dz, kernel_t), dc * f, dzs.write(t, dz)
+
+    _, dh0, dc0, dzs = tf.while_loop(
+        lambda t, *_: t >= 0, body, (steps - 1, d_h, d_c, tf.TensorArray(gates.dtype, size=steps)),
+        maximum_iterations=steps)
+    return dzs.stack(), dh0, dc0
+
+
+@tf.custom_gradient
+def _recurrence(proj, recurrent_kernel, h0, c0):
+    # stop_gradient: a tape must not try to differentiate the compiled loop itself (it cannot:
+    # its TensorLists may not cross the XLA boundary); `grad` below is the gradient.
+    outputs, h, c, cs, gates = _forward(*(tf.stop_gradient(x)
+                                          for x in (proj, recurrent_kernel, h0, c0)))
+
+    def grad(d_outputs, d_h, d_c):
+        d_outputs = tf.zeros_like(outputs) if d_outputs is None else d_outputs
+        d_h = tf.zeros_like(h) if d_h is None else d_h
+        d_c = tf.zeros_like(c) if d_c is None else d_c
+        d_proj, dh0, dc0 = _backward(gates, cs, c0, d_outputs, d_h, d_c, recurrent_kernel)
+        units = tf.shape(h0)[-1]
+        h_prev = tf.concat([h0[None], outputs[:-1]], axis=0)
+        d_kernel = tf.linalg.matmul(tf.reshape(h_prev, [-1, units]),
+                                    tf.reshape(d_proj, [-1, 4 * units]), transpose_a=True)
+        return d_proj, d_kernel, dh0, dc0
+
+    return (outputs, h, c), grad
+
+
+def train_lstm(proj: tf.Tensor, recurrent_kernel, h0: tf.Tensor, c0: tf.Tensor,
+               reverse: bool = False):
+    """`lstm.run_lstm` with the gradient above: same arguments, same results."""
+    if reverse:
+        proj = tf.reverse(proj, [0])
+    outputs, h, c = _recurrence(proj, tf.convert_to_tensor(recurrent_kernel), h0, c0)
+    return (tf.reverse(outputs, [0]) if reverse else outputs), h, c
