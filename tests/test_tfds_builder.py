@@ -108,3 +108,41 @@ def test_build_command_drums_from_manual_dir(tmp_path):
     rows = [ex for s in builder.info.splits for ex in _read(builder, s)]
     assert rows and all(ex["tokens"].shape == (32,) for ex in rows)
     assert all(ex["tokens"].max() < 512 for ex in rows)
+
+
+def test_beam_path_builds_the_same_dataset(tmp_path, monkeypatch):
+    """--beam_pipeline_options switches conversion and writing to Beam (two local worker
+    processes here); rows, splits and the report must equal the default path's."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    midi_dir = tmp_path / "midi"
+    midi_dir.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(16):
+        notes = [(k * 0.5, k * 0.5 + 0.5, int(rng.integers(55, 80))) for k in range(8 * (3 + i))]
+        write_midi(midi_dir / f"tune{i:02d}.mid", [(int(rng.integers(0, 8)), False, notes)])
+    (midi_dir / "broken.mid").write_bytes(b"MThd nope")
+    monkeypatch.setenv("HMVAE_TFDS_WORKERS", "1")
+
+    def build(name, **beam):
+        builder = Builder(config="mel_2bar", data_dir=str(tmp_path / name))
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+            manual_dir=str(midi_dir), **beam))
+        return builder
+
+    default = build("default")
+    on_beam = build("beam", beam_options=PipelineOptions(
+        direct_num_workers=2, direct_running_mode="multi_processing"))
+
+    def rows(builder):
+        return {split: sorted((ex["piece_id"], ex["start_bar"], ex["program"],
+                               ex["tokens"].tobytes(), ex["note_sequence"])
+                              for ex in _read(builder, split))
+                for split in builder.info.splits}
+
+    want, got = rows(default), rows(on_beam)
+    assert sum(len(r) for r in want.values()) > 100
+    assert got == want
+    drop = lambda meta: {k: v for k, v in meta.items() if k != "conversion_seconds"}  # noqa: E731
+    assert drop(on_beam.info.metadata) == drop(default.info.metadata)
+    assert on_beam.info.metadata["skipped"] == {"unreadable": 1}

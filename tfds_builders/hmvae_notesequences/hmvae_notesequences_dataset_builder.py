@@ -11,6 +11,11 @@ and 410 Bach chorales), which has no drums and no bass, so drums_2bar and trio_1
 Quick subsets: `HMVAE_TFDS_MAX_PIECES=300` converts an evenly spaced subset of the source
 pieces (use its own --data_dir); TFDS's own `--max_examples_per_split=N` caps each split.
 `HMVAE_TFDS_WORKERS=N` sets the number of worker processes (default: all cores; 1 = none).
+
+Large collections: with TFDS's `--beam_pipeline_options` (or a Beam runner), conversion and
+writing run on Apache Beam instead (`hmvae_tf.music.beam_convert`), e.g.
+`--beam_pipeline_options=direct_num_workers=2,direct_running_mode=multi_processing` for local
+worker processes; the counts are then collected from the workers after the pipeline.
 Counts (files read, skips per reason, windows per split) are logged and stored in the
 dataset's metadata (`builder.info.metadata`, metadata.json).
 """
@@ -130,6 +135,21 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             source += f", subset of {len(pieces)} pieces ({MAX_PIECES_ENV}={limit})"
         return pieces, source
 
+    def _generate_splits(self, dl_manager, download_config):
+        """Picks the path (Beam when the build was given Beam options or a runner) and, for
+        Beam, reports the counts the workers wrote once the pipeline has run."""
+        use_beam = (download_config.beam_options is not None
+                    or download_config.beam_runner is not None)
+        self._beam_stats_dir = tempfile.mkdtemp(prefix="hmvae_beam_") if use_beam else None
+        try:
+            split_infos = super()._generate_splits(dl_manager, download_config)
+            if use_beam:
+                self._report_beam(split_infos)
+            return split_infos
+        finally:
+            if use_beam:
+                shutil.rmtree(self._beam_stats_dir, ignore_errors=True)
+
     def _split_generators(self, dl_manager):
         """Converts every piece once (in worker processes), spooling each split's examples to
         a temporary file, so the report and the splits' sizes are known before writing and
@@ -138,12 +158,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         pieces, source = self._pieces(dl_manager)
         self._say(f"hmvae_notesequences/{cfg.name}: reading {len(pieces)} pieces from the "
                   f"{source}")
+        chunk_size = 128 if pieces and pieces[0].kind == "abc" else 32
+        if getattr(self, "_beam_stats_dir", None):
+            return self._beam_split_generators(pieces, source, chunk_size)
         spool = Path(tempfile.mkdtemp(prefix=f"hmvae_{cfg.name}_"))
         counts = collections.Counter()
         split_pieces = collections.Counter(corpus.split_of(p.piece_id) for p in pieces)
         stats = collections.Counter()
         workers = int(os.environ.get(WORKERS_ENV) or 0)
-        chunk_size = 128 if pieces and pieces[0].kind == "abc" else 32
         t0 = time.time()
         try:
             for part_counts, part in corpus.spool_all(cfg.representation, cfg.num_bars,
@@ -167,6 +189,45 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 self._say(f"hmvae_notesequences/{cfg.name}: split {name!r} has no window "
                           f"({split_pieces[name]} pieces hash into it); it is left out")
         return out
+
+    def _beam_split_generators(self, pieces, source, chunk_size):
+        """One Beam transform per split that has pieces; the report comes after the run."""
+        from hmvae_tf.music import beam_convert
+
+        cfg = self.builder_config
+        by_split = collections.defaultdict(list)
+        for piece in pieces:
+            by_split[corpus.split_of(piece.piece_id)].append(piece)
+        self._beam_run = {"source": source, "pieces": len(pieces), "t0": time.time(),
+                          "split_pieces": collections.Counter(
+                              {k: len(v) for k, v in by_split.items()})}
+        self._say(f"hmvae_notesequences/{cfg.name}: converting on Apache Beam, chunks of "
+                  f"{chunk_size} pieces")
+        return {name: beam_convert.ConvertPieces(cfg.representation, cfg.num_bars,
+                                                 by_split[name], chunk_size,
+                                                 self._beam_stats_dir, name)
+                for name, _ in corpus.SPLITS if by_split[name]}
+
+    def _report_beam(self, split_infos) -> None:
+        from hmvae_tf.music import beam_convert
+
+        run = self._beam_run
+        stats, counts, missing = collections.Counter(), collections.Counter(), []
+        for info in split_infos:
+            counts[info.name] = info.num_examples
+            part = beam_convert.read_counts(self._beam_stats_dir, info.name)
+            if part is None:
+                missing.append(info.name)
+            else:
+                stats.update(part)
+        if missing:
+            self._say(f"hmvae_notesequences: no counts came back for {missing} (a runner whose "
+                      "workers cannot write to this machine's temp folder); windows per split "
+                      "are still in the dataset info")
+        self._report(run["source"], run["pieces"], run["split_pieces"], counts, stats,
+                     time.time() - run["t0"])
+        if not counts["train"]:
+            raise ValueError(self._empty_message(stats))
 
     def _generate_examples(self, split: str, spool: Path):
         try:
