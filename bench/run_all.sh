@@ -4,7 +4,7 @@
 # (the printed table) and .json. Run on a quiet machine: other jobs on the 2 cores skew both
 # sides, though the same-run ratios stay meaningful.
 #
-#   bench/run_all.sh                 # everything (about 40 minutes on 2 cores)
+#   bench/run_all.sh                 # everything (about 50 minutes on 2 cores)
 #   bench/run_all.sh train_mel2_512  # one row (names below)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,9 +25,10 @@ declare -A ROWS=(
   [infer_hier16_full]="bench/bench_infer.py --suite=hier16 --jit_compile --baseline --runs=5 --warmup=1"
   [convert]="bench/bench_convert.py --baseline"
   [serving]="bench/bench_serving.py --saved_model=$SERVED"
+  [build]="bench/bench_build.py --make_midi=13359"
 )
 ORDER=(train_mel2_512 train_mel2_64 train_hier16_quarter train_hier16_full infer_mel2
-       infer_hier16_quarter infer_hier16_full convert serving)
+       infer_hier16_quarter infer_hier16_full convert serving build)
 
 for row in "${@:-${ORDER[@]}}"; do
   cmd=${ROWS[$row]:?unknown row $row (known: ${ORDER[*]})}
