@@ -6,7 +6,6 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from hmvae_tf.model.lstm import gather_rows, gpu_available, project, run_lstm
-from hmvae_tf.model.lstm_training import train_lstm
 
 tfd = tfp.distributions
 
@@ -62,7 +61,6 @@ class BidirectionalLstmEncoder(keras.layers.Layer):
 
     def _loop_features(self, tokens, training=False):
         """Same function as the Keras layers; the first layer's one-hot input is a gather."""
-        recurrence = train_lstm if training else run_lstm
         tokens_tm = tf.transpose(tokens, [1, 0, 2])
         batch = tf.shape(tokens)[0]
         x = None
@@ -79,7 +77,8 @@ class BidirectionalLstmEncoder(keras.layers.Layer):
                 else:
                     proj = project(x, cell.kernel, cell.bias)
                 zeros = tf.zeros(tf.stack([batch, cell.units]))
-                out, h, _ = recurrence(proj, cell.recurrent_kernel, zeros, zeros, reverse=reverse)
+                out, h, _ = run_lstm(proj, cell.recurrent_kernel, zeros, zeros, reverse=reverse,
+                                   training=training)
                 outs.append(out)
                 finals.append(h)
             x = tf.concat(outs, -1)

@@ -6,7 +6,7 @@
   `tf.while_loop` that does only the recurrent matmul and the gates. On this project's 2-core
   CPUs that is about twice as fast as Keras' generic loop, and it never bakes a GPU-only op
   into an export.
-  When training, the recurrence is `lstm_training.train_lstm` instead: the same function
+  When training, the recurrence is `lstm_training.recurrence` instead: the same function
   with a cuDNN-style hand-written gradient.
 - Autoregressive loops (sampling, scheduled sampling) call `step`, one step at a time.
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from hmvae_tf.model.lstm_training import train_lstm
+from hmvae_tf.model import lstm_training
 
 
 def gpu_available() -> bool:
@@ -26,18 +26,25 @@ def gpu_available() -> bool:
 
 
 def run_lstm(proj: tf.Tensor, recurrent_kernel: tf.Tensor, h0: tf.Tensor, c0: tf.Tensor,
-             reverse: bool = False):
+             reverse: bool = False, training: bool = False):
     """The recurrence of one LSTM layer over time-major input projections.
 
     proj: [T, B, 4u] = x_t @ kernel + bias for every step. Returns (outputs [T, B, u] in
     input order, final h, final c); with reverse=True the layer reads the sequence backwards.
+    training=True runs `lstm_training.recurrence`, the same function with a faster gradient.
     """
-    steps = tf.shape(proj)[0]
     if reverse:
         proj = tf.reverse(proj, [0])
+    loop = lstm_training.recurrence if training else _loop
+    out, h, c = loop(proj, tf.convert_to_tensor(recurrent_kernel), h0, c0)
+    return (tf.reverse(out, [0]) if reverse else out), h, c
+
+
+def _loop(proj, recurrent_kernel, h0, c0):
+    """The plain while loop (what exports, evaluation and autodiff see)."""
+    steps = tf.shape(proj)[0]
     inputs = tf.TensorArray(proj.dtype, size=steps).unstack(proj)
     outputs = tf.TensorArray(proj.dtype, size=steps)
-    recurrent_kernel = tf.convert_to_tensor(recurrent_kernel)  # read once, not every step
 
     def body(t, h, c, outputs):
         gates = inputs.read(t) + tf.linalg.matmul(h, recurrent_kernel)
@@ -49,8 +56,7 @@ def run_lstm(proj: tf.Tensor, recurrent_kernel: tf.Tensor, h0: tf.Tensor, c0: tf
     # maximum_iterations lets XLA (train --jit_compile) differentiate the loop.
     _, h, c, outputs = tf.while_loop(lambda t, *_: t < steps, body, (0, h0, c0, outputs),
                                      maximum_iterations=steps)
-    out = outputs.stack()
-    return (tf.reverse(out, [0]) if reverse else out), h, c
+    return outputs.stack(), h, c
 
 
 def project(x_tm: tf.Tensor, kernel, bias) -> tf.Tensor:
@@ -119,12 +125,12 @@ class LSTMStack(keras.layers.Layer):
         (bias included). Returns time-major outputs [T, B, units[-1]] and final states."""
         if initial_state is None:
             initial_state = self.zero_state(tf.shape(first_proj)[1])
-        recurrence = train_lstm if training else run_lstm
         proj, final = first_proj, []
         for i, lstm in enumerate(self.lstms):
             if i:
                 proj = project(outputs, lstm.cell.kernel, lstm.cell.bias)
-            outputs, h, c = recurrence(proj, lstm.cell.recurrent_kernel, *initial_state[i])
+            outputs, h, c = run_lstm(proj, lstm.cell.recurrent_kernel, *initial_state[i],
+                                     training=training)
             final.append((h, c))
         return outputs, final
 

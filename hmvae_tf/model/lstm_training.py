@@ -9,9 +9,9 @@ the same with two loops, each compiled by XLA so that the gate arithmetic of a s
 into a few kernels instead of a dozen separate ops.
 
 Only training uses it: exported graphs, evaluation and autoregressive loops keep `run_lstm`,
-so no XLA op ends up in a SavedModel or TF.js graph. The weights and the function computed
-are the same; `tests/test_lstm_training.py` checks that outputs and gradients match
-`run_lstm`'s.
+so no XLA op ends up in a SavedModel or TF.js graph; `run_lstm(..., training=True)` is the
+only caller. The weights and the function computed are the same:
+`tests/test_lstm_training.py` checks outputs and gradients against the plain loop's.
 """
 from __future__ import annotations
 
@@ -67,7 +67,9 @@ def _backward(gates, cs, c0, d_outputs, d_h, d_c, recurrent_kernel):
 
 
 @tf.custom_gradient
-def _recurrence(proj, recurrent_kernel, h0, c0):
+def recurrence(proj, recurrent_kernel, h0, c0):
+    """`lstm.run_lstm`'s recurrence (forward order) with the gradient above: returns
+    (outputs [T, B, u], final h, final c)."""
     # stop_gradient: a tape must not try to differentiate the compiled loop itself (it cannot:
     # its TensorLists may not cross the XLA boundary); `grad` below is the gradient.
     outputs, h, c, cs, gates = _forward(*(tf.stop_gradient(x)
@@ -85,12 +87,3 @@ def _recurrence(proj, recurrent_kernel, h0, c0):
         return d_proj, d_kernel, dh0, dc0
 
     return (outputs, h, c), grad
-
-
-def train_lstm(proj: tf.Tensor, recurrent_kernel, h0: tf.Tensor, c0: tf.Tensor,
-               reverse: bool = False):
-    """`lstm.run_lstm` with the gradient above: same arguments, same results."""
-    if reverse:
-        proj = tf.reverse(proj, [0])
-    outputs, h, c = _recurrence(proj, tf.convert_to_tensor(recurrent_kernel), h0, c0)
-    return (tf.reverse(outputs, [0]) if reverse else outputs), h, c

@@ -27,10 +27,7 @@ def _convert_chunk(chunk: tuple[int, list[corpus.Piece]], rep_name: str, num_bar
     """(chunk index, pieces) -> (rows, counts); counts as a plain dict to travel light."""
     _, pieces = chunk
     examples, stats = corpus.convert_pieces((rep_name, num_bars, pieces))
-    rows = [(ex.key, {"note_sequence": ex.note_sequence, "tokens": ex.tokens,
-                      "piece_id": ex.piece_id, "start_bar": ex.start_bar,
-                      "program": ex.program}) for ex in examples]
-    return rows, dict(stats)
+    return [(ex.key, ex.features()) for ex in examples], dict(stats)
 
 
 def _sum_counts(counts: Iterable[dict]) -> dict:

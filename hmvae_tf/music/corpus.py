@@ -261,6 +261,11 @@ class Example:
     program: int
     note_sequence: bytes
 
+    def features(self) -> dict:
+        """The row as the TFDS builder's features dict (both build paths write this)."""
+        return {"note_sequence": self.note_sequence, "tokens": self.tokens,
+                "piece_id": self.piece_id, "start_bar": self.start_bar, "program": self.program}
+
 
 def convert_pieces(task: tuple[str, int, Sequence[Piece]]) -> tuple[list[Example], Stats]:
     """Worker: pieces -> examples of one representation, with counted reasons.

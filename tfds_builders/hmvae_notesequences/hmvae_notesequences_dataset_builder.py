@@ -232,9 +232,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, split: str, spool: Path):
         try:
             for ex in corpus.read_spool(spool, split):
-                yield ex.key, {"note_sequence": ex.note_sequence, "tokens": ex.tokens,
-                               "piece_id": ex.piece_id, "start_bar": ex.start_bar,
-                               "program": ex.program}
+                yield ex.key, ex.features()
         finally:  # also when --max_examples_per_split stops early
             for path in spool.glob(f"*-{split}.pkl"):
                 path.unlink(missing_ok=True)
