@@ -92,3 +92,19 @@ def test_grpc_commands_run_without_loading_tensorflow(hmvae_server, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().endswith("ok")
     assert len(list(tmp_path.glob("mel_sample_*.mid"))) == 2
+
+
+def test_server_conversions_fall_back_to_tensorflow_for_other_dtypes():
+    """hmvae serve converts with the numpy-only functions, and with TensorFlow's for the dtypes
+    those do not know, so any tensor a SavedModel takes or gives still crosses the wire."""
+    from hmvae_tf.serving.service import to_ndarray, to_tensor_proto
+
+    floats = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
+    assert to_tensor_proto(floats) == protos.make_tensor_proto(floats)
+    for array in (np.array([1 + 2j, -3j], np.complex64),
+                  np.array([[0.5, -1.0]], tf.bfloat16.as_numpy_dtype)):
+        proto = to_tensor_proto(array)
+        assert proto.dtype == tf.as_dtype(array.dtype).as_datatype_enum
+        back = to_ndarray(proto)
+        assert back.dtype == array.dtype
+        np.testing.assert_array_equal(back, array)

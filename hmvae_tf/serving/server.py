@@ -59,7 +59,9 @@ flight finish first."""
                    help="seconds between looks for new or removed versions; 0 = only at start")
     g.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0,
                    help="threads for the inside of one op (e.g. a matmul); 0 = TF's choice "
-                        "(all cores). 1 often serves small models best under concurrent load")
+                        "(all cores). 1 serves small requests best: on 2 cores a 1-sample call "
+                        "of the 2-bar model then costs 11 instead of 17-18 ms of CPU, and 16 "
+                        "clients get twice the throughput; batches of 64 run about 20%% slower")
     g.add_argument("--tensorflow_inter_op_parallelism", type=int, default=0,
                    help="threads for running independent ops at once; 0 = TF's choice")
     g = parser.add_argument_group("network")
