@@ -1,12 +1,15 @@
 """In-process inference latency of the exported signatures, ours and Magenta's, same run.
 
     python bench/bench_infer.py --suite=mel2 --baseline          # sample 1, sample 64, interpolate 8
+    python bench/bench_infer.py --suite=mel2 --jit_compile --session --baseline   # all four ways
     python bench/bench_infer.py --suite=hier16 --hparams=enc_rnn_size=[512,512],dec_rnn_size=[256,256],z_size=256 --baseline
     python bench/bench_infer.py --suite=hier16 --baseline       # full size
 
 Ours: a freshly initialised model of the config, exported with `hmvae export` (plain graphs,
 and with --jit_compile also the XLA-compiled variant), loaded with tf.saved_model.load and
-called through its signatures, i.e. what `hmvae sample --saved_model` and `hmvae serve` run.
+called through its signatures, i.e. what `hmvae sample --saved_model` runs. With --session
+also as `hmvae serve` (and TF Serving) run it, without the wire: the SignatureDef in a TF1
+session, one C++ callable per signature.
 Magenta: TrainedModel calls on a fresh checkpoint of its training graph (the anchor's
 bench_infer.py), including its NoteSequence post-processing. Medians of --runs calls after
 --warmup calls.
@@ -52,11 +55,23 @@ def worker(args) -> dict:
     out = {"config": name, "hparams": args.hparams, "params": int(model.count_params())}
     with tempfile.TemporaryDirectory() as tmp:
         path = export.export_saved_model(model, tmp, jit_compile=args.jit_compile)
-        sig = tf.saved_model.load(path).signatures
+        if args.session:
+            from hmvae_tf.serving.service import Servable
+
+            servable = Servable("bench", 1, path)
+
+            def call(signature, **inputs):
+                return servable.run(signature, inputs)["melody"]
+        else:
+            sig = tf.saved_model.load(path).signatures
+
+            def call(signature, **inputs):
+                return sig[signature](**{k: tf.constant(v) for k, v in inputs.items()})[
+                    "melody"].numpy()
 
         def sample(n):
-            return lambda: sig["sample"](temperature=tf.fill([n], 1.0),
-                                         seed=tf.zeros([n, 2], tf.int32))["melody"].numpy()
+            return lambda: call("sample", temperature=np.ones(n, np.float32),
+                                seed=np.zeros((n, 2), np.int32))
 
         T = config.num_steps
         rng = np.random.default_rng(0)
@@ -65,11 +80,11 @@ def worker(args) -> dict:
         steps = 8
 
         def interpolate():
-            return sig["interpolate"](
-                melody_a=np.repeat(a, steps, 0), melody_b=np.repeat(b, steps, 0),
-                alpha=np.linspace(0, 1, steps, dtype=np.float32),
-                temperature=np.zeros(steps, np.float32),
-                seed=np.zeros((steps, 2), np.int32))["melody"].numpy()
+            return call("interpolate", melody_a=np.repeat(a, steps, 0),
+                        melody_b=np.repeat(b, steps, 0),
+                        alpha=np.linspace(0, 1, steps, dtype=np.float32),
+                        temperature=np.zeros(steps, np.float32),
+                        seed=np.zeros((steps, 2), np.int32))
 
         if args.suite == "mel2":
             out["sample_n1_ms"] = timed(sample(1), args.warmup, args.runs)
@@ -80,11 +95,13 @@ def worker(args) -> dict:
     return out
 
 
-def run_ours(args, jit: bool) -> dict:
+def run_ours(args, jit: bool, session: bool = False) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", f"--suite={args.suite}",
            f"--hparams={args.hparams}", f"--warmup={args.warmup}", f"--runs={args.runs}"]
     if jit:
         cmd.append("--jit_compile")
+    if session:
+        cmd.append("--session")
     from anchor import run_worker
 
     return run_worker(cmd)[0]
@@ -117,6 +134,9 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--jit_compile", action="store_true",
                    help="also measure the XLA-compiled export")
+    p.add_argument("--session", action="store_true",
+                   help="also measure each export run the way hmvae serve and TF Serving run "
+                        "it: the SignatureDef in a TF1 session, one C++ callable per signature")
     p.add_argument("--baseline", action="store_true", help="also run Magenta's TrainedModel")
     p.add_argument("--json_out", default=None)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -128,6 +148,10 @@ def main() -> None:
     rows = {"ours": run_ours(args, jit=False)}
     if args.jit_compile:
         rows["ours, XLA"] = run_ours(args, jit=True)
+    if args.session:
+        rows["ours, session"] = run_ours(args, jit=False, session=True)
+        if args.jit_compile:
+            rows["ours, XLA, session"] = run_ours(args, jit=True, session=True)
     if args.baseline:
         base = run_baseline(args)
         rows["magenta"] = {k: base[v]["ms_median"] for k, v in (
