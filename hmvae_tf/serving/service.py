@@ -85,8 +85,9 @@ class Servable:
 
 
 def to_ndarray(proto) -> np.ndarray:
-    """TensorProto -> array: the numpy-only converter for the dtypes it knows (2-3x faster than
-    `tf.make_ndarray`, which parses numpy's version string on every call), TF's for the rest."""
+    """TensorProto -> array: the numpy-only converter for the dtypes it knows (2-3x faster per
+    tensor than TensorFlow's, whose conversions parse numpy's version string on every call),
+    TensorFlow's for the rest."""
     try:
         return protos.make_ndarray(proto)
     except ValueError:
