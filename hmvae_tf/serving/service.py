@@ -33,13 +33,15 @@ class Servable:
     """One loaded version of a model, run the way TF Serving runs it: the "serve" MetaGraph in a
     TF1 Session, each signature a callable feeding and fetching the SignatureDef's tensors.
 
-    Small runs execute in the calling thread (RunOptions.inter_op_thread_pool = -1) instead of
-    hopping through the inter-op pool for every op: the samplers are long chains of small ops
+    A single row executes in the calling thread (RunOptions.inter_op_thread_pool = -1) instead
+    of hopping through the inter-op pool for every op: the samplers are long chains of small ops
     in a while loop, where those hand-offs cost more than the ops. Measured on 2 cores, toy
-    sampler with a 2x256 LSTM decoder: B=1 12-17 ms inline vs 18-22 ms pooled, B=16 even,
-    B=64 160 ms inline vs 125-133 ms pooled (independent ops then overlap); the tiny test model
-    3.1 vs 5.3 ms at B=1. Hence inline up to INLINE_MAX_ROWS rows. Concurrent requests run in
-    parallel either way, each in its own thread.
+    sampler with a 2x256 LSTM decoder: B=1 12-17 ms inline vs 18-22 ms pooled; the tiny test
+    model 3.1 vs 5.3 ms. From two rows on, the pool pays wherever ops can overlap, as the two
+    directions of the encoder do (shipped 2-bar model, medians of 30 calls, two runs each):
+    `interpolate` B=8 55-60 ms inline vs 40-42 pooled, `encode` B=4 12 vs 8-9; `sample` is
+    even from B=4 and 4 ms slower pooled at B=2. Concurrent requests run in parallel either
+    way, each in its own thread.
 
     Each signature is a C++ callable (Session::MakeCallable, as TF Serving's session runs):
     feeds, fetches and run options are bound once, so a call skips `Session.run`'s per-call
@@ -47,7 +49,7 @@ class Servable:
 
     INLINE = tf.compat.v1.RunOptions(inter_op_thread_pool=-1)
     POOLED = tf.compat.v1.RunOptions()
-    INLINE_MAX_ROWS = 16
+    INLINE_MAX_ROWS = 1
 
     def __init__(self, name: str, version: int, path: str, session_config=None):
         self.name, self.version, self.path = name, version, path
