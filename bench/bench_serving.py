@@ -109,6 +109,7 @@ def measure(backend, batch: int, clients: int, seconds: float, warmup: int = 3) 
     lat = np.array([x for per in latencies for x in per]) * 1000
     result = {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
               "req_s": len(lat) / wall, "rows_s": len(lat) * batch / wall, "n": len(lat),
+              "wall": wall,
               "server_ms": float("nan")}
     if address:
         after = fetch_stats(address)
@@ -147,7 +148,7 @@ def alternating_throughput(backends: dict, clients: int, seconds: float, rounds:
         for name in names if r % 2 == 0 else names[::-1]:
             m = measure(backends[name], 1, clients, seconds / rounds)
             done[name][0] += m["n"]
-            done[name][1] += m["n"] / m["req_s"]
+            done[name][1] += m["wall"]
     return {name: n / wall for name, (n, wall) in done.items()}
 
 
