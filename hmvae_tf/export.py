@@ -28,12 +28,23 @@ class ServingModule:
     """The functions behind the signatures, over a trained MusicVAE.
 
     Deliberately not a tf.Module holding the Keras model: see `saveable_root`.
+
+    With jit_compile, XLA compiles only the numeric core (the posterior's moments, and the
+    decoder given its noise). The input checks and the seeded noise stay outside it, for two
+    reasons: XLA drops Assert ops, so a compiled signature would accept a negative temperature
+    or out-of-range token ids without a word; and XLA derives its own stream from a stateless
+    seed, so the same seed would give other melodies than the plain export.
     """
 
-    def __init__(self, model: MusicVAE):
+    def __init__(self, model: MusicVAE, jit_compile: bool = False):
         self.model = model
         self.config = model.config
         self.tracks = model.config.tracks
+        compiled = (lambda fn: tf.function(fn, jit_compile=True)) if jit_compile else (
+            lambda fn: fn)
+        self._posterior = compiled(self._posterior_moments)
+        self._decode = compiled(self._decode_with_noise)
+        self._noise_shape = [self.config.num_steps, sum(model.track_classes)]
 
     # --- helpers ------------------------------------------------------------------------
     def _stack(self, inputs: dict, suffix: str = "") -> tf.Tensor:
@@ -48,6 +59,18 @@ class ServingModule:
     def _unstack(self, tokens: tf.Tensor) -> dict:
         return {t: tokens[..., k] for k, t in enumerate(self.tracks)}
 
+    def _posterior_moments(self, tokens: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        q = self.model.encode(tokens)
+        return q.mean(), q.stddev()
+
+    def _decode_with_noise(self, z: tf.Tensor, temperature: tf.Tensor,
+                           noise: tf.Tensor) -> tf.Tensor:
+        return self.model.decode(z, temperature, noise=noise)
+
+    def _decode_seeded(self, z: tf.Tensor, temperature: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """model.decode(z, temperature, seed=seed), with the noise drawn outside XLA."""
+        return self._decode(z, temperature, sampling.gumbel_from_seeds(seed, self._noise_shape))
+
     @staticmethod
     def _check_rows(temperature: tf.Tensor, seed: tf.Tensor, batch: tf.Tensor):
         tf.debugging.assert_non_negative(temperature, message="temperature must be >= 0")
@@ -61,28 +84,27 @@ class ServingModule:
         self._check_rows(temperature, seed, batch)
         z_seed, token_seed = sampling.split_seeds(seed)
         z = sampling.normal_from_seeds(z_seed, self.config.z_size)
-        tokens = self.model.decode(z, temperature, seed=token_seed)
+        tokens = self._decode_seeded(z, temperature, token_seed)
         return {**self._unstack(tokens), "z": z}
 
     def decode(self, z, temperature, seed):
         self._check_rows(temperature, seed, tf.shape(z)[0])
-        return self._unstack(self.model.decode(z, temperature, seed=seed))
+        return self._unstack(self._decode_seeded(z, temperature, seed))
 
     def encode(self, **inputs):
         tokens = self._stack(inputs)
-        q = self.model.encode(tokens)
         seed = inputs["seed"]
         tf.debugging.assert_equal(tf.shape(seed)[0], tf.shape(tokens)[0],
                                   message="seed needs one row per row")
+        mu, sigma = self._posterior(tokens)
         eps = sampling.normal_from_seeds(seed, self.config.z_size)
-        mu, sigma = q.mean(), q.stddev()
         return {"z": mu + sigma * eps, "mu": mu, "sigma": sigma}
 
     def reconstruct(self, **inputs):
         tokens = self._stack(inputs)
         self._check_rows(inputs["temperature"], inputs["seed"], tf.shape(tokens)[0])
-        mu = self.model.encode(tokens).mean()
-        out = self.model.decode(mu, inputs["temperature"], seed=inputs["seed"])
+        mu, _ = self._posterior(tokens)
+        out = self._decode_seeded(mu, inputs["temperature"], inputs["seed"])
         return {**self._unstack(out), "z": mu}
 
     def interpolate(self, **inputs):
@@ -93,7 +115,7 @@ class ServingModule:
                                   message="alpha needs one value per row")
         mus = self._endpoint_means(a, b)
         z = slerp(mus[:batch], mus[batch:], inputs["alpha"])
-        out = self.model.decode(z, inputs["temperature"], seed=inputs["seed"])
+        out = self._decode_seeded(z, inputs["temperature"], inputs["seed"])
         return {**self._unstack(out), "z": z}
 
     def _endpoint_means(self, a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
@@ -104,11 +126,11 @@ class ServingModule:
                                   tf.reduce_all(tf.equal(b, b[:1])))
         return tf.cond(
             one_pair,
-            lambda: tf.repeat(self.model.encode(tf.concat([a[:1], b[:1]], 0)).mean(), batch, 0),
-            lambda: self.model.encode(tf.concat([a, b], 0)).mean())
+            lambda: tf.repeat(self._posterior(tf.concat([a[:1], b[:1]], 0))[0], batch, 0),
+            lambda: self._posterior(tf.concat([a, b], 0))[0])
 
     # --- tracing ------------------------------------------------------------------------
-    def concrete_functions(self, jit_compile: bool = False) -> dict:
+    def concrete_functions(self) -> dict:
         """name -> concrete function with the contract's named inputs."""
         T, Z = self.config.num_steps, self.config.z_size
         rows = tf.TensorSpec([None], tf.float32)
@@ -126,7 +148,7 @@ class ServingModule:
         }
         fns = {}
         for name, spec in specs.items():
-            fn = tf.function(getattr(self, name), jit_compile=jit_compile or None)
+            fn = tf.function(getattr(self, name))
             named = {k: tf.TensorSpec(v.shape, v.dtype, name=k) for k, v in spec.items()}
             fns[name] = fn.get_concrete_function(**named)
         fns["serving_default"] = fns["sample"]
@@ -189,7 +211,7 @@ def export_saved_model(model: MusicVAE, export_base: str, version: int | None = 
     tmp = os.path.join(export_base, f".tmp-{version}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     model.set_use_cudnn(False)
-    functions = ServingModule(model).concrete_functions(jit_compile)
+    functions = ServingModule(model, jit_compile).concrete_functions()
     try:
         tf.saved_model.save(saveable_root(functions), tmp, signatures=functions)
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)

@@ -25,6 +25,13 @@ def melody_export(tmp_path_factory):
     return exported(tmp_path_factory.mktemp("melody"))
 
 
+@pytest.fixture(scope="module")
+def melody_xla_export(melody_export):
+    """The same model exported again with --jit_compile, as version 2."""
+    config, model, base, _ = melody_export
+    return config, model, base, export.export_saved_model(model, base, 2, jit_compile=True)
+
+
 def test_versions_are_atomic_and_increment(tmp_path):
     config, model, base, path = exported(tmp_path)
     assert path == os.path.join(base, "1")
@@ -96,10 +103,33 @@ def test_melody_signatures(melody_export):
     lambda s: s["encode"](melody=tf.fill([1, 32], 90), seed=tf.constant([[1, 2]])),
     lambda s: s["encode"](melody=tf.fill([1, 32], -1), seed=tf.constant([[1, 2]])),
 ])
-def test_bad_values_raise_invalid_argument(melody_export, call):
-    _, _, _, path = melody_export
+@pytest.mark.parametrize("xla", [False, True], ids=["plain", "xla"])
+def test_bad_values_raise_invalid_argument(melody_export, melody_xla_export, call, xla):
+    """Also compiled: XLA drops Assert ops, so the checks must stay outside the cluster."""
+    _, _, _, path = melody_xla_export if xla else melody_export
     with pytest.raises(tf.errors.InvalidArgumentError):
         call(tf.saved_model.load(path).signatures)
+
+
+def test_xla_export_is_compiled_and_draws_the_plain_exports_melodies(melody_export,
+                                                                      melody_xla_export):
+    """The same seed must give the same music whichever export a server runs."""
+    _, _, _, plain_path = melody_export
+    _, _, _, xla_path = melody_xla_export
+    assert b"_XlaMustCompile" in open(os.path.join(xla_path, "saved_model.pb"), "rb").read()
+    assert b"_XlaMustCompile" not in open(os.path.join(plain_path, "saved_model.pb"), "rb").read()
+    plain, xla = (tf.saved_model.load(p).signatures for p in (plain_path, xla_path))
+    seeds = tf.constant([[1, 2], [3, 4], [5, 6], [7, 8]])
+    temps = tf.constant([0.0, 0.5, 1.0, 1.5])
+    a = plain["sample"](temperature=temps, seed=seeds)
+    b = xla["sample"](temperature=temps, seed=seeds)
+    np.testing.assert_array_equal(b["melody"], a["melody"])
+    np.testing.assert_allclose(b["z"], a["z"], atol=1e-6)
+    melodies = tf.constant(scale_melodies(2, 32)[..., 0])
+    inputs = dict(melody_a=melodies[:1], melody_b=melodies[1:], alpha=tf.constant([0.5]),
+                  temperature=tf.constant([1.0]), seed=tf.constant([[9, 9]]))
+    np.testing.assert_array_equal(xla["interpolate"](**inputs)["melody"],
+                                  plain["interpolate"](**inputs)["melody"])
 
 
 def test_trio_signatures_have_one_tensor_per_track(tmp_path):
