@@ -7,9 +7,9 @@
 
 Ours: a freshly initialised model of the config, exported with `hmvae export` (plain graphs,
 and with --jit_compile also the XLA-compiled variant), loaded with tf.saved_model.load and
-called through its signatures, i.e. what `hmvae sample --saved_model` runs. With --session
-also as `hmvae serve` (and TF Serving) run it, without the wire: the SignatureDef in a TF1
-session, one C++ callable per signature.
+called through its signatures (what a Python program calling the SavedModel directly gets).
+With --session also as `hmvae serve`, TF Serving and the in-process client (`hmvae sample
+--saved_model`) run it: the SignatureDef in a TF1 session, one C++ callable per signature.
 Magenta: TrainedModel calls on a fresh checkpoint of its training graph (the anchor's
 bench_infer.py), including its NoteSequence post-processing. Medians of --runs calls after
 --warmup calls.

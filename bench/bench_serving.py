@@ -8,8 +8,9 @@ decoder shape). It measures, for each backend,
   1. one client, batch 1 and batch 64: p50 / p99 latency and throughput;
   2. batch-1 requests from 1, 4 and 16 concurrent clients (threads of this process);
 backends:
-  in-process          the client library's in-process backend (tf.saved_model.load + signature)
-  in-process session  the server's execution path without gRPC (service.Servable)
+  in-process          the client library's in-process backend: the server's execution path
+                      (service.Servable, a TF1 session with one callable per signature) without
+                      gRPC
   gRPC hmvae serve    `hmvae serve` in a subprocess, through the client library's gRPC backend
   gRPC + batching     the same with --enable_batching (TF Serving's default parameters unless
                       --batching_parameters_file is given)
@@ -17,10 +18,8 @@ Servers and clients share this machine's cores. It prints one table, then checks
 with measurements made side by side, because this machine's speed drifts by tens of percent
 over minutes and cells measured one after another would compare two different machines:
   - gRPC adds at most 2 ms to the p50 of a 1-sample call: --paired_calls rounds of one call to
-    each of in-process, in-process session and gRPC, in rotating order, --pause_ms apart. The
-    target is judged against the in-process client (what bench_infer.py's "in-process" rows
-    time); the difference to the in-process session (the same execution without the wire) is
-    printed too: it is what gRPC itself costs;
+    in-process and to gRPC, in alternating order, --pause_ms apart. Both run the same
+    execution, so the difference is what gRPC itself costs;
   - with 16 clients batching gives >= 3x the unbatched throughput: the two servers take turns,
     --rounds turns each.
 It reports; it asserts nothing.
@@ -196,9 +195,7 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f} at start")
     print(f"server flags: {' '.join(flags) or '(defaults)'}; batching: "
           f"{args.batching_parameters_file or 'TF Serving defaults'}")
-    from hmvae_tf.serving.service import Servable
-    backends = {"in-process": SavedModelBackend(version_dir),
-                "in-process session": Servable("bench", 1, version_dir)}
+    backends = {"in-process": SavedModelBackend(version_dir)}
     servers = []
     try:
         for label, extra in (("gRPC hmvae serve", flags), ("gRPC + batching", batching)):
@@ -213,7 +210,7 @@ def main() -> int:
                 if c != 1:
                     rows.append((label, 1, c, measure(backend, 1, c, args.seconds)))
         paired = paired_latency({k: backends[k] for k in
-                                 ("in-process", "in-process session", "gRPC hmvae serve")},
+                                 ("in-process", "gRPC hmvae serve")},
                                 args.paired_calls, args.pause_ms / 1000)
         most = max(clients)
         gains = alternating_throughput({k: backends[k] for k in
@@ -237,12 +234,11 @@ def main() -> int:
     print(f"\nside by side, {args.paired_calls} 1-sample calls each, rotating, "
           f"{args.pause_ms:g} ms apart: p50 "
           + ", ".join(f"{name} {ms:.2f} ms" for name, ms in p50.items()))
-    over_client = p50["gRPC hmvae serve"] - p50["in-process"]
-    over_session = p50["gRPC hmvae serve"] - p50["in-process session"]
-    print(f"gRPC overhead, p50 of a 1-sample call: {over_client:+.2f} ms over the in-process "
-          f"client (target <= 2 ms): {'met' if over_client <= 2 else 'NOT met'}; "
-          f"{over_session:+.2f} ms over the same execution without the wire (p50 of the paired "
-          f"differences {float(np.median(grpc_ms - paired['in-process session'])):+.2f} ms)")
+    over = p50["gRPC hmvae serve"] - p50["in-process"]
+    print(f"gRPC overhead, p50 of a 1-sample call: {over:+.2f} ms over the in-process client, "
+          f"the same execution without the wire (target <= 2 ms): "
+          f"{'met' if over <= 2 else 'NOT met'}; p50 of the paired differences "
+          f"{float(np.median(grpc_ms - paired['in-process'])):+.2f} ms")
     if gains:
         unbatched, batched = gains["gRPC hmvae serve"], gains["gRPC + batching"]
         gain = batched / unbatched

@@ -66,6 +66,24 @@ def test_client_errors(clients, hmvae_server, tmp_path):
         MusicVAEClient.connect(saved_model=str(tmp_path))
 
 
+def test_in_process_call_casts_safely_and_reports_errors(clients):
+    """`call` takes plain Python lists: the in-process backend casts them to the signature's
+    dtypes where that loses nothing, as the TF2 loader's tf.constant did, and turns every
+    failure into a ClientError."""
+    _, local = clients
+    out = local.call("sample", temperature=[0.8], seed=[[3, 0]])  # float64 and int64 arrays
+    np.testing.assert_array_equal(out["melody"], local.sample(1, temperature=0.8, seed=3))
+    assert out["z"].dtype == np.float32
+    with pytest.raises(ClientError, match="seed must be int32, got float64"):
+        local.call("sample", temperature=[0.8], seed=[[3.5, 0]])
+    with pytest.raises(ClientError, match="temperature must be >= 0"):
+        local.call("sample", temperature=[-1.0], seed=[[3, 0]])
+    with pytest.raises(ClientError, match="takes the inputs seed, temperature"):
+        local.call("sample", temperature=[0.8])
+    with pytest.raises(ClientError, match="no signature 'nope'"):
+        local.call("nope", x=[1])
+
+
 def test_multi_track_tokens(tmp_path):
     path = build_toy_saved_model(str(tmp_path / "trio" / "1"), tracks=("drums", "melody", "bass"),
                                  num_steps=16)
