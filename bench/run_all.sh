@@ -23,17 +23,18 @@ declare -A ROWS=(
   [infer_mel2]="bench/bench_infer.py --suite=mel2 --jit_compile --session --baseline"
   [infer_hier16_quarter]="bench/bench_infer.py --suite=hier16 --hparams=$QUARTER --jit_compile --session --baseline --runs=10"
   [infer_hier16_full]="bench/bench_infer.py --suite=hier16 --jit_compile --session --baseline --runs=5 --warmup=1"
+  [bandwidth]="bench/bench_bandwidth.py"
   [convert]="bench/bench_convert.py --baseline"
   [serving]="bench/bench_serving.py --saved_model=$SERVED"
   [build]="bench/bench_build.py --make_midi=13359"
 )
 ORDER=(train_mel2_512 train_mel2_64 train_hier16_quarter train_hier16_full infer_mel2
-       infer_hier16_quarter infer_hier16_full convert serving build)
+       infer_hier16_quarter infer_hier16_full bandwidth convert serving build)
 
 for row in "${@:-${ORDER[@]}}"; do
   cmd=${ROWS[$row]:?unknown row $row (known: ${ORDER[*]})}
   json=""
-  [[ $row != serving ]] && json="--json_out=$OUT/$row.json"
+  [[ $row != serving && $row != bandwidth ]] && json="--json_out=$OUT/$row.json"
   echo "== $row: $PY $cmd" | tee "$OUT/$row.txt"
   # shellcheck disable=SC2086
   $PY $cmd $json 2>&1 | grep -v -E '^(W0000|I0000|WARNING: All log messages)' | tee -a "$OUT/$row.txt"

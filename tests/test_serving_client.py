@@ -76,6 +76,8 @@ def test_in_process_call_casts_safely_and_reports_errors(clients):
     assert out["z"].dtype == np.float32
     with pytest.raises(ClientError, match="seed must be int32, got float64"):
         local.call("sample", temperature=[0.8], seed=[[3.5, 0]])
+    with pytest.raises(ClientError, match="seed must be int32, got int64 out of its range"):
+        local.call("sample", temperature=[0.8], seed=[[2 ** 40, 0]])
     with pytest.raises(ClientError, match="temperature must be >= 0"):
         local.call("sample", temperature=[-1.0], seed=[[3, 0]])
     with pytest.raises(ClientError, match="takes the inputs seed, temperature"):

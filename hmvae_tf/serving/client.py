@@ -160,9 +160,12 @@ class SavedModelBackend(Backend):
         for name, value in inputs.items():
             value, dtype = np.asarray(value), specs[name].dtype
             if value.dtype != dtype:
-                if not np.can_cast(value.dtype, dtype, "same_kind"):
+                if not np.can_cast(value.dtype, dtype, "same_kind") or (
+                        dtype.kind in "iu" and value.size and not
+                        np.iinfo(dtype).min <= value.min() <= value.max() <= np.iinfo(dtype).max):
                     raise ClientError(f"{signature}: input {name} must be {dtype.name}, got "
-                                      f"{value.dtype.name}")
+                                      f"{value.dtype.name}" + (
+                                          " out of its range" if value.dtype.kind in "iu" else ""))
                 value = value.astype(dtype)
             feeds[name] = value
         try:
