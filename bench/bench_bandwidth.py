@@ -43,7 +43,8 @@ def main() -> int:
     step_bytes = 4 * sum(a * b for a, b in shapes)
     steps = config.num_steps
     print(f"{config.name} {args.hparams or '(full size)'}: {step_bytes / 1e6:.1f} MB of "
-          f"weights per step, {steps} steps = {steps * step_bytes / 1e9:.2f} GB per 1-sample decode")
+          f"weights per step, {steps} steps = {steps * step_bytes / 1e9:.2f} GB per 1-sample "
+          "decode")
     for jit in (False, True):
         @tf.function(jit_compile=jit)
         def decode(h):

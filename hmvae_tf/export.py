@@ -44,7 +44,6 @@ class ServingModule:
             lambda fn: fn)
         self._posterior = compiled(self._posterior_moments)
         self._decode = compiled(self._decode_with_noise)
-        self._noise_shape = [self.config.num_steps, sum(model.track_classes)]
 
     # --- helpers ------------------------------------------------------------------------
     def _stack(self, inputs: dict, suffix: str = "") -> tf.Tensor:
@@ -69,7 +68,8 @@ class ServingModule:
 
     def _decode_seeded(self, z: tf.Tensor, temperature: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         """model.decode(z, temperature, seed=seed), with the noise drawn outside XLA."""
-        return self._decode(z, temperature, sampling.gumbel_from_seeds(seed, self._noise_shape))
+        noise = sampling.gumbel_from_seeds(seed, self.model.noise_shape)
+        return self._decode(z, temperature, noise)
 
     @staticmethod
     def _check_rows(temperature: tf.Tensor, seed: tf.Tensor, batch: tf.Tensor):

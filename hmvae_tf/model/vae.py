@@ -169,6 +169,11 @@ class MusicVAE(keras.Model):
         return results
 
     # --- inference ----------------------------------------------------------------------
+    @property
+    def noise_shape(self) -> list[int]:
+        """One row's Gumbel noise for `decode`: [T, sum(C_k)]."""
+        return [self.config.num_steps, sum(self.track_classes)]
+
     def decode(self, z: tf.Tensor, temperature=0.0, seed: tf.Tensor | None = None,
                noise: tf.Tensor | None = None) -> tf.Tensor:
         """z [B, Z] -> tokens [B, T, K]. temperature: scalar or [B]; 0 = argmax.
@@ -179,9 +184,8 @@ class MusicVAE(keras.Model):
         batch = tf.shape(z)[0]
         temperature = tf.broadcast_to(tf.cast(temperature, tf.float32), [batch])
         if noise is None:
-            shape = [self.config.num_steps, sum(self.track_classes)]
-            noise = (sampling.gumbel_from_seeds(seed, shape) if seed is not None
-                     else sampling.gumbel(tf.concat([[batch], shape], 0)))
+            noise = (sampling.gumbel_from_seeds(seed, self.noise_shape) if seed is not None
+                     else sampling.gumbel(tf.concat([[batch], self.noise_shape], 0)))
         chooser = sampling.gumbel_chooser(noise, temperature, self.track_classes)
         return self.decoder.autoregress(z, chooser)
 
