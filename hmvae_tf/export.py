@@ -43,7 +43,7 @@ class ServingModule:
         compiled = (lambda fn: tf.function(fn, jit_compile=True)) if jit_compile else (
             lambda fn: fn)
         self._posterior = compiled(self._posterior_moments)
-        self._decode = compiled(self._decode_with_noise)
+        self._decode = compiled(model.decode)  # called with noise=, never with seed=
 
     # --- helpers ------------------------------------------------------------------------
     def _stack(self, inputs: dict, suffix: str = "") -> tf.Tensor:
@@ -62,14 +62,10 @@ class ServingModule:
         q = self.model.encode(tokens)
         return q.mean(), q.stddev()
 
-    def _decode_with_noise(self, z: tf.Tensor, temperature: tf.Tensor,
-                           noise: tf.Tensor) -> tf.Tensor:
-        return self.model.decode(z, temperature, noise=noise)
-
     def _decode_seeded(self, z: tf.Tensor, temperature: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         """model.decode(z, temperature, seed=seed), with the noise drawn outside XLA."""
         noise = sampling.gumbel_from_seeds(seed, self.model.noise_shape)
-        return self._decode(z, temperature, noise)
+        return self._decode(z, temperature, noise=noise)
 
     @staticmethod
     def _check_rows(temperature: tf.Tensor, seed: tf.Tensor, batch: tf.Tensor):
