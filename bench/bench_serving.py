@@ -19,7 +19,8 @@ with measurements made side by side, because this machine's speed drifts by tens
 over minutes and cells measured one after another would compare two different machines:
   - gRPC adds at most 2 ms to the p50 of a 1-sample call: --paired_calls rounds of one call to
     in-process and to gRPC, in alternating order, --pause_ms apart. Both run the same
-    execution, so the difference is what gRPC itself costs;
+    execution, so the difference is what gRPC itself costs. An empty gRPC call
+    (GetModelStatus) takes its turn in the same rounds: the floor of that difference;
   - with 16 clients batching gives >= 3x the unbatched throughput: the two servers take turns,
     --rounds turns each.
 It reports; it asserts nothing.
@@ -119,23 +120,43 @@ def measure(backend, batch: int, clients: int, seconds: float, warmup: int = 3) 
     return result
 
 
-def paired_latency(backends: dict, calls: int, pause: float) -> dict[str, np.ndarray]:
-    """Milliseconds of 1-sample calls, one to each backend per round, the order rotating, with
-    `pause` seconds before each call: TensorFlow's worker threads keep spinning for a while
-    after a call, and without the pause they would slow the next call in the other process."""
-    names = list(backends)
+def paired_latency(calls: dict, rounds: int, pause: float) -> dict[str, np.ndarray]:
+    """Milliseconds of each call in `calls` (name -> function of a round number), one call of
+    each per round, the order rotating, with `pause` seconds before each call: TensorFlow's
+    worker threads keep spinning for a while after a call, and without the pause they would
+    slow the next call in the other process."""
+    names = list(calls)
     for name in names:
         for i in range(3):
-            backends[name].run("sample", sample_inputs(1, i))
+            calls[name](i)
     times: dict[str, list[float]] = {name: [] for name in names}
-    for i in range(calls):
+    for i in range(rounds):
         k = i % len(names)
         for name in names[k:] + names[:k]:
             time.sleep(pause)
             t0 = time.perf_counter()
-            backends[name].run("sample", sample_inputs(1, 10_000 + i))
+            calls[name](10_000 + i)
             times[name].append(1000 * (time.perf_counter() - t0))
     return {name: np.array(t) for name, t in times.items()}
+
+
+def sample_call(backend):
+    """A 1-sample call through `backend`, seeded by the round number."""
+    return lambda i: backend.run("sample", sample_inputs(1, i))
+
+
+def empty_call(address: str, model: str):
+    """A gRPC round trip with no TensorFlow work on either side (ModelService.GetModelStatus):
+    what the Python gRPC stacks of client and server cost by themselves on this machine."""
+    import grpc
+
+    from hmvae_tf.serving import protos
+
+    apis = protos.apis()
+    stub = apis.model_service_pb2_grpc.ModelServiceStub(grpc.insecure_channel(address))
+    request = apis.get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = model
+    return lambda i: stub.GetModelStatus(request, timeout=60)
 
 
 def alternating_throughput(backends: dict, clients: int, seconds: float, rounds: int) -> dict:
@@ -209,9 +230,11 @@ def main() -> int:
             for c in clients:
                 if c != 1:
                     rows.append((label, 1, c, measure(backend, 1, c, args.seconds)))
-        paired = paired_latency({k: backends[k] for k in
-                                 ("in-process", "gRPC hmvae serve")},
-                                args.paired_calls, args.pause_ms / 1000)
+        paired = paired_latency(
+            {"in-process": sample_call(backends["in-process"]),
+             "gRPC hmvae serve": sample_call(backends["gRPC hmvae serve"]),
+             "empty gRPC call": empty_call(backends["gRPC hmvae serve"].address, "bench")},
+            args.paired_calls, args.pause_ms / 1000)
         most = max(clients)
         gains = alternating_throughput({k: backends[k] for k in
                                         ("gRPC hmvae serve", "gRPC + batching")},
@@ -239,6 +262,9 @@ def main() -> int:
           f"the same execution without the wire (target <= 2 ms): "
           f"{'met' if over <= 2 else 'NOT met'}; p50 of the paired differences "
           f"{float(np.median(grpc_ms - paired['in-process'])):+.2f} ms")
+    print(f"floor: an empty gRPC round trip (GetModelStatus, no TensorFlow work) takes "
+          f"{p50['empty gRPC call']:.2f} ms p50 at the same pause: the Python gRPC client and "
+          "server alone, which no change to the model or its execution can remove")
     if gains:
         unbatched, batched = gains["gRPC hmvae serve"], gains["gRPC + batching"]
         gain = batched / unbatched
