@@ -132,6 +132,41 @@ def test_xla_export_is_compiled_and_draws_the_plain_exports_melodies(melody_expo
                                   plain["interpolate"](**inputs)["melody"])
 
 
+def _most_calls_to_one_compiled_function(path: str) -> int:
+    """The most XLA-compiled calls any function of a SavedModel makes to the same callee."""
+    import collections
+
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel.FromString(
+        open(os.path.join(path, "saved_model.pb"), "rb").read())
+    return max(max(collections.Counter(n.attr["f"].func.name for n in f.node_def
+                                       if n.attr["_XlaMustCompile"].b).values(), default=0)
+               for f in proto.meta_graphs[0].graph_def.library.function)
+
+
+def test_xla_export_decodes_big_requests_in_shards_with_the_same_melodies(
+        melody_export, melody_xla_export):
+    """A request of >= 2 x MIN_SHARD_ROWS rows is decoded in two compiled calls, and every row
+    is the row the plain export draws (33 rows: the shards are uneven)."""
+    _, model, base, plain_path = melody_export
+    _, _, _, xla_path = melody_xla_export
+    assert _most_calls_to_one_compiled_function(xla_path) == export.XLA_DECODE_SHARDS
+    unsharded = export.export_saved_model(model, base, 3, jit_compile=True, decode_shards=1)
+    assert _most_calls_to_one_compiled_function(unsharded) == 1
+    rows = 2 * export.MIN_SHARD_ROWS + 1
+    seeds = tf.stack([tf.range(rows), 7 * tf.range(rows)], -1)
+    temps = tf.linspace(0.0, 1.5, rows)
+    plain, xla = (tf.saved_model.load(p).signatures for p in (plain_path, xla_path))
+    expected = plain["sample"](temperature=temps, seed=seeds)["melody"]
+    np.testing.assert_array_equal(xla["sample"](temperature=temps, seed=seeds)["melody"],
+                                  expected)
+    z = tf.random.stateless_normal([rows, model.config.z_size], [1, 2])
+    np.testing.assert_array_equal(
+        xla["decode"](z=z, temperature=temps, seed=seeds)["melody"],
+        plain["decode"](z=z, temperature=temps, seed=seeds)["melody"])
+
+
 def test_trio_signatures_have_one_tensor_per_track(tmp_path):
     config, model, _, path = exported(tmp_path, "hierdec-trio_16bar")
     sig = tf.saved_model.load(path).signatures
