@@ -40,12 +40,13 @@ class ServingModule:
 
     With decode_shards > 1, a request of at least decode_shards x MIN_SHARD_ROWS rows is
     decoded in that many independent pieces, which the session's inter-op pool runs at once
-    (rows never depend on their batch-mates, so the melodies are the same). On 2 cores, for
-    the XLA export of the 2-bar model at 64 rows: 1.1-1.4x at TF's default threads, where
-    XLA's own threading of the small products pays less than two single-core loops, and 1.6x
-    at one intra-op thread (`hmvae serve --tensorflow_intra_op_parallelism=1`), where one loop
-    would leave a core idle. It gains nothing at 16-48 or 96-128 rows at the default threads,
-    and nothing for the plain export there, so only the XLA export shards by default.
+    (rows never depend on their batch-mates, so the melodies are the same). Measured on 2
+    cores, XLA export of the 2-bar model, session path, side by side: at one intra-op thread
+    (`hmvae serve --tensorflow_intra_op_parallelism=1`), where a single loop leaves a core
+    idle, 1.6-2.0x at 32-128 rows; at TF's default threads 1.07-1.43x at 64 rows (five runs),
+    where XLA's own threading of the small products pays less than two single-core loops,
+    and within 4 % at 32, 48, 96, 128 and 256 rows. The plain export gained nothing at the
+    default threads (64 and 128 rows), so only the XLA export shards by default.
     """
 
     def __init__(self, model: MusicVAE, jit_compile: bool = False, decode_shards: int = 1):
@@ -269,7 +270,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--jit_compile", action="store_true",
                         help="XLA-compile the signatures (faster on CPU in hmvae serve; "
                         "TF Serving then needs --xla_cpu_compilation_enabled)")
-    parser.add_argument("--decode_shards", type=int, default=None,
+    parser.add_argument("--decode_shards", type=int, default=None, metavar="N",
                         help=f"decode requests of at least {MIN_SHARD_ROWS} rows per shard in "
                         "this many pieces at once, to keep every core busy (default: "
                         f"{XLA_DECODE_SHARDS} with --jit_compile, where it pays on 2 cores, "
