@@ -280,10 +280,10 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from hmvae_tf.checkpoints import checkpoint_step, load_model
 
-    model, config = load_model(args.model_dir)
     if args.decode_shards is not None and args.decode_shards < 1:
         print(f"error: --decode_shards must be >= 1, not {args.decode_shards}")
         return 2
+    model, config = load_model(args.model_dir)
     path = export_saved_model(model, args.export_base, args.version, args.jit_compile,
                               extra_metadata={"model_dir": os.path.abspath(args.model_dir),
                                               "training_step": checkpoint_step(args.model_dir)},
