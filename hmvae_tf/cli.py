@@ -10,6 +10,7 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import MutableMapping
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -39,13 +40,15 @@ COMMAND_ENV: dict[str, dict[str, str]] = {
 }
 
 
-def apply_command_env(command: str | None, environ=os.environ) -> None:
+def apply_command_env(command: str | None,
+                      environ: MutableMapping[str, str] = os.environ) -> None:
     """Sets COMMAND_ENV[command] in `environ` where it is not set yet."""
     for name, value in COMMAND_ENV.get(command, {}).items():
         environ.setdefault(name, value)
 
 
 def chosen_command(argv: list[str]) -> str | None:
+    """The sub-command named on the command line (the first argument that is not a flag)."""
     return next((a for a in argv if not a.startswith("-")), None)
 
 
