@@ -45,7 +45,7 @@ class ServingModule:
     (`hmvae serve --tensorflow_intra_op_parallelism=1`), where a single loop leaves a core
     idle, 1.6-2.0x at 32-128 rows; at TF's default threads 1.07-1.43x at 64 rows (five runs),
     where XLA's own threading of the small products pays less than two single-core loops,
-    and within 4 % at 32, 48, 96, 128 and 256 rows. The plain export gained nothing at the
+    within 4 % at 32, 48, 96 and 128 rows, 7 % at 256. The plain export gained nothing at the
     default threads (64 and 128 rows), so only the XLA export shards by default.
     """
 
