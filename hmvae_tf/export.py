@@ -270,19 +270,23 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--jit_compile", action="store_true",
                         help="XLA-compile the signatures (faster on CPU in hmvae serve; "
                         "TF Serving then needs --xla_cpu_compilation_enabled)")
-    parser.add_argument("--decode_shards", type=int, default=None, metavar="N",
+    parser.add_argument("--decode_shards", type=_at_least_one, default=None, metavar="N",
                         help=f"decode requests of at least {MIN_SHARD_ROWS} rows per shard in "
                         "this many pieces at once, to keep every core busy (default: "
                         f"{XLA_DECODE_SHARDS} with --jit_compile, where it pays on 2 cores, "
                         "else 1); the melodies do not change")
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     from hmvae_tf.checkpoints import checkpoint_step, load_model
 
-    if args.decode_shards is not None and args.decode_shards < 1:
-        print(f"error: --decode_shards must be >= 1, not {args.decode_shards}")
-        return 2
     model, config = load_model(args.model_dir)
     path = export_saved_model(model, args.export_base, args.version, args.jit_compile,
                               extra_metadata={"model_dir": os.path.abspath(args.model_dir),

@@ -149,27 +149,8 @@ class SavedModelBackend(Backend):
         self.description = f"in-process SavedModel {path}"
 
     def run(self, signature, inputs):
-        specs = self.inputs.get(signature)
-        if specs is None:
-            raise ClientError(f"no signature {signature!r}; the model has "
-                              f"{', '.join(sorted(self.inputs))}")
-        if set(inputs) != set(specs):
-            raise ClientError(f"{signature} takes the inputs {', '.join(sorted(specs))}; got "
-                              f"{', '.join(sorted(inputs)) or 'none'}")
-        feeds = {}
-        for name, value in inputs.items():
-            value, dtype = np.asarray(value), specs[name].dtype
-            if value.dtype != dtype:
-                if not np.can_cast(value.dtype, dtype, "same_kind") or (
-                        dtype.kind in "iu" and value.size and not
-                        np.iinfo(dtype).min <= value.min() <= value.max() <= np.iinfo(dtype).max):
-                    raise ClientError(f"{signature}: input {name} must be {dtype.name}, got "
-                                      f"{value.dtype.name}" + (
-                                          " out of its range" if value.dtype.kind in "iu" else ""))
-                value = value.astype(dtype)
-            feeds[name] = value
         try:
-            return self._servable.run(signature, feeds)
+            return self._servable.run(signature, inputs)
         except self._op_error as err:
             from hmvae_tf.serving.errors import op_error_message
             raise ClientError(f"{signature}: {op_error_message(err.message)}") from None
@@ -191,6 +172,39 @@ def signature_specs(signature_defs) -> tuple[dict, dict]:
 
     return ({k: specs(v.inputs) for k, v in signature_defs.items()},
             {k: specs(v.outputs) for k, v in signature_defs.items()})
+
+
+def conform_inputs(signature: str, inputs: dict, specs: dict[str, dict[str, TensorSpec]]
+                   ) -> dict[str, np.ndarray]:
+    """`inputs` (arrays or nested lists) as the arrays `signature` takes: cast to its dtypes
+    where that loses nothing, as tf.constant would. ClientError for an unknown signature,
+    missing or extra inputs, or a lossy cast. specs: a backend's `inputs`."""
+    wanted = specs.get(signature)
+    if wanted is None:
+        raise ClientError(f"no signature {signature!r}; the model has {', '.join(sorted(specs))}")
+    if set(inputs) != set(wanted):
+        raise ClientError(f"{signature} takes the inputs {', '.join(sorted(wanted))}; got "
+                          f"{', '.join(sorted(inputs)) or 'none'}")
+    conformed = {}
+    for name, value in inputs.items():
+        value, dtype = np.asarray(value), wanted[name].dtype
+        if value.dtype != dtype:
+            if not _casts_losslessly(value, dtype):
+                raise ClientError(f"{signature}: input {name} must be {dtype.name}, got "
+                                  f"{value.dtype.name}"
+                                  + (" out of its range" if value.dtype.kind in "iu" else ""))
+            value = value.astype(dtype)
+        conformed[name] = value
+    return conformed
+
+
+def _casts_losslessly(value: np.ndarray, dtype: np.dtype) -> bool:
+    if not np.can_cast(value.dtype, dtype, "same_kind"):
+        return False
+    if dtype.kind not in "iu" or not value.size:
+        return True
+    info = np.iinfo(dtype)
+    return bool(info.min <= value.min() and value.max() <= info.max)
 
 
 def order_tracks(names) -> tuple[str, ...]:
@@ -351,5 +365,8 @@ class MusicVAEClient:
         return self.join_tracks(self._run("interpolate", inputs, seed, same_seed=True))
 
     def call(self, signature: str, **inputs) -> dict[str, np.ndarray]:
-        """Any signature with explicit inputs (seed included), for what the helpers don't cover."""
-        return self.backend.run(signature, {k: np.asarray(v) for k, v in inputs.items()})
+        """Any signature with explicit inputs (seed included), for what the helpers don't cover.
+        Plain Python lists are fine: they are cast to the signature's dtypes where that loses
+        nothing (`conform_inputs`), on either backend."""
+        return self.backend.run(signature, conform_inputs(signature, inputs,
+                                                          self.backend.inputs))
