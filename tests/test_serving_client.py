@@ -67,8 +67,8 @@ def test_client_errors(clients, hmvae_server, tmp_path):
 
 
 def test_in_process_call_casts_safely_and_reports_errors(clients):
-    """`call` takes plain Python lists: the in-process backend casts them to the signature's
-    dtypes where that loses nothing, as the TF2 loader's tf.constant did, and turns every
+    """`call` takes plain Python lists: it casts them to the signature's dtypes where that
+    loses nothing, as the TF2 loader's tf.constant did, and the in-process backend turns every
     failure into a ClientError."""
     _, local = clients
     out = local.call("sample", temperature=[0.8], seed=[[3, 0]])  # float64 and int64 arrays
