@@ -54,7 +54,8 @@ def worker(args) -> dict:
     model.build()
     out = {"config": name, "hparams": args.hparams, "params": int(model.count_params())}
     with tempfile.TemporaryDirectory() as tmp:
-        path = export.export_saved_model(model, tmp, jit_compile=args.jit_compile)
+        path = export.export_saved_model(model, tmp, jit_compile=args.jit_compile,
+                                         parallel_bars_rows=args.parallel_bars_rows)
         if args.session:
             from hmvae_tf.serving.service import Servable
 
@@ -69,9 +70,13 @@ def worker(args) -> dict:
                 return sig[signature](**{k: tf.constant(v) for k, v in inputs.items()})[
                     "melody"].numpy()
 
+        calls = iter(range(1 << 30))
+
         def sample(n):
+            # A new seed per call: the parallel-bars decode's time depends on the melody.
             return lambda: call("sample", temperature=np.ones(n, np.float32),
-                                seed=np.zeros((n, 2), np.int32))
+                                seed=np.stack([np.full(n, next(calls)), np.arange(n)], -1
+                                              ).astype(np.int32))
 
         T = config.num_steps
         rng = np.random.default_rng(0)
@@ -98,6 +103,8 @@ def worker(args) -> dict:
 def run_ours(args, jit: bool, session: bool = False) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", f"--suite={args.suite}",
            f"--hparams={args.hparams}", f"--warmup={args.warmup}", f"--runs={args.runs}"]
+    if args.parallel_bars_rows is not None:
+        cmd.append(f"--parallel_bars_rows={args.parallel_bars_rows}")
     if jit:
         cmd.append("--jit_compile")
     if session:
@@ -137,6 +144,8 @@ def main() -> None:
     p.add_argument("--session", action="store_true",
                    help="also measure each export run the way hmvae serve and TF Serving run "
                         "it: the SignatureDef in a TF1 session, one C++ callable per signature")
+    p.add_argument("--parallel_bars_rows", type=int, default=None,
+                   help="as `hmvae export --parallel_bars_rows` (default: export's default)")
     p.add_argument("--baseline", action="store_true", help="also run Magenta's TrainedModel")
     p.add_argument("--json_out", default=None)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

@@ -167,6 +167,34 @@ def test_xla_export_decodes_big_requests_in_shards_with_the_same_melodies(
         plain["decode"](z=z, temperature=temps, seed=seeds)["melody"])
 
 
+def _while_loops(path: str) -> int:
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel.FromString(
+        open(os.path.join(path, "saved_model.pb"), "rb").read())
+    return sum(n.op in ("While", "StatelessWhile")
+               for f in proto.meta_graphs[0].graph_def.library.function for n in f.node_def)
+
+
+def test_hierarchical_export_decodes_small_requests_bar_parallel_with_the_same_melodies(
+        tmp_path):
+    """Requests of at most parallel_bars_rows rows take the parallel-bars decode (its loop of
+    rounds is in the graph); every size draws what the export without it draws."""
+    config, model, base, path = exported(tmp_path, "hierdec-mel_16bar")
+    sequential = export.export_saved_model(model, base, 2, parallel_bars_rows=0)
+    assert _while_loops(path) > _while_loops(sequential)
+    new, old = (tf.saved_model.load(p).signatures for p in (path, sequential))
+    for rows in range(1, export.PARALLEL_BARS_ROWS + 2):
+        seeds = tf.stack([tf.range(rows), tf.fill([rows], 3)], -1)
+        temps = tf.linspace(0.0, 1.0, rows)
+        np.testing.assert_array_equal(new["sample"](temperature=temps, seed=seeds)["melody"],
+                                      old["sample"](temperature=temps, seed=seeds)["melody"])
+    z = tf.random.stateless_normal([1, config.z_size], [1, 2])
+    zero = dict(z=z, temperature=tf.zeros([1]), seed=tf.zeros([1, 2], tf.int32))
+    np.testing.assert_array_equal(new["decode"](**zero)["melody"],
+                                  model.decode(z, 0.0).numpy()[..., 0])
+
+
 def test_trio_signatures_have_one_tensor_per_track(tmp_path):
     config, model, _, path = exported(tmp_path, "hierdec-trio_16bar")
     sig = tf.saved_model.load(path).signatures

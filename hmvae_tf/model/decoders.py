@@ -129,27 +129,78 @@ class MusicDecoder(keras.layers.Layer):
         the output layer's weights (read once, not once per step).
         """
         emb = self.embeddings(z, training=training)
-        batch = tf.shape(z)[0]
+        start = tf.fill(tf.stack([tf.shape(z)[0], len(self.cores)]), START)
+        return self._autoregress_embeddings(emb, self.num_subsequences, start, choose, targets,
+                                            use_target, return_logits, training)
+
+    def autoregress_bars_in_parallel(self, z: tf.Tensor, choose: Callable) -> tf.Tensor:
+        """`autoregress(z, choose)` for a hierarchical decoder, by decoding every bar at once.
+
+        choose(s, k, logits [B * L, C_k]) picks track k's token at step s of a bar, for the
+        rows (sequence b, bar l) in b-major order; it must be deterministic (seeded noise),
+        as `autoregress`'s chooser at step l * S + s of row b. Returns tokens [B, T, K].
+
+        Given the conductor, a bar depends on the bars before it only through its first
+        input, the previous bar's last token. So every bar is decoded in one batch from a
+        guessed first input, the guesses are replaced by the last tokens just decoded, and
+        this repeats until no guess changes (a fixed point, which is the sequential decode)
+        or L rounds have run (after round r the first r bars are exact). One sample then
+        reads the core decoder's weights S times per round instead of L x S times, which is
+        what bounds a 1-row decode on a CPU; large batches, already bound by arithmetic,
+        should keep `autoregress`.
+        """
+        emb = self.embeddings(z)
+        batch, length = tf.shape(z)[0], self.num_subsequences
+        steps, tracks = self.subsequence_steps, len(self.cores)
+        rows_emb = tf.reshape(emb, tf.stack([batch * length, 1, tf.shape(emb)[-1]]))
+        first = tf.fill(tf.stack([batch, 1, tracks]), START)
+
+        def decode_bars(starts):  # starts [B, L, K] -> tokens [B, L, S, K]
+            tokens = self._autoregress_embeddings(
+                rows_emb, 1, tf.reshape(starts, tf.stack([batch * length, tracks])), choose)
+            return tf.reshape(tokens, tf.stack([batch, length, steps, tracks]))
+
+        def next_starts(tokens):
+            return tf.concat([first, tokens[:, :-1, -1, :]], axis=1)
+
+        # Guess: every bar after the first starts after a NO_EVENT (id 0, "hold").
+        starts = tf.concat([first, tf.zeros(tf.stack([batch, length - 1, tracks]), tf.int32)], 1)
+        tokens = decode_bars(starts)
+        _, _, tokens = tf.while_loop(
+            lambda r, starts, tokens: tf.logical_and(
+                r < length, tf.reduce_any(tf.not_equal(next_starts(tokens), starts))),
+            lambda r, starts, tokens: (r + 1, next_starts(tokens),
+                                       decode_bars(next_starts(tokens))),
+            (tf.constant(1), starts, tokens), maximum_iterations=length - 1)
+        return tf.reshape(tokens, tf.stack([batch, self.num_steps, tracks]))
+
+    def _autoregress_embeddings(self, emb: tf.Tensor, length: int, start: tf.Tensor,
+                                choose: Callable, targets=None, use_target=None,
+                                return_logits=False, training=False):
+        """`autoregress` given the embeddings [B, length, E] of `length` subsequences and
+        each row's first input [B, K]."""
+        batch = tf.shape(emb)[0]
+        restarts = length > 1
         steps = self.subsequence_steps
+        num_steps = length * steps
         tracks = []
         for core in self.cores:
             token_kernel, _ = core.rnn.input_kernels(core.num_classes)
             table = tf.pad(token_kernel, [[1, 0], [0, 0]])  # token id + 1; START -> zeros
             cond = tf.transpose(core.rnn.project_condition(emb, core.num_classes), [1, 0, 2])
             init = tf.transpose(core.initial_state(emb), [1, 0, 2])  # [L, B, state]
-            if self.hierarchical:
+            if restarts:
                 # Read per subsequence through TensorArrays: slicing a captured tensor inside
                 # a while loop would make its gradient a dense [L, ...] tensor per step.
-                cond, init = _unstack(cond, self.num_subsequences), _unstack(
-                    init, self.num_subsequences)
+                cond, init = _unstack(cond, length), _unstack(init, length)
             else:
                 cond, init = cond[0], init[0]
             tracks.append((core, table, cond, init, core.rnn.step_weights(),
                            (tf.convert_to_tensor(core.output_layer.kernel),
                             tf.convert_to_tensor(core.output_layer.bias))))
         if targets is not None:
-            targets_ta = _unstack(tf.transpose(targets, [1, 0, 2]), self.num_steps)
-            use_ta = _unstack(tf.transpose(use_target, [1, 0]), self.num_steps)
+            targets_ta = _unstack(tf.transpose(targets, [1, 0, 2]), num_steps)
+            use_ta = _unstack(tf.transpose(use_target, [1, 0]), num_steps)
 
         def body(t, previous, states, token_acc, logit_accs):
             bar = t // steps
@@ -159,7 +210,7 @@ class MusicDecoder(keras.layers.Layer):
             for k, (core, table, cond, init, weights, (out_kernel, out_bias)) in enumerate(
                     tracks):
                 state = states[k]
-                if self.hierarchical:
+                if restarts:
                     restart = core.rnn.split_state(init.read(bar))
                     fresh = tf.equal(t % steps, 0)
                     state = [(tf.where(fresh, h0, h), tf.where(fresh, c0, c))
@@ -182,18 +233,17 @@ class MusicDecoder(keras.layers.Layer):
                 logit_accs = [acc.write(t, lg) for acc, lg in zip(logit_accs, new_logits)]
             return t + 1, previous, new_states, token_acc, logit_accs
 
-        if self.hierarchical:
+        if restarts:
             states0 = [core.rnn.zero_state(batch) for core in self.cores]
         else:
             states0 = [core.rnn.split_state(init) for core, _, _, init, _, _ in tracks]
-        previous0 = tf.fill(tf.stack([batch, len(self.cores)]), START)
-        token_acc = tf.TensorArray(tf.int32, size=self.num_steps)
-        logit_accs = [tf.TensorArray(z.dtype, size=self.num_steps if return_logits else 0)
+        token_acc = tf.TensorArray(tf.int32, size=num_steps)
+        logit_accs = [tf.TensorArray(emb.dtype, size=num_steps if return_logits else 0)
                       for _ in self.cores]
         _, _, _, token_acc, logit_accs = tf.while_loop(
-            lambda t, *_: t < self.num_steps, body,
-            (tf.constant(0), previous0, states0, token_acc, logit_accs),
-            maximum_iterations=self.num_steps)
+            lambda t, *_: t < num_steps, body,
+            (tf.constant(0), start, states0, token_acc, logit_accs),
+            maximum_iterations=num_steps)
         tokens = tf.transpose(token_acc.stack(), [1, 0, 2])
         if not return_logits:
             return tokens

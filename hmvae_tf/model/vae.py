@@ -175,19 +175,29 @@ class MusicVAE(keras.Model):
         return [self.config.num_steps, sum(self.track_classes)]
 
     def decode(self, z: tf.Tensor, temperature=0.0, seed: tf.Tensor | None = None,
-               noise: tf.Tensor | None = None) -> tf.Tensor:
+               noise: tf.Tensor | None = None, bars_in_parallel: bool = False) -> tf.Tensor:
         """z [B, Z] -> tokens [B, T, K]. temperature: scalar or [B]; 0 = argmax.
 
         Randomness comes from `noise` (Gumbel, [B, T, sum(C_k)]) if given, else from
         per-row stateless seeds `seed` [B, 2], else from TF's global generator.
+        bars_in_parallel (hierarchical models): the same tokens through
+        `MusicDecoder.autoregress_bars_in_parallel`, faster for a few rows.
         """
         batch = tf.shape(z)[0]
         temperature = tf.broadcast_to(tf.cast(temperature, tf.float32), [batch])
         if noise is None:
             noise = (sampling.gumbel_from_seeds(seed, self.noise_shape) if seed is not None
                      else sampling.gumbel(tf.concat([[batch], self.noise_shape], 0)))
-        chooser = sampling.gumbel_chooser(noise, temperature, self.track_classes)
-        return self.decoder.autoregress(z, chooser)
+        if not (bars_in_parallel and self.decoder.hierarchical):
+            chooser = sampling.gumbel_chooser(noise, temperature, self.track_classes)
+            return self.decoder.autoregress(z, chooser)
+        # Rows become (sequence, bar) pairs, each with its bar's slice of the noise.
+        bars = self.decoder.num_subsequences
+        bar_noise = tf.reshape(noise, tf.stack([batch * bars, self.decoder.subsequence_steps,
+                                                sum(self.track_classes)]))
+        chooser = sampling.gumbel_chooser(bar_noise, tf.repeat(temperature, bars),
+                                          self.track_classes)
+        return self.decoder.autoregress_bars_in_parallel(z, chooser)
 
     def sample(self, n: int, temperature=0.5, seed: tf.Tensor | None = None):
         """n new sequences from the prior: (tokens [n, T, K], z [n, Z])."""
