@@ -181,6 +181,9 @@ def test_hierarchical_export_decodes_small_requests_bar_parallel_with_the_same_m
     """Requests of at most parallel_bars_rows rows take the parallel-bars decode (its loop of
     rounds is in the graph); every size draws what the export without it draws."""
     config, model, base, path = exported(tmp_path, "hierdec-mel_16bar")
+    # By default on for the plain export; for XLA only with big weights (not a tiny model's).
+    assert export.default_parallel_bars_rows(model, False) == export.PARALLEL_BARS_ROWS
+    assert export.default_parallel_bars_rows(model, True) == 0
     sequential = export.export_saved_model(model, base, 2, parallel_bars_rows=0)
     assert _while_loops(path) > _while_loops(sequential)
     new, old = (tf.saved_model.load(p).signatures for p in (path, sequential))
