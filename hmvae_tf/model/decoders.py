@@ -9,7 +9,9 @@ per track under the same embeddings, each reading only its own track's previous 
 
 Teacher-forced, the subsequences are independent given their embeddings, so all of them run
 as one batch. Autoregressive decoding (sampling, scheduled sampling) walks the steps in
-order; the first step of bar k reads the last token of bar k-1.
+order; the first step of bar k reads the last token of bar k-1. Sampling with seeded noise
+can also decode every bar at once and iterate on those first inputs to the same tokens
+(`autoregress_bars_in_parallel`).
 """
 from __future__ import annotations
 
