@@ -321,12 +321,15 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--jit_compile", action="store_true",
                         help="XLA-compile the signatures (faster on CPU in hmvae serve; "
                         "TF Serving then needs --xla_cpu_compilation_enabled)")
-    parser.add_argument("--decode_shards", type=_at_least_one, default=None, metavar="N",
+    # default=SUPPRESS: these defaults depend on the model and --jit_compile, which the help
+    # text explains; export_saved_model picks them when the flag is absent.
+    parser.add_argument("--decode_shards", type=_at_least_one, default=argparse.SUPPRESS,
+                        metavar="N",
                         help=f"decode requests of at least {MIN_SHARD_ROWS} rows per shard in "
                         "this many pieces at once, to keep every core busy (default: "
                         f"{XLA_DECODE_SHARDS} with --jit_compile, where it pays on 2 cores, "
                         "else 1); the melodies do not change")
-    parser.add_argument("--parallel_bars_rows", type=_at_least_zero, default=None,
+    parser.add_argument("--parallel_bars_rows", type=_at_least_zero, default=argparse.SUPPRESS,
                         metavar="N", help="hierarchical models: decode requests of at most N "
                         "rows with every bar at once, in a few batched passes instead of one "
                         f"step after another (0 = never; default {PARALLEL_BARS_ROWS}, with "
@@ -354,8 +357,8 @@ def run(args: argparse.Namespace) -> int:
     path = export_saved_model(model, args.export_base, args.version, args.jit_compile,
                               extra_metadata={"model_dir": os.path.abspath(args.model_dir),
                                               "training_step": checkpoint_step(args.model_dir)},
-                              decode_shards=args.decode_shards,
-                              parallel_bars_rows=args.parallel_bars_rows)
+                              decode_shards=getattr(args, "decode_shards", None),
+                              parallel_bars_rows=getattr(args, "parallel_bars_rows", None))
     print(f"exported {config.name} ({', '.join(config.tracks)}, {config.num_steps} steps, "
           f"z {config.z_size}) to {path}")
     print("signatures: " + ", ".join(SIGNATURES) + " (serving_default = sample)")
