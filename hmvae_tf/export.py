@@ -171,9 +171,11 @@ class ServingModule:
         batch = tf.shape(a)[0]
         one_pair = tf.logical_and(tf.reduce_all(tf.equal(a, a[:1])),
                                   tf.reduce_all(tf.equal(b, b[:1])))
+        # The two endpoints as two 1-row calls, which the inter-op pool runs at once.
         return tf.cond(
             one_pair,
-            lambda: tf.repeat(self._posterior(tf.concat([a[:1], b[:1]], 0))[0], batch, 0),
+            lambda: tf.repeat(tf.concat([self._posterior(a[:1])[0], self._posterior(b[:1])[0]],
+                                        0), batch, 0),
             lambda: self._posterior(tf.concat([a, b], 0))[0])
 
     # --- tracing ------------------------------------------------------------------------
