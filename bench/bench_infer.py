@@ -17,6 +17,7 @@ bench_infer.py), including its NoteSequence post-processing. Medians of --runs c
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -70,7 +71,7 @@ def worker(args) -> dict:
                 return sig[signature](**{k: tf.constant(v) for k, v in inputs.items()})[
                     "melody"].numpy()
 
-        calls = iter(range(1 << 30))
+        calls = itertools.count()
 
         def sample(n):
             # A new seed per call: the parallel-bars decode's time depends on the melody.

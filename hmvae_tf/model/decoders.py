@@ -15,7 +15,7 @@ can also decode every bar at once and iterate on those first inputs to the same 
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import keras
 import tensorflow as tf
@@ -132,8 +132,8 @@ class MusicDecoder(keras.layers.Layer):
         """
         emb = self.embeddings(z, training=training)
         start = tf.fill(tf.stack([tf.shape(z)[0], len(self.cores)]), START)
-        return self._autoregress_embeddings(emb, self.num_subsequences, start, choose, targets,
-                                            use_target, return_logits, training)
+        return self._run_loop(self._loop_constants(emb, self.num_subsequences), start, choose,
+                              targets, use_target, return_logits)
 
     def autoregress_bars_in_parallel(self, z: tf.Tensor, choose: Callable) -> tf.Tensor:
         """`autoregress(z, choose)` for a hierarchical decoder, by decoding every bar at once.
@@ -154,44 +154,41 @@ class MusicDecoder(keras.layers.Layer):
         emb = self.embeddings(z)
         batch, length = tf.shape(z)[0], self.num_subsequences
         steps, tracks = self.subsequence_steps, len(self.cores)
-        rows_emb = tf.reshape(emb, tf.stack([batch * length, 1, tf.shape(emb)[-1]]))
+        # One row per (sequence, bar); the loop's constants are built once for every round.
+        bar_loop = self._loop_constants(
+            tf.reshape(emb, tf.stack([batch * length, 1, tf.shape(emb)[-1]])), 1)
         first = tf.fill(tf.stack([batch, 1, tracks]), START)
 
         def decode_bars(starts):  # starts [B, L, K] -> tokens [B, L, S, K]
-            tokens = self._autoregress_embeddings(
-                rows_emb, 1, tf.reshape(starts, tf.stack([batch * length, tracks])), choose)
+            tokens = self._run_loop(
+                bar_loop, tf.reshape(starts, tf.stack([batch * length, tracks])), choose)
             return tf.reshape(tokens, tf.stack([batch, length, steps, tracks]))
 
         def next_starts(tokens):
             return tf.concat([first, tokens[:, :-1, -1, :]], axis=1)
 
-        # Guess: every bar after the first starts after a NO_EVENT (id 0, "hold").
+        def another_round(starts, tokens):
+            starts = next_starts(tokens)
+            return starts, decode_bars(starts)
+
+        # Guess: every bar after the first starts after a NO_EVENT (id 0, "hold"). Round 1 is
+        # decoded here, so at most L - 1 more are needed.
         starts = tf.concat([first, tf.zeros(tf.stack([batch, length - 1, tracks]), tf.int32)], 1)
-        tokens = decode_bars(starts)
-        _, _, tokens = tf.while_loop(
-            lambda r, starts, tokens: tf.logical_and(
-                r < length, tf.reduce_any(tf.not_equal(next_starts(tokens), starts))),
-            lambda r, starts, tokens: (r + 1, next_starts(tokens),
-                                       decode_bars(next_starts(tokens))),
-            (tf.constant(1), starts, tokens), maximum_iterations=length - 1)
+        _, tokens = tf.while_loop(
+            lambda starts, tokens: tf.reduce_any(tf.not_equal(next_starts(tokens), starts)),
+            another_round, (starts, decode_bars(starts)), maximum_iterations=length - 1)
         return tf.reshape(tokens, tf.stack([batch, self.num_steps, tracks]))
 
-    def _autoregress_embeddings(self, emb: tf.Tensor, length: int, start: tf.Tensor,
-                                choose: Callable, targets=None, use_target=None,
-                                return_logits=False, training=False):
-        """`autoregress` given the embeddings [B, length, E] of `length` subsequences and
-        each row's first input [B, K]."""
-        batch = tf.shape(emb)[0]
-        restarts = length > 1
-        steps = self.subsequence_steps
-        num_steps = length * steps
+    def _loop_constants(self, emb: tf.Tensor, length: int) -> _LoopConstants:
+        """What the step loop over the embeddings [B, length, E] of `length` subsequences
+        reads at every step, computed once however often the loop then runs."""
         tracks = []
         for core in self.cores:
             token_kernel, _ = core.rnn.input_kernels(core.num_classes)
             table = tf.pad(token_kernel, [[1, 0], [0, 0]])  # token id + 1; START -> zeros
             cond = tf.transpose(core.rnn.project_condition(emb, core.num_classes), [1, 0, 2])
             init = tf.transpose(core.initial_state(emb), [1, 0, 2])  # [L, B, state]
-            if restarts:
+            if length > 1:
                 # Read per subsequence through TensorArrays: slicing a captured tensor inside
                 # a while loop would make its gradient a dense [L, ...] tensor per step.
                 cond, init = _unstack(cond, length), _unstack(init, length)
@@ -200,6 +197,19 @@ class MusicDecoder(keras.layers.Layer):
             tracks.append((core, table, cond, init, core.rnn.step_weights(),
                            (tf.convert_to_tensor(core.output_layer.kernel),
                             tf.convert_to_tensor(core.output_layer.bias))))
+        if length > 1:
+            states0 = [core.rnn.zero_state(tf.shape(emb)[0]) for core in self.cores]
+        else:
+            states0 = [core.rnn.split_state(init) for core, _, _, init, _, _ in tracks]
+        return _LoopConstants(length, tracks, states0, emb.dtype)
+
+    def _run_loop(self, loop: _LoopConstants, start: tf.Tensor, choose: Callable,
+                  targets=None, use_target=None, return_logits=False):
+        """`autoregress`'s loop over `loop`'s subsequences, each row reading `start` [B, K]
+        as its first input."""
+        restarts = loop.length > 1
+        steps = self.subsequence_steps
+        num_steps = loop.length * steps
         if targets is not None:
             targets_ta = _unstack(tf.transpose(targets, [1, 0, 2]), num_steps)
             use_ta = _unstack(tf.transpose(use_target, [1, 0]), num_steps)
@@ -210,7 +220,7 @@ class MusicDecoder(keras.layers.Layer):
             if targets is not None:
                 target_t, use_t = targets_ta.read(t), use_ta.read(t)
             for k, (core, table, cond, init, weights, (out_kernel, out_bias)) in enumerate(
-                    tracks):
+                    loop.tracks):
                 state = states[k]
                 if restarts:
                     restart = core.rnn.split_state(init.read(bar))
@@ -235,21 +245,25 @@ class MusicDecoder(keras.layers.Layer):
                 logit_accs = [acc.write(t, lg) for acc, lg in zip(logit_accs, new_logits)]
             return t + 1, previous, new_states, token_acc, logit_accs
 
-        if restarts:
-            states0 = [core.rnn.zero_state(batch) for core in self.cores]
-        else:
-            states0 = [core.rnn.split_state(init) for core, _, _, init, _, _ in tracks]
         token_acc = tf.TensorArray(tf.int32, size=num_steps)
-        logit_accs = [tf.TensorArray(emb.dtype, size=num_steps if return_logits else 0)
+        logit_accs = [tf.TensorArray(loop.dtype, size=num_steps if return_logits else 0)
                       for _ in self.cores]
         _, _, _, token_acc, logit_accs = tf.while_loop(
             lambda t, *_: t < num_steps, body,
-            (tf.constant(0), start, states0, token_acc, logit_accs),
+            (tf.constant(0), start, loop.states0, token_acc, logit_accs),
             maximum_iterations=num_steps)
         tokens = tf.transpose(token_acc.stack(), [1, 0, 2])
         if not return_logits:
             return tokens
         return tokens, [tf.transpose(acc.stack(), [1, 0, 2]) for acc in logit_accs]
+
+
+class _LoopConstants(NamedTuple):
+    length: int  # subsequences per row
+    tracks: list  # per track: (core, token table, conditioning, initial state, step weights,
+    #               (output kernel, output bias))
+    states0: list  # each track's LSTM state before the first step
+    dtype: tf.DType
 
 
 def _unstack(tensor: tf.Tensor, size: int) -> tf.TensorArray:
