@@ -7,7 +7,8 @@
 Each side runs in its own process under /usr/bin/time -v, so peak RSS is per run. Ours runs
 `model.fit` on in-memory token batches (the input pipeline is not what is measured; both
 sides read cached data) and reports the median step time after warm-up, the model's matmul
-FLOP rate and, for scale, this machine's fp32 matmul rate measured in the same process.
+FLOP rate and, for scale, this machine's matmul rate measured in the same process (fp32, or
+bf16 for a `mixed_bfloat16` row). Where the CPU has bfloat16 instructions, both policies run.
 """
 from __future__ import annotations
 
@@ -50,11 +51,11 @@ def train_flops_per_example(config) -> float:
     return 3 * 2 * macs
 
 
-def matmul_gflops(seconds: float = 2.0) -> float:
-    """This machine's fp32 matmul rate on a training-sized product, in GFLOP/s."""
+def matmul_gflops(seconds: float = 2.0, dtype: str = "float32") -> float:
+    """This machine's matmul rate on a training-sized product, in GFLOP/s."""
     import tensorflow as tf
 
-    a, b = tf.random.normal([512, 1024]), tf.random.normal([1024, 2048])
+    a, b = (tf.cast(tf.random.normal(shape), dtype) for shape in ([512, 1024], [1024, 2048]))
     f = tf.function(lambda a, b: tf.linalg.matmul(a, b))
     f(a, b).numpy()
     n, start = 0, time.perf_counter()
@@ -76,6 +77,7 @@ def worker(args) -> dict:
     import tensorflow as tf
 
     from hmvae_tf.configs import get_config
+    from hmvae_tf.model import precision
     from hmvae_tf.model.vae import MusicVAE
 
     hparams = ",".join(p for p in (args.hparams, f"batch_size={args.batch}") if p)
@@ -101,25 +103,26 @@ def worker(args) -> dict:
             self.times.append(time.perf_counter() - self.start)
 
     timer = StepTimer()
-    model.fit(ds, epochs=1, steps_per_epoch=args.warmup + args.steps, callbacks=[timer],
-              verbose=0)
+    with precision.policy(args.dtype_policy):
+        model.fit(ds, epochs=1, steps_per_epoch=args.warmup + args.steps, callbacks=[timer],
+                  verbose=0)
     times = timer.times[args.warmup:]
     median = statistics.median(times)
     flops = train_flops_per_example(config) * args.batch / median / 1e9
-    peak = matmul_gflops()
+    peak = matmul_gflops(dtype="bfloat16" if args.dtype_policy == "mixed_bfloat16" else "float32")
     return {
         "config": args.config, "hparams": args.hparams, "batch": args.batch,
-        "jit_compile": args.jit_compile, "params": int(model.count_params()),
+        "jit_compile": args.jit_compile, "dtype_policy": args.dtype_policy, "params": int(model.count_params()),
         "ms_per_step_median": 1e3 * median, "ms_per_step_min": 1e3 * min(times),
         "ms_per_step_max": 1e3 * max(times), "examples_per_s": args.batch / median,
         "model_gflops": flops, "matmul_gflops": peak, "fraction_of_matmul_rate": flops / peak,
     }
 
 
-def run_ours(args) -> dict:
+def run_ours(args, dtype_policy: str) -> dict:
     cmd = ["/usr/bin/time", "-v", sys.executable, os.path.abspath(__file__), "--worker",
            f"--config={args.config}", f"--batch={args.batch}", f"--hparams={args.hparams}",
-           f"--warmup={args.warmup}", f"--steps={args.steps}"]
+           f"--warmup={args.warmup}", f"--steps={args.steps}", f"--dtype_policy={dtype_policy}"]
     if args.jit_compile:
         cmd.append("--jit_compile")
     from anchor import peak_rss_mb, run_worker
@@ -139,6 +142,11 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--steps", type=int, default=15)
     p.add_argument("--jit_compile", action="store_true")
+    p.add_argument("--dtype_policies", default=None,
+                   help="comma-separated `hmvae train --dtype_policy` values to time, one row "
+                   "each (default: float32, and mixed_bfloat16 too where the CPU has bfloat16 "
+                   "instructions)")
+    p.add_argument("--dtype_policy", default="float32", help=argparse.SUPPRESS)  # worker
     p.add_argument("--baseline", action="store_true",
                    help="also run Magenta's graph (../shared/anchors/magenta) and print ratios")
     p.add_argument("--baseline_warmup", type=int, default=None)
@@ -150,7 +158,12 @@ def main() -> None:
         print("RESULT " + json.dumps(worker(args)), flush=True)
         return
 
-    rows = {"ours": run_ours(args)}
+    if args.dtype_policies is None:
+        from hmvae_tf.model.precision import cpu_has_bf16
+
+        args.dtype_policies = "float32,mixed_bfloat16" if cpu_has_bf16() else "float32"
+    rows = {("ours" if policy == "float32" else f"ours {policy}"): run_ours(args, policy)
+            for policy in args.dtype_policies.split(",")}
     if args.baseline:
         import anchor
 
@@ -171,13 +184,18 @@ def main() -> None:
         print(f"| {name} | {eps:.1f} | {r['ms_per_step_median']:.0f} | "
               f"{r.get('peak_rss_mb') or float('nan'):.0f} | {r.get('model_gflops', float('nan')):.1f} | "
               f"{r.get('matmul_gflops', float('nan')):.1f} |")
-    ours, base = rows["ours"], rows.get("magenta")
-    if base and "error" not in base and "error" not in ours:
-        print(f"ratio ours/magenta: {ours['examples_per_s'] / base['examples_per_s_median']:.2f}x "
-              f"throughput, {ours['peak_rss_mb'] / base['peak_rss_mb']:.2f}x peak memory")
-    if "error" not in ours:
-        print(f"training runs at {100 * ours['fraction_of_matmul_rate']:.0f}% of this machine's "
-              f"fp32 matmul rate ({ours['model_gflops']:.1f} of {ours['matmul_gflops']:.1f} GFLOP/s)")
+    base = rows.get("magenta")
+    for name, ours in rows.items():
+        if name == "magenta" or "error" in ours:
+            continue
+        if base and "error" not in base:
+            print(f"ratio {name}/magenta: "
+                  f"{ours['examples_per_s'] / base['examples_per_s_median']:.2f}x throughput, "
+                  f"{ours['peak_rss_mb'] / base['peak_rss_mb']:.2f}x peak memory")
+        dtype = "bf16" if ours["dtype_policy"] == "mixed_bfloat16" else "fp32"
+        print(f"{name} runs at {100 * ours['fraction_of_matmul_rate']:.0f}% of this machine's "
+              f"{dtype} matmul rate ({ours['model_gflops']:.1f} of {ours['matmul_gflops']:.1f} "
+              "GFLOP/s)")
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump(rows, f, indent=2)

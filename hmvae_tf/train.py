@@ -39,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--jit_compile", action="store_true",
                         help="compile the train step with XLA")
     parser.add_argument("--seed", type=int, default=None, help="shuffle and init seed")
+    parser.add_argument("--dtype_policy", choices=("float32", "mixed_bfloat16"),
+                        default="float32",
+                        help="mixed_bfloat16: the LSTM and decoder products run in bfloat16, "
+                        "everything else (variables, states, losses) in float32; about 1.4x "
+                        "faster training on CPUs with AVX512_BF16 or AMX (slower elsewhere). "
+                        "Checkpoints are the same either way")
 
 
 def make_strategy(name: str):
@@ -86,16 +92,18 @@ def task_info(strategy) -> tuple[bool, int]:
 def train(config, model_dir: str, *, dataset: str | None = None, data_dir: str | None = None,
           num_steps: int = 1000, checkpoint_every: int = 500, eval_batches: int = 8,
           strategy=None, jit_compile: bool = False, seed: int | None = None,
-          train_data=None, eval_data=None, verbose="auto"):
+          dtype_policy: str = "float32", train_data=None, eval_data=None, verbose="auto"):
     """Trains (or resumes) `config` in `model_dir` until the global step reaches num_steps.
 
     train_data / eval_data: optional ready pipelines ([B, T, K] batches) instead of TFDS.
+    dtype_policy: one of `precision.POLICIES`, for this call's training only.
     Returns the Keras History of this run (None if there was nothing left to do).
     """
     import keras
     import tensorflow as tf
 
     from hmvae_tf import checkpoints, data
+    from hmvae_tf.model import precision
     from hmvae_tf.model.vae import MusicVAE
 
     strategy = strategy or tf.distribute.get_strategy()
@@ -140,9 +148,10 @@ def train(config, model_dir: str, *, dataset: str | None = None, data_dir: str |
         ]
     _save_on_sigterm(saver)
     try:
-        return model.fit(train_data, epochs=epochs, initial_epoch=step // period,
-                         steps_per_epoch=period, validation_data=eval_data,
-                         callbacks=callbacks, verbose=verbose)
+        with precision.policy(dtype_policy):  # fit traces the train and eval steps
+            return model.fit(train_data, epochs=epochs, initial_epoch=step // period,
+                             steps_per_epoch=period, validation_data=eval_data,
+                             callbacks=callbacks, verbose=verbose)
     except KeyboardInterrupt:
         # The interrupt lands between steps, so the state is a consistent step to keep.
         saver.save()
@@ -165,13 +174,21 @@ def run(args: argparse.Namespace) -> int:
     strategy = make_strategy(args.strategy)  # first: multi-worker must precede other TF work
     config = resolve_config(args.model_dir, args.config, args.hparams)
     print(f"training {config.name} in {args.model_dir} on "
-          f"{args.dataset or config.dataset} with {strategy.num_replicas_in_sync} replica(s)")
+          f"{args.dataset or config.dataset} with {strategy.num_replicas_in_sync} replica(s)"
+          + ("" if args.dtype_policy == "float32" else f", products in {args.dtype_policy}"))
+    if args.dtype_policy == "mixed_bfloat16":
+        from hmvae_tf.model.lstm import gpu_available
+        from hmvae_tf.model.precision import cpu_has_bf16
+
+        if not (cpu_has_bf16() or gpu_available()):
+            print("warning: this CPU has no bfloat16 instructions (AVX512_BF16 or AMX); "
+                  "mixed_bfloat16 is emulated here and slower than float32", file=sys.stderr)
     try:
         history = train(config, args.model_dir, dataset=args.dataset, data_dir=args.data_dir,
                         num_steps=args.num_steps, checkpoint_every=args.checkpoint_every,
                         eval_batches=args.eval_batches, strategy=strategy,
                         jit_compile=args.jit_compile, seed=args.seed,
-                        verbose=1 if sys.stdout.isatty() else 2)
+                        dtype_policy=args.dtype_policy, verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
         print("stopped; the newest checkpoint is kept, rerun the same command to resume")
         return 130

@@ -10,6 +10,8 @@
   with a cuDNN-style hand-written gradient.
 - Autoregressive loops (sampling, scheduled sampling) call `step`, one step at a time.
 
+Every product goes through `precision.matmul`, in float32 unless training chose bfloat16.
+
 The weights are the LSTM layers' own (`kernel` [D, 4u], `recurrent_kernel` [u, 4u], `bias`
 [4u], gate order i, f, c, o), so a checkpoint is the same whichever kernel ran.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from hmvae_tf.model import lstm_training
+from hmvae_tf.model import lstm_training, precision
 
 
 def gpu_available() -> bool:
@@ -36,7 +38,7 @@ def run_lstm(proj: tf.Tensor, recurrent_kernel: tf.Tensor, h0: tf.Tensor, c0: tf
     if reverse:
         proj = tf.reverse(proj, [0])
     loop = lstm_training.recurrence if training else _loop
-    out, h, c = loop(proj, tf.convert_to_tensor(recurrent_kernel), h0, c0)
+    out, h, c = loop(proj, precision.compute(recurrent_kernel), h0, c0)
     return (tf.reverse(out, [0]) if reverse else out), h, c
 
 
@@ -47,7 +49,7 @@ def _loop(proj, recurrent_kernel, h0, c0):
     outputs = tf.TensorArray(proj.dtype, size=steps)
 
     def body(t, h, c, outputs):
-        gates = inputs.read(t) + tf.linalg.matmul(h, recurrent_kernel)
+        gates = inputs.read(t) + precision.matmul(h, recurrent_kernel)
         gi, gf, gc, go = tf.split(gates, 4, axis=-1)
         c = tf.sigmoid(gf) * c + tf.sigmoid(gi) * tf.tanh(gc)
         h = tf.sigmoid(go) * tf.tanh(c)
@@ -63,7 +65,7 @@ def project(x_tm: tf.Tensor, kernel, bias) -> tf.Tensor:
     """[T, B, D] @ [D, 4u] + bias as one matmul over all steps."""
     shape = tf.shape(x_tm)
     flat = tf.reshape(x_tm, [-1, shape[-1]])
-    proj = tf.linalg.matmul(flat, kernel) + bias
+    proj = precision.matmul(flat, precision.compute(kernel)) + bias
     return tf.reshape(proj, tf.concat([shape[:-1], [tf.shape(proj)[-1]]], 0))
 
 
@@ -149,9 +151,10 @@ class LSTMStack(keras.layers.Layer):
         """The weights `step` needs, read once per decode instead of once per step: the first
         layer's recurrent kernel, and for deeper layers [kernel; recurrent_kernel] stacked so
         that each of them is one matmul on [x, h]."""
-        first = tf.convert_to_tensor(self.lstms[0].cell.recurrent_kernel)
-        deeper = [(tf.concat([lstm.cell.kernel, lstm.cell.recurrent_kernel], 0),
-                   tf.convert_to_tensor(lstm.cell.bias)) for lstm in self.lstms[1:]]
+        first = precision.compute(self.lstms[0].cell.recurrent_kernel)
+        deeper = [
+            (precision.compute(tf.concat([lstm.cell.kernel, lstm.cell.recurrent_kernel], 0)),
+             tf.convert_to_tensor(lstm.cell.bias)) for lstm in self.lstms[1:]]
         return first, deeper
 
     def step(self, first_proj: tf.Tensor, state, weights=None):
@@ -161,10 +164,10 @@ class LSTMStack(keras.layers.Layer):
         new_state = []
         for i, (h, c) in enumerate(state):
             if i == 0:
-                gates = first_proj + tf.linalg.matmul(h, first)
+                gates = first_proj + precision.matmul(h, first)
             else:
                 kernel, bias = deeper[i - 1]
-                gates = tf.linalg.matmul(tf.concat([x, h], -1), kernel) + bias
+                gates = precision.matmul(tf.concat([x, h], -1), kernel) + bias
             # One sigmoid over all four gates is cheaper here than four slices and four ops.
             gi, gf, _, go = tf.split(tf.sigmoid(gates), 4, axis=-1)
             units = self.units[i]

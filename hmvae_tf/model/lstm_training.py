@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from hmvae_tf.model import precision
+
 
 def _unstack(x: tf.Tensor) -> tf.TensorArray:
     return tf.TensorArray(x.dtype, size=tf.shape(x)[0], clear_after_read=False).unstack(x)
@@ -29,7 +31,7 @@ def _forward(proj, recurrent_kernel, h0, c0):
     inputs = _unstack(proj)
 
     def body(t, h, c, hs, cs, gates):
-        z = inputs.read(t) + tf.linalg.matmul(h, recurrent_kernel)
+        z = inputs.read(t) + precision.matmul(h, recurrent_kernel)
         zi, zf, zg, zo = tf.split(z, 4, axis=-1)
         i, f, g, o = tf.sigmoid(zi), tf.sigmoid(zf), tf.tanh(zg), tf.sigmoid(zo)
         c = f * c + i * g
@@ -58,7 +60,7 @@ def _backward(gates, cs, c0, d_outputs, d_h, d_c, recurrent_kernel):
         dc = dc_next + dh * o * (1 - tanh_c * tanh_c)
         dz = tf.concat([dc * g * i * (1 - i), dc * c_prev_ta.read(t) * f * (1 - f),
                         dc * i * (1 - g * g), dh * tanh_c * o * (1 - o)], axis=-1)
-        return t - 1, tf.linalg.matmul(dz, kernel_t), dc * f, dzs.write(t, dz)
+        return t - 1, precision.matmul(dz, kernel_t), dc * f, dzs.write(t, dz)
 
     _, dh0, dc0, dzs = tf.while_loop(
         lambda t, *_: t >= 0, body, (steps - 1, d_h, d_c, tf.TensorArray(gates.dtype, size=steps)),
@@ -69,7 +71,8 @@ def _backward(gates, cs, c0, d_outputs, d_h, d_c, recurrent_kernel):
 @tf.custom_gradient
 def recurrence(proj, recurrent_kernel, h0, c0):
     """`lstm.run_lstm`'s recurrence (forward order) with the gradient above: returns
-    (outputs [T, B, u], final h, final c)."""
+    (outputs [T, B, u], final h, final c). The products run in recurrent_kernel's dtype
+    (bfloat16 under `precision`'s mixed policy); everything else in proj's."""
     # stop_gradient: a tape must not try to differentiate the compiled loop itself (it cannot:
     # its TensorLists may not cross the XLA boundary); `grad` below is the gradient.
     outputs, h, c, cs, gates = _forward(*(tf.stop_gradient(x)
@@ -82,8 +85,10 @@ def recurrence(proj, recurrent_kernel, h0, c0):
         d_proj, dh0, dc0 = _backward(gates, cs, c0, d_outputs, d_h, d_c, recurrent_kernel)
         units = tf.shape(h0)[-1]
         h_prev = tf.concat([h0[None], outputs[:-1]], axis=0)
-        d_kernel = tf.linalg.matmul(tf.reshape(h_prev, [-1, units]),
-                                    tf.reshape(d_proj, [-1, 4 * units]), transpose_a=True)
+        as_kernel = recurrent_kernel.dtype
+        d_kernel = tf.linalg.matmul(tf.cast(tf.reshape(h_prev, [-1, units]), as_kernel),
+                                    tf.cast(tf.reshape(d_proj, [-1, 4 * units]), as_kernel),
+                                    transpose_a=True)
         return d_proj, d_kernel, dh0, dc0
 
     return (outputs, h, c), grad

@@ -1,0 +1,102 @@
+"""`hmvae train --dtype_policy=mixed_bfloat16`: the products run in bfloat16, nothing else does,
+and training computes what float32 training computes to bfloat16's precision."""
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hmvae_tf import checkpoints, data, train
+from hmvae_tf.model import precision
+from hmvae_tf.model.lstm import run_lstm
+from hmvae_tf.model.vae import MusicVAE
+from model_helpers import random_tokens, scale_melodies, tiny_config
+
+
+def _loss_and_grads(model, tokens):
+    with tf.GradientTape() as tape:
+        terms = model.compute_terms(tokens, training=True, p_sample=tf.constant(0.5))
+    return terms["r_loss"], tape.gradient(terms["r_loss"], model.trainable_variables)
+
+
+def _matmul_dtypes(fn, *args):
+    """dtypes of every MatMul in fn's graph and in the functions it calls (loop bodies)."""
+    graph_def = tf.function(fn).get_concrete_function(*args).graph.as_graph_def()
+    nodes = list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]
+    return {tf.dtypes.as_dtype(n.attr["T"].type).name for n in nodes
+            if n.op in ("MatMul", "BatchMatMulV2", "_MklMatMul")}
+
+
+@pytest.mark.parametrize("name", ["cat-mel_2bar_small", "hierdec-mel_16bar"])
+def test_mixed_bfloat16_runs_the_products_in_bfloat16_and_matches_float32(name):
+    config = tiny_config(name)
+    model = MusicVAE(config)
+    model.build()
+    tokens = tf.constant(random_tokens(config, 4))
+    with precision.policy("float32"):
+        tf.random.set_seed(5)
+        want_loss, want_grads = tf.function(_loss_and_grads)(model, tokens)
+        assert _matmul_dtypes(lambda t: _loss_and_grads(model, t), tokens) == {"float32"}
+    with precision.policy("mixed_bfloat16"):
+        tf.random.set_seed(5)
+        got_loss, got_grads = tf.function(_loss_and_grads)(model, tokens)
+        # The training graph's products, forward and backward, are bfloat16; the few small
+        # dense layers (mu, sigma, initial states) stay float32.
+        assert "bfloat16" in _matmul_dtypes(lambda t: _loss_and_grads(model, t), tokens)
+    assert precision.policy_name() == "float32"  # the block restored the default
+    assert got_loss.dtype == tf.float32
+    np.testing.assert_allclose(float(got_loss), float(want_loss), rtol=2e-2)
+    for variable, got, want in zip(model.trainable_variables, got_grads, want_grads):
+        assert got.dtype == tf.float32, variable.path
+        scale = float(tf.reduce_max(tf.abs(want)))
+        if scale > 1e-3:
+            # bfloat16 keeps 8 bits of mantissa: agreement to a few percent of the largest entry.
+            assert float(tf.reduce_max(tf.abs(got - want))) < 0.05 * scale, variable.path
+
+
+def test_the_training_recurrence_in_bfloat16_is_close_to_float32():
+    steps, batch, units = 9, 6, 8
+    proj = tf.random.stateless_normal([steps, batch, 4 * units], seed=[0, 1])
+    kernel = 0.5 * tf.random.stateless_normal([units, 4 * units], seed=[0, 2])
+    zeros = tf.zeros([batch, units])
+    results = {}
+    for name in precision.POLICIES:
+        with precision.policy(name), tf.GradientTape() as tape:
+            tape.watch([proj, kernel])
+            outputs, h, _ = run_lstm(proj, kernel, zeros, zeros, training=True)
+            loss = tf.reduce_sum(outputs * tf.range(units, dtype=tf.float32)) + tf.reduce_sum(h)
+        results[name] = [outputs, *tape.gradient(loss, [proj, kernel])]
+    for want, got in zip(results["float32"], results["mixed_bfloat16"]):
+        assert got.dtype == tf.float32
+        assert not np.array_equal(got.numpy(), want.numpy())  # bfloat16 did run
+        np.testing.assert_allclose(got.numpy(), want.numpy(),
+                                   atol=0.03 * float(tf.reduce_max(tf.abs(want))))
+
+
+def test_training_with_mixed_bfloat16_learns_and_checkpoints_float32_weights(tmp_path):
+    config = tiny_config(extra="batch_size=16")
+    windows = tf.data.Dataset.from_tensor_slices(scale_melodies(64, config.num_steps)[..., 0])
+    pipeline = data.make_pipeline(windows, config, config.batch_size, training=True, seed=0)
+    history = train.train(config, str(tmp_path / "m"), num_steps=80, checkpoint_every=40,
+                          train_data=pipeline, seed=1, dtype_policy="mixed_bfloat16", verbose=0)
+    r_loss = history.history["r_loss"]
+    assert r_loss[-1] < 0.8 * r_loss[0]
+    assert precision.policy_name() == "float32"
+    loaded, _ = checkpoints.load_model(str(tmp_path / "m"))
+    assert all(v.dtype == "float32" for v in loaded.weights)
+    trained = {v.path: v.numpy() for v in history.model.weights}
+    for v in loaded.weights:
+        np.testing.assert_array_equal(v.numpy(), trained[v.path], err_msg=v.path)
+
+
+def test_mixed_bfloat16_asks_xla_for_its_classic_cpu_runtime(monkeypatch):
+    """Only that runtime gives XLA's bfloat16 products oneDNN's speed (bench/README.md)."""
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
+    with precision.policy("mixed_bfloat16"):
+        assert os.environ["XLA_FLAGS"].split() == ["--xla_dump_to=/tmp/x",
+                                                   precision.XLA_CLASSIC_RUNTIME]
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_thunk_runtime=true")
+    with precision.policy("mixed_bfloat16"):  # the user's own choice stays
+        assert os.environ["XLA_FLAGS"] == "--xla_cpu_use_thunk_runtime=true"
+    with pytest.raises(ValueError, match="mixed_bfloat16"):
+        precision.set_policy("float16")
