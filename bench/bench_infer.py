@@ -56,6 +56,7 @@ def worker(args) -> dict:
     out = {"config": name, "hparams": args.hparams, "params": int(model.count_params())}
     with tempfile.TemporaryDirectory() as tmp:
         path = export.export_saved_model(model, tmp, jit_compile=args.jit_compile,
+                                         decode_shards=args.decode_shards,
                                          parallel_bars_rows=args.parallel_bars_rows)
         if args.session:
             from hmvae_tf.serving.service import Servable
@@ -106,6 +107,8 @@ def run_ours(args, jit: bool, session: bool = False) -> dict:
            f"--hparams={args.hparams}", f"--warmup={args.warmup}", f"--runs={args.runs}"]
     if args.parallel_bars_rows is not None:
         cmd.append(f"--parallel_bars_rows={args.parallel_bars_rows}")
+    if args.decode_shards is not None:
+        cmd.append(f"--decode_shards={args.decode_shards}")
     if jit:
         cmd.append("--jit_compile")
     if session:
@@ -147,6 +150,8 @@ def main() -> None:
                         "it: the SignatureDef in a TF1 session, one C++ callable per signature")
     p.add_argument("--parallel_bars_rows", type=int, default=None,
                    help="as `hmvae export --parallel_bars_rows` (default: export's default)")
+    p.add_argument("--decode_shards", type=int, default=None,
+                   help="as `hmvae export --decode_shards` (default: export's default)")
     p.add_argument("--baseline", action="store_true", help="also run Magenta's TrainedModel")
     p.add_argument("--json_out", default=None)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

@@ -20,7 +20,6 @@ from typing import Callable, NamedTuple
 import keras
 import tensorflow as tf
 
-from hmvae_tf.model import precision
 from hmvae_tf.model.lstm import LSTMStack, gather_rows, gpu_available
 
 START = -1  # "no previous token": one-hot of -1 is the zero vector (Magenta's start input)
@@ -196,7 +195,7 @@ class MusicDecoder(keras.layers.Layer):
             else:
                 cond, init = cond[0], init[0]
             tracks.append((core, table, cond, init, core.rnn.step_weights(),
-                           (precision.compute(core.output_layer.kernel),
+                           (tf.convert_to_tensor(core.output_layer.kernel),
                             tf.convert_to_tensor(core.output_layer.bias))))
         if length > 1:
             states0 = [core.rnn.zero_state(tf.shape(emb)[0]) for core in self.cores]
@@ -233,7 +232,7 @@ class MusicDecoder(keras.layers.Layer):
                     cond_t = cond
                 rows = tf.gather(table, previous[:, k] + 1)
                 out, state = core.rnn.step(rows + cond_t, state, weights)
-                logits = precision.matmul(out, out_kernel) + out_bias
+                logits = tf.linalg.matmul(out, out_kernel) + out_bias
                 token = choose(t, k, logits)
                 if targets is not None:
                     token = tf.where(use_t, target_t[:, k], token)
