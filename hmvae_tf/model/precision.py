@@ -5,7 +5,8 @@ distributions in bfloat16; here the name means less. Variables, LSTM states, gat
 losses all stay float32, and only the matrix products run in bfloat16. Those products are
 nearly all of a step's arithmetic: the recurrent products, the input projections and the
 weight gradients. Each kernel is cast once per call (`compute`); `matmul` casts its other
-operand to the kernel's dtype and the product back. Checkpoints are the same under both
+operand to the kernel's dtype and the product back. The output layer's product, which gives
+the logits the loss reads, stays float32 (it is small). Checkpoints are the same under both
 policies.
 
 On a CPU with AVX512_BF16 or AMX, oneDNN runs a bfloat16 product about 1.8x as fast as float32.
