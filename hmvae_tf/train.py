@@ -44,8 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help="mixed_bfloat16: the LSTM and decoder products run in bfloat16, "
                         "everything else (variables, states, losses) in float32: about 1.4x "
                         "faster training on CPUs with AVX512_BF16 or AMX (slower elsewhere), "
-                        "with test accuracy about 0.5 points lower after 1000 steps, hence "
-                        "not the default (BUILD.md). Checkpoints are the same either way")
+                        "not the default until its accuracy is shown to be unchanged (BUILD.md). "
+                        "Checkpoints are the same either way")
 
 
 def make_strategy(name: str):
