@@ -112,7 +112,8 @@ def worker(args) -> dict:
     peak = matmul_gflops(dtype="bfloat16" if args.dtype_policy == "mixed_bfloat16" else "float32")
     return {
         "config": args.config, "hparams": args.hparams, "batch": args.batch,
-        "jit_compile": args.jit_compile, "dtype_policy": args.dtype_policy, "params": int(model.count_params()),
+        "jit_compile": args.jit_compile, "dtype_policy": args.dtype_policy,
+        "params": int(model.count_params()),
         "ms_per_step_median": 1e3 * median, "ms_per_step_min": 1e3 * min(times),
         "ms_per_step_max": 1e3 * max(times), "examples_per_s": args.batch / median,
         "model_gflops": flops, "matmul_gflops": peak, "fraction_of_matmul_rate": flops / peak,

@@ -95,6 +95,11 @@ def test_mixed_bfloat16_asks_xla_for_its_classic_cpu_runtime(monkeypatch):
     with precision.policy("mixed_bfloat16"):
         assert os.environ["XLA_FLAGS"].split() == ["--xla_dump_to=/tmp/x",
                                                    precision.XLA_CLASSIC_RUNTIME]
+    assert os.environ["XLA_FLAGS"] == "--xla_dump_to=/tmp/x"  # later processes: the user's
+    monkeypatch.delenv("XLA_FLAGS")
+    with precision.policy("mixed_bfloat16"):
+        assert os.environ["XLA_FLAGS"] == precision.XLA_CLASSIC_RUNTIME
+    assert "XLA_FLAGS" not in os.environ
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_thunk_runtime=true")
     with precision.policy("mixed_bfloat16"):  # the user's own choice stays
         assert os.environ["XLA_FLAGS"] == "--xla_cpu_use_thunk_runtime=true"

@@ -58,13 +58,19 @@ def policy_name() -> str:
 
 @contextlib.contextmanager
 def policy(name: str) -> Iterator[None]:
-    """`set_policy(name)` for the duration of a block (graphs traced inside keep it)."""
-    previous = policy_name()
+    """`set_policy(name)` for the duration of a block (graphs traced inside keep it). XLA_FLAGS
+    is restored too, so that processes started later do not inherit it; XLA reads it once, at
+    its first compile, which for training happens inside the block."""
+    previous, flags = policy_name(), os.environ.get("XLA_FLAGS")
     set_policy(name)
     try:
         yield
     finally:
         set_policy(previous)
+        if flags is None:
+            os.environ.pop("XLA_FLAGS", None)
+        else:
+            os.environ["XLA_FLAGS"] = flags
 
 
 def compute(kernel) -> tf.Tensor:
