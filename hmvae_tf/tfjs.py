@@ -18,7 +18,8 @@ tensorflowjs converter, lowered v1 loops) one graph model each:
 share their weights: each distinct tensor is stored once under `weights/`, and every
 model.json's manifest points there, so four graphs cost what the model's weights cost.
 After the converter, each model.json gets its function's own tensor names and loses the
-control-dependency edges TF.js cannot run inside a lowered loop (strip_control_dependencies).
+control-dependency edges TF.js cannot run inside a lowered loop (strip_control_dependencies),
+and fused activations TF.js cannot run are split back out (unfuse_activations).
 
 Output directory:
     hmvae_model.json          what the page reads: config, representation, tracks,
@@ -30,6 +31,7 @@ and an entry for the model in `index.json` beside the output directory (the page
 from __future__ import annotations
 
 import argparse
+import base64
 import collections
 import contextlib
 import hashlib
@@ -310,6 +312,56 @@ def strip_control_dependencies(model_json_path: str) -> dict:
     return model_json
 
 
+# Activations TF.js can run fused into a _FusedMatMul (tfjs-core's fused ops: relu, relu6,
+# elu, leakyrelu, prelu, sigmoid; "linear" is no activation).
+TFJS_FUSED_ACTIVATIONS = {"Relu", "Relu6", "Elu", "LeakyRelu", "Prelu", "Sigmoid"}
+
+
+def unfuse_activations(model_json_path: str) -> dict:
+    """Moves activations TF.js cannot run fused out of `_FusedMatMul` nodes, into nodes of
+    their own under the fused node's name (so its consumers are unchanged).
+
+    Where TensorFlow runs with oneDNN (by default on CPUs with AVX-512 VNNI/BF16 or AMX),
+    grappler's remapper also fuses Tanh into a MatMul + BiasAdd, e.g. the dense layers that
+    turn z into LSTM states. TF.js then fails at run time with "Activation tanh has not been
+    implemented".
+    """
+    with open(model_json_path) as f:
+        model_json = json.load(f)
+    topology = model_json["modelTopology"]
+
+    def decode(strings):
+        return [base64.b64decode(s).decode() for s in strings]
+
+    def encode(names):
+        return [base64.b64encode(n.encode()).decode() for n in names]
+
+    def split(nodes):
+        out = []
+        for node in nodes:
+            fused = decode(node.get("attr", {}).get("fused_ops", {}).get("list", {}).get("s", []))
+            if node["op"] != "_FusedMatMul" or not fused or fused[-1] == "BiasAdd" \
+                    or fused[-1] in TFJS_FUSED_ACTIVATIONS:
+                out.append(node)
+                continue
+            product = {**node, "name": f"{node['name']}/product",
+                       "attr": {**node["attr"], "fused_ops": {"list": {"s": encode(fused[:-1])}}}}
+            activation = {"name": node["name"], "op": fused[-1], "input": [product["name"]],
+                          "attr": {"T": node["attr"]["T"]}}
+            if "device" in node:
+                activation["device"] = node["device"]
+            out += [product, activation]
+        return out
+
+    topology["node"] = split(topology.get("node", []))
+    for fn in topology.get("library", {}).get("function", []):
+        if "nodeDef" in fn:
+            fn["nodeDef"] = split(fn["nodeDef"])
+    with open(model_json_path, "w") as f:
+        json.dump(model_json, f)
+    return model_json
+
+
 def name_signature(model_json_path: str, signature_fn) -> dict:
     """Gives the graph model's signature the function's own input and output names.
 
@@ -396,6 +448,7 @@ def convert(saved_model: str, out_dir: str, name: str | None = None,
             model_json = name_signature(os.path.join(tmp, g, "model.json"),
                                         loaded.signatures[g])
             model_json = strip_control_dependencies(os.path.join(tmp, g, "model.json"))
+            model_json = unfuse_activations(os.path.join(tmp, g, "model.json"))
             ops = graph_ops(model_json)
             bad = forbidden_ops(ops)
             if bad:

@@ -4,6 +4,7 @@ The converted files and their description, the ops TF.js must (not) see, the sha
 pool, and, with Node and the page's npm packages, the graphs run by TF.js against the
 SavedModel's own signatures.
 """
+import base64
 import json
 import os
 import zlib
@@ -80,6 +81,30 @@ def test_files_and_description(melody):
         "weight_bytes": on_disk["weights"]["weight_bytes"]}]
 
 
+def tfjs_fused_ops(node) -> list[str]:
+    return [base64.b64decode(x).decode() for x in node["attr"]["fused_ops"]["list"]["s"]]
+
+
+def test_fused_activations_tfjs_lacks_get_nodes_of_their_own(tmp_path):
+    """With oneDNN (the default on AVX-512 CPUs) grappler fuses Tanh into _FusedMatMul."""
+    def fused(name, ops):
+        return {"name": name, "op": "_FusedMatMul", "input": ["x", "w", "b"],
+                "attr": {"T": {"type": "DT_FLOAT"}, "fused_ops": {"list": {"s": [
+                    base64.b64encode(op.encode()).decode() for op in ops]}}}}
+
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps({"modelTopology": {"node": [
+        fused("dense", ["BiasAdd", "Tanh"]), fused("gates", ["BiasAdd", "Sigmoid"]),
+        {"name": "out", "op": "Identity", "input": ["dense", "gates"]}]}}))
+    nodes = {n["name"]: n for n in tfjs.unfuse_activations(str(path))["modelTopology"]["node"]}
+    assert json.loads(path.read_text())["modelTopology"]["node"] == list(nodes.values())
+    assert tfjs_fused_ops(nodes["dense/product"]) == ["BiasAdd"]
+    assert nodes["dense/product"]["input"] == ["x", "w", "b"]
+    assert nodes["dense"]["op"] == "Tanh" and nodes["dense"]["input"] == ["dense/product"]
+    assert tfjs_fused_ops(nodes["gates"]) == ["BiasAdd", "Sigmoid"]  # TF.js runs it fused
+    assert nodes["out"]["input"] == ["dense", "gates"]
+
+
 def test_browser_graphs_use_only_tfjs_friendly_ops(melody):
     _, _, path, out, desc = melody
     seen = {}
@@ -95,6 +120,8 @@ def test_browser_graphs_use_only_tfjs_friendly_ops(melody):
         nodes = model_json["modelTopology"]["node"]
         assert not [i for n in nodes for i in n.get("input", []) if i.startswith("^")]
         assert "While" not in ops and "Enter" in ops  # lowered loops
+        fused = [tfjs_fused_ops(n) for n in nodes if n["op"] == "_FusedMatMul"]
+        assert all(f[-1] in tfjs.TFJS_FUSED_ACTIVATIONS | {"BiasAdd"} for f in fused), fused
     assert "RandomStandardNormal" in seen["sample"] and "RandomUniform" in seen["sample"]
     assert "RandomUniform" in seen["decode"] and "RandomStandardNormal" not in seen["decode"]
     assert "RandomStandardNormal" in seen["encode"]
