@@ -292,10 +292,6 @@ def strip_control_dependencies(model_json_path: str) -> dict:
     waits forever ("Cannot compute the outputs"). An inference graph's data edges already fix
     the order that matters: the stateful random ops have no ordering to keep.
     """
-    with open(model_json_path) as f:
-        model_json = json.load(f)
-    topology = model_json["modelTopology"]
-
     def clean(nodes):
         kept = [n for n in nodes if n["op"] != "NoOp"]
         for n in kept:
@@ -303,10 +299,19 @@ def strip_control_dependencies(model_json_path: str) -> dict:
                 n["input"] = [i for i in n["input"] if not i.startswith("^")]
         return kept
 
-    topology["node"] = clean(topology.get("node", []))
+    return _rewrite_nodes(model_json_path, clean)
+
+
+def _rewrite_nodes(model_json_path: str, rewrite) -> dict:
+    """Replaces the node list of a model.json's graph and of each of its library functions
+    by rewrite(nodes); writes the file back and returns its contents."""
+    with open(model_json_path) as f:
+        model_json = json.load(f)
+    topology = model_json["modelTopology"]
+    topology["node"] = rewrite(topology.get("node", []))
     for fn in topology.get("library", {}).get("function", []):
         if "nodeDef" in fn:
-            fn["nodeDef"] = clean(fn["nodeDef"])
+            fn["nodeDef"] = rewrite(fn["nodeDef"])
     with open(model_json_path, "w") as f:
         json.dump(model_json, f)
     return model_json
@@ -326,10 +331,6 @@ def unfuse_activations(model_json_path: str) -> dict:
     turn z into LSTM states. TF.js then fails at run time with "Activation tanh has not been
     implemented".
     """
-    with open(model_json_path) as f:
-        model_json = json.load(f)
-    topology = model_json["modelTopology"]
-
     def decode(strings):
         return [base64.b64decode(s).decode() for s in strings]
 
@@ -353,13 +354,7 @@ def unfuse_activations(model_json_path: str) -> dict:
             out += [product, activation]
         return out
 
-    topology["node"] = split(topology.get("node", []))
-    for fn in topology.get("library", {}).get("function", []):
-        if "nodeDef" in fn:
-            fn["nodeDef"] = split(fn["nodeDef"])
-    with open(model_json_path, "w") as f:
-        json.dump(model_json, f)
-    return model_json
+    return _rewrite_nodes(model_json_path, split)
 
 
 def name_signature(model_json_path: str, signature_fn) -> dict:
