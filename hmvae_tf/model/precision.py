@@ -24,10 +24,10 @@ from collections.abc import Iterator
 
 import tensorflow as tf
 
-POLICIES = ("float32", "mixed_bfloat16")
 _DTYPES = {"float32": tf.float32, "mixed_bfloat16": tf.bfloat16}
+POLICIES = tuple(_DTYPES)
 XLA_CLASSIC_RUNTIME = "--xla_cpu_use_thunk_runtime=false"
-_matmul_dtype = tf.float32
+_policy = "float32"
 
 
 def cpu_has_bf16() -> bool:
@@ -43,17 +43,21 @@ def cpu_has_bf16() -> bool:
 
 def set_policy(name: str) -> None:
     """Runs later-traced products in `name`'s dtype (one of POLICIES)."""
-    global _matmul_dtype
+    global _policy
     if name not in _DTYPES:
         raise ValueError(f"unknown precision policy {name!r}; one of {', '.join(POLICIES)}")
-    _matmul_dtype = _DTYPES[name]
+    _policy = name
     flags = os.environ.get("XLA_FLAGS", "")
-    if _matmul_dtype == tf.bfloat16 and "xla_cpu_use_thunk_runtime" not in flags:
+    if matmul_dtype() == tf.bfloat16 and "xla_cpu_use_thunk_runtime" not in flags:
         os.environ["XLA_FLAGS"] = f"{flags} {XLA_CLASSIC_RUNTIME}".strip()
 
 
 def policy_name() -> str:
-    return next(name for name, dtype in _DTYPES.items() if dtype == _matmul_dtype)
+    return _policy
+
+
+def matmul_dtype() -> tf.DType:
+    return _DTYPES[_policy]
 
 
 @contextlib.contextmanager
@@ -75,7 +79,7 @@ def policy(name: str) -> Iterator[None]:
 
 def compute(kernel) -> tf.Tensor:
     """A kernel in the products' dtype (cast once, outside loops)."""
-    return tf.cast(kernel, _matmul_dtype)
+    return tf.cast(kernel, matmul_dtype())
 
 
 def matmul(x: tf.Tensor, kernel: tf.Tensor, **kwargs) -> tf.Tensor:
