@@ -119,6 +119,63 @@ def test_teacher_forced_and_autoregressive_paths_agree():
             np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["cat-mel_2bar_small", "hierdec-trio_16bar"])
+def test_scheduled_inputs_mix_targets_and_the_models_samples(name):
+    """Scheduled sampling's inputs: the targets at p_sample 0, the model's own samples at 1
+    (an output bias that makes one class near-certain shows they come from its logits)."""
+    config = tiny_config(name)
+    model = built(config)
+    tokens = tf.constant(random_tokens(config, 4, seed=5))
+    z = tf.random.normal([4, config.z_size])
+    np.testing.assert_array_equal(model.scheduled_inputs(z, tokens, 0.0).numpy(), tokens.numpy())
+    favourite = [3, 1, 2]
+    for core, c in zip(model.decoder.cores, favourite):
+        core.output_layer.bias.assign(tf.one_hot(c, core.num_classes) * 60.0)
+    sampled = model.scheduled_inputs(z, tokens, 1.0).numpy()
+    for k in range(len(config.track_classes)):
+        assert (sampled[..., k] == favourite[k]).all()
+    tf.random.set_seed(0)
+    mixed, target = model.scheduled_inputs(z, tokens, 0.5).numpy()[..., 0], tokens.numpy()[..., 0]
+    assert ((mixed == target) | (mixed == favourite[0])).all()
+    informative = target != favourite[0]  # where a sample and the target differ
+    assert 0.3 < (mixed[informative] == favourite[0]).mean() < 0.7
+
+
+@pytest.mark.parametrize("name", ["cat-mel_2bar_small", "hierdec-trio_16bar"])
+def test_teacher_forcing_on_scheduled_inputs_has_the_step_loops_loss_and_gradients(
+        monkeypatch, name):
+    """Training's second pass (teacher forcing with the training LSTM on the inputs the step
+    loop picked) has the loss and gradients of backprop through that step loop itself."""
+    config = tiny_config(name)
+    model = built(config)
+    tokens = tf.constant(random_tokens(config, 3, seed=7))
+    z = tf.random.normal([3, config.z_size])
+    inputs = model.scheduled_inputs(z, tokens, 0.5)
+    replay = lambda t, k, logits: inputs[:, t, k]  # noqa: E731
+    never = tf.zeros(tokens.shape[:2], tf.bool)
+    variables = model.decoder.trainable_variables
+
+    def loss_and_grads(logits_of):
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            loss = sum(tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                tokens[..., k], lg)) for k, lg in enumerate(logits_of()))
+        return loss, tape.gradient(loss, [z] + variables)
+
+    two_pass = loss_and_grads(lambda: model.decoder.teacher_forced_logits(z, inputs, True))
+    step_loop = loss_and_grads(lambda: model.decoder.autoregress(
+        z, replay, targets=tokens, use_target=never, return_logits=True, training=True)[1])
+    np.testing.assert_allclose(two_pass[0].numpy(), step_loop[0].numpy(), rtol=1e-5)
+    # compute_terms, the training loss, takes that route when p_sample is given.
+    monkeypatch.setattr(model, "posterior_sample", lambda q: z)
+    monkeypatch.setattr(model, "scheduled_inputs", lambda z_, tokens_, p: inputs)
+    r_loss = model.compute_terms(tokens, training=True, p_sample=tf.constant(0.5))["r_loss"]
+    np.testing.assert_allclose(r_loss.numpy() * 3, step_loop[0].numpy(), rtol=1e-5)
+    for a, b in zip(two_pass[1], step_loop[1]):
+        np.testing.assert_allclose(tf.convert_to_tensor(a).numpy(),
+                                   tf.convert_to_tensor(b).numpy(), atol=1e-5)
+
+
 def test_hierarchical_bar_boundaries():
     """Bar k's first step reads bar k-1's last token and nothing else from bar k-1: the core
     decoder restarts from the conductor at every bar."""

@@ -122,8 +122,8 @@ class MusicDecoder(keras.layers.Layer):
 
         choose(t, k, logits [B, C_k]) -> int32 tokens [B] picks track k's token at step t.
         With `targets` [B, T, K] and `use_target` bool [B, T], the next input is the target
-        where use_target is set (scheduled sampling). Returns tokens [B, T, K] and, if asked,
-        logits per track [B, T, C_k].
+        where use_target is set (scheduled sampling's inputs). Returns tokens [B, T, K] and,
+        if asked, logits per track [B, T, C_k] (the tests compare them with teacher forcing's).
 
         Everything that does not change from step to step is computed before the loop: each
         subsequence's conditioning projection and initial state, a table of the first layer's

@@ -65,11 +65,3 @@ def gumbel_chooser(noise: tf.Tensor, temperature: tf.Tensor,
         return tf.argmax(logits * inverse + per_track[k].read(t), -1, output_type=tf.int32)
 
     return choose
-
-
-def categorical_chooser() -> Callable:
-    """Token choice at temperature 1 from TF's stateful generator (scheduled sampling)."""
-    def choose(t, k, logits):
-        return tf.random.categorical(logits, 1, dtype=tf.int32)[:, 0]
-
-    return choose
