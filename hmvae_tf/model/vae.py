@@ -107,8 +107,7 @@ class MusicVAE(keras.Model):
         """
         use_target = tf.random.uniform(tf.shape(tokens)[:2]) >= p_sample
         noise = sampling.gumbel(tf.concat([tf.shape(tokens)[:2], [sum(self.track_classes)]], 0))
-        return tf.stop_gradient(
-            self._pick_inputs(tf.stop_gradient(z), tokens, use_target, noise))
+        return self._pick_inputs(tf.stop_gradient(z), tokens, use_target, noise)
 
     @tf.function(jit_compile=True, autograph=False)
     def _pick_inputs(self, z, tokens, use_target, noise):
