@@ -6,11 +6,12 @@ import tensorflow as tf
 from hmvae_tf.model.lstm import run_lstm
 
 
-def _loss_and_grads(training, proj, kernel, h0, c0, reverse):
+def _loss_and_grads(training, proj, kernel, h0, c0, reverse, shard_batch=False):
     weights = tf.random.stateless_normal(proj.shape[1:2] + kernel.shape[:1], seed=[3, 4])
     with tf.GradientTape() as tape:
         tape.watch([proj, kernel, h0, c0])
-        outputs, h, c = run_lstm(proj, kernel, h0, c0, reverse=reverse, training=training)
+        outputs, h, c = run_lstm(proj, kernel, h0, c0, reverse=reverse, training=training,
+                                 shard_batch=shard_batch)
         # Every output feeds the loss with its own weights, so no gradient term can cancel.
         loss = (tf.reduce_sum(outputs * weights) + 0.3 * tf.reduce_sum(h * weights[0])
                 + 0.7 * tf.reduce_sum(tf.square(c)))
@@ -18,14 +19,27 @@ def _loss_and_grads(training, proj, kernel, h0, c0, reverse):
 
 
 @pytest.mark.parametrize("reverse", [False, True])
-def test_outputs_and_gradients_match_autodiff(reverse):
+@pytest.mark.parametrize("shards", [None, [2, 3]])
+def test_outputs_and_gradients_match_autodiff(monkeypatch, reverse, shards):
+    """Also with the batch cut into shards (one compiled loop each, as on a multi-core CPU);
+    the shards are forced here, so the test does not depend on this machine's cores."""
+    from hmvae_tf.model import lstm_training
+
+    loops = []
+    real_forward = lstm_training._forward
+    monkeypatch.setattr(lstm_training, "_forward",
+                        lambda *args: loops.append(args[0].shape[1]) or real_forward(*args))
+    if shards:
+        monkeypatch.setattr(lstm_training, "cpu_shard_sizes", lambda batch: shards)
     steps, batch, units = 7, 5, 6
     proj = tf.random.stateless_normal([steps, batch, 4 * units], seed=[0, 1])
     kernel = 0.5 * tf.random.stateless_normal([units, 4 * units], seed=[0, 2])
     h0 = 0.3 * tf.random.stateless_normal([batch, units], seed=[0, 3])
     c0 = 0.3 * tf.random.stateless_normal([batch, units], seed=[0, 4])
     want_out, want_grads = _loss_and_grads(False, proj, kernel, h0, c0, reverse)
-    got_out, got_grads = _loss_and_grads(True, proj, kernel, h0, c0, reverse)
+    got_out, got_grads = _loss_and_grads(True, proj, kernel, h0, c0, reverse,
+                                         shard_batch=bool(shards))
+    assert loops == (shards or [batch])
     for want, got in zip(want_out + want_grads, got_out + got_grads):
         assert float(tf.reduce_max(tf.abs(want))) > 1e-3  # the comparison is not of zeros
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-5)
@@ -55,10 +69,23 @@ def test_only_training_takes_the_hand_written_gradient(monkeypatch):
     calls = []
     real = lstm_training.recurrence
     monkeypatch.setattr(lstm_training, "recurrence",
-                        lambda *args: calls.append(1) or real(*args))
+                        lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
     proj, kernel = tf.zeros([3, 2, 8]), tf.zeros([2, 8])
     zeros = tf.zeros([2, 2])
     run_lstm(proj, kernel, zeros, zeros)
     assert not calls
     run_lstm(proj, kernel, zeros, zeros, training=True)
     assert calls == [1]
+
+
+def test_cpu_shard_sizes_give_each_core_a_shard_of_enough_rows(monkeypatch):
+    from hmvae_tf.model import lstm_training
+
+    monkeypatch.setattr(lstm_training.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3},
+                        raising=False)
+    assert lstm_training.cpu_shard_sizes(512) == [128] * 4
+    assert lstm_training.cpu_shard_sizes(100) == [34, 33, 33]  # 3 shards of >= 32 rows
+    assert lstm_training.cpu_shard_sizes(63) == [63]
+    assert lstm_training.cpu_shard_sizes(None) == [None]  # batch unknown when traced
+    monkeypatch.setattr(lstm_training.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert lstm_training.cpu_shard_sizes(512) == [512]

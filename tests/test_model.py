@@ -141,6 +141,26 @@ def test_scheduled_inputs_mix_targets_and_the_models_samples(name):
     assert 0.3 < (mixed[informative] == favourite[0]).mean() < 0.7
 
 
+def test_scheduled_inputs_in_batch_shards_are_the_same(monkeypatch):
+    """On a multi-core CPU the step loop runs one shard of rows per core; forced shards give
+    the inputs one loop gives for the same noise."""
+    from hmvae_tf.model import vae
+
+    config = tiny_config("cat-mel_2bar_small")
+    model = built(config)
+    tokens = tf.constant(random_tokens(config, 5, seed=6))
+    z = tf.random.normal([5, config.z_size])
+
+    def picked(sizes):
+        monkeypatch.setattr(vae, "cpu_shard_sizes", lambda batch: sizes)
+        tf.random.set_seed(11)
+        return model.scheduled_inputs(z, tokens, 0.5).numpy()
+
+    whole, sharded = picked([5]), picked([2, 3])
+    assert (whole != tokens.numpy()).any()  # some inputs are the model's samples
+    np.testing.assert_array_equal(sharded, whole)
+
+
 @pytest.mark.parametrize("name", ["cat-mel_2bar_small", "hierdec-trio_16bar"])
 def test_teacher_forcing_on_scheduled_inputs_has_the_step_loops_loss_and_gradients(
         monkeypatch, name):

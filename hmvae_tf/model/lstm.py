@@ -28,17 +28,21 @@ def gpu_available() -> bool:
 
 
 def run_lstm(proj: tf.Tensor, recurrent_kernel: tf.Tensor, h0: tf.Tensor, c0: tf.Tensor,
-             reverse: bool = False, training: bool = False):
+             reverse: bool = False, training: bool = False, shard_batch: bool = False):
     """The recurrence of one LSTM layer over time-major input projections.
 
     proj: [T, B, 4u] = x_t @ kernel + bias for every step. Returns (outputs [T, B, u] in
     input order, final h, final c); with reverse=True the layer reads the sequence backwards.
-    training=True runs `lstm_training.recurrence`, the same function with a faster gradient.
+    training=True runs `lstm_training.recurrence`, the same function with a faster gradient
+    (shard_batch: with the batch cut into one loop per CPU core).
     """
     if reverse:
         proj = tf.reverse(proj, [0])
-    loop = lstm_training.recurrence if training else _loop
-    out, h, c = loop(proj, precision.compute(recurrent_kernel), h0, c0)
+    kernel = precision.compute(recurrent_kernel)
+    if training:
+        out, h, c = lstm_training.recurrence(proj, kernel, h0, c0, shard_batch=shard_batch)
+    else:
+        out, h, c = _loop(proj, kernel, h0, c0)
     return (tf.reverse(out, [0]) if reverse else out), h, c
 
 
@@ -132,7 +136,7 @@ class LSTMStack(keras.layers.Layer):
             if i:
                 proj = project(outputs, lstm.cell.kernel, lstm.cell.bias)
             outputs, h, c = run_lstm(proj, lstm.cell.recurrent_kernel, *initial_state[i],
-                                     training=training)
+                                     training=training, shard_batch=True)
             final.append((h, c))
         return outputs, final
 

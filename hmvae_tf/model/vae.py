@@ -18,6 +18,7 @@ from hmvae_tf.configs import Config
 from hmvae_tf.model import sampling
 from hmvae_tf.model.decoders import MusicDecoder
 from hmvae_tf.model.encoder import BidirectionalLstmEncoder
+from hmvae_tf.model.lstm_training import cpu_shard_sizes
 from hmvae_tf.model.schedules import ExponentialDecayToFloor, kl_beta, sampling_probability
 
 tfd = tfp.distributions
@@ -107,7 +108,13 @@ class MusicVAE(keras.Model):
         """
         use_target = tf.random.uniform(tf.shape(tokens)[:2]) >= p_sample
         noise = sampling.gumbel(tf.concat([tf.shape(tokens)[:2], [sum(self.track_classes)]], 0))
-        return self._pick_inputs(tf.stop_gradient(z), tokens, use_target, noise)
+        args = (tf.stop_gradient(z), tokens, use_target, noise)
+        sizes = cpu_shard_sizes(tokens.shape[0])
+        if len(sizes) == 1:
+            return self._pick_inputs(*args)
+        # Rows are independent: one compiled loop per core, side by side.
+        shards = zip(*(tf.split(a, sizes) for a in args))
+        return tf.concat([self._pick_inputs(*shard) for shard in shards], 0)
 
     @tf.function(jit_compile=True, autograph=False)
     def _pick_inputs(self, z, tokens, use_target, noise):
