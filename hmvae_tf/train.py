@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--dtype_policy", choices=("float32", "mixed_bfloat16"),
                         default="float32",
                         help="mixed_bfloat16: the LSTM and decoder products run in bfloat16, "
-                        "everything else (variables, states, losses) in float32: 1.3-1.5x "
+                        "everything else (variables, states, losses) in float32: 1.3-1.8x "
                         "faster training on CPUs with AVX512_BF16 or AMX (slower elsewhere), "
                         "but not the default: after 1000 steps it reached a lower accuracy for "
                         "each of four seeds (BUILD.md). Checkpoints are the same either way")
