@@ -23,14 +23,14 @@ def _loss_and_grads(training, proj, kernel, h0, c0, reverse, shard_batch=False):
 def test_outputs_and_gradients_match_autodiff(monkeypatch, reverse, shards):
     """Also with the batch cut into shards (one compiled loop each, as on a multi-core CPU);
     the shards are forced here, so the test does not depend on this machine's cores."""
-    from hmvae_tf.model import lstm_training
+    from hmvae_tf.model import lstm, lstm_training
 
     loops = []
     real_forward = lstm_training._forward
     monkeypatch.setattr(lstm_training, "_forward",
                         lambda *args: loops.append(args[0].shape[1]) or real_forward(*args))
     if shards:
-        monkeypatch.setattr(lstm_training, "cpu_shard_sizes", lambda batch: shards)
+        monkeypatch.setattr(lstm, "cpu_shard_sizes", lambda batch: shards)
     steps, batch, units = 7, 5, 6
     proj = tf.random.stateless_normal([steps, batch, 4 * units], seed=[0, 1])
     kernel = 0.5 * tf.random.stateless_normal([units, 4 * units], seed=[0, 2])
@@ -79,13 +79,13 @@ def test_only_training_takes_the_hand_written_gradient(monkeypatch):
 
 
 def test_cpu_shard_sizes_give_each_core_a_shard_of_enough_rows(monkeypatch):
-    from hmvae_tf.model import lstm_training
+    from hmvae_tf.model import lstm
 
-    monkeypatch.setattr(lstm_training.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3},
+    monkeypatch.setattr(lstm.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3},
                         raising=False)
-    assert lstm_training.cpu_shard_sizes(512) == [128] * 4
-    assert lstm_training.cpu_shard_sizes(100) == [34, 33, 33]  # 3 shards of >= 32 rows
-    assert lstm_training.cpu_shard_sizes(63) == [63]
-    assert lstm_training.cpu_shard_sizes(None) == [None]  # batch unknown when traced
-    monkeypatch.setattr(lstm_training.os, "sched_getaffinity", lambda pid: {0}, raising=False)
-    assert lstm_training.cpu_shard_sizes(512) == [512]
+    assert lstm.cpu_shard_sizes(512) == [128] * 4
+    assert lstm.cpu_shard_sizes(100) == [34, 33, 33]  # 3 shards of >= 32 rows
+    assert lstm.cpu_shard_sizes(63) == [63]
+    assert lstm.cpu_shard_sizes(None) == [None]  # batch unknown when traced
+    monkeypatch.setattr(lstm.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert lstm.cpu_shard_sizes(512) == [512]

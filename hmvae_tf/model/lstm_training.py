@@ -15,27 +15,9 @@ only caller. The weights and the function computed are the same:
 """
 from __future__ import annotations
 
-import os
-
 import tensorflow as tf
 
 from hmvae_tf.model import precision
-
-
-MIN_SHARD_ROWS = 32
-
-
-def cpu_shard_sizes(batch: int | None) -> list[int]:
-    """Row counts to cut a batch into for an XLA-compiled training loop on a CPU, one shard
-    per core. XLA runs such a loop's small products on one core, so one loop leaves the other
-    cores idle; independent shards run side by side on TensorFlow's inter-op threads (on 2
-    cores, 1.25-1.4x for a 256-unit layer at batch 64 and 512). One shard where the batch
-    size is unknown at trace time, the batch is small, or a GPU is there."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    count = min(cores or 1, (batch or 0) // MIN_SHARD_ROWS)
-    if count <= 1 or tf.config.list_logical_devices("GPU"):
-        return [batch]
-    return [batch // count + (i < batch % count) for i in range(count)]
 
 
 def _unstack(x: tf.Tensor) -> tf.TensorArray:
@@ -86,26 +68,26 @@ def _backward(gates, cs, c0, d_outputs, d_h, d_c, recurrent_kernel):
     return dzs.stack(), dh0, dc0
 
 
-def recurrence(proj, recurrent_kernel, h0, c0, shard_batch: bool = False):
+def recurrence(proj, recurrent_kernel, h0, c0, shard_sizes: list[int] | None = None):
     """`lstm.run_lstm`'s recurrence (forward order) with the gradient above: returns
     (outputs [T, B, u], final h, final c). The products run in recurrent_kernel's dtype
     (bfloat16 under `precision`'s mixed policy); everything else in proj's.
 
-    shard_batch: cut the batch into `cpu_shard_sizes` shards whose loops run side by side;
-    for a layer with nothing else to run beside it (not the encoder's two directions, which
-    already do: there, four loops on two cores were slower than two)."""
-    sizes = cpu_shard_sizes(proj.shape[1]) if shard_batch else [proj.shape[1]]
-    cut = ((lambda x, axis: tf.split(x, sizes, axis)) if len(sizes) > 1
-           else (lambda x, axis: [x]))
+    shard_sizes: row counts (summing to B) to cut the batch into, one compiled loop per shard;
+    the loops run side by side (`lstm.cpu_shard_sizes` says when that pays). None: one loop."""
+    if shard_sizes and len(shard_sizes) > 1:
+        cut = lambda x, axis: tf.split(x, shard_sizes, axis)  # noqa: E731
+    else:
+        cut = lambda x, axis: [x]  # noqa: E731
 
     @tf.custom_gradient
     def run(proj, recurrent_kernel, h0, c0):
         # stop_gradient: a tape must not try to differentiate the compiled loop itself (it
         # cannot: its TensorLists may not cross the XLA boundary); `grad` is the gradient.
         kernel = tf.stop_gradient(recurrent_kernel)
+        c0s = cut(tf.stop_gradient(c0), 0)
         shards = [_forward(p, kernel, h, c) for p, h, c in
-                  zip(cut(tf.stop_gradient(proj), 1), cut(tf.stop_gradient(h0), 0),
-                      cut(tf.stop_gradient(c0), 0))]
+                  zip(cut(tf.stop_gradient(proj), 1), cut(tf.stop_gradient(h0), 0), c0s)]
         outputs, h, c = _join(shards)
 
         def grad(d_outputs, d_h, d_c):
@@ -115,7 +97,7 @@ def recurrence(proj, recurrent_kernel, h0, c0, shard_batch: bool = False):
             d_proj, dh0, dc0 = _join([
                 _backward(gates, cs, c0_, d_out, dh, dc, recurrent_kernel)
                 for (_, _, _, cs, gates), c0_, d_out, dh, dc in
-                zip(shards, cut(c0, 0), cut(d_outputs, 1), cut(d_h, 0), cut(d_c, 0))])
+                zip(shards, c0s, cut(d_outputs, 1), cut(d_h, 0), cut(d_c, 0))])
             units = tf.shape(h0)[-1]
             h_prev = tf.concat([h0[None], outputs[:-1]], axis=0)
             as_kernel = recurrent_kernel.dtype

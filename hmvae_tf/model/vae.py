@@ -18,7 +18,7 @@ from hmvae_tf.configs import Config
 from hmvae_tf.model import sampling
 from hmvae_tf.model.decoders import MusicDecoder
 from hmvae_tf.model.encoder import BidirectionalLstmEncoder
-from hmvae_tf.model.lstm_training import cpu_shard_sizes
+from hmvae_tf.model.lstm import cpu_shard_sizes
 from hmvae_tf.model.schedules import ExponentialDecayToFloor, kl_beta, sampling_probability
 
 tfd = tfp.distributions
