@@ -239,6 +239,9 @@ def main() -> int:
         gains = alternating_throughput({k: backends[k] for k in
                                         ("gRPC hmvae serve", "gRPC + batching")},
                                        most, 2 * args.seconds, args.rounds) if most > 1 else None
+        # How each server ended up running each signature and batch size (one model served).
+        run_modes = {label: next(iter(fetch_stats(backends[label].address)["run_modes"].values()))
+                     for label in ("gRPC hmvae serve", "gRPC + batching")}
     finally:
         for proc in servers:
             stop_server(proc)
@@ -265,6 +268,8 @@ def main() -> int:
     print(f"floor: an empty gRPC round trip (GetModelStatus, no TensorFlow work) takes "
           f"{p50['empty gRPC call']:.2f} ms p50 at the same pause: the Python gRPC client and "
           "server alone, which no change to the model or its execution can remove")
+    for label, modes in run_modes.items():
+        print(f"{label}: ran " + ", ".join(f"{k} {v}" for k, v in modes.items()))
     if gains:
         unbatched, batched = gains["gRPC hmvae serve"], gains["gRPC + batching"]
         gain = batched / unbatched

@@ -247,3 +247,9 @@ class ModelManager:
     def loaded(self) -> dict[str, list[int]]:
         with self._lock:
             return {name: sorted(v) for name, v in self._loaded.items()}
+
+    def servables(self) -> list[tuple[str, int, object]]:
+        """(name, version, servable) of every loaded version."""
+        with self._lock:
+            return [(name, version, servable) for name, versions in sorted(self._loaded.items())
+                    for version, servable in sorted(versions.items())]

@@ -22,6 +22,7 @@ from hmvae_tf.serving import protos
 from hmvae_tf.serving.batching import BatchScheduler
 from hmvae_tf.serving.errors import ServingError, from_exception, invalid_argument
 from hmvae_tf.serving.model_manager import ModelManager
+from hmvae_tf.serving.run_modes import RunModeChooser, size_class
 from hmvae_tf.serving.server import STATS_METHOD, STATS_SERVICE
 
 # Signatures Predict can run (TF Serving's VerifySignature); others (__saved_model_init_op) not.
@@ -33,23 +34,17 @@ class Servable:
     """One loaded version of a model, run the way TF Serving runs it: the "serve" MetaGraph in a
     TF1 Session, each signature a callable feeding and fetching the SignatureDef's tensors.
 
-    A single row executes in the calling thread (RunOptions.inter_op_thread_pool = -1) instead
-    of hopping through the inter-op pool for every op: the samplers are long chains of small ops
-    in a while loop, where those hand-offs cost more than the ops. Measured on 2 cores, toy
-    sampler with a 2x256 LSTM decoder: B=1 12-17 ms inline vs 18-22 ms pooled; the tiny test
-    model 3.1 vs 5.3 ms. From two rows on, the pool pays wherever ops can overlap, as the two
-    directions of the encoder do (shipped 2-bar model, medians of 30 calls, two runs each):
-    `interpolate` B=8 55-60 ms inline vs 40-42 pooled, `encode` B=4 12 vs 8-9; `sample` is
-    even from B=4 and 4 ms slower pooled at B=2. Concurrent requests run in parallel either
-    way, each in its own thread.
-
     Each signature is a C++ callable (Session::MakeCallable, as TF Serving's session runs):
     feeds, fetches and run options are bound once, so a call skips `Session.run`'s per-call
-    feed_dict and fetch handling in Python, 0.5-1 ms of a 1-sample call on 2 cores."""
+    feed_dict and fetch handling in Python, 0.5-1 ms of a 1-sample call on 2 cores.
+
+    A call runs either inline in the calling thread or on the session's inter-op pool,
+    whichever its first calls of that signature and batch size class measured faster
+    (run_modes.py: the sampler's chain of small ops wants inline, the encoder's two
+    directions want the pool). Results are the same either way."""
 
     INLINE = tf.compat.v1.RunOptions(inter_op_thread_pool=-1)
     POOLED = tf.compat.v1.RunOptions()
-    INLINE_MAX_ROWS = 1
 
     def __init__(self, name: str, version: int, path: str, session_config=None):
         self.name, self.version, self.path = name, version, path
@@ -69,11 +64,12 @@ class Servable:
         self.signature_names = tuple(self._io)
         self._callables: dict[tuple[str, bool], object] = {}
         self._callables_lock = threading.Lock()
+        self.run_modes = RunModeChooser()
 
     def _callable(self, signature: str, inline: bool):
         """The signature's callable, made on its first run: making one prunes and optimises the
-        graph (0.3-0.5 s for the 2-bar model; all twelve at load took 7 s), and most
-        (signature, inline) pairs of a model are never run."""
+        graph (0.3-0.5 s for the 2-bar model; all twelve at load took 7 s), and most signatures
+        of a model are never run."""
         fn = self._callables.get((signature, inline))
         if fn is None:
             with self._callables_lock:
@@ -93,8 +89,13 @@ class Servable:
         names, outputs = self._io[signature]
         args = [inputs[n] for n in names]
         rows = args[0].shape[0] if args and args[0].ndim else 1
-        fn = self._callable(signature, rows <= self.INLINE_MAX_ROWS)
-        return dict(zip(outputs, fn(*args)))
+        key = (signature, size_class(rows))
+        inline = self.run_modes.pick(key)
+        fn = self._callable(signature, inline)
+        start = time.perf_counter()
+        values = fn(*args)
+        self.run_modes.record(key, inline, time.perf_counter() - start)
+        return dict(zip(outputs, values))
 
 
 def to_ndarray(proto) -> np.ndarray:
@@ -250,6 +251,9 @@ class ModelServer:
                 "requests": requests,
                 "handler_seconds": handler_seconds,  # total time inside each RPC's handler
                 "models": self.manager.loaded(),
+                # how each signature and batch size runs, once measured (run_modes.py)
+                "run_modes": {f"{name}/{version}": servable.run_modes.describe()
+                              for name, version, servable in self.manager.servables()},
                 "batching": self.scheduler.snapshot() if self.scheduler else None}
 
     def summary(self) -> str:
