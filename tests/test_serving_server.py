@@ -168,11 +168,12 @@ def test_new_version_is_picked_up(hmvae_server, model_repo):
 
 
 def test_server_stats_call(hmvae_server):
+    from hmvae_tf.serving.run_modes import RunModeChooser
     from hmvae_tf.serving.server import fetch_stats
 
     conn = Conn(hmvae_server.address, "mel")
     conn.status()
-    for i in range(8):  # enough for the server to time both ways of running 2-3 rows
+    for i in range(2 * (1 + RunModeChooser().trials)):  # the server times both ways of 2-3 rows
         conn.predict("sample", {"temperature": np.full(3, 0.5, np.float32), "seed": seeds(3, i)})
     stats = fetch_stats(hmvae_server.address)
     assert stats["run_modes"]["mel/1"]["sample rows 2-3"] in ("inline", "pooled")

@@ -38,7 +38,7 @@ class RunModeChooser:
     callable's first run allocates), then `trials` timed calls of each, alternating; the lower
     median wins for good. Until then `pick` hands out whichever way has run less."""
 
-    def __init__(self, trials: int = 3):
+    def __init__(self, trials: int = 5):
         self.trials = trials
         self._lock = threading.Lock()
         self._calls: dict[tuple, dict[bool, int]] = {}  # picks handed out, per way
