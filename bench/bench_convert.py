@@ -11,9 +11,10 @@ does). Both converters get fresh NoteSequence copies each run (parsed outside th
 region), one Python thread, no window cap (Magenta: eval mode, max_tensors_per_notesequence
 None, as the anchor's 'eval_uncapped' row). Reported: median of --runs runs after a warm-up.
 
-Magenta needs /work/shared/anchors/magenta (anchor_shims.py) and magenta 2.1.4 + tf-slim 1.1.0
-in a site folder: the anchor's site/ or --magenta_site (filled with
-`pip install --no-deps --target <dir> magenta==2.1.4 tf-slim==1.1.0`).
+Magenta needs the anchor folder (../shared/anchors/magenta, for anchor_shims.py) and magenta
+2.1.4 + tf-slim 1.1.0 in a site folder: --magenta_site, else bench/.anchor/site (where
+`anchor.ensure_ready()` and the training and inference baselines put them), else the anchor's
+own site/.
 """
 from __future__ import annotations
 
@@ -25,10 +26,12 @@ import sys
 import time
 import warnings
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-ANCHOR = "/work/shared/anchors/magenta"
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path[:0] = [p for p in (ROOT, HERE) if p not in sys.path]
+import anchor  # noqa: E402  (bench/anchor.py: where the Magenta baseline lives)
+
+ANCHOR = anchor.ANCHOR
 MAGENTA_REFERENCE_WPS = 10558  # anchor README, eval uncapped (music21-made MIDI)
 
 
@@ -109,7 +112,8 @@ def main() -> int:
                    help="NoteSequences per extract_windows_batch call (the builder uses 128)")
     p.add_argument("--baseline", action="store_true", help="also time Magenta's converter")
     p.add_argument("--magenta_site", default=os.environ.get("HMVAE_MAGENTA_SITE", ""),
-                   help="folder with magenta 2.1.4 + tf-slim (default: the anchor's site/)")
+                   help="folder with magenta 2.1.4 + tf-slim (default: bench/.anchor/site, "
+                        "else the anchor's site/)")
     p.add_argument("--build_pieces", type=int, default=0,
                    help="also time an end-to-end TFDS mel_2bar build of this many pieces")
     p.add_argument("--json_out", default="")
@@ -119,7 +123,9 @@ def main() -> int:
 
     conv = None
     if a.baseline:  # import Magenta (and its shims) before anything imports TensorFlow
-        site = a.magenta_site or os.path.join(ANCHOR, "site")
+        site = a.magenta_site or next(
+            (d for d in (anchor.SITE, os.path.join(ANCHOR, "site"))
+             if os.path.isdir(os.path.join(d, "magenta"))), anchor.SITE)
         if not os.path.isdir(os.path.join(site, "magenta")):
             print(f"--baseline: no magenta in {site}; fill it with: pip install --no-deps "
                   f"--target {site} magenta==2.1.4 tf-slim==1.1.0", file=sys.stderr)
