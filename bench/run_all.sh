@@ -27,15 +27,17 @@ declare -A ROWS=(
   [products_mel2_64]="bench/bench_bandwidth.py --config=cat-mel_2bar_small --rows=64"
   [convert]="bench/bench_convert.py --baseline"
   [serving]="bench/bench_serving.py --saved_model=$SERVED"
+  [serving_tuned]="bench/bench_serving.py --saved_model=$SERVED --server_flags=--tensorflow_intra_op_parallelism=1 --batching_parameters_file=bench/batching_parameters.config"
   [build]="bench/bench_build.py --make_midi=13359"
 )
 ORDER=(train_mel2_512 train_mel2_64 train_hier16_quarter train_hier16_full infer_mel2
-       infer_hier16_quarter infer_hier16_full bandwidth products_mel2_64 convert serving build)
+       infer_hier16_quarter infer_hier16_full bandwidth products_mel2_64 convert serving
+       serving_tuned build)
 
 for row in "${@:-${ORDER[@]}}"; do
   cmd=${ROWS[$row]:?unknown row $row (known: ${ORDER[*]})}
   json=""
-  [[ $row != serving && $row != bandwidth && $row != products_mel2_64 ]] && json="--json_out=$OUT/$row.json"
+  [[ $row != serving* && $row != bandwidth && $row != products_mel2_64 ]] && json="--json_out=$OUT/$row.json"
   echo "== $row: $PY $cmd" | tee "$OUT/$row.txt"
   # shellcheck disable=SC2086
   $PY $cmd $json 2>&1 | grep -v -E '^(W0000|I0000|WARNING: All log messages)' | tee -a "$OUT/$row.txt"

@@ -12,12 +12,14 @@ winner depends on the signature, the batch size, the session's threads and the m
 
 A sampler is one long chain of small ops, where every hand-off to the pool costs more than
 the op; the encoder's two directions are two chains the pool runs side by side. So rather than
-a fixed rule, each (signature, batch size class) times both ways on its first calls and keeps
-the faster. Both ways run the same kernels in the same order, so results are bit-identical
-(tests/test_serving_server.py checks it); only the time differs.
+a fixed rule, each (signature, batch size class) times both ways and runs the faster. Timings
+taken while a server warms up or shares its cores can mislead, so the other way is re-timed
+now and then and the choice follows the recent timings. Both ways run the same kernels, so
+results are bit-identical (tests/test_serving_run_modes.py); only the time differs.
 """
 from __future__ import annotations
 
+import collections
 import statistics
 import threading
 
@@ -33,45 +35,65 @@ def size_class_rows(size_class: int) -> str:
     return str(low) if low == high else f"{low}-{high}"
 
 
-class RunModeChooser:
-    """Inline or pooled per key, decided by timing: each way's first call is a warm-up (the
-    callable's first run allocates), then `trials` timed calls of each, alternating; the lower
-    median wins for good. Until then `pick` hands out whichever way has run less."""
+class _Key:
+    """Timings of one (signature, size class)."""
 
-    def __init__(self, trials: int = 5):
-        self.trials = trials
+    def __init__(self, trials: int):
+        self.picks = {True: 0, False: 0}
+        self.warmed = {True: False, False: False}
+        self.times = {True: collections.deque(maxlen=trials),
+                      False: collections.deque(maxlen=trials)}
+        self.calls = 0
+
+
+class RunModeChooser:
+    """Inline or pooled per key. Each way's first call is a warm-up (a callable's first run
+    allocates) and is not kept; until each way has `trials` timed calls the two alternate.
+    Then the way with the lower median of its last `trials` calls runs, except that every
+    `recheck_every`-th call runs the other way, so a choice made on misleading timings is
+    undone (at a cost of 1/recheck_every calls run the slower way)."""
+
+    def __init__(self, trials: int = 5, recheck_every: int = 50):
+        self.trials, self.recheck_every = trials, recheck_every
         self._lock = threading.Lock()
-        self._calls: dict[tuple, dict[bool, int]] = {}  # picks handed out, per way
-        self._times: dict[tuple, dict[bool, list[float]]] = {}
-        self.decided: dict[tuple, bool] = {}  # key -> inline?
+        self._keys: dict[tuple, _Key] = {}
 
     def pick(self, key: tuple) -> bool:
         """True: run inline; False: run on the inter-op pool."""
-        inline = self.decided.get(key)
-        if inline is not None:
-            return inline
         with self._lock:
-            calls = self._calls.setdefault(key, {True: 0, False: 0})
-            inline = calls[True] <= calls[False]
-            calls[inline] += 1
+            k = self._keys.get(key)
+            if k is None:
+                k = self._keys[key] = _Key(self.trials)
+            preferred = self._preferred(k)
+            if preferred is None:
+                inline = k.picks[True] <= k.picks[False]
+            else:
+                k.calls += 1
+                inline = preferred if k.calls % self.recheck_every else not preferred
+            k.picks[inline] += 1
             return inline
 
     def record(self, key: tuple, inline: bool, seconds: float) -> None:
-        """The duration of a call `pick(key)` chose; the first of each way is not kept."""
-        if key in self.decided:
-            return
+        """The duration of a call that `pick(key)` sent `inline` or not."""
         with self._lock:
-            times = self._times.setdefault(key, {True: None, False: None})
-            if times[inline] is None:  # the warm-up
-                times[inline] = []
-                return
-            times[inline].append(seconds)
-            if key not in self.decided and all(t is not None and len(t) >= self.trials
-                                               for t in times.values()):
-                self.decided[key] = (statistics.median(times[True])
-                                     <= statistics.median(times[False]))
+            k = self._keys[key]
+            if not k.warmed[inline]:
+                k.warmed[inline] = True
+            else:
+                k.times[inline].append(seconds)
+
+    def _preferred(self, k: _Key) -> bool | None:
+        if any(len(t) < self.trials for t in k.times.values()):
+            return None
+        return statistics.median(k.times[True]) <= statistics.median(k.times[False])
+
+    def decided(self) -> dict[tuple, bool]:
+        """key -> runs inline?, for every key timed enough to choose."""
+        with self._lock:
+            choices = {key: self._preferred(k) for key, k in self._keys.items()}
+        return {key: inline for key, inline in choices.items() if inline is not None}
 
     def describe(self) -> dict[str, str]:
-        """The decisions so far: "signature rows 4-7" -> "inline" or "pooled"."""
+        """The current choices: "signature rows 4-7" -> "inline" or "pooled"."""
         return {f"{signature} rows {size_class_rows(cls)}": "inline" if inline else "pooled"
-                for (signature, cls), inline in sorted(self.decided.items())}
+                for (signature, cls), inline in sorted(self.decided().items())}
