@@ -31,7 +31,9 @@ def test_chooser_alternates_skips_warm_ups_and_keeps_the_faster_way():
     assert picks == [True, False] * 3
     assert chooser.decided() == {("sample", 1): False}
     assert chooser.describe() == {"sample rows 1": "pooled"}
-    # Other keys are measured on their own.
+    # Other keys are measured on their own; `first` says which way goes first.
+    assert chooser.pick(("encode", 4), first=False) is False
+    assert chooser.pick(("encode", 4), first=False) is True
     feed(chooser, ("sample", 4), [0.5, 0.001, 0.001], [0.001, 0.009, 0.009])
     assert chooser.describe() == {"sample rows 1": "pooled", "sample rows 8-15": "inline"}
 

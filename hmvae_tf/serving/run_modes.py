@@ -35,7 +35,7 @@ def size_class_rows(size_class: int) -> str:
     return str(low) if low == high else f"{low}-{high}"
 
 
-class _Key:
+class _Timings:
     """Timings of one (signature, size class)."""
 
     def __init__(self, trials: int):
@@ -56,17 +56,19 @@ class RunModeChooser:
     def __init__(self, trials: int = 5, recheck_every: int = 50):
         self.trials, self.recheck_every = trials, recheck_every
         self._lock = threading.Lock()
-        self._keys: dict[tuple, _Key] = {}
+        self._keys: dict[tuple, _Timings] = {}
 
-    def pick(self, key: tuple) -> bool:
-        """True: run inline; False: run on the inter-op pool."""
+    def pick(self, key: tuple, first: bool = True) -> bool:
+        """True: run inline; False: run on the inter-op pool. `first` is the way to try
+        first, and whenever the trials are even (a one-off call runs that way)."""
         with self._lock:
             k = self._keys.get(key)
             if k is None:
-                k = self._keys[key] = _Key(self.trials)
+                k = self._keys[key] = _Timings(self.trials)
             preferred = self._preferred(k)
             if preferred is None:
-                inline = k.picks[True] <= k.picks[False]
+                ahead = k.picks[True] - k.picks[False]
+                inline = first if ahead == 0 else ahead < 0
             else:
                 k.calls += 1
                 inline = preferred if k.calls % self.recheck_every else not preferred
@@ -82,7 +84,7 @@ class RunModeChooser:
             else:
                 k.times[inline].append(seconds)
 
-    def _preferred(self, k: _Key) -> bool | None:
+    def _preferred(self, k: _Timings) -> bool | None:
         if any(len(t) < self.trials for t in k.times.values()):
             return None
         return statistics.median(k.times[True]) <= statistics.median(k.times[False])

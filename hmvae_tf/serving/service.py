@@ -39,9 +39,9 @@ class Servable:
     feed_dict and fetch handling in Python, 0.5-1 ms of a 1-sample call on 2 cores.
 
     A call runs either inline in the calling thread or on the session's inter-op pool,
-    whichever its first calls of that signature and batch size class measured faster
-    (run_modes.py: the sampler's chain of small ops wants inline, the encoder's two
-    directions want the pool). Results are the same either way."""
+    whichever that signature and batch size class measured faster on its own calls, re-timed
+    now and then (run_modes.py: a sampler's chain of small ops wants inline, an encoder's two
+    directions the pool). Results are the same either way."""
 
     INLINE = tf.compat.v1.RunOptions(inter_op_thread_pool=-1)
     POOLED = tf.compat.v1.RunOptions()
@@ -90,7 +90,9 @@ class Servable:
         args = [inputs[n] for n in names]
         rows = args[0].shape[0] if args and args[0].ndim else 1
         key = (signature, size_class(rows))
-        inline = self.run_modes.pick(key)
+        # Until timed, one row runs inline (a sampler's B=1 call is a long chain of tiny ops)
+        # and more rows on the pool (an encoder's two directions overlap there).
+        inline = self.run_modes.pick(key, first=rows <= 1)
         fn = self._callable(signature, inline)
         start = time.perf_counter()
         values = fn(*args)
