@@ -105,3 +105,37 @@ def test_mixed_bfloat16_asks_xla_for_its_classic_cpu_runtime(monkeypatch):
         assert os.environ["XLA_FLAGS"] == "--xla_cpu_use_thunk_runtime=true"
     with pytest.raises(ValueError, match="mixed_bfloat16"):
         precision.set_policy("float16")
+
+
+_PREACTIVATIONS_PROBE = """
+import numpy as np, tensorflow as tf
+from hmvae_tf.model import lstm_training, precision
+precision.set_policy("mixed_bfloat16")
+rng = np.random.default_rng(0)
+x = tf.constant(rng.normal(size=(32, 1024)).astype(np.float32))
+h = tf.constant(rng.normal(size=(32, 256)).astype(np.float32))
+kernel = precision.compute(rng.normal(size=(256, 1024)).astype(np.float32) / 16)
+gates = tf.function(lambda x, h, k: tf.concat(lstm_training._preactivations(x, h, k), -1),
+                    jit_compile=True)(x, h, kernel)
+product = tf.function(lambda h, k: precision.matmul(h, k), jit_compile=True)(h, kernel)
+print("max error", float(np.abs(gates.numpy() - (x.numpy() + product.numpy())).max()))
+"""
+
+
+def test_bfloat16_preactivations_add_the_float32_input_to_the_rounded_product():
+    """Inside the compiled recurrence, x + h @ kernel must be x (float32) plus the product
+    rounded to bfloat16, not the whole sum rounded to bfloat16. XLA's classic CPU runtime (a
+    fresh process, so that XLA_FLAGS take effect) fused the addition into oneDNN's bfloat16
+    matmul on CPUs with AMX until the sum was formed per gate; elsewhere that fusion does not
+    happen and this passes either way."""
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, XLA_FLAGS=precision.XLA_CLASSIC_RUNTIME, TF_CPP_MIN_LOG_LEVEL="3",
+               PYTHONPATH=os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")])))
+    out = subprocess.run([sys.executable, "-c", _PREACTIVATIONS_PROBE], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    error = float(out.stdout.rsplit("max error", 1)[1])
+    assert error <= 1e-5, error  # rounding the sum (|x| ~ 1-4) to bfloat16 errs by up to 2e-2
