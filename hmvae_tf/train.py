@@ -39,13 +39,25 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--jit_compile", action="store_true",
                         help="compile the train step with XLA")
     parser.add_argument("--seed", type=int, default=None, help="shuffle and init seed")
-    parser.add_argument("--dtype_policy", choices=("float32", "mixed_bfloat16"),
-                        default="float32",
+    parser.add_argument("--dtype_policy", choices=("auto", "float32", "mixed_bfloat16"),
+                        default="auto",
                         help="mixed_bfloat16: the LSTM and decoder products run in bfloat16, "
                         "everything else (variables, states, losses) in float32: 1.3-1.8x "
                         "faster training on CPUs with AVX512_BF16 or AMX (slower elsewhere), "
-                        "but not the default: after 1000 steps it reached a lower accuracy for "
-                        "each of four seeds (BUILD.md). Checkpoints are the same either way")
+                        "at float32's test accuracy over eight runs (BUILD.md). auto: "
+                        "mixed_bfloat16 on such a CPU without a GPU, else float32. Checkpoints "
+                        "are the same either way")
+
+
+def resolve_dtype_policy(name: str) -> str:
+    """`--dtype_policy`: "auto" is mixed_bfloat16 where the CPU has bfloat16 instructions and
+    training runs on it (no GPU), else float32; other names stand."""
+    if name != "auto":
+        return name
+    from hmvae_tf.model.lstm import gpu_available
+    from hmvae_tf.model.precision import cpu_has_bf16
+
+    return "mixed_bfloat16" if cpu_has_bf16() and not gpu_available() else "float32"
 
 
 def make_strategy(name: str):
@@ -174,9 +186,12 @@ def _save_on_sigterm(saver) -> None:
 def run(args: argparse.Namespace) -> int:
     strategy = make_strategy(args.strategy)  # first: multi-worker must precede other TF work
     config = resolve_config(args.model_dir, args.config, args.hparams)
+    dtype_policy = resolve_dtype_policy(args.dtype_policy)
     print(f"training {config.name} in {args.model_dir} on "
-          f"{args.dataset or config.dataset} with {strategy.num_replicas_in_sync} replica(s)"
-          + ("" if args.dtype_policy == "float32" else f", products in {args.dtype_policy}"))
+          f"{args.dataset or config.dataset} with {strategy.num_replicas_in_sync} replica(s), "
+          f"products in {dtype_policy}"
+          + (" (--dtype_policy=auto; float32 with --dtype_policy=float32)"
+             if args.dtype_policy == "auto" and dtype_policy != "float32" else ""))
     if args.dtype_policy == "mixed_bfloat16":
         from hmvae_tf.model.lstm import gpu_available
         from hmvae_tf.model.precision import cpu_has_bf16
@@ -189,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
                         num_steps=args.num_steps, checkpoint_every=args.checkpoint_every,
                         eval_batches=args.eval_batches, strategy=strategy,
                         jit_compile=args.jit_compile, seed=args.seed,
-                        dtype_policy=args.dtype_policy, verbose=1 if sys.stdout.isatty() else 2)
+                        dtype_policy=dtype_policy, verbose=1 if sys.stdout.isatty() else 2)
     except KeyboardInterrupt:
         print("stopped; the newest checkpoint is kept, rerun the same command to resume")
         return 130

@@ -122,3 +122,15 @@ def test_train_command_asks_for_onednn_unless_the_user_chose():
     out = subprocess.run([sys.executable, "-c", probe], env=clean, cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     assert "oneDNN True" in out
+
+
+def test_auto_dtype_policy_is_bfloat16_only_on_a_cpu_with_bfloat16_and_no_gpu(monkeypatch):
+    from hmvae_tf.model import lstm, precision
+
+    for has_bf16, gpu, want in ((True, False, "mixed_bfloat16"), (False, False, "float32"),
+                                (True, True, "float32")):
+        monkeypatch.setattr(precision, "cpu_has_bf16", lambda: has_bf16)
+        monkeypatch.setattr(lstm, "gpu_available", lambda: gpu)
+        assert train.resolve_dtype_policy("auto") == want
+        assert train.resolve_dtype_policy("float32") == "float32"
+        assert train.resolve_dtype_policy("mixed_bfloat16") == "mixed_bfloat16"
