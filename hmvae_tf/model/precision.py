@@ -13,9 +13,10 @@ On a CPU with AVX512_BF16 or AMX, oneDNN runs a bfloat16 product about 1.8x as f
 Elsewhere bfloat16 is emulated and slower. XLA's CPU backend reaches that rate only through its
 classic runtime, so choosing the policy also sets `--xla_cpu_use_thunk_runtime=false` for the
 compiled recurrences of `lstm_training` (it must happen before the first XLA compile). A flag
-the user set in XLA_FLAGS is kept. Under the classic runtime bfloat16 training reached a lower
-test accuracy than float32 (BUILD.md); under the thunk runtime it did not, but ran only about
-1.07x as fast as float32.
+the user set in XLA_FLAGS is kept. That runtime fuses an addition into oneDNN's bfloat16
+matmul and rounds the sum to bfloat16, so `lstm_training` adds its float32 inputs gate by
+gate; with that, bfloat16 training reached float32's test accuracy (BUILD.md), and
+`hmvae train --dtype_policy=auto` (the default) picks it on CPUs that have it.
 
 The policy is read when a graph is traced: set it before building the train function.
 """
