@@ -51,13 +51,19 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 def resolve_dtype_policy(name: str) -> str:
     """`--dtype_policy`: "auto" is mixed_bfloat16 where the CPU has bfloat16 instructions and
-    training runs on it (no GPU), else float32; other names stand."""
-    if name != "auto":
+    training runs on it (no GPU), else float32; other names stand, with a warning for
+    mixed_bfloat16 where neither is there (emulated, slower)."""
+    if name == "float32":
         return name
     from hmvae_tf.model.lstm import gpu_available
     from hmvae_tf.model.precision import cpu_has_bf16
 
-    return "mixed_bfloat16" if cpu_has_bf16() and not gpu_available() else "float32"
+    if name == "auto":
+        return "mixed_bfloat16" if cpu_has_bf16() and not gpu_available() else "float32"
+    if not (cpu_has_bf16() or gpu_available()):
+        print("warning: this CPU has no bfloat16 instructions (AVX512_BF16 or AMX); "
+              "mixed_bfloat16 is emulated here and slower than float32", file=sys.stderr)
+    return name
 
 
 def make_strategy(name: str):
@@ -192,13 +198,6 @@ def run(args: argparse.Namespace) -> int:
           f"products in {dtype_policy}"
           + (" (--dtype_policy=auto; float32 with --dtype_policy=float32)"
              if args.dtype_policy == "auto" and dtype_policy != "float32" else ""))
-    if args.dtype_policy == "mixed_bfloat16":
-        from hmvae_tf.model.lstm import gpu_available
-        from hmvae_tf.model.precision import cpu_has_bf16
-
-        if not (cpu_has_bf16() or gpu_available()):
-            print("warning: this CPU has no bfloat16 instructions (AVX512_BF16 or AMX); "
-                  "mixed_bfloat16 is emulated here and slower than float32", file=sys.stderr)
     try:
         history = train(config, args.model_dir, dataset=args.dataset, data_dir=args.data_dir,
                         num_steps=args.num_steps, checkpoint_every=args.checkpoint_every,

@@ -43,7 +43,8 @@ class _Timings:
         self.warmed = {True: False, False: False}
         self.times = {True: collections.deque(maxlen=trials),
                       False: collections.deque(maxlen=trials)}
-        self.calls = 0
+        self.calls = 0  # picks since `preferred` was first set
+        self.preferred: bool | None = None  # inline?, once both ways have `trials` timings
 
 
 class RunModeChooser:
@@ -65,13 +66,12 @@ class RunModeChooser:
             k = self._keys.get(key)
             if k is None:
                 k = self._keys[key] = _Timings(self.trials)
-            preferred = self._preferred(k)
-            if preferred is None:
+            if k.preferred is None:
                 ahead = k.picks[True] - k.picks[False]
                 inline = first if ahead == 0 else ahead < 0
             else:
                 k.calls += 1
-                inline = preferred if k.calls % self.recheck_every else not preferred
+                inline = k.preferred if k.calls % self.recheck_every else not k.preferred
             k.picks[inline] += 1
             return inline
 
@@ -81,19 +81,17 @@ class RunModeChooser:
             k = self._keys[key]
             if not k.warmed[inline]:
                 k.warmed[inline] = True
-            else:
-                k.times[inline].append(seconds)
-
-    def _preferred(self, k: _Timings) -> bool | None:
-        if any(len(t) < self.trials for t in k.times.values()):
-            return None
-        return statistics.median(k.times[True]) <= statistics.median(k.times[False])
+                return
+            k.times[inline].append(seconds)
+            # The choice can change only when a timing arrives; `pick` and `decided` read it.
+            if all(len(t) == self.trials for t in k.times.values()):
+                k.preferred = (statistics.median(k.times[True])
+                               <= statistics.median(k.times[False]))
 
     def decided(self) -> dict[tuple, bool]:
         """key -> runs inline?, for every key timed enough to choose."""
         with self._lock:
-            choices = {key: self._preferred(k) for key, k in self._keys.items()}
-        return {key: inline for key, inline in choices.items() if inline is not None}
+            return {key: k.preferred for key, k in self._keys.items() if k.preferred is not None}
 
     def describe(self) -> dict[str, str]:
         """The current choices: "signature rows 4-7" -> "inline" or "pooled"."""
