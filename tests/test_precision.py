@@ -110,20 +110,36 @@ def test_mixed_bfloat16_asks_xla_for_its_classic_cpu_runtime(monkeypatch):
 _PREACTIVATIONS_PROBE = """
 import numpy as np, tensorflow as tf
 from hmvae_tf.model import lstm_training, precision
+from hmvae_tf.model.lstm import LSTMStack
 precision.set_policy("mixed_bfloat16")
 rng = np.random.default_rng(0)
 x = tf.constant(rng.normal(size=(32, 1024)).astype(np.float32))
 h = tf.constant(rng.normal(size=(32, 256)).astype(np.float32))
-kernel = precision.compute(rng.normal(size=(256, 1024)).astype(np.float32) / 16)
-gates = tf.function(lambda x, h, k: tf.concat(lstm_training._preactivations(x, h, k), -1),
-                    jit_compile=True)(x, h, kernel)
-product = tf.function(lambda h, k: precision.matmul(h, k), jit_compile=True)(h, kernel)
-print("max error", float(np.abs(gates.numpy() - (x.numpy() + product.numpy())).max()))
+stack = LSTMStack((256,))
+stack.build((32, None, 91))
+stack.lstms[0].cell.recurrent_kernel.assign(rng.normal(size=(256, 1024)).astype(np.float32) / 16)
+kernel = precision.compute(stack.lstms[0].cell.recurrent_kernel)
+product = tf.function(lambda h, k: precision.matmul(h, k), jit_compile=True)(h, kernel).numpy()
+
+# The training recurrence's pre-activations.
+training = tf.function(lambda x, h, k: tf.concat(lstm_training._preactivations(x, h, k), -1),
+                       jit_compile=True)(x, h, kernel).numpy()
+print("training max error", np.abs(training - (x.numpy() + product)).max())
+
+# A sampling step (scheduled sampling's picks), whose input rows are gathered per step: its
+# new cell state from c = 0 is sigmoid(i) * tanh(g).
+table = tf.constant(rng.normal(size=(91, 1024)).astype(np.float32))
+tokens = tf.constant(rng.integers(0, 91, size=32).astype(np.int32))
+_, [(_, c)] = tf.function(lambda t, h: stack.step(tf.gather(table, t), [(h, tf.zeros_like(h))]),
+                          jit_compile=True)(tokens, h)
+zi, _, zg, _ = np.split(tf.gather(table, tokens).numpy() + product, 4, axis=-1)
+print("sampling max error", np.abs(c.numpy() - tf.sigmoid(zi).numpy() * np.tanh(zg)).max())
 """
 
 
 def test_bfloat16_preactivations_add_the_float32_input_to_the_rounded_product():
-    """Inside the compiled recurrence, x + h @ kernel must be x (float32) plus the product
+    """Inside the compiled recurrence and a compiled sampling step (scheduled sampling's
+    picks), x + h @ kernel must be x (float32) plus the product
     rounded to bfloat16, not the whole sum rounded to bfloat16. XLA's classic CPU runtime (a
     fresh process, so that XLA_FLAGS take effect) fused the addition into oneDNN's bfloat16
     matmul on CPUs with AMX until the sum was formed per gate; elsewhere that fusion does not
@@ -137,5 +153,8 @@ def test_bfloat16_preactivations_add_the_float32_input_to_the_rounded_product():
     out = subprocess.run([sys.executable, "-c", _PREACTIVATIONS_PROBE], env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    error = float(out.stdout.rsplit("max error", 1)[1])
-    assert error <= 1e-5, error  # rounding the sum (|x| ~ 1-4) to bfloat16 errs by up to 2e-2
+    errors = dict(line.split(" max error ") for line in out.stdout.splitlines() if "max error" in line)
+    assert set(errors) == {"training", "sampling"}, out.stdout
+    # Rounding the sum (|x| ~ 1-4) to bfloat16 errs by up to 2e-2, and c by about 1e-3.
+    for name, error in errors.items():
+        assert float(error) <= 1e-5, (name, error)

@@ -75,7 +75,7 @@ def _loop(proj, recurrent_kernel, h0, c0):
     outputs = tf.TensorArray(proj.dtype, size=steps)
 
     def body(t, h, c, outputs):
-        gates = inputs.read(t) + precision.matmul(h, recurrent_kernel)
+        gates = precision.add_product(inputs.read(t), h, recurrent_kernel)
         gi, gf, gc, go = tf.split(gates, 4, axis=-1)
         c = tf.sigmoid(gf) * c + tf.sigmoid(gi) * tf.tanh(gc)
         h = tf.sigmoid(go) * tf.tanh(c)
@@ -190,10 +190,10 @@ class LSTMStack(keras.layers.Layer):
         new_state = []
         for i, (h, c) in enumerate(state):
             if i == 0:
-                gates = first_proj + precision.matmul(h, first)
+                gates = precision.add_product(first_proj, h, first)
             else:
                 kernel, bias = deeper[i - 1]
-                gates = precision.matmul(tf.concat([x, h], -1), kernel) + bias
+                gates = precision.add_product(bias, tf.concat([x, h], -1), kernel)
             # One sigmoid over all four gates is cheaper here than four slices and four ops.
             gi, gf, _, go = tf.split(tf.sigmoid(gates), 4, axis=-1)
             units = self.units[i]
