@@ -4,7 +4,10 @@
 
 Without --saved_model it builds the toy contract model (hmvae_tf/serving/toy_model.py: T=32,
 a 32-step LSTM sampler; --toy_dec_sizes=256,256 --toy_z_size=256 gives cat-mel_2bar_small's
-decoder shape). It measures, for each backend,
+decoder shape), or with --untrained_config=NAME our own export of that config with its initial
+weights (a flat decoder's call costs the same whatever its weights: e.g. cat-mel_2bar_big, the
+size of Magenta's most used 2-bar checkpoint, without training one). It measures, for each
+backend,
   1. one client, batch 1 and batch 64: p50 / p99 latency and throughput;
   2. batch-1 requests from 1, 4 and 16 concurrent clients (threads of this process);
 backends:
@@ -172,6 +175,22 @@ def alternating_throughput(backends: dict, clients: int, seconds: float, rounds:
     return {name: n / wall for name, (n, wall) in done.items()}
 
 
+def export_untrained(config_name: str, export_base: str) -> str:
+    """Exports `config_name`'s model as initialised: sampling from a flat decoder runs the same
+    ops on the same shapes whatever the weights, so the timing is a trained model's."""
+    from hmvae_tf.configs import get_config
+    from hmvae_tf.export import export_saved_model
+    from hmvae_tf.model.vae import MusicVAE
+
+    config = get_config(config_name)
+    if config.conductor_rnn_size:
+        raise SystemExit(f"{config_name}: a hierarchical decoder's parallel-bar decode stops "
+                         "when its tokens settle, so its cost depends on trained weights")
+    model = MusicVAE(config)
+    model.build()
+    return export_saved_model(model, export_base, version=1)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--saved_model", default="", help="SavedModel version dir (default: toy model)")
@@ -188,6 +207,9 @@ def main() -> int:
                          "(2 x --seconds in all per server)")
     ap.add_argument("--server_flags", default="",
                     help="extra flags for both servers, e.g. '--tensorflow_intra_op_parallelism=1'")
+    ap.add_argument("--untrained_config", default="",
+                    help="instead of a SavedModel, export this named flat config with its initial "
+                         "weights (e.g. cat-mel_2bar_big)")
     ap.add_argument("--toy_dec_sizes", default="32", help="toy model decoder LSTM sizes")
     ap.add_argument("--toy_z_size", type=int, default=8, help="toy model latent size")
     args = ap.parse_args()
@@ -196,6 +218,9 @@ def main() -> int:
     if args.saved_model:
         version_dir = os.path.abspath(args.saved_model)
         what = version_dir
+    elif args.untrained_config:
+        version_dir = export_untrained(args.untrained_config, os.path.join(tmp, "models", "bench"))
+        what = f"{args.untrained_config} with its initial weights (exported untrained)"
     else:
         from hmvae_tf.serving.toy_model import build_toy_saved_model
         sizes = tuple(int(n) for n in args.toy_dec_sizes.split(","))

@@ -4,7 +4,7 @@
 # (the printed table) and .json. Run on a quiet machine: other jobs on the 2 cores skew both
 # sides, though the same-run ratios stay meaningful.
 #
-#   bench/run_all.sh                 # everything (about 50 minutes on 2 cores)
+#   bench/run_all.sh                 # everything (about an hour on 2 cores)
 #   bench/run_all.sh train_mel2_512  # one row (names below)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,11 +28,12 @@ declare -A ROWS=(
   [convert]="bench/bench_convert.py --baseline"
   [serving]="bench/bench_serving.py --saved_model=$SERVED"
   [serving_tuned]="bench/bench_serving.py --saved_model=$SERVED --server_flags=--tensorflow_intra_op_parallelism=1 --batching_parameters_file=bench/batching_parameters.config"
+  [serving_big]="bench/bench_serving.py --untrained_config=cat-mel_2bar_big --batching_parameters_file=bench/batching_parameters.config --paired_calls=30"
   [build]="bench/bench_build.py --make_midi=13359"
 )
 ORDER=(train_mel2_512 train_mel2_64 train_hier16_quarter train_hier16_full infer_mel2
        infer_hier16_quarter infer_hier16_full bandwidth products_mel2_64 convert serving
-       serving_tuned build)
+       serving_tuned serving_big build)
 
 for row in "${@:-${ORDER[@]}}"; do
   cmd=${ROWS[$row]:?unknown row $row (known: ${ORDER[*]})}

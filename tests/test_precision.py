@@ -153,7 +153,8 @@ def test_bfloat16_preactivations_add_the_float32_input_to_the_rounded_product():
     out = subprocess.run([sys.executable, "-c", _PREACTIVATIONS_PROBE], env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    errors = dict(line.split(" max error ") for line in out.stdout.splitlines() if "max error" in line)
+    errors = dict(line.split(" max error ") for line in out.stdout.splitlines()
+                  if " max error " in line)
     assert set(errors) == {"training", "sampling"}, out.stdout
     # Rounding the sum (|x| ~ 1-4) to bfloat16 errs by up to 2e-2, and c by about 1e-3.
     for name, error in errors.items():

@@ -15,8 +15,9 @@ classic runtime, so choosing the policy also sets `--xla_cpu_use_thunk_runtime=f
 compiled recurrences of `lstm_training` (it must happen before the first XLA compile). A flag
 the user set in XLA_FLAGS is kept. That runtime fuses an addition into oneDNN's bfloat16
 matmul and rounds the sum to bfloat16, so LSTM pre-activations add their float32 part to the
-product gate by gate (`add_product`); with that, bfloat16 training reached float32's test accuracy (BUILD.md), and
-`hmvae train --dtype_policy=auto` (the default) picks it on CPUs that have it.
+product gate by gate (`add_product`); with that, bfloat16 training reached float32's test
+accuracy (BUILD.md), and `hmvae train --dtype_policy=auto` (the default) picks it on CPUs that
+have it.
 
 The policy is read when a graph is traced: set it before building the train function.
 """
