@@ -5,9 +5,8 @@
 Without --saved_model it builds the toy contract model (hmvae_tf/serving/toy_model.py: T=32,
 a 32-step LSTM sampler; --toy_dec_sizes=256,256 --toy_z_size=256 gives cat-mel_2bar_small's
 decoder shape), or with --untrained_config=NAME our own export of that config with its initial
-weights (a flat decoder's call costs the same whatever its weights: e.g. cat-mel_2bar_big, the
-size of Magenta's most used 2-bar checkpoint, without training one). It measures, for each
-backend,
+weights (a flat decoder's call costs the same whatever its weights: e.g. the original's
+cat-mel_2bar_big, without training one). It measures, for each backend,
   1. one client, batch 1 and batch 64: p50 / p99 latency and throughput;
   2. batch-1 requests from 1, 4 and 16 concurrent clients (threads of this process);
 backends:

@@ -44,9 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help="mixed_bfloat16: the LSTM and decoder products run in bfloat16, "
                         "everything else (variables, states, losses) in float32: 1.3-1.8x "
                         "faster training on CPUs with AVX512_BF16 or AMX (slower elsewhere), "
-                        "at float32's test accuracy (2-bar and hierarchical runs, BUILD.md). auto: "
-                        "mixed_bfloat16 on such a CPU without a GPU, else float32. Checkpoints "
-                        "are the same either way")
+                        "at float32's test accuracy (2-bar and hierarchical runs, BUILD.md). "
+                        "auto: mixed_bfloat16 on such a CPU without a GPU, else float32. "
+                        "Checkpoints are the same either way")
 
 
 def resolve_dtype_policy(name: str) -> str:

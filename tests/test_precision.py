@@ -138,12 +138,12 @@ print("sampling max error", np.abs(c.numpy() - tf.sigmoid(zi).numpy() * np.tanh(
 
 
 def test_bfloat16_preactivations_add_the_float32_input_to_the_rounded_product():
-    """Inside the compiled recurrence and a compiled sampling step (scheduled sampling's
-    picks), x + h @ kernel must be x (float32) plus the product
-    rounded to bfloat16, not the whole sum rounded to bfloat16. XLA's classic CPU runtime (a
-    fresh process, so that XLA_FLAGS take effect) fused the addition into oneDNN's bfloat16
-    matmul on CPUs with AMX until the sum was formed per gate; elsewhere that fusion does not
-    happen and this passes either way."""
+    """Inside the compiled training recurrence and a compiled sampling step (scheduled
+    sampling's picks), x + h @ kernel must be x (float32) plus the product rounded to bfloat16,
+    not the whole sum rounded to bfloat16. XLA's classic CPU runtime (a fresh process, so that
+    XLA_FLAGS take effect) fused the addition into oneDNN's bfloat16 matmul on CPUs with AMX
+    until the sum was formed per gate; elsewhere that fusion does not happen and this passes
+    either way."""
     import subprocess
     import sys
 
