@@ -94,10 +94,10 @@ def matmul(x: tf.Tensor, kernel: tf.Tensor, **kwargs) -> tf.Tensor:
     return tf.cast(tf.linalg.matmul(tf.cast(x, kernel.dtype), kernel, **kwargs), x.dtype)
 
 
-def add_product(addend: tf.Tensor, x: tf.Tensor, kernel: tf.Tensor, parts: int = 4) -> tf.Tensor:
-    """addend + x @ kernel, in addend's dtype: an LSTM's gate pre-activations.
+def add_product(addend: tf.Tensor, x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
+    """addend + x @ kernel, in addend's dtype: an LSTM's gate pre-activations [..., 4u].
 
-    With bfloat16 products the sum is formed in `parts` slices of the last axis (the gates).
+    With bfloat16 products the sum is formed gate by gate (four slices of the last axis).
     Added whole, XLA's classic CPU runtime (which the bfloat16 policy selects) fuses the
     addition into oneDNN's bfloat16 matmul, so the whole pre-activation, the float32 addend
     included, came back rounded to bfloat16: twice the error of rounding the product alone
@@ -107,5 +107,5 @@ def add_product(addend: tf.Tensor, x: tf.Tensor, kernel: tf.Tensor, parts: int =
     product = matmul(x, kernel)
     if kernel.dtype == addend.dtype:
         return addend + product
-    pieces = zip(tf.split(addend, parts, axis=-1), tf.split(product, parts, axis=-1))
+    pieces = zip(tf.split(addend, 4, axis=-1), tf.split(product, 4, axis=-1))
     return tf.concat([a + b for a, b in pieces], axis=-1)
