@@ -117,6 +117,7 @@ def worker(args) -> dict:
         "ms_per_step_median": 1e3 * median, "ms_per_step_min": 1e3 * min(times),
         "ms_per_step_max": 1e3 * max(times), "examples_per_s": args.batch / median,
         "model_gflops": flops, "matmul_gflops": peak, "fraction_of_matmul_rate": flops / peak,
+        "flops_per_example": train_flops_per_example(config),
     }
 
 
@@ -132,6 +133,21 @@ def run_ours(args, dtype_policy: str) -> dict:
     if "error" not in result:
         result["peak_rss_mb"] = peak_rss_mb(proc.stderr)
     return result
+
+
+def print_ceiling(name: str, ours: dict, base: dict | None) -> None:
+    """What the same FLOPs would give at 100 % of the measured matmul rate, and that as a ratio
+    to Magenta's graph: a target above it cannot be met by running the same work faster."""
+    per_example = ours.get("flops_per_example")
+    if not per_example:
+        return
+    ceiling = ours["matmul_gflops"] * 1e9 / per_example
+    line = f"{name} ceiling: {ceiling:.1f} examples/s at 100% of that rate"
+    if base:
+        magenta = base["examples_per_s_median"]
+        line += (f", {ceiling / magenta:.2f}x Magenta's graph (which runs at "
+                 f"{magenta * per_example / 1e9:.1f} GFLOP/s by the same count)")
+    print(line)
 
 
 def main() -> None:
@@ -197,6 +213,7 @@ def main() -> None:
         print(f"{name} runs at {100 * ours['fraction_of_matmul_rate']:.0f}% of this machine's "
               f"{dtype} matmul rate ({ours['model_gflops']:.1f} of {ours['matmul_gflops']:.1f} "
               "GFLOP/s)")
+        print_ceiling(name, ours, base if base and "error" not in base else None)
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump(rows, f, indent=2)
