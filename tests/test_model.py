@@ -188,12 +188,61 @@ def test_teacher_forcing_on_scheduled_inputs_has_the_step_loops_loss_and_gradien
     np.testing.assert_allclose(two_pass[0].numpy(), step_loop[0].numpy(), rtol=1e-5)
     # compute_terms, the training loss, takes that route when p_sample is given.
     monkeypatch.setattr(model, "posterior_sample", lambda q: z)
-    monkeypatch.setattr(model, "scheduled_inputs", lambda z_, tokens_, p: inputs)
+    monkeypatch.setattr(model, "scheduled_pass", lambda z_, tokens_, p, **kw: (inputs, None))
     r_loss = model.compute_terms(tokens, training=True, p_sample=tf.constant(0.5))["r_loss"]
     np.testing.assert_allclose(r_loss.numpy() * 3, step_loop[0].numpy(), rtol=1e-5)
     for a, b in zip(two_pass[1], step_loop[1]):
         np.testing.assert_allclose(tf.convert_to_tensor(a).numpy(),
                                    tf.convert_to_tensor(b).numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("sizes", [[6], [2, 4]])
+def test_teacher_forcing_reuses_the_pick_loops_activations(monkeypatch, sizes):
+    """Under a training tape, a flat decoder's second pass takes the LSTM activations the
+    pick loop went through instead of running forward again: same inputs, loss and
+    gradients as running it (also with the batch in shards), and train_step goes that way."""
+    from hmvae_tf.model import lstm_training, vae
+
+    monkeypatch.setattr(vae, "cpu_shard_sizes", lambda batch: sizes)
+    config = tiny_config("cat-mel_2bar_small")
+    model = built(config)
+    tokens = tf.constant(random_tokens(config, 6, seed=8))
+    z = tf.random.normal([6, config.z_size])
+    variables = model.decoder.trainable_variables
+
+    def second_pass(keep):
+        tf.random.set_seed(12)
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            with tape.stop_recording():
+                inputs, forward = model.scheduled_pass(z, tokens, 0.5, keep_activations=keep)
+            logits = model.decoder.teacher_forced_logits(z, inputs, True, forward=forward)
+            loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                tokens[..., 0], logits[0]))
+        return inputs, forward, loss, tape.gradient(loss, [z] + variables)
+
+    rerun, reused = second_pass(False), second_pass(True)
+    assert rerun[1] is None and len(reused[1][0]) == len(config.dec_rnn_size)
+    np.testing.assert_array_equal(reused[0].numpy(), rerun[0].numpy())
+    assert (reused[0].numpy() != tokens.numpy()).any()  # some inputs are samples
+    np.testing.assert_allclose(reused[2].numpy(), rerun[2].numpy(), rtol=1e-6)
+    for a, b in zip(reused[3], rerun[3]):
+        np.testing.assert_allclose(tf.convert_to_tensor(a).numpy(),
+                                   tf.convert_to_tensor(b).numpy(), atol=1e-5)
+
+    # The training step hands the loop's activations over (and only it: no tape, no reuse).
+    given = []
+    real = lstm_training.recurrence
+    monkeypatch.setattr(lstm_training, "recurrence",
+                        lambda *a, forward=None, **kw: given.append(forward) or real(
+                            *a, forward=forward, **kw))
+    model.compile_for_training()
+    model.train_step(tokens)
+    decoder_layers = given[-len(config.dec_rnn_size):]
+    assert all(isinstance(f, lstm_training.Activations) for f in decoder_layers)
+    given.clear()
+    model.compute_terms(tokens, training=True, p_sample=tf.constant(0.5))
+    assert given and all(f is None for f in given)
 
 
 def test_hierarchical_bar_boundaries():

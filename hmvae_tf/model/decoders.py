@@ -21,6 +21,7 @@ import keras
 import tensorflow as tf
 
 from hmvae_tf.model.lstm import LSTMStack, gather_rows, gpu_available
+from hmvae_tf.model.lstm_training import Activations
 
 START = -1  # "no previous token": one-hot of -1 is the zero vector (Magenta's start input)
 
@@ -42,9 +43,11 @@ class CoreDecoder(keras.layers.Layer):
         self.rnn.build((batch, None, self.num_classes + emb))
         self.output_layer.build((batch, self.rnn.units[-1]))
 
-    def teacher_forced(self, previous: tf.Tensor, embedding: tf.Tensor, training=False):
+    def teacher_forced(self, previous: tf.Tensor, embedding: tf.Tensor, training=False,
+                       forward: list[Activations] | None = None):
         """previous [N, S] token ids (START at the sequence start), embedding [N, E] ->
-        logits [N, S, C]."""
+        logits [N, S, C]. forward: per layer, its activations on these inputs computed
+        already (training on a CPU; `LSTMStack.run`)."""
         state = self.rnn.split_state(self.initial_state(embedding))
         if self.rnn.use_cudnn and gpu_available():
             steps = tf.shape(previous)[1]
@@ -57,7 +60,7 @@ class CoreDecoder(keras.layers.Layer):
         token_kernel, _ = self.rnn.input_kernels(self.num_classes)
         proj = (gather_rows(token_kernel, tf.transpose(previous))
                 + self.rnn.project_condition(embedding, self.num_classes)[None])
-        outputs, _ = self.rnn.run(proj, state, training=training)
+        outputs, _ = self.rnn.run(proj, state, training=training, forward=forward)
         return tf.transpose(self.output_layer(outputs), [1, 0, 2])
 
 
@@ -100,8 +103,15 @@ class MusicDecoder(keras.layers.Layer):
         outputs, _ = self.conductor(zeros, state, training=training)
         return outputs
 
-    def teacher_forced_logits(self, z: tf.Tensor, targets: tf.Tensor, training=False):
-        """targets [B, T, K] -> logits per track, each [B, T, C_k]."""
+    def teacher_forced_logits(self, z: tf.Tensor, targets: tf.Tensor, training=False,
+                              forward: list | None = None):
+        """targets [B, T, K] -> logits per track, each [B, T, C_k].
+
+        forward (flat decoders, training on a CPU): per track, per layer, the activations
+        `autoregress(..., with_activations=True)` computed on these very inputs; the core
+        LSTMs then run only their backward pass."""
+        if forward is not None and self.hierarchical:
+            raise ValueError("only a flat decoder reuses a step loop's activations")
         emb = self.embeddings(z, training=training)
         batch = tf.shape(z)[0]
         length, steps = self.num_subsequences, self.subsequence_steps
@@ -111,13 +121,14 @@ class MusicDecoder(keras.layers.Layer):
             # Shift the whole sequence by one: bar k's first input is bar k-1's last token.
             previous = tf.pad(targets[:, :-1, k], [[0, 0], [1, 0]], constant_values=START)
             previous = tf.reshape(previous, tf.stack([batch * length, steps]))
-            out = core.teacher_forced(previous, flat_emb, training=training)
+            out = core.teacher_forced(previous, flat_emb, training=training,
+                                      forward=None if forward is None else forward[k])
             logits.append(tf.reshape(out, tf.stack([batch, self.num_steps, core.num_classes])))
         return logits
 
     def autoregress(self, z: tf.Tensor, choose: Callable, targets: tf.Tensor | None = None,
                     use_target: tf.Tensor | None = None, return_logits: bool = False,
-                    training=False):
+                    training=False, with_activations: bool = False):
         """Decodes step by step, each step reading the previous step's token.
 
         choose(t, k, logits [B, C_k]) -> int32 tokens [B] picks track k's token at step t.
@@ -129,11 +140,17 @@ class MusicDecoder(keras.layers.Layer):
         subsequence's conditioning projection and initial state, a table of the first layer's
         input rows per token (row 0 for the start, all zeros), the stacked deeper kernels, and
         the output layer's weights (read once, not once per step).
+
+        with_activations (flat decoders): also return, per track and layer, the
+        `lstm_training.Activations` the loop went through, so that training's teacher-forced
+        pass on the returned tokens can skip its forward (`teacher_forced_logits(forward=)`).
         """
+        if with_activations and self.hierarchical:
+            raise ValueError("only a flat decoder's step loop keeps its activations")
         emb = self.embeddings(z, training=training)
         start = tf.fill(tf.stack([tf.shape(z)[0], len(self.cores)]), START)
         return self._run_loop(self._loop_constants(emb, self.num_subsequences), start, choose,
-                              targets, use_target, return_logits)
+                              targets, use_target, return_logits, with_activations)
 
     def autoregress_bars_in_parallel(self, z: tf.Tensor, choose: Callable) -> tf.Tensor:
         """`autoregress(z, choose)` for a hierarchical decoder, by decoding every bar at once.
@@ -204,9 +221,9 @@ class MusicDecoder(keras.layers.Layer):
         return _LoopConstants(length, tracks, states0, emb.dtype)
 
     def _run_loop(self, loop: _LoopConstants, start: tf.Tensor, choose: Callable,
-                  targets=None, use_target=None, return_logits=False):
+                  targets=None, use_target=None, return_logits=False, keep=False):
         """`autoregress`'s loop over `loop`'s subsequences, each row reading `start` [B, K]
-        as its first input."""
+        as its first input; keep: also the activations (one subsequence only)."""
         restarts = loop.length > 1
         steps = self.subsequence_steps
         num_steps = loop.length * steps
@@ -214,9 +231,9 @@ class MusicDecoder(keras.layers.Layer):
             targets_ta = _unstack(tf.transpose(targets, [1, 0, 2]), num_steps)
             use_ta = _unstack(tf.transpose(use_target, [1, 0]), num_steps)
 
-        def body(t, previous, states, token_acc, logit_accs):
+        def body(t, previous, states, token_acc, logit_accs, *kept):
             bar = t // steps
-            new_previous, new_states, new_logits = [], [], []
+            new_previous, new_states, new_logits, new_kept = [], [], [], []
             if targets is not None:
                 target_t, use_t = targets_ta.read(t), use_ta.read(t)
             for k, (core, table, cond, init, weights, (out_kernel, out_bias)) in enumerate(
@@ -231,7 +248,14 @@ class MusicDecoder(keras.layers.Layer):
                 else:
                     cond_t = cond
                 rows = tf.gather(table, previous[:, k] + 1)
-                out, state = core.rnn.step(rows + cond_t, state, weights)
+                if keep:
+                    out, state, gates = core.rnn.step(rows + cond_t, state, weights,
+                                                      with_gates=True)
+                    new_kept.append([(hs.write(t, h), cs.write(t, c), gs.write(t, g))
+                                     for (hs, cs, gs), (h, c), g in zip(kept[0][k], state,
+                                                                        gates)])
+                else:
+                    out, state = core.rnn.step(rows + cond_t, state, weights)
                 logits = tf.linalg.matmul(out, out_kernel) + out_bias
                 token = choose(t, k, logits)
                 if targets is not None:
@@ -243,19 +267,31 @@ class MusicDecoder(keras.layers.Layer):
             token_acc = token_acc.write(t, previous)
             if return_logits:
                 logit_accs = [acc.write(t, lg) for acc, lg in zip(logit_accs, new_logits)]
-            return t + 1, previous, new_states, token_acc, logit_accs
+            return (t + 1, previous, new_states, token_acc, logit_accs) + (
+                (new_kept,) if keep else ())
 
         token_acc = tf.TensorArray(tf.int32, size=num_steps)
         logit_accs = [tf.TensorArray(loop.dtype, size=num_steps if return_logits else 0)
                       for _ in self.cores]
-        _, _, _, token_acc, logit_accs = tf.while_loop(
+        if keep and restarts:
+            raise ValueError("activations are kept for one subsequence only")
+        # Only a loop that keeps activations carries their TensorArrays (exports never do).
+        kept = [[tuple(tf.TensorArray(loop.dtype, size=num_steps) for _ in range(3))
+                 for _ in core.rnn.units] for core in self.cores] if keep else None
+        _, _, states, token_acc, logit_accs, *kept = tf.while_loop(
             lambda t, *_: t < num_steps, body,
-            (tf.constant(0), start, loop.states0, token_acc, logit_accs),
+            (tf.constant(0), start, loop.states0, token_acc, logit_accs) + (
+                (kept,) if keep else ()),
             maximum_iterations=num_steps)
         tokens = tf.transpose(token_acc.stack(), [1, 0, 2])
-        if not return_logits:
-            return tokens
-        return tokens, [tf.transpose(acc.stack(), [1, 0, 2]) for acc in logit_accs]
+        result = [tokens]
+        if return_logits:
+            result.append([tf.transpose(acc.stack(), [1, 0, 2]) for acc in logit_accs])
+        if keep:
+            result.append([[Activations(hs.stack(), h, c, cs.stack(), gs.stack())
+                            for (hs, cs, gs), (h, c) in zip(track_kept, track_states)]
+                           for track_kept, track_states in zip(kept[0], states)])
+        return result[0] if len(result) == 1 else tuple(result)
 
 
 class _LoopConstants(NamedTuple):

@@ -47,7 +47,8 @@ def cpu_shard_sizes(batch: int | None) -> list[int]:
 
 
 def run_lstm(proj: tf.Tensor, recurrent_kernel: tf.Tensor, h0: tf.Tensor, c0: tf.Tensor,
-             reverse: bool = False, training: bool = False, shard_batch: bool = False):
+             reverse: bool = False, training: bool = False, shard_batch: bool = False,
+             forward: lstm_training.Activations | None = None):
     """The recurrence of one LSTM layer over time-major input projections.
 
     proj: [T, B, 4u] = x_t @ kernel + bias for every step. Returns (outputs [T, B, u] in
@@ -55,14 +56,19 @@ def run_lstm(proj: tf.Tensor, recurrent_kernel: tf.Tensor, h0: tf.Tensor, c0: tf
     training=True runs `lstm_training.recurrence`, the same function with a faster gradient
     (shard_batch: with the batch cut into one loop per CPU core, for a layer with nothing
     else to run beside it; not the encoder's two directions, which already run side by side:
-    there, four loops on two cores were slower than two).
+    there, four loops on two cores were slower than two). forward (training, forward order
+    only): the layer's activations on these inputs, computed already by a step loop
+    (`MusicDecoder.autoregress(with_activations=True)`), so that only the backward pass runs.
     """
+    if forward is not None and (reverse or not training):
+        raise ValueError("forward activations are reused only by a training forward-order layer")
     if reverse:
         proj = tf.reverse(proj, [0])
     kernel = precision.compute(recurrent_kernel)
     if training:
         sizes = cpu_shard_sizes(proj.shape[1]) if shard_batch else None
-        out, h, c = lstm_training.recurrence(proj, kernel, h0, c0, shard_sizes=sizes)
+        out, h, c = lstm_training.recurrence(proj, kernel, h0, c0, shard_sizes=sizes,
+                                             forward=forward)
     else:
         out, h, c = _loop(proj, kernel, h0, c0)
     return (tf.reverse(out, [0]) if reverse else out), h, c
@@ -148,9 +154,11 @@ class LSTMStack(keras.layers.Layer):
         outputs, final = self.run(proj, initial_state, training=training)
         return tf.transpose(outputs, [1, 0, 2]), final
 
-    def run(self, first_proj: tf.Tensor, initial_state=None, training=False):
+    def run(self, first_proj: tf.Tensor, initial_state=None, training=False, forward=None):
         """Whole sequence from the first layer's precomputed input projection [T, B, 4u]
-        (bias included). Returns time-major outputs [T, B, units[-1]] and final states."""
+        (bias included). Returns time-major outputs [T, B, units[-1]] and final states.
+        forward: per layer, `lstm_training.Activations` already computed on these inputs
+        (training only; see `run_lstm`)."""
         if initial_state is None:
             initial_state = self.zero_state(tf.shape(first_proj)[1])
         proj, final = first_proj, []
@@ -158,7 +166,8 @@ class LSTMStack(keras.layers.Layer):
             if i:
                 proj = project(outputs, lstm.cell.kernel, lstm.cell.bias)
             outputs, h, c = run_lstm(proj, lstm.cell.recurrent_kernel, *initial_state[i],
-                                     training=training, shard_batch=True)
+                                     training=training, shard_batch=True,
+                                     forward=None if forward is None else forward[i])
             final.append((h, c))
         return outputs, final
 
@@ -183,11 +192,13 @@ class LSTMStack(keras.layers.Layer):
              tf.convert_to_tensor(lstm.cell.bias)) for lstm in self.lstms[1:]]
         return first, deeper
 
-    def step(self, first_proj: tf.Tensor, state, weights=None):
+    def step(self, first_proj: tf.Tensor, state, weights=None, with_gates: bool = False):
         """One step of the whole stack. first_proj: the first layer's input projection plus
-        bias for this step ([B, 4u]); weights: `step_weights()`, computed once outside a loop."""
+        bias for this step ([B, 4u]); weights: `step_weights()`, computed once outside a loop.
+        with_gates: also return each layer's activated gates i, f, g, o [B, 4u], what the
+        training gradient keeps (`lstm_training.Activations`)."""
         first, deeper = weights or self.step_weights()
-        new_state = []
+        new_state, gates_out = [], []
         for i, (h, c) in enumerate(state):
             if i == 0:
                 gates = precision.add_product(first_proj, h, first)
@@ -197,10 +208,13 @@ class LSTMStack(keras.layers.Layer):
             # One sigmoid over all four gates is cheaper here than four slices and four ops.
             gi, gf, _, go = tf.split(tf.sigmoid(gates), 4, axis=-1)
             units = self.units[i]
-            c = gf * c + gi * tf.tanh(gates[:, 2 * units:3 * units])
+            gc = tf.tanh(gates[:, 2 * units:3 * units])
+            c = gf * c + gi * gc
             x = go * tf.tanh(c)
             new_state.append((x, c))
-        return x, new_state
+            if with_gates:
+                gates_out.append(tf.concat([gi, gf, gc, go], axis=-1))
+        return (x, new_state, gates_out) if with_gates else (x, new_state)
 
     def set_use_cudnn(self, value: bool) -> None:
         """Exports for CPU servers and browsers must not bake in the GPU-only kernel."""

@@ -15,6 +15,8 @@ only caller. The weights and the function computed are the same:
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import tensorflow as tf
 
 from hmvae_tf.model import precision
@@ -73,13 +75,28 @@ def _backward(gates, cs, c0, d_outputs, d_h, d_c, recurrent_kernel):
     return dzs.stack(), dh0, dc0
 
 
-def recurrence(proj, recurrent_kernel, h0, c0, shard_sizes: list[int] | None = None):
+class Activations(NamedTuple):
+    """What the backward loop needs from a layer's forward pass, whole batch, time-major:
+    outputs [T, B, u], final h and c [B, u], every c_t [T, B, u] and the activated gates
+    i, f, g, o [T, B, 4u]. A forward-only step loop that already ran the layer on the same
+    inputs (scheduled sampling's pick loop) can hand them over instead of a second forward."""
+    outputs: tf.Tensor
+    h: tf.Tensor
+    c: tf.Tensor
+    cs: tf.Tensor
+    gates: tf.Tensor
+
+
+def recurrence(proj, recurrent_kernel, h0, c0, shard_sizes: list[int] | None = None,
+               forward: Activations | None = None):
     """`lstm.run_lstm`'s recurrence (forward order) with the gradient above: returns
     (outputs [T, B, u], final h, final c). The products run in recurrent_kernel's dtype
     (bfloat16 under `precision`'s mixed policy); everything else in proj's.
 
     shard_sizes: row counts (summing to B) to cut the batch into, one compiled loop per shard;
-    the loops run side by side (`lstm.cpu_shard_sizes` says when that pays). None: one loop."""
+    the loops run side by side (`lstm.cpu_shard_sizes` says when that pays). None: one loop.
+    forward: this layer's forward pass on these very inputs, already computed; then only the
+    backward loops run (proj's value is not read, only its gradient given)."""
     if shard_sizes and len(shard_sizes) > 1:
         cut = lambda x, axis: tf.split(x, shard_sizes, axis)  # noqa: E731
     else:
@@ -91,8 +108,12 @@ def recurrence(proj, recurrent_kernel, h0, c0, shard_sizes: list[int] | None = N
         # cannot: its TensorLists may not cross the XLA boundary); `grad` is the gradient.
         kernel = tf.stop_gradient(recurrent_kernel)
         c0s = cut(tf.stop_gradient(c0), 0)
-        shards = [_forward(p, kernel, h, c) for p, h, c in
-                  zip(cut(tf.stop_gradient(proj), 1), cut(tf.stop_gradient(h0), 0), c0s)]
+        if forward is None:
+            shards = [_forward(p, kernel, h, c) for p, h, c in
+                      zip(cut(tf.stop_gradient(proj), 1), cut(tf.stop_gradient(h0), 0), c0s)]
+        else:
+            given = [tf.stop_gradient(x) for x in forward]
+            shards = list(zip(*(cut(x, axis) for x, axis in zip(given, (1, 0, 0, 1, 1)))))
         outputs, h, c = _join(shards)
 
         def grad(d_outputs, d_h, d_c):

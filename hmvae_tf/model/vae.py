@@ -18,7 +18,8 @@ from hmvae_tf.configs import Config
 from hmvae_tf.model import sampling
 from hmvae_tf.model.decoders import MusicDecoder
 from hmvae_tf.model.encoder import BidirectionalLstmEncoder
-from hmvae_tf.model.lstm import cpu_shard_sizes
+from hmvae_tf.model.lstm import cpu_shard_sizes, gpu_available
+from hmvae_tf.model.lstm_training import Activations
 from hmvae_tf.model.schedules import ExponentialDecayToFloor, kl_beta, sampling_probability
 
 tfd = tfp.distributions
@@ -83,38 +84,75 @@ class MusicVAE(keras.Model):
         return self.decoder.teacher_forced_logits(z, tokens, training=training)
 
     def compute_terms(self, tokens: tf.Tensor, training: bool = False,
-                      p_sample: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+                      p_sample: tf.Tensor | None = None,
+                      tape: tf.GradientTape | None = None) -> dict[str, tf.Tensor]:
         """The loss and its parts for one batch (means over this replica's examples).
 
         p_sample: scheduled sampling; each decoder input is the model's own sample with this
         probability (None: plain teacher forcing).
+        tape: the tape recording this loss, if any. Scheduled sampling's pick loop then runs
+        with the tape paused, and a flat decoder's teacher-forced pass reuses the activations
+        that loop went through instead of running its LSTMs forward again (the tape must not
+        record the loop: a compiled loop with float outputs cannot be differentiated).
         """
         q = self.encode(tokens, training=training)
         z = self.posterior_sample(q)
-        inputs = tokens if p_sample is None else self.scheduled_inputs(z, tokens, p_sample)
-        logits = self.decoder.teacher_forced_logits(z, inputs, training=training)
+        inputs, forward = tokens, None
+        if p_sample is not None:
+            # The pick loop already ran the decoder's LSTMs on the inputs it picked; with the
+            # CPU training recurrence that forward pass is reused, not run again.
+            keep = (tape is not None and training and not self.decoder.hierarchical
+                    and not gpu_available())
+            if keep:
+                with tape.stop_recording():
+                    inputs, forward = self.scheduled_pass(z, tokens, p_sample,
+                                                          keep_activations=True)
+            else:
+                inputs, _ = self.scheduled_pass(z, tokens, p_sample)
+        logits = self.decoder.teacher_forced_logits(z, inputs, training=training,
+                                                    forward=forward)
         step = self.optimizer.iterations if getattr(self, "optimizer", None) else 0
         return self.objective(tokens, logits, q, step)
 
     def scheduled_inputs(self, z: tf.Tensor, tokens: tf.Tensor, p_sample) -> tf.Tensor:
         """Scheduled sampling's decoder inputs [B, T, K]: at each step, the model's own sample
-        with probability p_sample, else the target.
+        with probability p_sample, else the target (`scheduled_pass`)."""
+        return self.scheduled_pass(z, tokens, p_sample)[0]
+
+    def scheduled_pass(self, z: tf.Tensor, tokens: tf.Tensor, p_sample,
+                       keep_activations: bool = False):
+        """Scheduled sampling's inputs, and with keep_activations (flat decoders; not under a
+        recording tape) the decoder LSTMs' activations on them, per track and layer (else
+        None).
 
         Training runs in two passes: this forward-only step loop picks the inputs, then
         teacher forcing on them computes the logits the loop computed, with the training
         LSTM's gradient. Samples are not differentiated through, so the loop keeps nothing for
         backprop: at batch 512 the peak memory drops by a fifth against differentiating the
-        loop, at the same speed in float32.
+        loop, at the same speed in float32. Keeping the loop's activations lets the second
+        pass skip its forward (`MusicDecoder.teacher_forced_logits`' forward).
         """
         use_target = tf.random.uniform(tf.shape(tokens)[:2]) >= p_sample
         noise = sampling.gumbel(tf.concat([tf.shape(tokens)[:2], [sum(self.track_classes)]], 0))
         args = (tf.stop_gradient(z), tokens, use_target, noise)
+        pick = self._pick_keeping_activations if keep_activations else self._pick_inputs
         sizes = cpu_shard_sizes(tokens.shape[0])
         if len(sizes) == 1:
-            return self._pick_inputs(*args)
-        # Rows are independent: one compiled loop per core, side by side.
-        shards = zip(*(tf.split(a, sizes) for a in args))
-        return tf.concat([self._pick_inputs(*shard) for shard in shards], 0)
+            picked = [pick(*args)]
+        else:
+            # Rows are independent: one compiled loop per core, side by side.
+            picked = [pick(*shard) for shard in zip(*(tf.split(a, sizes) for a in args))]
+        if not keep_activations:
+            return tf.concat(picked, 0), None
+        inputs = tf.concat([tokens_ for tokens_, _ in picked], 0)
+        if len(picked) == 1:
+            return inputs, picked[0][1]
+        # Per track and layer, the shards' activations joined along the batch axis.
+        forward = [[Activations(*(tf.concat(parts, axis) for parts, axis in
+                                  zip(zip(*shard_layers), (1, 0, 0, 1, 1))))
+                    for shard_layers in zip(*track)]
+                   for track in zip(*(activations for _, activations in picked))]
+        return inputs, forward
 
     @tf.function(jit_compile=True, autograph=False)
     def _pick_inputs(self, z, tokens, use_target, noise):
@@ -122,6 +160,13 @@ class MusicVAE(keras.Model):
         Gumbel-max at temperature 1 is sampling from the logits."""
         chooser = sampling.gumbel_chooser(noise, tf.ones(tf.shape(z)[:1]), self.track_classes)
         return self.decoder.autoregress(z, chooser, targets=tokens, use_target=use_target)
+
+    @tf.function(jit_compile=True, autograph=False)
+    def _pick_keeping_activations(self, z, tokens, use_target, noise):
+        """`_pick_inputs`, also returning the LSTM activations (`autoregress`)."""
+        chooser = sampling.gumbel_chooser(noise, tf.ones(tf.shape(z)[:1]), self.track_classes)
+        return self.decoder.autoregress(z, chooser, targets=tokens, use_target=use_target,
+                                        with_activations=True)
 
     def posterior_sample(self, q: tfd.Distribution) -> tf.Tensor:
         """z ~ q(z|x), reparameterised so gradients reach mu and sigma."""
@@ -159,7 +204,7 @@ class MusicVAE(keras.Model):
         replicas = strategy.num_replicas_in_sync
         variables = self.trainable_variables
         with tf.GradientTape() as tape:
-            terms = self.compute_terms(tokens, training=True, p_sample=p_sample)
+            terms = self.compute_terms(tokens, training=True, p_sample=p_sample, tape=tape)
             # Each replica holds a slice of the batch; the optimizer sums replicas' gradients.
             scaled = terms["loss"] / replicas
         grads = tape.gradient(scaled, variables)
