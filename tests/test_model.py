@@ -196,14 +196,17 @@ def test_teacher_forcing_on_scheduled_inputs_has_the_step_loops_loss_and_gradien
                                    tf.convert_to_tensor(b).numpy(), atol=1e-5)
 
 
-@pytest.mark.parametrize("sizes", [[6], [2, 4]])
-def test_teacher_forcing_reuses_the_pick_loops_activations(monkeypatch, sizes):
+@pytest.mark.parametrize("sizes, decoder_sizes", [([6], [6]), ([2, 4], [2, 4]), ([2, 4], [6]),
+                                                   ([6], [3, 3])])
+def test_teacher_forcing_reuses_the_pick_loops_activations(monkeypatch, sizes, decoder_sizes):
     """Under a training tape, a flat decoder's second pass takes the LSTM activations the
     pick loop went through instead of running forward again: same inputs, loss and
-    gradients as running it (also with the batch in shards), and train_step goes that way."""
-    from hmvae_tf.model import lstm_training, vae
+    gradients as running it (also with the batch in shards, cut the same way in both passes
+    or not), and train_step goes that way."""
+    from hmvae_tf.model import lstm, lstm_training, vae
 
     monkeypatch.setattr(vae, "cpu_shard_sizes", lambda batch: sizes)
+    monkeypatch.setattr(lstm, "cpu_shard_sizes", lambda batch: decoder_sizes)
     config = tiny_config("cat-mel_2bar_small")
     model = built(config)
     tokens = tf.constant(random_tokens(config, 6, seed=8))
@@ -239,7 +242,9 @@ def test_teacher_forcing_reuses_the_pick_loops_activations(monkeypatch, sizes):
     model.compile_for_training()
     model.train_step(tokens)
     decoder_layers = given[-len(config.dec_rnn_size):]
-    assert all(isinstance(f, lstm_training.Activations) for f in decoder_layers)
+    assert all(isinstance(f, lstm_training.Activations) or (
+        isinstance(f, list) and len(f) == len(sizes)
+        and all(isinstance(s, lstm_training.Activations) for s in f)) for f in decoder_layers)
     given.clear()
     model.compute_terms(tokens, training=True, p_sample=tf.constant(0.5))
     assert given and all(f is None for f in given)

@@ -48,7 +48,7 @@ def cpu_shard_sizes(batch: int | None) -> list[int]:
 
 def run_lstm(proj: tf.Tensor, recurrent_kernel: tf.Tensor, h0: tf.Tensor, c0: tf.Tensor,
              reverse: bool = False, training: bool = False, shard_batch: bool = False,
-             forward: lstm_training.Activations | None = None):
+             forward: lstm_training.Activations | list | None = None):
     """The recurrence of one LSTM layer over time-major input projections.
 
     proj: [T, B, 4u] = x_t @ kernel + bias for every step. Returns (outputs [T, B, u] in

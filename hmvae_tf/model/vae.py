@@ -19,7 +19,6 @@ from hmvae_tf.model import sampling
 from hmvae_tf.model.decoders import MusicDecoder
 from hmvae_tf.model.encoder import BidirectionalLstmEncoder
 from hmvae_tf.model.lstm import cpu_shard_sizes, gpu_available
-from hmvae_tf.model.lstm_training import Activations
 from hmvae_tf.model.schedules import ExponentialDecayToFloor, kl_beta, sampling_probability
 
 tfd = tfp.distributions
@@ -123,7 +122,7 @@ class MusicVAE(keras.Model):
                        keep_activations: bool = False):
         """Scheduled sampling's inputs, and with keep_activations (flat decoders; not under a
         recording tape) the decoder LSTMs' activations on them, per track and layer (else
-        None).
+        None): `lstm_training.Activations`, or a list of them per batch shard.
 
         Training runs in two passes: this forward-only step loop picks the inputs, then
         teacher forcing on them computes the logits the loop computed, with the training
@@ -147,10 +146,9 @@ class MusicVAE(keras.Model):
         inputs = tf.concat([tokens_ for tokens_, _ in picked], 0)
         if len(picked) == 1:
             return inputs, picked[0][1]
-        # Per track and layer, the shards' activations joined along the batch axis.
-        forward = [[Activations(*(tf.concat(parts, axis) for parts, axis in
-                                  zip(zip(*shard_layers), (1, 0, 0, 1, 1))))
-                    for shard_layers in zip(*track)]
+        # Per track and layer, a list of the shards' activations (the training recurrence
+        # takes them as they are when it cuts the batch the same way).
+        forward = [[list(shard_layers) for shard_layers in zip(*track)]
                    for track in zip(*(activations for _, activations in picked))]
         return inputs, forward
 
