@@ -108,7 +108,8 @@ def worker(args) -> dict:
                   verbose=0)
     times = timer.times[args.warmup:]
     median = statistics.median(times)
-    flops = train_flops_per_example(config) * args.batch / median / 1e9
+    per_example = train_flops_per_example(config)
+    flops = per_example * args.batch / median / 1e9
     peak = matmul_gflops(dtype="bfloat16" if args.dtype_policy == "mixed_bfloat16" else "float32")
     return {
         "config": args.config, "hparams": args.hparams, "batch": args.batch,
@@ -117,7 +118,7 @@ def worker(args) -> dict:
         "ms_per_step_median": 1e3 * median, "ms_per_step_min": 1e3 * min(times),
         "ms_per_step_max": 1e3 * max(times), "examples_per_s": args.batch / median,
         "model_gflops": flops, "matmul_gflops": peak, "fraction_of_matmul_rate": flops / peak,
-        "flops_per_example": train_flops_per_example(config),
+        "flops_per_example": per_example,
     }
 
 

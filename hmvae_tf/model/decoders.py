@@ -44,10 +44,10 @@ class CoreDecoder(keras.layers.Layer):
         self.output_layer.build((batch, self.rnn.units[-1]))
 
     def teacher_forced(self, previous: tf.Tensor, embedding: tf.Tensor, training=False,
-                       forward: list[Activations] | None = None):
+                       forward: list[list[Activations]] | None = None):
         """previous [N, S] token ids (START at the sequence start), embedding [N, E] ->
-        logits [N, S, C]. forward: per layer, its activations on these inputs computed
-        already (training on a CPU; `LSTMStack.run`)."""
+        logits [N, S, C]. forward: per layer, its activations on these inputs per batch
+        shard, computed already (training on a CPU; `LSTMStack.run`)."""
         state = self.rnn.split_state(self.initial_state(embedding))
         if self.rnn.use_cudnn and gpu_available():
             steps = tf.shape(previous)[1]

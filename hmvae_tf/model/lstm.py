@@ -48,7 +48,7 @@ def cpu_shard_sizes(batch: int | None) -> list[int]:
 
 def run_lstm(proj: tf.Tensor, recurrent_kernel: tf.Tensor, h0: tf.Tensor, c0: tf.Tensor,
              reverse: bool = False, training: bool = False, shard_batch: bool = False,
-             forward: lstm_training.Activations | list | None = None):
+             forward: list[lstm_training.Activations] | None = None):
     """The recurrence of one LSTM layer over time-major input projections.
 
     proj: [T, B, 4u] = x_t @ kernel + bias for every step. Returns (outputs [T, B, u] in
@@ -57,7 +57,7 @@ def run_lstm(proj: tf.Tensor, recurrent_kernel: tf.Tensor, h0: tf.Tensor, c0: tf
     (shard_batch: with the batch cut into one loop per CPU core, for a layer with nothing
     else to run beside it; not the encoder's two directions, which already run side by side:
     there, four loops on two cores were slower than two). forward (training, forward order
-    only): the layer's activations on these inputs, computed already by a step loop
+    only): the layer's activations on these inputs per batch shard, computed already by a step loop
     (`MusicDecoder.autoregress(with_activations=True)`), so that only the backward pass runs.
     """
     if forward is not None and (reverse or not training):
@@ -157,8 +157,8 @@ class LSTMStack(keras.layers.Layer):
     def run(self, first_proj: tf.Tensor, initial_state=None, training=False, forward=None):
         """Whole sequence from the first layer's precomputed input projection [T, B, 4u]
         (bias included). Returns time-major outputs [T, B, units[-1]] and final states.
-        forward: per layer, `lstm_training.Activations` already computed on these inputs
-        (training only; see `run_lstm`)."""
+        forward: per layer, the `lstm_training.Activations` of each batch shard, already
+        computed on these inputs (training only; see `run_lstm`)."""
         if initial_state is None:
             initial_state = self.zero_state(tf.shape(first_proj)[1])
         proj, final = first_proj, []

@@ -88,16 +88,16 @@ class Activations(NamedTuple):
 
 
 def recurrence(proj, recurrent_kernel, h0, c0, shard_sizes: list[int] | None = None,
-               forward: Activations | list[Activations] | None = None):
+               forward: list[Activations] | None = None):
     """`lstm.run_lstm`'s recurrence (forward order) with the gradient above: returns
     (outputs [T, B, u], final h, final c). The products run in recurrent_kernel's dtype
     (bfloat16 under `precision`'s mixed policy); everything else in proj's.
 
     shard_sizes: row counts (summing to B) to cut the batch into, one compiled loop per shard;
     the loops run side by side (`lstm.cpu_shard_sizes` says when that pays). None: one loop.
-    forward: this layer's forward pass on these very inputs, already computed, whole or as a
-    list of batch shards (used as they are if they match shard_sizes: no copy); then only the
-    backward loops run (proj's value is not read, only its gradient given)."""
+    forward: this layer's forward pass on these very inputs, already computed, as a list of
+    batch shards (used as they are if they match shard_sizes, else joined and cut again);
+    then only the backward loops run (proj's value is not read, only its gradient given)."""
     if shard_sizes and len(shard_sizes) > 1:
         cut = lambda x, axis: tf.split(x, shard_sizes, axis)  # noqa: E731
     else:
@@ -112,13 +112,11 @@ def recurrence(proj, recurrent_kernel, h0, c0, shard_sizes: list[int] | None = N
         if forward is None:
             shards = [_forward(p, kernel, h, c) for p, h, c in
                       zip(cut(tf.stop_gradient(proj), 1), cut(tf.stop_gradient(h0), 0), c0s)]
-        elif (isinstance(forward, list) and shard_sizes and len(shard_sizes) > 1
-              and [shard.h.shape[0] for shard in forward] == list(shard_sizes)):
-            shards = [tuple(tf.stop_gradient(x) for x in shard) for shard in forward]
         else:
-            whole = forward if isinstance(forward, Activations) else join_activations(forward)
-            shards = list(zip(*(cut(tf.stop_gradient(x), axis)
-                                for x, axis in zip(whole, _BATCH_AXES))))
+            shards = [tuple(tf.stop_gradient(x) for x in shard) for shard in forward]
+            if [shard[1].shape[0] for shard in shards] != list(shard_sizes or [proj.shape[1]]):
+                shards = list(zip(*(cut(x, axis) for x, axis in
+                                    zip(_join(shards, len(_BATCH_AXES)), _BATCH_AXES))))
         outputs, h, c = _join(shards)
 
         def grad(d_outputs, d_h, d_c):
@@ -142,19 +140,14 @@ def recurrence(proj, recurrent_kernel, h0, c0, shard_sizes: list[int] | None = N
     return run(proj, recurrent_kernel, h0, c0)
 
 
-# The batch axis of each field of `Activations`.
+# The batch axis of each field of `Activations` (and of `_backward`'s three results).
 _BATCH_AXES = (1, 0, 0, 1, 1)
 
 
-def join_activations(shards: list[Activations]) -> Activations:
-    """Batch shards' activations -> the whole batch's."""
+def _join(shards, fields: int = 3):
+    """Per-shard (time-major [T, b, .], [b, .], [b, .], ...) -> the first `fields`, whole
+    batch."""
     if len(shards) == 1:
-        return shards[0]
-    return Activations(*(tf.concat(parts, axis) for parts, axis in zip(zip(*shards), _BATCH_AXES)))
-
-
-def _join(shards):
-    """Per-shard (time-major [T, b, .], [b, .], [b, .], ...) -> the first three, whole batch."""
-    if len(shards) == 1:
-        return shards[0][:3]
-    return tuple(tf.concat([s[i] for s in shards], axis) for i, axis in ((0, 1), (1, 0), (2, 0)))
+        return tuple(shards[0][:fields])
+    return tuple(tf.concat([s[i] for s in shards], axis)
+                 for i, axis in enumerate(_BATCH_AXES[:fields]))

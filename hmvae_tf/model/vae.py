@@ -122,7 +122,7 @@ class MusicVAE(keras.Model):
                        keep_activations: bool = False):
         """Scheduled sampling's inputs, and with keep_activations (flat decoders; not under a
         recording tape) the decoder LSTMs' activations on them, per track and layer (else
-        None): `lstm_training.Activations`, or a list of them per batch shard.
+        None): a list of `lstm_training.Activations`, one per batch shard.
 
         Training runs in two passes: this forward-only step loop picks the inputs, then
         teacher forcing on them computes the logits the loop computed, with the training
@@ -134,37 +134,27 @@ class MusicVAE(keras.Model):
         use_target = tf.random.uniform(tf.shape(tokens)[:2]) >= p_sample
         noise = sampling.gumbel(tf.concat([tf.shape(tokens)[:2], [sum(self.track_classes)]], 0))
         args = (tf.stop_gradient(z), tokens, use_target, noise)
-        pick = self._pick_keeping_activations if keep_activations else self._pick_inputs
         sizes = cpu_shard_sizes(tokens.shape[0])
-        if len(sizes) == 1:
-            picked = [pick(*args)]
-        else:
-            # Rows are independent: one compiled loop per core, side by side.
-            picked = [pick(*shard) for shard in zip(*(tf.split(a, sizes) for a in args))]
+        # Rows are independent: one compiled loop per core, side by side.
+        shards = [args] if len(sizes) == 1 else zip(*(tf.split(a, sizes) for a in args))
+        picked = [self._pick_inputs(*shard, keep_activations=keep_activations)
+                  for shard in shards]
         if not keep_activations:
             return tf.concat(picked, 0), None
-        inputs = tf.concat([tokens_ for tokens_, _ in picked], 0)
-        if len(picked) == 1:
-            return inputs, picked[0][1]
-        # Per track and layer, a list of the shards' activations (the training recurrence
+        # Per track and layer, the list of the shards' activations (the training recurrence
         # takes them as they are when it cuts the batch the same way).
         forward = [[list(shard_layers) for shard_layers in zip(*track)]
                    for track in zip(*(activations for _, activations in picked))]
-        return inputs, forward
+        return tf.concat([tokens_ for tokens_, _ in picked], 0), forward
 
     @tf.function(jit_compile=True, autograph=False)
-    def _pick_inputs(self, z, tokens, use_target, noise):
-        """`scheduled_inputs`' step loop, compiled by XLA (which fuses each step's gates):
-        Gumbel-max at temperature 1 is sampling from the logits."""
-        chooser = sampling.gumbel_chooser(noise, tf.ones(tf.shape(z)[:1]), self.track_classes)
-        return self.decoder.autoregress(z, chooser, targets=tokens, use_target=use_target)
-
-    @tf.function(jit_compile=True, autograph=False)
-    def _pick_keeping_activations(self, z, tokens, use_target, noise):
-        """`_pick_inputs`, also returning the LSTM activations (`autoregress`)."""
+    def _pick_inputs(self, z, tokens, use_target, noise, keep_activations=False):
+        """`scheduled_pass`' step loop, compiled by XLA (which fuses each step's gates):
+        Gumbel-max at temperature 1 is sampling from the logits. keep_activations: also
+        return the LSTM activations (`autoregress(with_activations=True)`)."""
         chooser = sampling.gumbel_chooser(noise, tf.ones(tf.shape(z)[:1]), self.track_classes)
         return self.decoder.autoregress(z, chooser, targets=tokens, use_target=use_target,
-                                        with_activations=True)
+                                        with_activations=keep_activations)
 
     def posterior_sample(self, q: tfd.Distribution) -> tf.Tensor:
         """z ~ q(z|x), reparameterised so gradients reach mu and sigma."""
