@@ -24,7 +24,10 @@ over minutes and cells measured one after another would compare two different ma
     execution, so the difference is what gRPC itself costs. An empty gRPC call
     (GetModelStatus) takes its turn in the same rounds: the floor of that difference;
   - with 16 clients batching gives >= 3x the unbatched throughput: the two servers take turns,
-    --rounds turns each.
+    --rounds turns each. Beside it, the most any batching could give here: clients and server
+    share the cores, so a call costs its gRPC work on both sides (measured with empty calls from
+    as many clients) plus the model's work, which batching shrinks at best to the per-row cost
+    of a full batch (measured on one core). The ratio of the two per-sample costs bounds the gain.
 It reports; it asserts nothing.
 """
 from __future__ import annotations
@@ -174,6 +177,67 @@ def alternating_throughput(backends: dict, clients: int, seconds: float, rounds:
     return {name: n / wall for name, (n, wall) in done.items()}
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rpc_cpu_per_call(address: str, model: str, server_pid: int, clients: int,
+                     seconds: float) -> tuple[float, float]:
+    """CPU seconds an empty gRPC call (GetModelStatus, no TensorFlow work) costs the client
+    (this process) and the server, with `clients` threads calling back to back: the part of
+    every Predict that no batching can share out."""
+    calls = [empty_call(address, model) for _ in range(clients)]
+    counts = [0] * clients
+    for call in calls:
+        call(0)
+    stop_at = [0.0]
+    barrier = threading.Barrier(clients + 1)
+
+    def client(c):
+        barrier.wait()
+        while time.perf_counter() < stop_at[0]:
+            calls[c](0)
+            counts[c] += 1
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    server0, client0 = process_cpu_seconds(server_pid), time.process_time()
+    stop_at[0] = time.perf_counter() + seconds
+    barrier.wait()
+    for t in threads:
+        t.join()
+    n = max(sum(counts), 1)
+    return (time.process_time() - client0) / n, (process_cpu_seconds(server_pid) - server0) / n
+
+
+def model_seconds_on_one_core(version_dir: str, rows: int, calls: int = 30,
+                              budget: float = 10.0) -> float:
+    """Median seconds of a `rows`-row sample in a session with one thread of each kind (inline
+    and pooled then cost the same): the model's CPU cost of that call, without gRPC. At most
+    `calls` timed calls after two warm-ups, fewer if they pass `budget` seconds."""
+    import tensorflow as tf
+
+    from hmvae_tf.serving.service import Servable
+
+    one = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)
+    servable = Servable("ceiling", 1, version_dir, one)
+    try:
+        inputs = sample_inputs(rows, 0)
+        for _ in range(2):
+            servable.run("sample", inputs)
+        times: list[float] = []
+        while len(times) < calls and sum(times) < budget:
+            t0 = time.perf_counter()
+            servable.run("sample", inputs)
+            times.append(time.perf_counter() - t0)
+        return float(np.median(times))
+    finally:
+        servable.session.close()
+
+
 def export_untrained(config_name: str, export_base: str) -> str:
     """Exports `config_name`'s model as initialised: sampling from a flat decoder runs the same
     ops on the same shapes whatever the weights, so the timing is a trained model's."""
@@ -240,6 +304,10 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f} at start")
     print(f"server flags: {' '.join(flags) or '(defaults)'}; batching: "
           f"{args.batching_parameters_file or 'TF Serving defaults'}")
+    # The model's own cost, measured first while nothing else runs.
+    most = max(clients)
+    one_row = model_seconds_on_one_core(version_dir, 1)
+    full_batch = model_seconds_on_one_core(version_dir, most) if most > 1 else None
     backends = {"in-process": SavedModelBackend(version_dir)}
     servers = []
     try:
@@ -259,7 +327,8 @@ def main() -> int:
              "gRPC hmvae serve": sample_call(backends["gRPC hmvae serve"]),
              "empty gRPC call": empty_call(backends["gRPC hmvae serve"].address, "bench")},
             args.paired_calls, args.pause_ms / 1000)
-        most = max(clients)
+        rpc = rpc_cpu_per_call(backends["gRPC hmvae serve"].address, "bench", servers[0].pid,
+                               most, args.seconds) if most > 1 else None
         gains = alternating_throughput({k: backends[k] for k in
                                         ("gRPC hmvae serve", "gRPC + batching")},
                                        most, 2 * args.seconds, args.rounds) if most > 1 else None
@@ -300,6 +369,17 @@ def main() -> int:
         print(f"batching gain at {most} clients, {args.rounds} alternating turns each: "
               f"{batched:.1f} vs {unbatched:.1f} samples/s = {gain:.2f}x throughput "
               f"(target >= 3x): {'met' if gain >= 3 else 'NOT met'}")
+        rpc_ms = 1000 * sum(rpc)
+        alone_ms, row_ms = 1000 * one_row, 1000 * full_batch / most
+        cpus = os.cpu_count() or 1
+        bound_unbatched, bound_batched = 1000 * cpus / (rpc_ms + alone_ms), 1000 * cpus / (rpc_ms + row_ms)
+        print(f"ceiling: a gRPC call costs {rpc_ms:.2f} ms of CPU (client {1000 * rpc[0]:.2f} + "
+              f"server {1000 * rpc[1]:.2f}, empty calls from {most} clients); the model "
+              f"{alone_ms:.2f} ms for one sample alone and {row_ms:.2f} ms per sample in a batch of "
+              f"{most} (one core). With all {cpus} cpus busy: at most {bound_unbatched:.0f} samples/s "
+              f"unbatched, {bound_batched:.0f} with every batch full, so batching can give at most "
+              f"{bound_batched / bound_unbatched:.2f}x here; measured {unbatched / bound_unbatched:.0%} "
+              f"and {batched / bound_batched:.0%} of those bounds")
     return 0
 
 
