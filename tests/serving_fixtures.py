@@ -124,10 +124,13 @@ def hmvae_server(model_repo, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def batching_server(model_repo, tmp_path_factory):
-    """hmvae serve --enable_batching with a parameters file that lets 16 requests meet."""
+    """hmvae serve --enable_batching with a parameters file that lets 16 requests meet, and
+    splits larger requests into executed batches of at most 16 rows."""
     params = tmp_path_factory.mktemp("batching") / "batching.config"
     params.write_text("max_batch_size { value: 64 }\nbatch_timeout_micros { value: 50000 }\n"
-                      "max_enqueued_batches { value: 100 }\nnum_batch_threads { value: 1 }\n")
+                      "max_enqueued_batches { value: 100 }\nnum_batch_threads { value: 1 }\n"
+                      "enable_large_batch_splitting { value: true }\n"
+                      "max_execution_batch_size { value: 16 }\n")
     server = ServerProcess([f"--model_config_file={model_repo.config}", "--enable_batching",
                             f"--batching_parameters_file={params}"],
                            cwd=str(tmp_path_factory.mktemp("cwd")))

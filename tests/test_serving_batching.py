@@ -137,6 +137,82 @@ def test_allowed_batch_sizes_pad_and_full_queue_is_unavailable():
     assert refused and all(e.code == grpc.StatusCode.UNAVAILABLE for e in refused)
 
 
+def test_parse_and_validate_large_batch_splitting():
+    text = """
+        max_batch_size { value: 64 }
+        max_enqueued_batches { value: 8 }
+        enable_large_batch_splitting { value: true }
+        max_execution_batch_size { value: 16 }
+        allowed_batch_sizes: 8
+        allowed_batch_sizes: 16
+    """
+    p = parse_batching_parameters(text)
+    assert p.enable_large_batch_splitting and p.execution_batch_size == 16
+    assert p.max_batch_size == 64 and p.allowed_batch_sizes == (8, 16)
+    # Without an execution size, splitting executes up to max_batch_size rows.
+    assert parse_batching_parameters(
+        "max_batch_size { value: 8 } enable_large_batch_splitting { value: true }"
+    ).execution_batch_size == 8
+    for bad, message in [
+            ("max_batch_size { value: 8 } max_execution_batch_size { value: 4 }",
+             "only with enable_large_batch_splitting"),
+            (text.replace("value: 16", "value: 128"), "between 1 and max_batch_size"),
+            (text.replace("allowed_batch_sizes: 16", "allowed_batch_sizes: 64"),
+             "end with max_execution_batch_size"),
+            (text.replace("value: 8 }", "value: 3 }"), "takes 4 batches")]:
+        with pytest.raises(ValueError, match=message):
+            parse_batching_parameters(bad)
+
+
+def test_large_requests_are_split_into_execution_sized_batches():
+    sched = BatchScheduler(BatchingParameters(
+        max_batch_size=10, batch_timeout_micros=10_000_000, num_batch_threads=1,
+        enable_large_batch_splitting=True, max_execution_batch_size=4))
+    run = SlowDouble(delay=0.01)
+    try:
+        x = np.arange(24).reshape(8, 3)
+        out = sched.run("k", run, {"x": x})  # two full batches of 4, no wait
+        np.testing.assert_array_equal(out["y"], 2 * x)
+        np.testing.assert_array_equal(out["s"], x.sum(axis=1))
+        assert run.calls == [4, 4]
+        run.calls.clear()
+        # Four 1-row requests fill a batch of 4, which runs at once instead of waiting out
+        # the 10 s timeout; requests of 3 rows share batches with each other's pieces.
+        started = time.monotonic()
+        results, errors = concurrently(4, lambda i: sched.run("k", run, {"x": np.full((1, 2), i)}))
+        assert errors == [None] * 4 and time.monotonic() - started < 5
+        assert run.calls == [4] and [r["y"].tolist() for r in results] == [[[2 * i] * 2] for i in range(4)]
+        run.calls.clear()
+        results, errors = concurrently(4, lambda i: sched.run("k", run, {"x": np.full((3, 1), i)}))
+        assert errors == [None] * 4 and run.calls == [4, 4, 4]
+        for i, r in enumerate(results):
+            assert r["y"].tolist() == [[2 * i]] * 3
+        snap = sched.snapshot()
+        assert snap["split_requests"] >= 2 and snap["padded_rows"] == 0
+    finally:
+        sched.stop()
+
+
+def test_a_bad_piece_fails_only_its_own_request():
+    sched = BatchScheduler(BatchingParameters(
+        max_batch_size=8, batch_timeout_micros=100_000, num_batch_threads=1,
+        enable_large_batch_splitting=True, max_execution_batch_size=2))
+    run = SlowDouble()
+    try:
+        def request(i):
+            x = np.full((3, 1), i)
+            if i == 1:
+                x[2] = -1  # in the request's last piece
+            return sched.run("k", run, {"x": x})
+
+        results, errors = concurrently(3, request)
+    finally:
+        sched.stop()
+    assert isinstance(errors[1], ServingError) and "x must be >= 0" in errors[1].message
+    assert errors[0] is None and errors[2] is None
+    assert results[2]["y"].tolist() == [[4]] * 3 and max(run.calls) <= 2
+
+
 def test_batched_server_merges_and_matches_sequential(batching_server, hmvae_server):
     from hmvae_tf.serving.server import fetch_stats
 
@@ -166,3 +242,22 @@ def test_batched_server_merges_and_matches_sequential(batching_server, hmvae_ser
         np.testing.assert_array_equal(conn.predict("sample", request(i))[1]["melody"],
                                       expected[i]["melody"])
     assert batching_server.alive()
+
+
+def test_a_large_request_is_split_on_the_server_and_joined_back(batching_server, hmvae_server):
+    """40 rows against max_execution_batch_size 16: three executed batches, the same rows as
+    the unbatched server, in order."""
+    from hmvae_tf.serving.server import fetch_stats
+
+    rows = 40
+    seed = np.stack([np.full(rows, 3, np.int32), np.arange(rows, dtype=np.int32)], 1)
+    request = {"temperature": np.full(rows, 0.9, np.float32), "seed": seed}
+    before = fetch_stats(batching_server.address)["batching"]
+    got = Conn(batching_server.address, "mel").predict("sample", request)[1]
+    after = fetch_stats(batching_server.address)["batching"]
+    want = Conn(hmvae_server.address, "mel").predict("sample", request)[1]
+    np.testing.assert_array_equal(got["melody"], want["melody"])
+    np.testing.assert_allclose(got["z"], want["z"], rtol=1e-6)
+    assert after.get("split_requests", 0) - before.get("split_requests", 0) == 1
+    assert after["batches"] - before.get("batches", 0) == 3
+    assert max(int(k) for k in after["batch_sizes"]) <= 16

@@ -12,6 +12,14 @@ output back by rows. The knobs are TF Serving's `BatchingParameters` text proto
     num_batch_threads { value: <cpus> } # batches executed in parallel (shared by all queues)
     allowed_batch_sizes: 8              # optional: pad each batch up to the next listed size
     allowed_batch_sizes: 64             #   (the last must equal max_batch_size)
+    enable_large_batch_splitting { value: false }
+    max_execution_batch_size { value: <max_batch_size> }
+
+With enable_large_batch_splitting, max_batch_size limits a request and
+max_execution_batch_size an executed batch (and the last allowed batch size): a request that
+does not fit in the open batch fills its free rows and continues in the next batches, and its
+pieces' outputs are joined again in order. A small execution size then closes batches as soon
+as they are full without refusing larger requests.
 
 With the default timeout of 0 a free batch thread takes whatever has queued, so requests merge
 exactly when they arrive while the threads are busy: no latency is added to a lone request.
@@ -43,16 +51,37 @@ class BatchingParameters:
     max_enqueued_batches: int = 10
     num_batch_threads: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
     allowed_batch_sizes: tuple[int, ...] = ()
+    enable_large_batch_splitting: bool = False
+    max_execution_batch_size: int = 0  # 0: max_batch_size
+
+    @property
+    def execution_batch_size(self) -> int:
+        """Rows per executed batch at most."""
+        return self.max_execution_batch_size or self.max_batch_size
 
     def validate(self) -> "BatchingParameters":
         if self.max_batch_size < 1 or self.num_batch_threads < 1 or self.max_enqueued_batches < 1:
             raise ValueError("max_batch_size, num_batch_threads and max_enqueued_batches must be >= 1")
         if self.batch_timeout_micros < 0:
             raise ValueError("batch_timeout_micros must be >= 0")
-        sizes = self.allowed_batch_sizes
-        if sizes and (list(sizes) != sorted(set(sizes)) or sizes[-1] != self.max_batch_size):
-            raise ValueError("allowed_batch_sizes must be increasing and end with max_batch_size "
-                             f"({self.max_batch_size}); got {list(sizes)}")
+        if self.max_execution_batch_size:
+            if not self.enable_large_batch_splitting:
+                raise ValueError("max_execution_batch_size applies only with "
+                                 "enable_large_batch_splitting { value: true }")
+            if not 1 <= self.max_execution_batch_size <= self.max_batch_size:
+                raise ValueError("max_execution_batch_size must be between 1 and max_batch_size "
+                                 f"({self.max_batch_size}); got {self.max_execution_batch_size}")
+            most = -(-self.max_batch_size // self.max_execution_batch_size)
+            if most > self.max_enqueued_batches:
+                raise ValueError(f"a request of max_batch_size ({self.max_batch_size}) rows "
+                                 f"takes {most} batches of max_execution_batch_size, more than "
+                                 f"max_enqueued_batches ({self.max_enqueued_batches}) allows")
+        sizes, last = self.allowed_batch_sizes, self.execution_batch_size
+        if sizes and (list(sizes) != sorted(set(sizes)) or sizes[-1] != last):
+            which = ("max_execution_batch_size" if self.max_execution_batch_size
+                     else "max_batch_size")
+            raise ValueError(f"allowed_batch_sizes must be increasing and end with {which} "
+                             f"({last}); got {list(sizes)}")
         return self
 
     def describe(self) -> str:
@@ -60,6 +89,8 @@ class BatchingParameters:
                 f"max_enqueued_batches={self.max_enqueued_batches} num_batch_threads={self.num_batch_threads}")
         if self.allowed_batch_sizes:
             text += f" allowed_batch_sizes={list(self.allowed_batch_sizes)}"
+        if self.enable_large_batch_splitting:
+            text += f" large batch splitting, max_execution_batch_size={self.execution_batch_size}"
         return text
 
 
@@ -85,6 +116,10 @@ def _batching_parameters_class():
     msg.field.add(name="allowed_batch_sizes", number=6, type=F.TYPE_INT64, label=F.LABEL_REPEATED)
     msg.field.add(name="pad_variable_length_inputs", number=7, type=F.TYPE_BOOL,
                   label=F.LABEL_OPTIONAL)
+    msg.field.add(name="enable_large_batch_splitting", number=8, type=F.TYPE_MESSAGE,
+                  type_name=".google.protobuf.BoolValue", label=F.LABEL_OPTIONAL)
+    msg.field.add(name="max_execution_batch_size", number=9, type=F.TYPE_MESSAGE,
+                  type_name=".google.protobuf.Int64Value", label=F.LABEL_OPTIONAL)
     pool.Add(f)
     return message_factory.GetMessageClass(
         pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
@@ -102,7 +137,8 @@ def parse_batching_parameters(text: str) -> BatchingParameters:
                          "(the serving contract has fixed-length inputs)")
     values = {name: getattr(proto, name).value
               for name in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches",
-                           "num_batch_threads") if proto.HasField(name)}
+                           "num_batch_threads", "enable_large_batch_splitting",
+                           "max_execution_batch_size") if proto.HasField(name)}
     return BatchingParameters(**values, allowed_batch_sizes=tuple(proto.allowed_batch_sizes)).validate()
 
 
@@ -149,7 +185,6 @@ class BatchScheduler:
         layout): `run(merged_inputs) -> outputs` is called once per batch. Returns this
         request's rows of every output; blocks until done."""
         size = self._check(inputs)
-        task = _Task(run, inputs, size)
         layout = tuple(sorted((n, a.dtype.str, a.shape[1:]) for n, a in inputs.items()))
         qkey = (key, layout)
         with self._cond:
@@ -159,20 +194,49 @@ class BatchScheduler:
             if q is None:
                 q = self._queues[qkey] = _Queue()
                 self._order.append(qkey)
-            if not q.batches or q.open_rows + size > self.params.max_batch_size:
-                if len(q.batches) >= self.params.max_enqueued_batches:
-                    raise ServingError(grpc.StatusCode.UNAVAILABLE,
-                                       "The batch scheduling queue to which this task was "
-                                       "submitted is full")
-                q.batches.append([])
-                q.open_rows = 0
-            q.batches[-1].append(task)
-            q.open_rows += size
-            self._cond.notify()
-        task.done.wait()
-        if task.error is not None:
-            raise task.error
-        return task.outputs
+            pieces = self._pieces(q, size)
+            new_batches = len(pieces) - (1 if q.batches and pieces[0][2] else 0)
+            if len(q.batches) + new_batches > self.params.max_enqueued_batches:
+                if not q.batches:  # do not leave an empty queue behind
+                    del self._queues[qkey]
+                    self._order.remove(qkey)
+                raise ServingError(grpc.StatusCode.UNAVAILABLE,
+                                   "The batch scheduling queue to which this task was "
+                                   "submitted is full")
+            tasks = []
+            for start, end, joins_open_batch in pieces:
+                if not joins_open_batch:
+                    q.batches.append([])
+                    q.open_rows = 0
+                part = inputs if (start, end) == (0, size) else {
+                    n: a[start:end] for n, a in inputs.items()}
+                tasks.append(_Task(run, part, end - start))
+                q.batches[-1].append(tasks[-1])
+                q.open_rows += end - start
+            if len(tasks) > 1:
+                self.stats.update(split_requests=1)
+            self._cond.notify(len(tasks))
+        for task in tasks:
+            task.done.wait()
+        failed = next((t.error for t in tasks if t.error is not None), None)
+        if failed is not None:
+            raise failed
+        if len(tasks) == 1:
+            return tasks[0].outputs
+        return {k: np.concatenate([t.outputs[k] for t in tasks]) for k in tasks[0].outputs}
+
+    def _pieces(self, q: _Queue, size: int) -> list[tuple[int, int, bool]]:
+        """How a request of `size` rows goes into `q`: (start, end, joins the open batch) per
+        piece. Without splitting one piece, in the open batch if it fits there; with splitting
+        the open batch's free rows first, then batches of the execution size."""
+        limit = self.params.execution_batch_size
+        free = limit - q.open_rows if q.batches else 0
+        if not self.params.enable_large_batch_splitting or size <= free:
+            return [(0, size, size <= free)]
+        pieces = [(0, free, True)] if free > 0 else []
+        for start in range(max(free, 0), size, limit):
+            pieces.append((start, min(start + limit, size), False))
+        return pieces
 
     def _check(self, inputs: dict[str, np.ndarray]) -> int:
         sizes = set()
@@ -202,7 +266,7 @@ class BatchScheduler:
             qkey = self._order[pos]
             q = self._queues[qkey]
             batch = q.batches[0]
-            closed = len(q.batches) > 1 or q.open_rows >= self.params.max_batch_size
+            closed = len(q.batches) > 1 or q.open_rows >= self.params.execution_batch_size
             remaining = batch[0].enqueued + timeout - now
             if closed or remaining <= 0 or self._stopping:
                 q.batches.popleft()

@@ -82,7 +82,9 @@ flight finish first."""
                    help="BatchingParameters text proto, e.g. 'max_batch_size { value: 64 } "
                         "batch_timeout_micros { value: 2000 } num_batch_threads { value: 2 } "
                         "max_enqueued_batches { value: 100 }'. Defaults as TF Serving: 1000, 0, "
-                        "number of CPUs, 10")
+                        "number of CPUs, 10. With 'enable_large_batch_splitting { value: true } "
+                        "max_execution_batch_size { value: 16 }' batches run at most 16 rows and "
+                        "a larger request (up to max_batch_size) is split across batches")
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
