@@ -195,11 +195,9 @@ class BatchScheduler:
                 q = self._queues[qkey] = _Queue()
                 self._order.append(qkey)
             pieces = self._pieces(q, size)
-            new_batches = len(pieces) - (1 if q.batches and pieces[0][2] else 0)
+            # validate() makes an empty queue take any request, so a new queue is never refused.
+            new_batches = len(pieces) - (1 if pieces[0][2] else 0)
             if len(q.batches) + new_batches > self.params.max_enqueued_batches:
-                if not q.batches:  # do not leave an empty queue behind
-                    del self._queues[qkey]
-                    self._order.remove(qkey)
                 raise ServingError(grpc.StatusCode.UNAVAILABLE,
                                    "The batch scheduling queue to which this task was "
                                    "submitted is full")
