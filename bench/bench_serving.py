@@ -214,29 +214,36 @@ def rpc_cpu_per_call(address: str, model: str, server_pid: int, clients: int,
     return (time.process_time() - client0) / n, (process_cpu_seconds(server_pid) - server0) / n
 
 
-def model_seconds_on_one_core(version_dir: str, rows: int, calls: int = 30,
-                              budget: float = 10.0) -> float:
-    """Median seconds of a `rows`-row sample in a session with one thread of each kind (inline
-    and pooled then cost the same): the model's CPU cost of that call, without gRPC. At most
-    `calls` timed calls after two warm-ups, fewer if they pass `budget` seconds."""
+def _seconds_on_one_core(version_dir: str, rows: int, calls: int, budget: float) -> float:
     import tensorflow as tf
 
     from hmvae_tf.serving.service import Servable
 
     one = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)
     servable = Servable("ceiling", 1, version_dir, one)
-    try:
-        inputs = sample_inputs(rows, 0)
-        for _ in range(2):
-            servable.run("sample", inputs)
-        times: list[float] = []
-        while len(times) < calls and sum(times) < budget:
-            t0 = time.perf_counter()
-            servable.run("sample", inputs)
-            times.append(time.perf_counter() - t0)
-        return float(np.median(times))
-    finally:
-        servable.session.close()
+    inputs = sample_inputs(rows, 0)
+    for _ in range(2):
+        servable.run("sample", inputs)
+    times: list[float] = []
+    while len(times) < calls and sum(times) < budget:
+        t0 = time.perf_counter()
+        servable.run("sample", inputs)
+        times.append(time.perf_counter() - t0)
+    servable.session.close()
+    return float(np.median(times))
+
+
+def model_seconds_on_one_core(version_dir: str, rows: list[int], calls: int = 30,
+                              budget: float = 10.0) -> list[float]:
+    """Median seconds of a sample of each of `rows` rows in a session with one thread of each
+    kind (inline and pooled then cost the same): the model's CPU cost of that call, without
+    gRPC. At most `calls` timed calls after two warm-ups, fewer if they pass `budget` seconds.
+    Runs in a child process: TensorFlow sizes a process's CPU thread pools by its first
+    session, so a one-thread session here would leave the in-process backend one-threaded."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.starmap(_seconds_on_one_core, [(version_dir, r, calls, budget) for r in rows])
 
 
 def export_untrained(config_name: str, export_base: str) -> str:
@@ -307,8 +314,7 @@ def main() -> int:
           f"{args.batching_parameters_file or 'TF Serving defaults'}")
     # The model's own cost, measured first while nothing else runs.
     most = max(clients)
-    one_row = model_seconds_on_one_core(version_dir, 1)
-    full_batch = model_seconds_on_one_core(version_dir, most) if most > 1 else None
+    one_row, full_batch = model_seconds_on_one_core(version_dir, [1, most])
     backends = {"in-process": SavedModelBackend(version_dir)}
     servers = []
     try:
