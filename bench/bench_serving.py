@@ -82,13 +82,9 @@ def sample_inputs(batch: int, seed: int) -> dict:
     return {"temperature": np.full(batch, 0.5, np.float32), "seed": row_seeds(seed, batch)}
 
 
-def measure(backend, batch: int, clients: int, seconds: float, warmup: int = 3) -> dict:
-    """Each client thread calls sample(batch) back to back for `seconds`. For a gRPC backend
-    also the mean time the server spent inside Predict (from hmvae serve's stats call)."""
-    for i in range(warmup):
-        backend.run("sample", sample_inputs(batch, i))
-    address = getattr(backend, "address", None)
-    before = fetch_stats(address) if address else None
+def call_back_to_back(call, clients: int, seconds: float) -> tuple[list[float], float]:
+    """`clients` threads, released together, each run `call(client, i)` for i = 0, 1, ...
+    until `seconds` have passed. Returns every call's seconds and the wall time."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     barrier = threading.Barrier(clients + 1)
     stop_at = [0.0]
@@ -98,7 +94,7 @@ def measure(backend, batch: int, clients: int, seconds: float, warmup: int = 3) 
         i = 0
         while time.perf_counter() < stop_at[0]:
             t0 = time.perf_counter()
-            backend.run("sample", sample_inputs(batch, 1000 * c + i))
+            call(c, i)
             latencies[c].append(time.perf_counter() - t0)
             i += 1
 
@@ -110,8 +106,19 @@ def measure(backend, batch: int, clients: int, seconds: float, warmup: int = 3) 
     barrier.wait()
     for t in threads:
         t.join()
-    wall = time.perf_counter() - start
-    lat = np.array([x for per in latencies for x in per]) * 1000
+    return [x for per in latencies for x in per], time.perf_counter() - start
+
+
+def measure(backend, batch: int, clients: int, seconds: float, warmup: int = 3) -> dict:
+    """Each client thread calls sample(batch) back to back for `seconds`. For a gRPC backend
+    also the mean time the server spent inside Predict (from hmvae serve's stats call)."""
+    for i in range(warmup):
+        backend.run("sample", sample_inputs(batch, i))
+    address = getattr(backend, "address", None)
+    before = fetch_stats(address) if address else None
+    times, wall = call_back_to_back(
+        lambda c, i: backend.run("sample", sample_inputs(batch, 1000 * c + i)), clients, seconds)
+    lat = np.array(times) * 1000
     result = {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
               "req_s": len(lat) / wall, "rows_s": len(lat) * batch / wall, "n": len(lat),
               "wall": wall,
@@ -188,29 +195,13 @@ def rpc_cpu_per_call(address: str, model: str, server_pid: int, clients: int,
                      seconds: float) -> tuple[float, float]:
     """CPU seconds an empty gRPC call (GetModelStatus, no TensorFlow work) costs the client
     (this process) and the server, with `clients` threads calling back to back: the part of
-    every Predict that no batching can share out."""
-    calls = [empty_call(address, model) for _ in range(clients)]
-    counts = [0] * clients
-    for call in calls:
-        call(0)
-    stop_at = [0.0]
-    barrier = threading.Barrier(clients + 1)
-
-    def client(c):
-        barrier.wait()
-        while time.perf_counter() < stop_at[0]:
-            calls[c](0)
-            counts[c] += 1
-
-    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
-    for t in threads:
-        t.start()
+    every Predict that no batching can share out. The threads share one channel, as the
+    Predict clients of `measure` do."""
+    call = empty_call(address, model)
+    call(0)
     server0, client0 = process_cpu_seconds(server_pid), time.process_time()
-    stop_at[0] = time.perf_counter() + seconds
-    barrier.wait()
-    for t in threads:
-        t.join()
-    n = max(sum(counts), 1)
+    times, _ = call_back_to_back(lambda c, i: call(i), clients, seconds)
+    n = max(len(times), 1)
     return (time.process_time() - client0) / n, (process_cpu_seconds(server_pid) - server0) / n
 
 

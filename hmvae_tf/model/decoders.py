@@ -145,8 +145,6 @@ class MusicDecoder(keras.layers.Layer):
         `lstm_training.Activations` the loop went through, so that training's teacher-forced
         pass on the returned tokens can skip its forward (`teacher_forced_logits(forward=)`).
         """
-        if with_activations and self.hierarchical:
-            raise ValueError("only a flat decoder's step loop keeps its activations")
         emb = self.embeddings(z, training=training)
         start = tf.fill(tf.stack([tf.shape(z)[0], len(self.cores)]), START)
         return self._run_loop(self._loop_constants(emb, self.num_subsequences), start, choose,
@@ -225,6 +223,9 @@ class MusicDecoder(keras.layers.Layer):
         """`autoregress`'s loop over `loop`'s subsequences, each row reading `start` [B, K]
         as its first input; keep: also the activations (one subsequence only)."""
         restarts = loop.length > 1
+        if keep and restarts:
+            raise ValueError("only a flat decoder's step loop keeps its activations "
+                             "(one subsequence)")
         steps = self.subsequence_steps
         num_steps = loop.length * steps
         if targets is not None:
@@ -273,8 +274,6 @@ class MusicDecoder(keras.layers.Layer):
         token_acc = tf.TensorArray(tf.int32, size=num_steps)
         logit_accs = [tf.TensorArray(loop.dtype, size=num_steps if return_logits else 0)
                       for _ in self.cores]
-        if keep and restarts:
-            raise ValueError("activations are kept for one subsequence only")
         # Only a loop that keeps activations carries their TensorArrays (exports never do).
         kept = [[tuple(tf.TensorArray(loop.dtype, size=num_steps) for _ in range(3))
                  for _ in core.rnn.units] for core in self.cores] if keep else None
