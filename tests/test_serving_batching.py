@@ -233,9 +233,14 @@ def test_batched_server_merges_and_matches_sequential(batching_server, hmvae_ser
     for got, want in zip(results, expected):
         np.testing.assert_array_equal(got["melody"], want["melody"])
         np.testing.assert_allclose(got["z"], want["z"], rtol=1e-6)
-    tasks = after["tasks"] - before.get("tasks", 0)
-    batches = after["batches"] - before.get("batches", 0)
-    assert tasks == n
+    def delta(name):
+        return after.get(name, 0) - before.get(name, 0)
+
+    # The fixture splits at 16 rows, so a 2-row request can straddle two batches: two tasks.
+    assert delta("requests") == n
+    assert delta("tasks") == n + delta("split_requests")
+    assert delta("rows") == sum(1 + i % 2 for i in range(n))
+    batches = delta("batches")
     assert batches <= n // 2, f"{n} concurrent requests ran in {batches} batches: {after}"
     # Sequential calls on the batching server give the same rows too.
     for i in (0, 5):

@@ -172,7 +172,9 @@ class BatchScheduler:
         self._order: list[tuple] = []  # round-robin over queues
         self._next = 0
         self._stopping = False
-        self.stats = collections.Counter()  # batches, tasks, rows, padded_rows, isolated_retries
+        # requests; split_requests and the tasks (pieces) they became; executed batches, their
+        # rows and padded rows; isolated_retries.
+        self.stats = collections.Counter()
         self.batch_sizes = collections.Counter()  # rows per executed batch -> count
         self._threads = [threading.Thread(target=self._work, name=f"batch-{i}", daemon=True)
                          for i in range(params.num_batch_threads)]
@@ -211,8 +213,7 @@ class BatchScheduler:
                 tasks.append(_Task(run, part, end - start))
                 q.batches[-1].append(tasks[-1])
                 q.open_rows += end - start
-            if len(tasks) > 1:
-                self.stats.update(split_requests=1)
+            self.stats.update(requests=1, split_requests=int(len(tasks) > 1))
             self._cond.notify(len(tasks))
         for task in tasks:
             task.done.wait()
