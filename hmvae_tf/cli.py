@@ -82,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except FileNotFoundError as err:
+        # A missing dataset, model directory, checkpoint or SavedModel: the message says what
+        # to run first, so the user gets it without a traceback.
+        print(f"hmvae {args.command}: error: {err.strerror or err}"
+              + (f": {err.filename}" if err.filename else ""), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

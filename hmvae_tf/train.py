@@ -12,6 +12,10 @@ import math
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hmvae_tf.configs import Config
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
@@ -44,26 +48,44 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help="mixed_bfloat16: the LSTM and decoder products run in bfloat16, "
                         "everything else (variables, states, losses) in float32: 1.3-1.8x "
                         "faster training on CPUs with AVX512_BF16 or AMX (slower elsewhere), "
-                        "at float32's test accuracy (2-bar and hierarchical runs, BUILD.md). "
-                        "auto: mixed_bfloat16 on such a CPU without a GPU, else float32. "
-                        "Checkpoints are the same either way")
+                        "at float32's test accuracy (2-bar and hierarchical melody runs, "
+                        "BUILD.md). auto: mixed_bfloat16 for melody models on such a CPU "
+                        "without a GPU, else float32 (drum and trio models stay float32: "
+                        "their bfloat16 accuracy is unmeasured). Checkpoints are the same "
+                        "either way")
 
 
-def resolve_dtype_policy(name: str) -> str:
-    """`--dtype_policy`: "auto" is mixed_bfloat16 where the CPU has bfloat16 instructions and
-    training runs on it (no GPU), else float32; other names stand, with a warning for
-    mixed_bfloat16 where neither is there (emulated, slower)."""
+def resolve_dtype_policy(name: str, config: Config) -> str:
+    """`--dtype_policy`: "auto" is mixed_bfloat16 where the CPU has bfloat16 instructions,
+    training runs on it (no GPU) and bfloat16 was measured to keep `config`'s accuracy (melody
+    models), else float32; other names stand, with a warning for mixed_bfloat16 where neither
+    is there (emulated, slower)."""
     if name == "float32":
         return name
     from hmvae_tf.model.lstm import gpu_available
-    from hmvae_tf.model.precision import cpu_has_bf16
+    from hmvae_tf.model.precision import BF16_MEASURED_REPRESENTATIONS, cpu_has_bf16
 
     if name == "auto":
-        return "mixed_bfloat16" if cpu_has_bf16() and not gpu_available() else "float32"
+        return ("mixed_bfloat16" if cpu_has_bf16() and not gpu_available()
+                and config.representation in BF16_MEASURED_REPRESENTATIONS else "float32")
     if not (cpu_has_bf16() or gpu_available()):
         print("warning: this CPU has no bfloat16 instructions (AVX512_BF16 or AMX); "
               "mixed_bfloat16 is emulated here and slower than float32", file=sys.stderr)
     return name
+
+
+def _auto_policy_note(asked: str, chosen: str, config: Config) -> str:
+    """What `auto` decided and how to change it, for the start-of-training line."""
+    from hmvae_tf.model.precision import BF16_MEASURED_REPRESENTATIONS, cpu_has_bf16
+
+    if asked != "auto":
+        return ""
+    if chosen != "float32":
+        return " (--dtype_policy=auto; float32 with --dtype_policy=float32)"
+    if config.representation not in BF16_MEASURED_REPRESENTATIONS and cpu_has_bf16():
+        return (f" (--dtype_policy=auto keeps {config.representation} models in float32: their "
+                "bfloat16 accuracy is unmeasured; --dtype_policy=mixed_bfloat16 to use it)")
+    return ""
 
 
 def make_strategy(name: str):
@@ -129,6 +151,17 @@ def train(config, model_dir: str, *, dataset: str | None = None, data_dir: str |
     is_chief, worker = task_info(strategy)
     if seed is not None:
         keras.utils.set_random_seed(seed)
+    # The data first: a dataset that is not there must not leave a half-made model directory.
+    if train_data is None:
+        train_data = data.dataset_for(config, "train", data_dir, config.batch_size,
+                                      training=True, dataset=dataset, seed=seed)
+        if eval_data is None and eval_batches:
+            try:
+                eval_data = data.dataset_for(config, "validation", data_dir, config.batch_size,
+                                             training=False, dataset=dataset).take(eval_batches)
+            except ValueError:  # no validation split (e.g. a tiny dataset)
+                eval_data = None
+
     if is_chief:
         checkpoints.save_config(model_dir, config)
     period = min(checkpoint_every, num_steps)
@@ -146,16 +179,6 @@ def train(config, model_dir: str, *, dataset: str | None = None, data_dir: str |
         return None
     if step:
         print(f"resuming {config.name} in {model_dir} from step {step}")
-
-    if train_data is None:
-        train_data = data.dataset_for(config, "train", data_dir, config.batch_size,
-                                      training=True, dataset=dataset, seed=seed)
-        if eval_data is None and eval_batches:
-            try:
-                eval_data = data.dataset_for(config, "validation", data_dir, config.batch_size,
-                                             training=False, dataset=dataset).take(eval_batches)
-            except ValueError:  # no validation split (e.g. a tiny dataset)
-                eval_data = None
 
     epochs = math.ceil(num_steps / period)
     callbacks = [saver, checkpoints.StopAtStep(num_steps),
@@ -192,12 +215,10 @@ def _save_on_sigterm(saver) -> None:
 def run(args: argparse.Namespace) -> int:
     strategy = make_strategy(args.strategy)  # first: multi-worker must precede other TF work
     config = resolve_config(args.model_dir, args.config, args.hparams)
-    dtype_policy = resolve_dtype_policy(args.dtype_policy)
+    dtype_policy = resolve_dtype_policy(args.dtype_policy, config)
     print(f"training {config.name} in {args.model_dir} on "
           f"{args.dataset or config.dataset} with {strategy.num_replicas_in_sync} replica(s), "
-          f"products in {dtype_policy}"
-          + (" (--dtype_policy=auto; float32 with --dtype_policy=float32)"
-             if args.dtype_policy == "auto" and dtype_policy != "float32" else ""))
+          f"products in {dtype_policy}{_auto_policy_note(args.dtype_policy, dtype_policy, config)}")
     try:
         history = train(config, args.model_dir, dataset=args.dataset, data_dir=args.data_dir,
                         num_steps=args.num_steps, checkpoint_every=args.checkpoint_every,

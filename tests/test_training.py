@@ -124,13 +124,42 @@ def test_train_command_asks_for_onednn_unless_the_user_chose():
     assert "oneDNN True" in out
 
 
-def test_auto_dtype_policy_is_bfloat16_only_on_a_cpu_with_bfloat16_and_no_gpu(monkeypatch):
+def test_auto_dtype_policy_is_bfloat16_only_for_melodies_on_a_cpu_with_bfloat16_and_no_gpu(
+        monkeypatch):
+    from hmvae_tf import configs
     from hmvae_tf.model import lstm, precision
 
+    melody = configs.get_config("cat-mel_2bar_small")
+    hier = configs.get_config("hierdec-mel_16bar")
     for has_bf16, gpu, want in ((True, False, "mixed_bfloat16"), (False, False, "float32"),
                                 (True, True, "float32")):
         monkeypatch.setattr(precision, "cpu_has_bf16", lambda: has_bf16)
         monkeypatch.setattr(lstm, "gpu_available", lambda: gpu)
-        assert train.resolve_dtype_policy("auto") == want
-        assert train.resolve_dtype_policy("float32") == "float32"
-        assert train.resolve_dtype_policy("mixed_bfloat16") == "mixed_bfloat16"
+        for config in (melody, hier):
+            assert train.resolve_dtype_policy("auto", config) == want
+            assert train.resolve_dtype_policy("float32", config) == "float32"
+            assert train.resolve_dtype_policy("mixed_bfloat16", config) == "mixed_bfloat16"
+        # Unmeasured in bfloat16: auto keeps drums and trios in float32; asking still works.
+        for name in ("cat-drums_2bar_small", "hierdec-trio_16bar"):
+            config = configs.get_config(name)
+            assert train.resolve_dtype_policy("auto", config) == "float32"
+            assert train.resolve_dtype_policy("mixed_bfloat16", config) == "mixed_bfloat16"
+
+
+def test_train_command_without_its_dataset_says_what_to_build_and_leaves_no_model(
+        tmp_path, capsys, monkeypatch):
+    from hmvae_tf import cli
+
+    # `hmvae train` sets this for itself; keep it out of later tests' subprocesses.
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1"))
+    model_dir = tmp_path / "m"
+    code = cli.main(["train", "--config=cat-drums_2bar_small", f"--model_dir={model_dir}",
+                     f"--data_dir={tmp_path / 'no_data'}", "--num_steps=1"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "hmvae train: error: dataset 'hmvae_notesequences/drums_2bar' is not prepared" in err
+    assert "tfds build tfds_builders/hmvae_notesequences --config=drums_2bar" in err
+    assert "Traceback" not in err
+    assert not (model_dir / checkpoints.CONFIG_FILE).exists()
+    # So the same directory can then take another config without a "holds a model" refusal.
+    assert train.resolve_config(str(model_dir), "cat-mel_2bar_small", "").name == "cat-mel_2bar_small"
