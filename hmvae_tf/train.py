@@ -76,13 +76,15 @@ def resolve_dtype_policy(name: str, config: Config) -> str:
 
 def _auto_policy_note(asked: str, chosen: str, config: Config) -> str:
     """What `auto` decided and how to change it, for the start-of-training line."""
+    from hmvae_tf.model.lstm import gpu_available
     from hmvae_tf.model.precision import BF16_MEASURED_REPRESENTATIONS, cpu_has_bf16
 
     if asked != "auto":
         return ""
     if chosen != "float32":
         return " (--dtype_policy=auto; float32 with --dtype_policy=float32)"
-    if config.representation not in BF16_MEASURED_REPRESENTATIONS and cpu_has_bf16():
+    if (config.representation not in BF16_MEASURED_REPRESENTATIONS and cpu_has_bf16()
+            and not gpu_available()):
         return (f" (--dtype_policy=auto keeps {config.representation} models in float32: their "
                 "bfloat16 accuracy is unmeasured; --dtype_policy=mixed_bfloat16 to use it)")
     return ""
