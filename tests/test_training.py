@@ -149,7 +149,11 @@ def test_auto_dtype_policy_is_bfloat16_only_for_melodies_on_a_cpu_with_bfloat16_
 def test_train_command_without_its_dataset_says_what_to_build_and_leaves_no_model(
         tmp_path, capsys, monkeypatch):
     from hmvae_tf import cli
+    from tfds_builders.hmvae_notesequences import Builder  # noqa: F401 - registered, as in `tfds build`
 
+    # Registered but not built (above), or not even registered: the same advice.
+    with pytest.raises(FileNotFoundError, match="tfds build"):
+        data.load_tokens("hmvae_no_such_dataset/x", "train", str(tmp_path / "no_data"))
     # `hmvae train` sets this for itself; keep it out of later tests' subprocesses.
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1"))
     model_dir = tmp_path / "m"
