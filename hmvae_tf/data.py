@@ -21,16 +21,15 @@ def load_tokens(dataset: str, split: str, data_dir: str | None = None,
     A dataset prepared by `tfds build` is read from its files, so the builder code does not
     have to be importable here.
     """
-    not_prepared = FileNotFoundError(
-        f"dataset {dataset!r} is not prepared in {data_dir or '~/tensorflow_datasets'}: "
-        f"run `tfds build tfds_builders/hmvae_notesequences --config="
-        f"{dataset.split('/')[-1]}` (with the same --data_dir) first")
     try:
         builder = tfds.builder(dataset, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError as err:
-        raise not_prepared from err
-    if not builder.is_prepared():  # the builder code is importable, its files are not there
-        raise not_prepared
+    except tfds.core.registered.DatasetNotFoundError:
+        builder = None
+    if builder is None or not builder.is_prepared():  # unknown, or its code but no files
+        raise FileNotFoundError(
+            f"dataset {dataset!r} is not prepared in {data_dir or '~/tensorflow_datasets'}: "
+            f"run `tfds build tfds_builders/hmvae_notesequences --config="
+            f"{dataset.split('/')[-1]}` (with the same --data_dir) first")
     if split not in builder.info.splits:
         raise ValueError(f"{dataset} has no split {split!r}; it has {list(builder.info.splits)}")
     ds = builder.as_dataset(split=split, shuffle_files=shuffle_files,

@@ -56,38 +56,33 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def resolve_dtype_policy(name: str, config: Config) -> str:
+    """`--dtype_policy` for `config` (`dtype_policy_and_note` without the note)."""
+    return dtype_policy_and_note(name, config)[0]
+
+
+def dtype_policy_and_note(name: str, config: Config) -> tuple[str, str]:
     """`--dtype_policy`: "auto" is mixed_bfloat16 where the CPU has bfloat16 instructions,
     training runs on it (no GPU) and bfloat16 was measured to keep `config`'s accuracy (melody
     models), else float32; other names stand, with a warning for mixed_bfloat16 where neither
-    is there (emulated, slower)."""
+    is there (emulated, slower). The note says what `auto` decided and how to change it, for
+    the start-of-training line."""
     if name == "float32":
-        return name
+        return name, ""
     from hmvae_tf.model.lstm import gpu_available
     from hmvae_tf.model.precision import BF16_MEASURED_REPRESENTATIONS, cpu_has_bf16
 
     if name == "auto":
-        return ("mixed_bfloat16" if cpu_has_bf16() and not gpu_available()
-                and config.representation in BF16_MEASURED_REPRESENTATIONS else "float32")
+        if not cpu_has_bf16() or gpu_available():
+            return "float32", ""
+        if config.representation not in BF16_MEASURED_REPRESENTATIONS:
+            return "float32", (f" (--dtype_policy=auto keeps {config.representation} models in "
+                               "float32: their bfloat16 accuracy is unmeasured; "
+                               "--dtype_policy=mixed_bfloat16 to use it)")
+        return "mixed_bfloat16", " (--dtype_policy=auto; float32 with --dtype_policy=float32)"
     if not (cpu_has_bf16() or gpu_available()):
         print("warning: this CPU has no bfloat16 instructions (AVX512_BF16 or AMX); "
               "mixed_bfloat16 is emulated here and slower than float32", file=sys.stderr)
-    return name
-
-
-def _auto_policy_note(asked: str, chosen: str, config: Config) -> str:
-    """What `auto` decided and how to change it, for the start-of-training line."""
-    from hmvae_tf.model.lstm import gpu_available
-    from hmvae_tf.model.precision import BF16_MEASURED_REPRESENTATIONS, cpu_has_bf16
-
-    if asked != "auto":
-        return ""
-    if chosen != "float32":
-        return " (--dtype_policy=auto; float32 with --dtype_policy=float32)"
-    if (config.representation not in BF16_MEASURED_REPRESENTATIONS and cpu_has_bf16()
-            and not gpu_available()):
-        return (f" (--dtype_policy=auto keeps {config.representation} models in float32: their "
-                "bfloat16 accuracy is unmeasured; --dtype_policy=mixed_bfloat16 to use it)")
-    return ""
+    return name, ""
 
 
 def make_strategy(name: str):
@@ -217,10 +212,10 @@ def _save_on_sigterm(saver) -> None:
 def run(args: argparse.Namespace) -> int:
     strategy = make_strategy(args.strategy)  # first: multi-worker must precede other TF work
     config = resolve_config(args.model_dir, args.config, args.hparams)
-    dtype_policy = resolve_dtype_policy(args.dtype_policy, config)
+    dtype_policy, note = dtype_policy_and_note(args.dtype_policy, config)
     print(f"training {config.name} in {args.model_dir} on "
           f"{args.dataset or config.dataset} with {strategy.num_replicas_in_sync} replica(s), "
-          f"products in {dtype_policy}{_auto_policy_note(args.dtype_policy, dtype_policy, config)}")
+          f"products in {dtype_policy}{note}")
     try:
         history = train(config, args.model_dir, dataset=args.dataset, data_dir=args.data_dir,
                         num_steps=args.num_steps, checkpoint_every=args.checkpoint_every,
