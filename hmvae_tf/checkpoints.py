@@ -113,10 +113,9 @@ class CheckpointSaver(keras.callbacks.Callback):
         super().__init__()
         self.every = every
         self.is_chief = is_chief
-        directory = os.path.join(model_dir, CKPT_DIR)
-        if not is_chief:
-            directory = os.path.join(model_dir, f".worker_{worker_index}_tmp")
-        self.directory = directory
+        self.chief_directory = os.path.join(model_dir, CKPT_DIR)
+        self.directory = self.chief_directory if is_chief else os.path.join(
+            model_dir, f".worker_{worker_index}_tmp")
         self.max_to_keep = max_to_keep
         self.manager: tf.train.CheckpointManager | None = None
 
@@ -126,10 +125,15 @@ class CheckpointSaver(keras.callbacks.Callback):
         return self.manager
 
     def restore(self) -> int:
-        """Restores the newest checkpoint, if any; returns the step it was taken at."""
-        if self.manager.latest_checkpoint:
-            self.manager.checkpoint.restore(self.manager.latest_checkpoint) \
-                .assert_existing_objects_matched()
+        """Restores the newest checkpoint, if any; returns the step it was taken at.
+
+        Every worker reads the chief's checkpoint (its own scratch copy is deleted after each
+        save), so a resumed multi-worker job starts all workers from the same state; as with
+        any MultiWorkerMirroredStrategy job, the model directory must be on a file system the
+        workers share."""
+        latest = tf.train.latest_checkpoint(self.chief_directory)
+        if latest:
+            self.manager.checkpoint.restore(latest).assert_existing_objects_matched()
         return int(self.model_step())
 
     def model_step(self) -> int:

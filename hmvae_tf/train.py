@@ -127,6 +127,22 @@ def task_info(strategy) -> tuple[bool, int]:
     return is_chief, task_id
 
 
+def _check_workers_agree(strategy, step: int, model_dir: str) -> None:
+    """Stops a multi-worker job whose workers restored different steps (a model directory the
+    workers do not share): training on would average the gradients of different models."""
+    import tensorflow as tf
+
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return
+    steps = strategy.gather(strategy.run(lambda: tf.constant([step], tf.int64)), axis=0)
+    steps = sorted(set(steps.numpy().tolist()))
+    if len(steps) > 1:
+        raise SystemExit(
+            f"the workers restored different checkpoints from {model_dir} (steps {steps}): "
+            "the model directory must be on a file system every worker sees")
+
+
 def train(config, model_dir: str, *, dataset: str | None = None, data_dir: str | None = None,
           num_steps: int = 1000, checkpoint_every: int = 500, eval_batches: int = 8,
           strategy=None, jit_compile: bool = False, seed: int | None = None,
@@ -171,6 +187,7 @@ def train(config, model_dir: str, *, dataset: str | None = None, data_dir: str |
         saver.set_model(model)
         saver.attach(model)  # creates the optimizer's variables: inside the scope
         step = saver.restore()
+    _check_workers_agree(strategy, step, model_dir)
     if step >= num_steps:
         print(f"{model_dir} is already at step {step} >= --num_steps={num_steps}; nothing to do")
         return None
