@@ -16,6 +16,7 @@ def soundfont() -> str | None:
 
 
 def available() -> bool:
+    """Whether render_wav can work here, so callers can skip audio instead of failing."""
     return shutil.which("fluidsynth") is not None and soundfont() is not None
 
 

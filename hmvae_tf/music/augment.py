@@ -40,7 +40,8 @@ def shift_range(tokens: tf.Tensor, representation: str = "melody", max_shift: in
     return lo, hi
 
 
-def transpose(tokens: tf.Tensor, shift, representation: str = "melody") -> tf.Tensor:
+def transpose(tokens: tf.Tensor, shift: tf.Tensor | int, representation: str = "melody"
+              ) -> tf.Tensor:
     """Adds `shift` (scalar or one per example) to the pitch tokens; drums are returned as is.
 
     The caller keeps notes in range (see shift_range); values are clipped to 2..89 anyway.

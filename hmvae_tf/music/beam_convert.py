@@ -55,6 +55,7 @@ class ConvertPieces(beam.PTransform):
         self.stats_path = os.path.join(stats_dir, STATS_FILE.format(split=split))
 
     def expand(self, pbegin):
+        """Chunks spread over workers and converted; counts go to JSON, rows downstream."""
         converted = (
             pbegin
             | "CreateChunks" >> beam.Create(self.chunks)

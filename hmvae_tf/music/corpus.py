@@ -28,12 +28,15 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 
 from . import grid
 from .grid import Stats
+
+if TYPE_CHECKING:
+    from note_seq.protobuf.music_pb2 import NoteSequence
 
 ABC_COLLECTIONS = ("essenFolksong", "oneills1850", "ryansMammoth", "airdsAirs", "miscFolk",
                    "nottingham-dataset")
@@ -128,6 +131,7 @@ def subset(pieces: Sequence[Piece], max_pieces: int | None) -> list[Piece]:
 
 
 def abc2midi_available() -> bool:
+    """Whether the ABC corpus can be converted here (abc2midi on PATH)."""
     return shutil.which("abc2midi") is not None
 
 
@@ -170,7 +174,7 @@ def abc_to_note_sequences(pieces: Sequence[Piece]) -> list[tuple[Piece, object]]
     return out
 
 
-def fix_abc2midi_downbeats(ns):
+def fix_abc2midi_downbeats(ns: NoteSequence) -> NoteSequence:
     """Moves abc2midi's time signatures onto the real downbeats (see module docstring)."""
     if not ns.notes:
         return ns
@@ -222,7 +226,7 @@ def fix_abc2midi_downbeats(ns):
     return ns
 
 
-def read_piece(piece: Piece):
+def read_piece(piece: Piece) -> NoteSequence:
     """NoteSequence of a MusicXML or MIDI piece (ABC goes through abc_to_note_sequences)."""
     if piece.kind == "midi":
         from . import midi_io
@@ -314,6 +318,7 @@ def convert_pieces(task: tuple[str, int, Sequence[Piece]]) -> tuple[list[Example
 
 
 def chunk(pieces: Sequence[Piece], size: int) -> list[list[Piece]]:
+    """Pieces in runs of `size`, the unit of work handed to one worker."""
     return [list(pieces[i:i + size]) for i in range(0, len(pieces), size)]
 
 
@@ -333,6 +338,7 @@ def spool_pieces(task: tuple[str, int, Sequence[Piece], str, int]
 
 
 def spool_path(spool: str | os.PathLike, index: int, split: str) -> Path:
+    """Where chunk `index` spools its `split` examples (read_spool globs these names)."""
     return Path(spool) / f"{index:06d}-{split}.pkl"
 
 

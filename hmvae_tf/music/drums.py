@@ -8,7 +8,7 @@ channel 10.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
@@ -17,6 +17,11 @@ from .grid import STEPS_PER_BAR, Segment, Stats
 from .windows import (NoWindowError, Window, WindowBatch, bar_slices, batched_span_windows,
                       count_skip, dedupe_by_piece, empty_batch, explain, grid_window_starts,
                       onsets_per_bar, pad_to)
+
+if TYPE_CHECKING:
+    import os
+
+    from note_seq.protobuf.music_pb2 import NoteSequence
 
 NUM_CLASSES = 512
 DRUM_CLASS_NAMES = ("kick", "snare", "closed_hihat", "open_hihat", "low_tom", "mid_tom",
@@ -122,14 +127,15 @@ def extract_windows_batch(seqs: Sequence, num_bars: int,
     return batch
 
 
-def extract_windows(ns, num_bars: int, stats: Stats | None = None
+def extract_windows(ns: NoteSequence, num_bars: int, stats: Stats | None = None
                     ) -> tuple[list[Window], Stats]:
     """All distinct drum windows of one NoteSequence (see extract_windows_batch)."""
     stats = stats if stats is not None else Stats()
     return extract_windows_batch([ns], num_bars, [stats]).windows(), stats
 
 
-def from_note_sequence(ns, num_bars: int, window_index: int = 0) -> np.ndarray:
+def from_note_sequence(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
+                       window_index: int = 0) -> np.ndarray:
     """Tokens int32 [num_bars*16] of the `window_index`-th grid window with a drum hit."""
     from . import midi_io
     ns, name = midi_io.as_note_sequence(ns)
@@ -170,7 +176,8 @@ def token_hits(tokens: np.ndarray) -> list[tuple[int, int]]:
 
 def to_note_sequence(tokens: np.ndarray, qpm: float = grid.DEFAULT_QPM,
                      velocity: int = DEFAULT_VELOCITY,
-                     instrument: int = DRUM_CHANNEL_INSTRUMENT, ns=None, **_unused):
+                     instrument: int = DRUM_CHANNEL_INSTRUMENT, ns: NoteSequence | None = None,
+                     **_unused: object) -> NoteSequence:
     """Tokens [T] -> NoteSequence with is_drum notes (channel 10 when written to MIDI)."""
     from .melody import new_sequence
     ns = ns if ns is not None else new_sequence(qpm, len(tokens))

@@ -21,9 +21,12 @@ import dataclasses
 import itertools
 import math
 import operator
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from note_seq.protobuf.music_pb2 import NoteSequence
 
 STEPS_PER_QUARTER = 4
 STEPS_PER_BAR = 16
@@ -47,7 +50,8 @@ class Notes:
     def __len__(self) -> int:
         return len(self.start)
 
-    def take(self, index) -> "Notes":
+    def take(self, index: slice | np.ndarray) -> "Notes":
+        """The notes picked by a slice or index/mask array, so all fields stay aligned."""
         return Notes(self.start[index], self.end[index], self.pitch[index], self.velocity[index],
                      self.instrument[index], self.program[index], self.is_drum[index])
 
@@ -107,6 +111,7 @@ class TempoMap:
         self._rate0 = qpms[0] / 60.0
 
     def to_beats(self, seconds: np.ndarray) -> np.ndarray:
+        """Seconds -> quarter-note beats (vectorised; grid steps are beats * 4)."""
         if len(self.times) == 1:
             return seconds * self._rate0
         k = np.searchsorted(self.times, seconds, side="right") - 1
@@ -328,7 +333,7 @@ def note_table(seqs: Sequence, stats: Sequence[Stats]) -> NoteTable:
         num_steps, len(seqs))
 
 
-def segments(ns, stats: Stats | None = None) -> list[Segment]:
+def segments(ns: NoteSequence, stats: Stats | None = None) -> list[Segment]:
     """Cuts a NoteSequence into grid-compatible segments of quantised notes (those with
     notes), counting skipped meters into `stats` (see note_table)."""
     stats = stats if stats is not None else Stats()
@@ -346,7 +351,7 @@ def segments(ns, stats: Stats | None = None) -> list[Segment]:
     return out
 
 
-def piece_meters(ns) -> list[str]:
+def piece_meters(ns: NoteSequence) -> list[str]:
     """The distinct meters of a piece, for error messages."""
     return sorted({f"{t.numerator}/{t.denominator}" for t in ns.time_signatures}) or ["4/4"]
 

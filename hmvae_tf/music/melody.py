@@ -11,7 +11,7 @@ it. With that, tokens -> NoteSequence -> MIDI -> NoteSequence -> tokens is the i
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
@@ -20,6 +20,11 @@ from .grid import STEPS_PER_BAR, Segment, Stats
 from .windows import (NoWindowError, Window, WindowBatch, bar_slices, batched_span_windows,
                       count_skip, dedupe_by_piece, empty_batch, explain, grid_window_starts,
                       onsets_per_bar, pad_to)
+
+if TYPE_CHECKING:
+    import os
+
+    from note_seq.protobuf.music_pb2 import NoteSequence
 
 NUM_CLASSES = 90
 NO_EVENT = 0
@@ -47,6 +52,7 @@ class Track:
 
 
 def program_mask(programs: Iterable[int]) -> np.ndarray:
+    """Bool [128] lookup by MIDI program, so notes can be filtered with one indexing op."""
     mask = np.zeros(128, bool)
     mask[[p for p in programs if 0 <= p < 128]] = True
     return mask
@@ -56,6 +62,7 @@ _PROGRAM_MASKS: dict[tuple[int, ...], np.ndarray] = {}
 
 
 def cached_program_mask(programs: Iterable[int]) -> np.ndarray:
+    """program_mask built once per program list (the batch extractor asks on every call)."""
     key = tuple(programs)
     if key not in _PROGRAM_MASKS:
         _PROGRAM_MASKS[key] = program_mask(key)
@@ -255,7 +262,7 @@ def _count_batch_skips(table, stats: Sequence[Stats], win_piece: np.ndarray,
         st["skip/" + reason] += 1
 
 
-def extract_windows(ns, num_bars: int, programs: Iterable[int] = MELODY_PROGRAMS,
+def extract_windows(ns: NoteSequence, num_bars: int, programs: Iterable[int] = MELODY_PROGRAMS,
                     stats: Stats | None = None) -> tuple[list[Window], Stats]:
     """All distinct training windows of one NoteSequence (see extract_windows_batch)."""
     stats = stats if stats is not None else Stats()
@@ -278,7 +285,7 @@ def best_track_per_window(tracks: Sequence, starts: np.ndarray, num_bars: int) -
     return np.where(counts[best, np.arange(len(starts))] > 0, best, -1)
 
 
-def from_note_sequence(ns, num_bars: int, window_index: int = 0,
+def from_note_sequence(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int, window_index: int = 0,
                        programs: Iterable[int] = MELODY_PROGRAMS) -> np.ndarray:
     """Tokens int32 [num_bars*16] of the `window_index`-th window holding a note (inference).
 
@@ -312,7 +319,8 @@ def from_note_sequence(ns, num_bars: int, window_index: int = 0,
 
 
 def to_note_sequence(tokens: np.ndarray, qpm: float = grid.DEFAULT_QPM, program: int = 0,
-                     velocity: int = DEFAULT_VELOCITY, instrument: int = 0, ns=None):
+                     velocity: int = DEFAULT_VELOCITY, instrument: int = 0,
+                     ns: NoteSequence | None = None) -> NoteSequence:
     """Tokens [T] -> a quantisable NoteSequence in 4/4 at `qpm` (notes appended to `ns`)."""
     ns = ns if ns is not None else new_sequence(qpm, len(tokens))
     step = grid.steps_to_seconds(1, qpm)
@@ -337,7 +345,7 @@ def token_notes(tokens: np.ndarray) -> list[tuple[int, int, int]]:
                     (values[on] + PITCH_OFFSET).tolist()))
 
 
-def new_sequence(qpm: float, num_steps: int):
+def new_sequence(qpm: float, num_steps: int) -> NoteSequence:
     """An empty 4/4 NoteSequence at `qpm` with its grid metadata."""
     from note_seq.protobuf import music_pb2
     ns = music_pb2.NoteSequence()

@@ -10,13 +10,19 @@ Track names and class counts match hmvae_tf.configs.TRACK_CLASSES / REPRESENTATI
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
 from . import drums, melody, midi_io, trio
 from .grid import DEFAULT_QPM, Stats
 from .windows import NoWindowError, Window, WindowBatch
+
+if TYPE_CHECKING:
+    import os
+    from pathlib import Path
+
+    from note_seq.protobuf.music_pb2 import NoteSequence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,23 +39,27 @@ class Representation:
 
     @property
     def multitrack(self) -> bool:
+        """Whether tokens carry a track axis ([T, tracks] rather than [T])."""
         return len(self.tracks) > 1
 
     def token_shape(self, num_bars: int) -> tuple[int, ...]:
+        """Shape of a `num_bars` window's tokens, for checking inputs and building specs."""
         steps = num_bars * 16
         return (steps, len(self.tracks)) if self.multitrack else (steps,)
 
-    def extract_windows(self, ns, num_bars: int, stats: Stats | None = None
+    def extract_windows(self, ns: NoteSequence, num_bars: int, stats: Stats | None = None
                         ) -> tuple[list[Window], Stats]:
         """Distinct training windows of a NoteSequence and the counted skip reasons."""
         return self._extract(ns, num_bars, stats=stats)
 
-    def extract_windows_batch(self, seqs, num_bars: int, stats=None) -> WindowBatch:
+    def extract_windows_batch(self, seqs: Sequence[NoteSequence], num_bars: int,
+                              stats: Sequence[Stats] | None = None) -> WindowBatch:
         """Training windows of many NoteSequences at once, as arrays (WindowBatch.piece says
         which input each row came from); stats: one Counter per input, filled in."""
         return self._extract_batch(seqs, num_bars, stats=stats)
 
-    def to_note_sequence(self, tokens: np.ndarray, qpm: float = DEFAULT_QPM, **kwargs):
+    def to_note_sequence(self, tokens: np.ndarray, qpm: float = DEFAULT_QPM, **kwargs: Any
+                         ) -> NoteSequence:
         """Tokens -> NoteSequence in 4/4 at `qpm` (kwargs: program, velocity ...)."""
         tokens = np.asarray(tokens)
         if tokens.shape[1:] != self.token_shape(1)[1:]:
@@ -57,14 +67,16 @@ class Representation:
                              f"after the time axis, got {tokens.shape}")
         return self._render(tokens, qpm, **kwargs)
 
-    def from_note_sequence(self, ns, num_bars: int, window_index: int = 0) -> np.ndarray:
+    def from_note_sequence(self, ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
+                           window_index: int = 0) -> np.ndarray:
         """Tokens of the `window_index`-th valid window of a NoteSequence or MIDI file.
 
         Raises NoWindowError (a ValueError) saying why no window was found.
         """
         return self._infer(ns, num_bars, window_index)
 
-    def to_midi(self, tokens: np.ndarray, path, qpm: float = DEFAULT_QPM, **kwargs):
+    def to_midi(self, tokens: np.ndarray, path: str | os.PathLike, qpm: float = DEFAULT_QPM,
+                **kwargs: Any) -> Path:
         """Tokens -> MIDI file."""
         return midi_io.write_midi(self.to_note_sequence(tokens, qpm, **kwargs), path)
 
@@ -86,6 +98,7 @@ REPRESENTATIONS: dict[str, Representation] = {
 
 
 def get_representation(name: str) -> Representation:
+    """The registered representation, with an error that lists the valid names."""
     if name not in REPRESENTATIONS:
         raise ValueError(f"unknown representation {name!r}; choose from "
                          f"{', '.join(REPRESENTATIONS)}")

@@ -8,7 +8,7 @@ Rendering: melody program 0, bass program 33, drums on channel 10.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
@@ -17,6 +17,11 @@ from .grid import STEPS_PER_BAR, Segment, Stats
 from .windows import (NoWindowError, Window, WindowBatch, bar_slices, count_skip, dedupe,
                       empty_batch, explain,
                       grid_window_starts, pad_to)
+
+if TYPE_CHECKING:
+    import os
+
+    from note_seq.protobuf.music_pb2 import NoteSequence
 
 TRACKS = ("melody", "bass", "drums")
 NUM_CLASSES = (melody.NUM_CLASSES, melody.NUM_CLASSES, drums.NUM_CLASSES)
@@ -61,7 +66,7 @@ def _segment_windows(seg: Segment, num_bars: int, starts: np.ndarray, stats: Sta
     return out, starts, programs, True
 
 
-def extract_windows(ns, num_bars: int, stats: Stats | None = None,
+def extract_windows(ns: NoteSequence, num_bars: int, stats: Stats | None = None,
                     melody_programs: Iterable[int] = melody.MELODY_PROGRAMS,
                     bass_programs: Iterable[int] = melody.BASS_PROGRAMS
                     ) -> tuple[list[Window], Stats]:
@@ -99,7 +104,8 @@ def extract_windows_batch(seqs: Sequence, num_bars: int,
                        np.array([w.program for w in rows]), np.array([w.qpm for w in rows]))
 
 
-def from_note_sequence(ns, num_bars: int, window_index: int = 0,
+def from_note_sequence(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
+                       window_index: int = 0,
                        melody_programs: Iterable[int] = melody.MELODY_PROGRAMS,
                        bass_programs: Iterable[int] = melody.BASS_PROGRAMS) -> np.ndarray:
     """Tokens int32 [num_bars*16, 3] of the `window_index`-th grid window with all roles."""
@@ -129,7 +135,8 @@ def from_note_sequence(ns, num_bars: int, window_index: int = 0,
 
 
 def to_note_sequence(tokens: np.ndarray, qpm: float = grid.DEFAULT_QPM,
-                     program: int = MELODY_PROGRAM, bass_program: int = BASS_PROGRAM, **_unused):
+                     program: int = MELODY_PROGRAM, bass_program: int = BASS_PROGRAM,
+                     **_unused: object) -> NoteSequence:
     """Tokens [T, 3] -> NoteSequence: melody (instrument 0), bass (1), drums (channel 10)."""
     tokens = np.asarray(tokens)
     ns = melody.new_sequence(qpm, len(tokens))

@@ -46,6 +46,7 @@ class WindowBatch(NamedTuple):
 
 
 def empty_batch(steps: int, tracks: int = 0) -> WindowBatch:
+    """A zero-row batch with the right token shape, for inputs that give no window."""
     shape = (0, steps, tracks) if tracks else (0, steps)
     z = np.zeros(0, np.int64)
     return WindowBatch(np.zeros(shape, np.int32), z, z, z, np.zeros(0))
