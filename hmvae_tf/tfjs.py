@@ -476,6 +476,7 @@ def convert(saved_model: str, out_dir: str, name: str | None = None,
             "source": {
                 "saved_model": os.path.abspath(saved_model),
                 "version": os.path.basename(os.path.normpath(saved_model)),
+                "fingerprint": saved_model_fingerprint(saved_model),
                 "exported_at": meta.get("exported_at"),
                 "training_step": meta.get("training_step"),
             },
@@ -539,6 +540,18 @@ def export_bases(saved_models: str) -> list[str]:
     return out
 
 
+def saved_model_fingerprint(saved_model: str) -> str:
+    """A digest of the SavedModel's fingerprint file (TensorFlow's checksums of its graph,
+    signatures and variables), so a bundle recognises its source in any checkout: paths and
+    file times change with every clone, this does not."""
+    for name in ("fingerprint.pb", "saved_model.pb"):  # the first is missing before TF 2.12
+        path = os.path.join(saved_model, name)
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                return hashlib.sha256(f.read()).hexdigest()
+    raise FileNotFoundError(f"{saved_model} holds no SavedModel")
+
+
 def is_current(model_dir: str, saved_model: str) -> bool:
     """True when model_dir holds a conversion of exactly this SavedModel version."""
     path = os.path.join(model_dir, DESCRIPTION_FILE)
@@ -546,10 +559,10 @@ def is_current(model_dir: str, saved_model: str) -> bool:
         return False
     with open(path) as f:
         desc = json.load(f)
+    source = desc.get("source", {})
     return (desc.get("format") == FORMAT
-            and desc.get("source", {}).get("saved_model") == os.path.abspath(saved_model)
-            and os.path.getmtime(path) >= os.path.getmtime(
-                os.path.join(saved_model, "saved_model.pb")))
+            and source.get("version") == os.path.basename(os.path.normpath(saved_model))
+            and source.get("fingerprint") == saved_model_fingerprint(saved_model))
 
 
 def convert_all(saved_models: str, out_dir: str, force: bool = False, log=print,

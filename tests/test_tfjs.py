@@ -7,6 +7,7 @@ SavedModel's own signatures.
 import base64
 import json
 import os
+import shutil
 import zlib
 
 import numpy as np
@@ -223,7 +224,7 @@ def test_trio_hierarchical_model_converts_and_runs(tmp_path):
 
 
 def test_cli_converts_every_export_once(tmp_path, capsys):
-    export_tiny(tmp_path)
+    _, model, _ = export_tiny(tmp_path)
     saved_models, models = str(tmp_path / "export"), str(tmp_path / "web_models")
     assert cli.main(["tfjs", f"--saved_models={saved_models}", f"--out={models}",
                      "--graphs=decode"]) == 0
@@ -234,6 +235,29 @@ def test_cli_converts_every_export_once(tmp_path, capsys):
     assert read_json(os.path.join(models, "index.json"))["models"][0]["name"] == "mel_2bar_small"
     assert cli.main(["tfjs", f"--saved_models={saved_models}", f"--out={models}"]) == 0
     assert "up to date" in capsys.readouterr().out
+    # Still current when the export and its bundle move (a fresh clone has new paths and
+    # file times), stale once the export base gets a newer version.
+    moved = tmp_path / "clone"
+    shutil.copytree(saved_models, moved / "export")
+    shutil.copytree(models, moved / "web_models")
+    saved_models, models = str(moved / "export"), str(moved / "web_models")
+    assert cli.main(["tfjs", f"--saved_models={saved_models}", f"--out={models}"]) == 0
+    assert "up to date" in capsys.readouterr().out
+    base = os.path.join(saved_models, "mel_2bar_small")
+    shutil.copytree(os.path.join(base, "1"), os.path.join(base, "2"))
+    assert cli.main(["tfjs", f"--saved_models={saved_models}", f"--out={models}",
+                     "--graphs=decode"]) == 0
+    assert "1 converted" in capsys.readouterr().out
+    desc = read_json(os.path.join(models, "mel_2bar_small", tfjs.DESCRIPTION_FILE))
+    assert desc["source"]["version"] == "2"
+    # Other weights exported under the same version number are another model too.
+    shutil.rmtree(base)
+    model.weights[0].assign(model.weights[0] + 1.0)
+    for version in ("1", "2"):
+        assert os.path.basename(export.export_saved_model(model, base)) == version
+    assert cli.main(["tfjs", f"--saved_models={saved_models}", f"--out={models}",
+                     "--graphs=decode"]) == 0
+    assert "1 converted" in capsys.readouterr().out
     # `hmvae web` converts only what is not current, and says when the page has no model.
     page = tmp_path / "page"
     (page / "build").mkdir(parents=True)
