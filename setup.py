@@ -1,6 +1,6 @@
 """Package metadata for hmvae-tf.
 
-One pinned environment, verified together on Python 3.11 (see DESIGN.md): TF 2.19 is the
+One pinned environment, verified together on Python 3.11 (see BUILD.md): TF 2.19 is the
 newest TensorFlow beside which tensorflowjs 4.22 installs, and tensorflow-metadata / ydf are
 held back because their newest releases carry protobuf-6 code that TF 2.19 cannot import.
 """

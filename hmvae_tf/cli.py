@@ -32,8 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 # Environment a command sets for itself before TensorFlow is imported, unless the user set it.
 # TensorFlow turns its oneDNN kernels on by itself only on CPUs with AVX-512 VNNI/BF16 or AMX
-# features. On an AVX2 CPU (this project's 2-core EPYC) training runs 1.16-1.3x faster with
-# them, while the small products of sampling loops run slower, so only training asks for them
+# features. On an AVX2 CPU (the 2-core Zen 3 of the project's first stops) training runs
+# 1.16-1.3x faster with them, while the small products of sampling loops run slower, so only training asks for them
 # (bench/README.md). TF_ENABLE_ONEDNN_OPTS=0 in the environment still wins.
 COMMAND_ENV: dict[str, dict[str, str]] = {
     "train": {"TF_ENABLE_ONEDNN_OPTS": "1"},

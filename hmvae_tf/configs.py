@@ -2,7 +2,7 @@
 
 Each config is a frozen dataclass; `--hparams=enc_rnn_size=[256],z_size=128` goes through
 `Config.override`, so shrinking a published model for a CPU never needs a code change.
-Values follow Magenta's `music_vae/configs.py` (see ../shared/MUSICVAE.md).
+Values follow Magenta's `music_vae/configs.py` (Magenta 2.1.4).
 """
 from __future__ import annotations
 
@@ -71,10 +71,6 @@ class Config:
     @property
     def hierarchical(self) -> bool:
         return bool(self.conductor_rnn_size)
-
-    @property
-    def steps_per_subsequence(self) -> int:
-        return self.num_steps // self.conductor_length if self.hierarchical else self.num_steps
 
     def override(self, hparams: str) -> "Config":
         """Returns a copy with `k=v,k=[a,b],...` applied (Magenta's --hparams syntax).

@@ -37,10 +37,6 @@ def load_tokens(dataset: str, split: str, data_dir: str | None = None,
     return ds.map(lambda ex: ex["tokens"], num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def num_examples(dataset: str, split: str, data_dir: str | None = None) -> int:
-    return tfds.builder(dataset, data_dir=data_dir).info.splits[split].num_examples
-
-
 def to_model_layout(batch: tf.Tensor, config: Config) -> tf.Tensor:
     """A batch of dataset windows ([B, T] or [B, T, K]) -> [B, T, K] int32, checked
     against the config."""

@@ -1,7 +1,7 @@
 """`hmvae demo`: the whole chain on the embedded corpus, each step shown as the command a user
 would type.
 
-Part 1 (about 40 s on 2 cores) uses the trained models that ship in saved_models/: serve them
+Part 1 (about 35 s on 2 cores) uses the trained models that ship in saved_models/: serve them
 with `hmvae serve`, sample, and interpolate between two real test-split tunes over gRPC.
 Part 2 (a few minutes on 2 cores) starts from nothing: build a subset of the TFDS dataset,
 train a small model briefly, export it, serve it, sample and interpolate over gRPC.
@@ -179,11 +179,13 @@ def scratch_part(demo: Demo, pieces: int, steps: int, port: int) -> None:
              [tfds_cli, "build", BUILDER, "--config=mel_2bar", f"--data_dir={data_dir}"],
              env={"HMVAE_TFDS_MAX_PIECES": str(pieces)})
     model_dir = os.path.join(out, "model")
+    every = max(steps // 4, 1)
     demo.run(f"hmvae train --config=cat-mel_2bar_small --hparams={SMALL_MODEL} "
-             f"--data_dir={rel(data_dir)} --model_dir={rel(model_dir)} --num_steps={steps}",
+             f"--data_dir={rel(data_dir)} --model_dir={rel(model_dir)} --num_steps={steps} "
+             f"--checkpoint_every={every} --eval_batches=2",
              [*demo.hmvae, "train", "--config=cat-mel_2bar_small", f"--hparams={SMALL_MODEL}",
               f"--data_dir={data_dir}", f"--model_dir={model_dir}", f"--num_steps={steps}",
-              f"--checkpoint_every={max(steps // 4, 1)}", "--eval_batches=2"])
+              f"--checkpoint_every={every}", "--eval_batches=2"])
     base = os.path.join(out, "saved_models", "demo_mel_2bar")
     demo.run(f"hmvae export --model_dir={rel(model_dir)} --export_base={rel(base)}",
              [*demo.hmvae, "export", f"--model_dir={model_dir}", f"--export_base={base}"])

@@ -12,9 +12,6 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
-    if command not in ("sample", "interpolate"):
-        parser.description = f"`hmvae {command}` is not available yet."
-        return
     if command == "sample":
         parser.description = ("Sample new sequences from the model's prior and write one MIDI "
                               "file each.")
@@ -55,8 +52,6 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from hmvae_tf.serving.client import ClientError, MusicVAEClient
 
-    if args.command not in ("sample", "interpolate"):
-        return _fail(f"`hmvae {args.command}` is not available yet")
     if bool(args.server) == bool(args.saved_model):
         return _fail("give either --server=host:port with --model=name, or --saved_model=dir")
     if args.server and not args.model:
