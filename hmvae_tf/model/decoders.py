@@ -38,13 +38,14 @@ class CoreDecoder(keras.layers.Layer):
         self.output_layer = keras.layers.Dense(num_classes, name="logits")
 
     def build(self, embedding_shape):
+        """Builds the weights for embeddings of this shape, before the first call."""
         batch, emb = embedding_shape[0], embedding_shape[-1]
         self.initial_state.build((batch, emb))
         self.rnn.build((batch, None, self.num_classes + emb))
         self.output_layer.build((batch, self.rnn.units[-1]))
 
-    def teacher_forced(self, previous: tf.Tensor, embedding: tf.Tensor, training=False,
-                       forward: list[list[Activations]] | None = None):
+    def teacher_forced(self, previous: tf.Tensor, embedding: tf.Tensor, training: bool = False,
+                       forward: list[list[Activations]] | None = None) -> tf.Tensor:
         """previous [N, S] token ids (START at the sequence start), embedding [N, E] ->
         logits [N, S, C]. forward: per layer, its activations on these inputs per batch
         shard, computed already (training on a CPU; `LSTMStack.run`)."""
@@ -85,6 +86,7 @@ class MusicDecoder(keras.layers.Layer):
                       for i, c in enumerate(self.track_classes)]
 
     def build(self, z_shape):
+        """Builds the conductor's and every core's weights for z of this shape."""
         batch, z_size = z_shape[0], z_shape[-1]
         emb = z_size
         if self.hierarchical:
@@ -94,7 +96,7 @@ class MusicDecoder(keras.layers.Layer):
         for core in self.cores:
             core.build((batch, emb))
 
-    def embeddings(self, z: tf.Tensor, training=False) -> tf.Tensor:
+    def embeddings(self, z: tf.Tensor, training: bool = False) -> tf.Tensor:
         """z [B, Z] -> one conditioning embedding per subsequence [B, L, E]."""
         if not self.hierarchical:
             return z[:, None, :]
@@ -103,8 +105,9 @@ class MusicDecoder(keras.layers.Layer):
         outputs, _ = self.conductor(zeros, state, training=training)
         return outputs
 
-    def teacher_forced_logits(self, z: tf.Tensor, targets: tf.Tensor, training=False,
-                              forward: list | None = None):
+    def teacher_forced_logits(self, z: tf.Tensor, targets: tf.Tensor, training: bool = False,
+                              forward: list[list[list[Activations]]] | None = None
+                              ) -> list[tf.Tensor]:
         """targets [B, T, K] -> logits per track, each [B, T, C_k].
 
         forward (flat decoders, training on a CPU): per track, per layer, the activations
@@ -128,7 +131,8 @@ class MusicDecoder(keras.layers.Layer):
 
     def autoregress(self, z: tf.Tensor, choose: Callable, targets: tf.Tensor | None = None,
                     use_target: tf.Tensor | None = None, return_logits: bool = False,
-                    training=False, with_activations: bool = False):
+                    training: bool = False, with_activations: bool = False
+                    ) -> tf.Tensor | tuple:
         """Decodes step by step, each step reading the previous step's token.
 
         choose(t, k, logits [B, C_k]) -> int32 tokens [B] picks track k's token at step t.

@@ -34,6 +34,7 @@ class BidirectionalLstmEncoder(keras.layers.Layer):
                                         kernel_initializer=init, name="sigma")
 
     def build(self, input_shape):
+        """Builds every layer's weights for tokens [B, T, K], before the first call."""
         shape = (input_shape[0], input_shape[1], sum(self.track_classes))
         for layer in self.layers_:
             layer.build(shape)
@@ -42,6 +43,7 @@ class BidirectionalLstmEncoder(keras.layers.Layer):
         self.sigma.build((shape[0], shape[-1]))
 
     def call(self, tokens, training=False) -> tfd.MultivariateNormalDiag:
+        """q(z|x) for tokens [B, T, K]: Keras' LSTMs (cuDNN) on a GPU, `run_lstm` elsewhere."""
         if self.use_cudnn and gpu_available():
             features = self._keras_features(tokens, training)
         else:
@@ -49,6 +51,7 @@ class BidirectionalLstmEncoder(keras.layers.Layer):
         return tfd.MultivariateNormalDiag(loc=self.mu(features), scale_diag=self.sigma(features))
 
     def one_hot(self, tokens: tf.Tensor) -> tf.Tensor:
+        """Tokens [..., K] -> the tracks' one-hot vectors concatenated, the Keras LSTMs' input."""
         return tf.concat([tf.one_hot(tokens[..., k], c) for k, c in enumerate(self.track_classes)],
                          axis=-1)
 
@@ -85,6 +88,7 @@ class BidirectionalLstmEncoder(keras.layers.Layer):
         return tf.concat(finals, -1)
 
     def set_use_cudnn(self, value: bool) -> None:
+        """False for exports: CPU servers and browsers have no GPU-only LSTM kernel."""
         self.use_cudnn = value
         for layer in self.layers_:
             layer.forward_layer.use_cudnn = value

@@ -26,6 +26,7 @@ from hmvae_tf.model import lstm_training, precision
 
 
 def gpu_available() -> bool:
+    """Whether TensorFlow sees a GPU, i.e. whether whole sequences can go through cuDNN."""
     return bool(tf.config.list_logical_devices("GPU"))
 
 
@@ -48,7 +49,8 @@ def cpu_shard_sizes(batch: int | None) -> list[int]:
 
 def run_lstm(proj: tf.Tensor, recurrent_kernel: tf.Tensor, h0: tf.Tensor, c0: tf.Tensor,
              reverse: bool = False, training: bool = False, shard_batch: bool = False,
-             forward: list[lstm_training.Activations] | None = None):
+             forward: list[lstm_training.Activations] | None = None
+             ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """The recurrence of one LSTM layer over time-major input projections.
 
     proj: [T, B, 4u] = x_t @ kernel + bias for every step. Returns (outputs [T, B, u] in
@@ -93,7 +95,8 @@ def _loop(proj, recurrent_kernel, h0, c0):
     return outputs.stack(), h, c
 
 
-def project(x_tm: tf.Tensor, kernel, bias) -> tf.Tensor:
+def project(x_tm: tf.Tensor, kernel: tf.Tensor | keras.Variable,
+            bias: tf.Tensor | keras.Variable) -> tf.Tensor:
     """[T, B, D] @ [D, 4u] + bias as one matmul over all steps."""
     shape = tf.shape(x_tm)
     flat = tf.reshape(x_tm, [-1, shape[-1]])
@@ -101,7 +104,7 @@ def project(x_tm: tf.Tensor, kernel, bias) -> tf.Tensor:
     return tf.reshape(proj, tf.concat([shape[:-1], [tf.shape(proj)[-1]]], 0))
 
 
-def gather_rows(kernel, tokens: tf.Tensor) -> tf.Tensor:
+def gather_rows(kernel: tf.Tensor | keras.Variable, tokens: tf.Tensor) -> tf.Tensor:
     """one_hot(tokens) @ kernel as a gather; negative ids (no token) give zero rows."""
     rows = tf.gather(kernel, tf.maximum(tokens, 0))
     return rows * tf.cast(tokens >= 0, rows.dtype)[..., None]
@@ -125,6 +128,7 @@ class LSTMStack(keras.layers.Layer):
         return 2 * sum(self.units)
 
     def build(self, input_shape):
+        """Builds every layer's weights from the input shape, before the first call."""
         shape = tuple(input_shape)
         for lstm in self.lstms:
             lstm.build(shape)
@@ -136,7 +140,8 @@ class LSTMStack(keras.layers.Layer):
         parts = tf.split(flat, sizes, axis=-1)
         return [(parts[2 * i + 1], parts[2 * i]) for i in range(len(self.units))]
 
-    def zero_state(self, batch) -> list[tuple[tf.Tensor, tf.Tensor]]:
+    def zero_state(self, batch: tf.Tensor | int) -> list[tuple[tf.Tensor, tf.Tensor]]:
+        """All-zero (h, c) per layer, for runs that are given no initial state."""
         return [(tf.zeros(tf.stack([batch, u])), tf.zeros(tf.stack([batch, u])))
                 for u in self.units]
 
@@ -154,7 +159,11 @@ class LSTMStack(keras.layers.Layer):
         outputs, final = self.run(proj, initial_state, training=training)
         return tf.transpose(outputs, [1, 0, 2]), final
 
-    def run(self, first_proj: tf.Tensor, initial_state=None, training=False, forward=None):
+    def run(self, first_proj: tf.Tensor,
+            initial_state: list[tuple[tf.Tensor, tf.Tensor]] | None = None,
+            training: bool = False,
+            forward: list[list[lstm_training.Activations]] | None = None
+            ) -> tuple[tf.Tensor, list[tuple[tf.Tensor, tf.Tensor]]]:
         """Whole sequence from the first layer's precomputed input projection [T, B, 4u]
         (bias included). Returns time-major outputs [T, B, units[-1]] and final states.
         forward: per layer, the `lstm_training.Activations` of each batch shard, already
@@ -172,7 +181,7 @@ class LSTMStack(keras.layers.Layer):
         return outputs, final
 
     # --- single steps, for autoregressive loops -------------------------------------------
-    def input_kernels(self, one_hot_depth: int):
+    def input_kernels(self, one_hot_depth: int) -> tuple[tf.Tensor, tf.Tensor]:
         """First layer's kernel rows for the one-hot token part and the conditioning part."""
         kernel = self.lstms[0].cell.kernel
         return kernel[:one_hot_depth], kernel[one_hot_depth:]
@@ -182,7 +191,7 @@ class LSTMStack(keras.layers.Layer):
         _, cond_kernel = self.input_kernels(one_hot_depth)
         return tf.linalg.matmul(condition, cond_kernel) + self.lstms[0].cell.bias
 
-    def step_weights(self):
+    def step_weights(self) -> tuple[tf.Tensor, list[tuple[tf.Tensor, tf.Tensor]]]:
         """The weights `step` needs, read once per decode instead of once per step: the first
         layer's recurrent kernel, and for deeper layers [kernel; recurrent_kernel] stacked so
         that each of them is one matmul on [x, h]."""
@@ -192,7 +201,9 @@ class LSTMStack(keras.layers.Layer):
              tf.convert_to_tensor(lstm.cell.bias)) for lstm in self.lstms[1:]]
         return first, deeper
 
-    def step(self, first_proj: tf.Tensor, state, weights=None, with_gates: bool = False):
+    def step(self, first_proj: tf.Tensor, state: list[tuple[tf.Tensor, tf.Tensor]],
+             weights: tuple[tf.Tensor, list[tuple[tf.Tensor, tf.Tensor]]] | None = None,
+             with_gates: bool = False) -> tuple:
         """One step of the whole stack. first_proj: the first layer's input projection plus
         bias for this step ([B, 4u]); weights: `step_weights()`, computed once outside a loop.
         with_gates: also return each layer's activated gates i, f, g, o [B, 4u], what the

@@ -87,8 +87,10 @@ class Activations(NamedTuple):
     gates: tf.Tensor
 
 
-def recurrence(proj, recurrent_kernel, h0, c0, shard_sizes: list[int] | None = None,
-               forward: list[Activations] | None = None):
+def recurrence(proj: tf.Tensor, recurrent_kernel: tf.Tensor, h0: tf.Tensor, c0: tf.Tensor,
+               shard_sizes: list[int] | None = None,
+               forward: list[Activations] | None = None
+               ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """`lstm.run_lstm`'s recurrence (forward order) with the gradient above: returns
     (outputs [T, B, u], final h, final c). The products run in recurrent_kernel's dtype
     (bfloat16 under `precision`'s mixed policy); everything else in proj's.

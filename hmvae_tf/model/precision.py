@@ -28,8 +28,12 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import tensorflow as tf
+
+if TYPE_CHECKING:
+    import keras
 
 _DTYPES = {"float32": tf.float32, "mixed_bfloat16": tf.bfloat16}
 POLICIES = tuple(_DTYPES)
@@ -63,10 +67,12 @@ def set_policy(name: str) -> None:
 
 
 def policy_name() -> str:
+    """The policy in force, so a caller can restore it or record it with the model."""
     return _policy
 
 
 def matmul_dtype() -> tf.DType:
+    """The dtype products run in under the current policy."""
     return _DTYPES[_policy]
 
 
@@ -87,12 +93,12 @@ def policy(name: str) -> Iterator[None]:
             os.environ["XLA_FLAGS"] = flags
 
 
-def compute(kernel) -> tf.Tensor:
+def compute(kernel: tf.Tensor | keras.Variable) -> tf.Tensor:
     """A kernel in the products' dtype (cast once, outside loops)."""
     return tf.cast(kernel, matmul_dtype())
 
 
-def matmul(x: tf.Tensor, kernel: tf.Tensor, **kwargs) -> tf.Tensor:
+def matmul(x: tf.Tensor, kernel: tf.Tensor, **kwargs: Any) -> tf.Tensor:
     """x @ kernel in kernel's dtype, returned in x's dtype."""
     if x.dtype == kernel.dtype:
         return tf.linalg.matmul(x, kernel, **kwargs)

@@ -8,19 +8,19 @@ stateless random ops).
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import tensorflow as tf
 
 _TINY = 1e-20
 
 
-def gumbel(shape) -> tf.Tensor:
+def gumbel(shape: tf.Tensor | Sequence[int]) -> tf.Tensor:
     """Gumbel(0, 1) noise from TF's stateful generator (RandomUniform)."""
     return _gumbel_from_uniform(tf.random.uniform(shape))
 
 
-def gumbel_from_seeds(seeds: tf.Tensor, row_shape) -> tf.Tensor:
+def gumbel_from_seeds(seeds: tf.Tensor, row_shape: Sequence[int]) -> tf.Tensor:
     """Gumbel noise [B, *row_shape]; row b depends only on seeds[b] (int32 [B, 2])."""
     uniform = tf.map_fn(lambda s: tf.random.stateless_uniform(row_shape, seed=s), seeds,
                         fn_output_signature=tf.float32)

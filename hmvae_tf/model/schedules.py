@@ -5,7 +5,8 @@ import keras
 import tensorflow as tf
 
 
-def kl_beta(step, max_beta: float, beta_rate: float) -> tf.Tensor:
+def kl_beta(step: tf.Tensor | keras.Variable | int, max_beta: float, beta_rate: float
+            ) -> tf.Tensor:
     """beta = (1 - beta_rate^step) * max_beta: the KL weight anneals from 0 to max_beta."""
     # float64: 0.99999 is not exact in float32, and its 100,000th power is off by 0.1%.
     step = tf.cast(step, tf.float64)
@@ -13,7 +14,8 @@ def kl_beta(step, max_beta: float, beta_rate: float) -> tf.Tensor:
     return tf.cast(beta, tf.float32)
 
 
-def sampling_probability(step, schedule: str, rate: float) -> tf.Tensor:
+def sampling_probability(step: tf.Tensor | keras.Variable | int, schedule: str, rate: float
+                         ) -> tf.Tensor:
     """Probability that a decoder input is the model's own sample, not the target.
 
     inverse_sigmoid with rate k: 1 - k / (k + exp(step / k)); constant: `rate`.
@@ -41,4 +43,5 @@ class ExponentialDecayToFloor(keras.optimizers.schedules.LearningRateSchedule):
         return tf.cast((self.initial - self.floor) * decay + self.floor, tf.float32)
 
     def get_config(self):
+        """The constructor's arguments, so a saved optimizer can rebuild the schedule."""
         return {"initial": self.initial, "decay_rate": self.decay_rate, "floor": self.floor}

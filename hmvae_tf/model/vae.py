@@ -9,6 +9,7 @@ Token tensors are [B, T, K] int32 (K tracks: 1 for melody or drums, 3 for a trio
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import keras
 import tensorflow as tf
@@ -20,6 +21,9 @@ from hmvae_tf.model.decoders import MusicDecoder
 from hmvae_tf.model.encoder import BidirectionalLstmEncoder
 from hmvae_tf.model.lstm import cpu_shard_sizes, gpu_available
 from hmvae_tf.model.schedules import ExponentialDecayToFloor, kl_beta, sampling_probability
+
+if TYPE_CHECKING:
+    from hmvae_tf.model.lstm_training import Activations
 
 tfd = tfp.distributions
 LN2 = math.log(2.0)
@@ -45,12 +49,13 @@ class MusicVAE(keras.Model):
 
     # --- construction ---------------------------------------------------------------------
     def build(self, input_shape=None):
+        """Builds every weight from the config alone, so a checkpoint can load before a call."""
         batch = None
         self.encoder.build((batch, self.config.num_steps, len(self.track_classes)))
         self.decoder.build((batch, self.config.z_size))
         self.built = True
 
-    def compile_for_training(self, **kwargs) -> None:
+    def compile_for_training(self, **kwargs: Any) -> None:
         """Adam with Magenta's decay to a floor; clipping happens in train_step."""
         c = self.config
         schedule = ExponentialDecayToFloor(c.learning_rate, c.decay_rate, c.min_learning_rate)
@@ -66,14 +71,16 @@ class MusicVAE(keras.Model):
 
     @property
     def metrics(self):
+        """The loss-term trackers, so that Keras resets them every epoch."""
         return list(self.trackers.values())
 
     def prior(self) -> tfd.Distribution:
+        """p(z) = N(0, I): the KL term's target and where sampled z come from."""
         z = self.config.z_size
         return tfd.MultivariateNormalDiag(loc=tf.zeros([z]), scale_diag=tf.ones([z]))
 
     # --- the model ----------------------------------------------------------------------
-    def encode(self, tokens: tf.Tensor, training=False) -> tfd.MultivariateNormalDiag:
+    def encode(self, tokens: tf.Tensor, training: bool = False) -> tfd.MultivariateNormalDiag:
         """q(z|x) for tokens [B, T, K]."""
         return self.encoder(tokens, training=training)
 
@@ -113,13 +120,15 @@ class MusicVAE(keras.Model):
         step = self.optimizer.iterations if getattr(self, "optimizer", None) else 0
         return self.objective(tokens, logits, q, step)
 
-    def scheduled_inputs(self, z: tf.Tensor, tokens: tf.Tensor, p_sample) -> tf.Tensor:
+    def scheduled_inputs(self, z: tf.Tensor, tokens: tf.Tensor, p_sample: tf.Tensor
+                         ) -> tf.Tensor:
         """Scheduled sampling's decoder inputs [B, T, K]: at each step, the model's own sample
         with probability p_sample, else the target (`scheduled_pass`)."""
         return self.scheduled_pass(z, tokens, p_sample)[0]
 
-    def scheduled_pass(self, z: tf.Tensor, tokens: tf.Tensor, p_sample,
-                       keep_activations: bool = False):
+    def scheduled_pass(self, z: tf.Tensor, tokens: tf.Tensor, p_sample: tf.Tensor,
+                       keep_activations: bool = False
+                       ) -> tuple[tf.Tensor, list[list[list[Activations]]] | None]:
         """Scheduled sampling's inputs, and with keep_activations (flat decoders; not under a
         recording tape) the decoder LSTMs' activations on them, per track and layer (else
         None): a list of `lstm_training.Activations`, one per batch shard.
@@ -161,7 +170,7 @@ class MusicVAE(keras.Model):
         return q.sample()
 
     def objective(self, tokens: tf.Tensor, logits: list[tf.Tensor], q: tfd.Distribution,
-                  step) -> dict[str, tf.Tensor]:
+                  step: tf.Tensor | keras.Variable | int) -> dict[str, tf.Tensor]:
         """loss = mean_batch(sum_t CE) + beta(step) * mean_batch(max(KL - free_bits ln 2, 0))."""
         c = self.config
         ce = tf.add_n([
@@ -182,6 +191,7 @@ class MusicVAE(keras.Model):
 
     # --- training -----------------------------------------------------------------------
     def train_step(self, data):
+        """One Adam step on a batch of tokens, clipping the gradient summed over replicas."""
         tokens = data
         c = self.config
         p_sample = None
@@ -210,6 +220,7 @@ class MusicVAE(keras.Model):
         return self._update_trackers(terms)
 
     def test_step(self, data):
+        """The training terms on a batch without scheduled sampling, for validation."""
         terms = self.compute_terms(data, training=False)
         terms["p_sample"] = tf.constant(0.0)
         return self._update_trackers(terms)
@@ -255,7 +266,8 @@ class MusicVAE(keras.Model):
                                           self.track_classes)
         return self.decoder.autoregress_bars_in_parallel(z, chooser)
 
-    def sample(self, n: int, temperature=0.5, seed: tf.Tensor | None = None):
+    def sample(self, n: int, temperature: float | tf.Tensor = 0.5,
+               seed: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         """n new sequences from the prior: (tokens [n, T, K], z [n, Z])."""
         if seed is None:
             z = self.prior().sample(n)
@@ -265,7 +277,8 @@ class MusicVAE(keras.Model):
         return self.decode(z, temperature, seed=token_seed), z
 
     def interpolate(self, tokens_a: tf.Tensor, tokens_b: tf.Tensor, num_steps: int = 8,
-                    temperature=0.0, seed: tf.Tensor | None = None):
+                    temperature: float | tf.Tensor = 0.0, seed: tf.Tensor | None = None
+                    ) -> tuple[tf.Tensor, tf.Tensor]:
         """Decodes num_steps points on the great circle between the two posterior means.
 
         tokens_a, tokens_b: [T, K] or [1, T, K]. The endpoints are reconstructions.
