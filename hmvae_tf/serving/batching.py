@@ -46,6 +46,8 @@ from hmvae_tf.serving.errors import ServingError, from_exception, invalid_argume
 
 @dataclasses.dataclass(frozen=True)
 class BatchingParameters:
+    """TF Serving's batching knobs with its defaults (the module docstring says what each does)."""
+
     max_batch_size: int = 1000
     batch_timeout_micros: int = 0
     max_enqueued_batches: int = 10
@@ -60,6 +62,7 @@ class BatchingParameters:
         return self.max_execution_batch_size or self.max_batch_size
 
     def validate(self) -> "BatchingParameters":
+        """Itself, or a ValueError naming the setting TF Serving would also refuse."""
         if self.max_batch_size < 1 or self.num_batch_threads < 1 or self.max_enqueued_batches < 1:
             raise ValueError("max_batch_size, num_batch_threads and max_enqueued_batches must be >= 1")
         if self.batch_timeout_micros < 0:
@@ -85,6 +88,7 @@ class BatchingParameters:
         return self
 
     def describe(self) -> str:
+        """One line of the settings in force, for the server's start-up log."""
         text = (f"max_batch_size={self.max_batch_size} batch_timeout_micros={self.batch_timeout_micros} "
                 f"max_enqueued_batches={self.max_enqueued_batches} num_batch_threads={self.num_batch_threads}")
         if self.allowed_batch_sizes:
@@ -348,6 +352,7 @@ class BatchScheduler:
                 t.error = from_exception(err)
 
     def snapshot(self) -> dict:
+        """Counters, executed batch sizes and queue count, read consistently for /stats."""
         with self._cond:
             return {**{k: int(v) for k, v in self.stats.items()},
                     "batch_sizes": {str(k): v for k, v in sorted(self.batch_sizes.items())},

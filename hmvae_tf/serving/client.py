@@ -16,9 +16,15 @@ MIDI <-> tokens is not here (see music_adapter.py): this module speaks tokens an
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Iterable, Mapping
+
 import numpy as np
 
 from hmvae_tf.configs import TRACK_CLASSES
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    from tensorflow.core.protobuf.meta_graph_pb2 import SignatureDef
 
 SIGNATURES = ("sample", "decode", "encode", "reconstruct", "interpolate")
 
@@ -46,9 +52,11 @@ class Backend:
     outputs: dict[str, dict[str, TensorSpec]]  # signature -> output name -> spec
 
     def run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The signature's outputs for these inputs (seed included), as numpy arrays."""
         raise NotImplementedError
 
     def close(self) -> None:
+        """Releases the channel or session; the backend is unusable afterwards."""
         pass
 
 
@@ -110,7 +118,8 @@ class GrpcBackend(Backend):
                 raise ClientError(f"{self.address} did not answer within {self.timeout:g} s") from None
             raise ClientError(f"{self.address}, {which}: {code.name}: {details}") from None
 
-    def run(self, signature, inputs):
+    def run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One Predict RPC; gRPC failures become ClientErrors that say what to do."""
         from hmvae_tf.serving.protos import make_ndarray, make_tensor_proto
 
         request = self._apis.predict_pb2.PredictRequest()
@@ -121,7 +130,8 @@ class GrpcBackend(Backend):
         response = self._call(self._stub.Predict, request)
         return {k: make_ndarray(v) for k, v in response.outputs.items()}
 
-    def close(self):
+    def close(self) -> None:
+        """Closes the gRPC channel."""
         self._channel.close()
 
 
@@ -148,18 +158,20 @@ class SavedModelBackend(Backend):
             {k: self._servable.signature_defs[k] for k in self._servable.signature_names})
         self.description = f"in-process SavedModel {path}"
 
-    def run(self, signature, inputs):
+    def run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Runs the signature in this process; graph errors become ClientErrors."""
         try:
             return self._servable.run(signature, inputs)
         except self._op_error as err:
             from hmvae_tf.serving.errors import op_error_message
             raise ClientError(f"{signature}: {op_error_message(err.message)}") from None
 
-    def close(self):
+    def close(self) -> None:
+        """Closes the TF session that holds the model."""
         self._servable.session.close()
 
 
-def signature_specs(signature_defs) -> tuple[dict, dict]:
+def signature_specs(signature_defs: Mapping[str, SignatureDef]) -> tuple[dict, dict]:
     """SignatureDef protos by name -> (input specs, output specs), each signature -> name ->
     TensorSpec."""
     from hmvae_tf.serving.protos import numpy_dtype
@@ -207,7 +219,7 @@ def _casts_losslessly(value: np.ndarray, dtype: np.dtype) -> bool:
     return bool(info.min <= value.min() and value.max() <= info.max)
 
 
-def order_tracks(names) -> tuple[str, ...]:
+def order_tracks(names: Iterable[str]) -> tuple[str, ...]:
     """Track names in the canonical order (melody, bass, drums), unknown ones after."""
     known = list(TRACK_CLASSES)
     return tuple(sorted(names, key=lambda n: (known.index(n) if n in known else len(known), n)))
@@ -260,9 +272,11 @@ class MusicVAEClient:
 
     @property
     def description(self) -> str:
+        """Where the model runs (server and version, or SavedModel path), for messages."""
         return self.backend.description
 
     def close(self) -> None:
+        """Releases the backend's channel or session."""
         self.backend.close()
 
     def __enter__(self):
@@ -272,7 +286,7 @@ class MusicVAEClient:
         self.close()
 
     # --- tokens <-> per-track tensors ---------------------------------------------------------
-    def split_tracks(self, tokens, suffix: str = "") -> dict[str, np.ndarray]:
+    def split_tracks(self, tokens: npt.ArrayLike, suffix: str = "") -> dict[str, np.ndarray]:
         """[B, T] or [B, T, tracks] -> {track+suffix: int32 [B, T]}; checks shape and range."""
         tokens = np.asarray(tokens)
         want = 2 if len(self.tracks) == 1 else 3
@@ -294,6 +308,7 @@ class MusicVAEClient:
         return out
 
     def join_tracks(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Per-track outputs -> tokens [B, T] or [B, T, tracks], the layout split_tracks takes."""
         if len(self.tracks) == 1:
             return outputs[self.tracks[0]]
         return np.stack([outputs[t] for t in self.tracks], axis=-1)
@@ -319,7 +334,8 @@ class MusicVAEClient:
         return np.full([n], temperature, np.float32)
 
     # --- MusicVAE's API -------------------------------------------------------------------------
-    def sample(self, n: int, temperature: float = 0.5, seed: int = 0, return_z: bool = False):
+    def sample(self, n: int, temperature: float = 0.5, seed: int = 0, return_z: bool = False
+               ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """n new sequences from the prior: tokens [n, T(, tracks)] (and z [n, Z])."""
         if n < 1:
             raise ClientError(f"n must be >= 1, got {n}")
@@ -327,12 +343,14 @@ class MusicVAEClient:
         tokens = self.join_tracks(out)
         return (tokens, out["z"]) if return_z else tokens
 
-    def encode(self, tokens, seed: int = 0):
+    def encode(self, tokens: npt.ArrayLike, seed: int = 0
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(z, mu, sigma), each float32 [B, Z]; z is a sample of q(z|x) with the row's seed."""
         out = self._run("encode", self.split_tracks(tokens), seed)
         return out["z"], out["mu"], out["sigma"]
 
-    def decode(self, z, temperature: float = 0.5, seed: int = 0) -> np.ndarray:
+    def decode(self, z: npt.ArrayLike, temperature: float = 0.5, seed: int = 0) -> np.ndarray:
+        """Tokens for latents z [B, Z] (or one [Z]), each row sampled with its own seed."""
         z = np.asarray(z, np.float32)
         if z.ndim == 1:
             z = z[None]
@@ -342,13 +360,16 @@ class MusicVAEClient:
         out = self._run("decode", {"z": z, "temperature": self._temps(temperature, len(z))}, seed)
         return self.join_tracks(out)
 
-    def reconstruct(self, tokens, temperature: float = 0.5, seed: int = 0) -> np.ndarray:
+    def reconstruct(self, tokens: npt.ArrayLike, temperature: float = 0.5, seed: int = 0
+                    ) -> np.ndarray:
+        """Each sequence decoded from its posterior mean: what the model keeps of an input."""
         inputs = self.split_tracks(tokens)
         n = len(next(iter(inputs.values())))
         out = self._run("reconstruct", {**inputs, "temperature": self._temps(temperature, n)}, seed)
         return self.join_tracks(out)
 
-    def interpolate(self, tokens_a, tokens_b, num_steps: int = 8, temperature: float = 0.5,
+    def interpolate(self, tokens_a: npt.ArrayLike, tokens_b: npt.ArrayLike, num_steps: int = 8,
+                    temperature: float = 0.5,
                     seed: int = 0) -> np.ndarray:
         """num_steps sequences decoded along slerp(mu_a, mu_b, alpha), alpha = linspace(0, 1):
         the first and last are reconstructions of a and b. One sequence in, tokens
@@ -364,7 +385,7 @@ class MusicVAEClient:
         inputs["temperature"] = self._temps(temperature, num_steps)
         return self.join_tracks(self._run("interpolate", inputs, seed, same_seed=True))
 
-    def call(self, signature: str, **inputs) -> dict[str, np.ndarray]:
+    def call(self, signature: str, **inputs: npt.ArrayLike) -> dict[str, np.ndarray]:
         """Any signature with explicit inputs (seed included), for what the helpers don't cover.
         Plain Python lists are fine: they are cast to the signature's dtypes where that loses
         nothing (`conform_inputs`), on either backend."""

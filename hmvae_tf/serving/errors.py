@@ -23,14 +23,17 @@ class ServingError(Exception):
 
 
 def status_from_number(number: int) -> grpc.StatusCode:
+    """The gRPC status with this number (TF's error codes are the same), UNKNOWN if none."""
     return _BY_NUMBER.get(int(number), grpc.StatusCode.UNKNOWN)
 
 
 def invalid_argument(message: str) -> ServingError:
+    """The error for a request the caller must fix (bad shape, dtype, value)."""
     return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
 def not_found(message: str) -> ServingError:
+    """The error for an unknown model, version or signature."""
     return ServingError(grpc.StatusCode.NOT_FOUND, message)
 
 

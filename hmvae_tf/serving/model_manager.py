@@ -11,6 +11,7 @@ import dataclasses
 import os
 import threading
 import traceback
+from typing import TYPE_CHECKING
 
 import grpc
 from google.protobuf import text_format
@@ -18,6 +19,9 @@ from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from hmvae_tf.serving.errors import ServingError, invalid_argument, not_found
+
+if TYPE_CHECKING:
+    from tensorflow_serving.apis.model_pb2 import ModelSpec
 
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
 END = get_model_status_pb2.ModelVersionStatus.END
@@ -35,6 +39,7 @@ class ModelSource:
     labels: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def wanted(self, on_disk: list[int]) -> list[int]:
+        """The versions on disk that the version policy says to serve, ascending."""
         if self.policy == "all":
             return sorted(on_disk)
         if self.policy == "specific":
@@ -190,6 +195,7 @@ class ModelManager:
                                      f"version {version}, which is not loaded")
 
     def start_polling(self, seconds: float) -> None:
+        """Re-reads the base paths every `seconds` (<= 0: never), so new exports go live."""
         if seconds <= 0:
             return
 
@@ -202,10 +208,11 @@ class ModelManager:
         self._poller.start()
 
     def stop(self) -> None:
+        """Ends the poll thread after its current pass."""
         self._stop.set()
 
     # --- lookups ----------------------------------------------------------------------------
-    def get(self, model_spec) -> tuple[object, int]:
+    def get(self, model_spec: ModelSpec) -> tuple[object, int]:
         """The servable a ModelSpec asks for (version, version_label or the newest)."""
         name = model_spec.name
         choice = model_spec.WhichOneof("version_choice")
@@ -245,6 +252,7 @@ class ModelManager:
             return sorted(states.items())
 
     def loaded(self) -> dict[str, list[int]]:
+        """Model name -> versions loaded now, for the stats RPC."""
         with self._lock:
             return {name: sorted(v) for name, v in self._loaded.items()}
 

@@ -21,8 +21,13 @@ import importlib
 import importlib.util
 import sys
 import types
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    from tensorflow.core.framework.tensor_pb2 import TensorProto
 
 _MODULES = ("predict_pb2", "prediction_service_pb2_grpc", "get_model_metadata_pb2",
             "get_model_status_pb2", "model_service_pb2_grpc")
@@ -85,7 +90,7 @@ def _data_type(dtype: np.dtype) -> int:
     return apis().types_pb2.DataType.Value(name)
 
 
-def make_tensor_proto(value) -> object:
+def make_tensor_proto(value: npt.ArrayLike) -> TensorProto:
     """A numpy array (or anything np.asarray takes) -> TensorProto, numbers as tensor_content."""
     array = np.asarray(value)
     proto = apis().tensor_pb2.TensorProto(dtype=_data_type(array.dtype))
@@ -99,7 +104,7 @@ def make_tensor_proto(value) -> object:
     return proto
 
 
-def make_ndarray(proto) -> np.ndarray:
+def make_ndarray(proto: TensorProto) -> np.ndarray:
     """TensorProto -> numpy array, from tensor_content or from the typed value fields."""
     name = _type_name(proto.dtype)
     if name not in _DTYPES:

@@ -33,6 +33,7 @@ STATS_SERVICE, STATS_METHOD = "hmvae.serving.ServerStats", "Get"
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    """The flags of `hmvae serve`: tensorflow_model_server's names and defaults."""
     parser.description = """\
 Serve exported SavedModels over TF Serving's gRPC API (PredictionService.Predict and
 GetModelMetadata, ModelService.GetModelStatus) on machines without the tensorflow_model_server
@@ -92,6 +93,7 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefa
 
 
 def run(args: argparse.Namespace) -> int:
+    """Serves until Ctrl-C or SIGTERM; returns the exit status (2 for bad flags)."""
     log = _log
     if args.rest_api_port:
         log("error: --rest_api_port: hmvae serve has no REST API (gRPC only); use "

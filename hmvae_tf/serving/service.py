@@ -9,6 +9,7 @@ import concurrent.futures
 import json
 import threading
 import time
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import grpc
 import numpy as np
@@ -24,6 +25,11 @@ from hmvae_tf.serving.errors import ServingError, from_exception, invalid_argume
 from hmvae_tf.serving.model_manager import ModelManager
 from hmvae_tf.serving.run_modes import RunModeChooser, size_class
 from hmvae_tf.serving.server import STATS_METHOD, STATS_SERVICE
+
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
+    from tensorflow.core.framework.tensor_pb2 import TensorProto
+    from tensorflow.core.protobuf.meta_graph_pb2 import SignatureDef
 
 # Signatures Predict can run (TF Serving's VerifySignature); others (__saved_model_init_op) not.
 RUNNABLE_METHODS = {"tensorflow/serving/predict", "tensorflow/serving/classify",
@@ -86,6 +92,7 @@ class Servable:
         return fn
 
     def run(self, signature: str, inputs: dict) -> dict:
+        """Output alias -> array for input alias -> array, inline or pooled as measured best."""
         names, outputs = self._io[signature]
         args = [inputs[n] for n in names]
         rows = args[0].shape[0] if args and args[0].ndim else 1
@@ -100,7 +107,7 @@ class Servable:
         return dict(zip(outputs, values))
 
 
-def to_ndarray(proto) -> np.ndarray:
+def to_ndarray(proto: TensorProto) -> np.ndarray:
     """TensorProto -> array: the numpy-only converter for the dtypes it knows (2-3x faster per
     tensor than TensorFlow's, whose conversions parse numpy's version string on every call),
     TensorFlow's for the rest."""
@@ -110,7 +117,7 @@ def to_ndarray(proto) -> np.ndarray:
         return tf.make_ndarray(proto)
 
 
-def to_tensor_proto(array: np.ndarray):
+def to_tensor_proto(array: np.ndarray) -> TensorProto:
     """Array -> TensorProto, the same way round as `to_ndarray`."""
     try:
         return protos.make_tensor_proto(array)
@@ -129,7 +136,8 @@ def _dtype_name(enum: int) -> str:
         return f"dtype enum {enum}"
 
 
-def check_inputs(signature, sig_name: str, tensors) -> dict:
+def check_inputs(signature: SignatureDef, sig_name: str, tensors: Mapping[str, TensorProto]
+                 ) -> dict:
     """TensorProtos -> arrays, checked against the SignatureDef (names, dtypes, shapes)."""
     sent, expected = set(tensors), set(signature.inputs)
     if sent != expected:
@@ -177,7 +185,8 @@ class ModelServer:
         self._started = time.time()
 
     # --- RPCs -------------------------------------------------------------------------------
-    def predict(self, request):
+    def predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
+        """TF Serving's Predict: checks the request as it does, runs it (batched if enabled)."""
         if not request.HasField("model_spec"):
             raise invalid_argument("Missing ModelSpec")
         servable, version = self.manager.get(request.model_spec)
@@ -212,7 +221,9 @@ class ModelServer:
             response.outputs[alias].CopyFrom(to_tensor_proto(outputs[alias]))
         return response
 
-    def get_model_metadata(self, request):
+    def get_model_metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest
+                           ) -> get_model_metadata_pb2.GetModelMetadataResponse:
+        """The served version's SignatureDefs, which clients read to learn a model's tensors."""
         if not request.HasField("model_spec"):
             raise invalid_argument("Missing ModelSpec")
         if not request.metadata_field:
@@ -230,7 +241,9 @@ class ModelServer:
         response.metadata["signature_def"].Pack(sigmap)
         return response
 
-    def get_model_status(self, request):
+    def get_model_status(self, request: get_model_status_pb2.GetModelStatusRequest
+                         ) -> get_model_status_pb2.GetModelStatusResponse:
+        """The state of one or every version of a model, for readiness checks."""
         if not request.HasField("model_spec"):
             raise invalid_argument("Missing ModelSpec")
         spec = request.model_spec
@@ -246,6 +259,7 @@ class ModelServer:
         return response
 
     def stats(self) -> dict:
+        """Request counts, handler time, models, run modes and batching, for the stats RPC."""
         with self._lock:
             requests = dict(self.requests)
             handler_seconds = {m: round(t, 6) for m, t in self.busy_seconds.items()}
@@ -259,6 +273,7 @@ class ModelServer:
                 "batching": self.scheduler.snapshot() if self.scheduler else None}
 
     def summary(self) -> str:
+        """Request and batch counts in one line, for the log when the server stops."""
         s = self.stats()
         text = ", ".join(f"{k} {v}" for k, v in sorted(s["requests"].items())) or "no requests"
         if s["batching"]:
@@ -267,7 +282,8 @@ class ModelServer:
         return text
 
     # --- gRPC -------------------------------------------------------------------------------
-    def call(self, method: str, fn, request, context):
+    def call(self, method: str, fn: Callable[[Message], Message], request: Message,
+             context: grpc.ServicerContext) -> Message:
         """Runs one RPC: counts it, times it and turns any failure into a gRPC status."""
         start = time.perf_counter()
         try:

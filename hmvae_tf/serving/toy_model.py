@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -68,7 +69,8 @@ class ToyMusicVAE(tf.Module):
         self.interpolate = tf.function(
             self._interpolate, input_signature=[tok_a, tok_b, alpha, temp, seed])
 
-    def signatures(self):
+    def signatures(self) -> dict[str, tf.types.experimental.PolymorphicFunction]:
+        """Signature name -> function, as tf.saved_model.save takes them (the serving contract)."""
         return {"serving_default": self.sample, "sample": self.sample, "decode": self.decode,
                 "encode": self.encode, "reconstruct": self.reconstruct,
                 "interpolate": self.interpolate}
@@ -155,7 +157,7 @@ class ToyMusicVAE(tf.Module):
         return out
 
 
-def slerp(a, b, alpha):
+def slerp(a: tf.Tensor, b: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
     """Spherical interpolation per row; linear where a and b are (anti)parallel."""
     an = a / tf.maximum(tf.norm(a, axis=-1, keepdims=True), 1e-12)
     bn = b / tf.maximum(tf.norm(b, axis=-1, keepdims=True), 1e-12)
@@ -169,16 +171,17 @@ def slerp(a, b, alpha):
     return wa * a + wb * b
 
 
-def build_toy_saved_model(export_dir: str, tracks=("melody",), num_steps: int = 32,
-                          z_size: int = 8, hidden: int = 32, init_seed: int = 0,
-                          dec_sizes=(32,)) -> str:
+def build_toy_saved_model(export_dir: str, tracks: Sequence[str] = ("melody",),
+                          num_steps: int = 32, z_size: int = 8, hidden: int = 32,
+                          init_seed: int = 0, dec_sizes: Sequence[int] = (32,)) -> str:
     """Writes the toy model as a SavedModel at export_dir (e.g. <base>/models/mel/1)."""
     module = ToyMusicVAE(tracks, num_steps, z_size, hidden, init_seed, dec_sizes)
     tf.saved_model.save(module, export_dir, signatures=module.signatures())
     return export_dir
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Writes one toy model version under --export_base, for tests and benchmarks."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--export_base", required=True, help="model base path; writes <base>/<version>/")
     p.add_argument("--version", type=int, default=1)
