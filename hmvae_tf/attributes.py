@@ -28,8 +28,12 @@ import json
 import os
 import sys
 import time
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from hmvae_tf.evaluate import Codec
 
 ATTRIBUTES_FILE = "hmvae_attributes.json"
 FORMAT = "hmvae-attributes/1"
@@ -47,7 +51,7 @@ def _as_3d(tokens: np.ndarray, tracks) -> np.ndarray:
     return tokens[..., None] if tokens.ndim == 2 and len(tracks) == 1 else tokens
 
 
-def note_counts(tokens: np.ndarray, tracks) -> np.ndarray:
+def note_counts(tokens: np.ndarray, tracks: Sequence[str]) -> np.ndarray:
     """Note onsets per window: tokens [N, T(, K)] -> int [N]."""
     tokens = _as_3d(tokens, tracks)
     total = np.zeros(len(tokens), np.int64)
@@ -62,7 +66,7 @@ def note_counts(tokens: np.ndarray, tracks) -> np.ndarray:
     return total
 
 
-def mean_pitches(tokens: np.ndarray, tracks) -> np.ndarray:
+def mean_pitches(tokens: np.ndarray, tracks: Sequence[str]) -> np.ndarray:
     """Mean MIDI pitch of the melody/bass onsets per window (NaN where there is none)."""
     from hmvae_tf.music.melody import PITCH_OFFSET
 
@@ -78,7 +82,8 @@ def mean_pitches(tokens: np.ndarray, tracks) -> np.ndarray:
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
-def attribute_values(name: str, tokens: np.ndarray, tracks) -> np.ndarray:
+def attribute_values(name: str, tokens: np.ndarray, tracks: Sequence[str]) -> np.ndarray:
+    """The named attribute of each window [N], what windows are ranked by (NaN: has none)."""
     if name == "density":
         return note_counts(tokens, tracks).astype(np.float64)
     if name == "pitch":
@@ -86,7 +91,7 @@ def attribute_values(name: str, tokens: np.ndarray, tracks) -> np.ndarray:
     raise ValueError(f"unknown attribute {name!r}; known: {', '.join(DEFINITIONS)}")
 
 
-def available(tracks) -> list[str]:
+def available(tracks: Sequence[str]) -> list[str]:
     """The attributes that make sense for a model with these tracks."""
     return [n for n in DEFINITIONS if n != "pitch" or any(t in PITCH_TRACKS for t in tracks)]
 
@@ -104,15 +109,18 @@ class ClientCodec:
         tokens = np.asarray(tokens, np.int32)
         return tokens[..., 0] if len(self.tracks) == 1 and tokens.ndim == 3 else tokens
 
-    def mu(self, tokens):
+    def mu(self, tokens: np.ndarray) -> np.ndarray:
+        """Posterior means [N, Z] of windows [N, T, K] (or [N, T] for one track)."""
         return self.client.encode(self._to_client(tokens))[1]
 
-    def decode(self, z, temperature: float = 0.0, seed: int = 0):
+    def decode(self, z: np.ndarray, temperature: float = 0.0, seed: int = 0) -> np.ndarray:
+        """Tokens [N, T, K] decoded from z [N, Z]; argmax at the default temperature 0."""
         return _as_3d(self.client.decode(z, temperature=temperature, seed=seed), self.tracks)
 
 
 # --- vectors --------------------------------------------------------------------------------
-def compute_vectors(codec, tokens: np.ndarray, names=None, quantile: float = 0.25,
+def compute_vectors(codec: Codec | ClientCodec, tokens: np.ndarray,
+                    names: Iterable[str] | None = None, quantile: float = 0.25,
                     seed: int = 0) -> dict:
     """name -> {vector, definition, windows, low_mean, high_mean, norm} from windows [N, T, K].
 
@@ -147,7 +155,9 @@ def compute_vectors(codec, tokens: np.ndarray, names=None, quantile: float = 0.2
     return out
 
 
-def measure_effect(codec, tokens: np.ndarray, vector, amounts=DEFAULT_AMOUNTS) -> dict:
+def measure_effect(codec: Codec | ClientCodec, tokens: np.ndarray,
+                   vector: np.ndarray | Sequence[float],
+                   amounts: Iterable[float] = DEFAULT_AMOUNTS) -> dict:
     """Decodes (temperature 0) each window's mu + amount * vector and summarises the decoded
     attributes: {amounts, windows, density: [mean per amount], pitch: [...], raised, lowered}.
 
@@ -179,9 +189,10 @@ def measure_effect(codec, tokens: np.ndarray, vector, amounts=DEFAULT_AMOUNTS) -
     return result
 
 
-def build(codec, train_tokens, test_tokens=None, names=None, amounts=DEFAULT_AMOUNTS,
-          quantile: float = 0.25, seed: int = 0, source: dict | None = None,
-          model_info: dict | None = None) -> dict:
+def build(codec: Codec | ClientCodec, train_tokens: np.ndarray,
+          test_tokens: np.ndarray | None = None, names: Iterable[str] | None = None,
+          amounts: Iterable[float] = DEFAULT_AMOUNTS, quantile: float = 0.25, seed: int = 0,
+          source: dict | None = None, model_info: dict | None = None) -> dict:
     """The attributes document: vectors from train_tokens, effects measured on test_tokens."""
     vectors = compute_vectors(codec, train_tokens, names, quantile, seed)
     doc = {
@@ -202,6 +213,7 @@ def build(codec, train_tokens, test_tokens=None, names=None, amounts=DEFAULT_AMO
 
 
 def save(doc: dict, path: str) -> str:
+    """Writes the document through a temporary file, so a reader never sees half of it."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -211,6 +223,7 @@ def save(doc: dict, path: str) -> str:
 
 
 def load(path: str) -> dict:
+    """Reads an attributes document; a ValueError for a JSON file of another format."""
     with open(path) as f:
         doc = json.load(f)
     if doc.get("format") != FORMAT:
@@ -219,6 +232,7 @@ def load(path: str) -> dict:
 
 
 def vector_of(doc: dict, name: str, z_size: int | None, path: str = "") -> np.ndarray:
+    """A named vector as float32 [Z], refused if it was built for another latent size."""
     attrs = doc.get("attributes", {})
     if name not in attrs:
         raise ValueError(f"{path or 'the attributes file'} has no {name!r} vector; it has: "
@@ -252,7 +266,7 @@ def format_effects(doc: dict) -> str:
 
 # --- data -----------------------------------------------------------------------------------
 def read_windows(dataset: str, split: str, data_dir: str | None, max_windows: int = 0,
-                 tracks=("melody",)) -> np.ndarray:
+                 tracks: Sequence[str] = ("melody",)) -> np.ndarray:
     """The first max_windows (0: all) token windows of a TFDS split as int32 [N, T, K]."""
     import tensorflow_datasets as tfds
 
@@ -269,6 +283,7 @@ def read_windows(dataset: str, split: str, data_dir: str | None, max_windows: in
 
 # --- command line ---------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    """The flags of `hmvae attribute` (apply mode, and --compute)."""
     parser.description = (
         "Latent attribute vectors. Apply: encode a window of a MIDI file, add --amount times "
         "the --name vector to its z, decode and write MIDI (also the unchanged "
@@ -350,6 +365,7 @@ def _default_attributes_path(args, client) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`hmvae attribute`: builds the vectors or applies one to a MIDI file; exit status."""
     from hmvae_tf.evaluate import resolve_saved_model
     from hmvae_tf.serving.client import ClientError, MusicVAEClient
 

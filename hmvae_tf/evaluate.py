@@ -22,13 +22,20 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
 from hmvae_tf.configs import STEPS_PER_BAR
 
+if TYPE_CHECKING:
+    from hmvae_tf.attributes import ClientCodec
+    from hmvae_tf.configs import Config
+    from hmvae_tf.model.vae import MusicVAE
+
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    """The flags of `hmvae evaluate`."""
     parser.add_argument("--model_dir", action="append", default=[],
                         help="trained model directory (its newest checkpoint); repeat to "
                         "compare models in one table")
@@ -55,7 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--json_out", default=None, help="also write the results as JSON here")
 
 
-def evaluate_model(model, batches, max_windows: int = 0, progress: bool = True) -> dict:
+def evaluate_model(model: MusicVAE, batches: Iterable[np.ndarray], max_windows: int = 0,
+                   progress: bool = True) -> dict:
     """Reconstruction metrics of `model` over an iterable of [B, T, K] token batches."""
     import tensorflow as tf
     import tensorflow_probability as tfp
@@ -158,9 +166,11 @@ class Codec:
         return np.concatenate(parts) if parts else np.zeros((0,))
 
     def mu(self, tokens: np.ndarray) -> np.ndarray:
+        """Posterior means [N, Z] of token windows [N, T, K], a batch at a time."""
         return self._batched(self._mu, np.asarray(tokens, np.int32))
 
     def decode(self, z: np.ndarray) -> np.ndarray:
+        """Tokens [N, T, K] decoded from latents [N, Z] at temperature 0 (argmax)."""
         return self._batched(self._decode, np.asarray(z, np.float32))
 
 
@@ -202,7 +212,7 @@ def hamming_curves(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return to_start, to_end
 
 
-def interpolation_metrics(codec, tokens_a: np.ndarray, tokens_b: np.ndarray,
+def interpolation_metrics(codec: Codec | ClientCodec, tokens_a: np.ndarray, tokens_b: np.ndarray,
                           num_steps: int = 11, return_steps: bool = False) -> dict:
     """Smoothness of interpolations between pairs of windows (tokens_a[i] -> tokens_b[i]).
 
@@ -242,7 +252,7 @@ def interpolation_metrics(codec, tokens_a: np.ndarray, tokens_b: np.ndarray,
     return result
 
 
-def load_windows(config, split: str = "test", data_dir: str | None = None,
+def load_windows(config: Config, split: str = "test", data_dir: str | None = None,
                  dataset: str | None = None, max_windows: int = 0,
                  batch_size: int = 256) -> np.ndarray:
     """The first `max_windows` (0: all) windows of a split, int32 [N, T, K], in the order
@@ -287,7 +297,8 @@ def is_export(path: str) -> bool:
         return False
 
 
-def load_any(path: str, saved_model: bool, step: int | None = None):
+def load_any(path: str, saved_model: bool, step: int | None = None
+             ) -> tuple[MusicVAE, Config, int | None, str]:
     """(model, config, step, path shown) from a model directory's newest checkpoint or an
     export (the version directory is shown)."""
     import os
@@ -306,7 +317,7 @@ def load_any(path: str, saved_model: bool, step: int | None = None):
     return model, config, step if step is not None else checkpoint_step(path), path
 
 
-def evaluate_all(model, windows: np.ndarray, batch_size: int = 128,
+def evaluate_all(model: MusicVAE, windows: np.ndarray, batch_size: int = 128,
                  interpolation_pairs: int = 0, interpolation_steps: int = 11, seed: int = 0,
                  progress: bool = True) -> dict:
     """evaluate_model over `windows` [N, T, K], plus the interpolation metric when asked."""
@@ -360,6 +371,7 @@ def format_per_bar_table(rows: list[dict]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`hmvae evaluate`: prints (and with --json_out writes) the metrics table; exit status."""
     sources = [(p, False) for p in args.model_dir] + [(p, True) for p in args.saved_model]
     if not sources:
         raise SystemExit("give at least one --model_dir or --saved_model")

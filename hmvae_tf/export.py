@@ -127,6 +127,7 @@ class ServingModule:
 
     # --- signatures ---------------------------------------------------------------------
     def sample(self, temperature, seed):
+        """The `sample` signature: z drawn from each row's seed, decoded; tokens per track and z."""
         batch = tf.shape(seed)[0]
         self._check_rows(temperature, seed, batch)
         z_seed, token_seed = sampling.split_seeds(seed)
@@ -135,10 +136,12 @@ class ServingModule:
         return {**self._unstack(tokens), "z": z}
 
     def decode(self, z, temperature, seed):
+        """The `decode` signature: tokens per track for the given z, sampled with row seeds."""
         self._check_rows(temperature, seed, tf.shape(z)[0])
         return self._unstack(self._decode_seeded(z, temperature, seed))
 
     def encode(self, **inputs):
+        """The `encode` signature: mu, sigma and a z sampled from q(z|x) with each row's seed."""
         tokens = self._stack(inputs)
         seed = inputs["seed"]
         tf.debugging.assert_equal(tf.shape(seed)[0], tf.shape(tokens)[0],
@@ -148,6 +151,7 @@ class ServingModule:
         return {"z": mu + sigma * eps, "mu": mu, "sigma": sigma}
 
     def reconstruct(self, **inputs):
+        """The `reconstruct` signature: each row decoded from its posterior mean."""
         tokens = self._stack(inputs)
         self._check_rows(inputs["temperature"], inputs["seed"], tf.shape(tokens)[0])
         mu, _ = self._posterior(tokens)
@@ -155,6 +159,7 @@ class ServingModule:
         return {**self._unstack(out), "z": mu}
 
     def interpolate(self, **inputs):
+        """The `interpolate` signature: rows decoded at slerp(mu_a, mu_b, alpha)."""
         a, b = self._stack(inputs, "_a"), self._stack(inputs, "_b")
         batch = tf.shape(a)[0]
         self._check_rows(inputs["temperature"], inputs["seed"], batch)
@@ -244,6 +249,7 @@ def load_model(saved_model_dir: str) -> MusicVAE:
 
 
 def next_version(export_base: str) -> int:
+    """One more than the newest version directory, so an export never replaces a served one."""
     versions = [int(d) for d in os.listdir(export_base) if d.isdigit()] if os.path.isdir(
         export_base) else []
     return max(versions, default=0) + 1
@@ -315,6 +321,7 @@ def export_saved_model(model: MusicVAE, export_base: str, version: int | None = 
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    """The flags of `hmvae export`."""
     parser.add_argument("--model_dir", required=True, help="trained model directory")
     parser.add_argument("--export_base", required=True,
                         help="base path; the SavedModel goes to <export_base>/<version>/")
@@ -353,6 +360,7 @@ _at_least_one, _at_least_zero = _at_least(1), _at_least(0)
 
 
 def run(args: argparse.Namespace) -> int:
+    """`hmvae export`: a trained model directory -> the next SavedModel version; exit status."""
     from hmvae_tf.checkpoints import checkpoint_step, load_model
 
     model, config = load_model(args.model_dir)

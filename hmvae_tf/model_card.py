@@ -32,8 +32,13 @@ import os
 import shlex
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from hmvae_tf.configs import Config
+    from hmvae_tf.model.vae import MusicVAE
 
 CARD = "MODEL_CARD.md"
 METRICS = "metrics.json"
@@ -42,6 +47,7 @@ EXAMPLES = "examples"
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    """The flags of `hmvae card`."""
     parser.add_argument("--model_dir", default="",
                         help="training directory of the model (config, history.csv, logs/)")
     parser.add_argument("--export_base", default="",
@@ -79,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 # --- facts about the model, its data and its training ----------------------------------------
-def hparams_diff(config) -> str:
+def hparams_diff(config: Config) -> str:
     """The --hparams that turn the named config into this one (Magenta's syntax)."""
     from hmvae_tf import configs
 
@@ -101,7 +107,8 @@ def hparams_diff(config) -> str:
     return ",".join(parts)
 
 
-def parameter_count(model) -> int:
+def parameter_count(model: MusicVAE) -> int:
+    """Number of weights, trainable or not, as the card reports the model's size."""
     return int(sum(int(np.prod(v.shape)) for v in model.weights))
 
 
@@ -185,6 +192,7 @@ def training_facts(model_dir: str, step: int | None) -> dict:
 
 
 def dataset_facts(dataset: str, data_dir: str | None) -> dict:
+    """Name, version, split sizes and source of a TFDS dataset, for the card's data section."""
     import tensorflow_datasets as tfds
 
     builder = tfds.builder(dataset, data_dir=data_dir)
@@ -198,7 +206,8 @@ def dataset_facts(dataset: str, data_dir: str | None) -> dict:
     }
 
 
-def read_test(dataset: str, data_dir: str | None, max_windows: int, config):
+def read_test(dataset: str, data_dir: str | None, max_windows: int, config: Config
+              ) -> tuple[np.ndarray, list[str], list[int]]:
     """(tokens [N, T, K], piece ids, start bars) of the first max_windows test windows, in the
     order `hmvae evaluate` reads them."""
     import tensorflow_datasets as tfds
@@ -223,7 +232,8 @@ def read_test(dataset: str, data_dir: str | None, max_windows: int, config):
     return tokens, pieces, bars
 
 
-def choose_examples(tokens: np.ndarray, pieces: list[str], config, count: int = 2) -> list[int]:
+def choose_examples(tokens: np.ndarray, pieces: list[str], config: Config, count: int = 2
+                    ) -> list[int]:
     """Indices of `count` test windows from different pieces that start with a note, hold at
     least the median number of notes, and come back unchanged from MIDI (so `hmvae
     interpolate` on the written file reads exactly this window)."""
@@ -248,7 +258,9 @@ def choose_examples(tokens: np.ndarray, pieces: list[str], config, count: int = 
     return chosen
 
 
-def write_examples(out_dir: str, tokens, pieces, bars, indices, config) -> list[str]:
+def write_examples(out_dir: str, tokens: np.ndarray, pieces: list[str], bars: list[int],
+                   indices: list[int], config: Config) -> list[str]:
+    """Writes the chosen windows as examples/*.mid (replacing older ones), for `hmvae demo`."""
     from hmvae_tf.music.representations import get_representation
 
     rep = get_representation(config.representation)
@@ -268,7 +280,7 @@ def write_examples(out_dir: str, tokens, pieces, bars, indices, config) -> list[
 
 
 # --- checks of issue 5 ------------------------------------------------------------------------
-def checks(config, metrics: dict) -> list[dict]:
+def checks(config: Config, metrics: dict) -> list[dict]:
     """The quality targets that apply to this kind of model, each with its value and verdict."""
     ev, out = metrics["test"], []
 
@@ -321,8 +333,10 @@ def shown(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-def reproduce_commands(name: str, config, facts: dict, dataset: str, data_dir: str | None,
-                       model_dir: str, export_base: str, args) -> list[str]:
+def reproduce_commands(name: str, config: Config, facts: dict, dataset: str,
+                       data_dir: str | None, model_dir: str, export_base: str,
+                       args: argparse.Namespace) -> list[str]:
+    """The commands that rebuild the data, the model, its export and this card."""
     data_flag = f" --data_dir={data_dir}" if data_dir else ""
     tfds_config = dataset.split("/")[-1]
     hparams = hparams_diff(config)
@@ -356,6 +370,7 @@ def reproduce_commands(name: str, config, facts: dict, dataset: str, data_dir: s
 
 
 def render_card(name: str, m: dict) -> str:
+    """MODEL_CARD.md's markdown, built from the metrics document."""
     from hmvae_tf import attributes
     from hmvae_tf.evaluate import format_table
 
@@ -511,7 +526,8 @@ def _machine() -> str:
     return f"{cpus} CPU core{'s' if cpus != 1 else ''} ({platform.machine()})"
 
 
-def make_card(args) -> dict:
+def make_card(args: argparse.Namespace) -> dict:
+    """Measures the export, writes the card, metrics, figures and examples; the metrics."""
     import tensorflow as tf
 
     from hmvae_tf import attributes, evaluate, plots
@@ -681,6 +697,7 @@ def make_card(args) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`hmvae card`: writes a model card (or prints the --summary table); exit status."""
     if args.summary:
         print(summary_table(args.summary))
         return 0

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import csv
 import os
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 TRACK_COLORS = {"melody": "#1f77b4", "bass": "#2ca02c", "drums": "#d62728"}
 
@@ -80,7 +84,8 @@ def _notes(tokens: np.ndarray, tracks) -> list[tuple[str, int, int, int]]:
     return out
 
 
-def draw_roll(ax, tokens: np.ndarray, tracks, title: str = "", pitch_range=None) -> None:
+def draw_roll(ax: Axes, tokens: np.ndarray, tracks: Sequence[str], title: str = "",
+              pitch_range: tuple[int, int] | None = None) -> None:
     """One window's piano roll on a matplotlib axis; drums as rows under the pitched notes."""
     tokens = np.asarray(tokens)
     if tokens.ndim == 1:
@@ -131,8 +136,8 @@ def _shared_range(windows, tracks):
         np.asarray(w).reshape(len(w), -1), tracks) if t != "drums"])
 
 
-def piano_rolls(windows, tracks, path: str, titles=None, title: str = "",
-                columns: int = 1) -> str:
+def piano_rolls(windows: Iterable[np.ndarray], tracks: Sequence[str], path: str,
+                titles: Sequence[str] | None = None, title: str = "", columns: int = 1) -> str:
     """A grid of piano rolls (one per window, [T] or [T, K] tokens) sharing the pitch range."""
     plt = _pyplot()
     windows = [np.asarray(w) for w in windows]
@@ -155,5 +160,6 @@ def piano_rolls(windows, tracks, path: str, titles=None, title: str = "",
 
 
 def is_png(path: str) -> bool:
+    """Whether a written figure is a real PNG (signature and some content), for checks."""
     with open(path, "rb") as f:
         return f.read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(path) > 100
