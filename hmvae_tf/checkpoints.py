@@ -24,6 +24,7 @@ CKPT_DIR = "ckpt"
 
 
 def save_config(model_dir: str, config: Config) -> None:
+    """Writes config.json atomically: the file that makes a folder a model directory."""
     os.makedirs(model_dir, exist_ok=True)
     tmp = os.path.join(model_dir, CONFIG_FILE + ".tmp")
     with open(tmp, "w") as f:
@@ -32,6 +33,7 @@ def save_config(model_dir: str, config: Config) -> None:
 
 
 def load_config(model_dir: str) -> Config | None:
+    """The model directory's Config, or None when it holds no model yet."""
     path = os.path.join(model_dir, CONFIG_FILE)
     if not os.path.exists(path):
         return None
@@ -120,6 +122,7 @@ class CheckpointSaver(keras.callbacks.Callback):
         self.manager: tf.train.CheckpointManager | None = None
 
     def attach(self, model: MusicVAE) -> tf.train.CheckpointManager:
+        """Binds the saver to a built, compiled model (its weights and optimizer state)."""
         self.manager = tf.train.CheckpointManager(
             make_checkpoint(model), self.directory, max_to_keep=self.max_to_keep)
         return self.manager
@@ -137,9 +140,11 @@ class CheckpointSaver(keras.callbacks.Callback):
         return int(self.model_step())
 
     def model_step(self) -> int:
+        """The global step: the optimizer's iteration count, restored with it."""
         return int(self.manager.checkpoint.optimizer.iterations.numpy())
 
     def save(self) -> str:
+        """Saves now, numbered by the global step; returns the checkpoint's path."""
         path = self.manager.save(checkpoint_number=self.model_step())
         if not self.is_chief:
             shutil.rmtree(self.directory, ignore_errors=True)

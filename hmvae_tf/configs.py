@@ -58,18 +58,22 @@ class Config:
 
     @property
     def tracks(self) -> tuple[str, ...]:
+        """The representation's tracks, in the order of the token tensor's last axis."""
         return REPRESENTATION_TRACKS[self.representation]
 
     @property
     def track_classes(self) -> tuple[int, ...]:
+        """Token classes of each track (its softmax size)."""
         return tuple(TRACK_CLASSES[t] for t in self.tracks)
 
     @property
     def num_steps(self) -> int:
+        """Sixteenth-note steps in one window."""
         return self.bars * STEPS_PER_BAR
 
     @property
     def hierarchical(self) -> bool:
+        """True when a conductor drives the decoder (the hierdec configs)."""
         return bool(self.conductor_rnn_size)
 
     def override(self, hparams: str) -> "Config":
@@ -96,6 +100,7 @@ class Config:
         return cfg
 
     def validate(self) -> None:
+        """Fails early, at --hparams time, on values the model could not be built with."""
         if self.representation not in REPRESENTATION_TRACKS:
             raise ValueError(f"representation must be one of {sorted(REPRESENTATION_TRACKS)}")
         if self.hierarchical and (self.conductor_length <= 0 or self.bars % self.conductor_length):
@@ -104,10 +109,12 @@ class Config:
             raise ValueError("sampling_schedule must be 'constant' or 'inverse_sigmoid'")
 
     def to_json(self) -> str:
+        """Stable text (sorted keys) for config.json and the export's assets."""
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "Config":
+        """The Config a `to_json` text describes (lists back to tuples, so it compares equal)."""
         data = json.loads(text)
         for f in dataclasses.fields(cls):
             if isinstance(f.default, tuple) and f.name in data:

@@ -70,7 +70,8 @@ def make_pipeline(windows: tf.data.Dataset, config: Config, batch_size: int,
 
 
 def dataset_for(config: Config, split: str, data_dir: str | None, batch_size: int,
-                training: bool, dataset: str | None = None, seed: int | None = None):
+                training: bool, dataset: str | None = None,
+                seed: int | None = None) -> tf.data.Dataset:
     """The pipeline for one split of the config's (or the given) TFDS dataset."""
     windows = load_tokens(dataset or config.dataset, split, data_dir, shuffle_files=training)
     return make_pipeline(windows, config, batch_size, training, seed)

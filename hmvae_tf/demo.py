@@ -51,6 +51,7 @@ class Demo:
                     "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
 
     def run(self, shown: str, argv: list[str], env: dict | None = None) -> str:
+        """Runs one step, showing it as `shown`; stops the demo if it fails. Returns stdout."""
         print(f"\n$ {shown}", flush=True)
         start = time.time()
         proc = subprocess.run(argv, cwd=ROOT, env={**self.env, **(env or {})},
@@ -87,6 +88,7 @@ class Demo:
         raise SystemExit(f"hmvae serve did not start; see {self.log.name}")
 
     def stop(self, proc: subprocess.Popen) -> None:
+        """Stops a server started by `serve`, killing it if it does not end in 30 s."""
         proc.terminate()
         try:
             proc.wait(timeout=30)
@@ -136,6 +138,7 @@ def render_wavs(midi_paths: list[str]) -> list[str]:
 
 
 def shipped_part(demo: Demo, port: int) -> None:
+    """Part 1: serve the models in saved_models/, sample and interpolate over gRPC."""
     config = os.path.join(SHIPPED, "models.config")
     if not os.path.exists(config):
         print("\n(no trained models in saved_models/ yet: skipping part 1)")
@@ -169,6 +172,7 @@ def shipped_part(demo: Demo, port: int) -> None:
 
 
 def scratch_part(demo: Demo, pieces: int, steps: int, port: int) -> None:
+    """Part 2: build a subset of the dataset, train, export, serve, sample, interpolate."""
     print("\n=== Part 2: from nothing to served music (build, train, export, serve) ===")
     out = os.path.join(demo.out, "scratch")
     data_dir = os.path.join(out, "tfds")
@@ -213,6 +217,7 @@ def scratch_part(demo: Demo, pieces: int, steps: int, port: int) -> None:
 
 
 def print_summary(demo: Demo, seconds: float) -> None:
+    """Prints what each part produced and writes summary.json."""
     from hmvae_tf.music import midi_io
 
     print("\n=== Summary ===")

@@ -42,6 +42,13 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from hmvae_tf.model.vae import MusicVAE
 
 DESCRIPTION_FILE = "hmvae_model.json"
 INDEX_FILE = "index.json"
@@ -60,7 +67,7 @@ _DTYPE_BYTES = {"float32": 4, "int32": 4, "bool": 1, "uint8": 1, "uint16": 2, "f
 
 
 # --- the browser functions -------------------------------------------------------------------
-def load_exported_model(saved_model_dir: str):
+def load_exported_model(saved_model_dir: str) -> tuple[MusicVAE, dict]:
     """(MusicVAE with the SavedModel's weights, the export's metadata dict)."""
     from hmvae_tf.export import CONFIG_ASSET, load_model
 
@@ -77,7 +84,7 @@ def load_exported_model(saved_model_dir: str):
     return model, meta
 
 
-def browser_module(model):
+def browser_module(model: MusicVAE) -> tf.Module:
     """A tf.Module whose functions use only TF.js-supported ops (stateful randomness)."""
     import tensorflow as tf
 
@@ -123,7 +130,8 @@ def browser_module(model):
     return BrowserModule()
 
 
-def concrete_functions(module, graphs=GRAPHS) -> dict:
+def concrete_functions(module: tf.Module, graphs: Sequence[str] = GRAPHS) -> dict:
+    """The browser functions traced at the model's window and latent sizes (batch left open)."""
     import tensorflow as tf
 
     config = module.model.config
@@ -155,7 +163,8 @@ def graph_ops(model_json: dict) -> collections.Counter:
     return ops
 
 
-def forbidden_ops(ops) -> set[str]:
+def forbidden_ops(ops: Iterable[str]) -> set[str]:
+    """The ops among `ops` that TF.js lacks or that would make its results irreproducible."""
     return {op for op in ops if op in FORBIDDEN_OPS or (
         op.startswith(FORBIDDEN_OP_PREFIXES) and op not in ALLOWED_STATELESS)}
 
@@ -357,7 +366,8 @@ def unfuse_activations(model_json_path: str) -> dict:
     return _rewrite_nodes(model_json_path, split)
 
 
-def name_signature(model_json_path: str, signature_fn) -> dict:
+def name_signature(model_json_path: str,
+                   signature_fn: tf.types.experimental.ConcreteFunction) -> dict:
     """Gives the graph model's signature the function's own input and output names.
 
     The converter names a signature tensor by matching dtype and shape against the
@@ -398,7 +408,7 @@ def _quiet(enabled: bool):
 
 
 def convert(saved_model: str, out_dir: str, name: str | None = None,
-            graphs=GRAPHS, quantize: str | None = None,
+            graphs: Sequence[str] = GRAPHS, quantize: str | None = None,
             index: str | None = "", verbose: bool = False) -> dict:
     """Converts an exported SavedModel into TF.js graph models; returns the description.
 
@@ -565,8 +575,8 @@ def is_current(model_dir: str, saved_model: str) -> bool:
             and source.get("fingerprint") == saved_model_fingerprint(saved_model))
 
 
-def convert_all(saved_models: str, out_dir: str, force: bool = False, log=print,
-                **kwargs) -> list[dict]:
+def convert_all(saved_models: str, out_dir: str, force: bool = False,
+                log: Callable[[str], object] = print, **kwargs: Any) -> list[dict]:
     """Converts the newest version of every export base under saved_models into
     out_dir/<base name>/ (skipping those already current) and lists them in out_dir/index.json."""
     done = []
@@ -586,6 +596,7 @@ def convert_all(saved_models: str, out_dir: str, force: bool = False, log=print,
 
 
 def summary(desc: dict, out_dir: str) -> str:
+    """The lines `hmvae tfjs` prints for one converted model."""
     w = desc["weights"]
     lines = [f"converted {desc['config_name']} ({', '.join(desc['tracks'])}, "
              f"{desc['num_steps']} steps, z {desc['z_size']}) to {out_dir} "

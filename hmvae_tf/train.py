@@ -15,6 +15,9 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
     from hmvae_tf.configs import Config
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -85,7 +88,8 @@ def dtype_policy_and_note(name: str, config: Config) -> tuple[str, str]:
     return name, ""
 
 
-def make_strategy(name: str):
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """The tf.distribute strategy a --strategy name stands for."""
     import tensorflow as tf
 
     if name == "mirrored":
@@ -97,7 +101,7 @@ def make_strategy(name: str):
     return tf.distribute.get_strategy()
 
 
-def resolve_config(model_dir: str, name: str | None, hparams: str):
+def resolve_config(model_dir: str, name: str | None, hparams: str) -> Config:
     """The config to train: the model directory's own when resuming, else --config."""
     from hmvae_tf import checkpoints, configs
 
@@ -116,7 +120,7 @@ def resolve_config(model_dir: str, name: str | None, hparams: str):
     return saved
 
 
-def task_info(strategy) -> tuple[bool, int]:
+def task_info(strategy: tf.distribute.Strategy) -> tuple[bool, int]:
     """(is_chief, worker index) for this process."""
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.cluster_spec().as_dict():
@@ -127,7 +131,7 @@ def task_info(strategy) -> tuple[bool, int]:
     return is_chief, task_id
 
 
-def _check_workers_agree(strategy, step: int, model_dir: str) -> None:
+def _check_workers_agree(strategy: tf.distribute.Strategy, step: int, model_dir: str) -> None:
     """Stops a multi-worker job whose workers restored different steps (a model directory the
     workers do not share): training on would average the gradients of different models."""
     import tensorflow as tf
@@ -143,10 +147,12 @@ def _check_workers_agree(strategy, step: int, model_dir: str) -> None:
             "the model directory must be on a file system every worker sees")
 
 
-def train(config, model_dir: str, *, dataset: str | None = None, data_dir: str | None = None,
-          num_steps: int = 1000, checkpoint_every: int = 500, eval_batches: int = 8,
-          strategy=None, jit_compile: bool = False, seed: int | None = None,
-          dtype_policy: str = "float32", train_data=None, eval_data=None, verbose="auto"):
+def train(config: Config, model_dir: str, *, dataset: str | None = None,
+          data_dir: str | None = None, num_steps: int = 1000, checkpoint_every: int = 500,
+          eval_batches: int = 8, strategy: tf.distribute.Strategy | None = None,
+          jit_compile: bool = False, seed: int | None = None, dtype_policy: str = "float32",
+          train_data: tf.data.Dataset | None = None, eval_data: tf.data.Dataset | None = None,
+          verbose: str | int = "auto") -> keras.callbacks.History | None:
     """Trains (or resumes) `config` in `model_dir` until the global step reaches num_steps.
 
     train_data / eval_data: optional ready pipelines ([B, T, K] batches) instead of TFDS.

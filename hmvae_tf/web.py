@@ -18,6 +18,8 @@ import subprocess
 import sys
 import threading
 import urllib.parse
+from collections.abc import Callable
+from typing import Any
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WEB_ROOT = os.path.join(REPO_ROOT, "web")
@@ -75,7 +77,7 @@ def make_server(web_root: str = WEB_ROOT, models_dir: str | None = None, host: s
     return http.server.ThreadingHTTPServer((host, port), handler)
 
 
-def serve_in_thread(**kwargs) -> tuple[http.server.ThreadingHTTPServer, str]:
+def serve_in_thread(**kwargs: Any) -> tuple[http.server.ThreadingHTTPServer, str]:
     """Starts make_server(**kwargs) in a daemon thread; returns (server, base URL)."""
     server = make_server(**kwargs)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -84,6 +86,7 @@ def serve_in_thread(**kwargs) -> tuple[http.server.ThreadingHTTPServer, str]:
 
 
 def bundle_is_current(web_root: str) -> bool:
+    """True when the page's bundle is newer than every file it is built from."""
     bundle = os.path.join(web_root, BUNDLE)
     if not os.path.exists(bundle):
         return False
@@ -95,7 +98,7 @@ def bundle_is_current(web_root: str) -> bool:
     return all(os.path.getmtime(p) <= built for p in sources if os.path.exists(p))
 
 
-def build_bundle(web_root: str, log=print) -> None:
+def build_bundle(web_root: str, log: Callable[[str], object] = print) -> None:
     """npm ci (when node_modules is missing) and npm run build in the web root."""
     npm = shutil.which("npm")
     if npm is None:
@@ -132,7 +135,8 @@ class SetupError(RuntimeError):
 
 
 def prepare(web_root: str, models: str, saved_models: str | None = None, build: bool = True,
-            convert: bool = True, log=print, warn=None) -> None:
+            convert: bool = True, log: Callable[[str], object] = print,
+            warn: Callable[[str], object] | None = None) -> None:
     """Makes the page servable: builds a missing or stale bundle, converts the export bases
     under saved_models that have no current browser bundle in models."""
     warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
