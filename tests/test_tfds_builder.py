@@ -60,6 +60,18 @@ def test_drums_without_manual_dir_fails_clearly(tmp_path, monkeypatch):
     assert not (tmp_path / "data" / "hmvae_notesequences" / "drums_2bar" / "1.0.0").exists()
 
 
+@pytest.mark.parametrize("empty", [False, True])
+def test_missing_or_empty_manual_dir_stops_the_build(tmp_path, monkeypatch, empty):
+    """Not a silent fallback to the embedded corpus, which mel_2bar would otherwise build."""
+    manual = tmp_path / "my_midi"
+    if empty:
+        manual.mkdir()
+    with pytest.raises(FileNotFoundError, match=r"--manual_dir=.*my_midi does not exist or is "
+                                                 r"empty"):
+        _build(tmp_path, "mel_2bar", monkeypatch, max_pieces=20, manual_dir=manual)
+    assert not (tmp_path / "data" / "hmvae_notesequences" / "mel_2bar" / "1.0.0").exists()
+
+
 def test_trio_from_manual_dir_of_midi_files(tmp_path, monkeypatch):
     midi_dir = tmp_path / "midi"
     (midi_dir / "sub").mkdir(parents=True)

@@ -105,9 +105,18 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     # ------------------------------------------------------------------ sources
 
     def _manual_dir(self, dl_manager):
+        """The --manual_dir folder, or None when the build was given none. TFDS then points
+        at <download_dir>/manual; any other folder was asked for, and one that is missing or
+        empty must stop the build rather than fall back to the embedded corpus."""
         try:
             return dl_manager.manual_dir
-        except (AssertionError, ValueError):
+        except (AssertionError, ValueError) as err:
+            asked = getattr(dl_manager, "_manual_dir", None)
+            default = os.path.join(str(dl_manager.download_dir), "manual")
+            if asked is not None and os.path.normpath(str(asked)) != os.path.normpath(default):
+                raise FileNotFoundError(
+                    f"--manual_dir={asked} does not exist or is empty; it should hold the "
+                    ".mid/.midi files to build from") from err
             return None
 
     def _pieces(self, dl_manager) -> tuple[list[corpus.Piece], str]:
