@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
+from hmvae_tf import arg_types
+
 if TYPE_CHECKING:
     from hmvae_tf.evaluate import Codec
 
@@ -293,7 +295,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("midi", nargs="?", help="input MIDI file (apply mode)")
     parser.add_argument("--name", default="density",
                         help=f"attribute vector to apply ({', '.join(DEFINITIONS)})")
-    parser.add_argument("--amount", default="1.0",
+    parser.add_argument("--amount", type=arg_types.finite_floats, default="1.0",
                         help="multiple of the vector to add; a comma list writes one file each")
     g = parser.add_argument_group("model: either --server with --model (gRPC), or --saved_model")
     g.add_argument("--server", default="", help="host:port of the gRPC model server")
@@ -305,11 +307,16 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     g.add_argument("--attributes", default="",
                    help=f"attributes JSON (default: <version>/assets.extra/{ATTRIBUTES_FILE})")
     g = parser.add_argument_group("apply")
-    g.add_argument("--window", type=int, default=0, help="which window with notes of the input")
-    g.add_argument("--temperature", type=float, default=0.0,
+    g.add_argument("--window", type=arg_types.int_at_least(0), default=0,
+                   help="which window with notes of the input")
+    g.add_argument("--instrument", type=arg_types.int_at_least(0), default=None,
+                   help="melody models: take the input's line from this instrument (MIDI track "
+                   "or channel, as printed); default: the one with the most notes")
+    g.add_argument("--temperature", type=arg_types.non_negative_float, default=0.0,
                    help="decoding temperature; 0 = argmax (deterministic)")
-    g.add_argument("--seed", type=int, default=0, help="seed (temperature > 0)")
-    g.add_argument("--qpm", type=float, default=120.0, help="tempo of the written MIDI files")
+    g.add_argument("--seed", type=arg_types.seed, default=0, help="seed (temperature > 0)")
+    g.add_argument("--qpm", type=arg_types.positive_float, default=120.0,
+                   help="tempo of the written MIDI files")
     g.add_argument("--out", default="out", help="output directory")
     g = parser.add_argument_group("compute")
     g.add_argument("--compute", action="store_true",
@@ -323,19 +330,16 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     g.add_argument("--test_windows", type=int, default=512,
                    help="test-split windows to measure the vectors on (0: skip)")
     g.add_argument("--names", default="", help="attributes to build (default: all that apply)")
-    g.add_argument("--amounts", default="-1,0,1", help="amounts to measure")
+    g.add_argument("--amounts", type=arg_types.finite_floats, default="-1,0,1",
+                   help="amounts to measure")
+    g.add_argument("--force", action="store_true",
+                   help="replace the vectors already in the attributes file (the ones a model "
+                   "card measured, for a shipped model)")
 
 
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 1
-
-
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ValueError(f"expected a comma list of numbers, got {text!r}") from None
 
 
 def _saved_model_meta(version_dir: str) -> dict:
@@ -400,6 +404,9 @@ def _compute(client, args) -> int:
     if args.server and not args.attributes:
         return _fail("with --server, say where to write the vectors: --attributes=<file>")
     path = args.attributes or os.path.join(args.saved_model, "assets.extra", ATTRIBUTES_FILE)
+    if os.path.exists(path) and not args.force:
+        return _fail(f"{path} already holds attribute vectors; pass --force to replace them, "
+                     "or --attributes=<file> to write the new ones elsewhere")
     codec = ClientCodec(client)
     start = time.time()
     train = read_windows(dataset, args.split, args.data_dir, args.max_windows, codec.tracks)
@@ -411,7 +418,7 @@ def _compute(client, args) -> int:
         info.update(config=meta.get("config", {}).get("name"),
                     training_step=meta.get("training_step"),
                     saved_model=os.path.abspath(args.saved_model))
-    doc = build(codec, train, test, names, _floats(args.amounts),
+    doc = build(codec, train, test, names, args.amounts,
                 source={"dataset": dataset, "split": args.split, "data_dir": args.data_dir},
                 model_info=info)
     save(doc, path)
@@ -430,9 +437,7 @@ def _compute(client, args) -> int:
 def _apply(client, args) -> int:
     from hmvae_tf.serving import music_adapter
 
-    amounts = _floats(args.amount)
-    if not amounts:
-        return _fail("--amount needs a number")
+    amounts = args.amount
     path = _default_attributes_path(args, client)
     if not os.path.exists(path):
         return _fail(f"no attribute vectors at {path}; build them with `hmvae attribute "
@@ -440,12 +445,14 @@ def _apply(client, args) -> int:
     doc = load(path)
     vector = vector_of(doc, args.name, client.z_size, path)
     rep = music_adapter.representation_for(client.tracks)
+    if args.instrument is not None and rep.tracks != ("melody",):
+        return _fail("--instrument applies to melody models only")
     bars = client.num_steps // 16
     if not os.path.isfile(args.midi):
         return _fail(f"{args.midi}: no such file")
     try:
-        tokens = rep.from_note_sequence(music_adapter.read_midi(args.midi), bars,
-                                        window_index=args.window)
+        tokens, where = music_adapter.read_window(args.midi, rep, bars, args.window,
+                                                  args.instrument)
     except ValueError as err:
         return _fail(f"{args.midi}: no usable window for a {bars}-bar model: "
                      f"{str(err).replace(f'{args.midi}: ', '')}")
@@ -458,7 +465,7 @@ def _apply(client, args) -> int:
     stem = os.path.splitext(os.path.basename(args.midi))[0]
     label = args.model or os.path.basename(os.path.dirname(os.path.normpath(args.saved_model)))
     print(f"{client.description}: {args.name} vector from {path}")
-    print(f"  input window {args.window}: {int(note_counts(tokens[None], client.tracks)[0])} notes")
+    print(f"  input {where}: {int(note_counts(tokens[None], client.tracks)[0])} notes")
     for a, row in zip(rows, decoded):
         suffix = "recon" if a == 0.0 else f"{args.name}{a:+g}"
         out = os.path.join(args.out, f"{label}_{stem}_{suffix}.mid")

@@ -12,6 +12,8 @@ import os
 import sys
 from collections.abc import MutableMapping
 
+from hmvae_tf.configs import ConfigError
+
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("hmvae_tf.train", "train a MusicVAE config on a TFDS dataset (resumable)"),
@@ -83,11 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except FileNotFoundError as err:
-        # A missing dataset, model directory, checkpoint or SavedModel: the message says what
-        # to run first, so the user gets it without a traceback.
+    except (FileNotFoundError, FileExistsError) as err:
+        # A missing dataset, model directory, checkpoint or SavedModel, or an export version
+        # that exists: the message says what to do, so the user gets it without a traceback.
         print(f"hmvae {args.command}: error: {err.strerror or err}"
               + (f": {err.filename}" if err.filename else ""), file=sys.stderr)
+        return 2
+    except ConfigError as err:  # an unknown config or a bad --hparams value
+        print(f"hmvae {args.command}: error: {err}", file=sys.stderr)
         return 2
 
 

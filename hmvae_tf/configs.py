@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from typing import Any
 
@@ -20,6 +21,11 @@ REPRESENTATION_TRACKS = {
     "trio": ("melody", "bass", "drums"),
 }
 STEPS_PER_BAR = 16
+
+
+class ConfigError(ValueError):
+    """A config name or --hparams value that cannot make a model; the CLI prints it as a
+    one-line error."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +95,7 @@ class Config:
         changes: dict[str, Any] = {}
         for key, raw in _split_hparams(hparams):
             if key not in fields:
-                raise ValueError(
+                raise ConfigError(
                     f"unknown hparam {key!r}; known: {', '.join(sorted(fields))}")
             changes[key] = _parse_value(key, raw, getattr(self, key))
         tied = self.hierarchical and self.conductor_rnn_size == self.dec_rnn_size
@@ -102,11 +108,25 @@ class Config:
     def validate(self) -> None:
         """Fails early, at --hparams time, on values the model could not be built with."""
         if self.representation not in REPRESENTATION_TRACKS:
-            raise ValueError(f"representation must be one of {sorted(REPRESENTATION_TRACKS)}")
+            raise ConfigError(f"representation must be one of {sorted(REPRESENTATION_TRACKS)}")
         if self.hierarchical and (self.conductor_length <= 0 or self.bars % self.conductor_length):
-            raise ValueError("conductor_length must divide bars for a hierarchical decoder")
+            raise ConfigError("conductor_length must divide bars for a hierarchical decoder")
         if self.sampling_schedule not in ("constant", "inverse_sigmoid"):
-            raise ValueError("sampling_schedule must be 'constant' or 'inverse_sigmoid'")
+            raise ConfigError("sampling_schedule must be 'constant' or 'inverse_sigmoid'")
+        for key in ("bars", "z_size", "batch_size"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{key} must be positive, not {getattr(self, key)}")
+        for key in ("enc_rnn_size", "dec_rnn_size", "conductor_rnn_size"):
+            if any(units <= 0 for units in getattr(self, key)):
+                raise ConfigError(
+                    f"{key} must list positive layer sizes, not {getattr(self, key)}")
+        if not self.enc_rnn_size or not self.dec_rnn_size:
+            raise ConfigError("enc_rnn_size and dec_rnn_size need at least one layer")
+        for key in ("learning_rate", "decay_rate", "clip_norm"):
+            if not math.isfinite(getattr(self, key)) or getattr(self, key) <= 0:
+                raise ConfigError(f"{key} must be positive, not {getattr(self, key)}")
+        if not math.isfinite(self.min_learning_rate) or self.min_learning_rate < 0:
+            raise ConfigError(f"min_learning_rate must be >= 0, not {self.min_learning_rate}")
 
     def to_json(self) -> str:
         """Stable text (sorted keys) for config.json and the export's assets."""
@@ -128,7 +148,7 @@ def _split_hparams(text: str) -> list[tuple[str, str]]:
     out = []
     for part in parts:
         if "=" not in part:
-            raise ValueError(f"hparam {part!r} is not of the form name=value")
+            raise ConfigError(f"hparam {part!r} is not of the form name=value")
         key, raw = part.split("=", 1)
         out.append((key.strip(), raw.strip()))
     return out
@@ -147,7 +167,7 @@ def _parse_value(key: str, raw: str, current: Any) -> Any:
             return float(raw)
         return raw
     except ValueError as err:
-        raise ValueError(f"bad value {raw!r} for hparam {key!r}: {err}") from None
+        raise ConfigError(f"bad value {raw!r} for hparam {key!r}: {err}") from None
 
 
 _MEL_2BAR = dict(representation="melody", bars=2, dataset="hmvae_notesequences/mel_2bar")
@@ -194,5 +214,5 @@ CONFIGS: dict[str, Config] = {
 def get_config(name: str, hparams: str = "") -> Config:
     """Looks up a named config and applies `--hparams` overrides."""
     if name not in CONFIGS:
-        raise ValueError(f"unknown config {name!r}; choose from: {', '.join(CONFIGS)}")
+        raise ConfigError(f"unknown config {name!r}; choose from: {', '.join(CONFIGS)}")
     return CONFIGS[name].override(hparams)

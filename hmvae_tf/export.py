@@ -18,6 +18,7 @@ import time
 
 import tensorflow as tf
 
+from hmvae_tf import arg_types
 from hmvae_tf.model import sampling
 from hmvae_tf.model.vae import MusicVAE, slerp
 
@@ -325,21 +326,21 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--model_dir", required=True, help="trained model directory")
     parser.add_argument("--export_base", required=True,
                         help="base path; the SavedModel goes to <export_base>/<version>/")
-    parser.add_argument("--version", type=int, default=None,
+    parser.add_argument("--version", type=arg_types.int_at_least(1), default=None,
                         help="version number (default: one more than the newest present)")
     parser.add_argument("--jit_compile", action="store_true",
                         help="XLA-compile the signatures (faster on CPU in hmvae serve; "
                         "TF Serving then needs --xla_cpu_compilation_enabled)")
     # default=SUPPRESS: these defaults depend on the model and --jit_compile, which the help
     # text explains; export_saved_model picks them when the flag is absent.
-    parser.add_argument("--decode_shards", type=_at_least_one, default=argparse.SUPPRESS,
-                        metavar="N",
+    parser.add_argument("--decode_shards", type=arg_types.int_at_least(1),
+                        default=argparse.SUPPRESS, metavar="N",
                         help=f"decode requests of at least {MIN_SHARD_ROWS} rows per shard in "
                         "this many pieces at once, to keep every core busy (default: "
                         f"{XLA_DECODE_SHARDS} with --jit_compile, where it pays on 2 cores, "
                         "else 1); the melodies do not change")
-    parser.add_argument("--parallel_bars_rows", type=_at_least_zero, default=argparse.SUPPRESS,
-                        metavar="N", help="hierarchical models: decode requests of at most N "
+    parser.add_argument("--parallel_bars_rows", type=arg_types.int_at_least(0),
+                        default=argparse.SUPPRESS, metavar="N", help="hierarchical models: decode requests of at most N "
                         "rows with every bar at once, in a few batched passes instead of one "
                         f"step after another (0 = never; default {PARALLEL_BARS_ROWS}, with "
                         "--jit_compile only if a step reads at least "
@@ -347,16 +348,6 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         "pays); the melodies do not change")
 
 
-def _at_least(minimum: int):
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, not {value}")
-        return value
-    return parse
-
-
-_at_least_one, _at_least_zero = _at_least(1), _at_least(0)
 
 
 def run(args: argparse.Namespace) -> int:

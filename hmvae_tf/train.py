@@ -14,6 +14,8 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
+from hmvae_tf import arg_types
+
 if TYPE_CHECKING:
     import keras
     import tensorflow as tf
@@ -34,11 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help="TFDS name/config (default: the config's, e.g. "
                         "hmvae_notesequences/mel_2bar)")
     parser.add_argument("--data_dir", default=None, help="TFDS data_dir (default: TFDS's)")
-    parser.add_argument("--num_steps", type=int, default=50_000,
+    parser.add_argument("--num_steps", type=arg_types.int_at_least(1), default=50_000,
                         help="train until the global step reaches this")
-    parser.add_argument("--checkpoint_every", type=int, default=500,
+    parser.add_argument("--checkpoint_every", type=arg_types.int_at_least(1), default=500,
                         help="steps per checkpoint period (a Keras epoch)")
-    parser.add_argument("--eval_batches", type=int, default=8,
+    parser.add_argument("--eval_batches", type=arg_types.int_at_least(0), default=8,
                         help="validation batches after each period (0: none)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="default",
                         help="mirrored: all local GPUs; multi_worker: "
@@ -111,12 +113,12 @@ def resolve_config(model_dir: str, name: str | None, hparams: str) -> Config:
             raise SystemExit(f"{model_dir} holds no model yet: pass --config=<name> "
                              f"(one of {', '.join(configs.CONFIGS)})")
         return configs.get_config(name, hparams)
-    if name:
-        wanted = configs.get_config(name, hparams)
-        if wanted != saved:
-            raise SystemExit(
-                f"{model_dir} already holds a {saved.name} model with other hyper-parameters; "
-                "to resume it, drop --config/--hparams; to train a new one, use a new --model_dir")
+    # --hparams alone applies to the saved config, so a change is refused, not ignored.
+    wanted = configs.get_config(name, hparams) if name else saved.override(hparams)
+    if wanted != saved:
+        raise SystemExit(
+            f"{model_dir} already holds a {saved.name} model with other hyper-parameters; "
+            "to resume it, drop --config/--hparams; to train a new one, use a new --model_dir")
     return saved
 
 
@@ -181,8 +183,6 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
             except ValueError:  # no validation split (e.g. a tiny dataset)
                 eval_data = None
 
-    if is_chief:
-        checkpoints.save_config(model_dir, config)
     period = min(checkpoint_every, num_steps)
     saver = checkpoints.CheckpointSaver(model_dir, is_chief=is_chief, worker_index=worker,
                                         every=period)
@@ -194,6 +194,8 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
         saver.attach(model)  # creates the optimizer's variables: inside the scope
         step = saver.restore()
     _check_workers_agree(strategy, step, model_dir)
+    if is_chief:  # once the model is built: a config it cannot build leaves no model directory
+        checkpoints.save_config(model_dir, config)
     if step >= num_steps:
         print(f"{model_dir} is already at step {step} >= --num_steps={num_steps}; nothing to do")
         return None

@@ -163,6 +163,13 @@ def test_attribute_compute_through_the_client_matches_the_card(card_env, capsys,
                                    card["attributes"][name]["vector"], atol=1e-4)
     assert mine["model"]["training_step"] == 60
     assert mine["source"]["windows"] == card["source"]["windows"] > 0
+    # The card's own vectors in the export are not replaced without --force.
+    card_file = os.path.join(card_env["version"], "assets.extra", attributes.ATTRIBUTES_FILE)
+    before = open(card_file).read()
+    assert cli.main(["attribute", "--compute", f"--saved_model={card_env['base']}",
+                     f"--data_dir={card_env['data_dir']}", "--max_windows=300"]) == 1
+    assert "pass --force" in capsys.readouterr().err
+    assert open(card_file).read() == before
 
 
 def test_summary_table(card_env):

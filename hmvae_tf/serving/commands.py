@@ -10,6 +10,8 @@ import argparse
 import os
 import sys
 
+from hmvae_tf import arg_types
+
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     if command == "sample":
@@ -40,12 +42,18 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     else:
         g.add_argument("--steps", "--num_outputs", dest="steps", type=int, default=8,
                        help="number of interpolation points, endpoints included")
-        g.add_argument("--window", type=int, default=0,
+        g.add_argument("--window", type=arg_types.int_at_least(0), default=0,
                        help="which window with notes of each input to use (1-bar hop)")
-    g.add_argument("--temperature", type=float, default=0.5,
+        g.add_argument("--instrument", type=arg_types.int_at_least(0), default=None,
+                       help="melody models: take each input's line from this instrument "
+                       "(MIDI track or channel, as printed); default: in each window the "
+                       "instrument with the most notes")
+    g.add_argument("--temperature", type=arg_types.non_negative_float, default=0.5,
                    help="softmax temperature; 0 = argmax (deterministic)")
-    g.add_argument("--seed", type=int, default=0, help="seed: same seed, same output")
-    g.add_argument("--qpm", type=float, default=120.0, help="tempo of the written MIDI files")
+    g.add_argument("--seed", type=arg_types.seed, default=0,
+                   help=f"seed (0..{arg_types.MAX_SEED}): same seed, same output")
+    g.add_argument("--qpm", type=arg_types.positive_float, default=120.0,
+                   help="tempo of the written MIDI files")
     g.add_argument("--out", default="out", help="output directory (created if missing)")
 
 
@@ -56,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
         return _fail("give either --server=host:port with --model=name, or --saved_model=dir")
     if args.server and not args.model:
         return _fail("--server needs --model=<name> (the model's name in models.config)")
+    if args.saved_model and args.model:
+        return _fail("--model names a model on a --server; with --saved_model leave it out")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        return _fail(f"--out={args.out} is a file, not a directory")
     try:
         client = MusicVAEClient.connect(server=args.server or None, model=args.model or None,
                                         saved_model=args.saved_model or None,
@@ -93,6 +105,13 @@ def _write(rep, tokens, path: str, qpm: float, files: list) -> object:
     return ns
 
 
+def _of(index: int, total: int) -> str:
+    """'03-of-12' for file index 2 of 12: zero-padded to the total's width, so the files of
+    one call list in order."""
+    width = max(2, len(str(total)))
+    return f"{index + 1:0{width}d}-of-{total:0{width}d}"
+
+
 def _report(client, files: list, what: str) -> None:
     bars = client.num_steps // 16
     print(f"{client.description}: {'+'.join(client.tracks)}, {client.num_steps} steps "
@@ -117,8 +136,7 @@ def _sample(client, args) -> int:
     label = _model_label(args)
     files = []
     for i, row in enumerate(tokens):
-        name = (f"{label}_sample_t{args.temperature:g}_seed{args.seed}_"
-                f"{i + 1:02d}-of-{len(tokens):02d}.mid")
+        name = f"{label}_sample_t{args.temperature:g}_seed{args.seed}_{_of(i, len(tokens))}.mid"
         _write(rep, row, os.path.join(args.out, name), args.qpm, files)
     _report(client, files, f"sampled {len(tokens)} at temperature {args.temperature:g}, "
                            f"seed {args.seed}")
@@ -134,14 +152,18 @@ def _interpolate(client, args) -> int:
         rep = music_adapter.representation_for(client.tracks)
     except ValueError as err:
         return _fail(str(err))
+    if args.instrument is not None and rep.tracks != ("melody",):
+        return _fail("--instrument applies to melody models only")
     bars = client.num_steps // 16
-    ends = []
+    ends, sources = [], []
     for path in (args.midi_a, args.midi_b):
         if not os.path.isfile(path):
             return _fail(f"{path}: no such file")
         try:
-            ns = music_adapter.read_midi(path)
-            ends.append(rep.from_note_sequence(ns, bars, window_index=args.window))
+            tokens, where = music_adapter.read_window(path, rep, bars, args.window,
+                                                      args.instrument)
+            ends.append(tokens)
+            sources.append(f"  {path}: {where}")
         except ValueError as err:
             what = "melody" if rep.tracks == ("melody",) else "+".join(rep.tracks)
             reason = str(err).replace(f"{path}: ", "")  # the reader names the file too
@@ -153,7 +175,7 @@ def _interpolate(client, args) -> int:
     prefix = f"{_model_label(args)}_interp_{stem}"
     files, sequences = [], []
     for i, row in enumerate(tokens):
-        name = f"{prefix}_{i + 1:02d}-of-{len(tokens):02d}.mid"
+        name = f"{prefix}_{_of(i, len(tokens))}.mid"
         sequences.append(_write(rep, row, os.path.join(args.out, name), args.qpm, files))
     whole = music_adapter.concatenate(sequences)
     path = os.path.join(args.out, f"{prefix}_all.mid")
@@ -162,4 +184,5 @@ def _interpolate(client, args) -> int:
     _report(client, files, f"interpolated {args.midi_a} -> {args.midi_b} in {args.steps} steps "
                            f"(first and last: reconstructions) at temperature "
                            f"{args.temperature:g}, seed {args.seed}")
+    print("inputs:", *sources, sep="\n")
     return 0

@@ -1,0 +1,72 @@
+"""argparse value types for the `hmvae` commands: a bad number is refused where it is typed,
+with argparse's one-line usage error, not after the model has run (a zero tempo failed only
+when the MIDI file was written) or as a silently different value (a seed past 2**31 wrapped).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+# Sampling seeds travel as int32 (TF Serving's seed inputs), so larger ones would alias.
+MAX_SEED = 2**31 - 1
+
+
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An integer >= minimum."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, not {value}")
+        return value
+    return parse
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """Any finite number (no nan or inf)."""
+    return _finite(text)
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0, e.g. a temperature."""
+    value = _finite(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0, e.g. a tempo."""
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
+    return value
+
+
+def finite_floats(text: str) -> list[float]:
+    """A comma list of finite numbers, each once, in the order given."""
+    values = [_finite(v) for v in text.split(",") if v.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected a comma list of numbers, got {text!r}")
+    return list(dict.fromkeys(values))
+
+
+def seed(text: str) -> int:
+    """A sampling seed: 0 .. 2**31 - 1."""
+    value = int_at_least(0)(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be <= {MAX_SEED} (seeds are int32), not {value}")
+    return value
