@@ -249,3 +249,28 @@ def test_vectorised_windows_match_plain_reference():
             assert [(b, p) for b, p, _ in ref] == [(w.start_bar, w.program) for w in got]
             for (_, _, w_ref), w in zip(ref, got):
                 np.testing.assert_array_equal(w.tokens, w_ref)
+
+
+def test_find_window_reports_and_selects_the_part():
+    lead = [(i, i + 1, 72 + i % 3, 0, False, 0) for i in range(8)]
+    inner = [(i, i + 0.5, 60, 0, False, 1) for i in range(8)] + [
+        (i + 0.5, i + 1, 62, 0, False, 1) for i in range(8)]  # more onsets: the default
+    ns = note_sequence(lead + inner)
+    window = melody.find_window(ns, 2)
+    assert (window.instrument, window.program, window.start_bar) == (1, 0, 0)
+    assert not window.other_programs
+    np.testing.assert_array_equal(window.tokens, MEL.from_note_sequence(ns, 2))
+    chosen = melody.find_window(ns, 2, instrument=0)
+    assert chosen.instrument == 0 and chosen.tokens[0] == tok(72)
+    np.testing.assert_array_equal(
+        chosen.tokens, melody.from_note_sequence(ns, 2, instrument=0))
+    with pytest.raises(NoWindowError, match="instrument 4 has no melody notes"):
+        melody.find_window(ns, 2, instrument=4)
+
+
+def test_inference_takes_a_line_outside_the_melody_programs_but_training_does_not():
+    flute = note_sequence([(i, i + 1, 70 + i, 73) for i in range(8)])
+    window = melody.find_window(flute, 2)
+    assert window.program == 73 and window.other_programs and window.tokens[0] == tok(70)
+    windows, stats = MEL.extract_windows(flute, 2)
+    assert windows == [] and stats["skip/no_melody"] == 1

@@ -161,6 +161,48 @@ def test_sample_and_interpolate_commands(backend, hmvae_server, model_repo, tmp_
     whole = out / "mel_interp_a_b_all.mid"
     assert read_notes(str(whole)) == sum(read_notes(f) for f in steps)
     assert "interpolated" in stdout and "reconstructions" in stdout
+    assert f"{a}: window 0: bars 1-2 of instrument 0 (program 0, Acoustic Grand Piano)" in stdout
+
+
+def test_interpolate_says_which_part_it_took_and_takes_the_one_asked_for(
+        model_repo, tmp_path, capsys):
+    """A two-part file: by default the busier part (instrument 1), or --instrument's; a
+    flute-only file (program 73, outside Magenta's melody programs) is used, with a note."""
+    duet = melody_ns([60, 62, 64, 65])
+    busy = melody_ns([72, 74, 76, 77, 79, 81, 83, 84])
+    for note in busy.notes:
+        duet.notes.add().CopyFrom(note)
+        duet.notes[-1].instrument, duet.notes[-1].program = 1, 24
+    flute = melody_ns([67, 69, 71, 72])
+    for note in flute.notes:
+        note.program = 73
+    paths = {name: tmp_path / f"{name}.mid" for name in ("duet", "flute")}
+    midi_io.note_sequence_to_midi_file(duet, str(paths["duet"]))
+    midi_io.note_sequence_to_midi_file(flute, str(paths["flute"]))
+    src = [f"--saved_model={model_repo.mel_v1}", "--steps=2", "--temperature=0",
+           f"--out={tmp_path / 'out'}"]
+    code, stdout, stderr = run_cli(capsys, "interpolate", str(paths["duet"]),
+                                   str(paths["flute"]), *src)
+    assert code == 0, stderr
+    assert "duet.mid: window 0: bars 1-2 of instrument 1 (program 24, Acoustic Guitar (nylon)); " \
+           "other parts: instrument 0 (choose with --instrument)" in stdout
+    assert "flute.mid: window 0: bars 1-2 of instrument 0 (program 73, Flute); its program is " \
+           "outside the melody programs (0-31) of the training data" in stdout
+    first = midi_io.midi_file_to_note_sequence(
+        str(tmp_path / "out" / "mel_interp_duet_flute_01-of-02.mid"))
+    code, stdout, stderr = run_cli(capsys, "interpolate", str(paths["duet"]),
+                                   str(paths["flute"]), *src, "--instrument=0")
+    assert code == 0, stderr
+    assert "duet.mid: window 0: bars 1-2 of instrument 0 (program 0," in stdout
+    # The reconstruction of the first input follows the chosen part's register.
+    chosen = midi_io.midi_file_to_note_sequence(
+        str(tmp_path / "out" / "mel_interp_duet_flute_01-of-02.mid"))
+    mean = lambda ns: np.mean([n.pitch for n in ns.notes])  # noqa: E731
+    assert mean(chosen) < mean(first)
+    code, _, stderr = run_cli(capsys, "interpolate", str(paths["duet"]), str(paths["flute"]),
+                              *src, "--instrument=5")
+    assert code == 1 and "instrument 5 has no melody notes (pitched instruments in the " \
+                         "file: 0, 1)" in stderr
 
 
 def test_command_errors(hmvae_server, model_repo, tmp_path, capsys):

@@ -11,6 +11,7 @@ it. With that, tokens -> NoteSequence -> MIDI -> NoteSequence -> tokens is the i
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
@@ -34,6 +35,7 @@ MAX_PITCH = 108
 PITCH_OFFSET = MIN_PITCH - 2  # token = pitch - PITCH_OFFSET
 MELODY_PROGRAMS = range(0, 32)
 BASS_PROGRAMS = range(32, 40)
+PITCHED_PROGRAMS = range(0, 128)
 DEFAULT_VELOCITY = 80
 
 
@@ -285,37 +287,94 @@ def best_track_per_window(tracks: Sequence, starts: np.ndarray, num_bars: int) -
     return np.where(counts[best, np.arange(len(starts))] > 0, best, -1)
 
 
-def from_note_sequence(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int, window_index: int = 0,
-                       programs: Iterable[int] = MELODY_PROGRAMS) -> np.ndarray:
-    """Tokens int32 [num_bars*16] of the `window_index`-th window holding a note (inference).
+@dataclasses.dataclass(frozen=True)
+class MelodyWindow:
+    """An inference window and where it came from, so a command can tell the user which
+    line of a many-part file it took."""
+
+    tokens: np.ndarray  # int32 [num_bars * 16]
+    instrument: int  # the NoteSequence instrument (a MIDI track or channel)
+    program: int
+    start_bar: int  # first bar, counted from the piece's first bar line
+    # True when no instrument of the asked programs had notes and another pitched one was used.
+    other_programs: bool = False
+
+
+def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
+                window_index: int = 0, programs: Iterable[int] = MELODY_PROGRAMS,
+                instrument: int | None = None) -> MelodyWindow:
+    """The `window_index`-th window holding a note, for inference.
 
     Windows start on every bar of each grid segment (1-bar hop) and may run past the last
-    note (padded with silence); in each, the instrument with the most note-ons is used.
-    `ns` may be a NoteSequence or a MIDI file path. Raises NoWindowError saying why not.
+    note (padded with silence); in each, the instrument with the most note-ons is used, or
+    only `instrument` when given. A file whose only pitched parts lie outside `programs`
+    (a flute, violin or trumpet line against Magenta's programs 0-31) uses those parts rather
+    than failing. `ns` may be a NoteSequence or a MIDI file path. Raises NoWindowError saying
+    why no window was found.
     """
     from . import midi_io  # local: keeps this module free of file I/O at import
     ns, name = midi_io.as_note_sequence(ns)
-    stats = Stats()
-    ok = program_mask(programs)
-    found = 0
-    segs = grid.segments(ns, stats)
-    any_track = False
-    for seg in segs:
-        tracks = segment_tracks(seg, ok, stats)
-        any_track |= bool(tracks)
-        starts = grid_window_starts(seg.num_bars, num_bars)
-        for start, k in zip(starts.tolist(), best_track_per_window(tracks, starts, num_bars)):
-            if k < 0:
-                continue
-            if found == window_index:
-                tokens = pad_to(tracks[k].tokens, (start + num_bars) * STEPS_PER_BAR)
-                return canonicalize(bar_slices(tokens, np.array([start]), num_bars))[0]
-            found += 1
-    if found:
-        raise NoWindowError(f"{name}: asked for melody window {window_index} but only "
-                            f"{found} {num_bars}-bar window(s) exist")
-    count_skip(stats, segs, any_track, "no_melody")
-    raise NoWindowError(f"{name}: " + explain(stats, "melody", num_bars, grid.piece_meters(ns)))
+    programs = tuple(programs)
+    search = _Search(ns, num_bars, window_index, programs, instrument)
+    other_programs = False
+    if not search.any_track and programs != tuple(PITCHED_PROGRAMS):
+        other = _Search(ns, num_bars, window_index, PITCHED_PROGRAMS, instrument)
+        if other.any_track:
+            search, other_programs = other, True
+    if search.window is not None:
+        return dataclasses.replace(search.window, other_programs=other_programs)
+    which = "" if instrument is None else f" of instrument {instrument}"
+    if search.found:
+        raise NoWindowError(f"{name}: asked for melody window {window_index}{which} but only "
+                            f"{search.found} {num_bars}-bar window(s) exist")
+    if instrument is not None:
+        present = ", ".join(map(str, sorted(ns_instruments(ns)))) or "none"
+        raise NoWindowError(f"{name}: instrument {instrument} has no melody notes (pitched "
+                            f"instruments in the file: {present})")
+    count_skip(search.stats, search.segs, search.any_track, "no_melody")
+    raise NoWindowError(f"{name}: " + explain(search.stats, "melody", num_bars,
+                                              grid.piece_meters(ns)))
+
+
+class _Search:
+    """One pass over the file's windows: the asked-for window if it exists, else how many
+    there were and the skip counts that explain why."""
+
+    def __init__(self, ns: NoteSequence, num_bars: int, window_index: int,
+                 programs: Iterable[int], instrument: int | None):
+        ok = program_mask(programs)
+        self.stats = Stats()
+        self.segs = grid.segments(ns, self.stats)
+        self.found, self.any_track = 0, False
+        self.window: MelodyWindow | None = None
+        for seg in self.segs:
+            tracks = [t for t in segment_tracks(seg, ok, self.stats)
+                      if instrument is None or t.instrument == instrument]
+            self.any_track |= bool(tracks)
+            starts = grid_window_starts(seg.num_bars, num_bars)
+            for start, k in zip(starts.tolist(), best_track_per_window(tracks, starts, num_bars)):
+                if k < 0:
+                    continue
+                if self.found == window_index:
+                    track = tracks[k]
+                    tokens = pad_to(track.tokens, (start + num_bars) * STEPS_PER_BAR)
+                    tokens = canonicalize(bar_slices(tokens, np.array([start]), num_bars))[0]
+                    self.window = MelodyWindow(tokens, track.instrument, track.program,
+                                               seg.first_bar + start)
+                    return
+                self.found += 1
+
+
+def ns_instruments(ns: NoteSequence) -> set[int]:
+    """The instrument numbers of the file's pitched (non-drum) notes."""
+    return {n.instrument for n in ns.notes if not n.is_drum}
+
+
+def from_note_sequence(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
+                       window_index: int = 0, programs: Iterable[int] = MELODY_PROGRAMS,
+                       instrument: int | None = None) -> np.ndarray:
+    """Tokens int32 [num_bars*16] of find_window's window (inference)."""
+    return find_window(ns, num_bars, window_index, programs, instrument).tokens
 
 
 def to_note_sequence(tokens: np.ndarray, qpm: float = grid.DEFAULT_QPM, program: int = 0,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable
 
+import numpy as np
+
 from hmvae_tf.configs import REPRESENTATION_TRACKS
 from hmvae_tf.music import midi_io
 from hmvae_tf.music.representations import get_representation
@@ -39,3 +41,37 @@ def concatenate(sequences: Iterable[NoteSequence]) -> NoteSequence:
     from note_seq import sequences_lib
 
     return sequences_lib.concatenate_sequences(list(sequences))
+
+
+def read_window(path: str, rep: Representation, num_bars: int, window_index: int = 0,
+                instrument: int | None = None) -> tuple[np.ndarray, str]:
+    """Tokens of one window of a MIDI file for a model, and a line saying where in the file
+    they came from: for a melody model, which instrument's line (a many-part file has several
+    candidates), so the user can pick another with `instrument`.
+
+    Raises ValueError (NoWindowError) saying why the file has no such window."""
+    ns = read_midi(path)
+    if rep.tracks != ("melody",):
+        if instrument is not None:
+            raise ValueError("--instrument applies to melody models only")
+        return rep.from_note_sequence(ns, num_bars, window_index=window_index), \
+            f"window {window_index}"
+    from hmvae_tf.music import melody
+
+    window = melody.find_window(ns, num_bars, window_index, instrument=instrument)
+    where = (f"window {window_index}: bars {window.start_bar + 1}-{window.start_bar + num_bars}"
+             f" of instrument {window.instrument} (program {window.program}, "
+             f"{_program_name(window.program)})")
+    others = sorted(melody.ns_instruments(ns) - {window.instrument})
+    if window.other_programs:
+        where += "; its program is outside the melody programs (0-31) of the training data"
+    elif others and instrument is None:
+        where += (f"; other parts: instrument {', '.join(map(str, others))} "
+                  "(choose with --instrument)")
+    return window.tokens, where
+
+
+def _program_name(program: int) -> str:
+    import pretty_midi  # note_seq's own dependency
+
+    return pretty_midi.program_to_instrument_name(program)
