@@ -463,6 +463,10 @@ def _apply(client, args) -> int:
     decoded = codec.decode(z, args.temperature, args.seed)
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.splitext(os.path.basename(args.midi))[0]
+    # What changes the output is in the name, so another run does not overwrite it.
+    stem += ((f"_w{args.window}" if args.window else "")
+             + ("" if args.instrument is None else f"_i{args.instrument}")
+             + (f"_t{args.temperature:g}_seed{args.seed}" if args.temperature else ""))
     label = args.model or os.path.basename(os.path.dirname(os.path.normpath(args.saved_model)))
     print(f"{client.description}: {args.name} vector from {path}")
     print(f"  input {where}: {int(note_counts(tokens[None], client.tracks)[0])} notes")

@@ -156,9 +156,9 @@ def test_sample_and_interpolate_commands(backend, hmvae_server, model_repo, tmp_
     code, stdout, stderr = run_cli(capsys, "interpolate", str(a), str(b), *src, "--steps=4",
                                    f"--out={out}")
     assert code == 0, stderr
-    steps = sorted(glob.glob(str(out / "mel_interp_a_b_0*-of-04.mid")))
+    steps = sorted(glob.glob(str(out / "mel_interp_a_b_t0.5_seed0_0*-of-04.mid")))
     assert len(steps) == 4 and all(read_notes(f) > 0 for f in steps)
-    whole = out / "mel_interp_a_b_all.mid"
+    whole = out / "mel_interp_a_b_t0.5_seed0_all.mid"
     assert read_notes(str(whole)) == sum(read_notes(f) for f in steps)
     assert "interpolated" in stdout and "reconstructions" in stdout
     assert f"{a}: window 0: bars 1-2 of instrument 0 (program 0, Acoustic Grand Piano)" in stdout
@@ -189,14 +189,14 @@ def test_interpolate_says_which_part_it_took_and_takes_the_one_asked_for(
     assert "flute.mid: window 0: bars 1-2 of instrument 0 (program 73, Flute); its program is " \
            "outside the melody programs (0-31) of the training data" in stdout
     first = midi_io.midi_file_to_note_sequence(
-        str(tmp_path / "out" / "mel_interp_duet_flute_01-of-02.mid"))
+        str(tmp_path / "out" / "mel_interp_duet_flute_t0_seed0_01-of-02.mid"))
     code, stdout, stderr = run_cli(capsys, "interpolate", str(paths["duet"]),
                                    str(paths["flute"]), *src, "--instrument=0")
     assert code == 0, stderr
     assert "duet.mid: window 0: bars 1-2 of instrument 0 (program 0," in stdout
     # The reconstruction of the first input follows the chosen part's register.
     chosen = midi_io.midi_file_to_note_sequence(
-        str(tmp_path / "out" / "mel_interp_duet_flute_01-of-02.mid"))
+        str(tmp_path / "out" / "mel_interp_duet_flute_t0_seed0_i0_01-of-02.mid"))
     mean = lambda ns: np.mean([n.pitch for n in ns.notes])  # noqa: E731
     assert mean(chosen) < mean(first)
     code, _, stderr = run_cli(capsys, "interpolate", str(paths["duet"]), str(paths["flute"]),
@@ -223,3 +223,14 @@ def test_command_errors(hmvae_server, model_repo, tmp_path, capsys):
     code, _, err = run_cli(capsys, "interpolate", str(junk), str(drums), src, f"--out={tmp_path}")
     assert code == 1 and "junk.mid: no usable melody" in err and "MIDI" in err
     assert not glob.glob(str(tmp_path / "*interp*"))
+
+
+def test_local_commands_take_an_export_base_as_its_newest_version(model_repo, tmp_path, capsys):
+    base = os.path.join(model_repo.models, "two")  # versions 1 and 2
+    code, stdout, stderr = run_cli(capsys, "sample", f"--saved_model={base}", "-n", "1",
+                                   f"--out={tmp_path}")
+    assert code == 0, stderr
+    assert f"in-process SavedModel {os.path.join(base, '2')}" in stdout
+    assert glob.glob(str(tmp_path / "two_sample_t0.5_seed0_01-of-01.mid"))
+    code, _, stderr = run_cli(capsys, "sample", f"--saved_model={tmp_path}", f"--out={tmp_path}")
+    assert code == 1 and "no SavedModel at" in stderr

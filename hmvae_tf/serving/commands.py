@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     g.add_argument("--model_version", type=int, default=None,
                    help="serve this version instead of the newest")
     g.add_argument("--saved_model", default="",
-                   help="SavedModel version directory to run in this process, e.g. "
-                        "saved_models/mel_2bar/1")
+                   help="SavedModel to run in this process: a version directory, e.g. "
+                        "saved_models/mel_2bar/1, or an export base (its newest version)")
     g.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each gRPC call")
     g = parser.add_argument_group("generation")
     if command == "sample":
@@ -68,6 +68,13 @@ def run(args: argparse.Namespace) -> int:
         return _fail("--model names a model on a --server; with --saved_model leave it out")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         return _fail(f"--out={args.out} is a file, not a directory")
+    if args.saved_model:
+        from hmvae_tf.evaluate import resolve_saved_model
+
+        try:
+            args.saved_model = resolve_saved_model(args.saved_model)
+        except FileNotFoundError as err:
+            return _fail(str(err))
     try:
         client = MusicVAEClient.connect(server=args.server or None, model=args.model or None,
                                         saved_model=args.saved_model or None,
@@ -172,7 +179,10 @@ def _interpolate(client, args) -> int:
                                 temperature=args.temperature, seed=args.seed)
     os.makedirs(args.out, exist_ok=True)
     stem = "_".join(os.path.splitext(os.path.basename(p))[0] for p in (args.midi_a, args.midi_b))
-    prefix = f"{_model_label(args)}_interp_{stem}"
+    # Everything that changes the output is in the name, so another run does not overwrite it.
+    prefix = (f"{_model_label(args)}_interp_{stem}_t{args.temperature:g}_seed{args.seed}"
+              + (f"_w{args.window}" if args.window else "")
+              + ("" if args.instrument is None else f"_i{args.instrument}"))
     files, sequences = [], []
     for i, row in enumerate(tokens):
         name = f"{prefix}_{_of(i, len(tokens))}.mid"
