@@ -455,7 +455,7 @@ def _apply(client, args) -> int:
                                                   args.instrument)
     except ValueError as err:
         return _fail(f"{args.midi}: no usable window for a {bars}-bar model: "
-                     f"{str(err).replace(f'{args.midi}: ', '')}")
+                     f"{str(err).removeprefix(f'{args.midi}: ')}")
     codec = ClientCodec(client)
     mu = codec.mu(_as_3d(tokens[None], client.tracks))
     rows = [0.0] + [a for a in amounts if a != 0.0]

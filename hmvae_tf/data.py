@@ -14,6 +14,11 @@ from hmvae_tf.music import augment
 SHUFFLE_BUFFER = 50_000
 
 
+class SplitNotFoundError(FileNotFoundError):
+    """The dataset is prepared but has no such split (a small --manual_dir build may have no
+    test windows); the CLI prints it as a one-line error."""
+
+
 def load_tokens(dataset: str, split: str, data_dir: str | None = None,
                 shuffle_files: bool = False) -> tf.data.Dataset:
     """The `tokens` feature of one split, as [T] or [T, K] int32 windows.
@@ -31,7 +36,8 @@ def load_tokens(dataset: str, split: str, data_dir: str | None = None,
             f"run `tfds build tfds_builders/hmvae_notesequences --config="
             f"{dataset.split('/')[-1]}` (with the same --data_dir) first")
     if split not in builder.info.splits:
-        raise ValueError(f"{dataset} has no split {split!r}; it has {list(builder.info.splits)}")
+        raise SplitNotFoundError(
+            f"{dataset} has no split {split!r}; it has {list(builder.info.splits)}")
     ds = builder.as_dataset(split=split, shuffle_files=shuffle_files,
                             read_config=tfds.ReadConfig(try_autocache=False))
     return ds.map(lambda ex: ex["tokens"], num_parallel_calls=tf.data.AUTOTUNE)

@@ -180,7 +180,7 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
             try:
                 eval_data = data.dataset_for(config, "validation", data_dir, config.batch_size,
                                              training=False, dataset=dataset).take(eval_batches)
-            except ValueError:  # no validation split (e.g. a tiny dataset)
+            except data.SplitNotFoundError:  # no validation split (e.g. a tiny dataset)
                 eval_data = None
 
     period = min(checkpoint_every, num_steps)

@@ -70,3 +70,19 @@ def test_hparams_alone_cannot_change_a_saved_model(tmp_path):
         train.resolve_config(str(tmp_path), None, "z_size=64")
     assert train.resolve_config(str(tmp_path), None, "z_size=16") == saved
     assert train.resolve_config(str(tmp_path), None, "") == saved
+
+
+def test_a_missing_split_is_a_file_not_found_error(monkeypatch):
+    """So `hmvae evaluate` on a build without test windows says so in one line (the CLI prints
+    FileNotFoundError without a traceback) and training without validation windows goes on."""
+    import types
+
+    import tensorflow_datasets as tfds
+
+    from hmvae_tf import data
+
+    prepared = types.SimpleNamespace(is_prepared=lambda: True,
+                                     info=types.SimpleNamespace(splits={"train": None}))
+    monkeypatch.setattr(tfds, "builder", lambda name, data_dir=None: prepared)
+    with pytest.raises(FileNotFoundError, match=r"ds/x has no split 'test'; it has \['train'\]"):
+        data.load_tokens("ds/x", "test")

@@ -214,6 +214,9 @@ def test_command_errors(hmvae_server, model_repo, tmp_path, capsys):
     assert code == 1 and "model 'nope' not found" in err
     code, _, err = run_cli(capsys, "sample", f"--out={tmp_path}")
     assert code == 1 and "either --server" in err
+    code, _, err = run_cli(capsys, "sample", "--server=localhost", "--model=mel",
+                           f"--out={tmp_path}")
+    assert code == 1 and "needs a port, host:port" in err
     drums, junk = tmp_path / "drums.mid", tmp_path / "junk.mid"
     midi_io.note_sequence_to_midi_file(melody_ns([36, 38, 42], drums=True), str(drums))
     junk.write_bytes(b"not a midi file")
@@ -221,7 +224,8 @@ def test_command_errors(hmvae_server, model_repo, tmp_path, capsys):
     code, _, err = run_cli(capsys, "interpolate", str(drums), str(drums), src, f"--out={tmp_path}")
     assert code == 1 and "drums.mid: no usable melody for a 2-bar model: no 2-bar melody window" in err
     code, _, err = run_cli(capsys, "interpolate", str(junk), str(drums), src, f"--out={tmp_path}")
-    assert code == 1 and "junk.mid: no usable melody" in err and "MIDI" in err
+    assert code == 1 and "junk.mid: no usable melody" in err
+    assert f"cannot read MIDI file {junk}: not a Standard MIDI File" in err
     assert not glob.glob(str(tmp_path / "*interp*"))
 
 

@@ -122,3 +122,9 @@ def test_serve_rejects_bad_command_lines(tmp_path):
         'model_config_list { config { name: "m" base_path: "%s" } }' % (tmp_path / "missing"))
     code, out = serve(f"--model_config_file={tmp_path / 'models.config'}", "--port=0")
     assert code == 1 and "base_path" in out and "does not exist" in out
+    # A relative one names both places it was looked for.
+    (tmp_path / "rel.config").write_text(
+        'model_config_list { config { name: "m" base_path: "models/m" } }')
+    code, out = serve(f"--model_config_file={tmp_path / 'rel.config'}", "--port=0")
+    assert code == 1 and f"{os.path.join(os.getcwd(), 'models', 'm')} or " \
+        f"{tmp_path / 'models' / 'm'} (a relative base_path" in out

@@ -16,6 +16,7 @@ MIDI <-> tokens is not here (see music_adapter.py): this module speaks tokens an
 """
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Iterable, Mapping
 
 import numpy as np
@@ -267,6 +268,10 @@ class MusicVAEClient:
         if server:
             if not model:
                 raise ClientError("a model name is needed with a server address")
+            if not server.startswith("unix:") and not re.search(r":\d+$", server):
+                # gRPC would quietly try port 443.
+                raise ClientError(f"the server address needs a port, host:port (TF Serving's "
+                                  f"gRPC default is 8500), not {server!r}")
             return cls(GrpcBackend(server, model, version, timeout), batch_size)
         return cls(SavedModelBackend(saved_model), batch_size)
 

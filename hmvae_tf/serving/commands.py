@@ -123,7 +123,7 @@ def _report(client, files: list, what: str) -> None:
     bars = client.num_steps // 16
     print(f"{client.description}: {'+'.join(client.tracks)}, {client.num_steps} steps "
           f"({bars} bars), z {client.z_size}")
-    print(f"{what}; wrote {len(files)} MIDI files:")
+    print(f"{what}; wrote {len(files)} MIDI file{'s' if len(files) > 1 else ''}:")
     width = max(len(p) for p, _ in files)
     for path, notes in files:
         print(f"  {path:<{width}}  {notes:4d} notes")
@@ -173,7 +173,7 @@ def _interpolate(client, args) -> int:
             sources.append(f"  {path}: {where}")
         except ValueError as err:
             what = "melody" if rep.tracks == ("melody",) else "+".join(rep.tracks)
-            reason = str(err).replace(f"{path}: ", "")  # the reader names the file too
+            reason = str(err).removeprefix(f"{path}: ")  # the window finder names the file too
             return _fail(f"{path}: no usable {what} for a {bars}-bar model: {reason}")
     tokens = client.interpolate(ends[0], ends[1], num_steps=args.steps,
                                 temperature=args.temperature, seed=args.seed)

@@ -37,6 +37,8 @@ class ModelSource:
     num_versions: int = 1
     versions: tuple[int, ...] = ()
     labels: dict[str, int] = dataclasses.field(default_factory=dict)
+    # Where a relative base_path was looked for and not found, for the error message.
+    looked_in: tuple[str, ...] = ()
 
     def wanted(self, on_disk: list[int]) -> list[int]:
         """The versions on disk that the version policy says to serve, ascending."""
@@ -70,7 +72,11 @@ def read_model_config(path: str) -> list[ModelSource]:
         if platform != "tensorflow":
             raise ValueError(f"{path}: model {entry.name!r} has model_platform {platform!r}; "
                              "only 'tensorflow' SavedModels are served")
-        sources.append(_source(entry, resolve_base_path(entry.base_path, config_dir)))
+        src = _source(entry, resolve_base_path(entry.base_path, config_dir))
+        if not os.path.isdir(src.base_path) and not os.path.isabs(entry.base_path):
+            src.looked_in = tuple(os.path.abspath(os.path.join(root, entry.base_path))
+                                  for root in (os.getcwd(), config_dir))
+        sources.append(src)
     return sources
 
 
@@ -153,7 +159,10 @@ class ModelManager:
         """First load. strict: a missing base path or a version that fails to load is fatal."""
         for src in self.sources.values():
             if strict and not os.path.isdir(src.base_path):
-                raise ValueError(f"model {src.name!r}: base_path {src.base_path} does not exist")
+                where = (" or ".join(src.looked_in) + " (a relative base_path is looked up in "
+                         "the working directory, then beside the config file)"
+                         if src.looked_in else src.base_path)
+                raise ValueError(f"model {src.name!r}: base_path does not exist: {where}")
             self._sync(src, strict)
             if not self._loaded[src.name]:
                 self._log(f"warning: model {src.name!r}: no version directory with a "
