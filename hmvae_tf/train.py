@@ -215,7 +215,8 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
         with precision.policy(dtype_policy):  # fit traces the train and eval steps
             return model.fit(train_data, epochs=epochs, initial_epoch=step // period,
                              steps_per_epoch=period, validation_data=eval_data,
-                             callbacks=callbacks, verbose=verbose)
+                             callbacks=callbacks, verbose=verbose,
+                             shuffle=False)  # the pipeline shuffles; Keras would warn
     except KeyboardInterrupt:
         # The interrupt lands between steps, so the state is a consistent step to keep.
         saver.save()
@@ -251,6 +252,6 @@ def run(args: argparse.Namespace) -> int:
         print("stopped; the newest checkpoint is kept, rerun the same command to resume")
         return 130
     if history is not None and history.history:
-        last = {k: round(float(v[-1]), 4) for k, v in history.history.items()}
+        last = {k: float(f"{float(v[-1]):.4g}") for k, v in history.history.items()}
         print("final metrics:", json.dumps(last))
     return 0

@@ -132,9 +132,13 @@ def test_dropped_files_give_the_python_clients_tokens(tmp_path):
     waltz = _band_piece(time_signatures=((0.0, 3, 4),))
     late = note_sequence([(9.0, 10.0, 70), (11.0, 12.5, 72)])  # starts in bar 3
     empty = note_sequence([])
+    # Only parts outside the melody programs: a flute line over a string pad and a bass.
+    flute = note_sequence([(i, i + 0.5, 72 + i % 5, 73, False, 0) for i in range(10)]
+                          + [(0, 8, 60, 48, False, 1), (0, 8, 64, 48, False, 1)]
+                          + [(i, i + 1, 40, 33, False, 2) for i in range(8)])
     cases = []
     for name, ns in [("band", band), ("pickup", pickup), ("meters", meters), ("tempo", tempo),
-                     ("waltz", waltz), ("late", late), ("empty", empty)]:
+                     ("waltz", waltz), ("late", late), ("empty", empty), ("flute", flute)]:
         for rep_name, bars, window in [("melody", 2, 0), ("melody", 2, 1), ("melody", 2, 2),
                                        ("melody", 4, 0), ("drums", 2, 0), ("drums", 2, 2),
                                        ("trio", 2, 0), ("trio", 2, 1), ("melody", 2, 9)]:

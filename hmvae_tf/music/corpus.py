@@ -369,12 +369,24 @@ def _run(func, tasks: list, workers: int) -> Iterator:
         for t in tasks:
             yield func(t)
         return
+    import gc
     import multiprocessing
     # fork where available: a spawned worker would re-import the parent's main module (the
     # tfds CLI pulls in TensorFlow, ~15 s per worker). Workers touch only numpy, protobuf,
-    # note_seq and abc2midi, never TensorFlow, so the parent's TF threads do not matter.
+    # note_seq and abc2midi, never TensorFlow, so the parent's TF threads do not matter, with
+    # one exception: the garbage collector. A forked worker that collected an inherited cycle
+    # holding a TensorFlow object (a tf.data iterator left over from training in the same
+    # process) would run its destructor, which waits for a parent thread the worker does not
+    # have, forever. So the parent collects and freezes its objects while the workers fork:
+    # their collectors never look at what they inherited.
     method = os.environ.get("HMVAE_MP_START") or (
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     ctx = multiprocessing.get_context(method)
-    with ctx.Pool(min(workers, len(tasks))) as pool:
+    gc.collect()
+    gc.freeze()
+    try:
+        pool = ctx.Pool(min(workers, len(tasks)))
+    finally:
+        gc.unfreeze()
+    with pool:
         yield from pool.imap(func, tasks)

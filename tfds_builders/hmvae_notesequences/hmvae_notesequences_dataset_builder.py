@@ -252,7 +252,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     @staticmethod
     def _say(line: str) -> None:
-        log.warning(line)
+        """Shown once on the console (printed) and kept in absl's log at INFO."""
+        log.info(line)
         print(line, flush=True)
 
     def _empty_message(self, stats) -> str:

@@ -5,8 +5,8 @@
 // The piece is cut at time-signature changes; meters whose bar is a power-of-two number of
 // steps (4/4, 2/4, 2/2, 4/2 ...) fit the grid, others are skipped; a region shorter than a bar
 // of the next joins it as a partial (pickup) bar.
-// Melody: 0 = no event, 1 = note-off, 2..89 = MIDI pitch 21..108; programs 0-31, never drums;
-// per instrument the highest of simultaneous onsets wins and a new note ends the sounding one.
+// Melody: 0 = no event, 1 = note-off, 2..89 = MIDI pitch 21..108; programs 0-31 (any pitched
+// program when no part has one of those), never drums; per instrument the highest of simultaneous onsets wins and a new note ends the sounding one.
 // Drums: a 9-bit mask per step over the reduced drum classes (bit 0 kick ... bit 8 ride).
 // Trio: melody (programs 0-31), bass (32-39), drums.
 import * as tonejsMidi from '@tonejs/midi';
@@ -24,6 +24,7 @@ export const MIN_PITCH = 21;
 export const MAX_PITCH = 108;
 export const PITCH_OFFSET = MIN_PITCH - 2; // token = pitch - PITCH_OFFSET
 export const MELODY_PROGRAMS = [0, 31];
+export const PITCHED_PROGRAMS = [0, 127];
 export const BASS_PROGRAMS = [32, 39];
 export const MELODY_VELOCITY = 80;
 export const DRUM_VELOCITY = 100;
@@ -303,22 +304,40 @@ function fail(name, stats, what, numBars, found, windowIndex) {
   return new NoWindowError(`${name}: ${explain(stats, what, numBars)}`);
 }
 
+/** One pass over the melody windows of `programs`: {tokens} of the asked-for window, or how
+ * many there were and whether any instrument was eligible at all. */
+function searchMelody(segs, programs, numBars, windowIndex, stats) {
+  let found = 0;
+  let anyTrack = false;
+  for (const seg of segs) {
+    const tracks = melodyTracks(seg, programs, stats);
+    anyTrack = anyTrack || tracks.length > 0;
+    for (const start of windowStarts(seg.numBars, numBars)) {
+      const k = bestTrack(tracks, start, numBars);
+      if (k < 0) continue;
+      if (found === windowIndex) {
+        return { tokens: canonicalize(windowOf(tracks[k].tokens, start, numBars)), found, anyTrack };
+      }
+      found++;
+    }
+  }
+  return { tokens: null, found, anyTrack };
+}
+
 export function melodyFromMidi(midi, numBars, windowIndex = 0, name = 'MIDI file') {
   const stats = {};
   const segs = segments(midi, stats);
   if (!segs.length && !stats.no_notes) stats.no_grid_notes = 1;
-  let found = 0;
-  for (const seg of segs) {
-    const tracks = melodyTracks(seg, MELODY_PROGRAMS, stats);
-    for (const start of windowStarts(seg.numBars, numBars)) {
-      const k = bestTrack(tracks, start, numBars);
-      if (k < 0) continue;
-      if (found === windowIndex) return canonicalize(windowOf(tracks[k].tokens, start, numBars));
-      found++;
-    }
+  let search = searchMelody(segs, MELODY_PROGRAMS, numBars, windowIndex, stats);
+  if (!search.anyTrack) {
+    // As the Python client does: a file whose only pitched parts lie outside programs 0-31
+    // (a flute or violin line) is used rather than refused.
+    const other = searchMelody(segs, PITCHED_PROGRAMS, numBars, windowIndex, {});
+    if (other.anyTrack) search = other;
   }
-  stats.reason = 'no melody instrument (programs 0-31, not drums) with notes in 21..108';
-  throw fail(name, stats, 'melody', numBars, found, windowIndex);
+  if (search.tokens) return search.tokens;
+  stats.reason = 'no pitched instrument (not drums) with notes in 21..108';
+  throw fail(name, stats, 'melody', numBars, search.found, windowIndex);
 }
 
 // --- drums -----------------------------------------------------------------------------------
