@@ -295,7 +295,7 @@ class MelodyWindow:
     tokens: np.ndarray  # int32 [num_bars * 16]
     instrument: int  # the NoteSequence instrument (a MIDI track or channel)
     program: int
-    start_bar: int  # first bar, counted from the piece's first bar line
+    start_bar: int  # first bar; 0 = the piece's first bar (or its pickup)
     # True when no instrument of the asked programs had notes and another pitched one was used.
     other_programs: bool = False
 
