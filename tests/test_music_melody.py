@@ -274,3 +274,11 @@ def test_inference_takes_a_line_outside_the_melody_programs_but_training_does_no
     assert window.program == 73 and window.other_programs and window.tokens[0] == tok(70)
     windows, stats = MEL.extract_windows(flute, 2)
     assert windows == [] and stats["skip/no_melody"] == 1
+
+
+def test_too_few_windows_names_the_meter_that_cut_the_rest():
+    ns = note_sequence([(i, i + 1, 60 + i % 7) for i in range(20)],
+                       time_signatures=((0.0, 4, 4), (8.0, 3, 4)))
+    with pytest.raises(NoWindowError, match=r"only 1 2-bar window\(s\) exist \(the parts in "
+                                            r"3/4 do not fit"):
+        melody.find_window(ns, 2, window_index=5)

@@ -325,8 +325,12 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
         return dataclasses.replace(search.window, other_programs=other_programs)
     which = "" if instrument is None else f" of instrument {instrument}"
     if search.found:
+        off_grid = sorted(k[len("segments_meter_"):] for k in search.stats
+                          if k.startswith("segments_meter_"))
         raise NoWindowError(f"{name}: asked for melody window {window_index}{which} but only "
-                            f"{search.found} {num_bars}-bar window(s) exist")
+                            f"{search.found} {num_bars}-bar window(s) exist"
+                            + (f" (the parts in {', '.join(off_grid)} do not fit the "
+                               "16-steps-per-4/4-bar grid)" if off_grid else ""))
     if instrument is not None:
         present = ", ".join(map(str, sorted(ns_instruments(ns)))) or "none"
         raise NoWindowError(f"{name}: instrument {instrument} has no melody notes (pitched "
