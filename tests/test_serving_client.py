@@ -121,7 +121,7 @@ def test_melody_adapter_round_trip():
     ns2.notes.add(pitch=48, velocity=80, start_time=0.0, end_time=0.5, program=0)
     got = rep.from_note_sequence(ns2, 1)
     assert got[0] == 60 - 21 + 2 and got[2] == 62 - 21 + 2
-    with pytest.raises(ValueError, match="no melody notes"):
+    with pytest.raises(ValueError, match="no pitched"):
         rep.from_note_sequence(melody_ns([36, 38], drums=True), 2)
     with pytest.raises(ValueError, match="window"):
         rep.from_note_sequence(melody_ns([60]), 2, window_index=3)

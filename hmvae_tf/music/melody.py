@@ -335,7 +335,8 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
         present = ", ".join(map(str, sorted(ns_instruments(ns)))) or "none"
         raise NoWindowError(f"{name}: instrument {instrument} has no melody notes (pitched "
                             f"instruments in the file: {present})")
-    count_skip(search.stats, search.segs, search.any_track, "no_melody")
+    # Any pitched program would have done (see above), so that is what the file lacks.
+    count_skip(search.stats, search.segs, search.any_track, "no_pitched")
     raise NoWindowError(f"{name}: " + explain(search.stats, "melody", num_bars,
                                               grid.piece_meters(ns)))
 
