@@ -35,11 +35,6 @@ def _finite(text: str) -> float:
     return value
 
 
-def finite_float(text: str) -> float:
-    """Any finite number (no nan or inf)."""
-    return _finite(text)
-
-
 def non_negative_float(text: str) -> float:
     """A finite number >= 0, e.g. a temperature."""
     value = _finite(text)

@@ -445,8 +445,7 @@ def _apply(client, args) -> int:
     doc = load(path)
     vector = vector_of(doc, args.name, client.z_size, path)
     rep = music_adapter.representation_for(client.tracks)
-    if args.instrument is not None and rep.tracks != ("melody",):
-        return _fail("--instrument applies to melody models only")
+    music_adapter.check_instrument(rep, args.instrument)  # ValueError: run() prints it
     bars = client.num_steps // 16
     if not os.path.isfile(args.midi):
         return _fail(f"{args.midi}: no such file")
@@ -464,8 +463,7 @@ def _apply(client, args) -> int:
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.splitext(os.path.basename(args.midi))[0]
     # What changes the output is in the name, so another run does not overwrite it.
-    stem += ((f"_w{args.window}" if args.window else "")
-             + ("" if args.instrument is None else f"_i{args.instrument}")
+    stem += (music_adapter.input_tag(args.window, args.instrument)
              + (f"_t{args.temperature:g}_seed{args.seed}" if args.temperature else ""))
     label = args.model or os.path.basename(os.path.dirname(os.path.normpath(args.saved_model)))
     print(f"{client.description}: {args.name} vector from {path}")

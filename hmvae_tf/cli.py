@@ -35,8 +35,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # Environment a command sets for itself before TensorFlow is imported, unless the user set it.
 # TensorFlow turns its oneDNN kernels on by itself only on CPUs with AVX-512 VNNI/BF16 or AMX
 # features. On an AVX2 CPU (the 2-core Zen 3 of the project's first stops) training runs
-# 1.16-1.3x faster with them, while the small products of sampling loops run slower, so only training asks for them
-# (bench/README.md). TF_ENABLE_ONEDNN_OPTS=0 in the environment still wins.
+# 1.16-1.3x faster with them, while the small products of sampling loops run slower, so only
+# training asks for them (bench/README.md). TF_ENABLE_ONEDNN_OPTS=0 in the environment still
+# wins.
 COMMAND_ENV: dict[str, dict[str, str]] = {
     "train": {"TF_ENABLE_ONEDNN_OPTS": "1"},
 }
@@ -85,14 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, FileExistsError) as err:
-        # A missing dataset, model directory, checkpoint or SavedModel, or an export version
-        # that exists: the message says what to do, so the user gets it without a traceback.
-        print(f"hmvae {args.command}: error: {err.strerror or err}"
-              + (f": {err.filename}" if err.filename else ""), file=sys.stderr)
-        return 2
-    except ConfigError as err:  # an unknown config or a bad --hparams value
-        print(f"hmvae {args.command}: error: {err}", file=sys.stderr)
+    except (FileNotFoundError, FileExistsError, ConfigError) as err:
+        # A missing dataset, model directory, checkpoint or SavedModel, an export version that
+        # exists, an unknown config or a bad --hparams value: the message says what to do, so
+        # the user gets it without a traceback.
+        filename = getattr(err, "filename", None)
+        print(f"hmvae {args.command}: error: {getattr(err, 'strerror', None) or err}"
+              + (f": {filename}" if filename else ""), file=sys.stderr)
         return 2
 
 

@@ -340,8 +340,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         f"{XLA_DECODE_SHARDS} with --jit_compile, where it pays on 2 cores, "
                         "else 1); the melodies do not change")
     parser.add_argument("--parallel_bars_rows", type=arg_types.int_at_least(0),
-                        default=argparse.SUPPRESS, metavar="N", help="hierarchical models: decode requests of at most N "
-                        "rows with every bar at once, in a few batched passes instead of one "
+                        default=argparse.SUPPRESS, metavar="N",
+                        help="hierarchical models: decode requests of at most N rows with every "
+                        "bar at once, in a few batched passes instead of one "
                         f"step after another (0 = never; default {PARALLEL_BARS_ROWS}, with "
                         "--jit_compile only if a step reads at least "
                         f"{PARALLEL_BARS_MIN_BYTES >> 20} MiB of decoder weights, where it "

@@ -485,8 +485,7 @@ def convert(saved_model: str, out_dir: str, name: str | None = None,
             "converter": {"tensorflowjs": tfjs.__version__, "control_flow": "v1 (lowered)"},
             "source": {
                 "saved_model": os.path.abspath(saved_model),
-                "version": os.path.basename(os.path.normpath(saved_model)),
-                "fingerprint": saved_model_fingerprint(saved_model),
+                **source_identity(saved_model),
                 "exported_at": meta.get("exported_at"),
                 "training_step": meta.get("training_step"),
             },
@@ -550,15 +549,16 @@ def export_bases(saved_models: str) -> list[str]:
     return out
 
 
-def saved_model_fingerprint(saved_model: str) -> str:
-    """A digest of the SavedModel's fingerprint file (TensorFlow's checksums of its graph,
-    signatures and variables), so a bundle recognises its source in any checkout: paths and
-    file times change with every clone, this does not."""
+def source_identity(saved_model: str) -> dict[str, str]:
+    """What a bundle records of its SavedModel to recognise it in any checkout (paths and file
+    times change with every clone): the version and a digest of its fingerprint file
+    (TensorFlow's checksums of the graph, signatures and variables)."""
     for name in ("fingerprint.pb", "saved_model.pb"):  # the first is missing before TF 2.12
         path = os.path.join(saved_model, name)
         if os.path.exists(path):
             with open(path, "rb") as f:
-                return hashlib.sha256(f.read()).hexdigest()
+                return {"version": os.path.basename(os.path.normpath(saved_model)),
+                        "fingerprint": hashlib.sha256(f.read()).hexdigest()}
     raise FileNotFoundError(f"{saved_model} holds no SavedModel")
 
 
@@ -570,9 +570,8 @@ def is_current(model_dir: str, saved_model: str) -> bool:
     with open(path) as f:
         desc = json.load(f)
     source = desc.get("source", {})
-    return (desc.get("format") == FORMAT
-            and source.get("version") == os.path.basename(os.path.normpath(saved_model))
-            and source.get("fingerprint") == saved_model_fingerprint(saved_model))
+    return desc.get("format") == FORMAT and all(
+        source.get(key) == value for key, value in source_identity(saved_model).items())
 
 
 def convert_all(saved_models: str, out_dir: str, force: bool = False,

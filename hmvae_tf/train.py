@@ -122,14 +122,21 @@ def resolve_config(model_dir: str, name: str | None, hparams: str) -> Config:
     return saved
 
 
+def _cluster(strategy: tf.distribute.Strategy) -> dict:
+    """The strategy's cluster spec as a dict; empty when this process trains alone."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return resolver.cluster_spec().as_dict() if resolver is not None else {}
+
+
 def task_info(strategy: tf.distribute.Strategy) -> tuple[bool, int]:
     """(is_chief, worker index) for this process."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
+    cluster = _cluster(strategy)
+    if not cluster:
         return True, 0
+    resolver = strategy.cluster_resolver
     task_type, task_id = resolver.task_type, resolver.task_id or 0
     is_chief = task_type == "chief" or (task_type == "worker" and task_id == 0
-                                        and "chief" not in resolver.cluster_spec().as_dict())
+                                        and "chief" not in cluster)
     return is_chief, task_id
 
 
@@ -138,8 +145,7 @@ def _check_workers_agree(strategy: tf.distribute.Strategy, step: int, model_dir:
     workers do not share): training on would average the gradients of different models."""
     import tensorflow as tf
 
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
+    if not _cluster(strategy):
         return
     steps = strategy.gather(strategy.run(lambda: tf.constant([step], tf.int64)), axis=0)
     steps = sorted(set(steps.numpy().tolist()))

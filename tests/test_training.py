@@ -149,7 +149,8 @@ def test_auto_dtype_policy_is_bfloat16_only_for_melodies_on_a_cpu_with_bfloat16_
 def test_train_command_without_its_dataset_says_what_to_build_and_leaves_no_model(
         tmp_path, capsys, monkeypatch):
     from hmvae_tf import cli
-    from tfds_builders.hmvae_notesequences import Builder  # noqa: F401 - registered, as in `tfds build`
+    # Registered, as in `tfds build`.
+    from tfds_builders.hmvae_notesequences import Builder  # noqa: F401
 
     # Registered but not built (above), or not even registered: the same advice.
     with pytest.raises(FileNotFoundError, match="tfds build"):
@@ -166,4 +167,5 @@ def test_train_command_without_its_dataset_says_what_to_build_and_leaves_no_mode
     assert "Traceback" not in err
     assert not (model_dir / checkpoints.CONFIG_FILE).exists()
     # So the same directory can then take another config without a "holds a model" refusal.
-    assert train.resolve_config(str(model_dir), "cat-mel_2bar_small", "").name == "cat-mel_2bar_small"
+    config = train.resolve_config(str(model_dir), "cat-mel_2bar_small", "")
+    assert config.name == "cat-mel_2bar_small"

@@ -315,10 +315,12 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
     from . import midi_io  # local: keeps this module free of file I/O at import
     ns, name = midi_io.as_note_sequence(ns)
     programs = tuple(programs)
-    search = _Search(ns, num_bars, window_index, programs, instrument)
+    grid_stats = Stats()
+    segs = grid.segments(ns, grid_stats)  # once: both searches walk the same segments
+    search = _Search(segs, grid_stats, num_bars, window_index, programs, instrument)
     other_programs = False
     if not search.any_track and programs != tuple(PITCHED_PROGRAMS):
-        other = _Search(ns, num_bars, window_index, PITCHED_PROGRAMS, instrument)
+        other = _Search(segs, grid_stats, num_bars, window_index, PITCHED_PROGRAMS, instrument)
         if other.any_track:
             search, other_programs = other, True
     if search.window is not None:
@@ -345,11 +347,11 @@ class _Search:
     """One pass over the file's windows: the asked-for window if it exists, else how many
     there were and the skip counts that explain why."""
 
-    def __init__(self, ns: NoteSequence, num_bars: int, window_index: int,
-                 programs: Iterable[int], instrument: int | None):
+    def __init__(self, segs: list[Segment], grid_stats: Stats, num_bars: int,
+                 window_index: int, programs: Iterable[int], instrument: int | None):
         ok = program_mask(programs)
-        self.stats = Stats()
-        self.segs = grid.segments(ns, self.stats)
+        self.stats = Stats(grid_stats)  # the segments' skips, then this search's own
+        self.segs = segs
         self.found, self.any_track = 0, False
         self.window: MelodyWindow | None = None
         for seg in self.segs:

@@ -157,10 +157,9 @@ def _interpolate(client, args) -> int:
         return _fail("--steps must be >= 2")
     try:
         rep = music_adapter.representation_for(client.tracks)
+        music_adapter.check_instrument(rep, args.instrument)
     except ValueError as err:
         return _fail(str(err))
-    if args.instrument is not None and rep.tracks != ("melody",):
-        return _fail("--instrument applies to melody models only")
     bars = client.num_steps // 16
     ends, sources = [], []
     for path in (args.midi_a, args.midi_b):
@@ -181,8 +180,7 @@ def _interpolate(client, args) -> int:
     stem = "_".join(os.path.splitext(os.path.basename(p))[0] for p in (args.midi_a, args.midi_b))
     # Everything that changes the output is in the name, so another run does not overwrite it.
     prefix = (f"{_model_label(args)}_interp_{stem}_t{args.temperature:g}_seed{args.seed}"
-              + (f"_w{args.window}" if args.window else "")
-              + ("" if args.instrument is None else f"_i{args.instrument}"))
+              + music_adapter.input_tag(args.window, args.instrument))
     files, sequences = [], []
     for i, row in enumerate(tokens):
         name = f"{prefix}_{_of(i, len(tokens))}.mid"

@@ -72,10 +72,9 @@ def read_model_config(path: str) -> list[ModelSource]:
         if platform != "tensorflow":
             raise ValueError(f"{path}: model {entry.name!r} has model_platform {platform!r}; "
                              "only 'tensorflow' SavedModels are served")
-        src = _source(entry, resolve_base_path(entry.base_path, config_dir))
-        if not os.path.isdir(src.base_path) and not os.path.isabs(entry.base_path):
-            src.looked_in = tuple(os.path.abspath(os.path.join(root, entry.base_path))
-                                  for root in (os.getcwd(), config_dir))
+        base_path, looked_in = resolve_base_path(entry.base_path, config_dir)
+        src = _source(entry, base_path)
+        src.looked_in = looked_in
         sources.append(src)
     return sources
 
@@ -99,7 +98,7 @@ def write_models_config(path: str, models: dict[str, str],
 
 def single_model_config(name: str, base_path: str) -> list[ModelSource]:
     """--model_name / --model_base_path, as TF Serving's one-model shorthand."""
-    return [ModelSource(name=name, base_path=resolve_base_path(base_path, os.getcwd()))]
+    return [ModelSource(name=name, base_path=resolve_base_path(base_path, os.getcwd())[0])]
 
 
 def _source(entry, base_path: str) -> ModelSource:
@@ -116,18 +115,19 @@ def _source(entry, base_path: str) -> ModelSource:
     return src
 
 
-def resolve_base_path(base_path: str, config_dir: str) -> str:
+def resolve_base_path(base_path: str, config_dir: str) -> tuple[str, tuple[str, ...]]:
     """Absolute paths as given; relative ones against the working directory, then the
-    config file's directory (TF Serving only tries the former)."""
-    if base_path.startswith("file://"):
-        base_path = base_path[len("file://"):]
+    config file's directory (TF Serving only tries the former). Also returns, for a relative
+    path found in neither, the places it was looked for (for the error message)."""
+    base_path = base_path.removeprefix("file://")
     if os.path.isabs(base_path):
-        return base_path
-    for root in (os.getcwd(), config_dir):
-        candidate = os.path.abspath(os.path.join(root, base_path))
+        return base_path, ()
+    candidates = tuple(os.path.abspath(os.path.join(root, base_path))
+                       for root in (os.getcwd(), config_dir))
+    for candidate in candidates:
         if os.path.isdir(candidate):
-            return candidate
-    return os.path.abspath(base_path)
+            return candidate, ()
+    return os.path.abspath(base_path), candidates
 
 
 def versions_on_disk(base_path: str) -> list[int]:

@@ -50,10 +50,9 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
     candidates), so the user can pick another with `instrument`.
 
     Raises ValueError (NoWindowError) saying why the file has no such window."""
+    check_instrument(rep, instrument)
     ns = read_midi(path)
     if rep.tracks != ("melody",):
-        if instrument is not None:
-            raise ValueError("--instrument applies to melody models only")
         return rep.from_note_sequence(ns, num_bars, window_index=window_index), \
             f"window {window_index}"
     from hmvae_tf.music import melody
@@ -69,6 +68,20 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
         where += (f"; other parts: instrument {', '.join(map(str, others))} "
                   "(choose with --instrument)")
     return window.tokens, where
+
+
+def check_instrument(rep: Representation, instrument: int | None) -> None:
+    """An instrument picks one line of a melody model's input; drum and trio models read
+    whole parts by role. Raises ValueError otherwise."""
+    if instrument is not None and rep.tracks != ("melody",):
+        raise ValueError("--instrument applies to melody models only")
+
+
+def input_tag(window_index: int, instrument: int | None) -> str:
+    """'_w2_i1' for a window and instrument other than the defaults ('' for them), so output
+    file names tell apart what read_window read."""
+    return ((f"_w{window_index}" if window_index else "")
+            + ("" if instrument is None else f"_i{instrument}"))
 
 
 def _program_name(program: int) -> str:
