@@ -18,7 +18,7 @@ from hmvae_tf.configs import ConfigError
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("hmvae_tf.train", "train a MusicVAE config on a TFDS dataset (resumable)"),
     "evaluate": ("hmvae_tf.evaluate", "reconstruction accuracy (teacher-forced and sampled), KL, interpolation smoothness"),
-    "export": ("hmvae_tf.export", "write a versioned SavedModel with the serving signatures"),
+    "export": ("hmvae_tf.export_options", "write a versioned SavedModel with the serving signatures"),
     "serve": ("hmvae_tf.serving.server", "serve SavedModels over TF Serving's gRPC API"),
     "sample": ("hmvae_tf.serving.commands", "sample new music to MIDI files"),
     "interpolate": ("hmvae_tf.serving.commands", "interpolate between two MIDI files"),

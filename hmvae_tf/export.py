@@ -9,7 +9,6 @@ the base path never loads half a model.
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
@@ -18,20 +17,11 @@ import time
 
 import tensorflow as tf
 
-from hmvae_tf import arg_types
+# The contract's names and the defaults live with the command line, which loads no TensorFlow.
+from hmvae_tf.export_options import (CONFIG_ASSET, MIN_SHARD_ROWS, PARALLEL_BARS_MIN_BYTES,
+                                     PARALLEL_BARS_ROWS, SIGNATURES, XLA_DECODE_SHARDS)
 from hmvae_tf.model import sampling
 from hmvae_tf.model.vae import MusicVAE, slerp
-
-CONFIG_ASSET = "hmvae_config.json"
-SIGNATURES = ("sample", "decode", "encode", "reconstruct", "interpolate")
-# The XLA export decodes a request of at least 2 x MIN_SHARD_ROWS rows in this many pieces.
-XLA_DECODE_SHARDS = 2
-MIN_SHARD_ROWS = 16
-# Hierarchical exports decode requests of at most this many rows with every bar at once;
-# the XLA export only if one step of the core decoder reads at least PARALLEL_BARS_MIN_BYTES
-# of weights (below that, XLA's step-by-step loop runs from cache and was as fast).
-PARALLEL_BARS_ROWS = 2
-PARALLEL_BARS_MIN_BYTES = 16 << 20
 
 
 class ServingModule:
@@ -319,49 +309,3 @@ def export_saved_model(model: MusicVAE, export_base: str, version: int | None = 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
-
-
-def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
-    """The flags of `hmvae export`."""
-    parser.add_argument("--model_dir", required=True, help="trained model directory")
-    parser.add_argument("--export_base", required=True,
-                        help="base path; the SavedModel goes to <export_base>/<version>/")
-    parser.add_argument("--version", type=arg_types.int_at_least(1), default=None,
-                        help="version number (default: one more than the newest present)")
-    parser.add_argument("--jit_compile", action="store_true",
-                        help="XLA-compile the signatures (faster on CPU in hmvae serve; "
-                        "TF Serving then needs --xla_cpu_compilation_enabled)")
-    # default=SUPPRESS: these defaults depend on the model and --jit_compile, which the help
-    # text explains; export_saved_model picks them when the flag is absent.
-    parser.add_argument("--decode_shards", type=arg_types.int_at_least(1),
-                        default=argparse.SUPPRESS, metavar="N",
-                        help=f"decode requests of at least {MIN_SHARD_ROWS} rows per shard in "
-                        "this many pieces at once, to keep every core busy (default: "
-                        f"{XLA_DECODE_SHARDS} with --jit_compile, where it pays on 2 cores, "
-                        "else 1); the melodies do not change")
-    parser.add_argument("--parallel_bars_rows", type=arg_types.int_at_least(0),
-                        default=argparse.SUPPRESS, metavar="N",
-                        help="hierarchical models: decode requests of at most N rows with every "
-                        "bar at once, in a few batched passes instead of one "
-                        f"step after another (0 = never; default {PARALLEL_BARS_ROWS}, with "
-                        "--jit_compile only if a step reads at least "
-                        f"{PARALLEL_BARS_MIN_BYTES >> 20} MiB of decoder weights, where it "
-                        "pays); the melodies do not change")
-
-
-
-
-def run(args: argparse.Namespace) -> int:
-    """`hmvae export`: a trained model directory -> the next SavedModel version; exit status."""
-    from hmvae_tf.checkpoints import checkpoint_step, load_model
-
-    model, config = load_model(args.model_dir)
-    path = export_saved_model(model, args.export_base, args.version, args.jit_compile,
-                              extra_metadata={"model_dir": os.path.abspath(args.model_dir),
-                                              "training_step": checkpoint_step(args.model_dir)},
-                              decode_shards=getattr(args, "decode_shards", None),
-                              parallel_bars_rows=getattr(args, "parallel_bars_rows", None))
-    print(f"exported {config.name} ({', '.join(config.tracks)}, {config.num_steps} steps, "
-          f"z {config.z_size}) to {path}")
-    print("signatures: " + ", ".join(SIGNATURES) + " (serving_default = sample)")
-    return 0

@@ -1,4 +1,8 @@
 """Bad command lines end in one error line before any work, and leave nothing behind."""
+import subprocess
+import sys
+import textwrap
+
 import pytest
 
 from hmvae_tf import checkpoints, cli, configs, train
@@ -86,3 +90,27 @@ def test_a_missing_split_is_a_file_not_found_error(monkeypatch):
     monkeypatch.setattr(tfds, "builder", lambda name, data_dir=None: prepared)
     with pytest.raises(FileNotFoundError, match=r"ds/x has no split 'test'; it has \['train'\]"):
         data.load_tokens("ds/x", "test")
+
+
+def test_every_help_answers_without_loading_tensorflow():
+    """`hmvae <command> --help` must not pay TensorFlow's import (about 10 s here): every
+    command's flags are built from modules that load no TensorFlow runtime."""
+    script = textwrap.dedent("""
+        import contextlib, io, sys
+        from hmvae_tf import cli
+        for command in cli.COMMANDS:
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                try:
+                    cli.main([command, "--help"])
+                except SystemExit as done:
+                    assert done.code == 0, (command, done.code)
+            assert "--" in out.getvalue(), command
+            loaded = [m for m in sys.modules if m == "tensorflow" or m.startswith("tensorflow.python")]
+            assert not loaded, (command, loaded[:3])
+        print("ok", len(cli.COMMANDS))
+        """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["ok", "11"]
