@@ -17,9 +17,10 @@ import tensorflow as tf
 
 from hmvae_tf import export, tfjs, web
 from hmvae_tf.model.vae import MusicVAE
-from hmvae_tf.music import midi_io
+from hmvae_tf.music import melody, midi_io
 from hmvae_tf.music.representations import get_representation
 from model_helpers import scale_melodies, tiny_config
+from music_helpers import note_sequence
 from web_helpers import CHROMIUM, CHROMIUM_ARGS, ensure_bundle
 
 ARTIFACTS = os.path.join(os.path.dirname(__file__), "artifacts")
@@ -173,6 +174,37 @@ def test_page_end_to_end(served, tmp_path):
             wait_ready(page)
             shown = card_tokens(page, "#interp-list .card")
             np.testing.assert_array_equal(np.array([s["melody"] for s in shown]), want)
+
+            # A two-part file: the slot offers both parts and every window; choosing one takes
+            # what `hmvae interpolate --instrument --window` takes.
+            duet = note_sequence([(b / 2, b / 2 + 0.5, 72 + b % 5, 0, False, 0) for b in range(24)]
+                                 + [(b, b + 1, 55 + b % 3, 0, False, 1) for b in range(12)])
+            duet_path = tmp_path / "duet.mid"
+            midi_io.write_midi(duet, duet_path)
+            page.set_input_files("#file-a", str(duet_path))
+            page.wait_for_function("window.hmvae.state.slots.a.label === 'duet.mid'")
+            assert page.is_visible("#part-a") and page.is_visible("#window-a")
+            parts = page.eval_on_selector_all("#part-a option", "os => os.map(o => o.value)")
+            assert parts == ["", "0", "1"]
+            busiest = melody.find_window(str(duet_path), 2)
+            slot_tokens = "window.hmvae.state.slots.a.tokens.melody"
+            assert page.evaluate(slot_tokens) == busiest.tokens.tolist()
+            page.select_option("#part-a", "1")
+            want = melody.find_window(str(duet_path), 2, instrument=1)
+            assert want.instrument == 1 and want.tokens.tolist() != busiest.tokens.tolist()
+            page.wait_for_function(f"JSON.stringify({slot_tokens}) === "
+                                   f"'{json.dumps(want.tokens.tolist(), separators=(',', ':'))}'")
+            windows = page.eval_on_selector_all("#window-a option", "os => os.map(o => o.text)")
+            assert windows[:2] == ["bars 1–2", "bars 2–3"] and len(windows) == 2
+            page.select_option("#window-a", "1")
+            want = melody.find_window(str(duet_path), 2, 1, instrument=1)
+            page.wait_for_function(f"JSON.stringify({slot_tokens}) === "
+                                   f"'{json.dumps(want.tokens.tolist(), separators=(',', ':'))}'")
+            assert "bars 2–3" in page.inner_text("#status")
+            # A sample sent to the slot has no parts to choose.
+            page.click("#sample-list .card button.to-a")
+            page.wait_for_function("window.hmvae.state.slots.a.label !== 'duet.mid'")
+            assert not page.is_visible("#part-a")
 
             # .mid download: the file reads back as the card's tokens do through Python's own
             # MIDI round trip (MIDI cannot hold e.g. a note-off before the first note).

@@ -153,3 +153,72 @@ def test_unreadable_file_is_a_clear_error(tmp_path):
     (got,) = music_cli([{"op": "midi_to_tokens", "path": str(bad), "representation": "melody",
                          "bars": 2}])
     assert got["kind"] == "NoWindowError" and "not a readable MIDI file" in got["error"]
+
+
+def _python_windows(ns, bars, instrument=None):
+    """(start_bar, instrument, program, tokens) of every window find_window counts."""
+    from hmvae_tf.music import melody
+    out = []
+    while True:
+        try:
+            w = melody.find_window(ns, bars, len(out), instrument=instrument)
+        except NoWindowError:
+            return out
+        out.append((w.start_bar, w.instrument, w.program, w.tokens.tolist()))
+
+
+def test_part_and_window_choices_are_the_python_clients(tmp_path):
+    """The page's part and window choosers offer what `hmvae interpolate --instrument/--window`
+    takes: the same windows (bars, part, program) in the same order, the same tokens for each,
+    and a part for every pitched instrument that has a window, named as the client names it."""
+    import pretty_midi
+
+    from hmvae_tf.music import corpus, melody
+    chorale = next(p for p in corpus.embedded_pieces() if p.kind == "musicxml")
+    flute = note_sequence([(i, i + 0.5, 72 + i % 5, 73, False, 0) for i in range(10)]
+                          + [(0, 8, 60, 48, False, 1), (0, 8, 64, 48, False, 1)])
+    files = {"chorale": corpus.read_piece(chorale), "band": _band_piece(jitter=0.06),
+             "pickup": _band_piece(time_signatures=((0.0, 1, 4), (1.0, 4, 4))),
+             "meters": _band_piece(time_signatures=((0.0, 4, 4), (4.0, 3, 4), (7.0, 2, 4))),
+             "flute": flute}
+    requests, expected, part_windows = [], [], {}
+    for name, ns in files.items():
+        path = tmp_path / f"{name}.mid"
+        midi_io.write_midi(ns, path)
+        ns = midi_io.read_midi(path)  # the file's own instrument numbers
+        parts = sorted(melody.ns_instruments(ns))
+        for instrument in [None] + parts:
+            want = _python_windows(ns, 2, instrument)
+            if instrument is not None and want:
+                part_windows.setdefault(name, {})[instrument] = len(want)
+            requests.append({"op": "windows", "path": str(path), "representation": "melody",
+                             "bars": 2, "instrument": instrument})
+            expected.append(("windows", name, instrument, want))
+            for k in sorted({0, len(want) // 2, len(want) - 1, len(want)}):
+                requests.append({"op": "midi_to_tokens", "path": str(path),
+                                 "representation": "melody", "bars": 2, "window": k,
+                                 "instrument": instrument})
+                expected.append(("tokens", name, instrument, want[k][3] if k < len(want) else None))
+    answers = music_cli(requests)
+    chorale_parts = None
+    for (kind, name, instrument, want), got in zip(expected, answers):
+        where = f"{name}, instrument {instrument}"
+        if kind == "tokens":
+            if want is None:
+                assert got.get("kind") == "NoWindowError", (where, got)
+            else:
+                assert got.get("tokens", {}).get("melody") == want, where
+            continue
+        assert "windows" in got, (where, got)
+        assert [(w["startBar"], w["instrument"], w["program"]) for w in got["windows"]] == \
+            [w[:3] for w in want], where
+        if instrument is None:
+            # A part for each pitched instrument with windows of its own, named as Python does.
+            assert {p["instrument"]: p["windows"] for p in got["parts"]} == \
+                part_windows.get(name, {}), where
+            for p in got["parts"]:
+                assert p["name"] == pretty_midi.program_to_instrument_name(p["program"])
+            if name == "chorale":
+                chorale_parts = got["parts"]
+    # The chorale is the case the choosers are for: several voices, the busiest one changing.
+    assert chorale_parts is not None and len(chorale_parts) >= 4

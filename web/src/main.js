@@ -1,7 +1,10 @@
 // The demo page: pick a converted model, sample with a temperature, interpolate between two
 // sequences (samples or dropped MIDI files), draw piano rolls, play, download .mid.
 import { HmvaeModel, initBackend, tf } from './model.js';
-import { NoWindowError, midiToTokens, tokensToMidi } from './music.js';
+import {
+  NoWindowError, PROGRAM_NAMES, melodyParts, midiToTokens, midiWindows, pitchName, readMidiFile,
+  tokensToMidi, windowTokens,
+} from './music.js';
 import { drawPianoRoll } from './pianoroll.js';
 import { isPlaying, play, stop } from './player.js';
 
@@ -13,6 +16,9 @@ const state = {
   entry: null,
   model: null,
   slots: { a: null, b: null },
+  // The MIDI file behind a slot, while its part and window can still be chosen:
+  // {midi, name, instrument (null: the busiest part in each window), window}.
+  sources: { a: null, b: null },
   counter: 0,
   errors: [],
 };
@@ -113,9 +119,11 @@ function card(seq, label, { slots = true } = {}) {
   return el;
 }
 
-function setSlot(slot, seq, label) {
+function setSlot(slot, seq, label, source = null) {
   state.slots[slot] = { ...seq, label };
+  state.sources[slot] = source;
   const box = $(`slot-${slot}`);
+  box.querySelector('.choose').hidden = !source;
   box.querySelector('.slot-label').textContent = `${slot.toUpperCase()}: ${label}`;
   const canvas = box.querySelector('canvas');
   canvas.hidden = false;
@@ -126,7 +134,9 @@ function setSlot(slot, seq, label) {
 function clearSlots() {
   for (const slot of ['a', 'b']) {
     state.slots[slot] = null;
+    state.sources[slot] = null;
     const box = $(`slot-${slot}`);
+    box.querySelector('.choose').hidden = true;
     box.querySelector('.slot-label').textContent =
       `${slot.toUpperCase()}: drop a .mid file here, or pick a sample with → ${slot.toUpperCase()}`;
     box.querySelector('canvas').hidden = true;
@@ -162,17 +172,79 @@ async function doInterpolate() {
     `${i + 1}/${steps} α=${seq.alpha.toFixed(2)}`, { slots: true })));
 }
 
+// --- MIDI files in the slots -----------------------------------------------------------------
+const option = (value, text) => Object.assign(document.createElement('option'), { value, text });
+
+function partText(p) {
+  const what = p.trackName && p.trackName !== p.name ? `${p.trackName} (${p.name})` : p.name;
+  return `#${p.instrument} ${what}, ${pitchName(p.lowest)}–${pitchName(p.highest)}, `
+    + `${p.notes} notes`;
+}
+
+function windowText(w, bars, auto) {
+  const where = `bars ${w.startBar + 1}–${w.startBar + bars}`;
+  if (!auto || w.instrument === undefined) return where;
+  return `${where} · #${w.instrument} ${PROGRAM_NAMES[w.program]}`;
+}
+
+/** Fills a slot's part and window choosers from its source (the part chooser for melody
+ * models only: drum and trio models take whole parts by role). */
+function fillChoosers(slot) {
+  const src = state.sources[slot];
+  const { representation, bars } = state.model.desc;
+  const partSelect = $(`part-${slot}`);
+  const melody = representation === 'melody';
+  partSelect.closest('label').hidden = !melody;
+  if (melody) {
+    partSelect.replaceChildren(option('', 'the busiest in each window'),
+      ...melodyParts(src.midi, bars).map((p) => option(String(p.instrument), partText(p))));
+    partSelect.value = src.instrument === null ? '' : String(src.instrument);
+  }
+  const windows = midiWindows(src.midi, representation, bars, src.instrument);
+  $(`window-${slot}`).replaceChildren(...windows.map((w, i) => option(String(i),
+    windowText(w, bars, src.instrument === null))));
+  $(`window-${slot}`).value = String(src.window);
+  return windows;
+}
+
+/** Takes the source's chosen window into the slot; throws NoWindowError when it has none. */
+function takeWindow(slot, src) {
+  const { representation, bars } = state.model.desc;
+  const tokens = windowTokens(src.midi, representation, bars, src.window, src.name,
+    src.instrument);
+  const seq = { tokens: Object.fromEntries(Object.entries(tokens).map(([k, v]) => [k,
+    Array.from(v)])) };
+  setSlot(slot, seq, src.name, src);
+  const windows = fillChoosers(slot);
+  const chosen = $(`window-${slot}`).selectedOptions[0];
+  setStatus(`${src.name}: window ${src.window + 1} of ${windows.length}, `
+    + `${chosen ? chosen.textContent : ''} → ${slot.toUpperCase()}`, 'ready');
+}
+
 async function readMidi(file, slot) {
   try {
-    const data = new Uint8Array(await file.arrayBuffer());
-    const desc = state.model.desc;
-    const tokens = midiToTokens(data, desc.representation, desc.bars, 0, file.name);
-    const seq = { tokens: Object.fromEntries(Object.entries(tokens).map(([k, v]) => [k,
-      Array.from(v)])) };
-    setSlot(slot, seq, file.name);
-    setStatus(`${file.name}: first ${desc.bars}-bar window → ${slot.toUpperCase()}`, 'ready');
+    const midi = readMidiFile(new Uint8Array(await file.arrayBuffer()), file.name);
+    takeWindow(slot, { midi, name: file.name, instrument: null, window: 0 });
   } catch (err) {
     report(err instanceof NoWindowError ? err.message : err);
+  }
+}
+
+function setupChoosers() {
+  for (const slot of ['a', 'b']) {
+    const choose = (change) => {
+      const src = state.sources[slot];
+      if (!src) return;
+      try {
+        takeWindow(slot, { ...src, ...change() });
+      } catch (err) {
+        report(err instanceof NoWindowError ? err.message : err);
+      }
+    };
+    $(`part-${slot}`).addEventListener('change', (ev) => choose(() => ({
+      instrument: ev.target.value === '' ? null : Number(ev.target.value), window: 0 })));
+    $(`window-${slot}`).addEventListener('change', (ev) => choose(() => ({
+      window: Number(ev.target.value) })));
   }
 }
 
@@ -278,8 +350,9 @@ window.hmvae = {
   async interpolate(a, b, steps = 5, temp = 0) {
     return (await state.model.interpolate(a, b, steps, temp)).map(plain);
   },
-  midiToTokens(bytes, representation, bars, windowIndex = 0) {
-    const t = midiToTokens(new Uint8Array(bytes), representation, bars, windowIndex);
+  midiToTokens(bytes, representation, bars, windowIndex = 0, instrument = null) {
+    const t = midiToTokens(new Uint8Array(bytes), representation, bars, windowIndex, 'MIDI file',
+      instrument);
     return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Array.from(v)]));
   },
   tokensToMidi(tokens, tempo = 120) { return Array.from(tokensToMidi(tokens, tempo)); },
@@ -296,6 +369,7 @@ async function main() {
     window.hmvae.ready = loadModel($('model').value).catch(report);
   });
   setupDrop();
+  setupChoosers();
   clearSlots();
   setStatus('starting TF.js…', 'loading');
   const backend = await initBackend(params.get('backend') || undefined);

@@ -9,6 +9,8 @@
 // program when no part has one of those), never drums; per instrument the highest of simultaneous onsets wins and a new note ends the sounding one.
 // Drums: a 9-bit mask per step over the reduced drum classes (bit 0 kick ... bit 8 ride).
 // Trio: melody (programs 0-31), bass (32-39), drums.
+// Windows start on every bar; *Windows() list them in the order --window counts them, for the
+// page's choosers, and melody windows can be taken from one part (--instrument).
 import * as tonejsMidi from '@tonejs/midi';
 import * as midiFile from 'midi-file';
 
@@ -48,6 +50,33 @@ export const TRACK_CLASSES = { melody: 90, bass: 90, drums: 512 };
 export const REPRESENTATION_TRACKS = {
   melody: ['melody'], drums: ['drums'], trio: ['melody', 'bass', 'drums'],
 };
+
+/** General MIDI program names (0-127), as pretty_midi and `hmvae interpolate` print them. */
+export const PROGRAM_NAMES = [
+  'Acoustic Grand Piano', 'Bright Acoustic Piano', 'Electric Grand Piano', 'Honky-tonk Piano',
+  'Electric Piano 1', 'Electric Piano 2', 'Harpsichord', 'Clavinet', 'Celesta', 'Glockenspiel',
+  'Music Box', 'Vibraphone', 'Marimba', 'Xylophone', 'Tubular Bells', 'Dulcimer', 'Drawbar Organ',
+  'Percussive Organ', 'Rock Organ', 'Church Organ', 'Reed Organ', 'Accordion', 'Harmonica',
+  'Tango Accordion', 'Acoustic Guitar (nylon)', 'Acoustic Guitar (steel)',
+  'Electric Guitar (jazz)', 'Electric Guitar (clean)', 'Electric Guitar (muted)',
+  'Overdriven Guitar', 'Distortion Guitar', 'Guitar Harmonics', 'Acoustic Bass',
+  'Electric Bass (finger)', 'Electric Bass (pick)', 'Fretless Bass', 'Slap Bass 1', 'Slap Bass 2',
+  'Synth Bass 1', 'Synth Bass 2', 'Violin', 'Viola', 'Cello', 'Contrabass', 'Tremolo Strings',
+  'Pizzicato Strings', 'Orchestral Harp', 'Timpani', 'String Ensemble 1', 'String Ensemble 2',
+  'Synth Strings 1', 'Synth Strings 2', 'Choir Aahs', 'Voice Oohs', 'Synth Choir', 'Orchestra Hit',
+  'Trumpet', 'Trombone', 'Tuba', 'Muted Trumpet', 'French Horn', 'Brass Section', 'Synth Brass 1',
+  'Synth Brass 2', 'Soprano Sax', 'Alto Sax', 'Tenor Sax', 'Baritone Sax', 'Oboe', 'English Horn',
+  'Bassoon', 'Clarinet', 'Piccolo', 'Flute', 'Recorder', 'Pan Flute', 'Blown bottle', 'Shakuhachi',
+  'Whistle', 'Ocarina', 'Lead 1 (square)', 'Lead 2 (sawtooth)', 'Lead 3 (calliope)',
+  'Lead 4 chiff', 'Lead 5 (charang)', 'Lead 6 (voice)', 'Lead 7 (fifths)', 'Lead 8 (bass + lead)',
+  'Pad 1 (new age)', 'Pad 2 (warm)', 'Pad 3 (polysynth)', 'Pad 4 (choir)', 'Pad 5 (bowed)',
+  'Pad 6 (metallic)', 'Pad 7 (halo)', 'Pad 8 (sweep)', 'FX 1 (rain)', 'FX 2 (soundtrack)',
+  'FX 3 (crystal)', 'FX 4 (atmosphere)', 'FX 5 (brightness)', 'FX 6 (goblins)', 'FX 7 (echoes)',
+  'FX 8 (sci-fi)', 'Sitar', 'Banjo', 'Shamisen', 'Koto', 'Kalimba', 'Bagpipe', 'Fiddle', 'Shanai',
+  'Tinkle Bell', 'Agogo', 'Steel Drums', 'Woodblock', 'Taiko Drum', 'Melodic Tom', 'Synth Drum',
+  'Reverse Cymbal', 'Guitar Fret Noise', 'Breath Noise', 'Seashore', 'Bird Tweet',
+  'Telephone Ring', 'Helicopter', 'Applause', 'Gunshot',
+];
 
 export class NoWindowError extends Error {
   constructor(message) {
@@ -123,7 +152,7 @@ function meterRegions(events) {
 
 /** A Standard MIDI File's notes as the Python side reads it (note_seq through pretty_midi):
  * {ppq, timeSignatures: [{tick, numerator, denominator}] (track 0 only), instruments:
- * [{program, channel, track, isDrum, notes: [{startTick, endTick, pitch, velocity}]}]}.
+ * [{program, channel, track, trackName, isDrum, notes: [{startTick, endTick, pitch, velocity}]}]}.
  * One instrument per (program, channel, track) in order of its first finished note; a
  * note-off ends every open note of its pitch and channel that began at an earlier tick; the
  * program is the channel's at the note-off; channel 10 is drums. */
@@ -141,13 +170,16 @@ export function readMidi(data) {
   if (!parsed.header.ticksPerBeat) throw new Error('SMPTE time division is not supported');
   const instruments = new Map();
   const timeSignatures = [];
+  const trackNames = [];
   parsed.tracks.forEach((events, track) => {
     let tick = 0;
     const open = new Map(); // channel,pitch -> [[startTick, velocity]]
     const program = new Array(16).fill(0);
     for (const ev of events) {
       tick += ev.deltaTime;
-      if (ev.type === 'timeSignature' && track === 0) {
+      if (ev.type === 'trackName' && !trackNames[track]) {
+        trackNames[track] = ev.text.trim();
+      } else if (ev.type === 'timeSignature' && track === 0) {
         timeSignatures.push({ tick, numerator: ev.numerator, denominator: ev.denominator });
       } else if (ev.type === 'programChange') {
         program[ev.channel] = ev.programNumber;
@@ -175,10 +207,11 @@ export function readMidi(data) {
       }
     }
   });
+  for (const inst of instruments.values()) inst.trackName = trackNames[inst.track] || '';
   return { ppq: parsed.header.ticksPerBeat, timeSignatures, instruments: [...instruments.values()] };
 }
 
-/** Grid segments of a read MIDI file (readMidi): [{notes, numSteps, numBars}], notes relative
+/** Grid segments of a read MIDI file (readMidi): [{notes, numSteps, numBars, firstBar}], notes relative
  * to the segment's first grid bar, sorted by instrument, onset, highest pitch first. */
 export function segments(midi, stats = {}) {
   const notes = [];
@@ -210,12 +243,15 @@ export function segments(midi, stats = {}) {
     const end = regions.length > 1 ? Math.min(note.end, reg.hi) : note.end;
     bySeg[r].push({ ...note, start: note.start - reg.origin, end: end - reg.origin });
   }
+  // Bar numbers count grid bars from the piece's first one (a pickup bar is bar 0).
+  const pieceOrigin = Math.min(0, regions[0].origin);
   const out = [];
-  bySeg.forEach((segNotes) => {
+  bySeg.forEach((segNotes, r) => {
     if (!segNotes.length) return;
     segNotes.sort((a, b) => a.instrument - b.instrument || a.start - b.start || b.pitch - a.pitch);
     const numSteps = Math.max(...segNotes.map((n) => n.end));
-    out.push({ notes: segNotes, numSteps, numBars: Math.ceil(numSteps / STEPS_PER_BAR) });
+    out.push({ notes: segNotes, numSteps, numBars: Math.ceil(numSteps / STEPS_PER_BAR),
+      firstBar: Math.floor((regions[r].origin - pieceOrigin) / STEPS_PER_BAR) });
   });
   return out;
 }
@@ -304,40 +340,79 @@ function fail(name, stats, what, numBars, found, windowIndex) {
   return new NoWindowError(`${name}: ${explain(stats, what, numBars)}`);
 }
 
-/** One pass over the melody windows of `programs`: {tokens} of the asked-for window, or how
- * many there were and whether any instrument was eligible at all. */
-function searchMelody(segs, programs, numBars, windowIndex, stats) {
-  let found = 0;
+/** Every melody window of `programs` (of `instrument` only, when given), in window order:
+ * {windows: [{startBar, instrument, program, tokens: {melody}}], anyTrack}. */
+function collectMelody(segs, programs, numBars, instrument, stats) {
+  const windows = [];
   let anyTrack = false;
   for (const seg of segs) {
-    const tracks = melodyTracks(seg, programs, stats);
+    const tracks = melodyTracks(seg, programs, stats)
+      .filter((t) => instrument === null || t.instrument === instrument);
     anyTrack = anyTrack || tracks.length > 0;
     for (const start of windowStarts(seg.numBars, numBars)) {
       const k = bestTrack(tracks, start, numBars);
       if (k < 0) continue;
-      if (found === windowIndex) {
-        return { tokens: canonicalize(windowOf(tracks[k].tokens, start, numBars)), found, anyTrack };
-      }
-      found++;
+      windows.push({ startBar: seg.firstBar + start, instrument: tracks[k].instrument,
+        program: tracks[k].program,
+        tokens: { melody: canonicalize(windowOf(tracks[k].tokens, start, numBars)) } });
     }
   }
-  return { tokens: null, found, anyTrack };
+  return { windows, anyTrack };
 }
 
-export function melodyFromMidi(midi, numBars, windowIndex = 0, name = 'MIDI file') {
-  const stats = {};
+/** The melody windows `hmvae interpolate` counts with --window (and --instrument): in each
+ * window the part with the most onsets, or only `instrument`. A file whose only pitched parts
+ * lie outside programs 0-31 (a flute or violin line) gives those parts' windows, as the Python
+ * client does, with otherPrograms set. */
+export function melodyWindows(midi, numBars, instrument = null, stats = {}) {
   const segs = segments(midi, stats);
   if (!segs.length && !stats.no_notes) stats.no_grid_notes = 1;
-  let search = searchMelody(segs, MELODY_PROGRAMS, numBars, windowIndex, stats);
+  const search = collectMelody(segs, MELODY_PROGRAMS, numBars, instrument, stats);
   if (!search.anyTrack) {
-    // As the Python client does: a file whose only pitched parts lie outside programs 0-31
-    // (a flute or violin line) is used rather than refused.
-    const other = searchMelody(segs, PITCHED_PROGRAMS, numBars, windowIndex, {});
-    if (other.anyTrack) search = other;
+    const other = collectMelody(segs, PITCHED_PROGRAMS, numBars, instrument, {});
+    if (other.anyTrack) return { ...other, otherPrograms: true };
   }
-  if (search.tokens) return search.tokens;
+  return { ...search, otherPrograms: false };
+}
+
+/** The pitched parts a melody can be taken from, for a chooser: [{instrument, program, name,
+ * trackName, notes, lowest, highest, windows}] for every non-drum instrument with at least one
+ * `numBars`-bar melody window (`name` is the program's General MIDI name). */
+export function melodyParts(midi, numBars) {
+  const parts = [];
+  midi.instruments.forEach((inst, instrument) => {
+    if (inst.isDrum || !inst.notes.length) return;
+    const { windows } = melodyWindows(midi, numBars, instrument);
+    if (!windows.length) return;
+    const pitches = inst.notes.map((n) => n.pitch);
+    parts.push({ instrument, program: inst.program, name: PROGRAM_NAMES[inst.program],
+      trackName: inst.trackName || '', notes: inst.notes.length,
+      lowest: Math.min(...pitches), highest: Math.max(...pitches), windows: windows.length });
+  });
+  return parts;
+}
+
+const PITCH_CLASSES = ['C', 'C#', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'Ab', 'A', 'Bb', 'B'];
+/** 'C4' for MIDI pitch 60. */
+export const pitchName = (pitch) => `${PITCH_CLASSES[pitch % 12]}${Math.floor(pitch / 12) - 1}`;
+
+export function melodyFromMidi(midi, numBars, windowIndex = 0, name = 'MIDI file',
+  instrument = null) {
+  const stats = {};
+  const { windows } = melodyWindows(midi, numBars, instrument, stats);
+  if (windowIndex < windows.length) return windows[windowIndex].tokens.melody;
+  if (instrument !== null) {
+    if (windows.length) {
+      throw new NoWindowError(`${name}: asked for melody window ${windowIndex} of instrument `
+        + `${instrument} but only ${windows.length} ${numBars}-bar window(s) exist`);
+    }
+    const present = midi.instruments.map((inst, i) => (inst.isDrum ? -1 : i))
+      .filter((i) => i >= 0);
+    throw new NoWindowError(`${name}: instrument ${instrument} has no melody notes (pitched `
+      + `instruments in the file: ${present.join(', ') || 'none'})`);
+  }
   stats.reason = 'no pitched instrument (not drums) with notes in 21..108';
-  throw fail(name, stats, 'melody', numBars, search.found, windowIndex);
+  throw fail(name, stats, 'melody', numBars, windows.length, windowIndex);
 }
 
 // --- drums -----------------------------------------------------------------------------------
@@ -358,30 +433,38 @@ export function drumTrack(seg) {
   return { tokens, onsets: [...new Set(steps)].sort((a, b) => a - b) };
 }
 
-export function drumsFromMidi(midi, numBars, windowIndex = 0, name = 'MIDI file') {
-  const stats = {};
+/** Every drum window (one with a hit), in window order: [{startBar, tokens: {drums}}]. */
+export function drumWindows(midi, numBars, stats = {}) {
   const segs = segments(midi, stats);
   if (!segs.length && !stats.no_notes) stats.no_grid_notes = 1;
-  let found = 0;
+  const windows = [];
   for (const seg of segs) {
     const track = drumTrack(seg);
     if (!track) continue;
     for (const start of windowStarts(seg.numBars, numBars)) {
       if (!onsetCount(track.onsets, start, numBars)) continue;
-      if (found === windowIndex) return windowOf(track.tokens, start, numBars);
-      found++;
+      windows.push({ startBar: seg.firstBar + start,
+        tokens: { drums: windowOf(track.tokens, start, numBars) } });
     }
   }
+  return windows;
+}
+
+export function drumsFromMidi(midi, numBars, windowIndex = 0, name = 'MIDI file') {
+  const stats = {};
+  const windows = drumWindows(midi, numBars, stats);
+  if (windowIndex < windows.length) return windows[windowIndex].tokens.drums;
   stats.reason = 'no General MIDI drum hits on channel 10';
-  throw fail(name, stats, 'drum', numBars, found, windowIndex);
+  throw fail(name, stats, 'drum', numBars, windows.length, windowIndex);
 }
 
 // --- trio ------------------------------------------------------------------------------------
-export function trioFromMidi(midi, numBars, windowIndex = 0, name = 'MIDI file') {
-  const stats = {};
+/** Every trio window (melody, bass and drums all playing), in window order:
+ * [{startBar, tokens: {melody, bass, drums}}]. */
+export function trioWindows(midi, numBars, stats = {}) {
   const segs = segments(midi, stats);
   if (!segs.length && !stats.no_notes) stats.no_grid_notes = 1;
-  let found = 0;
+  const windows = [];
   for (const seg of segs) {
     const mel = melodyTracks(seg, MELODY_PROGRAMS, stats);
     const bass = melodyTracks(seg, BASS_PROGRAMS, stats);
@@ -391,32 +474,68 @@ export function trioFromMidi(midi, numBars, windowIndex = 0, name = 'MIDI file')
       const m = bestTrack(mel, start, numBars);
       const b = bestTrack(bass, start, numBars);
       if (m < 0 || b < 0 || !onsetCount(drum.onsets, start, numBars)) continue;
-      if (found === windowIndex) {
-        return {
-          melody: canonicalize(windowOf(mel[m].tokens, start, numBars)),
-          bass: canonicalize(windowOf(bass[b].tokens, start, numBars)),
-          drums: windowOf(drum.tokens, start, numBars),
-        };
-      }
-      found++;
+      windows.push({ startBar: seg.firstBar + start, tokens: {
+        melody: canonicalize(windowOf(mel[m].tokens, start, numBars)),
+        bass: canonicalize(windowOf(bass[b].tokens, start, numBars)),
+        drums: windowOf(drum.tokens, start, numBars),
+      } });
     }
   }
-  stats.reason = 'needs a melody (programs 0-31), a bass (32-39) and drums playing together';
-  throw fail(name, stats, 'trio', numBars, found, windowIndex);
+  return windows;
 }
 
-/** Tokens {track: Int32Array} of a MIDI file (ArrayBuffer or Uint8Array) for a representation. */
-export function midiToTokens(data, representation, numBars, windowIndex = 0, name = 'MIDI file') {
-  let midi;
+export function trioFromMidi(midi, numBars, windowIndex = 0, name = 'MIDI file') {
+  const stats = {};
+  const windows = trioWindows(midi, numBars, stats);
+  if (windowIndex < windows.length) return windows[windowIndex].tokens;
+  stats.reason = 'needs a melody (programs 0-31), a bass (32-39) and drums playing together';
+  throw fail(name, stats, 'trio', numBars, windows.length, windowIndex);
+}
+
+/** A MIDI file (ArrayBuffer or Uint8Array) read for the page; `name` goes into messages.
+ * Throws NoWindowError when it is not a readable Standard MIDI File. */
+export function readMidiFile(data, name = 'MIDI file') {
   try {
-    midi = readMidi(data);
+    return readMidi(data);
   } catch (err) {
     throw new NoWindowError(`${name}: not a readable MIDI file (${err.message})`);
   }
-  if (representation === 'melody') return { melody: melodyFromMidi(midi, numBars, windowIndex, name) };
+}
+
+/** Every window of a read MIDI file for a representation, in the order --window counts them:
+ * [{startBar, tokens: {track: Int32Array}}], melody windows also with {instrument, program}.
+ * `instrument` (melody only) takes that part's line instead of the busiest part's. */
+export function midiWindows(midi, representation, numBars, instrument = null) {
+  if (instrument !== null && representation !== 'melody') {
+    throw new Error('an instrument applies to melody models only');
+  }
+  if (representation === 'melody') return melodyWindows(midi, numBars, instrument).windows;
+  if (representation === 'drums') return drumWindows(midi, numBars);
+  if (representation === 'trio') return trioWindows(midi, numBars);
+  throw new Error(`unknown representation ${representation}`);
+}
+
+/** Tokens {track: Int32Array} of a read MIDI file's `windowIndex`-th window for a
+ * representation (of `instrument`'s line, for melody models, when given). Throws
+ * NoWindowError saying why there is no such window. */
+export function windowTokens(midi, representation, numBars, windowIndex = 0, name = 'MIDI file',
+  instrument = null) {
+  if (instrument !== null && representation !== 'melody') {
+    throw new Error('an instrument applies to melody models only');
+  }
+  if (representation === 'melody') {
+    return { melody: melodyFromMidi(midi, numBars, windowIndex, name, instrument) };
+  }
   if (representation === 'drums') return { drums: drumsFromMidi(midi, numBars, windowIndex, name) };
   if (representation === 'trio') return trioFromMidi(midi, numBars, windowIndex, name);
   throw new Error(`unknown representation ${representation}`);
+}
+
+/** windowTokens of a MIDI file (ArrayBuffer or Uint8Array). */
+export function midiToTokens(data, representation, numBars, windowIndex = 0, name = 'MIDI file',
+  instrument = null) {
+  return windowTokens(readMidiFile(data, name), representation, numBars, windowIndex, name,
+    instrument);
 }
 
 // --- tokens -> notes -> MIDI -----------------------------------------------------------------

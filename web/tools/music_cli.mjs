@@ -1,19 +1,35 @@
 // The page's MIDI <-> tokens code (src/music.js) from the command line, for tests that compare
 // it with hmvae_tf.music. Reads one JSON request per line on stdin, writes one JSON answer per
 // line:
-//   {"op": "midi_to_tokens", "path": "a.mid", "representation": "melody", "bars": 2, "window": 0}
-//     -> {"tokens": {"melody": [...]}} or {"error": "..."}
+//   {"op": "midi_to_tokens", "path": "a.mid", "representation": "melody", "bars": 2, "window": 0,
+//    "instrument": null} -> {"tokens": {"melody": [...]}} or {"error": "..."}
+//   {"op": "windows", "path": "a.mid", "representation": "melody", "bars": 2, "instrument": null}
+//     -> {"windows": [{"startBar", "instrument", "program"}], "parts": [{"instrument", "program",
+//        "name", "windows"}] (melody only)} or {"error": "..."}
 //   {"op": "tokens_to_midi", "tokens": {"melody": [...]}, "qpm": 120, "out": "b.mid"} -> {"ok": true}
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { midiToTokens, tokensToMidi } from '../src/music.js';
+import {
+  melodyParts, midiToTokens, midiWindows, readMidiFile, tokensToMidi,
+} from '../src/music.js';
 
 function handle(req) {
   if (req.op === 'midi_to_tokens') {
     try {
       const tokens = midiToTokens(new Uint8Array(readFileSync(req.path)), req.representation,
-        req.bars, req.window || 0, req.path);
+        req.bars, req.window || 0, req.path, req.instrument ?? null);
       return { tokens: Object.fromEntries(Object.entries(tokens).map(([k, v]) => [k, Array.from(v)])) };
+    } catch (err) {
+      return { error: err.message, kind: err.name };
+    }
+  }
+  if (req.op === 'windows') {
+    try {
+      const midi = readMidiFile(new Uint8Array(readFileSync(req.path)), req.path);
+      const windows = midiWindows(midi, req.representation, req.bars, req.instrument ?? null)
+        .map(({ startBar, instrument, program }) => ({ startBar, instrument, program }));
+      const parts = req.representation === 'melody' ? melodyParts(midi, req.bars) : [];
+      return { windows, parts };
     } catch (err) {
       return { error: err.message, kind: err.name };
     }
