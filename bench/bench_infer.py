@@ -2,6 +2,7 @@
 
     python bench/bench_infer.py --suite=mel2 --baseline          # sample 1, sample 64, interpolate 8
     python bench/bench_infer.py --suite=mel2 --jit_compile --session --baseline   # all four ways
+    python bench/bench_infer.py --suite=mel2 --jit_compile --session --bfloat16 --baseline  # and bf16
     python bench/bench_infer.py --suite=hier16 --hparams=enc_rnn_size=[512,512],dec_rnn_size=[256,256],z_size=256 --baseline
     python bench/bench_infer.py --suite=hier16 --baseline       # full size
 
@@ -10,6 +11,8 @@ and with --jit_compile also the XLA-compiled variant), loaded with tf.saved_mode
 called through its signatures (what a Python program calling the SavedModel directly gets).
 With --session also as `hmvae serve`, TF Serving and the in-process client (`hmvae sample
 --saved_model`) run it: the SignatureDef in a TF1 session, one C++ callable per signature.
+With --bfloat16 also the XLA export with bfloat16 products, as served (the server then asks
+XLA for its classic CPU runtime, as `hmvae serve` does for such an export).
 Magenta: TrainedModel calls on a fresh checkpoint of its training graph (the anchor's
 bench_infer.py), including its NoteSequence post-processing. Medians of --runs calls after
 --warmup calls.
@@ -57,7 +60,8 @@ def worker(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = export.export_saved_model(model, tmp, jit_compile=args.jit_compile,
                                          decode_shards=args.decode_shards,
-                                         parallel_bars_rows=args.parallel_bars_rows)
+                                         parallel_bars_rows=args.parallel_bars_rows,
+                                         dtype_policy=args.dtype_policy)
         if args.session:
             from hmvae_tf.serving.service import Servable
 
@@ -102,9 +106,10 @@ def worker(args) -> dict:
     return out
 
 
-def run_ours(args, jit: bool, session: bool = False) -> dict:
+def run_ours(args, jit: bool, session: bool = False, dtype_policy: str = "float32") -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", f"--suite={args.suite}",
-           f"--hparams={args.hparams}", f"--warmup={args.warmup}", f"--runs={args.runs}"]
+           f"--hparams={args.hparams}", f"--warmup={args.warmup}", f"--runs={args.runs}",
+           f"--dtype_policy={dtype_policy}"]
     if args.parallel_bars_rows is not None:
         cmd.append(f"--parallel_bars_rows={args.parallel_bars_rows}")
     if args.decode_shards is not None:
@@ -152,6 +157,11 @@ def main() -> None:
                    help="as `hmvae export --parallel_bars_rows` (default: export's default)")
     p.add_argument("--decode_shards", type=int, default=None,
                    help="as `hmvae export --decode_shards` (default: export's default)")
+    p.add_argument("--bfloat16", action="store_true",
+                   help="also measure the XLA export with bfloat16 products "
+                        "(`hmvae export --jit_compile --dtype_policy=mixed_bfloat16`) as "
+                        "served; needs --jit_compile and --session")
+    p.add_argument("--dtype_policy", default="float32", help=argparse.SUPPRESS)
     p.add_argument("--baseline", action="store_true", help="also run Magenta's TrainedModel")
     p.add_argument("--json_out", default=None)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -167,6 +177,9 @@ def main() -> None:
         rows["ours, session"] = run_ours(args, jit=False, session=True)
         if args.jit_compile:
             rows["ours, XLA, session"] = run_ours(args, jit=True, session=True)
+            if args.bfloat16:
+                rows["ours, XLA bf16, session"] = run_ours(args, jit=True, session=True,
+                                                           dtype_policy="mixed_bfloat16")
     if args.baseline:
         base = run_baseline(args)
         rows["magenta"] = {k: base[v]["ms_median"] for k, v in (

@@ -20,7 +20,7 @@ import tensorflow as tf
 # The contract's names and the defaults live with the command line, which loads no TensorFlow.
 from hmvae_tf.export_options import (CONFIG_ASSET, MIN_SHARD_ROWS, PARALLEL_BARS_MIN_BYTES,
                                      PARALLEL_BARS_ROWS, SIGNATURES, XLA_DECODE_SHARDS)
-from hmvae_tf.model import sampling
+from hmvae_tf.model import precision, sampling
 from hmvae_tf.model.vae import MusicVAE, slerp
 
 
@@ -271,10 +271,12 @@ def decoder_step_bytes(model: MusicVAE) -> int:
 def export_saved_model(model: MusicVAE, export_base: str, version: int | None = None,
                        jit_compile: bool = False, extra_metadata: dict | None = None,
                        decode_shards: int | None = None,
-                       parallel_bars_rows: int | None = None) -> str:
+                       parallel_bars_rows: int | None = None,
+                       dtype_policy: str = "float32") -> str:
     """Writes `<export_base>/<version>/` atomically and returns its path. decode_shards
     and parallel_bars_rows: see ServingModule; they default to XLA_DECODE_SHARDS with
-    jit_compile (else 1) and PARALLEL_BARS_ROWS."""
+    jit_compile (else 1) and PARALLEL_BARS_ROWS. dtype_policy: the products' dtype in the
+    signatures' graphs (`precision.POLICIES`), recorded in the export's metadata."""
     if decode_shards is None:
         decode_shards = XLA_DECODE_SHARDS if jit_compile else 1
     if parallel_bars_rows is None:
@@ -287,10 +289,11 @@ def export_saved_model(model: MusicVAE, export_base: str, version: int | None = 
     tmp = os.path.join(export_base, f".tmp-{version}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     model.set_use_cudnn(False)
-    functions = ServingModule(model, jit_compile, decode_shards,
-                              parallel_bars_rows).concrete_functions()
     try:
-        tf.saved_model.save(saveable_root(functions), tmp, signatures=functions)
+        with precision.policy(dtype_policy):  # the products' dtype is fixed when traced
+            functions = ServingModule(model, jit_compile, decode_shards,
+                                      parallel_bars_rows).concrete_functions()
+            tf.saved_model.save(saveable_root(functions), tmp, signatures=functions)
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
         metadata = {
             "config": json.loads(model.config.to_json()),
@@ -299,6 +302,7 @@ def export_saved_model(model: MusicVAE, export_base: str, version: int | None = 
             "steps_per_bar": 16,
             "num_steps": model.config.num_steps,
             "z_size": model.config.z_size,
+            "dtype_policy": dtype_policy,
             "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **(extra_metadata or {}),
         }

@@ -258,3 +258,63 @@ def test_load_model_refuses_an_export_its_config_does_not_fit(melody_export, tmp
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="does not match its config"):
         export.load_model(str(copy))
+
+
+def _product_dtypes(path: str) -> set[str]:
+    """The dtypes (T attribute) of every MatMul/BatchMatMul in an export's graphs."""
+    from tensorflow.core.protobuf import saved_model_pb2
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString(open(os.path.join(path, "saved_model.pb"), "rb").read())
+    graph = proto.meta_graphs[0].graph_def
+    nodes = list(graph.node) + [n for f in graph.library.function for n in f.node_def]
+    return {tf.dtypes.as_dtype(n.attr["T"].type).name for n in nodes
+            if n.op in ("MatMul", "BatchMatMulV2", "BatchMatMulV3")}
+
+
+def test_bfloat16_export_keeps_the_shipped_models_reconstructions(tmp_path, monkeypatch):
+    """--dtype_policy=mixed_bfloat16 runs the products in bfloat16 and records it; on the
+    shipped (trained) melody model its reconstructions of real tunes are float32's, and a
+    row's melody still does not depend on its batch-mates. A server loading such an export
+    asks XLA for the runtime that runs bfloat16 at speed."""
+    from hmvae_tf.music import corpus
+    from hmvae_tf.serving.service import Servable, export_dtype_policy
+
+    model = export.load_model(os.path.join(os.path.dirname(__file__), "..", "saved_models",
+                                           "mel_2bar", "1"))
+    base = str(tmp_path / "export")
+    fp32 = export.export_saved_model(model, base)
+    bf16 = export.export_saved_model(model, base, dtype_policy="mixed_bfloat16")
+    assert (export_dtype_policy(fp32), export_dtype_policy(bf16)) == ("float32",
+                                                                      "mixed_bfloat16")
+    assert _product_dtypes(fp32) == {"float32"}
+    assert "bfloat16" in _product_dtypes(bf16)
+
+    test_pieces = [p for p in corpus.embedded_pieces()
+                   if corpus.split_of(p.piece_id) == "test"][:40]
+    examples, _ = corpus.convert_pieces(("melody", 2, test_pieces))
+    tunes = np.stack([e.tokens for e in examples[:96]]).astype(np.int32)
+    n = len(tunes)
+    assert n >= 64
+
+    def reconstruct(path, rows):
+        return tf.saved_model.load(path).signatures["reconstruct"](
+            melody=tf.constant(rows), temperature=tf.zeros([len(rows)]),
+            seed=tf.zeros([len(rows), 2], tf.int32))["melody"].numpy()
+
+    want, got = reconstruct(fp32, tunes), reconstruct(bf16, tunes)
+    assert (got == want).mean() >= 0.98
+    assert (got == tunes).mean() >= (want == tunes).mean() - 0.01 > 0.8
+    for k in (0, n // 2):
+        np.testing.assert_array_equal(reconstruct(bf16, tunes[k:k + 1])[0], got[k])
+
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    Servable("fp32", 1, fp32)
+    assert "XLA_FLAGS" not in os.environ
+    Servable("bf16", 2, bf16)
+    assert "--xla_cpu_use_thunk_runtime=false" in os.environ["XLA_FLAGS"]
+
+
+def test_export_flag_offers_the_precision_policies():
+    from hmvae_tf import export_options
+    from hmvae_tf.model import precision
+    assert export_options.DTYPE_POLICIES == precision.POLICIES

@@ -61,8 +61,16 @@ def set_policy(name: str) -> None:
     if name not in _DTYPES:
         raise ValueError(f"unknown precision policy {name!r}; one of {', '.join(POLICIES)}")
     _policy = name
+    if matmul_dtype() == tf.bfloat16:
+        use_classic_xla_runtime()
+
+
+def use_classic_xla_runtime() -> None:
+    """Asks XLA's CPU backend for its classic runtime, the one that runs bfloat16 products at
+    oneDNN's rate, unless XLA_FLAGS already chooses a runtime. XLA reads the flag at the
+    process's first compile; later calls change nothing for this process."""
     flags = os.environ.get("XLA_FLAGS", "")
-    if matmul_dtype() == tf.bfloat16 and "xla_cpu_use_thunk_runtime" not in flags:
+    if "xla_cpu_use_thunk_runtime" not in flags:
         os.environ["XLA_FLAGS"] = f"{flags} {XLA_CLASSIC_RUNTIME}".strip()
 
 

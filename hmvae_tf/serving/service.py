@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import json
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Callable, Mapping
@@ -36,6 +37,17 @@ RUNNABLE_METHODS = {"tensorflow/serving/predict", "tensorflow/serving/classify",
                     "tensorflow/serving/regress"}
 
 
+def export_dtype_policy(path: str) -> str | None:
+    """The products' dtype policy an hmvae export records (None for other SavedModels)."""
+    from hmvae_tf.export_options import CONFIG_ASSET
+
+    try:
+        with open(os.path.join(path, "assets.extra", CONFIG_ASSET)) as f:
+            return json.load(f).get("dtype_policy", "float32")
+    except (OSError, ValueError):
+        return None
+
+
 class Servable:
     """One loaded version of a model, run the way TF Serving runs it: the "serve" MetaGraph in a
     TF1 Session, each signature a callable feeding and fetching the SignatureDef's tensors.
@@ -54,6 +66,12 @@ class Servable:
 
     def __init__(self, name: str, version: int, path: str, session_config=None):
         self.name, self.version, self.path = name, version, path
+        if export_dtype_policy(path) == "mixed_bfloat16":
+            # Its bfloat16 products run at oneDNN's rate only in XLA's classic CPU runtime;
+            # that takes effect if no XLA compile has run in this process yet.
+            from hmvae_tf.model import precision
+
+            precision.use_classic_xla_runtime()
         self.graph = tf.Graph()
         self.session = tf.compat.v1.Session(graph=self.graph, config=session_config)
         level = tf.get_logger().level
