@@ -63,7 +63,13 @@ class ServingModule:
         self.parallel_bars_rows = parallel_bars_rows if model.decoder.hierarchical else 0
         compiled = (lambda fn: tf.function(fn, jit_compile=True)) if jit_compile else (
             lambda fn: fn)
-        self._posterior = compiled(self._posterior_moments)
+        if jit_compile:
+            # One compiled call per encoder direction: XLA runs a loop on one core, and two
+            # calls let the session's inter-op pool run the directions side by side.
+            self._direction = compiled(model.encoder.direction_pass)
+            self._posterior = self._posterior_by_direction
+        else:
+            self._posterior = self._posterior_moments
         # Both are called with noise=, never with seed=.
         self._decode = compiled(model.decode)
         self._decode_bars = compiled(functools.partial(model.decode, bars_in_parallel=True))
@@ -83,6 +89,11 @@ class ServingModule:
 
     def _posterior_moments(self, tokens: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         q = self.model.encode(tokens)
+        return q.mean(), q.stddev()
+
+    def _posterior_by_direction(self, tokens: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        encoder = self.model.encoder
+        q = encoder.posterior(encoder.features_by_direction(tokens, self._direction))
         return q.mean(), q.stddev()
 
     def _decode_seeded(self, z: tf.Tensor, temperature: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
@@ -167,11 +178,11 @@ class ServingModule:
         batch = tf.shape(a)[0]
         one_pair = tf.logical_and(tf.reduce_all(tf.equal(a, a[:1])),
                                   tf.reduce_all(tf.equal(b, b[:1])))
-        # The two endpoints as two 1-row calls, which the inter-op pool runs at once.
+        # The two endpoints as one 2-row call: an encoder step reads its weights once for
+        # both, and the encoder's directions run side by side (`_posterior_by_direction`).
         return tf.cond(
             one_pair,
-            lambda: tf.repeat(tf.concat([self._posterior(a[:1])[0], self._posterior(b[:1])[0]],
-                                        0), batch, 0),
+            lambda: tf.repeat(self._posterior(tf.concat([a[:1], b[:1]], 0))[0], batch, 0),
             lambda: self._posterior(tf.concat([a, b], 0))[0])
 
     # --- tracing ------------------------------------------------------------------------

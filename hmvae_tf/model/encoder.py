@@ -47,7 +47,12 @@ class BidirectionalLstmEncoder(keras.layers.Layer):
         if self.use_cudnn and gpu_available():
             features = self._keras_features(tokens, training)
         else:
-            features = self._loop_features(tokens, training)
+            features = self.features_by_direction(
+                tokens, lambda i, reverse, x: self.direction_pass(i, reverse, x, training))
+        return self.posterior(features)
+
+    def posterior(self, features: tf.Tensor) -> tfd.MultivariateNormalDiag:
+        """q(z|x) from the last layer's final [h_fw, h_bw] [B, 2u]."""
         return tfd.MultivariateNormalDiag(loc=self.mu(features), scale_diag=self.sigma(features))
 
     def one_hot(self, tokens: tf.Tensor) -> tf.Tensor:
@@ -62,30 +67,36 @@ class BidirectionalLstmEncoder(keras.layers.Layer):
         _, h_fw, _, h_bw, _ = self.layers_[-1](x, training=training)
         return tf.concat([h_fw, h_bw], axis=-1)
 
-    def _loop_features(self, tokens, training=False):
-        """Same function as the Keras layers; the first layer's one-hot input is a gather."""
-        tokens_tm = tf.transpose(tokens, [1, 0, 2])
-        batch = tf.shape(tokens)[0]
-        x = None
-        for i, layer in enumerate(self.layers_):
-            outs, finals = [], []
-            for direction, reverse in ((layer.forward_layer, False), (layer.backward_layer, True)):
-                cell = direction.cell
-                if i == 0:
-                    proj, offset = cell.bias, 0
-                    for k, classes in enumerate(self.track_classes):
-                        proj = proj + gather_rows(cell.kernel[offset:offset + classes],
-                                                  tokens_tm[..., k])
-                        offset += classes
-                else:
-                    proj = project(x, cell.kernel, cell.bias)
-                zeros = tf.zeros(tf.stack([batch, cell.units]))
-                out, h, _ = run_lstm(proj, cell.recurrent_kernel, zeros, zeros, reverse=reverse,
-                                   training=training)
-                outs.append(out)
-                finals.append(h)
-            x = tf.concat(outs, -1)
-        return tf.concat(finals, -1)
+    def features_by_direction(self, tokens: tf.Tensor, direction) -> tf.Tensor:
+        """The last layer's final [h_fw, h_bw] [B, 2u] for tokens [B, T, K], the same function
+        as the Keras layers, each direction of each layer computed by `direction(layer_index,
+        reverse, x)` -> (outputs [T, B, u], final h): `direction_pass`, or in an XLA export a
+        compiled call of it per direction, so that the session runs the two side by side."""
+        x = tf.transpose(tokens, [1, 0, 2])
+        for i in range(len(self.layers_)):
+            (out_fw, h_fw), (out_bw, h_bw) = (direction(i, reverse, x)
+                                              for reverse in (False, True))
+            x = tf.concat([out_fw, out_bw], -1)
+        return tf.concat([h_fw, h_bw], -1)
+
+    def direction_pass(self, layer_index: int, reverse: bool, x: tf.Tensor,
+                       training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+        """One direction of one layer over time-major x: token ids [T, B, K] for the first
+        layer (its one-hot input is a row gather), the previous layer's outputs [T, B, 2u]
+        after. Returns (outputs [T, B, u] in input order, final h [B, u])."""
+        layer = self.layers_[layer_index]
+        cell = (layer.backward_layer if reverse else layer.forward_layer).cell
+        if layer_index == 0:
+            proj, offset = cell.bias, 0
+            for k, classes in enumerate(self.track_classes):
+                proj = proj + gather_rows(cell.kernel[offset:offset + classes], x[..., k])
+                offset += classes
+        else:
+            proj = project(x, cell.kernel, cell.bias)
+        zeros = tf.zeros(tf.stack([tf.shape(x)[1], cell.units]))
+        out, h, _ = run_lstm(proj, cell.recurrent_kernel, zeros, zeros, reverse=reverse,
+                             training=training)
+        return out, h
 
     def set_use_cudnn(self, value: bool) -> None:
         """False for exports: CPU servers and browsers have no GPU-only LSTM kernel."""
