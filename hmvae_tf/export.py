@@ -42,7 +42,10 @@ class ServingModule:
     (`hmvae serve --tensorflow_intra_op_parallelism=1`), where a single loop leaves a core
     idle, 1.6-2.0x at 32-128 rows; at TF's default threads 1.07-1.43x at 64 rows (five runs),
     where XLA's own threading of the small products pays less than two single-core loops,
-    within 4 % at 32, 48, 96 and 128 rows, 7 % at 256. The plain export gained nothing at the
+    within 4 % at 32, 48, 96 and 128 rows, 7 % at 256. Once each encoder direction was its
+    own compiled call, smaller requests gained too at TF's default threads (interleaved in one
+    process, three runs): 8 rows 1.03-1.08x, 12 rows 1.16-1.26x, 16 rows 1.22-1.29x, 24 rows
+    1.09-1.24x, so MIN_SHARD_ROWS went from 16 to 4. The plain export gained nothing at the
     default threads (64 and 128 rows), so only the XLA export shards by default.
 
     With parallel_bars_rows > 0 (hierarchical models), a request of at most that many rows is

@@ -14,7 +14,7 @@ CONFIG_ASSET = "hmvae_config.json"
 SIGNATURES = ("sample", "decode", "encode", "reconstruct", "interpolate")
 # The XLA export decodes a request of at least 2 x MIN_SHARD_ROWS rows in this many pieces.
 XLA_DECODE_SHARDS = 2
-MIN_SHARD_ROWS = 16
+MIN_SHARD_ROWS = 4  # 8 rows and up: 1.05-1.3x at 8-24 rows on 2 cores (was 16, BUILD.md)
 # Hierarchical exports decode requests of at most this many rows with every bar at once;
 # the XLA export only if one step of the core decoder reads at least PARALLEL_BARS_MIN_BYTES
 # of weights (below that, XLA's step-by-step loop runs from cache and was as fast).

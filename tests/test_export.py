@@ -165,7 +165,7 @@ def _most_calls_to_one_compiled_function(path: str, name: str) -> int:
 def test_xla_export_decodes_big_requests_in_shards_with_the_same_melodies(
         melody_export, melody_xla_export):
     """A request of >= 2 x MIN_SHARD_ROWS rows is decoded in two compiled calls, and every row
-    is the row the plain export draws (33 rows: the shards are uneven)."""
+    is the row the plain export draws (9 rows: the shards are uneven)."""
     _, model, base, plain_path = melody_export
     _, _, _, xla_path = melody_xla_export
     assert _most_calls_to_one_compiled_function(xla_path, "decode") == export.XLA_DECODE_SHARDS
