@@ -222,3 +222,38 @@ def test_part_and_window_choices_are_the_python_clients(tmp_path):
                 chorale_parts = got["parts"]
     # The chorale is the case the choosers are for: several voices, the busiest one changing.
     assert chorale_parts is not None and len(chorale_parts) >= 4
+
+
+def test_drum_and_trio_windows_are_the_python_clients(tmp_path):
+    """The window chooser of drum and trio models lists as many windows as `--window` counts,
+    each with the tokens Python gives it; an instrument applies to melody models only."""
+    path = tmp_path / "band.mid"
+    midi_io.write_midi(_band_piece(time_signatures=((0.0, 1, 4), (1.0, 4, 4))), path)
+    requests, expected = [], []
+    for rep_name in ("drums", "trio"):
+        rep = get_representation(rep_name)
+        want = []
+        while True:
+            try:
+                tokens = rep.from_note_sequence(str(path), 2, window_index=len(want))
+            except NoWindowError:
+                break
+            want.append({t: (tokens[:, k] if rep.multitrack else tokens).tolist()
+                         for k, t in enumerate(rep.tracks)})
+        assert want, rep_name
+        requests.append({"op": "windows", "path": str(path), "representation": rep_name,
+                         "bars": 2})
+        requests += [{"op": "midi_to_tokens", "path": str(path), "representation": rep_name,
+                      "bars": 2, "window": k} for k in range(len(want))]
+        expected.append((rep_name, want))
+    requests.append({"op": "windows", "path": str(path), "representation": "drums", "bars": 2,
+                     "instrument": 0})
+    answers = iter(music_cli(requests))
+    for rep_name, want in expected:
+        listed = next(answers)
+        assert len(listed["windows"]) == len(want) and listed["parts"] == [], rep_name
+        assert [w["startBar"] for w in listed["windows"]] == sorted(
+            w["startBar"] for w in listed["windows"])
+        for k, tokens in enumerate(want):
+            assert next(answers).get("tokens") == tokens, (rep_name, k)
+    assert "melody models only" in next(answers)["error"]
