@@ -76,7 +76,8 @@ def compare(exports: dict[str, str], rounds: int, warmup: int = 5) -> None:
                 if r >= warmup:
                     times[(name, case)].append(time.perf_counter() - start)
                 time.sleep(0.002)
-    print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; medians of {rounds} alternating calls, ms")
+    print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; "
+          f"medians of {rounds} alternating calls, ms")
     print("| call | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
     for case, *_ in cases:

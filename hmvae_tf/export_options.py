@@ -37,16 +37,17 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         "TF Serving then needs --xla_cpu_compilation_enabled)")
     parser.add_argument("--dtype_policy", choices=DTYPE_POLICIES, default="float32",
                         help="dtype of the LSTM and decoder products in the signatures "
-                        "(variables, states and logits stay float32). mixed_bfloat16 needs a "
-                        "CPU with AVX512_BF16 or AMX, --jit_compile and XLA's classic CPU "
-                        "runtime (XLA_FLAGS=--xla_cpu_use_thunk_runtime=false, which hmvae "
-                        "serve and the in-process clients set for such an export). On a "
-                        "2-core Zen 4 it decoded 1 and 64+ rows faster (2-bar: 2.2-2.5 "
-                        "against 2.9-3.2 ms, 64 rows 19-21 against 29 ms) but 4-32 rows and "
-                        "the encoder slower (interpolate 8: 16-19 against 12-17 ms); the "
-                        "shipped melody model's reconstructions kept 99.9 %% of their tokens "
-                        "(bench/README.md). Without bfloat16 instructions it is emulated and "
-                        "slow; float32 is portable")
+                        "(variables, states and logits stay float32). mixed_bfloat16 pays "
+                        "only on a CPU with AVX512_BF16 or AMX, with --jit_compile and XLA's "
+                        "classic CPU runtime (XLA_FLAGS=--xla_cpu_use_thunk_runtime=false, "
+                        "which hmvae serve and the in-process clients set for such an "
+                        "export). On a "
+                        "2-core Zen 4, 64 2-bar samples took 21.4 against 32.5-33.9 ms side "
+                        "by side, 1 sample and interpolate 8 the same time, 4-32 rows and the "
+                        "encoder up to 1.65x longer; the shipped melody model's "
+                        "reconstructions kept 99.86 %% of their tokens (bench/README.md). "
+                        "Without bfloat16 instructions it is emulated and slow; float32 is "
+                        "portable")
     # default=SUPPRESS: these defaults depend on the model and --jit_compile, which the help
     # text explains; export_saved_model picks them when the flag is absent.
     parser.add_argument("--decode_shards", type=arg_types.int_at_least(1),
