@@ -95,6 +95,7 @@ class ServingModule:
         return q.mean(), q.stddev()
 
     def _posterior_by_direction(self, tokens: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """`_posterior_moments` with each encoder direction one compiled call (XLA export)."""
         encoder = self.model.encoder
         q = encoder.posterior(encoder.features_by_direction(tokens, self._direction))
         return q.mean(), q.stddev()

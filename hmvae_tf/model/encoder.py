@@ -1,11 +1,19 @@
 """q(z|x): a stacked bidirectional LSTM over the whole sequence, as a tfp distribution."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from hmvae_tf.model.lstm import gather_rows, gpu_available, project, run_lstm
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    # direction(layer_index, reverse, x) -> (outputs [T, B, u], final h [B, u])
+    Direction = Callable[[int, bool, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
 
 tfd = tfp.distributions
 
@@ -67,7 +75,7 @@ class BidirectionalLstmEncoder(keras.layers.Layer):
         _, h_fw, _, h_bw, _ = self.layers_[-1](x, training=training)
         return tf.concat([h_fw, h_bw], axis=-1)
 
-    def features_by_direction(self, tokens: tf.Tensor, direction) -> tf.Tensor:
+    def features_by_direction(self, tokens: tf.Tensor, direction: Direction) -> tf.Tensor:
         """The last layer's final [h_fw, h_bw] [B, 2u] for tokens [B, T, K], the same function
         as the Keras layers, each direction of each layer computed by `direction(layer_index,
         reverse, x)` -> (outputs [T, B, u], final h): `direction_pass`, or in an XLA export a
