@@ -291,7 +291,10 @@ def export_saved_model(model: MusicVAE, export_base: str, version: int | None = 
     """Writes `<export_base>/<version>/` atomically and returns its path. decode_shards
     and parallel_bars_rows: see ServingModule; they default to XLA_DECODE_SHARDS with
     jit_compile (else 1) and PARALLEL_BARS_ROWS. dtype_policy: the products' dtype in the
-    signatures' graphs (`precision.POLICIES`), recorded in the export's metadata."""
+    signatures' graphs (`precision.POLICIES`). The metadata records these options as given
+    (None: the default), so the export can be made again (`export_options.reproduce_flags`)."""
+    options = {"jit_compile": jit_compile, "dtype_policy": dtype_policy,
+               "decode_shards": decode_shards, "parallel_bars_rows": parallel_bars_rows}
     if decode_shards is None:
         decode_shards = XLA_DECODE_SHARDS if jit_compile else 1
     if parallel_bars_rows is None:
@@ -318,6 +321,7 @@ def export_saved_model(model: MusicVAE, export_base: str, version: int | None = 
             "num_steps": model.config.num_steps,
             "z_size": model.config.z_size,
             "dtype_policy": dtype_policy,
+            "options": options,
             "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **(extra_metadata or {}),
         }

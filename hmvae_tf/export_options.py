@@ -25,6 +25,18 @@ PARALLEL_BARS_MIN_BYTES = 16 << 20
 DTYPE_POLICIES = ("float32", "mixed_bfloat16")
 
 
+def reproduce_flags(options: dict) -> str:
+    """The `hmvae export` flags that make an export with these options again: `options` is the
+    "options" record of its metadata (flags left at their defaults are None or absent)."""
+    flags = " --jit_compile" if options.get("jit_compile") else ""
+    if options.get("dtype_policy", "float32") != "float32":
+        flags += f" --dtype_policy={options['dtype_policy']}"
+    for name in ("decode_shards", "parallel_bars_rows"):
+        if options.get(name) is not None:
+            flags += f" --{name}={options[name]}"
+    return flags
+
+
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     """The flags of `hmvae export`."""
     parser.add_argument("--model_dir", required=True, help="trained model directory")

@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hmvae_tf.export_options import reproduce_flags
+
 if TYPE_CHECKING:
     from hmvae_tf.configs import Config
     from hmvae_tf.model.vae import MusicVAE
@@ -335,8 +337,9 @@ def shown(path: str) -> str:
 
 def reproduce_commands(name: str, config: Config, facts: dict, dataset: str,
                        data_dir: str | None, model_dir: str, export_base: str,
-                       args: argparse.Namespace) -> list[str]:
-    """The commands that rebuild the data, the model, its export and this card."""
+                       args: argparse.Namespace, export_flags: str = "") -> list[str]:
+    """The commands that rebuild the data, the model, its export (with `export_flags`) and
+    this card."""
     data_flag = f" --data_dir={data_dir}" if data_dir else ""
     tfds_config = dataset.split("/")[-1]
     hparams = hparams_diff(config)
@@ -363,7 +366,8 @@ def reproduce_commands(name: str, config: Config, facts: dict, dataset: str,
     return [
         f"tfds build tfds_builders/hmvae_notesequences --config={tfds_config}{data_flag}",
         train,
-        f"hmvae export --model_dir={shown(model_dir)} --export_base={shown(export_base)}",
+        f"hmvae export --model_dir={shown(model_dir)} --export_base={shown(export_base)}"
+        + export_flags,
         card,
         evaluate,
     ]
@@ -380,7 +384,10 @@ def render_card(name: str, m: dict) -> str:
     lines += [
         f"SavedModel `{m['export']['version_dir']}` (exported {m['export'].get('exported_at', '?')} "
         f"from step {tr.get('step')} of `{tr['model_dir']}`); {m['parameters']:,} parameters. "
-        f"Card written {m['written_at']} by `hmvae card` in {m['card_seconds']:.0f} s.", ""]
+        f"Card written {m['written_at']} by `hmvae card` in {m['card_seconds']:.0f} s."
+        + (f" The export runs its products in {m['export']['dtype_policy']}; the metrics below "
+           "are those of the float32 model rebuilt from its weights."
+           if m["export"].get("dtype_policy", "float32") != "float32" else ""), ""]
 
     lines += ["## Quality on the test split", ""]
     rows = [{"model": name, "config": cfg["name"], "step": tr.get("step"), **ev}]
@@ -667,6 +674,7 @@ def make_card(args: argparse.Namespace) -> dict:
         "parameters": parameter_count(model),
         "export": {"base": export_base, "version_dir": version_dir,
                    "exported_at": export_meta.get("exported_at"),
+                   "dtype_policy": export_meta.get("dtype_policy", "float32"),
                    "attributes_file": os.path.relpath(attr_path, export_base)},
         "dataset": dataset_facts(dataset, args.data_dir),
         "training": {k: v for k, v in facts.items() if k != "history"},
@@ -686,8 +694,9 @@ def make_card(args: argparse.Namespace) -> dict:
         "figures": sorted(f for f in os.listdir(figures) if f.endswith(".png")),
     }
     metrics["checks"] = checks(config, metrics)
-    metrics["commands"] = reproduce_commands(name, config, facts, dataset, args.data_dir,
-                                             model_dir, export_base, args)
+    metrics["commands"] = reproduce_commands(
+        name, config, facts, dataset, args.data_dir, model_dir, export_base, args,
+        reproduce_flags(export_meta.get("options", {})))
     metrics["card_seconds"] = time.time() - t0
     with open(os.path.join(export_base, METRICS), "w") as f:
         json.dump(metrics, f, indent=1)

@@ -1,4 +1,5 @@
 """Export: versioned atomic SavedModels whose signatures follow the serving contract."""
+import argparse
 import json
 import os
 
@@ -331,3 +332,22 @@ def test_export_flag_offers_the_precision_policies():
     from hmvae_tf import export_options
     from hmvae_tf.model import precision
     assert export_options.DTYPE_POLICIES == precision.POLICIES
+
+
+def test_metadata_records_the_options_that_make_the_export_again(melody_export, tmp_path):
+    """A model card's reproduce command must make the same export: the options given are in
+    the metadata, and reproduce_flags turns them back into the flags."""
+    from hmvae_tf import export_options
+    _, model, _, plain = melody_export
+    made = export.export_saved_model(model, str(tmp_path / "e"), jit_compile=True,
+                                     dtype_policy="mixed_bfloat16", decode_shards=3)
+    options = [json.load(open(os.path.join(p, "assets.extra", export.CONFIG_ASSET)))["options"]
+               for p in (plain, made)]
+    assert export_options.reproduce_flags(options[0]) == ""
+    flags = export_options.reproduce_flags(options[1])
+    assert flags == " --jit_compile --dtype_policy=mixed_bfloat16 --decode_shards=3"
+    parser = argparse.ArgumentParser()
+    export_options.add_arguments(parser, "export")
+    args = parser.parse_args(["--model_dir=m", "--export_base=e", *flags.split()])
+    assert (args.jit_compile, args.dtype_policy, args.decode_shards) == (
+        True, "mixed_bfloat16", 3)

@@ -1,5 +1,6 @@
 """Model cards, the interpolation metric and attribute vectors, on a tiny model trained briefly
 on a tiny TFDS dataset built from generated MIDI (no corpus, no network)."""
+import copy
 import json
 import os
 
@@ -95,6 +96,18 @@ def test_reproduce_command_rebuilds_the_config(card_env):
     hparams = cmd.split("--hparams=")[1].split()[0]
     assert configs.get_config("cat-mel_2bar_small", hparams) == config
     assert "--num_steps=60" in cmd and "--checkpoint_every=20" in cmd and "--seed=1" in cmd
+
+
+def test_card_says_when_the_export_multiplies_in_bfloat16(card_env):
+    """The card's metrics are the rebuilt float32 model's; a bfloat16 export says so, and its
+    reproduce command makes a float32 export only when that is what was exported."""
+    m = copy.deepcopy(card_env["metrics"])
+    assert m["export"]["dtype_policy"] == "float32"
+    export_cmd = next(c for c in m["commands"] if c.startswith("hmvae export"))
+    assert "--dtype_policy" not in export_cmd and "--jit_compile" not in export_cmd
+    assert "products in" not in model_card.render_card("x", m)
+    m["export"]["dtype_policy"] = "mixed_bfloat16"
+    assert "The export runs its products in mixed_bfloat16" in model_card.render_card("x", m)
 
 
 def test_attribute_vectors_and_examples(card_env):
