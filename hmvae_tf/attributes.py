@@ -343,11 +343,10 @@ def _fail(message: str) -> int:
 
 
 def _saved_model_meta(version_dir: str) -> dict:
-    from hmvae_tf.export import CONFIG_ASSET
+    from hmvae_tf.export_options import read_metadata
 
     try:
-        with open(os.path.join(version_dir, "assets.extra", CONFIG_ASSET)) as f:
-            return json.load(f)
+        return read_metadata(version_dir)
     except OSError:
         return {}
 

@@ -301,16 +301,13 @@ def load_any(path: str, saved_model: bool, step: int | None = None
              ) -> tuple[MusicVAE, Config, int | None, str]:
     """(model, config, step, path shown) from a model directory's newest checkpoint or an
     export (the version directory is shown)."""
-    import os
-
     if saved_model:
         from hmvae_tf import export
+        from hmvae_tf.export_options import read_metadata
 
         version_dir = resolve_saved_model(path)
-        with open(os.path.join(version_dir, "assets.extra", export.CONFIG_ASSET)) as f:
-            meta = json.load(f)
         model = export.load_model(version_dir)
-        return model, model.config, meta.get("training_step"), version_dir
+        return model, model.config, read_metadata(version_dir).get("training_step"), version_dir
     from hmvae_tf.checkpoints import checkpoint_step, load_model
 
     model, config = load_model(path, step=step)

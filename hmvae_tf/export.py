@@ -19,7 +19,8 @@ import tensorflow as tf
 
 # The contract's names and the defaults live with the command line, which loads no TensorFlow.
 from hmvae_tf.export_options import (CONFIG_ASSET, MIN_SHARD_ROWS, PARALLEL_BARS_MIN_BYTES,
-                                     PARALLEL_BARS_ROWS, SIGNATURES, XLA_DECODE_SHARDS)
+                                     PARALLEL_BARS_ROWS, SIGNATURES, XLA_DECODE_SHARDS,
+                                     read_metadata)
 from hmvae_tf.model import precision, sampling
 from hmvae_tf.model.vae import MusicVAE, slerp
 
@@ -238,8 +239,7 @@ def load_model(saved_model_dir: str) -> MusicVAE:
     """A Keras MusicVAE rebuilt from an export: its config, and its weights matched by path."""
     from hmvae_tf.configs import Config
 
-    with open(os.path.join(saved_model_dir, "assets.extra", CONFIG_ASSET)) as f:
-        config = Config.from_json(json.dumps(json.load(f)["config"]))
+    config = Config.from_json(json.dumps(read_metadata(saved_model_dir)["config"]))
     model = MusicVAE(config)
     model.build()
     saved = {v.name.split(":")[0]: v for v in tf.saved_model.load(saved_model_dir).model_variables}
@@ -320,7 +320,6 @@ def export_saved_model(model: MusicVAE, export_base: str, version: int | None = 
             "steps_per_bar": 16,
             "num_steps": model.config.num_steps,
             "z_size": model.config.z_size,
-            "dtype_policy": dtype_policy,
             "options": options,
             "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **(extra_metadata or {}),

@@ -1,11 +1,14 @@
-"""`hmvae export`'s command line, and the export's names and defaults it explains.
+"""`hmvae export`'s command line, the export's names and defaults it explains, and the
+export's metadata file.
 
 Kept apart from `export`, which needs TensorFlow at import, so that `hmvae export --help`
-answers at once; `export` takes these names from here.
+answers at once and light readers of an export's metadata (the server, the CLI) need no
+TensorFlow; `export` takes these names from here.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 
 from hmvae_tf import arg_types
@@ -23,6 +26,23 @@ PARALLEL_BARS_MIN_BYTES = 16 << 20
 # The products' dtype in an export's graphs: model.precision.POLICIES, named here without
 # importing TensorFlow.
 DTYPE_POLICIES = ("float32", "mixed_bfloat16")
+
+
+def read_metadata(version_dir: str) -> dict:
+    """An export's `assets.extra/hmvae_config.json`: its config, tracks, sizes and options.
+    Raises FileNotFoundError saying so for a SavedModel that `hmvae export` did not write."""
+    path = os.path.join(version_dir, "assets.extra", CONFIG_ASSET)
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"{version_dir} is not an hmvae SavedModel (no assets.extra/{CONFIG_ASSET}); "
+            "export one with `hmvae export`")
+    with open(path) as f:
+        return json.load(f)
+
+
+def dtype_policy(metadata: dict) -> str:
+    """The products' dtype an export runs in (exports from before the option: float32)."""
+    return metadata.get("options", {}).get("dtype_policy", "float32")
 
 
 def reproduce_flags(options: dict) -> str:
@@ -76,8 +96,6 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         "--jit_compile only if a step reads at least "
                         f"{PARALLEL_BARS_MIN_BYTES >> 20} MiB of decoder weights, where it "
                         "pays); the melodies do not change")
-
-
 
 
 def run(args: argparse.Namespace) -> int:

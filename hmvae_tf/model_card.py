@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hmvae_tf.export_options import reproduce_flags
+from hmvae_tf.export_options import dtype_policy, read_metadata, reproduce_flags
 
 if TYPE_CHECKING:
     from hmvae_tf.configs import Config
@@ -547,8 +547,7 @@ def make_card(args: argparse.Namespace) -> dict:
                    else evaluate.resolve_saved_model(export_base))
     name = args.name or os.path.basename(export_base)
     model, config, step, _ = evaluate.load_any(version_dir, saved_model=True)
-    with open(os.path.join(version_dir, "assets.extra", "hmvae_config.json")) as f:
-        export_meta = json.load(f)
+    export_meta = read_metadata(version_dir)
     model_dir = args.model_dir or export_meta.get("model_dir", "")
     trained = load_config(model_dir) if model_dir else None
     if trained is not None and trained != config:
@@ -674,7 +673,7 @@ def make_card(args: argparse.Namespace) -> dict:
         "parameters": parameter_count(model),
         "export": {"base": export_base, "version_dir": version_dir,
                    "exported_at": export_meta.get("exported_at"),
-                   "dtype_policy": export_meta.get("dtype_policy", "float32"),
+                   "dtype_policy": dtype_policy(export_meta),
                    "attributes_file": os.path.relpath(attr_path, export_base)},
         "dataset": dataset_facts(dataset, args.data_dir),
         "training": {k: v for k, v in facts.items() if k != "history"},

@@ -69,15 +69,10 @@ _DTYPE_BYTES = {"float32": 4, "int32": 4, "bool": 1, "uint8": 1, "uint16": 2, "f
 # --- the browser functions -------------------------------------------------------------------
 def load_exported_model(saved_model_dir: str) -> tuple[MusicVAE, dict]:
     """(MusicVAE with the SavedModel's weights, the export's metadata dict)."""
-    from hmvae_tf.export import CONFIG_ASSET, load_model
+    from hmvae_tf.export import load_model
+    from hmvae_tf.export_options import read_metadata
 
-    meta_path = os.path.join(saved_model_dir, "assets.extra", CONFIG_ASSET)
-    if not os.path.exists(meta_path):
-        raise FileNotFoundError(
-            f"{saved_model_dir} is not an hmvae SavedModel (no assets.extra/{CONFIG_ASSET}); "
-            "export one with `hmvae export`")
-    with open(meta_path) as f:
-        meta = json.load(f)
+    meta = read_metadata(saved_model_dir)
     model = load_model(saved_model_dir)
     # As in export: never bake the GPU-only LSTM kernel into a graph.
     model.set_use_cudnn(False)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import json
-import os
 import threading
 import time
 from typing import TYPE_CHECKING, Callable, Mapping
@@ -20,6 +19,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
 
+from hmvae_tf import export_options
 from hmvae_tf.serving import protos
 from hmvae_tf.serving.batching import BatchScheduler
 from hmvae_tf.serving.errors import ServingError, from_exception, invalid_argument
@@ -39,11 +39,8 @@ RUNNABLE_METHODS = {"tensorflow/serving/predict", "tensorflow/serving/classify",
 
 def export_dtype_policy(path: str) -> str | None:
     """The products' dtype policy an hmvae export records (None for other SavedModels)."""
-    from hmvae_tf.export_options import CONFIG_ASSET
-
     try:
-        with open(os.path.join(path, "assets.extra", CONFIG_ASSET)) as f:
-            return json.load(f).get("dtype_policy", "float32")
+        return export_options.dtype_policy(export_options.read_metadata(path))
     except (OSError, ValueError):
         return None
 

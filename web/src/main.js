@@ -17,7 +17,8 @@ const state = {
   model: null,
   slots: { a: null, b: null },
   // The MIDI file behind a slot, while its part and window can still be chosen:
-  // {midi, name, instrument (null: the busiest part in each window), window}.
+  // {midi, name, instrument (null: the busiest part in each window), window, and once listed
+  // parts and windows}.
   sources: { a: null, b: null },
   counter: 0,
   errors: [],
@@ -187,37 +188,43 @@ function windowText(w, bars, auto) {
   return `${where} · #${w.instrument} ${PROGRAM_NAMES[w.program]}`;
 }
 
-/** Fills a slot's part and window choosers from its source (the part chooser for melody
- * models only: drum and trio models take whole parts by role). */
-function fillChoosers(slot) {
-  const src = state.sources[slot];
+/** The source with its parts (listed once per file) and the chosen part's windows (listed
+ * once per part), so that choosing another window re-reads nothing. */
+function listed(src) {
+  const { representation, bars } = state.model.desc;
+  const parts = src.parts
+    ?? (representation === 'melody' ? melodyParts(src.midi, bars) : []);
+  const windows = src.windows ?? midiWindows(src.midi, representation, bars, src.instrument);
+  return { ...src, parts, windows };
+}
+
+/** Fills a slot's part and window choosers from its listed source (the part chooser for
+ * melody models only: drum and trio models take whole parts by role). */
+function fillChoosers(slot, src) {
   const { representation, bars } = state.model.desc;
   const partSelect = $(`part-${slot}`);
-  const melody = representation === 'melody';
-  partSelect.closest('label').hidden = !melody;
-  if (melody) {
-    partSelect.replaceChildren(option('', 'the busiest in each window'),
-      ...melodyParts(src.midi, bars).map((p) => option(String(p.instrument), partText(p))));
-    partSelect.value = src.instrument === null ? '' : String(src.instrument);
-  }
-  const windows = midiWindows(src.midi, representation, bars, src.instrument);
-  $(`window-${slot}`).replaceChildren(...windows.map((w, i) => option(String(i),
+  partSelect.closest('label').hidden = representation !== 'melody';
+  partSelect.replaceChildren(option('', 'the busiest in each window'),
+    ...src.parts.map((p) => option(String(p.instrument), partText(p))));
+  partSelect.value = src.instrument === null ? '' : String(src.instrument);
+  $(`window-${slot}`).replaceChildren(...src.windows.map((w, i) => option(String(i),
     windowText(w, bars, src.instrument === null))));
   $(`window-${slot}`).value = String(src.window);
-  return windows;
 }
 
 /** Takes the source's chosen window into the slot; throws NoWindowError when it has none. */
-function takeWindow(slot, src) {
+function takeWindow(slot, unlisted) {
+  const src = listed(unlisted);
   const { representation, bars } = state.model.desc;
-  const tokens = windowTokens(src.midi, representation, bars, src.window, src.name,
-    src.instrument);
+  // No window: windowTokens throws the NoWindowError that says why.
+  const tokens = src.windows.length ? src.windows[src.window].tokens
+    : windowTokens(src.midi, representation, bars, 0, src.name, src.instrument);
   const seq = { tokens: Object.fromEntries(Object.entries(tokens).map(([k, v]) => [k,
     Array.from(v)])) };
   setSlot(slot, seq, src.name, src);
-  const windows = fillChoosers(slot);
+  fillChoosers(slot, src);
   const chosen = $(`window-${slot}`).selectedOptions[0];
-  setStatus(`${src.name}: window ${src.window + 1} of ${windows.length}, `
+  setStatus(`${src.name}: window ${src.window + 1} of ${src.windows.length}, `
     + `${chosen ? chosen.textContent : ''} → ${slot.toUpperCase()}`, 'ready');
 }
 
@@ -242,7 +249,8 @@ function setupChoosers() {
       }
     };
     $(`part-${slot}`).addEventListener('change', (ev) => choose(() => ({
-      instrument: ev.target.value === '' ? null : Number(ev.target.value), window: 0 })));
+      instrument: ev.target.value === '' ? null : Number(ev.target.value), window: 0,
+      windows: undefined })));
     $(`window-${slot}`).addEventListener('change', (ev) => choose(() => ({
       window: Number(ev.target.value) })));
   }

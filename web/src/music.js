@@ -502,13 +502,19 @@ export function readMidiFile(data, name = 'MIDI file') {
   }
 }
 
+/** An instrument picks one line of a melody model's input; drum and trio models read whole
+ * parts by role. */
+function checkInstrument(representation, instrument) {
+  if (instrument !== null && representation !== 'melody') {
+    throw new Error('an instrument applies to melody models only');
+  }
+}
+
 /** Every window of a read MIDI file for a representation, in the order --window counts them:
  * [{startBar, tokens: {track: Int32Array}}], melody windows also with {instrument, program}.
  * `instrument` (melody only) takes that part's line instead of the busiest part's. */
 export function midiWindows(midi, representation, numBars, instrument = null) {
-  if (instrument !== null && representation !== 'melody') {
-    throw new Error('an instrument applies to melody models only');
-  }
+  checkInstrument(representation, instrument);
   if (representation === 'melody') return melodyWindows(midi, numBars, instrument).windows;
   if (representation === 'drums') return drumWindows(midi, numBars);
   if (representation === 'trio') return trioWindows(midi, numBars);
@@ -520,9 +526,7 @@ export function midiWindows(midi, representation, numBars, instrument = null) {
  * NoWindowError saying why there is no such window. */
 export function windowTokens(midi, representation, numBars, windowIndex = 0, name = 'MIDI file',
   instrument = null) {
-  if (instrument !== null && representation !== 'melody') {
-    throw new Error('an instrument applies to melody models only');
-  }
+  checkInstrument(representation, instrument);
   if (representation === 'melody') {
     return { melody: melodyFromMidi(midi, numBars, windowIndex, name, instrument) };
   }
