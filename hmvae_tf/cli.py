@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import MutableMapping
 
+from hmvae_tf import quiet_startup
 from hmvae_tf.configs import ConfigError
 
 # command -> (module, one-line help)
@@ -76,7 +77,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """The `hmvae` entry point: runs one command, returns its exit status."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_startup.install()
     argv = sys.argv[1:] if argv is None else argv
     apply_command_env(chosen_command(argv))
     args = build_parser(argv).parse_args(argv)

@@ -19,7 +19,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
 
-from hmvae_tf import export_options
+from hmvae_tf import export_options, quiet_startup
 from hmvae_tf.serving import protos
 from hmvae_tf.serving.batching import BatchScheduler
 from hmvae_tf.serving.errors import ServingError, from_exception, invalid_argument
@@ -74,7 +74,7 @@ class Servable:
         level = tf.get_logger().level
         tf.get_logger().setLevel("ERROR")  # the TF1 loader's deprecation notice
         try:
-            with self.graph.as_default():
+            with self.graph.as_default(), quiet_startup.first_session_load():
                 meta = tf.compat.v1.saved_model.loader.load(self.session, ["serve"], path)
         finally:
             tf.get_logger().setLevel(level)

@@ -1,0 +1,117 @@
+"""TensorFlow's start-up chatter, kept off a command's terminal.
+
+On a machine without a GPU, importing the `tensorflow` wheel prints a dozen lines such as
+"Unable to register cuDNN factory", "computation placer already registered" and "failed call
+to cuInit" before a command has said anything. They are harmless, but they read like errors.
+TF_CPP_MIN_LOG_LEVEL hides only some of them: the ones logged through absl before absl's logging
+is initialised go to stderr whatever it says. So, unless the user set TF_CPP_MIN_LOG_LEVEL
+(then they see everything, as they asked), `install()` makes the first import of TensorFlow run
+with file descriptor 2 sent to a temporary file, and so does the loading of the first TF1
+session's graph (`first_session_load`), whose optimisation prints one more. Afterwards every
+captured line that is not one of the known start-up lines is written to stderr as it was, so a
+real warning still shows. TF_CPP_MIN_LOG_LEVEL becomes 3, which keeps the rest of TensorFlow's
+C++ log (such as "failed call to cuInit") quiet: its errors reach the user as Python exceptions.
+
+The cost of the capture: if TensorFlow's import itself crashes the process (a CPU it was not
+built for), its last words stay in the temporary file. Set TF_CPP_MIN_LOG_LEVEL=0 to see them.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import importlib.util
+import os
+import re
+import sys
+import tempfile
+import threading
+
+# Lines TensorFlow prints while it starts on a CPU-only machine, none of which asks the user to
+# do anything.
+KNOWN_STARTUP_LINES = re.compile(
+    r"Unable to register cu(FFT|DNN|BLAS) factory"
+    r"|All log messages before absl::InitializeLog\(\) is called"
+    r"|computation placer already registered"
+    r"|Could not find cuda drivers on your machine"
+    r"|failed call to cuInit"
+    r"|cpu_feature_guard\.cc|^To enable the following instructions:"
+    r"|oneDNN custom operations are on"
+    r"|MLIR V1 optimization pass is not enabled"
+    r"|oneDNN supports DT_INT32 only on platforms with AVX-512")
+
+
+def unknown_lines(text: str) -> str:
+    """`text` without the lines that KNOWN_STARTUP_LINES matches."""
+    return "".join(line for line in text.splitlines(keepends=True)
+                   if not KNOWN_STARTUP_LINES.search(line))
+
+
+@contextlib.contextmanager
+def stderr_filtered():
+    """Runs the block with fd 2 in a temporary file, then writes its unknown lines to stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            rest = unknown_lines(capture.read().decode(errors="replace"))
+            if rest:
+                sys.stderr.write(rest)
+                sys.stderr.flush()
+
+
+_first_session = {"pending": False}
+_first_session_lock = threading.Lock()
+
+
+def first_session_load():
+    """stderr_filtered the first time it is asked for after `install()`, else a no-op: for
+    loading a graph into a TF1 session, whose first optimisation logs through absl."""
+    with _first_session_lock:
+        pending, _first_session["pending"] = _first_session["pending"], False
+    return stderr_filtered() if pending else contextlib.nullcontext()
+
+
+class _QuietLoader(importlib.abc.Loader):
+    """Wraps the loader of the `tensorflow` package so that its import runs in stderr_filtered."""
+
+    def __init__(self, loader: importlib.abc.Loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        with stderr_filtered():
+            self._loader.exec_module(module)
+
+
+class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
+    """Finds `tensorflow` once, the normal way, and hands back its spec with _QuietLoader."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+def install(environ=os.environ) -> bool:
+    """Quiets TensorFlow's start-up, unless TF_CPP_MIN_LOG_LEVEL is set or TensorFlow is already
+    imported; sets TF_CPP_MIN_LOG_LEVEL=3 for the rest of the process. Returns whether it did."""
+    if "TF_CPP_MIN_LOG_LEVEL" in environ or "tensorflow" in sys.modules:
+        return False
+    environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    _first_session["pending"] = True
+    if not any(isinstance(f, _QuietTensorFlowFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowFinder())
+    return True

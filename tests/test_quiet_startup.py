@@ -1,0 +1,54 @@
+"""TensorFlow's start-up lines stay off a command's terminal; anything else still gets there."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from hmvae_tf import quiet_startup
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# What the tensorflow 2.19 wheel printed on this project's CPU-only machines.
+STARTUP_TEXT = """\
+2026-12-06 22:39:26.593496: E external/local_xla/xla/stream_executor/cuda/cuda_fft.cc:467] Unable to register cuFFT factory: Attempting to register factory for plugin cuFFT when one has already been registered
+WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
+E0000 00:00:1796596766.677862    8837 cuda_dnn.cc:8579] Unable to register cuDNN factory: Attempting to register factory for plugin cuDNN when one has already been registered
+W0000 00:00:1796596766.734776    8837 computation_placer.cc:177] computation placer already registered. Please check linkage and avoid linking the same target more than once.
+2026-12-06 22:39:36.235643: E external/local_xla/xla/stream_executor/cuda/cuda_platform.cc:51] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)
+I0000 00:00:1796596776.497861    8837 mlir_graph_optimization_pass.cc:425] MLIR V1 optimization pass is not enabled
+"""
+REAL_WARNING = "UserWarning: something the user should read\n"
+ABSL_OR_TF_LOG_LINE = re.compile(r"^([EWI]0000 |\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [EWI] )",
+                                 re.MULTILINE)
+
+
+def test_known_startup_lines_are_dropped_and_others_kept():
+    assert quiet_startup.unknown_lines(STARTUP_TEXT) == ""
+    assert quiet_startup.unknown_lines(STARTUP_TEXT + REAL_WARNING) == REAL_WARNING
+
+
+def test_the_filter_replays_what_it_does_not_know(capfd):
+    with quiet_startup.stderr_filtered():
+        os.write(2, (STARTUP_TEXT + REAL_WARNING).encode())
+    assert capfd.readouterr().err == REAL_WARNING
+
+
+def test_a_user_set_log_level_turns_it_off():
+    environ = {"TF_CPP_MIN_LOG_LEVEL": "0"}
+    assert not quiet_startup.install(environ)
+    assert environ == {"TF_CPP_MIN_LOG_LEVEL": "0"}
+
+
+def test_a_command_prints_its_output_and_no_startup_lines(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, "-m", "hmvae_tf.cli", "sample",
+         f"--saved_model={REPO}/saved_models/mel_2bar", "-n", "1", f"--out={tmp_path}"],
+        capture_output=True, text=True, env=env, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote 1 MIDI file" in proc.stdout
+    assert not quiet_startup.KNOWN_STARTUP_LINES.search(proc.stderr), proc.stderr
+    assert not ABSL_OR_TF_LOG_LINE.search(proc.stderr), proc.stderr
