@@ -65,3 +65,17 @@ def seed(text: str) -> int:
     if value > MAX_SEED:
         raise argparse.ArgumentTypeError(f"must be <= {MAX_SEED} (seeds are int32), not {value}")
     return value
+
+
+# A MIDI file stores a tempo as microseconds per quarter note in 24 bits (1 .. 16,777,215),
+# so slower than 3.58 qpm cannot be written at all, and at very fast tempos it rounds away.
+MIN_QPM, MAX_QPM = 4.0, 1000.0
+
+
+def qpm(text: str) -> float:
+    """A tempo in quarter notes per minute that a MIDI file can hold: MIN_QPM .. MAX_QPM."""
+    value = _finite(text)
+    if not MIN_QPM <= value <= MAX_QPM:
+        raise argparse.ArgumentTypeError(
+            f"must be between {MIN_QPM:g} and {MAX_QPM:g} quarter notes per minute, not {text}")
+    return value

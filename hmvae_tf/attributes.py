@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import numpy as np
 
 from hmvae_tf import arg_types
+from hmvae_tf.serving import model_args
 
 if TYPE_CHECKING:
     from hmvae_tf.evaluate import Codec
@@ -227,9 +228,13 @@ def save(doc: dict, path: str) -> str:
 def load(path: str) -> dict:
     """Reads an attributes document; a ValueError for a JSON file of another format."""
     with open(path) as f:
-        doc = json.load(f)
-    if doc.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an hmvae attributes file (format {doc.get('format')!r})")
+        try:
+            doc = json.load(f)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path} is not an hmvae attributes file (not JSON: {err})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an hmvae attributes file (format "
+                         f"{doc.get('format') if isinstance(doc, dict) else None!r})")
     return doc
 
 
@@ -297,13 +302,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help=f"attribute vector to apply ({', '.join(DEFINITIONS)})")
     parser.add_argument("--amount", type=arg_types.finite_floats, default="1.0",
                         help="multiple of the vector to add; a comma list writes one file each")
-    g = parser.add_argument_group("model: either --server with --model (gRPC), or --saved_model")
-    g.add_argument("--server", default="", help="host:port of the gRPC model server")
-    g.add_argument("--model", default="", help="model name on the server")
-    g.add_argument("--model_version", type=int, default=None, help="served version to use")
-    g.add_argument("--saved_model", default="",
-                   help="SavedModel version directory or export base (newest version)")
-    g.add_argument("--timeout", type=float, default=120.0, help="seconds per gRPC call")
+    model_args.add_model_arguments(parser, timeout=120.0)
+    g = parser.add_argument_group("attribute vectors")
     g.add_argument("--attributes", default="",
                    help=f"attributes JSON (default: <version>/assets.extra/{ATTRIBUTES_FILE})")
     g = parser.add_argument_group("apply")
@@ -315,9 +315,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     g.add_argument("--temperature", type=arg_types.non_negative_float, default=0.0,
                    help="decoding temperature; 0 = argmax (deterministic)")
     g.add_argument("--seed", type=arg_types.seed, default=0, help="seed (temperature > 0)")
-    g.add_argument("--qpm", type=arg_types.positive_float, default=120.0,
-                   help="tempo of the written MIDI files")
-    g.add_argument("--out", default="out", help="output directory")
+    g.add_argument("--qpm", type=arg_types.qpm, default=120.0,
+                   help="tempo of the written MIDI files (quarter notes per minute)")
+    g.add_argument("--out", default="out", help="output directory (created if missing)")
     g = parser.add_argument_group("compute")
     g.add_argument("--compute", action="store_true",
                    help="build the vectors (and measure them) instead of applying one")
@@ -325,9 +325,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                    help="TFDS name/config (default: the export's config dataset)")
     g.add_argument("--data_dir", default=None, help="TFDS data_dir")
     g.add_argument("--split", default="train", help="split the vectors come from")
-    g.add_argument("--max_windows", type=int, default=20000,
+    g.add_argument("--max_windows", type=arg_types.int_at_least(0), default=20000,
                    help="windows of --split to encode (the first ones; 0: all)")
-    g.add_argument("--test_windows", type=int, default=512,
+    g.add_argument("--test_windows", type=arg_types.int_at_least(0), default=512,
                    help="test-split windows to measure the vectors on (0: skip)")
     g.add_argument("--names", default="", help="attributes to build (default: all that apply)")
     g.add_argument("--amounts", type=arg_types.finite_floats, default="-1,0,1",
@@ -369,16 +369,19 @@ def _default_attributes_path(args, client) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """`hmvae attribute`: builds the vectors or applies one to a MIDI file; exit status."""
-    from hmvae_tf.evaluate import resolve_saved_model
     from hmvae_tf.serving.client import ClientError, MusicVAEClient
 
-    if bool(args.server) == bool(args.saved_model):
-        return _fail("give either --server=host:port with --model=name, or --saved_model=dir")
-    if args.server and not args.model:
-        return _fail("--server needs --model=<name>")
+    if args.compute:
+        problem = model_args.check_model_arguments(args)
+    elif not args.midi:
+        problem = "give an input MIDI file (or --compute to build the vectors)"
+    elif not os.path.isfile(args.midi):
+        problem = f"{args.midi}: no such file"
+    else:
+        problem = model_args.check_model_arguments(args, out=args.out)
+    if problem:
+        return _fail(problem)
     try:
-        if args.saved_model:
-            args.saved_model = resolve_saved_model(args.saved_model)
         client = MusicVAEClient.connect(server=args.server or None, model=args.model or None,
                                         saved_model=args.saved_model or None,
                                         version=args.model_version, timeout=args.timeout)
@@ -388,8 +391,6 @@ def run(args: argparse.Namespace) -> int:
         with client:
             if args.compute:
                 return _compute(client, args)
-            if not args.midi:
-                return _fail("give an input MIDI file (or --compute to build the vectors)")
             return _apply(client, args)
     except (ClientError, ValueError, OSError) as err:
         return _fail(str(err))
@@ -446,8 +447,6 @@ def _apply(client, args) -> int:
     rep = music_adapter.representation_for(client.tracks)
     music_adapter.check_instrument(rep, args.instrument)  # ValueError: run() prints it
     bars = client.num_steps // 16
-    if not os.path.isfile(args.midi):
-        return _fail(f"{args.midi}: no such file")
     try:
         tokens, where = music_adapter.read_window(args.midi, rep, bars, args.window,
                                                   args.instrument)
@@ -464,7 +463,7 @@ def _apply(client, args) -> int:
     # What changes the output is in the name, so another run does not overwrite it.
     stem += (music_adapter.input_tag(args.window, args.instrument)
              + (f"_t{args.temperature:g}_seed{args.seed}" if args.temperature else ""))
-    label = args.model or os.path.basename(os.path.dirname(os.path.normpath(args.saved_model)))
+    label = model_args.model_label(args)
     print(f"{client.description}: {args.name} vector from {path}")
     print(f"  input {where}: {int(note_counts(tokens[None], client.tracks)[0])} notes")
     for a, row in zip(rows, decoded):

@@ -56,6 +56,16 @@ def chosen_command(argv: list[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default where it says something: not an empty or None default, which
+    means "see the help text" (it says what happens then), and not twice."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in ("", None) or "default:" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     """The full parser; only the chosen command's module is imported to add its flags."""
     parser = argparse.ArgumentParser(
@@ -68,7 +78,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     for name, (module_name, help_text) in COMMANDS.items():
         sub_parser = sub.add_parser(
             name, help=help_text, description=help_text,
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+            formatter_class=HelpFormatter)
         sub_parser.set_defaults(_module=module_name)
         if name == chosen:
             importlib.import_module(module_name).add_arguments(sub_parser, name)

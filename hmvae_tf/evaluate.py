@@ -274,18 +274,28 @@ def load_windows(config: Config, split: str = "test", data_dir: str | None = Non
     return windows[:max_windows] if max_windows else windows
 
 
-def resolve_saved_model(path: str) -> str:
-    """A SavedModel version directory, or the newest version under an export base."""
+def resolve_saved_model(path: str, version: int | None = None) -> str:
+    """A SavedModel version directory, or the newest version (or `version`) under an export
+    base. FileNotFoundError naming what is there when there is no such SavedModel."""
     import os
 
     if os.path.exists(os.path.join(path, "saved_model.pb")):
+        name = os.path.basename(os.path.abspath(path))
+        if version is not None and name != str(version):
+            raise FileNotFoundError(f"{path} is the SavedModel of version {name}, not "
+                                    f"{version}; give its export base to choose a version")
         return path
     versions = sorted(int(d) for d in (os.listdir(path) if os.path.isdir(path) else [])
                       if d.isdigit() and os.path.exists(os.path.join(path, d, "saved_model.pb")))
     if not versions:
         raise FileNotFoundError(f"no SavedModel at {path} (neither saved_model.pb nor "
                                 "numbered version directories)")
-    return os.path.join(path, str(versions[-1]))
+    if version is None:
+        return os.path.join(path, str(versions[-1]))
+    if version not in versions:
+        raise FileNotFoundError(f"{path} has no version {version}; it has "
+                                f"{', '.join(map(str, versions))}")
+    return os.path.join(path, str(version))
 
 
 def is_export(path: str) -> bool:

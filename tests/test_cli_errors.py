@@ -1,4 +1,5 @@
 """Bad command lines end in one error line before any work, and leave nothing behind."""
+import os
 import subprocess
 import sys
 import textwrap
@@ -7,10 +8,22 @@ import pytest
 
 from hmvae_tf import checkpoints, cli, configs, train
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 @pytest.mark.parametrize("argv, message", [
-    (["sample", "--saved_model=m", "--qpm=0"], "--qpm: must be > 0, not 0"),
-    (["sample", "--saved_model=m", "--qpm=-1"], "--qpm: must be > 0"),
+    (["sample", "--saved_model=m", "--qpm=0"], "--qpm: must be between 4 and 1000"),
+    (["sample", "--saved_model=m", "--qpm=-1"], "--qpm: must be between 4 and 1000"),
+    # A MIDI tempo is 1 .. 2**24 - 1 microseconds per quarter note.
+    (["sample", "--saved_model=m", "--qpm=1e-6"], "--qpm: must be between 4 and 1000"),
+    (["attribute", "a.mid", "--saved_model=m", "--qpm=1e9"], "--qpm: must be between"),
+    (["sample", "--saved_model=m", "-n", "0"], "-n/--num_outputs: must be >= 1"),
+    (["interpolate", "a.mid", "b.mid", "--saved_model=m", "--steps=1"],
+     "--steps/--num_outputs: must be >= 2"),
+    (["sample", "--server=h:1", "--model=m", "--timeout=0"], "--timeout: must be > 0"),
+    (["attribute", "--compute", "--saved_model=m", "--max_windows=-1"],
+     "--max_windows: must be >= 0"),
+    (["sample", "--saved_model=m", "--model_version=-1"], "--model_version: must be >= 0"),
     (["sample", "--saved_model=m", "--temperature=nan"], "--temperature: must be a finite"),
     (["sample", "--saved_model=m", "--temperature=inf"], "--temperature: must be a finite"),
     (["sample", "--saved_model=m", "--seed=2147483648"], "--seed: must be <= 2147483647"),
@@ -37,17 +50,59 @@ def test_amounts_are_kept_once_in_order():
     assert arg_types.finite_floats("0.5,-1,0.50,2") == [0.5, -1.0, 2.0]
 
 
+@pytest.mark.parametrize("command", [["sample"], ["interpolate", "A", "A"], ["attribute", "A"]])
 @pytest.mark.parametrize("extra, message", [
     (["--model=mel_16bar"], "with --saved_model leave it out"),
     (["--out=FILE"], "is a file, not a directory"),
+    (["--out=FILE/sub"], "FILE is a file, not a directory"),
 ])
-def test_sample_refuses_contradictory_flags_before_loading(extra, message, tmp_path, capsys):
+def test_model_commands_refuse_contradictory_flags_before_loading(command, extra, message,
+                                                                   tmp_path, capsys):
     (tmp_path / "FILE").write_text("not a directory")
-    argv = ["sample", "--saved_model=no/such/model", *extra]
-    argv = [a.replace("FILE", str(tmp_path / "FILE")) for a in argv]
+    (tmp_path / "A").write_text("an input that exists")
+    argv = [*command, "--saved_model=no/such/model", *extra]
+    argv = [a.replace("FILE", str(tmp_path / "FILE")).replace("A", str(tmp_path / "A"))
+            if a in ("A", "--out=FILE", "--out=FILE/sub") else a for a in argv]
     assert cli.main(argv) == 1
     err = capsys.readouterr().err
-    assert message in err and "no such" not in err.lower()  # refused before the model
+    assert message.replace("FILE", str(tmp_path / "FILE")) in err
+    assert "no savedmodel" not in err.lower()  # refused before looking for the model
+
+
+def test_a_missing_input_is_refused_before_the_model(tmp_path, capsys):
+    argv = ["interpolate", str(tmp_path / "a.mid"), str(tmp_path / "b.mid"),
+            "--saved_model=no/such/model"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "a.mid: no such file" in err and "no savedmodel" not in err.lower()
+
+
+def test_model_version_chooses_under_an_export_base_and_must_match_a_version_dir(capsys):
+    from hmvae_tf.evaluate import resolve_saved_model
+
+    base = os.path.join(REPO, "saved_models", "mel_16bar")
+    assert resolve_saved_model(base) == os.path.join(base, "2")
+    assert resolve_saved_model(base, 1) == os.path.join(base, "1")
+    with pytest.raises(FileNotFoundError, match="has no version 7; it has 1, 2"):
+        resolve_saved_model(base, 7)
+    with pytest.raises(FileNotFoundError, match="of version 2, not 1"):
+        resolve_saved_model(os.path.join(base, "2"), 1)
+    assert cli.main(["sample", f"--saved_model={base}", "--model_version=7"]) == 1
+    assert "has no version 7" in capsys.readouterr().err
+
+
+def test_output_names_carry_the_export_name_from_a_relative_path(monkeypatch):
+    from argparse import Namespace
+
+    from hmvae_tf.serving.model_args import model_label
+
+    monkeypatch.chdir(os.path.join(REPO, "saved_models", "mel_2bar", "1"))
+    args = Namespace(model="", saved_model=".", model_version=None)
+    assert model_label(args) == "mel_2bar"
+    monkeypatch.chdir("..")
+    assert model_label(Namespace(model="", saved_model=".", model_version=None)) == "mel_2bar"
+    assert model_label(Namespace(model="", saved_model="1", model_version=1)) == "mel_2bar_v1"
+    assert model_label(Namespace(model="m", saved_model="", model_version=3)) == "m_v3"
 
 
 @pytest.mark.parametrize("argv, message", [

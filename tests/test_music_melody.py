@@ -54,6 +54,19 @@ def test_round_trip_through_midi_file(tmp_path):
         np.testing.assert_array_equal(back, tokens)
 
 
+def test_a_written_window_lasts_its_bars_even_when_it_ends_in_a_rest(tmp_path):
+    """Players and DAWs take a file's length from its end-of-track events."""
+    import mido
+
+    ends_early = np.zeros(32, np.int32)
+    ends_early[:4] = [tok(60), 0, melody.NOTE_OFF, 0]   # one eighth note, then 15 rests
+    for tokens, qpm in ((ends_early, 120.0), (np.zeros(32, np.int32), 97.0)):
+        ns = MEL.to_note_sequence(tokens, qpm=qpm)
+        path = midi_io.write_midi(ns, tmp_path / "rest.mid")
+        assert mido.MidiFile(path).length == pytest.approx(2 * 4 * 60 / qpm, abs=1e-3)
+    assert midi_io.read_midi(path).notes == []
+
+
 def test_polyphony_highest_note_wins_and_new_note_cuts():
     ns = note_sequence([(0, 2, 60), (0, 1, 67), (0, 4, 55),  # chord: 67 wins
                         (1, 3, 50)])                           # lower note still cuts 67

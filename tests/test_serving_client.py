@@ -64,6 +64,9 @@ def test_client_errors(clients, hmvae_server, tmp_path):
         MusicVAEClient.connect(server=hmvae_server.address, model="nope")
     with pytest.raises(ClientError, match="not a SavedModel"):
         MusicVAEClient.connect(saved_model=str(tmp_path))
+    (tmp_path / "saved_model.pb").write_bytes(b"half a download")
+    with pytest.raises(ClientError, match="cannot load the SavedModel at"):
+        MusicVAEClient.connect(saved_model=str(tmp_path))
 
 
 def test_in_process_call_casts_safely_and_reports_errors(clients):

@@ -1,6 +1,7 @@
 """MIDI files <-> NoteSequences through note_seq, with errors that name the file."""
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -8,6 +9,7 @@ from typing import Any
 
 with warnings.catch_warnings():  # note_seq's audio imports warn about a missing ffmpeg
     warnings.simplefilter("ignore")
+    import mido
     import note_seq
     from note_seq.protobuf import music_pb2
 
@@ -40,10 +42,23 @@ def read_midi(path: str | os.PathLike) -> music_pb2.NoteSequence:
 
 
 def write_midi(ns: music_pb2.NoteSequence, path: str | os.PathLike) -> Path:
-    """Writes a NoteSequence as a MIDI file (drums on channel 10); creates parent folders."""
+    """Writes a NoteSequence as a MIDI file (drums on channel 10); creates parent folders.
+
+    The file lasts ns.total_time: a 2-bar melody that ends in a rest is still 2 bars long in a
+    player or a DAW (pretty_midi ends every track at its last event, which drops the rest)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    note_seq.sequence_proto_to_midi_file(ns, str(path))
+    pm = note_seq.sequence_proto_to_pretty_midi(ns)
+    buffer = io.BytesIO()
+    pm.write(buffer)
+    midi = mido.MidiFile(file=io.BytesIO(buffer.getvalue()))
+    end = pm.time_to_tick(ns.total_time)
+    for track in midi.tracks:
+        last = track[-1] if track else None
+        ticks = sum(msg.time for msg in track)
+        if last is not None and last.type == "end_of_track" and ticks < end:
+            last.time += end - ticks
+    midi.save(str(path))
     return path
 
 

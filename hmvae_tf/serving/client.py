@@ -154,7 +154,11 @@ class SavedModelBackend(Backend):
             raise ClientError(f"{path} is not a SavedModel directory (no saved_model.pb); give "
                               "a version directory such as saved_models/mel_2bar/1")
         self._op_error = tf.errors.OpError
-        self._servable = Servable(os.path.basename(os.path.normpath(path)), 0, path)
+        try:
+            self._servable = Servable(os.path.basename(os.path.normpath(path)), 0, path)
+        except (OSError, ValueError, tf.errors.OpError) as err:  # corrupt or partial export
+            raise ClientError(f"cannot load the SavedModel at {path}: "
+                              f"{getattr(err, 'message', None) or err}") from err
         self.inputs, self.outputs = signature_specs(
             {k: self._servable.signature_defs[k] for k in self._servable.signature_names})
         self.description = f"in-process SavedModel {path}"

@@ -11,6 +11,7 @@ import os
 import sys
 
 from hmvae_tf import arg_types
+from hmvae_tf.serving import model_args
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
@@ -25,22 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
             "with all steps in a row.")
         parser.add_argument("midi_a", help="start MIDI file")
         parser.add_argument("midi_b", help="end MIDI file")
-    g = parser.add_argument_group("model: either --server with --model (gRPC, TF Serving or "
-                                  "hmvae serve), or --saved_model (in-process)")
-    g.add_argument("--server", default="", help="host:port of the gRPC model server")
-    g.add_argument("--model", default="", help="model name on the server (as in models.config)")
-    g.add_argument("--model_version", type=int, default=None,
-                   help="serve this version instead of the newest")
-    g.add_argument("--saved_model", default="",
-                   help="SavedModel to run in this process: a version directory, e.g. "
-                        "saved_models/mel_2bar/1, or an export base (its newest version)")
-    g.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each gRPC call")
+    model_args.add_model_arguments(parser, timeout=60.0)
     g = parser.add_argument_group("generation")
     if command == "sample":
-        g.add_argument("-n", "--num_outputs", dest="n", type=int, default=4,
+        g.add_argument("-n", "--num_outputs", dest="n", type=arg_types.int_at_least(1), default=4,
                        help="number of sequences")
     else:
-        g.add_argument("--steps", "--num_outputs", dest="steps", type=int, default=8,
+        g.add_argument("--steps", "--num_outputs", dest="steps", type=arg_types.int_at_least(2),
+                       default=8,
                        help="number of interpolation points, endpoints included")
         g.add_argument("--window", type=arg_types.int_at_least(0), default=0,
                        help="which window with notes of each input to use (1-bar hop)")
@@ -52,29 +45,20 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                    help="softmax temperature; 0 = argmax (deterministic)")
     g.add_argument("--seed", type=arg_types.seed, default=0,
                    help=f"seed (0..{arg_types.MAX_SEED}): same seed, same output")
-    g.add_argument("--qpm", type=arg_types.positive_float, default=120.0,
-                   help="tempo of the written MIDI files")
+    g.add_argument("--qpm", type=arg_types.qpm, default=120.0,
+                   help="tempo of the written MIDI files (quarter notes per minute)")
     g.add_argument("--out", default="out", help="output directory (created if missing)")
 
 
 def run(args: argparse.Namespace) -> int:
     from hmvae_tf.serving.client import ClientError, MusicVAEClient
 
-    if bool(args.server) == bool(args.saved_model):
-        return _fail("give either --server=host:port with --model=name, or --saved_model=dir")
-    if args.server and not args.model:
-        return _fail("--server needs --model=<name> (the model's name in models.config)")
-    if args.saved_model and args.model:
-        return _fail("--model names a model on a --server; with --saved_model leave it out")
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        return _fail(f"--out={args.out} is a file, not a directory")
-    if args.saved_model:
-        from hmvae_tf.evaluate import resolve_saved_model
-
-        try:
-            args.saved_model = resolve_saved_model(args.saved_model)
-        except FileNotFoundError as err:
-            return _fail(str(err))
+    for path in getattr(args, "midi_a", None), getattr(args, "midi_b", None):
+        if path is not None and not os.path.isfile(path):
+            return _fail(f"{path}: no such file")
+    problem = model_args.check_model_arguments(args, out=args.out)
+    if problem:
+        return _fail(problem)
     try:
         client = MusicVAEClient.connect(server=args.server or None, model=args.model or None,
                                         saved_model=args.saved_model or None,
@@ -88,19 +72,14 @@ def run(args: argparse.Namespace) -> int:
             return _interpolate(client, args)
     except ClientError as err:
         return _fail(str(err))
+    except OSError as err:  # writing the MIDI files
+        return _fail(f"cannot write to --out={args.out}: {err.strerror or err}"
+                     + (f": {err.filename}" if err.filename else ""))
 
 
 def _fail(message: str, code: int = 1) -> int:
     print(f"error: {message}", file=sys.stderr)
     return code
-
-
-def _model_label(args) -> str:
-    if args.model:
-        return args.model
-    path = os.path.normpath(args.saved_model)
-    base = os.path.basename(path)
-    return os.path.basename(os.path.dirname(path)) or base if base.isdigit() else base
 
 
 def _write(rep, tokens, path: str, qpm: float, files: list) -> object:
@@ -132,15 +111,13 @@ def _report(client, files: list, what: str) -> None:
 def _sample(client, args) -> int:
     from hmvae_tf.serving import music_adapter
 
-    if args.n < 1:
-        return _fail("-n must be >= 1")
     try:
         rep = music_adapter.representation_for(client.tracks)
     except ValueError as err:
         return _fail(str(err))
     tokens = client.sample(args.n, temperature=args.temperature, seed=args.seed)
     os.makedirs(args.out, exist_ok=True)
-    label = _model_label(args)
+    label = model_args.model_label(args)
     files = []
     for i, row in enumerate(tokens):
         name = f"{label}_sample_t{args.temperature:g}_seed{args.seed}_{_of(i, len(tokens))}.mid"
@@ -153,8 +130,6 @@ def _sample(client, args) -> int:
 def _interpolate(client, args) -> int:
     from hmvae_tf.serving import music_adapter
 
-    if args.steps < 2:
-        return _fail("--steps must be >= 2")
     try:
         rep = music_adapter.representation_for(client.tracks)
         music_adapter.check_instrument(rep, args.instrument)
@@ -163,8 +138,6 @@ def _interpolate(client, args) -> int:
     bars = client.num_steps // 16
     ends, sources = [], []
     for path in (args.midi_a, args.midi_b):
-        if not os.path.isfile(path):
-            return _fail(f"{path}: no such file")
         try:
             tokens, where = music_adapter.read_window(path, rep, bars, args.window,
                                                       args.instrument)
@@ -179,7 +152,7 @@ def _interpolate(client, args) -> int:
     os.makedirs(args.out, exist_ok=True)
     stem = "_".join(os.path.splitext(os.path.basename(p))[0] for p in (args.midi_a, args.midi_b))
     # Everything that changes the output is in the name, so another run does not overwrite it.
-    prefix = (f"{_model_label(args)}_interp_{stem}_t{args.temperature:g}_seed{args.seed}"
+    prefix = (f"{model_args.model_label(args)}_interp_{stem}_t{args.temperature:g}_seed{args.seed}"
               + music_adapter.input_tag(args.window, args.instrument))
     files, sequences = [], []
     for i, row in enumerate(tokens):

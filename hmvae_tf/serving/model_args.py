@@ -1,0 +1,74 @@
+"""The flags that pick a model and an output folder, shared by `hmvae sample`, `interpolate` and
+`attribute`, and their checks, which run before TensorFlow or a server is touched: a mistake
+in them costs a one-line error, not a model load."""
+from __future__ import annotations
+
+import argparse
+import os
+
+from hmvae_tf import arg_types
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, timeout: float) -> None:
+    """--server/--model/--model_version (gRPC) or --saved_model (in-process), and --timeout."""
+    g = parser.add_argument_group("model: either --server with --model (gRPC, TF Serving or "
+                                  "hmvae serve), or --saved_model (in-process)")
+    g.add_argument("--server", default="", help="host:port of the gRPC model server")
+    g.add_argument("--model", default="", help="model name on the server (as in models.config)")
+    g.add_argument("--model_version", type=arg_types.int_at_least(0), default=None,
+                   help="use this version instead of the newest (on the server, or under "
+                        "the export base given to --saved_model)")
+    g.add_argument("--saved_model", default="",
+                   help="SavedModel to run in this process: a version directory, e.g. "
+                        "saved_models/mel_2bar/1, or an export base (its newest version)")
+    g.add_argument("--timeout", type=arg_types.positive_float, default=timeout,
+                   help="seconds to wait for each gRPC call")
+
+
+def check_model_arguments(args: argparse.Namespace, out: str | None = None) -> str | None:
+    """What is wrong with the model flags (and with the --out folder, if given), or None;
+    resolves args.saved_model to a version directory. Contradictions first: they cost
+    nothing to find."""
+    from hmvae_tf.evaluate import resolve_saved_model
+
+    if bool(args.server) == bool(args.saved_model):
+        return "give either --server=host:port with --model=name, or --saved_model=dir"
+    if args.server and not args.model:
+        return "--server needs --model=<name> (the model's name in models.config)"
+    if args.saved_model and args.model:
+        return "--model names a model on a --server; with --saved_model leave it out"
+    problem = out_dir_problem(out) if out is not None else None
+    if problem:
+        return problem
+    if args.saved_model:
+        try:
+            args.saved_model = resolve_saved_model(args.saved_model, args.model_version)
+        except FileNotFoundError as err:
+            return str(err)
+    return None
+
+
+def out_dir_problem(path: str) -> str | None:
+    """Why --out=path cannot hold the output files (None if it can, or can be created)."""
+    target = os.path.abspath(path)
+    existing = target
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        return (f"--out={path} is a file, not a directory" if existing == target
+                else f"--out={path}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"--out={path}: cannot write in {existing} (permission denied)"
+    return None
+
+
+def model_label(args: argparse.Namespace) -> str:
+    """The model's name for output file names: --model, or the export's folder name (the
+    version directory's parent); with _v<N> when --model_version chose a version."""
+    if args.model:
+        label = args.model
+    else:
+        path = os.path.abspath(args.saved_model)
+        base = os.path.basename(path)
+        label = (os.path.basename(os.path.dirname(path)) or base) if base.isdigit() else base
+    return label if args.model_version is None else f"{label}_v{args.model_version}"
