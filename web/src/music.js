@@ -16,7 +16,7 @@ import * as midiFile from 'midi-file';
 
 // The bundler reads @tonejs/midi's ES module; Node (tools/, tests) its CommonJS build.
 const { Midi } = tonejsMidi.Midi ? tonejsMidi : tonejsMidi.default;
-const { parseMidi } = midiFile.parseMidi ? midiFile : midiFile.default;
+const { parseMidi, writeMidi } = midiFile.parseMidi ? midiFile : midiFile.default;
 
 export const STEPS_PER_BAR = 16;
 export const STEPS_PER_QUARTER = 4;
@@ -598,5 +598,21 @@ export function tokensToMidi(tokens, qpm = 120) {
         velocity: DRUM_VELOCITY / 127 });
     }
   }
-  return midi.toArray();
+  return lastingWholeWindow(midi.toArray(), trackLength(tokens) * tick);
+}
+
+function trackLength(tokens) {
+  return Math.max(...Object.values(tokens).map((t) => t.length));
+}
+
+/** The file with every track's end moved to `endTick` if it came earlier: a window that ends
+ * in a rest keeps its length in players and DAWs (as the Python side writes it). */
+function lastingWholeWindow(bytes, endTick) {
+  const parsed = parseMidi(bytes);
+  for (const track of parsed.tracks) {
+    const last = track[track.length - 1];
+    const ticks = track.reduce((sum, event) => sum + event.deltaTime, 0);
+    if (last && last.type === 'endOfTrack' && ticks < endTick) last.deltaTime += endTick - ticks;
+  }
+  return new Uint8Array(writeMidi(parsed));
 }
