@@ -79,3 +79,16 @@ def qpm(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"must be between {MIN_QPM:g} and {MAX_QPM:g} quarter notes per minute, not {text}")
     return value
+
+
+def per_input(minimum: int) -> Callable[[str], tuple[int, int]]:
+    """'N' (both inputs) or 'A,B' (the first input, the second): integers >= minimum."""
+    one = int_at_least(minimum)
+
+    def parse(text: str) -> tuple[int, int]:
+        parts = text.split(",")
+        if len(parts) > 2:
+            raise argparse.ArgumentTypeError(f"expected N or A,B (one per input), got {text!r}")
+        values = [one(p.strip()) for p in parts]
+        return (values[0], values[-1])
+    return parse

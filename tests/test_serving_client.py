@@ -206,6 +206,19 @@ def test_interpolate_says_which_part_it_took_and_takes_the_one_asked_for(
                               *src, "--instrument=5")
     assert code == 1 and "instrument 5 has no melody notes (pitched instruments in the " \
                          "file: 0, 1)" in stderr
+    # One part of each input: the duet's quiet part to its busy part.
+    code, stdout, stderr = run_cli(capsys, "interpolate", str(paths["duet"]), str(paths["duet"]),
+                                   *src, "--instrument=0,1")
+    assert code == 0, stderr
+    assert stdout.count("duet.mid: window 0: bars 1-2 of instrument 0 (program 0,") == 1
+    assert stdout.count("duet.mid: window 0: bars 1-2 of instrument 1 (program 24,") == 1
+    ends = [midi_io.midi_file_to_note_sequence(str(
+        tmp_path / "out" / f"mel_interp_duet_duet_t0_seed0_a_i0_b_i1_0{k}-of-02.mid"))
+        for k in (1, 2)]
+    assert mean(ends[0]) < mean(ends[1])
+    code, _, stderr = run_cli(capsys, "interpolate", str(paths["flute"]), str(paths["duet"]),
+                              *src, "--instrument=0,5")
+    assert code == 1 and "duet.mid: no usable melody" in stderr and "instrument 5" in stderr
 
 
 def test_command_errors(hmvae_server, model_repo, tmp_path, capsys):

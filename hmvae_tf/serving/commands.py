@@ -35,12 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         g.add_argument("--steps", "--num_outputs", dest="steps", type=arg_types.int_at_least(2),
                        default=8,
                        help="number of interpolation points, endpoints included")
-        g.add_argument("--window", type=arg_types.int_at_least(0), default=0,
-                       help="which window with notes of each input to use (1-bar hop)")
-        g.add_argument("--instrument", type=arg_types.int_at_least(0), default=None,
+        g.add_argument("--window", type=arg_types.per_input(0), default=(0, 0),
+                       help="which window with notes of each input to use (1-bar hop): N for "
+                       "both, or A,B for the first and the second input (default: 0)")
+        g.add_argument("--instrument", type=arg_types.per_input(0), default=(None, None),
                        help="melody models: take each input's line from this instrument "
-                       "(MIDI track or channel, as printed); default: in each window the "
-                       "instrument with the most notes")
+                       "(MIDI track or channel, as printed): N for both, or A,B; default: in "
+                       "each window the instrument with the most notes")
     g.add_argument("--temperature", type=arg_types.non_negative_float, default=0.5,
                    help="softmax temperature; 0 = argmax (deterministic)")
     g.add_argument("--seed", type=arg_types.seed, default=0,
@@ -132,15 +133,16 @@ def _interpolate(client, args) -> int:
 
     try:
         rep = music_adapter.representation_for(client.tracks)
-        music_adapter.check_instrument(rep, args.instrument)
+        for instrument in args.instrument:
+            music_adapter.check_instrument(rep, instrument)
     except ValueError as err:
         return _fail(str(err))
     bars = client.num_steps // 16
     ends, sources = [], []
-    for path in (args.midi_a, args.midi_b):
+    inputs = list(zip((args.midi_a, args.midi_b), args.window, args.instrument))
+    for path, window, instrument in inputs:
         try:
-            tokens, where = music_adapter.read_window(path, rep, bars, args.window,
-                                                      args.instrument)
+            tokens, where = music_adapter.read_window(path, rep, bars, window, instrument)
             ends.append(tokens)
             sources.append(f"  {path}: {where}")
         except ValueError as err:
@@ -152,8 +154,9 @@ def _interpolate(client, args) -> int:
     os.makedirs(args.out, exist_ok=True)
     stem = "_".join(os.path.splitext(os.path.basename(p))[0] for p in (args.midi_a, args.midi_b))
     # Everything that changes the output is in the name, so another run does not overwrite it.
+    tags = [music_adapter.input_tag(window, instrument) for _, window, instrument in inputs]
     prefix = (f"{model_args.model_label(args)}_interp_{stem}_t{args.temperature:g}_seed{args.seed}"
-              + music_adapter.input_tag(args.window, args.instrument))
+              + (tags[0] if tags[0] == tags[1] else f"_a{tags[0]}_b{tags[1]}"))
     files, sequences = [], []
     for i, row in enumerate(tokens):
         name = f"{prefix}_{_of(i, len(tokens))}.mid"
