@@ -402,6 +402,21 @@ def _quiet(enabled: bool):
         yield
 
 
+def refuse_foreign_folder(out_dir: str) -> None:
+    """A bundle replaces out_dir as a whole, so out_dir must be new, empty or an earlier
+    bundle: a ValueError for anything else (`--out=web/models` instead of web/models/<name>
+    would otherwise delete every model of the page)."""
+    if not os.path.exists(out_dir):
+        return
+    if not os.path.isdir(out_dir):
+        raise ValueError(f"--out={out_dir} is a file, not a directory")
+    if os.listdir(out_dir) and not os.path.exists(os.path.join(out_dir, DESCRIPTION_FILE)):
+        raise ValueError(
+            f"{out_dir} holds other files and no {DESCRIPTION_FILE}, so it is not a bundle "
+            f"of `hmvae tfjs`; it would be replaced as a whole. Give a folder of its own, "
+            f"e.g. {os.path.join(out_dir, '<model name>')}")
+
+
 def convert(saved_model: str, out_dir: str, name: str | None = None,
             graphs: Sequence[str] = GRAPHS, quantize: str | None = None,
             index: str | None = "", verbose: bool = False) -> dict:
@@ -412,6 +427,7 @@ def convert(saved_model: str, out_dir: str, name: str | None = None,
     """
     import tensorflow as tf
 
+    refuse_foreign_folder(out_dir)
     saved_model = resolve_saved_model(saved_model)
     graphs = tuple(graphs)
     unknown = set(graphs) - set(GRAPHS)
@@ -613,7 +629,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                      help="folder of export bases (e.g. saved_models): convert the newest "
                      "version of each into <out>/<base name>/")
     parser.add_argument("--out", required=True,
-                        help="output directory (with --saved_models: the models folder)")
+                        help="output directory, replaced as a whole if it holds an earlier "
+                        "bundle; a folder with other files is refused (with --saved_models: "
+                        "the models folder, one bundle per model inside it)")
     parser.add_argument("--name", default=None,
                         help="model name shown by the page; the output folder's name if not given")
     parser.add_argument("--index", default="",

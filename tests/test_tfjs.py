@@ -275,3 +275,20 @@ def test_cli_converts_every_export_once(tmp_path, capsys):
     assert cli.main(["tfjs", f"--saved_model={tmp_path / 'nothing'}", f"--out={models}/x"]) == 1
     assert "no SavedModel" in capsys.readouterr().err
 
+
+
+def test_out_must_be_a_bundle_or_a_folder_of_its_own(tmp_path, capsys):
+    """--out=web/models (the page's models folder) instead of web/models/<name> is refused
+    before anything is converted: the bundle would replace the folder as a whole."""
+    models = tmp_path / "web_models"
+    (models / "mel_2bar").mkdir(parents=True)
+    (models / "index.json").write_text('{"models": []}')
+    assert cli.main(["tfjs", f"--saved_model={tmp_path / 'nothing'}", f"--out={models}"]) == 1
+    err = capsys.readouterr().err
+    assert "not a bundle of `hmvae tfjs`" in err and "no SavedModel" not in err
+    assert (models / "index.json").exists() and (models / "mel_2bar").is_dir()
+    bundle, empty = models / "mel_2bar", models / "new"
+    (bundle / tfjs.DESCRIPTION_FILE).write_text("{}")
+    empty.mkdir()
+    for ok in (bundle, empty, models / "absent"):
+        tfjs.refuse_foreign_folder(str(ok))  # an earlier bundle, an empty or a new folder
