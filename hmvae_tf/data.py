@@ -8,7 +8,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from hmvae_tf.configs import Config
+from hmvae_tf.configs import Config, ConfigError
 from hmvae_tf.music import augment
 
 SHUFFLE_BUFFER = 50_000
@@ -20,11 +20,12 @@ class SplitNotFoundError(FileNotFoundError):
 
 
 def load_tokens(dataset: str, split: str, data_dir: str | None = None,
-                shuffle_files: bool = False) -> tf.data.Dataset:
+                shuffle_files: bool = False, config: Config | None = None) -> tf.data.Dataset:
     """The `tokens` feature of one split, as [T] or [T, K] int32 windows.
 
     A dataset prepared by `tfds build` is read from its files, so the builder code does not
-    have to be importable here.
+    have to be importable here. With a config, a dataset whose windows do not fit it is a
+    ConfigError before any pipeline is built.
     """
     try:
         builder = tfds.builder(dataset, data_dir=data_dir)
@@ -38,9 +39,27 @@ def load_tokens(dataset: str, split: str, data_dir: str | None = None,
     if split not in builder.info.splits:
         raise SplitNotFoundError(
             f"{dataset} has no split {split!r}; it has {list(builder.info.splits)}")
+    if config is not None:
+        check_fits(dataset, builder.info, config)
     ds = builder.as_dataset(split=split, shuffle_files=shuffle_files,
                             read_config=tfds.ReadConfig(try_autocache=False))
     return ds.map(lambda ex: ex["tokens"], num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def check_fits(dataset: str, info: tfds.core.DatasetInfo, config: Config) -> None:
+    """ConfigError unless the dataset's windows have the config's length, track count and
+    (where the build recorded it) representation."""
+    shape = tuple(info.features["tokens"].shape)
+    steps, tracks = shape[0], (shape[1] if len(shape) > 1 else 1)
+    built = (info.metadata or {}).get("representation")
+    if steps != config.num_steps or tracks != len(config.tracks) or (
+            built and built != config.representation):
+        what = f"{built} windows" if built else f"windows of {tracks} track(s)"
+        raise ConfigError(
+            f"{dataset} holds {steps}-step {what} ({steps // 16} bars), but config "
+            f"{config.name} takes {config.num_steps}-step {config.representation} windows "
+            f"({config.bars} bars); give a matching --dataset (its default is "
+            f"{config.dataset})")
 
 
 def to_model_layout(batch: tf.Tensor, config: Config) -> tf.Tensor:
@@ -79,5 +98,6 @@ def dataset_for(config: Config, split: str, data_dir: str | None, batch_size: in
                 training: bool, dataset: str | None = None,
                 seed: int | None = None) -> tf.data.Dataset:
     """The pipeline for one split of the config's (or the given) TFDS dataset."""
-    windows = load_tokens(dataset or config.dataset, split, data_dir, shuffle_files=training)
+    windows = load_tokens(dataset or config.dataset, split, data_dir, shuffle_files=training,
+                          config=config)
     return make_pipeline(windows, config, batch_size, training, seed)

@@ -1,4 +1,5 @@
 """The TFDS builder on a small real subset of the embedded corpus and on generated MIDI."""
+import re
 import shutil
 
 import numpy as np
@@ -6,6 +7,8 @@ import pytest
 import tensorflow_datasets as tfds
 from music_helpers import write_midi
 
+from hmvae_tf import data
+from hmvae_tf.configs import ConfigError, get_config
 from hmvae_tf.music import midi_io
 from hmvae_tf.music.representations import get_representation
 from tfds_builders.hmvae_notesequences import Builder
@@ -51,6 +54,15 @@ def test_mel_2bar_small_embedded_subset(tmp_path, monkeypatch):
     # Metadata survives a reload from disk.
     reloaded = Builder(config="mel_2bar", data_dir=str(tmp_path / "data"))
     assert reloaded.info.metadata["windows_per_split"] == meta["windows_per_split"]
+    # A config whose windows are not these is refused before any pipeline runs, by name.
+    data_dir = str(tmp_path / "data")
+    assert data.load_tokens("hmvae_notesequences/mel_2bar", "train", data_dir,
+                            config=get_config("cat-mel_2bar_small")) is not None
+    for other, words in (("flat-mel_16bar", "takes 256-step melody windows (16 bars)"),
+                         ("cat-drums_2bar_small", "holds 32-step melody windows")):
+        with pytest.raises(ConfigError, match=re.escape(words)):
+            data.load_tokens("hmvae_notesequences/mel_2bar", "train", data_dir,
+                             config=get_config(other))
 
 
 def test_drums_without_manual_dir_fails_clearly(tmp_path, monkeypatch):
@@ -92,6 +104,10 @@ def test_trio_from_manual_dir_of_midi_files(tmp_path, monkeypatch):
     # Splits with no piece are left out instead of failing the build.
     assert set(splits) == {n for n, c in meta["windows_per_split"].items() if c}
     assert meta["skipped"] == {"unreadable": 1} and "manual_dir" in meta["source"]
+    # The report names it, and says why.
+    assert len(meta["unreadable"]) == 1
+    assert meta["unreadable"][0].startswith("broken.mid: MidiReadError: cannot read MIDI file")
+    assert meta["representation"] == "trio" and meta["bars"] == 16
     ex = _read(builder, "train")[0]
     assert ex["tokens"].shape == (256, 3) and ex["program"] == 0
     assert ex["piece_id"].decode().startswith("sub/song")
@@ -115,7 +131,8 @@ def test_build_command_drums_from_manual_dir(tmp_path):
            f"--manual_dir={midi_dir}"]
     run = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "6 pieces, 6 read, 6 with windows" in run.stdout
+    # The report once: in TFDS's log, which `tfds build` shows (not printed a second time).
+    assert (run.stdout + run.stderr).count("6 pieces, 6 read, 6 with windows") == 1
     builder = Builder(config="drums_2bar", data_dir=str(tmp_path / "data"))
     rows = [ex for s in builder.info.splits for ex in _read(builder, s)]
     assert rows and all(ex["tokens"].shape == (32,) for ex in rows)

@@ -252,6 +252,10 @@ def note_sequences(pieces: Sequence[Piece]) -> Iterator[tuple[Piece, object]]:
 
 
 # ----------------------------------------------------------------------------- converting
+# A stats key per unreadable piece, "unreadable: <piece id>: <error>", so that the build report
+# can name them; the stats of workers and Beam shards add up as counters, which keeps them.
+UNREADABLE_PREFIX = "unreadable: "
+
 
 
 @dataclasses.dataclass
@@ -285,6 +289,7 @@ def convert_pieces(task: tuple[str, int, Sequence[Piece]]) -> tuple[list[Example
     for piece, ns in note_sequences(pieces):
         if isinstance(ns, str):
             stats["skip/unreadable"] += 1
+            stats[f"{UNREADABLE_PREFIX}{piece.piece_id}: {ns}"] = 1  # which, and why
         else:
             read.append((piece, ns))
     stats["pieces_read"] += len(read)

@@ -58,6 +58,7 @@ class HmvaeConfig(tfds.core.BuilderConfig):
 
 
 MANUAL_HINT = "pass --manual_dir=<folder of .mid files>"
+UNREADABLE_SHOWN = 10  # the build report names this many unreadable pieces
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -252,9 +253,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     @staticmethod
     def _say(line: str) -> None:
-        """Shown once on the console (printed) and kept in absl's log at INFO."""
+        """Shown once on the console: in the log at INFO where that is shown (`tfds build`),
+        printed where it is not (the builder used from Python)."""
         log.info(line)
-        print(line, flush=True)
+        if not log.isEnabledFor(logging.INFO):
+            print(line, flush=True)
 
     def _empty_message(self, stats) -> str:
         cfg = self.builder_config
@@ -265,6 +268,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 f"split (pieces skipped: {reasons}). It needs {need}; {MANUAL_HINT}.")
 
     def _report(self, source, pieces, split_pieces, counts, stats, seconds) -> None:
+        cfg = self.builder_config
         meta = {
             "source": source,
             "pieces": pieces,
@@ -272,8 +276,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             "pieces_with_windows": stats.get("pieces_with_windows", 0),
             "skipped": {k[5:]: v for k, v in sorted(stats.items()) if k.startswith("skip/")},
             "details": {k: v for k, v in sorted(stats.items())
-                        if not k.startswith("skip/") and k not in (
+                        if not k.startswith(("skip/", corpus.UNREADABLE_PREFIX)) and k not in (
                             "pieces_read", "pieces_with_windows", "windows")},
+            "unreadable": sorted(k[len(corpus.UNREADABLE_PREFIX):] for k in stats
+                                 if k.startswith(corpus.UNREADABLE_PREFIX)),
+            "representation": cfg.representation,
+            "bars": cfg.num_bars,
             "pieces_per_split": {name: split_pieces[name] for name, _ in corpus.SPLITS},
             "windows_per_split": {name: counts[name] for name, _ in corpus.SPLITS},
             "conversion_seconds": round(seconds, 1),
@@ -287,3 +295,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             f"skipped: {skipped}; windows per split: {meta['windows_per_split']}; "
             f"conversion {seconds:.1f}s")
         self._say("hmvae_notesequences details: " + str(meta["details"]))
+        shown = meta["unreadable"][:UNREADABLE_SHOWN]
+        if shown:
+            more = len(meta["unreadable"]) - len(shown)
+            self._say("unreadable pieces (all of them are in metadata.json):\n  "
+                      + "\n  ".join(shown) + (f"\n  ... and {more} more" if more else ""))
