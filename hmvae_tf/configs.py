@@ -127,6 +127,16 @@ class Config:
                 raise ConfigError(f"{key} must be positive, not {getattr(self, key)}")
         if not math.isfinite(self.min_learning_rate) or self.min_learning_rate < 0:
             raise ConfigError(f"min_learning_rate must be >= 0, not {self.min_learning_rate}")
+        for key in ("free_bits", "max_beta", "sampling_rate", "transpose", "conductor_length"):
+            value = getattr(self, key)
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{key} must be >= 0, not {value}")
+        # Rates of exponential decays toward a limit: beta = max_beta * (1 - beta_rate**step),
+        # lr = (lr0 - min) * decay_rate**step + min.
+        if not 0 <= self.beta_rate < 1:
+            raise ConfigError(f"beta_rate must be in [0, 1), not {self.beta_rate}")
+        if not self.decay_rate <= 1:
+            raise ConfigError(f"decay_rate must be in (0, 1], not {self.decay_rate}")
 
     def to_json(self) -> str:
         """Stable text (sorted keys) for config.json and the export's assets."""
@@ -147,6 +157,9 @@ def _split_hparams(text: str) -> list[tuple[str, str]]:
     parts = [p for p in re.split(r",(?![^\[]*\])", text.strip()) if p.strip()]
     out = []
     for part in parts:
+        if part.count("[") != part.count("]"):
+            raise ConfigError(f"hparam {part.strip()!r} has unbalanced brackets; lists are "
+                              "written name=[a,b]")
         if "=" not in part:
             raise ConfigError(f"hparam {part!r} is not of the form name=value")
         key, raw = part.split("=", 1)
@@ -157,7 +170,10 @@ def _split_hparams(text: str) -> list[tuple[str, str]]:
 def _parse_value(key: str, raw: str, current: Any) -> Any:
     try:
         if isinstance(current, tuple):
-            inner = raw.strip("[]() ")
+            match = re.fullmatch(r"\[([^\[\]]*)\]|(\d+)", raw.strip())
+            if not match:
+                raise ValueError("a list is written [a,b] (or a single number)")
+            inner = next(g for g in match.groups() if g is not None)
             return tuple(int(v) for v in inner.split(",") if v.strip())
         if isinstance(current, bool):
             return raw.lower() in ("1", "true", "yes")

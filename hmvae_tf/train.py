@@ -7,6 +7,7 @@ same command again restores the newest checkpoint and continues from its step.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -34,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help="where config, checkpoints, TensorBoard logs and history go")
     parser.add_argument("--dataset", default=None,
                         help="TFDS name/config (default: the config's, e.g. "
-                        "hmvae_notesequences/mel_2bar)")
+                        "hmvae_notesequences/mel_2bar); a new model records it in its "
+                        "config.json, which evaluate, card and a resume then read")
     parser.add_argument("--data_dir", default=None, help="TFDS data_dir (default: TFDS's)")
     parser.add_argument("--num_steps", type=arg_types.int_at_least(1), default=50_000,
                         help="train until the global step reaches this")
@@ -103,8 +105,11 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def resolve_config(model_dir: str, name: str | None, hparams: str) -> Config:
-    """The config to train: the model directory's own when resuming, else --config."""
+def resolve_config(model_dir: str, name: str | None, hparams: str,
+                   dataset: str | None = None) -> Config:
+    """The config to train: the model directory's own when resuming, else --config. A new
+    model records --dataset as its config's dataset, so that evaluate, card and a resume
+    without the flag read the data it was trained on."""
     from hmvae_tf import checkpoints, configs
 
     saved = checkpoints.load_config(model_dir)
@@ -112,7 +117,8 @@ def resolve_config(model_dir: str, name: str | None, hparams: str) -> Config:
         if not name:
             raise SystemExit(f"{model_dir} holds no model yet: pass --config=<name> "
                              f"(one of {', '.join(configs.CONFIGS)})")
-        return configs.get_config(name, hparams)
+        config = configs.get_config(name, hparams)
+        return dataclasses.replace(config, dataset=dataset) if dataset else config
     # --hparams alone applies to the saved config, so a change is refused, not ignored.
     wanted = configs.get_config(name, hparams) if name else saved.override(hparams)
     if wanted != saved:
@@ -243,7 +249,7 @@ def _save_on_sigterm(saver) -> None:
 
 def run(args: argparse.Namespace) -> int:
     strategy = make_strategy(args.strategy)  # first: multi-worker must precede other TF work
-    config = resolve_config(args.model_dir, args.config, args.hparams)
+    config = resolve_config(args.model_dir, args.config, args.hparams, args.dataset)
     dtype_policy, note = dtype_policy_and_note(args.dtype_policy, config)
     print(f"training {config.name} in {args.model_dir} on "
           f"{args.dataset or config.dataset} with {strategy.num_replicas_in_sync} replica(s), "

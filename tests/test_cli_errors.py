@@ -116,6 +116,16 @@ def test_output_names_carry_the_export_name_from_a_relative_path(monkeypatch):
     (["--config=cat-mel_2bar_small", "--hparams=z_size=abc"], "bad value 'abc'"),
     (["--config=cat-mel_2bar_small", "--hparams=bogus=3"], "unknown hparam 'bogus'"),
     (["--config=cat-mel_2bar_small", "--hparams=garbage"], "not of the form name=value"),
+    (["--config=cat-mel_2bar_small", "--hparams=batch_size=16,enc_rnn_size=[32"],
+     "'enc_rnn_size=[32' has unbalanced brackets"),
+    (["--config=cat-mel_2bar_small", "--hparams=dec_rnn_size=[32,32"],
+     "'dec_rnn_size=[32' has unbalanced brackets"),
+    (["--config=cat-mel_2bar_small", "--hparams=enc_rnn_size=3 2"], "a list is written [a,b]"),
+    (["--config=cat-mel_2bar_small", "--hparams=free_bits=nan"], "free_bits must be >= 0"),
+    (["--config=cat-mel_2bar_small", "--hparams=max_beta=-1"], "max_beta must be >= 0"),
+    (["--config=cat-mel_2bar_small", "--hparams=beta_rate=2"], "beta_rate must be in [0, 1)"),
+    (["--config=cat-mel_2bar_small", "--hparams=transpose=-3"], "transpose must be >= 0"),
+    (["--config=cat-mel_2bar_small", "--hparams=decay_rate=1.5"], "decay_rate must be in"),
 ])
 def test_bad_config_is_one_line_and_writes_no_model(argv, message, tmp_path, capsys):
     model_dir = tmp_path / "model"

@@ -169,3 +169,8 @@ def test_train_command_without_its_dataset_says_what_to_build_and_leaves_no_mode
     # So the same directory can then take another config without a "holds a model" refusal.
     config = train.resolve_config(str(model_dir), "cat-mel_2bar_small", "")
     assert config.name == "cat-mel_2bar_small"
+    # A new model records the dataset it is given; a resumed one keeps its own.
+    config = train.resolve_config(str(model_dir), "cat-mel_2bar_small", "", "mine/mel_2bar")
+    assert config.dataset == "mine/mel_2bar"
+    checkpoints.save_config(str(model_dir), config)
+    assert train.resolve_config(str(model_dir), None, "", "other/mel_2bar") == config
