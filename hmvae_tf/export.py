@@ -64,7 +64,7 @@ class ServingModule:
         self.config = model.config
         self.tracks = model.config.tracks
         self.decode_shards = decode_shards
-        self.parallel_bars_rows = parallel_bars_rows if model.decoder.hierarchical else 0
+        self.parallel_bars_rows = self.bars_rows_for(model, parallel_bars_rows)
         compiled = (lambda fn: tf.function(fn, jit_compile=True)) if jit_compile else (
             lambda fn: fn)
         if jit_compile:
@@ -77,6 +77,11 @@ class ServingModule:
         # Both are called with noise=, never with seed=.
         self._decode = compiled(model.decode)
         self._decode_bars = compiled(functools.partial(model.decode, bars_in_parallel=True))
+
+    @staticmethod
+    def bars_rows_for(model: MusicVAE, parallel_bars_rows: int) -> int:
+        """parallel_bars_rows as it applies to the model: 0 for a flat decoder."""
+        return parallel_bars_rows if model.decoder.hierarchical else 0
 
     # --- helpers ------------------------------------------------------------------------
     def _stack(self, inputs: dict, suffix: str = "") -> tf.Tensor:
@@ -292,7 +297,8 @@ def export_saved_model(model: MusicVAE, export_base: str, version: int | None = 
     and parallel_bars_rows: see ServingModule; they default to XLA_DECODE_SHARDS with
     jit_compile (else 1) and PARALLEL_BARS_ROWS. dtype_policy: the products' dtype in the
     signatures' graphs (`precision.POLICIES`). The metadata records these options as given
-    (None: the default), so the export can be made again (`export_options.reproduce_flags`)."""
+    (None: the default), so the export can be made again (`export_options.reproduce_flags`),
+    and, under `in_effect`, the shards and bars-at-once rows they came to."""
     options = {"jit_compile": jit_compile, "dtype_policy": dtype_policy,
                "decode_shards": decode_shards, "parallel_bars_rows": parallel_bars_rows}
     if decode_shards is None:
@@ -321,6 +327,10 @@ def export_saved_model(model: MusicVAE, export_base: str, version: int | None = 
             "num_steps": model.config.num_steps,
             "z_size": model.config.z_size,
             "options": options,
+            # What the options came to (defaults resolved): what the signatures do.
+            "in_effect": {"decode_shards": decode_shards,
+                          "parallel_bars_rows": ServingModule.bars_rows_for(
+                              model, parallel_bars_rows)},
             "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **(extra_metadata or {}),
         }

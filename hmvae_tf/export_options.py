@@ -110,7 +110,13 @@ def run(args: argparse.Namespace) -> int:
                               decode_shards=getattr(args, "decode_shards", None),
                               parallel_bars_rows=getattr(args, "parallel_bars_rows", None),
                               dtype_policy=args.dtype_policy)
+    in_effect = read_metadata(path).get("in_effect", {})
+    how = [f"products in {args.dtype_policy}"]
+    if args.jit_compile:
+        how.append(f"XLA-compiled, decoding in {in_effect.get('decode_shards')} shard(s)")
+    if in_effect.get("parallel_bars_rows"):
+        how.append(f"every bar at once up to {in_effect['parallel_bars_rows']} rows")
     print(f"exported {config.name} ({', '.join(config.tracks)}, {config.num_steps} steps, "
-          f"z {config.z_size}, products in {args.dtype_policy}) to {path}")
+          f"z {config.z_size}; {'; '.join(how)}) to {path}")
     print("signatures: " + ", ".join(SIGNATURES) + " (serving_default = sample)")
     return 0

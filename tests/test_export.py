@@ -351,3 +351,7 @@ def test_metadata_records_the_options_that_make_the_export_again(melody_export, 
     args = parser.parse_args(["--model_dir=m", "--export_base=e", *flags.split()])
     assert (args.jit_compile, args.dtype_policy, args.decode_shards) == (
         True, "mixed_bfloat16", 3)
+    # What the defaults came to is recorded beside them: one shard for a plain export.
+    in_effect = [export_options.read_metadata(p)["in_effect"] for p in (plain, made)]
+    assert in_effect == [{"decode_shards": 1, "parallel_bars_rows": 0},
+                         {"decode_shards": 3, "parallel_bars_rows": 0}]
