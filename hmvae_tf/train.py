@@ -49,7 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         "MultiWorkerMirroredStrategy configured by TF_CONFIG")
     parser.add_argument("--jit_compile", action="store_true",
                         help="compile the train step with XLA")
-    parser.add_argument("--seed", type=int, default=None, help="shuffle and init seed")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="shuffle and init seed (a resumed run adds its starting step, "
+                        "so that it does not replay the data order of the first steps)")
     parser.add_argument("--dtype_policy", choices=("auto", "float32", "mixed_bfloat16"),
                         default="auto",
                         help="mixed_bfloat16: the LSTM and decoder products run in bfloat16, "
@@ -183,6 +185,9 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
     strategy = strategy or tf.distribute.get_strategy()
     is_chief, worker = task_info(strategy)
     if seed is not None:
+        # A resumed run continues with new draws: the same seed again would replay the data
+        # order (and noise) of the run's first steps.
+        seed += checkpoints.checkpoint_step(model_dir) or 0
         keras.utils.set_random_seed(seed)
     # The data first: a dataset that is not there must not leave a half-made model directory.
     if train_data is None:
@@ -193,6 +198,8 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
                 eval_data = data.dataset_for(config, "validation", data_dir, config.batch_size,
                                              training=False, dataset=dataset).take(eval_batches)
             except data.SplitNotFoundError:  # no validation split (e.g. a tiny dataset)
+                print(f"{dataset or config.dataset} has no validation split: training "
+                      "without validation")
                 eval_data = None
 
     period = min(checkpoint_every, num_steps)
