@@ -32,10 +32,14 @@ def load_tokens(dataset: str, split: str, data_dir: str | None = None,
     except tfds.core.registered.DatasetNotFoundError:
         builder = None
     if builder is None or not builder.is_prepared():  # unknown, or its code but no files
-        raise FileNotFoundError(
-            f"dataset {dataset!r} is not prepared in {data_dir or '~/tensorflow_datasets'}: "
-            f"run `tfds build tfds_builders/hmvae_notesequences --config="
-            f"{dataset.split('/')[-1]}` (with the same --data_dir) first")
+        where = data_dir or "~/tensorflow_datasets"
+        if dataset.startswith("hmvae_notesequences/"):
+            how = (f"run `tfds build tfds_builders/hmvae_notesequences --config="
+                   f"{dataset.split('/')[-1]}` (with the same --data_dir) first")
+        else:
+            how = ("build it with `tfds build` first, or check the name (this project's "
+                   "datasets are hmvae_notesequences/<config>)")
+        raise FileNotFoundError(f"dataset {dataset!r} is not prepared in {where}: {how}")
     if split not in builder.info.splits:
         raise SplitNotFoundError(
             f"{dataset} has no split {split!r}; it has {list(builder.info.splits)}")

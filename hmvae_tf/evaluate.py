@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
+from hmvae_tf import arg_types
 from hmvae_tf.configs import STEPS_PER_BAR
 
 if TYPE_CHECKING:
@@ -50,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--data_dir", default=None, help="TFDS data_dir")
     parser.add_argument("--max_windows", type=int, default=2048,
                         help="evaluate at most this many windows (0: the whole split)")
-    parser.add_argument("--batch_size", type=int, default=128)
+    parser.add_argument("--batch_size", type=arg_types.int_at_least(1), default=128,
+                        help="windows per batch when measuring (memory, not results)")
     parser.add_argument("--interpolation_pairs", type=int, default=0,
                         help="also measure interpolations between this many random pairs of "
                         "the evaluated windows (0: no)")
