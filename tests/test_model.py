@@ -169,7 +169,7 @@ def test_teacher_forcing_on_scheduled_inputs_has_the_step_loops_loss_and_gradien
     config = tiny_config(name)
     model = built(config)
     tokens = tf.constant(random_tokens(config, 3, seed=7))
-    z = tf.random.normal([3, config.z_size])
+    z = tf.constant(np.random.default_rng(7).normal(size=(3, config.z_size)), tf.float32)
     inputs = model.scheduled_inputs(z, tokens, 0.5)
     replay = lambda t, k, logits: inputs[:, t, k]  # noqa: E731
     never = tf.zeros(tokens.shape[:2], tf.bool)
@@ -192,8 +192,10 @@ def test_teacher_forcing_on_scheduled_inputs_has_the_step_loops_loss_and_gradien
     r_loss = model.compute_terms(tokens, training=True, p_sample=tf.constant(0.5))["r_loss"]
     np.testing.assert_allclose(r_loss.numpy() * 3, step_loop[0].numpy(), rtol=1e-5)
     for a, b in zip(two_pass[1], step_loop[1]):
+        # Two float32 routes through up to 256 steps: gradients of size ~10 differ in the
+        # sixth digit (an unseeded z once gave 1.1e-5 on 5.57).
         np.testing.assert_allclose(tf.convert_to_tensor(a).numpy(),
-                                   tf.convert_to_tensor(b).numpy(), atol=1e-5)
+                                   tf.convert_to_tensor(b).numpy(), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("sizes, decoder_sizes", [([6], [6]), ([2, 4], [2, 4]), ([2, 4], [6]),
