@@ -1,4 +1,4 @@
-"""TensorFlow's start-up chatter, kept off a command's terminal.
+"""TensorFlow's start-up for the `hmvae` commands: its chatter kept off the terminal, and no JAX.
 
 On a machine without a GPU, importing the `tensorflow` wheel prints a dozen lines such as
 "Unable to register cuDNN factory", "computation placer already registered" and "failed call
@@ -14,6 +14,11 @@ C++ log (such as "failed call to cuInit") quiet: its errors reach the user as Py
 
 The cost of the capture: if TensorFlow's import itself crashes the process (a CPU it was not
 built for), its last words stay in the temporary file. Set TF_CPP_MIN_LOG_LEVEL=0 to see them.
+
+Whatever the log level, TensorFlow's import here runs without JAX. tensorflowjs (the `tfjs`
+extra) installs JAX, and `import tensorflow` then imports it for TFLite's JAX converter,
+which this project never uses: 1.4 s of every command's start (`python -X importtime`).
+Hidden for that import only, JAX stays importable afterwards (`hmvae tfjs` needs it).
 """
 from __future__ import annotations
 
@@ -78,22 +83,42 @@ def first_session_load():
     return stderr_filtered() if pending else contextlib.nullcontext()
 
 
-class _QuietLoader(importlib.abc.Loader):
-    """Wraps the loader of the `tensorflow` package so that its import runs in stderr_filtered."""
+@contextlib.contextmanager
+def without_module(name: str):
+    """Runs the block with `import name` failing (ImportError), unless it is imported already;
+    afterwards it imports normally again."""
+    if name in sys.modules:
+        yield
+        return
+    sys.modules[name] = None  # the import system's "not importable" marker
+    try:
+        yield
+    finally:
+        if sys.modules.get(name, ...) is None:
+            del sys.modules[name]
 
-    def __init__(self, loader: importlib.abc.Loader):
-        self._loader = loader
+
+class _StartupLoader(importlib.abc.Loader):
+    """Wraps the loader of the `tensorflow` package: its import runs without JAX and, when
+    quiet, in stderr_filtered."""
+
+    def __init__(self, loader: importlib.abc.Loader, quiet: bool):
+        self._loader, self._quiet = loader, quiet
 
     def create_module(self, spec):
         return self._loader.create_module(spec)
 
     def exec_module(self, module) -> None:
-        with stderr_filtered():
+        with (stderr_filtered() if self._quiet else contextlib.nullcontext()), \
+                without_module("jax"):
             self._loader.exec_module(module)
 
 
-class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
-    """Finds `tensorflow` once, the normal way, and hands back its spec with _QuietLoader."""
+class _TensorFlowFinder(importlib.abc.MetaPathFinder):
+    """Finds `tensorflow` once, the normal way, and hands back its spec with _StartupLoader."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
 
     def find_spec(self, fullname, path, target=None):
         if fullname != "tensorflow":
@@ -101,17 +126,20 @@ class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
         sys.meta_path.remove(self)
         spec = importlib.util.find_spec(fullname)
         if spec is not None and spec.loader is not None:
-            spec.loader = _QuietLoader(spec.loader)
+            spec.loader = _StartupLoader(spec.loader, self.quiet)
         return spec
 
 
 def install(environ=os.environ) -> bool:
-    """Quiets TensorFlow's start-up, unless TF_CPP_MIN_LOG_LEVEL is set or TensorFlow is already
-    imported; sets TF_CPP_MIN_LOG_LEVEL=3 for the rest of the process. Returns whether it did."""
-    if "TF_CPP_MIN_LOG_LEVEL" in environ or "tensorflow" in sys.modules:
+    """Makes TensorFlow's first import skip JAX and, unless TF_CPP_MIN_LOG_LEVEL is set, quiet
+    (TF_CPP_MIN_LOG_LEVEL=3 for the rest of the process). Returns whether it quiets; nothing
+    changes once TensorFlow is imported."""
+    if "tensorflow" in sys.modules:
         return False
-    environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    _first_session["pending"] = True
-    if not any(isinstance(f, _QuietTensorFlowFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _QuietTensorFlowFinder())
-    return True
+    quiet = "TF_CPP_MIN_LOG_LEVEL" not in environ
+    if quiet:
+        environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        _first_session["pending"] = True
+    if not any(isinstance(f, _TensorFlowFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _TensorFlowFinder(quiet))
+    return quiet

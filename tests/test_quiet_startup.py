@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 
 from hmvae_tf import quiet_startup
 
@@ -52,3 +53,25 @@ def test_a_command_prints_its_output_and_no_startup_lines(tmp_path):
     assert "wrote 1 MIDI file" in proc.stdout
     assert not quiet_startup.KNOWN_STARTUP_LINES.search(proc.stderr), proc.stderr
     assert not ABSL_OR_TF_LOG_LINE.search(proc.stderr), proc.stderr
+
+
+def test_tensorflow_starts_without_jax_which_stays_importable():
+    """tensorflowjs installs JAX, and `import tensorflow` would import it for nothing."""
+    script = textwrap.dedent("""
+        import sys
+        from hmvae_tf import quiet_startup
+        quiet_startup.install({"TF_CPP_MIN_LOG_LEVEL": "3"})
+        import tensorflow
+        print("jax imported with tensorflow:", "jax" in sys.modules)
+        try:
+            import jax
+            print("jax importable after: True")
+        except ImportError:
+            print("jax importable after: not installed")
+    """)
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "jax imported with tensorflow: False" in proc.stdout
+    assert "jax importable after: True" in proc.stdout or "not installed" in proc.stdout
