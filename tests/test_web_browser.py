@@ -262,3 +262,38 @@ def test_server_serves_page_and_models_only(served):
         with pytest.raises(urllib.error.HTTPError) as err:
             get(hidden)
         assert err.value.code == 404
+
+
+def test_quick_choices_and_clicks_run_one_after_another(served):
+    """Model loads and runs never overlap: of quick model choices only the last loads (no
+    model is left undisposed), and Sample is disabled while a run is under way."""
+    _, _, url, _ = served
+    problems = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=[a for a in CHROMIUM_ARGS if a != "--headless"])
+        try:
+            page = browser.new_page()
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.goto(url)
+            wait_ready(page)
+            loaded = page.evaluate("() => hmvae.tf.memory().numTensors")
+            after = page.evaluate("""async () => {
+                const loads = [1, 2, 3].map(() => hmvae.loadModel('mel_2bar'));
+                await Promise.all(loads);
+                return hmvae.tf.memory().numTensors;
+            }""")
+            assert after == loaded  # three loads at once used to keep three models
+            during, count = page.evaluate("""async () => {
+                const sample = document.getElementById('sample');
+                sample.click();
+                const during = await new Promise((r) => setTimeout(() => r(sample.disabled), 0));
+                sample.click();  // disabled: does nothing
+                await hmvae.state.work;
+                return [during, document.querySelectorAll('#sample-list .card').length];
+            }""")
+            assert during and count == int(page.input_value("#count"))
+            assert not page.is_disabled("#sample")
+        finally:
+            browser.close()
+    assert not problems, problems

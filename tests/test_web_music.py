@@ -162,6 +162,26 @@ def test_unreadable_file_is_a_clear_error(tmp_path):
     (got,) = music_cli([{"op": "midi_to_tokens", "path": str(bad), "representation": "melody",
                          "bars": 2}])
     assert got["kind"] == "NoWindowError" and "not a readable MIDI file" in got["error"]
+    # A cut-off download is refused by both sides, not read as far as it goes; so is an empty
+    # file, with the same words.
+    whole = midi_io.write_midi(_band_piece(), tmp_path / "whole.mid").read_bytes()
+    cut, empty = tmp_path / "cut.mid", tmp_path / "empty.mid"
+    cut.write_bytes(whole[:200])
+    empty.write_bytes(b"")
+    answers = music_cli([{"op": "midi_to_tokens", "path": str(p), "representation": "melody",
+                          "bars": 2} for p in (cut, empty)])
+    assert "not a readable MIDI file" in answers[0]["error"]
+    assert "ends inside a chunk" in answers[0]["error"]
+    assert "the file is empty" in answers[1]["error"]
+    for path in (cut, empty):
+        with pytest.raises(midi_io.MidiReadError):
+            midi_io.read_midi(path)
+    with pytest.raises(midi_io.MidiReadError, match="the file is empty"):
+        midi_io.read_midi(empty)
+    high = midi_io.write_midi(note_sequence([(0, 1, 110), (1, 2, 112)]), tmp_path / "high.mid")
+    (got,) = music_cli([{"op": "midi_to_tokens", "path": str(high), "representation": "melody",
+                         "bars": 2}])
+    assert "some notes lie outside MIDI pitch 21..108" in got["error"]  # as Python says
 
 
 def _python_windows(ns, bars, instrument=None):

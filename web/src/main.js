@@ -22,7 +22,31 @@ const state = {
   sources: { a: null, b: null },
   counter: 0,
   errors: [],
+  // The running action (sample, interpolate, model load): the next one starts after it.
+  work: Promise.resolve(),
+  // Bumped by every model choice: a load that is no longer the latest choice does nothing.
+  loadTicket: 0,
 };
+
+/** Runs fn after every earlier action has finished, so that a model is never disposed under a
+ * running graph, and a result is drawn with the model that made it. */
+function exclusive(fn) {
+  const run = state.work.then(fn);
+  state.work = run.catch(() => {});
+  return run;
+}
+
+/** Resolves once the browser has had a chance to paint (TF.js on the CPU backend does not
+ * yield while it runs, so a status set just before would never show). */
+const painted = () => new Promise((resolve) => {
+  requestAnimationFrame(() => setTimeout(resolve, 0));
+  setTimeout(resolve, 100); // a hidden tab runs no animation frames
+});
+
+function setActionsEnabled(enabled) {
+  $('sample').disabled = !enabled || !state.model;
+  $('interpolate').disabled = !enabled || !(state.slots.a && state.slots.b);
+}
 
 function setStatus(text, kind = 'ready') {
   const el = $('status');
@@ -40,6 +64,8 @@ function report(err) {
 async function busy(label, fn) {
   setStatus(`${label}…`, 'busy');
   document.body.classList.add('busy');
+  setActionsEnabled(false);
+  await painted();
   const start = performance.now();
   try {
     const result = await fn();
@@ -51,6 +77,7 @@ async function busy(label, fn) {
     return null;
   } finally {
     document.body.classList.remove('busy');
+    setActionsEnabled(true);
   }
 }
 
@@ -121,6 +148,8 @@ function card(seq, label, { slots = true } = {}) {
 }
 
 function setSlot(slot, seq, label, source = null) {
+  // The interpolation shown was between the previous A and B.
+  $('interp-list').classList.toggle('stale', $('interp-list').children.length > 0);
   state.slots[slot] = { ...seq, label };
   state.sources[slot] = source;
   const box = $(`slot-${slot}`);
@@ -146,14 +175,18 @@ function clearSlots() {
 }
 
 // --- actions ---------------------------------------------------------------------------------
-async function doSample() {
-  const n = Number($('count').value);
-  const seqs = await busy(`sampled ${n}`, () => state.model.sample(n, temperature()));
+function doSample() {
+  return exclusive(() => sampleNow(Number($('count').value), temperature()));
+}
+
+async function sampleNow(n, temp) {
+  if (!state.model) return;
+  const seqs = await busy(`sampled ${n}`, () => state.model.sample(n, temp));
   if (!seqs) return;
   const list = $('sample-list');
   for (const seq of seqs) {
     state.counter += 1;
-    list.prepend(card(seq, `sample ${state.counter} (t=${temperature()})`));
+    list.prepend(card(seq, `sample ${state.counter} (t=${temp})`));
   }
   if (!state.slots.a && seqs.length > 1) {
     setSlot('a', seqs[0], `sample ${state.counter - seqs.length + 1}`);
@@ -161,14 +194,18 @@ async function doSample() {
   }
 }
 
-async function doInterpolate() {
+function doInterpolate() {
+  return exclusive(() => interpolateNow(Number($('steps').value), temperature()));
+}
+
+async function interpolateNow(steps, temp) {
   const { a, b } = state.slots;
-  if (!a || !b) return;
-  const steps = Number($('steps').value);
+  if (!a || !b || !state.model) return;
   const seqs = await busy(`interpolated ${steps} steps`,
-    () => state.model.interpolate(a.tokens, b.tokens, steps, temperature()));
+    () => state.model.interpolate(a.tokens, b.tokens, steps, temp));
   if (!seqs) return;
   const list = $('interp-list');
+  list.classList.remove('stale');
   list.replaceChildren(...seqs.map((seq, i) => card(seq,
     `${i + 1}/${steps} α=${seq.alpha.toFixed(2)}`, { slots: true })));
 }
@@ -182,10 +219,12 @@ function partText(p) {
     + `${p.notes} notes`;
 }
 
-function windowText(w, bars, auto) {
+function windowText(w, bars, auto, parts) {
   const where = `bars ${w.startBar + 1}–${w.startBar + bars}`;
   if (!auto || w.instrument === undefined) return where;
-  return `${where} · #${w.instrument} ${PROGRAM_NAMES[w.program]}`;
+  // A track's name tells the voices of a chorale apart, where the program (all piano) does not.
+  const trackName = parts.find((p) => p.instrument === w.instrument)?.trackName;
+  return `${where} · #${w.instrument} ${trackName || PROGRAM_NAMES[w.program]}`;
 }
 
 /** The source with its parts (listed once per file) and the chosen part's windows (listed
@@ -208,7 +247,7 @@ function fillChoosers(slot, src) {
     ...src.parts.map((p) => option(String(p.instrument), partText(p))));
   partSelect.value = src.instrument === null ? '' : String(src.instrument);
   $(`window-${slot}`).replaceChildren(...src.windows.map((w, i) => option(String(i),
-    windowText(w, bars, src.instrument === null))));
+    windowText(w, bars, src.instrument === null, src.parts))));
   $(`window-${slot}`).value = String(src.window);
 }
 
@@ -311,7 +350,14 @@ async function loadIndex() {
   }));
 }
 
-async function loadModel(name) {
+/** Loads the chosen model once the running action is done; of quick successive choices only
+ * the last one loads. */
+function loadModel(name) {
+  const ticket = ++state.loadTicket;
+  return exclusive(() => (ticket === state.loadTicket ? loadNow(name) : state.model));
+}
+
+async function loadNow(name) {
   const entry = state.index.find((m) => m.name === name) || state.index[0];
   stop();
   if (state.model) state.model.dispose();
@@ -321,6 +367,8 @@ async function loadModel(name) {
   $('sample').disabled = true;
   $('sample-list').replaceChildren();
   $('interp-list').replaceChildren();
+  $('interp-list').classList.remove('stale');
+  state.counter = 0;
   clearSlots();
   setStatus(`loading ${entry.name}…`, 'loading');
   const start = performance.now();
@@ -331,7 +379,7 @@ async function loadModel(name) {
   $('model-info').textContent = `${d.config_name}: ${d.representation} (${d.tracks.join(', ')}), `
     + `${d.bars} bars × ${d.steps_per_bar} steps, z ${d.z_size}`
     + `${d.hierarchical ? ', hierarchical decoder' : ''}`;
-  $('sample').disabled = false;
+  setActionsEnabled(true);
   $('interp-section').hidden = !state.model.has('interpolate');
   document.body.dataset.representation = d.representation;
   setStatus(`${entry.name} ready in ${((performance.now() - start) / 1000).toFixed(1)} s `

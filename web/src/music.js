@@ -158,9 +158,11 @@ function meterRegions(events) {
  * program is the channel's at the note-off; channel 10 is drums. */
 export function readMidi(data) {
   const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+  if (!bytes.length) throw new Error('the file is empty');
   if (bytes.length < 4 || String.fromCharCode(...bytes.subarray(0, 4)) !== 'MThd') {
     throw new Error("not a Standard MIDI File (no 'MThd' header)");
   }
+  checkChunks(bytes);
   let parsed;
   try {
     parsed = parseMidi(bytes);
@@ -209,6 +211,20 @@ export function readMidi(data) {
   });
   for (const inst of instruments.values()) inst.trackName = trackNames[inst.track] || '';
   return { ppq: parsed.header.ticksPerBeat, timeSignatures, instruments: [...instruments.values()] };
+}
+
+/** Every chunk of the file ends inside it: a cut-off download is refused (as Python's reader
+ * does), where midi-file would read the part that is there. */
+function checkChunks(bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let pos = 0; pos < bytes.length;) {
+    const end = pos + 8 + (pos + 8 <= bytes.length ? view.getUint32(pos + 4) : 0);
+    if (pos + 8 > bytes.length || end > bytes.length) {
+      throw new Error(`corrupt or unsupported (the file ends inside a chunk: ${bytes.length} `
+        + `bytes, the chunk at byte ${pos} needs ${Math.max(end, pos + 8)})`);
+    }
+    pos = end;
+  }
 }
 
 /** Grid segments of a read MIDI file (readMidi): [{notes, numSteps, numBars, firstBar}], notes relative
@@ -329,7 +345,8 @@ function explain(stats, what, numBars) {
     return `its meter (${skipped.join(', ')}) does not fit the 16-steps-per-4/4-bar grid `
       + '(use 4/4, 2/4, 2/2, 4/2 ...)';
   }
-  return `no ${numBars}-bar ${what} window (${stats.reason || 'no eligible notes'})`;
+  const range = stats.notes_out_of_range ? '; some notes lie outside MIDI pitch 21..108' : '';
+  return `no ${numBars}-bar ${what} window (${stats.reason || 'no eligible notes'}${range})`;
 }
 
 function fail(name, stats, what, numBars, found, windowIndex) {
