@@ -71,8 +71,10 @@ class Demo:
     def serve(self, config_file: str, port: int) -> tuple[subprocess.Popen, str]:
         """Starts `hmvae serve` and waits until it listens; returns (process, address)."""
         argv = [*self.hmvae, "serve", f"--port={port}", f"--model_config_file={config_file}"]
-        print(f"\n$ hmvae serve --port={port} --model_config_file={shown(config_file)} &",
-              flush=True)
+        command = f"$ hmvae serve --port={port} --model_config_file={shown(config_file)} &"
+        print(f"\n{command}", flush=True)
+        self.log.write(command + "\n")
+        self.log.flush()
         proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
                                 stderr=self.log, text=True)
         deadline = time.time() + 180

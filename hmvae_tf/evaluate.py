@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the interpolation pairs")
     parser.add_argument("--per_bar", action="store_true",
                         help="also print the teacher-forced and sampled accuracy of each bar")
-    parser.add_argument("--json_out", default=None, help="also write the results as JSON here")
+    parser.add_argument("--json_out", default=None, help="also write the results as JSON here (folders created if missing)")
 
 
 def evaluate_model(model: MusicVAE, batches: Iterable[np.ndarray], max_windows: int = 0,
@@ -406,6 +406,9 @@ def run(args: argparse.Namespace) -> int:
                   f"to end {row['interp_monotone_end']:.3f}); mean distance to start per step "
                   + " ".join(f"{v:.2f}" for v in row["interp_curve_start"]))
     if args.json_out:
+        import os
+
+        os.makedirs(os.path.dirname(os.path.abspath(args.json_out)), exist_ok=True)
         with open(args.json_out, "w") as f:
             json.dump(rows, f, indent=2)
     return 0

@@ -29,6 +29,7 @@ import dataclasses
 import glob
 import json
 import os
+import re
 import shlex
 import sys
 import time
@@ -337,10 +338,12 @@ def shown(path: str) -> str:
 
 def reproduce_commands(name: str, config: Config, facts: dict, dataset: str,
                        data_dir: str | None, model_dir: str, export_base: str,
-                       args: argparse.Namespace, export_flags: str = "") -> list[str]:
-    """The commands that rebuild the data, the model, its export (with `export_flags`) and
-    this card."""
+                       args: argparse.Namespace, export_flags: str = "",
+                       data_source: str | None = None) -> list[str]:
+    """The commands that rebuild the data (a subset again, if the build's source says it was
+    one), the model, its export (with `export_flags`) and this card."""
     data_flag = f" --data_dir={data_dir}" if data_dir else ""
+    subset = re.search(r"HMVAE_TFDS_MAX_PIECES=\d+", data_source or "")
     tfds_config = dataset.split("/")[-1]
     hparams = hparams_diff(config)
     train = (f"hmvae train --config={config.name}"
@@ -364,7 +367,8 @@ def reproduce_commands(name: str, config: Config, facts: dict, dataset: str,
                 f" --interpolation_pairs={args.interpolation_pairs}"
                 f" --interpolation_steps={args.interpolation_steps} --seed={args.seed}")
     return [
-        f"tfds build tfds_builders/hmvae_notesequences --config={tfds_config}{data_flag}",
+        (f"{subset.group()} " if subset else "")
+        + f"tfds build tfds_builders/hmvae_notesequences --config={tfds_config}{data_flag}",
         train,
         f"hmvae export --model_dir={shown(model_dir)} --export_base={shown(export_base)}"
         + export_flags,
@@ -695,7 +699,8 @@ def make_card(args: argparse.Namespace) -> dict:
     metrics["checks"] = checks(config, metrics)
     metrics["commands"] = reproduce_commands(
         name, config, facts, dataset, args.data_dir, model_dir, export_base, args,
-        reproduce_flags(export_meta.get("options", {})))
+        reproduce_flags(export_meta.get("options", {})),
+        data_source=metrics["dataset"].get("source"))
     metrics["card_seconds"] = time.time() - t0
     with open(os.path.join(export_base, METRICS), "w") as f:
         json.dump(metrics, f, indent=1)

@@ -313,3 +313,27 @@ def test_note_counts_melody_and_drums():
     drums = np.array([[0b101, 0, 0b111111111, 1]])
     assert attributes.note_counts(drums, ("drums",)).tolist() == [2 + 9 + 1]
     assert attributes.available(("drums",)) == ["density"]
+
+
+def test_reproduce_commands_rebuild_a_subset_as_a_subset():
+    """A card made on an HMVAE_TFDS_MAX_PIECES build must not tell readers to build it all."""
+    import argparse
+
+    from hmvae_tf import model_card
+    from hmvae_tf.configs import get_config
+
+    parser = argparse.ArgumentParser()
+    model_card.add_arguments(parser, "card")
+    args = parser.parse_args(["--model_dir=runs/m", "--export_base=saved_models/m"])
+    config = get_config("cat-mel_2bar_small")
+
+    def build_command(source):
+        commands = model_card.reproduce_commands(
+            "m", config, {}, config.dataset, None, "runs/m", "saved_models/m", args,
+            data_source=source)
+        return next(c for c in commands if "tfds build" in c)
+
+    assert build_command("embedded music21 corpus, subset of 300 pieces "
+                         "(HMVAE_TFDS_MAX_PIECES=300)").startswith(
+        "HMVAE_TFDS_MAX_PIECES=300 tfds build tfds_builders/hmvae_notesequences --config=mel_2bar")
+    assert build_command("embedded music21 corpus").startswith("tfds build ")
