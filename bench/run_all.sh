@@ -25,6 +25,7 @@ declare -A ROWS=(
   [infer_hier16_full]="bench/bench_infer.py --suite=hier16 --jit_compile --session --baseline --runs=5 --warmup=1"
   [bandwidth]="bench/bench_bandwidth.py"
   [products_mel2_64]="bench/bench_bandwidth.py --config=cat-mel_2bar_small --rows=64"
+  [small_products]="bench/bench_small_products.py"
   [convert]="bench/bench_convert.py --baseline"
   [serving]="bench/bench_serving.py --saved_model=$SERVED"
   [serving_tuned]="bench/bench_serving.py --saved_model=$SERVED --server_flags=--tensorflow_intra_op_parallelism=1 --batching_parameters_file=bench/batching_parameters.config"
@@ -32,13 +33,13 @@ declare -A ROWS=(
   [build]="bench/bench_build.py --make_midi=13359"
 )
 ORDER=(train_mel2_512 train_mel2_64 train_hier16_quarter train_hier16_full infer_mel2
-       infer_hier16_quarter infer_hier16_full bandwidth products_mel2_64 convert serving
+       infer_hier16_quarter infer_hier16_full bandwidth products_mel2_64 small_products convert serving
        serving_tuned serving_big build)
 
 for row in "${@:-${ORDER[@]}}"; do
   cmd=${ROWS[$row]:?unknown row $row (known: ${ORDER[*]})}
   json=""
-  [[ $row != serving* && $row != bandwidth && $row != products_mel2_64 ]] && json="--json_out=$OUT/$row.json"
+  [[ $row != serving* && $row != bandwidth && $row != *products* ]] && json="--json_out=$OUT/$row.json"
   echo "== $row: $PY $cmd" | tee "$OUT/$row.txt"
   # shellcheck disable=SC2086
   $PY $cmd $json 2>&1 | grep -v -E '^(W0000|I0000|WARNING: All log messages)' | tee -a "$OUT/$row.txt"
