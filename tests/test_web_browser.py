@@ -294,6 +294,20 @@ def test_quick_choices_and_clicks_run_one_after_another(served):
             }""")
             assert during and count == int(page.input_value("#count"))
             assert not page.is_disabled("#sample")
+            # A new model starts counting again; single samples fill A, then B.
+            labels = page.evaluate("""async () => {
+                await hmvae.loadModel('mel_2bar');
+                document.getElementById('count').value = '1';
+                const seen = [];
+                for (let i = 0; i < 3; i++) {
+                    document.getElementById('sample').click();
+                    await hmvae.state.work;
+                    seen.push(['a', 'b'].map((s) => hmvae.state.slots[s]?.label ?? null));
+                }
+                return seen;
+            }""")
+            assert labels == [["sample 1", None], ["sample 1", "sample 2"],
+                              ["sample 1", "sample 2"]]
         finally:
             browser.close()
     assert not problems, problems

@@ -188,10 +188,11 @@ async function sampleNow(n, temp) {
     state.counter += 1;
     list.prepend(card(seq, `sample ${state.counter} (t=${temp})`));
   }
-  if (!state.slots.a && seqs.length > 1) {
-    setSlot('a', seqs[0], `sample ${state.counter - seqs.length + 1}`);
-    setSlot('b', seqs[1], `sample ${state.counter - seqs.length + 2}`);
-  }
+  // New samples go into the empty slots, A first.
+  const empty = ['a', 'b'].filter((slot) => !state.slots[slot]);
+  empty.slice(0, seqs.length).forEach((slot, i) => {
+    setSlot(slot, seqs[i], `sample ${state.counter - seqs.length + 1 + i}`);
+  });
 }
 
 function doInterpolate() {
