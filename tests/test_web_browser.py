@@ -145,6 +145,10 @@ def test_page_end_to_end(served, tmp_path):
             want = saved_model_interpolation(sig, slots, n)
             shown = card_tokens(page, "#interp-list .card")
             np.testing.assert_array_equal(np.array([s["melody"] for s in shown]), want)
+            # Each point downloads under a name of its own, which says which run it came from.
+            names = page.eval_on_selector_all("#interp-list a.download",
+                                              "links => links.map(a => a.download)")
+            assert len(set(names)) == n and all("interpolation_1_" in m for m in names), names
 
             # MIDI files: one opened on slot A, one dropped on slot B.
             melodies = scale_melodies(2, 32, seed=9)[..., 0]

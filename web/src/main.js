@@ -21,6 +21,7 @@ const state = {
   // parts and windows}.
   sources: { a: null, b: null },
   counter: 0,
+  interpolations: 0,
   errors: [],
   // The running action (sample, interpolate, model load): the next one starts after it.
   work: Promise.resolve(),
@@ -207,8 +208,10 @@ async function interpolateNow(steps, temp) {
   if (!seqs) return;
   const list = $('interp-list');
   list.classList.remove('stale');
+  state.interpolations += 1; // in the label, so each run's downloads have names of their own
   list.replaceChildren(...seqs.map((seq, i) => card(seq,
-    `${i + 1}/${steps} α=${seq.alpha.toFixed(2)}`, { slots: true })));
+    `interpolation ${state.interpolations}: ${i + 1}/${steps} α=${seq.alpha.toFixed(2)}`,
+    { slots: true })));
 }
 
 // --- MIDI files in the slots -----------------------------------------------------------------
@@ -370,6 +373,7 @@ async function loadNow(name) {
   $('interp-list').replaceChildren();
   $('interp-list').classList.remove('stale');
   state.counter = 0;
+  state.interpolations = 0;
   clearSlots();
   setStatus(`loading ${entry.name}…`, 'loading');
   const start = performance.now();
