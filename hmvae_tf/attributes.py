@@ -26,13 +26,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, NoReturn, Sequence
 
 import numpy as np
 
 from hmvae_tf import arg_types
+from hmvae_tf.cli import CommandError
 from hmvae_tf.serving import model_args
 
 if TYPE_CHECKING:
@@ -337,9 +337,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                    "card measured, for a shipped model)")
 
 
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 1
+def _fail(message: str) -> NoReturn:
+    raise CommandError(message)
 
 
 def _saved_model_meta(version_dir: str) -> dict:

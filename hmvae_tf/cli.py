@@ -15,6 +15,11 @@ from collections.abc import MutableMapping
 from hmvae_tf import quiet_startup
 from hmvae_tf.configs import ConfigError
 
+class CommandError(Exception):
+    """A mistake the user can put right, said in one line: `hmvae <command>: error: <what>`,
+    exit status 1 (argparse's usage errors exit with 2)."""
+
+
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("hmvae_tf.train", "train a MusicVAE config on a TFDS dataset (resumable)"),
@@ -97,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except CommandError as err:
+        print(f"hmvae {args.command}: error: {err}", file=sys.stderr)
+        return 1
     except (FileNotFoundError, FileExistsError, ConfigError) as err:
         # A missing dataset, model directory, checkpoint or SavedModel, an export version that
         # exists, an unknown config or a bad --hparams value: the message says what to do, so

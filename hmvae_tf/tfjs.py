@@ -39,11 +39,12 @@ import io
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
+
+from hmvae_tf.cli import CommandError
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -654,14 +655,12 @@ def run(args: argparse.Namespace) -> int:
         if args.saved_models:
             done = convert_all(args.saved_models, args.out, force=args.force, **kwargs)
             if not export_bases(args.saved_models):
-                print(f"no exported models under {args.saved_models}", file=sys.stderr)
-                return 1
+                raise CommandError(f"no exported models under {args.saved_models}")
             print(f"{len(done)} converted; model list: {os.path.join(args.out, INDEX_FILE)}")
             return 0
         index = None if args.index == "none" else args.index
         desc = convert(args.saved_model, args.out, name=args.name, index=index, **kwargs)
     except (FileNotFoundError, ValueError) as err:
-        print(f"hmvae tfjs: {err}", file=sys.stderr)
-        return 1
+        raise CommandError(str(err)) from None
     print(summary(desc, args.out))
     return 0

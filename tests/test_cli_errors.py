@@ -70,6 +70,7 @@ def test_model_commands_refuse_contradictory_flags_before_loading(command, extra
     assert cli.main(argv) == 1
     err = capsys.readouterr().err
     assert message.replace("FILE", str(tmp_path / "FILE")) in err
+    assert err.startswith(f"hmvae {command[0]}: error: ")  # as every command says it
     assert "no savedmodel" not in err.lower()  # refused before looking for the model
 
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
+
+from typing import NoReturn
 
 from hmvae_tf import arg_types
+from hmvae_tf.cli import CommandError
 from hmvae_tf.serving import model_args
 
 
@@ -78,9 +80,8 @@ def run(args: argparse.Namespace) -> int:
                      + (f": {err.filename}" if err.filename else ""))
 
 
-def _fail(message: str, code: int = 1) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return code
+def _fail(message: str) -> NoReturn:
+    raise CommandError(message)
 
 
 def _write(rep, tokens, path: str, qpm: float, files: list) -> object:
