@@ -27,7 +27,7 @@ import argparse
 import json
 import os
 import time
-from typing import TYPE_CHECKING, Iterable, NoReturn, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
@@ -337,9 +337,6 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                    "card measured, for a shipped model)")
 
 
-def _fail(message: str) -> NoReturn:
-    raise CommandError(message)
-
 
 def _saved_model_meta(version_dir: str) -> dict:
     from hmvae_tf.export_options import read_metadata
@@ -379,32 +376,32 @@ def run(args: argparse.Namespace) -> int:
     else:
         problem = model_args.check_model_arguments(args, out=args.out)
     if problem:
-        return _fail(problem)
+        raise CommandError(problem)
     try:
         client = MusicVAEClient.connect(server=args.server or None, model=args.model or None,
                                         saved_model=args.saved_model or None,
                                         version=args.model_version, timeout=args.timeout)
     except (ClientError, FileNotFoundError) as err:
-        return _fail(str(err))
+        raise CommandError(str(err))
     try:
         with client:
             if args.compute:
                 return _compute(client, args)
             return _apply(client, args)
     except (ClientError, ValueError, OSError) as err:
-        return _fail(str(err))
+        raise CommandError(str(err))
 
 
 def _compute(client, args) -> int:
     meta = _saved_model_meta(args.saved_model) if args.saved_model else {}
     dataset = args.dataset or meta.get("config", {}).get("dataset")
     if not dataset:
-        return _fail("--dataset is needed (the model's dataset is known only for --saved_model)")
+        raise CommandError("--dataset is needed (the model's dataset is known only for --saved_model)")
     if args.server and not args.attributes:
-        return _fail("with --server, say where to write the vectors: --attributes=<file>")
+        raise CommandError("with --server, say where to write the vectors: --attributes=<file>")
     path = args.attributes or os.path.join(args.saved_model, "assets.extra", ATTRIBUTES_FILE)
     if os.path.exists(path) and not args.force:
-        return _fail(f"{path} already holds attribute vectors; pass --force to replace them, "
+        raise CommandError(f"{path} already holds attribute vectors; pass --force to replace them, "
                      "or --attributes=<file> to write the new ones elsewhere")
     codec = ClientCodec(client)
     start = time.time()
@@ -439,7 +436,7 @@ def _apply(client, args) -> int:
     amounts = args.amount
     path = _default_attributes_path(args, client)
     if not os.path.exists(path):
-        return _fail(f"no attribute vectors at {path}; build them with `hmvae attribute "
+        raise CommandError(f"no attribute vectors at {path}; build them with `hmvae attribute "
                      f"--compute --saved_model=...` (or pass --attributes=<file>)")
     doc = load(path)
     vector = vector_of(doc, args.name, client.z_size, path)
@@ -450,7 +447,7 @@ def _apply(client, args) -> int:
         tokens, where = music_adapter.read_window(args.midi, rep, bars, args.window,
                                                   args.instrument)
     except ValueError as err:
-        return _fail(f"{args.midi}: no usable window for a {bars}-bar model: "
+        raise CommandError(f"{args.midi}: no usable window for a {bars}-bar model: "
                      f"{str(err).removeprefix(f'{args.midi}: ')}")
     codec = ClientCodec(client)
     mu = codec.mu(_as_3d(tokens[None], client.tracks))

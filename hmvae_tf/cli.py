@@ -15,6 +15,7 @@ from collections.abc import MutableMapping
 from hmvae_tf import quiet_startup
 from hmvae_tf.configs import ConfigError
 
+
 class CommandError(Exception):
     """A mistake the user can put right, said in one line: `hmvae <command>: error: <what>`,
     exit status 1 (argparse's usage errors exit with 2)."""

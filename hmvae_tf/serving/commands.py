@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 
-from typing import NoReturn
-
 from hmvae_tf import arg_types
 from hmvae_tf.cli import CommandError
 from hmvae_tf.serving import model_args
@@ -58,30 +56,27 @@ def run(args: argparse.Namespace) -> int:
 
     for path in getattr(args, "midi_a", None), getattr(args, "midi_b", None):
         if path is not None and not os.path.isfile(path):
-            return _fail(f"{path}: no such file")
+            raise CommandError(f"{path}: no such file")
     problem = model_args.check_model_arguments(args, out=args.out)
     if problem:
-        return _fail(problem)
+        raise CommandError(problem)
     try:
         client = MusicVAEClient.connect(server=args.server or None, model=args.model or None,
                                         saved_model=args.saved_model or None,
                                         version=args.model_version, timeout=args.timeout)
     except ClientError as err:
-        return _fail(str(err))
+        raise CommandError(str(err))
     try:
         with client:
             if args.command == "sample":
                 return _sample(client, args)
             return _interpolate(client, args)
     except ClientError as err:
-        return _fail(str(err))
+        raise CommandError(str(err))
     except OSError as err:  # writing the MIDI files
-        return _fail(f"cannot write to --out={args.out}: {err.strerror or err}"
+        raise CommandError(f"cannot write to --out={args.out}: {err.strerror or err}"
                      + (f": {err.filename}" if err.filename else ""))
 
-
-def _fail(message: str) -> NoReturn:
-    raise CommandError(message)
 
 
 def _write(rep, tokens, path: str, qpm: float, files: list) -> object:
@@ -116,7 +111,7 @@ def _sample(client, args) -> int:
     try:
         rep = music_adapter.representation_for(client.tracks)
     except ValueError as err:
-        return _fail(str(err))
+        raise CommandError(str(err))
     tokens = client.sample(args.n, temperature=args.temperature, seed=args.seed)
     os.makedirs(args.out, exist_ok=True)
     label = model_args.model_label(args)
@@ -137,7 +132,7 @@ def _interpolate(client, args) -> int:
         for instrument in args.instrument:
             music_adapter.check_instrument(rep, instrument)
     except ValueError as err:
-        return _fail(str(err))
+        raise CommandError(str(err))
     bars = client.num_steps // 16
     ends, sources = [], []
     inputs = list(zip((args.midi_a, args.midi_b), args.window, args.instrument))
@@ -149,7 +144,7 @@ def _interpolate(client, args) -> int:
         except ValueError as err:
             what = "melody" if rep.tracks == ("melody",) else "+".join(rep.tracks)
             reason = str(err).removeprefix(f"{path}: ")  # the window finder names the file too
-            return _fail(f"{path}: no usable {what} for a {bars}-bar model: {reason}")
+            raise CommandError(f"{path}: no usable {what} for a {bars}-bar model: {reason}")
     tokens = client.interpolate(ends[0], ends[1], num_steps=args.steps,
                                 temperature=args.temperature, seed=args.seed)
     os.makedirs(args.out, exist_ok=True)
