@@ -315,3 +315,50 @@ def test_quick_choices_and_clicks_run_one_after_another(served):
         finally:
             browser.close()
     assert not problems, problems
+
+
+def test_three_dropped_files_and_a_long_roll(served, tmp_path):
+    """Dropping three files fills A and B and names the third as left out (it used to vanish
+    without a word); a 16-bar roll fits a slot's width instead of scrolling."""
+    _, _, url, _ = served
+    rep = get_representation("melody")
+    files = []
+    for i, m in enumerate(scale_melodies(3, 32, seed=5)[..., 0]):
+        path = tmp_path / f"tune{i}.mid"
+        rep.to_midi(m, path)
+        files.append([list(path.read_bytes()), path.name])
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=[a for a in CHROMIUM_ARGS if a != "--headless"])
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(url)
+            wait_ready(page)
+            page.evaluate("""(files) => {
+                const dt = new DataTransfer();
+                for (const [bytes, name] of files) {
+                    dt.items.add(new File([new Uint8Array(bytes)], name, {type: 'audio/midi'}));
+                }
+                document.body.dispatchEvent(
+                    new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+            }""", files)
+            page.wait_for_function("(window.hmvae.state.slots.b || {}).label === 'tune1.mid'")
+            assert page.evaluate("window.hmvae.state.slots.a.label") == "tune0.mid"
+            status = page.inner_text("#status")
+            assert "1 left out, tune2.mid" in status, status
+
+            # 16 bars of a scale, drawn into a slot 400 px wide: every note, no overflow.
+            width, notes, slot_width = page.evaluate("""() => {
+                const canvas = document.querySelector('#slot-a canvas');
+                const melody = [];
+                for (let bar = 0; bar < 16; bar++) {
+                    for (let s = 0; s < 16; s++) melody.push(s % 4 === 0 ? 2 + 60 + bar : 1);
+                }
+                const drawn = hmvae.drawPianoRoll(canvas, {melody}, 256, 400);
+                return [parseFloat(canvas.style.width), drawn,
+                        document.getElementById('slot-a').clientWidth];
+            }""")
+            assert notes == 64
+            assert width <= 400 < slot_width, (width, slot_width)
+        finally:
+            browser.close()

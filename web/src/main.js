@@ -314,7 +314,8 @@ function setupDrop() {
     ev.preventDefault();
     document.body.classList.remove('dragging');
     if (!state.model) return;
-    const dropped = files(ev).slice(0, 2);
+    const all = files(ev);
+    const dropped = all.slice(0, 2);
     const slotEl = ev.target.closest ? ev.target.closest('.slot') : null;
     if (slotEl && dropped.length === 1) {
       await readMidi(dropped[0], slotEl.dataset.slot);
@@ -322,6 +323,13 @@ function setupDrop() {
     }
     const order = dropped.length === 2 ? ['a', 'b'] : [state.slots.a ? 'b' : 'a'];
     for (let i = 0; i < dropped.length; i++) await readMidi(dropped[i], order[i]);
+    const left = all.slice(2).map((f) => f.name);
+    if (left.length) {
+      // A and B hold two pieces: say which files were not taken rather than drop them unseen.
+      const el = $('status');
+      setStatus(`${el.textContent} (A and B take two files: ${left.length} left out, `
+        + `${left.join(', ')})`, el.dataset.state);
+    }
   });
   for (const slot of ['a', 'b']) {
     const input = $(`file-${slot}`);
@@ -398,6 +406,7 @@ window.hmvae = {
   state,
   get model() { return state.model; },
   tf,
+  drawPianoRoll,
   backend: () => tf.getBackend(),
   loadModel,
   /** decode(z [Z] or [[Z], ...], temperature = 0) -> tokens {track: [T]} (or a list). */

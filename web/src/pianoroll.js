@@ -6,8 +6,9 @@ const COLORS = { melody: '#3b6fd8', bass: '#2f9e5b', drums: '#d0672a' };
 const DRUM_SHORT = ['kick', 'snare', 'hh', 'open', 'tom L', 'tom M', 'tom H', 'crash', 'ride'];
 const PITCH_HEIGHT = 170; // px the pitch axis aims at
 
-/** Draws `tokens` ({track: [T]}) into `canvas`, `width` px wide (steps get 3..24 px, wider
- * sequences scroll); returns the number of notes and drum hits drawn. */
+/** Draws `tokens` ({track: [T]}) into `canvas`, fitted to `width` px (a step gets 1..24 px, so
+ * a 16-bar roll fits a slot; only a box narrower than that scrolls); returns the number of
+ * notes and drum hits drawn. */
 export function drawPianoRoll(canvas, tokens, numSteps, width = 600) {
   const pitched = ['melody', 'bass'].filter((t) => t in tokens);
   const notes = pitched.flatMap((t) => melodyNotes(tokens[t]).map((n) => ({ ...n, track: t })));
@@ -25,12 +26,15 @@ export function drawPianoRoll(canvas, tokens, numSteps, width = 600) {
   }
   const pitchRows = pitched.length ? hi - lo + 1 : 0;
   const GUTTER = pitchRows ? 28 : 38; // left label column
-  const CELL = Math.max(3, Math.min(24, Math.floor((width - GUTTER) / numSteps)));
+  // Whole pixels while there is room for 3 per step; below that fractional steps keep long
+  // sequences inside their box.
+  const fit = (width - GUTTER) / numSteps;
+  const CELL = fit >= 3 ? Math.min(24, Math.floor(fit)) : Math.max(1, fit);
   const ROW = pitchRows ? Math.max(2, Math.min(8, Math.floor(PITCH_HEIGHT / pitchRows))) : 0;
   const DRUM_ROW = pitchRows ? 7 : 12; // px per drum class (drum models get labelled rows)
   const drumHeight = 'drums' in tokens ? DRUM_CLASS_NAMES.length * DRUM_ROW : 0;
   const gap = pitchRows && drumHeight ? 6 : 0;
-  width = GUTTER + numSteps * CELL;
+  width = Math.ceil(GUTTER + numSteps * CELL);
   const height = pitchRows * ROW + gap + drumHeight;
   const scale = window.devicePixelRatio || 1;
   canvas.width = Math.round(width * scale);
@@ -72,15 +76,17 @@ export function drawPianoRoll(canvas, tokens, numSteps, width = 600) {
       ctx.fillText('drums', 2, top + drumHeight / 2);
     }
   }
-  // Beat and bar lines.
+  // Beat and bar lines (beats only where they are 6 px or more apart).
   for (let s = 0; s <= numSteps; s += 4) {
+    if (s % STEPS_PER_BAR !== 0 && 4 * CELL < 6) continue;
     ctx.fillStyle = s % STEPS_PER_BAR === 0 ? '#9aa0ad' : '#dde0e6';
     ctx.fillRect(GUTTER + s * CELL, 0, 1, height);
   }
+  const inset = CELL >= 3 ? 1 : 0; // a gap between repeated notes where there is room
   for (const n of notes) {
     ctx.fillStyle = COLORS[n.track];
-    ctx.fillRect(GUTTER + n.start * CELL + 1, (hi - n.pitch) * ROW,
-      Math.max(2, (n.end - n.start) * CELL - 2), Math.max(2, ROW - 1));
+    ctx.fillRect(GUTTER + n.start * CELL + inset, (hi - n.pitch) * ROW,
+      Math.max(1, (n.end - n.start) * CELL - 2 * inset), Math.max(2, ROW - 1));
   }
   ctx.fillStyle = COLORS.drums;
   for (const h of hits) {
