@@ -6,7 +6,7 @@ Layout of `--model_dir`:
     ckpt/              tf.train.CheckpointManager checkpoints: model, optimizer (Adam moments,
                        step count); resuming continues where the last one left off
     logs/              TensorBoard event files
-    history.csv        one row of metrics per checkpoint period
+    history.csv        one row of metrics per checkpoint period, with the step it ends at
 """
 from __future__ import annotations
 
@@ -171,3 +171,44 @@ class StopAtStep(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if int(self.model.optimizer.iterations.numpy()) >= self.num_steps:
             self.model.stop_training = True
+
+
+class HistoryCSV(keras.callbacks.CSVLogger):
+    """history.csv, appended across resumed runs, with the global step each row ends at.
+
+    A run resumed off the checkpoint grid (stopped at step 2197 with period 1000) has epochs
+    that end at 3197, 4197, ...: `epoch` alone no longer says where a row is, `step` does.
+    Rows added to an existing file keep its columns (CSVLogger would write this run's own
+    under the old header, shifted when validation or the step column came or went); a file
+    begun by an older version goes on without `step`.
+    """
+
+    STEP = "step"
+
+    def __init__(self, model_dir: str):
+        self.path = os.path.join(model_dir, "history.csv")
+        super().__init__(self.path, append=True)
+        self._with_step = True
+
+    def on_train_begin(self, logs=None):
+        header = _header(self.path) if os.path.exists(self.path) else []
+        super().on_train_begin(logs)
+        if header:
+            self.keys = header[1:]  # after "epoch"
+        self._with_step = not header or self.STEP in header
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        if self._with_step:
+            logs[self.STEP] = int(self.model.optimizer.iterations.numpy())
+        if self.keys is None:  # a new file: CSVLogger's columns, without a "val_step"
+            self.keys = sorted(logs)
+            if not any(k.startswith("val_") for k in self.keys):
+                self.keys += [f"val_{k}" for k in self.keys if k != self.STEP]
+        super().on_epoch_end(epoch, logs)
+
+
+def _header(path: str) -> list[str]:
+    with open(path) as f:
+        line = f.readline().strip()
+    return line.split(",") if line else []

@@ -188,10 +188,20 @@ def training_facts(model_dir: str, step: int | None) -> dict:
     if os.path.isdir(os.path.join(model_dir, "logs")):
         facts["seconds"] = training_time(model_dir, facts["last_epoch"])
     if history:
-        upto = [r for r in history if facts["last_epoch"] is None
-                or r["epoch"] <= facts["last_epoch"]] or history
+        upto = history_upto(facts) or history
         facts["final"] = {k: v for k, v in upto[-1].items() if np.isfinite(v)}
     return facts
+
+
+def history_upto(facts: dict) -> list[dict]:
+    """The history rows up to the exported step: by their `step` column, or in an older file
+    without it, by the epoch that step falls in."""
+    def kept(row: dict) -> bool:
+        if np.isfinite(row.get("step", np.nan)):
+            return facts["step"] is None or row["step"] <= facts["step"]
+        return facts["last_epoch"] is None or row["epoch"] <= facts["last_epoch"]
+
+    return [r for r in facts["history"] if kept(r)]
 
 
 def dataset_facts(dataset: str, data_dir: str | None) -> dict:
@@ -661,8 +671,7 @@ def make_card(args: argparse.Namespace) -> dict:
                       title=f"{name}: interpolation A -> B (temperature 0)",
                       columns=4 if config.num_steps <= 64 else 1)
     facts = training_facts(model_dir, step)
-    shown_history = [r for r in facts["history"]  # up to the exported step
-                     if facts["last_epoch"] is None or r["epoch"] <= facts["last_epoch"]]
+    shown_history = history_upto(facts)
     if shown_history:
         plots.training_curves(shown_history, facts["steps_per_epoch"] or 1,
                               os.path.join(figures, "training_curves.png"),

@@ -26,14 +26,23 @@ def _pyplot():
 
 # --- training curves ------------------------------------------------------------------------
 def read_history(path: str) -> list[dict]:
-    """history.csv rows as floats, one per epoch (a resumed run's repeated epochs: the last)."""
+    """history.csv rows as floats in training order, one per step they end at (or, in a file
+    without the `step` column, per epoch); of rows logged twice (a run resumed from an older
+    checkpoint) the last."""
     with open(path) as f:
-        rows = [{k: float(v) if v not in ("", None) else np.nan for k, v in row.items()}
+        rows = [{k: float(v) if v not in ("", None, "NA") else np.nan for k, v in row.items()}
                 for row in csv.DictReader(f)]
-    by_epoch = {}
+    key = "step" if rows and all(np.isfinite(r.get("step", np.nan)) for r in rows) else "epoch"
+    by_key = {}
     for row in rows:
-        by_epoch[int(row["epoch"])] = row
-    return [by_epoch[e] for e in sorted(by_epoch)]
+        by_key[int(row[key])] = row
+    return [by_key[k] for k in sorted(by_key)]
+
+
+def row_step(row: dict, steps_per_epoch: int) -> int:
+    """The global step a history row ends at: its `step`, or the end of its epoch."""
+    step = row.get("step", np.nan)
+    return int(step) if np.isfinite(step) else (int(row["epoch"]) + 1) * steps_per_epoch
 
 
 def training_curves(history: list[dict], steps_per_epoch: int, path: str,
@@ -41,7 +50,7 @@ def training_curves(history: list[dict], steps_per_epoch: int, path: str,
     """Reconstruction loss, KL (bits), beta (and the scheduled-sampling probability) and
     accuracy, train and validation, against the training step."""
     plt = _pyplot()
-    steps = np.array([(row["epoch"] + 1) * steps_per_epoch for row in history])
+    steps = np.array([row_step(row, steps_per_epoch) for row in history])
     panels = [("r_loss", "reconstruction loss (nats / window)"), ("kl_bits", "KL (bits)"),
               ("beta", "beta (KL weight)"), ("accuracy", "teacher-forced accuracy")]
     fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), sharex=True)

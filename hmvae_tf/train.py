@@ -227,7 +227,7 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
     if is_chief:
         callbacks += [
             keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), update_freq="epoch"),
-            keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
+            checkpoints.HistoryCSV(model_dir),
         ]
     _save_on_sigterm(saver)
     try:

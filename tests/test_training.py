@@ -1,4 +1,5 @@
 """Training: the loss falls, MirroredStrategy matches one device, checkpoints resume."""
+import csv
 import json
 import os
 import subprocess
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hmvae_tf import checkpoints, data, train
+from hmvae_tf import checkpoints, data, model_card, plots, train
 from model_helpers import scale_melodies, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -90,6 +91,39 @@ def test_resume_from_an_odd_step_keeps_the_checkpoint_grid(tmp_path):
     train.train(config, model_dir, num_steps=12, checkpoint_every=4, train_data=pipeline(config),
                 verbose=0)
     assert checkpoints.kept_steps(model_dir) == [6, 8, 12]
+    # Its history rows say where they end, off the grid as they are: epoch 1 is logged twice
+    # (steps 4 -> 6, then 6 -> 10), and neither replaces the other.
+    history = plots.read_history(os.path.join(model_dir, "history.csv"))
+    assert [(int(r["epoch"]), int(r["step"])) for r in history] == [(0, 4), (1, 6), (1, 10),
+                                                                    (2, 12)]
+    facts = {"history": history, "step": 10, "last_epoch": 1}
+    assert [int(r["step"]) for r in model_card.history_upto(facts)] == [4, 6, 10]
+
+
+def test_history_of_an_older_version_is_continued_in_its_own_columns(tmp_path):
+    """A history.csv begun without the `step` column gets rows in its own columns on resume
+    (CSVLogger appends under the header already there: an extra field would shift them)."""
+    config = tiny_config(extra="batch_size=8")
+    model_dir = str(tmp_path / "m")
+    train.train(config, model_dir, num_steps=4, checkpoint_every=4, train_data=pipeline(config),
+                verbose=0)
+    path = os.path.join(model_dir, "history.csv")
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [4]
+    header = [k for k in rows[0] if k != "step"]
+    with open(path, "w", newline="") as f:  # as an older version wrote it
+        writer = csv.DictWriter(f, header, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    train.train(config, model_dir, num_steps=8, checkpoint_every=4, train_data=pipeline(config),
+                verbose=0)
+    with open(path) as f:
+        lines = [line.split(",") for line in f.read().splitlines()]
+    assert lines[0] == header and all(len(line) == len(header) for line in lines)
+    history = plots.read_history(path)
+    assert [int(r["epoch"]) for r in history] == [0, 1]
+    assert np.isfinite(history[1]["r_loss"])
 
 
 def test_resume_refuses_a_different_config(tmp_path):
