@@ -42,5 +42,7 @@ for row in "${@:-${ORDER[@]}}"; do
   [[ $row != serving* && $row != bandwidth && $row != *products* ]] && json="--json_out=$OUT/$row.json"
   echo "== $row: $PY $cmd" | tee "$OUT/$row.txt"
   # shellcheck disable=SC2086
-  $PY $cmd $json 2>&1 | grep -v -E '^(W0000|I0000|WARNING: All log messages)' | tee -a "$OUT/$row.txt"
+  $PY $cmd $json 2>&1 | grep -v -E '^(W0000|I0000|WARNING: All log messages)|^E0000 .*Unable to register' \
+    | tee -a "$OUT/$row.txt"
+  sed -i 's/.*\r//' "$OUT/$row.txt"  # a progress bar's redraws: keep its last state
 done
