@@ -117,4 +117,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m hmvae_tf.cli` runs this file as __main__, a second copy of the module: the
+    # commands raise hmvae_tf.cli.CommandError, which only the package's own main() catches.
+    from hmvae_tf.cli import main as package_main
+
+    sys.exit(package_main())

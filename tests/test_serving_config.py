@@ -10,7 +10,8 @@ import pytest
 from tensorflow_serving.apis import model_pb2
 
 from hmvae_tf.serving.errors import ServingError
-from hmvae_tf.serving.model_manager import (ModelManager, read_model_config, versions_on_disk)
+from hmvae_tf.serving.model_manager import (AVAILABLE, ModelManager, read_model_config,
+                                             versions_on_disk)
 
 
 def make_versions(base, versions, partial=()):
@@ -40,7 +41,8 @@ def test_read_model_config_policies_and_relative_paths(tmp_path, monkeypatch):
     sources = {s.name: s for s in read_model_config(str(config))}
     assert sources["mel_2bar"].base_path == str(models / "mel_2bar")
     on_disk = versions_on_disk(sources["mel_2bar"].base_path)
-    assert on_disk == [1, 3, 10]
+    assert on_disk == {1: "1", 3: "3", 10: "10"}
+    on_disk = list(on_disk)
     assert sources["mel_2bar"].wanted(on_disk) == [10]
     assert sources["two"].wanted(on_disk) == [3, 10]
     assert sources["pinned"].wanted(on_disk) == [1]
@@ -96,7 +98,10 @@ def test_manager_lookups_and_statuses(tmp_path):
         manager.get(model_pb2.ModelSpec(name="x"))
     with pytest.raises(ServingError, match="Could not find version 5 of model m"):
         manager.states("m", 5)
-    assert [v for v, _ in manager.states("m")] == [1, 2]
+    assert [v for v, *_ in manager.states("m")] == [2, 1]  # newest first, as TF Serving
+    with pytest.raises(ServingError) as info:
+        manager.get(model_pb2.ModelSpec(name=""))
+    assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert any("loaded model m version 2" in line for line in logs)
     # A version that fails to load later is reported once and skipped; the rest keep serving.
     make_versions(tmp_path / "m", [13])
@@ -104,6 +109,56 @@ def test_manager_lookups_and_statuses(tmp_path):
     manager._sync(manager.sources["m"])
     assert manager.loaded() == {"m": [1, 2]}
     assert sum("cannot load" in line for line in logs) == 1
+    assert manager.states("m", 13)[0][2].endswith("corrupt")  # GetModelStatus says why
+
+
+class RepairableServable(FakeServable):
+    broken: set = set()
+    paths: list = []
+
+    def __init__(self, name, version, path):
+        RepairableServable.paths.append(path)
+        if version in self.broken:
+            raise RuntimeError("not a valid checkpoint")
+        self.version = version
+
+
+def test_a_new_version_that_fails_to_load_leaves_the_old_one_serving(tmp_path):
+    """As TF Serving's availability-preserving policy: a half-copied new version does not
+    take the model down, and it loads on a retry once complete."""
+    make_versions(tmp_path / "m", [3])
+    config = tmp_path / "models.config"
+    config.write_text('model_config_list { config { name: "m" base_path: "%s" } }'
+                      % (tmp_path / "m"))
+    manager = ModelManager(read_model_config(str(config)), RepairableServable,
+                           log=lambda *_: None)
+    manager.load_all()
+    RepairableServable.broken = {4}
+    make_versions(tmp_path / "m", [4])
+    manager._sync(manager.sources["m"])
+    assert manager.loaded() == {"m": [3]}
+    assert manager.get(model_pb2.ModelSpec(name="m"))[1] == 3
+    assert "not a valid checkpoint" in manager.states("m", 4)[0][2]
+    manager._sync(manager.sources["m"])  # within the retry interval: not tried again
+    assert sum(p.endswith("4") for p in RepairableServable.paths) == 1
+    RepairableServable.broken = set()  # the copy has finished
+    manager.load_retry_interval = 0
+    manager._sync(manager.sources["m"])
+    assert manager.loaded() == {"m": [4]}
+    assert manager.states("m", 4)[0][1:] == (AVAILABLE, "")
+
+    # A base path that cannot be listed for a moment changes nothing.
+    os.rename(tmp_path / "m", tmp_path / "m.moving")
+    manager._sync(manager.sources["m"])
+    assert manager.loaded() == {"m": [4]}
+    os.rename(tmp_path / "m.moving", tmp_path / "m")
+
+    # Zero-padded version folders load from their own name; odd digit names are skipped.
+    make_versions(tmp_path / "m", ["0007", "²"])
+    assert versions_on_disk(str(tmp_path / "m")) == {3: "3", 4: "4", 7: "0007"}
+    manager._sync(manager.sources["m"])
+    assert manager.loaded() == {"m": [7]}
+    assert RepairableServable.paths[-1] == str(tmp_path / "m" / "0007")
 
 
 def test_serve_rejects_bad_command_lines(tmp_path):
@@ -128,3 +183,32 @@ def test_serve_rejects_bad_command_lines(tmp_path):
     code, out = serve(f"--model_config_file={tmp_path / 'rel.config'}", "--port=0")
     assert code == 1 and f"{os.path.join(os.getcwd(), 'models', 'm')} or " \
         f"{tmp_path / 'models' / 'm'} (a relative base_path" in out
+
+
+def test_serve_takes_tf_serving_command_lines():
+    """tensorflow_model_server's flag forms parse: `--flag=true` booleans, the older
+    --tensorflow_session_parallelism, retries, channel arguments and flags with no effect here
+    (they used to stop `hmvae serve` with "unrecognized arguments")."""
+    import argparse
+
+    from hmvae_tf.serving import server
+
+    parser = argparse.ArgumentParser()
+    server.add_arguments(parser, "serve")
+    args = parser.parse_args([
+        "--model_config_file=x", "--enable_batching=true", "--xla_cpu_compilation_enabled=true",
+        "--enable_model_warmup=false", "--model_config_file_poll_wait_seconds=60",
+        "--tensorflow_session_parallelism=1", "--max_num_load_retries=2",
+        "--load_retry_interval_micros=500000", "--allow_version_labels_for_unavailable_models",
+        "--grpc_channel_arguments=grpc.max_concurrent_streams=100,grpc.primary_user_agent=x"])
+    assert args.enable_batching is True and args.enable_model_warmup is False
+    assert args.allow_version_labels_for_unavailable_models is True
+    assert (args.max_num_load_retries, args.load_retry_interval_micros) == (2, 500000)
+    assert server._channel_arguments(args.grpc_channel_arguments) == [
+        ("grpc.max_concurrent_streams", 100), ("grpc.primary_user_agent", "x")]
+    assert parser.parse_args(["--enable_batching"]).enable_batching is True
+    assert parser.parse_args([]).enable_batching is False
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--enable_batching=maybe"])
+    with pytest.raises(ValueError, match="not key=value"):
+        server._channel_arguments("grpc.max_concurrent_streams")

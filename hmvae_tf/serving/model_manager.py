@@ -4,12 +4,19 @@ A model is a base path holding numeric version directories (`saved_models/mel_2b
 `.../2/`); the version policy (default: the newest one) says which are loaded. A poll thread
 (`--file_system_poll_wait_seconds`, like TF Serving) loads versions that appear later and
 unloads the ones the policy drops, so `hmvae export` to a served base path goes live.
+
+As TF Serving's default (availability-preserving) version policy, a version the policy drops
+is unloaded only once a version it wants is loaded: a new version that fails to load (a copy
+still under way, a broken export) leaves the old one serving, and its load is retried
+(`--max_num_load_retries` times, `--load_retry_interval_micros` apart). A base path that
+cannot be listed for a moment (a folder being replaced) changes nothing.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
 import threading
+import time
 import traceback
 from typing import TYPE_CHECKING
 
@@ -130,14 +137,22 @@ def resolve_base_path(base_path: str, config_dir: str) -> tuple[str, tuple[str, 
     return os.path.abspath(base_path), candidates
 
 
-def versions_on_disk(base_path: str) -> list[int]:
-    """Numeric subdirectories that hold a saved_model.pb(txt) (partial exports are skipped)."""
+def versions_on_disk(base_path: str) -> dict[int, str] | None:
+    """Version -> directory name of the numeric subdirectories that hold a saved_model.pb(txt)
+    (partial exports are skipped; "0007" is version 7, as in TF Serving); None when the base
+    path cannot be listed, which must not read as "every version was removed"."""
     try:
         names = os.listdir(base_path)
     except OSError:
-        return []
-    return sorted(int(n) for n in names if n.isdigit() and any(
-        os.path.isfile(os.path.join(base_path, n, f)) for f in ("saved_model.pb", "saved_model.pbtxt")))
+        return None
+    found: dict[int, str] = {}
+    for name in sorted(names, key=len, reverse=True):  # of "7" and "007", "7" wins
+        if not (name.isascii() and name.isdigit()):
+            continue
+        if any(os.path.isfile(os.path.join(base_path, name, f))
+               for f in ("saved_model.pb", "saved_model.pbtxt")):
+            found[int(name)] = name
+    return dict(sorted(found.items()))
 
 
 class ModelManager:
@@ -150,13 +165,20 @@ class ModelManager:
         self._lock = threading.Lock()
         self._loaded: dict[str, dict[int, object]] = {s.name: {} for s in sources}
         self._states: dict[str, dict[int, int]] = {s.name: {} for s in sources}
-        self._failed: set[tuple[str, int]] = set()
+        # (name, version) -> (failed loads, time of the last, error): retried, and reported
+        # by GetModelStatus while the version is not loaded.
+        self._failures: dict[tuple[str, int], tuple[int, float, str]] = {}
+        self.max_load_retries = 5  # as TF Serving's --max_num_load_retries
+        self.load_retry_interval = 60.0  # seconds (--load_retry_interval_micros)
+        self._unlisted: set[str] = set()  # models whose base path could not be listed
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
 
     # --- loading ----------------------------------------------------------------------------
-    def load_all(self, strict: bool = True) -> None:
-        """First load. strict: a missing base path or a version that fails to load is fatal."""
+    def load_all(self, strict: bool = True, labels_may_wait: bool = False) -> None:
+        """First load. strict: a missing base path or a version that fails to load is fatal.
+        labels_may_wait: a version label may name a version not loaded yet (TF Serving's
+        --allow_version_labels_for_unavailable_models)."""
         for src in self.sources.values():
             if strict and not os.path.isdir(src.base_path):
                 where = (" or ".join(src.looked_in) + " (a relative base_path is looked up in "
@@ -167,34 +189,68 @@ class ModelManager:
             if not self._loaded[src.name]:
                 self._log(f"warning: model {src.name!r}: no version directory with a "
                           f"saved_model.pb under {src.base_path} (policy {src.policy}); waiting")
-        self._check_labels()
+        if not labels_may_wait:
+            self._check_labels()
 
     def _sync(self, src: ModelSource, strict: bool = False) -> None:
-        wanted = src.wanted(versions_on_disk(src.base_path))
+        on_disk = versions_on_disk(src.base_path)
+        if on_disk is None:
+            if src.name not in self._unlisted and self._loaded[src.name]:
+                self._log(f"warning: model {src.name!r}: cannot list {src.base_path}; "
+                          "keeping the loaded versions")
+            self._unlisted.add(src.name)
+            return
+        self._unlisted.discard(src.name)
+        wanted = src.wanted(list(on_disk))
         for version in wanted:
-            if version in self._loaded[src.name] or (src.name, version) in self._failed:
+            if version in self._loaded[src.name] or not self._may_try(src.name, version):
                 continue
-            path = os.path.join(src.base_path, str(version))
+            path = os.path.join(src.base_path, on_disk[version])
             try:
                 servable = self._load_fn(src.name, version, path)
             except Exception as err:  # noqa: BLE001
                 if strict:
                     raise ValueError(f"model {src.name!r} version {version}: cannot load "
                                      f"{path}: {err}") from err
-                self._failed.add((src.name, version))
-                self._log(f"error: model {src.name!r} version {version}: cannot load {path}: {err}")
-                traceback.print_exc()
+                self._record_failure(src.name, version, path, err)
                 continue
             with self._lock:
                 self._loaded[src.name][version] = servable
                 self._states[src.name][version] = AVAILABLE
+                self._failures.pop((src.name, version), None)
             self._log(f"loaded model {src.name} version {version} from {path}: signatures "
                       + ", ".join(sorted(getattr(servable, "signature_names", ()))))
         with self._lock:
-            for version in [v for v in self._loaded[src.name] if v not in wanted]:
-                del self._loaded[src.name][version]
+            loaded = self._loaded[src.name]
+            # Availability first: drop unwanted versions only once a wanted one serves (or
+            # when nothing is wanted any more: the versions were removed).
+            if wanted and not any(v in loaded for v in wanted):
+                return
+            for version in [v for v in loaded if v not in wanted]:
+                del loaded[version]
                 self._states[src.name][version] = END
                 self._log(f"unloaded model {src.name} version {version}")
+
+    def _may_try(self, name: str, version: int) -> bool:
+        """A version that failed to load is tried again after the retry interval, as many
+        times as allowed."""
+        failure = self._failures.get((name, version))
+        if failure is None:
+            return True
+        count, last, _ = failure
+        return count <= self.max_load_retries and time.monotonic() - last >= self.load_retry_interval
+
+    def _record_failure(self, name: str, version: int, path: str, err: Exception) -> None:
+        count = self._failures.get((name, version), (0, 0.0, ""))[0] + 1
+        with self._lock:
+            self._failures[(name, version)] = (count, time.monotonic(), f"{path}: {err}")
+            self._states[name].setdefault(version, END)
+        more = (f"retrying in {self.load_retry_interval:g} s" if count <= self.max_load_retries
+                else "no more retries (a new version number, or a restart, loads it)")
+        self._log(f"error: model {name!r} version {version}: cannot load {path} "
+                  f"(attempt {count}; {more}): {err}")
+        if count == 1:
+            traceback.print_exc()
 
     def _check_labels(self) -> None:
         for src in self.sources.values():
@@ -211,7 +267,11 @@ class ModelManager:
         def loop():
             while not self._stop.wait(seconds):
                 for src in self.sources.values():
-                    self._sync(src)
+                    try:
+                        self._sync(src)
+                    except Exception:  # noqa: BLE001 - one bad pass must not end the polling
+                        self._log(f"error: model {src.name!r}: polling {src.base_path} failed")
+                        traceback.print_exc()
 
         self._poller = threading.Thread(target=loop, name="version-poller", daemon=True)
         self._poller.start()
@@ -224,6 +284,8 @@ class ModelManager:
     def get(self, model_spec: ModelSpec) -> tuple[object, int]:
         """The servable a ModelSpec asks for (version, version_label or the newest)."""
         name = model_spec.name
+        if not name:
+            raise invalid_argument("ModelSpec has no name specified.")
         choice = model_spec.WhichOneof("version_choice")
         with self._lock:
             loaded = self._loaded.get(name, {})
@@ -246,19 +308,24 @@ class ModelManager:
             version = max(loaded)
             return loaded[version], version
 
-    def states(self, name: str, version: int | None = None) -> list[tuple[int, int]]:
-        """[(version, ModelVersionStatus.State)] as GetModelStatus reports them."""
+    def states(self, name: str, version: int | None = None) -> list[tuple[int, int, str]]:
+        """[(version, ModelVersionStatus.State, error)] as GetModelStatus reports them, newest
+        first as TF Serving lists them; error is why a version that is not loaded failed to
+        load ("" otherwise)."""
         with self._lock:
             states = self._states.get(name, {})
             if version is not None:
                 if version not in states:
                     raise ServingError(grpc.StatusCode.NOT_FOUND,
                                        f"Could not find version {version} of model {name}")
-                return [(version, states[version])]
-            if not states:
+                versions = [version]
+            elif not states:
                 raise ServingError(grpc.StatusCode.NOT_FOUND,
                                    f"Could not find any versions of model {name}")
-            return sorted(states.items())
+            else:
+                versions = sorted(states, reverse=True)
+            return [(v, states[v], "" if v in self._loaded[name]
+                     else self._failures.get((name, v), (0, 0.0, ""))[2]) for v in versions]
 
     def loaded(self) -> dict[str, list[int]]:
         """Model name -> versions loaded now, for the stats RPC."""

@@ -28,6 +28,8 @@ import signal
 import sys
 import threading
 
+from hmvae_tf import __version__
+
 # Extra RPC of hmvae serve (raw bytes in, JSON out): request and batching counters.
 STATS_SERVICE, STATS_METHOD = "hmvae.serving.ServerStats", "Get"
 
@@ -42,10 +44,14 @@ binary. Same flags, config files, messages and status codes as TF Serving:
   hmvae serve --port=8500 --model_config_file=saved_models/models.config [--enable_batching]
 
 Each model's base_path holds numeric version directories; the newest is served (or what the
-config's model_version_policy says) and versions that appear later are picked up. Prints one
-line per loaded model and the listening address. Stop with Ctrl-C or SIGTERM: requests in
-flight finish first."""
-    parser.formatter_class = _HelpFormatter
+config's model_version_policy says) and versions that appear later are picked up; a new
+version that fails to load leaves the old one serving and is retried. Prints one line per
+loaded model and the listening address. Stop with Ctrl-C or SIGTERM: requests in flight get
+up to 5 s to finish.
+
+tensorflow_model_server itself wants absolute base paths in the config file; hmvae serve also
+takes relative ones (the shipped saved_models/models.config has them)."""
+    parser.formatter_class = _help_formatter()
     g = parser.add_argument_group("models")
     g.add_argument("--model_config_file", default="",
                    help="ModelServerConfig text proto: model_config_list { config { name: "
@@ -66,17 +72,29 @@ flight finish first."""
                         "(1.8x at 0)")
     g.add_argument("--tensorflow_inter_op_parallelism", type=int, default=0,
                    help="threads for running independent ops at once; 0 = TF's choice")
+    g.add_argument("--tensorflow_session_parallelism", type=int, default=0,
+                   help="TF Serving's older flag: both of the above, where they are 0")
+    g.add_argument("--max_num_load_retries", type=int, default=5,
+                   help="times a version that failed to load is tried again")
+    g.add_argument("--load_retry_interval_micros", type=int, default=60_000_000,
+                   help="microseconds between those tries")
+    g.add_argument("--allow_version_labels_for_unavailable_models", type=_bool, nargs="?",
+                   const=True, default=False,
+                   help="let a version label name a version that is not loaded (yet)")
     g = parser.add_argument_group("network")
     g.add_argument("--port", type=int, default=8500, help="gRPC port; 0 picks a free one")
     g.add_argument("--host", default="0.0.0.0", help="address to bind")
     g.add_argument("--grpc_max_threads", type=int, default=64,
                    help="request threads (with batching, at least the number of concurrent "
                         "clients, so that their requests can meet in one batch)")
+    g.add_argument("--grpc_channel_arguments", default="",
+                   help="gRPC server options, comma-separated key=value (e.g. "
+                        "grpc.max_concurrent_streams=100)")
     g.add_argument("--rest_api_port", type=int, default=0,
                    help="TF Serving's HTTP/REST port; hmvae serve speaks gRPC only, so this "
                         "must stay 0 (accepted so TF Serving command lines work unchanged)")
     g = parser.add_argument_group("batching (as TF Serving's --enable_batching)")
-    g.add_argument("--enable_batching", action="store_true",
+    g.add_argument("--enable_batching", type=_bool, nargs="?", const=True, default=False,
                    help="merge concurrent Predict calls to the same model version and signature "
                         "whose inputs have the same non-batch shape into one run of the model")
     g.add_argument("--batching_parameters_file", default="",
@@ -88,8 +106,47 @@ flight finish first."""
                         "a larger request (up to max_batch_size) is split across batches")
 
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+    g = parser.add_argument_group(
+        "TF Serving flags accepted so its command lines run unchanged (no effect here)")
+    g.add_argument("--xla_cpu_compilation_enabled", type=_bool, nargs="?", const=True,
+                   default=False, help="XLA-compiled exports always run in hmvae serve")
+    g.add_argument("--enable_model_warmup", type=_bool, nargs="?", const=True, default=True,
+                   help="exports carry no warm-up requests; the first call of each signature "
+                        "and batch size is the slow one")
+    g.add_argument("--model_config_file_poll_wait_seconds", type=int, default=0,
+                   help="the config file is read once; restart to change the models")
+    g.add_argument("--version", action="version",
+                   version=f"hmvae serve {__version__} (TF Serving's gRPC API)")
+
+
+def _bool(text: str) -> bool:
+    """TF Serving's boolean flags: --flag, --flag=true, --flag=false (also 1/0)."""
+    value = str(text).lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _channel_arguments(text: str) -> list[tuple[str, object]]:
+    """'a=1,b=x' -> [("a", 1), ("b", "x")] (numbers as ints, as gRPC wants them)."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--grpc_channel_arguments: {item!r} is not key=value")
+        pairs.append((key, int(value) if value.lstrip("-").isdigit() else value))
+    return pairs
+
+
+def _help_formatter():
+    from hmvae_tf.cli import HelpFormatter  # hides empty defaults, as every command's help
+
+    class _HelpFormatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
+        pass
+
+    return _HelpFormatter
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
     from hmvae_tf.serving.batching import BatchingParameters, parse_batching_parameters
 
     try:
+        channel_arguments = _channel_arguments(args.grpc_channel_arguments)
         if args.model_config_file:
             sources = model_manager.read_model_config(args.model_config_file)
         else:
@@ -135,12 +193,16 @@ def run(args: argparse.Namespace) -> int:
 
     from hmvae_tf.serving.service import ModelServer
 
-    server = ModelServer(sources, batching, log=log,
-                         intra_op_threads=args.tensorflow_intra_op_parallelism,
-                         inter_op_threads=args.tensorflow_inter_op_parallelism)
+    server = ModelServer(
+        sources, batching, log=log,
+        intra_op_threads=args.tensorflow_intra_op_parallelism or args.tensorflow_session_parallelism,
+        inter_op_threads=args.tensorflow_inter_op_parallelism or args.tensorflow_session_parallelism)
+    server.manager.max_load_retries = args.max_num_load_retries
+    server.manager.load_retry_interval = args.load_retry_interval_micros / 1e6
     try:
-        server.manager.load_all(strict=True)
-        port = server.start(args.host, args.port, args.grpc_max_threads)
+        server.manager.load_all(strict=True,
+                                labels_may_wait=args.allow_version_labels_for_unavailable_models)
+        port = server.start(args.host, args.port, args.grpc_max_threads, channel_arguments)
     except (OSError, ValueError, RuntimeError) as err:
         log(f"error: {err}")
         server.stop()

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from tensorflow.core.protobuf.meta_graph_pb2 import SignatureDef
 
 # Signatures Predict can run (TF Serving's VerifySignature); others (__saved_model_init_op) not.
+MAX_MESSAGE_BYTES = (1 << 31) - 1  # a gRPC message, as tensorflow_model_server allows
 RUNNABLE_METHODS = {"tensorflow/serving/predict", "tensorflow/serving/classify",
                     "tensorflow/serving/regress"}
 
@@ -262,15 +263,18 @@ class ModelServer:
         if not request.HasField("model_spec"):
             raise invalid_argument("Missing ModelSpec")
         spec = request.model_spec
-        choice = spec.WhichOneof("version_choice")
-        if choice == "version_label":
-            version = self.manager.get(spec)[1]
-        else:
-            version = spec.version.value if choice == "version" else None
+        if not spec.name:
+            raise invalid_argument("ModelSpec has no name specified.")
+        # As TF Serving: a version_label is ignored here (every version is reported).
+        version = spec.version.value if spec.WhichOneof("version_choice") == "version" else None
         response = get_model_status_pb2.GetModelStatusResponse()
-        for v, state in self.manager.states(spec.name, version):
+        for v, state, error in self.manager.states(spec.name, version):
             status = response.model_version_status.add(version=v, state=state)
-            status.status.error_code = 0  # OK
+            if error:  # a failed load, as TF Serving reports it: END with the load's error
+                status.status.error_code = grpc.StatusCode.UNKNOWN.value[0]
+                status.status.error_message = error
+            else:
+                status.status.error_code = 0  # OK
         return response
 
     def stats(self) -> dict:
@@ -317,13 +321,18 @@ class ModelServer:
             context.abort(error.code, error.message)
         return response
 
-    def start(self, host: str, port: int, max_threads: int = 64) -> int:
-        """Serves on host:port (0: a free port); returns the port."""
+    def start(self, host: str, port: int, max_threads: int = 64,
+              channel_arguments: list[tuple[str, object]] = ()) -> int:
+        """Serves on host:port (0: a free port); returns the port. channel_arguments: gRPC
+        server options (TF Serving's --grpc_channel_arguments), over the defaults."""
+        options = dict([("grpc.so_reuseport", 0),
+                        # TF Serving's limit both ways (kint32max), not gRPC's 4 MB
+                        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
+        options.update(channel_arguments)
         server = grpc.server(
             concurrent.futures.ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="grpc"),
-            options=[("grpc.so_reuseport", 0),
-                     ("grpc.max_receive_message_length", 256 << 20),
-                     ("grpc.max_send_message_length", 256 << 20)])
+            options=list(options.items()))
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             _PredictionService(self), server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(_ModelService(self), server)
