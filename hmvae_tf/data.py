@@ -34,8 +34,12 @@ def load_tokens(dataset: str, split: str, data_dir: str | None = None,
     if builder is None or not builder.is_prepared():  # unknown, or its code but no files
         where = data_dir or "~/tensorflow_datasets"
         if dataset.startswith("hmvae_notesequences/"):
-            how = (f"run `tfds build tfds_builders/hmvae_notesequences --config="
-                   f"{dataset.split('/')[-1]}` (with the same --data_dir) first")
+            name = dataset.split("/")[-1]
+            # Drum and trio data are not in the embedded corpus: they need a MIDI folder.
+            manual = (" --manual_dir=<folder of .mid files with drums>"
+                      if name.startswith(("drums", "trio")) else "")
+            how = (f"run `tfds build tfds_builders/hmvae_notesequences --config={name}"
+                   f"{manual}` (with the same --data_dir) first")
         else:
             how = ("build it with `tfds build` first, or check the name (this project's "
                    "datasets are hmvae_notesequences/<config>)")
@@ -63,7 +67,17 @@ def check_fits(dataset: str, info: tfds.core.DatasetInfo, config: Config) -> Non
             f"{dataset} holds {steps}-step {what} ({steps // 16} bars), but config "
             f"{config.name} takes {config.num_steps}-step {config.representation} windows "
             f"({config.bars} bars); give a matching --dataset (its default is "
-            f"{config.dataset})")
+            f"{_default_dataset(config)})")
+
+
+def _default_dataset(config: Config) -> str:
+    """The dataset a config names by default (`config.dataset` may hold the --dataset given)."""
+    from hmvae_tf.configs import get_config
+
+    try:
+        return get_config(config.name).dataset
+    except (KeyError, ConfigError, ValueError):
+        return config.dataset
 
 
 def to_model_layout(batch: tf.Tensor, config: Config) -> tf.Tensor:

@@ -225,7 +225,13 @@ def read_test(dataset: str, data_dir: str | None, max_windows: int, config: Conf
     order `hmvae evaluate` reads them."""
     import tensorflow_datasets as tfds
 
+    from hmvae_tf import data
+
     builder = tfds.builder(dataset, data_dir=data_dir)
+    if "test" not in builder.info.splits:  # a small --manual_dir build may have none
+        raise data.SplitNotFoundError(
+            f"{dataset} has no split 'test' to measure the card on; it has "
+            f"{list(builder.info.splits)}")
     ds = builder.as_dataset(split="test", shuffle_files=False,
                             read_config=tfds.ReadConfig(try_autocache=False))
     ds = ds.map(lambda ex: (ex["tokens"], ex["piece_id"], ex["start_bar"]))
@@ -354,6 +360,7 @@ def reproduce_commands(name: str, config: Config, facts: dict, dataset: str,
     one), the model, its export (with `export_flags`) and this card."""
     data_flag = f" --data_dir={data_dir}" if data_dir else ""
     subset = re.search(r"HMVAE_TFDS_MAX_PIECES=\d+", data_source or "")
+    manual = re.match(r"manual_dir (.+)", data_source or "")  # the build's MIDI folder
     tfds_config = dataset.split("/")[-1]
     hparams = hparams_diff(config)
     train = (f"hmvae train --config={config.name}"
@@ -378,7 +385,8 @@ def reproduce_commands(name: str, config: Config, facts: dict, dataset: str,
                 f" --interpolation_steps={args.interpolation_steps} --seed={args.seed}")
     return [
         (f"{subset.group()} " if subset else "")
-        + f"tfds build tfds_builders/hmvae_notesequences --config={tfds_config}{data_flag}",
+        + f"tfds build tfds_builders/hmvae_notesequences --config={tfds_config}{data_flag}"
+        + (f" --manual_dir={shlex.quote(manual.group(1))}" if manual else ""),
         train,
         f"hmvae export --model_dir={shown(model_dir)} --export_base={shown(export_base)}"
         + export_flags,

@@ -121,12 +121,15 @@ def resolve_config(model_dir: str, name: str | None, hparams: str,
                              f"(one of {', '.join(configs.CONFIGS)})")
         config = configs.get_config(name, hparams)
         return dataclasses.replace(config, dataset=dataset) if dataset else config
-    # --hparams alone applies to the saved config, so a change is refused, not ignored.
+    # --hparams alone applies to the saved config, so a change is refused, not ignored. The
+    # dataset is not the model: the command that started it (its --dataset included) resumes.
     wanted = configs.get_config(name, hparams) if name else saved.override(hparams)
-    if wanted != saved:
+    if dataclasses.replace(wanted, dataset=saved.dataset) != saved:
+        what = (f"not a {wanted.name} one" if wanted.name != saved.name
+                else "with other hyper-parameters")
         raise SystemExit(
-            f"{model_dir} already holds a {saved.name} model with other hyper-parameters; "
-            "to resume it, drop --config/--hparams; to train a new one, use a new --model_dir")
+            f"{model_dir} already holds a {saved.name} model, {what}; to resume it, drop "
+            "--config/--hparams; to train a new one, use a new --model_dir")
     return saved
 
 

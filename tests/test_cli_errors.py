@@ -160,6 +160,11 @@ def test_a_missing_split_is_a_file_not_found_error(monkeypatch):
     monkeypatch.setattr(tfds, "builder", lambda name, data_dir=None: prepared)
     with pytest.raises(FileNotFoundError, match=r"ds/x has no split 'test'; it has \['train'\]"):
         data.load_tokens("ds/x", "test")
+    # `hmvae card` reads the test windows its own way: the same one-line error.
+    from hmvae_tf import model_card
+
+    with pytest.raises(FileNotFoundError, match=r"ds/x has no split 'test'.*\['train'\]"):
+        model_card.read_test("ds/x", None, 10, configs.get_config("cat-mel_2bar_small"))
 
 
 def test_every_help_answers_without_loading_tensorflow():

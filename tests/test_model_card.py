@@ -337,3 +337,6 @@ def test_reproduce_commands_rebuild_a_subset_as_a_subset():
                          "(HMVAE_TFDS_MAX_PIECES=300)").startswith(
         "HMVAE_TFDS_MAX_PIECES=300 tfds build tfds_builders/hmvae_notesequences --config=mel_2bar")
     assert build_command("embedded music21 corpus").startswith("tfds build ")
+    # A build from a MIDI folder is rebuilt from that folder.
+    assert build_command("manual_dir /data/groove midi").endswith(
+        "--config=mel_2bar --manual_dir='/data/groove midi'")

@@ -1,4 +1,5 @@
 """The TFDS builder on a small real subset of the embedded corpus and on generated MIDI."""
+import dataclasses
 import re
 import shutil
 
@@ -63,6 +64,12 @@ def test_mel_2bar_small_embedded_subset(tmp_path, monkeypatch):
         with pytest.raises(ConfigError, match=re.escape(words)):
             data.load_tokens("hmvae_notesequences/mel_2bar", "train", data_dir,
                              config=get_config(other))
+    # The hint names the config's own dataset, not the --dataset that did not fit it.
+    given = dataclasses.replace(get_config("cat-drums_2bar_small"),
+                                dataset="hmvae_notesequences/mel_2bar")
+    with pytest.raises(ConfigError, match=re.escape("(its default is "
+                                                    "hmvae_notesequences/drums_2bar)")):
+        data.load_tokens("hmvae_notesequences/mel_2bar", "train", data_dir, config=given)
 
 
 def test_drums_without_manual_dir_fails_clearly(tmp_path, monkeypatch):

@@ -132,6 +132,24 @@ def test_resume_refuses_a_different_config(tmp_path):
     with pytest.raises(SystemExit, match="already holds"):
         train.resolve_config(str(tmp_path), "cat-mel_2bar_small", "z_size=4")
     assert train.resolve_config(str(tmp_path), None, "") == config
+    with pytest.raises(SystemExit, match="holds a cat-mel_2bar_small model, not a "
+                                         "cat-drums_2bar_small one"):
+        train.resolve_config(str(tmp_path), "cat-drums_2bar_small", "")
+
+
+def test_the_command_that_started_a_model_resumes_it(tmp_path):
+    """A model trained with --dataset records it; the same command line (with --config and
+    --dataset) resumes it rather than being refused as another config."""
+    model_dir = str(tmp_path)
+    config = train.resolve_config(model_dir, "cat-mel_2bar_small", "z_size=8",
+                                  "hmvae_notesequences/mel_2bar_other")
+    checkpoints.save_config(model_dir, config)
+    for dataset in ("hmvae_notesequences/mel_2bar_other", None):
+        resumed = train.resolve_config(model_dir, "cat-mel_2bar_small", "z_size=8", dataset)
+        assert resumed == config and resumed.dataset == "hmvae_notesequences/mel_2bar_other"
+    with pytest.raises(SystemExit, match="other hyper-parameters"):
+        train.resolve_config(model_dir, "cat-mel_2bar_small", "z_size=16",
+                             "hmvae_notesequences/mel_2bar_other")
 
 
 def test_train_command_asks_for_onednn_unless_the_user_chose():
@@ -197,7 +215,8 @@ def test_train_command_without_its_dataset_says_what_to_build_and_leaves_no_mode
     out, err = capsys.readouterr()
     assert code == 2
     assert "hmvae train: error: dataset 'hmvae_notesequences/drums_2bar' is not prepared" in err
-    assert "tfds build tfds_builders/hmvae_notesequences --config=drums_2bar" in err
+    assert ("tfds build tfds_builders/hmvae_notesequences --config=drums_2bar "
+            "--manual_dir=<folder of .mid files with drums>") in err  # not in the corpus
     assert "Traceback" not in err
     assert not (model_dir / checkpoints.CONFIG_FILE).exists()
     # So the same directory can then take another config without a "holds a model" refusal.
