@@ -63,6 +63,19 @@ def test_drum_round_trip_and_channel_10(tmp_path):
         np.testing.assert_array_equal(DRUMS.from_note_sequence(ns, 2), tokens)
 
 
+def test_written_parts_are_named_and_no_empty_track_is_left(tmp_path):
+    """A DAW shows the parts as the web page names them, and a drum file holds no empty
+    channel-1 track (note_seq always makes instrument 0, also when nothing plays on it)."""
+    beat = np.array([KICK, 0, CLOSED, 0] * 8, np.int32)
+    tracks = mido.MidiFile(DRUMS.to_midi(beat, tmp_path / "d.mid")).tracks
+    assert [t.name for t in tracks] == ["", "drums"]  # tempo map, then the drums
+    line = np.array([62, 0, 0, 1] * 8, np.int32)
+    trio = np.stack([line, line - 24, beat], -1)
+    tracks = mido.MidiFile(TRIO.to_midi(trio, tmp_path / "t.mid")).tracks
+    assert [t.name for t in tracks] == ["", "melody", "bass", "drums"]
+    assert {m.channel for m in tracks[3] if m.type == "note_on"} == {9}
+
+
 def test_drums_need_drum_notes(tmp_path):
     path = write_midi(tmp_path / "piano.mid", [(0, False, [(i, i + 1, 60) for i in range(8)])])
     windows, stats = DRUMS.extract_windows(midi_io.read_midi(path), 2)

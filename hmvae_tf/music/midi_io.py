@@ -49,6 +49,9 @@ def write_midi(ns: music_pb2.NoteSequence, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pm = note_seq.sequence_proto_to_pretty_midi(ns)
+    # note_seq always makes instrument 0; a drums-only sequence would carry it as an empty
+    # track on channel 1.
+    pm.instruments = [i for i in pm.instruments if i.notes or i.control_changes or i.pitch_bends]
     buffer = io.BytesIO()
     pm.write(buffer)
     midi = mido.MidiFile(file=io.BytesIO(buffer.getvalue()))

@@ -65,7 +65,7 @@ class Representation:
         if tokens.shape[1:] != self.token_shape(1)[1:]:
             raise ValueError(f"{self.name} tokens must have shape {self.token_shape(1)[1:]} "
                              f"after the time axis, got {tokens.shape}")
-        return self._render(tokens, qpm, **kwargs)
+        return _name_tracks(self._render(tokens, qpm, **kwargs), self.tracks)
 
     def from_note_sequence(self, ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
                            window_index: int = 0) -> np.ndarray:
@@ -107,3 +107,17 @@ def get_representation(name: str) -> Representation:
 
 __all__ = ["Representation", "REPRESENTATIONS", "get_representation", "NoWindowError",
            "Window", "WindowBatch"]
+
+
+def _name_tracks(ns: NoteSequence, tracks: tuple[str, ...]) -> NoteSequence:
+    """Names each instrument by its part (melody, bass, drums), as the web page names its
+    tracks, so a DAW shows which is which: drum notes are the drums, and the pitched parts
+    come in the representation's order of instrument numbers."""
+    pitched = [t for t in tracks if t != "drums"]
+    instruments = sorted({n.instrument for n in ns.notes if not n.is_drum})
+    names = dict(zip(instruments, pitched)) if len(instruments) <= len(pitched) else {}
+    names.update({n.instrument: "drums" for n in ns.notes if n.is_drum})
+    for instrument, name in sorted(names.items()):
+        ns.instrument_infos.add(instrument=instrument, name=name)
+    return ns
+
