@@ -84,6 +84,28 @@ def test_concurrent_tasks_are_merged_and_split_back():
     assert sched.snapshot()["tasks"] == 12
 
 
+def test_a_batch_whose_callers_all_gave_up_is_not_run():
+    """As TF Serving's batching session: requests past their gRPC deadline when their batch
+    leaves the queue are not run (RESOURCE_EXHAUSTED); one live batch-mate runs them all."""
+    sched = BatchScheduler(BatchingParameters(max_batch_size=32, batch_timeout_micros=50_000,
+                                              num_batch_threads=1))
+    run = SlowDouble()
+    x = {"x": np.ones((1, 3), np.int64)}
+    try:
+        gone = time.monotonic() + 0.01  # expires while the batch waits out its 50 ms
+        with pytest.raises(ServingError) as info:
+            sched.run("k", run, x, deadline=gone)
+        assert info.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "timeout exceeded while waiting in batching queue" in info.value.message
+        assert run.calls == []
+        results, errors = concurrently(2, lambda i: sched.run(
+            "k", run, x, deadline=gone if i == 0 else time.monotonic() + 30))
+        assert errors == [None, None] and run.calls == [2]
+        assert sched.snapshot()["expired_tasks"] == 1
+    finally:
+        sched.stop()
+
+
 def test_max_batch_size_and_different_shapes_are_respected():
     sched = BatchScheduler(BatchingParameters(max_batch_size=4, batch_timeout_micros=50_000,
                                               num_batch_threads=1))

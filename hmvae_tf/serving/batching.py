@@ -147,10 +147,11 @@ def parse_batching_parameters(text: str) -> BatchingParameters:
 
 
 class _Task:
-    __slots__ = ("run", "inputs", "size", "enqueued", "done", "outputs", "error")
+    __slots__ = ("run", "inputs", "size", "deadline", "enqueued", "done", "outputs", "error")
 
-    def __init__(self, run: Callable, inputs: dict[str, np.ndarray], size: int):
-        self.run, self.inputs, self.size = run, inputs, size
+    def __init__(self, run: Callable, inputs: dict[str, np.ndarray], size: int,
+                 deadline: float | None = None):
+        self.run, self.inputs, self.size, self.deadline = run, inputs, size, deadline
         self.enqueued = time.monotonic()
         self.done = threading.Event()
         self.outputs: dict[str, np.ndarray] | None = None
@@ -186,10 +187,13 @@ class BatchScheduler:
             t.start()
 
     # --- called by request threads ----------------------------------------------------------
-    def run(self, key: tuple, run: Callable, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, key: tuple, run: Callable, inputs: dict[str, np.ndarray],
+            deadline: float | None = None) -> dict[str, np.ndarray]:
         """Runs `inputs` as part of a batch of the requests with the same `key` (and input
         layout): `run(merged_inputs) -> outputs` is called once per batch. Returns this
-        request's rows of every output; blocks until done."""
+        request's rows of every output; blocks until done. deadline (time.monotonic()): as
+        in TF Serving, a batch whose every request is past its deadline when it leaves the
+        queue is not run (RESOURCE_EXHAUSTED): its callers have given up."""
         size = self._check(inputs)
         layout = tuple(sorted((n, a.dtype.str, a.shape[1:]) for n, a in inputs.items()))
         qkey = (key, layout)
@@ -214,7 +218,7 @@ class BatchScheduler:
                     q.open_rows = 0
                 part = inputs if (start, end) == (0, size) else {
                     n: a[start:end] for n, a in inputs.items()}
-                tasks.append(_Task(run, part, end - start))
+                tasks.append(_Task(run, part, end - start, deadline))
                 q.batches[-1].append(tasks[-1])
                 q.open_rows += end - start
             self.stats.update(requests=1, split_requests=int(len(tasks) > 1))
@@ -296,6 +300,16 @@ class BatchScheduler:
             self._execute(ready)
 
     def _execute(self, batch: list[_Task]) -> None:
+        now = time.monotonic()
+        if all(t.deadline is not None and t.deadline <= now for t in batch):
+            for t in batch:
+                t.error = ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                       "Run() timeout exceeded while waiting in batching queue")
+            with self._cond:
+                self.stats.update(expired_batches=1, expired_tasks=len(batch))
+            for t in batch:
+                t.done.set()
+            return
         rows = sum(t.size for t in batch)
         target = next((s for s in self.params.allowed_batch_sizes if s >= rows), rows)
         try:

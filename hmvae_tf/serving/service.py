@@ -201,8 +201,10 @@ class ModelServer:
         self._started = time.time()
 
     # --- RPCs -------------------------------------------------------------------------------
-    def predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
-        """TF Serving's Predict: checks the request as it does, runs it (batched if enabled)."""
+    def predict(self, request: predict_pb2.PredictRequest, deadline: float | None = None
+                ) -> predict_pb2.PredictResponse:
+        """TF Serving's Predict: checks the request as it does, runs it (batched if enabled).
+        deadline: the call's gRPC deadline (time.monotonic()), for the batching queue."""
         if not request.HasField("model_spec"):
             raise invalid_argument("Missing ModelSpec")
         servable, version = self.manager.get(request.model_spec)
@@ -224,7 +226,8 @@ class ModelServer:
         try:
             if self.scheduler is not None:
                 outputs = self.scheduler.run((id(servable), sig_name),
-                                             lambda x: servable.run(sig_name, x), inputs)
+                                             lambda x: servable.run(sig_name, x), inputs,
+                                             deadline=deadline)
             else:
                 outputs = servable.run(sig_name, inputs)
         except Exception as err:  # noqa: BLE001 - every failure becomes a status
@@ -364,7 +367,10 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.core = core
 
     def Predict(self, request, context):
-        return self.core.call("Predict", self.core.predict, request, context)
+        remaining = context.time_remaining()  # None: the client set no deadline
+        deadline = None if remaining is None else time.monotonic() + remaining
+        return self.core.call("Predict", lambda r: self.core.predict(r, deadline), request,
+                              context)
 
     def GetModelMetadata(self, request, context):
         return self.core.call("GetModelMetadata", self.core.get_model_metadata, request, context)
