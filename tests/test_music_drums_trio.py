@@ -121,6 +121,22 @@ def test_trio_windows_pick_busiest_instruments_and_round_trip(tmp_path):
         np.testing.assert_array_equal(TRIO.from_note_sequence(back, 16), win.tokens)
 
 
+def test_interpolate_says_where_a_drum_or_trio_window_came_from(tmp_path):
+    """`hmvae interpolate` names the bars (and for a trio the parts' programs) it read, as it
+    does for melodies; drum and trio inputs said only "window 0"."""
+    from hmvae_tf.serving.music_adapter import read_window
+
+    hits = beat_pattern(4, offset=8.0)  # two silent bars first
+    path = write_midi(tmp_path / "late.mid", [(0, True, hits)])
+    tokens, where = read_window(str(path), DRUMS, 2, window_index=1)
+    assert where == "window 1: bars 3-4 of the drums"  # window 0: bars 2-3, a silent bar first
+    np.testing.assert_array_equal(tokens, DRUMS.from_note_sequence(str(path), 2, 1))
+    path = trio_file(tmp_path)
+    tokens, where = read_window(str(path), TRIO, 16, window_index=1)
+    assert where.startswith("window 1: bars 2-17; melody program 5 (") and "bass program 33" in where
+    np.testing.assert_array_equal(tokens, TRIO.from_note_sequence(str(path), 16, 1))
+
+
 def test_trio_without_bass_is_skipped_with_reason(tmp_path):
     path = trio_file(tmp_path, with_bass=False)
     windows, stats = TRIO.extract_windows(midi_io.read_midi(path), 16)

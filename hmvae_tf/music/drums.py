@@ -137,6 +137,13 @@ def extract_windows(ns: NoteSequence, num_bars: int, stats: Stats | None = None
 def from_note_sequence(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
                        window_index: int = 0) -> np.ndarray:
     """Tokens int32 [num_bars*16] of the `window_index`-th grid window with a drum hit."""
+    return find_window(ns, num_bars, window_index)[0]
+
+
+def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
+                window_index: int = 0) -> tuple[np.ndarray, int]:
+    """(tokens, bar number in the piece it starts at) of the `window_index`-th grid window
+    with a drum hit; raises NoWindowError saying why there is none."""
     from . import midi_io
     ns, name = midi_io.as_note_sequence(ns)
     stats = Stats()
@@ -153,7 +160,7 @@ def from_note_sequence(ns: NoteSequence | bytes | str | os.PathLike, num_bars: i
         for start in starts[cum[starts + num_bars] > cum[starts]].tolist():
             if found == window_index:
                 tokens = pad_to(track.tokens, (start + num_bars) * STEPS_PER_BAR)
-                return bar_slices(tokens, np.array([start]), num_bars)[0]
+                return bar_slices(tokens, np.array([start]), num_bars)[0], seg.first_bar + start
             found += 1
     if found:
         raise NoWindowError(f"{name}: asked for drum window {window_index} but only "

@@ -109,6 +109,16 @@ def from_note_sequence(ns: NoteSequence | bytes | str | os.PathLike, num_bars: i
                        melody_programs: Iterable[int] = melody.MELODY_PROGRAMS,
                        bass_programs: Iterable[int] = melody.BASS_PROGRAMS) -> np.ndarray:
     """Tokens int32 [num_bars*16, 3] of the `window_index`-th grid window with all roles."""
+    return find_window(ns, num_bars, window_index, melody_programs, bass_programs)[0]
+
+
+def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
+                window_index: int = 0,
+                melody_programs: Iterable[int] = melody.MELODY_PROGRAMS,
+                bass_programs: Iterable[int] = melody.BASS_PROGRAMS
+                ) -> tuple[np.ndarray, int, tuple[int, int]]:
+    """(tokens, bar number in the piece it starts at, (melody program, bass program)) of the
+    `window_index`-th grid window with all roles; raises NoWindowError saying why not."""
     from . import midi_io
     ns, name = midi_io.as_note_sequence(ns)
     stats = Stats()
@@ -117,11 +127,12 @@ def from_note_sequence(ns: NoteSequence | bytes | str | os.PathLike, num_bars: i
     any_track = False
     for seg in segs:
         starts = grid_window_starts(seg.num_bars, num_bars)
-        wins, _, _, has_all = _segment_windows(seg, num_bars, starts, stats,
-                                               melody_programs, bass_programs)
+        wins, kept, programs, has_all = _segment_windows(seg, num_bars, starts, stats,
+                                                         melody_programs, bass_programs)
         any_track |= has_all
         if window_index < found + len(wins):
-            return wins[window_index - found]
+            i = window_index - found
+            return wins[i], seg.first_bar + int(kept[i]), programs[i]
         found += len(wins)
     if found:
         raise NoWindowError(f"{name}: asked for trio window {window_index} but only "

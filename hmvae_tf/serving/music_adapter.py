@@ -52,6 +52,18 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
     Raises ValueError (NoWindowError) saying why the file has no such window."""
     check_instrument(rep, instrument)
     ns = read_midi(path)
+    if rep.tracks == ("drums",):
+        from hmvae_tf.music import drums
+
+        tokens, bar = drums.find_window(ns, num_bars, window_index)
+        return tokens, f"window {window_index}: bars {bar + 1}-{bar + num_bars} of the drums"
+    if rep.tracks == ("melody", "bass", "drums"):
+        from hmvae_tf.music import trio
+
+        tokens, bar, (mel, bass) = trio.find_window(ns, num_bars, window_index)
+        return tokens, (f"window {window_index}: bars {bar + 1}-{bar + num_bars}; melody "
+                        f"program {mel} ({_program_name(mel)}), bass program {bass} "
+                        f"({_program_name(bass)}), drums")
     if rep.tracks != ("melody",):
         return rep.from_note_sequence(ns, num_bars, window_index=window_index), \
             f"window {window_index}"
