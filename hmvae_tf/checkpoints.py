@@ -78,6 +78,14 @@ def load_model(model_dir: str, for_training: bool = False,
                step: int | None = None) -> tuple[MusicVAE, Config]:
     """The newest checkpoint of a model directory (or the one saved at global `step`), ready
     for inference (or training)."""
+    model, config, _ = load_model_at(model_dir, for_training, step)
+    return model, config
+
+
+def load_model_at(model_dir: str, for_training: bool = False,
+                  step: int | None = None) -> tuple[MusicVAE, Config, int]:
+    """load_model, and the step of the checkpoint it read: asking checkpoint_step() after
+    the load can name a newer checkpoint that a running training wrote in between."""
     config = load_config(model_dir)
     if config is None:
         raise FileNotFoundError(f"{model_dir} is not a model directory (no {CONFIG_FILE}); "
@@ -100,7 +108,7 @@ def load_model(model_dir: str, for_training: bool = False,
     status.assert_existing_objects_matched()  # every weight (and slot) came from the file
     if not for_training:
         status.expect_partial()  # the optimizer's state stays unread
-    return model, config
+    return model, config, int(latest.rsplit("-", 1)[1])
 
 
 class CheckpointSaver(keras.callbacks.Callback):

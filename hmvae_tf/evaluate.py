@@ -320,10 +320,9 @@ def load_any(path: str, saved_model: bool, step: int | None = None
         version_dir = resolve_saved_model(path)
         model = export.load_model(version_dir)
         return model, model.config, read_metadata(version_dir).get("training_step"), version_dir
-    from hmvae_tf.checkpoints import checkpoint_step, load_model
+    from hmvae_tf.checkpoints import load_model_at
 
-    model, config = load_model(path, step=step)
-    return model, config, step if step is not None else checkpoint_step(path), path
+    return (*load_model_at(path, step=step), path)
 
 
 def evaluate_all(model: MusicVAE, windows: np.ndarray, batch_size: int = 128,

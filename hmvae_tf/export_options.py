@@ -100,13 +100,13 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`hmvae export`: a trained model directory -> the next SavedModel version; exit status."""
-    from hmvae_tf.checkpoints import checkpoint_step, load_model
+    from hmvae_tf.checkpoints import load_model_at
     from hmvae_tf.export import export_saved_model
 
-    model, config = load_model(args.model_dir)
+    model, config, step = load_model_at(args.model_dir)  # the step of the weights read
     path = export_saved_model(model, args.export_base, args.version, args.jit_compile,
                               extra_metadata={"model_dir": os.path.abspath(args.model_dir),
-                                              "training_step": checkpoint_step(args.model_dir)},
+                                              "training_step": step},
                               decode_shards=getattr(args, "decode_shards", None),
                               parallel_bars_rows=getattr(args, "parallel_bars_rows", None),
                               dtype_policy=args.dtype_policy)

@@ -242,7 +242,8 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
     except KeyboardInterrupt:
         # The interrupt lands between steps, so the state is a consistent step to keep.
         saver.save()
-        print(f"\nsaved a checkpoint at step {saver.model_step()}", file=sys.stderr)
+        if saver.is_chief:  # another worker's save goes to a scratch folder it then deletes
+            print(f"\nsaved a checkpoint at step {saver.model_step()}", file=sys.stderr)
         raise
 
 
