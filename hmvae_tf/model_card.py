@@ -78,7 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--samples", type=int, default=4, help="samples in samples.png")
     parser.add_argument("--temperature", type=float, default=0.5, help="sampling temperature")
     parser.add_argument("--seed", type=int, default=0, help="seed of samples and pairs")
-    parser.add_argument("--batch_size", type=int, default=128)
+    parser.add_argument("--batch_size", type=int, default=128,
+                        help="windows per model call while measuring (the figures do not "
+                             "depend on it; lower it to use less memory)")
     parser.add_argument("--train_flags", default="",
                         help="training flags the card cannot know, for the reproduce command "
                         "(e.g. \"--seed=1 --eval_batches=8\")")

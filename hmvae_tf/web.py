@@ -114,7 +114,8 @@ def build_bundle(web_root: str, log: Callable[[str], object] = print) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
-    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--port", type=int, default=8080,
+                        help="HTTP port of the page (0 picks a free one, printed)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (0.0.0.0 for every interface)")
     parser.add_argument("--models", default=None,
@@ -125,7 +126,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--no_convert", action="store_true",
                         help="serve as is, without converting saved models")
     parser.add_argument("--no_build", action="store_true",
-                        help="do not build the page bundle even when it is missing or stale")
+                        help="do not build the page bundle even when it is stale (a missing "
+                             "bundle is an error: the page cannot run without it)")
     parser.add_argument("--web_root", default=WEB_ROOT, help="the page's folder")
     parser.add_argument("--quiet", action="store_true", help="no request log")
 
