@@ -42,7 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         "compare models in one table")
     parser.add_argument("--saved_model", action="append", default=[],
                         help="exported model: a version directory or an export base (its "
-                        "newest version); repeatable, and combinable with --model_dir")
+                        "newest version); repeatable, and combinable with --model_dir. Its "
+                        "weights are measured in a float32 model, whatever the export's "
+                        "--jit_compile or --dtype_policy (as its card says)")
     parser.add_argument("--step", type=int, default=None,
                         help="evaluate each --model_dir's checkpoint of this global step "
                         "instead of its newest (it must still be kept)")

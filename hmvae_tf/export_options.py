@@ -112,8 +112,11 @@ def run(args: argparse.Namespace) -> int:
                               dtype_policy=args.dtype_policy)
     in_effect = read_metadata(path).get("in_effect", {})
     how = [f"products in {args.dtype_policy}"]
+    shards = in_effect.get("decode_shards")
     if args.jit_compile:
-        how.append(f"XLA-compiled, decoding in {in_effect.get('decode_shards')} shard(s)")
+        how.append(f"XLA-compiled, decoding in {shards} shard(s)")
+    elif shards and shards > 1:
+        how.append(f"decoding in {shards} shards")
     if in_effect.get("parallel_bars_rows"):
         how.append(f"every bar at once up to {in_effect['parallel_bars_rows']} rows")
     print(f"exported {config.name} ({', '.join(config.tracks)}, {config.num_steps} steps, "
