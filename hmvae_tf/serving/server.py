@@ -29,6 +29,7 @@ import sys
 import threading
 
 from hmvae_tf import __version__
+from hmvae_tf.cli import HelpFormatter
 
 # Extra RPC of hmvae serve (raw bytes in, JSON out): request and batching counters.
 STATS_SERVICE, STATS_METHOD = "hmvae.serving.ServerStats", "Get"
@@ -51,7 +52,7 @@ up to 5 s to finish.
 
 tensorflow_model_server itself wants absolute base paths in the config file; hmvae serve also
 takes relative ones (the shipped saved_models/models.config has them)."""
-    parser.formatter_class = _help_formatter()
+    parser.formatter_class = _HelpFormatter
     g = parser.add_argument_group("models")
     g.add_argument("--model_config_file", default="",
                    help="ModelServerConfig text proto: model_config_list { config { name: "
@@ -140,13 +141,8 @@ def _channel_arguments(text: str) -> list[tuple[str, object]]:
     return pairs
 
 
-def _help_formatter():
-    from hmvae_tf.cli import HelpFormatter  # hides empty defaults, as every command's help
-
-    class _HelpFormatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
-        pass
-
-    return _HelpFormatter
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
+    """Keeps the description's layout; hides empty defaults, as every command's help does."""
 
 
 def run(args: argparse.Namespace) -> int:
