@@ -18,7 +18,10 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 import time
+
+from hmvae_tf import quiet_startup
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join(ROOT, "saved_models")
@@ -75,19 +78,32 @@ class Demo:
         print(f"\n{command}", flush=True)
         self.log.write(command + "\n")
         self.log.flush()
-        proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
-                                stderr=self.log, text=True)
+        # The server logs to stderr (as TF Serving): shown until it listens, then kept in the log.
+        # TF's start-up chatter is left to the server's own filter (quiet_startup), which
+        # stands aside when TF_CPP_MIN_LOG_LEVEL is set: so it is set only if the user set it.
+        env = {**quiet_startup.child_environ(), "PYTHONPATH": self.env["PYTHONPATH"]}
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self.log,
+                                stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 180
         while time.time() < deadline:
-            line = proc.stdout.readline()
+            line = proc.stderr.readline()
             if not line:
                 break
             print("  " + line.rstrip(), flush=True)
+            self.log.write(line)
             listening = re.match(r"listening on \S+:(\d+)", line)
             if listening:
+                threading.Thread(target=self._keep, args=(proc.stderr,), daemon=True).start()
                 return proc, f"localhost:{listening.group(1)}"
         proc.kill()
         raise SystemExit(f"hmvae serve did not start; see {self.log.name}")
+
+    def _keep(self, stream) -> None:
+        """Copies a running server's later log lines into the demo log (so its pipe never
+        fills up)."""
+        for line in stream:
+            self.log.write(line)
+        self.log.flush()
 
     def stop(self, proc: subprocess.Popen) -> None:
         """Stops a server started by `serve`, killing it if it does not end in 30 s."""

@@ -130,6 +130,19 @@ class _TensorFlowFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
+_set_by_us = {"level": False}
+
+
+def child_environ() -> dict[str, str]:
+    """This process's environment for an `hmvae` child process: without the
+    TF_CPP_MIN_LOG_LEVEL that `install()` set, so that the child quiets its own start-up
+    (a level the user set is kept, and the child then shows everything, as asked)."""
+    environ = dict(os.environ)
+    if _set_by_us["level"]:
+        environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    return environ
+
+
 def install(environ=os.environ) -> bool:
     """Makes TensorFlow's first import skip JAX and, unless TF_CPP_MIN_LOG_LEVEL is set, quiet
     (TF_CPP_MIN_LOG_LEVEL=3 for the rest of the process). Returns whether it quiets; nothing
@@ -140,6 +153,7 @@ def install(environ=os.environ) -> bool:
     if quiet:
         environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
         _first_session["pending"] = True
+        _set_by_us["level"] = True
     if not any(isinstance(f, _TensorFlowFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _TensorFlowFinder(quiet))
     return quiet

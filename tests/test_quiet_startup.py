@@ -75,3 +75,21 @@ def test_tensorflow_starts_without_jax_which_stays_importable():
     assert proc.returncode == 0, proc.stderr
     assert "jax imported with tensorflow: False" in proc.stdout
     assert "jax importable after: True" in proc.stdout or "not installed" in proc.stdout
+
+
+def test_child_processes_quiet_themselves_unless_the_user_set_the_level():
+    """`hmvae demo` starts `hmvae serve`, which shows its log: the level install() set must
+    not reach it (the child would then show TF's start-up lines), a level the user set must."""
+    script = textwrap.dedent("""
+        import os
+        from hmvae_tf import quiet_startup
+        quiet_startup.install()
+        print(os.environ.get("TF_CPP_MIN_LOG_LEVEL"),
+              quiet_startup.child_environ().get("TF_CPP_MIN_LOG_LEVEL"))
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = REPO
+    run = lambda env: subprocess.run([sys.executable, "-c", script], capture_output=True,  # noqa: E731
+                                     text=True, env=env, timeout=120).stdout.split()
+    assert run(env) == ["3", "None"]
+    assert run(dict(env, TF_CPP_MIN_LOG_LEVEL="1")) == ["1", "1"]

@@ -38,7 +38,11 @@ def test_read_model_config_policies_and_relative_paths(tmp_path, monkeypatch):
           config { name: "all" base_path: "%s" model_version_policy { all {} } }
         }""" % (models / "mel_2bar"))
     monkeypatch.chdir(tmp_path)  # relative base_path: not here, so beside the config file
-    sources = {s.name: s for s in read_model_config(str(config))}
+    warnings = []
+    sources = {s.name: s for s in read_model_config(str(config), log=warnings.append)}
+    # Entries without model_platform are served, with a warning that TF Serving refuses them.
+    assert [w.split("model ")[1].split(" has")[0] for w in warnings] == ["'two'", "'pinned'", "'all'"]
+    assert all('add model_platform: "tensorflow"' in w for w in warnings)
     assert sources["mel_2bar"].base_path == str(models / "mel_2bar")
     on_disk = versions_on_disk(sources["mel_2bar"].base_path)
     assert on_disk == {1: "1", 3: "3", 10: "10"}

@@ -181,3 +181,35 @@ def test_server_stats_call(hmvae_server):
     assert stats["models"]["mel"] == [1]
     assert stats["requests"]["GetModelStatus"] >= 1
     assert stats["handler_seconds"]["GetModelStatus"] > 0
+
+
+def test_sigterm_while_loading_never_binds_and_logs_go_to_stderr(model_repo, tmp_path):
+    """A server stopped while its models load exits cleanly without ever listening, and its
+    log lines are on stderr (as tensorflow_model_server's), leaving stdout empty."""
+    import signal
+    import subprocess
+    import sys
+
+    from hmvae_tf.serving.model_manager import write_models_config
+
+    # Twelve models on one base path: loading takes long enough to be interrupted.
+    config = write_models_config(str(tmp_path / "many.config"),
+                                 {f"m{i}": os.path.join(model_repo.models, "mel")
+                                  for i in range(12)})
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+               TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "hmvae_tf.cli", "serve", "--port=0",
+                             f"--model_config_file={config}"], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith("loading model m0 "):
+            proc.send_signal(signal.SIGTERM)
+            break
+    stdout, stderr = proc.communicate(timeout=120)
+    log = "".join(seen) + stderr
+    assert proc.returncode == 0, log
+    assert "received SIGTERM" in log and "stopped before serving" in log
+    assert "listening on" not in log
+    assert stdout == ""

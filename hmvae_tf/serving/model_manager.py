@@ -56,8 +56,9 @@ class ModelSource:
         return sorted(on_disk)[-self.num_versions:] if on_disk else []
 
 
-def read_model_config(path: str) -> list[ModelSource]:
-    """Parses a ModelServerConfig text proto (TF Serving's --model_config_file)."""
+def read_model_config(path: str, log=None) -> list[ModelSource]:
+    """Parses a ModelServerConfig text proto (TF Serving's --model_config_file). log, if
+    given, is told about entries that hmvae serve takes but tensorflow_model_server refuses."""
     with open(path) as f:
         text = f.read()
     config = model_server_config_pb2.ModelServerConfig()
@@ -76,6 +77,11 @@ def read_model_config(path: str) -> list[ModelSource]:
             raise ValueError(f"{path}: model {entry.name!r} is configured twice")
         names.add(entry.name)
         platform = entry.model_platform or "tensorflow"
+        if not entry.model_platform and log is not None:
+            log(f"warning: {path}: model {entry.name!r} has no model_platform; served as "
+                "'tensorflow', but tensorflow_model_server refuses such a config (\"Illegal "
+                "setting neither ModelServerConfig::model_type (deprecated) nor "
+                "ModelServerConfig::model_platform\"): add model_platform: \"tensorflow\"")
         if platform != "tensorflow":
             raise ValueError(f"{path}: model {entry.name!r} has model_platform {platform!r}; "
                              "only 'tensorflow' SavedModels are served")
@@ -206,6 +212,7 @@ class ModelManager:
             if version in self._loaded[src.name] or not self._may_try(src.name, version):
                 continue
             path = os.path.join(src.base_path, on_disk[version])
+            self._log(f"loading model {src.name} version {version} from {path}")
             try:
                 servable = self._load_fn(src.name, version, path)
             except Exception as err:  # noqa: BLE001

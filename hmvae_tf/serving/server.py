@@ -46,8 +46,8 @@ binary. Same flags, config files, messages and status codes as TF Serving:
 
 Each model's base_path holds numeric version directories; the newest is served (or what the
 config's model_version_policy says) and versions that appear later are picked up; a new
-version that fails to load leaves the old one serving and is retried. Prints one line per
-loaded model and the listening address. Stop with Ctrl-C or SIGTERM: requests in flight get
+version that fails to load leaves the old one serving and is retried. Logs (to stderr, as
+TF Serving does) one line per loaded model and the listening address. Stop with Ctrl-C or SIGTERM: requests in flight get
 up to 5 s to finish.
 
 tensorflow_model_server itself wants absolute base paths in the config file; hmvae serve also
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         channel_arguments = _channel_arguments(args.grpc_channel_arguments)
         if args.model_config_file:
-            sources = model_manager.read_model_config(args.model_config_file)
+            sources = model_manager.read_model_config(args.model_config_file, log=log)
         else:
             sources = model_manager.single_model_config(args.model_name, args.model_base_path)
         batching = None
@@ -198,6 +198,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         server.manager.load_all(strict=True,
                                 labels_may_wait=args.allow_version_labels_for_unavailable_models)
+        if stop.is_set():  # Ctrl-C or SIGTERM while loading: never bind the port
+            server.stop()
+            log("stopped before serving")
+            return 0
         port = server.start(args.host, args.port, args.grpc_max_threads, channel_arguments)
     except (OSError, ValueError, RuntimeError) as err:
         log(f"error: {err}")
@@ -217,7 +221,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _log(message: str) -> None:
-    print(message, flush=True)
+    """Log lines go to stderr, as tensorflow_model_server's do (stdout stays free)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def fetch_stats(address: str, timeout: float = 10.0) -> dict:
