@@ -5,7 +5,7 @@ Layout of `--model_dir`:
     config.json        the exact Config the model was built from
     ckpt/              tf.train.CheckpointManager checkpoints: model, optimizer (Adam moments,
                        step count); resuming continues where the last one left off
-    logs/              TensorBoard event files
+    logs/              TensorBoard event files (scalars at the global step)
     history.csv        one row of metrics per checkpoint period, with the step it ends at
 """
 from __future__ import annotations
@@ -179,6 +179,17 @@ class StopAtStep(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if int(self.model.optimizer.iterations.numpy()) >= self.num_steps:
             self.model.stop_training = True
+
+
+class StepTensorBoard(keras.callbacks.TensorBoard):
+    """Keras's TensorBoard callback with each epoch's scalars at the global step it ends at.
+
+    Keras puts them at the epoch number, which stops meaning a place in training once a run
+    is resumed off the checkpoint grid or with another --checkpoint_every (two points at one
+    x, or a gap). The tags stay Keras's own (`epoch_loss`, ...)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(int(self.model.optimizer.iterations.numpy()), logs)
 
 
 class HistoryCSV(keras.callbacks.CSVLogger):

@@ -140,10 +140,12 @@ def event_times(log_dir: str) -> list[tuple[str, float, list[tuple[float, int]]]
     return out
 
 
-def training_time(model_dir: str, last_epoch: int | None = None) -> float | None:
+def training_time(model_dir: str, step: int | None = None) -> float | None:
     """Seconds spent training, from the train event files' wall times (each run of `hmvae
     train` writes its own file, so pauses between resumed runs do not count), up to the
-    summary of `last_epoch` (the export's) when given."""
+    summary of global step `step` (the export's) when given. (Files written before the
+    summaries were put at the global step have epoch numbers there, which are never past it:
+    such a file counts whole.)"""
     files = [f for f in event_times(os.path.join(model_dir, "logs"))
              if os.sep + "train" + os.sep in f[0] or os.path.basename(
                  os.path.dirname(f[0])) == "train"]
@@ -151,7 +153,7 @@ def training_time(model_dir: str, last_epoch: int | None = None) -> float | None
         return None
     total = 0.0
     for _, start, points in files:
-        kept = [t for t, step in points if last_epoch is None or step <= last_epoch]
+        kept = [t for t, at in points if step is None or at <= step]
         if kept:
             total += max(kept) - start
     return total
@@ -188,7 +190,7 @@ def training_facts(model_dir: str, step: int | None) -> dict:
     if period and step:
         facts["last_epoch"] = step // period - 1
     if os.path.isdir(os.path.join(model_dir, "logs")):
-        facts["seconds"] = training_time(model_dir, facts["last_epoch"])
+        facts["seconds"] = training_time(model_dir, step)
     if history:
         upto = history_upto(facts) or history
         facts["final"] = {k: v for k, v in upto[-1].items() if np.isfinite(v)}

@@ -229,7 +229,7 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
                  keras.callbacks.TerminateOnNaN()]
     if is_chief:
         callbacks += [
-            keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), update_freq="epoch"),
+            checkpoints.StepTensorBoard(os.path.join(model_dir, "logs"), update_freq="epoch"),
             checkpoints.HistoryCSV(model_dir),
         ]
     _save_on_sigterm(saver)

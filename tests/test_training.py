@@ -128,6 +128,11 @@ def test_resume_from_an_odd_step_keeps_the_checkpoint_grid(tmp_path):
                                                                     (2, 12)]
     facts = {"history": history, "step": 10, "last_epoch": 1}
     assert [int(r["step"]) for r in model_card.history_upto(facts)] == [4, 6, 10]
+    # TensorBoard's points are at those global steps too (Keras puts them at the epoch: 0, 1,
+    # then 1 again), one event file per run; the card's training time stops at the export's.
+    runs = model_card.event_times(os.path.join(model_dir, "logs", "train"))
+    assert [sorted({step for _, step in points}) for _, _, points in runs] == [[4, 6], [10, 12]]
+    assert 0 < model_card.training_time(model_dir, 10) < model_card.training_time(model_dir)
 
 
 def test_history_of_an_older_version_is_continued_in_its_own_columns(tmp_path):
