@@ -15,7 +15,10 @@ With `--interpolation_pairs=N` it also measures interpolations: for N random pai
 temperature 0 (the endpoints are reconstructions), and the Hamming distance of each step's
 tokens to the first and to the last step is taken. A transition between consecutive steps is
 monotone when the distance to the start does not fall and the distance to the end does not
-rise; the table reports the fraction of monotone transitions over all pairs.
+rise; the table reports the fraction of monotone transitions over the pairs whose two ends
+decode differently (pairs with alike ends, as every pair of a model that ignores z, are
+counted apart), and the largest single step's share of the ends' distance (about
+1 / (steps - 1) for an even walk, 1 for a jump).
 """
 from __future__ import annotations
 
@@ -236,18 +239,30 @@ def interpolation_metrics(codec: Codec | ClientCodec, tokens_a: np.ndarray, toke
     decoded = codec.decode(points.reshape(pairs * num_steps, -1))
     decoded = decoded.reshape(pairs, num_steps, *decoded.shape[1:])
     to_start, to_end = hamming_curves(decoded)
-    rising = np.diff(to_start, axis=1) >= 0
-    falling = np.diff(to_end, axis=1) <= 0
+    # A pair whose two ends decode alike says nothing about smoothness (every step is then
+    # trivially monotone: a model that ignores z would score perfectly), so it is left out
+    # of the monotone shares and counted on its own.
+    ends = to_end[:, 0]
+    apart = ends > 0
+    rising = np.diff(to_start[apart], axis=1) >= 0
+    falling = np.diff(to_end[apart], axis=1) <= 0
     both = rising & falling
+    # The largest change between consecutive points, as a share of the ends' distance: about
+    # 1 / (num_steps - 1) for an even walk, 1 for a jump from one end to the other.
+    flat = decoded[apart].reshape(int(apart.sum()), num_steps, int(np.prod(decoded.shape[2:])))
+    jumps = (flat[:, 1:] != flat[:, :-1]).sum(-1).max(-1) / ends[apart]
+    mean = lambda values: float(np.mean(values)) if np.size(values) else None  # noqa: E731
     cells = float(np.prod(decoded.shape[2:]))
     result = {
         "interp_pairs": int(pairs),
         "interp_steps": int(num_steps),
-        "interp_monotone": float(both.mean()),
-        "interp_monotone_start": float(rising.mean()),
-        "interp_monotone_end": float(falling.mean()),
-        "interp_pairs_fully_monotone": float(both.all(axis=1).mean()),
-        "interp_endpoint_distance": float(to_end[:, 0].mean() / cells),
+        "interp_pairs_same_ends": float(1.0 - apart.mean()),
+        "interp_monotone": mean(both),
+        "interp_monotone_start": mean(rising),
+        "interp_monotone_end": mean(falling),
+        "interp_pairs_fully_monotone": mean(both.all(axis=1)),
+        "interp_largest_jump": mean(jumps),
+        "interp_endpoint_distance": float(ends.mean() / cells),
         "interp_curve_start": (to_start.mean(0) / cells).round(4).tolist(),
         "interp_curve_end": (to_end.mean(0) / cells).round(4).tolist(),
     }
@@ -348,11 +363,12 @@ def format_table(rows: list[dict]) -> str:
     extra = sorted({k for r in rows for k in r if k.endswith("_accuracy") and k not in columns})
     columns += extra
     if any("interp_monotone" in r for r in rows):
-        columns += ["interp_monotone", "interp_pairs_fully_monotone"]
+        columns += ["interp_monotone", "interp_pairs_fully_monotone", "interp_largest_jump"]
     short = {"teacher_forced_accuracy": "TF acc", "sampled_accuracy": "sampled acc",
              "kl_bits": "KL bits", "recon_loss": "recon loss",
              "interp_monotone": "interp monotone steps",
-             "interp_pairs_fully_monotone": "interp monotone pairs"}
+             "interp_pairs_fully_monotone": "interp monotone pairs",
+             "interp_largest_jump": "interp largest jump"}
     header = [short.get(c, c.replace("_teacher_forced_accuracy", " TF acc")
                         .replace("_sampled_accuracy", " sampled acc")) for c in columns]
 
@@ -401,11 +417,20 @@ def run(args: argparse.Namespace) -> int:
         print(format_per_bar_table(rows))
     if args.interpolation_pairs:
         for row in rows:
+            if row["interp_monotone"] is None:
+                print(f"{row['model']}: interpolation over {row['interp_pairs']} pairs: every "
+                      "pair decodes both ends alike (the decoder ignores z), so there is no "
+                      "smoothness to measure")
+                continue
             print(f"{row['model']}: interpolation over {row['interp_pairs']} pairs, "
                   f"{row['interp_steps']} steps: monotone transitions "
                   f"{row['interp_monotone']:.3f} (to start {row['interp_monotone_start']:.3f}, "
-                  f"to end {row['interp_monotone_end']:.3f}); mean distance to start per step "
-                  + " ".join(f"{v:.2f}" for v in row["interp_curve_start"]))
+                  f"to end {row['interp_monotone_end']:.3f}); largest step "
+                  f"{row['interp_largest_jump']:.2f} of the ends' distance; mean distance to "
+                  "start per step " + " ".join(f"{v:.2f}" for v in row["interp_curve_start"]))
+            if row["interp_pairs_same_ends"]:
+                print(f"  {row['interp_pairs_same_ends']:.0%} of the pairs decode both ends "
+                      "alike and are left out of those shares")
     if args.json_out:
         import os
 

@@ -327,7 +327,9 @@ def checks(config: Config, metrics: dict) -> list[dict]:
                 round(gap, 4), gap >= 0.05)
     interp = metrics.get("interpolation")
     if interp:
-        add("interpolation: share of monotone steps (reported)", round(interp["interp_monotone"], 4),
+        monotone = interp["interp_monotone"]
+        add("interpolation: share of monotone steps (reported)",
+            "n/a: every pair decodes both ends alike" if monotone is None else round(monotone, 4),
             None)
     effect = metrics.get("attributes", {}).get("effects", {}).get("density")
     if effect:
@@ -425,7 +427,12 @@ def render_card(name: str, m: dict) -> str:
               "right; sampled: when the decoder feeds back its own argmax tokens (temperature "
               "0). KL in bits per window, reconstruction loss in nats per window.", ""]
     interp = m.get("interpolation")
-    if interp:
+    if interp and interp["interp_monotone"] is None:
+        lines += [
+            f"**Interpolation** between {interp['interp_pairs']} random pairs of those windows: "
+            "every pair's two ends decode to the same tokens at temperature 0, so the decoder "
+            "ignores z and there is no smoothness to measure.", ""]
+    elif interp:
         lines += [
             f"**Interpolation** between {interp['interp_pairs']} random pairs of those windows, "
             f"{interp['interp_steps']} points on the slerp between their posterior means, "
@@ -433,7 +440,13 @@ def render_card(name: str, m: dict) -> str:
             f"**{interp['interp_monotone']:.3f}** of the steps are monotone (the Hamming "
             f"distance to the start does not fall and to the end does not rise; each alone: "
             f"{interp['interp_monotone_start']:.3f} / {interp['interp_monotone_end']:.3f}); "
-            f"{interp['interp_pairs_fully_monotone']:.2f} of the pairs are monotone throughout. "
+            f"{interp['interp_pairs_fully_monotone']:.2f} of the pairs are monotone throughout"
+            + (f", of the {1 - interp['interp_pairs_same_ends']:.0%} of pairs whose ends decode "
+               "differently" if interp.get("interp_pairs_same_ends") else "")
+            + (f"; the largest step between neighbouring points changes "
+               f"{interp['interp_largest_jump']:.2f} of what separates the ends (an even walk: "
+               f"{1 / (interp['interp_steps'] - 1):.2f})" if "interp_largest_jump" in interp
+               else "") + ". "
             "Mean Hamming distance (share of the window's steps that differ) per point; the "
             f"two reconstructed ends differ in {interp['interp_endpoint_distance']:.2f} of their "
             "steps:", "",
@@ -542,7 +555,8 @@ def summary_table(saved_models: str) -> str:
                     f"{CARD}) | {m['config']['name']} | {m['training'].get('step')} | "
                     f"{ev['teacher_forced_accuracy']:.3f} | {ev['sampled_accuracy']:.3f} | "
                     f"{ev['kl_bits']:.1f} | "
-                    + (f"{interp['interp_monotone']:.3f}" if interp else "") + f" | {density} |")
+                    + (f"{interp['interp_monotone']:.3f}" if interp.get("interp_monotone")
+                       is not None else "") + f" | {density} |")
         for c in m.get("compare", []):
             rows.append(f"| {c['label']} (baseline) | {c['config']} | {c.get('step')} | "
                         f"{c['teacher_forced_accuracy']:.3f} | {c['sampled_accuracy']:.3f} | "
@@ -608,8 +622,11 @@ def make_card(args: argparse.Namespace) -> dict:
         pairs = evaluate.pick_pairs(tokens, args.interpolation_pairs, args.seed)
         interp = evaluate.interpolation_metrics(codec, tokens[pairs[:, 0]], tokens[pairs[:, 1]],
                                                 args.interpolation_steps)
-        print(f"  interpolation: {interp['interp_monotone']:.3f} of steps monotone over "
-              f"{interp['interp_pairs']} pairs ({time.time() - t:.0f} s)")
+        shown = ("every pair's ends decode alike (z is ignored)"
+                 if interp["interp_monotone"] is None
+                 else f"{interp['interp_monotone']:.3f} of steps monotone")
+        print(f"  interpolation: {shown} over {interp['interp_pairs']} pairs "
+              f"({time.time() - t:.0f} s)")
     timings["interpolation"] = time.time() - t
 
     # Baselines on the same windows.

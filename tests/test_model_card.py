@@ -71,9 +71,13 @@ def test_card_files_and_numbers(card_env):
     m, card, base = card_env["metrics"], card_env["card"], card_env["base"]
     ev = m["test"]
     assert ev["windows"] > 0 and 0 <= ev["sampled_accuracy"] <= 1
+    monotone = m["interpolation"]["interp_monotone"]
     for value in (ev["teacher_forced_accuracy"], ev["sampled_accuracy"], ev["kl_bits"],
-                  m["interpolation"]["interp_monotone"]):
+                  *([] if monotone is None else [monotone])):
         assert f"{value:.3f}" in card or f"{value:.1f}" in card
+    if monotone is None:  # a briefly trained tiny model may decode every point alike
+        assert m["interpolation"]["interp_pairs_same_ends"] == 1.0
+        assert "the decoder ignores z and there is no smoothness to measure" in card
     for name in ("training_curves", "samples", "reconstructions", "interpolation"):
         path = os.path.join(base, "figures", f"{name}.png")
         assert plots.is_png(path), path
@@ -141,7 +145,9 @@ def test_evaluate_saved_model_with_interpolation(card_env, capsys, tmp_path):
     m = card_env["metrics"]
     # Same windows, same pairs: `hmvae evaluate` reproduces the card's numbers.
     assert row["sampled_accuracy"] == pytest.approx(m["test"]["sampled_accuracy"], abs=1e-6)
-    assert row["interp_monotone"] == pytest.approx(m["interpolation"]["interp_monotone"])
+    expected = m["interpolation"]["interp_monotone"]
+    assert row["interp_monotone"] == (None if expected is None else pytest.approx(expected))
+    assert row["interp_pairs_same_ends"] == m["interpolation"]["interp_pairs_same_ends"]
     assert row["step"] == 60
 
 
@@ -198,6 +204,36 @@ def test_hamming_curves_and_monotone_steps():
     np.testing.assert_array_equal(to_start, [[0, 1, 2, 4]])
     np.testing.assert_array_equal(to_end, [[4, 3, 2, 0]])
     assert (np.diff(to_start) >= 0).all() and (np.diff(to_end) <= 0).all()
+
+
+class AngleCodec:
+    """Stands in for a model's encode/decode: windows of 10 cells; window "a" encodes to
+    [1, 0] and "b" to [0, 1]. decode maps the angle of z to how many of the cells are 1:
+    evenly (walk), at the half-way point (jump), or not at all (ignores z)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def mu(self, tokens):
+        return np.stack([[1.0, 0.0] if t.sum() == 0 else [0.0, 1.0] for t in tokens])
+
+    def decode(self, z):
+        share = np.arctan2(z[:, 1], z[:, 0]) / (np.pi / 2)
+        ones = {"walk": np.round(share * 10), "jump": np.where(share > 0.5, 10, 0),
+                "ignores z": np.zeros(len(z))}[self.kind].astype(int)
+        return (np.arange(10)[None] < ones[:, None]).astype(np.int32)[..., None]
+
+
+@pytest.mark.parametrize("kind", ["walk", "jump", "ignores z"])
+def test_interpolation_metric_is_not_fooled_by_a_model_that_ignores_z(kind):
+    a, b = np.zeros((3, 10, 1), np.int32), np.ones((3, 10, 1), np.int32)
+    m = evaluate.interpolation_metrics(AngleCodec(kind), a, b, num_steps=11)
+    if kind == "ignores z":  # every step alike: no smoothness to report, and it says so
+        assert m["interp_pairs_same_ends"] == 1.0 and m["interp_endpoint_distance"] == 0
+        assert m["interp_monotone"] is None and m["interp_largest_jump"] is None
+        return
+    assert m["interp_pairs_same_ends"] == 0 and m["interp_monotone"] == 1.0
+    assert m["interp_largest_jump"] == pytest.approx(0.1 if kind == "walk" else 1.0)
 
 
 class ScriptedModel:
