@@ -129,7 +129,8 @@ def test_build_command_drums_from_manual_dir(tmp_path):
     midi_dir.mkdir()
     for i in range(6):
         hits = [(k * 0.5, k * 0.5 + 0.1, [36, 42, 38, 42][(k + i) % 4]) for k in range(24)]
-        write_midi(midi_dir / f"groove{i}.mid", [(0, True, hits)])
+        write_midi(midi_dir / f"groove{i}.{'KAR' if i == 3 else 'mid'}", [(0, True, hits)])
+    (midi_dir / "gone.mid").symlink_to(midi_dir / "moved.mid")  # a broken link: unreadable
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=root, HMVAE_TFDS_WORKERS="1", TF_CPP_MIN_LOG_LEVEL="3")
     tfds_cli = os.path.join(os.path.dirname(sys.executable), "tfds")
@@ -139,11 +140,27 @@ def test_build_command_drums_from_manual_dir(tmp_path):
     run = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     # The report once: in TFDS's log, which `tfds build` shows (not printed a second time).
-    assert (run.stdout + run.stderr).count("6 pieces, 6 read, 6 with windows") == 1
+    # groove4 and groove5 are byte-identical to groove0 and groove1: left out as duplicates
+    # (they would put the same windows into two splits); the .KAR file is read.
+    log = run.stdout + run.stderr
+    assert log.count("7 pieces, 4 read, 4 with windows; skipped: duplicate=2, unreadable=1") \
+        == 1, log[-3000:]
     builder = Builder(config="drums_2bar", data_dir=str(tmp_path / "data"))
     rows = [ex for s in builder.info.splits for ex in _read(builder, s)]
     assert rows and all(ex["tokens"].shape == (32,) for ex in rows)
     assert all(ex["tokens"].max() < 512 for ex in rows)
+    assert sorted({ex["piece_id"].decode() for ex in rows}) == [
+        "groove0.mid", "groove1.mid", "groove2.mid", "groove3.KAR"]
+    assert builder.info.metadata["duplicates"] == ["groove4.mid = groove0.mid",
+                                                   "groove5.mid = groove1.mid"]
+    # The same data_dir with another MIDI folder stops instead of reusing the first build.
+    other = tmp_path / "other"
+    other.mkdir()
+    run = subprocess.run([*cmd[:-1], f"--manual_dir={other}"], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0
+    assert f"was built from the manual_dir {midi_dir}, not --manual_dir={other}" in run.stderr
+    assert "Pass --overwrite" in run.stderr
 
 
 def test_beam_path_builds_the_same_dataset(tmp_path, monkeypatch):

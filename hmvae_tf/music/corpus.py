@@ -111,12 +111,49 @@ def embedded_pieces(corpus_dir: str | os.PathLike | None = None) -> list[Piece]:
     return pieces
 
 
-def midi_pieces(root: str | os.PathLike) -> list[Piece]:
-    """Every .mid/.midi file under a folder (recursively), ids relative to the folder."""
+DUPLICATE_PREFIX = "duplicate: "
+# Standard MIDI Files under their usual names (.kar: karaoke MIDI, .smf), case-insensitive.
+MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".smf")
+
+
+def midi_pieces(root: str | os.PathLike, stats: Stats | None = None) -> list[Piece]:
+    """Every .mid/.midi/.kar/.smf file under a folder (recursively, any case), ids relative
+    to the folder; a broken symlink is kept so that it is reported as unreadable.
+
+    Byte-identical copies (the same song in two folders, a symlink beside its target) are
+    left out: they would put the same windows into two splits. The first path in sorted
+    order is kept; `stats` (if given) gets 'skip/duplicate' and a
+    'duplicate: <id> = <kept id>' key per copy."""
     root = Path(root)
+    # Not p.is_file(): a broken symlink must reach read_piece and be reported as unreadable.
     files = sorted(p for p in root.rglob("*")
-                   if p.suffix.lower() in (".mid", ".midi") and p.is_file())
-    return [Piece(p.relative_to(root).as_posix(), "midi", str(p)) for p in files]
+                   if p.suffix.lower() in MIDI_SUFFIXES and not p.is_dir())
+    by_size: dict[int, list[Path]] = collections.defaultdict(list)
+    for p in files:
+        try:
+            by_size[p.stat().st_size].append(p)
+        except OSError:
+            continue
+    drop: set[Path] = set()
+    for same_size in by_size.values():
+        if len(same_size) < 2:
+            continue
+        kept: dict[str, Path] = {}
+        for p in same_size:  # sorted, so the first path of a group is kept
+            try:
+                digest = hashlib.md5(p.read_bytes()).hexdigest()
+            except OSError:
+                continue  # read_piece reports it as unreadable
+            if digest in kept:
+                drop.add(p)
+                if stats is not None:
+                    stats["skip/duplicate"] += 1
+                    stats[f"{DUPLICATE_PREFIX}{p.relative_to(root).as_posix()} = "
+                          f"{kept[digest].relative_to(root).as_posix()}"] = 1
+            else:
+                kept[digest] = p
+    return [Piece(p.relative_to(root).as_posix(), "midi", str(p)) for p in files
+            if p not in drop]
 
 
 def subset(pieces: Sequence[Piece], max_pieces: int | None) -> list[Piece]:

@@ -59,6 +59,7 @@ class HmvaeConfig(tfds.core.BuilderConfig):
 
 MANUAL_HINT = "pass --manual_dir=<folder of .mid files>"
 UNREADABLE_SHOWN = 10  # the build report names this many unreadable pieces
+PROGRESS_SECONDS = 30  # a line on the conversion's progress at most this often
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -103,6 +104,24 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             metadata=tfds.core.MetadataDict(),
         )
 
+    def download_and_prepare(self, *args, download_config=None, **kwargs):
+        """TFDS reuses a built dataset whatever --manual_dir says; a build asking for another
+        folder than the one the dataset was made from stops instead of silently reusing it."""
+        asked = getattr(download_config, "manual_dir", None)
+        mode = getattr(download_config, "download_mode", None)
+        reuse = mode in (None, tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS)
+        if asked and reuse and self.data_path.exists():
+            source = str(self.info.metadata.get("source", ""))
+            built = (source[len("manual_dir "):].split(", subset of ")[0]
+                     if source.startswith("manual_dir ") else None)
+            norm = lambda d: os.path.realpath(os.path.expanduser(str(d)))  # noqa: E731
+            if built is None or norm(built) != norm(asked):
+                raise ValueError(
+                    f"{self.data_path} was built from the {source or 'an unknown source'}, "
+                    f"not --manual_dir={asked}; TFDS would reuse it as it is. Pass --overwrite "
+                    "to rebuild it, or another --data_dir.")
+        return super().download_and_prepare(*args, download_config=download_config, **kwargs)
+
     # ------------------------------------------------------------------ sources
 
     def _manual_dir(self, dl_manager):
@@ -123,8 +142,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _pieces(self, dl_manager) -> tuple[list[corpus.Piece], str]:
         cfg = self.builder_config
         manual = self._manual_dir(dl_manager)
+        self._scan_stats = collections.Counter()  # files left out before conversion
         if manual is not None:
-            pieces = corpus.midi_pieces(manual)
+            pieces = corpus.midi_pieces(manual, self._scan_stats)
             source = f"manual_dir {manual}"
             if not pieces:
                 raise ValueError(f"{cfg.name}: no .mid/.midi files under --manual_dir={manual}")
@@ -166,8 +186,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         an empty train split fails before anything is written."""
         cfg = self.builder_config
         pieces, source = self._pieces(dl_manager)
+        dups = self._scan_stats["skip/duplicate"]
         self._say(f"hmvae_notesequences/{cfg.name}: reading {len(pieces)} pieces from the "
-                  f"{source}")
+                  f"{source}" + (f" ({dups} byte-identical copies left out)" if dups else ""))
         chunk_size = 128 if pieces and pieces[0].kind == "abc" else 32
         if getattr(self, "_beam_stats_dir", None):
             return self._beam_split_generators(pieces, source, chunk_size)
@@ -176,18 +197,30 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         split_pieces = collections.Counter(corpus.split_of(p.piece_id) for p in pieces)
         stats = collections.Counter()
         workers = int(os.environ.get(WORKERS_ENV) or 0)
+        stats.update(self._scan_stats)
         t0 = time.time()
+        last_said, done = t0, 0
         try:
             for part_counts, part in corpus.spool_all(cfg.representation, cfg.num_bars,
                                                       pieces, spool, workers=workers,
                                                       chunk_size=chunk_size):
                 stats.update(part)
                 counts.update(part_counts)
+                done = min(done + chunk_size, len(pieces))
+                now = time.time()
+                if now - last_said >= PROGRESS_SECONDS and done < len(pieces):
+                    last_said = now
+                    left = (now - t0) / done * (len(pieces) - done)
+                    self._say(f"hmvae_notesequences/{cfg.name}: converted {done}/{len(pieces)} "
+                              f"pieces, {sum(counts.values())} windows, "
+                              f"{stats['skip/unreadable']} unreadable so far "
+                              f"({now - t0:.0f}s, about {left:.0f}s left)")
         except BaseException:
             shutil.rmtree(spool, ignore_errors=True)
             raise
         seconds = time.time() - t0
-        self._report(source, len(pieces), split_pieces, counts, stats, seconds)
+        self._report(source, len(pieces) + stats["skip/duplicate"], split_pieces, counts,
+                     stats, seconds)
         if not counts["train"]:
             shutil.rmtree(spool, ignore_errors=True)
             raise ValueError(self._empty_message(stats))
@@ -222,7 +255,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         from hmvae_tf.music import beam_convert
 
         run = self._beam_run
-        stats, counts, missing = collections.Counter(), collections.Counter(), []
+        stats, counts, missing = collections.Counter(self._scan_stats), collections.Counter(), []
         for info in split_infos:
             counts[info.name] = info.num_examples
             part = beam_convert.read_counts(self._beam_stats_dir, info.name)
@@ -234,7 +267,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             self._say(f"hmvae_notesequences: no counts came back for {missing} (a runner whose "
                       "workers cannot write to this machine's temp folder); windows per split "
                       "are still in the dataset info")
-        self._report(run["source"], run["pieces"], run["split_pieces"], counts, stats,
+        self._report(run["source"], run["pieces"] + stats["skip/duplicate"],
+                     run["split_pieces"], counts, stats,
                      time.time() - run["t0"])
         if not counts["train"]:
             raise ValueError(self._empty_message(stats))
@@ -276,10 +310,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             "pieces_with_windows": stats.get("pieces_with_windows", 0),
             "skipped": {k[5:]: v for k, v in sorted(stats.items()) if k.startswith("skip/")},
             "details": {k: v for k, v in sorted(stats.items())
-                        if not k.startswith(("skip/", corpus.UNREADABLE_PREFIX)) and k not in (
+                        if not k.startswith(("skip/", corpus.UNREADABLE_PREFIX,
+                                             corpus.DUPLICATE_PREFIX)) and k not in (
                             "pieces_read", "pieces_with_windows", "windows")},
             "unreadable": sorted(k[len(corpus.UNREADABLE_PREFIX):] for k in stats
                                  if k.startswith(corpus.UNREADABLE_PREFIX)),
+            "duplicates": sorted(k[len(corpus.DUPLICATE_PREFIX):] for k in stats
+                                 if k.startswith(corpus.DUPLICATE_PREFIX)),
             "representation": cfg.representation,
             "bars": cfg.num_bars,
             "pieces_per_split": {name: split_pieces[name] for name, _ in corpus.SPLITS},
