@@ -91,6 +91,15 @@ def test_drum_spans_split_at_a_silent_bar():
     assert [w.start_bar for w in windows] == [0, 4]
 
 
+def test_a_drum_line_gives_windows_from_its_first_100_bars():
+    """Magenta's drum converter (max_bars=100): a 150-bar groove is sliced over 100 bars."""
+    rng = np.random.default_rng(3)
+    hits = [(i * 0.5, i * 0.5 + 0.1, int(rng.choice([36, 38, 42, 46, 49])), 0, True)
+            for i in range(8 * 150)]  # random eighths: no two windows alike
+    starts = [w.start_bar for w in DRUMS.extract_windows(note_sequence(hits), 2)[0]]
+    assert max(starts) == 98 and len(starts) == 99
+
+
 def trio_file(tmp_path, bars=18, with_bass=True):
     lead = [(i * 0.5, i * 0.5 + 0.5, 60 + i % 12) for i in range(bars * 8)]
     pad = [(i * 4.0, i * 4.0 + 4, 72 + i % 3) for i in range(bars)]  # fewer onsets

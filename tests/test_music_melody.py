@@ -212,11 +212,27 @@ def test_programs_filter_melody_instruments():
     assert len(windows) == 2 and windows[0].program == 33  # bar 2 holds the last note-off
 
 
+def test_16_bar_windows_take_any_pitched_program_and_a_line_gives_100_bars_at_most():
+    """As Magenta's converters: 2-bar melodies come from programs 0-31 only, 16-bar ones from
+    any pitched instrument; only a line's first 100 bars are sliced (max_bars=100)."""
+    flute = note_sequence([(i, i + 1, 60 + i % 12, 73) for i in range(4 * 40)])  # 40 bars
+    assert MEL.extract_windows(flute, 2)[0] == []
+    windows, _ = MEL.extract_windows(flute, 16)
+    assert windows and {w.program for w in windows} == {73}
+    # 250 bars of one unbroken line: windows start in its first 100 bars only.
+    pitches = np.random.default_rng(0).integers(48, 84, 4 * 250)  # no window repeats
+    long_line = note_sequence([(i, i + 1, int(p), 0) for i, p in enumerate(pitches)])
+    starts = [w.start_bar for w in MEL.extract_windows(long_line, 2)[0]]
+    assert max(starts) == 98 and len(set(starts)) == len(starts)
+    assert max(w.start_bar for w in MEL.extract_windows(long_line, 16)[0]) == 84
+
+
 def _reference_windows(ns, num_bars):
     """Plain-Python reference of training windows (per segment, per instrument)."""
     out, seen = [], set()
     for seg in grid.segments(ns):
-        for tr in melody.segment_tracks(seg, melody.program_mask(range(32)), grid.Stats()):
+        programs = melody.training_programs(num_bars)
+        for tr in melody.segment_tracks(seg, melody.program_mask(programs), grid.Stats()):
             spans, first = [], tr.onsets[0] // 16
             for i in range(1, len(tr.onsets)):
                 if tr.onsets[i] - tr.ends[i - 1] >= 16:
@@ -224,7 +240,7 @@ def _reference_windows(ns, num_bars):
                     first = tr.onsets[i] // 16
             spans.append((first, tr.ends[-1] // 16))
             for f, last in spans:
-                for b in range(f, last - num_bars + 2):
+                for b in range(f, min(last + 2, f + 101) - num_bars):  # first 100 bars
                     w = tr.tokens[b * 16:(b + num_bars) * 16].copy()
                     ons = np.nonzero(w >= 2)[0]
                     if not len(ons):

@@ -76,7 +76,8 @@ def test_drums_without_manual_dir_fails_clearly(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"drums_2bar needs MIDI files with drums.*"
                                          r"--manual_dir"):
         _build(tmp_path, "drums_2bar", monkeypatch)
-    assert not (tmp_path / "data" / "hmvae_notesequences" / "drums_2bar" / "1.0.0").exists()
+    assert not (tmp_path / "data" / "hmvae_notesequences" / "drums_2bar"
+                / str(Builder.VERSION)).exists()
 
 
 @pytest.mark.parametrize("empty", [False, True])
@@ -88,7 +89,8 @@ def test_missing_or_empty_manual_dir_stops_the_build(tmp_path, monkeypatch, empt
     with pytest.raises(FileNotFoundError, match=r"--manual_dir=.*my_midi does not exist or is "
                                                  r"empty"):
         _build(tmp_path, "mel_2bar", monkeypatch, max_pieces=20, manual_dir=manual)
-    assert not (tmp_path / "data" / "hmvae_notesequences" / "mel_2bar" / "1.0.0").exists()
+    assert not (tmp_path / "data" / "hmvae_notesequences" / "mel_2bar"
+                / str(Builder.VERSION)).exists()
 
 
 def test_trio_from_manual_dir_of_midi_files(tmp_path, monkeypatch):

@@ -36,6 +36,12 @@ PITCH_OFFSET = MIN_PITCH - 2  # token = pitch - PITCH_OFFSET
 MELODY_PROGRAMS = range(0, 32)
 BASS_PROGRAMS = range(32, 40)
 PITCHED_PROGRAMS = range(0, 128)
+
+
+def training_programs(num_bars: int) -> range:
+    """The programs whose lines give training windows: Magenta's 2-bar melody models take
+    programs 0-31 only, its 16-bar ones any pitched instrument (a flute or violin line too)."""
+    return MELODY_PROGRAMS if num_bars <= 2 else PITCHED_PROGRAMS
 DEFAULT_VELOCITY = 80
 
 
@@ -147,7 +153,7 @@ def canonicalize(windows: np.ndarray) -> np.ndarray:
 
 
 def extract_windows_batch(seqs: Sequence, num_bars: int,
-                          programs: Iterable[int] = MELODY_PROGRAMS,
+                          programs: Iterable[int] | None = None,
                           stats: Sequence[Stats] | None = None) -> WindowBatch:
     """All distinct training windows of `num_bars` bars of every instrument's melody, for
     many NoteSequences at once (vectorised over all their notes).
@@ -156,9 +162,10 @@ def extract_windows_batch(seqs: Sequence, num_bars: int,
     ends the sounding one); melodies split at >= 1 bar of silence; a window lies inside one
     melody, starts on a bar line (1-bar hop) and holds a note-on; duplicates within a piece
     are dropped. stats[i] gets piece i's counts and exactly one 'skip/<reason>' if it gave
-    no window.
+    no window. programs: default `training_programs(num_bars)`.
     """
     stats = stats if stats is not None else [Stats() for _ in seqs]
+    programs = training_programs(num_bars) if programs is None else programs
     table = grid.note_table(seqs, stats)
     n = table.notes
     steps = num_bars * STEPS_PER_BAR
@@ -264,7 +271,7 @@ def _count_batch_skips(table, stats: Sequence[Stats], win_piece: np.ndarray,
         st["skip/" + reason] += 1
 
 
-def extract_windows(ns: NoteSequence, num_bars: int, programs: Iterable[int] = MELODY_PROGRAMS,
+def extract_windows(ns: NoteSequence, num_bars: int, programs: Iterable[int] | None = None,
                     stats: Stats | None = None) -> tuple[list[Window], Stats]:
     """All distinct training windows of one NoteSequence (see extract_windows_batch)."""
     stats = stats if stats is not None else Stats()

@@ -3,8 +3,8 @@
 
 Two ways to choose windows, on purpose:
 * training (`batched_span_windows`): like Magenta, a track is cut into spans at >= 1 bar of
-  silence, a span starts at the bar of its first note and ends at the bar of its last event,
-  and windows lie inside a span;
+  silence, a span starts at the bar of its first note and ends at the bar of its last event
+  (or 100 bars later, whichever is first), and windows lie inside a span;
 * inference (`grid_window_starts`): every bar of a segment may start a window, and a window
   may run past the last note (padded with silence), so a short or sparse user file, and any
   token window rendered by `to_note_sequence`, still gives a window.
@@ -52,9 +52,15 @@ def empty_batch(steps: int, tracks: int = 0) -> WindowBatch:
     return WindowBatch(np.zeros(shape, np.int32), z, z, z, np.zeros(0))
 
 
+# Magenta's melody and drum converters truncate each extracted line to its first 100 bars
+# before slicing (max_bars=100), so one very long file cannot fill a dataset with its windows.
+MAX_SPAN_BARS = 100
+
+
 def batched_span_windows(track: np.ndarray, start: np.ndarray, end: np.ndarray,
                          track_offset: np.ndarray, buffer: np.ndarray, num_bars: int,
-                         gap_steps: int = STEPS_PER_BAR, last_step: np.ndarray | None = None
+                         gap_steps: int = STEPS_PER_BAR, last_step: np.ndarray | None = None,
+                         max_span_bars: int | None = MAX_SPAN_BARS
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Span windows of many tracks at once (the batched form of span_bounds +
     span_window_starts + bar_slices).
@@ -62,7 +68,8 @@ def batched_span_windows(track: np.ndarray, start: np.ndarray, end: np.ndarray,
     Events (sorted by track, then start) with `end` where each stops sounding; each track's
     tokens live in `buffer` from `track_offset[track]`. A span ends with the bar holding its
     last event's token: `last_step` (default `end`: a melody's note-off; drums pass the
-    hit's own step). Returns windows [n, T] (copies), their track and their start bar.
+    hit's own step); only its first `max_span_bars` bars give windows (None: all). Returns
+    windows [n, T] (copies), their track and their start bar.
     """
     steps = num_bars * STEPS_PER_BAR
     n = len(start)
@@ -77,6 +84,8 @@ def batched_span_windows(track: np.ndarray, start: np.ndarray, end: np.ndarray,
     first_bar = start[firsts] // STEPS_PER_BAR
     last_bar = (end if last_step is None else last_step)[lasts] // STEPS_PER_BAR
     count = np.maximum(last_bar - first_bar + 2 - num_bars, 0)
+    if max_span_bars:
+        count = np.minimum(count, max(max_span_bars + 1 - num_bars, 0))
     total = int(count.sum())
     if not total:
         return np.zeros((0, steps), buffer.dtype), np.zeros(0, np.int64), np.zeros(0, np.int64)
