@@ -101,6 +101,18 @@ def test_empty_and_corrupt_files(tmp_path):
         MEL.from_note_sequence(str(bad), 2)
 
 
+def test_a_riff_midi_file_is_read_as_the_midi_file_inside(tmp_path):
+    """RMID: a Standard MIDI File wrapped in a RIFF 'data' chunk (after an odd-sized one)."""
+    smf = write_midi(tmp_path / "plain.mid", [(0, False, [(i, i + 1, 60 + i) for i in range(8)])])
+    body = smf.read_bytes()
+    info = b"INFO" + (3).to_bytes(4, "little") + b"abc" + b"\0"  # padded to even size
+    chunks = info + b"data" + len(body).to_bytes(4, "little") + body
+    rmid = tmp_path / "wrapped.mid"
+    rmid.write_bytes(b"RIFF" + (4 + len(chunks)).to_bytes(4, "little") + b"RMID" + chunks)
+    np.testing.assert_array_equal(MEL.from_note_sequence(str(rmid), 2),
+                                  MEL.from_note_sequence(str(smf), 2))
+
+
 def test_drums_only_file_has_no_melody(tmp_path):
     path = write_midi(tmp_path / "drums.mid",
                       [(0, True, [(i * 0.5, i * 0.5 + 0.1, 36) for i in range(32)])])

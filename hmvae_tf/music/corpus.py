@@ -112,8 +112,6 @@ def embedded_pieces(corpus_dir: str | os.PathLike | None = None) -> list[Piece]:
 
 
 DUPLICATE_PREFIX = "duplicate: "
-# Standard MIDI Files under their usual names (.kar: karaoke MIDI, .smf), case-insensitive.
-MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".smf")
 
 
 def midi_pieces(root: str | os.PathLike, stats: Stats | None = None) -> list[Piece]:
@@ -124,10 +122,12 @@ def midi_pieces(root: str | os.PathLike, stats: Stats | None = None) -> list[Pie
     left out: they would put the same windows into two splits. The first path in sorted
     order is kept; `stats` (if given) gets 'skip/duplicate' and a
     'duplicate: <id> = <kept id>' key per copy."""
+    from . import midi_io
+
     root = Path(root)
     # Not p.is_file(): a broken symlink must reach read_piece and be reported as unreadable.
     files = sorted(p for p in root.rglob("*")
-                   if p.suffix.lower() in MIDI_SUFFIXES and not p.is_dir())
+                   if p.suffix.lower() in midi_io.MIDI_SUFFIXES and not p.is_dir())
     by_size: dict[int, list[Path]] = collections.defaultdict(list)
     for p in files:
         try:

@@ -13,7 +13,8 @@ with warnings.catch_warnings():  # note_seq's audio imports warn about a missing
     import note_seq
     from note_seq.protobuf import music_pb2
 
-MIDI_SUFFIXES = (".mid", ".midi", ".MID", ".MIDI", ".Mid", ".smf")
+# Standard MIDI Files under their usual names (.kar: karaoke MIDI), compared lower-cased.
+MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".smf")
 
 
 class MidiReadError(ValueError):
@@ -29,6 +30,7 @@ def read_midi(path: str | os.PathLike) -> music_pb2.NoteSequence:
         raise MidiReadError(f"cannot read MIDI file {path}: {err.strerror or err}") from err
     if not data:
         raise MidiReadError(f"cannot read MIDI file {path}: the file is empty")
+    data = _unwrap_rmid(data)
     if not data.startswith(b"MThd"):
         raise MidiReadError(f"cannot read MIDI file {path}: not a Standard MIDI File "
                             f"(no 'MThd' header)")
@@ -39,6 +41,20 @@ def read_midi(path: str | os.PathLike) -> music_pb2.NoteSequence:
                             f"({type(err).__name__}: {err})") from err
     ns.filename = str(path)
     return ns
+
+
+def _unwrap_rmid(data: bytes) -> bytes:
+    """The Standard MIDI File inside a RIFF MIDI (RMID) file, which some Windows-era collections
+    hold under .mid names; other data is returned as it is."""
+    if data[:4] != b"RIFF" or data[8:12] != b"RMID":
+        return data
+    at = 12
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at + 4:at + 8], "little")
+        if data[at:at + 4] == b"data":
+            return data[at + 8:at + 8 + size]
+        at += 8 + size + (size & 1)  # RIFF chunks are padded to even sizes
+    return data
 
 
 def write_midi(ns: music_pb2.NoteSequence, path: str | os.PathLike) -> Path:
