@@ -239,6 +239,34 @@ def test_16_bar_windows_take_any_pitched_program_and_a_line_gives_100_bars_at_mo
     assert max(w.start_bar for w in MEL.extract_windows(long_line, 16)[0]) == 84
 
 
+def test_windows_after_a_tempo_change_carry_their_own_tempo():
+    """120 qpm for 4 bars, then 80: windows from bar 4 on are rendered at 80 (the tokens are
+    the same either way: time is counted in beats)."""
+    from note_seq.protobuf import music_pb2
+
+    from hmvae_tf.music import drums, trio
+
+    def seconds(beat):
+        return beat * 0.5 if beat < 16 else 8.0 + (beat - 16) * 0.75
+
+    ns = music_pb2.NoteSequence()
+    ns.tempos.add(time=0.0, qpm=120.0)
+    ns.tempos.add(time=8.0, qpm=80.0)
+    ns.time_signatures.add(time=0.0, numerator=4, denominator=4)
+    rng = np.random.default_rng(5)
+    for b in range(4 * 20):  # 20 bars of quarter notes: lead, bass and drums
+        for program, instrument, pitch, drum in ((0, 0, int(rng.integers(60, 84)), False),
+                                                 (33, 1, int(rng.integers(36, 48)), False),
+                                                 (0, 9, int(rng.choice([36, 38, 42])), True)):
+            ns.notes.add(start_time=seconds(b), end_time=seconds(b + 1), pitch=pitch,
+                         velocity=90, program=program, instrument=instrument, is_drum=drum)
+    for windows in (MEL.extract_windows(ns, 2)[0], drums.extract_windows(ns, 2)[0],
+                    trio.extract_windows(ns, 16)[0]):
+        assert windows
+        assert all(w.qpm == (120.0 if w.start_bar < 4 else 80.0) for w in windows), \
+            [(w.start_bar, w.qpm) for w in windows]
+
+
 def _reference_windows(ns, num_bars):
     """Plain-Python reference of training windows (per segment, per instrument)."""
     out, seen = [], set()

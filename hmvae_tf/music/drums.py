@@ -122,7 +122,8 @@ def extract_windows_batch(seqs: Sequence, num_bars: int,
             keep = dedupe_by_piece(wins, wpiece)
             wseg = wseg[keep]
             batch = WindowBatch(wins[keep], wpiece[keep], table.seg_first_bar[wseg] + bar[keep],
-                                np.zeros(len(keep), np.int64), table.seg_qpm[wseg])
+                                np.zeros(len(keep), np.int64),
+                                table.window_qpm(wseg, bar[keep]))
     _count_batch_skips(table, stats, batch.piece, eligible_seg=seg, missing="no_drums")
     return batch
 

@@ -70,6 +70,13 @@ class Segment:
     num_steps: int       # steps from origin to the last note end
     first_bar: int       # bar number of grid bar 0 in the piece (pickup bar = 0)
     qpm: float           # tempo at the segment's start
+    tempo: TempoMap | None = None  # the piece's tempo map when its tempo changes
+
+    def qpm_at_bar(self, bar: int) -> float:
+        """Tempo in force at grid bar `bar` of the segment."""
+        if self.tempo is None:
+            return self.qpm
+        return self.tempo.qpm_at_step(self.origin + bar * STEPS_PER_BAR)
 
     @property
     def num_bars(self) -> int:
@@ -122,6 +129,12 @@ class TempoMap:
         """Quarter-note beats -> seconds (inverse of to_beats)."""
         k = max(int(np.searchsorted(self.beats, beats, side="right")) - 1, 0)
         return float(self.times[k] + (beats - self.beats[k]) / self._rate[k])
+
+    def qpm_at_steps(self, steps: np.ndarray) -> np.ndarray:
+        """qpm_at_step of many steps at once."""
+        k = np.searchsorted(self.beats, np.asarray(steps) / STEPS_PER_QUARTER + 1e-9,
+                            side="right") - 1
+        return np.round(self.qpm[np.maximum(k, 0)].astype(np.float64), 3)
 
     def qpm_at_step(self, step: int) -> float:
         """Tempo in force at a grid step (steps are beats * 4)."""
@@ -235,13 +248,28 @@ class NoteTable:
     seg_qpm: np.ndarray        # tempo at the segment's start
     seg_num_steps: np.ndarray  # steps from the origin to the last note end (0: no notes)
     num_pieces: int
+    # Input index -> tempo map, for the pieces whose tempo changes.
+    tempo_maps: dict[int, TempoMap] = dataclasses.field(default_factory=dict)
+
+    def window_qpm(self, seg: np.ndarray, bar: np.ndarray) -> np.ndarray:
+        """Tempo in force at the start of windows beginning at `bar` (counted from the grid
+        bar 0 of segment `seg`): a window after a tempo change is rendered at its own tempo."""
+        qpm = self.seg_qpm[seg].astype(np.float64)
+        if self.tempo_maps:
+            pieces = self.seg_piece[seg]
+            for piece, tempo in self.tempo_maps.items():
+                rows = np.flatnonzero(pieces == piece)
+                if len(rows):
+                    steps = self.seg_origin[seg[rows]] + bar[rows] * STEPS_PER_BAR
+                    qpm[rows] = tempo.qpm_at_steps(steps)
+        return qpm
 
 
 def note_table(seqs: Sequence, stats: Sequence[Stats]) -> NoteTable:
     """Quantises and segments NoteSequences (see module docstring); counts into stats[i]:
     'no_notes', 'segments_meter_<n>/<d>' (skipped regions with notes),
     'notes_in_skipped_meter'."""
-    arrays, rates, slow = [], [], {}
+    arrays, rates, slow, tempo_maps = [], [], {}, {}
     seg_rows: list[tuple] = []  # (piece, lo, hi, origin, num, den, first_bar, qpm)
     for i, ns in enumerate(seqs):
         arr = _note_array(ns)
@@ -263,6 +291,8 @@ def note_table(seqs: Sequence, stats: Sequence[Stats]) -> NoteTable:
             tempo = TempoMap([(t.time, t.qpm) for t in tempos])
             rate = 0.0
             slow[len(arrays)] = tempo
+            if len(tempo.times) > 1:
+                tempo_maps[i] = tempo
 
             def to_steps(times, tempo=tempo):
                 return quantize_beats(tempo.to_beats(np.array(times))).tolist()
@@ -330,7 +360,7 @@ def note_table(seqs: Sequence, stats: Sequence[Stats]) -> NoteTable:
     return NoteTable(
         ridx, notes, np.array([r[1] for r in rows]), reg_origin,
         np.array([r[7] for r in rows]), np.array([r[8] for r in rows], np.float64),
-        num_steps, len(seqs))
+        num_steps, len(seqs), tempo_maps)
 
 
 def segments(ns: NoteSequence, stats: Stats | None = None) -> list[Segment]:
@@ -347,7 +377,7 @@ def segments(ns: NoteSequence, stats: Stats | None = None) -> list[Segment]:
         k = int(seg[a])
         out.append(Segment(table.notes.take(slice(a, b)), int(table.seg_origin[k]),
                            int(table.seg_num_steps[k]), int(table.seg_first_bar[k]),
-                           float(table.seg_qpm[k])))
+                           float(table.seg_qpm[k]), table.tempo_maps.get(int(table.seg_piece[k]))))
     return out
 
 

@@ -230,7 +230,7 @@ def extract_windows_batch(seqs: Sequence, num_bars: int,
         keep = dedupe_by_piece(wins, wpiece)
         wins, wseg, wpiece = wins[keep], wseg[keep], wpiece[keep]
         batch = WindowBatch(wins, wpiece, table.seg_first_bar[wseg] + bar[keep],
-                            prog[firsts][win_track[keep]], table.seg_qpm[wseg])
+                            prog[firsts][win_track[keep]], table.window_qpm(wseg, bar[keep]))
     else:
         batch = empty_batch(steps)
     _count_batch_skips(table, stats, batch.piece, eligible_seg=seg if m else seg[:0],

@@ -82,7 +82,8 @@ def extract_windows(ns: NoteSequence, num_bars: int, stats: Stats | None = None,
             seg, num_bars, starts, stats, melody_programs, bass_programs)
         any_track |= has_all
         for i in dedupe(wins, seen):
-            out.append(Window(wins[i], seg.first_bar + int(starts[i]), programs[i], seg.qpm))
+            out.append(Window(wins[i], seg.first_bar + int(starts[i]), programs[i],
+                              seg.qpm_at_bar(int(starts[i]))))
     if not out:
         count_skip(stats, segs, any_track, "no_trio_instruments")
     return out, stats
