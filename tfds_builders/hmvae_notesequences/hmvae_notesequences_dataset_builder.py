@@ -70,7 +70,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         "1.0.0": "First release: mel_2bar, mel_16bar, drums_2bar, trio_16bar.",
         "1.1.0": "As Magenta's converters: melody and drum lines give windows from their "
                  "first 100 bars only, mel_16bar takes any pitched program; a --manual_dir's "
-                 "byte-identical copies are read once, .kar/.smf files are read. Embedded "
+                 "byte-identical copies are read once, .kar/.smf/RMID files are read; a window "
+                 "after a tempo change is rendered at its own tempo. Embedded "
                  "corpus: mel_2bar train 93,790 -> 93,751, mel_16bar 28,647 -> 28,591 windows.",
     }
     BUILDER_CONFIGS = [
