@@ -10,6 +10,7 @@ Layout of `--model_dir`:
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 
@@ -128,6 +129,9 @@ class CheckpointSaver(keras.callbacks.Callback):
             model_dir, f".worker_{worker_index}_tmp")
         self.max_to_keep = max_to_keep
         self.manager: tf.train.CheckpointManager | None = None
+        # The step at which the loss or the weights stopped being finite: nothing is saved
+        # from then on, so the newest checkpoint stays the last good state.
+        self.diverged_at: int | None = None
 
     def attach(self, model: MusicVAE) -> tf.train.CheckpointManager:
         """Binds the saver to a built, compiled model (its weights and optimizer state)."""
@@ -158,14 +162,32 @@ class CheckpointSaver(keras.callbacks.Callback):
             shutil.rmtree(self.directory, ignore_errors=True)
         return path
 
+    def weights_finite(self) -> bool:
+        """Whether every trainable weight is finite (a diverged step leaves NaN or inf)."""
+        return bool(tf.reduce_all([tf.reduce_all(tf.math.is_finite(v))
+                                   for v in self.model.trainable_weights]))
+
     def on_train_batch_end(self, batch, logs=None):
-        if self.model_step() % self.every == 0:
-            self.save()
+        if self.diverged_at is not None:
+            return
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.diverged_at = self.model_step()
+        elif self.model_step() % self.every == 0:
+            if self.weights_finite():
+                self.save()
+            else:
+                self.diverged_at = self.model_step()
 
     def on_train_end(self, logs=None):
+        if self.diverged_at is not None:
+            return
         if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(
                 f"-{self.model_step()}"):
-            self.save()
+            if self.weights_finite():
+                self.save()
+            else:
+                self.diverged_at = self.model_step()
 
 
 class StopAtStep(keras.callbacks.Callback):

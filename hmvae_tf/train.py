@@ -235,16 +235,31 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
     _save_on_sigterm(saver)
     try:
         with precision.policy(dtype_policy):  # fit traces the train and eval steps
-            return model.fit(train_data, epochs=epochs, initial_epoch=step // period,
-                             steps_per_epoch=period, validation_data=eval_data,
-                             callbacks=callbacks, verbose=verbose,
-                             shuffle=False)  # the pipeline shuffles; Keras would warn
+            history = model.fit(train_data, epochs=epochs, initial_epoch=step // period,
+                                steps_per_epoch=period, validation_data=eval_data,
+                                callbacks=callbacks, verbose=verbose,
+                                shuffle=False)  # the pipeline shuffles; Keras would warn
     except KeyboardInterrupt:
         # The interrupt lands between steps, so the state is a consistent step to keep.
-        saver.save()
-        if saver.is_chief:  # another worker's save goes to a scratch folder it then deletes
-            print(f"\nsaved a checkpoint at step {saver.model_step()}", file=sys.stderr)
+        if saver.diverged_at is None and saver.weights_finite():
+            saver.save()
+            if saver.is_chief:  # another worker's save goes to a scratch folder it deletes
+                print(f"\nsaved a checkpoint at step {saver.model_step()}", file=sys.stderr)
         raise
+    if saver.diverged_at is not None:
+        kept = checkpoints.checkpoint_step(model_dir)
+        raise TrainingDivergedError(
+            f"the loss became NaN or infinite at step {saver.diverged_at}; training stopped "
+            "and saved nothing from then on, "
+            + (f"so the newest checkpoint (step {kept}) is from before it and the same "
+               "command resumes there" if kept else "and no checkpoint had been saved before")
+            + ". To get past it: lower --hparams=learning_rate (or clip_norm), or check the "
+            "data")
+    return history
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss or the weights stopped being finite; the newest checkpoint predates it."""
 
 
 def _save_on_sigterm(saver) -> None:
@@ -274,6 +289,9 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("stopped; the newest checkpoint is kept, rerun the same command to resume")
         return 130
+    except TrainingDivergedError as err:
+        print(f"hmvae train: error: {err}", file=sys.stderr)
+        return 1
     if history is not None and history.history:
         last = {k: float(f"{float(v[-1]):.4g}") for k, v in history.history.items()}
         print("final metrics:", json.dumps(last))

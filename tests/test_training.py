@@ -135,6 +135,24 @@ def test_resume_from_an_odd_step_keeps_the_checkpoint_grid(tmp_path):
     assert 0 < model_card.training_time(model_dir, 10) < model_card.training_time(model_dir)
 
 
+def test_a_diverged_run_saves_nothing_after_its_last_finite_step(tmp_path):
+    """A NaN loss stops training (TerminateOnNaN); the saver used to save the NaN weights as
+    the newest checkpoint on the way out, so a resume continued from garbage."""
+    import re
+
+    config = tiny_config(extra="batch_size=8,learning_rate=1e30,min_learning_rate=1e30")
+    model_dir = str(tmp_path / "m")
+    with pytest.raises(train.TrainingDivergedError, match="lower --hparams=learning_rate") as info:
+        train.train(config, model_dir, num_steps=40, checkpoint_every=1,
+                    train_data=pipeline(config), verbose=0)
+    diverged = int(re.search(r"at step (\d+)", str(info.value)).group(1))
+    kept = checkpoints.kept_steps(model_dir)
+    assert kept and max(kept) < diverged
+    assert f"the newest checkpoint (step {max(kept)})" in str(info.value)
+    model, _, step = checkpoints.load_model_at(model_dir)
+    assert step == max(kept) and all(np.isfinite(v.numpy()).all() for v in model.weights)
+
+
 def test_history_of_an_older_version_is_continued_in_its_own_columns(tmp_path):
     """A history.csv begun without the `step` column gets rows in its own columns on resume
     (CSVLogger appends under the header already there: an extra field would shift them)."""
