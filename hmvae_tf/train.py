@@ -45,8 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--eval_batches", type=arg_types.int_at_least(0), default=8,
                         help="validation batches after each period (0: none)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="default",
-                        help="mirrored: all local GPUs; multi_worker: "
-                        "MultiWorkerMirroredStrategy configured by TF_CONFIG")
+                        help="mirrored: all local GPUs (one replica on a machine without "
+                        "one); multi_worker: MultiWorkerMirroredStrategy configured by "
+                        "TF_CONFIG (every worker runs the same command; see BUILD.md). "
+                        "batch_size is the global batch, split across the replicas")
     parser.add_argument("--jit_compile", action="store_true",
                         help="compile the train step with XLA")
     parser.add_argument("--seed", type=int, default=None,
@@ -96,15 +98,78 @@ def dtype_policy_and_note(name: str, config: Config) -> tuple[str, str]:
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
     """The tf.distribute strategy a --strategy name stands for."""
+    if name == "multi_worker":  # checked before the seconds TensorFlow's import takes
+        cluster, task_type, index = read_tf_config()
     import tensorflow as tf
 
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
-        if "TF_CONFIG" not in os.environ:
-            raise SystemExit("--strategy=multi_worker needs TF_CONFIG (cluster and task) set")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        from hmvae_tf.cli import CommandError
+
+        address = cluster[task_type][index]
+        others = [a for job in cluster.values() for a in job if a != address]
+        if others:
+            print(f"{task_type} {index} at {address}: waiting for the other workers of TF_CONFIG "
+                  f"({', '.join(others)}) to start", flush=True)
+        # The wait for the other workers blocks in TensorFlow, where Python's Ctrl-C handler
+        # never runs: until training starts there is nothing to save, so stop at once.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except tf.errors.UnknownError as err:
+            if "Could not start gRPC server" not in str(err):
+                raise
+            raise CommandError(
+                f"could not start this worker's server at {address} (TF_CONFIG's "
+                f"cluster.{task_type}[{index}]): is the port in use, or the host not this "
+                "machine?") from None
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
     return tf.distribute.get_strategy()
+
+
+TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host0:12345", "host1:12345"]}, '
+                     '"task": {"type": "worker", "index": 0}}')
+
+
+def read_tf_config() -> tuple[dict[str, list[str]], str, int]:
+    """TF_CONFIG's cluster, task type and index, checked: a malformed one is a one-line
+    CommandError here, not a traceback from deep inside TensorFlow."""
+    from hmvae_tf.cli import CommandError
+
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        raise CommandError("--strategy=multi_worker needs TF_CONFIG (cluster and task) set, "
+                           f"e.g. TF_CONFIG='{TF_CONFIG_EXAMPLE}'")
+    try:
+        tf_config = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise CommandError(f"TF_CONFIG is not JSON ({err}); e.g. '{TF_CONFIG_EXAMPLE}'") from None
+    cluster = tf_config.get("cluster") if isinstance(tf_config, dict) else None
+    task = tf_config.get("task") if isinstance(tf_config, dict) else None
+    jobs = {name: list(job.values()) if isinstance(job, dict) else job
+            for name, job in cluster.items()} if isinstance(cluster, dict) else {}
+    if not (jobs and all(
+            isinstance(job, list) and job and all(isinstance(a, str) and ":" in a for a in job)
+            for job in jobs.values())):
+        raise CommandError("TF_CONFIG needs a \"cluster\" of jobs, each a list of "
+                           f"\"host:port\" addresses; e.g. '{TF_CONFIG_EXAMPLE}'")
+    if not isinstance(task, dict) or "type" not in task:
+        raise CommandError("TF_CONFIG needs a \"task\" with this process's \"type\" and "
+                           f"\"index\"; e.g. '{TF_CONFIG_EXAMPLE}'")
+    task_type = task["type"]
+    if task_type not in ("chief", "worker") or task_type not in cluster:
+        raise CommandError(f"TF_CONFIG's task type {task_type!r} must be \"chief\" or "
+                           f"\"worker\" and a job of its cluster ({', '.join(cluster)})")
+    index = task.get("index", 0)
+    if isinstance(index, str) and index.isdigit():  # TensorFlow takes int(index)
+        index = int(index)
+    if isinstance(index, bool) or not isinstance(index, int) or not (
+            0 <= index < len(jobs[task_type])):
+        raise CommandError(f"TF_CONFIG's task index {index!r} is not one of the cluster's "
+                           f"{len(jobs[task_type])} {task_type} address(es)")
+    return jobs, task_type, index
 
 
 def resolve_config(model_dir: str, name: str | None, hparams: str,
@@ -151,19 +216,55 @@ def task_info(strategy: tf.distribute.Strategy) -> tuple[bool, int]:
     return is_chief, task_id
 
 
-def _check_workers_agree(strategy: tf.distribute.Strategy, step: int, model_dir: str) -> None:
-    """Stops a multi-worker job whose workers restored different steps (a model directory the
-    workers do not share): training on would average the gradients of different models."""
+def _check_workers_agree(strategy: tf.distribute.Strategy, step: int, model_dir: str,
+                         job: str = "") -> None:
+    """Stops a multi-worker job whose workers would restore different steps (a model directory
+    the workers do not share): training on would average the gradients of different models.
+    `job` (the config and step options) must match too: workers with another --num_steps or
+    config, or a worker of another job left listening on the same port, would train in
+    mismatched collectives. Runs before the model is built: a restore creates variables (the
+    checkpoint's save counter), whose creation is a collective broadcast, so workers that
+    restore different things would otherwise fail in mismatched collectives first."""
+    import hashlib
+
     import tensorflow as tf
 
     if not _cluster(strategy):
         return
-    steps = strategy.gather(strategy.run(lambda: tf.constant([step], tf.int64)), axis=0)
-    steps = sorted(set(steps.numpy().tolist()))
+    key = int.from_bytes(hashlib.sha256(job.encode()).digest()[:7], "big")
+
+    @tf.function  # eagerly, every collective call logs an overhead warning
+    def gather():
+        return strategy.gather(strategy.run(lambda: tf.constant([[step, key]], tf.int64)),
+                               axis=0)
+
+    rows = gather().numpy().tolist()
+    if len({key for _, key in rows}) > 1:
+        raise SystemExit(
+            "the workers were started with different --config/--hparams, --num_steps or "
+            "--checkpoint_every (or a worker of another job holds a port of TF_CONFIG): "
+            "start every worker with the same command")
+    steps = sorted({step for step, _ in rows})
     if len(steps) > 1:
         raise SystemExit(
-            f"the workers restored different checkpoints from {model_dir} (steps {steps}): "
+            f"the workers found different newest checkpoints in {model_dir} (steps {steps}): "
             "the model directory must be on a file system every worker sees")
+
+
+def _lost_peers(strategy: tf.distribute.Strategy, err: BaseException) -> str | None:
+    """For an error saying a multi-worker job lost a worker (UnavailableError: a peer stopped
+    sending heartbeats or cannot be reached), the other task(s) it names ("another worker" if
+    none); else None (other collective errors, such as a shape mismatch, stand)."""
+    import re
+
+    import tensorflow as tf
+
+    if not _cluster(strategy) or not isinstance(err, tf.errors.UnavailableError):
+        return None
+    resolver = strategy.cluster_resolver
+    me = f"/job:{resolver.task_type}/replica:0/task:{resolver.task_id or 0}"
+    peers = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", err.message or "")) - {me})
+    return ", ".join(peers) or "another worker"
 
 
 def train(config: Config, model_dir: str, *, dataset: str | None = None,
@@ -187,11 +288,21 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
 
     strategy = strategy or tf.distribute.get_strategy()
     is_chief, worker = task_info(strategy)
+    _check_workers_agree(strategy, checkpoints.checkpoint_step(model_dir) or 0, model_dir,
+                         job=f"{config.to_json()} {num_steps} {checkpoint_every}")
     if seed is not None:
         # A resumed run continues with new draws: the same seed again would replay the data
         # order (and noise) of the run's first steps.
         seed += checkpoints.checkpoint_step(model_dir) or 0
         keras.utils.set_random_seed(seed)
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        from hmvae_tf.configs import ConfigError
+
+        # Keras would fail in its first step with an AddN shape error between replicas.
+        raise ConfigError(
+            f"batch_size={config.batch_size} is the global batch, which must split evenly "
+            f"across the {replicas} replicas: give a multiple of {replicas}")
     # The data first: a dataset that is not there must not leave a half-made model directory.
     if train_data is None:
         train_data = data.dataset_for(config, "train", data_dir, config.batch_size,
@@ -215,7 +326,6 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
         saver.set_model(model)
         saver.attach(model)  # creates the optimizer's variables: inside the scope
         step = saver.restore()
-    _check_workers_agree(strategy, step, model_dir)
     if is_chief:  # once the model is built: a config it cannot build leaves no model directory
         checkpoints.save_config(model_dir, config)
     if step >= num_steps:
@@ -246,6 +356,15 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
             if saver.is_chief:  # another worker's save goes to a scratch folder it deletes
                 print(f"\nsaved a checkpoint at step {saver.model_step()}", file=sys.stderr)
         raise
+    except Exception as err:  # noqa: BLE001 - only a lost worker becomes a one-line error
+        lost = _lost_peers(strategy, err)
+        if lost is None:
+            raise
+        kept = checkpoints.checkpoint_step(model_dir)
+        raise WorkerLostError(
+            f"lost contact with {lost} of the multi-worker job ({type(err).__name__}); "
+            "restart every worker with the same command to resume from "
+            + (f"the newest checkpoint (step {kept})" if kept else "the start")) from None
     if saver.diverged_at is not None:
         kept = checkpoints.checkpoint_step(model_dir)
         raise TrainingDivergedError(
@@ -258,8 +377,16 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
     return history
 
 
-class TrainingDivergedError(RuntimeError):
+class TrainingStopped(RuntimeError):
+    """Training could not go on; the message says why and where a rerun resumes."""
+
+
+class TrainingDivergedError(TrainingStopped):
     """The loss or the weights stopped being finite; the newest checkpoint predates it."""
+
+
+class WorkerLostError(TrainingStopped):
+    """A worker of a multi-worker job died or became unreachable."""
 
 
 def _save_on_sigterm(saver) -> None:
@@ -289,9 +416,10 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("stopped; the newest checkpoint is kept, rerun the same command to resume")
         return 130
-    except TrainingDivergedError as err:
+    except TrainingStopped as err:
         print(f"hmvae train: error: {err}", file=sys.stderr)
         return 1
+
     if history is not None and history.history:
         last = {k: float(f"{float(v[-1]):.4g}") for k, v in history.history.items()}
         print("final metrics:", json.dumps(last))

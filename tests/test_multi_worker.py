@@ -1,5 +1,6 @@
 """MultiWorkerMirroredStrategy: two worker processes on 127.0.0.1 train one model."""
 import json
+import re
 import os
 import socket
 import subprocess
@@ -18,17 +19,25 @@ def free_ports(n):
     return ports
 
 
-def run_workers(model_dir, steps):
-    """Trains model_dir to `steps` with two workers; returns each worker's RESULT dict."""
+def start_workers(model_dir, steps, batch_size=8):
+    """Two worker processes training model_dir; `steps` and `batch_size` may be one per
+    worker (as two differently started workers would be)."""
     workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
+    steps = steps if isinstance(steps, list) else [steps, steps]
     procs = []
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "CUDA_VISIBLE_DEVICES": ""}
         procs.append(subprocess.Popen(
             [sys.executable, os.path.join(ROOT, "tests", "scripts", "multi_worker_train.py"),
-             str(model_dir), str(steps)],
+             str(model_dir), str(steps[index]), str(batch_size)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return procs
+
+
+def run_workers(model_dir, steps):
+    """Trains model_dir to `steps` with two workers; returns each worker's RESULT dict."""
+    procs = start_workers(model_dir, steps)
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=600)
@@ -60,3 +69,67 @@ def test_two_workers_train_the_same_model_and_checkpoint_once(tmp_path):
     assert resumed[0]["digest"] == resumed[1]["digest"]
     ckpts = sorted(p.name for p in (model_dir / "ckpt").iterdir() if p.name.endswith(".index"))
     assert ckpts == ["ckpt-3.index", "ckpt-6.index", "ckpt-8.index"]
+
+
+def test_workers_started_differently_or_with_an_uneven_batch_stop_with_one_line(tmp_path):
+    """Different --num_steps (or config) used to split the workers into mismatched
+    collectives; a global batch that does not split across the replicas failed with a
+    collective shape error. Both now stop every worker with a one-line error."""
+    for steps, batch_size, message in (([6, 8], 8, "started with different --config/--hparams, "
+                                                   "--num_steps"),
+                                       (6, 9, "batch_size=9 is the global batch, which must "
+                                              "split evenly across the 2 replicas")):
+        procs = start_workers(tmp_path / f"m{batch_size}", steps, batch_size)
+        for proc in procs:
+            out, err = proc.communicate(timeout=300)
+            assert proc.returncode == 1, err[-3000:]
+            assert message in out, out + err[-2000:]
+        assert not (tmp_path / f"m{batch_size}" / "ckpt").exists()
+
+
+def test_a_dead_worker_stops_the_other_with_one_line(tmp_path):
+    """kill -9 of one worker: the other used to end in a 40-line gRPC traceback."""
+    import signal
+    import time
+
+    model_dir = tmp_path / "model"
+    procs = start_workers(model_dir, 100_000)
+    deadline = time.time() + 300
+    while not (model_dir / "config.json").exists():  # the chief has built the model
+        assert time.time() < deadline and all(p.poll() is None for p in procs)
+        time.sleep(0.5)
+    time.sleep(3)  # into fit's steps
+    procs[1].send_signal(signal.SIGKILL)
+    out, err = procs[0].communicate(timeout=300)
+    procs[1].wait()
+    assert procs[0].returncode == 1, err[-3000:]
+    assert "ERROR WorkerLostError: lost contact with /job:worker/replica:0/task:1" in out, \
+        out + err[-2000:]
+    assert "restart every worker with the same command" in out
+
+
+def test_a_malformed_tf_config_is_a_one_line_error_before_tensorflow_starts(monkeypatch):
+    import pytest
+
+    from hmvae_tf import train
+    from hmvae_tf.cli import CommandError
+
+    good = {"cluster": {"worker": ["localhost:1", "localhost:2"]},
+            "task": {"type": "worker", "index": "1"}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(good))
+    assert train.read_tf_config() == ({"worker": ["localhost:1", "localhost:2"]}, "worker", 1)
+    for tf_config, message in (
+            ("{bad json", "TF_CONFIG is not JSON"),
+            (json.dumps({"cluster": good["cluster"]}), "needs a \"task\""),
+            (json.dumps({**good, "task": {"type": "worker", "index": 5}}),
+             "task index 5 is not one of the cluster's 2 worker address(es)"),
+            (json.dumps({**good, "task": {"type": "evaluator", "index": 0}}),
+             "task type 'evaluator' must be \"chief\" or \"worker\""),
+            (json.dumps({"cluster": {"worker": "localhost:1"}, "task": good["task"]}),
+             "a \"cluster\" of jobs, each a list of \"host:port\" addresses")):
+        monkeypatch.setenv("TF_CONFIG", tf_config)
+        with pytest.raises(CommandError, match=re.escape(message)):
+            train.read_tf_config()
+    monkeypatch.delenv("TF_CONFIG")
+    with pytest.raises(CommandError, match="needs TF_CONFIG"):
+        train.make_strategy("multi_worker")

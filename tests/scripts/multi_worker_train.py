@@ -20,11 +20,17 @@ strategy = train.make_strategy("multi_worker")  # before any other TensorFlow wo
 import tensorflow as tf  # noqa: E402
 
 model_dir, steps = sys.argv[1], int(sys.argv[2])
-config = tiny_config(extra="batch_size=8")
+batch_size = int(sys.argv[3]) if len(sys.argv) > 3 else 8
+config = tiny_config(extra=f"batch_size={batch_size}")
 windows = tf.data.Dataset.from_tensor_slices(scale_melodies(64, 32, seed=0)[..., 0])
 pipeline = data.make_pipeline(windows, config, config.batch_size, training=True, seed=3)
-history = train.train(config, model_dir, num_steps=steps, checkpoint_every=steps // 2,
-                      strategy=strategy, train_data=pipeline, seed=7, verbose=0)
+try:
+    history = train.train(config, model_dir, num_steps=steps,
+                          checkpoint_every=min(steps // 2, 1000), strategy=strategy,
+                          train_data=pipeline, seed=7, verbose=0)
+except (train.TrainingStopped, ValueError, SystemExit) as err:  # as `hmvae train` says them
+    print(f"ERROR {type(err).__name__}: {err}", flush=True)
+    sys.exit(1)
 model = history.model
 weights = model.get_weights()
 digest = hashlib.sha256(b"".join(w.tobytes() for w in weights)).hexdigest()
