@@ -42,7 +42,11 @@ KNOWN_STARTUP_LINES = re.compile(
     r"|cpu_feature_guard\.cc|^To enable the following instructions:"
     r"|oneDNN custom operations are on"
     r"|MLIR V1 optimization pass is not enabled"
-    r"|oneDNN supports DT_INT32 only on platforms with AVX-512")
+    r"|oneDNN supports DT_INT32 only on platforms with AVX-512"
+    # XLA's CPU service, the first time anything is compiled with it.
+    r"|XLA service 0x[0-9a-f]+ initialized for platform"
+    r"|StreamExecutor device \(\d+\): Host"
+    r"|Compiled cluster using XLA!")
 
 
 def unknown_lines(text: str) -> str:
@@ -81,6 +85,23 @@ def first_session_load():
     with _first_session_lock:
         pending, _first_session["pending"] = _first_session["pending"], False
     return stderr_filtered() if pending else contextlib.nullcontext()
+
+
+_xla_started = {"done": False}
+
+
+def start_xla() -> None:
+    """Compiles a one-op function with XLA in stderr_filtered, once, if `install()` quiets:
+    XLA's CPU service announces itself through absl on its first compile (three lines), which
+    would otherwise land in the middle of a command's output (training's first step)."""
+    with _first_session_lock:
+        if _xla_started["done"] or not _set_by_us["level"]:
+            return
+        _xla_started["done"] = True
+    import tensorflow as tf
+
+    with stderr_filtered():
+        tf.function(lambda x: x + 1, jit_compile=True)(tf.constant(0.0))
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from hmvae_tf import arg_types
+from hmvae_tf import arg_types, quiet_startup
 
 if TYPE_CHECKING:
     import keras
@@ -343,6 +343,7 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
             checkpoints.HistoryCSV(model_dir),
         ]
     _save_on_sigterm(saver)
+    quiet_startup.start_xla()  # XLA's start-up lines, kept out of the first step's output
     try:
         with precision.policy(dtype_policy):  # fit traces the train and eval steps
             history = model.fit(train_data, epochs=epochs, initial_epoch=step // period,

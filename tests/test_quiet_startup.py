@@ -93,3 +93,22 @@ def test_child_processes_quiet_themselves_unless_the_user_set_the_level():
                                      text=True, env=env, timeout=120).stdout.split()
     assert run(env) == ["3", "None"]
     assert run(dict(env, TF_CPP_MIN_LOG_LEVEL="1")) == ["1", "1"]
+
+
+def test_xla_start_up_lines_stay_off_a_training_run():
+    """XLA's CPU service logs three absl lines on its first compile (a training run's first
+    step); start_xla() has them happen, filtered, before."""
+    script = textwrap.dedent("""
+        from hmvae_tf import quiet_startup
+        quiet_startup.install()
+        import tensorflow as tf
+        quiet_startup.start_xla()
+        print(float(tf.function(lambda x: x * 3, jit_compile=True)(tf.constant(2.0))))
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = REPO
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["6.0"]
+    assert not ABSL_OR_TF_LOG_LINE.search(proc.stderr), proc.stderr
