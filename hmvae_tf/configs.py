@@ -2,7 +2,11 @@
 
 Each config is a frozen dataclass; `--hparams=enc_rnn_size=[256],z_size=128` goes through
 `Config.override`, so shrinking a published model for a CPU never needs a code change.
-Values follow Magenta's `music_vae/configs.py` (Magenta 2.1.4).
+Values follow Magenta's `music_vae/configs.py` (Magenta 2.1.4), except in two places, on
+purpose: every config anneals beta with beta_rate=0.99999, where Magenta's drum, 16-bar melody
+and trio configs keep its default beta_rate=0 (beta = max_beta from the first step), and the
+16-bar melody and trio configs transpose by up to +-5 semitones, where Magenta's have no
+augmenter. `--hparams=beta_rate=0,transpose=0` gives Magenta's settings for those.
 """
 from __future__ import annotations
 
@@ -131,6 +135,16 @@ class Config:
             value = getattr(self, key)
             if not math.isfinite(value) or value < 0:
                 raise ConfigError(f"{key} must be >= 0, not {value}")
+        # Magenta's bounds: a constant rate is a probability, an inverse-sigmoid rate k >= 1
+        # (k = 0 made p_sample NaN, then 1: every input sampled, not teacher forcing).
+        if self.sampling_schedule == "constant" and self.sampling_rate > 1:
+            raise ConfigError("a constant sampling_rate is a probability, in [0, 1], not "
+                              f"{self.sampling_rate}")
+        if self.sampling_schedule == "inverse_sigmoid" and self.sampling_rate < 1:
+            raise ConfigError(
+                f"an inverse_sigmoid sampling_rate must be >= 1, not {self.sampling_rate}; "
+                "to train without scheduled sampling give "
+                "sampling_schedule=constant,sampling_rate=0")
         # Rates of exponential decays toward a limit: beta = max_beta * (1 - beta_rate**step),
         # lr = (lr0 - min) * decay_rate**step + min.
         if not 0 <= self.beta_rate < 1:

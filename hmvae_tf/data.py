@@ -103,21 +103,29 @@ def make_pipeline(windows: tf.data.Dataset, config: Config, batch_size: int,
     if training:
         ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True).repeat()
     ds = ds.batch(batch_size, drop_remainder=training)
+    # Model layout [B, T, K] first: `augment` reads a rank-2 melody batch as [B, T], so a
+    # melody dataset stored as [T, 1] windows would otherwise get one shift per step.
+    ds = ds.map(lambda b: to_model_layout(b, config), num_parallel_calls=tf.data.AUTOTUNE)
     if training and config.transpose and seed is None:
-        ds = ds.map(augment.make_transpose_fn(config.representation, config.transpose),
-                    num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(lambda b: _transpose(b, config), num_parallel_calls=tf.data.AUTOTUNE)
     elif training and config.transpose:
         # Batch i draws from the stateless seed (seed, i): the same seed gives the same
         # shifts however the parallel map interleaves (a stateful draw would not).
         def transpose(i, batch):
-            return augment.random_transpose(batch, config.representation, config.transpose,
-                                            seed=tf.stack([tf.constant(seed, tf.int64), i]))
+            return _transpose(batch, config, seed=tf.stack([tf.constant(seed, tf.int64), i]))
 
         ds = ds.enumerate().map(transpose, num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.map(lambda b: to_model_layout(b, config), num_parallel_calls=tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _transpose(batch: tf.Tensor, config: Config, seed: tf.Tensor | None = None) -> tf.Tensor:
+    """`augment.random_transpose` on a [B, T, K] batch, one shift per window."""
+    if config.representation == "melody":
+        return augment.random_transpose(batch[..., 0], "melody", config.transpose,
+                                        seed=seed)[..., None]
+    return augment.random_transpose(batch, config.representation, config.transpose, seed=seed)
 
 
 def dataset_for(config: Config, split: str, data_dir: str | None, batch_size: int,

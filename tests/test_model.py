@@ -52,6 +52,40 @@ def test_hparams_resize_a_tied_conductor_like_magenta():
     assert untied.override("dec_rnn_size=[128]").conductor_rnn_size == (512,)
 
 
+@pytest.mark.parametrize("hparams", ["sampling_rate=0", "sampling_rate=0.5",
+                                     "sampling_schedule=constant,sampling_rate=1000"])
+def test_sampling_rates_magenta_rejects_are_config_errors(hparams):
+    """inverse_sigmoid k < 1 gave p_sample NaN then 1 (every input sampled) and a constant
+    rate > 1 a 'probability' of 1000: both trained free-running without a word."""
+    from hmvae_tf.configs import ConfigError, get_config
+
+    with pytest.raises(ConfigError, match="sampling_rate"):
+        get_config("cat-mel_2bar_small", hparams)
+    assert get_config("cat-mel_2bar_small",
+                      "sampling_schedule=constant,sampling_rate=0").sampling_rate == 0
+
+
+def test_gradients_are_clipped_or_zeroed_like_magenta():
+    """Global norm clipped to clip_norm; a norm >= 10,000, inf or NaN gives zeros (Magenta's
+    grad_norm_clip_to_zero), so one exploding batch leaves the weights as they were."""
+    from hmvae_tf.model.vae import clip_or_zero
+
+    for scale, expected_norm in ((2.5, 1.0), (0.5, 0.5), (500.0, 1.0), (1e5, 0.0),
+                                 (np.inf, 0.0), (np.nan, 0.0)):
+        grads = [tf.constant([0.6, 0.8]) * scale, tf.zeros([3])]
+        out = clip_or_zero(grads, 1.0)
+        assert float(tf.linalg.global_norm(out)) == pytest.approx(expected_norm), scale
+        assert all(np.isfinite(g.numpy()).all() for g in out)
+
+
+def test_initial_state_layers_start_near_zero_like_magenta():
+    """Magenta's initial_cell_state_from_embedding kernel is N(0, 0.001^2)."""
+    model = built(tiny_config("hierdec-mel_16bar"))
+    kernels = [v for v in model.weights if "initial_state" in v.path and "kernel" in v.path]
+    assert len(kernels) == 2  # the conductor's and the core decoder's
+    assert all(float(np.std(k.numpy())) < 0.002 for k in kernels)
+
+
 def test_objective_matches_hand_computation():
     config = tiny_config(extra="free_bits=2,max_beta=0.5,beta_rate=0.99")
     model = built(config)

@@ -64,6 +64,18 @@ def test_mirrored_strategy_matches_one_device(clip_norm):
     assert result["max_weight_diff"] < 1e-4 * max(1.0, result["max_weight_change"])
 
 
+def test_a_melody_stored_as_t_by_1_windows_is_transposed_as_a_whole():
+    """[T, 1] melody windows used to get one shift per step (augment read the batch as
+    [B, T]); they must get the very batches [T] windows give."""
+    config = tiny_config(extra="batch_size=8")
+    melodies = scale_melodies(32, config.num_steps, 0)
+    batches = [next(iter(data.make_pipeline(tf.data.Dataset.from_tensor_slices(m), config,
+                                            config.batch_size, training=True, seed=4)))
+               for m in (melodies[..., 0], melodies)]
+    np.testing.assert_array_equal(batches[0].numpy(), batches[1].numpy())
+    assert batches[0].shape == (8, config.num_steps, 1)
+
+
 def test_the_same_seed_trains_the_same(tmp_path):
     """--seed reproduces a run: the transposition's draws are stateless per batch, so the
     parallel map's order does not change them (a stateful draw made two runs differ)."""

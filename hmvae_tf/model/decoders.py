@@ -26,6 +26,12 @@ from hmvae_tf.model.lstm_training import Activations
 START = -1  # "no previous token": one-hot of -1 is the zero vector (Magenta's start input)
 
 
+def _initial_state_init() -> keras.initializers.Initializer:
+    """Magenta's `initial_cell_state_from_embedding` kernel: N(0, 0.001^2), so initial LSTM
+    states start near zero (Keras' default glorot_uniform gave |state| ~ 0.24 at z 512)."""
+    return keras.initializers.RandomNormal(stddev=0.001)
+
+
 class CoreDecoder(keras.layers.Layer):
     """LSTM decoder for one track, conditioned on an embedding per subsequence."""
 
@@ -34,6 +40,7 @@ class CoreDecoder(keras.layers.Layer):
         self.num_classes = num_classes
         self.rnn = LSTMStack(units, name="rnn")
         self.initial_state = keras.layers.Dense(self.rnn.state_size, activation="tanh",
+                                                kernel_initializer=_initial_state_init(),
                                                 name="initial_state")
         self.output_layer = keras.layers.Dense(num_classes, name="logits")
 
@@ -81,7 +88,8 @@ class MusicDecoder(keras.layers.Layer):
         if self.hierarchical:
             self.conductor = LSTMStack(conductor_units, name="conductor")
             self.conductor_initial_state = keras.layers.Dense(
-                self.conductor.state_size, activation="tanh", name="conductor_initial_state")
+                self.conductor.state_size, activation="tanh",
+                kernel_initializer=_initial_state_init(), name="conductor_initial_state")
         self.cores = [CoreDecoder(c, dec_units, name=f"core_{i}")
                       for i, c in enumerate(self.track_classes)]
 

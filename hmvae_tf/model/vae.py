@@ -211,10 +211,9 @@ class MusicVAE(keras.Model):
             # the true (summed) gradient instead; the optimizer's sum of N copies of g / N is g.
             grads = tf.distribute.get_replica_context().all_reduce(
                 tf.distribute.ReduceOp.SUM, grads)
-            grads, _ = tf.clip_by_global_norm(grads, c.clip_norm)
-            grads = [g / replicas for g in grads]
+            grads = [g / replicas for g in clip_or_zero(grads, c.clip_norm)]
         else:
-            grads, _ = tf.clip_by_global_norm(grads, c.clip_norm)
+            grads = clip_or_zero(grads, c.clip_norm)
         self.optimizer.apply(grads, variables)
         terms["p_sample"] = tf.constant(0.0) if p_sample is None else p_sample
         return self._update_trackers(terms)
@@ -296,6 +295,21 @@ def _multi_worker(strategy) -> bool:
         return False
     cluster = strategy.cluster_resolver.cluster_spec().as_dict()
     return sum(len(tasks) for tasks in cluster.values()) > 1
+
+
+# Magenta's grad_norm_clip_to_zero: a gradient whose global norm is not below this (NaN and
+# inf included) is replaced by zeros, so one exploding batch cannot wreck the weights.
+GRAD_NORM_CLIP_TO_ZERO = 10_000.0
+
+
+def clip_or_zero(grads: list[tf.Tensor], clip_norm: float) -> list[tf.Tensor]:
+    """Clipped to global norm clip_norm, or all zeros where the norm is >= 10,000 or not
+    finite (Magenta's clip_mode=global_norm with grad_norm_clip_to_zero)."""
+    grads = [tf.convert_to_tensor(g) for g in grads]
+    norm = tf.linalg.global_norm(grads)
+    clipped, _ = tf.clip_by_global_norm(grads, clip_norm, use_norm=norm)
+    keep = norm < GRAD_NORM_CLIP_TO_ZERO
+    return [tf.where(keep, g, tf.zeros_like(g)) for g in clipped]
 
 
 def free_bits_cost(kl: tf.Tensor, free_bits: float) -> tf.Tensor:
