@@ -46,7 +46,11 @@ KNOWN_STARTUP_LINES = re.compile(
     # XLA's CPU service, the first time anything is compiled with it.
     r"|XLA service 0x[0-9a-f]+ initialized for platform"
     r"|StreamExecutor device \(\d+\): Host"
-    r"|Compiled cluster using XLA!")
+    r"|Compiled cluster using XLA!"
+    # The TF.js converter: grappler's session per graph, and YDF's advert on import.
+    r"|devices\.cc:\d+\] Number of eligible GPUs"
+    r"|single_machine\.cc:\d+\] Starting new session"
+    r"|Try https://ydf\.readthedocs\.io, the successor of TensorFlow Decision Forests")
 
 
 def unknown_lines(text: str) -> str:

@@ -394,12 +394,16 @@ def name_signature(model_json_path: str,
 
 @contextlib.contextmanager
 def _quiet(enabled: bool):
-    """Silences the converter's chatter (it prints grappler summaries and warnings)."""
+    """Silences the converter's chatter: grappler summaries and warnings on stdout, and on
+    stderr YDF's advert (tensorflowjs imports it) and grappler's session lines, which come
+    through absl before TF_CPP_MIN_LOG_LEVEL applies (other stderr lines still show)."""
     if not enabled:
         yield
         return
+    from hmvae_tf import quiet_startup
+
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
+    with contextlib.redirect_stdout(buf), quiet_startup.stderr_filtered():
         yield
 
 
@@ -441,7 +445,8 @@ def convert(saved_model: str, out_dir: str, name: str | None = None,
     module = browser_module(model)
     fns = concrete_functions(module, graphs)
 
-    import tensorflowjs as tfjs  # imported late: it is slow and loud
+    with _quiet(not verbose):
+        import tensorflowjs as tfjs  # imported late: it is slow and loud
 
     out_dir = os.path.abspath(out_dir)
     parent = os.path.dirname(out_dir)

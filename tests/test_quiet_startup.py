@@ -55,6 +55,21 @@ def test_a_command_prints_its_output_and_no_startup_lines(tmp_path):
     assert not ABSL_OR_TF_LOG_LINE.search(proc.stderr), proc.stderr
 
 
+
+def test_tfjs_prints_its_summary_and_no_converter_chatter(tmp_path):
+    """The converter's grappler sessions (two absl lines per graph) and YDF's advert, which
+    tensorflowjs's import prints, stay off `hmvae tfjs`'s terminal."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, "-m", "hmvae_tf.cli", "tfjs", "--graphs=decode", "--index=none",
+         f"--saved_model={REPO}/saved_models/mel_2bar", f"--out={tmp_path / 'mel_2bar'}"],
+        capture_output=True, text=True, env=env, timeout=600, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert "weights:" in proc.stdout
+    assert not ABSL_OR_TF_LOG_LINE.search(proc.stderr), proc.stderr
+    assert "ydf" not in proc.stderr, proc.stderr
+
 def test_tensorflow_starts_without_jax_which_stays_importable():
     """tensorflowjs installs JAX, and `import tensorflow` would import it for nothing."""
     script = textwrap.dedent("""

@@ -362,3 +362,97 @@ def test_three_dropped_files_and_a_long_roll(served, tmp_path):
             assert width <= 400 < slot_width, (width, slot_width)
         finally:
             browser.close()
+
+
+def test_an_unavailable_backend_falls_back_to_the_cpu(served):
+    """?backend=webgl without WebGL (or an unknown backend) used to stop the page before it
+    listed a model; it now runs on the cpu backend and says why."""
+    _, _, url, _ = served
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=[a for a in CHROMIUM_ARGS if a != "--headless"])
+        try:
+            page = browser.new_page()
+            page.goto(url + "?backend=wasm&model=gone")  # not bundled; not in the list
+            wait_ready(page)
+            assert page.evaluate("window.hmvae.backend()") == "cpu"
+            assert "?backend=wasm" in page.inner_text("#backend")
+            assert not page.is_disabled("#sample")
+            # An unknown ?model= loads the first model and says so (it used to, silently).
+            assert 'the list has no model "gone"' in page.inner_text("#status")
+            # A listed model whose folder is gone says what to do about it.
+            (served[3] / "models" / "broken.json").write_text(json.dumps({"models": [{
+                "name": "gone", "path": "gone/hmvae_model.json", "config_name": "x",
+                "bars": 2, "weight_bytes": 1}]}))
+            page.goto(url + "?models=models/broken.json")
+            page.wait_for_function("document.getElementById('status').dataset.state "
+                                   "=== 'error'", timeout=60_000)
+            status = page.inner_text("#status")
+            assert "cannot load gone:" in status and "HTTP 404" in status
+            assert "convert it again with `hmvae tfjs`" in status
+        finally:
+            browser.close()
+
+
+def test_without_web_audio_the_page_samples_and_says_it_cannot_play(served):
+    """No Web Audio: sampling and downloads work; Play says why it cannot play and stays a
+    Play button (it used to say "param must be an AudioParam" and stick at "Stop")."""
+    _, _, url, _ = served
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=[a for a in CHROMIUM_ARGS if a != "--headless"])
+        try:
+            page = browser.new_page()
+            page.add_init_script("for (const k of ['AudioContext', 'webkitAudioContext', "
+                                 "'OfflineAudioContext', 'webkitOfflineAudioContext']) "
+                                 "delete window[k];")
+            page.goto(url)
+            wait_ready(page)
+            page.click("#sample")
+            page.wait_for_function("document.querySelectorAll('#sample-list .card').length")
+            wait_ready(page)
+            page.click("#sample-list .card button.play")
+            page.wait_for_function(
+                "document.getElementById('status').dataset.state === 'error'")
+            assert "no Web Audio" in page.inner_text("#status")
+            assert "Play" in page.inner_text("#sample-list .card button.play")
+        finally:
+            browser.close()
+
+
+def test_stopping_drums_and_a_trio_mid_way_throws_nothing(served):
+    """Stop while drum hits are still scheduled: each hit used to throw an uncaught
+    InvalidAccessError (the drum synths were disposed under them)."""
+    _, _, url, _ = served
+    problems = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=[a for a in CHROMIUM_ARGS if a != "--headless"])
+        try:
+            page = browser.new_page()
+            page.on("pageerror", lambda e: problems.append(f"page error: {e.name} {e}"))
+            page.goto(url)
+            wait_ready(page)
+            drums = [5 if s % 2 == 0 else 0 for s in range(32)]
+            melody = [2 + 40 + s // 2 if s % 2 == 0 else 1 for s in range(32)]
+            for tokens in ({"drums": drums}, {"melody": melody, "bass": melody, "drums": drums}):
+                page.evaluate("""async (tokens) => {  // a card of these tokens
+                    const m = hmvae.model, sample = m.sample;
+                    m.sample = async () => [{tokens, z: []}];
+                    document.getElementById('count').value = '1';
+                    document.getElementById('sample').click();
+                    await hmvae.state.work;
+                    m.sample = sample;
+                }""", tokens)
+                button = "#sample-list .card button.play"
+                page.click(button)
+                page.wait_for_function(
+                    f"document.querySelector('{button}').textContent.includes('Stop')")
+                page.wait_for_timeout(400)
+                page.click(button)
+                page.wait_for_function(
+                    f"document.querySelector('{button}').textContent.includes('Play')")
+                page.wait_for_timeout(3500)  # past the last scheduled hit
+        finally:
+            browser.close()
+    assert not problems, problems[:3]

@@ -286,3 +286,24 @@ def test_drum_and_trio_windows_are_the_python_clients(tmp_path):
         for k, tokens in enumerate(want):
             assert next(answers).get("tokens") == tokens, (rep_name, k)
     assert "melody models only" in next(answers)["error"]
+
+
+def test_a_long_file_is_read(tmp_path):
+    """A file of 140,000 notes (a long piece) gives the Python client's tokens; the page's
+    reader used to fail with "Maximum call stack size exceeded" (a spread of every note)."""
+    notes = [(t / 4, t / 4 + 0.2, [36, 42][k] if k else 60 + t % 12, 0, k == 1, 9 * k)
+             for k in range(2) for t in range(70_000)]
+    compare_files(tmp_path, [(f"long-{rep}", rep, 2, 3, _writer(note_sequence(notes)))
+                             for rep in ("melody", "drums")])
+
+
+def test_a_riff_midi_file_gives_the_python_clients_tokens(tmp_path):
+    """RMID (a Standard MIDI File in a RIFF 'data' chunk, after an odd-sized one) is read as the
+    file inside, as hmvae_tf.music.midi_io reads it."""
+    def rmid(path):
+        body = midi_io.write_midi(_band_piece(), tmp_path / "plain.mid").read_bytes()
+        info = b"INFO" + (3).to_bytes(4, "little") + b"abc" + b"\0"  # padded to even size
+        chunks = info + b"data" + len(body).to_bytes(4, "little") + body
+        path.write_bytes(b"RIFF" + (4 + len(chunks)).to_bytes(4, "little") + b"RMID" + chunks)
+    compare_files(tmp_path, [("rmid", "melody", 2, 0, rmid), ("rmid-trio", "trio", 2, 0, rmid),
+                             ("rmid-drums", "drums", 2, 0, rmid)])

@@ -111,15 +111,20 @@ function card(seq, label, { slots = true } = {}) {
       return;
     }
     if (isPlaying()) stop();
+    const reset = () => {
+      playBtn.classList.remove('playing');
+      playBtn.textContent = '▶ Play';
+    };
     playBtn.classList.add('playing');
     playBtn.textContent = '■ Stop';
     try {
-      await play(seq.tokens, qpm(), () => {
-        playBtn.classList.remove('playing');
-        playBtn.textContent = '▶ Play';
-      });
+      if (!(window.AudioContext || window.webkitAudioContext)) {
+        throw new Error('this browser has no Web Audio; download the .mid instead');
+      }
+      await play(seq.tokens, qpm(), reset);
     } catch (err) {
-      report(err);
+      reset(); // a failed start must not leave the button at "Stop", where it does nothing
+      report(new Error(`cannot play: ${err instanceof Error ? err.message : err}`));
     }
   });
   const download = document.createElement('a');
@@ -273,6 +278,10 @@ function takeWindow(slot, unlisted) {
 
 async function readMidi(file, slot) {
   try {
+    // Reading runs on the main thread (a 2,000-bar file takes seconds): say so, and let the
+    // status paint before the page is busy.
+    setStatus(`reading ${file.name} (${(file.size / 1e3).toFixed(0)} kB)…`, 'loading');
+    await new Promise((resolve) => { requestAnimationFrame(() => setTimeout(resolve, 0)); });
     const midi = readMidiFile(new Uint8Array(await file.arrayBuffer()), file.name);
     takeWindow(slot, { midi, name: file.name, instrument: null, window: 0 });
   } catch (err) {
@@ -371,6 +380,7 @@ function loadModel(name) {
 
 async function loadNow(name) {
   const entry = state.index.find((m) => m.name === name) || state.index[0];
+  const unknown = name && entry.name !== name ? ` (the list has no model "${name}")` : '';
   stop();
   if (state.model) state.model.dispose();
   state.model = null;
@@ -385,9 +395,14 @@ async function loadNow(name) {
   clearSlots();
   setStatus(`loading ${entry.name}…`, 'loading');
   const start = performance.now();
-  state.model = await HmvaeModel.load(entry.url, (frac, graph) => {
-    setStatus(`loading ${entry.name}: ${graph} (${Math.round(frac * 100)}%)`, 'loading');
-  });
+  try {
+    state.model = await HmvaeModel.load(entry.url, (frac, graph) => {
+      setStatus(`loading ${entry.name}: ${graph} (${Math.round(frac * 100)}%)`, 'loading');
+    });
+  } catch (err) { // a folder removed or half-copied after index.json was written
+    throw new Error(`cannot load ${entry.name}: ${err.message}; convert it again with `
+      + '`hmvae tfjs`, or remove it from models/index.json');
+  }
   const d = state.model.desc;
   $('model-info').textContent = `${d.config_name}: ${d.representation} (${d.tracks.join(', ')}), `
     + `${d.bars} bars × ${d.steps_per_bar} steps, z ${d.z_size}`
@@ -396,7 +411,7 @@ async function loadNow(name) {
   $('interp-section').hidden = !state.model.has('interpolate');
   document.body.dataset.representation = d.representation;
   setStatus(`${entry.name} ready in ${((performance.now() - start) / 1000).toFixed(1)} s `
-    + `(${tf.getBackend()})`, 'ready');
+    + `(${tf.getBackend()})${unknown}`, 'ready');
   return state.model;
 }
 
@@ -442,8 +457,16 @@ async function main() {
   setupChoosers();
   clearSlots();
   setStatus('starting TF.js…', 'loading');
-  const backend = await initBackend(params.get('backend') || undefined);
-  $('backend').textContent = `TF.js ${tf.version.tfjs}, ${backend} backend`;
+  let backend;
+  let fallback = '';
+  try {
+    backend = await initBackend(params.get('backend') || undefined);
+  } catch (err) { // e.g. ?backend=webgl without WebGL: the page still works on the cpu
+    backend = await initBackend();
+    fallback = ` (?backend=${params.get('backend')}: ${err.message})`;
+    console.warn(`${err.message}; using the ${backend} backend`);
+  }
+  $('backend').textContent = `TF.js ${tf.version.tfjs}, ${backend} backend${fallback}`;
   await loadIndex();
   return loadModel(params.get('model'));
 }

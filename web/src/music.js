@@ -86,6 +86,10 @@ export class NoWindowError extends Error {
 }
 
 // --- grid ------------------------------------------------------------------------------------
+// Math.max(...values) passes every value as an argument: past ~120k of them (the notes of a
+// long many-part file) it throws "Maximum call stack size exceeded".
+const maxOf = (values) => values.reduce((a, b) => (b > a ? b : a), -Infinity);
+const minOf = (values) => values.reduce((a, b) => (b < a ? b : a), Infinity);
 const quantize = (ticks, ppq) => Math.floor((Math.max(0, ticks) / ppq) * STEPS_PER_QUARTER + 0.5);
 const barSteps = (n, d) => (n * STEPS_PER_BAR) / d;
 
@@ -157,8 +161,9 @@ function meterRegions(events) {
  * note-off ends every open note of its pitch and channel that began at an earlier tick; the
  * program is the channel's at the note-off; channel 10 is drums. */
 export function readMidi(data) {
-  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
-  if (!bytes.length) throw new Error('the file is empty');
+  const raw = data instanceof Uint8Array ? data : new Uint8Array(data);
+  if (!raw.length) throw new Error('the file is empty');
+  const bytes = unwrapRmid(raw);
   if (bytes.length < 4 || String.fromCharCode(...bytes.subarray(0, 4)) !== 'MThd') {
     throw new Error("not a Standard MIDI File (no 'MThd' header)");
   }
@@ -213,6 +218,20 @@ export function readMidi(data) {
   return { ppq: parsed.header.ticksPerBeat, timeSignatures, instruments: [...instruments.values()] };
 }
 
+/** The Standard MIDI File inside a RIFF MIDI (RMID) file, which some Windows-era collections
+ * hold under .mid names (as hmvae_tf.music.midi_io reads it); other data as it is. */
+function unwrapRmid(bytes) {
+  const tag = (at) => String.fromCharCode(...bytes.subarray(at, at + 4));
+  if (bytes.length < 12 || tag(0) !== 'RIFF' || tag(8) !== 'RMID') return bytes;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let at = 12; at + 8 <= bytes.length;) {
+    const size = view.getUint32(at + 4, true);
+    if (tag(at) === 'data') return bytes.subarray(at + 8, at + 8 + size);
+    at += 8 + size + (size & 1); // RIFF chunks are padded to even sizes
+  }
+  return bytes;
+}
+
 /** Every chunk of the file ends inside it: a cut-off download is refused (as Python's reader
  * does), where midi-file would read the part that is there. */
 function checkChunks(bytes) {
@@ -265,7 +284,7 @@ export function segments(midi, stats = {}) {
   bySeg.forEach((segNotes, r) => {
     if (!segNotes.length) return;
     segNotes.sort((a, b) => a.instrument - b.instrument || a.start - b.start || b.pitch - a.pitch);
-    const numSteps = Math.max(...segNotes.map((n) => n.end));
+    const numSteps = maxOf(segNotes.map((n) => n.end));
     out.push({ notes: segNotes, numSteps, numBars: Math.ceil(numSteps / STEPS_PER_BAR),
       firstBar: Math.floor((regions[r].origin - pieceOrigin) / STEPS_PER_BAR) });
   });
@@ -404,7 +423,7 @@ export function melodyParts(midi, numBars) {
     const pitches = inst.notes.map((n) => n.pitch);
     parts.push({ instrument, program: inst.program, name: PROGRAM_NAMES[inst.program],
       trackName: inst.trackName || '', notes: inst.notes.length,
-      lowest: Math.min(...pitches), highest: Math.max(...pitches), windows: windows.length });
+      lowest: minOf(pitches), highest: maxOf(pitches), windows: windows.length });
   });
   return parts;
 }
@@ -444,7 +463,7 @@ export function drumTrack(seg) {
     classes.push(c);
   }
   if (!steps.length) return null;
-  const length = (Math.floor(Math.max(...steps) / STEPS_PER_BAR) + 1) * STEPS_PER_BAR;
+  const length = (Math.floor(maxOf(steps) / STEPS_PER_BAR) + 1) * STEPS_PER_BAR;
   const tokens = new Int32Array(length);
   steps.forEach((s, i) => { tokens[s] |= 1 << classes[i]; });
   return { tokens, onsets: [...new Set(steps)].sort((a, b) => a - b) };

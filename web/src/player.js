@@ -5,7 +5,7 @@ import { STEPS_PER_QUARTER, drumHits, melodyNotes } from './music.js';
 
 let current = null;
 
-function drumKit() {
+function drumKit(output) {
   const kick = () => new Tone.MembraneSynth({ volume: -4 });
   const noise = (decay, volume) => new Tone.NoiseSynth({
     noise: { type: 'white' }, envelope: { attack: 0.001, decay, sustain: 0 }, volume,
@@ -25,15 +25,23 @@ function drumKit() {
     tom('E2'),
     { synth: metal(1.2, -32) },
     { synth: metal(0.6, -34) },
-  ].map((d) => ({ ...d, synth: d.synth.toDestination() }));
+  ].map((d) => ({ ...d, synth: d.synth.connect(output) }));
 }
 
 export function stop() {
   if (!current) return;
   clearTimeout(current.timer);
-  current.synths.forEach((s) => s.dispose());
-  const { onEnd } = current;
+  const { synths, output, endsAt, onEnd } = current;
   current = null;
+  // Silent at once; disposed once the hits and notes already scheduled are over: a drum synth
+  // disposed before its scheduled hits makes each of them throw an uncaught InvalidAccessError.
+  output.gain.cancelScheduledValues(0);
+  output.gain.value = 0;
+  const left = Math.max(0, endsAt - Tone.now()) + 1.5; // + the longest release (crash)
+  setTimeout(() => {
+    synths.forEach((s) => s.dispose());
+    output.dispose();
+  }, left * 1000);
   if (onEnd) onEnd();
 }
 
@@ -47,6 +55,7 @@ export async function play(tokens, qpm = 120, onEnd = null) {
   stop();
   const step = 60 / qpm / STEPS_PER_QUARTER;
   const t0 = Tone.now() + 0.1;
+  const output = new Tone.Gain(1).toDestination(); // stop() mutes it
   const synths = [];
   let length = 0;
   if (tokens.melody) {
@@ -54,7 +63,7 @@ export async function play(tokens, qpm = 120, onEnd = null) {
       oscillator: { type: 'triangle' },
       envelope: { attack: 0.005, decay: 0.1, sustain: 0.35, release: 0.15 },
       volume: -8,
-    }).toDestination();
+    }).connect(output);
     synths.push(lead);
     for (const n of melodyNotes(tokens.melody)) {
       lead.triggerAttackRelease(Tone.Frequency(n.pitch, 'midi').toFrequency(),
@@ -69,7 +78,7 @@ export async function play(tokens, qpm = 120, onEnd = null) {
       filterEnvelope: { attack: 0.01, decay: 0.2, sustain: 0.3, baseFrequency: 200, octaves: 2 },
       envelope: { attack: 0.01, decay: 0.2, sustain: 0.5, release: 0.1 },
       volume: -14,
-    }).toDestination();
+    }).connect(output);
     synths.push(bass);
     for (const n of melodyNotes(tokens.bass)) {
       bass.triggerAttackRelease(Tone.Frequency(n.pitch, 'midi').toFrequency(),
@@ -78,7 +87,7 @@ export async function play(tokens, qpm = 120, onEnd = null) {
     length = Math.max(length, tokens.bass.length);
   }
   if (tokens.drums) {
-    const kit = drumKit();
+    const kit = drumKit(output);
     kit.forEach((d) => synths.push(d.synth));
     for (const h of drumHits(tokens.drums)) {
       const d = kit[h.cls];
@@ -90,6 +99,7 @@ export async function play(tokens, qpm = 120, onEnd = null) {
     length = Math.max(length, tokens.drums.length);
   }
   const seconds = length * step + 0.6;
-  current = { synths, onEnd, timer: setTimeout(stop, seconds * 1000) };
+  current = { synths, output, endsAt: t0 + length * step, onEnd,
+    timer: setTimeout(stop, seconds * 1000) };
   return seconds;
 }
