@@ -7,6 +7,7 @@ here from web/node_modules when missing); skips only when one of them cannot be 
 Python Playwright with the system browser (never `playwright install`). A screenshot goes to
 tests/artifacts/web_page.png.
 """
+import contextlib
 import json
 import os
 import zlib
@@ -38,6 +39,18 @@ try:
 except ImportError as err:  # a setup error, not a reason to skip
     raise ImportError("the browser test drives Chromium with Python Playwright: "
                       "pip install playwright==1.65.2 (no `playwright install` needed)") from err
+
+
+@contextlib.contextmanager
+def chromium_page(**options):
+    """A fresh page of headless Chromium (Playwright's new_page options), closed afterwards."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=[a for a in CHROMIUM_ARGS if a != "--headless"])
+        try:
+            yield browser.new_page(**options)
+        finally:
+            browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -90,155 +103,148 @@ def test_page_end_to_end(served, tmp_path):
     sig = tf.saved_model.load(saved_model).signatures
     rep = get_representation("melody")
     requests, problems = [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=[a for a in CHROMIUM_ARGS if a != "--headless"])
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900},
-                                    accept_downloads=True)
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.on("console", lambda m: problems.append(f"console: {m.text}")
-                    if m.type == "error" else None)
-            page.goto(url)
-            wait_ready(page)
-            assert page.eval_on_selector_all("#model option", "os => os.map(o => o.value)") == [
-                "mel_2bar"]
-            assert "cat-mel_2bar_small" in page.inner_text("#model-info")
+    with chromium_page(viewport={"width": 1200, "height": 900}, accept_downloads=True) as page:
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.on("console", lambda m: problems.append(f"console: {m.text}")
+                if m.type == "error" else None)
+        page.goto(url)
+        wait_ready(page)
+        assert page.eval_on_selector_all("#model option", "os => os.map(o => o.value)") == [
+            "mel_2bar"]
+        assert "cat-mel_2bar_small" in page.inner_text("#model-info")
 
-            # A fixed latent vector: the browser's argmax decode is the SavedModel's, exactly.
-            z = np.random.default_rng(11).normal(0, 1.5, (4, config.z_size)).astype(np.float32)
-            got = page.evaluate("z => window.hmvae.decode(z, 0)", z.tolist())
-            want = sig["decode"](z=z, temperature=tf.zeros([4]),
-                                 seed=tf.zeros([4, 2], tf.int32))["melody"].numpy()
-            np.testing.assert_array_equal(np.array([g["melody"] for g in got]), want)
-            single = page.evaluate("z => window.hmvae.decode(z, 0)", z[0].tolist())
-            assert single["melody"] == want[0].tolist()
+        # A fixed latent vector: the browser's argmax decode is the SavedModel's, exactly.
+        z = np.random.default_rng(11).normal(0, 1.5, (4, config.z_size)).astype(np.float32)
+        got = page.evaluate("z => window.hmvae.decode(z, 0)", z.tolist())
+        want = sig["decode"](z=z, temperature=tf.zeros([4]),
+                             seed=tf.zeros([4, 2], tf.int32))["melody"].numpy()
+        np.testing.assert_array_equal(np.array([g["melody"] for g in got]), want)
+        single = page.evaluate("z => window.hmvae.decode(z, 0)", z[0].tolist())
+        assert single["melody"] == want[0].tolist()
 
-            # Sampling renders piano rolls with notes.
-            set_range(page, "#temperature", 1.0)
-            page.click("#sample")
-            page.wait_for_function(
-                "document.querySelectorAll('#sample-list canvas.pianoroll').length === 2")
-            wait_ready(page)
-            notes = page.eval_on_selector_all("#sample-list canvas.pianoroll",
-                                              "cs => cs.map(c => Number(c.dataset.notes))")
-            assert len(notes) == 2 and sum(notes) > 0
-            painted = page.eval_on_selector("#sample-list canvas.pianoroll", """c => {
-                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                let n = 0;
-                for (let i = 0; i < d.length; i += 4)
-                  if (d[i + 2] > d[i] + 80 && d[i + 2] > d[i + 1] + 40) n++;  // note blue
-                return n; }""")
-            samples = card_tokens(page, "#sample-list .card")
-            first_notes = len(rep.to_note_sequence(np.array(samples[0]["melody"])).notes)
-            assert (painted > 0) == (first_notes > 0)
+        # Sampling renders piano rolls with notes.
+        set_range(page, "#temperature", 1.0)
+        page.click("#sample")
+        page.wait_for_function(
+            "document.querySelectorAll('#sample-list canvas.pianoroll').length === 2")
+        wait_ready(page)
+        notes = page.eval_on_selector_all("#sample-list canvas.pianoroll",
+                                          "cs => cs.map(c => Number(c.dataset.notes))")
+        assert len(notes) == 2 and sum(notes) > 0
+        painted = page.eval_on_selector("#sample-list canvas.pianoroll", """c => {
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0;
+            for (let i = 0; i < d.length; i += 4)
+              if (d[i + 2] > d[i] + 80 && d[i + 2] > d[i + 1] + 40) n++;  // note blue
+            return n; }""")
+        samples = card_tokens(page, "#sample-list .card")
+        first_notes = len(rep.to_note_sequence(np.array(samples[0]["melody"])).notes)
+        assert (painted > 0) == (first_notes > 0)
 
-            # The two samples fill A and B; interpolate at temperature 0 = the SavedModel's.
-            set_range(page, "#temperature", 0)
-            page.click("#interpolate")
-            page.wait_for_function(
-                "document.querySelectorAll('#interp-list canvas.pianoroll').length === 5")
-            wait_ready(page)
-            slots = page.evaluate("['a', 'b'].map(s => window.hmvae.state.slots[s].tokens)")
-            n = 5
-            want = saved_model_interpolation(sig, slots, n)
-            shown = card_tokens(page, "#interp-list .card")
-            np.testing.assert_array_equal(np.array([s["melody"] for s in shown]), want)
-            # Each point downloads under a name of its own, which says which run it came from.
-            names = page.eval_on_selector_all("#interp-list a.download",
-                                              "links => links.map(a => a.download)")
-            assert len(set(names)) == n and all("interpolation_1_" in m for m in names), names
+        # The two samples fill A and B; interpolate at temperature 0 = the SavedModel's.
+        set_range(page, "#temperature", 0)
+        page.click("#interpolate")
+        page.wait_for_function(
+            "document.querySelectorAll('#interp-list canvas.pianoroll').length === 5")
+        wait_ready(page)
+        slots = page.evaluate("['a', 'b'].map(s => window.hmvae.state.slots[s].tokens)")
+        n = 5
+        want = saved_model_interpolation(sig, slots, n)
+        shown = card_tokens(page, "#interp-list .card")
+        np.testing.assert_array_equal(np.array([s["melody"] for s in shown]), want)
+        # Each point downloads under a name of its own, which says which run it came from.
+        names = page.eval_on_selector_all("#interp-list a.download",
+                                          "links => links.map(a => a.download)")
+        assert len(set(names)) == n and all("interpolation_1_" in m for m in names), names
 
-            # MIDI files: one opened on slot A, one dropped on slot B.
-            melodies = scale_melodies(2, 32, seed=9)[..., 0]
-            paths = [tmp_path / "a.mid", tmp_path / "b.mid"]
-            for m, path in zip(melodies, paths):
-                rep.to_midi(m, path)
-            page.set_input_files("#file-a", str(paths[0]))
-            page.wait_for_function("window.hmvae.state.slots.a.label === 'a.mid'")
-            page.evaluate("""([bytes, name]) => {
-                const dt = new DataTransfer();
-                dt.items.add(new File([new Uint8Array(bytes)], name, {type: 'audio/midi'}));
-                document.querySelector('#slot-b .slot-label').dispatchEvent(
-                    new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
-            }""", [list(paths[1].read_bytes()), "b.mid"])
-            page.wait_for_function("window.hmvae.state.slots.b.label === 'b.mid'")
-            slots = page.evaluate("['a', 'b'].map(s => window.hmvae.state.slots[s].tokens)")
-            for slot, path in zip(slots, paths):
-                assert slot["melody"] == rep.from_note_sequence(str(path), 2).tolist()
-            # The new interpolation is the SavedModel's between the two files. (Waiting for the
-            # first card to merely change was flaky: a near-random model can reconstruct two
-            # different tunes identically.)
-            want = saved_model_interpolation(sig, slots, n)
-            page.evaluate("document.querySelector('#interp-list .card').dataset.tokens = 'stale'")
-            page.click("#interpolate")
-            page.wait_for_function(
-                "document.querySelector('#interp-list .card').dataset.tokens !== 'stale'")
-            wait_ready(page)
-            shown = card_tokens(page, "#interp-list .card")
-            np.testing.assert_array_equal(np.array([s["melody"] for s in shown]), want)
+        # MIDI files: one opened on slot A, one dropped on slot B.
+        melodies = scale_melodies(2, 32, seed=9)[..., 0]
+        paths = [tmp_path / "a.mid", tmp_path / "b.mid"]
+        for m, path in zip(melodies, paths):
+            rep.to_midi(m, path)
+        page.set_input_files("#file-a", str(paths[0]))
+        page.wait_for_function("window.hmvae.state.slots.a.label === 'a.mid'")
+        page.evaluate("""([bytes, name]) => {
+            const dt = new DataTransfer();
+            dt.items.add(new File([new Uint8Array(bytes)], name, {type: 'audio/midi'}));
+            document.querySelector('#slot-b .slot-label').dispatchEvent(
+                new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+        }""", [list(paths[1].read_bytes()), "b.mid"])
+        page.wait_for_function("window.hmvae.state.slots.b.label === 'b.mid'")
+        slots = page.evaluate("['a', 'b'].map(s => window.hmvae.state.slots[s].tokens)")
+        for slot, path in zip(slots, paths):
+            assert slot["melody"] == rep.from_note_sequence(str(path), 2).tolist()
+        # The new interpolation is the SavedModel's between the two files. (Waiting for the
+        # first card to merely change was flaky: a near-random model can reconstruct two
+        # different tunes identically.)
+        want = saved_model_interpolation(sig, slots, n)
+        page.evaluate("document.querySelector('#interp-list .card').dataset.tokens = 'stale'")
+        page.click("#interpolate")
+        page.wait_for_function(
+            "document.querySelector('#interp-list .card').dataset.tokens !== 'stale'")
+        wait_ready(page)
+        shown = card_tokens(page, "#interp-list .card")
+        np.testing.assert_array_equal(np.array([s["melody"] for s in shown]), want)
 
-            # A two-part file: the slot offers both parts and every window; choosing one takes
-            # what `hmvae interpolate --instrument --window` takes.
-            duet = note_sequence([(b / 2, b / 2 + 0.5, 72 + b % 5, 0, False, 0) for b in range(24)]
-                                 + [(b, b + 1, 55 + b % 3, 0, False, 1) for b in range(12)])
-            duet_path = tmp_path / "duet.mid"
-            midi_io.write_midi(duet, duet_path)
-            page.set_input_files("#file-a", str(duet_path))
-            page.wait_for_function("window.hmvae.state.slots.a.label === 'duet.mid'")
-            assert page.is_visible("#part-a") and page.is_visible("#window-a")
-            parts = page.eval_on_selector_all("#part-a option", "os => os.map(o => o.value)")
-            assert parts == ["", "0", "1"]
-            busiest = melody.find_window(str(duet_path), 2)
-            slot_tokens = "window.hmvae.state.slots.a.tokens.melody"
-            assert page.evaluate(slot_tokens) == busiest.tokens.tolist()
-            page.select_option("#part-a", "1")
-            want = melody.find_window(str(duet_path), 2, instrument=1)
-            assert want.instrument == 1 and want.tokens.tolist() != busiest.tokens.tolist()
-            page.wait_for_function(f"JSON.stringify({slot_tokens}) === "
-                                   f"'{json.dumps(want.tokens.tolist(), separators=(',', ':'))}'")
-            windows = page.eval_on_selector_all("#window-a option", "os => os.map(o => o.text)")
-            assert windows[:2] == ["bars 1–2", "bars 2–3"] and len(windows) == 2
-            page.select_option("#window-a", "1")
-            want = melody.find_window(str(duet_path), 2, 1, instrument=1)
-            page.wait_for_function(f"JSON.stringify({slot_tokens}) === "
-                                   f"'{json.dumps(want.tokens.tolist(), separators=(',', ':'))}'")
-            assert "bars 2–3" in page.inner_text("#status")
-            # A sample sent to the slot has no parts to choose.
-            page.click("#sample-list .card button.to-a")
-            page.wait_for_function("window.hmvae.state.slots.a.label !== 'duet.mid'")
-            assert not page.is_visible("#part-a")
+        # A two-part file: the slot offers both parts and every window; choosing one takes
+        # what `hmvae interpolate --instrument --window` takes.
+        duet = note_sequence([(b / 2, b / 2 + 0.5, 72 + b % 5, 0, False, 0) for b in range(24)]
+                             + [(b, b + 1, 55 + b % 3, 0, False, 1) for b in range(12)])
+        duet_path = tmp_path / "duet.mid"
+        midi_io.write_midi(duet, duet_path)
+        page.set_input_files("#file-a", str(duet_path))
+        page.wait_for_function("window.hmvae.state.slots.a.label === 'duet.mid'")
+        assert page.is_visible("#part-a") and page.is_visible("#window-a")
+        parts = page.eval_on_selector_all("#part-a option", "os => os.map(o => o.value)")
+        assert parts == ["", "0", "1"]
+        busiest = melody.find_window(str(duet_path), 2)
+        slot_tokens = "window.hmvae.state.slots.a.tokens.melody"
+        assert page.evaluate(slot_tokens) == busiest.tokens.tolist()
+        page.select_option("#part-a", "1")
+        want = melody.find_window(str(duet_path), 2, instrument=1)
+        assert want.instrument == 1 and want.tokens.tolist() != busiest.tokens.tolist()
+        page.wait_for_function(f"JSON.stringify({slot_tokens}) === "
+                               f"'{json.dumps(want.tokens.tolist(), separators=(',', ':'))}'")
+        windows = page.eval_on_selector_all("#window-a option", "os => os.map(o => o.text)")
+        assert windows[:2] == ["bars 1–2", "bars 2–3"] and len(windows) == 2
+        page.select_option("#window-a", "1")
+        want = melody.find_window(str(duet_path), 2, 1, instrument=1)
+        page.wait_for_function(f"JSON.stringify({slot_tokens}) === "
+                               f"'{json.dumps(want.tokens.tolist(), separators=(',', ':'))}'")
+        assert "bars 2–3" in page.inner_text("#status")
+        # A sample sent to the slot has no parts to choose.
+        page.click("#sample-list .card button.to-a")
+        page.wait_for_function("window.hmvae.state.slots.a.label !== 'duet.mid'")
+        assert not page.is_visible("#part-a")
 
-            # .mid download: the file reads back as the card's tokens do through Python's own
-            # MIDI round trip (MIDI cannot hold e.g. a note-off before the first note).
-            with page.expect_download() as info:
-                page.click("#sample-list .card a.download")
-            saved = tmp_path / "download.mid"
-            info.value.save_as(saved)
-            assert info.value.suggested_filename.endswith(".mid")
-            card_ns = rep.to_note_sequence(np.array(samples[0]["melody"]))
-            assert rep.from_note_sequence(str(saved), 2).tolist() == \
-                rep.from_note_sequence(card_ns, 2).tolist() or first_notes == 0
-            ns = midi_io.read_midi(saved)
-            assert len(ns.notes) == first_notes
+        # .mid download: the file reads back as the card's tokens do through Python's own
+        # MIDI round trip (MIDI cannot hold e.g. a note-off before the first note).
+        with page.expect_download() as info:
+            page.click("#sample-list .card a.download")
+        saved = tmp_path / "download.mid"
+        info.value.save_as(saved)
+        assert info.value.suggested_filename.endswith(".mid")
+        card_ns = rep.to_note_sequence(np.array(samples[0]["melody"]))
+        assert rep.from_note_sequence(str(saved), 2).tolist() == \
+            rep.from_note_sequence(card_ns, 2).tolist() or first_notes == 0
+        ns = midi_io.read_midi(saved)
+        assert len(ns.notes) == first_notes
 
-            # Play, then stop.
-            page.click("#sample-list .card button.play")
-            page.wait_for_function(
-                "document.querySelector('#sample-list .card button.play').textContent"
-                ".includes('Stop')")
-            page.click("#sample-list .card button.play")
-            page.wait_for_function(
-                "document.querySelector('#sample-list .card button.play').textContent"
-                ".includes('Play')")
+        # Play, then stop.
+        page.click("#sample-list .card button.play")
+        page.wait_for_function(
+            "document.querySelector('#sample-list .card button.play').textContent"
+            ".includes('Stop')")
+        page.click("#sample-list .card button.play")
+        page.wait_for_function(
+            "document.querySelector('#sample-list .card button.play').textContent"
+            ".includes('Play')")
 
-            os.makedirs(ARTIFACTS, exist_ok=True)
-            page.screenshot(path=os.path.join(ARTIFACTS, "web_page.png"), full_page=True)
-            assert page.evaluate("window.hmvae.backend()") == "cpu"
-            assert page.evaluate("window.hmvae.state.errors") == []
-        finally:
-            browser.close()
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        page.screenshot(path=os.path.join(ARTIFACTS, "web_page.png"), full_page=True)
+        assert page.evaluate("window.hmvae.backend()") == "cpu"
+        assert page.evaluate("window.hmvae.state.errors") == []
     assert not problems, problems
     outside = [r for r in requests if not r.startswith((url, "data:", "blob:"))]
     assert not outside, f"the page fetched from outside its server: {outside}"
@@ -273,47 +279,41 @@ def test_quick_choices_and_clicks_run_one_after_another(served):
     model is left undisposed), and Sample is disabled while a run is under way."""
     _, _, url, _ = served
     problems = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=[a for a in CHROMIUM_ARGS if a != "--headless"])
-        try:
-            page = browser.new_page()
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.goto(url)
-            wait_ready(page)
-            loaded = page.evaluate("() => hmvae.tf.memory().numTensors")
-            after = page.evaluate("""async () => {
-                const loads = [1, 2, 3].map(() => hmvae.loadModel('mel_2bar'));
-                await Promise.all(loads);
-                return hmvae.tf.memory().numTensors;
-            }""")
-            assert after == loaded  # three loads at once used to keep three models
-            during, count = page.evaluate("""async () => {
-                const sample = document.getElementById('sample');
-                sample.click();
-                const during = await new Promise((r) => setTimeout(() => r(sample.disabled), 0));
-                sample.click();  // disabled: does nothing
+    with chromium_page() as page:
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.goto(url)
+        wait_ready(page)
+        loaded = page.evaluate("() => hmvae.tf.memory().numTensors")
+        after = page.evaluate("""async () => {
+            const loads = [1, 2, 3].map(() => hmvae.loadModel('mel_2bar'));
+            await Promise.all(loads);
+            return hmvae.tf.memory().numTensors;
+        }""")
+        assert after == loaded  # three loads at once used to keep three models
+        during, count = page.evaluate("""async () => {
+            const sample = document.getElementById('sample');
+            sample.click();
+            const during = await new Promise((r) => setTimeout(() => r(sample.disabled), 0));
+            sample.click();  // disabled: does nothing
+            await hmvae.state.work;
+            return [during, document.querySelectorAll('#sample-list .card').length];
+        }""")
+        assert during and count == int(page.input_value("#count"))
+        assert not page.is_disabled("#sample")
+        # A new model starts counting again; single samples fill A, then B.
+        labels = page.evaluate("""async () => {
+            await hmvae.loadModel('mel_2bar');
+            document.getElementById('count').value = '1';
+            const seen = [];
+            for (let i = 0; i < 3; i++) {
+                document.getElementById('sample').click();
                 await hmvae.state.work;
-                return [during, document.querySelectorAll('#sample-list .card').length];
-            }""")
-            assert during and count == int(page.input_value("#count"))
-            assert not page.is_disabled("#sample")
-            # A new model starts counting again; single samples fill A, then B.
-            labels = page.evaluate("""async () => {
-                await hmvae.loadModel('mel_2bar');
-                document.getElementById('count').value = '1';
-                const seen = [];
-                for (let i = 0; i < 3; i++) {
-                    document.getElementById('sample').click();
-                    await hmvae.state.work;
-                    seen.push(['a', 'b'].map((s) => hmvae.state.slots[s]?.label ?? null));
-                }
-                return seen;
-            }""")
-            assert labels == [["sample 1", None], ["sample 1", "sample 2"],
-                              ["sample 1", "sample 2"]]
-        finally:
-            browser.close()
+                seen.push(['a', 'b'].map((s) => hmvae.state.slots[s]?.label ?? null));
+            }
+            return seen;
+        }""")
+        assert labels == [["sample 1", None], ["sample 1", "sample 2"],
+                          ["sample 1", "sample 2"]]
     assert not problems, problems
 
 
@@ -327,97 +327,79 @@ def test_three_dropped_files_and_a_long_roll(served, tmp_path):
         path = tmp_path / f"tune{i}.mid"
         rep.to_midi(m, path)
         files.append([list(path.read_bytes()), path.name])
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=[a for a in CHROMIUM_ARGS if a != "--headless"])
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.goto(url)
-            wait_ready(page)
-            page.evaluate("""(files) => {
-                const dt = new DataTransfer();
-                for (const [bytes, name] of files) {
-                    dt.items.add(new File([new Uint8Array(bytes)], name, {type: 'audio/midi'}));
-                }
-                document.body.dispatchEvent(
-                    new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
-            }""", files)
-            page.wait_for_function("(window.hmvae.state.slots.b || {}).label === 'tune1.mid'")
-            assert page.evaluate("window.hmvae.state.slots.a.label") == "tune0.mid"
-            status = page.inner_text("#status")
-            assert "1 left out, tune2.mid" in status, status
+    with chromium_page(viewport={"width": 1200, "height": 900}) as page:
+        page.goto(url)
+        wait_ready(page)
+        page.evaluate("""(files) => {
+            const dt = new DataTransfer();
+            for (const [bytes, name] of files) {
+                dt.items.add(new File([new Uint8Array(bytes)], name, {type: 'audio/midi'}));
+            }
+            document.body.dispatchEvent(
+                new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+        }""", files)
+        page.wait_for_function("(window.hmvae.state.slots.b || {}).label === 'tune1.mid'")
+        assert page.evaluate("window.hmvae.state.slots.a.label") == "tune0.mid"
+        status = page.inner_text("#status")
+        assert "1 left out, tune2.mid" in status, status
 
-            # 16 bars of a scale, drawn into a slot 400 px wide: every note, no overflow.
-            width, notes, slot_width = page.evaluate("""() => {
-                const canvas = document.querySelector('#slot-a canvas');
-                const melody = [];
-                for (let bar = 0; bar < 16; bar++) {
-                    for (let s = 0; s < 16; s++) melody.push(s % 4 === 0 ? 2 + 60 + bar : 1);
-                }
-                const drawn = hmvae.drawPianoRoll(canvas, {melody}, 256, 400);
-                return [parseFloat(canvas.style.width), drawn,
-                        document.getElementById('slot-a').clientWidth];
-            }""")
-            assert notes == 64
-            assert width <= 400 < slot_width, (width, slot_width)
-        finally:
-            browser.close()
+        # 16 bars of a scale, drawn into a slot 400 px wide: every note, no overflow.
+        width, notes, slot_width = page.evaluate("""() => {
+            const canvas = document.querySelector('#slot-a canvas');
+            const melody = [];
+            for (let bar = 0; bar < 16; bar++) {
+                for (let s = 0; s < 16; s++) melody.push(s % 4 === 0 ? 2 + 60 + bar : 1);
+            }
+            const drawn = hmvae.drawPianoRoll(canvas, {melody}, 256, 400);
+            return [parseFloat(canvas.style.width), drawn,
+                    document.getElementById('slot-a').clientWidth];
+        }""")
+        assert notes == 64
+        assert width <= 400 < slot_width, (width, slot_width)
 
 
 def test_an_unavailable_backend_falls_back_to_the_cpu(served):
     """?backend=webgl without WebGL (or an unknown backend) used to stop the page before it
     listed a model; it now runs on the cpu backend and says why."""
     _, _, url, _ = served
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=[a for a in CHROMIUM_ARGS if a != "--headless"])
-        try:
-            page = browser.new_page()
-            page.goto(url + "?backend=wasm&model=gone")  # not bundled; not in the list
-            wait_ready(page)
-            assert page.evaluate("window.hmvae.backend()") == "cpu"
-            assert "?backend=wasm" in page.inner_text("#backend")
-            assert not page.is_disabled("#sample")
-            # An unknown ?model= loads the first model and says so (it used to, silently).
-            assert 'the list has no model "gone"' in page.inner_text("#status")
-            # A listed model whose folder is gone says what to do about it.
-            (served[3] / "models" / "broken.json").write_text(json.dumps({"models": [{
-                "name": "gone", "path": "gone/hmvae_model.json", "config_name": "x",
-                "bars": 2, "weight_bytes": 1}]}))
-            page.goto(url + "?models=models/broken.json")
-            page.wait_for_function("document.getElementById('status').dataset.state "
-                                   "=== 'error'", timeout=60_000)
-            status = page.inner_text("#status")
-            assert "cannot load gone:" in status and "HTTP 404" in status
-            assert "convert it again with `hmvae tfjs`" in status
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        page.goto(url + "?backend=wasm&model=gone")  # not bundled; not in the list
+        wait_ready(page)
+        assert page.evaluate("window.hmvae.backend()") == "cpu"
+        assert "?backend=wasm" in page.inner_text("#backend")
+        assert not page.is_disabled("#sample")
+        # An unknown ?model= loads the first model and says so (it used to, silently).
+        assert 'the list has no model "gone"' in page.inner_text("#status")
+        # A listed model whose folder is gone says what to do about it.
+        (served[3] / "models" / "broken.json").write_text(json.dumps({"models": [{
+            "name": "gone", "path": "gone/hmvae_model.json", "config_name": "x",
+            "bars": 2, "weight_bytes": 1}]}))
+        page.goto(url + "?models=models/broken.json")
+        page.wait_for_function("document.getElementById('status').dataset.state "
+                               "=== 'error'", timeout=60_000)
+        status = page.inner_text("#status")
+        assert "cannot load gone:" in status and "HTTP 404" in status
+        assert "convert it again with `hmvae tfjs`" in status
 
 
 def test_without_web_audio_the_page_samples_and_says_it_cannot_play(served):
     """No Web Audio: sampling and downloads work; Play says why it cannot play and stays a
     Play button (it used to say "param must be an AudioParam" and stick at "Stop")."""
     _, _, url, _ = served
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=[a for a in CHROMIUM_ARGS if a != "--headless"])
-        try:
-            page = browser.new_page()
-            page.add_init_script("for (const k of ['AudioContext', 'webkitAudioContext', "
-                                 "'OfflineAudioContext', 'webkitOfflineAudioContext']) "
-                                 "delete window[k];")
-            page.goto(url)
-            wait_ready(page)
-            page.click("#sample")
-            page.wait_for_function("document.querySelectorAll('#sample-list .card').length")
-            wait_ready(page)
-            page.click("#sample-list .card button.play")
-            page.wait_for_function(
-                "document.getElementById('status').dataset.state === 'error'")
-            assert "no Web Audio" in page.inner_text("#status")
-            assert "Play" in page.inner_text("#sample-list .card button.play")
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        page.add_init_script("for (const k of ['AudioContext', 'webkitAudioContext', "
+                             "'OfflineAudioContext', 'webkitOfflineAudioContext']) "
+                             "delete window[k];")
+        page.goto(url)
+        wait_ready(page)
+        page.click("#sample")
+        page.wait_for_function("document.querySelectorAll('#sample-list .card').length")
+        wait_ready(page)
+        page.click("#sample-list .card button.play")
+        page.wait_for_function(
+            "document.getElementById('status').dataset.state === 'error'")
+        assert "no Web Audio" in page.inner_text("#status")
+        assert "Play" in page.inner_text("#sample-list .card button.play")
 
 
 def test_stopping_drums_and_a_trio_mid_way_throws_nothing(served):
@@ -425,34 +407,28 @@ def test_stopping_drums_and_a_trio_mid_way_throws_nothing(served):
     InvalidAccessError (the drum synths were disposed under them)."""
     _, _, url, _ = served
     problems = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=[a for a in CHROMIUM_ARGS if a != "--headless"])
-        try:
-            page = browser.new_page()
-            page.on("pageerror", lambda e: problems.append(f"page error: {e.name} {e}"))
-            page.goto(url)
-            wait_ready(page)
-            drums = [5 if s % 2 == 0 else 0 for s in range(32)]
-            melody = [2 + 40 + s // 2 if s % 2 == 0 else 1 for s in range(32)]
-            for tokens in ({"drums": drums}, {"melody": melody, "bass": melody, "drums": drums}):
-                page.evaluate("""async (tokens) => {  // a card of these tokens
-                    const m = hmvae.model, sample = m.sample;
-                    m.sample = async () => [{tokens, z: []}];
-                    document.getElementById('count').value = '1';
-                    document.getElementById('sample').click();
-                    await hmvae.state.work;
-                    m.sample = sample;
-                }""", tokens)
-                button = "#sample-list .card button.play"
-                page.click(button)
-                page.wait_for_function(
-                    f"document.querySelector('{button}').textContent.includes('Stop')")
-                page.wait_for_timeout(400)
-                page.click(button)
-                page.wait_for_function(
-                    f"document.querySelector('{button}').textContent.includes('Play')")
-                page.wait_for_timeout(3500)  # past the last scheduled hit
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        page.on("pageerror", lambda e: problems.append(f"page error: {e.name} {e}"))
+        page.goto(url)
+        wait_ready(page)
+        drums = [5 if s % 2 == 0 else 0 for s in range(32)]
+        melody = [2 + 40 + s // 2 if s % 2 == 0 else 1 for s in range(32)]
+        for tokens in ({"drums": drums}, {"melody": melody, "bass": melody, "drums": drums}):
+            page.evaluate("""async (tokens) => {  // a card of these tokens
+                const m = hmvae.model, sample = m.sample;
+                m.sample = async () => [{tokens, z: []}];
+                document.getElementById('count').value = '1';
+                document.getElementById('sample').click();
+                await hmvae.state.work;
+                m.sample = sample;
+            }""", tokens)
+            button = "#sample-list .card button.play"
+            page.click(button)
+            page.wait_for_function(
+                f"document.querySelector('{button}').textContent.includes('Stop')")
+            page.wait_for_timeout(400)
+            page.click(button)
+            page.wait_for_function(
+                f"document.querySelector('{button}').textContent.includes('Play')")
+            page.wait_for_timeout(3500)  # past the last scheduled hit
     assert not problems, problems[:3]
