@@ -320,12 +320,22 @@ export function melodyTracks(seg, programs = MELODY_PROGRAMS, stats = {}) {
   });
 }
 
+/** Index of the first of the ascending `sorted` values that is >= value. */
+function lowerBound(sorted, value) {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid] < value) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
+/** Onsets (ascending steps) inside a window: two binary searches, so the windows of a long
+ * many-part file do not each rescan every note. */
 function onsetCount(onsets, startBar, numBars) {
-  const lo = startBar * STEPS_PER_BAR;
-  const hi = (startBar + numBars) * STEPS_PER_BAR;
-  let c = 0;
-  for (const s of onsets) if (s >= lo && s < hi) c++;
-  return c;
+  return lowerBound(onsets, (startBar + numBars) * STEPS_PER_BAR)
+    - lowerBound(onsets, startBar * STEPS_PER_BAR);
 }
 
 function bestTrack(tracks, startBar, numBars) {
