@@ -17,8 +17,8 @@ tokens to the first and to the last step is taken. A transition between consecut
 monotone when the distance to the start does not fall and the distance to the end does not
 rise; the table reports the fraction of monotone transitions over the pairs whose two ends
 decode differently (pairs with alike ends, as every pair of a model that ignores z, are
-counted apart), and the largest single step's share of the ends' distance (about
-1 / (steps - 1) for an even walk, 1 for a jump).
+counted apart), and, averaged over those pairs, each pair's largest single step as a share of
+its ends' distance (about 1 / (steps - 1) for an even walk, 1 for a jump).
 """
 from __future__ import annotations
 

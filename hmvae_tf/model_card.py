@@ -437,14 +437,14 @@ def render_card(name: str, m: dict) -> str:
             f"**Interpolation** between {interp['interp_pairs']} random pairs of those windows, "
             f"{interp['interp_steps']} points on the slerp between their posterior means, "
             f"decoded at temperature 0 (endpoints are reconstructions): "
-            f"**{interp['interp_monotone']:.3f}** of the steps are monotone (the Hamming "
+            + (f"over the {1 - interp['interp_pairs_same_ends']:.0%} of pairs whose ends "
+               "decode differently, " if interp.get("interp_pairs_same_ends") else "")
+            + f"**{interp['interp_monotone']:.3f}** of the steps are monotone (the Hamming "
             f"distance to the start does not fall and to the end does not rise; each alone: "
             f"{interp['interp_monotone_start']:.3f} / {interp['interp_monotone_end']:.3f}); "
             f"{interp['interp_pairs_fully_monotone']:.2f} of the pairs are monotone throughout"
-            + (f", of the {1 - interp['interp_pairs_same_ends']:.0%} of pairs whose ends decode "
-               "differently" if interp.get("interp_pairs_same_ends") else "")
-            + (f"; the largest step between neighbouring points changes "
-               f"{interp['interp_largest_jump']:.2f} of what separates the ends (an even walk: "
+            + (f"; a pair's largest step between neighbouring points changes on average "
+               f"{interp['interp_largest_jump']:.2f} of what separates its ends (an even walk: "
                f"{1 / (interp['interp_steps'] - 1):.2f})" if "interp_largest_jump" in interp
                else "") + ". "
             "Mean Hamming distance (share of the window's steps that differ) per point; the "

@@ -2,7 +2,9 @@
 
 Training runs in checkpoint periods (Keras epochs of `--checkpoint_every` steps). After each
 period the model and optimizer state are checkpointed; killing the process and running the
-same command again restores the newest checkpoint and continues from its step.
+same command again restores the newest checkpoint and continues from its step. A run whose
+loss turns NaN or infinite saves nothing from then on and ends with an error (exit 1); under
+MultiWorkerMirroredStrategy a lost worker ends the others with an error naming it.
 """
 from __future__ import annotations
 
@@ -372,9 +374,10 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
             f"the loss became NaN or infinite at step {saver.diverged_at}; training stopped "
             "and saved nothing from then on, "
             + (f"so the newest checkpoint (step {kept}) is from before it and the same "
-               "command resumes there" if kept else "and no checkpoint had been saved before")
-            + ". To get past it: lower --hparams=learning_rate (or clip_norm), or check the "
-            "data")
+               "command resumes there (with a new data order: the seed moves on with the step)"
+               if kept else "and no checkpoint had been saved before")
+            + ". If it diverges again, train a new --model_dir with a lower "
+            "--hparams=learning_rate (or clip_norm), or check the data")
     return history
 
 

@@ -343,6 +343,13 @@ def test_inference_takes_a_line_outside_the_melody_programs_but_training_does_no
     assert window.program == 73 and window.other_programs and window.tokens[0] == tok(70)
     windows, stats = MEL.extract_windows(flute, 2)
     assert windows == [] and stats["skip/no_melody"] == 1
+    # 16 bars: any pitched program is a melody program, in training and at inference, so the
+    # busier flute wins over a sparse piano line and is not "other".
+    piano = [(i * 4, i * 4 + 4, 60, 0, False, 0) for i in range(16)]
+    busy_flute = [(i, i + 1, 70 + i % 5, 73, False, 1) for i in range(64)]
+    window = melody.find_window(note_sequence(piano + busy_flute), 16)
+    assert (window.program, window.other_programs) == (73, False)
+    assert melody.find_window(note_sequence(piano + busy_flute), 2).program == 0
 
 
 def test_too_few_windows_names_the_meter_that_cut_the_rest():

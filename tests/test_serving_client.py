@@ -190,7 +190,7 @@ def test_interpolate_says_which_part_it_took_and_takes_the_one_asked_for(
     assert "duet.mid: window 0: bars 1-2 of instrument 1 (program 24, Acoustic Guitar (nylon)); " \
            "other parts: instrument 0 (choose with --instrument)" in stdout
     assert "flute.mid: window 0: bars 1-2 of instrument 0 (program 73, Flute); its program is " \
-           "outside the melody programs (0-31) of the training data" in stdout
+           "outside programs 0-31, the melody programs of 2-bar training data" in stdout
     first = midi_io.midi_file_to_note_sequence(
         str(tmp_path / "out" / "mel_interp_duet_flute_t0_seed0_01-of-02.mid"))
     code, stdout, stderr = run_cli(capsys, "interpolate", str(paths["duet"]),

@@ -154,7 +154,7 @@ def test_a_diverged_run_saves_nothing_after_its_last_finite_step(tmp_path):
 
     config = tiny_config(extra="batch_size=8,learning_rate=1e30,min_learning_rate=1e30")
     model_dir = str(tmp_path / "m")
-    with pytest.raises(train.TrainingDivergedError, match="lower --hparams=learning_rate") as info:
+    with pytest.raises(train.TrainingDivergedError, match="a new --model_dir with a lower --hparams=learning_rate") as info:
         train.train(config, model_dir, num_steps=40, checkpoint_every=1,
                     train_data=pipeline(config), verbose=0)
     diverged = int(re.search(r"at step (\d+)", str(info.value)).group(1))

@@ -2,7 +2,9 @@
 
 The objective is the paper's: mean over the batch of the summed cross-entropy plus
 beta * mean(max(KL - free_bits * ln 2, 0)), with beta annealed and optional scheduled
-sampling, trained by Adam with Magenta's learning-rate decay and global-norm clipping.
+sampling, trained by Adam with Magenta's learning-rate decay and global-norm clipping; a
+gradient whose global norm is >= 10,000 or not finite is replaced by zeros (Magenta's
+grad_norm_clip_to_zero).
 
 Token tensors are [B, T, K] int32 (K tracks: 1 for melody or drums, 3 for a trio).
 """

@@ -1,8 +1,9 @@
 """Monophonic melody <-> 90-class tokens, 16 steps per 4/4 bar.
 
 Token per step: 0 = no event (the current note or rest goes on), 1 = note-off,
-2..89 = note-on of MIDI pitch 21..108. As in Magenta, each instrument (programs 0-31 by
-default, never drums) is reduced to one voice: of the notes starting on one step the highest
+2..89 = note-on of MIDI pitch 21..108. As in Magenta, each instrument (programs 0-31 for
+2-bar windows, any pitched program for longer ones: `training_programs`; never drums) is
+reduced to one voice: of the notes starting on one step the highest
 wins, and a new note ends the sounding one. Notes outside 21..108 are dropped and counted.
 
 Window tokens are canonical: a note-off before the window's first note-on (the end of a
@@ -308,7 +309,7 @@ class MelodyWindow:
 
 
 def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
-                window_index: int = 0, programs: Iterable[int] = MELODY_PROGRAMS,
+                window_index: int = 0, programs: Iterable[int] | None = None,
                 instrument: int | None = None) -> MelodyWindow:
     """The `window_index`-th window holding a note, for inference.
 
@@ -321,7 +322,7 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
     """
     from . import midi_io  # local: keeps this module free of file I/O at import
     ns, name = midi_io.as_note_sequence(ns)
-    programs = tuple(programs)
+    programs = tuple(training_programs(num_bars) if programs is None else programs)
     grid_stats = Stats()
     segs = grid.segments(ns, grid_stats)  # once: both searches walk the same segments
     search = _Search(segs, grid_stats, num_bars, window_index, programs, instrument)
@@ -385,7 +386,7 @@ def ns_instruments(ns: NoteSequence) -> set[int]:
 
 
 def from_note_sequence(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
-                       window_index: int = 0, programs: Iterable[int] = MELODY_PROGRAMS,
+                       window_index: int = 0, programs: Iterable[int] | None = None,
                        instrument: int | None = None) -> np.ndarray:
     """Tokens int32 [num_bars*16] of find_window's window (inference)."""
     return find_window(ns, num_bars, window_index, programs, instrument).tokens

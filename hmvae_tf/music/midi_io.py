@@ -13,8 +13,9 @@ with warnings.catch_warnings():  # note_seq's audio imports warn about a missing
     import note_seq
     from note_seq.protobuf import music_pb2
 
-# Standard MIDI Files under their usual names (.kar: karaoke MIDI), compared lower-cased.
-MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".smf")
+# Standard MIDI Files under their usual names (.kar: karaoke MIDI; .rmi: RIFF-wrapped MIDI),
+# compared lower-cased.
+MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".smf", ".rmi")
 
 
 class MidiReadError(ValueError):

@@ -184,7 +184,7 @@ def explain(stats: Stats, what: str, num_bars: int, meters: list[str]) -> str:
     if skipped:
         reasons.append("its meter (" + ", ".join(sorted(skipped)) + ") does not fit the "
                        "16-steps-per-4/4-bar grid (use 4/4, 2/4, 2/2, 4/2 ...)")
-    for key, text in [("no_melody", "it has no melody notes (non-drum, programs 0-31)"),
+    for key, text in [("no_melody", "it has no melody notes (non-drum; programs 0-31 for 2-bar windows)"),
                       ("no_pitched", "it has no pitched (non-drum) notes in MIDI pitch 21..108"),
                       ("no_bass", "it has no bass notes (programs 32-39)"),
                       ("no_drums", "it has no drum notes (channel 10) of the 9 drum classes"),

@@ -75,7 +75,8 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
              f"{_program_name(window.program)})")
     others = sorted(melody.ns_instruments(ns) - {window.instrument})
     if window.other_programs:
-        where += "; its program is outside the melody programs (0-31) of the training data"
+        where += ("; its program is outside programs 0-31, the melody programs of 2-bar "
+                  "training data")
     elif others and instrument is None:
         where += (f"; other parts: instrument {', '.join(map(str, others))} "
                   "(choose with --instrument)")

@@ -47,7 +47,8 @@ binary. Same flags, config files, messages and status codes as TF Serving:
 Each model's base_path holds numeric version directories; the newest is served (or what the
 config's model_version_policy says) and versions that appear later are picked up; a new
 version that fails to load leaves the old one serving and is retried. Logs (to stderr, as
-TF Serving does) one line per loaded model and the listening address. Stop with Ctrl-C or SIGTERM: requests in flight get
+TF Serving does) a line as each model version starts and ends loading, and the listening
+address. Stop with Ctrl-C or SIGTERM: requests in flight get
 up to 5 s to finish.
 
 tensorflow_model_server itself wants absolute base paths in the config file; hmvae serve also

@@ -3,7 +3,8 @@
     tfds build tfds_builders/hmvae_notesequences --config=mel_2bar            # embedded corpus
     tfds build tfds_builders/hmvae_notesequences --config=trio_16bar --manual_dir=~/lmd_full
 
-Sources: with `--manual_dir`, every .mid/.midi file under it (Lakh MIDI, Groove MIDI, ...);
+Sources: with `--manual_dir`, every .mid/.midi/.kar/.smf/.rmi file under it (any case; RMID read as the
+MIDI inside; byte-identical copies read once; Lakh MIDI, Groove MIDI, ...);
 without it, the corpus that ships with music21 (about 13,000 ABC folk tunes via `abc2midi`
 and 410 Bach chorales), which has no drums and no bass, so drums_2bar and trio_16bar need
 `--manual_dir`. Splits train/validation/test (90/5/5) by a hash of the piece id.
@@ -90,7 +91,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     ]
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
     Optional for mel_2bar and mel_16bar (they default to the corpus that ships with music21),
-    required for drums_2bar and trio_16bar: a folder tree of .mid/.midi files, e.g. Lakh MIDI
+    required for drums_2bar and trio_16bar: a folder tree of .mid/.midi/.kar/.smf/.rmi files, e.g. Lakh MIDI
     (lmd_full) or Groove MIDI, given as --manual_dir=<folder>.
     """
 
@@ -143,7 +144,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             if asked is not None and os.path.normpath(str(asked)) != os.path.normpath(default):
                 raise FileNotFoundError(
                     f"--manual_dir={asked} does not exist or is empty; it should hold the "
-                    ".mid/.midi files to build from") from err
+                    ".mid/.midi/.kar/.smf/.rmi files to build from") from err
             return None
 
     def _pieces(self, dl_manager) -> tuple[list[corpus.Piece], str]:
@@ -154,7 +155,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             pieces = corpus.midi_pieces(manual, self._scan_stats)
             source = f"manual_dir {manual}"
             if not pieces:
-                raise ValueError(f"{cfg.name}: no .mid/.midi files under --manual_dir={manual}")
+                raise ValueError(f"{cfg.name}: no .mid/.midi/.kar/.smf/.rmi files under --manual_dir={manual}")
         elif not cfg.embedded:
             raise ValueError(
                 f"{cfg.name} needs {cfg.needs}: {MANUAL_HINT}. The embedded music21 corpus "

@@ -5,8 +5,9 @@
 // The piece is cut at time-signature changes; meters whose bar is a power-of-two number of
 // steps (4/4, 2/4, 2/2, 4/2 ...) fit the grid, others are skipped; a region shorter than a bar
 // of the next joins it as a partial (pickup) bar.
-// Melody: 0 = no event, 1 = note-off, 2..89 = MIDI pitch 21..108; programs 0-31 (any pitched
-// program when no part has one of those), never drums; per instrument the highest of simultaneous onsets wins and a new note ends the sounding one.
+// Melody: 0 = no event, 1 = note-off, 2..89 = MIDI pitch 21..108; 2-bar windows from programs
+// 0-31 (any pitched program when no part has one of those), longer ones from any pitched
+// program, never drums; per instrument the highest of simultaneous onsets wins and a new note ends the sounding one.
 // Drums: a 9-bit mask per step over the reduced drum classes (bit 0 kick ... bit 8 ride).
 // Trio: melody (programs 0-31), bass (32-39), drums.
 // Windows start on every bar; *Windows() list them in the order --window counts them, for the
@@ -407,14 +408,16 @@ function collectMelody(segs, programs, numBars, instrument, stats) {
 }
 
 /** The melody windows `hmvae interpolate` counts with --window (and --instrument): in each
- * window the part with the most onsets, or only `instrument`. A file whose only pitched parts
- * lie outside programs 0-31 (a flute or violin line) gives those parts' windows, as the Python
- * client does, with otherPrograms set. */
+ * window the part with the most onsets, or only `instrument`, of programs 0-31 for 2 bars and
+ * of any pitched program for longer windows (as the training data). A 2-bar file whose only
+ * pitched parts lie outside programs 0-31 (a flute or violin line) gives those parts' windows,
+ * as the Python client does, with otherPrograms set. */
 export function melodyWindows(midi, numBars, instrument = null, stats = {}) {
   const segs = segments(midi, stats);
   if (!segs.length && !stats.no_notes) stats.no_grid_notes = 1;
-  const search = collectMelody(segs, MELODY_PROGRAMS, numBars, instrument, stats);
-  if (!search.anyTrack) {
+  const programs = numBars <= 2 ? MELODY_PROGRAMS : PITCHED_PROGRAMS;
+  const search = collectMelody(segs, programs, numBars, instrument, stats);
+  if (!search.anyTrack && programs !== PITCHED_PROGRAMS) {
     const other = collectMelody(segs, PITCHED_PROGRAMS, numBars, instrument, {});
     if (other.anyTrack) return { ...other, otherPrograms: true };
   }
