@@ -335,6 +335,9 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
         return None
     if step:
         print(f"resuming {config.name} in {model_dir} from step {step}")
+    if not is_chief:  # the same metrics as the chief's, so one progress bar is enough
+        print(f"worker {worker}: training; the chief shows the progress and writes {model_dir}")
+        verbose = 0
 
     epochs = math.ceil(num_steps / period)
     callbacks = [saver, checkpoints.StopAtStep(num_steps),

@@ -51,6 +51,9 @@ def test_two_workers_train_the_same_model_and_checkpoint_once(tmp_path):
     model_dir = tmp_path / "model"
     results = run_workers(model_dir, 6)
     assert all(r["replicas"] == 2 for r in results)
+    # One progress display: the other worker says the chief shows it (and shows none).
+    assert "worker 1: training; the chief shows the progress" in results[1]["stdout"]
+    assert "the chief shows the progress" not in results[0]["stdout"]
     assert all(r["step"] == 6 for r in results)
     assert results[0]["digest"] == results[1]["digest"]
     assert results[0]["loss"] == results[1]["loss"]
