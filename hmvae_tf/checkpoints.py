@@ -167,6 +167,17 @@ class CheckpointSaver(keras.callbacks.Callback):
         return bool(tf.reduce_all([tf.reduce_all(tf.math.is_finite(v))
                                    for v in self.model.trainable_weights]))
 
+    def save_if_sound(self) -> bool:
+        """Saves unless training has diverged or the weights are not finite (then marks the
+        divergence); returns whether it saved."""
+        if self.diverged_at is not None:
+            return False
+        if not self.weights_finite():
+            self.diverged_at = self.model_step()
+            return False
+        self.save()
+        return True
+
     def on_train_batch_end(self, batch, logs=None):
         if self.diverged_at is not None:
             return
@@ -174,20 +185,12 @@ class CheckpointSaver(keras.callbacks.Callback):
         if loss is not None and not math.isfinite(float(loss)):
             self.diverged_at = self.model_step()
         elif self.model_step() % self.every == 0:
-            if self.weights_finite():
-                self.save()
-            else:
-                self.diverged_at = self.model_step()
+            self.save_if_sound()
 
     def on_train_end(self, logs=None):
-        if self.diverged_at is not None:
-            return
-        if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(
-                f"-{self.model_step()}"):
-            if self.weights_finite():
-                self.save()
-            else:
-                self.diverged_at = self.model_step()
+        latest = self.manager.latest_checkpoint
+        if latest is None or not latest.endswith(f"-{self.model_step()}"):
+            self.save_if_sound()
 
 
 class StopAtStep(keras.callbacks.Callback):

@@ -357,10 +357,8 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
                                 shuffle=False)  # the pipeline shuffles; Keras would warn
     except KeyboardInterrupt:
         # The interrupt lands between steps, so the state is a consistent step to keep.
-        if saver.diverged_at is None and saver.weights_finite():
-            saver.save()
-            if saver.is_chief:  # another worker's save goes to a scratch folder it deletes
-                print(f"\nsaved a checkpoint at step {saver.model_step()}", file=sys.stderr)
+        if saver.save_if_sound() and saver.is_chief:  # others save to a scratch folder
+            print(f"\nsaved a checkpoint at step {saver.model_step()}", file=sys.stderr)
         raise
     except Exception as err:  # noqa: BLE001 - only a lost worker becomes a one-line error
         lost = _lost_peers(strategy, err)

@@ -116,6 +116,7 @@ class TempoMap:
         self.beats = np.array(beats)
         self._rate = self.qpm / 60.0
         self._rate0 = qpms[0] / 60.0
+        self._qpm_shown = np.array([round(q, 3) for q in qpms])  # as windows record it
 
     def to_beats(self, seconds: np.ndarray) -> np.ndarray:
         """Seconds -> quarter-note beats (vectorised; grid steps are beats * 4)."""
@@ -130,18 +131,15 @@ class TempoMap:
         k = max(int(np.searchsorted(self.beats, beats, side="right")) - 1, 0)
         return float(self.times[k] + (beats - self.beats[k]) / self._rate[k])
 
-    def qpm_at_steps(self, steps: np.ndarray) -> np.ndarray:
-        """qpm_at_step of many steps at once."""
+    def qpm_at_steps(self, steps: np.ndarray | int) -> np.ndarray:
+        """Tempo in force at grid steps (steps are beats * 4), rounded to 3 decimals."""
         k = np.searchsorted(self.beats, np.asarray(steps) / STEPS_PER_QUARTER + 1e-9,
                             side="right") - 1
-        return np.round(self.qpm[np.maximum(k, 0)].astype(np.float64), 3)
+        return self._qpm_shown[np.maximum(k, 0)]
 
     def qpm_at_step(self, step: int) -> float:
-        """Tempo in force at a grid step (steps are beats * 4)."""
-        if len(self.times) == 1:
-            return round(float(self.qpm[0]), 3)
-        k = int(np.searchsorted(self.beats, step / STEPS_PER_QUARTER + 1e-9, side="right")) - 1
-        return round(float(self.qpm[max(k, 0)]), 3)
+        """qpm_at_steps of one step."""
+        return float(self.qpm_at_steps(step))
 
 
 def quantize_beats(beats: np.ndarray) -> np.ndarray:
