@@ -206,6 +206,27 @@ class StopAtStep(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class StepProgbar(keras.callbacks.ProgbarLogger):
+    """Keras's progress bar with each epoch's target the steps it really runs.
+
+    The last epoch of a run that ends at num_steps off the epoch grid (a resumed run, or
+    --num_steps not a multiple of --checkpoint_every) is cut short by StopAtStep, and Keras's
+    own bar would count it to the full period and then print "period/period" anyway."""
+
+    def __init__(self, num_steps: int):
+        super().__init__()
+        self.num_steps = num_steps
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.period = params["steps"]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        self.target = max(1, min(self.period, self.num_steps - step))
+        super().on_epoch_begin(epoch, logs)
+
+
 class StepTensorBoard(keras.callbacks.TensorBoard):
     """Keras's TensorBoard callback with each epoch's scalars at the global step it ends at.
 

@@ -340,7 +340,7 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
         verbose = 0
 
     epochs = math.ceil(num_steps / period)
-    callbacks = [saver, checkpoints.StopAtStep(num_steps),
+    callbacks = [saver, checkpoints.StopAtStep(num_steps), checkpoints.StepProgbar(num_steps),
                  keras.callbacks.TerminateOnNaN()]
     if is_chief:
         callbacks += [

@@ -147,6 +147,18 @@ def test_resume_from_an_odd_step_keeps_the_checkpoint_grid(tmp_path):
     assert 0 < model_card.training_time(model_dir, 10) < model_card.training_time(model_dir)
 
 
+def test_progress_bar_counts_the_steps_an_epoch_really_runs(tmp_path, capsys):
+    """6 steps with checkpoints every 4: the second epoch runs 2 steps (StopAtStep), and
+    Keras's own bar finished it as "4/4" (and its ms/step over 4)."""
+    import re
+
+    config = tiny_config(extra="batch_size=8")
+    train.train(config, str(tmp_path / "m"), num_steps=6, checkpoint_every=4,
+                train_data=pipeline(config), eval_data=None, eval_batches=0, verbose=2)
+    bars = re.findall(r"^(\d+)/(\d+) - ", capsys.readouterr().out, re.M)
+    assert bars == [("4", "4"), ("2", "2")]
+
+
 def test_a_diverged_run_saves_nothing_after_its_last_finite_step(tmp_path):
     """A NaN loss stops training (TerminateOnNaN); the saver used to save the NaN weights as
     the newest checkpoint on the way out, so a resume continued from garbage."""
