@@ -51,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         "one); multi_worker: MultiWorkerMirroredStrategy configured by "
                         "TF_CONFIG (every worker runs the same command; see BUILD.md). "
                         "batch_size is the global batch, split across the replicas")
+    parser.add_argument("--wait_for_workers", type=arg_types.non_negative_float, default=0,
+                        metavar="SECONDS",
+                        help="multi_worker: how long a worker waits for the others of "
+                        "TF_CONFIG to start before it gives up (default 0: no limit). "
+                        "Ctrl-C and SIGTERM stop a waiting worker")
     parser.add_argument("--jit_compile", action="store_true",
                         help="compile the train step with XLA")
     parser.add_argument("--seed", type=int, default=None,
@@ -98,10 +103,15 @@ def dtype_policy_and_note(name: str, config: Config) -> tuple[str, str]:
     return name, ""
 
 
-def make_strategy(name: str) -> tf.distribute.Strategy:
-    """The tf.distribute strategy a --strategy name stands for."""
+def make_strategy(name: str, wait_for_workers: float | None = None) -> tf.distribute.Strategy:
+    """The tf.distribute strategy a --strategy name stands for. multi_worker: first waits for
+    the other workers of TF_CONFIG (at most wait_for_workers seconds; None: no limit)."""
     if name == "multi_worker":  # checked before the seconds TensorFlow's import takes
         cluster, task_type, index = read_tf_config()
+        address = cluster[task_type][index]
+        _wait_for_other_workers(address, task_type, index,
+                                [a for job in cluster.values() for a in job if a != address],
+                                wait_for_workers)
     import tensorflow as tf
 
     if name == "mirrored":
@@ -109,13 +119,8 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     if name == "multi_worker":
         from hmvae_tf.cli import CommandError
 
-        address = cluster[task_type][index]
-        others = [a for job in cluster.values() for a in job if a != address]
-        if others:
-            print(f"{task_type} {index} at {address}: waiting for the other workers of TF_CONFIG "
-                  f"({', '.join(others)}) to start", flush=True)
-        # The wait for the other workers blocks in TensorFlow, where Python's Ctrl-C handler
-        # never runs: until training starts there is nothing to save, so stop at once.
+        # TensorFlow's own wait for the workers (short now: all have started) blocks where
+        # Python's Ctrl-C handler never runs: until training starts there is nothing to save.
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         try:
             return tf.distribute.MultiWorkerMirroredStrategy()
@@ -129,6 +134,34 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         finally:
             signal.signal(signal.SIGINT, signal.default_int_handler)
     return tf.distribute.get_strategy()
+
+
+def _wait_for_other_workers(address: str, task_type: str, index: int, others: list[str],
+                            timeout: float | None) -> None:
+    """`worker_rendezvous.wait_for_peers` with its failures as one-line CommandErrors."""
+    from hmvae_tf import worker_rendezvous
+    from hmvae_tf.cli import CommandError
+
+    if not others:
+        return
+    limit = f", at most {timeout:g} s" if timeout else ""
+    print(f"{task_type} {index} at {address}: waiting for the other workers of TF_CONFIG "
+          f"({', '.join(others)}) to start{limit}", flush=True)
+    try:
+        waited = worker_rendezvous.wait_for_peers(address, others, timeout or None)
+    except worker_rendezvous.PortInUseError as err:
+        raise CommandError(
+            f"this worker's address {address} (TF_CONFIG's cluster.{task_type}[{index}]): "
+            f"{err.strerror}; is a worker of another job still running there?") from None
+    except worker_rendezvous.WaitTimeoutError as err:
+        raise CommandError(f"{err} (--wait_for_workers); start every worker of TF_CONFIG "
+                           "with the same command, or check their addresses") from None
+    except KeyboardInterrupt:
+        print("stopped while waiting for the other workers; nothing was trained",
+              file=sys.stderr)
+        raise
+    print(f"{task_type} {index}: all {len(others) + 1} workers have started "
+          f"(waited {waited:.0f} s)", flush=True)
 
 
 TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host0:12345", "host1:12345"]}, '
@@ -406,7 +439,8 @@ def _save_on_sigterm(saver) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    strategy = make_strategy(args.strategy)  # first: multi-worker must precede other TF work
+    # First: multi-worker must precede other TF work.
+    strategy = make_strategy(args.strategy, args.wait_for_workers or None)
     config = resolve_config(args.model_dir, args.config, args.hparams, args.dataset)
     dtype_policy, note = dtype_policy_and_note(args.dtype_policy, config)
     print(f"training {config.name} in {args.model_dir} on "

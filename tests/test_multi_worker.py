@@ -136,3 +136,38 @@ def test_a_malformed_tf_config_is_a_one_line_error_before_tensorflow_starts(monk
     monkeypatch.delenv("TF_CONFIG")
     with pytest.raises(CommandError, match="needs TF_CONFIG"):
         train.make_strategy("multi_worker")
+
+
+def test_a_waiting_worker_stops_on_sigterm_gives_up_on_time_and_names_a_held_port(tmp_path):
+    """TensorFlow's own wait for the peers held the GIL with its SIGTERM handler installed:
+    `kill` did nothing and the wait never ended. The Python wait before it answers to both."""
+    import signal
+    import time
+
+    own, peer = free_ports(2)  # nobody ever listens on the peer's port
+    tf_config = {"cluster": {"worker": [f"127.0.0.1:{own}", f"127.0.0.1:{peer}"]},
+                 "task": {"type": "worker", "index": 0}}
+    env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "PYTHONPATH": ROOT}
+    cmd = [sys.executable, "-m", "hmvae_tf.cli", "train", "--strategy=multi_worker",
+           f"--model_dir={tmp_path / 'm'}", "--config=cat-mel_2bar_small", "--num_steps=2"]
+
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert "waiting for the other workers" in proc.stdout.readline()
+    time.sleep(1)
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and time.monotonic() - start < 10, err[-2000:]
+    assert "stopped while waiting for the other workers; nothing was trained" in err
+
+    done = subprocess.run(cmd + ["--wait_for_workers=1.5"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert f"127.0.0.1:{peer} did not start within 1.5 s (--wait_for_workers)" in done.stderr
+
+    with socket.create_server(("127.0.0.1", own)):  # e.g. another job's worker left waiting
+        held = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert held.returncode == 1, held.stderr[-2000:]
+    assert f"cannot listen on port {own}: Address already in use" in held.stderr
+    assert not (tmp_path / "m").exists()
