@@ -200,7 +200,7 @@ class Conn:
         self.model = model
 
     def predict(self, signature: str | None, inputs: dict, model: str | None = None,
-                version: int | None = None, output_filter=()):
+                version: int | None = None, output_filter=(), timeout: float = 60):
         request = predict_pb2.PredictRequest()
         request.model_spec.name = model or self.model
         if version is not None:
@@ -210,7 +210,7 @@ class Conn:
         for k, v in inputs.items():
             request.inputs[k].CopyFrom(tf.make_tensor_proto(v))
         request.output_filter.extend(output_filter)
-        response = self.predict_stub.Predict(request, timeout=60)
+        response = self.predict_stub.Predict(request, timeout=timeout)
         return response, {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
 
     def metadata(self, model: str | None = None, fields=("signature_def",)):

@@ -39,7 +39,7 @@ class SlowDouble:
     def __init__(self, delay=0.02):
         self.calls, self.delay, self.lock = [], delay, threading.Lock()
 
-    def __call__(self, inputs):
+    def __call__(self, inputs, deadline=None):
         x = inputs["x"]
         with self.lock:
             self.calls.append(len(x))

@@ -213,3 +213,39 @@ def test_sigterm_while_loading_never_binds_and_logs_go_to_stderr(model_repo, tmp
     assert "received SIGTERM" in log and "stopped before serving" in log
     assert "listening on" not in log
     assert stdout == ""
+
+
+@pytest.mark.parametrize("batching", [False, True], ids=["unbatched", "batching"])
+def test_a_run_past_its_grpc_deadline_stops_on_the_server(tmp_path, batching):
+    """TF Serving hands a call's gRPC deadline to the session run. hmvae serve's callables ran
+    on after the client had given up, holding the cores for the whole call (seconds here)."""
+    from hmvae_tf.serving.model_manager import write_models_config
+    from hmvae_tf.serving.server import fetch_stats
+    from hmvae_tf.serving.toy_model import build_toy_saved_model
+    from serving_fixtures import ServerProcess
+
+    # 512 steps of a [1024, 1024] decoder over 64 rows: several seconds on 2 cores.
+    build_toy_saved_model(str(tmp_path / "slow" / "1"), num_steps=512, dec_sizes=(1024, 1024))
+    config = str(tmp_path / "models.config")
+    write_models_config(config, {"slow": str(tmp_path / "slow")})
+    server = ServerProcess([f"--model_config_file={config}"]
+                           + (["--enable_batching"] if batching else []), cwd=str(tmp_path))
+    try:
+        conn = Conn(server.address, "slow")
+        inputs = {"temperature": np.full(64, 0.5, np.float32), "seed": seeds(64)}
+        with pytest.raises(grpc.RpcError) as info:
+            conn.predict("sample", inputs, timeout=0.5)
+        assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        # The server's own run ends with DEADLINE_EXCEEDED about then; uncut it would end
+        # seconds later, and as a success.
+        start = time.monotonic()
+        while "Predict:DEADLINE_EXCEEDED" not in fetch_stats(server.address)["requests"]:
+            assert time.monotonic() - start < 3, fetch_stats(server.address)
+            time.sleep(0.05)
+        # A small call with room to spare still runs (and then keeps the fast path).
+        for _ in range(3):
+            _, out = conn.predict("sample", {"temperature": np.full(1, 0.5, np.float32),
+                                             "seed": seeds(1)})
+            assert out["melody"].shape == (1, 512)
+    finally:
+        assert server.stop() == 0, server.output()

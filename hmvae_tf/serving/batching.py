@@ -190,10 +190,12 @@ class BatchScheduler:
     def run(self, key: tuple, run: Callable, inputs: dict[str, np.ndarray],
             deadline: float | None = None) -> dict[str, np.ndarray]:
         """Runs `inputs` as part of a batch of the requests with the same `key` (and input
-        layout): `run(merged_inputs) -> outputs` is called once per batch. Returns this
+        layout): `run(merged_inputs, deadline) -> outputs` is called once per batch. Returns this
         request's rows of every output; blocks until done. deadline (time.monotonic()): as
         in TF Serving, a batch whose every request is past its deadline when it leaves the
-        queue is not run (RESOURCE_EXHAUSTED): its callers have given up."""
+        queue is not run (RESOURCE_EXHAUSTED): its callers have given up. `run` gets the
+        batch's deadline as its second argument: the latest of its requests', None if one of
+        them has none, so that the run ends when no caller waits for it any more."""
         size = self._check(inputs)
         layout = tuple(sorted((n, a.dtype.str, a.shape[1:]) for n, a in inputs.items()))
         qkey = (key, layout)
@@ -312,16 +314,18 @@ class BatchScheduler:
             return
         rows = sum(t.size for t in batch)
         target = next((s for s in self.params.allowed_batch_sizes if s >= rows), rows)
+        deadline = None if any(t.deadline is None for t in batch) else max(
+            t.deadline for t in batch)
         try:
             if len(batch) == 1 and target == rows:
-                outputs = batch[0].run(batch[0].inputs)
+                outputs = batch[0].run(batch[0].inputs, deadline)
                 self._check_outputs(outputs, rows)
                 parts = [outputs]
             else:
                 merged = {name: np.concatenate([t.inputs[name] for t in batch]
                                                + self._padding(batch[0].inputs[name], target - rows))
                           for name in batch[0].inputs}
-                outputs = batch[0].run(merged)
+                outputs = batch[0].run(merged, deadline)
                 self._check_outputs(outputs, target)
                 parts, start = [], 0
                 for t in batch:
@@ -359,7 +363,7 @@ class BatchScheduler:
         self.stats.update(isolated_retries=len(batch))
         for t in batch:
             try:
-                outputs = t.run(t.inputs)
+                outputs = t.run(t.inputs, t.deadline)
                 self._check_outputs(outputs, t.size)
                 t.outputs = outputs
             except BaseException as err:  # noqa: BLE001

@@ -88,6 +88,13 @@ class RunModeChooser:
                 k.preferred = (statistics.median(k.times[True])
                                <= statistics.median(k.times[False]))
 
+    def slowest_recent(self, key: tuple) -> float | None:
+        """The longest of the key's recent timed calls, either way (None: none timed yet)."""
+        with self._lock:
+            k = self._keys.get(key)
+            times = [t for way in k.times.values() for t in way] if k else []
+            return max(times) if times else None
+
     def decided(self) -> dict[tuple, bool]:
         """key -> runs inline?, for every key timed enough to choose."""
         with self._lock:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import json
+import math
 import threading
 import time
 from typing import TYPE_CHECKING, Callable, Mapping
@@ -61,6 +62,7 @@ class Servable:
 
     INLINE = tf.compat.v1.RunOptions(inter_op_thread_pool=-1)
     POOLED = tf.compat.v1.RunOptions()
+    DEADLINE_MARGIN = 4
 
     def __init__(self, name: str, version: int, path: str, session_config=None):
         self.name, self.version, self.path = name, version, path
@@ -107,8 +109,16 @@ class Servable:
                     self._callables[(signature, inline)] = fn
         return fn
 
-    def run(self, signature: str, inputs: dict) -> dict:
-        """Output alias -> array for input alias -> array, inline or pooled as measured best."""
+    def run(self, signature: str, inputs: dict, deadline: float | None = None) -> dict:
+        """Output alias -> array for input alias -> array, inline or pooled as measured best.
+
+        deadline (time.monotonic()), as TF Serving passes a call's gRPC deadline to the
+        session: a run still going then stops with DEADLINE_EXCEEDED, so a client that gave up
+        frees the server. The callables bind their RunOptions once, so a call that may come
+        near its deadline (its recent calls took over 1/DEADLINE_MARGIN of the time left, or
+        none has been timed) goes through `Session.run` with the timeout instead, about 1 ms
+        slower; calls far inside their deadline (a 1-sample call under the client library's
+        60 s) keep the callable."""
         names, outputs = self._io[signature]
         args = [inputs[n] for n in names]
         rows = args[0].shape[0] if args and args[0].ndim else 1
@@ -116,11 +126,33 @@ class Servable:
         # Until timed, one row runs inline (a sampler's B=1 call is a long chain of tiny ops)
         # and more rows on the pool (an encoder's two directions overlap there).
         inline = self.run_modes.pick(key, first=rows <= 1)
-        fn = self._callable(signature, inline)
+        timeout = None
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                   "Deadline exceeded before the model ran")
+            recent = self.run_modes.slowest_recent(key)
+            if recent is None or recent * self.DEADLINE_MARGIN > left:
+                # On the pool: a run inline in this thread is never timed out by TensorFlow.
+                timeout, inline = left, False
         start = time.perf_counter()
-        values = fn(*args)
+        if timeout is None:
+            values = self._callable(signature, inline)(*args)
+        else:
+            values = self._run_with_timeout(signature, args, timeout)
         self.run_modes.record(key, inline, time.perf_counter() - start)
         return dict(zip(outputs, values))
+
+    def _run_with_timeout(self, signature: str, args: list, seconds: float) -> list:
+        """One `Session.run` of the signature on the inter-op pool, which TensorFlow stops
+        after `seconds`."""
+        sig = self.signature_defs[signature]
+        names, outputs = self._io[signature]
+        options = tf.compat.v1.RunOptions(timeout_in_ms=max(1, math.ceil(1000 * seconds)))
+        return self.session.run([sig.outputs[k].name for k in outputs],
+                                {sig.inputs[k].name: a for k, a in zip(names, args)},
+                                options=options)
 
 
 def to_ndarray(proto: TensorProto) -> np.ndarray:
@@ -204,7 +236,8 @@ class ModelServer:
     def predict(self, request: predict_pb2.PredictRequest, deadline: float | None = None
                 ) -> predict_pb2.PredictResponse:
         """TF Serving's Predict: checks the request as it does, runs it (batched if enabled).
-        deadline: the call's gRPC deadline (time.monotonic()), for the batching queue."""
+        deadline: the call's gRPC deadline (time.monotonic()), for the batching queue and the
+        run (`Servable.run`)."""
         if not request.HasField("model_spec"):
             raise invalid_argument("Missing ModelSpec")
         servable, version = self.manager.get(request.model_spec)
@@ -225,11 +258,12 @@ class ModelServer:
                     f"be in the set {{{_names(signature.outputs)}}}.")
         try:
             if self.scheduler is not None:
-                outputs = self.scheduler.run((id(servable), sig_name),
-                                             lambda x: servable.run(sig_name, x), inputs,
-                                             deadline=deadline)
+                outputs = self.scheduler.run(
+                    (id(servable), sig_name),
+                    lambda x, batch_deadline: servable.run(sig_name, x, batch_deadline),
+                    inputs, deadline=deadline)
             else:
-                outputs = servable.run(sig_name, inputs)
+                outputs = servable.run(sig_name, inputs, deadline)
         except Exception as err:  # noqa: BLE001 - every failure becomes a status
             raise from_exception(err) from None
         response = predict_pb2.PredictResponse()
