@@ -18,7 +18,6 @@ import signal
 import socket
 import threading
 import time
-from typing import Callable
 
 
 class PortInUseError(OSError):
@@ -67,7 +66,7 @@ def _accept_until(listener: socket.socket, done: threading.Event) -> None:
 
 
 def wait_for_peers(own: str, others: list[str], timeout: float | None = None,
-                   poll: float = 0.5, log: Callable[[str], None] = print) -> float:
+                   poll: float = 0.5) -> float:
     """Listens on `own`'s port and returns once every address in `others` accepts a
     connection (seconds waited). Raises PortInUseError, WaitTimeoutError after `timeout`
     seconds (None: no limit), and KeyboardInterrupt on Ctrl-C or SIGTERM."""
