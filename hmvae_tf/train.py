@@ -380,7 +380,7 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
             checkpoints.StepTensorBoard(os.path.join(model_dir, "logs"), update_freq="epoch"),
             checkpoints.HistoryCSV(model_dir),
         ]
-    _save_on_sigterm(saver)
+    _save_on_sigterm()
     quiet_startup.start_xla()  # XLA's start-up lines, kept out of the first step's output
     try:
         with precision.policy(dtype_policy):  # fit traces the train and eval steps
@@ -427,8 +427,8 @@ class WorkerLostError(TrainingStopped):
     """A worker of a multi-worker job died or became unreachable."""
 
 
-def _save_on_sigterm(saver) -> None:
-    """SIGTERM (e.g. a preempted job) stops like Ctrl-C: Keras ends fit, the saver saves."""
+def _save_on_sigterm() -> None:
+    """SIGTERM (e.g. a preempted job) stops like Ctrl-C: Keras ends fit, train() saves."""
     def handler(signum, frame):
         raise KeyboardInterrupt
 
