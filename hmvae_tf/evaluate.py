@@ -31,6 +31,7 @@ import numpy as np
 
 from hmvae_tf import arg_types
 from hmvae_tf.configs import STEPS_PER_BAR
+from hmvae_tf.export_options import resolve_saved_model
 
 if TYPE_CHECKING:
     from hmvae_tf.attributes import ClientCodec
@@ -291,30 +292,6 @@ def load_windows(config: Config, split: str = "test", data_dir: str | None = Non
         raise ValueError(f"the {split} split of {dataset or config.dataset} has no windows")
     windows = np.concatenate(parts)
     return windows[:max_windows] if max_windows else windows
-
-
-def resolve_saved_model(path: str, version: int | None = None) -> str:
-    """A SavedModel version directory, or the newest version (or `version`) under an export
-    base. FileNotFoundError naming what is there when there is no such SavedModel."""
-    import os
-
-    if os.path.exists(os.path.join(path, "saved_model.pb")):
-        name = os.path.basename(os.path.abspath(path))
-        if version is not None and name != str(version):
-            raise FileNotFoundError(f"{path} is the SavedModel of version {name}, not "
-                                    f"{version}; give its export base to choose a version")
-        return path
-    versions = sorted(int(d) for d in (os.listdir(path) if os.path.isdir(path) else [])
-                      if d.isdigit() and os.path.exists(os.path.join(path, d, "saved_model.pb")))
-    if not versions:
-        raise FileNotFoundError(f"no SavedModel at {path} (neither saved_model.pb nor "
-                                "numbered version directories)")
-    if version is None:
-        return os.path.join(path, str(versions[-1]))
-    if version not in versions:
-        raise FileNotFoundError(f"{path} has no version {version}; it has "
-                                f"{', '.join(map(str, versions))}")
-    return os.path.join(path, str(version))
 
 
 def is_export(path: str) -> bool:

@@ -1,5 +1,5 @@
-"""`hmvae export`'s command line, the export's names and defaults it explains, and the
-export's metadata file.
+"""`hmvae export`'s command line, the export's names and defaults it explains, the export's
+metadata file, and which version directory of an export base a path names.
 
 Kept apart from `export`, which needs TensorFlow at import, so that `hmvae export --help`
 answers at once and light readers of an export's metadata (the server, the CLI) need no
@@ -38,6 +38,28 @@ def read_metadata(version_dir: str) -> dict:
             "export one with `hmvae export`")
     with open(path) as f:
         return json.load(f)
+
+
+def resolve_saved_model(path: str, version: int | None = None) -> str:
+    """A SavedModel version directory, or the newest version (or `version`) under an export
+    base. FileNotFoundError naming what is there when there is no such SavedModel."""
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        name = os.path.basename(os.path.abspath(path))
+        if version is not None and name != str(version):
+            raise FileNotFoundError(f"{path} is the SavedModel of version {name}, not "
+                                    f"{version}; give its export base to choose a version")
+        return path
+    versions = sorted(int(d) for d in (os.listdir(path) if os.path.isdir(path) else [])
+                      if d.isdigit() and os.path.exists(os.path.join(path, d, "saved_model.pb")))
+    if not versions:
+        raise FileNotFoundError(f"no SavedModel at {path} (neither saved_model.pb nor "
+                                "numbered version directories)")
+    if version is None:
+        return os.path.join(path, str(versions[-1]))
+    if version not in versions:
+        raise FileNotFoundError(f"{path} has no version {version}; it has "
+                                f"{', '.join(map(str, versions))}")
+    return os.path.join(path, str(version))
 
 
 def dtype_policy(metadata: dict) -> str:

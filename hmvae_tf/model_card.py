@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hmvae_tf.export_options import dtype_policy, read_metadata, reproduce_flags
+from hmvae_tf.export_options import (dtype_policy, read_metadata, reproduce_flags,
+                                     resolve_saved_model)
 
 if TYPE_CHECKING:
     from hmvae_tf.configs import Config
@@ -584,7 +585,7 @@ def make_card(args: argparse.Namespace) -> dict:
     timings = {}
     export_base = os.path.normpath(args.export_base)
     version_dir = (os.path.join(export_base, str(args.version)) if args.version
-                   else evaluate.resolve_saved_model(export_base))
+                   else resolve_saved_model(export_base))
     name = args.name or os.path.basename(export_base)
     model, config, step, _ = evaluate.load_any(version_dir, saved_model=True)
     export_meta = read_metadata(version_dir)

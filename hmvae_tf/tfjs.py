@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hmvae_tf.cli import CommandError
+from hmvae_tf.export_options import resolve_saved_model
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -268,19 +269,6 @@ def share_weights(out_dir: str, graphs: list[str], shard_bytes: int = SHARD_BYTE
 
 
 # --- conversion ------------------------------------------------------------------------------
-def resolve_saved_model(path: str) -> str:
-    """A SavedModel version directory, or the newest version under an export base."""
-    if os.path.exists(os.path.join(path, "saved_model.pb")):
-        return path
-    versions = sorted((int(d) for d in os.listdir(path) if d.isdigit()
-                       and os.path.exists(os.path.join(path, d, "saved_model.pb")))
-                      if os.path.isdir(path) else [])
-    if not versions:
-        raise FileNotFoundError(f"no SavedModel at {path} (neither saved_model.pb nor "
-                                "numbered version directories)")
-    return os.path.join(path, str(versions[-1]))
-
-
 def _tensor_info(sig: dict) -> dict:
     dtypes = {"DT_FLOAT": "float32", "DT_INT32": "int32", "DT_BOOL": "bool"}
     return {k: {"dtype": dtypes.get(v["dtype"], v["dtype"]),

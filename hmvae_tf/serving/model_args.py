@@ -29,7 +29,7 @@ def check_model_arguments(args: argparse.Namespace, out: str | None = None) -> s
     """What is wrong with the model flags (and with the --out folder, if given), or None;
     resolves args.saved_model to a version directory. Contradictions first: they cost
     nothing to find."""
-    from hmvae_tf.evaluate import resolve_saved_model
+    from hmvae_tf.export_options import resolve_saved_model
 
     if bool(args.server) == bool(args.saved_model):
         return "give either --server=host:port with --model=name, or --saved_model=dir"
