@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import tensorflow as tf
 
+from hmvae_tf.xla_runtime import XLA_CLASSIC_RUNTIME, use_classic_xla_runtime  # noqa: F401
+
 if TYPE_CHECKING:
     import keras
 
@@ -40,7 +42,6 @@ POLICIES = tuple(_DTYPES)
 # Representations whose models trained to float32's test accuracy under mixed_bfloat16
 # (BUILD.md: flat 2-bar and hierarchical 16-bar melody models): `auto` picks bfloat16 for these.
 BF16_MEASURED_REPRESENTATIONS = frozenset({"melody"})
-XLA_CLASSIC_RUNTIME = "--xla_cpu_use_thunk_runtime=false"
 _policy = "float32"
 
 
@@ -63,15 +64,6 @@ def set_policy(name: str) -> None:
     _policy = name
     if matmul_dtype() == tf.bfloat16:
         use_classic_xla_runtime()
-
-
-def use_classic_xla_runtime() -> None:
-    """Asks XLA's CPU backend for its classic runtime, the one that runs bfloat16 products at
-    oneDNN's rate, unless XLA_FLAGS already chooses a runtime. XLA reads the flag at the
-    process's first compile; later calls change nothing for this process."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_cpu_use_thunk_runtime" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} {XLA_CLASSIC_RUNTIME}".strip()
 
 
 def policy_name() -> str:

@@ -69,9 +69,9 @@ class Servable:
         if export_dtype_policy(path) == "mixed_bfloat16":
             # Its bfloat16 products run at oneDNN's rate only in XLA's classic CPU runtime;
             # that takes effect if no XLA compile has run in this process yet.
-            from hmvae_tf.model import precision
+            from hmvae_tf.xla_runtime import use_classic_xla_runtime
 
-            precision.use_classic_xla_runtime()
+            use_classic_xla_runtime()
         self.graph = tf.Graph()
         self.session = tf.compat.v1.Session(graph=self.graph, config=session_config)
         level = tf.get_logger().level
