@@ -22,12 +22,11 @@ from typing import TYPE_CHECKING, Iterable, Mapping
 import numpy as np
 
 from hmvae_tf.configs import TRACK_CLASSES
+from hmvae_tf.export_options import SIGNATURES
 
 if TYPE_CHECKING:
     import numpy.typing as npt
     from tensorflow.core.protobuf.meta_graph_pb2 import SignatureDef
-
-SIGNATURES = ("sample", "decode", "encode", "reconstruct", "interpolate")
 
 
 class ClientError(Exception):
