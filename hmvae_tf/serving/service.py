@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from tensorflow.core.framework.tensor_pb2 import TensorProto
     from tensorflow.core.protobuf.meta_graph_pb2 import SignatureDef
 
-# Signatures Predict can run (TF Serving's VerifySignature); others (__saved_model_init_op) not.
 MAX_MESSAGE_BYTES = (1 << 31) - 1  # a gRPC message, as tensorflow_model_server allows
+# Signatures Predict can run (TF Serving's VerifySignature); others (__saved_model_init_op) not.
 RUNNABLE_METHODS = {"tensorflow/serving/predict", "tensorflow/serving/classify",
                     "tensorflow/serving/regress"}
 
