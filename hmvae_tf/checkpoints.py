@@ -178,7 +178,7 @@ class CheckpointSaver(keras.callbacks.Callback):
         self.save()
         return True
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self.diverged_at is not None:
             return
         loss = (logs or {}).get("loss")
@@ -187,7 +187,7 @@ class CheckpointSaver(keras.callbacks.Callback):
         elif self.model_step() % self.every == 0:
             self.save_if_sound()
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict | None = None) -> None:
         latest = self.manager.latest_checkpoint
         if latest is None or not latest.endswith(f"-{self.model_step()}"):
             self.save_if_sound()
@@ -201,7 +201,7 @@ class StopAtStep(keras.callbacks.Callback):
         super().__init__()
         self.num_steps = num_steps
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if int(self.model.optimizer.iterations.numpy()) >= self.num_steps:
             self.model.stop_training = True
 
@@ -217,11 +217,11 @@ class StepProgbar(keras.callbacks.ProgbarLogger):
         super().__init__()
         self.num_steps = num_steps
 
-    def set_params(self, params):
+    def set_params(self, params: dict) -> None:
         super().set_params(params)
         self.period = params["steps"]
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         step = int(self.model.optimizer.iterations.numpy())
         self.target = max(1, min(self.period, self.num_steps - step))
         super().on_epoch_begin(epoch, logs)
@@ -234,7 +234,7 @@ class StepTensorBoard(keras.callbacks.TensorBoard):
     is resumed off the checkpoint grid or with another --checkpoint_every (two points at one
     x, or a gap). The tags stay Keras's own (`epoch_loss`, ...)."""
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         super().on_epoch_end(int(self.model.optimizer.iterations.numpy()), logs)
 
 
@@ -255,14 +255,14 @@ class HistoryCSV(keras.callbacks.CSVLogger):
         super().__init__(self.path, append=True)
         self._with_step = True
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         header = _header(self.path) if os.path.exists(self.path) else []
         super().on_train_begin(logs)
         if header:
             self.keys = header[1:]  # after "epoch"
         self._with_step = not header or self.STEP in header
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = dict(logs or {})
         if self._with_step:
             logs[self.STEP] = int(self.model.optimizer.iterations.numpy())

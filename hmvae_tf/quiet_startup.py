@@ -30,6 +30,7 @@ import re
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator, MutableMapping
 
 # Lines TensorFlow prints while it starts on a CPU-only machine, none of which asks the user to
 # do anything.
@@ -60,7 +61,7 @@ def unknown_lines(text: str) -> str:
 
 
 @contextlib.contextmanager
-def stderr_filtered():
+def stderr_filtered() -> Iterator[None]:
     """Runs the block with fd 2 in a temporary file, then writes its unknown lines to stderr."""
     sys.stderr.flush()
     saved = os.dup(2)
@@ -83,7 +84,7 @@ _first_session = {"pending": False}
 _first_session_lock = threading.Lock()
 
 
-def first_session_load():
+def first_session_load() -> contextlib.AbstractContextManager[None]:
     """stderr_filtered the first time it is asked for after `install()`, else a no-op: for
     loading a graph into a TF1 session, whose first optimisation logs through absl."""
     with _first_session_lock:
@@ -109,7 +110,7 @@ def start_xla() -> None:
 
 
 @contextlib.contextmanager
-def without_module(name: str):
+def without_module(name: str) -> Iterator[None]:
     """Runs the block with `import name` failing (ImportError), unless it is imported already;
     afterwards it imports normally again."""
     if name in sys.modules:
@@ -168,7 +169,7 @@ def child_environ() -> dict[str, str]:
     return environ
 
 
-def install(environ=os.environ) -> bool:
+def install(environ: MutableMapping[str, str] = os.environ) -> bool:
     """Makes TensorFlow's first import skip JAX and, unless TF_CPP_MIN_LOG_LEVEL is set, quiet
     (TF_CPP_MIN_LOG_LEVEL=3 for the rest of the process). Returns whether it quiets; nothing
     changes once TensorFlow is imported."""

@@ -57,13 +57,13 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             return None
         return super().send_head()
 
-    def end_headers(self):
+    def end_headers(self) -> None:
         # The page and model descriptions change when rebuilt or reconverted.
         if urllib.parse.urlsplit(self.path).path.endswith((".json", ".html", "/", ".js")):
             self.send_header("Cache-Control", "no-cache")
         super().end_headers()
 
-    def log_message(self, format, *args):
+    def log_message(self, format: str, *args: Any) -> None:
         if not self.quiet:
             super().log_message(format, *args)
 

@@ -42,6 +42,6 @@ class ExponentialDecayToFloor(keras.optimizers.schedules.LearningRateSchedule):
         decay = tf.pow(tf.constant(self.decay_rate, tf.float64), step)
         return tf.cast((self.initial - self.floor) * decay + self.floor, tf.float32)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, float]:
         """The constructor's arguments, so a saved optimizer can rebuild the schedule."""
         return {"initial": self.initial, "decay_rate": self.decay_rate, "floor": self.floor}

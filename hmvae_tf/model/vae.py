@@ -72,7 +72,7 @@ class MusicVAE(keras.Model):
             self.decoder.conductor.set_use_cudnn(value)
 
     @property
-    def metrics(self):
+    def metrics(self) -> list[keras.metrics.Metric]:
         """The loss-term trackers, so that Keras resets them every epoch."""
         return list(self.trackers.values())
 
@@ -242,8 +242,9 @@ class MusicVAE(keras.Model):
         """One row's Gumbel noise for `decode`: [T, sum(C_k)]."""
         return [self.config.num_steps, sum(self.track_classes)]
 
-    def decode(self, z: tf.Tensor, temperature=0.0, seed: tf.Tensor | None = None,
-               noise: tf.Tensor | None = None, bars_in_parallel: bool = False) -> tf.Tensor:
+    def decode(self, z: tf.Tensor, temperature: float | tf.Tensor = 0.0,
+               seed: tf.Tensor | None = None, noise: tf.Tensor | None = None,
+               bars_in_parallel: bool = False) -> tf.Tensor:
         """z [B, Z] -> tokens [B, T, K]. temperature: scalar or [B]; 0 = argmax.
 
         Randomness comes from `noise` (Gumbel, [B, T, sum(C_k)]) if given, else from

@@ -28,6 +28,8 @@ from tensorflow_serving.config import model_server_config_pb2
 from hmvae_tf.serving.errors import ServingError, invalid_argument, not_found
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tensorflow_serving.apis.model_pb2 import ModelSpec
 
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
@@ -56,7 +58,8 @@ class ModelSource:
         return sorted(on_disk)[-self.num_versions:] if on_disk else []
 
 
-def read_model_config(path: str, log=None) -> list[ModelSource]:
+def read_model_config(path: str, log: Callable[[str], object] | None = None
+                      ) -> list[ModelSource]:
     """Parses a ModelServerConfig text proto (TF Serving's --model_config_file). log, if
     given, is told about entries that hmvae serve takes but tensorflow_model_server refuses."""
     with open(path) as f:
@@ -164,7 +167,8 @@ def versions_on_disk(base_path: str) -> dict[int, str] | None:
 class ModelManager:
     """Holds the loaded servables of every configured model; thread-safe lookups."""
 
-    def __init__(self, sources: list[ModelSource], load_fn, log=print):
+    def __init__(self, sources: list[ModelSource], load_fn: Callable[[str, int, str], object],
+                 log: Callable[[str], object] = print):
         self.sources = {s.name: s for s in sources}
         self._load_fn = load_fn  # (name, version, path) -> servable
         self._log = log
