@@ -30,6 +30,7 @@ SMALL_MODEL = "enc_rnn_size=[128],dec_rnn_size=[128,128],z_size=64,batch_size=64
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    """The flags of `hmvae demo`."""
     parser.add_argument("--out", default="out/demo", help="where MIDI files and logs go")
     parser.add_argument("--part", choices=("all", "shipped", "scratch"), default="all",
                         help="shipped: the models in saved_models/ only; scratch: build, train, "
@@ -253,6 +254,7 @@ def print_summary(demo: Demo, seconds: float) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`hmvae demo`: runs the chosen parts, then prints a summary; exit status."""
     start = time.time()
     demo = Demo(args.out)
     if args.part in ("all", "shipped"):

@@ -616,6 +616,7 @@ def summary(desc: dict, out_dir: str) -> str:
 
 # --- command line ----------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    """The flags of `hmvae tfjs`."""
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--saved_model",
                      help="SavedModel version directory, or export base (newest version)")
@@ -642,6 +643,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`hmvae tfjs`: converts one SavedModel or every export base of a folder; exit status."""
     kwargs = dict(graphs=[g for g in args.graphs.split(",") if g], quantize=args.quantize,
                   verbose=args.verbose)
     try:

@@ -29,6 +29,7 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    """The flags of `hmvae train`."""
     parser.add_argument("--config", help="named config (e.g. cat-mel_2bar_small); optional "
                         "when --model_dir already holds a model, which then resumes")
     parser.add_argument("--hparams", default="",
@@ -439,6 +440,7 @@ def _save_on_sigterm() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`hmvae train`: trains or resumes, then prints the final metrics; exit status."""
     # First: multi-worker must precede other TF work.
     strategy = make_strategy(args.strategy, args.wait_for_workers or None)
     config = resolve_config(args.model_dir, args.config, args.hparams, args.dataset)

@@ -114,6 +114,7 @@ def build_bundle(web_root: str, log: Callable[[str], object] = print) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    """The flags of `hmvae web`."""
     parser.add_argument("--port", type=int, default=8080,
                         help="HTTP port of the page (0 picks a free one, printed)")
     parser.add_argument("--host", default="127.0.0.1",
@@ -171,6 +172,7 @@ def prepare(web_root: str, models: str, saved_models: str | None = None, build: 
 
 
 def run(args: argparse.Namespace) -> int:
+    """`hmvae web`: serves the demo page until Ctrl-C; exit status."""
     web_root = os.path.abspath(args.web_root)
     models = os.path.abspath(args.models or os.path.join(web_root, "models"))
     try:

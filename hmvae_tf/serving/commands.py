@@ -15,6 +15,7 @@ from hmvae_tf.serving import model_args
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    """The flags of `hmvae sample` or `hmvae interpolate` (`command`)."""
     if command == "sample":
         parser.description = ("Sample new sequences from the model's prior and write one MIDI "
                               "file each.")
@@ -52,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`hmvae sample` / `hmvae interpolate`: MIDI files in --out; exit status."""
     from hmvae_tf.serving.client import ClientError, MusicVAEClient
 
     for path in getattr(args, "midi_a", None), getattr(args, "midi_b", None):
