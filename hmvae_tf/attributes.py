@@ -33,6 +33,7 @@ import numpy as np
 
 from hmvae_tf import arg_types
 from hmvae_tf.cli import CommandError
+from hmvae_tf.configs import STEPS_PER_BAR
 from hmvae_tf.serving import model_args
 
 if TYPE_CHECKING:
@@ -442,7 +443,7 @@ def _apply(client, args) -> int:
     vector = vector_of(doc, args.name, client.z_size, path)
     rep = music_adapter.representation_for(client.tracks)
     music_adapter.check_instrument(rep, args.instrument)  # ValueError: run() prints it
-    bars = client.num_steps // 16
+    bars = client.num_steps // STEPS_PER_BAR
     try:
         tokens, where = music_adapter.read_window(args.midi, rep, bars, args.window,
                                                   args.instrument)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from hmvae_tf.configs import Config, ConfigError
+from hmvae_tf.configs import STEPS_PER_BAR, Config, ConfigError
 from hmvae_tf.music import augment
 
 SHUFFLE_BUFFER = 50_000
@@ -64,7 +64,7 @@ def check_fits(dataset: str, info: tfds.core.DatasetInfo, config: Config) -> Non
             built and built != config.representation):
         what = f"{built} windows" if built else f"windows of {tracks} track(s)"
         raise ConfigError(
-            f"{dataset} holds {steps}-step {what} ({steps // 16} bars), but config "
+            f"{dataset} holds {steps}-step {what} ({steps // STEPS_PER_BAR} bars), but config "
             f"{config.name} takes {config.num_steps}-step {config.representation} windows "
             f"({config.bars} bars); give a matching --dataset (its default is "
             f"{_default_dataset(config)})")

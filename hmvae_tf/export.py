@@ -17,6 +17,7 @@ import time
 
 import tensorflow as tf
 
+from hmvae_tf.configs import STEPS_PER_BAR, Config
 # The contract's names and the defaults live with the command line, which loads no TensorFlow.
 from hmvae_tf.export_options import (CONFIG_ASSET, MIN_SHARD_ROWS, PARALLEL_BARS_MIN_BYTES,
                                      PARALLEL_BARS_ROWS, SIGNATURES, XLA_DECODE_SHARDS,
@@ -242,8 +243,6 @@ def saveable_root(functions: dict) -> tf.Module:
 
 def load_model(saved_model_dir: str) -> MusicVAE:
     """A Keras MusicVAE rebuilt from an export: its config, and its weights matched by path."""
-    from hmvae_tf.configs import Config
-
     config = Config.from_json(json.dumps(read_metadata(saved_model_dir)["config"]))
     model = MusicVAE(config)
     model.build()
@@ -323,7 +322,7 @@ def export_saved_model(model: MusicVAE, export_base: str, version: int | None = 
             "config": json.loads(model.config.to_json()),
             "tracks": list(model.config.tracks),
             "track_classes": list(model.config.track_classes),
-            "steps_per_bar": 16,
+            "steps_per_bar": STEPS_PER_BAR,
             "num_steps": model.config.num_steps,
             "z_size": model.config.z_size,
             "options": options,

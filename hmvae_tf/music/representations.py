@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from . import drums, melody, midi_io, trio
-from .grid import DEFAULT_QPM, Stats
+from .grid import DEFAULT_QPM, STEPS_PER_BAR, Stats
 from .windows import NoWindowError, Window, WindowBatch
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class Representation:
 
     def token_shape(self, num_bars: int) -> tuple[int, ...]:
         """Shape of a `num_bars` window's tokens, for checking inputs and building specs."""
-        steps = num_bars * 16
+        steps = num_bars * STEPS_PER_BAR
         return (steps, len(self.tracks)) if self.multitrack else (steps,)
 
     def extract_windows(self, ns: NoteSequence, num_bars: int, stats: Stats | None = None

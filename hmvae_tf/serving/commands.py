@@ -11,6 +11,7 @@ import os
 
 from hmvae_tf import arg_types
 from hmvae_tf.cli import CommandError
+from hmvae_tf.configs import STEPS_PER_BAR
 from hmvae_tf.serving import model_args
 
 
@@ -98,7 +99,7 @@ def _of(index: int, total: int) -> str:
 
 
 def _report(client, files: list, what: str) -> None:
-    bars = client.num_steps // 16
+    bars = client.num_steps // STEPS_PER_BAR
     print(f"{client.description}: {'+'.join(client.tracks)}, {client.num_steps} steps "
           f"({bars} bars), z {client.z_size}")
     print(f"{what}; wrote {len(files)} MIDI file{'s' if len(files) > 1 else ''}:")
@@ -135,7 +136,7 @@ def _interpolate(client, args) -> int:
             music_adapter.check_instrument(rep, instrument)
     except ValueError as err:
         raise CommandError(str(err))
-    bars = client.num_steps // 16
+    bars = client.num_steps // STEPS_PER_BAR
     ends, sources = [], []
     inputs = list(zip((args.midi_a, args.midi_b), args.window, args.instrument))
     for path, window, instrument in inputs:
