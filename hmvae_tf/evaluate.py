@@ -377,7 +377,9 @@ def run(args: argparse.Namespace) -> int:
     """`hmvae evaluate`: prints (and with --json_out writes) the metrics table; exit status."""
     sources = [(p, False) for p in args.model_dir] + [(p, True) for p in args.saved_model]
     if not sources:
-        raise SystemExit("give at least one --model_dir or --saved_model")
+        from hmvae_tf.cli import CommandError
+
+        raise CommandError("give at least one --model_dir or --saved_model")
     rows = []
     for path, is_export in sources:
         model, config, step, shown = load_any(path, is_export, args.step)

@@ -637,7 +637,9 @@ def make_card(args: argparse.Namespace) -> dict:
         is_export = evaluate.is_export(path)
         other, other_config, other_step, other_shown = evaluate.load_any(path, is_export)
         if (other_config.num_steps, other_config.tracks) != (config.num_steps, config.tracks):
-            raise SystemExit(f"{path} models other windows than {name}")
+            from hmvae_tf.cli import CommandError
+
+            raise CommandError(f"{path} models other windows than {name}")
         row = evaluate.evaluate_model(other, (tokens[i:i + args.batch_size]
                                               for i in range(0, len(tokens), args.batch_size)),
                                       progress=progress)
@@ -754,7 +756,9 @@ def run(args: argparse.Namespace) -> int:
         print(summary_table(args.summary))
         return 0
     if not args.export_base:
-        raise SystemExit("give --export_base (and --model_dir), or --summary=<folder>")
+        from hmvae_tf.cli import CommandError
+
+        raise CommandError("give --export_base (and --model_dir), or --summary=<folder>")
     metrics = make_card(args)
     print(f"wrote {os.path.join(args.export_base, CARD)}, {METRICS}, {FIGURES}/, {EXAMPLES}/ "
           f"and {metrics['export']['attributes_file']} in {metrics['card_seconds']:.0f} s")

@@ -214,11 +214,12 @@ def resolve_config(model_dir: str, name: str | None, hparams: str,
     model records --dataset as its config's dataset, so that evaluate, card and a resume
     without the flag read the data it was trained on."""
     from hmvae_tf import checkpoints, configs
+    from hmvae_tf.cli import CommandError
 
     saved = checkpoints.load_config(model_dir)
     if saved is None:
         if not name:
-            raise SystemExit(f"{model_dir} holds no model yet: pass --config=<name> "
+            raise CommandError(f"{model_dir} holds no model yet: pass --config=<name> "
                              f"(one of {', '.join(configs.CONFIGS)})")
         config = configs.get_config(name, hparams)
         return dataclasses.replace(config, dataset=dataset) if dataset else config
@@ -228,7 +229,7 @@ def resolve_config(model_dir: str, name: str | None, hparams: str,
     if dataclasses.replace(wanted, dataset=saved.dataset) != saved:
         what = (f"not a {wanted.name} one" if wanted.name != saved.name
                 else "with other hyper-parameters")
-        raise SystemExit(
+        raise CommandError(
             f"{model_dir} already holds a {saved.name} model, {what}; to resume it, drop "
             "--config/--hparams; to train a new one, use a new --model_dir")
     return saved
@@ -265,6 +266,8 @@ def _check_workers_agree(strategy: tf.distribute.Strategy, step: int, model_dir:
 
     import tensorflow as tf
 
+    from hmvae_tf.cli import CommandError
+
     if not _cluster(strategy):
         return
     key = int.from_bytes(hashlib.sha256(job.encode()).digest()[:7], "big")
@@ -276,13 +279,13 @@ def _check_workers_agree(strategy: tf.distribute.Strategy, step: int, model_dir:
 
     rows = gather().numpy().tolist()
     if len({key for _, key in rows}) > 1:
-        raise SystemExit(
+        raise CommandError(
             "the workers were started with different --config/--hparams, --num_steps or "
             "--checkpoint_every (or a worker of another job holds a port of TF_CONFIG): "
             "start every worker with the same command")
     steps = sorted({step for step, _ in rows})
     if len(steps) > 1:
-        raise SystemExit(
+        raise CommandError(
             f"the workers found different newest checkpoints in {model_dir} (steps {steps}): "
             "the model directory must be on a file system every worker sees")
 

@@ -140,7 +140,7 @@ def test_hparams_alone_cannot_change_a_saved_model(tmp_path):
     """Resuming applies --hparams to the saved config: a change is refused, not ignored."""
     saved = configs.get_config("cat-mel_2bar_small", "z_size=16")
     checkpoints.save_config(str(tmp_path), saved)
-    with pytest.raises(SystemExit, match="already holds a cat-mel_2bar_small model"):
+    with pytest.raises(cli.CommandError, match="already holds a cat-mel_2bar_small model"):
         train.resolve_config(str(tmp_path), None, "z_size=64")
     assert train.resolve_config(str(tmp_path), None, "z_size=16") == saved
     assert train.resolve_config(str(tmp_path), None, "") == saved

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from hmvae_tf import checkpoints, data, model_card, plots, train
+from hmvae_tf.cli import CommandError
 from model_helpers import scale_melodies, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -206,10 +207,10 @@ def test_history_of_an_older_version_is_continued_in_its_own_columns(tmp_path):
 def test_resume_refuses_a_different_config(tmp_path):
     config = tiny_config(extra="batch_size=8")
     checkpoints.save_config(str(tmp_path), config)
-    with pytest.raises(SystemExit, match="already holds"):
+    with pytest.raises(CommandError, match="already holds"):
         train.resolve_config(str(tmp_path), "cat-mel_2bar_small", "z_size=4")
     assert train.resolve_config(str(tmp_path), None, "") == config
-    with pytest.raises(SystemExit, match="holds a cat-mel_2bar_small model, not a "
+    with pytest.raises(CommandError, match="holds a cat-mel_2bar_small model, not a "
                                          "cat-drums_2bar_small one"):
         train.resolve_config(str(tmp_path), "cat-drums_2bar_small", "")
 
@@ -224,7 +225,7 @@ def test_the_command_that_started_a_model_resumes_it(tmp_path):
     for dataset in ("hmvae_notesequences/mel_2bar_other", None):
         resumed = train.resolve_config(model_dir, "cat-mel_2bar_small", "z_size=8", dataset)
         assert resumed == config and resumed.dataset == "hmvae_notesequences/mel_2bar_other"
-    with pytest.raises(SystemExit, match="other hyper-parameters"):
+    with pytest.raises(CommandError, match="other hyper-parameters"):
         train.resolve_config(model_dir, "cat-mel_2bar_small", "z_size=16",
                              "hmvae_notesequences/mel_2bar_other")
 

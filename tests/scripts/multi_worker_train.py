@@ -13,6 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 
 from hmvae_tf import data, train  # noqa: E402
+from hmvae_tf.cli import CommandError  # noqa: E402
 from model_helpers import scale_melodies, tiny_config  # noqa: E402
 
 strategy = train.make_strategy("multi_worker")  # before any other TensorFlow work
@@ -28,7 +29,7 @@ try:
     history = train.train(config, model_dir, num_steps=steps,
                           checkpoint_every=min(steps // 2, 1000), strategy=strategy,
                           train_data=pipeline, seed=7, verbose=0)
-except (train.TrainingStopped, ValueError, SystemExit) as err:  # as `hmvae train` says them
+except (train.TrainingStopped, ValueError, CommandError) as err:  # as `hmvae train` says them
     print(f"ERROR {type(err).__name__}: {err}", flush=True)
     sys.exit(1)
 model = history.model
