@@ -459,7 +459,8 @@ def _apply(client, args) -> int:
     stem = os.path.splitext(os.path.basename(args.midi))[0]
     # What changes the output is in the name, so another run does not overwrite it.
     stem += (music_adapter.input_tag(args.window, args.instrument)
-             + (f"_t{args.temperature:g}_seed{args.seed}" if args.temperature else ""))
+             + (f"_t{args.temperature:g}_seed{args.seed}" if args.temperature else "")
+             + music_adapter.qpm_tag(args.qpm))
     label = model_args.model_label(args)
     print(f"{client.description}: {args.name} vector from {path}")
     print(f"  input {where}: {int(note_counts(tokens[None], client.tracks)[0])} notes")

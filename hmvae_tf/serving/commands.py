@@ -120,7 +120,8 @@ def _sample(client, args) -> int:
     label = model_args.model_label(args)
     files = []
     for i, row in enumerate(tokens):
-        name = f"{label}_sample_t{args.temperature:g}_seed{args.seed}_{_of(i, len(tokens))}.mid"
+        name = (f"{label}_sample_t{args.temperature:g}_seed{args.seed}"
+                f"{music_adapter.qpm_tag(args.qpm)}_{_of(i, len(tokens))}.mid")
         _write(rep, row, os.path.join(args.out, name), args.qpm, files)
     _report(client, files, f"sampled {len(tokens)} at temperature {args.temperature:g}, "
                            f"seed {args.seed}")
@@ -155,7 +156,8 @@ def _interpolate(client, args) -> int:
     # Everything that changes the output is in the name, so another run does not overwrite it.
     tags = [music_adapter.input_tag(window, instrument) for _, window, instrument in inputs]
     prefix = (f"{model_args.model_label(args)}_interp_{stem}_t{args.temperature:g}_seed{args.seed}"
-              + (tags[0] if tags[0] == tags[1] else f"_a{tags[0]}_b{tags[1]}"))
+              + (tags[0] if tags[0] == tags[1] else f"_a{tags[0]}_b{tags[1]}")
+              + music_adapter.qpm_tag(args.qpm))
     files, sequences = [], []
     for i, row in enumerate(tokens):
         name = f"{prefix}_{_of(i, len(tokens))}.mid"

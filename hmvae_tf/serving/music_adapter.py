@@ -11,6 +11,7 @@ import numpy as np
 
 from hmvae_tf.configs import REPRESENTATION_TRACKS
 from hmvae_tf.music import midi_io
+from hmvae_tf.music.grid import DEFAULT_QPM
 from hmvae_tf.music.representations import get_representation
 
 if TYPE_CHECKING:
@@ -95,6 +96,12 @@ def input_tag(window_index: int, instrument: int | None) -> str:
     file names tell apart what read_window read."""
     return ((f"_w{window_index}" if window_index else "")
             + ("" if instrument is None else f"_i{instrument}"))
+
+
+def qpm_tag(qpm: float, default: float = DEFAULT_QPM) -> str:
+    """'_q90' for a --qpm other than the default ('' for it): files written at another tempo
+    get other names, so a run at another tempo does not overwrite the first run's files."""
+    return "" if qpm == default else f"_q{qpm:g}"
 
 
 def _program_name(program: int) -> str:
