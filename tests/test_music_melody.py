@@ -358,3 +358,27 @@ def test_too_few_windows_names_the_meter_that_cut_the_rest():
     with pytest.raises(NoWindowError, match=r"only 1 2-bar window\(s\) exist \(the parts in "
                                             r"3/4 do not fit"):
         melody.find_window(ns, 2, window_index=5)
+
+
+def test_window_says_what_it_padded_and_left_out(tmp_path):
+    """A file shorter than the model's window is padded with silence, and notes outside
+    MIDI pitch 21..108 are dropped: the window says both, and the command's line shows it."""
+    from hmvae_tf.serving import music_adapter
+
+    half_bar = note_sequence([(0, 0.25, 60), (0.25, 0.5, 64), (0.5, 1.0, 67)])
+    window = melody.find_window(half_bar, 16)
+    assert window.silent_bars == 15 and window.notes_out_of_range == 0
+    assert melody.find_window(scale_ns(bars=4), 2, window_index=2).silent_bars == 0
+    high = note_sequence([(i * 0.5, i * 0.5 + 0.5, 112 if i % 4 == 0 else 72)
+                          for i in range(16)])  # two bars of eighths
+    window = melody.find_window(high, 2)
+    assert window.notes_out_of_range == 4 and window.silent_bars == 0
+    path = tmp_path / "short.mid"
+    midi_io.write_midi(half_bar, path)
+    _, where = music_adapter.read_window(str(path), MEL, 16)
+    assert "bars 1-16 of instrument 0" in where
+    assert where.endswith("; the music ends in bar 1, the last 15 bars are silence")
+    path = tmp_path / "high.mid"
+    midi_io.write_midi(high, path)
+    _, where = music_adapter.read_window(str(path), MEL, 2)
+    assert where.endswith("; 4 notes outside MIDI pitch 21..108 left out")

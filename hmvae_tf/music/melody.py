@@ -306,6 +306,11 @@ class MelodyWindow:
     start_bar: int  # first bar; 0 = the piece's first bar (or its pickup)
     # True when no instrument of the asked programs had notes and another pitched one was used.
     other_programs: bool = False
+    # Bars at the window's end past the end of the music (padded with silence): a short file
+    # in a long window.
+    silent_bars: int = 0
+    # Notes of the chosen instrument starting in the window outside MIDI pitch 21..108 (left out).
+    notes_out_of_range: int = 0
 
 
 def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
@@ -374,8 +379,15 @@ class _Search:
                     track = tracks[k]
                     tokens = pad_to(track.tokens, (start + num_bars) * STEPS_PER_BAR)
                     tokens = canonicalize(bar_slices(tokens, np.array([start]), num_bars))[0]
-                    self.window = MelodyWindow(tokens, track.instrument, track.program,
-                                               seg.first_bar + start)
+                    n = seg.notes
+                    lo, hi = start * STEPS_PER_BAR, (start + num_bars) * STEPS_PER_BAR
+                    dropped = ((n.instrument == track.instrument) & ~n.is_drum
+                               & ((n.pitch < MIN_PITCH) | (n.pitch > MAX_PITCH))
+                               & (n.start >= lo) & (n.start < hi))
+                    self.window = MelodyWindow(
+                        tokens, track.instrument, track.program, seg.first_bar + start,
+                        silent_bars=max(0, start + num_bars - seg.num_bars),
+                        notes_out_of_range=int(np.count_nonzero(dropped)))
                     return
                 self.found += 1
 

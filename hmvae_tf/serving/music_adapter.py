@@ -81,6 +81,16 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
     elif others and instrument is None:
         where += (f"; other parts: instrument {', '.join(map(str, others))} "
                   "(choose with --instrument)")
+    # A short file in a long window, or notes the representation cannot hold: said, so a
+    # poor reconstruction is not a mystery.
+    if window.silent_bars:
+        last = window.start_bar + num_bars - window.silent_bars  # 1-based, as printed
+        where += (f"; the music ends in bar {last}, the last {window.silent_bars} "
+                  f"bar{'s are' if window.silent_bars > 1 else ' is'} silence")
+    if window.notes_out_of_range:
+        count = window.notes_out_of_range
+        where += (f"; {count} note{'s' if count > 1 else ''} outside MIDI pitch "
+                  f"{melody.MIN_PITCH}..{melody.MAX_PITCH} left out")
     return window.tokens, where
 
 
