@@ -454,7 +454,13 @@ def _apply(client, args) -> int:
     mu = codec.mu(_as_3d(tokens[None], client.tracks))
     rows = [0.0] + [a for a in amounts if a != 0.0]
     z = np.concatenate([mu + a * vector for a in rows]).astype(np.float32)
-    decoded = codec.decode(z, args.temperature, args.seed)
+    if args.temperature:
+        # Sampling draws per row of a batch: one call per amount, so an amount's file is the
+        # same whichever other amounts are asked with it (the names do not say them).
+        decoded = np.concatenate([codec.decode(z[i:i + 1], args.temperature, args.seed)
+                                  for i in range(len(z))])
+    else:
+        decoded = codec.decode(z, args.temperature, args.seed)
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.splitext(os.path.basename(args.midi))[0]
     # What changes the output is in the name, so another run does not overwrite it.
