@@ -71,15 +71,18 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
     from hmvae_tf.music import melody
 
     window = melody.find_window(ns, num_bars, window_index, instrument=instrument)
+    # The file's track names (e.g. a chorale's Soprano ... Bass), which say more than numbers.
+    names = {i.instrument: i.name for i in ns.instrument_infos if i.name}
+    part = lambda k: f"{k} '{names[k]}'" if k in names else str(k)  # noqa: E731
     where = (f"window {window_index}: bars {window.start_bar + 1}-{window.start_bar + num_bars}"
-             f" of instrument {window.instrument} (program {window.program}, "
+             f" of instrument {part(window.instrument)} (program {window.program}, "
              f"{_program_name(window.program)})")
     others = sorted(melody.ns_instruments(ns) - {window.instrument})
     if window.other_programs:
         where += ("; its program is outside programs 0-31, the melody programs of 2-bar "
                   "training data")
     elif others and instrument is None:
-        where += (f"; other parts: instrument {', '.join(map(str, others))} "
+        where += (f"; other parts: instrument {', '.join(map(part, others))} "
                   "(choose with --instrument)")
     # A short file in a long window, or notes the representation cannot hold: said, so a
     # poor reconstruction is not a mystery.
