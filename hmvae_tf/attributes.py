@@ -316,8 +316,10 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     g.add_argument("--temperature", type=arg_types.non_negative_float, default=0.0,
                    help="decoding temperature; 0 = argmax (deterministic)")
     g.add_argument("--seed", type=arg_types.seed, default=0, help="seed (temperature > 0)")
-    g.add_argument("--qpm", type=arg_types.qpm, default=120.0,
-                   help="tempo of the written MIDI files (quarter notes per minute)")
+    g.add_argument("--qpm", type=arg_types.qpm, default=None,
+                   help="tempo of the written MIDI files (quarter notes per minute); default: "
+                   "the input's tempo at its window (120 if the file sets none); a tempo "
+                   "other than 120 is in the file names (_q90)")
     g.add_argument("--out", default="out", help="output directory (created if missing)")
     g = parser.add_argument_group("compute")
     g.add_argument("--compute", action="store_true",
@@ -445,11 +447,12 @@ def _apply(client, args) -> int:
     music_adapter.check_instrument(rep, args.instrument)  # ValueError: run() prints it
     bars = client.num_steps // STEPS_PER_BAR
     try:
-        tokens, where = music_adapter.read_window(args.midi, rep, bars, args.window,
-                                                  args.instrument)
+        tokens, where, window_qpm = music_adapter.read_window(args.midi, rep, bars,
+                                                              args.window, args.instrument)
     except ValueError as err:
         raise CommandError(f"{args.midi}: no usable window for a {bars}-bar model: "
                      f"{str(err).removeprefix(f'{args.midi}: ')}")
+    qpm = args.qpm or window_qpm  # a reconstruction plays as fast as its input
     codec = ClientCodec(client)
     mu = codec.mu(_as_3d(tokens[None], client.tracks))
     rows = [0.0] + [a for a in amounts if a != 0.0]
@@ -466,15 +469,16 @@ def _apply(client, args) -> int:
     # What changes the output is in the name, so another run does not overwrite it.
     stem += (music_adapter.input_tag(args.window, args.instrument)
              + (f"_t{args.temperature:g}_seed{args.seed}" if args.temperature else "")
-             + music_adapter.qpm_tag(args.qpm))
+             + music_adapter.qpm_tag(qpm))
     label = model_args.model_label(args)
     print(f"{client.description}: {args.name} vector from {path}")
-    print(f"  input {where}: {int(note_counts(tokens[None], client.tracks)[0])} notes")
+    print(f"  input {where}: {int(note_counts(tokens[None], client.tracks)[0])} notes, "
+          f"{window_qpm:g} qpm" + ("" if args.qpm else " (the outputs' tempo; --qpm to change it)"))
     for a, row in zip(rows, decoded):
         suffix = "recon" if a == 0.0 else f"{args.name}{a:+g}"
         out = os.path.join(args.out, f"{label}_{stem}_{suffix}.mid")
         music_adapter.write_midi(rep.to_note_sequence(row if len(client.tracks) > 1 else row[:, 0],
-                                                      args.qpm), out)
+                                                      qpm), out)
         pitch = mean_pitches(row[None], client.tracks)[0]
         print(f"  amount {a:+g}: {int(note_counts(row[None], client.tracks)[0]):3d} notes"
               + (f", mean pitch {pitch:.1f}" if np.isfinite(pitch) else "") + f" -> {out}")

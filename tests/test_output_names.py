@@ -62,3 +62,38 @@ def test_an_amount_samples_the_same_whatever_amounts_come_with_it(model_repo, tm
         outs.append(out)
     name = "mel_a_t1_seed3_density+1.mid"
     assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes()
+
+
+def test_outputs_take_the_inputs_tempo_unless_qpm_is_given(model_repo, tmp_path,  # noqa: F811
+                                                           capsys):
+    """A reconstruction played at 120 while its input was at 90 sounded like another piece:
+    interpolate writes at the first input's tempo, attribute at its input's, unless --qpm."""
+    import json
+
+    from hmvae_tf import attributes
+
+    slow = melody_ns([60, 62, 64, 65, 67, 69, 71, 72])
+    slow.tempos[0].qpm = 90  # the same notes on the beat grid, at 90 qpm
+    for note in slow.notes:
+        note.start_time, note.end_time = note.start_time * 4 / 3, note.end_time * 4 / 3
+    slow.total_time *= 4 / 3
+    a = tmp_path / "a.mid"
+    midi_io.note_sequence_to_midi_file(slow, str(a))
+    src = f"--saved_model={model_repo.mel_v1}"
+    out = tmp_path / "out"
+    for extra in ([], ["--qpm=120"]):
+        assert cli.main(["interpolate", str(a), str(a), src, "--steps=2", f"--out={out}",
+                         *extra]) == 0
+    printed = capsys.readouterr().out
+    assert "90 qpm (the tempo of" in printed and f"{a} (90 qpm): window 0" in printed
+    tempo = lambda path: midi_io.midi_file_to_note_sequence(str(path)).tempos[0].qpm  # noqa: E731
+    assert tempo(out / "mel_interp_a_a_t0.5_seed0_q90_01-of-02.mid") == pytest.approx(90, abs=1e-3)
+    assert tempo(out / "mel_interp_a_a_t0.5_seed0_01-of-02.mid") == pytest.approx(120, abs=1e-3)
+
+    vectors = tmp_path / "attributes.json"
+    vectors.write_text(json.dumps({"format": attributes.FORMAT, "attributes": {
+        "density": {"vector": [0.5] * 8}}}))  # the toy model's z_size
+    assert cli.main(["attribute", str(a), src, f"--attributes={vectors}", "--amount=1",
+                     f"--out={out}"]) == 0
+    assert "8 notes, 90 qpm (the outputs' tempo" in capsys.readouterr().out
+    assert tempo(out / "mel_a_q90_density+1.mid") == pytest.approx(90, abs=1e-3)

@@ -164,7 +164,7 @@ def test_sample_and_interpolate_commands(backend, hmvae_server, model_repo, tmp_
     whole = out / "mel_interp_a_b_t0.5_seed0_all.mid"
     assert read_notes(str(whole)) == sum(read_notes(f) for f in steps)
     assert "interpolated" in stdout and "reconstructions" in stdout
-    assert f"{a}: window 0: bars 1-2 of instrument 0 (program 0, Acoustic Grand Piano)" in stdout
+    assert f"{a} (120 qpm): window 0: bars 1-2 of instrument 0 (program 0, Acoustic Grand Piano)" in stdout
 
 
 def test_interpolate_says_which_part_it_took_and_takes_the_one_asked_for(
@@ -187,16 +187,16 @@ def test_interpolate_says_which_part_it_took_and_takes_the_one_asked_for(
     code, stdout, stderr = run_cli(capsys, "interpolate", str(paths["duet"]),
                                    str(paths["flute"]), *src)
     assert code == 0, stderr
-    assert "duet.mid: window 0: bars 1-2 of instrument 1 (program 24, Acoustic Guitar (nylon)); " \
+    assert "duet.mid (120 qpm): window 0: bars 1-2 of instrument 1 (program 24, Acoustic Guitar (nylon)); " \
            "other parts: instrument 0 (choose with --instrument)" in stdout
-    assert "flute.mid: window 0: bars 1-2 of instrument 0 (program 73, Flute); its program is " \
+    assert "flute.mid (120 qpm): window 0: bars 1-2 of instrument 0 (program 73, Flute); its program is " \
            "outside programs 0-31, the melody programs of 2-bar training data" in stdout
     first = midi_io.midi_file_to_note_sequence(
         str(tmp_path / "out" / "mel_interp_duet_flute_t0_seed0_01-of-02.mid"))
     code, stdout, stderr = run_cli(capsys, "interpolate", str(paths["duet"]),
                                    str(paths["flute"]), *src, "--instrument=0")
     assert code == 0, stderr
-    assert "duet.mid: window 0: bars 1-2 of instrument 0 (program 0," in stdout
+    assert "duet.mid (120 qpm): window 0: bars 1-2 of instrument 0 (program 0," in stdout
     # The reconstruction of the first input follows the chosen part's register.
     chosen = midi_io.midi_file_to_note_sequence(
         str(tmp_path / "out" / "mel_interp_duet_flute_t0_seed0_i0_01-of-02.mid"))
@@ -210,8 +210,8 @@ def test_interpolate_says_which_part_it_took_and_takes_the_one_asked_for(
     code, stdout, stderr = run_cli(capsys, "interpolate", str(paths["duet"]), str(paths["duet"]),
                                    *src, "--instrument=0,1")
     assert code == 0, stderr
-    assert stdout.count("duet.mid: window 0: bars 1-2 of instrument 0 (program 0,") == 1
-    assert stdout.count("duet.mid: window 0: bars 1-2 of instrument 1 (program 24,") == 1
+    assert stdout.count("duet.mid (120 qpm): window 0: bars 1-2 of instrument 0 (program 0,") == 1
+    assert stdout.count("duet.mid (120 qpm): window 0: bars 1-2 of instrument 1 (program 24,") == 1
     ends = [midi_io.midi_file_to_note_sequence(str(
         tmp_path / "out" / f"mel_interp_duet_duet_t0_seed0_a_i0_b_i1_0{k}-of-02.mid"))
         for k in (1, 2)]

@@ -142,9 +142,9 @@ def from_note_sequence(ns: NoteSequence | bytes | str | os.PathLike, num_bars: i
 
 
 def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
-                window_index: int = 0) -> tuple[np.ndarray, int]:
-    """(tokens, bar number in the piece it starts at) of the `window_index`-th grid window
-    with a drum hit; raises NoWindowError saying why there is none."""
+                window_index: int = 0) -> tuple[np.ndarray, int, float]:
+    """(tokens, bar number in the piece it starts at, tempo there) of the `window_index`-th
+    grid window with a drum hit; raises NoWindowError saying why there is none."""
     from . import midi_io
     ns, name = midi_io.as_note_sequence(ns)
     stats = Stats()
@@ -161,7 +161,8 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
         for start in starts[cum[starts + num_bars] > cum[starts]].tolist():
             if found == window_index:
                 tokens = pad_to(track.tokens, (start + num_bars) * STEPS_PER_BAR)
-                return bar_slices(tokens, np.array([start]), num_bars)[0], seg.first_bar + start
+                return (bar_slices(tokens, np.array([start]), num_bars)[0],
+                        seg.first_bar + start, seg.qpm_at_bar(start))
             found += 1
     if found:
         raise NoWindowError(f"{name}: asked for drum window {window_index} but only "

@@ -311,6 +311,7 @@ class MelodyWindow:
     silent_bars: int = 0
     # Notes of the chosen instrument starting in the window outside MIDI pitch 21..108 (left out).
     notes_out_of_range: int = 0
+    qpm: float = 120.0  # the tempo in force at the window's first bar
 
 
 def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
@@ -387,7 +388,8 @@ class _Search:
                     self.window = MelodyWindow(
                         tokens, track.instrument, track.program, seg.first_bar + start,
                         silent_bars=max(0, start + num_bars - seg.num_bars),
-                        notes_out_of_range=int(np.count_nonzero(dropped)))
+                        notes_out_of_range=int(np.count_nonzero(dropped)),
+                        qpm=seg.qpm_at_bar(start))
                     return
                 self.found += 1
 

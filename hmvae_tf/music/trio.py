@@ -117,9 +117,10 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
                 window_index: int = 0,
                 melody_programs: Iterable[int] = melody.MELODY_PROGRAMS,
                 bass_programs: Iterable[int] = melody.BASS_PROGRAMS
-                ) -> tuple[np.ndarray, int, tuple[int, int]]:
-    """(tokens, bar number in the piece it starts at, (melody program, bass program)) of the
-    `window_index`-th grid window with all roles; raises NoWindowError saying why not."""
+                ) -> tuple[np.ndarray, int, tuple[int, int], float]:
+    """(tokens, bar number in the piece it starts at, (melody program, bass program), tempo
+    there) of the `window_index`-th grid window with all roles; raises NoWindowError saying
+    why not."""
     from . import midi_io
     ns, name = midi_io.as_note_sequence(ns)
     stats = Stats()
@@ -133,7 +134,8 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
         any_track |= has_all
         if window_index < found + len(wins):
             i = window_index - found
-            return wins[i], seg.first_bar + int(kept[i]), programs[i]
+            return (wins[i], seg.first_bar + int(kept[i]), programs[i],
+                    seg.qpm_at_bar(int(kept[i])))
         found += len(wins)
     if found:
         raise NoWindowError(f"{name}: asked for trio window {window_index} but only "

@@ -48,8 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                    help="softmax temperature; 0 = argmax (deterministic)")
     g.add_argument("--seed", type=arg_types.seed, default=0,
                    help=f"seed (0..{arg_types.MAX_SEED}): same seed, same output")
-    g.add_argument("--qpm", type=arg_types.qpm, default=120.0,
-                   help="tempo of the written MIDI files (quarter notes per minute)")
+    g.add_argument("--qpm", type=arg_types.qpm, default=None,
+                   help="tempo of the written MIDI files (quarter notes per minute); default: "
+                   + ("120" if command == "sample" else
+                      "the first input's tempo at its window (120 if the file sets none)")
+                   + "; a tempo other than 120 is in the file names (_q90)")
     g.add_argument("--out", default="out", help="output directory (created if missing)")
 
 
@@ -118,11 +121,12 @@ def _sample(client, args) -> int:
     tokens = client.sample(args.n, temperature=args.temperature, seed=args.seed)
     os.makedirs(args.out, exist_ok=True)
     label = model_args.model_label(args)
+    qpm = args.qpm or music_adapter.DEFAULT_QPM
     files = []
     for i, row in enumerate(tokens):
         name = (f"{label}_sample_t{args.temperature:g}_seed{args.seed}"
-                f"{music_adapter.qpm_tag(args.qpm)}_{_of(i, len(tokens))}.mid")
-        _write(rep, row, os.path.join(args.out, name), args.qpm, files)
+                f"{music_adapter.qpm_tag(qpm)}_{_of(i, len(tokens))}.mid")
+        _write(rep, row, os.path.join(args.out, name), qpm, files)
     _report(client, files, f"sampled {len(tokens)} at temperature {args.temperature:g}, "
                            f"seed {args.seed}")
     return 0
@@ -138,36 +142,43 @@ def _interpolate(client, args) -> int:
     except ValueError as err:
         raise CommandError(str(err))
     bars = client.num_steps // STEPS_PER_BAR
-    ends, sources = [], []
+    ends, sources, tempos = [], [], []
     inputs = list(zip((args.midi_a, args.midi_b), args.window, args.instrument))
     for path, window, instrument in inputs:
         try:
-            tokens, where = music_adapter.read_window(path, rep, bars, window, instrument)
+            tokens, where, window_qpm = music_adapter.read_window(path, rep, bars, window,
+                                                                  instrument)
             ends.append(tokens)
-            sources.append(f"  {path}: {where}")
+            tempos.append(window_qpm)
+            sources.append(f"  {path} ({window_qpm:g} qpm): {where}")
         except ValueError as err:
             what = "melody" if rep.tracks == ("melody",) else "+".join(rep.tracks)
             reason = str(err).removeprefix(f"{path}: ")  # the window finder names the file too
             raise CommandError(f"{path}: no usable {what} for a {bars}-bar model: {reason}")
     tokens = client.interpolate(ends[0], ends[1], num_steps=args.steps,
                                 temperature=args.temperature, seed=args.seed)
+    # Written at the first input's tempo unless --qpm says otherwise, so that a reconstruction
+    # plays as fast as its input.
+    qpm = args.qpm or tempos[0]
     os.makedirs(args.out, exist_ok=True)
     stem = "_".join(os.path.splitext(os.path.basename(p))[0] for p in (args.midi_a, args.midi_b))
     # Everything that changes the output is in the name, so another run does not overwrite it.
     tags = [music_adapter.input_tag(window, instrument) for _, window, instrument in inputs]
     prefix = (f"{model_args.model_label(args)}_interp_{stem}_t{args.temperature:g}_seed{args.seed}"
               + (tags[0] if tags[0] == tags[1] else f"_a{tags[0]}_b{tags[1]}")
-              + music_adapter.qpm_tag(args.qpm))
+              + music_adapter.qpm_tag(qpm))
     files, sequences = [], []
     for i, row in enumerate(tokens):
         name = f"{prefix}_{_of(i, len(tokens))}.mid"
-        sequences.append(_write(rep, row, os.path.join(args.out, name), args.qpm, files))
+        sequences.append(_write(rep, row, os.path.join(args.out, name), qpm, files))
     whole = music_adapter.concatenate(sequences)
     path = os.path.join(args.out, f"{prefix}_all.mid")
     music_adapter.write_midi(whole, path)
     files.append((path, len(whole.notes)))
     _report(client, files, f"interpolated {args.midi_a} -> {args.midi_b} in {args.steps} steps "
                            f"(first and last: reconstructions) at temperature "
-                           f"{args.temperature:g}, seed {args.seed}")
+                           f"{args.temperature:g}, seed {args.seed}, {qpm:g} qpm"
+                           + ("" if args.qpm else f" (the tempo of {args.midi_a}; --qpm to "
+                              "change it)"))
     print("inputs:", *sources, sep="\n")
     return 0

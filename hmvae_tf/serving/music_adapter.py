@@ -5,7 +5,7 @@ through the representation a model's tracks name (melody, drums or trio).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, NamedTuple
 
 import numpy as np
 
@@ -44,11 +44,19 @@ def concatenate(sequences: Iterable[NoteSequence]) -> NoteSequence:
     return sequences_lib.concatenate_sequences(list(sequences))
 
 
+class InputWindow(NamedTuple):
+    """One window of a MIDI file, read for a model."""
+
+    tokens: np.ndarray
+    where: str  # where in the file it came from, for the user
+    qpm: float  # the file's tempo at the window's first bar
+
+
 def read_window(path: str, rep: Representation, num_bars: int, window_index: int = 0,
-                instrument: int | None = None) -> tuple[np.ndarray, str]:
-    """Tokens of one window of a MIDI file for a model, and a line saying where in the file
-    they came from: for a melody model, which instrument's line (a many-part file has several
-    candidates), so the user can pick another with `instrument`.
+                instrument: int | None = None) -> InputWindow:
+    """Tokens of one window of a MIDI file for a model, a line saying where in the file they
+    came from (for a melody model, which instrument's line: a many-part file has several
+    candidates, so the user can pick another with `instrument`), and the tempo there.
 
     Raises ValueError (NoWindowError) saying why the file has no such window."""
     check_instrument(rep, instrument)
@@ -56,23 +64,28 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
     if rep.tracks == ("drums",):
         from hmvae_tf.music import drums
 
-        tokens, bar = drums.find_window(ns, num_bars, window_index)
-        return tokens, f"window {window_index}: bars {bar + 1}-{bar + num_bars} of the drums"
+        tokens, bar, qpm = drums.find_window(ns, num_bars, window_index)
+        return InputWindow(tokens, f"window {window_index}: bars {bar + 1}-{bar + num_bars} "
+                                   "of the drums", qpm)
     if rep.tracks == ("melody", "bass", "drums"):
         from hmvae_tf.music import trio
 
-        tokens, bar, (mel, bass) = trio.find_window(ns, num_bars, window_index)
-        return tokens, (f"window {window_index}: bars {bar + 1}-{bar + num_bars}; melody "
-                        f"program {mel} ({_program_name(mel)}), bass program {bass} "
-                        f"({_program_name(bass)}), drums")
+        tokens, bar, (mel, bass), qpm = trio.find_window(ns, num_bars, window_index)
+        return InputWindow(tokens, f"window {window_index}: bars {bar + 1}-{bar + num_bars}; "
+                                   f"melody program {mel} ({_program_name(mel)}), bass program "
+                                   f"{bass} ({_program_name(bass)}), drums", qpm)
     if rep.tracks != ("melody",):
-        return rep.from_note_sequence(ns, num_bars, window_index=window_index), \
-            f"window {window_index}"
+        return InputWindow(rep.from_note_sequence(ns, num_bars, window_index=window_index),
+                           f"window {window_index}",
+                           ns.tempos[0].qpm if ns.tempos else DEFAULT_QPM)
     from hmvae_tf.music import melody
 
     window = melody.find_window(ns, num_bars, window_index, instrument=instrument)
-    # The file's track names (e.g. a chorale's Soprano ... Bass), which say more than numbers.
-    names = {i.instrument: i.name for i in ns.instrument_infos if i.name}
+    # The file's track names (e.g. a chorale's Soprano ... Bass), which say more than numbers;
+    # not a General MIDI program's name, which writers put there by default (note_seq does).
+    programs = {_program_name(p) for p in range(128)}
+    names = {i.instrument: i.name for i in ns.instrument_infos
+             if i.name and i.name not in programs}
     part = lambda k: f"{k} '{names[k]}'" if k in names else str(k)  # noqa: E731
     where = (f"window {window_index}: bars {window.start_bar + 1}-{window.start_bar + num_bars}"
              f" of instrument {part(window.instrument)} (program {window.program}, "
@@ -94,7 +107,7 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
         count = window.notes_out_of_range
         where += (f"; {count} note{'s' if count > 1 else ''} outside MIDI pitch "
                   f"{melody.MIN_PITCH}..{melody.MAX_PITCH} left out")
-    return window.tokens, where
+    return InputWindow(window.tokens, where, window.qpm)
 
 
 def check_instrument(rep: Representation, instrument: int | None) -> None:
