@@ -474,12 +474,14 @@ def _apply(client, args) -> int:
     print(f"{client.description}: {args.name} vector from {path}")
     print(f"  input {where}: {int(note_counts(tokens[None], client.tracks)[0])} notes, "
           f"{window_qpm:g} qpm" + ("" if args.qpm else " (the outputs' tempo; --qpm to change it)"))
+    replaced = []
     for a, row in zip(rows, decoded):
         suffix = "recon" if a == 0.0 else f"{args.name}{a:+g}"
         out = os.path.join(args.out, f"{label}_{stem}_{suffix}.mid")
-        music_adapter.write_midi(rep.to_note_sequence(row if len(client.tracks) > 1 else row[:, 0],
-                                                      qpm), out)
+        music_adapter.write_output(rep.to_note_sequence(
+            row if len(client.tracks) > 1 else row[:, 0], qpm), out, replaced)
         pitch = mean_pitches(row[None], client.tracks)[0]
         print(f"  amount {a:+g}: {int(note_counts(row[None], client.tracks)[0]):3d} notes"
               + (f", mean pitch {pitch:.1f}" if np.isfinite(pitch) else "") + f" -> {out}")
+    music_adapter.say_replaced(replaced)
     return 0

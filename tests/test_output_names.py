@@ -97,3 +97,21 @@ def test_outputs_take_the_inputs_tempo_unless_qpm_is_given(model_repo, tmp_path,
                      f"--out={out}"]) == 0
     assert "8 notes, 90 qpm (the outputs' tempo" in capsys.readouterr().out
     assert tempo(out / "mel_a_q90_density+1.mid") == pytest.approx(90, abs=1e-3)
+
+
+def test_a_file_replaced_with_other_music_is_said(model_repo, tmp_path, capsys):  # noqa: F811
+    """Output names hold the inputs' file names, not their folders: x/a.mid after y/a.mid
+    replaced the first run's files without a word. The same run again replaces nothing."""
+    src = f"--saved_model={model_repo.mel_v1}"
+    out = tmp_path / "out"
+    for folder, pitches in (("x", [60, 62, 64, 65]), ("y", [72, 71, 69, 67, 65, 64, 62, 60])):
+        (tmp_path / folder).mkdir()
+        midi_io.note_sequence_to_midi_file(melody_ns(pitches), str(tmp_path / folder / "a.mid"))
+    run = lambda folder: cli.main(["interpolate", str(tmp_path / folder / "a.mid"),  # noqa: E731
+                                   str(tmp_path / folder / "a.mid"), src, "--steps=2",
+                                   "--temperature=0", f"--out={out}"])
+    assert run("x") == 0 and run("x") == 0
+    assert "note: replaced" not in capsys.readouterr().out
+    assert run("y") == 0
+    assert "note: replaced 3 existing files that held other music (mel_interp_a_a_t0_seed0_" \
+           "01-of-02.mid," in capsys.readouterr().out

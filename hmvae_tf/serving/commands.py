@@ -85,11 +85,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 
-def _write(rep, tokens, path: str, qpm: float, files: list) -> object:
+def _write(rep, tokens, path: str, qpm: float, files: list, replaced: list) -> object:
     from hmvae_tf.serving import music_adapter
 
     ns = rep.to_note_sequence(tokens, qpm)
-    music_adapter.write_midi(ns, path)
+    music_adapter.write_output(ns, path, replaced)
     files.append((path, len(ns.notes)))
     return ns
 
@@ -122,13 +122,14 @@ def _sample(client, args) -> int:
     os.makedirs(args.out, exist_ok=True)
     label = model_args.model_label(args)
     qpm = args.qpm or music_adapter.DEFAULT_QPM
-    files = []
+    files, replaced = [], []
     for i, row in enumerate(tokens):
         name = (f"{label}_sample_t{args.temperature:g}_seed{args.seed}"
                 f"{music_adapter.qpm_tag(qpm)}_{_of(i, len(tokens))}.mid")
-        _write(rep, row, os.path.join(args.out, name), qpm, files)
+        _write(rep, row, os.path.join(args.out, name), qpm, files, replaced)
     _report(client, files, f"sampled {len(tokens)} at temperature {args.temperature:g}, "
                            f"seed {args.seed}")
+    music_adapter.say_replaced(replaced)
     return 0
 
 
@@ -167,13 +168,13 @@ def _interpolate(client, args) -> int:
     prefix = (f"{model_args.model_label(args)}_interp_{stem}_t{args.temperature:g}_seed{args.seed}"
               + (tags[0] if tags[0] == tags[1] else f"_a{tags[0]}_b{tags[1]}")
               + music_adapter.qpm_tag(qpm))
-    files, sequences = [], []
+    files, sequences, replaced = [], [], []
     for i, row in enumerate(tokens):
         name = f"{prefix}_{_of(i, len(tokens))}.mid"
-        sequences.append(_write(rep, row, os.path.join(args.out, name), qpm, files))
+        sequences.append(_write(rep, row, os.path.join(args.out, name), qpm, files, replaced))
     whole = music_adapter.concatenate(sequences)
     path = os.path.join(args.out, f"{prefix}_all.mid")
-    music_adapter.write_midi(whole, path)
+    music_adapter.write_output(whole, path, replaced)
     files.append((path, len(whole.notes)))
     _report(client, files, f"interpolated {args.midi_a} -> {args.midi_b} in {args.steps} steps "
                            f"(first and last: reconstructions) at temperature "
@@ -181,4 +182,5 @@ def _interpolate(client, args) -> int:
                            + ("" if args.qpm else f" (the tempo of {args.midi_a}; --qpm to "
                               "change it)"))
     print("inputs:", *sources, sep="\n")
+    music_adapter.say_replaced(replaced)
     return 0

@@ -5,6 +5,7 @@ through the representation a model's tracks name (melody, drums or trio).
 """
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Iterable, NamedTuple
 
 import numpy as np
@@ -21,6 +22,31 @@ if TYPE_CHECKING:
 
 read_midi = midi_io.read_midi
 write_midi = midi_io.write_midi
+
+
+def write_output(ns: NoteSequence, path: str, replaced: list[str]) -> None:
+    """write_midi, adding `path` to `replaced` when it held a file with other music: output
+    names say the options and the inputs' file names, not their folders, so a run on another
+    folder's x.mid (or an older run's file) would otherwise be replaced without a word."""
+    try:
+        with open(path, "rb") as f:
+            before = f.read()
+    except OSError:
+        before = None
+    write_midi(ns, path)
+    if before is not None:
+        with open(path, "rb") as f:
+            if f.read() != before:
+                replaced.append(path)
+
+
+def say_replaced(replaced: list[str]) -> None:
+    """One note naming the files `write_output` replaced with other music, if any."""
+    if replaced:
+        print(f"note: replaced {len(replaced)} existing file{'s' if len(replaced) > 1 else ''} "
+              f"that held other music ({', '.join(os.path.basename(p) for p in replaced[:3])}"
+              f"{', ...' if len(replaced) > 3 else ''}): inputs with the same file names as an "
+              "earlier run's; --out=<another folder> keeps both")
 
 
 def representation_name(tracks: Iterable[str]) -> str:
