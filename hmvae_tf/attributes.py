@@ -405,7 +405,7 @@ def _compute(client, args) -> int:
     path = args.attributes or os.path.join(args.saved_model, "assets.extra", ATTRIBUTES_FILE)
     if os.path.exists(path) and not args.force:
         raise CommandError(f"{path} already holds attribute vectors; pass --force to replace them, "
-                     "or --attributes=<file> to write the new ones elsewhere")
+                           "or --attributes=<file> to write the new ones elsewhere")
     codec = ClientCodec(client)
     start = time.time()
     train = read_windows(dataset, args.split, args.data_dir, args.max_windows, codec.tracks)
@@ -440,7 +440,7 @@ def _apply(client, args) -> int:
     path = _default_attributes_path(args, client)
     if not os.path.exists(path):
         raise CommandError(f"no attribute vectors at {path}; build them with `hmvae attribute "
-                     f"--compute --saved_model=...` (or pass --attributes=<file>)")
+                           f"--compute --saved_model=...` (or pass --attributes=<file>)")
     doc = load(path)
     vector = vector_of(doc, args.name, client.z_size, path)
     rep = music_adapter.representation_for(client.tracks)
@@ -451,7 +451,7 @@ def _apply(client, args) -> int:
                                                               args.window, args.instrument)
     except ValueError as err:
         raise CommandError(f"{args.midi}: no usable window for a {bars}-bar model: "
-                     f"{str(err).removeprefix(f'{args.midi}: ')}")
+                           f"{str(err).removeprefix(f'{args.midi}: ')}")
     qpm = args.qpm or window_qpm  # a reconstruction plays as fast as its input
     codec = ClientCodec(client)
     mu = codec.mu(_as_3d(tokens[None], client.tracks))

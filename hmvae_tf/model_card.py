@@ -359,7 +359,7 @@ def shown(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-def reproduce_commands(name: str, config: Config, facts: dict, dataset: str,
+def reproduce_commands(config: Config, facts: dict, dataset: str,
                        data_dir: str | None, model_dir: str, export_base: str,
                        args: argparse.Namespace, export_flags: str = "",
                        data_source: str | None = None) -> list[str]:
@@ -739,7 +739,7 @@ def make_card(args: argparse.Namespace) -> dict:
     }
     metrics["checks"] = checks(config, metrics)
     metrics["commands"] = reproduce_commands(
-        name, config, facts, dataset, args.data_dir, model_dir, export_base, args,
+        config, facts, dataset, args.data_dir, model_dir, export_base, args,
         reproduce_flags(export_meta.get("options", {})),
         data_source=metrics["dataset"].get("source"))
     metrics["card_seconds"] = time.time() - t0

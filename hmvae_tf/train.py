@@ -220,7 +220,7 @@ def resolve_config(model_dir: str, name: str | None, hparams: str,
     if saved is None:
         if not name:
             raise CommandError(f"{model_dir} holds no model yet: pass --config=<name> "
-                             f"(one of {', '.join(configs.CONFIGS)})")
+                               f"(one of {', '.join(configs.CONFIGS)})")
         config = configs.get_config(name, hparams)
         return dataclasses.replace(config, dataset=dataset) if dataset else config
     # --hparams alone applies to the saved config, so a change is refused, not ignored. The

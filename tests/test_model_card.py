@@ -365,7 +365,7 @@ def test_reproduce_commands_rebuild_a_subset_as_a_subset():
 
     def build_command(source):
         commands = model_card.reproduce_commands(
-            "m", config, {}, config.dataset, None, "runs/m", "saved_models/m", args,
+            config, {}, config.dataset, None, "runs/m", "saved_models/m", args,
             data_source=source)
         return next(c for c in commands if "tfds build" in c)
 

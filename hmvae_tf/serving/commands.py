@@ -81,8 +81,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(err))
     except OSError as err:  # writing the MIDI files
         raise CommandError(f"cannot write to --out={args.out}: {err.strerror or err}"
-                     + (f": {err.filename}" if err.filename else ""))
-
+                           + (f": {err.filename}" if err.filename else ""))
 
 
 def _write(rep, tokens, path: str, qpm: float, files: list, replaced: list) -> object:
