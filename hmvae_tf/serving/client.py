@@ -30,7 +30,22 @@ if TYPE_CHECKING:
 
 
 class ClientError(Exception):
-    """A failure the user can act on (server unreachable, model not found, bad input)."""
+    """A failure the user can act on (server unreachable, model not found, bad input).
+
+    `code` says which, as the name of a gRPC status, so an app can tell failures apart
+    without reading the message: "UNAVAILABLE" (no server at the address), "NOT_FOUND"
+    (model or version not served), "INVALID_ARGUMENT" (bad input, checked here or by the
+    model), "DEADLINE_EXCEEDED" (no answer within the timeout), "FAILED_PRECONDITION" (no
+    such signature), or another status a server sent; None for set-up errors (no port in the
+    address, not a SavedModel directory, a model without the serving contract)."""
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+def _invalid(message: str) -> ClientError:
+    return ClientError(message, "INVALID_ARGUMENT")
 
 
 class TensorSpec:
@@ -108,15 +123,18 @@ class GrpcBackend(Backend):
             return method(request, timeout=self.timeout)
         except grpc.RpcError as err:
             code, details = err.code(), err.details()
-            which = f"model {self.model!r}" + (f" version {self.version}" if self.version else "")
+            which = f"model {self.model!r}" + (f" version {self.version}"
+                                               if self.version is not None else "")
             if code == grpc.StatusCode.UNAVAILABLE:
-                raise ClientError(f"cannot reach a model server at {self.address} ({details}); "
-                                  "is `hmvae serve` or tensorflow_model_server running there?") from None
-            if code == grpc.StatusCode.NOT_FOUND:
-                raise ClientError(f"{which} not found on {self.address}: {details}") from None
-            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise ClientError(f"{self.address} did not answer within {self.timeout:g} s") from None
-            raise ClientError(f"{self.address}, {which}: {code.name}: {details}") from None
+                message = (f"cannot reach a model server at {self.address} ({details}); "
+                           "is `hmvae serve` or tensorflow_model_server running there?")
+            elif code == grpc.StatusCode.NOT_FOUND:
+                message = f"{which} not found on {self.address}: {details}"
+            elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                message = f"{self.address} did not answer within {self.timeout:g} s"
+            else:
+                message = f"{self.address}, {which}: {code.name}: {details}"
+            raise ClientError(message, code.name) from None
 
     def run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One Predict RPC; gRPC failures become ClientErrors that say what to do."""
@@ -163,12 +181,16 @@ class SavedModelBackend(Backend):
         self.description = f"in-process SavedModel {path}"
 
     def run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Runs the signature in this process; graph errors become ClientErrors."""
+        """Runs the signature in this process; graph errors become ClientErrors. Input names,
+        dtypes and shapes are checked first, as a server checks them: the session's callables
+        take any shape, and would run a 31-step melody through a 32-step encoder."""
+        check_inputs(signature, inputs, self.inputs)
         try:
             return self._servable.run(signature, inputs)
         except self._op_error as err:
-            from hmvae_tf.serving.errors import op_error_message
-            raise ClientError(f"{signature}: {op_error_message(err.message)}") from None
+            from hmvae_tf.serving.errors import op_error_message, status_from_number
+            raise ClientError(f"{signature}: {op_error_message(err.message)}",
+                              status_from_number(err.error_code).name) from None
 
     def close(self) -> None:
         """Closes the TF session that holds the model."""
@@ -190,6 +212,30 @@ def signature_specs(signature_defs: Mapping[str, SignatureDef]) -> tuple[dict, d
             {k: specs(v.outputs) for k, v in signature_defs.items()})
 
 
+def check_inputs(signature: str, inputs: Mapping[str, np.ndarray],
+                 specs: dict[str, dict[str, TensorSpec]]) -> None:
+    """ClientError (INVALID_ARGUMENT, or FAILED_PRECONDITION for an unknown signature) unless
+    `inputs` has exactly the signature's input names, dtypes and shapes, as a server checks a
+    Predict request. specs: a backend's `inputs`."""
+    wanted = specs.get(signature)
+    if wanted is None:
+        raise ClientError(f"no signature {signature!r}; the model has {', '.join(sorted(specs))}",
+                          "FAILED_PRECONDITION")
+    if set(inputs) != set(wanted):
+        raise _invalid(f"{signature} takes the inputs {', '.join(sorted(wanted))}; got "
+                       f"{', '.join(sorted(inputs)) or 'none'}")
+    for name, spec in wanted.items():
+        value = np.asarray(inputs[name])
+        if spec.dtype != np.dtype(object) and value.dtype != spec.dtype:
+            raise _invalid(f"{signature}: input {name} must be {spec.dtype.name}, got "
+                           f"{value.dtype.name}")
+        if spec.shape is not None and (value.ndim != len(spec.shape) or any(
+                w is not None and w != s for w, s in zip(spec.shape, value.shape))):
+            want = ",".join("?" if w is None else str(w) for w in spec.shape)
+            raise _invalid(f"{signature}: input {name} must have shape [{want}], got "
+                           f"[{','.join(map(str, value.shape))}]")
+
+
 def conform_inputs(signature: str, inputs: dict, specs: dict[str, dict[str, TensorSpec]]
                    ) -> dict[str, np.ndarray]:
     """`inputs` (arrays or nested lists) as the arrays `signature` takes: cast to its dtypes
@@ -197,18 +243,19 @@ def conform_inputs(signature: str, inputs: dict, specs: dict[str, dict[str, Tens
     missing or extra inputs, or a lossy cast. specs: a backend's `inputs`."""
     wanted = specs.get(signature)
     if wanted is None:
-        raise ClientError(f"no signature {signature!r}; the model has {', '.join(sorted(specs))}")
+        raise ClientError(f"no signature {signature!r}; the model has {', '.join(sorted(specs))}",
+                          "FAILED_PRECONDITION")
     if set(inputs) != set(wanted):
-        raise ClientError(f"{signature} takes the inputs {', '.join(sorted(wanted))}; got "
-                          f"{', '.join(sorted(inputs)) or 'none'}")
+        raise _invalid(f"{signature} takes the inputs {', '.join(sorted(wanted))}; got "
+                       f"{', '.join(sorted(inputs)) or 'none'}")
     conformed = {}
     for name, value in inputs.items():
         value, dtype = np.asarray(value), wanted[name].dtype
         if value.dtype != dtype:
             if not _casts_losslessly(value, dtype):
-                raise ClientError(f"{signature}: input {name} must be {dtype.name}, got "
-                                  f"{value.dtype.name}"
-                                  + (" out of its range" if value.dtype.kind in "iu" else ""))
+                raise _invalid(f"{signature}: input {name} must be {dtype.name}, got "
+                               f"{value.dtype.name}"
+                               + (" out of its range" if value.dtype.kind in "iu" else ""))
             value = value.astype(dtype)
         conformed[name] = value
     return conformed
@@ -303,15 +350,20 @@ class MusicVAEClient:
         if tokens.ndim != want or tokens.shape[1] != self.num_steps or (
                 want == 3 and tokens.shape[2] != len(self.tracks)):
             layout = "[B, T]" if want == 2 else f"[B, T, {len(self.tracks)}]"
-            raise ClientError(f"tokens of shape {list(tokens.shape)} do not fit this model: it "
-                              f"takes {layout} with T = {self.num_steps}")
+            raise _invalid(f"tokens of shape {list(tokens.shape)} do not fit this model: it "
+                           f"takes {layout} with T = {self.num_steps}")
+        if tokens.dtype.kind not in "iub" and not (
+                tokens.dtype.kind == "f" and np.array_equal(tokens, np.round(tokens))):
+            # astype(int32) would truncate 61.7 to 61 (and NaN to anything) without a word.
+            raise _invalid(f"tokens must be integer class ids, got {tokens.dtype.name} values"
+                           + (" that are not whole numbers" if tokens.dtype.kind == "f" else ""))
         per_track = [tokens] if want == 2 else [tokens[..., i] for i in range(len(self.tracks))]
         out = {}
         for track, values in zip(self.tracks, per_track):
             classes = TRACK_CLASSES.get(track)
             if classes and (values.min(initial=0) < 0 or values.max(initial=0) >= classes):
-                raise ClientError(f"{track} tokens must be in [0, {classes}); got values "
-                                  f"{values.min()}..{values.max()}")
+                raise _invalid(f"{track} tokens must be in [0, {classes}); got values "
+                               f"{values.min()}..{values.max()}")
             out[track + suffix] = values.astype(np.int32)
         return out
 
@@ -337,8 +389,8 @@ class MusicVAEClient:
 
     @staticmethod
     def _temps(temperature: float, n: int) -> np.ndarray:
-        if temperature < 0:
-            raise ClientError(f"temperature must be >= 0 (0 = argmax), got {temperature}")
+        if not temperature >= 0:  # NaN too
+            raise _invalid(f"temperature must be >= 0 (0 = argmax), got {temperature}")
         return np.full([n], temperature, np.float32)
 
     # --- MusicVAE's API -------------------------------------------------------------------------
@@ -346,7 +398,7 @@ class MusicVAEClient:
                ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """n new sequences from the prior: tokens [n, T(, tracks)] (and z [n, Z])."""
         if n < 1:
-            raise ClientError(f"n must be >= 1, got {n}")
+            raise _invalid(f"n must be >= 1, got {n}")
         out = self._run("sample", {"temperature": self._temps(temperature, n)}, seed)
         tokens = self.join_tracks(out)
         return (tokens, out["z"]) if return_z else tokens
@@ -363,8 +415,8 @@ class MusicVAEClient:
         if z.ndim == 1:
             z = z[None]
         if z.ndim != 2 or (self.z_size and z.shape[1] != self.z_size):
-            raise ClientError(f"z of shape {list(z.shape)} does not fit: the model takes "
-                              f"[B, {self.z_size}]")
+            raise _invalid(f"z of shape {list(z.shape)} does not fit: the model takes "
+                           f"[B, {self.z_size}]")
         out = self._run("decode", {"z": z, "temperature": self._temps(temperature, len(z))}, seed)
         return self.join_tracks(out)
 
@@ -384,10 +436,10 @@ class MusicVAEClient:
         [num_steps, T(, tracks)] out. Every step uses the same seed, so the sampling noise
         is shared and the steps change only as z does."""
         if num_steps < 2:
-            raise ClientError(f"num_steps must be >= 2, got {num_steps}")
+            raise _invalid(f"num_steps must be >= 2, got {num_steps}")
         a, b = self.split_tracks(tokens_a, "_a"), self.split_tracks(tokens_b, "_b")
         if any(len(v) != 1 for v in (*a.values(), *b.values())):
-            raise ClientError("interpolate takes one sequence for each end")
+            raise _invalid("interpolate takes one sequence for each end")
         inputs = {k: np.repeat(v, num_steps, axis=0) for k, v in {**a, **b}.items()}
         inputs["alpha"] = np.linspace(0.0, 1.0, num_steps, dtype=np.float32)
         inputs["temperature"] = self._temps(temperature, num_steps)

@@ -1,0 +1,76 @@
+"""Client library fixes from the app-builder audit: the in-process backend checks input shapes
+as a server does, float tokens are not truncated, and every ClientError carries a status code
+an app can branch on."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hmvae_tf.serving.client import ClientError, MusicVAEClient
+from serving_fixtures import hmvae_server, model_repo  # noqa: F401
+
+
+@pytest.fixture(scope="module")
+def local(model_repo):
+    return MusicVAEClient.connect(saved_model=model_repo.mel_v1)
+
+
+def test_in_process_call_checks_shapes_as_a_server_does(local):
+    # The session's callables took these and ran a 31- or 64-step melody through the encoder.
+    for steps in (31, 64):
+        with pytest.raises(ClientError, match=r"input melody must have shape \[\?,32\], got "
+                                              rf"\[1,{steps}\]") as err:
+            local.call("encode", melody=[[1] * steps], seed=[[0, 0]])
+        assert err.value.code == "INVALID_ARGUMENT"
+    with pytest.raises(ClientError, match=r"input seed must have shape \[\?,2\]"):
+        local.call("sample", temperature=[0.5], seed=[[0, 0, 0]])
+    with pytest.raises(ClientError, match=r"input temperature must have shape \[\?\], got \[\]"):
+        local.call("sample", temperature=0.5, seed=[[0, 0]])
+    assert local.call("encode", melody=[[1] * 32], seed=[[0, 0]])["mu"].shape == (1, 8)
+
+
+def test_tokens_are_not_truncated(local):
+    tokens = local.sample(2, temperature=0.5, seed=0)
+    with pytest.raises(ClientError, match="integer class ids, got float64 values that are not "
+                                          "whole numbers") as err:
+        local.encode(tokens + 0.5)
+    assert err.value.code == "INVALID_ARGUMENT"
+    with pytest.raises(ClientError, match="integer class ids"):
+        local.reconstruct(np.full((1, 32), np.nan))
+    # Whole numbers in a float array (e.g. parsed from JSON) still go.
+    np.testing.assert_array_equal(local.encode(tokens.astype(np.float64))[1],
+                                  local.encode(tokens)[1])
+
+
+def test_client_errors_carry_a_status_code(local, hmvae_server):
+    with pytest.raises(ClientError) as err:
+        local.sample(1, temperature=float("nan"))
+    assert err.value.code == "INVALID_ARGUMENT"
+    with pytest.raises(ClientError) as err:
+        local.call("sample", temperature=[-1.0], seed=[[0, 0]])  # the graph's own check
+    assert err.value.code == "INVALID_ARGUMENT"
+    with pytest.raises(ClientError) as err:
+        local.call("nope", x=[1])
+    assert err.value.code == "FAILED_PRECONDITION"
+    with pytest.raises(ClientError) as err:
+        MusicVAEClient.connect(server=hmvae_server.address, model="nope")
+    assert err.value.code == "NOT_FOUND"
+    with pytest.raises(ClientError, match="model 'mel' version 0 not found") as err:
+        MusicVAEClient.connect(server=hmvae_server.address, model="mel", version=0)
+    assert err.value.code == "NOT_FOUND"
+    remote = MusicVAEClient.connect(server=hmvae_server.address, model="mel")
+    try:
+        with pytest.raises(ClientError) as err:
+            remote.call("sample", temperature=[-1.0], seed=[[0, 0]])
+        assert err.value.code == "INVALID_ARGUMENT"
+        with pytest.raises(ClientError) as err:
+            remote.call("sample", temperature=[0.5, 0.5], seed=[[0, 0]])
+        assert err.value.code == "INVALID_ARGUMENT"
+    finally:
+        remote.close()
+    with pytest.raises(ClientError) as err:
+        MusicVAEClient.connect(server="localhost:1", model="mel", timeout=5)
+    assert err.value.code == "UNAVAILABLE"
+    with pytest.raises(ClientError) as err:
+        MusicVAEClient.connect(server="localhost", model="mel")
+    assert err.value.code is None
