@@ -1,4 +1,4 @@
-"""Client library fixes from the app-builder audit: the in-process backend checks input shapes
+"""The client library's input checks and error codes: the in-process backend checks input shapes
 as a server does, float tokens are not truncated, and every ClientError carries a status code
 an app can branch on."""
 from __future__ import annotations
