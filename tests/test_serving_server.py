@@ -150,9 +150,13 @@ def test_newest_version_and_policies(hmvae_server, model_repo):
 
 
 def test_new_version_is_picked_up(hmvae_server, model_repo):
+    from hmvae_tf.serving.client import MusicVAEClient
+
     conn = Conn(hmvae_server.address, "hot")
     inputs = {"temperature": np.zeros(1, np.float32), "seed": seeds(1)}
     assert conn.predict("sample", inputs)[0].model_spec.version.value == 1
+    vae = MusicVAEClient.connect(server=hmvae_server.address, model="hot")  # unpinned
+    assert vae.backend.served_version == 1
     base = os.path.join(model_repo.models, "hot")
     tmp = os.path.join(model_repo.root, "hot_v5_tmp")
     shutil.copytree(os.path.join(model_repo.models, "two", "2"), tmp)
@@ -165,6 +169,10 @@ def test_new_version_is_picked_up(hmvae_server, model_repo):
     assert conn.predict("sample", inputs)[0].model_spec.version.value == 5
     states = {s.version: s.state for s in conn.status().model_version_status}
     assert states[5] == AVAILABLE and states[1] == get_model_status_pb2.ModelVersionStatus.END
+    # The client connected to version 1 says which version answered (it said 1 for good).
+    vae.sample(1)
+    assert vae.backend.served_version == 5 and vae.description.endswith("version 5")
+    vae.close()
 
 
 def test_server_stats_call(hmvae_server):
@@ -173,7 +181,9 @@ def test_server_stats_call(hmvae_server):
 
     conn = Conn(hmvae_server.address, "mel")
     conn.status()
-    for i in range(2 * (1 + RunModeChooser().trials)):  # the server times both ways of 2-3 rows
+    # The server times both ways of 2-3 rows, after two runs on the pool with the call's
+    # deadline as their timeout (not timed yet, they might come near it).
+    for i in range(2 + 2 * (1 + RunModeChooser().trials)):
         conn.predict("sample", {"temperature": np.full(3, 0.5, np.float32), "seed": seeds(3, i)})
     stats = fetch_stats(hmvae_server.address)
     assert stats["run_modes"]["mel/1"]["sample rows 2-3"] in ("inline", "pooled")

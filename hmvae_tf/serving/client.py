@@ -146,6 +146,11 @@ class GrpcBackend(Backend):
         for name, value in inputs.items():
             request.inputs[name].CopyFrom(make_tensor_proto(value))
         response = self._call(self._stub.Predict, request)
+        served = response.model_spec.version.value
+        if served and served != self.served_version:
+            # Unpinned, calls go to whatever version is newest: say the one that answered.
+            self.served_version = served
+            self.description = f"gRPC {self.address}, model {self.model} version {served}"
         return {k: make_ndarray(v) for k, v in response.outputs.items()}
 
     def close(self) -> None:

@@ -78,7 +78,9 @@ class RunModeChooser:
     def record(self, key: tuple, inline: bool, seconds: float) -> None:
         """The duration of a call that `pick(key)` sent `inline` or not."""
         with self._lock:
-            k = self._keys[key]
+            k = self._keys.get(key)
+            if k is None:  # a run `pick` did not choose (one with a deadline runs pooled)
+                k = self._keys[key] = _Timings(self.trials)
             if not k.warmed[inline]:
                 k.warmed[inline] = True
                 return

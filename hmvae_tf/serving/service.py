@@ -123,9 +123,6 @@ class Servable:
         args = [inputs[n] for n in names]
         rows = args[0].shape[0] if args and args[0].ndim else 1
         key = (signature, size_class(rows))
-        # Until timed, one row runs inline (a sampler's B=1 call is a long chain of tiny ops)
-        # and more rows on the pool (an encoder's two directions overlap there).
-        inline = self.run_modes.pick(key, first=rows <= 1)
         timeout = None
         if deadline is not None:
             left = deadline - time.monotonic()
@@ -134,12 +131,16 @@ class Servable:
                                    "Deadline exceeded before the model ran")
             recent = self.run_modes.slowest_recent(key)
             if recent is None or recent * self.DEADLINE_MARGIN > left:
-                # On the pool: a run inline in this thread is never timed out by TensorFlow.
-                timeout, inline = left, False
+                timeout = left
         start = time.perf_counter()
         if timeout is None:
+            # Until timed, one row runs inline (a sampler's B=1 call is a long chain of tiny
+            # ops) and more rows on the pool (an encoder's two directions overlap there).
+            inline = self.run_modes.pick(key, first=rows <= 1)
             values = self._callable(signature, inline)(*args)
         else:
+            # On the pool: a run inline in this thread is never timed out by TensorFlow.
+            inline = False
             values = self._run_with_timeout(signature, args, timeout)
         self.run_modes.record(key, inline, time.perf_counter() - start)
         return dict(zip(outputs, values))
