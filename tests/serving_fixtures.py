@@ -50,7 +50,8 @@ class ModelRepo:
         self.config = os.path.join(self.models, "models.config")
         # "pinned": version 1 of "two", by a specific version policy.
         write_models_config(self.config, {"mel": "mel", "two": "two", "hot": "hot", "pinned": "two"},
-                            policies={"pinned": "specific { versions: 1 }"})
+                            policies={"pinned": "specific { versions: 1 }"},
+                            labels={"pinned": {"stable": 1}})
         # TF Serving resolves base paths against its working directory only.
         self.abs_config = os.path.join(self.models, "models_abs.config")
         write_models_config(self.abs_config, {n: os.path.join(self.models, n)

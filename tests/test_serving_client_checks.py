@@ -74,3 +74,48 @@ def test_client_errors_carry_a_status_code(local, hmvae_server):
     with pytest.raises(ClientError) as err:
         MusicVAEClient.connect(server="localhost", model="mel")
     assert err.value.code is None
+
+
+def test_a_version_label_picks_the_version(hmvae_server):
+    """TF Serving's version labels (version_labels in the model config): the client library
+    took numeric versions only (a label raised a TypeError deep inside protobuf)."""
+    vae = MusicVAEClient.connect(server=hmvae_server.address, model="pinned", version="stable")
+    try:
+        assert vae.backend.served_version == 1 and vae.sample(1).shape == (1, 32)
+    finally:
+        vae.close()
+    with pytest.raises(ClientError) as err:
+        MusicVAEClient.connect(server=hmvae_server.address, model="pinned", version="nope")
+    assert err.value.code == "INVALID_ARGUMENT" and "nope" in str(err.value)
+
+
+def test_wait_for_ready_waits_for_a_server_that_starts_later(model_repo, tmp_path):
+    """An app started beside its server: without wait_for_ready, connect fails at once."""
+    import socket
+    import threading
+    import time
+
+    from serving_fixtures import ServerProcess
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    address = f"localhost:{port}"
+    start = time.monotonic()
+    with pytest.raises(ClientError) as err:
+        MusicVAEClient.connect(server=address, model="mel", timeout=30)
+    assert err.value.code == "UNAVAILABLE" and time.monotonic() - start < 10
+    connected = {}
+    waiter = threading.Thread(target=lambda: connected.update(vae=MusicVAEClient.connect(
+        server=address, model="mel", timeout=120, wait_for_ready=True)))
+    waiter.start()
+    time.sleep(1)
+    server = ServerProcess([f"--model_config_file={model_repo.config}", f"--port={port}"],
+                           cwd=str(tmp_path))
+    try:
+        waiter.join(120)
+        vae = connected["vae"]
+        assert vae.sample(1).shape == (1, 32)
+        vae.close()
+    finally:
+        assert server.stop() == 0, server.output()

@@ -78,14 +78,15 @@ class Backend:
 class GrpcBackend(Backend):
     """A model on TF Serving (tensorflow_model_server or `hmvae serve`) over gRPC."""
 
-    def __init__(self, address: str, model: str, version: int | None = None,
-                 timeout: float = 60.0):
+    def __init__(self, address: str, model: str, version: int | str | None = None,
+                 timeout: float = 60.0, wait_for_ready: bool = False):
         import grpc
 
         from hmvae_tf.serving import protos
 
         self._apis = protos.apis()
         self.address, self.model, self.version, self.timeout = address, model, version, timeout
+        self.wait_for_ready = wait_for_ready
         self._grpc = grpc
         self._channel = grpc.insecure_channel(address, options=[
             ("grpc.max_receive_message_length", 256 << 20),
@@ -101,7 +102,9 @@ class GrpcBackend(Backend):
 
     def _spec(self, request):
         request.model_spec.name = self.model
-        if self.version is not None:
+        if isinstance(self.version, str):  # a version label, e.g. "stable"
+            request.model_spec.version_label = self.version
+        elif self.version is not None:
             request.model_spec.version.value = self.version
 
     def _metadata(self):
@@ -120,7 +123,7 @@ class GrpcBackend(Backend):
     def _call(self, method, request):
         grpc = self._grpc
         try:
-            return method(request, timeout=self.timeout)
+            return method(request, timeout=self.timeout, wait_for_ready=self.wait_for_ready)
         except grpc.RpcError as err:
             code, details = err.code(), err.details()
             which = f"model {self.model!r}" + (f" version {self.version}"
@@ -314,9 +317,15 @@ class MusicVAEClient:
 
     @classmethod
     def connect(cls, server: str | None = None, model: str | None = None,
-                saved_model: str | None = None, version: int | None = None,
-                timeout: float = 60.0, batch_size: int = 64) -> "MusicVAEClient":
-        """gRPC when `server` (host:port) and `model` are given, else in-process `saved_model`."""
+                saved_model: str | None = None, version: int | str | None = None,
+                timeout: float = 60.0, batch_size: int = 64,
+                wait_for_ready: bool = False) -> "MusicVAEClient":
+        """gRPC when `server` (host:port) and `model` are given, else in-process `saved_model`.
+
+        version: a number, a version label the server's config defines (e.g. "stable"), or
+        None for the newest. wait_for_ready: calls (the metadata read here included) wait up
+        to `timeout` for a server that is not up yet, or restarting, instead of failing at
+        once with UNAVAILABLE: for an app started beside its server."""
         if bool(server) == bool(saved_model):
             raise ClientError("give either a server (host:port) with a model name, or a "
                               "SavedModel directory")
@@ -327,7 +336,7 @@ class MusicVAEClient:
                 # gRPC would quietly try port 443.
                 raise ClientError(f"the server address needs a port, host:port (TF Serving's "
                                   f"gRPC default is 8500), not {server!r}")
-            return cls(GrpcBackend(server, model, version, timeout), batch_size)
+            return cls(GrpcBackend(server, model, version, timeout, wait_for_ready), batch_size)
         return cls(SavedModelBackend(saved_model), batch_size)
 
     @property

@@ -96,15 +96,19 @@ def read_model_config(path: str, log: Callable[[str], object] | None = None
 
 
 def write_models_config(path: str, models: dict[str, str],
-                        policies: dict[str, str] | None = None) -> str:
+                        policies: dict[str, str] | None = None,
+                        labels: dict[str, dict[str, int]] | None = None) -> str:
     """Writes a TF Serving ModelServerConfig text proto serving {name: base_path};
-    policies: {name: "specific { versions: 1 }"} sets a model_version_policy."""
+    policies: {name: "specific { versions: 1 }"} sets a model_version_policy; labels:
+    {name: {"stable": 1}} sets version_labels."""
     lines = ["model_config_list {"]
     for name, base in models.items():
         lines += ["  config {", f'    name: "{name}"', f'    base_path: "{base}"',
                   '    model_platform: "tensorflow"']
         if policies and name in policies:
             lines.append(f"    model_version_policy {{ {policies[name]} }}")
+        for label, version in ((labels or {}).get(name) or {}).items():
+            lines.append(f'    version_labels {{ key: "{label}" value: {version} }}')
         lines.append("  }")
     lines.append("}")
     with open(path, "w") as f:
