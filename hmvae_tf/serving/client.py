@@ -220,11 +220,10 @@ def signature_specs(signature_defs: Mapping[str, SignatureDef]) -> tuple[dict, d
             {k: specs(v.outputs) for k, v in signature_defs.items()})
 
 
-def check_inputs(signature: str, inputs: Mapping[str, np.ndarray],
-                 specs: dict[str, dict[str, TensorSpec]]) -> None:
-    """ClientError (INVALID_ARGUMENT, or FAILED_PRECONDITION for an unknown signature) unless
-    `inputs` has exactly the signature's input names, dtypes and shapes, as a server checks a
-    Predict request. specs: a backend's `inputs`."""
+def _input_specs(signature: str, inputs: Mapping, specs: dict[str, dict[str, TensorSpec]]
+                 ) -> dict[str, TensorSpec]:
+    """The signature's input specs; ClientError for an unknown signature, or when `inputs`
+    does not name exactly its inputs."""
     wanted = specs.get(signature)
     if wanted is None:
         raise ClientError(f"no signature {signature!r}; the model has {', '.join(sorted(specs))}",
@@ -232,7 +231,15 @@ def check_inputs(signature: str, inputs: Mapping[str, np.ndarray],
     if set(inputs) != set(wanted):
         raise _invalid(f"{signature} takes the inputs {', '.join(sorted(wanted))}; got "
                        f"{', '.join(sorted(inputs)) or 'none'}")
-    for name, spec in wanted.items():
+    return wanted
+
+
+def check_inputs(signature: str, inputs: Mapping[str, np.ndarray],
+                 specs: dict[str, dict[str, TensorSpec]]) -> None:
+    """ClientError (INVALID_ARGUMENT, or FAILED_PRECONDITION for an unknown signature) unless
+    `inputs` has exactly the signature's input names, dtypes and shapes, as a server checks a
+    Predict request. specs: a backend's `inputs`."""
+    for name, spec in _input_specs(signature, inputs, specs).items():
         value = np.asarray(inputs[name])
         if spec.dtype != np.dtype(object) and value.dtype != spec.dtype:
             raise _invalid(f"{signature}: input {name} must be {spec.dtype.name}, got "
@@ -249,13 +256,7 @@ def conform_inputs(signature: str, inputs: dict, specs: dict[str, dict[str, Tens
     """`inputs` (arrays or nested lists) as the arrays `signature` takes: cast to its dtypes
     where that loses nothing, as tf.constant would. ClientError for an unknown signature,
     missing or extra inputs, or a lossy cast. specs: a backend's `inputs`."""
-    wanted = specs.get(signature)
-    if wanted is None:
-        raise ClientError(f"no signature {signature!r}; the model has {', '.join(sorted(specs))}",
-                          "FAILED_PRECONDITION")
-    if set(inputs) != set(wanted):
-        raise _invalid(f"{signature} takes the inputs {', '.join(sorted(wanted))}; got "
-                       f"{', '.join(sorted(inputs)) or 'none'}")
+    wanted = _input_specs(signature, inputs, specs)
     conformed = {}
     for name, value in inputs.items():
         value, dtype = np.asarray(value), wanted[name].dtype
