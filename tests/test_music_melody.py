@@ -398,3 +398,22 @@ def test_the_window_line_names_the_files_parts(tmp_path):
     _, where, _ = music_adapter.read_window(str(path), MEL, 2)
     assert "bars 1-2 of instrument 1 'Tenor' (program 0" in where
     assert "other parts: instrument 0 'Soprano' (choose with --instrument)" in where
+
+
+def test_the_window_line_numbers_a_pickup_bar_0(tmp_path):
+    """A piece opening with a pickup (a short first time signature) numbers it bar 0, as
+    musicians do; the line said "bars 1-2" for the pickup and the first full bar."""
+    from hmvae_tf.serving import music_adapter
+
+    ns = note_sequence([(0, 1, 67)] + [(1 + i, 2 + i, 60 + i % 5) for i in range(8)],
+                       time_signatures=((0.0, 1, 4), (1.0, 4, 4)))
+    path = tmp_path / "pickup.mid"
+    midi_io.write_midi(ns, path)
+    assert grid.starts_with_pickup(midi_io.read_midi(path))
+    assert music_adapter.read_window(str(path), MEL, 2).where.startswith(
+        "window 0: bars 0-1 of instrument 0")
+    plain = note_sequence([(i, i + 1, 60 + i % 5) for i in range(8)])
+    midi_io.write_midi(plain, tmp_path / "plain.mid")
+    assert not grid.starts_with_pickup(plain)
+    assert music_adapter.read_window(str(tmp_path / "plain.mid"), MEL, 2).where.startswith(
+        "window 0: bars 1-2 of instrument 0")

@@ -379,6 +379,13 @@ def segments(ns: NoteSequence, stats: Stats | None = None) -> list[Segment]:
     return out
 
 
+def starts_with_pickup(ns: NoteSequence) -> bool:
+    """Whether the piece's first grid bar is a partial bar before its first downbeat (a pickup,
+    marked by a short first time signature): musicians number it bar 0, the next bar 1."""
+    table = note_table([ns], [Stats()])
+    return bool(len(table.seg_origin)) and int(table.seg_origin[0]) < 0
+
+
 def piece_meters(ns: NoteSequence) -> list[str]:
     """The distinct meters of a piece, for error messages."""
     return sorted({f"{t.numerator}/{t.denominator}" for t in ns.time_signatures}) or ["4/4"]
@@ -392,5 +399,5 @@ def steps_to_seconds(steps: np.ndarray | int, qpm: float) -> np.ndarray | float:
 __all__ = [
     "STEPS_PER_BAR", "STEPS_PER_QUARTER", "DEFAULT_QPM", "Stats", "Notes", "Segment",
     "TempoMap", "segments", "is_grid_meter", "bar_steps", "quantize_beats", "steps_to_seconds",
-    "piece_meters",
+    "piece_meters", "starts_with_pickup",
 ]

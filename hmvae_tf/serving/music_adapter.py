@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Iterable, NamedTuple
 import numpy as np
 
 from hmvae_tf.configs import REPRESENTATION_TRACKS
-from hmvae_tf.music import midi_io
+from hmvae_tf.music import grid, midi_io
 from hmvae_tf.music.grid import DEFAULT_QPM
 from hmvae_tf.music.representations import get_representation
 
@@ -87,17 +87,19 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
     Raises ValueError (NoWindowError) saying why the file has no such window."""
     check_instrument(rep, instrument)
     ns = read_midi(path)
+    # Bars as a musician numbers them: from 1, or from 0 when the piece opens with a pickup.
+    first = 0 if grid.starts_with_pickup(ns) else 1
+    bars = lambda bar: f"bars {bar + first}-{bar + first + num_bars - 1}"  # noqa: E731
     if rep.tracks == ("drums",):
         from hmvae_tf.music import drums
 
         tokens, bar, qpm = drums.find_window(ns, num_bars, window_index)
-        return InputWindow(tokens, f"window {window_index}: bars {bar + 1}-{bar + num_bars} "
-                                   "of the drums", qpm)
+        return InputWindow(tokens, f"window {window_index}: {bars(bar)} of the drums", qpm)
     if rep.tracks == ("melody", "bass", "drums"):
         from hmvae_tf.music import trio
 
         tokens, bar, (mel, bass), qpm = trio.find_window(ns, num_bars, window_index)
-        return InputWindow(tokens, f"window {window_index}: bars {bar + 1}-{bar + num_bars}; "
+        return InputWindow(tokens, f"window {window_index}: {bars(bar)}; "
                                    f"melody program {mel} ({_program_name(mel)}), bass program "
                                    f"{bass} ({_program_name(bass)}), drums", qpm)
     if rep.tracks != ("melody",):
@@ -113,7 +115,7 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
     names = {i.instrument: i.name for i in ns.instrument_infos
              if i.name and i.name not in programs}
     part = lambda k: f"{k} '{names[k]}'" if k in names else str(k)  # noqa: E731
-    where = (f"window {window_index}: bars {window.start_bar + 1}-{window.start_bar + num_bars}"
+    where = (f"window {window_index}: {bars(window.start_bar)}"
              f" of instrument {part(window.instrument)} (program {window.program}, "
              f"{_program_name(window.program)})")
     others = sorted(melody.ns_instruments(ns) - {window.instrument})
@@ -126,7 +128,7 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
     # A short file in a long window, or notes the representation cannot hold: said, so a
     # poor reconstruction is not a mystery.
     if window.silent_bars:
-        last = window.start_bar + num_bars - window.silent_bars  # 1-based, as printed
+        last = window.start_bar + first + num_bars - 1 - window.silent_bars  # as printed
         where += (f"; the music ends in bar {last}, the last {window.silent_bars} "
                   f"bar{'s are' if window.silent_bars > 1 else ' is'} silence")
     if window.notes_out_of_range:
