@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -85,11 +86,22 @@ def test_the_same_seed_trains_the_same(tmp_path):
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a, b)
     assert any((a != first[0]).any() for a in first[1:])
-    # Two runs with one seed, each in its own process (as two `hmvae train --seed=3`): the
-    # same losses. (In one process a second run differs: TF's stateful random kernels.)
-    script = ("import json, sys; from hmvae_tf import train; from model_helpers import "
+    # Two runs with one seed, each in its own process (as two `hmvae train --seed=3`), and two
+    # in this process (a notebook): the same losses. A pipeline made before train() seeds TF
+    # shuffles under whatever global seed is set then (a first run sets it for the second), so
+    # here each is made after seeding, as train() makes its own TFDS pipeline.
+    def seeded_pipeline():
+        keras.utils.set_random_seed(3)
+        return pipeline(config, seed=3)
+
+    in_process = [train.train(config, str(tmp_path / f"p{k}"), num_steps=6, checkpoint_every=3,
+                              train_data=seeded_pipeline(), seed=3,
+                              verbose=0).history["loss"] for k in range(2)]
+    assert in_process[0] == in_process[1]
+    script = ("import json, sys, keras; from hmvae_tf import train; from model_helpers import "
               "tiny_config; from test_training import pipeline; "
               "config = tiny_config(extra='batch_size=8,transpose=5'); "
+              "keras.utils.set_random_seed(3); "
               "h = train.train(config, sys.argv[1], num_steps=6, checkpoint_every=3, "
               "train_data=pipeline(config, seed=3), seed=3, verbose=0); "
               "print(json.dumps(h.history['loss']))")
@@ -100,7 +112,7 @@ def test_the_same_seed_trains_the_same(tmp_path):
                              capture_output=True, text=True, timeout=600)
         assert out.returncode == 0, out.stderr[-2000:]
         losses.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    assert losses[0] == losses[1] and len(losses[0]) == 2
+    assert losses[0] == losses[1] == in_process[0] and len(losses[0]) == 2
 
 
 def test_resume_continues_step_and_optimizer_state(tmp_path):
