@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
@@ -55,14 +56,14 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--split", default="test", help="dataset split")
     parser.add_argument("--dataset", default=None, help="TFDS name/config (default: the model's)")
     parser.add_argument("--data_dir", default=None, help="TFDS data_dir")
-    parser.add_argument("--max_windows", type=int, default=2048,
+    parser.add_argument("--max_windows", type=arg_types.int_at_least(0), default=2048,
                         help="evaluate at most this many windows (0: the whole split)")
     parser.add_argument("--batch_size", type=arg_types.int_at_least(1), default=128,
                         help="windows per batch when measuring (memory, not results)")
-    parser.add_argument("--interpolation_pairs", type=int, default=0,
+    parser.add_argument("--interpolation_pairs", type=arg_types.int_at_least(0), default=0,
                         help="also measure interpolations between this many random pairs of "
                         "the evaluated windows (0: no)")
-    parser.add_argument("--interpolation_steps", type=int, default=11,
+    parser.add_argument("--interpolation_steps", type=arg_types.int_at_least(3), default=11,
                         help="points per interpolation, endpoints included")
     parser.add_argument("--seed", type=int, default=0, help="seed of the interpolation pairs")
     parser.add_argument("--per_bar", action="store_true",
@@ -387,9 +388,14 @@ def run(args: argparse.Namespace) -> int:
               f"[{args.split}]")
         windows = load_windows(config, args.split, args.data_dir, args.dataset,
                                args.max_windows, args.batch_size)
+        # The progress bar only on a terminal: captured with stdout (`2>&1 | tee log`), its
+        # carriage returns ran into the table's header line.
         result = evaluate_all(model, windows, args.batch_size, args.interpolation_pairs,
-                              args.interpolation_steps, args.seed)
-        rows.append({"model": shown, "config": config.name, "step": step, **result})
+                              args.interpolation_steps, args.seed, progress=sys.stderr.isatty())
+        # What was measured travels with the numbers in --json_out.
+        rows.append({"model": shown, "config": config.name, "step": step,
+                     "dataset": args.dataset or config.dataset, "split": args.split,
+                     "max_windows": args.max_windows, **result})
     print(format_table(rows))
     if args.per_bar:
         print()

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hmvae_tf import arg_types
 from hmvae_tf.export_options import (dtype_policy, read_metadata, reproduce_flags,
                                      resolve_saved_model)
 
@@ -60,11 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--name", default="", help="model name (default: the export base's)")
     parser.add_argument("--dataset", default="", help="TFDS name/config (default: the config's)")
     parser.add_argument("--data_dir", default=None, help="TFDS data_dir")
-    parser.add_argument("--max_windows", type=int, default=2000,
+    parser.add_argument("--max_windows", type=arg_types.int_at_least(0), default=2000,
                         help="test windows to evaluate (the first ones; 0: the whole split)")
-    parser.add_argument("--interpolation_pairs", type=int, default=100,
+    parser.add_argument("--interpolation_pairs", type=arg_types.int_at_least(0), default=100,
                         help="random test pairs for the interpolation metric")
-    parser.add_argument("--interpolation_steps", type=int, default=11,
+    parser.add_argument("--interpolation_steps", type=arg_types.int_at_least(3), default=11,
                         help="points per interpolation, endpoints included")
     parser.add_argument("--attribute_windows", type=int, default=None,
                         help="training windows the attribute vectors come from (default: "
@@ -76,10 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--compare", action="append", default=[],
                         help="another model (training directory or export base) to evaluate "
                         "on the same windows, e.g. the flat baseline; repeatable")
-    parser.add_argument("--samples", type=int, default=4, help="samples in samples.png")
-    parser.add_argument("--temperature", type=float, default=0.5, help="sampling temperature")
+    parser.add_argument("--samples", type=arg_types.int_at_least(1), default=4,
+                        help="samples in samples.png")
+    parser.add_argument("--temperature", type=arg_types.non_negative_float, default=0.5,
+                        help="sampling temperature")
     parser.add_argument("--seed", type=int, default=0, help="seed of samples and pairs")
-    parser.add_argument("--batch_size", type=int, default=128,
+    parser.add_argument("--batch_size", type=arg_types.int_at_least(1), default=128,
                         help="windows per model call while measuring (the figures do not "
                              "depend on it; lower it to use less memory)")
     parser.add_argument("--train_flags", default="",

@@ -40,6 +40,19 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
      "--num_steps: must be >= 1"),
     (["train", "--config=cat-mel_2bar_small", "--model_dir=d", "--checkpoint_every=-5"],
      "--checkpoint_every: must be >= 1"),
+    # evaluate and card took these as they came: -5 windows measured 123 (a negative slice),
+    # -3 pairs measured every pair, and 2 interpolation steps failed after the evaluation.
+    (["evaluate", "--model_dir=d", "--max_windows=-5"], "--max_windows: must be >= 0"),
+    (["evaluate", "--model_dir=d", "--interpolation_pairs=-3"],
+     "--interpolation_pairs: must be >= 0"),
+    (["evaluate", "--model_dir=d", "--interpolation_steps=2"],
+     "--interpolation_steps: must be >= 3"),
+    (["card", "--model_dir=d", "--export_base=e", "--max_windows=-1"],
+     "--max_windows: must be >= 0"),
+    (["card", "--model_dir=d", "--export_base=e", "--interpolation_steps=1"],
+     "--interpolation_steps: must be >= 3"),
+    (["card", "--model_dir=d", "--export_base=e", "--temperature=-1"],
+     "--temperature: must be >= 0"),
 ])
 def test_bad_numbers_are_usage_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
