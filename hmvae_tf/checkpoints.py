@@ -7,6 +7,9 @@ Layout of `--model_dir`:
                        step count); resuming continues where the last one left off
     logs/              TensorBoard event files (scalars at the global step)
     history.csv        one row of metrics per checkpoint period, with the step it ends at
+    train_runs.jsonl   one line per `hmvae train` run: the step it started from and the flags
+                       the config does not hold (--num_steps, --checkpoint_every, --seed,
+                       the dtype policy in effect, the dataset and its version)
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from hmvae_tf.model.vae import MusicVAE
 
 CONFIG_FILE = "config.json"
 CKPT_DIR = "ckpt"
+RUNS_FILE = "train_runs.jsonl"
 
 
 def save_config(model_dir: str, config: Config) -> None:
@@ -40,6 +44,26 @@ def load_config(model_dir: str) -> Config | None:
         return None
     with open(path) as f:
         return Config.from_json(f.read())
+
+
+def record_run(model_dir: str, run: dict) -> None:
+    """Appends one training run's flags to train_runs.jsonl (a model card's reproduce command
+    reads --checkpoint_every and --seed from it instead of guessing them)."""
+    import json
+
+    with open(os.path.join(model_dir, RUNS_FILE), "a") as f:
+        f.write(json.dumps(run, sort_keys=True) + "\n")
+
+
+def read_runs(model_dir: str) -> list[dict]:
+    """The runs train_runs.jsonl records, oldest first (empty for an older model directory)."""
+    import json
+
+    path = os.path.join(model_dir, RUNS_FILE)
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def _step_of(path: str) -> int:

@@ -175,6 +175,13 @@ def steps_per_epoch_from_checkpoints(model_dir: str) -> int | None:
     return int(np.max(np.diff(steps))) if len(steps) > 1 else None
 
 
+def checkpoints_runs(model_dir: str) -> list[dict]:
+    """The training runs a model directory recorded (`checkpoints.read_runs`)."""
+    from hmvae_tf import checkpoints
+
+    return checkpoints.read_runs(model_dir)
+
+
 def training_facts(model_dir: str, step: int | None) -> dict:
     """Steps, steps per checkpoint period (= history.csv row), history and wall time of a
     training directory, up to `step` (the exported one)."""
@@ -187,7 +194,12 @@ def training_facts(model_dir: str, step: int | None) -> dict:
     history_path = os.path.join(model_dir, "history.csv")
     history = plots.read_history(history_path) if os.path.exists(history_path) else []
     facts["history"] = history
-    period = steps_per_epoch_from_checkpoints(model_dir)
+    # What `hmvae train` recorded of its runs (train_runs.jsonl) up to the exported step; the
+    # kept checkpoints only suggest the period (--num_steps off the grid, or a stop, leaves a
+    # smaller gap: 500-step periods ending at 800 kept 500 and 800, and read as 300).
+    runs = [r for r in checkpoints_runs(model_dir) if step is None or r["start_step"] < step]
+    facts["runs"] = runs
+    period = runs[-1]["checkpoint_every"] if runs else steps_per_epoch_from_checkpoints(model_dir)
     if not period and history and step:
         period = max(1, int(round(step / (max(int(r["epoch"]) for r in history) + 1))))
     facts["steps_per_epoch"] = period
@@ -362,6 +374,19 @@ def shown(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
+def recorded_train_flags(runs: list[dict], train_flags: str = "") -> str:
+    """--seed and --dtype_policy as the first recorded run had them (a run resumed later
+    continues that run's seed), unless --train_flags gives them."""
+    if not runs:
+        return ""
+    first, out = runs[0], ""
+    if first.get("seed") is not None and "--seed" not in train_flags:
+        out += f" --seed={first['seed']}"
+    if first.get("dtype_policy") and "--dtype_policy" not in train_flags:
+        out += f" --dtype_policy={first['dtype_policy']}"
+    return out
+
+
 def reproduce_commands(config: Config, facts: dict, dataset: str,
                        data_dir: str | None, model_dir: str, export_base: str,
                        args: argparse.Namespace, export_flags: str = "",
@@ -380,6 +405,7 @@ def reproduce_commands(config: Config, facts: dict, dataset: str,
              + (f" --num_steps={facts['step']}" if facts.get("step") else "")
              + (f" --checkpoint_every={facts['steps_per_epoch']}"
                 if facts.get("steps_per_epoch") else "")
+             + recorded_train_flags(facts.get("runs") or [], args.train_flags)
              + (f" {args.train_flags}" if args.train_flags else ""))
     card = (f"hmvae card --model_dir={shown(model_dir)} --export_base={shown(export_base)}"
             f"{data_flag} --max_windows={args.max_windows}"
@@ -505,6 +531,17 @@ def render_card(name: str, m: dict) -> str:
                  f"of the training split) in {_fmt_seconds(sec)} of training"
                  + (f" ({sec / step:.2f} s per step)" if sec and step else "")
                  + f" on {m['machine']}." if step else "Training steps unknown.")
+    runs = tr.get("runs") or []
+    if runs:
+        versions = sorted({r["dataset_version"] for r in runs if r.get("dataset_version")})
+        lines += ["", f"Trained in {len(runs)} run(s) of `hmvae train`, started at step(s) "
+                  + ", ".join(f"{r['start_step']:,}" for r in runs)
+                  + (" (a resumed run continues with seed + its start step, so a run "
+                     "straight through to the same step draws other data)"
+                     if len(runs) > 1 and runs[0].get("seed") is not None else "")
+                  + (f"; dataset version at training: {', '.join(versions)}" if versions else "")
+                  + (f" (**not** the {ds['version']} measured above)"
+                     if versions and versions != [ds["version"]] else "") + "."]
     final = tr.get("final") or {}
     if final:
         keys = [k for k in ("r_loss", "kl_bits", "beta", "accuracy", "val_r_loss",

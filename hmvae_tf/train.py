@@ -15,6 +15,7 @@ import math
 import os
 import signal
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from hmvae_tf import arg_types, quiet_startup
@@ -326,6 +327,7 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
     from hmvae_tf.model.vae import MusicVAE
 
     strategy = strategy or tf.distribute.get_strategy()
+    seed_flag, train_data_given = seed, train_data is not None
     is_chief, worker = task_info(strategy)
     _check_workers_agree(strategy, checkpoints.checkpoint_step(model_dir) or 0, model_dir,
                          job=f"{config.to_json()} {num_steps} {checkpoint_every}")
@@ -376,6 +378,15 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
         print(f"worker {worker}: training; the chief shows the progress and writes {model_dir}")
         verbose = 0
 
+    if is_chief:
+        checkpoints.record_run(model_dir, {
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "start_step": step, "num_steps": num_steps, "checkpoint_every": period,
+            "seed": seed_flag, "dtype_policy": dtype_policy, "jit_compile": jit_compile,
+            "eval_batches": eval_batches, "replicas": strategy.num_replicas_in_sync,
+            "dataset": dataset or config.dataset,
+            "dataset_version": (None if train_data_given else
+                                _dataset_version(dataset or config.dataset, data_dir))})
     epochs = math.ceil(num_steps / period)
     callbacks = [saver, checkpoints.StopAtStep(num_steps), checkpoints.StepProgbar(num_steps),
                  keras.callbacks.TerminateOnNaN()]
@@ -417,6 +428,16 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
             + ". If it diverges again, train a new --model_dir with a lower "
             "--hparams=learning_rate (or clip_norm), or check the data")
     return history
+
+
+def _dataset_version(dataset: str, data_dir: str | None) -> str | None:
+    """The version of the prepared TFDS dataset a run reads (None if it cannot be told)."""
+    import tensorflow_datasets as tfds
+
+    try:
+        return str(tfds.builder(dataset, data_dir=data_dir).info.version)
+    except Exception:  # noqa: BLE001 - a record, never a reason to stop training
+        return None
 
 
 class TrainingStopped(RuntimeError):

@@ -317,3 +317,40 @@ def test_train_command_without_its_dataset_says_what_to_build_and_leaves_no_mode
     assert config.dataset == "mine/mel_2bar"
     checkpoints.save_config(str(model_dir), config)
     assert train.resolve_config(str(model_dir), None, "", "other/mel_2bar") == config
+
+
+def test_runs_are_recorded_and_the_card_reproduces_their_flags(tmp_path):
+    """A run of 500-step periods that stops at 800 keeps checkpoints 500 and 800: read from
+    the checkpoints alone the card's reproduce command said --checkpoint_every=300, and it
+    never gave the --seed or dtype policy the model was trained with."""
+    import argparse
+
+    config = tiny_config(extra="batch_size=8")
+    model_dir = str(tmp_path / "m")
+    train.train(config, model_dir, num_steps=5, checkpoint_every=4, seed=7,
+                train_data=pipeline(config), verbose=0)
+    train.train(config, model_dir, num_steps=8, checkpoint_every=4, seed=7,
+                train_data=pipeline(config), verbose=0)
+    assert checkpoints.kept_steps(model_dir) == [4, 5, 8]  # gaps 1 and 3: neither is 4
+    runs = checkpoints.read_runs(model_dir)
+    assert [(r["start_step"], r["num_steps"], r["checkpoint_every"], r["seed"])
+            for r in runs] == [(0, 5, 4, 7), (5, 8, 4, 7)]
+    assert all(r["dtype_policy"] == "float32" for r in runs)
+    # Nothing to do: no run recorded.
+    train.train(config, model_dir, num_steps=8, checkpoint_every=4, seed=7,
+                train_data=pipeline(config), verbose=0)
+    assert len(checkpoints.read_runs(model_dir)) == 2
+
+    facts = model_card.training_facts(model_dir, 8)
+    assert facts["steps_per_epoch"] == 4
+    parser = argparse.ArgumentParser()
+    model_card.add_arguments(parser, "card")
+    args = parser.parse_args([f"--model_dir={model_dir}", "--export_base=e"])
+    command = next(c for c in model_card.reproduce_commands(
+        config, facts, config.dataset, None, model_dir, "e", args) if "hmvae train" in c)
+    assert "--num_steps=8 --checkpoint_every=4 --seed=7 --dtype_policy=float32" in command
+    # A seed given in --train_flags is not repeated.
+    args.train_flags = "--seed=3"
+    command = next(c for c in model_card.reproduce_commands(
+        config, facts, config.dataset, None, model_dir, "e", args) if "hmvae train" in c)
+    assert command.count("--seed") == 1 and command.endswith("--seed=3")
