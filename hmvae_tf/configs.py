@@ -98,9 +98,10 @@ class Config:
         fields = {f.name: f for f in dataclasses.fields(self)}
         changes: dict[str, Any] = {}
         for key, raw in _split_hparams(hparams):
-            if key not in fields:
+            if key not in fields or key == "name":
                 raise ConfigError(
-                    f"unknown hparam {key!r}; known: {', '.join(sorted(fields))}")
+                    f"unknown hparam {key!r}; known: {', '.join(sorted(set(fields) - {'name'}))}"
+                    + (" (the name is the named config: --config)" if key == "name" else ""))
             changes[key] = _parse_value(key, raw, getattr(self, key))
         tied = self.hierarchical and self.conductor_rnn_size == self.dec_rnn_size
         if tied and "dec_rnn_size" in changes and "conductor_rnn_size" not in changes:
@@ -131,6 +132,10 @@ class Config:
                 raise ConfigError(f"{key} must be positive, not {getattr(self, key)}")
         if not math.isfinite(self.min_learning_rate) or self.min_learning_rate < 0:
             raise ConfigError(f"min_learning_rate must be >= 0, not {self.min_learning_rate}")
+        if self.min_learning_rate > self.learning_rate:
+            # lr = (lr0 - min) * decay_rate**step + min would rise toward the floor.
+            raise ConfigError(f"min_learning_rate ({self.min_learning_rate}) must not exceed "
+                              f"learning_rate ({self.learning_rate})")
         for key in ("free_bits", "max_beta", "sampling_rate", "transpose", "conductor_length"):
             value = getattr(self, key)
             if not math.isfinite(value) or value < 0:

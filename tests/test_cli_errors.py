@@ -140,6 +140,11 @@ def test_output_names_carry_the_export_name_from_a_relative_path(monkeypatch):
     (["--config=cat-mel_2bar_small", "--hparams=beta_rate=2"], "beta_rate must be in [0, 1)"),
     (["--config=cat-mel_2bar_small", "--hparams=transpose=-3"], "transpose must be >= 0"),
     (["--config=cat-mel_2bar_small", "--hparams=decay_rate=1.5"], "decay_rate must be in"),
+    # A renamed config made a model whose card said `--config=mymodel` with no --hparams.
+    (["--config=cat-mel_2bar_small", "--hparams=name=mymodel,z_size=16"],
+     "unknown hparam 'name'"),
+    (["--config=cat-mel_2bar_small", "--hparams=min_learning_rate=0.01"],
+     "min_learning_rate (0.01) must not exceed learning_rate (0.001)"),
 ])
 def test_bad_config_is_one_line_and_writes_no_model(argv, message, tmp_path, capsys):
     model_dir = tmp_path / "model"
