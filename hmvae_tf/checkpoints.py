@@ -245,10 +245,42 @@ class StepProgbar(keras.callbacks.ProgbarLogger):
         super().set_params(params)
         self.period = params["steps"]
 
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        import time
+
+        super().on_train_begin(logs)
+        self.started = time.monotonic()
+        self.start_step = int(self.model.optimizer.iterations.numpy())
+
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         step = int(self.model.optimizer.iterations.numpy())
         self.target = max(1, min(self.period, self.num_steps - step))
         super().on_epoch_begin(epoch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Keras's line, then the global step and an estimate of the time left: "Epoch 7/100"
+        alone says neither (a resumed run's epochs restart off the grid)."""
+        import time
+
+        super().on_epoch_end(epoch, logs)
+        if not self.verbose:
+            return
+        step = int(self.model.optimizer.iterations.numpy())
+        done, left = step - self.start_step, max(0, self.num_steps - step)
+        line = f"step {step:,}/{self.num_steps:,}"
+        if done > 0 and left:
+            line += f", about {_duration((time.monotonic() - self.started) / done * left)} left"
+        print(line, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    """12 s, 3 min 05 s, 2 h 07 min."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 class StepTensorBoard(keras.callbacks.TensorBoard):

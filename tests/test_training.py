@@ -168,8 +168,13 @@ def test_progress_bar_counts_the_steps_an_epoch_really_runs(tmp_path, capsys):
     config = tiny_config(extra="batch_size=8")
     train.train(config, str(tmp_path / "m"), num_steps=6, checkpoint_every=4,
                 train_data=pipeline(config), eval_data=None, eval_batches=0, verbose=2)
-    bars = re.findall(r"^(\d+)/(\d+) - ", capsys.readouterr().out, re.M)
+    out = capsys.readouterr().out
+    bars = re.findall(r"^(\d+)/(\d+) - ", out, re.M)
     assert bars == [("4", "4"), ("2", "2")]
+    # Each period ends with the global step (and, but for the last, the time left).
+    assert re.findall(r"^step (\d+)/6", out, re.M) == ["4", "6"]
+    assert re.search(r"^step 4/6, about \d+ s left$", out, re.M)
+    assert re.search(r"^step 6/6$", out, re.M)
 
 
 def test_a_diverged_run_saves_nothing_after_its_last_finite_step(tmp_path):
