@@ -534,6 +534,7 @@ def render_card(name: str, m: dict) -> str:
     runs = tr.get("runs") or []
     if runs:
         versions = sorted({r["dataset_version"] for r in runs if r.get("dataset_version")})
+        datasets = sorted({r["dataset"] for r in runs if r.get("dataset")})
         lines += ["", f"Trained in {len(runs)} run(s) of `hmvae train`, started at step(s) "
                   + ", ".join(f"{r['start_step']:,}" for r in runs)
                   + (" (a resumed run continues with seed + its start step, so a run "
@@ -541,7 +542,9 @@ def render_card(name: str, m: dict) -> str:
                      if len(runs) > 1 and runs[0].get("seed") is not None else "")
                   + (f"; dataset version at training: {', '.join(versions)}" if versions else "")
                   + (f" (**not** the {ds['version']} measured above)"
-                     if versions and versions != [ds["version"]] else "") + "."]
+                     if versions and versions != [ds["version"]] else "")
+                  + (f"; **the runs read different datasets: {', '.join(datasets)}**"
+                     if len(datasets) > 1 else "") + "."]
     final = tr.get("final") or {}
     if final:
         keys = [k for k in ("r_loss", "kl_bits", "beta", "accuracy", "val_r_loss",
