@@ -381,6 +381,12 @@ def run(args: argparse.Namespace) -> int:
         from hmvae_tf.cli import CommandError
 
         raise CommandError("give at least one --model_dir or --saved_model")
+    if args.step is not None and not args.model_dir:
+        from hmvae_tf.cli import CommandError
+
+        # It was ignored: the table showed the export's own step as if asked for.
+        raise CommandError("--step picks a --model_dir checkpoint; an export holds one step "
+                           "(its version directories are the other steps)")
     rows = []
     for path, is_export in sources:
         model, config, step, shown = load_any(path, is_export, args.step)

@@ -207,3 +207,10 @@ def test_every_help_answers_without_loading_tensorflow():
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == ["ok", "11"]
+
+
+def test_evaluate_step_needs_a_model_dir(capsys):
+    """--step with only --saved_model was ignored: the export's own step was measured."""
+    assert cli.main(["evaluate", "--saved_model=no/such/model", "--step=500"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("hmvae evaluate: error: --step picks a --model_dir checkpoint")
