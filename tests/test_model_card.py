@@ -304,6 +304,8 @@ def test_per_bar_accuracy_is_the_overall_one_split_by_bar(name, hparams):
     assert result["sampled_accuracy_per_bar"][0] == 0.0
     assert result["sampled_accuracy_per_bar"][-1] == 1.0
     assert result["sampled_accuracy_per_bar"][1] == pytest.approx(5 / 9)  # windows 0, 2, .., 8
+    # What always answering token 0 would score on the same 9 windows (not 10 or 11).
+    assert result["baseline_token0"] == pytest.approx((seen == 0).mean(), abs=1e-12)
     table = evaluate.format_per_bar_table([{"model": "m", **result}])
     assert f"| bar {bars} |" in table and "| m | sampled | 0.000 | 0.556 |" in table
 
