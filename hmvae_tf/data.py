@@ -128,6 +128,15 @@ def _transpose(batch: tf.Tensor, config: Config, seed: tf.Tensor | None = None) 
     return augment.random_transpose(batch, config.representation, config.transpose, seed=seed)
 
 
+def prepared_version(dataset: str, data_dir: str | None) -> str | None:
+    """The version of the prepared TFDS dataset `load_tokens` reads (None if it cannot be
+    told), for the record of a training run."""
+    try:
+        return str(tfds.builder(dataset, data_dir=data_dir).info.version)
+    except Exception:  # noqa: BLE001 - a record, never a reason to stop training
+        return None
+
+
 def dataset_for(config: Config, split: str, data_dir: str | None, batch_size: int,
                 training: bool, dataset: str | None = None,
                 seed: int | None = None) -> tf.data.Dataset:

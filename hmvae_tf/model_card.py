@@ -175,13 +175,6 @@ def steps_per_epoch_from_checkpoints(model_dir: str) -> int | None:
     return int(np.max(np.diff(steps))) if len(steps) > 1 else None
 
 
-def checkpoints_runs(model_dir: str) -> list[dict]:
-    """The training runs a model directory recorded (`checkpoints.read_runs`)."""
-    from hmvae_tf import checkpoints
-
-    return checkpoints.read_runs(model_dir)
-
-
 def training_facts(model_dir: str, step: int | None) -> dict:
     """Steps, steps per checkpoint period (= history.csv row), history and wall time of a
     training directory, up to `step` (the exported one)."""
@@ -197,7 +190,9 @@ def training_facts(model_dir: str, step: int | None) -> dict:
     # What `hmvae train` recorded of its runs (train_runs.jsonl) up to the exported step; the
     # kept checkpoints only suggest the period (--num_steps off the grid, or a stop, leaves a
     # smaller gap: 500-step periods ending at 800 kept 500 and 800, and read as 300).
-    runs = [r for r in checkpoints_runs(model_dir) if step is None or r["start_step"] < step]
+    from hmvae_tf.checkpoints import read_runs
+
+    runs = [r for r in read_runs(model_dir) if step is None or r["start_step"] < step]
     facts["runs"] = runs
     period = runs[-1]["checkpoint_every"] if runs else steps_per_epoch_from_checkpoints(model_dir)
     if not period and history and step:

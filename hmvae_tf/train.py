@@ -327,7 +327,7 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
     from hmvae_tf.model.vae import MusicVAE
 
     strategy = strategy or tf.distribute.get_strategy()
-    seed_flag, train_data_given = seed, train_data is not None
+    seed_flag, dataset_version = seed, None
     is_chief, worker = task_info(strategy)
     _check_workers_agree(strategy, checkpoints.checkpoint_step(model_dir) or 0, model_dir,
                          job=f"{config.to_json()} {num_steps} {checkpoint_every}")
@@ -348,6 +348,7 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
     if train_data is None:
         train_data = data.dataset_for(config, "train", data_dir, config.batch_size,
                                       training=True, dataset=dataset, seed=seed)
+        dataset_version = data.prepared_version(dataset or config.dataset, data_dir)
         if eval_data is None and eval_batches:
             try:
                 eval_data = data.dataset_for(config, "validation", data_dir, config.batch_size,
@@ -385,8 +386,7 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
             "seed": seed_flag, "dtype_policy": dtype_policy, "jit_compile": jit_compile,
             "eval_batches": eval_batches, "replicas": strategy.num_replicas_in_sync,
             "dataset": dataset or config.dataset,
-            "dataset_version": (None if train_data_given else
-                                _dataset_version(dataset or config.dataset, data_dir))})
+            "dataset_version": dataset_version})
     epochs = math.ceil(num_steps / period)
     callbacks = [saver, checkpoints.StopAtStep(num_steps), checkpoints.StepProgbar(num_steps),
                  keras.callbacks.TerminateOnNaN()]
@@ -428,16 +428,6 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
             + ". If it diverges again, train a new --model_dir with a lower "
             "--hparams=learning_rate (or clip_norm), or check the data")
     return history
-
-
-def _dataset_version(dataset: str, data_dir: str | None) -> str | None:
-    """The version of the prepared TFDS dataset a run reads (None if it cannot be told)."""
-    import tensorflow_datasets as tfds
-
-    try:
-        return str(tfds.builder(dataset, data_dir=data_dir).info.version)
-    except Exception:  # noqa: BLE001 - a record, never a reason to stop training
-        return None
 
 
 class TrainingStopped(RuntimeError):

@@ -5,6 +5,7 @@ through the representation a model's tracks name (melody, drums or trio).
 """
 from __future__ import annotations
 
+import functools
 import os
 from typing import TYPE_CHECKING, Iterable, NamedTuple
 
@@ -111,9 +112,8 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
     window = melody.find_window(ns, num_bars, window_index, instrument=instrument)
     # The file's track names (e.g. a chorale's Soprano ... Bass), which say more than numbers;
     # not a General MIDI program's name, which writers put there by default (note_seq does).
-    programs = {_program_name(p) for p in range(128)}
     names = {i.instrument: i.name for i in ns.instrument_infos
-             if i.name and i.name not in programs}
+             if i.name and i.name not in _program_names()}
     part = lambda k: f"{k} '{names[k]}'" if k in names else str(k)  # noqa: E731
     where = (f"window {window_index}: {bars(window.start_bar)}"
              f" of instrument {part(window.instrument)} (program {window.program}, "
@@ -156,6 +156,12 @@ def qpm_tag(qpm: float, default: float = DEFAULT_QPM) -> str:
     """'_q90' for a --qpm other than the default ('' for it): files written at another tempo
     get other names, so a run at another tempo does not overwrite the first run's files."""
     return "" if qpm == default else f"_q{qpm:g}"
+
+
+@functools.cache
+def _program_names() -> frozenset[str]:
+    """The 128 General MIDI program names."""
+    return frozenset(_program_name(p) for p in range(128))
 
 
 def _program_name(program: int) -> str:
