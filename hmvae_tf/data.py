@@ -8,6 +8,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from hmvae_tf import dataset_version
 from hmvae_tf.configs import STEPS_PER_BAR, Config, ConfigError
 from hmvae_tf.music import augment
 
@@ -23,23 +24,15 @@ def load_tokens(dataset: str, split: str, data_dir: str | None = None,
                 shuffle_files: bool = False, config: Config | None = None) -> tf.data.Dataset:
     """The `tokens` feature of one split, as [T] or [T, K] int32 windows.
 
-    A dataset prepared by `tfds build` is read from its files, so the builder code does not
-    have to be importable here. With a config, a dataset whose windows do not fit it is a
-    ConfigError before any pipeline is built.
+    The dataset is read as `tfds build` left it (see `prepared_builder`), so the builder code
+    does not have to be importable here. With a config, a dataset whose windows do not fit it
+    is a ConfigError before any pipeline is built.
     """
-    try:
-        builder = tfds.builder(dataset, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError:
-        builder = None
-    if builder is None or not builder.is_prepared():  # unknown, or its code but no files
+    builder = prepared_builder(dataset, data_dir)
+    if builder is None:
         where = data_dir or "~/tensorflow_datasets"
         if dataset.startswith("hmvae_notesequences/"):
-            name = dataset.split("/")[-1]
-            # Drum and trio data are not in the embedded corpus: they need a MIDI folder.
-            manual = (" --manual_dir=<folder of .mid files with drums>"
-                      if name.startswith(("drums", "trio")) else "")
-            how = (f"run `tfds build tfds_builders/hmvae_notesequences --config={name}"
-                   f"{manual}` (with the same --data_dir) first")
+            how = _build_hint(dataset) + " first"
         else:
             how = ("build it with `tfds build` first, or check the name (this project's "
                    "datasets are hmvae_notesequences/<config>)")
@@ -128,13 +121,55 @@ def _transpose(batch: tf.Tensor, config: Config, seed: tf.Tensor | None = None) 
     return augment.random_transpose(batch, config.representation, config.transpose, seed=seed)
 
 
+def prepared_builder(dataset: str, data_dir: str | None) -> tfds.core.DatasetBuilder | None:
+    """The dataset's newest version in data_dir, read from its files (None if it has none).
+
+    `tfds.builder` would do the same only while the builder code is not imported; once it is
+    (a test, a notebook), it looks for the code's version alone and calls an older build
+    unprepared. Reading the files gives every caller the same dataset.
+    """
+    try:
+        return tfds.core.read_only_builder.builder_from_files(dataset, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError:
+        return None
+
+
 def prepared_version(dataset: str, data_dir: str | None) -> str | None:
     """The version of the prepared TFDS dataset `load_tokens` reads (None if it cannot be
     told), for the record of a training run."""
     try:
-        return str(tfds.builder(dataset, data_dir=data_dir).info.version)
+        return str(prepared_builder(dataset, data_dir).info.version)
     except Exception:  # noqa: BLE001 - a record, never a reason to stop training
         return None
+
+
+def version_note(dataset: str, version: str | None, data_dir: str | None) -> str | None:
+    """A line for a user whose data_dir holds an hmvae_notesequences config at another
+    version than this code builds (TFDS reads the newest version there without a word, so
+    an old build would train the model on the old windows); None when they agree, or when
+    the dataset name pins its version (`...:1.0.0`)."""
+    if (not dataset.startswith("hmvae_notesequences/") or ":" in dataset or version is None
+            or version == dataset_version.VERSION):
+        return None
+    where = data_dir or "~/tensorflow_datasets"
+    code = dataset_version.VERSION
+    if tfds.core.Version(version) > tfds.core.Version(code):
+        return (f"note: {dataset} in {where} is version {version}, newer than the {code} "
+                f"this code builds; training on {version}")
+    return (f"note: {dataset} in {where} is version {version}, older than the {code} this "
+            f"code builds (what changed: RELEASE_NOTES in hmvae_tf/dataset_version.py); "
+            f"training on {version} as it is. For {code}, {_build_hint(dataset)}: it is "
+            f"written beside {version} and read from then on")
+
+
+def _build_hint(dataset: str) -> str:
+    """The `tfds build` command that prepares an hmvae_notesequences config."""
+    name = dataset.split("/")[-1].split(":")[0]
+    # Drum and trio data are not in the embedded corpus: they need a MIDI folder.
+    manual = (" --manual_dir=<folder of .mid files with drums>"
+              if name.startswith(("drums", "trio")) else "")
+    return (f"run `tfds build tfds_builders/hmvae_notesequences --config={name}{manual}` "
+            "(with the same --data_dir)")
 
 
 def dataset_for(config: Config, split: str, data_dir: str | None, batch_size: int,

@@ -175,6 +175,7 @@ def test_a_missing_split_is_a_file_not_found_error(monkeypatch):
 
     prepared = types.SimpleNamespace(is_prepared=lambda: True,
                                      info=types.SimpleNamespace(splits={"train": None}))
+    monkeypatch.setattr(data, "prepared_builder", lambda name, data_dir=None: prepared)
     monkeypatch.setattr(tfds, "builder", lambda name, data_dir=None: prepared)
     with pytest.raises(FileNotFoundError, match=r"ds/x has no split 'test'; it has \['train'\]"):
         data.load_tokens("ds/x", "test")

@@ -324,6 +324,59 @@ def test_train_command_without_its_dataset_says_what_to_build_and_leaves_no_mode
     assert train.resolve_config(str(model_dir), None, "", "other/mel_2bar") == config
 
 
+def _write_mel_2bar(data_dir, version: str, n: int = 16) -> None:
+    """An hmvae_notesequences/mel_2bar of `n` scale windows at `version`, as `tfds build` of
+    that version would leave it (the real builder cannot write an older version)."""
+    import tensorflow_datasets as tfds
+
+    class HmvaeNotesequences(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+        VERSION = tfds.core.Version(version)
+        BUILDER_CONFIGS = [tfds.core.BuilderConfig(name="mel_2bar")]
+
+        def _info(self):
+            return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+                "tokens": tfds.features.Tensor(shape=(32,), dtype=np.int32)}))
+
+        def _split_generators(self, dl_manager):
+            return {"train": self._generate_examples()}
+
+        def _generate_examples(self):
+            for i, tokens in enumerate(scale_melodies(n, 32)[..., 0]):
+                yield i, {"tokens": tokens}
+
+    HmvaeNotesequences(config="mel_2bar", data_dir=str(data_dir)).download_and_prepare()
+
+
+def test_training_on_an_older_build_of_the_dataset_says_so(tmp_path, capsys):
+    """TFDS reads the newest version in the data_dir: a data_dir built before the builder
+    moved on trained the model on the old windows without a word (the version showed up only
+    in train_runs.jsonl)."""
+    import tensorflow_datasets as tfds
+
+    from hmvae_tf import dataset_version
+    # Registered, as in a notebook that imported it: the old build is still the one read.
+    from tfds_builders.hmvae_notesequences import Builder  # noqa: F401
+
+    current, older = tfds.core.Version(dataset_version.VERSION), "1.0.0"
+    assert current > older
+    data_dir = tmp_path / "tfds"
+    _write_mel_2bar(data_dir, older)
+    model_dir = str(tmp_path / "m")
+    train.train(tiny_config(extra="batch_size=8"), model_dir, data_dir=str(data_dir),
+                num_steps=1, checkpoint_every=1, eval_batches=0, verbose=0)
+    out = capsys.readouterr().out
+    assert (f"note: hmvae_notesequences/mel_2bar in {data_dir} is version {older}, older than "
+            f"the {current} this code builds") in out
+    assert "tfds build tfds_builders/hmvae_notesequences --config=mel_2bar`" in out
+    assert checkpoints.read_runs(model_dir)[-1]["dataset_version"] == older
+    # Once the current version is built beside it, that one is read, and nothing is said.
+    _write_mel_2bar(data_dir, str(current))
+    train.train(tiny_config(extra="batch_size=8"), model_dir, data_dir=str(data_dir),
+                num_steps=2, checkpoint_every=1, eval_batches=0, verbose=0)
+    assert "note:" not in capsys.readouterr().out
+    assert checkpoints.read_runs(model_dir)[-1]["dataset_version"] == str(current)
+
+
 def test_runs_are_recorded_and_the_card_reproduces_their_flags(tmp_path):
     """A run of 500-step periods that stops at 800 keeps checkpoints 500 and 800: read from
     the checkpoints alone the card's reproduce command said --checkpoint_every=300, and it

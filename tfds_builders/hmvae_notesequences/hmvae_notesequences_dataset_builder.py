@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow_datasets as tfds
 
+from hmvae_tf import dataset_version
 from hmvae_tf.music import corpus
 from hmvae_tf.music.representations import get_representation
 
@@ -66,15 +67,9 @@ PROGRESS_SECONDS = 30  # a line on the conversion's progress at most this often
 class Builder(tfds.core.GeneratorBasedBuilder):
     """MusicVAE windows from NoteSequences."""
 
-    VERSION = tfds.core.Version("1.1.0")
-    RELEASE_NOTES = {
-        "1.0.0": "First release: mel_2bar, mel_16bar, drums_2bar, trio_16bar.",
-        "1.1.0": "As Magenta's converters: melody and drum lines give windows from their "
-                 "first 100 bars only, mel_16bar takes any pitched program; a --manual_dir's "
-                 "byte-identical copies are read once, .kar/.smf/RMID files are read; a window "
-                 "after a tempo change is rendered at its own tempo. Embedded "
-                 "corpus: mel_2bar train 93,790 -> 93,751, mel_16bar 28,647 -> 28,591 windows.",
-    }
+    # Kept in hmvae_tf.dataset_version, where `hmvae train` reads it without importing this.
+    VERSION = tfds.core.Version(dataset_version.VERSION)
+    RELEASE_NOTES = dataset_version.RELEASE_NOTES
     BUILDER_CONFIGS = [
         HmvaeConfig(name="mel_2bar", description="2-bar monophonic melodies (90 classes).",
                     representation="melody", num_bars=2),
