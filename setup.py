@@ -40,6 +40,8 @@ setup(
     version="0.1.0",
     description="MusicVAE (hierarchical latent vector model for music) in TensorFlow 2 / Keras 3",
     packages=find_packages(include=["hmvae_tf", "hmvae_tf.*", "tfds_builders", "tfds_builders.*"]),
+    # TFDS reads a builder's description and citation from these files beside its code.
+    package_data={"tfds_builders.hmvae_notesequences": ["README.md", "CITATIONS.bib"]},
     python_requires=">=3.11,<3.12",
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
