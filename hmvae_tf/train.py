@@ -378,6 +378,9 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
         return None
     if step:
         print(f"resuming {config.name} in {model_dir} from step {step}")
+        change = _dataset_version_change(model_dir, dataset or config.dataset, dataset_version)
+        if change:
+            print(change)
     if not is_chief:  # the same metrics as the chief's, so one progress bar is enough
         print(f"worker {worker}: training; the chief shows the progress and writes {model_dir}")
         verbose = 0
@@ -431,6 +434,20 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
             + ". If it diverges again, train a new --model_dir with a lower "
             "--hparams=learning_rate (or clip_norm), or check the data")
     return history
+
+
+def _dataset_version_change(model_dir: str, dataset: str, version: str | None) -> str | None:
+    """A line when a resumed run reads another version of its dataset than the earlier runs
+    did (a data_dir rebuilt after an update): the model then goes on with other windows,
+    which its card tells only afterwards."""
+    from hmvae_tf import checkpoints
+
+    earlier = sorted({r["dataset_version"] for r in checkpoints.read_runs(model_dir)
+                      if r.get("dataset_version")})
+    if version is None or not earlier or version in earlier:
+        return None
+    return (f"note: the earlier runs of {model_dir} read {dataset} version "
+            f"{', '.join(earlier)}; this run reads version {version}")
 
 
 class TrainingStopped(RuntimeError):

@@ -369,12 +369,20 @@ def test_training_on_an_older_build_of_the_dataset_says_so(tmp_path, capsys):
             f"the {current} this code builds") in out
     assert "tfds build tfds_builders/hmvae_notesequences --config=mel_2bar`" in out
     assert checkpoints.read_runs(model_dir)[-1]["dataset_version"] == older
-    # Once the current version is built beside it, that one is read, and nothing is said.
+    # Once the current version is built beside it, that one is read; the resumed model is
+    # told that its earlier run read the older one.
     _write_mel_2bar(data_dir, str(current))
     train.train(tiny_config(extra="batch_size=8"), model_dir, data_dir=str(data_dir),
                 num_steps=2, checkpoint_every=1, eval_batches=0, verbose=0)
-    assert "note:" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "older than" not in out
+    assert (f"note: the earlier runs of {model_dir} read hmvae_notesequences/mel_2bar version "
+            f"{older}; this run reads version {current}") in out
     assert checkpoints.read_runs(model_dir)[-1]["dataset_version"] == str(current)
+    # A run on the same version as before says nothing.
+    train.train(tiny_config(extra="batch_size=8"), model_dir, data_dir=str(data_dir),
+                num_steps=3, checkpoint_every=1, eval_batches=0, verbose=0)
+    assert "note:" not in capsys.readouterr().out
 
 
 def test_runs_are_recorded_and_the_card_reproduces_their_flags(tmp_path):
