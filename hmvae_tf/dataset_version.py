@@ -6,6 +6,10 @@ dataset from its files and must not import the builder (importing it registers t
 with TFDS, which then looks only for the code's version in the data_dir).
 """
 
+# TFDS's versioning guide: MAJOR when the rows of an existing config change (other windows, a
+# different split), MINOR when rows only gain features, PATCH when they read the same. 1.1.0
+# changed windows (a MAJOR change by that rule); it keeps its released number, so that 1.1.0
+# builds and the runs and cards that recorded it keep their name.
 VERSION = "1.1.0"
 
 RELEASE_NOTES = {
