@@ -92,3 +92,15 @@ def per_input(minimum: int) -> Callable[[str], tuple[int, int]]:
         values = [one(p.strip()) for p in parts]
         return (values[0], values[-1])
     return parse
+
+
+def tfds_data_dir(text: str) -> str:
+    """A TFDS data_dir. TFDS takes a given data_dir as it is, and the shell leaves `~` after
+    `--data_dir=` unexpanded, so `--data_dir=~/tensorflow_datasets` meant a folder named `~`
+    in the current directory (where `tfds build` with the same flag writes, too)."""
+    if text.startswith("~"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the shell does not expand ~ after '=', and TFDS would use a folder "
+            f"named '~' in the current directory; write --data_dir {text} (with a space) "
+            f"or --data_dir=$HOME{text[1:]}, in `tfds build` as well")
+    return text

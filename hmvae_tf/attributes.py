@@ -6,7 +6,7 @@ take the mean posterior mean of the top quarter minus that of the bottom quarter
 `amount` times the vector to a window's z and decoding should move the attribute that way.
 
     # build the vectors of an export from its training split (and measure them on test windows)
-    hmvae attribute --compute --saved_model=saved_models/mel_2bar [--data_dir=~/tensorflow_datasets]
+    hmvae attribute --compute --saved_model=saved_models/mel_2bar [--data_dir=DIR]
     # apply one to a MIDI file's window (in-process or on a served model)
     hmvae attribute song.mid --name=density --amount=1.0 --saved_model=saved_models/mel_2bar --out=out/
     hmvae attribute song.mid --name=density --amount=-1,1 --server=localhost:8500 --model=mel_2bar --out=out/
@@ -326,7 +326,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                    help="build the vectors (and measure them) instead of applying one")
     g.add_argument("--dataset", default="",
                    help="TFDS name/config (default: the export's config dataset)")
-    g.add_argument("--data_dir", default=None, help="TFDS data_dir")
+    g.add_argument("--data_dir", type=arg_types.tfds_data_dir, default=None, help="TFDS data_dir")
     g.add_argument("--split", default="train", help="split the vectors come from")
     g.add_argument("--max_windows", type=arg_types.int_at_least(0), default=20000,
                    help="windows of --split to encode (the first ones; 0: all)")

@@ -55,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         "instead of its newest (it must still be kept)")
     parser.add_argument("--split", default="test", help="dataset split")
     parser.add_argument("--dataset", default=None, help="TFDS name/config (default: the model's)")
-    parser.add_argument("--data_dir", default=None, help="TFDS data_dir")
+    parser.add_argument("--data_dir", type=arg_types.tfds_data_dir, default=None,
+                        help="TFDS data_dir")
     parser.add_argument("--max_windows", type=arg_types.int_at_least(0), default=2048,
                         help="evaluate at most this many windows (0: the whole split)")
     parser.add_argument("--batch_size", type=arg_types.int_at_least(1), default=128,

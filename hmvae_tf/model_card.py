@@ -1,7 +1,7 @@
 """`hmvae card`: measure an exported model on its test split and write its model card.
 
     hmvae card --model_dir=runs/mel_2bar --export_base=saved_models/mel_2bar \
-        [--data_dir=~/tensorflow_datasets] [--compare=runs/flat_16bar] [--train_flags="--seed=1"]
+        [--data_dir=DIR] [--compare=runs/flat_16bar] [--train_flags="--seed=1"]
     hmvae card --summary=saved_models        # one markdown table of every card's metrics
 
 For the newest version under --export_base (or --version) it measures, on the first
@@ -60,7 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--version", type=int, default=None, help="measure this version")
     parser.add_argument("--name", default="", help="model name (default: the export base's)")
     parser.add_argument("--dataset", default="", help="TFDS name/config (default: the config's)")
-    parser.add_argument("--data_dir", default=None, help="TFDS data_dir")
+    parser.add_argument("--data_dir", type=arg_types.tfds_data_dir, default=None,
+                        help="TFDS data_dir")
     parser.add_argument("--max_windows", type=arg_types.int_at_least(0), default=2000,
                         help="test windows to evaluate (the first ones; 0: the whole split)")
     parser.add_argument("--interpolation_pairs", type=arg_types.int_at_least(0), default=100,

@@ -41,7 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help="TFDS name/config (default: the config's, e.g. "
                         "hmvae_notesequences/mel_2bar); a new model records it in its "
                         "config.json, which evaluate, card and a resume then read")
-    parser.add_argument("--data_dir", default=None, help="TFDS data_dir (default: TFDS's)")
+    parser.add_argument("--data_dir", type=arg_types.tfds_data_dir, default=None,
+                        help="TFDS data_dir (default: TFDS's); its newest version of the "
+                        "dataset is read")
     parser.add_argument("--num_steps", type=arg_types.int_at_least(1), default=50_000,
                         help="train until the global step reaches this")
     parser.add_argument("--checkpoint_every", type=arg_types.int_at_least(1), default=500,

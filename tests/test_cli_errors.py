@@ -53,6 +53,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
      "--interpolation_steps: must be >= 3"),
     (["card", "--model_dir=d", "--export_base=e", "--temperature=-1"],
      "--temperature: must be >= 0"),
+    # TFDS takes a data_dir as given and no shell expands ~ after '=': the documented
+    # --data_dir=~/tensorflow_datasets read (and `tfds build` wrote) ./~/tensorflow_datasets.
+    (["train", "--config=cat-mel_2bar_small", "--model_dir=d", "--data_dir=~/tfds"],
+     "--data_dir: '~/tfds': the shell does not expand ~ after '='"),
+    (["evaluate", "--model_dir=d", "--data_dir=~/tfds"], "or --data_dir=$HOME/tfds"),
+    (["card", "--model_dir=d", "--export_base=e", "--data_dir=~"], "--data_dir: '~': the shell"),
+    (["attribute", "--compute", "--saved_model=s", "--data_dir=~/tfds"],
+     "write --data_dir ~/tfds (with a space)"),
 ])
 def test_bad_numbers_are_usage_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
