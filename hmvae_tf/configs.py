@@ -107,8 +107,29 @@ class Config:
         if tied and "dec_rnn_size" in changes and "conductor_rnn_size" not in changes:
             changes["conductor_rnn_size"] = changes["dec_rnn_size"]
         cfg = dataclasses.replace(self, **changes)
+        cfg._check_conductor_change(self, changes)
         cfg.validate()
         return cfg
+
+    def _check_conductor_change(self, before: "Config", changes: dict[str, Any]) -> None:
+        """Refuses an override that a flat decoder would silently ignore: a conductor_length
+        without a conductor, or a conductor removed while its conductor_length stays."""
+        if self.hierarchical or not self.conductor_length:
+            return
+        if before.hierarchical and "conductor_rnn_size" in changes:
+            flat = [c.name for c in CONFIGS.values()
+                    if not c.hierarchical and (c.dataset, c.bars) == (self.dataset, self.bars)]
+            raise ConfigError(
+                f"conductor_rnn_size=[] makes {self.name} a flat decoder, which ignores its "
+                f"conductor_length={self.conductor_length}: "
+                + (f"for a flat model of the same data use --config={flat[0]}, or "
+                   if flat else "")
+                + "give conductor_length=0 as well to drop the conductor")
+        if "conductor_length" in changes:
+            raise ConfigError(
+                f"conductor_length={self.conductor_length} applies only to a hierarchical "
+                f"decoder, with a conductor (conductor_rnn_size), and {self.name} has a flat "
+                "one: drop it, or give conductor_rnn_size=[...] too")
 
     def validate(self) -> None:
         """Fails early, at --hparams time, on values the model could not be built with."""

@@ -153,6 +153,15 @@ def test_output_names_carry_the_export_name_from_a_relative_path(monkeypatch):
      "unknown hparam 'name'"),
     (["--config=cat-mel_2bar_small", "--hparams=min_learning_rate=0.01"],
      "min_learning_rate (0.01) must not exceed learning_rate (0.001)"),
+    # A flat decoder ignored these: the model trained flat without a word.
+    (["--config=cat-mel_2bar_small", "--hparams=conductor_length=4"],
+     "conductor_length=4 applies only to a hierarchical decoder, with a conductor "
+     "(conductor_rnn_size), and cat-mel_2bar_small has a flat one"),
+    (["--config=hierdec-mel_16bar", "--hparams=conductor_rnn_size=[]"],
+     "makes hierdec-mel_16bar a flat decoder, which ignores its conductor_length=16: for a "
+     "flat model of the same data use --config=flat-mel_16bar, or give conductor_length=0"),
+    (["--config=hierdec-trio_16bar", "--hparams=conductor_rnn_size=[]"],
+     "ignores its conductor_length=16: give conductor_length=0 as well"),
 ])
 def test_bad_config_is_one_line_and_writes_no_model(argv, message, tmp_path, capsys):
     model_dir = tmp_path / "model"
@@ -160,6 +169,17 @@ def test_bad_config_is_one_line_and_writes_no_model(argv, message, tmp_path, cap
     err = capsys.readouterr().err
     assert "hmvae train: error: " in err and message in err and "Traceback" not in err
     assert not (model_dir / checkpoints.CONFIG_FILE).exists()
+
+
+def test_conductor_hparams_that_change_the_decoder_on_purpose_are_kept():
+    """Only the hierarchical-only hparams a flat decoder would ignore are refused."""
+    flat = configs.get_config("hierdec-mel_16bar", "conductor_rnn_size=[],conductor_length=0")
+    assert not flat.hierarchical and flat.conductor_length == 0
+    assert configs.get_config("cat-mel_2bar_small", "conductor_length=0").conductor_length == 0
+    hier = configs.get_config("cat-mel_2bar_small", "conductor_rnn_size=[32],conductor_length=2")
+    assert hier.hierarchical and hier.conductor_length == 2
+    for config in configs.CONFIGS.values():  # every named config still stands as it is
+        assert config.override("") == config and config.override("z_size=8").z_size == 8
 
 
 def test_hparams_alone_cannot_change_a_saved_model(tmp_path):
