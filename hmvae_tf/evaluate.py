@@ -34,6 +34,10 @@ from hmvae_tf import arg_types
 from hmvae_tf.configs import STEPS_PER_BAR
 from hmvae_tf.export_options import resolve_saved_model
 
+# `--max_windows` of `hmvae evaluate` and `hmvae card`: one default, so that a card's test
+# metrics and an evaluate run with the defaults are measured on the same windows.
+DEFAULT_TEST_WINDOWS = 2000
+
 if TYPE_CHECKING:
     from hmvae_tf.attributes import ClientCodec
     from hmvae_tf.configs import Config
@@ -57,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--dataset", default=None, help="TFDS name/config (default: the model's)")
     parser.add_argument("--data_dir", type=arg_types.tfds_data_dir, default=None,
                         help="TFDS data_dir")
-    parser.add_argument("--max_windows", type=arg_types.int_at_least(0), default=2048,
+    parser.add_argument("--max_windows", type=arg_types.int_at_least(0),
+                        default=DEFAULT_TEST_WINDOWS,
                         help="evaluate at most this many windows (0: the whole split)")
     parser.add_argument("--batch_size", type=arg_types.int_at_least(1), default=128,
                         help="windows per batch when measuring (memory, not results)")

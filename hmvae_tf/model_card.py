@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hmvae_tf import arg_types
+from hmvae_tf.evaluate import DEFAULT_TEST_WINDOWS
 from hmvae_tf.export_options import (dtype_policy, read_metadata, reproduce_flags,
                                      resolve_saved_model)
 
@@ -62,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--dataset", default="", help="TFDS name/config (default: the config's)")
     parser.add_argument("--data_dir", type=arg_types.tfds_data_dir, default=None,
                         help="TFDS data_dir")
-    parser.add_argument("--max_windows", type=arg_types.int_at_least(0), default=2000,
+    parser.add_argument("--max_windows", type=arg_types.int_at_least(0),
+                        default=DEFAULT_TEST_WINDOWS,
                         help="test windows to evaluate (the first ones; 0: the whole split)")
     parser.add_argument("--interpolation_pairs", type=arg_types.int_at_least(0), default=100,
                         help="random test pairs for the interpolation metric")

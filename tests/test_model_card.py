@@ -378,3 +378,16 @@ def test_reproduce_commands_rebuild_a_subset_as_a_subset():
     # A build from a MIDI folder is rebuilt from that folder.
     assert build_command("manual_dir /data/groove midi").endswith(
         "--config=mel_2bar --manual_dir='/data/groove midi'")
+
+
+def test_card_and_evaluate_measure_the_same_windows_by_default():
+    """The card measured 2000 test windows and `hmvae evaluate` 2048 by default, so the two
+    reported different numbers for the same model."""
+    import argparse
+
+    defaults = []
+    for module, command in ((model_card, "card"), (evaluate, "evaluate")):
+        parser = argparse.ArgumentParser()
+        module.add_arguments(parser, command)
+        defaults.append(parser.get_default("max_windows"))
+    assert defaults[0] == defaults[1] == evaluate.DEFAULT_TEST_WINDOWS > 0
