@@ -12,7 +12,8 @@ from the training split and their effect on test windows; optionally the same ac
 for --compare models (e.g. the flat baseline of a 16-bar model). It writes into the export base:
 
     MODEL_CARD.md        config and hyper-parameters, data, training steps and time, the commands
-                         that reproduce the model, the metrics, the checks of issue 5, pictures
+                         that reproduce the model (in new directories), the metrics, the checks
+                         of issue 5, pictures
     metrics.json         every number on the card
     figures/             training_curves.png (history.csv), samples.png, reconstructions.png,
                          interpolation.png
@@ -385,12 +386,27 @@ def recorded_train_flags(runs: list[dict], train_flags: str = "") -> str:
     return out
 
 
+# Suffix of the directories the reproduce commands train and export into.
+REPRODUCED = "_reproduced"
+
+
+def reproduced_path(path: str) -> str:
+    """A new directory beside `path` for a reproduction: the original training directory
+    would resume (or find finished) the run that made the model, and the original export base
+    would get a new version and a rewritten card."""
+    return shown(os.path.normpath(path)) + REPRODUCED
+
+
 def reproduce_commands(config: Config, facts: dict, dataset: str,
                        data_dir: str | None, model_dir: str, export_base: str,
                        args: argparse.Namespace, export_flags: str = "",
                        data_source: str | None = None) -> list[str]:
     """The commands that rebuild the data (a subset again, if the build's source says it was
-    one), the model, its export (with `export_flags`) and this card."""
+    one), the model and its export (with `export_flags`) in new directories (reproduced_path)
+    and their card, and that measure this export as its card did."""
+    export_name = os.path.basename(os.path.normpath(export_base))
+    new_model_dir = reproduced_path(model_dir or os.path.join("runs", export_name))
+    new_export_base = reproduced_path(export_base)
     data_flag = f" --data_dir={data_dir}" if data_dir else ""
     subset = re.search(r"HMVAE_TFDS_MAX_PIECES=\d+", data_source or "")
     manual = re.match(r"manual_dir (.+)", data_source or "")  # the build's MIDI folder
@@ -399,13 +415,13 @@ def reproduce_commands(config: Config, facts: dict, dataset: str,
     train = (f"hmvae train --config={config.name}"
              + (f" --hparams={hparams}" if hparams else "")
              + (f" --dataset={dataset}" if dataset != config.dataset else "")
-             + f"{data_flag} --model_dir={shown(model_dir)}"
+             + f"{data_flag} --model_dir={new_model_dir}"
              + (f" --num_steps={facts['step']}" if facts.get("step") else "")
              + (f" --checkpoint_every={facts['steps_per_epoch']}"
                 if facts.get("steps_per_epoch") else "")
              + recorded_train_flags(facts.get("runs") or [], args.train_flags)
              + (f" {args.train_flags}" if args.train_flags else ""))
-    card = (f"hmvae card --model_dir={shown(model_dir)} --export_base={shown(export_base)}"
+    card = (f"hmvae card --model_dir={new_model_dir} --export_base={new_export_base}"
             f"{data_flag} --max_windows={args.max_windows}"
             f" --interpolation_pairs={args.interpolation_pairs}"
             f" --interpolation_steps={args.interpolation_steps}"
@@ -422,7 +438,7 @@ def reproduce_commands(config: Config, facts: dict, dataset: str,
         + f"tfds build tfds_builders/hmvae_notesequences --config={tfds_config}{data_flag}"
         + (f" --manual_dir={shlex.quote(manual.group(1))}" if manual else ""),
         train,
-        f"hmvae export --model_dir={shown(model_dir)} --export_base={shown(export_base)}"
+        f"hmvae export --model_dir={new_model_dir} --export_base={new_export_base}"
         + export_flags,
         card,
         evaluate,
@@ -557,9 +573,13 @@ def render_card(name: str, m: dict) -> str:
               else f"source: {ds.get('source') or 'see the dataset README'}")
     lines += ["## Reproduce", "", "```"] + m["commands"] + ["```", "",
               f"The first builds the dataset ({source}), the second "
-              "trains (resumable: the same command continues after an interruption), the third "
-              "exports the SavedModel, the fourth writes this card and the attribute vectors, the "
-              "fifth prints the same test metrics.", ""]
+              "trains a new model (resumable: the same command continues after an "
+              "interruption), the third exports it, the fourth writes its card and attribute "
+              "vectors, the fifth prints this card's test metrics from this export. The new "
+              f"model and its export go to directories of their own (`{REPRODUCED}` added to "
+              "the original names): the original training directory would resume, or find "
+              "finished, the run that made this model, and this export base would get a new "
+              "version and a rewritten card.", ""]
 
     lines += ["## Pictures and files", "",
               f"Samples from the prior (temperature {m['samples']['temperature']:g}, "

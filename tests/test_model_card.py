@@ -391,3 +391,34 @@ def test_card_and_evaluate_measure_the_same_windows_by_default():
         module.add_arguments(parser, command)
         defaults.append(parser.get_default("max_windows"))
     assert defaults[0] == defaults[1] == evaluate.DEFAULT_TEST_WINDOWS > 0
+
+
+def test_reproduce_commands_train_and_export_into_new_directories():
+    """Run as printed, the card's commands named the original training directory (so `hmvae
+    train` resumed, or found finished, the run that made the model) and the shipped export
+    base (a new version there, and its card rewritten)."""
+    import argparse
+    import re
+
+    parser = argparse.ArgumentParser()
+    model_card.add_arguments(parser, "card")
+    args = parser.parse_args(["--model_dir=runs/m", "--export_base=saved_models/m"])
+    config = configs.get_config("cat-mel_2bar_small")
+    facts = {"step": 800, "steps_per_epoch": 400}
+
+    def dirs(model_dir):
+        commands = model_card.reproduce_commands(config, facts, config.dataset, None,
+                                                 model_dir, "saved_models/m/", args)
+        return [dict(re.findall(r"--(model_dir|export_base|saved_model)=(\S+)", c))
+                for c in commands[1:]]
+
+    train_cmd, export_cmd, card_cmd, evaluate_cmd = dirs("runs/m/")
+    new = {"model_dir": "runs/m_reproduced", "export_base": "saved_models/m_reproduced"}
+    assert train_cmd == {"model_dir": "runs/m_reproduced"}
+    assert export_cmd == card_cmd == new
+    assert evaluate_cmd == {"saved_model": "saved_models/m"}  # only reads this export
+    # An export that names no training directory: one named after the export.
+    assert dirs("")[0] == {"model_dir": os.path.join("runs", "m_reproduced")}
+    card = model_card.render_card("mel_2bar", json.load(open(os.path.join(
+        os.path.dirname(os.path.dirname(__file__)), "saved_models", "mel_2bar", "metrics.json"))))
+    assert "directories of their own (`_reproduced` added to the original names)" in card
