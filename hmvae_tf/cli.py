@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import MutableMapping
 
-from hmvae_tf import quiet_startup
+from hmvae_tf import quiet_startup, stop_signals
 from hmvae_tf.configs import ConfigError
 
 
@@ -100,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(args._module)
     try:
         return int(module.run(args) or 0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM where a command asked for it
         print("interrupted", file=sys.stderr)
-        return 130
+        return stop_signals.exit_status(stop)
     except CommandError as err:
         print(f"hmvae {args.command}: error: {err}", file=sys.stderr)
         return 1

@@ -18,7 +18,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from hmvae_tf import arg_types, quiet_startup
+from hmvae_tf import arg_types, quiet_startup, stop_signals
 
 if TYPE_CHECKING:
     import keras
@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         metavar="SECONDS",
                         help="multi_worker: how long a worker waits for the others of "
                         "TF_CONFIG to start before it gives up (default 0: no limit). "
-                        "Ctrl-C and SIGTERM stop a waiting worker")
+                        "Ctrl-C and SIGTERM stop a waiting worker (exit status 130 and 143)")
     parser.add_argument("--jit_compile", action="store_true",
                         help="compile the train step with XLA")
     parser.add_argument("--seed", type=int, default=None,
@@ -466,11 +466,8 @@ class WorkerLostError(TrainingStopped):
 
 def _save_on_sigterm() -> None:
     """SIGTERM (e.g. a preempted job) stops like Ctrl-C: Keras ends fit, train() saves."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
     try:
-        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGTERM, stop_signals.raise_terminated)
     except ValueError:  # not the main thread
         pass
 
@@ -490,9 +487,9 @@ def run(args: argparse.Namespace) -> int:
                         eval_batches=args.eval_batches, strategy=strategy,
                         jit_compile=args.jit_compile, seed=args.seed,
                         dtype_policy=dtype_policy, verbose=1 if sys.stdout.isatty() else 2)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         print("stopped; the newest checkpoint is kept, rerun the same command to resume")
-        return 130
+        return stop_signals.exit_status(stop)
     except TrainingStopped as err:
         print(f"hmvae train: error: {err}", file=sys.stderr)
         return 1

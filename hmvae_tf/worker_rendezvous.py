@@ -19,6 +19,8 @@ import socket
 import threading
 import time
 
+from hmvae_tf import stop_signals
+
 
 class PortInUseError(OSError):
     """This worker's TF_CONFIG port is held by another process."""
@@ -69,7 +71,8 @@ def wait_for_peers(own: str, others: list[str], timeout: float | None = None,
                    poll: float = 0.5) -> float:
     """Listens on `own`'s port and returns once every address in `others` accepts a
     connection (seconds waited). Raises PortInUseError, WaitTimeoutError after `timeout`
-    seconds (None: no limit), and KeyboardInterrupt on Ctrl-C or SIGTERM."""
+    seconds (None: no limit), KeyboardInterrupt on Ctrl-C and its subclass
+    stop_signals.Terminated on SIGTERM."""
     listener = _listen(_split(own)[1])
     done = threading.Event()
     acceptor = threading.Thread(target=_accept_until, args=(listener, done), daemon=True,
@@ -77,7 +80,7 @@ def wait_for_peers(own: str, others: list[str], timeout: float | None = None,
     acceptor.start()
     previous = None
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _interrupt)
+        previous = signal.signal(signal.SIGTERM, stop_signals.raise_terminated)
     start = time.monotonic()
     missing = list(others)
     try:
@@ -95,7 +98,3 @@ def wait_for_peers(own: str, others: list[str], timeout: float | None = None,
         listener.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt

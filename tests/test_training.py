@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hmvae_tf import checkpoints, data, model_card, plots, train
+from hmvae_tf import checkpoints, data, model_card, plots, stop_signals, train
 from hmvae_tf.cli import CommandError
 from model_helpers import scale_melodies, tiny_config
 
@@ -158,6 +158,22 @@ def test_resume_from_an_odd_step_keeps_the_checkpoint_grid(tmp_path):
     runs = model_card.event_times(os.path.join(model_dir, "logs", "train"))
     assert [sorted({step for _, step in points}) for _, _, points in runs] == [[4, 6], [10, 12]]
     assert 0 < model_card.training_time(model_dir, 10) < model_card.training_time(model_dir)
+
+
+@pytest.mark.parametrize("stop, status", [(KeyboardInterrupt, 130),
+                                          (stop_signals.Terminated, 143)])
+def test_a_stopped_training_exits_with_its_signal_status(stop, status, tmp_path, monkeypatch,
+                                                         capsys):
+    """SIGTERM (a preempted job) and Ctrl-C both end in a saved checkpoint; the exit status
+    says which came (it was 130, Ctrl-C's, for both): 128 + SIGTERM's 15, or SIGINT's 2."""
+    from hmvae_tf import cli
+
+    def stopped(*args, **kwargs):
+        raise stop
+
+    monkeypatch.setattr(train, "train", stopped)
+    assert cli.main(["train", "--config=cat-mel_2bar_small", f"--model_dir={tmp_path}"]) == status
+    assert "rerun the same command to resume" in capsys.readouterr().out
 
 
 def test_progress_bar_counts_the_steps_an_epoch_really_runs(tmp_path, capsys):
