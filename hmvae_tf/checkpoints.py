@@ -141,7 +141,13 @@ class CheckpointSaver(keras.callbacks.Callback):
     reason. Saving on the global-step grid keeps checkpoint steps
     aligned across runs even when one was resumed from an odd step (after SIGTERM), so two
     models can be compared at the same step. With MultiWorkerMirroredStrategy every worker
-    takes part in the save, but only the chief writes into the model directory."""
+    takes part in the save, but only the chief writes into the model directory.
+
+    A step's checkpoint is written at the next hook with the same weights: the next batch's
+    start, or, at the end of a period, the epoch's end, after its validation and its
+    history.csv row (the saver comes last among the callbacks). A process killed in between
+    then resumes from the period before and logs this one again (HistoryCSV drops the row
+    it had), instead of resuming past a period that has no row."""
 
     def __init__(self, model_dir: str, max_to_keep: int = 3, is_chief: bool = True,
                  worker_index: int = 0, every: int = 500):
@@ -156,6 +162,7 @@ class CheckpointSaver(keras.callbacks.Callback):
         # The step at which the loss or the weights stopped being finite: nothing is saved
         # from then on, so the newest checkpoint stays the last good state.
         self.diverged_at: int | None = None
+        self.save_due = False  # a grid step has ended and its checkpoint is not written yet
 
     def attach(self, model: MusicVAE) -> tf.train.CheckpointManager:
         """Binds the saver to a built, compiled model (its weights and optimizer state)."""
@@ -194,6 +201,7 @@ class CheckpointSaver(keras.callbacks.Callback):
     def save_if_sound(self) -> bool:
         """Saves unless training has diverged or the weights are not finite (then marks the
         divergence); returns whether it saved."""
+        self.save_due = False
         if self.diverged_at is not None:
             return False
         if not self.weights_finite():
@@ -202,6 +210,10 @@ class CheckpointSaver(keras.callbacks.Callback):
         self.save()
         return True
 
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        if self.save_due:
+            self.save_if_sound()
+
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self.diverged_at is not None:
             return
@@ -209,6 +221,10 @@ class CheckpointSaver(keras.callbacks.Callback):
         if loss is not None and not math.isfinite(float(loss)):
             self.diverged_at = self.model_step()
         elif self.model_step() % self.every == 0:
+            self.save_due = True
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.save_due:
             self.save_if_sound()
 
     def on_train_end(self, logs: dict | None = None) -> None:
@@ -302,6 +318,12 @@ class HistoryCSV(keras.callbacks.CSVLogger):
     Rows added to an existing file keep its columns (CSVLogger would write this run's own
     under the old header, shifted when validation or the step column came or went); a file
     begun by an older version goes on without `step`.
+
+    The rows follow the checkpoints, one per period up to the step a run resumes from: rows
+    past it (a process killed after a period's row but before its checkpoint, or a diverged
+    run) describe training that is done again, so a resume drops them rather than log those
+    steps twice; and a run stopped by Ctrl-C or SIGTERM logs the period it cut short
+    (`log_stopped_epoch`), as far as the step it saved, where Keras would log nothing.
     """
 
     STEP = "step"
@@ -310,26 +332,75 @@ class HistoryCSV(keras.callbacks.CSVLogger):
         self.path = os.path.join(model_dir, "history.csv")
         super().__init__(self.path, append=True)
         self._with_step = True
+        self._logged_step = 0  # the step the newest row ends at
+        self._epoch = 0
+        self._batch_logs: dict | None = None  # this epoch's metrics so far
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        self._logged_step = int(self.model.optimizer.iterations.numpy())
         header = _header(self.path) if os.path.exists(self.path) else []
+        if self.STEP in header:
+            dropped = _drop_rows_after(self.path, header.index(self.STEP), self._logged_step)
+            if dropped:
+                print(f"history.csv: dropped {dropped} row(s) past step {self._logged_step}, "
+                      "the checkpoint this run resumes from (their steps are trained again)")
         super().on_train_begin(logs)
         if header:
             self.keys = header[1:]  # after "epoch"
         self._with_step = not header or self.STEP in header
 
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch, self._batch_logs = epoch, None
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._batch_logs = logs
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = dict(logs or {})
+        self._logged_step = int(self.model.optimizer.iterations.numpy())
         if self._with_step:
-            logs[self.STEP] = int(self.model.optimizer.iterations.numpy())
+            logs[self.STEP] = self._logged_step
         if self.keys is None:  # a new file: CSVLogger's columns, without a "val_step"
             self.keys = sorted(logs)
             if not any(k.startswith("val_") for k in self.keys):
                 self.keys += [f"val_{k}" for k in self.keys if k != self.STEP]
         super().on_epoch_end(epoch, logs)
 
+    def log_stopped_epoch(self) -> None:
+        """Logs the epoch a signal stopped, up to the step just saved: its training metrics so
+        far, no validation (NA). Without it the next run's first row would follow the last
+        full period, its steps missing (a whole period when the signal came during the
+        period's validation, after its last step)."""
+        step = int(self.model.optimizer.iterations.numpy())
+        if self._batch_logs is not None and step > self._logged_step:
+            self.on_epoch_end(self._epoch, {k: float(v) for k, v in self._batch_logs.items()})
+        self.on_train_end()  # closes the file, which Keras leaves open on an interrupt
+
 
 def _header(path: str) -> list[str]:
     with open(path) as f:
         line = f.readline().strip()
     return line.split(",") if line else []
+
+
+def _drop_rows_after(path: str, step_column: int, step: int) -> int:
+    """Rewrites a history.csv without its rows that end past `step`; how many it dropped."""
+    import csv
+
+    with open(path, newline="") as f:
+        lines = f.readlines()
+    kept = lines[:1] + [line for line in lines[1:]
+                        if not _ends_after(next(csv.reader([line]), []), step_column, step)]
+    if len(kept) < len(lines):
+        tmp = path + ".tmp"
+        with open(tmp, "w", newline="") as f:
+            f.writelines(kept)
+        os.replace(tmp, path)
+    return len(lines) - len(kept)
+
+
+def _ends_after(row: list[str], step_column: int, step: int) -> bool:
+    try:
+        return float(row[step_column]) > step
+    except (IndexError, ValueError):  # a row without a step: not ours to judge
+        return False

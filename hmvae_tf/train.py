@@ -396,13 +396,15 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
             "dataset": dataset or config.dataset,
             "dataset_version": dataset_version})
     epochs = math.ceil(num_steps / period)
-    callbacks = [saver, checkpoints.StopAtStep(num_steps), checkpoints.StepProgbar(num_steps),
+    callbacks = [checkpoints.StopAtStep(num_steps), checkpoints.StepProgbar(num_steps),
                  keras.callbacks.TerminateOnNaN()]
+    history_csv = checkpoints.HistoryCSV(model_dir) if is_chief else None
     if is_chief:
         callbacks += [
             checkpoints.StepTensorBoard(os.path.join(model_dir, "logs"), update_freq="epoch"),
-            checkpoints.HistoryCSV(model_dir),
+            history_csv,
         ]
+    callbacks.append(saver)  # last: a period's checkpoint follows its logs (CheckpointSaver)
     _save_on_sigterm()
     quiet_startup.start_xla()  # XLA's start-up lines, kept out of the first step's output
     try:
@@ -415,6 +417,7 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
         # The interrupt lands between steps, so the state is a consistent step to keep.
         if saver.save_if_sound() and saver.is_chief:  # others save to a scratch folder
             print(f"\nsaved a checkpoint at step {saver.model_step()}", file=sys.stderr)
+            history_csv.log_stopped_epoch()
         raise
     except Exception as err:  # noqa: BLE001 - only a lost worker becomes a one-line error
         lost = _lost_peers(strategy, err)

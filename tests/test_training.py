@@ -211,6 +211,76 @@ def test_a_diverged_run_saves_nothing_after_its_last_finite_step(tmp_path):
     assert step == max(kept) and all(np.isfinite(v.numpy()).all() for v in model.weights)
 
 
+class Died(BaseException):
+    """The process ends here: no handler of train() or Keras runs (as after a SIGKILL)."""
+
+
+def history_steps(model_dir):
+    return [int(r["step"]) for r in csv.DictReader(open(os.path.join(model_dir, "history.csv")))]
+
+
+@pytest.mark.parametrize("dies", ["after the checkpoint", "after the row"])
+def test_history_has_one_row_per_period_after_a_crash_at_a_periods_end(dies, tmp_path,
+                                                                       monkeypatch):
+    """Killed right after the checkpoint of step 8 was written (before the validation and the
+    row of its period, as it was saved), a resumed run went on from 8 and history.csv had no
+    row for steps 5-8. Now the row comes first; killed between the two, the run resumes from
+    4 and the row of 8 is written once, not twice."""
+    config = tiny_config(extra="batch_size=8")
+    model_dir = str(tmp_path / "m")
+
+    def dying(method):
+        def call(self, *args):
+            result = method(self, *args)
+            if int(self.model.optimizer.iterations.numpy()) == 8:
+                raise Died
+            return result
+        return call
+
+    if dies == "after the checkpoint":
+        monkeypatch.setattr(checkpoints.CheckpointSaver, "save",
+                            dying(checkpoints.CheckpointSaver.save))
+    else:
+        monkeypatch.setattr(checkpoints.HistoryCSV, "on_epoch_end",
+                            dying(checkpoints.HistoryCSV.on_epoch_end))
+    with pytest.raises(Died):
+        train.train(config, model_dir, num_steps=12, checkpoint_every=4,
+                    train_data=pipeline(config), eval_data=pipeline(config).take(1), verbose=0)
+    monkeypatch.undo()
+    assert checkpoints.checkpoint_step(model_dir) == (8 if dies == "after the checkpoint" else 4)
+    train.train(config, model_dir, num_steps=12, checkpoint_every=4, train_data=pipeline(config),
+                eval_data=pipeline(config).take(1), verbose=0)
+    assert history_steps(model_dir) == [4, 8, 12]
+    assert all(np.isfinite(r["val_loss"]) for r in plots.read_history(
+        os.path.join(model_dir, "history.csv")))
+
+
+def test_a_signal_logs_the_period_it_stops(tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM saves the step reached, but Keras logs no row for the epoch it cut
+    short: stopped during the validation after step 8, the resumed run's rows went 4, 12.
+    The stopped period is logged with its training metrics (its validation did not run)."""
+    config = tiny_config(extra="batch_size=8")
+    model_dir = str(tmp_path / "m")
+
+    def stop_in_validation(self, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) == 8:
+            raise stop_signals.Terminated
+
+    monkeypatch.setattr(checkpoints.StopAtStep, "on_test_begin", stop_in_validation,
+                        raising=False)
+    with pytest.raises(stop_signals.Terminated):
+        train.train(config, model_dir, num_steps=12, checkpoint_every=4,
+                    train_data=pipeline(config), eval_data=pipeline(config).take(1), verbose=0)
+    monkeypatch.undo()
+    assert checkpoints.checkpoint_step(model_dir) == 8
+    train.train(config, model_dir, num_steps=12, checkpoint_every=4, train_data=pipeline(config),
+                eval_data=pipeline(config).take(1), verbose=0)
+    history = plots.read_history(os.path.join(model_dir, "history.csv"))
+    assert history_steps(model_dir) == [4, 8, 12]
+    assert np.isfinite(history[1]["r_loss"]) and np.isnan(history[1]["val_r_loss"])
+    assert np.isfinite(history[2]["val_r_loss"])
+
+
 def test_history_of_an_older_version_is_continued_in_its_own_columns(tmp_path):
     """A history.csv begun without the `step` column gets rows in its own columns on resume
     (CSVLogger appends under the header already there: an extra field would shift them)."""
