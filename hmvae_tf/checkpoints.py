@@ -13,6 +13,7 @@ Layout of `--model_dir`:
 """
 from __future__ import annotations
 
+import csv
 import math
 import os
 import shutil
@@ -385,8 +386,6 @@ def _header(path: str) -> list[str]:
 
 def _drop_rows_after(path: str, step_column: int, step: int) -> int:
     """Rewrites a history.csv without its rows that end past `step`; how many it dropped."""
-    import csv
-
     with open(path, newline="") as f:
         lines = f.readlines()
     kept = lines[:1] + [line for line in lines[1:]
