@@ -119,3 +119,62 @@ def test_wait_for_ready_waits_for_a_server_that_starts_later(model_repo, tmp_pat
         vae.close()
     finally:
         assert server.stop() == 0, server.output()
+
+
+@pytest.mark.parametrize("call, message", [
+    # Each raised a bare TypeError or ValueError from Python or numpy, or ran anyway.
+    (lambda c: c.sample("4"), r"^n must be an integer >= 1, got '4'$"),
+    (lambda c: c.sample(2.5), r"^n must be an integer >= 1, got 2\.5$"),
+    (lambda c: c.sample(None), r"^n must be an integer >= 1, got None$"),
+    (lambda c: c.sample(2, seed=1.5), r"^seed must be an integer in 0\.\.2147483647, got 1\.5$"),
+    (lambda c: c.sample(2, seed=2 ** 31), r"^seed must be an integer in 0\.\.2147483647"),
+    (lambda c: c.sample(2, temperature="0.5"), r"^temperature must be a number >= 0"),
+    (lambda c: c.encode("melody.mid"),
+     r"^tokens must be integer class ids \[B, 32\] \(or one sequence \[32\]\), got a str; "
+     r".*from_note_sequence"),
+    (lambda c: c.encode([[1] * 32, [1] * 31]), r"^tokens must be .*, got nested sequences of "
+                                                r"different lengths$"),
+    (lambda c: c.encode(np.zeros((0, 32), np.int32)), r"^tokens hold no sequence"),
+    (lambda c: c.encode({"melody": [1] * 32}), r"^tokens must be .*, got a dict$"),
+    (lambda c: c.reconstruct(None), r"^tokens must be .*, got None$"),
+    (lambda c: c.decode("0.5"), r"^z must be latent vectors \[B, 8\] \(or one \[8\]\), got a str"),
+    (lambda c: c.decode([[0.0] * 8, [0.0] * 7]), r"^z must be .*different lengths$"),
+    (lambda c: c.decode(np.full(8, np.nan)), r"^z must be finite"),
+    (lambda c: c.interpolate([1] * 32, "b.mid"), r"^tokens_b must be integer class ids"),
+    (lambda c: c.interpolate([1] * 32, [1] * 32, num_steps=2.0),
+     r"^num_steps must be an integer >= 2, got 2\.0$"),
+    (lambda c: c.call("encode", melody=[[1] * 32, [1]], seed=[[0, 0], [0, 1]]),
+     r"^encode: input melody holds nested sequences of different lengths$"),
+])
+def test_misused_calls_say_which_argument_is_wrong(local, call, message):
+    with pytest.raises(ClientError, match=message) as err:
+        call(local)
+    assert err.value.code == "INVALID_ARGUMENT"
+
+
+def test_a_note_sequence_is_refused_with_advice_that_works(local):
+    from hmvae_tf.serving import music_adapter
+    from music_helpers import note_sequence
+
+    ns = note_sequence([(beat, beat + 1, 60 + beat) for beat in range(8)])
+    with pytest.raises(ClientError, match="got a NoteSequence; ") as err:
+        local.encode(ns)
+    # The message's recipe, as written there, gives tokens the client takes.
+    assert "representation_for(client.tracks).from_note_sequence(ns_or_midi_path, num_bars)" \
+        in str(err.value)
+    tokens = music_adapter.representation_for(local.tracks).from_note_sequence(ns, 2)
+    assert local.encode(tokens)[1].shape == (1, 8)
+
+
+def test_a_closed_client_says_so(model_repo, hmvae_server):
+    """A closed gRPC channel raised grpc's bare ValueError ("Cannot invoke RPC on closed
+    channel!"); a closed in-process client spoke of TensorFlow sessions."""
+    for vae in (MusicVAEClient.connect(server=hmvae_server.address, model="mel"),
+                MusicVAEClient.connect(saved_model=model_repo.mel_v1)):
+        with vae:
+            assert vae.sample(1).shape == (1, 32)
+        for call in (lambda: vae.sample(1), lambda: vae.encode([1] * 32),
+                     lambda: vae.call("sample", temperature=[0.5], seed=[[0, 0]])):
+            with pytest.raises(ClientError, match="this client is closed .*; connect again"):
+                call()
+        vae.close()  # closing twice is harmless

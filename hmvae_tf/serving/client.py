@@ -11,16 +11,22 @@ The client learns the model's tracks, steps T and latent size Z from the signatu
 of `encode`), so it works with any model that has the serving contract of BUILD.md. Tokens of a
 one-track model are [B, T]; a multi-track model's are [B, T, tracks] in `client.tracks` order
 (melody, bass, drums). Row i of a call with seed s uses the per-row seed (s, i), so results are
-reproducible and do not depend on how rows are chunked into requests or batched by a server.
+reproducible and do not depend on how rows are chunked into requests or batched by a server;
+seeds are 0 .. 2**31 - 1, as they travel as int32. A misused call (a string or a NoteSequence
+where tokens are due, ragged lists, a float count or seed) is a ClientError that names the
+argument, as is any call on a closed client.
 MIDI <-> tokens is not here (see music_adapter.py): this module speaks tokens and latents only.
 """
 from __future__ import annotations
 
+import operator
+import os
 import re
 from typing import TYPE_CHECKING, Iterable, Mapping
 
 import numpy as np
 
+from hmvae_tf.arg_types import MAX_SEED
 from hmvae_tf.configs import TRACK_CLASSES
 from hmvae_tf.export_options import SIGNATURES
 
@@ -37,7 +43,8 @@ class ClientError(Exception):
     (model or version not served), "INVALID_ARGUMENT" (bad input, checked here or by the
     model), "DEADLINE_EXCEEDED" (no answer within the timeout), "FAILED_PRECONDITION" (no
     such signature), or another status a server sent; None for set-up errors (no port in the
-    address, not a SavedModel directory, a model without the serving contract)."""
+    address, not a SavedModel directory, a model without the serving contract) and for a
+    call on a closed client."""
 
     def __init__(self, message: str, code: str | None = None):
         super().__init__(message)
@@ -46,6 +53,50 @@ class ClientError(Exception):
 
 def _invalid(message: str) -> ClientError:
     return ClientError(message, "INVALID_ARGUMENT")
+
+
+# Where a NoteSequence or a MIDI file's path becomes tokens, for the message that refuses one.
+_TOKENS_FROM_MUSIC = ("hmvae_tf.serving.music_adapter.representation_for(client.tracks)"
+                      ".from_note_sequence(ns_or_midi_path, num_bars) makes them from music")
+
+
+def _check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
+    """`value` as an int in [minimum, maximum]: a count or a seed of a public call. A float,
+    a string or a bool is refused (ClientError naming the argument), not truncated or
+    compared with an int deep inside."""
+    number = None
+    if not isinstance(value, bool):
+        try:
+            number = operator.index(value)
+        except TypeError:
+            pass
+    if number is None or number < minimum or (maximum is not None and number > maximum):
+        span = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
+        raise _invalid(f"{name} must be an integer {span}, got {value!r}")
+    return number
+
+
+def _numeric_array(name: str, value: object, wanted: str, hint: str = "") -> np.ndarray:
+    """np.asarray(value) for an argument that must hold numbers (`wanted` says which, for the
+    message): a string, a path, a protobuf message (a NoteSequence), ragged nested lists or
+    an array of anything but numbers is a ClientError naming the argument, not a numpy
+    error or an array of shape []. hint: appended to the message for a string, path or
+    message, which say the caller has music where numbers are due."""
+    if isinstance(value, (str, bytes, os.PathLike)) or hasattr(value, "SerializeToString"):
+        raise _invalid(f"{name} must be {wanted}, got a {type(value).__name__}"
+                       + (f"; {hint}" if hint else ""))
+    try:
+        array = np.asarray(value)
+    except ValueError:  # numpy's "inhomogeneous shape"
+        raise _invalid(f"{name} must be {wanted}, got nested sequences of different lengths") \
+            from None
+    if array.dtype.kind not in "biuf":
+        got = (f"an array of {array.dtype.name}" if isinstance(value, np.ndarray)
+               else "None" if value is None
+               else f"a {type(value).__name__}" if array.ndim == 0
+               else f"a {type(value).__name__} holding {array.dtype.name} values")
+        raise _invalid(f"{name} must be {wanted}, got {got}")
+    return array
 
 
 class TensorSpec:
@@ -259,7 +310,12 @@ def conform_inputs(signature: str, inputs: dict, specs: dict[str, dict[str, Tens
     wanted = _input_specs(signature, inputs, specs)
     conformed = {}
     for name, value in inputs.items():
-        value, dtype = np.asarray(value), wanted[name].dtype
+        dtype = wanted[name].dtype
+        try:
+            value = np.asarray(value)
+        except ValueError:  # numpy's "inhomogeneous shape"
+            raise _invalid(f"{signature}: input {name} holds nested sequences of different "
+                           "lengths") from None
         if value.dtype != dtype:
             if not _casts_losslessly(value, dtype):
                 raise _invalid(f"{signature}: input {name} must be {dtype.name}, got "
@@ -299,6 +355,7 @@ class MusicVAEClient:
     def __init__(self, backend: Backend, batch_size: int = 64):
         self.backend = backend
         self.batch_size = batch_size
+        self._closed = False
         missing = [s for s in SIGNATURES if s not in backend.inputs]
         if missing:
             raise ClientError(f"{backend.description}: model lacks the signatures "
@@ -346,8 +403,10 @@ class MusicVAEClient:
         return self.backend.description
 
     def close(self) -> None:
-        """Releases the backend's channel or session."""
-        self.backend.close()
+        """Releases the backend's channel or session; later calls raise a ClientError."""
+        if not self._closed:
+            self._closed = True
+            self.backend.close()
 
     def __enter__(self):
         return self
@@ -356,22 +415,27 @@ class MusicVAEClient:
         self.close()
 
     # --- tokens <-> per-track tensors ---------------------------------------------------------
-    def split_tracks(self, tokens: npt.ArrayLike, suffix: str = "") -> dict[str, np.ndarray]:
-        """[B, T] or [B, T, tracks] -> {track+suffix: int32 [B, T]}; checks shape and range."""
-        tokens = np.asarray(tokens)
+    def split_tracks(self, tokens: npt.ArrayLike, suffix: str = "", name: str = "tokens"
+                     ) -> dict[str, np.ndarray]:
+        """[B, T] or [B, T, tracks] -> {track+suffix: int32 [B, T]}; checks type, shape and
+        range, and says what is wrong with the argument `name`."""
         want = 2 if len(self.tracks) == 1 else 3
+        one = ", ".join(map(str, [self.num_steps, len(self.tracks)][:want - 1]))
+        tokens = _numeric_array(name, tokens, f"integer class ids [B, {one}] (or one sequence "
+                                f"[{one}])", hint=_TOKENS_FROM_MUSIC)
         if tokens.ndim == want - 1:
             tokens = tokens[None]
         if tokens.ndim != want or tokens.shape[1] != self.num_steps or (
                 want == 3 and tokens.shape[2] != len(self.tracks)):
             layout = "[B, T]" if want == 2 else f"[B, T, {len(self.tracks)}]"
-            raise _invalid(f"tokens of shape {list(tokens.shape)} do not fit this model: it "
+            raise _invalid(f"{name} of shape {list(tokens.shape)} do not fit this model: it "
                            f"takes {layout} with T = {self.num_steps}")
-        if tokens.dtype.kind not in "iub" and not (
-                tokens.dtype.kind == "f" and np.array_equal(tokens, np.round(tokens))):
+        if not len(tokens):
+            raise _invalid(f"{name} hold no sequence (shape {list(tokens.shape)})")
+        if tokens.dtype.kind == "f" and not np.array_equal(tokens, np.round(tokens)):
             # astype(int32) would truncate 61.7 to 61 (and NaN to anything) without a word.
-            raise _invalid(f"tokens must be integer class ids, got {tokens.dtype.name} values"
-                           + (" that are not whole numbers" if tokens.dtype.kind == "f" else ""))
+            raise _invalid(f"{name} must be integer class ids, got {tokens.dtype.name} values "
+                           "that are not whole numbers")
         per_track = [tokens] if want == 2 else [tokens[..., i] for i in range(len(self.tracks))]
         out = {}
         for track, values in zip(self.tracks, per_track):
@@ -392,6 +456,7 @@ class MusicVAEClient:
              same_seed: bool = False) -> dict[str, np.ndarray]:
         """Runs in chunks of batch_size rows with per-row seeds (seed, row) or, with same_seed,
         (seed, 0) for every row; concatenates the outputs."""
+        seed = _check_int("seed", seed, 0, MAX_SEED)  # int32 on the wire: larger ones alias
         n = len(next(iter(inputs.values())))
         parts = []
         for start in range(0, n, self.batch_size):
@@ -399,21 +464,30 @@ class MusicVAEClient:
             rows = len(next(iter(chunk.values())))
             chunk["seed"] = (np.repeat(row_seeds(seed, 1), rows, axis=0) if same_seed
                              else row_seeds(seed, rows, start))
-            parts.append(self.backend.run(signature, chunk))
+            parts.append(self._send(signature, chunk))
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def _send(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """backend.run, unless the client is closed: a closed gRPC channel raised a bare
+        ValueError, a closed session a message about TensorFlow sessions."""
+        if self._closed:
+            raise ClientError(f"{self.description}: this client is closed (close() was called "
+                              "or its with block ended); connect again")
+        return self.backend.run(signature, inputs)
 
     @staticmethod
     def _temps(temperature: float, n: int) -> np.ndarray:
-        if not temperature >= 0:  # NaN too
-            raise _invalid(f"temperature must be >= 0 (0 = argmax), got {temperature}")
-        return np.full([n], temperature, np.float32)
+        value = None if isinstance(temperature, (str, bytes)) else np.asarray(temperature)
+        if value is None or value.ndim or value.dtype.kind not in "iuf" or not value >= 0:
+            raise _invalid(f"temperature must be a number >= 0 (0 = argmax), got "
+                           f"{temperature!r}")  # NaN too
+        return np.full([n], value, np.float32)
 
     # --- MusicVAE's API -------------------------------------------------------------------------
     def sample(self, n: int, temperature: float = 0.5, seed: int = 0, return_z: bool = False
                ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """n new sequences from the prior: tokens [n, T(, tracks)] (and z [n, Z])."""
-        if n < 1:
-            raise _invalid(f"n must be >= 1, got {n}")
+        n = _check_int("n", n, 1)
         out = self._run("sample", {"temperature": self._temps(temperature, n)}, seed)
         tokens = self.join_tracks(out)
         return (tokens, out["z"]) if return_z else tokens
@@ -426,12 +500,17 @@ class MusicVAEClient:
 
     def decode(self, z: npt.ArrayLike, temperature: float = 0.5, seed: int = 0) -> np.ndarray:
         """Tokens for latents z [B, Z] (or one [Z]), each row sampled with its own seed."""
-        z = np.asarray(z, np.float32)
+        z = _numeric_array("z", z, f"latent vectors [B, {self.z_size}] (or one "
+                                   f"[{self.z_size}])").astype(np.float32)
         if z.ndim == 1:
             z = z[None]
         if z.ndim != 2 or (self.z_size and z.shape[1] != self.z_size):
             raise _invalid(f"z of shape {list(z.shape)} does not fit: the model takes "
                            f"[B, {self.z_size}]")
+        if not len(z):
+            raise _invalid(f"z holds no latent vector (shape {list(z.shape)})")
+        if not np.isfinite(z).all():  # the decoder turns NaN into silence without a word
+            raise _invalid("z must be finite; it holds NaN or infinite values")
         out = self._run("decode", {"z": z, "temperature": self._temps(temperature, len(z))}, seed)
         return self.join_tracks(out)
 
@@ -450,11 +529,12 @@ class MusicVAEClient:
         the first and last are reconstructions of a and b. One sequence in, tokens
         [num_steps, T(, tracks)] out. Every step uses the same seed, so the sampling noise
         is shared and the steps change only as z does."""
-        if num_steps < 2:
-            raise _invalid(f"num_steps must be >= 2, got {num_steps}")
-        a, b = self.split_tracks(tokens_a, "_a"), self.split_tracks(tokens_b, "_b")
+        num_steps = _check_int("num_steps", num_steps, 2)
+        a = self.split_tracks(tokens_a, "_a", name="tokens_a")
+        b = self.split_tracks(tokens_b, "_b", name="tokens_b")
         if any(len(v) != 1 for v in (*a.values(), *b.values())):
-            raise _invalid("interpolate takes one sequence for each end")
+            raise _invalid("interpolate takes one sequence for each end: tokens_a and tokens_b "
+                           "of one row each")
         inputs = {k: np.repeat(v, num_steps, axis=0) for k, v in {**a, **b}.items()}
         inputs["alpha"] = np.linspace(0.0, 1.0, num_steps, dtype=np.float32)
         inputs["temperature"] = self._temps(temperature, num_steps)
@@ -464,5 +544,4 @@ class MusicVAEClient:
         """Any signature with explicit inputs (seed included), for what the helpers don't cover.
         Plain Python lists are fine: they are cast to the signature's dtypes where that loses
         nothing (`conform_inputs`), on either backend."""
-        return self.backend.run(signature, conform_inputs(signature, inputs,
-                                                          self.backend.inputs))
+        return self._send(signature, conform_inputs(signature, inputs, self.backend.inputs))
