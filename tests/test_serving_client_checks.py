@@ -178,3 +178,32 @@ def test_a_closed_client_says_so(model_repo, hmvae_server):
             with pytest.raises(ClientError, match="this client is closed .*; connect again"):
                 call()
         vae.close()  # closing twice is harmless
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    # A bare AttributeError, TypeErrors from grpc or protobuf, or a DEADLINE_EXCEEDED of
+    # every call for a timeout <= 0.
+    (dict(server=8500, model="mel"), r"^server must be a string, host:port, got 8500$"),
+    (dict(server="localhost:8500", model=3), r"^model must be the model's name"),
+    (dict(server="localhost:8500", model="mel", version=1.5),
+     r"^version must be a version number >= 0 or a version label \(a string\), got 1\.5$"),
+    (dict(server="localhost:8500", model="mel", version=True), r"^version must be"),
+    (dict(server="localhost:8500", model="mel", timeout="5"),
+     r"^timeout must be a number of seconds > 0 \(or None: no limit\), got '5'$"),
+    (dict(server="localhost:8500", model="mel", timeout=0), r"^timeout must be .*, got 0$"),
+    (dict(server="localhost:8500", model="mel", batch_size=0),
+     r"^batch_size must be an integer >= 1, got 0$"),
+    (dict(saved_model=3), r"^saved_model must be a directory path, got 3$"),
+])
+def test_misused_connect_says_which_argument_is_wrong(kwargs, message):
+    with pytest.raises(ClientError, match=message) as err:
+        MusicVAEClient.connect(**kwargs)
+    assert err.value.code is None  # a set-up error, refused before any channel opens
+
+
+def test_connect_takes_a_path_object(model_repo):
+    """A pathlib.Path failed deep inside TF's loader ("Expected binary or unicode string")."""
+    import pathlib
+
+    with MusicVAEClient.connect(saved_model=pathlib.Path(model_repo.mel_v1)) as vae:
+        assert vae.sample(1).shape == (1, 32)

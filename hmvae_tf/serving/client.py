@@ -19,6 +19,8 @@ MIDI <-> tokens is not here (see music_adapter.py): this module speaks tokens an
 """
 from __future__ import annotations
 
+import math
+import numbers
 import operator
 import os
 import re
@@ -185,7 +187,8 @@ class GrpcBackend(Backend):
             elif code == grpc.StatusCode.NOT_FOUND:
                 message = f"{which} not found on {self.address}: {details}"
             elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                message = f"{self.address} did not answer within {self.timeout:g} s"
+                message = (f"{self.address} did not answer within {self.timeout:g} s"
+                           if self.timeout is not None else f"{self.address}: {details}")
             else:
                 message = f"{self.address}, {which}: {code.name}: {details}"
             raise ClientError(message, code.name) from None
@@ -349,6 +352,31 @@ def row_seeds(seed: int, n: int, start: int = 0) -> np.ndarray:
     return rows
 
 
+def _connect_arguments_problem(server: object, model: object, saved_model: object,
+                               version: object, timeout: object, batch_size: object) -> str | None:
+    """What is wrong with the types or values of `MusicVAEClient.connect`'s arguments, or None:
+    checked before a channel opens, as they failed later as bare TypeErrors and
+    AttributeErrors (a port number as the server, a float version, a string timeout), or not
+    at all (a timeout <= 0 became a DEADLINE_EXCEEDED of every call)."""
+    if server is not None and not isinstance(server, str):
+        return f"server must be a string, host:port, got {server!r}"
+    if model is not None and not isinstance(model, str):
+        return f"model must be the model's name (a string), got {model!r}"
+    if saved_model is not None and not isinstance(saved_model, (str, os.PathLike)):
+        return f"saved_model must be a directory path, got {saved_model!r}"
+    if version is not None and not (isinstance(version, str) and version.strip()):
+        if isinstance(version, bool) or not isinstance(version, numbers.Integral) or version < 0:
+            return (f"version must be a version number >= 0 or a version label (a string), "
+                    f"got {version!r}")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(
+            timeout, numbers.Real) or not 0 < timeout < math.inf):
+        return f"timeout must be a number of seconds > 0 (or None: no limit), got {timeout!r}"
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or \
+            batch_size < 1:
+        return f"batch_size must be an integer >= 1, got {batch_size!r}"
+    return None
+
+
 class MusicVAEClient:
     """MusicVAE's inference API (sample, encode, decode, reconstruct, interpolate) on a backend."""
 
@@ -384,6 +412,10 @@ class MusicVAEClient:
         None for the newest. wait_for_ready: calls (the metadata read here included) wait up
         to `timeout` for a server that is not up yet, or restarting, instead of failing at
         once with UNAVAILABLE: for an app started beside its server."""
+        problem = _connect_arguments_problem(server, model, saved_model, version, timeout,
+                                             batch_size)
+        if problem:
+            raise ClientError(problem)
         if bool(server) == bool(saved_model):
             raise ClientError("give either a server (host:port) with a model name, or a "
                               "SavedModel directory")
@@ -395,7 +427,7 @@ class MusicVAEClient:
                 raise ClientError(f"the server address needs a port, host:port (TF Serving's "
                                   f"gRPC default is 8500), not {server!r}")
             return cls(GrpcBackend(server, model, version, timeout, wait_for_ready), batch_size)
-        return cls(SavedModelBackend(saved_model), batch_size)
+        return cls(SavedModelBackend(os.fspath(saved_model)), batch_size)
 
     @property
     def description(self) -> str:
