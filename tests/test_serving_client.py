@@ -62,7 +62,7 @@ def test_client_errors(clients, hmvae_server, tmp_path):
         remote.sample(1, temperature=-1)
     with pytest.raises(ClientError, match="not found"):
         MusicVAEClient.connect(server=hmvae_server.address, model="nope")
-    with pytest.raises(ClientError, match="not a SavedModel"):
+    with pytest.raises(ClientError, match="no SavedModel at"):
         MusicVAEClient.connect(saved_model=str(tmp_path))
     (tmp_path / "saved_model.pb").write_bytes(b"half a download")
     with pytest.raises(ClientError, match="cannot load the SavedModel at"):

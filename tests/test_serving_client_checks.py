@@ -3,6 +3,8 @@ as a server does, float tokens are not truncated, and every ClientError carries 
 an app can branch on."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -207,3 +209,25 @@ def test_connect_takes_a_path_object(model_repo):
 
     with MusicVAEClient.connect(saved_model=pathlib.Path(model_repo.mel_v1)) as vae:
         assert vae.sample(1).shape == (1, 32)
+
+
+def test_in_process_version_picks_the_version_directory(model_repo):
+    """connect(saved_model=..., version=N) ran whatever directory it was given: the version was
+    ignored without a word (a label too). It now reads as --saved_model and --model_version."""
+    base = os.path.join(model_repo.models, "two")
+    with MusicVAEClient.connect(saved_model=os.path.join(base, "1")) as v1, \
+            MusicVAEClient.connect(saved_model=os.path.join(base, "2")) as v2:
+        first, second = v1.sample(2, seed=5), v2.sample(2, seed=5)
+    assert not np.array_equal(first, second)  # the two versions tell apart
+    with MusicVAEClient.connect(saved_model=base, version=1) as vae:
+        assert vae.description.endswith(os.path.join("two", "1"))
+        np.testing.assert_array_equal(vae.sample(2, seed=5), first)
+    with MusicVAEClient.connect(saved_model=base) as vae:  # an export base: its newest version
+        np.testing.assert_array_equal(vae.sample(2, seed=5), second)
+    with pytest.raises(ClientError, match="is the SavedModel of version 2, not 1") as err:
+        MusicVAEClient.connect(saved_model=os.path.join(base, "2"), version=1)
+    assert err.value.code is None
+    with pytest.raises(ClientError, match=r"has no version 7; it has 1, 2"):
+        MusicVAEClient.connect(saved_model=base, version=7)
+    with pytest.raises(ClientError, match="'stable' is a version label, which only a server's"):
+        MusicVAEClient.connect(saved_model=base, version="stable")

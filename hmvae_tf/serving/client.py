@@ -3,6 +3,7 @@
     from hmvae_tf.serving.client import MusicVAEClient
     vae = MusicVAEClient.connect(server="localhost:8500", model="mel_2bar")   # gRPC
     vae = MusicVAEClient.connect(saved_model="saved_models/mel_2bar/1")      # in-process
+    vae = MusicVAEClient.connect(saved_model="saved_models/mel_16bar", version=1)
     tokens = vae.sample(4, temperature=0.5, seed=0)          # int32 [4, T] (or [4, T, tracks])
     z, mu, sigma = vae.encode(tokens)
     steps = vae.interpolate(tokens[0], tokens[1], num_steps=8)
@@ -30,7 +31,7 @@ import numpy as np
 
 from hmvae_tf.arg_types import MAX_SEED
 from hmvae_tf.configs import TRACK_CLASSES
-from hmvae_tf.export_options import SIGNATURES
+from hmvae_tf.export_options import SIGNATURES, resolve_saved_model
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -406,12 +407,15 @@ class MusicVAEClient:
                 saved_model: str | None = None, version: int | str | None = None,
                 timeout: float = 60.0, batch_size: int = 64,
                 wait_for_ready: bool = False) -> "MusicVAEClient":
-        """gRPC when `server` (host:port) and `model` are given, else in-process `saved_model`.
+        """gRPC when `server` (host:port) and `model` are given, else in-process `saved_model`:
+        a SavedModel version directory, or an export base (its newest version directory).
 
         version: a number, a version label the server's config defines (e.g. "stable"), or
-        None for the newest. wait_for_ready: calls (the metadata read here included) wait up
-        to `timeout` for a server that is not up yet, or restarting, instead of failing at
-        once with UNAVAILABLE: for an app started beside its server."""
+        None for the newest; in-process, a number picks the version directory under an
+        export base (a label is refused: only a server's config defines labels).
+        wait_for_ready: calls (the metadata read here included) wait up to `timeout` for a
+        server that is not up yet, or restarting, instead of failing at once with
+        UNAVAILABLE: for an app started beside its server."""
         problem = _connect_arguments_problem(server, model, saved_model, version, timeout,
                                              batch_size)
         if problem:
@@ -427,7 +431,14 @@ class MusicVAEClient:
                 raise ClientError(f"the server address needs a port, host:port (TF Serving's "
                                   f"gRPC default is 8500), not {server!r}")
             return cls(GrpcBackend(server, model, version, timeout, wait_for_ready), batch_size)
-        return cls(SavedModelBackend(os.fspath(saved_model)), batch_size)
+        if isinstance(version, str):
+            raise ClientError(f"version={version!r} is a version label, which only a server's "
+                              "model config defines; in-process, give a version number")
+        try:  # as --saved_model and --model_version: the version was ignored here
+            path = resolve_saved_model(os.fspath(saved_model), version)
+        except FileNotFoundError as err:
+            raise ClientError(str(err)) from None
+        return cls(SavedModelBackend(path), batch_size)
 
     @property
     def description(self) -> str:
