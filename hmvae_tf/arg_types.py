@@ -67,6 +67,19 @@ def seed(text: str) -> int:
     return value
 
 
+def version_or_label(text: str) -> int | str:
+    """A model version: a number >= 0, or any other text as a version label ("stable"), which
+    a server's model config maps to a number (TF Serving's version_labels)."""
+    try:
+        int(text)
+    except ValueError:
+        if not text.strip():
+            raise argparse.ArgumentTypeError("expected a version number or a version label, "
+                                             "got ''") from None
+        return text
+    return int_at_least(0)(text)
+
+
 # A MIDI file stores a tempo as microseconds per quarter note in 24 bits (1 .. 16,777,215),
 # so slower than 3.58 qpm cannot be written at all, and at very fast tempos it rounds away.
 MIN_QPM, MAX_QPM = 4.0, 1000.0

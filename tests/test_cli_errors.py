@@ -24,6 +24,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     (["attribute", "--compute", "--saved_model=m", "--max_windows=-1"],
      "--max_windows: must be >= 0"),
     (["sample", "--saved_model=m", "--model_version=-1"], "--model_version: must be >= 0"),
+    (["sample", "--server=h:1", "--model=m", "--model_version="],
+     "--model_version: expected a version number or a version label"),
     (["interpolate", "a.mid", "b.mid", "--saved_model=m", "--instrument=1,2,3"],
      "--instrument: expected N or A,B"),
     (["interpolate", "a.mid", "b.mid", "--saved_model=m", "--window=0,-1"],
@@ -129,6 +131,20 @@ def test_output_names_carry_the_export_name_from_a_relative_path(monkeypatch):
     assert model_label(Namespace(model="", saved_model=".", model_version=None)) == "mel_2bar"
     assert model_label(Namespace(model="", saved_model="1", model_version=1)) == "mel_2bar_v1"
     assert model_label(Namespace(model="m", saved_model="", model_version=3)) == "m_v3"
+    assert model_label(Namespace(model="m", saved_model="", model_version="stable")) == "m_stable"
+
+
+@pytest.mark.parametrize("command", [["sample"], ["interpolate", "A", "A"], ["attribute", "A"]])
+def test_a_version_label_is_refused_in_process(command, tmp_path, capsys):
+    """A version label names a version in a server's model config: with --saved_model it has
+    no meaning, so it is refused in one line before the model is looked for."""
+    (tmp_path / "A").write_text("an input that exists")
+    argv = [str(tmp_path / "A") if a == "A" else a for a in command]
+    assert cli.main([*argv, "--saved_model=no/such/model", "--model_version=stable",
+                     f"--out={tmp_path}"]) == 1
+    assert capsys.readouterr().err == (
+        f"hmvae {command[0]}: error: --model_version=stable is a version label, which only a "
+        "--server's model config defines; with --saved_model give a version number\n")
 
 
 @pytest.mark.parametrize("argv, message", [

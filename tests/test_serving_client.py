@@ -254,3 +254,21 @@ def test_local_commands_take_an_export_base_as_its_newest_version(model_repo, tm
     assert glob.glob(str(tmp_path / "two_sample_t0.5_seed0_01-of-01.mid"))
     code, _, stderr = run_cli(capsys, "sample", f"--saved_model={tmp_path}", f"--out={tmp_path}")
     assert code == 1 and "no SavedModel at" in stderr
+
+
+def test_model_version_takes_a_version_label_on_a_server(hmvae_server, tmp_path, capsys):
+    """--model_version took numbers only, while the client library takes TF Serving's version
+    labels; "pinned" labels its version 1 "stable" (serving_fixtures.ModelRepo)."""
+    code, stdout, stderr = run_cli(capsys, "sample", f"--server={hmvae_server.address}",
+                                   "--model=pinned", "--model_version=stable", "-n", "1",
+                                   f"--out={tmp_path}")
+    assert code == 0, stderr
+    assert "model pinned version 1" in stdout
+    assert glob.glob(str(tmp_path / "pinned_stable_sample_t0.5_seed0_01-of-01.mid"))
+    code, _, stderr = run_cli(capsys, "sample", f"--server={hmvae_server.address}",
+                              "--model=pinned", "--model_version=nope", f"--out={tmp_path}")
+    assert code == 1
+    assert stderr.strip().splitlines() == [
+        f"hmvae sample: error: model 'pinned' version label 'nope' is not defined on "
+        f"{hmvae_server.address} (Unrecognized servable version label: nope): the server's "
+        "model config sets labels (version_labels)"]

@@ -180,9 +180,17 @@ class GrpcBackend(Backend):
             return method(request, timeout=self.timeout, wait_for_ready=self.wait_for_ready)
         except grpc.RpcError as err:
             code, details = err.code(), err.details()
-            which = f"model {self.model!r}" + (f" version {self.version}"
-                                               if self.version is not None else "")
-            if code == grpc.StatusCode.UNAVAILABLE:
+            label = self.version if isinstance(self.version, str) else None
+            which = f"model {self.model!r}" + (
+                f" version label {label!r}" if label is not None
+                else f" version {self.version}" if self.version is not None else "")
+            if label is not None and code == grpc.StatusCode.INVALID_ARGUMENT and \
+                    "version label" in details:  # TF Serving: "Unrecognized servable ..."
+                message = (f"{which} is not defined on {self.address} ({details}): the "
+                           "server's model config sets labels (version_labels)"
+                           + (f"; a number picks a version: version={label}"
+                              if label.strip().isdigit() else ""))
+            elif code == grpc.StatusCode.UNAVAILABLE:
                 message = (f"cannot reach a model server at {self.address} ({details}); "
                            "is `hmvae serve` or tensorflow_model_server running there?")
             elif code == grpc.StatusCode.NOT_FOUND:

@@ -15,9 +15,12 @@ def add_model_arguments(parser: argparse.ArgumentParser, timeout: float) -> None
                                   "hmvae serve), or --saved_model (in-process)")
     g.add_argument("--server", default="", help="host:port of the gRPC model server")
     g.add_argument("--model", default="", help="model name on the server (as in models.config)")
-    g.add_argument("--model_version", type=arg_types.int_at_least(0), default=None,
-                   help="use this version instead of the newest (on the server, or under "
-                        "the export base given to --saved_model)")
+    g.add_argument("--model_version", type=arg_types.version_or_label, default=None,
+                   metavar="N|LABEL",
+                   help="use this version instead of the newest: a number (on the server, or "
+                        "under the export base given to --saved_model), or a version label "
+                        "that the server's model config defines (version_labels, e.g. stable; "
+                        "--server only)")
     g.add_argument("--saved_model", default="",
                    help="SavedModel to run in this process: a version directory, e.g. "
                         "saved_models/mel_2bar/1, or an export base (its newest version)")
@@ -37,6 +40,9 @@ def check_model_arguments(args: argparse.Namespace, out: str | None = None) -> s
         return "--server needs --model=<name> (the model's name in models.config)"
     if args.saved_model and args.model:
         return "--model names a model on a --server; with --saved_model leave it out"
+    if args.saved_model and isinstance(args.model_version, str):
+        return (f"--model_version={args.model_version} is a version label, which only a "
+                "--server's model config defines; with --saved_model give a version number")
     problem = out_dir_problem(out) if out is not None else None
     if problem:
         return problem
@@ -64,11 +70,15 @@ def out_dir_problem(path: str) -> str | None:
 
 def model_label(args: argparse.Namespace) -> str:
     """The model's name for output file names: --model, or the export's folder name (the
-    version directory's parent); with _v<N> when --model_version chose a version."""
+    version directory's parent); with _v<N> when --model_version chose a version, or _<label>
+    when it named a version label."""
     if args.model:
         label = args.model
     else:
         path = os.path.abspath(args.saved_model)
         base = os.path.basename(path)
         label = (os.path.basename(os.path.dirname(path)) or base) if base.isdigit() else base
-    return label if args.model_version is None else f"{label}_v{args.model_version}"
+    version = args.model_version
+    if version is None:
+        return label
+    return f"{label}_{version}" if isinstance(version, str) else f"{label}_v{version}"
