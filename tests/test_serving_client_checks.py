@@ -231,3 +231,24 @@ def test_in_process_version_picks_the_version_directory(model_repo):
         MusicVAEClient.connect(saved_model=base, version=7)
     with pytest.raises(ClientError, match="'stable' is a version label, which only a server's"):
         MusicVAEClient.connect(saved_model=base, version="stable")
+
+
+def test_a_request_or_answer_over_the_message_limit_says_so(hmvae_server, monkeypatch):
+    """A call() of very many rows failed with grpc's own words, "localhost:8500, model 'm':
+    RESOURCE_EXHAUSTED: CLIENT: Sent message larger than max (310800126 vs. 268435456)",
+    which do not say whose limit it is or what to do."""
+    from hmvae_tf.serving import client
+
+    monkeypatch.setattr(client, "MAX_MESSAGE_BYTES", 4096)  # the metadata still fits
+    with MusicVAEClient.connect(server=hmvae_server.address, model="mel") as vae:
+        assert vae.sample(1).shape == (1, 32)
+        with pytest.raises(ClientError, match=r"model 'mel': the request \(0\.00\d+ MB\) is "
+                           r"larger than this client's 0\.00391 MB gRPC message limit; send "
+                           r"fewer rows per call$") as err:
+            vae.call("decode", z=np.zeros((200, 8), np.float32),
+                     temperature=np.zeros(200, np.float32), seed=np.zeros((200, 2), np.int32))
+        assert err.value.code == "RESOURCE_EXHAUSTED"
+        with pytest.raises(ClientError, match=r"the answer \(0\.00\d+ MB\) is larger than "
+                                              r"this client's") as err:
+            vae.sample(64)
+        assert err.value.code == "RESOURCE_EXHAUSTED"

@@ -129,6 +129,11 @@ class Backend:
         pass
 
 
+# The largest request or answer the gRPC client sends or takes (servers take up to 2 GB): far
+# above what the helpers send, chunked by batch_size; a call() with very many rows can pass it.
+MAX_MESSAGE_BYTES = 256 << 20
+
+
 class GrpcBackend(Backend):
     """A model on TF Serving (tensorflow_model_server or `hmvae serve`) over gRPC."""
 
@@ -143,8 +148,8 @@ class GrpcBackend(Backend):
         self.wait_for_ready = wait_for_ready
         self._grpc = grpc
         self._channel = grpc.insecure_channel(address, options=[
-            ("grpc.max_receive_message_length", 256 << 20),
-            ("grpc.max_send_message_length", 256 << 20)])
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
         self._stub = self._apis.prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         try:
             self.inputs, self.outputs, served = self._metadata()
@@ -195,6 +200,13 @@ class GrpcBackend(Backend):
                            "is `hmvae serve` or tensorflow_model_server running there?")
             elif code == grpc.StatusCode.NOT_FOUND:
                 message = f"{which} not found on {self.address}: {details}"
+            elif too_large := re.search(r"CLIENT: (Sent|Received) message larger than max "
+                                        r"\((\d+) vs\. \d+\)", details):
+                # grpc's words: "CLIENT: Sent message larger than max (310800126 vs. 268435456)"
+                side = "request" if too_large[1] == "Sent" else "answer"
+                message = (f"{self.address}, {which}: the {side} ({int(too_large[2]) / 2**20:.3g} "
+                           f"MB) is larger than this client's {MAX_MESSAGE_BYTES / 2**20:.3g} MB "
+                           "gRPC message limit; send fewer rows per call")
             elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 message = (f"{self.address} did not answer within {self.timeout:g} s"
                            if self.timeout is not None else f"{self.address}: {details}")
