@@ -233,6 +233,14 @@ def test_command_errors(hmvae_server, model_repo, tmp_path, capsys):
     code, _, err = run_cli(capsys, "sample", "--server=localhost", "--model=mel",
                            f"--out={tmp_path}")
     assert code == 1 and "needs a port, host:port" in err
+    # An app builder used to TF Serving's REST API: gRPC failed to look it up as a host name,
+    # "cannot reach a model server at http://localhost:8500 (... Misformatted domain name)".
+    code, _, err = run_cli(capsys, "sample", "--server=http://localhost:8500", "--model=mel",
+                           f"--out={tmp_path}")
+    assert code == 1 and err == (
+        "hmvae sample: error: the server address is host:port, without http:// (this client "
+        "speaks gRPC, TF Serving's default port 8500): 'localhost:8500', not "
+        "'http://localhost:8500'\n")
     drums, junk = tmp_path / "drums.mid", tmp_path / "junk.mid"
     midi_io.note_sequence_to_midi_file(melody_ns([36, 38, 42], drums=True), str(drums))
     junk.write_bytes(b"not a midi file")

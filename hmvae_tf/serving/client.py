@@ -446,6 +446,11 @@ class MusicVAEClient:
         if server:
             if not model:
                 raise ClientError("a model name is needed with a server address")
+            scheme = re.match(r"(https?|grpcs?)://", server, re.IGNORECASE)
+            if scheme:  # gRPC would look up "http://host:port" as a host name
+                raise ClientError(f"the server address is host:port, without {scheme[0]} (this "
+                                  f"client speaks gRPC, TF Serving's default port 8500): "
+                                  f"{server[scheme.end():]!r}, not {server!r}")
             if not server.startswith("unix:") and not re.search(r":\d+$", server):
                 # gRPC would quietly try port 443.
                 raise ClientError(f"the server address needs a port, host:port (TF Serving's "
