@@ -107,6 +107,12 @@ def test_wait_for_ready_waits_for_a_server_that_starts_later(model_repo, tmp_pat
     with pytest.raises(ClientError) as err:
         MusicVAEClient.connect(server=address, model="mel", timeout=30)
     assert err.value.code == "UNAVAILABLE" and time.monotonic() - start < 10
+    # Waiting in vain: the message said only "did not answer within 1 s", as for a slow server.
+    with pytest.raises(ClientError, match=rf"^{address} did not answer within 1 s, waiting for a "
+                       r"server to come up \(wait_for_ready\) and for its answer: is `hmvae "
+                       r"serve` or tensorflow_model_server running there\?$") as err:
+        MusicVAEClient.connect(server=address, model="mel", timeout=1, wait_for_ready=True)
+    assert err.value.code == "DEADLINE_EXCEEDED"
     connected = {}
     waiter = threading.Thread(target=lambda: connected.update(vae=MusicVAEClient.connect(
         server=address, model="mel", timeout=120, wait_for_ready=True)))

@@ -210,6 +210,10 @@ class GrpcBackend(Backend):
             elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 message = (f"{self.address} did not answer within {self.timeout:g} s"
                            if self.timeout is not None else f"{self.address}: {details}")
+                if self.wait_for_ready:  # the time went on waiting for a server, most likely
+                    message += (", waiting for a server to come up (wait_for_ready) and for "
+                                "its answer: is `hmvae serve` or tensorflow_model_server "
+                                "running there?")
             else:
                 message = f"{self.address}, {which}: {code.name}: {details}"
             raise ClientError(message, code.name) from None
