@@ -258,3 +258,10 @@ def test_a_request_or_answer_over_the_message_limit_says_so(hmvae_server, monkey
                                               r"this client's") as err:
             vae.sample(64)
         assert err.value.code == "RESOURCE_EXHAUSTED"
+
+
+def test_a_very_long_timeout_waits_instead_of_failing_at_once(hmvae_server):
+    """A timeout past about 7e9 s overflowed gRPC's deadline: every call failed at once with
+    "did not answer within 1e+10 s" (--timeout=1e10 too)."""
+    with MusicVAEClient.connect(server=hmvae_server.address, model="mel", timeout=1e10) as vae:
+        assert vae.sample(1).shape == (1, 32)

@@ -133,6 +133,11 @@ class Backend:
 # above what the helpers send, chunked by batch_size; a call() with very many rows can pass it.
 MAX_MESSAGE_BYTES = 256 << 20
 
+# The longest deadline handed to gRPC: past about 7e9 s (now + timeout overflowing int64
+# nanoseconds) gRPC takes it as already past, and every call failed with DEADLINE_EXCEEDED
+# at once. 1e9 s (31 years) waits as long as any larger timeout would.
+MAX_GRPC_TIMEOUT = 1e9
+
 
 class GrpcBackend(Backend):
     """A model on TF Serving (tensorflow_model_server or `hmvae serve`) over gRPC."""
@@ -182,7 +187,8 @@ class GrpcBackend(Backend):
     def _call(self, method, request):
         grpc = self._grpc
         try:
-            return method(request, timeout=self.timeout, wait_for_ready=self.wait_for_ready)
+            timeout = None if self.timeout is None else min(self.timeout, MAX_GRPC_TIMEOUT)
+            return method(request, timeout=timeout, wait_for_ready=self.wait_for_ready)
         except grpc.RpcError as err:
             code, details = err.code(), err.details()
             label = self.version if isinstance(self.version, str) else None
