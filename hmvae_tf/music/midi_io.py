@@ -7,6 +7,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from hmvae_tf import atomic_files
+
 with warnings.catch_warnings():  # note_seq's audio imports warn about a missing ffmpeg
     warnings.simplefilter("ignore")
     import mido
@@ -60,6 +62,8 @@ def _unwrap_rmid(data: bytes) -> bytes:
 
 def write_midi(ns: music_pb2.NoteSequence, path: str | os.PathLike) -> Path:
     """Writes a NoteSequence as a MIDI file (drums on channel 10); creates parent folders.
+    The file is replaced whole or not at all (atomic_files): a write that fails halfway
+    leaves no truncated file and keeps an earlier file of the same name.
 
     The file lasts ns.total_time: a 2-bar melody that ends in a rest is still 2 bars long in a
     player or a DAW (pretty_midi ends every track at its last event, which drops the rest)."""
@@ -78,7 +82,8 @@ def write_midi(ns: music_pb2.NoteSequence, path: str | os.PathLike) -> Path:
         ticks = sum(msg.time for msg in track)
         if last is not None and last.type == "end_of_track" and ticks < end:
             last.time += end - ticks
-    midi.save(str(path))
+    with atomic_files.replacing(path, "wb") as f:
+        midi.save(file=f)
     return path
 
 
