@@ -22,6 +22,8 @@ for --compare models (e.g. the flat baseline of a 16-bar model). It writes into 
 
 The model measured is the export (the weights that ship), not the model directory's newest
 checkpoint; the model directory gives the history, the TensorBoard logs and the training time.
+The new files replace the earlier card's only once all of them are written (`card_files`), so
+a card that fails or is stopped halfway leaves the earlier one as it was.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hmvae_tf import arg_types
+from hmvae_tf.card_files import CARD, EXAMPLES, FIGURES, METRICS, CardFiles
 from hmvae_tf.evaluate import DEFAULT_TEST_WINDOWS
 from hmvae_tf.export_options import (dtype_policy, read_metadata, reproduce_flags,
                                      resolve_saved_model)
@@ -46,11 +49,6 @@ from hmvae_tf.export_options import (dtype_policy, read_metadata, reproduce_flag
 if TYPE_CHECKING:
     from hmvae_tf.configs import Config
     from hmvae_tf.model.vae import MusicVAE
-
-CARD = "MODEL_CARD.md"
-METRICS = "metrics.json"
-FIGURES = "figures"
-EXAMPLES = "examples"
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
@@ -298,14 +296,12 @@ def choose_examples(tokens: np.ndarray, pieces: list[str], config: Config, count
 
 def write_examples(out_dir: str, tokens: np.ndarray, pieces: list[str], bars: list[int],
                    indices: list[int], config: Config) -> list[str]:
-    """Writes the chosen windows as examples/*.mid (replacing older ones), for `hmvae demo`."""
+    """Writes the chosen windows as out_dir/examples/*.mid, for `hmvae demo`."""
     from hmvae_tf.music.representations import get_representation
 
     rep = get_representation(config.representation)
     folder = os.path.join(out_dir, EXAMPLES)
     os.makedirs(folder, exist_ok=True)
-    for old in glob.glob(os.path.join(folder, "example*.mid")):
-        os.remove(old)
     paths = []
     for n, i in enumerate(indices, 1):
         name = pieces[i].split("/")[-1]
@@ -637,6 +633,13 @@ def _machine() -> str:
 
 def make_card(args: argparse.Namespace) -> dict:
     """Measures the export, writes the card, metrics, figures and examples; the metrics."""
+    # Before anything is written: a missing export is said as such.
+    version_dir = resolve_saved_model(os.path.normpath(args.export_base), args.version)
+    with CardFiles(os.path.normpath(args.export_base)) as files:
+        return _make_card(args, files, version_dir)
+
+
+def _make_card(args: argparse.Namespace, files: CardFiles, version_dir: str) -> dict:
     import tensorflow as tf
 
     from hmvae_tf import attributes, evaluate, plots
@@ -644,9 +647,7 @@ def make_card(args: argparse.Namespace) -> dict:
 
     t0 = time.time()
     timings = {}
-    export_base = os.path.normpath(args.export_base)
-    version_dir = (os.path.join(export_base, str(args.version)) if args.version
-                   else resolve_saved_model(export_base))
+    export_base = files.export_base
     name = args.name or os.path.basename(export_base)
     model, config, step, _ = evaluate.load_any(version_dir, saved_model=True)
     export_meta = read_metadata(version_dir)
@@ -657,11 +658,6 @@ def make_card(args: argparse.Namespace) -> dict:
     if step is None and model_dir:
         step = checkpoint_step(model_dir)
     dataset = args.dataset or config.dataset
-    figures = os.path.join(export_base, FIGURES)
-    os.makedirs(figures, exist_ok=True)
-    for stale in ("training_curves", "samples", "reconstructions", "interpolation"):
-        if os.path.exists(os.path.join(figures, stale + ".png")):
-            os.remove(os.path.join(figures, stale + ".png"))
     timings["load"] = time.time() - t0
 
     # Test split: accuracy, KL; interpolation.
@@ -725,8 +721,7 @@ def make_card(args: argparse.Namespace) -> dict:
         source={"dataset": dataset, "split": "train", "test_split": "test"},
         model_info={"config": config.name, "training_step": step,
                     "saved_model": os.path.abspath(version_dir)})
-    attr_path = attributes.save(attr_doc, os.path.join(version_dir, "assets.extra",
-                                                        attributes.ATTRIBUTES_FILE))
+    attr_path = os.path.join(version_dir, "assets.extra", attributes.ATTRIBUTES_FILE)
     timings["attributes"] = time.time() - t
     print("  density vector: notes at amounts "
           + ", ".join(f"{a:+g}: {d:.2f}" for a, d in zip(attr_doc["effects"]["density"]["amounts"],
@@ -736,18 +731,18 @@ def make_card(args: argparse.Namespace) -> dict:
     # Examples, pictures.
     t = time.time()
     chosen = choose_examples(tokens, pieces, config)
-    examples = write_examples(export_base, tokens, pieces, bars, chosen, config)
+    examples = write_examples(files.stage, tokens, pieces, bars, chosen, config)
     seeds = np.stack([np.full(args.samples, args.seed), np.arange(args.samples)], -1)
     samples, _ = model.sample(args.samples, args.temperature,
                               seed=tf.constant(seeds, tf.int32))
-    plots.piano_rolls(samples.numpy(), config.tracks, os.path.join(figures, "samples.png"),
+    plots.piano_rolls(samples.numpy(), config.tracks, files.figure("samples"),
                       titles=[f"sample {i + 1}" for i in range(args.samples)],
                       title=f"{name}: samples at temperature {args.temperature:g}",
                       columns=2 if config.num_steps <= 64 else 1)
     if chosen:
         recon = codec.decode(codec.mu(tokens[chosen]))
         plots.piano_rolls([w for i, c in enumerate(chosen) for w in (tokens[c], recon[i])],
-                          config.tracks, os.path.join(figures, "reconstructions.png"),
+                          config.tracks, files.figure("reconstructions"),
                           titles=[t for c in chosen for t in (
                               f"test window: {pieces[c]} bar {bars[c]}", "reconstruction")],
                           title=f"{name}: reconstructions (temperature 0)",
@@ -756,7 +751,7 @@ def make_card(args: argparse.Namespace) -> dict:
     steps_shown = 8
     one = evaluate.interpolation_metrics(codec, tokens[pair[:1]], tokens[pair[1:2]],
                                          steps_shown, return_steps=True)
-    plots.piano_rolls(one["steps"][0], config.tracks, os.path.join(figures, "interpolation.png"),
+    plots.piano_rolls(one["steps"][0], config.tracks, files.figure("interpolation"),
                       titles=[f"alpha {a:.2f}" + (" (reconstruction of A)" if i == 0 else
                                                   " (reconstruction of B)" if i == steps_shown - 1
                                                   else "")
@@ -767,7 +762,7 @@ def make_card(args: argparse.Namespace) -> dict:
     shown_history = history_upto(facts)
     if shown_history:
         plots.training_curves(shown_history, facts["steps_per_epoch"] or 1,
-                              os.path.join(figures, "training_curves.png"),
+                              files.figure("training_curves"),
                               title=f"{name} ({config.name}): training")
     timings["pictures"] = time.time() - t
 
@@ -791,12 +786,12 @@ def make_card(args: argparse.Namespace) -> dict:
             k: {f: v for f, v in a.items() if f != "vector"}
             for k, a in attr_doc["attributes"].items()}},
         "samples": {"n": args.samples, "temperature": args.temperature, "seed": args.seed},
-        "examples": [os.path.relpath(p, export_base) for p in examples],
+        "examples": [files.relative(p) for p in examples],
         "interpolation_figure": ("A = " + os.path.basename(examples[0]) + ", B = "
                                  + os.path.basename(examples[1])) if len(examples) == 2
                                 else "two random test windows",
         "timings": {k: round(v, 1) for k, v in timings.items()},
-        "figures": sorted(f for f in os.listdir(figures) if f.endswith(".png")),
+        "figures": files.figures(),
     }
     metrics["checks"] = checks(config, metrics)
     metrics["commands"] = reproduce_commands(
@@ -804,10 +799,11 @@ def make_card(args: argparse.Namespace) -> dict:
         reproduce_flags(export_meta.get("options", {})),
         data_source=metrics["dataset"].get("source"))
     metrics["card_seconds"] = time.time() - t0
-    with open(os.path.join(export_base, METRICS), "w") as f:
-        json.dump(metrics, f, indent=1)
-    with open(os.path.join(export_base, CARD), "w") as f:
-        f.write(render_card(name, metrics))
+    metrics_text, card_text = json.dumps(metrics, indent=1), render_card(name, metrics)
+    # The vectors first: their own file is replaced atomically, and a full disk then stops
+    # the card before anything else is replaced.
+    attributes.save(attr_doc, attr_path)
+    files.publish(metrics_text, card_text)
     return metrics
 
 
@@ -820,7 +816,17 @@ def run(args: argparse.Namespace) -> int:
         from hmvae_tf.cli import CommandError
 
         raise CommandError("give --export_base (and --model_dir), or --summary=<folder>")
-    metrics = make_card(args)
+    try:
+        metrics = make_card(args)
+    except OSError as err:
+        if isinstance(err, FileNotFoundError):  # a missing export or model: said as it is
+            raise
+        from hmvae_tf.cli import CommandError
+
+        # A full disk or an export base that cannot be written: nothing was replaced.
+        raise CommandError(f"{err.strerror or err}" + (f": {err.filename}" if err.filename
+                                                       else "")
+                           + f"; {args.export_base} keeps its earlier card and files") from None
     print(f"wrote {os.path.join(args.export_base, CARD)}, {METRICS}, {FIGURES}/, {EXAMPLES}/ "
           f"and {metrics['export']['attributes_file']} in {metrics['card_seconds']:.0f} s")
     for c in metrics["checks"]:

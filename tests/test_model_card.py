@@ -191,6 +191,47 @@ def test_attribute_compute_through_the_client_matches_the_card(card_env, capsys,
     assert open(card_file).read() == before
 
 
+def _files(folder):
+    """Every file under folder with its bytes (the SavedModel's variables left out)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and "variables" not in p.parts}
+
+
+@pytest.mark.parametrize("stop", [
+    OSError(28, "No space left on device"),  # the disk fills up while the pictures are drawn
+    KeyboardInterrupt()])  # Ctrl-C
+def test_a_card_stopped_halfway_leaves_the_earlier_card_as_it_was(
+        card_env, tmp_path, capsys, monkeypatch, stop):
+    import shutil
+
+    base = tmp_path / "mel_2bar"
+    shutil.copytree(card_env["base"], base)
+    before = _files(base)
+    drawn = []
+
+    def piano_rolls(windows, tracks, path, **kwargs):
+        drawn.append(path)
+        if len(drawn) == 2:  # samples.png is drawn: stop at the reconstructions
+            raise stop
+        return plots_piano_rolls(windows, tracks, path, **kwargs)
+
+    plots_piano_rolls = plots.piano_rolls
+    monkeypatch.setattr(plots, "piano_rolls", piano_rolls)
+    status = cli.main(["card", f"--model_dir={card_env['model_dir']}", f"--export_base={base}",
+                       f"--data_dir={card_env['data_dir']}", "--max_windows=40",
+                       "--interpolation_pairs=2", "--attribute_windows=40",
+                       "--attribute_test_windows=8"])
+    err = capsys.readouterr().err
+    assert len(drawn) == 2
+    if isinstance(stop, OSError):
+        assert status == 1
+        assert f"No space left on device; {base} keeps its earlier card and files" in err
+    else:
+        assert status == 130
+    assert _files(base) == before  # card, metrics, figures, examples, attribute vectors
+    assert sorted(os.listdir(base)) == sorted(os.listdir(card_env["base"]))  # no staging left
+
+
 def test_summary_table(card_env):
     table = model_card.summary_table(str(card_env["root"] / "saved_models"))
     assert "[mel_2bar](mel_2bar/MODEL_CARD.md)" in table and "(baseline)" in table
