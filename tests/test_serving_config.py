@@ -11,7 +11,7 @@ from tensorflow_serving.apis import model_pb2
 
 from hmvae_tf.serving.errors import ServingError
 from hmvae_tf.serving.model_manager import (AVAILABLE, ModelManager, read_model_config,
-                                             versions_on_disk)
+                                             versions_on_disk, write_models_config)
 
 
 def make_versions(base, versions, partial=()):
@@ -70,6 +70,22 @@ def test_read_model_config_errors(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ValueError, match=message):
         read_model_config(str(path))
+
+
+def test_rewriting_models_config_never_shows_a_reader_half_a_file(tmp_path):
+    """A server that opens models.config while a writer replaces it (or while a write fails
+    halfway) reads the whole old config."""
+    path = str(tmp_path / "models.config")
+    write_models_config(path, {"a": "/srv/a", "b": "/srv/b"})
+    with open(path) as reader:  # `hmvae serve` starting as the file is rewritten
+        write_models_config(path, {"c": "/srv/c"})
+        assert [s.name for s in read_model_config(path)] == ["c"]
+        text = reader.read()
+    assert '"a"' in text and '"b"' in text and '"c"' not in text
+    with pytest.raises(UnicodeEncodeError):  # a base path that cannot be written, halfway
+        write_models_config(path, {"d": "/srv/d", "e": "/srv/\udce9"})
+    assert [s.name for s in read_model_config(path)] == ["c"]
+    assert os.listdir(tmp_path) == ["models.config"]
 
 
 class FakeServable:

@@ -25,6 +25,7 @@ from google.protobuf import text_format
 from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from hmvae_tf import atomic_files
 from hmvae_tf.serving.errors import ServingError, invalid_argument, not_found
 
 if TYPE_CHECKING:
@@ -100,7 +101,9 @@ def write_models_config(path: str, models: dict[str, str],
                         labels: dict[str, dict[str, int]] | None = None) -> str:
     """Writes a TF Serving ModelServerConfig text proto serving {name: base_path};
     policies: {name: "specific { versions: 1 }"} sets a model_version_policy; labels:
-    {name: {"stable": 1}} sets version_labels."""
+    {name: {"stable": 1}} sets version_labels. The file is replaced whole (atomic_files), so
+    a server starting meanwhile reads the old config or the new one, never an empty or half
+    one, and a write that fails keeps the old one."""
     lines = ["model_config_list {"]
     for name, base in models.items():
         lines += ["  config {", f'    name: "{name}"', f'    base_path: "{base}"',
@@ -111,9 +114,7 @@ def write_models_config(path: str, models: dict[str, str],
             lines.append(f'    version_labels {{ key: "{label}" value: {version} }}')
         lines.append("  }")
     lines.append("}")
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    return path
+    return atomic_files.write_text(path, "\n".join(lines) + "\n")
 
 
 def single_model_config(name: str, base_path: str) -> list[ModelSource]:
