@@ -515,11 +515,13 @@ def convert(saved_model: str, out_dir: str, name: str | None = None,
 
 
 def update_index(index_path: str, model_dir: str, description: dict) -> None:
-    """Adds or replaces the model's entry in the page's model list."""
+    """Adds or replaces the model's entry in the page's model list (left untouched when the
+    entry is there already as it would be written)."""
     entries = []
     if os.path.exists(index_path):
         with open(index_path) as f:
             entries = json.load(f).get("models", [])
+    before = list(entries)
     rel = os.path.relpath(os.path.join(model_dir, DESCRIPTION_FILE),
                           os.path.dirname(os.path.abspath(index_path)))
     entry = {
@@ -533,6 +535,8 @@ def update_index(index_path: str, model_dir: str, description: dict) -> None:
     }
     entries = [e for e in entries if e.get("name") != entry["name"]] + [entry]
     entries.sort(key=lambda e: e["name"])
+    if entries == before and os.path.exists(index_path):
+        return
     tmp = index_path + ".tmp"
     with open(tmp, "w") as f:
         json.dump({"models": entries}, f, indent=2)
@@ -567,13 +571,20 @@ def source_identity(saved_model: str) -> dict[str, str]:
     raise FileNotFoundError(f"{saved_model} holds no SavedModel")
 
 
-def is_current(model_dir: str, saved_model: str) -> bool:
-    """True when model_dir holds a conversion of exactly this SavedModel version."""
+def read_description(model_dir: str) -> dict | None:
+    """The description a bundle folder holds (None without one)."""
     path = os.path.join(model_dir, DESCRIPTION_FILE)
     if not os.path.exists(path):
-        return False
+        return None
     with open(path) as f:
-        desc = json.load(f)
+        return json.load(f)
+
+
+def is_current(model_dir: str, saved_model: str) -> bool:
+    """True when model_dir holds a conversion of exactly this SavedModel version."""
+    desc = read_description(model_dir)
+    if desc is None:
+        return False
     source = desc.get("source", {})
     return desc.get("format") == FORMAT and all(
         source.get(key) == value for key, value in source_identity(saved_model).items())
@@ -590,6 +601,9 @@ def convert_all(saved_models: str, out_dir: str, force: bool = False,
         target = os.path.join(out_dir, name)
         if not force and is_current(target, saved_model):
             log(f"{name}: up to date ({target})")
+            # Listed too: a conversion stopped between putting its bundle in place and
+            # listing it (killed) would otherwise stay off the page for good.
+            update_index(os.path.join(out_dir, INDEX_FILE), target, read_description(target))
             continue
         log(f"{name}: converting {saved_model} ...")
         desc = convert(saved_model, target, name=name,

@@ -277,6 +277,25 @@ def test_cli_converts_every_export_once(tmp_path, capsys):
 
 
 
+def test_a_current_bundle_missing_from_the_list_is_listed(melody, tmp_path):
+    """`hmvae tfjs --saved_models` killed after the new bundle was renamed into place but
+    before index.json was updated: the next run finds the bundle current and must still
+    list it, or the page never offers the model."""
+    _, _, path, out, _ = melody
+    saved_models, models = tmp_path / "saved_models", tmp_path / "web_models"
+    shutil.copytree(os.path.dirname(path), saved_models / "mel")
+    shutil.copytree(out, models / "mel")  # the bundle in place, no index.json yet
+    logs = []
+    assert tfjs.convert_all(str(saved_models), str(models), log=logs.append) == []
+    assert logs == [f"mel: up to date ({models / 'mel'})"]
+    index = models / tfjs.INDEX_FILE
+    listed = read_json(index)["models"]
+    assert [(e["name"], e["path"]) for e in listed] == [("mel", "mel/hmvae_model.json")]
+    written = index.stat().st_mtime_ns
+    tfjs.convert_all(str(saved_models), str(models), log=logs.append)
+    assert index.stat().st_mtime_ns == written  # an up-to-date list is not rewritten
+
+
 def test_out_must_be_a_bundle_or_a_folder_of_its_own(tmp_path, capsys):
     """--out=web/models (the page's models folder) instead of web/models/<name> is refused
     before anything is converted: the bundle would replace the folder as a whole."""
