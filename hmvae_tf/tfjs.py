@@ -39,7 +39,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -439,7 +438,11 @@ def convert(saved_model: str, out_dir: str, name: str | None = None,
     out_dir = os.path.abspath(out_dir)
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(out_dir)}-", dir=parent)
+    # Not tempfile.mkdtemp: its folder is private (0700) and, renamed into place, would keep
+    # the bundle from a static web server running as another user.
+    tmp = os.path.join(parent, f".tmp-{os.path.basename(out_dir)}-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
     try:
         browser_sm = os.path.join(tmp, "_browser_saved_model")
         tf.saved_model.save(module, browser_sm, signatures=fns)

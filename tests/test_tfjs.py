@@ -86,6 +86,16 @@ def tfjs_fused_ops(node) -> list[str]:
     return [base64.b64decode(x).decode() for x in node["attr"]["fused_ops"]["list"]["s"]]
 
 
+def test_the_bundle_is_readable_like_any_new_folder(melody, tmp_path):
+    """The bundle is made under a temporary name and renamed into place; it must not keep a
+    temporary folder's private mode, or a static server running as another user gets 403."""
+    out = melody[3]
+    (tmp_path / "plain").mkdir()
+    expected = os.stat(tmp_path / "plain").st_mode & 0o777
+    assert os.stat(out).st_mode & 0o777 == expected
+    assert os.stat(os.path.join(out, tfjs.WEIGHTS_DIR)).st_mode & 0o777 == expected
+
+
 def test_fused_activations_tfjs_lacks_get_nodes_of_their_own(tmp_path):
     """With oneDNN (the default on AVX-512 CPUs) grappler fuses Tanh into _FusedMatMul."""
     def fused(name, ops):
