@@ -7,6 +7,7 @@ not pay for importing the training stack.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -48,6 +49,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 COMMAND_ENV: dict[str, dict[str, str]] = {
     "train": {"TF_ENABLE_ONEDNN_OPTS": "1"},
 }
+
+
+# Commands that handle SIGTERM themselves: train saves a checkpoint first (and a multi-worker
+# worker waiting for its peers gives up through worker_rendezvous); serve stops its server.
+OWN_SIGTERM = {"train", "serve"}
 
 
 def apply_command_env(command: str | None,
@@ -99,9 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
     module = importlib.import_module(args._module)
     try:
-        return int(module.run(args) or 0)
-    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM where a command asked for it
-        print("interrupted", file=sys.stderr)
+        with (stop_signals.sigterm_as_interrupt() if args.command not in OWN_SIGTERM
+              else contextlib.nullcontext()):
+            return int(module.run(args) or 0)
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (stop_signals.Terminated)
+        terminated = isinstance(stop, stop_signals.Terminated)
+        print("terminated (SIGTERM)" if terminated else "interrupted", file=sys.stderr)
         return stop_signals.exit_status(stop)
     except CommandError as err:
         print(f"hmvae {args.command}: error: {err}", file=sys.stderr)

@@ -10,7 +10,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from music_helpers import write_midi
 
-from hmvae_tf import attributes, cli, configs, evaluate, export, model_card, plots, train
+from hmvae_tf import (attributes, cli, configs, evaluate, export, model_card, plots, stop_signals,
+                      train)
 from hmvae_tf.music import midi_io
 from hmvae_tf.music.representations import get_representation
 from model_helpers import tiny_config
@@ -199,7 +200,8 @@ def _files(folder):
 
 @pytest.mark.parametrize("stop", [
     OSError(28, "No space left on device"),  # the disk fills up while the pictures are drawn
-    KeyboardInterrupt()])  # Ctrl-C
+    KeyboardInterrupt(),  # Ctrl-C
+    stop_signals.Terminated()])  # SIGTERM, as the command line raises it
 def test_a_card_stopped_halfway_leaves_the_earlier_card_as_it_was(
         card_env, tmp_path, capsys, monkeypatch, stop):
     import shutil
@@ -227,7 +229,7 @@ def test_a_card_stopped_halfway_leaves_the_earlier_card_as_it_was(
         assert status == 1
         assert f"No space left on device; {base} keeps its earlier card and files" in err
     else:
-        assert status == 130
+        assert status == (143 if isinstance(stop, stop_signals.Terminated) else 130)
     assert _files(base) == before  # card, metrics, figures, examples, attribute vectors
     assert sorted(os.listdir(base)) == sorted(os.listdir(card_env["base"]))  # no staging left
 
