@@ -21,7 +21,7 @@ from hmvae_tf.configs import STEPS_PER_BAR, Config
 # The contract's names and the defaults live with the command line, which loads no TensorFlow.
 from hmvae_tf.export_options import (CONFIG_ASSET, MIN_SHARD_ROWS, PARALLEL_BARS_MIN_BYTES,
                                      PARALLEL_BARS_ROWS, SIGNATURES, XLA_DECODE_SHARDS,
-                                     read_metadata)
+                                     read_metadata, temporary_folder)
 from hmvae_tf.model import precision, sampling
 from hmvae_tf.model.vae import MusicVAE, slerp
 
@@ -309,7 +309,7 @@ def export_saved_model(model: MusicVAE, export_base: str, version: int | None = 
     final = os.path.join(export_base, str(version))
     if os.path.exists(final):
         raise FileExistsError(f"{final} exists; versions are immutable, pick another --version")
-    tmp = os.path.join(export_base, f".tmp-{version}-{os.getpid()}")
+    tmp = temporary_folder(export_base, version, os.getpid())
     shutil.rmtree(tmp, ignore_errors=True)
     model.set_use_cudnn(False)
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 
 from hmvae_tf import arg_types
 
@@ -60,6 +61,33 @@ def resolve_saved_model(path: str, version: int | None = None) -> str:
         raise FileNotFoundError(f"{path} has no version {version}; it has "
                                 f"{', '.join(map(str, versions))}")
     return os.path.join(path, str(version))
+
+
+def temporary_folder(export_base: str, version: int, pid: int) -> str:
+    """Where `hmvae export` writes a version before renaming it into place: a name that TF
+    Serving and `hmvae serve` skip, as it is not a number."""
+    return os.path.join(export_base, f".tmp-{version}-{pid}")
+
+
+def unfinished_exports(export_base: str) -> list[str]:
+    """The temporary folders of exports whose process is gone without removing them (killed
+    with SIGKILL, or the machine stopped): nothing loads them, they only take room."""
+    found = []
+    for name in sorted(os.listdir(export_base)) if os.path.isdir(export_base) else []:
+        match = re.fullmatch(r"\.tmp-\d+-(\d+)", name)
+        if match and not _running(int(match.group(1))):
+            found.append(os.path.join(export_base, name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def dtype_policy(metadata: dict) -> str:
@@ -122,16 +150,37 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`hmvae export`: a trained model directory -> the next SavedModel version; exit status."""
+    import tensorflow as tf
+
     from hmvae_tf.checkpoints import load_model_at
+    from hmvae_tf.cli import CommandError
     from hmvae_tf.export import export_saved_model
 
+    for folder in unfinished_exports(args.export_base):
+        print(f"note: {folder} is what an export that did not finish left behind (its "
+              "process is gone); servers skip it, delete it to free the room")
     model, config, step = load_model_at(args.model_dir)  # the step of the weights read
-    path = export_saved_model(model, args.export_base, args.version, args.jit_compile,
-                              extra_metadata={"model_dir": os.path.abspath(args.model_dir),
-                                              "training_step": step},
-                              decode_shards=getattr(args, "decode_shards", None),
-                              parallel_bars_rows=getattr(args, "parallel_bars_rows", None),
-                              dtype_policy=args.dtype_policy)
+    try:
+        path = export_saved_model(model, args.export_base, args.version, args.jit_compile,
+                                  extra_metadata={"model_dir": os.path.abspath(args.model_dir),
+                                                  "training_step": step},
+                                  decode_shards=getattr(args, "decode_shards", None),
+                                  parallel_bars_rows=getattr(args, "parallel_bars_rows", None),
+                                  dtype_policy=args.dtype_policy)
+    except (tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError) as err:
+        # A full disk or a read-only export base, as TensorFlow's file system reports them
+        # (not running out of memory, which is a ResourceExhaustedError too).
+        if "No space left on device" not in err.message and not isinstance(
+                err, tf.errors.PermissionDeniedError):
+            raise
+        raise CommandError(f"cannot write the export: {err.message}; nothing was exported "
+                           "(the partial copy was removed)") from None
+    except OSError as err:
+        if isinstance(err, (FileNotFoundError, FileExistsError)):  # said as they are
+            raise
+        raise CommandError(f"cannot write the export: {err.strerror or err}"
+                           + (f": {err.filename}" if err.filename else "")
+                           + "; nothing was exported (the partial copy was removed)") from None
     in_effect = read_metadata(path).get("in_effect", {})
     how = [f"products in {args.dtype_policy}"]
     shards = in_effect.get("decode_shards")

@@ -355,3 +355,43 @@ def test_metadata_records_the_options_that_make_the_export_again(melody_export, 
     in_effect = [export_options.read_metadata(p)["in_effect"] for p in (plain, made)]
     assert in_effect == [{"decode_shards": 1, "parallel_bars_rows": 0},
                          {"decode_shards": 3, "parallel_bars_rows": 0}]
+
+
+def test_a_full_disk_is_one_line_and_a_killed_exports_leftover_is_named(tmp_path, monkeypatch,
+                                                                        capsys):
+    """`hmvae export` on a full disk says so in one line and leaves nothing; a folder that an
+    export killed with SIGKILL left (its process gone) is pointed out, not loaded."""
+    import subprocess
+
+    from hmvae_tf import checkpoints, cli
+
+    config = tiny_config()
+    model = MusicVAE(config)
+    model.build()
+    model_dir, base = str(tmp_path / "run"), tmp_path / "export"
+    checkpoints.save_config(model_dir, config)
+    tf.train.CheckpointManager(checkpoints.make_checkpoint(model),
+                               os.path.join(model_dir, checkpoints.CKPT_DIR), 1).save(1)
+    gone = subprocess.Popen(["true"])  # a process id that is gone
+    gone.wait()
+    leftover = base / f".tmp-1-{gone.pid}"
+    (leftover / "variables").mkdir(parents=True)
+    (base / f".tmp-2-{os.getpid()}-other").mkdir()  # not an export's name
+
+    def full_disk(obj, path, signatures=None):
+        os.makedirs(os.path.join(path, "variables"))
+        with open(os.path.join(path, "saved_model.pb"), "wb") as f:
+            f.write(b"half")
+        raise tf.errors.ResourceExhaustedError(
+            None, None, f"{path}/saved_model.pb.tmp1; No space left on device")
+
+    monkeypatch.setattr(tf.saved_model, "save", full_disk)
+    assert cli.main(["export", f"--model_dir={model_dir}", f"--export_base={base}"]) == 1
+    out, err = capsys.readouterr()
+    assert f"note: {leftover} is what an export that did not finish left behind" in out
+    assert ".tmp-2-" not in out
+    assert err.startswith("hmvae export: error: cannot write the export: ")
+    assert err.rstrip().endswith("No space left on device; nothing was exported (the "
+                                 "partial copy was removed)")
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert sorted(os.listdir(base)) == sorted([leftover.name, f".tmp-2-{os.getpid()}-other"])
