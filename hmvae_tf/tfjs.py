@@ -443,6 +443,7 @@ def convert(saved_model: str, out_dir: str, name: str | None = None,
     tmp = os.path.join(parent, f".tmp-{os.path.basename(out_dir)}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
+    old = None  # where the earlier bundle waits while the new one is renamed into place
     try:
         browser_sm = os.path.join(tmp, "_browser_saved_model")
         tf.saved_model.save(module, browser_sm, signatures=fns)
@@ -501,14 +502,15 @@ def convert(saved_model: str, out_dir: str, name: str | None = None,
         }
         with open(os.path.join(tmp, DESCRIPTION_FILE), "w") as f:
             json.dump(description, f, indent=2)
-        old = None
         if os.path.exists(out_dir):
-            old = out_dir + f".old-{os.getpid()}"
+            old = os.path.join(parent, f".old-{os.path.basename(out_dir)}-{os.getpid()}")
             os.rename(out_dir, old)
         os.rename(tmp, out_dir)
         if old:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
+        if old and os.path.exists(old) and not os.path.exists(out_dir):
+            os.rename(old, out_dir)  # stopped between the renames: the earlier bundle stays
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     description["seconds"] = round(time.time() - start, 1)

@@ -96,6 +96,28 @@ def test_the_bundle_is_readable_like_any_new_folder(melody, tmp_path):
     assert os.stat(os.path.join(out, tfjs.WEIGHTS_DIR)).st_mode & 0o777 == expected
 
 
+def test_a_conversion_stopped_while_swapping_bundles_keeps_the_earlier_one(
+        melody, tmp_path, monkeypatch):
+    """Ctrl-C (or SIGTERM) landing after the earlier bundle was moved aside and before the
+    new one took its place: the earlier bundle is put back, nothing else is left."""
+    _, _, path, out, _ = melody
+    models = tmp_path / "models"
+    shutil.copytree(out, models / "mel")
+    before = read_json(models / "mel" / tfjs.DESCRIPTION_FILE)
+    rename = os.rename
+
+    def interrupted(src, dst):
+        if os.path.basename(src).startswith(".tmp-"):
+            raise KeyboardInterrupt
+        rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        tfjs.convert(path, str(models / "mel"), graphs=["decode"], index=None)
+    assert os.listdir(models) == ["mel"]
+    assert read_json(models / "mel" / tfjs.DESCRIPTION_FILE) == before
+
+
 def test_fused_activations_tfjs_lacks_get_nodes_of_their_own(tmp_path):
     """With oneDNN (the default on AVX-512 CPUs) grappler fuses Tanh into _FusedMatMul."""
     def fused(name, ops):
