@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hmvae_tf import arg_types
+from hmvae_tf import arg_types, dataset_source
 from hmvae_tf.card_files import CARD, EXAMPLES, FIGURES, METRICS, CardFiles
 from hmvae_tf.evaluate import DEFAULT_TEST_WINDOWS
 from hmvae_tf.export_options import (dtype_policy, read_metadata, reproduce_flags,
@@ -232,6 +232,7 @@ def dataset_facts(dataset: str, data_dir: str | None) -> dict:
         "version": str(builder.info.version),
         "splits": {k: v.num_examples for k, v in builder.info.splits.items()},
         "source": meta.get("source"),
+        "manual_dir": dataset_source.manual_dir(meta),
         "pieces_per_split": meta.get("pieces_per_split"),
     }
 
@@ -396,16 +397,18 @@ def reproduced_path(path: str) -> str:
 def reproduce_commands(config: Config, facts: dict, dataset: str,
                        data_dir: str | None, model_dir: str, export_base: str,
                        args: argparse.Namespace, export_flags: str = "",
-                       data_source: str | None = None) -> list[str]:
-    """The commands that rebuild the data (a subset again, if the build's source says it was
-    one), the model and its export (with `export_flags`) in new directories (reproduced_path)
-    and their card, and that measure this export as its card did."""
+                       data_facts: dict | None = None) -> list[str]:
+    """The commands that rebuild the data (from the same --manual_dir, and a subset again,
+    if the build was one: `data_facts`, as `dataset_facts` gives them), the model and its
+    export (with `export_flags`) in new directories (reproduced_path) and their card, and
+    that measure this export as its card did."""
     export_name = os.path.basename(os.path.normpath(export_base))
     new_model_dir = reproduced_path(model_dir or os.path.join("runs", export_name))
     new_export_base = reproduced_path(export_base)
     data_flag = f" --data_dir={data_dir}" if data_dir else ""
-    subset = re.search(r"HMVAE_TFDS_MAX_PIECES=\d+", data_source or "")
-    manual = re.match(r"manual_dir (.+)", data_source or "")  # the build's MIDI folder
+    data_facts = data_facts or {}
+    subset = re.search(r"HMVAE_TFDS_MAX_PIECES=\d+", data_facts.get("source") or "")
+    manual = data_facts.get("manual_dir")  # the build's MIDI folder
     tfds_config = dataset.split("/")[-1]
     hparams = hparams_diff(config)
     train = (f"hmvae train --config={config.name}"
@@ -432,7 +435,7 @@ def reproduce_commands(config: Config, facts: dict, dataset: str,
     return [
         (f"{subset.group()} " if subset else "")
         + f"tfds build tfds_builders/hmvae_notesequences --config={tfds_config}{data_flag}"
-        + (f" --manual_dir={shlex.quote(manual.group(1))}" if manual else ""),
+        + (f" --manual_dir={shlex.quote(manual)}" if manual else ""),
         train,
         f"hmvae export --model_dir={new_model_dir} --export_base={new_export_base}"
         + export_flags,
@@ -797,7 +800,7 @@ def _make_card(args: argparse.Namespace, files: CardFiles, version_dir: str) -> 
     metrics["commands"] = reproduce_commands(
         config, facts, dataset, args.data_dir, model_dir, export_base, args,
         reproduce_flags(export_meta.get("options", {})),
-        data_source=metrics["dataset"].get("source"))
+        data_facts=metrics["dataset"])
     metrics["card_seconds"] = time.time() - t0
     metrics_text, card_text = json.dumps(metrics, indent=1), render_card(name, metrics)
     # The vectors first: their own file is replaced atomically, and a full disk then stops

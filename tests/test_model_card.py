@@ -400,7 +400,7 @@ def test_reproduce_commands_rebuild_a_subset_as_a_subset():
     """A card made on an HMVAE_TFDS_MAX_PIECES build must not tell readers to build it all."""
     import argparse
 
-    from hmvae_tf import model_card
+    from hmvae_tf import dataset_source, model_card
     from hmvae_tf.configs import get_config
 
     parser = argparse.ArgumentParser()
@@ -408,10 +408,13 @@ def test_reproduce_commands_rebuild_a_subset_as_a_subset():
     args = parser.parse_args(["--model_dir=runs/m", "--export_base=saved_models/m"])
     config = get_config("cat-mel_2bar_small")
 
-    def build_command(source):
+    def build_command(source, manual_dir=None):
+        meta = {"source": source} if manual_dir is None else {
+            "source": source, "manual_dir": manual_dir}
+        facts = {"source": source, "manual_dir": dataset_source.manual_dir(meta)}
         commands = model_card.reproduce_commands(
             config, {}, config.dataset, None, "runs/m", "saved_models/m", args,
-            data_source=source)
+            data_facts=facts)
         return next(c for c in commands if "tfds build" in c)
 
     assert build_command("embedded music21 corpus, subset of 300 pieces "
@@ -421,6 +424,12 @@ def test_reproduce_commands_rebuild_a_subset_as_a_subset():
     # A build from a MIDI folder is rebuilt from that folder.
     assert build_command("manual_dir /data/groove midi").endswith(
         "--config=mel_2bar --manual_dir='/data/groove midi'")
+    # The folder is the build's own metadata key; a build made before it had only `source`,
+    # whose subset note is not part of the folder.
+    assert build_command("manual_dir /data/a, b", manual_dir="/data/a, b").endswith(
+        "--manual_dir='/data/a, b'")
+    assert build_command("manual_dir /data/lmd, subset of 10 pieces "
+                         "(HMVAE_TFDS_MAX_PIECES=10)").endswith("--manual_dir=/data/lmd")
 
 
 def test_card_and_evaluate_measure_the_same_windows_by_default():

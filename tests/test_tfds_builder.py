@@ -165,6 +165,41 @@ def test_build_command_drums_from_manual_dir(tmp_path):
     assert "Pass --overwrite" in run.stderr
 
 
+def _melodies(folder, count=6):
+    """`count` short one-track MIDI melodies of 4 bars."""
+    folder.mkdir(parents=True)
+    for i in range(count):
+        notes = [(k * 0.5, k * 0.5 + 0.5, 60 + (k + i) % 12) for k in range(32)]
+        write_midi(folder / f"tune{i}.mid", [(0, False, notes)])
+
+
+def test_manual_dir_is_stored_as_its_own_metadata_key(tmp_path, monkeypatch):
+    """The reuse check read the folder back out of the `source` line, cutting it at
+    ", subset of ": a folder whose name holds that was "another folder" than itself."""
+    import json
+
+    midi_dir = tmp_path / "songs, subset of the best"
+    _melodies(midi_dir)
+    builder = _build(tmp_path, "mel_2bar", monkeypatch, manual_dir=midi_dir)
+    assert builder.info.metadata["manual_dir"] == str(midi_dir)
+    assert Builder(config="mel_2bar", data_dir=str(tmp_path / "data")).info.metadata[
+        "manual_dir"] == str(midi_dir)
+    _build(tmp_path, "mel_2bar", monkeypatch, manual_dir=midi_dir)  # the same folder: reused
+    other = tmp_path / "other"
+    _melodies(other)
+    with pytest.raises(ValueError, match=re.escape(f"not --manual_dir={other}")):
+        _build(tmp_path, "mel_2bar", monkeypatch, manual_dir=other)
+    # A build made before the key existed is still checked, from its `source` line.
+    meta_path = tmp_path / "data" / "hmvae_notesequences" / "mel_2bar" / str(
+        Builder.VERSION) / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["manual_dir"]
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=re.escape(f"not --manual_dir={other}")):
+        _build(tmp_path, "mel_2bar", monkeypatch, manual_dir=other)
+    _build(tmp_path, "mel_2bar", monkeypatch, manual_dir=midi_dir)
+
+
 def test_beam_path_builds_the_same_dataset(tmp_path, monkeypatch):
     """--beam_pipeline_options switches conversion and writing to Beam (two local worker
     processes here); rows, splits and the report must equal the default path's."""

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow_datasets as tfds
 
-from hmvae_tf import dataset_version
+from hmvae_tf import dataset_source, dataset_version
 from hmvae_tf.music import corpus
 from hmvae_tf.music.representations import get_representation
 
@@ -115,8 +115,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         reuse = mode in (None, tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS)
         if asked and reuse and self.data_path.exists():
             source = str(self.info.metadata.get("source", ""))
-            built = (source[len("manual_dir "):].split(", subset of ")[0]
-                     if source.startswith("manual_dir ") else None)
+            built = dataset_source.manual_dir(self.info.metadata)
             norm = lambda d: os.path.realpath(os.path.expanduser(str(d)))  # noqa: E731
             if built is None or norm(built) != norm(asked):
                 raise ValueError(
@@ -146,9 +145,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         cfg = self.builder_config
         manual = self._manual_dir(dl_manager)
         self._scan_stats = collections.Counter()  # files left out before conversion
+        # What the build was made from, as metadata keys of their own (not only in `source`).
+        self._provenance = {"manual_dir": None if manual is None else str(manual)}
         if manual is not None:
             pieces = corpus.midi_pieces(manual, self._scan_stats)
-            source = f"manual_dir {manual}"
+            source = f"{dataset_source.MANUAL_PREFIX}{manual}"
             if not pieces:
                 raise ValueError(f"{cfg.name}: no .mid/.midi/.kar/.smf/.rmi files under --manual_dir={manual}")
         elif not cfg.embedded:
@@ -308,6 +309,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         cfg = self.builder_config
         meta = {
             "source": source,
+            **self._provenance,
             "pieces": pieces,
             "pieces_read": stats.get("pieces_read", 0),
             "pieces_with_windows": stats.get("pieces_with_windows", 0),
