@@ -8,7 +8,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from hmvae_tf import dataset_version
+from hmvae_tf import dataset_source, dataset_version
 from hmvae_tf.configs import STEPS_PER_BAR, Config, ConfigError
 from hmvae_tf.music import augment
 
@@ -160,6 +160,17 @@ def version_note(dataset: str, version: str | None, data_dir: str | None) -> str
             f"code builds (what changed: RELEASE_NOTES in hmvae_tf/dataset_version.py); "
             f"training on {version} as it is. For {code}, {_build_hint(dataset)}: it is "
             f"written beside {version} and read from then on")
+
+
+def subset_note(dataset: str, data_dir: str | None) -> str | None:
+    """A line for a user about to train on a subset build (HMVAE_TFDS_MAX_PIECES), which has
+    the full build's name and version; None for a full build (or one that cannot be read)."""
+    builder = prepared_builder(dataset, data_dir)
+    text = dataset_source.subset_text(builder.info.metadata if builder else None)
+    if text is None:
+        return None
+    return (f"note: {dataset} in {data_dir or '~/tensorflow_datasets'} is a subset build, "
+            f"not the full dataset: {text}")
 
 
 def _build_hint(dataset: str) -> str:

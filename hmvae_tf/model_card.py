@@ -32,7 +32,6 @@ import dataclasses
 import glob
 import json
 import os
-import re
 import shlex
 import sys
 import time
@@ -233,6 +232,7 @@ def dataset_facts(dataset: str, data_dir: str | None) -> dict:
         "splits": {k: v.num_examples for k, v in builder.info.splits.items()},
         "source": meta.get("source"),
         "manual_dir": dataset_source.manual_dir(meta),
+        "subset": dataset_source.subset(meta),
         "pieces_per_split": meta.get("pieces_per_split"),
     }
 
@@ -407,7 +407,7 @@ def reproduce_commands(config: Config, facts: dict, dataset: str,
     new_export_base = reproduced_path(export_base)
     data_flag = f" --data_dir={data_dir}" if data_dir else ""
     data_facts = data_facts or {}
-    subset = re.search(r"HMVAE_TFDS_MAX_PIECES=\d+", data_facts.get("source") or "")
+    subset = dataset_source.subset(data_facts)
     manual = data_facts.get("manual_dir")  # the build's MIDI folder
     tfds_config = dataset.split("/")[-1]
     hparams = hparams_diff(config)
@@ -433,7 +433,7 @@ def reproduce_commands(config: Config, facts: dict, dataset: str,
                 f" --interpolation_pairs={args.interpolation_pairs}"
                 f" --interpolation_steps={args.interpolation_steps} --seed={args.seed}")
     return [
-        (f"{subset.group()} " if subset else "")
+        (f"{dataset_source.MAX_PIECES_ENV}={subset['max_pieces']} " if subset else "")
         + f"tfds build tfds_builders/hmvae_notesequences --config={tfds_config}{data_flag}"
         + (f" --manual_dir={shlex.quote(manual)}" if manual else ""),
         train,
@@ -527,6 +527,7 @@ def render_card(name: str, m: dict) -> str:
         lines.append(f"| `{key}` | {value} |")
     lines += ["", f"Named config `{cfg['name']}` with `--hparams={m['hparams'] or '(none)'}`.", ""]
 
+    subset = dataset_source.subset_text(ds)  # a subset build has the full one's name
     lines += ["## Data", "",
               f"TFDS `{ds['name']}` {ds['version']}"
               + (f" ({ds['source']})" if ds.get("source") else "") + ": windows per split "
@@ -535,7 +536,9 @@ def render_card(name: str, m: dict) -> str:
                  + ")" if ds.get("pieces_per_split") else "")
               + ". Splits by piece (no piece in two splits)"
               + (f"; training transposes each window by up to ±{cfg['transpose']} semitones"
-                 if cfg.get("transpose") else "") + ".", ""]
+                 if cfg.get("transpose") else "") + "."
+              + (f" **A subset build**, not the full dataset: {subset}." if subset else ""),
+              ""]
 
     lines += ["## Training", ""]
     step, sec = tr.get("step"), tr.get("seconds")

@@ -351,9 +351,10 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
         train_data = data.dataset_for(config, "train", data_dir, config.batch_size,
                                       training=True, dataset=dataset, seed=seed)
         dataset_version = data.prepared_version(dataset or config.dataset, data_dir)
-        note = data.version_note(dataset or config.dataset, dataset_version, data_dir)
-        if note:
-            print(note)
+        for note in (data.version_note(dataset or config.dataset, dataset_version, data_dir),
+                     data.subset_note(dataset or config.dataset, data_dir)):
+            if note:
+                print(note)
         if eval_data is None and eval_batches:
             try:
                 eval_data = data.dataset_for(config, "validation", data_dir, config.batch_size,

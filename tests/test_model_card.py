@@ -421,6 +421,12 @@ def test_reproduce_commands_rebuild_a_subset_as_a_subset():
                          "(HMVAE_TFDS_MAX_PIECES=300)").startswith(
         "HMVAE_TFDS_MAX_PIECES=300 tfds build tfds_builders/hmvae_notesequences --config=mel_2bar")
     assert build_command("embedded music21 corpus").startswith("tfds build ")
+    # A build that records its subset as a key of its own.
+    commands = model_card.reproduce_commands(
+        config, {}, config.dataset, None, "runs/m", "saved_models/m", args,
+        data_facts={"source": "embedded music21 corpus", "manual_dir": None,
+                    "subset": {"pieces": 50, "of": 13359, "max_pieces": 50}})
+    assert commands[0].startswith("HMVAE_TFDS_MAX_PIECES=50 tfds build ")
     # A build from a MIDI folder is rebuilt from that folder.
     assert build_command("manual_dir /data/groove midi").endswith(
         "--config=mel_2bar --manual_dir='/data/groove midi'")
@@ -430,6 +436,22 @@ def test_reproduce_commands_rebuild_a_subset_as_a_subset():
         "--manual_dir='/data/a, b'")
     assert build_command("manual_dir /data/lmd, subset of 10 pieces "
                          "(HMVAE_TFDS_MAX_PIECES=10)").endswith("--manual_dir=/data/lmd")
+
+
+def _shipped_metrics(name="mel_2bar"):
+    return json.load(open(os.path.join(os.path.dirname(os.path.dirname(__file__)),
+                                       "saved_models", name, "metrics.json")))
+
+
+def test_card_says_when_its_data_is_a_subset_build():
+    """A subset build has the full build's name and version: the card's data section named
+    it as the full dataset (the subset showed only inside the source's wording)."""
+    m = _shipped_metrics()
+    assert "subset" not in model_card.render_card("mel_2bar", m)
+    m["dataset"]["subset"] = {"pieces": 300, "of": 13359, "max_pieces": 300}
+    assert ("**A subset build**, not the full dataset: 300 of the 13,359 pieces of the "
+            "embedded corpus (HMVAE_TFDS_MAX_PIECES=300).") in model_card.render_card(
+                "mel_2bar", m)
 
 
 def test_card_and_evaluate_measure_the_same_windows_by_default():

@@ -10,7 +10,7 @@ from music_helpers import write_midi
 
 from hmvae_tf import data
 from hmvae_tf.configs import ConfigError, get_config
-from hmvae_tf.music import midi_io
+from hmvae_tf.music import corpus, midi_io
 from hmvae_tf.music.representations import get_representation
 from tfds_builders.hmvae_notesequences import Builder
 
@@ -55,6 +55,14 @@ def test_mel_2bar_small_embedded_subset(tmp_path, monkeypatch):
     # Metadata survives a reload from disk.
     reloaded = Builder(config="mel_2bar", data_dir=str(tmp_path / "data"))
     assert reloaded.info.metadata["windows_per_split"] == meta["windows_per_split"]
+    # A subset build says so in keys of its own (it has the full build's name and version),
+    # and `hmvae train` tells its user.
+    assert meta["manual_dir"] is None
+    assert meta["subset"] == {"pieces": 160, "of": len(corpus.embedded_pieces()),
+                              "max_pieces": 160}
+    assert data.subset_note("hmvae_notesequences/mel_2bar", str(tmp_path / "data")).endswith(
+        f"not the full dataset: 160 of the {meta['subset']['of']:,} pieces of the embedded "
+        "corpus (HMVAE_TFDS_MAX_PIECES=160)")
     # A config whose windows are not these is refused before any pipeline runs, by name.
     data_dir = str(tmp_path / "data")
     assert data.load_tokens("hmvae_notesequences/mel_2bar", "train", data_dir,

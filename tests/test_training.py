@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from hmvae_tf import checkpoints, data, model_card, plots, stop_signals, train
 from hmvae_tf.cli import CommandError
+from dataset_helpers import write_mel_2bar
 from model_helpers import scale_melodies, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -410,29 +411,6 @@ def test_train_command_without_its_dataset_says_what_to_build_and_leaves_no_mode
     assert train.resolve_config(str(model_dir), None, "", "other/mel_2bar") == config
 
 
-def _write_mel_2bar(data_dir, version: str, n: int = 16) -> None:
-    """An hmvae_notesequences/mel_2bar of `n` scale windows at `version`, as `tfds build` of
-    that version would leave it (the real builder cannot write an older version)."""
-    import tensorflow_datasets as tfds
-
-    class HmvaeNotesequences(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-        VERSION = tfds.core.Version(version)
-        BUILDER_CONFIGS = [tfds.core.BuilderConfig(name="mel_2bar")]
-
-        def _info(self):
-            return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
-                "tokens": tfds.features.Tensor(shape=(32,), dtype=np.int32)}))
-
-        def _split_generators(self, dl_manager):
-            return {"train": self._generate_examples()}
-
-        def _generate_examples(self):
-            for i, tokens in enumerate(scale_melodies(n, 32)[..., 0]):
-                yield i, {"tokens": tokens}
-
-    HmvaeNotesequences(config="mel_2bar", data_dir=str(data_dir)).download_and_prepare()
-
-
 def test_training_on_an_older_build_of_the_dataset_says_so(tmp_path, capsys):
     """TFDS reads the newest version in the data_dir: a data_dir built before the builder
     moved on trained the model on the old windows without a word (the version showed up only
@@ -446,7 +424,7 @@ def test_training_on_an_older_build_of_the_dataset_says_so(tmp_path, capsys):
     current, older = tfds.core.Version(dataset_version.VERSION), "1.0.0"
     assert current > older
     data_dir = tmp_path / "tfds"
-    _write_mel_2bar(data_dir, older)
+    write_mel_2bar(data_dir, older)
     model_dir = str(tmp_path / "m")
     train.train(tiny_config(extra="batch_size=8"), model_dir, data_dir=str(data_dir),
                 num_steps=1, checkpoint_every=1, eval_batches=0, verbose=0)
@@ -457,7 +435,7 @@ def test_training_on_an_older_build_of_the_dataset_says_so(tmp_path, capsys):
     assert checkpoints.read_runs(model_dir)[-1]["dataset_version"] == older
     # Once the current version is built beside it, that one is read; the resumed model is
     # told that its earlier run read the older one.
-    _write_mel_2bar(data_dir, str(current))
+    write_mel_2bar(data_dir, str(current))
     train.train(tiny_config(extra="batch_size=8"), model_dir, data_dir=str(data_dir),
                 num_steps=2, checkpoint_every=1, eval_batches=0, verbose=0)
     out = capsys.readouterr().out
@@ -469,6 +447,35 @@ def test_training_on_an_older_build_of_the_dataset_says_so(tmp_path, capsys):
     train.train(tiny_config(extra="batch_size=8"), model_dir, data_dir=str(data_dir),
                 num_steps=3, checkpoint_every=1, eval_batches=0, verbose=0)
     assert "note:" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("recorded", ["key", "source line only", "full build"])
+def test_training_on_a_subset_build_says_so(tmp_path, capsys, recorded):
+    """A HMVAE_TFDS_MAX_PIECES build has the full build's name and version; `hmvae train`
+    trained on it without a word, as if on the whole corpus."""
+    from hmvae_tf import dataset_version
+
+    source = "embedded music21 corpus (ABC folk tunes via abc2midi + Bach chorales)"
+    metadata = {"key": {"source": f"{source}, subset of 160 pieces (HMVAE_TFDS_MAX_PIECES=160)",
+                        "manual_dir": None,
+                        "subset": {"pieces": 160, "of": 13359, "max_pieces": 160}},
+                # a build from before the subset had a key of its own
+                "source line only": {
+                    "source": f"{source}, subset of 160 pieces (HMVAE_TFDS_MAX_PIECES=160)"},
+                "full build": {"source": source, "manual_dir": None, "subset": None}}[recorded]
+    data_dir = tmp_path / "tfds"
+    write_mel_2bar(data_dir, dataset_version.VERSION, metadata=metadata)
+    capsys.readouterr()
+    train.train(tiny_config(extra="batch_size=8"), str(tmp_path / "m"), data_dir=str(data_dir),
+                num_steps=1, checkpoint_every=1, eval_batches=0, verbose=0)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    if recorded == "full build":
+        assert not lines
+        return
+    taken = ("160 of the 13,359 pieces" if recorded == "key" else "160 pieces")
+    assert lines == [f"note: hmvae_notesequences/mel_2bar in {data_dir} is a subset build, not "
+                     f"the full dataset: {taken} of the embedded corpus "
+                     "(HMVAE_TFDS_MAX_PIECES=160)"]
 
 
 def test_runs_are_recorded_and_the_card_reproduces_their_flags(tmp_path):

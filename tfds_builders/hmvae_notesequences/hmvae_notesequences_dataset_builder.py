@@ -40,7 +40,7 @@ from hmvae_tf.music.representations import get_representation
 
 log = logging.getLogger(__name__)
 
-MAX_PIECES_ENV = "HMVAE_TFDS_MAX_PIECES"
+MAX_PIECES_ENV = dataset_source.MAX_PIECES_ENV
 WORKERS_ENV = "HMVAE_TFDS_WORKERS"
 
 
@@ -164,9 +164,15 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             pieces = corpus.embedded_pieces()
             source = "embedded music21 corpus (ABC folk tunes via abc2midi + Bach chorales)"
         limit = int(os.environ.get(MAX_PIECES_ENV) or cfg.max_pieces or 0)
+        total = len(pieces)
         if limit:
             pieces = corpus.subset(pieces, limit)
+        # A subset build has the full build's name and version: only this tells them apart.
+        self._provenance["subset"] = None
+        if len(pieces) < total:
             source += f", subset of {len(pieces)} pieces ({MAX_PIECES_ENV}={limit})"
+            self._provenance["subset"] = {"pieces": len(pieces), "of": total,
+                                          "max_pieces": limit}
         return pieces, source
 
     def _generate_splits(self, dl_manager, download_config):
