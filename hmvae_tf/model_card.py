@@ -233,6 +233,7 @@ def dataset_facts(dataset: str, data_dir: str | None) -> dict:
         "source": meta.get("source"),
         "manual_dir": dataset_source.manual_dir(meta),
         "subset": dataset_source.subset(meta),
+        "tool_versions": meta.get("tool_versions"),
         "pieces_per_split": meta.get("pieces_per_split"),
     }
 
@@ -528,6 +529,7 @@ def render_card(name: str, m: dict) -> str:
     lines += ["", f"Named config `{cfg['name']}` with `--hparams={m['hparams'] or '(none)'}`.", ""]
 
     subset = dataset_source.subset_text(ds)  # a subset build has the full one's name
+    tools = ds.get("tool_versions")  # what made the windows (builds since it was recorded)
     lines += ["## Data", "",
               f"TFDS `{ds['name']}` {ds['version']}"
               + (f" ({ds['source']})" if ds.get("source") else "") + ": windows per split "
@@ -537,7 +539,10 @@ def render_card(name: str, m: dict) -> str:
               + ". Splits by piece (no piece in two splits)"
               + (f"; training transposes each window by up to ±{cfg['transpose']} semitones"
                  if cfg.get("transpose") else "") + "."
-              + (f" **A subset build**, not the full dataset: {subset}." if subset else ""),
+              + (f" **A subset build**, not the full dataset: {subset}." if subset else "")
+              + (" Converted with " + ", ".join(f"{k} {v or '(version unknown)'}"
+                                                for k, v in tools.items()) + "."
+                 if tools else ""),
               ""]
 
     lines += ["## Training", ""]

@@ -454,6 +454,14 @@ def test_card_says_when_its_data_is_a_subset_build():
                 "mel_2bar", m)
 
 
+def test_card_names_the_tools_that_made_its_data():
+    m = _shipped_metrics()
+    assert "Converted with" not in model_card.render_card("mel_2bar", m)  # not recorded then
+    m["dataset"]["tool_versions"] = {"music21": "10.5.1", "abc2midi": None, "note_seq": "0.0.5"}
+    assert ("Converted with music21 10.5.1, abc2midi (version unknown), note_seq 0.0.5."
+            in model_card.render_card("mel_2bar", m))
+
+
 def test_card_and_evaluate_measure_the_same_windows_by_default():
     """The card measured 2000 test windows and `hmvae evaluate` 2048 by default, so the two
     reported different numbers for the same model."""

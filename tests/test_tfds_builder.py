@@ -1,7 +1,9 @@
 """The TFDS builder on a small real subset of the embedded corpus and on generated MIDI."""
 import dataclasses
+import importlib.metadata
 import re
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -58,6 +60,12 @@ def test_mel_2bar_small_embedded_subset(tmp_path, monkeypatch):
     # A subset build says so in keys of its own (it has the full build's name and version),
     # and `hmvae train` tells its user.
     assert meta["manual_dir"] is None
+    # The tools that made the windows: music21's corpus, abc2midi for the tunes, note_seq.
+    abc2midi = subprocess.run(["abc2midi", "-ver"], capture_output=True, text=True).stdout
+    assert meta["tool_versions"] == {"music21": importlib.metadata.version("music21"),
+                                     "abc2midi": abc2midi.split()[0],
+                                     "note_seq": importlib.metadata.version("note_seq")}
+    assert re.fullmatch(r"\d+\.\d+\S*", meta["tool_versions"]["abc2midi"])
     assert meta["subset"] == {"pieces": 160, "of": len(corpus.embedded_pieces()),
                               "max_pieces": 160}
     assert data.subset_note("hmvae_notesequences/mel_2bar", str(tmp_path / "data")).endswith(
@@ -190,6 +198,9 @@ def test_manual_dir_is_stored_as_its_own_metadata_key(tmp_path, monkeypatch):
     _melodies(midi_dir)
     builder = _build(tmp_path, "mel_2bar", monkeypatch, manual_dir=midi_dir)
     assert builder.info.metadata["manual_dir"] == str(midi_dir)
+    # Nothing of music21 or abc2midi made these windows.
+    assert builder.info.metadata["tool_versions"] == {
+        "note_seq": importlib.metadata.version("note_seq")}
     assert Builder(config="mel_2bar", data_dir=str(tmp_path / "data")).info.metadata[
         "manual_dir"] == str(midi_dir)
     _build(tmp_path, "mel_2bar", monkeypatch, manual_dir=midi_dir)  # the same folder: reused

@@ -21,6 +21,7 @@ import collections
 import dataclasses
 import fractions
 import hashlib
+import importlib.metadata
 import importlib.util
 import os
 import pickle
@@ -170,6 +171,36 @@ def subset(pieces: Sequence[Piece], max_pieces: int | None) -> list[Piece]:
 def abc2midi_available() -> bool:
     """Whether the ABC corpus can be converted here (abc2midi on PATH)."""
     return shutil.which("abc2midi") is not None
+
+
+def abc2midi_version() -> str | None:
+    """abc2midi's version ("4.84" of `abc2midi -ver`: "4.84 January 20 2023 abc2midi"), or
+    None when it cannot be run."""
+    try:
+        run = subprocess.run(["abc2midi", "-ver"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    words = run.stdout.split()
+    return words[0] if words else None
+
+
+def tool_versions(pieces: Sequence[Piece]) -> dict[str, str | None]:
+    """The versions of what made these pieces' NoteSequences, for the dataset's metadata:
+    music21 (whose corpus the embedded pieces are; read from its installed files, without
+    importing it), abc2midi (ABC tunes) and note_seq (MIDI and MusicXML)."""
+    def package(name: str) -> str | None:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    versions: dict[str, str | None] = {}
+    if any(p.piece_id.startswith("music21/") for p in pieces):  # embedded_pieces' ids
+        versions["music21"] = package("music21")
+    if any(p.kind == "abc" for p in pieces):
+        versions["abc2midi"] = abc2midi_version()
+    versions["note_seq"] = package("note_seq")
+    return versions
 
 
 def abc_to_note_sequences(pieces: Sequence[Piece]) -> list[tuple[Piece, object]]:

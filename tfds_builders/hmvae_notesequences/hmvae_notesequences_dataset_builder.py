@@ -173,6 +173,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             source += f", subset of {len(pieces)} pieces ({MAX_PIECES_ENV}={limit})"
             self._provenance["subset"] = {"pieces": len(pieces), "of": total,
                                           "max_pieces": limit}
+        # What converted them: the windows change with the corpus and the readers' versions.
+        self._provenance["tool_versions"] = corpus.tool_versions(pieces)
         return pieces, source
 
     def _generate_splits(self, dl_manager, download_config):
