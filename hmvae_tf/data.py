@@ -28,15 +28,7 @@ def load_tokens(dataset: str, split: str, data_dir: str | None = None,
     does not have to be importable here. With a config, a dataset whose windows do not fit it
     is a ConfigError before any pipeline is built.
     """
-    builder = prepared_builder(dataset, data_dir)
-    if builder is None:
-        where = data_dir or "~/tensorflow_datasets"
-        if dataset.startswith("hmvae_notesequences/"):
-            how = _build_hint(dataset) + " first"
-        else:
-            how = ("build it with `tfds build` first, or check the name (this project's "
-                   "datasets are hmvae_notesequences/<config>)")
-        raise FileNotFoundError(f"dataset {dataset!r} is not prepared in {where}: {how}")
+    builder = require_prepared(dataset, data_dir)
     if split not in builder.info.splits:
         raise SplitNotFoundError(
             f"{dataset} has no split {split!r}; it has {list(builder.info.splits)}")
@@ -132,6 +124,20 @@ def prepared_builder(dataset: str, data_dir: str | None) -> tfds.core.DatasetBui
         return tfds.core.read_only_builder.builder_from_files(dataset, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
         return None
+
+
+def require_prepared(dataset: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
+    """`prepared_builder`, or a FileNotFoundError that says how to build the dataset."""
+    builder = prepared_builder(dataset, data_dir)
+    if builder is None:
+        where = data_dir or "~/tensorflow_datasets"
+        if dataset.startswith("hmvae_notesequences/"):
+            how = _build_hint(dataset) + " first"
+        else:
+            how = ("build it with `tfds build` first, or check the name (this project's "
+                   "datasets are hmvae_notesequences/<config>)")
+        raise FileNotFoundError(f"dataset {dataset!r} is not prepared in {where}: {how}")
+    return builder
 
 
 def prepared_version(dataset: str, data_dir: str | None) -> str | None:

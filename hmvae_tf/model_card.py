@@ -221,10 +221,11 @@ def history_upto(facts: dict) -> list[dict]:
 
 
 def dataset_facts(dataset: str, data_dir: str | None) -> dict:
-    """Name, version, split sizes and source of a TFDS dataset, for the card's data section."""
-    import tensorflow_datasets as tfds
+    """Name, version, split sizes and source of a TFDS dataset, for the card's data section:
+    the prepared version the card measured (`data.require_prepared`)."""
+    from hmvae_tf import data
 
-    builder = tfds.builder(dataset, data_dir=data_dir)
+    builder = data.require_prepared(dataset, data_dir)
     meta = dict(builder.info.metadata or {})
     return {
         "name": dataset,
@@ -246,7 +247,7 @@ def read_test(dataset: str, data_dir: str | None, max_windows: int, config: Conf
 
     from hmvae_tf import data
 
-    builder = tfds.builder(dataset, data_dir=data_dir)
+    builder = data.require_prepared(dataset, data_dir)  # what `hmvae evaluate` reads
     if "test" not in builder.info.splits:  # a small --manual_dir build may have none
         raise data.SplitNotFoundError(
             f"{dataset} has no split 'test' to measure the card on; it has "

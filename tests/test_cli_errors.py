@@ -213,14 +213,11 @@ def test_a_missing_split_is_a_file_not_found_error(monkeypatch):
     FileNotFoundError without a traceback) and training without validation windows goes on."""
     import types
 
-    import tensorflow_datasets as tfds
-
     from hmvae_tf import data
 
     prepared = types.SimpleNamespace(is_prepared=lambda: True,
                                      info=types.SimpleNamespace(splits={"train": None}))
     monkeypatch.setattr(data, "prepared_builder", lambda name, data_dir=None: prepared)
-    monkeypatch.setattr(tfds, "builder", lambda name, data_dir=None: prepared)
     with pytest.raises(FileNotFoundError, match=r"ds/x has no split 'test'; it has \['train'\]"):
         data.load_tokens("ds/x", "test")
     # `hmvae card` reads the test windows its own way: the same one-line error.

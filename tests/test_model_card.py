@@ -462,6 +462,30 @@ def test_card_names_the_tools_that_made_its_data():
             in model_card.render_card("mel_2bar", m))
 
 
+def test_card_reads_the_prepared_dataset_as_hmvae_evaluate_does(tmp_path):
+    """The card read the data with `tfds.builder`, which (once the builder is imported, as
+    here) looks for this code's version alone: a data_dir holding an older build gave an
+    unprepared dataset and 'no split test', while `hmvae evaluate` measured the older one."""
+    from tfds_builders.hmvae_notesequences import Builder  # noqa: F401 - registers it
+
+    from dataset_helpers import write_mel_2bar
+    from hmvae_tf import data, dataset_version
+
+    assert dataset_version.VERSION != "1.0.0"
+    write_mel_2bar(tmp_path, "1.0.0", n=6, splits=("train", "test"))
+    config = configs.get_config("cat-mel_2bar_small")
+    tokens, pieces, _ = model_card.read_test(DATASET, str(tmp_path), 0, config)
+    want = np.stack(list(tfds.as_numpy(data.load_tokens(DATASET, "test", str(tmp_path)))))
+    np.testing.assert_array_equal(tokens[..., 0], want)
+    assert len(tokens) == 6 and all(p.startswith("test/") for p in pieces)
+    facts = model_card.dataset_facts(DATASET, str(tmp_path))
+    assert facts["version"] == "1.0.0" and facts["splits"] == {"train": 6, "test": 6}
+    # Nothing prepared: the one-line advice of `hmvae train`, not an unprepared builder.
+    with pytest.raises(FileNotFoundError, match="is not prepared in .*run `tfds build "
+                                                "tfds_builders/hmvae_notesequences"):
+        model_card.dataset_facts(DATASET, str(tmp_path / "empty"))
+
+
 def test_card_and_evaluate_measure_the_same_windows_by_default():
     """The card measured 2000 test windows and `hmvae evaluate` 2048 by default, so the two
     reported different numbers for the same model."""
