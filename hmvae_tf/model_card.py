@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hmvae_tf import arg_types, dataset_source
+from hmvae_tf import arg_types, dataset_source, dataset_version
 from hmvae_tf.card_files import CARD, EXAMPLES, FIGURES, METRICS, CardFiles
 from hmvae_tf.evaluate import DEFAULT_TEST_WINDOWS
 from hmvae_tf.export_options import (dtype_policy, read_metadata, reproduce_flags,
@@ -230,6 +230,7 @@ def dataset_facts(dataset: str, data_dir: str | None) -> dict:
     return {
         "name": dataset,
         "version": str(builder.info.version),
+        "code_version": dataset_version.VERSION,  # what the reproduce command's build writes
         "splits": {k: v.num_examples for k, v in builder.info.splits.items()},
         "source": meta.get("source"),
         "manual_dir": dataset_source.manual_dir(meta),
@@ -411,7 +412,7 @@ def reproduce_commands(config: Config, facts: dict, dataset: str,
     data_facts = data_facts or {}
     subset = dataset_source.subset(data_facts)
     manual = data_facts.get("manual_dir")  # the build's MIDI folder
-    tfds_config = dataset.split("/")[-1]
+    tfds_config = dataset.split("/")[-1].split(":")[0]  # `tfds build` takes no version
     hparams = hparams_diff(config)
     train = (f"hmvae train --config={config.name}"
              + (f" --hparams={hparams}" if hparams else "")
@@ -444,6 +445,21 @@ def reproduce_commands(config: Config, facts: dict, dataset: str,
         card,
         evaluate,
     ]
+
+
+def _other_version(ds: dict) -> str:
+    """When the card measured another dataset version than the reproduce command's `tfds
+    build` writes: a sentence on which one the other commands read (else "")."""
+    code = ds.get("code_version")
+    if not code or code == ds["version"]:
+        return ""
+    text = (f" This model was measured on version {ds['version']}, which this code cannot "
+            "rebuild: ")
+    if ":" in ds["name"]:
+        return text + (f"the commands read `{ds['name']}`, so they need a data_dir that "
+                       "still holds it.")
+    return text + (f"the commands read the newest version in the data_dir, {code} once built, "
+                   "i.e. other windows than the ones measured here.")
 
 
 def render_card(name: str, m: dict) -> str:
@@ -580,14 +596,16 @@ def render_card(name: str, m: dict) -> str:
     source = ("offline, from the corpus inside music21" if "embedded" in (ds.get("source") or "")
               else f"source: {ds.get('source') or 'see the dataset README'}")
     lines += ["## Reproduce", "", "```"] + m["commands"] + ["```", "",
-              f"The first builds the dataset ({source}), the second "
+              f"The first builds the dataset ({source})"
+              + (f" at version {ds['code_version']}, the one this code builds"
+                 if ds.get("code_version") else "") + ", the second "
               "trains a new model (resumable: the same command continues after an "
               "interruption), the third exports it, the fourth writes its card and attribute "
               "vectors, the fifth prints this card's test metrics from this export. The new "
               f"model and its export go to directories of their own (`{REPRODUCED}` added to "
               "the original names): the original training directory would resume, or find "
               "finished, the run that made this model, and this export base would get a new "
-              "version and a rewritten card.", ""]
+              "version and a rewritten card." + _other_version(ds), ""]
 
     lines += ["## Pictures and files", "",
               f"Samples from the prior (temperature {m['samples']['temperature']:g}, "

@@ -486,6 +486,45 @@ def test_card_reads_the_prepared_dataset_as_hmvae_evaluate_does(tmp_path):
         model_card.dataset_facts(DATASET, str(tmp_path / "empty"))
 
 
+def test_reproduce_commands_for_a_pinned_dataset_version():
+    """--dataset=hmvae_notesequences/mel_2bar:1.0.0 gave `tfds build --config=mel_2bar:1.0.0`,
+    which names no config, and the card did not say that the code builds another version."""
+    import argparse
+    import re
+
+    from tfds_builders.hmvae_notesequences import Builder
+
+    from hmvae_tf import dataset_version
+
+    parser = argparse.ArgumentParser()
+    model_card.add_arguments(parser, "card")
+    args = parser.parse_args(["--model_dir=runs/m", "--export_base=saved_models/m"])
+    config = configs.get_config("cat-mel_2bar_small")
+    pinned = "hmvae_notesequences/mel_2bar:1.0.0"
+    build, train_cmd = model_card.reproduce_commands(config, {}, pinned, "/d", "runs/m",
+                                                     "saved_models/m", args)[:2]
+    assert re.search(r"--config=(\S+)", build)[1] in {c.name for c in Builder.BUILDER_CONFIGS}
+    assert build == ("tfds build tfds_builders/hmvae_notesequences --config=mel_2bar "
+                     "--data_dir=/d")
+    assert f"--dataset={pinned} " in train_cmd  # what the model was trained on
+    # The card says which version the build writes, and which one the model was measured on.
+    code = dataset_version.VERSION
+    m = _shipped_metrics()
+    m["dataset"].update(name=pinned, version="1.0.0", code_version=code)
+    card = model_card.render_card("mel_2bar", m)
+    assert (f"The first builds the dataset (offline, from the corpus inside music21) at version "
+            f"{code}, the one this code builds, the second") in card
+    assert (f"This model was measured on version 1.0.0, which this code cannot rebuild: the "
+            f"commands read `{pinned}`, so they need a data_dir that still holds it.") in card
+    m["dataset"].update(name="hmvae_notesequences/mel_2bar")
+    assert (f"the commands read the newest version in the data_dir, {code} once built"
+            in model_card.render_card("mel_2bar", m))
+    m["dataset"].update(version=code)
+    card = model_card.render_card("mel_2bar", m)
+    assert f"at version {code}, the one this code builds, the second" in card
+    assert "cannot rebuild" not in card
+
+
 def test_card_and_evaluate_measure_the_same_windows_by_default():
     """The card measured 2000 test windows and `hmvae evaluate` 2048 by default, so the two
     reported different numbers for the same model."""
