@@ -365,12 +365,18 @@ def _fmt_seconds(seconds: float | None) -> str:
     return f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min {rest % 60:02d} s"
 
 
-def shown(path: str) -> str:
+def typed(path: str) -> str:
     """A path as typed from the current directory (relative when inside it)."""
     if not path:
         return path
     rel = os.path.relpath(path)
     return path if rel.startswith("..") else rel
+
+
+def shown(path: str) -> str:
+    """`typed(path)` for a shell command: quoted only when it holds a space or a character
+    the shell would read (an ordinary path stays as it is)."""
+    return shlex.quote(typed(path)) if path else path
 
 
 def recorded_train_flags(runs: list[dict], train_flags: str = "") -> str:
@@ -393,8 +399,8 @@ REPRODUCED = "_reproduced"
 def reproduced_path(path: str) -> str:
     """A new directory beside `path` for a reproduction: the original training directory
     would resume (or find finished) the run that made the model, and the original export base
-    would get a new version and a rewritten card."""
-    return shown(os.path.normpath(path)) + REPRODUCED
+    would get a new version and a rewritten card. Not quoted: `shown` is for commands."""
+    return typed(os.path.normpath(path)) + REPRODUCED
 
 
 def reproduce_commands(config: Config, facts: dict, dataset: str,
@@ -406,9 +412,9 @@ def reproduce_commands(config: Config, facts: dict, dataset: str,
     export (with `export_flags`) in new directories (reproduced_path) and their card, and
     that measure this export as its card did."""
     export_name = os.path.basename(os.path.normpath(export_base))
-    new_model_dir = reproduced_path(model_dir or os.path.join("runs", export_name))
-    new_export_base = reproduced_path(export_base)
-    data_flag = f" --data_dir={data_dir}" if data_dir else ""
+    new_model_dir = shlex.quote(reproduced_path(model_dir or os.path.join("runs", export_name)))
+    new_export_base = shlex.quote(reproduced_path(export_base))
+    data_flag = f" --data_dir={shlex.quote(data_dir)}" if data_dir else ""
     data_facts = data_facts or {}
     subset = dataset_source.subset(data_facts)
     manual = data_facts.get("manual_dir")  # the build's MIDI folder
@@ -416,7 +422,7 @@ def reproduce_commands(config: Config, facts: dict, dataset: str,
     hparams = hparams_diff(config)
     train = (f"hmvae train --config={config.name}"
              + (f" --hparams={hparams}" if hparams else "")
-             + (f" --dataset={dataset}" if dataset != config.dataset else "")
+             + (f" --dataset={shlex.quote(dataset)}" if dataset != config.dataset else "")
              + f"{data_flag} --model_dir={new_model_dir}"
              + (f" --num_steps={facts['step']}" if facts.get("step") else "")
              + (f" --checkpoint_every={facts['steps_per_epoch']}"

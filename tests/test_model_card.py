@@ -525,6 +525,39 @@ def test_reproduce_commands_for_a_pinned_dataset_version():
     assert "cannot rebuild" not in card
 
 
+def test_reproduce_commands_quote_paths_the_shell_would_split():
+    """Paths with a space or a shell character were written as they are: the commands split
+    them (or expanded `$`) when pasted into a shell."""
+    import argparse
+    import shlex
+
+    parser = argparse.ArgumentParser()
+    model_card.add_arguments(parser, "card")
+    args = parser.parse_args(["--compare=/runs/flat $HOME", "--train_flags=--seed=1"])
+    config = configs.get_config("cat-mel_2bar_small")
+    commands = model_card.reproduce_commands(
+        config, {"step": 10}, "my data/mel_2bar", "/data/tf ds", "/runs/my model",
+        "/saved models/it's", args, data_facts={"manual_dir": "/midi/a&b"})
+    words = [shlex.split(c) for c in commands]
+    build, train_cmd, export_cmd, card_cmd, evaluate_cmd = words
+    assert ["--data_dir=/data/tf ds", "--manual_dir=/midi/a&b"] == build[-2:]
+    assert {"--dataset=my data/mel_2bar", "--data_dir=/data/tf ds",
+            "--model_dir=/runs/my model_reproduced", "--seed=1"} <= set(train_cmd)
+    assert export_cmd[2:] == ["--model_dir=/runs/my model_reproduced",
+                              "--export_base=/saved models/it's_reproduced"]
+    assert {"--model_dir=/runs/my model_reproduced", "--export_base=/saved models/it's_reproduced",
+            "--compare=/runs/flat $HOME", "--train_flags=--seed=1"} <= set(card_cmd)
+    assert "--saved_model=/saved models/it's" in evaluate_cmd
+    # The card's one-line commands too.
+    m = _shipped_metrics()
+    m["export"].update(base="/saved models/it's", version_dir="/saved models/it's/1")
+    card = model_card.render_card("mel_2bar", m)
+    sample = card.split("; as `")[1].split("`)")[0]
+    assert "--saved_model=/saved models/it's/1" in shlex.split(sample)
+    attribute = card.split("Apply one: `")[1].split("`")[0]
+    assert "--saved_model=/saved models/it's" in shlex.split(attribute)
+
+
 def test_card_and_evaluate_measure_the_same_windows_by_default():
     """The card measured 2000 test windows and `hmvae evaluate` 2048 by default, so the two
     reported different numbers for the same model."""
