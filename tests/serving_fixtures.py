@@ -48,10 +48,10 @@ class ModelRepo:
         self.mel_v1 = os.path.join(self.models, "mel", "1")
         # Relative base paths: resolved beside the config file (the server runs elsewhere).
         self.config = os.path.join(self.models, "models.config")
-        # "pinned": version 1 of "two", by a specific version policy.
+        # "pinned": version 1 of "two", by a specific version policy; labels are any text.
         write_models_config(self.config, {"mel": "mel", "two": "two", "hot": "hot", "pinned": "two"},
                             policies={"pinned": "specific { versions: 1 }"},
-                            labels={"pinned": {"stable": 1}})
+                            labels={"pinned": {"stable": 1, "team/a:b": 1}})
         # TF Serving resolves base paths against its working directory only.
         self.abs_config = os.path.join(self.models, "models_abs.config")
         write_models_config(self.abs_config, {n: os.path.join(self.models, n)

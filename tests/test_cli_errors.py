@@ -132,6 +132,10 @@ def test_output_names_carry_the_export_name_from_a_relative_path(monkeypatch):
     assert model_label(Namespace(model="", saved_model="1", model_version=1)) == "mel_2bar_v1"
     assert model_label(Namespace(model="m", saved_model="", model_version=3)) == "m_v3"
     assert model_label(Namespace(model="m", saved_model="", model_version="stable")) == "m_stable"
+    # A server's names are any text; a file name takes no `/` (nor Windows' `\\:*?"<>|`).
+    assert model_label(Namespace(model="a/m", saved_model="",
+                                 model_version='x/y\\z:*?"<>| v1.2+rc-1')) == \
+        "a_m_x_y_z" + "_" * 8 + "v1.2+rc-1"  # the 8 of `:*?"<>| `
 
 
 @pytest.mark.parametrize("command", [["sample"], ["interpolate", "A", "A"], ["attribute", "A"]])

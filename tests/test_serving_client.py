@@ -273,6 +273,15 @@ def test_model_version_takes_a_version_label_on_a_server(hmvae_server, tmp_path,
     assert code == 0, stderr
     assert "model pinned version 1" in stdout
     assert glob.glob(str(tmp_path / "pinned_stable_sample_t0.5_seed0_01-of-01.mid"))
+    # A label is any text: it goes to the server as typed, and into file names with the
+    # characters a file name cannot hold replaced (the `/` made a folder "pinned_team").
+    out = tmp_path / "out"
+    code, stdout, stderr = run_cli(capsys, "sample", f"--server={hmvae_server.address}",
+                                   "--model=pinned", "--model_version=team/a:b", "-n", "1",
+                                   f"--out={out}")
+    assert code == 0, stderr
+    assert "model pinned version 1" in stdout
+    assert os.listdir(out) == ["pinned_team_a_b_sample_t0.5_seed0_01-of-01.mid"]
     code, _, stderr = run_cli(capsys, "sample", f"--server={hmvae_server.address}",
                               "--model=pinned", "--model_version=nope", f"--out={tmp_path}")
     assert code == 1

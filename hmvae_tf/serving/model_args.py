@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 
 from hmvae_tf import arg_types
 
@@ -71,9 +72,10 @@ def out_dir_problem(path: str) -> str | None:
 def model_label(args: argparse.Namespace) -> str:
     """The model's name for output file names: --model, or the export's folder name (the
     version directory's parent); with _v<N> when --model_version chose a version, or _<label>
-    when it named a version label."""
+    when it named a version label. The server's names (--model, a label) go into the name
+    through `file_name_part`: they are any text, and a `/` in one put the files elsewhere."""
     if args.model:
-        label = args.model
+        label = file_name_part(args.model)
     else:
         path = os.path.abspath(args.saved_model)
         base = os.path.basename(path)
@@ -81,4 +83,11 @@ def model_label(args: argparse.Namespace) -> str:
     version = args.model_version
     if version is None:
         return label
-    return f"{label}_{version}" if isinstance(version, str) else f"{label}_v{version}"
+    return (f"{label}_{file_name_part(version)}" if isinstance(version, str)
+            else f"{label}_v{version}")
+
+
+def file_name_part(text: str) -> str:
+    """`text` with every character but letters, digits and `.+-_` replaced by `_`, so it can go
+    into a file name on any system (no path separators, none of Windows' `<>:"|?*`)."""
+    return re.sub(r"[^\w.+-]", "_", text)
