@@ -136,7 +136,13 @@ def test_wait_for_ready_waits_for_a_server_that_starts_later(model_repo, tmp_pat
     (lambda c: c.sample(None), r"^n must be an integer >= 1, got None$"),
     (lambda c: c.sample(2, seed=1.5), r"^seed must be an integer in 0\.\.2147483647, got 1\.5$"),
     (lambda c: c.sample(2, seed=2 ** 31), r"^seed must be an integer in 0\.\.2147483647"),
-    (lambda c: c.sample(2, temperature="0.5"), r"^temperature must be a number >= 0"),
+    (lambda c: c.sample(2, temperature="0.5"), r"^temperature must be a finite number >= 0"),
+    # As the commands' --temperature: infinity went to the model.
+    (lambda c: c.sample(2, temperature=float("inf")),
+     r"^temperature must be a finite number >= 0 \(0 = argmax\), got inf$"),
+    (lambda c: c.decode(np.zeros(8), temperature=np.inf), r"^temperature must be a finite"),
+    (lambda c: c.interpolate([1] * 32, [1] * 32, temperature=np.float32("inf")),
+     r"^temperature must be a finite"),
     (lambda c: c.encode("melody.mid"),
      r"^tokens must be integer class ids \[B, 32\] \(or one sequence \[32\]\), got a str; "
      r".*from_note_sequence"),

@@ -555,10 +555,13 @@ class MusicVAEClient:
 
     @staticmethod
     def _temps(temperature: float, n: int) -> np.ndarray:
+        # The rule of the commands' --temperature (arg_types.non_negative_float): infinity
+        # went to the model, which the CLI refuses.
         value = None if isinstance(temperature, (str, bytes)) else np.asarray(temperature)
-        if value is None or value.ndim or value.dtype.kind not in "iuf" or not value >= 0:
-            raise _invalid(f"temperature must be a number >= 0 (0 = argmax), got "
-                           f"{temperature!r}")  # NaN too
+        if value is None or value.ndim or value.dtype.kind not in "iuf" or \
+                not 0 <= value < math.inf:  # NaN too
+            raise _invalid(f"temperature must be a finite number >= 0 (0 = argmax), got "
+                           f"{temperature!r}")
         return np.full([n], value, np.float32)
 
     # --- MusicVAE's API -------------------------------------------------------------------------
