@@ -8,7 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from hmvae_tf.serving.client import ClientError, MusicVAEClient
+from hmvae_tf.export_options import SIGNATURES
+from hmvae_tf.serving.client import Backend, ClientError, MusicVAEClient, TensorSpec
 from serving_fixtures import hmvae_server, model_repo  # noqa: F401
 
 
@@ -271,3 +272,70 @@ def test_a_very_long_timeout_waits_instead_of_failing_at_once(hmvae_server):
     "did not answer within 1e+10 s" (--timeout=1e10 too)."""
     with MusicVAEClient.connect(server=hmvae_server.address, model="mel", timeout=1e10) as vae:
         assert vae.sample(1).shape == (1, 32)
+
+
+class _EmptyAnswerBackend(Backend):
+    """A one-track 32-step model that answers each row with an empty row: what a call holds is
+    then the client's own inputs, which tracemalloc measures without a model or a server."""
+
+    description = "empty answers"
+
+    def __init__(self):
+        tokens, seed = TensorSpec(np.int32, [None, 32]), TensorSpec(np.int32, [None, 2])
+        self.inputs = {name: {"seed": seed} for name in SIGNATURES}
+        self.inputs["encode"]["melody"] = tokens
+        self.inputs["decode"]["z"] = TensorSpec(np.float32, [None, 8])
+        self.outputs = {}
+        self.calls = 0
+        self.sent = []  # each chunk's inputs, when recording
+        self.recording = False
+
+    def run(self, signature, inputs):
+        self.calls += 1
+        if self.recording:
+            self.sent.append(inputs)
+        return {"melody": np.zeros((len(inputs["seed"]), 0), np.int32)}
+
+
+@pytest.mark.parametrize("call, rows, row_bytes", [
+    (lambda c, n: c.sample(n), 1_000_000, 4),  # temperature
+    (lambda c, n: c.interpolate([1] * 32, [2] * 32, num_steps=n), 20_000,
+     2 * 32 * 4 + 4 + 4),  # both ends' tokens, alpha, temperature
+])
+def test_a_large_call_holds_one_chunk_of_inputs_at_a_time(call, rows, row_bytes):
+    """sample(10**9) built a 4 GB temperature array before its first request, and interpolate
+    repeated both ends' tokens for every step: the inputs are now made a chunk at a time."""
+    import tracemalloc
+
+    backend = _EmptyAnswerBackend()
+    client = MusicVAEClient(backend, batch_size=1000)
+    tracemalloc.start()
+    try:
+        assert len(call(client, rows)) == rows
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert backend.calls == rows // 1000
+    # The whole request's inputs are rows * row_bytes; a chunk's are 1000 * row_bytes.
+    assert peak < rows * row_bytes / 4
+
+
+def test_chunks_carry_the_inputs_of_one_request():
+    """Made a chunk at a time, the inputs are those one request would carry: the ends on every
+    step, alpha = linspace(0, 1)'s float32s, seed (s, 0) on every step."""
+    sent = {}
+    for batch_size in (3, 64):
+        backend = _EmptyAnswerBackend()
+        backend.recording = True
+        MusicVAEClient(backend, batch_size).interpolate([1] * 32, [2] * 32, num_steps=8,
+                                                        temperature=0.3, seed=5)
+        assert backend.calls == -(-8 // batch_size)
+        sent[batch_size] = {k: np.concatenate([chunk[k] for chunk in backend.sent])
+                            for k in backend.sent[0]}
+    whole = sent[64]
+    np.testing.assert_array_equal(whole["alpha"], np.linspace(0, 1, 8, dtype=np.float32))
+    np.testing.assert_array_equal(whole["melody_b"], np.full((8, 32), 2))
+    np.testing.assert_array_equal(whole["seed"], np.tile([5, 0], (8, 1)))
+    assert whole["temperature"].dtype == np.float32 and (whole["temperature"] == 0.3).all()
+    for name, value in whole.items():
+        np.testing.assert_array_equal(sent[3][name], value, err_msg=name)

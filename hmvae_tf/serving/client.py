@@ -25,7 +25,7 @@ import numbers
 import operator
 import os
 import re
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -383,6 +383,19 @@ def row_seeds(seed: int, n: int, start: int = 0) -> np.ndarray:
     return rows
 
 
+def _rows(arrays: Mapping[str, np.ndarray]) -> int:
+    return len(next(iter(arrays.values())))
+
+
+def _chunk(arrays: Mapping[str, np.ndarray], start: int, stop: int) -> dict[str, np.ndarray]:
+    return {k: v[start:stop] for k, v in arrays.items()}
+
+
+def _full(value: np.float32, start: int, stop: int) -> np.ndarray:
+    """A chunk's per-row copies of a scalar input (temperature)."""
+    return np.full([stop - start], value, np.float32)
+
+
 def _connect_arguments_problem(server: object, model: object, saved_model: object,
                                version: object, timeout: object, batch_size: object) -> str | None:
     """What is wrong with the types or values of `MusicVAEClient.connect`'s arguments, or None:
@@ -530,18 +543,20 @@ class MusicVAEClient:
             return outputs[self.tracks[0]]
         return np.stack([outputs[t] for t in self.tracks], axis=-1)
 
-    def _run(self, signature: str, inputs: dict[str, np.ndarray], seed: int,
+    def _run(self, signature: str, n: int,
+             chunk_inputs: Callable[[int, int], dict[str, np.ndarray]], seed: int,
              same_seed: bool = False) -> dict[str, np.ndarray]:
-        """Runs in chunks of batch_size rows with per-row seeds (seed, row) or, with same_seed,
-        (seed, 0) for every row; concatenates the outputs."""
+        """Runs rows 0 .. n - 1 in chunks of batch_size rows with per-row seeds (seed, row) or,
+        with same_seed, (seed, 0) for every row; concatenates the outputs. chunk_inputs(start,
+        stop) makes a chunk's inputs when it is sent, so a call holds one chunk's inputs at a
+        time: sample(10**9) built a 4 GB temperature array before its first request."""
         seed = _check_int("seed", seed, 0, MAX_SEED)  # int32 on the wire: larger ones alias
-        n = len(next(iter(inputs.values())))
         parts = []
         for start in range(0, n, self.batch_size):
-            chunk = {k: v[start:start + self.batch_size] for k, v in inputs.items()}
-            rows = len(next(iter(chunk.values())))
-            chunk["seed"] = (np.repeat(row_seeds(seed, 1), rows, axis=0) if same_seed
-                             else row_seeds(seed, rows, start))
+            stop = min(start + self.batch_size, n)
+            chunk = chunk_inputs(start, stop)
+            chunk["seed"] = (np.repeat(row_seeds(seed, 1), stop - start, axis=0) if same_seed
+                             else row_seeds(seed, stop - start, start))
             parts.append(self._send(signature, chunk))
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
@@ -554,7 +569,7 @@ class MusicVAEClient:
         return self.backend.run(signature, inputs)
 
     @staticmethod
-    def _temps(temperature: float, n: int) -> np.ndarray:
+    def _temperature(temperature: float) -> np.float32:
         # The rule of the commands' --temperature (arg_types.non_negative_float): infinity
         # went to the model, which the CLI refuses.
         value = None if isinstance(temperature, (str, bytes)) else np.asarray(temperature)
@@ -562,21 +577,25 @@ class MusicVAEClient:
                 not 0 <= value < math.inf:  # NaN too
             raise _invalid(f"temperature must be a finite number >= 0 (0 = argmax), got "
                            f"{temperature!r}")
-        return np.full([n], value, np.float32)
+        return np.float32(value)
 
     # --- MusicVAE's API -------------------------------------------------------------------------
     def sample(self, n: int, temperature: float = 0.5, seed: int = 0, return_z: bool = False
                ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """n new sequences from the prior: tokens [n, T(, tracks)] (and z [n, Z])."""
         n = _check_int("n", n, 1)
-        out = self._run("sample", {"temperature": self._temps(temperature, n)}, seed)
+        t = self._temperature(temperature)
+        out = self._run("sample", n, lambda start, stop: {"temperature": _full(t, start, stop)},
+                        seed)
         tokens = self.join_tracks(out)
         return (tokens, out["z"]) if return_z else tokens
 
     def encode(self, tokens: npt.ArrayLike, seed: int = 0
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(z, mu, sigma), each float32 [B, Z]; z is a sample of q(z|x) with the row's seed."""
-        out = self._run("encode", self.split_tracks(tokens), seed)
+        inputs = self.split_tracks(tokens)
+        out = self._run("encode", _rows(inputs), lambda start, stop: _chunk(inputs, start, stop),
+                        seed)
         return out["z"], out["mu"], out["sigma"]
 
     def decode(self, z: npt.ArrayLike, temperature: float = 0.5, seed: int = 0) -> np.ndarray:
@@ -592,15 +611,18 @@ class MusicVAEClient:
             raise _invalid(f"z holds no latent vector (shape {list(z.shape)})")
         if not np.isfinite(z).all():  # the decoder turns NaN into silence without a word
             raise _invalid("z must be finite; it holds NaN or infinite values")
-        out = self._run("decode", {"z": z, "temperature": self._temps(temperature, len(z))}, seed)
+        t = self._temperature(temperature)
+        out = self._run("decode", len(z), lambda start, stop: {
+            "z": z[start:stop], "temperature": _full(t, start, stop)}, seed)
         return self.join_tracks(out)
 
     def reconstruct(self, tokens: npt.ArrayLike, temperature: float = 0.5, seed: int = 0
                     ) -> np.ndarray:
         """Each sequence decoded from its posterior mean: what the model keeps of an input."""
         inputs = self.split_tracks(tokens)
-        n = len(next(iter(inputs.values())))
-        out = self._run("reconstruct", {**inputs, "temperature": self._temps(temperature, n)}, seed)
+        t = self._temperature(temperature)
+        out = self._run("reconstruct", _rows(inputs), lambda start, stop: {
+            **_chunk(inputs, start, stop), "temperature": _full(t, start, stop)}, seed)
         return self.join_tracks(out)
 
     def interpolate(self, tokens_a: npt.ArrayLike, tokens_b: npt.ArrayLike, num_steps: int = 8,
@@ -616,10 +638,15 @@ class MusicVAEClient:
         if any(len(v) != 1 for v in (*a.values(), *b.values())):
             raise _invalid("interpolate takes one sequence for each end: tokens_a and tokens_b "
                            "of one row each")
-        inputs = {k: np.repeat(v, num_steps, axis=0) for k, v in {**a, **b}.items()}
-        inputs["alpha"] = np.linspace(0.0, 1.0, num_steps, dtype=np.float32)
-        inputs["temperature"] = self._temps(temperature, num_steps)
-        return self.join_tracks(self._run("interpolate", inputs, seed, same_seed=True))
+        t = self._temperature(temperature)
+
+        def steps(start: int, stop: int) -> dict[str, np.ndarray]:
+            # alpha: np.linspace(0, 1, num_steps)'s values (the same float32s), a chunk at a time.
+            return {**{k: np.repeat(v, stop - start, axis=0) for k, v in {**a, **b}.items()},
+                    "alpha": (np.arange(start, stop) / (num_steps - 1)).astype(np.float32),
+                    "temperature": _full(t, start, stop)}
+
+        return self.join_tracks(self._run("interpolate", num_steps, steps, seed, same_seed=True))
 
     def call(self, signature: str, **inputs: npt.ArrayLike) -> dict[str, np.ndarray]:
         """Any signature with explicit inputs (seed included), for what the helpers don't cover.
