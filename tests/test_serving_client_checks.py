@@ -92,6 +92,23 @@ def test_a_version_label_picks_the_version(hmvae_server):
     assert err.value.code == "INVALID_ARGUMENT" and "nope" in str(err.value)
 
 
+def test_a_missing_version_says_which_versions_the_server_has(hmvae_server):
+    """NOT_FOUND named only the version asked for; the server's ModelService (GetModelStatus)
+    tells which it has. "two" serves its newest, 2; "pinned" serves version 1 of the same."""
+    for model, version, has in (("two", 1, 2), ("pinned", 2, 1)):
+        with pytest.raises(ClientError) as err:
+            MusicVAEClient.connect(server=hmvae_server.address, model=model, version=version)
+        assert err.value.code == "NOT_FOUND"
+        assert str(err.value) == (
+            f"model {model!r} version {version} not found on {hmvae_server.address}: Servable "
+            f"not found for request: Specific({model}, {version}); available on the server: "
+            f"version {has}")
+    # An unknown model: GetModelStatus cannot tell more.
+    with pytest.raises(ClientError) as err:
+        MusicVAEClient.connect(server=hmvae_server.address, model="nope", version=1)
+    assert str(err.value).endswith("Servable not found for request: Specific(nope, 1)")
+
+
 def test_wait_for_ready_waits_for_a_server_that_starts_later(model_repo, tmp_path):
     """An app started beside its server: without wait_for_ready, connect fails at once."""
     import socket

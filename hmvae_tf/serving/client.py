@@ -205,7 +205,7 @@ class GrpcBackend(Backend):
                 message = (f"cannot reach a model server at {self.address} ({details}); "
                            "is `hmvae serve` or tensorflow_model_server running there?")
             elif code == grpc.StatusCode.NOT_FOUND:
-                message = f"{which} not found on {self.address}: {details}"
+                message = f"{which} not found on {self.address}: {details}" + self._versions_note()
             elif too_large := re.search(r"CLIENT: (Sent|Received) message larger than max "
                                         r"\((\d+) vs\. \d+\)", details):
                 # grpc's words: "CLIENT: Sent message larger than max (310800126 vs. 268435456)"
@@ -223,6 +223,31 @@ class GrpcBackend(Backend):
             else:
                 message = f"{self.address}, {which}: {code.name}: {details}"
             raise ClientError(message, code.name) from None
+
+    def _versions_note(self) -> str:
+        """"; available on the server: versions 1, 2", asked of the server's ModelService
+        (GetModelStatus, which TF Serving and `hmvae serve` answer) for a NOT_FOUND message,
+        which names only the version that is missing; "" when the server cannot tell (an
+        unknown model, or no ModelService)."""
+        apis = self._apis
+        request = apis.get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = self.model
+        try:
+            stub = apis.model_service_pb2_grpc.ModelServiceStub(self._channel)
+            timeout = None if self.timeout is None else min(self.timeout, MAX_GRPC_TIMEOUT)
+            statuses = stub.GetModelStatus(request, timeout=timeout).model_version_status
+        except self._grpc.RpcError:
+            return ""
+        state = apis.get_model_status_pb2.ModelVersionStatus.State
+        available = sorted(s.version for s in statuses if s.state == state.AVAILABLE)
+        if available:
+            return (f"; available on the server: version{'s' if len(available) > 1 else ''} "
+                    + ", ".join(map(str, available)))
+        if statuses:  # loading, or failed to load
+            return ("; no version of it is available on the server ("
+                    + ", ".join(f"version {s.version} {state.Name(s.state)}"
+                                for s in sorted(statuses, key=lambda s: s.version)) + ")")
+        return ""
 
     def run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One Predict RPC; gRPC failures become ClientErrors that say what to do."""
