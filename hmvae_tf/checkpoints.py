@@ -305,7 +305,13 @@ class StepTensorBoard(keras.callbacks.TensorBoard):
 
     Keras puts them at the epoch number, which stops meaning a place in training once a run
     is resumed off the checkpoint grid or with another --checkpoint_every (two points at one
-    x, or a gap). The tags stay Keras's own (`epoch_loss`, ...)."""
+    x, or a gap). The tags stay Keras's own (`epoch_loss`, ...).
+
+    A process killed after a period's points but before its checkpoint leaves them in its
+    event file (HistoryCSV drops the row; nothing here rewrites event files): the resumed run
+    logs that step again, and TensorBoard keeps a series' newer point at a step it read
+    before. Its older loader (--load_fast=false) purges only on a SessionLog.START event,
+    which tf.summary has no public API to write, and shows both (BUILD.md)."""
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         super().on_epoch_end(int(self.model.optimizer.iterations.numpy()), logs)

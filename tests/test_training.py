@@ -1,5 +1,6 @@
 """Training: the loss falls, MirroredStrategy matches one device, checkpoints resume."""
 import csv
+import glob
 import json
 import os
 import subprocess
@@ -252,8 +253,44 @@ def test_history_has_one_row_per_period_after_a_crash_at_a_periods_end(dies, tmp
     train.train(config, model_dir, num_steps=12, checkpoint_every=4, train_data=pipeline(config),
                 eval_data=pipeline(config).take(1), verbose=0)
     assert history_steps(model_dir) == [4, 8, 12]
-    assert all(np.isfinite(r["val_loss"]) for r in plots.read_history(
-        os.path.join(model_dir, "history.csv")))
+    history = plots.read_history(os.path.join(model_dir, "history.csv"))
+    assert all(np.isfinite(r["val_loss"]) for r in history)
+    # TensorBoard: the killed run's points at 8 stay in its event file, but the resumed run
+    # logs step 8 again, and TensorBoard keeps the newer (BUILD.md): one point per period,
+    # the one history.csv has.
+    raw = event_scalars(os.path.join(model_dir, "logs", "train"))
+    assert [step for step, _ in raw["epoch_loss"]] == (
+        [4, 8, 8, 12] if dies == "after the row" else [4, 8, 12])
+    shown = {tag: as_tensorboard_shows(points) for tag, points in raw.items()}
+    assert {tag: [step for step, _ in points] for tag, points in shown.items()} == \
+        {tag: [4, 8, 12] for tag in raw}
+    np.testing.assert_allclose([v for _, v in shown["epoch_loss"]],
+                               [r["loss"] for r in history], rtol=1e-6)
+
+
+def event_scalars(log_dir):
+    """{tag: [(step, value)]} of a TensorBoard run directory's event files, in the order
+    TensorBoard reads them (file name order: each run of `hmvae train` writes its own)."""
+    from tensorflow.core.util import event_pb2
+
+    scalars = {}
+    for path in sorted(glob.glob(os.path.join(log_dir, "events.out.tfevents*"))):
+        for record in tf.data.TFRecordDataset(path):
+            event = event_pb2.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, []).append(
+                    (int(event.step), float(tf.make_ndarray(value.tensor))))
+    return scalars
+
+
+def as_tensorboard_shows(points):
+    """The points of one tag as TensorBoard's loader keeps them: a point at step s replaces
+    every earlier-read point at a step >= s ("preemption", for a job resumed from a
+    checkpoint before steps it had logged; tensorboard/data/server/reservoir.rs)."""
+    shown = []
+    for step, value in points:
+        shown = [p for p in shown if p[0] < step] + [(step, value)]
+    return shown
 
 
 def test_a_signal_logs_the_period_it_stops(tmp_path, monkeypatch):
