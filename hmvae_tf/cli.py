@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import os
 import sys
@@ -50,6 +51,10 @@ COMMAND_ENV: dict[str, dict[str, str]] = {
     "train": {"TF_ENABLE_ONEDNN_OPTS": "1"},
 }
 
+
+# Errors of the file system a user fixes (room, permissions), shown as one line, not a traceback.
+_USER_FIXABLE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
+                        errno.EISDIR, errno.ENOTDIR}
 
 # Commands that handle SIGTERM themselves: train saves a checkpoint first (and a multi-worker
 # worker waiting for its peers gives up through worker_rendezvous); serve stops its server.
@@ -123,6 +128,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hmvae {args.command}: error: {getattr(err, 'strerror', None) or err}"
               + (f": {filename}" if filename else ""), file=sys.stderr)
         return 2
+    except OSError as err:
+        if err.errno not in _USER_FIXABLE_ERRNOS:
+            raise
+        # A full disk, a read-only or forbidden folder: the user's to fix, and a traceback
+        # would bury the one line that says which file.
+        print(f"hmvae {args.command}: error: {err.strerror or err}"
+              + (f": {err.filename}" if err.filename else ""), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import os
 import re
 import shlex
@@ -21,7 +20,7 @@ import sys
 import threading
 import time
 
-from hmvae_tf import quiet_startup
+from hmvae_tf import atomic_files, quiet_startup
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join(ROOT, "saved_models")
@@ -247,8 +246,7 @@ def print_summary(demo: Demo, seconds: float) -> None:
               + (f", {len(produced['wav'])} .wav renderings" if produced["wav"] else ""))
         print(f"  in {os.path.dirname(produced['midi'][0]) if produced['midi'] else '-'}")
     demo.summary["seconds"] = round(seconds, 1)
-    with open(os.path.join(demo.out, "summary.json"), "w") as f:
-        json.dump(demo.summary, f, indent=2)
+    atomic_files.write_json(os.path.join(demo.out, "summary.json"), demo.summary, indent=2)
     print(f"done in {seconds:.0f} s; commands and their output: "
           f"{shlex.quote(os.path.join(demo.out, 'demo.log'))}")
 

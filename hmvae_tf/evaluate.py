@@ -23,14 +23,14 @@ its ends' distance (about 1 / (steps - 1) for an even walk, 1 for a jump).
 from __future__ import annotations
 
 import argparse
-import json
 import math
+import os
 import sys
 from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-from hmvae_tf import arg_types
+from hmvae_tf import arg_types, atomic_files
 from hmvae_tf.configs import STEPS_PER_BAR
 from hmvae_tf.export_options import resolve_saved_model
 
@@ -437,9 +437,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {row['interp_pairs_same_ends']:.0%} of the pairs decode both ends "
                       "alike and are left out of those shares")
     if args.json_out:
-        import os
-
         os.makedirs(os.path.dirname(os.path.abspath(args.json_out)), exist_ok=True)
-        with open(args.json_out, "w") as f:
-            json.dump(rows, f, indent=2)
+        # Whole or not at all: a stopped run keeps the earlier results file.
+        atomic_files.write_json(args.json_out, rows, indent=2)
     return 0

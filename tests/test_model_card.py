@@ -152,6 +152,26 @@ def test_evaluate_saved_model_with_interpolation(card_env, capsys, tmp_path):
     assert row["step"] == 60
 
 
+def test_evaluate_json_out_stopped_while_writing_keeps_the_earlier_file(card_env, tmp_path,
+                                                                         monkeypatch, capsys):
+    out = tmp_path / "eval.json"
+    out.write_text('[{"earlier": true}]')
+
+    def dump_then_fail(doc, f, **kwargs):  # a full disk after the first bytes
+        f.write("[{")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(json, "dump", dump_then_fail)
+    assert cli.main(["evaluate", f"--saved_model={card_env['base']}",
+                     f"--data_dir={card_env['data_dir']}", "--max_windows=50",
+                     "--interpolation_pairs=0", f"--json_out={out}"]) == 1
+    # One line naming the file, not a traceback.
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"hmvae evaluate: error: No space left on device: {out}")
+    assert out.read_text() == '[{"earlier": true}]'
+    assert os.listdir(tmp_path) == ["eval.json"]  # no temporary file left behind
+
+
 def test_attribute_command_applies_a_vector(card_env, capsys, tmp_path):
     example = sorted((card_env["root"] / "saved_models" / "mel_2bar" / "examples").iterdir())[0]
     assert cli.main(["attribute", str(example), "--name=density", "--amount=-2,2",
