@@ -420,24 +420,26 @@ def reproduce_commands(config: Config, facts: dict, dataset: str,
     manual = data_facts.get("manual_dir")  # the build's MIDI folder
     tfds_config = dataset.split("/")[-1].split(":")[0]  # `tfds build` takes no version
     hparams = hparams_diff(config)
+    # Every command reads the dataset the card measured (the model's own unless --dataset).
+    dataset_flag = f" --dataset={shlex.quote(dataset)}" if dataset != config.dataset else ""
     train = (f"hmvae train --config={config.name}"
-             + (f" --hparams={hparams}" if hparams else "")
-             + (f" --dataset={shlex.quote(dataset)}" if dataset != config.dataset else "")
-             + f"{data_flag} --model_dir={new_model_dir}"
+             # Quoted: zsh (and bash, when a file matches) would expand the brackets.
+             + (f" --hparams={shlex.quote(hparams)}" if hparams else "")
+             + f"{dataset_flag}{data_flag} --model_dir={new_model_dir}"
              + (f" --num_steps={facts['step']}" if facts.get("step") else "")
              + (f" --checkpoint_every={facts['steps_per_epoch']}"
                 if facts.get("steps_per_epoch") else "")
              + recorded_train_flags(facts.get("runs") or [], args.train_flags)
              + (f" {args.train_flags}" if args.train_flags else ""))
     card = (f"hmvae card --model_dir={new_model_dir} --export_base={new_export_base}"
-            f"{data_flag} --max_windows={args.max_windows}"
+            f"{dataset_flag}{data_flag} --max_windows={args.max_windows}"
             f" --interpolation_pairs={args.interpolation_pairs}"
             f" --interpolation_steps={args.interpolation_steps}"
             f" --attribute_windows={args.attribute_windows}"
             f" --attribute_test_windows={args.attribute_test_windows} --seed={args.seed}"
             + "".join(f" --compare={shown(c)}" for c in args.compare)
             + (f" --train_flags={shlex.quote(args.train_flags)}" if args.train_flags else ""))
-    evaluate = (f"hmvae evaluate --saved_model={shown(export_base)}{data_flag}"
+    evaluate = (f"hmvae evaluate --saved_model={shown(export_base)}{dataset_flag}{data_flag}"
                 f" --max_windows={args.max_windows}"
                 f" --interpolation_pairs={args.interpolation_pairs}"
                 f" --interpolation_steps={args.interpolation_steps} --seed={args.seed}")

@@ -98,8 +98,11 @@ def test_card_files_and_numbers(card_env):
 def test_reproduce_command_rebuilds_the_config(card_env):
     config = card_env["config"]
     cmd = next(c for c in card_env["metrics"]["commands"] if c.startswith("hmvae train"))
-    hparams = cmd.split("--hparams=")[1].split()[0]
-    assert configs.get_config("cat-mel_2bar_small", hparams) == config
+    import shlex
+
+    hparams = next(w for w in shlex.split(cmd) if w.startswith("--hparams="))
+    assert "'--hparams=" in cmd or "--hparams='" in cmd  # brackets quoted from the shell
+    assert configs.get_config("cat-mel_2bar_small", hparams.split("=", 1)[1]) == config
     assert "--num_steps=60" in cmd and "--checkpoint_every=20" in cmd and "--seed=1" in cmd
 
 
@@ -568,6 +571,8 @@ def test_reproduce_commands_quote_paths_the_shell_would_split():
     assert {"--model_dir=/runs/my model_reproduced", "--export_base=/saved models/it's_reproduced",
             "--compare=/runs/flat $HOME", "--train_flags=--seed=1"} <= set(card_cmd)
     assert "--saved_model=/saved models/it's" in evaluate_cmd
+    # The card and evaluate lines measure the dataset the card measured, as train reads it.
+    assert "--dataset=my data/mel_2bar" in card_cmd and "--dataset=my data/mel_2bar" in evaluate_cmd
     # The card's one-line commands too.
     m = _shipped_metrics()
     m["export"].update(base="/saved models/it's", version_dir="/saved models/it's/1")
