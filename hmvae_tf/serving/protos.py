@@ -72,6 +72,10 @@ _DTYPES = {
 _NAMES = {np.dtype(t): name for name, (t, _) in _DTYPES.items()}
 
 
+class UnsupportedType(ValueError):
+    """A dtype these numpy-only conversions do not handle (TensorFlow's own may)."""
+
+
 def _type_name(data_type: int) -> str:
     return apis().types_pb2.DataType.Name(data_type)
 
@@ -86,7 +90,7 @@ def numpy_dtype(data_type: int) -> np.dtype:
 def _data_type(dtype: np.dtype) -> int:
     name = "DT_STRING" if dtype.kind in "OSU" else _NAMES.get(dtype)
     if name is None:
-        raise ValueError(f"cannot send a numpy array of dtype {dtype} to a model server")
+        raise UnsupportedType(f"cannot send a numpy array of dtype {dtype} to a model server")
     return apis().types_pb2.DataType.Value(name)
 
 
@@ -104,18 +108,38 @@ def make_tensor_proto(value: npt.ArrayLike) -> TensorProto:
     return proto
 
 
+def tensor_shape(proto: TensorProto) -> list[int]:
+    """The dimensions of a TensorProto; ValueError for a shape that no tensor has (unknown
+    rank, a negative dimension such as -1), which TensorFlow refuses too."""
+    if proto.tensor_shape.unknown_rank:
+        raise ValueError("its tensor_shape has unknown_rank set; a tensor's rank must be known")
+    shape = [d.size for d in proto.tensor_shape.dim]
+    if any(size < 0 for size in shape):
+        raise ValueError(f"its tensor_shape [{','.join(map(str, shape))}] has a negative "
+                         "dimension")
+    return shape
+
+
 def make_ndarray(proto: TensorProto) -> np.ndarray:
-    """TensorProto -> numpy array, from tensor_content or from the typed value fields."""
+    """TensorProto -> numpy array, from tensor_content or from the typed value fields.
+    ValueError (saying what is wrong) for a proto whose shape and values disagree."""
     name = _type_name(proto.dtype)
     if name not in _DTYPES:
-        raise ValueError(f"tensors of type {name} are not supported by this client")
+        raise UnsupportedType(f"tensors of type {name} are not supported by this client")
     np_dtype, field = _DTYPES[name]
-    shape = [d.size for d in proto.tensor_shape.dim]
+    shape = tensor_shape(proto)
     count = int(np.prod(shape, dtype=np.int64))
     if proto.tensor_content:
         little = np.dtype(np_dtype).newbyteorder("<")
+        if len(proto.tensor_content) != count * little.itemsize:
+            raise ValueError(f"its tensor_content has {len(proto.tensor_content)} bytes; shape "
+                             f"[{','.join(map(str, shape))}] of {name} takes "
+                             f"{count * little.itemsize}")
         return np.frombuffer(proto.tensor_content, little).astype(np_dtype).reshape(shape)
     stored = getattr(proto, field)
+    if len(stored) > count:
+        raise ValueError(f"its {field} has {len(stored)} values, more than the {count} "
+                         f"elements of shape [{','.join(map(str, shape))}]")
     if name == "DT_STRING":
         values = np.empty(len(stored), object)
         values[:] = list(stored)
@@ -123,9 +147,11 @@ def make_ndarray(proto: TensorProto) -> np.ndarray:
         values = np.asarray(stored, np.uint16).view(np.float16)
     else:
         values = np.asarray(stored, np_dtype)
-    if values.size == 0:
-        return (np.full(shape, b"", object) if name == "DT_STRING"
-                else np.zeros(shape, np_dtype))
-    if values.size < count:
-        values = np.concatenate([values, np.repeat(values[-1:], count - values.size)])
-    return values.reshape(shape)
+    if values.size == count:
+        return values.reshape(shape)
+    # Fewer values than elements: the last one repeats (none: zeros), filled in place so a
+    # short proto costs one array of its shape, not two.
+    array = np.empty(count, np_dtype)
+    array[:values.size] = values
+    array[values.size:] = values[-1] if values.size else (b"" if name == "DT_STRING" else 0)
+    return array.reshape(shape)

@@ -162,7 +162,7 @@ def to_ndarray(proto: TensorProto) -> np.ndarray:
     TensorFlow's for the rest."""
     try:
         return protos.make_ndarray(proto)
-    except ValueError:
+    except protos.UnsupportedType:
         return tf.make_ndarray(proto)
 
 
@@ -170,7 +170,7 @@ def to_tensor_proto(array: np.ndarray) -> TensorProto:
     """Array -> TensorProto, the same way round as `to_ndarray`."""
     try:
         return protos.make_tensor_proto(array)
-    except ValueError:
+    except protos.UnsupportedType:
         return tf.make_tensor_proto(array)
 
 
@@ -187,7 +187,11 @@ def _dtype_name(enum: int) -> str:
 
 def check_inputs(signature: SignatureDef, sig_name: str, tensors: Mapping[str, TensorProto]
                  ) -> dict:
-    """TensorProtos -> arrays, checked against the SignatureDef (names, dtypes, shapes)."""
+    """TensorProtos -> arrays, checked against the SignatureDef (names, dtypes, shapes).
+
+    Every proto's dtype and shape are checked before any is decoded: a proto's typed values
+    repeat the last one up to its shape's size, so a few bytes can claim a huge tensor, which
+    must be refused, not allocated (TensorFlow would fill it)."""
     sent, expected = set(tensors), set(signature.inputs)
     if sent != expected:
         raise invalid_argument(
@@ -195,7 +199,6 @@ def check_inputs(signature: SignatureDef, sig_name: str, tensors: Mapping[str, T
             f"len({{{_names(sent)}}}) != len({{{_names(expected)}}}). "
             f"Sent extra: {{{_names(sent - expected)}}}. "
             f"Missing but required: {{{_names(expected - sent)}}}.")
-    arrays = {}
     for alias, proto in tensors.items():
         info = signature.inputs[alias]
         if proto.dtype != info.dtype:
@@ -203,18 +206,39 @@ def check_inputs(signature: SignatureDef, sig_name: str, tensors: Mapping[str, T
                 f"input '{alias}' of signature '{sig_name}' must be "
                 f"{_dtype_name(info.dtype)}, got {_dtype_name(proto.dtype)}")
         try:
-            array = to_ndarray(proto)
-        except Exception:  # noqa: BLE001
-            raise invalid_argument(f"tensor parsing error: {alias}") from None
+            shape = protos.tensor_shape(proto)
+        except ValueError as err:
+            raise invalid_argument(f"tensor parsing error: {alias}: {err}") from None
         if not info.tensor_shape.unknown_rank:
             want = [d.size for d in info.tensor_shape.dim]
-            if len(want) != array.ndim or any(w not in (-1, s) for w, s in zip(want, array.shape)):
+            if len(want) != len(shape) or any(w not in (-1, s) for w, s in zip(want, shape)):
                 raise invalid_argument(
                     f"input '{alias}' of signature '{sig_name}' must have shape "
                     f"[{','.join('?' if w < 0 else str(w) for w in want)}], got "
-                    f"[{','.join(map(str, array.shape))}]")
-        arrays[alias] = array
+                    f"[{','.join(map(str, shape))}]")
+        size = math.prod(shape) * _element_bytes(proto.dtype)
+        if size > MAX_MESSAGE_BYTES:
+            raise invalid_argument(
+                f"tensor parsing error: {alias}: shape [{','.join(map(str, shape))}] holds "
+                f"{size} bytes, more than a request can carry ({MAX_MESSAGE_BYTES})")
+    arrays = {}
+    for alias, proto in tensors.items():
+        try:
+            arrays[alias] = to_ndarray(proto)
+        except ValueError as err:
+            raise invalid_argument(f"tensor parsing error: {alias}: {err}") from None
+        except Exception:  # noqa: BLE001
+            raise invalid_argument(f"tensor parsing error: {alias}") from None
     return arrays
+
+
+def _element_bytes(enum: int) -> int:
+    """Bytes per element of a decoded tensor (a pointer's 8 for strings and other types of no
+    fixed size, whose values are objects)."""
+    try:
+        return tf.dtypes.as_dtype(enum).size or 8
+    except TypeError:
+        return 8
 
 
 class ModelServer:
