@@ -193,6 +193,8 @@ def test_serve_rejects_bad_command_lines(tmp_path):
     assert code == 2 and "no REST API" in out
     code, out = serve("--model_config_file=x", "--batching_parameters_file=y")
     assert code == 2 and "needs --enable_batching" in out
+    code, out = serve("--model_config_file=x", "--enable_batching", "--max_request_rows=10")
+    assert code == 2 and "--max_request_rows applies without --enable_batching" in out
     (tmp_path / "models.config").write_text(
         'model_config_list { config { name: "m" base_path: "%s" } }' % (tmp_path / "missing"))
     code, out = serve(f"--model_config_file={tmp_path / 'models.config'}", "--port=0")

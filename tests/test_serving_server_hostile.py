@@ -1,6 +1,6 @@
 """`hmvae serve` against malformed and hostile requests: each gets the status TF Serving would
-send and a message that says what is wrong, without the server allocating what a request
-merely claims, and without other clients noticing."""
+send (INVALID_ARGUMENT for a request over a limit TF Serving lacks) and a message that says
+what is wrong, without the server allocating what a request merely claims."""
 from __future__ import annotations
 
 import tracemalloc
@@ -11,10 +11,13 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
+from tensorflow_serving.apis import predict_pb2
 
 from hmvae_tf.serving import protos
 from hmvae_tf.serving.errors import ServingError
 from hmvae_tf.serving.service import check_inputs
+from serving_fixtures import Conn, seeds  # noqa: F401
+from serving_fixtures import batching_server, hmvae_server, model_repo  # noqa: F401
 
 IA = grpc.StatusCode.INVALID_ARGUMENT
 
@@ -110,3 +113,51 @@ def test_short_typed_values_fill_as_tensorflow_does():
         np.testing.assert_array_equal(arrays[name], tf.make_ndarray(t))
     with pytest.raises(ValueError, match="negative"):
         protos.make_ndarray(proto(types_pb2.DT_INT32, [-1], int_val=[3]))
+
+
+def peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+
+
+def raw_predict(conn: Conn, tensors: dict, signature: str = "sample") -> grpc.RpcError | None:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = conn.model
+    request.model_spec.signature_name = signature
+    for name, t in tensors.items():
+        request.inputs[name].CopyFrom(t)
+    try:
+        conn.predict_stub.Predict(request, timeout=60)
+    except grpc.RpcError as err:
+        return err
+    return None
+
+
+def many_rows(rows: int) -> dict:
+    """A sample request of `rows` rows in 30-odd bytes: one typed value each, repeated."""
+    return {"temperature": proto(types_pb2.DT_FLOAT, [rows], float_val=[0.5]),
+            "seed": proto(types_pb2.DT_INT32, [rows, 2], int_val=[0])}
+
+
+def test_unbatched_requests_have_a_row_limit(hmvae_server):
+    """Without batching nothing limited a request: a million 2-bar sample rows (a 12 MB
+    request, or these few bytes) took over 20 GB while the model ran."""
+    conn = Conn(hmvae_server.address, "mel")
+    assert raw_predict(conn, many_rows(1000)) is None  # the default limit's worth runs
+    err = raw_predict(conn, many_rows(1001))
+    assert err is not None and err.code() == IA, err
+    assert err.details() == ("the request has 1001 rows, more than the 1000 that hmvae serve "
+                             "--max_request_rows allows; send fewer rows per request")
+
+
+def test_batching_refuses_a_large_request_before_making_its_tensors(batching_server):
+    """max_batch_size was checked after the tensors were made: 80 bytes claiming 25 million
+    rows had the server fill 300 MB first (and GBs for more)."""
+    conn = Conn(batching_server.address, "mel")
+    before = peak_rss_mb(batching_server.proc.pid)
+    err = raw_predict(conn, many_rows(25 * 10 ** 6))
+    assert err is not None and err.code() == IA, err
+    assert err.details() == "Task size 25000000 is larger than maximum input batch size 64"
+    assert peak_rss_mb(batching_server.proc.pid) - before < 100
+    _, out = conn.predict("sample", {"temperature": np.full(2, 0.5, np.float32), "seed": seeds(2)})
+    assert out["melody"].shape[0] == 2

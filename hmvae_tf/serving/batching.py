@@ -247,6 +247,13 @@ class BatchScheduler:
             pieces.append((start, min(start + limit, size), False))
         return pieces
 
+    def check_size(self, size: int) -> None:
+        """INVALID_ARGUMENT, as TF Serving's, for a request of more rows than max_batch_size:
+        also called before a request's tensors are made, so that none is made for nothing."""
+        if size > self.params.max_batch_size:
+            raise invalid_argument(f"Task size {size} is larger than maximum input batch size "
+                                   f"{self.params.max_batch_size}")
+
     def _check(self, inputs: dict[str, np.ndarray]) -> int:
         sizes = set()
         for array in inputs.values():
@@ -256,9 +263,7 @@ class BatchScheduler:
         if len(sizes) != 1:
             raise invalid_argument("Batching Run() input tensors must have equal 0th-dimension size")
         size = sizes.pop()
-        if size > self.params.max_batch_size:
-            raise invalid_argument(f"Task size {size} is larger than maximum input batch size "
-                                   f"{self.params.max_batch_size}")
+        self.check_size(size)
         if size == 0:
             raise invalid_argument("Batching Run() input tensors must have a non-empty 0th dimension")
         return size

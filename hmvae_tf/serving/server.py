@@ -18,7 +18,9 @@ INVALID_ARGUMENT with a message naming the input; a full batching queue -> UNAVA
 A bad request never takes the server down.
 
 Extra (not in TF Serving): `/hmvae.serving.ServerStats/Get` answers a JSON document with request
-and batching counters (see `fetch_stats`), and `--port=0` picks a free port (printed).
+and batching counters (see `fetch_stats`), `--port=0` picks a free port (printed), and without
+batching `--max_request_rows` (default 1000, TF Serving's max_batch_size) limits the rows of a
+request, which TF Serving leaves unlimited: a model's memory grows with the rows it runs.
 """
 from __future__ import annotations
 
@@ -28,8 +30,11 @@ import signal
 import sys
 import threading
 
-from hmvae_tf import __version__
+from hmvae_tf import __version__, arg_types
 from hmvae_tf.cli import HelpFormatter
+
+# --max_request_rows: TF Serving's default max_batch_size, the most rows a batching server runs.
+DEFAULT_MAX_REQUEST_ROWS = 1000
 
 # Extra RPC of hmvae serve (raw bytes in, JSON out): request and batching counters.
 STATS_SERVICE, STATS_METHOD = "hmvae.serving.ServerStats", "Get"
@@ -89,6 +94,14 @@ takes relative ones (the shipped saved_models/models.config has them)."""
     g.add_argument("--grpc_max_threads", type=int, default=64,
                    help="request threads (with batching, at least the number of concurrent "
                         "clients, so that their requests can meet in one batch)")
+    g.add_argument("--max_request_rows", type=arg_types.int_at_least(0), default=None,
+                   help="without --enable_batching, the most rows (dim 0) a Predict input may "
+                        "have; more is INVALID_ARGUMENT. A model's memory grows with the rows "
+                        "it runs (a 2-bar sample row about 33 KB, a 16-bar one 160 KB), so "
+                        "without a limit one request can take all memory. 0 = no limit, as "
+                        "TF Serving. With batching, max_batch_size limits requests instead "
+                        "(as in TF Serving). Not a TF Serving flag (default: "
+                        f"{DEFAULT_MAX_REQUEST_ROWS})")
     g.add_argument("--grpc_channel_arguments", default="",
                    help="gRPC server options, comma-separated key=value (e.g. "
                         "grpc.max_concurrent_streams=100)")
@@ -156,6 +169,10 @@ def run(args: argparse.Namespace) -> int:
     if args.batching_parameters_file and not args.enable_batching:
         log("error: --batching_parameters_file needs --enable_batching (as in TF Serving)")
         return 2
+    if args.max_request_rows is not None and args.enable_batching:
+        log("error: --max_request_rows applies without --enable_batching; with batching, "
+            "max_batch_size (--batching_parameters_file, default 1000) limits requests")
+        return 2
     if not args.model_config_file and not args.model_base_path:
         log("error: give --model_config_file (or --model_base_path with --model_name)")
         return 2
@@ -193,7 +210,9 @@ def run(args: argparse.Namespace) -> int:
     server = ModelServer(
         sources, batching, log=log,
         intra_op_threads=args.tensorflow_intra_op_parallelism or args.tensorflow_session_parallelism,
-        inter_op_threads=args.tensorflow_inter_op_parallelism or args.tensorflow_session_parallelism)
+        inter_op_threads=args.tensorflow_inter_op_parallelism or args.tensorflow_session_parallelism,
+        max_request_rows=(DEFAULT_MAX_REQUEST_ROWS if args.max_request_rows is None
+                          else args.max_request_rows))
     server.manager.max_load_retries = args.max_num_load_retries
     server.manager.load_retry_interval = args.load_retry_interval_micros / 1e6
     try:

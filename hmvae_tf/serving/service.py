@@ -185,9 +185,10 @@ def _dtype_name(enum: int) -> str:
         return f"dtype enum {enum}"
 
 
-def check_inputs(signature: SignatureDef, sig_name: str, tensors: Mapping[str, TensorProto]
-                 ) -> dict:
+def check_inputs(signature: SignatureDef, sig_name: str, tensors: Mapping[str, TensorProto],
+                 check_rows: Callable[[int], None] | None = None) -> dict:
     """TensorProtos -> arrays, checked against the SignatureDef (names, dtypes, shapes).
+    check_rows(rows) raises a ServingError for an input of too many rows (dim 0).
 
     Every proto's dtype and shape are checked before any is decoded: a proto's typed values
     repeat the last one up to its shape's size, so a few bytes can claim a huge tensor, which
@@ -216,6 +217,8 @@ def check_inputs(signature: SignatureDef, sig_name: str, tensors: Mapping[str, T
                     f"input '{alias}' of signature '{sig_name}' must have shape "
                     f"[{','.join('?' if w < 0 else str(w) for w in want)}], got "
                     f"[{','.join(map(str, shape))}]")
+        if shape and check_rows is not None:
+            check_rows(shape[0])
         size = math.prod(shape) * _element_bytes(proto.dtype)
         if size > MAX_MESSAGE_BYTES:
             raise invalid_argument(
@@ -245,12 +248,14 @@ class ModelServer:
     """Models, batching and the three RPCs; `start` puts them on a gRPC port."""
 
     def __init__(self, sources, batching=None, log=print, intra_op_threads: int = 0,
-                 inter_op_threads: int = 0):
+                 inter_op_threads: int = 0, max_request_rows: int = 0):
         config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=intra_op_threads,
                                           inter_op_parallelism_threads=inter_op_threads)
         self.manager = ModelManager(
             sources, lambda name, version, path: Servable(name, version, path, config), log=log)
         self.scheduler = BatchScheduler(batching) if batching else None
+        # Without batching, the most rows a Predict input may have (0: any number).
+        self.max_request_rows = max_request_rows
         self.requests = collections.Counter()  # per method, and per method:ERROR_CODE
         self.busy_seconds = collections.Counter()  # per method: time inside the handler
         self._lock = threading.Lock()
@@ -271,7 +276,7 @@ class ModelServer:
             raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
                                f'Serving signature key "{sig_name}" not found.')
         signature = servable.signature_defs[sig_name]
-        inputs = check_inputs(signature, sig_name, request.inputs)
+        inputs = check_inputs(signature, sig_name, request.inputs, self._check_rows)
         aliases = list(request.output_filter) or list(signature.outputs)
         if len(set(aliases)) != len(aliases):
             dup = next(a for a in aliases if aliases.count(a) > 1)
@@ -298,6 +303,18 @@ class ModelServer:
         for alias in aliases:
             response.outputs[alias].CopyFrom(to_tensor_proto(outputs[alias]))
         return response
+
+    def _check_rows(self, rows: int) -> None:
+        """Refuses a request of more rows than one run may take: with batching max_batch_size
+        (as TF Serving), else --max_request_rows. A model's memory grows with the rows it
+        runs (a 16-bar sample row holds about 160 KB), so a request of a million rows, a few
+        bytes of typed values, would take all the machine's memory."""
+        if self.scheduler is not None:
+            self.scheduler.check_size(rows)
+        elif self.max_request_rows and rows > self.max_request_rows:
+            raise invalid_argument(
+                f"the request has {rows} rows, more than the {self.max_request_rows} that "
+                "hmvae serve --max_request_rows allows; send fewer rows per request")
 
     def get_model_metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest
                            ) -> get_model_metadata_pb2.GetModelMetadataResponse:
