@@ -161,3 +161,36 @@ def test_batching_refuses_a_large_request_before_making_its_tensors(batching_ser
     assert peak_rss_mb(batching_server.proc.pid) - before < 100
     _, out = conn.predict("sample", {"temperature": np.full(2, 0.5, np.float32), "seed": seeds(2)})
     assert out["melody"].shape[0] == 2
+
+
+def test_a_status_message_that_echoes_a_huge_name_is_cut_to_fit(hmvae_server):
+    """Messages echo the model name (and labels, inputs, metadata fields) the request gave: a
+    100 KB name made the client refuse the answer's trailer, and it saw RESOURCE_EXHAUSTED
+    "received metadata size exceeds hard limit" instead of NOT_FOUND."""
+    from hmvae_tf.serving.errors import MAX_STATUS_MESSAGE_BYTES
+
+    conn = Conn(hmvae_server.address, "mel")
+    inputs = {"temperature": np.ones(1, np.float32), "seed": seeds(1)}
+    with pytest.raises(grpc.RpcError) as info:
+        conn.predict("sample", inputs, model="x" * 100_000)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND, info.value.details()
+    details = info.value.details()
+    assert details.startswith("Servable not found for request: Latest(xxx") and details.endswith("xx)")
+    assert "characters cut" in details and len(details) <= MAX_STATUS_MESSAGE_BYTES
+    with pytest.raises(grpc.RpcError) as info:  # 6 bytes each on the wire
+        conn.metadata(fields=["signature_def", "é" * 20_000])
+    assert info.value.code() == IA, info.value.details()
+    assert info.value.details().startswith("Metadata field éé")
+    with pytest.raises(grpc.RpcError) as info:
+        conn.status(model="m" * 50_000)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND, info.value.details()
+
+
+def test_fit_status_message_keeps_both_ends():
+    from hmvae_tf.serving.errors import _wire_bytes, fit_status_message
+
+    assert fit_status_message("input 'x' is bad") == "input 'x' is bad"
+    for text in ("a" * 5000, "%" * 5000, "é\x00" * 5000, "€" * 1000 + "!"):
+        fitted = fit_status_message(f"head {text} tail", limit=600)
+        assert _wire_bytes(fitted) <= 600 and "characters cut" in fitted
+        assert fitted.startswith("head ") and fitted.endswith(" tail")

@@ -22,6 +22,39 @@ class ServingError(Exception):
         return f"{self.code.name}: {self.message}"
 
 
+# The longest status message sent, as gRPC puts it on the wire (the grpc-message trailer,
+# percent-encoded): clients refuse trailers over 8-16 KB, and then see RESOURCE_EXHAUSTED
+# "received metadata size exceeds hard limit" instead of the server's status.
+MAX_STATUS_MESSAGE_BYTES = 2048
+
+
+def _wire_bytes(text: str) -> int:
+    """Bytes of `text` in the grpc-message trailer: printable ASCII but % as is, others %XX."""
+    return sum(1 if 0x20 <= b < 0x7F and b != 0x25 else 3 for b in text.encode("utf-8", "replace"))
+
+
+def fit_status_message(message: str, limit: int = MAX_STATUS_MESSAGE_BYTES) -> str:
+    """`message`, or its beginning and end with the middle cut out so that it fits `limit`
+    bytes on the wire: a message echoes what the request named (a model, a label, an input,
+    a metadata field), which may be megabytes long."""
+    if len(message) * 12 <= limit or _wire_bytes(message) <= limit:  # 12: 4 UTF-8 bytes as %XX
+        return message
+    budget = (limit - 64) // 2  # each end's; 64 for the marker
+    head = _prefix_within(message, budget)
+    tail = _prefix_within(message[::-1], budget)[::-1]
+    cut = len(message) - len(head) - len(tail)
+    return f"{head} ...[{cut} characters cut]... {tail}"
+
+
+def _prefix_within(text: str, budget: int) -> str:
+    used = 0
+    for i, char in enumerate(text):
+        used += _wire_bytes(char)
+        if used > budget:
+            return text[:i]
+    return text
+
+
 def status_from_number(number: int) -> grpc.StatusCode:
     """The gRPC status with this number (TF's error codes are the same), UNKNOWN if none."""
     return _BY_NUMBER.get(int(number), grpc.StatusCode.UNKNOWN)

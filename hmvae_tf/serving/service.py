@@ -23,7 +23,8 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 from hmvae_tf import export_options, quiet_startup
 from hmvae_tf.serving import protos
 from hmvae_tf.serving.batching import BatchScheduler
-from hmvae_tf.serving.errors import ServingError, from_exception, invalid_argument
+from hmvae_tf.serving.errors import (ServingError, fit_status_message, from_exception,
+                                     invalid_argument)
 from hmvae_tf.serving.model_manager import ModelManager
 from hmvae_tf.serving.run_modes import RunModeChooser, size_class
 from hmvae_tf.serving.server import STATS_METHOD, STATS_SERVICE
@@ -397,7 +398,7 @@ class ModelServer:
             if error is not None:
                 self.requests[f"{method}:{error.code.name}"] += 1
         if error is not None:
-            context.abort(error.code, error.message)
+            context.abort(error.code, fit_status_message(error.message))
         return response
 
     def start(self, host: str, port: int, max_threads: int = 64,
