@@ -194,3 +194,30 @@ def test_fit_status_message_keeps_both_ends():
         fitted = fit_status_message(f"head {text} tail", limit=600)
         assert _wire_bytes(fitted) <= 600 and "characters cut" in fitted
         assert fitted.startswith("head ") and fitted.endswith(" tail")
+
+
+def test_methods_it_does_not_serve_say_so(hmvae_server):
+    """Classify, Regress, MultiInference and config reloads got gRPC's bare "Method not
+    implemented!"; the status stays UNIMPLEMENTED, and the message says what to use."""
+    from tensorflow_serving.apis import (classification_pb2, inference_pb2,
+                                         model_management_pb2, regression_pb2)
+    from hmvae_tf.serving.server import fetch_stats
+
+    conn = Conn(hmvae_server.address, "mel")
+    calls = {"Classify": (conn.predict_stub.Classify, classification_pb2.ClassificationRequest()),
+             "Regress": (conn.predict_stub.Regress, regression_pb2.RegressionRequest()),
+             "MultiInference": (conn.predict_stub.MultiInference,
+                                inference_pb2.MultiInferenceRequest()),
+             "HandleReloadConfigRequest": (conn.model_stub.HandleReloadConfigRequest,
+                                           model_management_pb2.ReloadConfigRequest())}
+    for method, (stub, request) in calls.items():
+        if method in ("Classify", "Regress"):
+            request.model_spec.name = "mel"
+        with pytest.raises(grpc.RpcError) as info:
+            stub(request, timeout=30)
+        assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert info.value.details().startswith("hmvae serve does not implement ")
+        assert method in info.value.details()
+        assert ("restart it" if method == "HandleReloadConfigRequest" else "Predict") \
+            in info.value.details()
+    assert fetch_stats(hmvae_server.address)["requests"]["Classify:UNIMPLEMENTED"] >= 1

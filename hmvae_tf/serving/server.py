@@ -11,6 +11,9 @@ RPCs with the same messages and status codes, so a client cannot tell it from TF
                                                           SavedModel's "serve" MetaGraph
   tensorflow.serving.ModelService/GetModelStatus         one ModelVersionStatus per version
 
+Classify, Regress, MultiInference and ModelService/HandleReloadConfigRequest answer
+UNIMPLEMENTED with a message that says what to use instead.
+
 Status codes as TF Serving: unknown model or version -> NOT_FOUND ("Servable not found for
 request: Latest(name)"); unknown signature -> FAILED_PRECONDITION ("Serving signature key "x"
 not found."); missing or extra input, wrong dtype or shape, a value the graph rejects ->

@@ -452,6 +452,30 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def GetModelMetadata(self, request, context):
         return self.core.call("GetModelMetadata", self.core.get_model_metadata, request, context)
 
+    def Classify(self, request, context):
+        return self.core.call("Classify", _unimplemented("PredictionService/Classify"), request,
+                              context)
+
+    def Regress(self, request, context):
+        return self.core.call("Regress", _unimplemented("PredictionService/Regress"), request,
+                              context)
+
+    def MultiInference(self, request, context):
+        return self.core.call("MultiInference", _unimplemented("PredictionService/MultiInference"),
+                              request, context)
+
+
+def _unimplemented(method: str, why: str = "") -> Callable[[Message], Message]:
+    """An RPC of TF Serving's API that hmvae serve does not answer: UNIMPLEMENTED (gRPC's
+    own message, "Method not implemented!", said neither which method nor what to use)."""
+    def fail(_request):
+        raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
+                           f"hmvae serve does not implement {method}"
+                           + (why or "; it answers PredictionService/Predict and "
+                              "GetModelMetadata and ModelService/GetModelStatus (the exports' "
+                              "signatures are all Predict signatures)"))
+    return fail
+
 
 class _ModelService(model_service_pb2_grpc.ModelServiceServicer):
     def __init__(self, core: ModelServer):
@@ -459,3 +483,11 @@ class _ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
     def GetModelStatus(self, request, context):
         return self.core.call("GetModelStatus", self.core.get_model_status, request, context)
+
+    def HandleReloadConfigRequest(self, request, context):
+        return self.core.call(
+            "HandleReloadConfigRequest",
+            _unimplemented("ModelService/HandleReloadConfigRequest",
+                           ": it reads --model_config_file once, at start; restart it to change "
+                           "the models (new versions under a base path are picked up by "
+                           "themselves)"), request, context)
