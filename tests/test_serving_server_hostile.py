@@ -221,3 +221,14 @@ def test_methods_it_does_not_serve_say_so(hmvae_server):
         assert ("restart it" if method == "HandleReloadConfigRequest" else "Predict") \
             in info.value.details()
     assert fetch_stats(hmvae_server.address)["requests"]["Classify:UNIMPLEMENTED"] >= 1
+
+
+def test_running_out_of_memory_is_resource_exhausted():
+    """numpy's MemoryError (merging a batch, encoding an answer) was INTERNAL, which says
+    'server bug'; TensorFlow's own OOM is RESOURCE_EXHAUSTED, and so is this now."""
+    from hmvae_tf.serving.errors import from_exception
+
+    err = from_exception(MemoryError("Unable to allocate 7.45 GiB for an array"))
+    assert err.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert err.message == "out of memory: Unable to allocate 7.45 GiB for an array"
+    assert from_exception(MemoryError()).message == "out of memory"

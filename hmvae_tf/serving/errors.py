@@ -79,6 +79,9 @@ def from_exception(err: BaseException) -> ServingError:
         return ServingError(status_from_number(number), op_error_message(getattr(err, "message", str(err))))
     if isinstance(err, (TypeError, ValueError)):
         return invalid_argument(str(err))
+    if isinstance(err, MemoryError):  # numpy's, as TensorFlow's own OOM: not a server bug
+        return ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                            f"out of memory: {err}" if str(err) else "out of memory")
     return ServingError(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
 
 
