@@ -32,7 +32,11 @@ LN2 = math.log(2.0)
 
 
 class MusicVAE(keras.Model):
-    """Encoder q(z|x), prior p(z) = N(0, I), flat or hierarchical decoder p(x|z)."""
+    """Encoder q(z|x), prior p(z) = N(0, I), flat or hierarchical decoder p(x|z).
+
+    Its weights depend on the config alone, so they exist as soon as it is constructed:
+    `MusicVAE(config)` can fit, sample or `load_weights` at once.
+    """
 
     def __init__(self, config: Config, **kwargs):
         super().__init__(name=kwargs.pop("name", "music_vae"), **kwargs)
@@ -48,10 +52,16 @@ class MusicVAE(keras.Model):
             config.sampling_schedule == "constant" and config.sampling_rate == 0)
         names = ["loss", "r_loss", "kl_bits", "accuracy", "beta", "p_sample"]
         self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+        # Not left to the first call: train_step and decode reach the sub-layers without
+        # Keras' __call__, so an unbuilt model failed deep inside the decoder.
+        self.build()
 
     # --- construction ---------------------------------------------------------------------
     def build(self, input_shape=None):
-        """Builds every weight from the config alone, so a checkpoint can load before a call."""
+        """Builds every weight from the config alone (once; the constructor already did), so
+        a checkpoint can load before a call."""
+        if self.built:
+            return
         batch = None
         self.encoder.build((batch, self.config.num_steps, len(self.track_classes)))
         self.decoder.build((batch, self.config.z_size))
