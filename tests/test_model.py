@@ -436,3 +436,45 @@ def test_a_new_model_is_built_and_trains_samples_and_loads_weights_at_once(tmp_p
     fresh.build()  # a second build changes nothing
     for a, b in zip(fresh.weights, model.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_one_track_models_take_the_music_layout_and_other_shapes_are_one_clear_error():
+    """hmvae_tf.music gives a melody window as [T] and a batch as [B, T]; the model took only
+    [B, T, 1] and failed inside the encoder's transpose ('Dimension must be 2 but is 3')."""
+    config = tiny_config()
+    model = MusicVAE(config)
+    tokens = scale_melodies(3, config.num_steps)
+    np.testing.assert_array_equal(model.encode(tokens[..., 0]).mean(), model.encode(tokens).mean())
+    np.testing.assert_array_equal(model.encode(tokens.astype(np.int64)).mean(),
+                                  model.encode(tokens).mean())
+    tf.random.set_seed(3)
+    flat = {k: float(v) for k, v in model.compute_terms(tokens[..., 0]).items()}
+    tf.random.set_seed(3)
+    assert flat == {k: float(v) for k, v in model.compute_terms(tokens).items()}
+    with pytest.raises(ValueError, match=r"\[batch, 32, 1\] \(or \[batch, 32\]\).*not \[32\]; "
+                                         r"for one window add the batch axis"):
+        model.encode(tokens[0, :, 0])
+    with pytest.raises(ValueError, match=r"not \[32, 1\]; for one window add the batch axis"):
+        model.encode(tokens[0])  # a row of the model's own output
+    with pytest.raises(ValueError, match=r"not \[3, 16, 1\]"):
+        model(tokens[:, :16])
+    with pytest.raises(ValueError, match="integer class ids, not float32"):
+        model.encode(tokens.astype(np.float32))
+    trio = MusicVAE(tiny_config("hierdec-trio_16bar"))
+    with pytest.raises(ValueError, match=r"\[batch, 256, 3\]: 16 bars of melody/bass/drums, "
+                                         r"not \[256, 3\]; for one window add the batch axis"):
+        trio.encode(random_tokens(trio.config, 1)[0])
+
+
+def test_fit_refuses_x_y_pairs_in_one_line():
+    """An autoencoder habit, fit on (x, x): the pair reached the encoder stacked as one
+    [2, B, T, K] tensor and failed in a transpose."""
+    config = tiny_config()
+    model = MusicVAE(config)
+    model.compile_for_training()
+    tokens = scale_melodies(4, config.num_steps)
+    data = tf.data.Dataset.from_tensor_slices((tokens, tokens)).batch(4)
+    with pytest.raises(ValueError, match=r"not \(x, y\) pairs; map the dataset to x"):
+        model.fit(data, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"not \(x, y\) pairs"):
+        model.evaluate(data, verbose=0)

@@ -6,7 +6,8 @@ sampling, trained by Adam with Magenta's learning-rate decay and global-norm cli
 gradient whose global norm is >= 10,000 or not finite is replaced by zeros (Magenta's
 grad_norm_clip_to_zero).
 
-Token tensors are [B, T, K] int32 (K tracks: 1 for melody or drums, 3 for a trio).
+Token tensors are [B, T, K] int32 (K tracks: 1 for melody or drums, 3 for a trio); a
+one-track model also takes [B, T], the layout of `hmvae_tf.music` and the serving client.
 """
 from __future__ import annotations
 
@@ -92,12 +93,37 @@ class MusicVAE(keras.Model):
         return tfd.MultivariateNormalDiag(loc=tf.zeros([z]), scale_diag=tf.ones([z]))
 
     # --- the model ----------------------------------------------------------------------
+    def model_tokens(self, tokens: tf.Tensor | Any) -> tf.Tensor:
+        """Token ids as the layers take them, int32 [B, T, K]. A one-track model also takes
+        [B, T] (a batch of `hmvae_tf.music` windows). Another shape, or float values, is a
+        ValueError naming the shape due, instead of an error from deep inside a layer; the
+        check reads the static shape, so a traced graph gets no extra ops."""
+        tokens = tf.convert_to_tensor(tokens)
+        steps, tracks = self.config.num_steps, len(self.track_classes)
+        given = shape = tokens.shape
+        if shape.rank == 2 and tracks == 1:
+            tokens, shape = tokens[..., None], shape + [1]
+        if shape.rank is not None and (
+                shape.rank != 3 or not shape[1:].is_compatible_with([steps, tracks])):
+            one_track = f" (or [batch, {steps}])" if tracks == 1 else ""
+            single = given.rank == 1 or given.as_list() == [steps, tracks]
+            raise ValueError(
+                f"{self.config.name} takes tokens of shape [batch, {steps}, {tracks}]"
+                f"{one_track}: {self.config.bars} bars of {'/'.join(self.config.tracks)}, not "
+                f"{given.as_list()}"
+                + ("; for one window add the batch axis: tokens[None]" if single else ""))
+        if not tokens.dtype.is_integer:
+            raise ValueError(f"tokens are integer class ids, not {tokens.dtype.name} values")
+        return tf.cast(tokens, tf.int32)
+
     def encode(self, tokens: tf.Tensor, training: bool = False) -> tfd.MultivariateNormalDiag:
-        """q(z|x) for tokens [B, T, K]."""
-        return self.encoder(tokens, training=training)
+        """q(z|x) for tokens [B, T, K] (or [B, T] for one track, `model_tokens`)."""
+        return self.encoder(self.model_tokens(tokens), training=training)
 
     def call(self, tokens, training=False):
-        """Teacher-forced reconstruction logits (per track) from a posterior sample."""
+        """Teacher-forced reconstruction logits (per track: [B, T, C_k] each) from a posterior
+        sample."""
+        tokens = self.model_tokens(tokens)
         z = self.encode(tokens, training=training).sample()
         return self.decoder.teacher_forced_logits(z, tokens, training=training)
 
@@ -113,6 +139,7 @@ class MusicVAE(keras.Model):
         that loop went through instead of running its LSTMs forward again (the tape must not
         record the loop: a compiled loop with float outputs cannot be differentiated).
         """
+        tokens = self.model_tokens(tokens)
         q = self.encode(tokens, training=training)
         z = self.posterior_sample(q)
         inputs, forward = tokens, None
@@ -204,7 +231,7 @@ class MusicVAE(keras.Model):
     # --- training -----------------------------------------------------------------------
     def train_step(self, data):
         """One Adam step on a batch of tokens, clipping the gradient summed over replicas."""
-        tokens = data
+        tokens = tokens_only(data)
         c = self.config
         p_sample = None
         if not self.teacher_forced_training:
@@ -232,7 +259,7 @@ class MusicVAE(keras.Model):
 
     def test_step(self, data):
         """The training terms on a batch without scheduled sampling, for validation."""
-        terms = self.compute_terms(data, training=False)
+        terms = self.compute_terms(tokens_only(data), training=False)
         terms["p_sample"] = tf.constant(0.0)
         return self._update_trackers(terms)
 
@@ -301,6 +328,17 @@ class MusicVAE(keras.Model):
         alpha = tf.linspace(0.0, 1.0, num_steps)
         z = slerp(tf.repeat(mus[:1], num_steps, 0), tf.repeat(mus[1:], num_steps, 0), alpha)
         return self.decode(z, temperature, seed=seed), z
+
+
+def tokens_only(data: Any) -> Any:
+    """The token batch of what fit and evaluate hand a step: a tensor, or Keras' (x,) for
+    arrays. (x, y) pairs are refused in one line: the model reconstructs its input."""
+    tokens, target, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    if target is not None or sample_weight is not None:
+        raise ValueError("MusicVAE reconstructs its input: fit and evaluate take batches of "
+                         "tokens alone, not (x, y) pairs; map the dataset to x, e.g. "
+                         "dataset.map(lambda x, y: x)")
+    return tokens
 
 
 def _multi_worker(strategy) -> bool:
