@@ -54,6 +54,24 @@ def test_round_trip_through_midi_file(tmp_path):
         np.testing.assert_array_equal(back, tokens)
 
 
+
+def test_a_row_of_the_models_output_renders_as_its_track(tmp_path):
+    """MusicVAE gives [B, T, 1] for one track; a row of it, [T, 1], was refused ('tokens must
+    have shape () after the time axis'). Drums render the same way; trio rows stay [T, 3]."""
+    tokens = MEL.from_note_sequence(scale_ns(), 2)
+    row = tokens[:, None]
+    assert MEL.to_note_sequence(row, qpm=97.0) == MEL.to_note_sequence(tokens, qpm=97.0)
+    path = MEL.to_midi(row, tmp_path / "row.mid")
+    np.testing.assert_array_equal(MEL.from_note_sequence(path, 2), tokens)
+    drums = get_representation("drums")
+    hits = np.zeros(32, np.int32)
+    hits[::4] = 1
+    assert drums.to_note_sequence(hits[:, None]) == drums.to_note_sequence(hits)
+    with pytest.raises(ValueError, match=r"shape \(\) after the time axis, got \(32, 2\)"):
+        MEL.to_note_sequence(np.zeros((32, 2), np.int32))
+    with pytest.raises(ValueError, match=r"must have shape \(3,\) after the time axis"):
+        get_representation("trio").to_note_sequence(np.zeros((32, 1), np.int32))
+
 def test_a_written_window_lasts_its_bars_even_when_it_ends_in_a_rest(tmp_path):
     """Players and DAWs take a file's length from its end-of-track events."""
     import mido

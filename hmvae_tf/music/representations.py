@@ -60,8 +60,11 @@ class Representation:
 
     def to_note_sequence(self, tokens: np.ndarray, qpm: float = DEFAULT_QPM, **kwargs: Any
                          ) -> NoteSequence:
-        """Tokens -> NoteSequence in 4/4 at `qpm` (kwargs: program, velocity ...)."""
+        """Tokens -> NoteSequence in 4/4 at `qpm` (kwargs: program, velocity ...). A one-track
+        representation also takes [T, 1], a row of the model's [B, T, K] output."""
         tokens = np.asarray(tokens)
+        if not self.multitrack and tokens.ndim == 2 and tokens.shape[1] == 1:
+            tokens = tokens[:, 0]
         if tokens.shape[1:] != self.token_shape(1)[1:]:
             raise ValueError(f"{self.name} tokens must have shape {self.token_shape(1)[1:]} "
                              f"after the time axis, got {tokens.shape}")
@@ -77,7 +80,7 @@ class Representation:
 
     def to_midi(self, tokens: np.ndarray, path: str | os.PathLike, qpm: float = DEFAULT_QPM,
                 **kwargs: Any) -> Path:
-        """Tokens -> MIDI file."""
+        """Tokens -> MIDI file (the shapes `to_note_sequence` takes)."""
         return midi_io.write_midi(self.to_note_sequence(tokens, qpm, **kwargs), path)
 
 
