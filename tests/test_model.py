@@ -344,6 +344,36 @@ def test_sampling_is_reproducible_and_rows_are_independent():
     assert not np.array_equal(other.numpy()[0], a.numpy()[1])
 
 
+def test_an_int_seed_draws_what_the_served_signatures_draw_for_it():
+    """sample(n, seed=7) failed ('Attempting to slice scalar input'): only per-row seeds
+    [n, 2] worked. An int s now gives row i the seed (s, i), and every interpolation step
+    (s, 0), as the serving client sends them, so Python and a server agree on a seed."""
+    from hmvae_tf.export import ServingModule
+    from hmvae_tf.serving.client import row_seeds
+
+    config = tiny_config()
+    model = built(config)
+    served = ServingModule(model)
+    temps = tf.fill([3], 0.8)
+    tokens, z = model.sample(3, temperature=0.8, seed=7)
+    expected = served.sample(temps, tf.constant(row_seeds(7, 3)))
+    np.testing.assert_array_equal(tokens[..., 0], expected["melody"])
+    np.testing.assert_allclose(z, expected["z"], atol=1e-6)
+    assert len({row.tobytes() for row in tokens.numpy()}) == 3  # rows differ
+    decoded = model.decode(z, temperature=0.8, seed=7)
+    np.testing.assert_array_equal(
+        decoded[..., 0], served.decode(z, temps, tf.constant(row_seeds(7, 3)))["melody"])
+    a, b = scale_melodies(2, config.num_steps, seed=4)
+    steps, zi = model.interpolate(a, b, num_steps=3, temperature=0.8, seed=5)
+    one_seed = np.repeat(row_seeds(5, 1), 3, axis=0)
+    expected = served.interpolate(melody_a=np.repeat(a.T, 3, 0), melody_b=np.repeat(b.T, 3, 0),
+                                  alpha=tf.linspace(0.0, 1.0, 3), temperature=temps,
+                                  seed=tf.constant(one_seed))
+    np.testing.assert_array_equal(steps[..., 0], expected["melody"])
+    np.testing.assert_allclose(zi, expected["z"], atol=1e-5)
+    with pytest.raises(ValueError, match=r"a seed is an int in 0 \.\. 2147483647, not -1"):
+        model.sample(1, seed=-1)
+
 @pytest.mark.parametrize("name", ["hierdec-mel_16bar", "hierdec-trio_16bar"])
 def test_decoding_every_bar_at_once_draws_the_sequential_melodies(name):
     """The parallel-bars decode must reach the sequential decode's tokens exactly. Argmax rows

@@ -8,6 +8,7 @@ stateless random ops).
 """
 from __future__ import annotations
 
+import numbers
 from typing import Callable, Sequence
 
 import tensorflow as tf
@@ -31,6 +32,21 @@ def normal_from_seeds(seeds: tf.Tensor, size: int) -> tf.Tensor:
     """Standard normal [B, size]; row b depends only on seeds[b]."""
     return tf.map_fn(lambda s: tf.random.stateless_normal([size], seed=s), seeds,
                      fn_output_signature=tf.float32)
+
+
+MAX_SEED = 2**31 - 1  # seeds travel as int32
+
+
+def row_seeds(seed: int | tf.Tensor, rows: int | tf.Tensor, same: bool = False) -> tf.Tensor:
+    """Per-row stateless seeds int32 [rows, 2]. An int s gives row i the seed (s, i), or
+    with `same` (s, 0) for every row: the serving client's convention, so a Python call with
+    seed s draws what the served signatures draw for it. Seeds given per row pass through."""
+    if not isinstance(seed, numbers.Integral):
+        return tf.cast(seed, tf.int32)
+    if isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"a seed is an int in 0 .. {MAX_SEED}, not {seed!r}")
+    column = tf.zeros([rows], tf.int32) if same else tf.range(rows, dtype=tf.int32)
+    return tf.stack([tf.fill([rows], tf.constant(seed, tf.int32)), column], -1)
 
 
 def split_seeds(seeds: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

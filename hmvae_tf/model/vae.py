@@ -280,18 +280,21 @@ class MusicVAE(keras.Model):
         return [self.config.num_steps, sum(self.track_classes)]
 
     def decode(self, z: tf.Tensor, temperature: float | tf.Tensor = 0.0,
-               seed: tf.Tensor | None = None, noise: tf.Tensor | None = None,
+               seed: int | tf.Tensor | None = None, noise: tf.Tensor | None = None,
                bars_in_parallel: bool = False) -> tf.Tensor:
         """z [B, Z] -> tokens [B, T, K]. temperature: scalar or [B]; 0 = argmax.
 
         Randomness comes from `noise` (Gumbel, [B, T, sum(C_k)]) if given, else from
-        per-row stateless seeds `seed` [B, 2], else from TF's global generator.
+        per-row stateless seeds `seed` (int32 [B, 2], or an int s: row i gets (s, i), as in
+        the `decode` signature), else from TF's global generator.
         bars_in_parallel (hierarchical models): the same tokens through
         `MusicDecoder.autoregress_bars_in_parallel`, faster for a few rows.
         """
         batch = tf.shape(z)[0]
         temperature = tf.broadcast_to(tf.cast(temperature, tf.float32), [batch])
         if noise is None:
+            if seed is not None:
+                seed = sampling.row_seeds(seed, batch)
             noise = (sampling.gumbel_from_seeds(seed, self.noise_shape) if seed is not None
                      else sampling.gumbel(tf.concat([[batch], self.noise_shape], 0)))
         if not (bars_in_parallel and self.decoder.hierarchical):
@@ -306,27 +309,36 @@ class MusicVAE(keras.Model):
         return self.decoder.autoregress_bars_in_parallel(z, chooser)
 
     def sample(self, n: int, temperature: float | tf.Tensor = 0.5,
-               seed: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
-        """n new sequences from the prior: (tokens [n, T, K], z [n, Z])."""
+               seed: int | tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+        """n new sequences from the prior: (tokens [n, T, K], z [n, Z]).
+
+        seed: an int s gives row i the seed (s, i), as the `sample` signature and the serving
+        client do, so the same s gives the same melodies; or per-row seeds int32 [n, 2];
+        None draws from TF's global generator."""
         if seed is None:
             z = self.prior().sample(n)
             return self.decode(z, temperature), z
-        z_seed, token_seed = sampling.split_seeds(seed)
+        z_seed, token_seed = sampling.split_seeds(sampling.row_seeds(seed, n))
         z = sampling.normal_from_seeds(z_seed, self.config.z_size)
         return self.decode(z, temperature, seed=token_seed), z
 
     def interpolate(self, tokens_a: tf.Tensor, tokens_b: tf.Tensor, num_steps: int = 8,
-                    temperature: float | tf.Tensor = 0.0, seed: tf.Tensor | None = None
+                    temperature: float | tf.Tensor = 0.0, seed: int | tf.Tensor | None = None
                     ) -> tuple[tf.Tensor, tf.Tensor]:
-        """Decodes num_steps points on the great circle between the two posterior means.
+        """Decodes num_steps points on the great circle between the two posterior means:
+        (tokens [num_steps, T, K], z [num_steps, Z]).
 
-        tokens_a, tokens_b: [T, K] or [1, T, K]. The endpoints are reconstructions.
+        tokens_a, tokens_b: one window each, [T], [T, K] or [1, T, K]. The endpoints are
+        reconstructions. seed: an int s gives every step the seed (s, 0), as the serving
+        client's interpolate does (or per-row seeds int32 [num_steps, 2]).
         """
         shape = [self.config.num_steps, len(self.track_classes)]
         pair = tf.stack([tf.reshape(tokens_a, shape), tf.reshape(tokens_b, shape)])
         mus = self.encode(pair).mean()
         alpha = tf.linspace(0.0, 1.0, num_steps)
         z = slerp(tf.repeat(mus[:1], num_steps, 0), tf.repeat(mus[1:], num_steps, 0), alpha)
+        if seed is not None:
+            seed = sampling.row_seeds(seed, num_steps, same=True)
         return self.decode(z, temperature, seed=seed), z
 
 
