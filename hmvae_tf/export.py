@@ -21,7 +21,7 @@ from hmvae_tf.configs import STEPS_PER_BAR, Config
 # The contract's names and the defaults live with the command line, which loads no TensorFlow.
 from hmvae_tf.export_options import (CONFIG_ASSET, MIN_SHARD_ROWS, PARALLEL_BARS_MIN_BYTES,
                                      PARALLEL_BARS_ROWS, SIGNATURES, XLA_DECODE_SHARDS,
-                                     read_metadata, temporary_folder)
+                                     read_metadata, resolve_saved_model, temporary_folder)
 from hmvae_tf.model import precision, sampling
 from hmvae_tf.model.vae import MusicVAE, slerp
 
@@ -241,8 +241,12 @@ def saveable_root(functions: dict) -> tf.Module:
     return root
 
 
-def load_model(saved_model_dir: str) -> MusicVAE:
-    """A Keras MusicVAE rebuilt from an export: its config, and its weights matched by path."""
+def load_model(saved_model: str, version: int | None = None) -> MusicVAE:
+    """A Keras MusicVAE rebuilt from an export: its config, and its weights matched by path.
+
+    saved_model: a version directory, or an export base (its newest version, or `version`),
+    as `--saved_model` and the serving client take them."""
+    saved_model_dir = resolve_saved_model(saved_model, version)
     config = Config.from_json(json.dumps(read_metadata(saved_model_dir)["config"]))
     model = MusicVAE(config)
     model.build()

@@ -259,6 +259,28 @@ def test_load_model_rebuilds_the_keras_model(melody_export):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+def test_load_model_takes_an_export_base_like_saved_model(melody_export, tmp_path):
+    """load_model refused an export base ('... is not an hmvae SavedModel'), which
+    --saved_model and the client take as its newest version; it takes one now, by number
+    (12 is newer than 3), or the version asked for."""
+    import shutil
+
+    _, model, _, path = melody_export
+    base = tmp_path / "base"
+    shutil.copytree(path, base / "12")
+    shutil.copytree(path, base / "3")
+    meta_path = base / "3" / "assets.extra" / export.CONFIG_ASSET
+    meta = json.loads(meta_path.read_text())
+    meta["config"]["z_size"] = 4  # version 3 no longer fits its weights
+    meta_path.write_text(json.dumps(meta))
+    newest = export.load_model(str(base))
+    for a, b in zip(newest.weights, model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(ValueError, match="does not match its config"):
+        export.load_model(str(base), version=3)
+    with pytest.raises(FileNotFoundError, match="has no version 5; it has 3, 12"):
+        export.load_model(str(base), version=5)
+
 @pytest.mark.parametrize("change", ["dec_rnn_size", "z_size"])
 def test_load_model_refuses_an_export_its_config_does_not_fit(melody_export, tmp_path, change):
     import shutil
