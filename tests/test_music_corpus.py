@@ -52,6 +52,17 @@ def test_abc_pickup_gets_correct_downbeats(tmp_path):
     assert (tokens[:12] == 0).all()
 
 
+def test_read_piece_converts_one_abc_tune_as_the_batch_does(tmp_path):
+    """read_piece took MIDI and MusicXML pieces only ('cannot read a 'abc' piece one by
+    one'), though most embedded pieces are ABC tunes; it converts one now, to the
+    NoteSequence the batched conversion gives."""
+    tunes = pieces(tmp_path)
+    batched = dict((p.piece_id, ns) for p, ns in corpus.abc_to_note_sequences(tunes))
+    for tune in (tunes[0], tunes[2]):
+        ns = corpus.read_piece(tune)
+        assert ns.notes and ns.time_signatures == batched[tune.piece_id].time_signatures
+        assert ns.notes == batched[tune.piece_id].notes
+
 def test_abc_three_four_skipped_and_two_four_paired(tmp_path):
     examples, stats = corpus.convert_pieces(("melody", 2, pieces(tmp_path)))
     assert stats["pieces_read"] == 3 and stats["skip/meter_not_4/4_compatible"] == 1

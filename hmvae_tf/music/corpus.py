@@ -295,14 +295,20 @@ def fix_abc2midi_downbeats(ns: NoteSequence) -> NoteSequence:
 
 
 def read_piece(piece: Piece) -> NoteSequence:
-    """NoteSequence of a MusicXML or MIDI piece (ABC goes through abc_to_note_sequences)."""
+    """NoteSequence of one piece of any kind. An ABC tune takes an abc2midi run of its own:
+    for many tunes, `note_sequences` converts them in one run per collection file."""
     if piece.kind == "midi":
         from . import midi_io
         return midi_io.read_midi(piece.path)
     if piece.kind == "musicxml":
         from note_seq import musicxml_reader
         return musicxml_reader.musicxml_file_to_sequence_proto(piece.path)
-    raise ValueError(f"cannot read a {piece.kind!r} piece one by one")
+    if piece.kind == "abc":
+        [(_, result)] = abc_to_note_sequences([piece])
+        if isinstance(result, str):
+            raise ValueError(f"cannot convert ABC tune {piece.piece_id}: {result}")
+        return result
+    raise ValueError(f"unknown piece kind {piece.kind!r}")
 
 
 def note_sequences(pieces: Sequence[Piece]) -> Iterator[tuple[Piece, object]]:
