@@ -508,3 +508,25 @@ def test_fit_refuses_x_y_pairs_in_one_line():
         model.fit(data, epochs=1, verbose=0)
     with pytest.raises(ValueError, match=r"not \(x, y\) pairs"):
         model.evaluate(data, verbose=0)
+
+
+def test_a_keras_file_keeps_the_config_weights_and_optimizer_state(tmp_path):
+    """model.save('m.keras') raised NotImplementedError ('must override get_config()'); the
+    .keras file now rebuilds the same model, which resumes with Adam's state and step."""
+    import keras
+
+    config = tiny_config(extra="z_size=6")
+    model = MusicVAE(config)
+    model.compile_for_training()
+    data = tf.data.Dataset.from_tensor_slices(scale_melodies(8, config.num_steps)).batch(4)
+    model.fit(data, epochs=1, verbose=0)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, MusicVAE) and loaded.config == config
+    assert int(loaded.optimizer.iterations) == 2
+    for a, b in zip(loaded.weights + loaded.optimizer.variables,
+                    model.weights + model.optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    loaded.fit(data, epochs=1, verbose=0)
+    assert int(loaded.optimizer.iterations) == 4

@@ -11,6 +11,7 @@ one-track model also takes [B, T], the layout of `hmvae_tf.music` and the servin
 """
 from __future__ import annotations
 
+import json
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +33,14 @@ tfd = tfp.distributions
 LN2 = math.log(2.0)
 
 
+@keras.saving.register_keras_serializable(package="hmvae")
 class MusicVAE(keras.Model):
     """Encoder q(z|x), prior p(z) = N(0, I), flat or hierarchical decoder p(x|z).
 
     Its weights depend on the config alone, so they exist as soon as it is constructed:
-    `MusicVAE(config)` can fit, sample or `load_weights` at once.
+    `MusicVAE(config)` can fit, sample or `load_weights` at once. `model.save("m.keras")`
+    keeps the config (and the optimizer's state); `keras.models.load_model` rebuilds it in a
+    process that has imported this module.
     """
 
     def __init__(self, config: Config, **kwargs):
@@ -67,6 +71,16 @@ class MusicVAE(keras.Model):
         self.encoder.build((batch, self.config.num_steps, len(self.track_classes)))
         self.decoder.build((batch, self.config.z_size))
         self.built = True
+
+    def get_config(self) -> dict[str, Any]:
+        """The Config as plain JSON values, for Keras' `.keras` files."""
+        return {"config": json.loads(self.config.to_json()), "name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "MusicVAE":
+        """The model a `get_config` dict describes (weights come from the file)."""
+        config = dict(config)
+        return cls(Config.from_json(json.dumps(config.pop("config"))), **config)
 
     def compile_for_training(self, **kwargs: Any) -> None:
         """Adam with Magenta's decay to a floor; clipping happens in train_step."""
