@@ -368,7 +368,7 @@ def _default_attributes_path(args, client) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """`hmvae attribute`: builds the vectors or applies one to a MIDI file; exit status."""
-    from hmvae_tf.serving.client import ClientError, MusicVAEClient
+    from hmvae_tf.serving.client import ClientError
 
     if args.compute:
         problem = model_args.check_model_arguments(args)
@@ -380,12 +380,7 @@ def run(args: argparse.Namespace) -> int:
         problem = model_args.check_model_arguments(args, out=args.out)
     if problem:
         raise CommandError(problem)
-    try:
-        client = MusicVAEClient.connect(server=args.server or None, model=args.model or None,
-                                        saved_model=args.saved_model or None,
-                                        version=args.model_version, timeout=args.timeout)
-    except (ClientError, FileNotFoundError) as err:
-        raise CommandError(str(err))
+    client = model_args.connect(args)
     try:
         with client:
             if args.compute:

@@ -21,6 +21,7 @@ import shutil
 import keras
 import tensorflow as tf
 
+from hmvae_tf import progress
 from hmvae_tf.configs import Config
 from hmvae_tf.model.vae import MusicVAE
 
@@ -286,18 +287,9 @@ class StepProgbar(keras.callbacks.ProgbarLogger):
         done, left = step - self.start_step, max(0, self.num_steps - step)
         line = f"step {step:,}/{self.num_steps:,}"
         if done > 0 and left:
-            line += f", about {_duration((time.monotonic() - self.started) / done * left)} left"
+            seconds_left = (time.monotonic() - self.started) / done * left
+            line += f", about {progress.duration(seconds_left)} left"
         print(line, flush=True)
-
-
-def _duration(seconds: float) -> str:
-    """12 s, 3 min 05 s, 2 h 07 min."""
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 class StepTensorBoard(keras.callbacks.TensorBoard):

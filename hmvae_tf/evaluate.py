@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
@@ -33,6 +32,7 @@ import numpy as np
 from hmvae_tf import arg_types, atomic_files
 from hmvae_tf.configs import STEPS_PER_BAR
 from hmvae_tf.export_options import resolve_saved_model
+from hmvae_tf.progress import Progress, say
 
 # `--max_windows` of `hmvae evaluate` and `hmvae card`: one default, so that a card's test
 # metrics and an evaluate run with the defaults are measured on the same windows.
@@ -78,11 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def evaluate_model(model: MusicVAE, batches: Iterable[np.ndarray], max_windows: int = 0,
-                   progress: bool = True) -> dict:
-    """Reconstruction metrics of `model` over an iterable of [B, T, K] token batches."""
+                   progress: bool = True, total: int | None = None) -> dict:
+    """Reconstruction metrics of `model` over an iterable of [B, T, K] token batches.
+    progress: show how far it is (hmvae_tf.progress) out of `total` windows (default:
+    max_windows; with neither, nothing is shown)."""
     import tensorflow as tf
     import tensorflow_probability as tfp
-    from tqdm import tqdm
 
     config = model.config
 
@@ -109,7 +110,8 @@ def evaluate_model(model: MusicVAE, batches: Iterable[np.ndarray], max_windows: 
     totals = {"tf": np.zeros(cells), "sampled": np.zeros(cells), "ce": 0.0, "kl": 0.0,
               "zeros": 0}
     windows = 0
-    bar = tqdm(total=max_windows or None, unit="window", disable=not progress, leave=False)
+    total = min(total, max_windows) if total and max_windows else (total or max_windows)
+    bar = Progress(total, "evaluating", "window", enabled=progress)
     for tokens in batches:
         if max_windows and windows >= max_windows:
             break
@@ -160,11 +162,12 @@ class Codec:
     tokens are int32 [N, T, K]; latents float32 [N, Z].
     """
 
-    def __init__(self, model, batch_size: int = 128):
+    def __init__(self, model, batch_size: int = 128, progress: bool = False):
         import tensorflow as tf
 
         config = model.config
         self.model, self.config, self.batch_size = model, config, batch_size
+        self.progress = progress  # show how far a long mu() or decode() is
         self.num_steps, self.tracks, self.z_size = config.num_steps, config.tracks, config.z_size
         steps, tracks, classes = config.num_steps, len(config.tracks), sum(config.track_classes)
 
@@ -178,20 +181,23 @@ class Codec:
         self._decode = tf.function(decode, input_signature=[
             tf.TensorSpec([None, config.z_size], tf.float32)])
 
-    def _batched(self, fn, x: np.ndarray) -> np.ndarray:
+    def _batched(self, fn, x: np.ndarray, what: str) -> np.ndarray:
         import tensorflow as tf
 
-        parts = [fn(tf.constant(x[i:i + self.batch_size])).numpy()
-                 for i in range(0, len(x), self.batch_size)]
+        parts = []
+        with Progress(len(x), what, "window", enabled=self.progress) as shown:
+            for i in range(0, len(x), self.batch_size):
+                parts.append(fn(tf.constant(x[i:i + self.batch_size])).numpy())
+                shown.update(len(parts[-1]))
         return np.concatenate(parts) if parts else np.zeros((0,))
 
     def mu(self, tokens: np.ndarray) -> np.ndarray:
         """Posterior means [N, Z] of token windows [N, T, K], a batch at a time."""
-        return self._batched(self._mu, np.asarray(tokens, np.int32))
+        return self._batched(self._mu, np.asarray(tokens, np.int32), "encoding")
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """Tokens [N, T, K] decoded from latents [N, Z] at temperature 0 (argmax)."""
-        return self._batched(self._decode, np.asarray(z, np.float32))
+        return self._batched(self._decode, np.asarray(z, np.float32), "decoding")
 
 
 def slerp_points(mu_a: np.ndarray, mu_b: np.ndarray, num_steps: int) -> np.ndarray:
@@ -336,10 +342,11 @@ def evaluate_all(model: MusicVAE, windows: np.ndarray, batch_size: int = 128,
                  progress: bool = True) -> dict:
     """evaluate_model over `windows` [N, T, K], plus the interpolation metric when asked."""
     batches = (windows[i:i + batch_size] for i in range(0, len(windows), batch_size))
-    result = evaluate_model(model, batches, 0, progress=progress)
+    result = evaluate_model(model, batches, 0, progress=progress, total=len(windows))
     if interpolation_pairs:
         pairs = pick_pairs(windows, interpolation_pairs, seed)
-        result.update(interpolation_metrics(Codec(model, batch_size), windows[pairs[:, 0]],
+        result.update(interpolation_metrics(Codec(model, batch_size, progress),
+                                            windows[pairs[:, 0]],
                                             windows[pairs[:, 1]], interpolation_steps))
     return result
 
@@ -400,15 +407,16 @@ def run(args: argparse.Namespace) -> int:
                            "(its version directories are the other steps)")
     rows = []
     for path, is_export in sources:
+        say(f"loading {path} ...")
         model, config, step, shown = load_any(path, is_export, args.step)
         print(f"evaluating {shown} ({config.name}) on {args.dataset or config.dataset} "
               f"[{args.split}]")
         windows = load_windows(config, args.split, args.data_dir, args.dataset,
                                args.max_windows, args.batch_size)
-        # The progress bar only on a terminal: captured with stdout (`2>&1 | tee log`), its
+        # A bar on a terminal, a few plain lines in a log (`2>&1 | tee log`), where a bar's
         # carriage returns ran into the table's header line.
         result = evaluate_all(model, windows, args.batch_size, args.interpolation_pairs,
-                              args.interpolation_steps, args.seed, progress=sys.stderr.isatty())
+                              args.interpolation_steps, args.seed, progress=True)
         # What was measured travels with the numbers in --json_out.
         rows.append({"model": shown, "config": config.name, "step": step,
                      "dataset": args.dataset or config.dataset, "split": args.split,

@@ -24,6 +24,7 @@ from hmvae_tf.export_options import (CONFIG_ASSET, MIN_SHARD_ROWS, PARALLEL_BARS
                                      read_metadata, resolve_saved_model, temporary_folder)
 from hmvae_tf.model import precision, sampling
 from hmvae_tf.model.vae import MusicVAE, slerp
+from hmvae_tf.progress import Progress
 
 
 class ServingModule:
@@ -197,8 +198,9 @@ class ServingModule:
             lambda: self._posterior(tf.concat([a, b], 0))[0])
 
     # --- tracing ------------------------------------------------------------------------
-    def concrete_functions(self) -> dict:
-        """name -> concrete function with the contract's named inputs."""
+    def concrete_functions(self, shown: Progress | None = None) -> dict:
+        """name -> concrete function with the contract's named inputs; `shown` counts each
+        traced signature."""
         T, Z = self.config.num_steps, self.config.z_size
         rows = tf.TensorSpec([None], tf.float32)
         seed = tf.TensorSpec([None, 2], tf.int32)
@@ -218,6 +220,8 @@ class ServingModule:
             fn = tf.function(getattr(self, name))
             named = {k: tf.TensorSpec(v.shape, v.dtype, name=k) for k, v in spec.items()}
             fns[name] = fn.get_concrete_function(**named)
+            if shown is not None:
+                shown.update()
         fns["serving_default"] = fns["sample"]
         return fns
 
@@ -295,8 +299,9 @@ def export_saved_model(model: MusicVAE, export_base: str, version: int | None = 
                        jit_compile: bool = False, extra_metadata: dict | None = None,
                        decode_shards: int | None = None,
                        parallel_bars_rows: int | None = None,
-                       dtype_policy: str = "float32") -> str:
-    """Writes `<export_base>/<version>/` atomically and returns its path. decode_shards
+                       dtype_policy: str = "float32", progress: bool = False) -> str:
+    """Writes `<export_base>/<version>/` atomically and returns its path (progress: show
+    how far tracing and saving are, on stderr). decode_shards
     and parallel_bars_rows: see ServingModule; they default to XLA_DECODE_SHARDS with
     jit_compile (else 1) and PARALLEL_BARS_ROWS. dtype_policy: the products' dtype in the
     signatures' graphs (`precision.POLICIES`). The metadata records these options as given
@@ -317,10 +322,13 @@ def export_saved_model(model: MusicVAE, export_base: str, version: int | None = 
     shutil.rmtree(tmp, ignore_errors=True)
     model.set_use_cudnn(False)
     try:
-        with precision.policy(dtype_policy):  # the products' dtype is fixed when traced
+        # One stage per traced signature, and saving.
+        shown = Progress(len(SIGNATURES) + 1, "exporting", "stage", enabled=progress)
+        with precision.policy(dtype_policy), shown:  # the products' dtype is fixed when traced
             functions = ServingModule(model, jit_compile, decode_shards,
-                                      parallel_bars_rows).concrete_functions()
+                                      parallel_bars_rows).concrete_functions(shown)
             tf.saved_model.save(saveable_root(functions), tmp, signatures=functions)
+            shown.update()
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
         metadata = {
             "config": json.loads(model.config.to_json()),

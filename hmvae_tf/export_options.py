@@ -155,10 +155,12 @@ def run(args: argparse.Namespace) -> int:
     from hmvae_tf.checkpoints import load_model_at
     from hmvae_tf.cli import CommandError
     from hmvae_tf.export import export_saved_model
+    from hmvae_tf.progress import say
 
     for folder in unfinished_exports(args.export_base):
         print(f"note: {folder} is what an export that did not finish left behind (its "
               "process is gone); servers skip it, delete it to free the room")
+    say(f"loading {args.model_dir} ...")
     model, config, step = load_model_at(args.model_dir)  # the step of the weights read
     try:
         path = export_saved_model(model, args.export_base, args.version, args.jit_compile,
@@ -166,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
                                                   "training_step": step},
                                   decode_shards=getattr(args, "decode_shards", None),
                                   parallel_bars_rows=getattr(args, "parallel_bars_rows", None),
-                                  dtype_policy=args.dtype_policy)
+                                  dtype_policy=args.dtype_policy, progress=True)
     except (tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError) as err:
         # A full disk or a read-only export base, as TensorFlow's file system reports them
         # (not running out of memory, which is a ResourceExhaustedError too).

@@ -33,7 +33,6 @@ import glob
 import json
 import os
 import shlex
-import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -44,6 +43,7 @@ from hmvae_tf.card_files import CARD, EXAMPLES, FIGURES, METRICS, CardFiles
 from hmvae_tf.evaluate import DEFAULT_TEST_WINDOWS
 from hmvae_tf.export_options import (dtype_policy, read_metadata, reproduce_flags,
                                      resolve_saved_model)
+from hmvae_tf.progress import say
 
 if TYPE_CHECKING:
     from hmvae_tf.configs import Config
@@ -687,6 +687,7 @@ def _make_card(args: argparse.Namespace, files: CardFiles, version_dir: str) -> 
     timings = {}
     export_base = files.export_base
     name = args.name or os.path.basename(export_base)
+    say(f"loading {version_dir} ...")
     model, config, step, _ = evaluate.load_any(version_dir, saved_model=True)
     export_meta = read_metadata(version_dir)
     model_dir = args.model_dir or export_meta.get("model_dir", "")
@@ -703,15 +704,14 @@ def _make_card(args: argparse.Namespace, files: CardFiles, version_dir: str) -> 
     tokens, pieces, bars = read_test(dataset, args.data_dir, args.max_windows, config)
     print(f"{name}: evaluating {version_dir} ({config.name}, step {step}) on {len(tokens)} test "
           f"windows of {dataset}")
-    progress = sys.stderr.isatty()
     result = evaluate.evaluate_model(
         model, (tokens[i:i + args.batch_size] for i in range(0, len(tokens), args.batch_size)),
-        progress=progress)
+        total=len(tokens))
     timings["evaluate"] = time.time() - t
     print("  " + ", ".join(f"{k} {v:.4g}" for k, v in result.items()
                        if isinstance(v, float))
           + f" ({timings['evaluate']:.0f} s)")
-    codec = evaluate.Codec(model, args.batch_size)
+    codec = evaluate.Codec(model, args.batch_size, progress=True)
     t = time.time()
     interp = None
     if args.interpolation_pairs:
@@ -730,6 +730,7 @@ def _make_card(args: argparse.Namespace, files: CardFiles, version_dir: str) -> 
     for path in args.compare:
         t = time.time()
         is_export = evaluate.is_export(path)
+        say(f"loading {path} ...")
         other, other_config, other_step, other_shown = evaluate.load_any(path, is_export)
         if (other_config.num_steps, other_config.tracks) != (config.num_steps, config.tracks):
             from hmvae_tf.cli import CommandError
@@ -737,7 +738,7 @@ def _make_card(args: argparse.Namespace, files: CardFiles, version_dir: str) -> 
             raise CommandError(f"{path} models other windows than {name}")
         row = evaluate.evaluate_model(other, (tokens[i:i + args.batch_size]
                                               for i in range(0, len(tokens), args.batch_size)),
-                                      progress=progress)
+                                      total=len(tokens))
         label = os.path.basename(os.path.normpath(path))
         compare.append({"label": label, "path": other_shown, "config": other_config.name,
                         "step": other_step, "hparams": hparams_diff(other_config), **row})

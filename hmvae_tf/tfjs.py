@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from hmvae_tf.cli import CommandError
 from hmvae_tf.export_options import resolve_saved_model
+from hmvae_tf.progress import Progress, say
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -411,11 +412,12 @@ def refuse_foreign_folder(out_dir: str) -> None:
 
 def convert(saved_model: str, out_dir: str, name: str | None = None,
             graphs: Sequence[str] = GRAPHS, quantize: str | None = None,
-            index: str | None = "", verbose: bool = False) -> dict:
+            index: str | None = "", verbose: bool = False, progress: bool = False) -> dict:
     """Converts an exported SavedModel into TF.js graph models; returns the description.
 
     saved_model: a version directory or an export base (newest version). index: the page's
-    model list to update ("" = `index.json` beside out_dir, None = none).
+    model list to update ("" = `index.json` beside out_dir, None = none). progress: say
+    that the model loads, then show how far the conversion is (stderr).
     """
     import tensorflow as tf
 
@@ -427,6 +429,8 @@ def convert(saved_model: str, out_dir: str, name: str | None = None,
         raise ValueError(f"unknown graphs {sorted(unknown)}; choose from {', '.join(GRAPHS)}")
     name = name or os.path.basename(os.path.abspath(out_dir))
     start = time.time()
+    if progress:
+        say(f"loading {saved_model} ...")
     model, meta = load_exported_model(saved_model)
     config = model.config
     module = browser_module(model)
@@ -444,9 +448,12 @@ def convert(saved_model: str, out_dir: str, name: str | None = None,
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     old = None  # where the earlier bundle waits while the new one is renamed into place
+    # Stages: the browser SavedModel, then each graph (a few seconds each).
+    shown = Progress(1 + len(graphs), "converting", "stage", enabled=progress)
     try:
         browser_sm = os.path.join(tmp, "_browser_saved_model")
         tf.saved_model.save(module, browser_sm, signatures=fns)
+        shown.update()
         quantization = {quantize: "*"} if quantize else None
         loaded = tf.saved_model.load(browser_sm)
         info = {}
@@ -474,6 +481,8 @@ def convert(saved_model: str, out_dir: str, name: str | None = None,
                 "outputs": _tensor_info(model_json["signature"]["outputs"]),
                 "nodes": sum(ops.values()),
             }
+            shown.update()
+        shown.close()
         shutil.rmtree(browser_sm)
         sizes = share_weights(tmp, list(graphs))
         description = {
@@ -509,6 +518,7 @@ def convert(saved_model: str, out_dir: str, name: str | None = None,
         if old:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
+        shown.close()
         if old and os.path.exists(old) and not os.path.exists(out_dir):
             os.rename(old, out_dir)  # stopped between the renames: the earlier bundle stays
         shutil.rmtree(tmp, ignore_errors=True)
@@ -664,7 +674,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """`hmvae tfjs`: converts one SavedModel or every export base of a folder; exit status."""
     kwargs = dict(graphs=[g for g in args.graphs.split(",") if g], quantize=args.quantize,
-                  verbose=args.verbose)
+                  verbose=args.verbose, progress=True)
     try:
         if args.saved_models:
             done = convert_all(args.saved_models, args.out, force=args.force, **kwargs)

@@ -139,9 +139,10 @@ class SetupError(RuntimeError):
 
 def prepare(web_root: str, models: str, saved_models: str | None = None, build: bool = True,
             convert: bool = True, log: Callable[[str], object] = print,
-            warn: Callable[[str], object] | None = None) -> None:
+            warn: Callable[[str], object] | None = None, progress: bool = False) -> None:
     """Makes the page servable: builds a missing or stale bundle, converts the export bases
-    under saved_models that have no current browser bundle in models."""
+    under saved_models that have no current browser bundle in models (progress: show how
+    far each conversion is, on stderr)."""
     warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
     bundle = os.path.join(web_root, BUNDLE)
     if not os.path.exists(os.path.join(web_root, "index.html")):
@@ -162,7 +163,7 @@ def prepare(web_root: str, models: str, saved_models: str | None = None, build: 
         from hmvae_tf import tfjs
         if tfjs.export_bases(saved_models):
             try:
-                tfjs.convert_all(saved_models, models, log=log)
+                tfjs.convert_all(saved_models, models, log=log, progress=progress)
             except ImportError as err:  # tensorflowjs is an extra: pip install -e .[tfjs]
                 warn(f"cannot convert {saved_models} for the page ({err}); serving the models "
                      "already converted")
@@ -177,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
     models = os.path.abspath(args.models or os.path.join(web_root, "models"))
     try:
         prepare(web_root, models, args.saved_models, build=not args.no_build,
-                convert=not args.no_convert)
+                convert=not args.no_convert, progress=True)
     except SetupError as err:
         print(f"hmvae web: {err}", file=sys.stderr)
         return 1

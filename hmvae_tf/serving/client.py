@@ -32,6 +32,7 @@ import numpy as np
 from hmvae_tf.arg_types import MAX_SEED
 from hmvae_tf.configs import TRACK_CLASSES
 from hmvae_tf.export_options import SIGNATURES, resolve_saved_model
+from hmvae_tf.progress import Progress
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -446,12 +447,21 @@ def _connect_arguments_problem(server: object, model: object, saved_model: objec
     return None
 
 
+# What a signature's progress line calls the work and its rows.
+_PROGRESS_WORDS = {"sample": ("sampling", "sequence"), "encode": ("encoding", "window"),
+                   "decode": ("decoding", "sequence"), "reconstruct": ("reconstructing", "window"),
+                   "interpolate": ("interpolating", "step")}
+
+
 class MusicVAEClient:
     """MusicVAE's inference API (sample, encode, decode, reconstruct, interpolate) on a backend."""
 
     def __init__(self, backend: Backend, batch_size: int = 64):
         self.backend = backend
         self.batch_size = batch_size
+        # True: a call of several chunks shows how far it is on stderr (hmvae_tf.progress), as
+        # the commands want; off for a library's callers, who print what they choose.
+        self.progress = False
         self._closed = False
         missing = [s for s in SIGNATURES if s not in backend.inputs]
         if missing:
@@ -577,12 +587,15 @@ class MusicVAEClient:
         time: sample(10**9) built a 4 GB temperature array before its first request."""
         seed = _check_int("seed", seed, 0, MAX_SEED)  # int32 on the wire: larger ones alias
         parts = []
-        for start in range(0, n, self.batch_size):
-            stop = min(start + self.batch_size, n)
-            chunk = chunk_inputs(start, stop)
-            chunk["seed"] = (np.repeat(row_seeds(seed, 1), stop - start, axis=0) if same_seed
-                             else row_seeds(seed, stop - start, start))
-            parts.append(self._send(signature, chunk))
+        what, unit = _PROGRESS_WORDS.get(signature, (signature, "row"))
+        with Progress(n, what, unit, enabled=self.progress and n > self.batch_size) as shown:
+            for start in range(0, n, self.batch_size):
+                stop = min(start + self.batch_size, n)
+                chunk = chunk_inputs(start, stop)
+                chunk["seed"] = (np.repeat(row_seeds(seed, 1), stop - start, axis=0)
+                                 if same_seed else row_seeds(seed, stop - start, start))
+                parts.append(self._send(signature, chunk))
+                shown.update(stop - start)
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     def _send(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -12,6 +12,7 @@ import os
 from hmvae_tf import arg_types
 from hmvae_tf.cli import CommandError
 from hmvae_tf.configs import STEPS_PER_BAR
+from hmvae_tf.progress import Progress
 from hmvae_tf.serving import model_args
 
 
@@ -58,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`hmvae sample` / `hmvae interpolate`: MIDI files in --out; exit status."""
-    from hmvae_tf.serving.client import ClientError, MusicVAEClient
+    from hmvae_tf.serving.client import ClientError
 
     for path in getattr(args, "midi_a", None), getattr(args, "midi_b", None):
         if path is not None and not os.path.isfile(path):
@@ -66,12 +67,7 @@ def run(args: argparse.Namespace) -> int:
     problem = model_args.check_model_arguments(args, out=args.out)
     if problem:
         raise CommandError(problem)
-    try:
-        client = MusicVAEClient.connect(server=args.server or None, model=args.model or None,
-                                        saved_model=args.saved_model or None,
-                                        version=args.model_version, timeout=args.timeout)
-    except ClientError as err:
-        raise CommandError(str(err))
+    client = model_args.connect(args)
     try:
         with client:
             if args.command == "sample":
@@ -91,6 +87,11 @@ def _write(rep, tokens, path: str, qpm: float, files: list, replaced: list) -> o
     music_adapter.write_output(ns, path, replaced)
     files.append((path, len(ns.notes)))
     return ns
+
+
+def _writing(count: int) -> Progress:
+    """The progress of writing `count` MIDI files (1000 take about 7 s)."""
+    return Progress(count, "writing", "MIDI file")
 
 
 def _of(index: int, total: int) -> str:
@@ -122,10 +123,12 @@ def _sample(client, args) -> int:
     label = model_args.model_label(args)
     qpm = args.qpm or music_adapter.DEFAULT_QPM
     files, replaced = [], []
-    for i, row in enumerate(tokens):
-        name = (f"{label}_sample_t{args.temperature:g}_seed{args.seed}"
-                f"{music_adapter.qpm_tag(qpm)}_{_of(i, len(tokens))}.mid")
-        _write(rep, row, os.path.join(args.out, name), qpm, files, replaced)
+    with _writing(len(tokens)) as shown:
+        for i, row in enumerate(tokens):
+            name = (f"{label}_sample_t{args.temperature:g}_seed{args.seed}"
+                    f"{music_adapter.qpm_tag(qpm)}_{_of(i, len(tokens))}.mid")
+            _write(rep, row, os.path.join(args.out, name), qpm, files, replaced)
+            shown.update()
     _report(client, files, f"sampled {len(tokens)} at temperature {args.temperature:g}, "
                            f"seed {args.seed}")
     music_adapter.say_replaced(replaced)
@@ -168,9 +171,12 @@ def _interpolate(client, args) -> int:
               + (tags[0] if tags[0] == tags[1] else f"_a{tags[0]}_b{tags[1]}")
               + music_adapter.qpm_tag(qpm))
     files, sequences, replaced = [], [], []
-    for i, row in enumerate(tokens):
-        name = f"{prefix}_{_of(i, len(tokens))}.mid"
-        sequences.append(_write(rep, row, os.path.join(args.out, name), qpm, files, replaced))
+    with _writing(len(tokens)) as shown:
+        for i, row in enumerate(tokens):
+            name = f"{prefix}_{_of(i, len(tokens))}.mid"
+            sequences.append(_write(rep, row, os.path.join(args.out, name), qpm, files,
+                                    replaced))
+            shown.update()
     whole = music_adapter.concatenate(sequences)
     path = os.path.join(args.out, f"{prefix}_all.mid")
     music_adapter.write_output(whole, path, replaced)

@@ -6,8 +6,12 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from typing import TYPE_CHECKING
 
 from hmvae_tf import arg_types
+
+if TYPE_CHECKING:
+    from hmvae_tf.serving.client import MusicVAEClient
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, timeout: float) -> None:
@@ -91,3 +95,22 @@ def file_name_part(text: str) -> str:
     """`text` with every character but letters, digits and `.+-_` replaced by `_`, so it can go
     into a file name on any system (no path separators, none of Windows' `<>:"|?*`)."""
     return re.sub(r"[^\w.+-]", "_", text)
+
+
+def connect(args: argparse.Namespace) -> "MusicVAEClient":
+    """The client the checked model flags name, with progress shown on stderr; says on
+    stderr that an in-process model is loading (TensorFlow and the SavedModel: seconds)."""
+    from hmvae_tf.cli import CommandError
+    from hmvae_tf.progress import say
+    from hmvae_tf.serving.client import ClientError, MusicVAEClient
+
+    if args.saved_model:
+        say(f"loading {args.saved_model} ...")
+    try:
+        client = MusicVAEClient.connect(server=args.server or None, model=args.model or None,
+                                        saved_model=args.saved_model or None,
+                                        version=args.model_version, timeout=args.timeout)
+    except (ClientError, FileNotFoundError) as err:
+        raise CommandError(str(err))
+    client.progress = True
+    return client
