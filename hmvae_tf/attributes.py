@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import numpy as np
 
 from hmvae_tf import arg_types
-from hmvae_tf.cli import CommandError
+from hmvae_tf.cli import CommandError, UsageError
 from hmvae_tf.configs import STEPS_PER_BAR
 from hmvae_tf.serving import model_args
 
@@ -371,15 +371,13 @@ def run(args: argparse.Namespace) -> int:
     from hmvae_tf.serving.client import ClientError
 
     if args.compute:
-        problem = model_args.check_model_arguments(args)
+        model_args.check_model_arguments(args)
     elif not args.midi:
-        problem = "give an input MIDI file (or --compute to build the vectors)"
+        raise UsageError("give an input MIDI file (or --compute to build the vectors)")
     elif not os.path.isfile(args.midi):
-        problem = f"{args.midi}: no such file"
+        raise CommandError(f"{args.midi}: no such file")
     else:
-        problem = model_args.check_model_arguments(args, out=args.out)
-    if problem:
-        raise CommandError(problem)
+        model_args.check_model_arguments(args, out=args.out)
     client = model_args.connect(args)
     try:
         with client:
@@ -394,9 +392,10 @@ def _compute(client, args) -> int:
     meta = _saved_model_meta(args.saved_model) if args.saved_model else {}
     dataset = args.dataset or meta.get("config", {}).get("dataset")
     if not dataset:
-        raise CommandError("--dataset is needed (the model's dataset is known only for --saved_model)")
+        raise UsageError("--dataset is needed (the model's dataset is known only for "
+                         "--saved_model)")
     if args.server and not args.attributes:
-        raise CommandError("with --server, say where to write the vectors: --attributes=<file>")
+        raise UsageError("with --server, say where to write the vectors: --attributes=<file>")
     path = args.attributes or os.path.join(args.saved_model, "assets.extra", ATTRIBUTES_FILE)
     if os.path.exists(path) and not args.force:
         raise CommandError(f"{path} already holds attribute vectors; pass --force to replace them, "

@@ -20,8 +20,20 @@ from hmvae_tf.configs import ConfigError
 
 class CommandError(Exception):
     """A mistake the user can put right, said in one line: `hmvae <command>: error: <what>`,
-    exit status 1 (argparse's usage errors exit with 2)."""
+    exit status 1: the command line is fine, but the work cannot be done (a missing file or
+    model, a server that does not answer, a full disk)."""
 
+
+class UsageError(CommandError):
+    """A command line that cannot work whatever is on disk: flags that exclude each other, or
+    a flag without the one it needs. One line, and exit status 2, as argparse's own usage
+    errors (an unknown flag, a bad number, two flags of a mutually exclusive group)."""
+
+
+# Exit statuses of every command: 0 done; 1 the work failed (CommandError, a missing file, a
+# full disk); 2 the command line is wrong (argparse's errors, UsageError, ConfigError); 130
+# after Ctrl-C and 143 after SIGTERM (stop_signals).
+RUNTIME_ERROR, USAGE_ERROR = 1, 2
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -119,15 +131,17 @@ def main(argv: list[str] | None = None) -> int:
         return stop_signals.exit_status(stop)
     except CommandError as err:
         print(f"hmvae {args.command}: error: {err}", file=sys.stderr)
-        return 1
-    except (FileNotFoundError, FileExistsError, ConfigError) as err:
-        # A missing dataset, model directory, checkpoint or SavedModel, an export version that
-        # exists, an unknown config or a bad --hparams value: the message says what to do, so
-        # the user gets it without a traceback.
+        return USAGE_ERROR if isinstance(err, UsageError) else RUNTIME_ERROR
+    except ConfigError as err:  # an unknown --config or a bad --hparams value: usage
+        print(f"hmvae {args.command}: error: {err}", file=sys.stderr)
+        return USAGE_ERROR
+    except (FileNotFoundError, FileExistsError) as err:
+        # A missing dataset, model directory, checkpoint or SavedModel, or an export version
+        # that exists: the message says what to do, so the user gets it without a traceback.
         filename = getattr(err, "filename", None)
         print(f"hmvae {args.command}: error: {getattr(err, 'strerror', None) or err}"
               + (f": {filename}" if filename else ""), file=sys.stderr)
-        return 2
+        return RUNTIME_ERROR
     except OSError as err:
         if err.errno not in _USER_FIXABLE_ERRNOS:
             raise
@@ -135,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         # would bury the one line that says which file.
         print(f"hmvae {args.command}: error: {err.strerror or err}"
               + (f": {err.filename}" if err.filename else ""), file=sys.stderr)
-        return 1
+        return RUNTIME_ERROR
 
 
 if __name__ == "__main__":

@@ -395,16 +395,14 @@ def format_per_bar_table(rows: list[dict]) -> str:
 def run(args: argparse.Namespace) -> int:
     """`hmvae evaluate`: prints (and with --json_out writes) the metrics table; exit status."""
     sources = [(p, False) for p in args.model_dir] + [(p, True) for p in args.saved_model]
+    from hmvae_tf.cli import UsageError
+
     if not sources:
-        from hmvae_tf.cli import CommandError
-
-        raise CommandError("give at least one --model_dir or --saved_model")
+        raise UsageError("give at least one --model_dir or --saved_model")
     if args.step is not None and not args.model_dir:
-        from hmvae_tf.cli import CommandError
-
         # It was ignored: the table showed the export's own step as if asked for.
-        raise CommandError("--step picks a --model_dir checkpoint; an export holds one step "
-                           "(its version directories are the other steps)")
+        raise UsageError("--step picks a --model_dir checkpoint; an export holds one step "
+                         "(its version directories are the other steps)")
     rows = []
     for path, is_export in sources:
         say(f"loading {path} ...")

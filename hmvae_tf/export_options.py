@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import re
+import sys
 
 from hmvae_tf import arg_types
 
@@ -159,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
 
     for folder in unfinished_exports(args.export_base):
         print(f"note: {folder} is what an export that did not finish left behind (its "
-              "process is gone); servers skip it, delete it to free the room")
+              "process is gone); servers skip it, delete it to free the room", file=sys.stderr)
     say(f"loading {args.model_dir} ...")
     model, config, step = load_model_at(args.model_dir)  # the step of the weights read
     try:

@@ -33,6 +33,7 @@ import glob
 import json
 import os
 import shlex
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -693,7 +694,8 @@ def _make_card(args: argparse.Namespace, files: CardFiles, version_dir: str) -> 
     model_dir = args.model_dir or export_meta.get("model_dir", "")
     trained = load_config(model_dir) if model_dir else None
     if trained is not None and trained != config:
-        print(f"warning: {model_dir}/config.json differs from the export's config")
+        print(f"warning: {model_dir}/config.json differs from the export's config",
+              file=sys.stderr)
     if step is None and model_dir:
         step = checkpoint_step(model_dir)
     dataset = args.dataset or config.dataset
@@ -848,13 +850,16 @@ def _make_card(args: argparse.Namespace, files: CardFiles, version_dir: str) -> 
 
 def run(args: argparse.Namespace) -> int:
     """`hmvae card`: writes a model card (or prints the --summary table); exit status."""
+    from hmvae_tf.cli import UsageError
+
     if args.summary:
+        if args.export_base or args.model_dir:  # they were ignored: no card was written
+            raise UsageError("--summary prints the metrics of the cards already written; "
+                             "to write one, give --export_base (and --model_dir) without it")
         print(summary_table(args.summary))
         return 0
     if not args.export_base:
-        from hmvae_tf.cli import CommandError
-
-        raise CommandError("give --export_base (and --model_dir), or --summary=<folder>")
+        raise UsageError("give --export_base (and --model_dir), or --summary=<folder>")
     try:
         metrics = make_card(args)
     except OSError as err:

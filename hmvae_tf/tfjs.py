@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from hmvae_tf.cli import CommandError
+from hmvae_tf.cli import CommandError, UsageError
 from hmvae_tf.export_options import resolve_saved_model
 from hmvae_tf.progress import Progress, say
 
@@ -673,6 +673,14 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`hmvae tfjs`: converts one SavedModel or every export base of a folder; exit status."""
+    # Flags for the other mode were ignored without a word.
+    if args.saved_models and (args.name or args.index):
+        raise UsageError(f"{'--name' if args.name else '--index'} is for one --saved_model; "
+                         "with --saved_models each bundle is named after its export base and "
+                         "listed in <out>/index.json")
+    if args.saved_model and args.force:
+        raise UsageError("--force is for --saved_models, which skips bundles that are current; "
+                         "--saved_model always converts")
     kwargs = dict(graphs=[g for g in args.graphs.split(",") if g], quantize=args.quantize,
                   verbose=args.verbose, progress=True)
     try:

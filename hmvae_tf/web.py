@@ -180,8 +180,9 @@ def run(args: argparse.Namespace) -> int:
         prepare(web_root, models, args.saved_models, build=not args.no_build,
                 convert=not args.no_convert, progress=True)
     except SetupError as err:
-        print(f"hmvae web: {err}", file=sys.stderr)
-        return 1
+        from hmvae_tf.cli import CommandError
+
+        raise CommandError(str(err)) from None  # "hmvae web: error: ...", as every command
     server = make_server(web_root, models, args.host, args.port, quiet=args.quiet)
     host, port = server.server_address[:2]
     print(f"serving {web_root} (models: {models}) at http://{host}:{port}/  (Ctrl-C stops)",

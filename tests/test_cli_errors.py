@@ -78,19 +78,19 @@ def test_amounts_are_kept_once_in_order():
 
 
 @pytest.mark.parametrize("command", [["sample"], ["interpolate", "A", "A"], ["attribute", "A"]])
-@pytest.mark.parametrize("extra, message", [
-    (["--model=mel_16bar"], "with --saved_model leave it out"),
-    (["--out=FILE"], "is a file, not a directory"),
-    (["--out=FILE/sub"], "FILE is a file, not a directory"),
+@pytest.mark.parametrize("extra, message, status", [
+    (["--model=mel_16bar"], "with --saved_model leave it out", 2),  # a usage error
+    (["--out=FILE"], "is a file, not a directory", 1),
+    (["--out=FILE/sub"], "FILE is a file, not a directory", 1),
 ])
 def test_model_commands_refuse_contradictory_flags_before_loading(command, extra, message,
-                                                                   tmp_path, capsys):
+                                                                   status, tmp_path, capsys):
     (tmp_path / "FILE").write_text("not a directory")
     (tmp_path / "A").write_text("an input that exists")
     argv = [*command, "--saved_model=no/such/model", *extra]
     argv = [a.replace("FILE", str(tmp_path / "FILE")).replace("A", str(tmp_path / "A"))
             if a in ("A", "--out=FILE", "--out=FILE/sub") else a for a in argv]
-    assert cli.main(argv) == 1
+    assert cli.main(argv) == status
     err = capsys.readouterr().err
     assert message.replace("FILE", str(tmp_path / "FILE")) in err
     assert err.startswith(f"hmvae {command[0]}: error: ")  # as every command says it
@@ -145,7 +145,7 @@ def test_a_version_label_is_refused_in_process(command, tmp_path, capsys):
     (tmp_path / "A").write_text("an input that exists")
     argv = [str(tmp_path / "A") if a == "A" else a for a in command]
     assert cli.main([*argv, "--saved_model=no/such/model", "--model_version=stable",
-                     f"--out={tmp_path}"]) == 1
+                     f"--out={tmp_path}"]) == 2
     assert capsys.readouterr().err == (
         f"hmvae {command[0]}: error: --model_version=stable is a version label, which only a "
         "--server's model config defines; with --saved_model give a version number\n")
@@ -257,6 +257,6 @@ def test_every_help_answers_without_loading_tensorflow():
 
 def test_evaluate_step_needs_a_model_dir(capsys):
     """--step with only --saved_model was ignored: the export's own step was measured."""
-    assert cli.main(["evaluate", "--saved_model=no/such/model", "--step=500"]) == 1
+    assert cli.main(["evaluate", "--saved_model=no/such/model", "--step=500"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("hmvae evaluate: error: --step picks a --model_dir checkpoint")

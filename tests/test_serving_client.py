@@ -229,7 +229,7 @@ def test_command_errors(hmvae_server, model_repo, tmp_path, capsys):
                            f"--out={tmp_path}")
     assert code == 1 and "model 'nope' not found" in err
     code, _, err = run_cli(capsys, "sample", f"--out={tmp_path}")
-    assert code == 1 and "either --server" in err
+    assert code == 2 and "either --server" in err  # a usage error
     code, _, err = run_cli(capsys, "sample", "--server=localhost", "--model=mel",
                            f"--out={tmp_path}")
     assert code == 1 and "needs a port, host:port" in err

@@ -64,9 +64,7 @@ def run(args: argparse.Namespace) -> int:
     for path in getattr(args, "midi_a", None), getattr(args, "midi_b", None):
         if path is not None and not os.path.isfile(path):
             raise CommandError(f"{path}: no such file")
-    problem = model_args.check_model_arguments(args, out=args.out)
-    if problem:
-        raise CommandError(problem)
+    model_args.check_model_arguments(args, out=args.out)
     client = model_args.connect(args)
     try:
         with client:

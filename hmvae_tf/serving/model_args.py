@@ -33,30 +33,32 @@ def add_model_arguments(parser: argparse.ArgumentParser, timeout: float) -> None
                    help="seconds to wait for each gRPC call")
 
 
-def check_model_arguments(args: argparse.Namespace, out: str | None = None) -> str | None:
-    """What is wrong with the model flags (and with the --out folder, if given), or None;
-    resolves args.saved_model to a version directory. Contradictions first: they cost
-    nothing to find."""
+def check_model_arguments(args: argparse.Namespace, out: str | None = None) -> None:
+    """Raises a UsageError for model flags that contradict each other and a CommandError for
+    a missing model (or an --out folder that cannot hold files, if given); resolves
+    args.saved_model to a version directory. Contradictions first: they cost nothing to find."""
+    from hmvae_tf.cli import CommandError, UsageError
     from hmvae_tf.export_options import resolve_saved_model
 
     if bool(args.server) == bool(args.saved_model):
-        return "give either --server=host:port with --model=name, or --saved_model=dir"
+        raise UsageError("give either --server=host:port with --model=name, or "
+                         "--saved_model=dir")
     if args.server and not args.model:
-        return "--server needs --model=<name> (the model's name in models.config)"
+        raise UsageError("--server needs --model=<name> (the model's name in models.config)")
     if args.saved_model and args.model:
-        return "--model names a model on a --server; with --saved_model leave it out"
+        raise UsageError("--model names a model on a --server; with --saved_model leave it out")
     if args.saved_model and isinstance(args.model_version, str):
-        return (f"--model_version={args.model_version} is a version label, which only a "
-                "--server's model config defines; with --saved_model give a version number")
+        raise UsageError(f"--model_version={args.model_version} is a version label, which only "
+                         "a --server's model config defines; with --saved_model give a version "
+                         "number")
     problem = out_dir_problem(out) if out is not None else None
     if problem:
-        return problem
+        raise CommandError(problem)
     if args.saved_model:
         try:
             args.saved_model = resolve_saved_model(args.saved_model, args.model_version)
         except FileNotFoundError as err:
-            return str(err)
-    return None
+            raise CommandError(str(err)) from None
 
 
 def out_dir_problem(path: str) -> str | None:
