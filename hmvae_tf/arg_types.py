@@ -107,6 +107,15 @@ def per_input(minimum: int) -> Callable[[str], tuple[int, int]]:
     return parse
 
 
+# Help texts of the flags several commands share, so that each reads the same everywhere.
+DATA_DIR_HELP = "TFDS data_dir (default: TFDS's, ~/tensorflow_datasets)"
+DATASET_HELP = "TFDS name/config (default: the model's, from its config)"
+SEED_HELP = f"seed, 0..{MAX_SEED}: the same seed gives the same output"
+TEMPERATURE_HELP = "softmax temperature; 0 = argmax (deterministic)"
+MEASURE_BATCH_HELP = ("windows per model call while measuring (the results do not depend on "
+                      "it; lower it to use less memory)")
+
+
 def tfds_data_dir(text: str) -> str:
     """A TFDS data_dir. TFDS takes a given data_dir as it is, and the shell leaves `~` after
     `--data_dir=` unexpanded, so `--data_dir=~/tensorflow_datasets` meant a folder named `~`

@@ -303,7 +303,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help=f"attribute vector to apply ({', '.join(DEFINITIONS)})")
     parser.add_argument("--amount", type=arg_types.finite_floats, default="1.0",
                         help="multiple of the vector to add; a comma list writes one file each")
-    model_args.add_model_arguments(parser, timeout=120.0)
+    model_args.add_model_arguments(parser)
     g = parser.add_argument_group("attribute vectors")
     g.add_argument("--attributes", default="",
                    help=f"attributes JSON (default: <version>/assets.extra/{ATTRIBUTES_FILE})")
@@ -314,8 +314,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                    help="melody models: take the input's line from this instrument (MIDI track "
                    "or channel, as printed); default: the one with the most notes")
     g.add_argument("--temperature", type=arg_types.non_negative_float, default=0.0,
-                   help="decoding temperature; 0 = argmax (deterministic)")
-    g.add_argument("--seed", type=arg_types.seed, default=0, help="seed (temperature > 0)")
+                   help=arg_types.TEMPERATURE_HELP)
+    g.add_argument("--seed", type=arg_types.seed, default=0,
+                   help=arg_types.SEED_HELP + " (with --temperature > 0)")
     g.add_argument("--qpm", type=arg_types.qpm, default=None,
                    help="tempo of the written MIDI files (quarter notes per minute); default: "
                    "the input's tempo at its window (120 if the file sets none); a tempo "
@@ -324,9 +325,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     g = parser.add_argument_group("compute")
     g.add_argument("--compute", action="store_true",
                    help="build the vectors (and measure them) instead of applying one")
-    g.add_argument("--dataset", default="",
-                   help="TFDS name/config (default: the export's config dataset)")
-    g.add_argument("--data_dir", type=arg_types.tfds_data_dir, default=None, help="TFDS data_dir")
+    g.add_argument("--dataset", default=None, help=arg_types.DATASET_HELP)
+    g.add_argument("--data_dir", type=arg_types.tfds_data_dir, default=None,
+                   help=arg_types.DATA_DIR_HELP)
     g.add_argument("--split", default="train", help="split the vectors come from")
     g.add_argument("--max_windows", type=arg_types.int_at_least(0), default=20000,
                    help="windows of --split to encode (the first ones; 0: all)")

@@ -54,27 +54,30 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         "newest version); repeatable, and combinable with --model_dir. Its "
                         "weights are measured in a float32 model, whatever the export's "
                         "--jit_compile or --dtype_policy (as its card says)")
-    parser.add_argument("--step", type=int, default=None,
-                        help="evaluate each --model_dir's checkpoint of this global step "
-                        "instead of its newest (it must still be kept)")
+    parser.add_argument("--step", type=arg_types.int_at_least(0), default=None,
+                        help="evaluate each --model_dir's checkpoint of this global step (it "
+                        "must still be kept; default: the newest)")
     parser.add_argument("--split", default="test", help="dataset split")
-    parser.add_argument("--dataset", default=None, help="TFDS name/config (default: the model's)")
+    parser.add_argument("--dataset", default=None, help=arg_types.DATASET_HELP)
     parser.add_argument("--data_dir", type=arg_types.tfds_data_dir, default=None,
-                        help="TFDS data_dir")
+                        help=arg_types.DATA_DIR_HELP)
     parser.add_argument("--max_windows", type=arg_types.int_at_least(0),
                         default=DEFAULT_TEST_WINDOWS,
                         help="evaluate at most this many windows (0: the whole split)")
     parser.add_argument("--batch_size", type=arg_types.int_at_least(1), default=128,
-                        help="windows per batch when measuring (memory, not results)")
+                        help=arg_types.MEASURE_BATCH_HELP)
     parser.add_argument("--interpolation_pairs", type=arg_types.int_at_least(0), default=0,
                         help="also measure interpolations between this many random pairs of "
                         "the evaluated windows (0: no)")
     parser.add_argument("--interpolation_steps", type=arg_types.int_at_least(3), default=11,
                         help="points per interpolation, endpoints included")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the interpolation pairs")
+    parser.add_argument("--seed", type=arg_types.seed, default=0,
+                        help=arg_types.SEED_HELP + " (here: the interpolation pairs)")
     parser.add_argument("--per_bar", action="store_true",
                         help="also print the teacher-forced and sampled accuracy of each bar")
-    parser.add_argument("--json_out", default=None, help="also write the results as JSON here (folders created if missing)")
+    parser.add_argument("--json_out", default=None,
+                        help="also write the results as JSON to this file (folders created if "
+                        "missing; default: none)")
 
 
 def evaluate_model(model: MusicVAE, batches: Iterable[np.ndarray], max_windows: int = 0,

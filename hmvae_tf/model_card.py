@@ -54,14 +54,17 @@ if TYPE_CHECKING:
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     """The flags of `hmvae card`."""
     parser.add_argument("--model_dir", default="",
-                        help="training directory of the model (config, history.csv, logs/)")
+                        help="training directory of the model (config, history.csv, logs/; "
+                        "default: the one the export recorded)")
     parser.add_argument("--export_base", default="",
-                        help="export base (saved_models/<name>); its newest version is measured")
-    parser.add_argument("--version", type=int, default=None, help="measure this version")
+                        help="export base (saved_models/<name>) whose model is measured and "
+                        "where the card goes (required, unless --summary)")
+    parser.add_argument("--version", type=arg_types.int_at_least(0), default=None,
+                        help="measure this version of --export_base (default: the newest)")
     parser.add_argument("--name", default="", help="model name (default: the export base's)")
-    parser.add_argument("--dataset", default="", help="TFDS name/config (default: the config's)")
+    parser.add_argument("--dataset", default=None, help=arg_types.DATASET_HELP)
     parser.add_argument("--data_dir", type=arg_types.tfds_data_dir, default=None,
-                        help="TFDS data_dir")
+                        help=arg_types.DATA_DIR_HELP)
     parser.add_argument("--max_windows", type=arg_types.int_at_least(0),
                         default=DEFAULT_TEST_WINDOWS,
                         help="test windows to evaluate (the first ones; 0: the whole split)")
@@ -69,11 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help="random test pairs for the interpolation metric")
     parser.add_argument("--interpolation_steps", type=arg_types.int_at_least(3), default=11,
                         help="points per interpolation, endpoints included")
-    parser.add_argument("--attribute_windows", type=int, default=None,
+    parser.add_argument("--attribute_windows", type=arg_types.int_at_least(1), default=None,
                         help="training windows the attribute vectors come from (default: "
                         "10000 for 2-bar models, 4000 for longer ones, whose encoder costs 8x "
                         "more per window)")
-    parser.add_argument("--attribute_test_windows", type=int, default=None,
+    parser.add_argument("--attribute_test_windows", type=arg_types.int_at_least(0),
+                        default=None,
                         help="test windows the attribute vectors are measured on (default: 500 "
                         "for 2-bar models, 200 for longer ones)")
     parser.add_argument("--compare", action="append", default=[],
@@ -82,17 +86,18 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--samples", type=arg_types.int_at_least(1), default=4,
                         help="samples in samples.png")
     parser.add_argument("--temperature", type=arg_types.non_negative_float, default=0.5,
-                        help="sampling temperature")
-    parser.add_argument("--seed", type=int, default=0, help="seed of samples and pairs")
+                        help=arg_types.TEMPERATURE_HELP + " (here: samples.png)")
+    parser.add_argument("--seed", type=arg_types.seed, default=0,
+                        help=arg_types.SEED_HELP + " (here: the samples and pairs)")
     parser.add_argument("--batch_size", type=arg_types.int_at_least(1), default=128,
-                        help="windows per model call while measuring (the figures do not "
-                             "depend on it; lower it to use less memory)")
+                        help=arg_types.MEASURE_BATCH_HELP)
     parser.add_argument("--train_flags", default="",
                         help="training flags the card cannot know, for the reproduce command "
-                        "(e.g. \"--seed=1 --eval_batches=8\")")
+                        "(e.g. \"--seed=1 --eval_batches=8\"; default: none)")
     parser.add_argument("--summary", default="",
                         help="instead: print one markdown table of the metrics.json of every "
-                        "export base under this folder (e.g. saved_models)")
+                        "export base under this folder (e.g. saved_models; default: write a "
+                        "card)")
 
 
 # --- facts about the model, its data and its training ----------------------------------------

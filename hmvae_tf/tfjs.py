@@ -657,15 +657,15 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         "bundle; a folder with other files is refused (with --saved_models: "
                         "the models folder, one bundle per model inside it)")
     parser.add_argument("--name", default=None,
-                        help="model name shown by the page; the output folder's name if not given")
+                        help="model name shown by the page (default: the output folder's name)")
     parser.add_argument("--index", default="",
-                        help="the page's model list to update ('' = index.json beside --out; "
-                        "'none' = no list)")
+                        help="the page's model list to update ('none' = no list; default: "
+                        "index.json beside --out)")
     parser.add_argument("--graphs", default=",".join(GRAPHS),
                         help="functions to convert, comma separated")
     parser.add_argument("--quantize", choices=["float16", "uint16", "uint8"], default=None,
                         help="store weights quantized (smaller download, argmax may differ "
-                        "slightly from the SavedModel)")
+                        "slightly from the SavedModel; default: float32, as exported)")
     parser.add_argument("--force", action="store_true",
                         help="with --saved_models: convert even when a bundle is current")
     parser.add_argument("--verbose", action="store_true", help="show the converter's output")

@@ -31,10 +31,11 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     """The flags of `hmvae train`."""
-    parser.add_argument("--config", help="named config (e.g. cat-mel_2bar_small); optional "
-                        "when --model_dir already holds a model, which then resumes")
+    parser.add_argument("--config", help="named config (e.g. cat-mel_2bar_small); default: "
+                        "the one --model_dir already holds, which then resumes")
     parser.add_argument("--hparams", default="",
-                        help="overrides, e.g. batch_size=64,enc_rnn_size=[256],z_size=128")
+                        help="overrides of the config, e.g. "
+                        "batch_size=64,enc_rnn_size=[256],z_size=128 (default: none)")
     parser.add_argument("--model_dir", required=True,
                         help="where config, checkpoints, TensorBoard logs and history go")
     parser.add_argument("--dataset", default=None,
@@ -42,8 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         "hmvae_notesequences/mel_2bar); a new model records it in its "
                         "config.json, which evaluate, card and a resume then read")
     parser.add_argument("--data_dir", type=arg_types.tfds_data_dir, default=None,
-                        help="TFDS data_dir (default: TFDS's); its newest version of the "
-                        "dataset is read")
+                        help=arg_types.DATA_DIR_HELP + "; its newest version of the dataset "
+                        "is read")
     parser.add_argument("--num_steps", type=arg_types.int_at_least(1), default=50_000,
                         help="train until the global step reaches this")
     parser.add_argument("--checkpoint_every", type=arg_types.int_at_least(1), default=500,
@@ -62,9 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         "Ctrl-C and SIGTERM stop a waiting worker (exit status 130 and 143)")
     parser.add_argument("--jit_compile", action="store_true",
                         help="compile the train step with XLA")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="shuffle and init seed (a resumed run adds its starting step, "
-                        "so that it does not replay the data order of the first steps)")
+    parser.add_argument("--seed", type=arg_types.seed, default=None,
+                        help=f"shuffle and init seed, 0..{arg_types.MAX_SEED} (default: a "
+                        "random one; a resumed run adds its starting step, so that it does not "
+                        "replay the data order of the first steps)")
     parser.add_argument("--dtype_policy", choices=("auto", "float32", "mixed_bfloat16"),
                         default="auto",
                         help="mixed_bfloat16: the LSTM and decoder products run in bfloat16, "

@@ -60,3 +60,124 @@ def test_web_setup_errors_read_as_every_command_s(tmp_path, capsys):
     assert cli.main(["web", f"--web_root={tmp_path}", "--saved_models=", "--port=0"]) == 1
     assert capsys.readouterr().err == (f"hmvae web: error: {tmp_path} has no index.html "
                                        "(--web_root)\n")
+
+
+# --- every command's flags, read from the parsers themselves ---------------------------------
+def command_parsers():
+    """(command, its argparse parser) for every `hmvae` command."""
+    import argparse
+
+    for name in cli.COMMANDS:
+        parser = cli.build_parser([name])
+        subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        yield name, subs.choices[name]
+
+
+def flags(parser):
+    """The parser's options (not --help or --version), with the group each belongs to."""
+    import argparse
+
+    for group in parser._action_groups:
+        for action in group._group_actions:
+            if action.option_strings and not isinstance(
+                    action, (argparse._HelpAction, argparse._VersionAction)):
+                yield group, action
+
+
+def shown_help(parser, action) -> str:
+    """The help text as `--help` prints it (the formatter adds "(default: X)")."""
+    return parser.formatter_class(parser.prog)._get_help_string(action) or ""
+
+
+def test_every_flag_says_its_default():
+    """A flag whose help does not say what happens without it leaves the user guessing. Exempt:
+    required flags, on/off switches, and the flags of an either-or choice (the model)."""
+    import argparse
+
+    silent = []
+    for command, parser in command_parsers():
+        exclusive = {a for g in parser._mutually_exclusive_groups for a in g._group_actions}
+        for group, action in flags(parser):
+            if (action.required or action in exclusive or isinstance(
+                    action, (argparse._StoreTrueAction, argparse._StoreFalseAction))
+                    or (group.title or "").startswith("model: either")):
+                continue
+            text = shown_help(parser, action).lower()
+            if "default" not in text and "required" not in text:
+                silent.append(f"{command} {action.option_strings[0]}")
+    assert not silent, silent
+
+
+# The flags several commands share: the same type, default and help text in each, except
+# where the command's purpose differs (listed with the reason).
+SHARED = ("--seed", "--temperature", "--qpm", "--timeout", "--model_version", "--data_dir",
+          "--dataset", "--batch_size", "--saved_model", "--out", "--max_windows")
+DIFFERENCES = {
+    # attribute's reconstruction is decoded at argmax; sampling and interpolation sample
+    ("attribute", "--temperature", "default"),
+    # train's seed is the run's (none: random); the others seed outputs, reproducibly
+    ("train", "--seed", "default"),
+    # the tempo of one input versus the first of two, versus none (sample)
+    ("sample", "--qpm", "help"), ("attribute", "--qpm", "help"),
+    ("interpolate", "--qpm", "help"),
+    # --out is an output folder of MIDI files, a bundle (tfjs) or the demo's tree
+    ("tfjs", "--out", "default"), ("tfjs", "--out", "help"),
+    ("demo", "--out", "default"), ("demo", "--out", "help"),
+    # attribute --compute reads training windows (20,000); evaluate and card test windows
+    ("attribute", "--max_windows", "default"), ("attribute", "--max_windows", "help"),
+    ("card", "--max_windows", "help"),
+    # one model (sample, interpolate, attribute, tfjs) or a repeatable list (evaluate)
+    ("evaluate", "--saved_model", "default"), ("evaluate", "--saved_model", "help"),
+    ("tfjs", "--saved_model", "help"),
+    # the (here: ...) that says what the seed or temperature chooses in that command
+    ("evaluate", "--seed", "help"), ("card", "--seed", "help"), ("attribute", "--seed", "help"),
+    ("train", "--seed", "help"), ("card", "--temperature", "help"),
+    # train reads the newest dataset version of its data_dir: said there
+    ("train", "--data_dir", "help"), ("train", "--dataset", "help"),
+}
+
+
+def test_shared_flags_read_the_same_in_every_command():
+    seen = {}
+    for command, parser in command_parsers():
+        for _, action in flags(parser):
+            flag = next((f for f in action.option_strings if f in SHARED), None)
+            if flag:
+                seen.setdefault(flag, []).append((command, action))
+    assert seen.keys() == set(SHARED)
+    mismatches = []
+    for flag, uses in seen.items():
+        first_command, first = uses[0]
+        for command, action in uses[1:]:
+            for what, value in (("type", lambda a: getattr(a.type, "__qualname__", a.type)),
+                                ("default", lambda a: a.default),
+                                ("help", lambda a: a.help)):
+                if value(action) != value(first) and (command, flag, what) not in DIFFERENCES \
+                        and (first_command, flag, what) not in DIFFERENCES:
+                    mismatches.append(f"{flag} {what}: {first_command} {value(first)!r}, "
+                                      f"{command} {value(action)!r}")
+    assert not mismatches, "\n".join(mismatches)
+
+
+@pytest.mark.parametrize("argv", [
+    ["evaluate", "--model_dir=d", "--seed=-1"],  # numpy's seeding raised a traceback
+    ["card", "--export_base=e", "--seed=2147483648"],  # past int32: the samples' seeds failed
+    ["train", "--config=cat-mel_2bar_small", "--model_dir=d", "--seed=-3"],
+    ["evaluate", "--model_dir=d", "--step=-1"],
+    ["card", "--export_base=e", "--attribute_windows=0"],
+])
+def test_seeds_and_counts_are_checked_where_typed(argv, capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(argv)
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith(f"hmvae {argv[0]}: error: argument ")
+
+
+def test_every_flag_takes_the_name_equals_value_spelling(tmp_path):
+    """DESIGN.md writes every flag as --name=value: argparse takes that for all long options;
+    a short option (-n) has its long twin (--num_outputs=4)."""
+    for command, parser in command_parsers():
+        for _, action in flags(parser):
+            assert any(f.startswith("--") for f in action.option_strings), \
+                (command, action.option_strings)

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
             "with all steps in a row.")
         parser.add_argument("midi_a", help="start MIDI file")
         parser.add_argument("midi_b", help="end MIDI file")
-    model_args.add_model_arguments(parser, timeout=60.0)
+    model_args.add_model_arguments(parser)
     g = parser.add_argument_group("generation")
     if command == "sample":
         g.add_argument("-n", "--num_outputs", dest="n", type=arg_types.int_at_least(1), default=4,
@@ -46,9 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                        "(MIDI track or channel, as printed): N for both, or A,B; default: in "
                        "each window the instrument with the most notes")
     g.add_argument("--temperature", type=arg_types.non_negative_float, default=0.5,
-                   help="softmax temperature; 0 = argmax (deterministic)")
-    g.add_argument("--seed", type=arg_types.seed, default=0,
-                   help=f"seed (0..{arg_types.MAX_SEED}): same seed, same output")
+                   help=arg_types.TEMPERATURE_HELP)
+    g.add_argument("--seed", type=arg_types.seed, default=0, help=arg_types.SEED_HELP)
     g.add_argument("--qpm", type=arg_types.qpm, default=None,
                    help="tempo of the written MIDI files (quarter notes per minute); default: "
                    + ("120" if command == "sample" else

@@ -14,7 +14,12 @@ if TYPE_CHECKING:
     from hmvae_tf.serving.client import MusicVAEClient
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, timeout: float) -> None:
+# Seconds a command waits for each gRPC call: one default for every command (attribute's was
+# 120 s, sample's and interpolate's 60 s, for calls of the same 64-row chunks).
+DEFAULT_TIMEOUT = 60.0
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--server/--model/--model_version (gRPC) or --saved_model (in-process), and --timeout."""
     g = parser.add_argument_group("model: either --server with --model (gRPC, TF Serving or "
                                   "hmvae serve), or --saved_model (in-process)")
@@ -25,12 +30,12 @@ def add_model_arguments(parser: argparse.ArgumentParser, timeout: float) -> None
                    help="use this version instead of the newest: a number (on the server, or "
                         "under the export base given to --saved_model), or a version label "
                         "that the server's model config defines (version_labels, e.g. stable; "
-                        "--server only)")
+                        "--server only); default: the newest")
     g.add_argument("--saved_model", default="",
                    help="SavedModel to run in this process: a version directory, e.g. "
                         "saved_models/mel_2bar/1, or an export base (its newest version)")
-    g.add_argument("--timeout", type=arg_types.positive_float, default=timeout,
-                   help="seconds to wait for each gRPC call")
+    g.add_argument("--timeout", type=arg_types.positive_float, default=DEFAULT_TIMEOUT,
+                   help="seconds to wait for each gRPC call (--server only)")
 
 
 def check_model_arguments(args: argparse.Namespace, out: str | None = None) -> None:

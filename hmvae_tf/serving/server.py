@@ -67,11 +67,12 @@ takes relative ones (the shipped saved_models/models.config has them)."""
                    help="ModelServerConfig text proto: model_config_list { config { name: "
                         "\"mel_2bar\" base_path: \"mel_2bar\" model_platform: \"tensorflow\" } }; "
                         "a relative base_path is looked up in the working directory, then beside "
-                        "the config file")
+                        "the config file (this or --model_base_path is required)")
     g.add_argument("--model_name", default="default",
                    help="name of the one model to serve (without --model_config_file)")
     g.add_argument("--model_base_path", default="",
-                   help="base path of the one model to serve (without --model_config_file)")
+                   help="base path of the one model to serve (required without "
+                        "--model_config_file)")
     g.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
                    help="seconds between looks for new or removed versions; 0 = only at start")
     g.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0,
@@ -107,7 +108,7 @@ takes relative ones (the shipped saved_models/models.config has them)."""
                         f"{DEFAULT_MAX_REQUEST_ROWS})")
     g.add_argument("--grpc_channel_arguments", default="",
                    help="gRPC server options, comma-separated key=value (e.g. "
-                        "grpc.max_concurrent_streams=100)")
+                        "grpc.max_concurrent_streams=100; default: none)")
     g.add_argument("--rest_api_port", type=int, default=0,
                    help="TF Serving's HTTP/REST port; hmvae serve speaks gRPC only, so this "
                         "must stay 0 (accepted so TF Serving command lines work unchanged)")
