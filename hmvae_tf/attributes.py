@@ -292,12 +292,19 @@ def read_windows(dataset: str, split: str, data_dir: str | None, max_windows: in
 # --- command line ---------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     """The flags of `hmvae attribute` (apply mode, and --compute)."""
+    from hmvae_tf.cli import examples
+
     parser.description = (
         "Latent attribute vectors. Apply: encode a window of a MIDI file, add --amount times "
         "the --name vector to its z, decode and write MIDI (also the unchanged "
         "reconstruction). --compute: build the vectors of a model from a dataset split (mean z "
         "of the top quarter minus the bottom quarter by the attribute) and measure them on "
         "test windows.")
+    parser.epilog = examples(
+        "hmvae attribute a.mid --name=density --amount=-1,1 --saved_model=saved_models/mel_2bar "
+        "--out=out/",
+        "hmvae attribute --compute --saved_model=saved_models/mel_2bar "
+        "--attributes=out/mel_2bar_attributes.json")
     parser.add_argument("midi", nargs="?", help="input MIDI file (apply mode)")
     parser.add_argument("--name", default="density",
                         help=f"attribute vector to apply ({', '.join(DEFINITIONS)})")

@@ -87,12 +87,24 @@ def chosen_command(argv: list[str]) -> str | None:
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows a flag's default where it says something: not an empty or None default, which
-    means "see the help text" (it says what happens then), and not twice."""
+    means "see the help text" (it says what happens then), and not twice. In a description
+    or epilog, paragraphs are wrapped and indented lines (examples) kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n\n".join(
+            "\n".join(indent + line for line in block.splitlines()) if block.startswith("  ")
+            else super(HelpFormatter, self)._fill_text(block, width, indent)
+            for block in text.split("\n\n"))
 
     def _get_help_string(self, action: argparse.Action) -> str:
         if action.default in ("", None) or "default:" in (action.help or ""):
             return action.help or ""
         return super()._get_help_string(action)
+
+
+def examples(*lines: str) -> str:
+    """An epilog of example command lines, kept as written by HelpFormatter."""
+    return "examples:\n\n" + "\n".join("  " + line for line in lines)
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:

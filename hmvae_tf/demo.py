@@ -30,6 +30,14 @@ SMALL_MODEL = "enc_rnn_size=[128],dec_rnn_size=[128,128],z_size=64,batch_size=64
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     """The flags of `hmvae demo`."""
+    from hmvae_tf.cli import examples
+
+    parser.description = (
+        "Run the whole chain on the embedded corpus, printing each step as the command you "
+        "would type: serve the shipped models and sample and interpolate from them, then build "
+        "a dataset subset, train a small model briefly, export, serve, sample and interpolate. "
+        "MIDI files, .wav renderings and summary.json go to --out.")
+    parser.epilog = examples("hmvae demo", "hmvae demo --part=shipped --out=out/shipped")
     parser.add_argument("--out", default="out/demo", help="where MIDI files and logs go")
     parser.add_argument("--part", choices=("all", "shipped", "scratch"), default="all",
                         help="shipped: the models in saved_models/ only; scratch: build, train, "

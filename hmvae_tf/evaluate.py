@@ -46,6 +46,16 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     """The flags of `hmvae evaluate`."""
+    from hmvae_tf.cli import examples
+
+    parser.description = (
+        "Measure trained or exported models on held-out windows and print one table: "
+        "teacher-forced and sampled (temperature 0) reconstruction accuracy, KL in bits and "
+        "reconstruction loss, optionally per bar and the smoothness of interpolations. Several "
+        "--model_dir and --saved_model are measured on the same windows.")
+    parser.epilog = examples(
+        "hmvae evaluate --model_dir=runs/m16 --model_dir=runs/flat16 --per_bar",
+        "hmvae evaluate --saved_model=saved_models/mel_2bar --interpolation_pairs=100")
     parser.add_argument("--model_dir", action="append", default=[],
                         help="trained model directory (its newest checkpoint); repeat to "
                         "compare models in one table")

@@ -110,6 +110,16 @@ def reproduce_flags(options: dict) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     """The flags of `hmvae export`."""
+    from hmvae_tf.cli import examples
+
+    parser.description = (
+        "Write the newest checkpoint of a model directory as a SavedModel version "
+        "<export_base>/<version>/ with the serving signatures (sample, encode, decode, "
+        "reconstruct, interpolate), which hmvae serve, TF Serving, the in-process commands "
+        "(--saved_model) and hmvae tfjs read. A version is written whole or not at all.")
+    parser.epilog = examples(
+        "hmvae export --model_dir=runs/m16 --export_base=saved_models/mel_16bar",
+        "hmvae export --model_dir=runs/m16 --export_base=saved_models/mel_16bar --jit_compile")
     parser.add_argument("--model_dir", required=True, help="trained model directory")
     parser.add_argument("--export_base", required=True,
                         help="base path; the SavedModel goes to <export_base>/<version>/")

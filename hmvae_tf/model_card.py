@@ -53,6 +53,16 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     """The flags of `hmvae card`."""
+    from hmvae_tf.cli import examples
+
+    parser.description = (
+        "Measure an exported model on the test split of its dataset (accuracy, KL, "
+        "interpolation smoothness, optionally against --compare baselines), build and measure "
+        "its attribute vectors, draw its figures and write MODEL_CARD.md, metrics.json, "
+        "figures/ and examples/ into the export base, with the commands that reproduce it.")
+    parser.epilog = examples(
+        "hmvae card --model_dir=runs/mel_2bar --export_base=saved_models/mel_2bar",
+        "hmvae card --summary=saved_models    # every card's metrics, one table")
     parser.add_argument("--model_dir", default="",
                         help="training directory of the model (config, history.csv, logs/; "
                         "default: the one the export recorded)")

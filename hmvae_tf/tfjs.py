@@ -646,6 +646,16 @@ def summary(desc: dict, out_dir: str) -> str:
 # --- command line ----------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     """The flags of `hmvae tfjs`."""
+    from hmvae_tf.cli import examples
+
+    parser.description = (
+        "Convert an exported SavedModel into TF.js graph models (sample, decode, encode, "
+        "interpolate) with shared weight files and a description the browser page reads, and "
+        "list it in the page's index.json; --saved_models converts every export base of a "
+        "folder whose bundle is missing or stale.")
+    parser.epilog = examples(
+        "hmvae tfjs --saved_model=saved_models/mel_2bar --out=web/models/mel_2bar",
+        "hmvae tfjs --saved_models=saved_models --out=web/models")
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--saved_model",
                      help="SavedModel version directory, or export base (newest version)")

@@ -31,6 +31,18 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     """The flags of `hmvae train`."""
+    from hmvae_tf.cli import examples
+
+    parser.description = (
+        "Train a MusicVAE config on a TFDS dataset (build it first with `tfds build`): "
+        "model.fit under a tf.distribute strategy, a checkpoint every --checkpoint_every steps, "
+        "TensorBoard logs and history.csv in --model_dir. Ctrl-C or SIGTERM saves a "
+        "checkpoint, and the same command resumes from it.")
+    parser.epilog = examples(
+        "hmvae train --config=cat-mel_2bar_small --model_dir=runs/mel2 --num_steps=5000",
+        "hmvae train --config=hierdec-mel_16bar --model_dir=runs/m16 "
+        "--hparams=batch_size=64,z_size=128 --strategy=mirrored",
+        "hmvae train --model_dir=runs/m16 --num_steps=60000    # resume, train further")
     parser.add_argument("--config", help="named config (e.g. cat-mel_2bar_small); default: "
                         "the one --model_dir already holds, which then resumes")
     parser.add_argument("--hparams", default="",

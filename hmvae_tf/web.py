@@ -115,6 +115,14 @@ def build_bundle(web_root: str, log: Callable[[str], object] = print) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     """The flags of `hmvae web`."""
+    from hmvae_tf.cli import examples
+
+    parser.description = (
+        "Serve the browser demo page, which samples, interpolates, draws and plays music with "
+        "TF.js in the browser. Before it starts, the page bundle is built if stale and the "
+        "export bases under --saved_models without a current TF.js bundle are converted.")
+    parser.epilog = examples("hmvae web --port=8080",
+                             "hmvae web --host=0.0.0.0 --port=8080 --no_convert")
     parser.add_argument("--port", type=int, default=8080,
                         help="HTTP port of the page (0 picks a free one, printed)")
     parser.add_argument("--host", default="127.0.0.1",

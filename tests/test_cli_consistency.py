@@ -181,3 +181,28 @@ def test_every_flag_takes_the_name_equals_value_spelling(tmp_path):
         for _, action in flags(parser):
             assert any(f.startswith("--") for f in action.option_strings), \
                 (command, action.option_strings)
+
+
+def example_lines(parser) -> list[list[str]]:
+    """The `hmvae ...` example command lines of a command's --help, as argv lists."""
+    import shlex
+
+    text = (parser.description or "") + "\n" + (parser.epilog or "")
+    return [[word.strip("[]") for word in shlex.split(line.split("#")[0])[1:]]  # [optional]
+            for line in text.splitlines() if line.strip().startswith("hmvae ")]
+
+
+def test_every_help_has_a_description_and_examples_that_parse():
+    """The one-line summary of `hmvae --help` was all that train, evaluate, export, card,
+    tfjs, web and demo said of themselves, and only serve showed an example."""
+    for command, parser in command_parsers():
+        summary = cli.COMMANDS[command][1]
+        assert parser.description and parser.description != summary, command
+        assert len(parser.description) > 150, command  # a paragraph, not the summary again
+        examples = example_lines(parser)
+        assert examples, command
+        for argv in examples:
+            assert argv[0] == command, (command, argv)
+            cli.build_parser(argv).parse_args(argv)  # a renamed flag ends here (exit 2)
+    text = dict(command_parsers())["card"].format_help()
+    assert "\n  hmvae card --summary=saved_models" in text  # examples kept as written

@@ -19,8 +19,11 @@ from hmvae_tf.serving import model_args
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     """The flags of `hmvae sample` or `hmvae interpolate` (`command`)."""
     if command == "sample":
-        parser.description = ("Sample new sequences from the model's prior and write one MIDI "
-                              "file each.")
+        parser.description = (
+            "Sample new sequences from the model's prior and write one MIDI file each to --out, "
+            "named after the model, temperature, seed and tempo so that another run does not "
+            "overwrite them. The model runs on a gRPC server (TF Serving or hmvae serve) or in "
+            "this process from a SavedModel; the same seed gives the same music on either.")
     else:
         parser.description = (
             "Interpolate between two MIDI files: encode a window of each, decode --steps points "
@@ -29,6 +32,17 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
             "with all steps in a row.")
         parser.add_argument("midi_a", help="start MIDI file")
         parser.add_argument("midi_b", help="end MIDI file")
+    from hmvae_tf.cli import examples
+
+    parser.epilog = (examples(
+        "hmvae sample --server=localhost:8500 --model=mel_16bar -n 4 --temperature=0.5 "
+        "--out=out/",
+        "hmvae sample --saved_model=saved_models/mel_2bar -n 4 --seed=7 --out=out/")
+        if command == "sample" else examples(
+        "hmvae interpolate a.mid b.mid --server=localhost:8500 --model=mel_2bar --steps=8 "
+        "--out=out/",
+        "hmvae interpolate a.mid b.mid --saved_model=saved_models/mel_2bar --window=0,2 "
+        "--out=out/"))
     model_args.add_model_arguments(parser)
     g = parser.add_argument_group("generation")
     if command == "sample":
