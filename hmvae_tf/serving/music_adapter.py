@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from typing import TYPE_CHECKING, Iterable, NamedTuple
 
 import numpy as np
@@ -42,12 +43,13 @@ def write_output(ns: NoteSequence, path: str, replaced: list[str]) -> None:
 
 
 def say_replaced(replaced: list[str]) -> None:
-    """One note naming the files `write_output` replaced with other music, if any."""
+    """One note naming the files `write_output` replaced with other music, if any: on stderr,
+    as every command's warnings and notes, beside the list of files written on stdout."""
     if replaced:
         print(f"note: replaced {len(replaced)} existing file{'s' if len(replaced) > 1 else ''} "
               f"that held other music ({', '.join(os.path.basename(p) for p in replaced[:3])}"
               f"{', ...' if len(replaced) > 3 else ''}): inputs with the same file names as an "
-              "earlier run's; --out=<another folder> keeps both")
+              "earlier run's; --out=<another folder> keeps both", file=sys.stderr)
 
 
 def representation_name(tracks: Iterable[str]) -> str:
