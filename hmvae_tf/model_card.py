@@ -69,7 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--export_base", default="",
                         help="export base (saved_models/<name>) whose model is measured and "
                         "where the card goes (required, unless --summary)")
-    parser.add_argument("--version", type=arg_types.int_at_least(0), default=None,
+    # --model_version as sample, interpolate and attribute spell the choice of a version
+    # under an export base; --version stays for the command lines that use it.
+    parser.add_argument("--version", "--model_version", dest="version",
+                        type=arg_types.int_at_least(0), default=None,
                         help="measure this version of --export_base (default: the newest)")
     parser.add_argument("--name", default="", help="model name (default: the export base's)")
     parser.add_argument("--dataset", default=None, help=arg_types.DATASET_HELP)

@@ -132,6 +132,8 @@ DIFFERENCES = {
     # the (here: ...) that says what the seed or temperature chooses in that command
     ("evaluate", "--seed", "help"), ("card", "--seed", "help"), ("attribute", "--seed", "help"),
     ("train", "--seed", "help"), ("card", "--temperature", "help"),
+    # card's is a number under --export_base: a version label is a server's
+    ("card", "--model_version", "type"), ("card", "--model_version", "help"),
     # train reads the newest dataset version of its data_dir: said there
     ("train", "--data_dir", "help"), ("train", "--dataset", "help"),
 }
@@ -206,3 +208,10 @@ def test_every_help_has_a_description_and_examples_that_parse():
             cli.build_parser(argv).parse_args(argv)  # a renamed flag ends here (exit 2)
     text = dict(command_parsers())["card"].format_help()
     assert "\n  hmvae card --summary=saved_models" in text  # examples kept as written
+
+
+def test_card_takes_model_version_as_the_model_commands_do(capsys):
+    """sample, interpolate and attribute choose a version under an export base with
+    --model_version; card knew only --version (an unrecognized argument, exit 2)."""
+    assert cli.main(["card", "--export_base=saved_models/mel_16bar", "--model_version=7"]) == 1
+    assert "has no version 7; it has 1, 2" in capsys.readouterr().err
