@@ -94,6 +94,15 @@ def qpm(text: str) -> float:
     return value
 
 
+def port(text: str) -> int:
+    """A TCP port, 0 (a free one) .. 65535: gRPC took --port=70000 as 4464 (70000 - 65536)
+    and listened there, and Python's HTTP server failed with a traceback."""
+    value = int_at_least(0)(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0..65535, not {value}")
+    return value
+
+
 def per_input(minimum: int) -> Callable[[str], tuple[int, int]]:
     """'N' (both inputs) or 'A,B' (the first input, the second): integers >= minimum."""
     one = int_at_least(minimum)

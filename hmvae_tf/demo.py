@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 
-from hmvae_tf import atomic_files, quiet_startup
+from hmvae_tf import arg_types, atomic_files, quiet_startup
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join(ROOT, "saved_models")
@@ -42,11 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--part", choices=("all", "shipped", "scratch"), default="all",
                         help="shipped: the models in saved_models/ only; scratch: build, train, "
                         "export and serve a new model only")
-    parser.add_argument("--pieces", type=int, default=600,
+    parser.add_argument("--pieces", type=arg_types.int_at_least(1), default=600,
                         help="source pieces for the from-scratch dataset subset")
-    parser.add_argument("--train_steps", type=int, default=200,
+    parser.add_argument("--train_steps", type=arg_types.int_at_least(1), default=200,
                         help="training steps of the from-scratch model")
-    parser.add_argument("--port", type=int, default=0, help="gRPC port (0: a free one)")
+    parser.add_argument("--port", type=arg_types.port, default=0,
+                        help="gRPC port (0: a free one)")
 
 
 class Demo:

@@ -21,6 +21,8 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
+from hmvae_tf import arg_types
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WEB_ROOT = os.path.join(REPO_ROOT, "web")
 BUNDLE = os.path.join("build", "app.js")
@@ -123,7 +125,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         "export bases under --saved_models without a current TF.js bundle are converted.")
     parser.epilog = examples("hmvae web --port=8080",
                              "hmvae web --host=0.0.0.0 --port=8080 --no_convert")
-    parser.add_argument("--port", type=int, default=8080,
+    parser.add_argument("--port", type=arg_types.port, default=8080,
                         help="HTTP port of the page (0 picks a free one, printed)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (0.0.0.0 for every interface)")

@@ -215,3 +215,21 @@ def test_card_takes_model_version_as_the_model_commands_do(capsys):
     --model_version; card knew only --version (an unrecognized argument, exit 2)."""
     assert cli.main(["card", "--export_base=saved_models/mel_16bar", "--model_version=7"]) == 1
     assert "has no version 7; it has 1, 2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    # gRPC listened on 4464 (70000 - 65536) without a word.
+    (["serve", "--port=70000", "--model_base_path=m"], "--port: a port is 0..65535, not 70000"),
+    (["web", "--port=65536"], "--port: a port is 0..65535"),
+    (["web", "--port=-1"], "--port: must be >= 0"),
+    (["demo", "--port=99999"], "--port: a port is 0..65535"),
+    # The demo built, then failed in `tfds build` on HMVAE_TFDS_MAX_PIECES=-5.
+    (["demo", "--pieces=-5"], "--pieces: must be >= 1"),
+    (["demo", "--train_steps=0"], "--train_steps: must be >= 1"),
+])
+def test_ports_and_counts_of_the_servers_and_demo_are_checked_where_typed(argv, message,
+                                                                           capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(argv)
+    assert done.value.code == 2
+    assert message in capsys.readouterr().err

@@ -93,7 +93,8 @@ takes relative ones (the shipped saved_models/models.config has them)."""
                    const=True, default=False,
                    help="let a version label name a version that is not loaded (yet)")
     g = parser.add_argument_group("network")
-    g.add_argument("--port", type=int, default=8500, help="gRPC port; 0 picks a free one")
+    g.add_argument("--port", type=arg_types.port, default=8500,
+                   help="gRPC port; 0 picks a free one")
     g.add_argument("--host", default="0.0.0.0", help="address to bind")
     g.add_argument("--grpc_max_threads", type=int, default=64,
                    help="request threads (with batching, at least the number of concurrent "
