@@ -117,9 +117,11 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
     chosen = chosen_command(argv)
     for name, (module_name, help_text) in COMMANDS.items():
+        # No abbreviations (absl has none): `--temp` in a script must not come to mean another
+        # flag once a second one starts with it.
         sub_parser = sub.add_parser(
             name, help=help_text, description=help_text,
-            formatter_class=HelpFormatter)
+            formatter_class=HelpFormatter, allow_abbrev=False)
         sub_parser.set_defaults(_module=module_name)
         if name == chosen:
             importlib.import_module(module_name).add_arguments(sub_parser, name)

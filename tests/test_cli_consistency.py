@@ -233,3 +233,12 @@ def test_ports_and_counts_of_the_servers_and_demo_are_checked_where_typed(argv, 
         cli.main(argv)
     assert done.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_an_abbreviated_flag_is_refused(capsys):
+    """argparse took `--temp` for --temperature (absl takes no abbreviation), so a script's
+    abbreviation would change meaning, or stop working, once another flag shared its start."""
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["sample", "--saved_model=unused", "--temp=0.9"])
+    assert stop.value.code == 2
+    assert "unrecognized arguments: --temp=0.9" in capsys.readouterr().err
