@@ -149,22 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:  # an unknown --config or a bad --hparams value: usage
         print(f"hmvae {args.command}: error: {err}", file=sys.stderr)
         return USAGE_ERROR
-    except (FileNotFoundError, FileExistsError) as err:
-        # A missing dataset, model directory, checkpoint or SavedModel, or an export version
-        # that exists: the message says what to do, so the user gets it without a traceback.
-        filename = getattr(err, "filename", None)
-        print(f"hmvae {args.command}: error: {getattr(err, 'strerror', None) or err}"
-              + (f": {filename}" if filename else ""), file=sys.stderr)
-        return RUNTIME_ERROR
     except OSError as err:
-        if err.errno not in _USER_FIXABLE_ERRNOS:
+        # A missing dataset, model directory, checkpoint or SavedModel, an export version that
+        # exists, a full disk, a read-only or forbidden folder: the user's to fix, and the one
+        # line that says which file is all they need, not a traceback.
+        if not isinstance(err, (FileNotFoundError, FileExistsError)) \
+                and err.errno not in _USER_FIXABLE_ERRNOS:
             raise
-        # A full disk, a read-only or forbidden folder: the user's to fix, and a traceback
-        # would bury the one line that says which file.
         print(f"hmvae {args.command}: error: {err.strerror or err}"
               + (f": {err.filename}" if err.filename else ""), file=sys.stderr)
         return RUNTIME_ERROR
-
 
 if __name__ == "__main__":
     # `python -m hmvae_tf.cli` runs this file as __main__, a second copy of the module: the

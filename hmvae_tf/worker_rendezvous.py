@@ -14,7 +14,6 @@ held (another job's worker left waiting) is found here, before any TensorFlow st
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import threading
 import time
@@ -78,23 +77,19 @@ def wait_for_peers(own: str, others: list[str], timeout: float | None = None,
     acceptor = threading.Thread(target=_accept_until, args=(listener, done), daemon=True,
                                 name="rendezvous")
     acceptor.start()
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, stop_signals.raise_terminated)
     start = time.monotonic()
     missing = list(others)
     try:
-        while True:
-            missing = [a for a in missing if not _answers(a)]
-            if not missing:
-                return time.monotonic() - start
-            if timeout is not None and time.monotonic() - start >= timeout:
-                raise WaitTimeoutError(
-                    f"{', '.join(missing)} did not start within {timeout:g} s")
-            time.sleep(poll)
+        with stop_signals.sigterm_as_interrupt():
+            while True:
+                missing = [a for a in missing if not _answers(a)]
+                if not missing:
+                    return time.monotonic() - start
+                if timeout is not None and time.monotonic() - start >= timeout:
+                    raise WaitTimeoutError(
+                        f"{', '.join(missing)} did not start within {timeout:g} s")
+                time.sleep(poll)
     finally:
         done.set()
         acceptor.join()
         listener.close()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
