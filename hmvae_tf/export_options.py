@@ -116,11 +116,22 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         "Write the newest checkpoint of a model directory as a SavedModel version "
         "<export_base>/<version>/ with the serving signatures (sample, encode, decode, "
         "reconstruct, interpolate), which hmvae serve, TF Serving, the in-process commands "
-        "(--saved_model) and hmvae tfjs read. A version is written whole or not at all.")
+        "(--saved_model) and hmvae tfjs read. A version is written whole or not at all. "
+        "--from_saved_model makes a new export from an earlier export's weights instead, "
+        "with this code's signatures and the options given here: how to get an XLA or "
+        "bfloat16 variant of a shipped model, or bring an old export up to date, without "
+        "its checkpoint.")
     parser.epilog = examples(
         "hmvae export --model_dir=runs/m16 --export_base=saved_models/mel_16bar",
-        "hmvae export --model_dir=runs/m16 --export_base=saved_models/mel_16bar --jit_compile")
-    parser.add_argument("--model_dir", required=True, help="trained model directory")
+        "hmvae export --model_dir=runs/m16 --export_base=saved_models/mel_16bar --jit_compile",
+        "hmvae export --from_saved_model=saved_models/mel_2bar --export_base=exports/mel_2bar_xla"
+        " --jit_compile")
+    source = parser.add_argument_group(
+        "model: either (one is required)").add_mutually_exclusive_group(required=True)
+    source.add_argument("--model_dir", help="trained model directory (its newest checkpoint)")
+    source.add_argument("--from_saved_model", metavar="PATH",
+                        help="an export's version directory, or its export base (the newest "
+                        "version): re-export its weights and config")
     parser.add_argument("--export_base", required=True,
                         help="base path; the SavedModel goes to <export_base>/<version>/")
     parser.add_argument("--version", type=arg_types.int_at_least(1), default=None,
@@ -159,6 +170,22 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         "pays); the melodies do not change")
 
 
+def load_exported(saved_model: str) -> tuple:
+    """The Keras model an export's weights rebuild, and the metadata that says where they came
+    from: the source's own model_dir and training_step (so a model card still finds the
+    training run), and the source version itself."""
+    from hmvae_tf.export import load_model
+    from hmvae_tf.progress import say
+
+    source = resolve_saved_model(saved_model)
+    say(f"loading {source} ...")
+    metadata = read_metadata(source)
+    model = load_model(source)
+    origin = {key: metadata[key] for key in ("model_dir", "training_step") if key in metadata}
+    origin["re_exported_from"] = os.path.abspath(source)
+    return model, origin
+
+
 def run(args: argparse.Namespace) -> int:
     """`hmvae export`: a trained model directory -> the next SavedModel version; exit status."""
     import tensorflow as tf
@@ -171,12 +198,16 @@ def run(args: argparse.Namespace) -> int:
     for folder in unfinished_exports(args.export_base):
         print(f"note: {folder} is what an export that did not finish left behind (its "
               "process is gone); servers skip it, delete it to free the room", file=sys.stderr)
-    say(f"loading {args.model_dir} ...")
-    model, config, step = load_model_at(args.model_dir)  # the step of the weights read
+    if args.from_saved_model:
+        model, origin = load_exported(args.from_saved_model)
+    else:
+        say(f"loading {args.model_dir} ...")
+        model, _, step = load_model_at(args.model_dir)  # the step of the weights read
+        origin = {"model_dir": os.path.abspath(args.model_dir), "training_step": step}
+    config = model.config
     try:
         path = export_saved_model(model, args.export_base, args.version, args.jit_compile,
-                                  extra_metadata={"model_dir": os.path.abspath(args.model_dir),
-                                                  "training_step": step},
+                                  extra_metadata=origin,
                                   decode_shards=getattr(args, "decode_shards", None),
                                   parallel_bars_rows=getattr(args, "parallel_bars_rows", None),
                                   dtype_policy=args.dtype_policy, progress=True)

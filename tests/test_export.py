@@ -419,3 +419,33 @@ def test_a_full_disk_is_one_line_and_a_killed_exports_leftover_is_named(tmp_path
                           "partial copy was removed)")
     assert "Traceback" not in err and err.count("\n") == 3
     assert sorted(os.listdir(base)) == sorted([leftover.name, f".tmp-2-{os.getpid()}-other"])
+
+
+def test_from_saved_model_re_exports_the_weights_with_new_options(tmp_path):
+    """`hmvae export --from_saved_model` must make an XLA variant of an export that draws the
+    source's melodies, and keep where its weights came from, without a checkpoint."""
+    from hmvae_tf import export_options
+    config = tiny_config("cat-mel_2bar_small")
+    model = MusicVAE(config)
+    model.build()
+    source = export.export_saved_model(model, str(tmp_path / "src"),
+                                       extra_metadata={"model_dir": "/runs/m", "training_step": 7})
+    parser = argparse.ArgumentParser()
+    export_options.add_arguments(parser, "export")
+    target = str(tmp_path / "xla")
+    args = parser.parse_args([f"--from_saved_model={tmp_path / 'src'}",
+                              f"--export_base={target}", "--jit_compile"])
+    assert export_options.run(args) == 0
+    made = os.path.join(target, "1")
+    meta = export_options.read_metadata(made)
+    assert meta["options"]["jit_compile"] is True
+    assert (meta["model_dir"], meta["training_step"]) == ("/runs/m", 7)
+    assert meta["re_exported_from"] == os.path.abspath(source)
+    assert b"_XlaMustCompile" in open(os.path.join(made, "saved_model.pb"), "rb").read()
+    seeds, temps = tf.constant([[1, 2], [3, 4]]), tf.constant([0.0, 1.0])
+    a, b = (tf.saved_model.load(p).signatures["sample"](temperature=temps, seed=seeds)
+            for p in (source, made))
+    np.testing.assert_array_equal(b["melody"], a["melody"])
+    with pytest.raises(SystemExit) as both:  # one source or the other, as a usage error
+        parser.parse_args(["--model_dir=m", f"--from_saved_model={source}", "--export_base=e"])
+    assert both.value.code == 2
