@@ -418,6 +418,40 @@ def test_the_window_line_names_the_files_parts(tmp_path):
     assert "other parts: instrument 0 'Soprano' (choose with --instrument)" in where
 
 
+def test_the_window_line_leaves_out_a_format_0_files_one_track_name(tmp_path):
+    """A format 0 file holds every channel in one track, so its one track name labelled
+    every part: the flute line read "instrument 2 'Drums' (program 73, Flute)". A name that
+    several parts share names none of them; the programs tell them apart."""
+    import mido
+    import pretty_midi
+
+    from hmvae_tf.serving import music_adapter
+
+    pm = pretty_midi.PrettyMIDI()
+    for program, is_drum, name, pitches in ((73, False, "Flute", [72, 74, 76, 79] * 4),
+                                            (0, True, "Drums", [36, 38] * 8)):
+        part = pretty_midi.Instrument(program, is_drum=is_drum, name=name)
+        part.notes += [pretty_midi.Note(90, p, i * 0.25, i * 0.25 + 0.2)
+                       for i, p in enumerate(pitches)]
+        pm.instruments.append(part)
+    pm.instruments.append(pretty_midi.Instrument(0, name="Piano"))  # a part without notes
+    pm.instruments[-1].notes += [pretty_midi.Note(80, 60, i * 1.0, i * 1.0 + 0.9)
+                                 for i in range(4)]
+    pm.write(str(tmp_path / "format1.mid"))
+    assert music_adapter.read_window(str(tmp_path / "format1.mid"), MEL, 2).where.startswith(
+        "window 0: bars 1-2 of instrument 2 'Piano' (program 0")
+    format1 = mido.MidiFile(tmp_path / "format1.mid")
+    format0 = mido.MidiFile(type=0, ticks_per_beat=format1.ticks_per_beat)
+    format0.tracks.append(mido.merge_tracks(format1.tracks))
+    format0.save(tmp_path / "format0.mid")
+    flute = {n.program: n.instrument
+             for n in midi_io.read_midi(tmp_path / "format0.mid").notes}[73]
+    where = music_adapter.read_window(str(tmp_path / "format0.mid"), MEL, 2,
+                                      instrument=flute).where
+    assert where.startswith(f"window 0: bars 1-2 of instrument {flute} (program 73, Flute)")
+    assert "'" not in where
+
+
 def test_the_window_line_numbers_a_pickup_bar_0(tmp_path):
     """A piece opening with a pickup (a short first time signature) numbers it bar 0, as
     musicians do; the line said "bars 1-2" for the pickup and the first full bar."""

@@ -5,6 +5,7 @@ through the representation a model's tracks name (melody, drums or trio).
 """
 from __future__ import annotations
 
+import collections
 import functools
 import os
 import sys
@@ -112,10 +113,7 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
     from hmvae_tf.music import melody
 
     window = melody.find_window(ns, num_bars, window_index, instrument=instrument)
-    # The file's track names (e.g. a chorale's Soprano ... Bass), which say more than numbers;
-    # not a General MIDI program's name, which writers put there by default (note_seq does).
-    names = {i.instrument: i.name for i in ns.instrument_infos
-             if i.name and i.name not in _program_names()}
+    names = part_names(ns)
     part = lambda k: f"{k} '{names[k]}'" if k in names else str(k)  # noqa: E731
     where = (f"window {window_index}: {bars(window.start_bar)}"
              f" of instrument {part(window.instrument)} (program {window.program}, "
@@ -138,6 +136,17 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
         where += (f"; {count} note{'s' if count > 1 else ''} outside MIDI pitch "
                   f"{melody.MIN_PITCH}..{melody.MAX_PITCH} left out")
     return InputWindow(window.tokens, where, window.qpm)
+
+
+def part_names(ns: NoteSequence) -> dict[int, str]:
+    """instrument -> the file's name for it (e.g. a chorale's Soprano ... Bass), which says
+    more than a number. Left out: a General MIDI program's name, which writers put there by
+    default (note_seq does), and a name several instruments share: in a format 0 file one
+    track holds every channel, so its one name (the song's title, or the last part's name)
+    would label the flute and the piano alike."""
+    counts = collections.Counter(i.name for i in ns.instrument_infos)
+    return {i.instrument: i.name for i in ns.instrument_infos
+            if i.name and counts[i.name] == 1 and i.name not in _program_names()}
 
 
 def check_instrument(rep: Representation, instrument: int | None) -> None:
