@@ -121,6 +121,11 @@ DATA_DIR_HELP = "TFDS data_dir (default: TFDS's, ~/tensorflow_datasets)"
 DATASET_HELP = "TFDS name/config (default: the model's, from its config)"
 SEED_HELP = f"seed, 0..{MAX_SEED}: the same seed gives the same output"
 TEMPERATURE_HELP = "softmax temperature; 0 = argmax (deterministic)"
+NO_OCTAVE_SHIFT_HELP = (
+    "melody models: read the input as written. By default a window with notes outside MIDI "
+    "48..84 (C3..C6, the register the models learned), a piccolo or a bass line, is read moved "
+    "by whole octaves into it and the written music is moved back, so it comes back in its own "
+    "register (the input's line says so)")
 MEASURE_BATCH_HELP = ("windows per model call while measuring (the results do not depend on "
                       "it; lower it to use less memory)")
 

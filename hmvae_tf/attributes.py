@@ -320,6 +320,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     g.add_argument("--instrument", type=arg_types.int_at_least(0), default=None,
                    help="melody models: take the input's line from this instrument (MIDI track "
                    "or channel, as printed); default: the one with the most notes")
+    g.add_argument("--no_octave_shift", action="store_true",
+                   help=arg_types.NO_OCTAVE_SHIFT_HELP)
     g.add_argument("--temperature", type=arg_types.non_negative_float, default=0.0,
                    help=arg_types.TEMPERATURE_HELP)
     g.add_argument("--seed", type=arg_types.seed, default=0,
@@ -449,11 +451,14 @@ def _apply(client, args) -> int:
     music_adapter.check_instrument(rep, args.instrument)  # ValueError: run() prints it
     bars = client.num_steps // STEPS_PER_BAR
     try:
-        tokens, where, window_qpm = music_adapter.read_window(args.midi, rep, bars,
-                                                              args.window, args.instrument)
+        read = music_adapter.read_window(args.midi, rep, bars, args.window, args.instrument)
     except ValueError as err:
         raise CommandError(f"{args.midi}: no usable window for a {bars}-bar model: "
                            f"{str(err).removeprefix(f'{args.midi}: ')}")
+    octaves = 0
+    if not args.no_octave_shift:
+        read, octaves = music_adapter.into_register(read, rep)
+    tokens, where, window_qpm = read
     qpm = args.qpm or window_qpm  # a reconstruction plays as fast as its input
     codec = ClientCodec(client)
     mu = codec.mu(_as_3d(tokens[None], client.tracks))
@@ -466,11 +471,16 @@ def _apply(client, args) -> int:
                                   for i in range(len(z))])
     else:
         decoded = codec.decode(z, args.temperature, args.seed)
+    if octaves:
+        from hmvae_tf.music import register
+
+        decoded = register.shift_octaves(decoded, -octaves)  # back to the input's register
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.splitext(os.path.basename(args.midi))[0]
     # What changes the output is in the name, so another run does not overwrite it.
     stem += (music_adapter.input_tag(args.window, args.instrument)
              + (f"_t{args.temperature:g}_seed{args.seed}" if args.temperature else "")
+             + ("_noshift" if args.no_octave_shift else "")
              + music_adapter.qpm_tag(qpm))
     label = model_args.model_label(args)
     print(f"{client.description}: {args.name} vector from {path}")

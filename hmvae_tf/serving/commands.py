@@ -59,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                        help="melody models: take each input's line from this instrument "
                        "(MIDI track or channel, as printed): N for both, or A,B; default: in "
                        "each window the instrument with the most notes")
+        g.add_argument("--no_octave_shift", action="store_true",
+                       help=arg_types.NO_OCTAVE_SHIFT_HELP + "; between two inputs in "
+                       "different registers the steps walk from one register to the other")
     g.add_argument("--temperature", type=arg_types.non_negative_float, default=0.5,
                    help=arg_types.TEMPERATURE_HELP)
     g.add_argument("--seed", type=arg_types.seed, default=0, help=arg_types.SEED_HELP)
@@ -156,13 +159,17 @@ def _interpolate(client, args) -> int:
     except ValueError as err:
         raise CommandError(str(err))
     bars = client.num_steps // STEPS_PER_BAR
-    ends, sources, tempos = [], [], []
+    ends, sources, tempos, shifts = [], [], [], []
     inputs = list(zip((args.midi_a, args.midi_b), args.window, args.instrument))
     for path, window, instrument in inputs:
         try:
-            tokens, where, window_qpm = music_adapter.read_window(path, rep, bars, window,
-                                                                  instrument)
+            read = music_adapter.read_window(path, rep, bars, window, instrument)
+            octaves = 0
+            if not args.no_octave_shift:
+                read, octaves = music_adapter.into_register(read, rep)
+            tokens, where, window_qpm = read
             ends.append(tokens)
+            shifts.append(octaves)
             tempos.append(window_qpm)
             sources.append(f"  {path} ({window_qpm:g} qpm): {where}")
         except ValueError as err:
@@ -171,6 +178,11 @@ def _interpolate(client, args) -> int:
             raise CommandError(f"{path}: no usable {what} for a {bars}-bar model: {reason}")
     tokens = client.interpolate(ends[0], ends[1], num_steps=args.steps,
                                 temperature=args.temperature, seed=args.seed)
+    if any(shifts):
+        from hmvae_tf.music import register
+
+        tokens = [register.shift_octaves(row, -octaves) for row, octaves in zip(
+            tokens, register.interpolation_octaves(*shifts, len(tokens)))]
     # Written at the first input's tempo unless --qpm says otherwise, so that a reconstruction
     # plays as fast as its input.
     qpm = args.qpm or tempos[0]
@@ -180,6 +192,7 @@ def _interpolate(client, args) -> int:
     tags = [music_adapter.input_tag(window, instrument) for _, window, instrument in inputs]
     prefix = (f"{model_args.model_label(args)}_interp_{stem}_t{args.temperature:g}_seed{args.seed}"
               + (tags[0] if tags[0] == tags[1] else f"_a{tags[0]}_b{tags[1]}")
+              + ("_noshift" if args.no_octave_shift else "")
               + music_adapter.qpm_tag(qpm))
     files, sequences, replaced = [], [], []
     with _writing(len(tokens)) as shown:

@@ -138,6 +138,22 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
     return InputWindow(window.tokens, where, window.qpm)
 
 
+def into_register(window: InputWindow, rep: Representation) -> tuple[InputWindow, int]:
+    """A melody model's window moved by whole octaves into the register the model learned
+    when its notes lie outside it (register.octave_shift), the line saying so, and the
+    octaves moved by: the caller moves the outputs back by as many. Other models' windows
+    are returned as they are (drums have no register; a trio's parts are read as written)."""
+    from hmvae_tf.music import register
+
+    if rep.tracks != ("melody",):
+        return window, 0
+    octaves = register.octave_shift(window.tokens)
+    if not octaves:
+        return window, 0
+    return InputWindow(register.shift_octaves(window.tokens, octaves),
+                       f"{window.where}; {register.describe(octaves)}", window.qpm), octaves
+
+
 def part_names(ns: NoteSequence) -> dict[int, str]:
     """instrument -> the file's name for it (e.g. a chorale's Soprano ... Bass), which says
     more than a number. Left out: a General MIDI program's name, which writers put there by
