@@ -469,3 +469,30 @@ def test_the_window_line_numbers_a_pickup_bar_0(tmp_path):
     assert not grid.starts_with_pickup(plain)
     assert music_adapter.read_window(str(tmp_path / "plain.mid"), MEL, 2).where.startswith(
         "window 0: bars 1-2 of instrument 0")
+
+
+def test_the_window_line_numbers_bars_as_the_score_does(tmp_path):
+    """Windows are counted in 16-step grid bars, which the line printed as bar numbers: a
+    2/4 piece's first 2-bar window said "bars 1-2" for its bars 1-4, and after four bars of
+    3/4 the first 4/4 window said "bars 4-5" for bars 5-6."""
+    from hmvae_tf.serving import music_adapter
+
+    march = note_sequence([(i, i + 1, 60 + i % 5) for i in range(32)],
+                          time_signatures=((0.0, 2, 4),))  # 16 bars of 2/4
+    midi_io.write_midi(march, tmp_path / "march.mid")
+    where = lambda name, bars, k=0: music_adapter.read_window(  # noqa: E731
+        str(tmp_path / name), MEL, bars, k).where
+    assert where("march.mid", 2).startswith("window 0: bars 1-4 of instrument 0")
+    assert where("march.mid", 2, 1).startswith("window 1: bars 3-6 of instrument 0")
+    assert where("march.mid", 16).endswith(
+        "; the music ends in bar 16, the last 16 bars are silence")  # 32 bars of 2/4
+    waltz_then_four = note_sequence([(i, i + 1, 60 + i % 5) for i in range(12 + 16)],
+                                    time_signatures=((0.0, 3, 4), (12.0, 4, 4)))
+    midi_io.write_midi(waltz_then_four, tmp_path / "change.mid")
+    assert where("change.mid", 2).startswith("window 0: bars 5-6 of instrument 0")
+    assert where("change.mid", 2, 2).startswith("window 2: bars 7-8 of instrument 0")
+    # 4/4 throughout, and a pickup: as before.
+    assert grid.ScoreBars(note_sequence([(0, 1, 60)])).at_step(16) == 2
+    pickup = note_sequence([(0, 1, 67)] + [(1 + i, 2 + i, 60) for i in range(8)],
+                           time_signatures=((0.0, 1, 4), (1.0, 4, 4)))
+    assert [grid.ScoreBars(pickup).at_step(s) for s in (0, 4, 19, 20)] == [0, 1, 1, 2]

@@ -204,16 +204,15 @@ _FAR = 1 << 40  # "until the end of the piece", in steps
 _PIECE_SHIFT = 1 << 42  # keys piece * _PIECE_SHIFT + step keep pieces apart in one sort
 
 
-def _regions(events: list[tuple[int, int, int]]) -> list[tuple[int, int, int, int, int]]:
-    """(lo, hi, origin, numerator, denominator) of each meter region of a piece.
+def _meter_regions(events: list[tuple[int, int, int]]) -> list[list[int]]:
+    """[lo, hi, downbeat, numerator, denominator] of each meter region of a piece.
 
-    A region runs from its time signature to the next; its bars start at `origin`. A region
-    shorter than one bar of the next (a pickup, or the short measures MusicXML uses around a
-    fermata, or a moved bar line in abc2midi output) joins the next as a partial bar before
-    its downbeat; several short ones in a row join while together still shorter than a bar.
+    A region runs from its time signature to the next. A region shorter than one bar of the
+    next (a pickup, or the short measures MusicXML uses around a fermata, or a moved bar line
+    in abc2midi output) joins the next as a partial bar before its downbeat; several short
+    ones in a row join while together still shorter than a bar.
     """
     bounds = [e[0] for e in events] + [_FAR]
-    # [lo, hi, downbeat (first full bar), numerator, denominator]
     regions = [[bounds[i], bounds[i + 1], bounds[i], events[i][1], events[i][2]]
                for i in range(len(events)) if bounds[i + 1] > bounds[i]]
     for i in range(len(regions) - 2, -1, -1):
@@ -221,8 +220,14 @@ def _regions(events: list[tuple[int, int, int]]) -> list[tuple[int, int, int, in
         if nxt[2] - regions[i][0] < bar_steps(nxt[3], nxt[4]):
             nxt[0] = regions[i][0]
             del regions[i]
+    return regions
+
+
+def _regions(events: list[tuple[int, int, int]]) -> list[tuple[int, int, int, int, int]]:
+    """(lo, hi, origin, numerator, denominator) of each meter region (_meter_regions): its
+    16-step grid bars start at `origin`, a partial bar before the downbeat when it has one."""
     out = []
-    for lo, hi, downbeat, num, den in regions:
+    for lo, hi, downbeat, num, den in _meter_regions(events):
         origin = downbeat - -(-(downbeat - lo) // STEPS_PER_BAR) * STEPS_PER_BAR
         out.append((lo, hi, origin, num, den))
     return out
@@ -386,6 +391,57 @@ def starts_with_pickup(ns: NoteSequence) -> bool:
     return bool(len(table.seg_origin)) and int(table.seg_origin[0]) < 0
 
 
+class ScoreBars:
+    """Bar numbers as the piece's score counts them, for what a command tells the user.
+
+    Windows are counted in 16-step grid bars, which are the score's bars only in 4/4 (and
+    2/2): a 2/4 piece has two bars in each, and after 3/4 bars the grid numbers run behind.
+    Each meter region's bars are counted at their own length; a pickup (a partial bar before
+    a downbeat) is one bar, bar 0 at the start of the piece, as musicians number it."""
+
+    def __init__(self, ns: NoteSequence):
+        tempo = TempoMap([(t.time, t.qpm) for t in ns.tempos])
+
+        def to_steps(times):
+            return quantize_beats(tempo.to_beats(np.array(times, np.float64))).tolist()
+
+        regions = _meter_regions(_time_signature_steps(ns, to_steps))
+        origins = [origin for _, _, origin, _, _ in _regions(_time_signature_steps(ns, to_steps))]
+        piece_origin = min(0, origins[0])
+        # Per region: first step, downbeat, the downbeat's bar number, bar length in steps;
+        # and, for the grid regions, their grid bar 0 as Segment.first_bar counts it.
+        self._rows: list[tuple[int, int, int, float]] = []
+        self._grid: list[tuple[int, int]] = []  # (first grid bar, origin step)
+        for (lo, _, downbeat, num, den), origin in zip(regions, origins):
+            if not self._rows:
+                bar = 1  # a pickup before it is bar 0
+            else:
+                start, prev_downbeat, prev_bar, length = self._rows[-1]
+                bar = prev_bar + math.ceil((lo - prev_downbeat) / length) + (downbeat > lo)
+            self._rows.append((lo, downbeat, bar, bar_steps(num, den)))
+            if is_grid_meter(num, den):
+                self._grid.append(((origin - piece_origin) // STEPS_PER_BAR, origin))
+
+    def at_step(self, step: int) -> int:
+        """The score's number of the bar holding absolute grid step `step`."""
+        row = self._rows[0]
+        for candidate in self._rows:
+            if candidate[0] <= step:
+                row = candidate
+        _, downbeat, bar, length = row
+        return bar - 1 if step < downbeat else bar + int((step - downbeat) // length)
+
+    def span(self, grid_bar: int, num_bars: int) -> tuple[int, int]:
+        """The score's first and last bar of `num_bars` grid bars from `grid_bar` (a window's
+        start_bar, counted as Segment.first_bar counts)."""
+        first, origin = self._grid[0] if self._grid else (0, 0)
+        for candidate in self._grid:
+            if candidate[0] <= grid_bar:
+                first, origin = candidate
+        step = origin + (grid_bar - first) * STEPS_PER_BAR
+        return self.at_step(step), self.at_step(step + num_bars * STEPS_PER_BAR - 1)
+
+
 def piece_meters(ns: NoteSequence) -> list[str]:
     """The distinct meters of a piece, for error messages."""
     return sorted({f"{t.numerator}/{t.denominator}" for t in ns.time_signatures}) or ["4/4"]
@@ -399,5 +455,5 @@ def steps_to_seconds(steps: np.ndarray | int, qpm: float) -> np.ndarray | float:
 __all__ = [
     "STEPS_PER_BAR", "STEPS_PER_QUARTER", "DEFAULT_QPM", "Stats", "Notes", "Segment",
     "TempoMap", "segments", "is_grid_meter", "bar_steps", "quantize_beats", "steps_to_seconds",
-    "piece_meters", "starts_with_pickup",
+    "piece_meters", "starts_with_pickup", "ScoreBars",
 ]

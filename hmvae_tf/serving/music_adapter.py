@@ -91,9 +91,10 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
     Raises ValueError (NoWindowError) saying why the file has no such window."""
     check_instrument(rep, instrument)
     ns = read_midi(path)
-    # Bars as a musician numbers them: from 1, or from 0 when the piece opens with a pickup.
-    first = 0 if grid.starts_with_pickup(ns) else 1
-    bars = lambda bar: f"bars {bar + first}-{bar + first + num_bars - 1}"  # noqa: E731
+    # Bars as the score numbers them (from 0 when the piece opens with a pickup), not the
+    # 16-step grid bars of the windows, which differ in 2/4 or after a 3/4 passage.
+    score = grid.ScoreBars(ns)
+    bars = lambda bar: "bars {}-{}".format(*score.span(bar, num_bars))  # noqa: E731
     if rep.tracks == ("drums",):
         from hmvae_tf.music import drums
 
@@ -128,9 +129,10 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
     # A short file in a long window, or notes the representation cannot hold: said, so a
     # poor reconstruction is not a mystery.
     if window.silent_bars:
-        last = window.start_bar + first + num_bars - 1 - window.silent_bars  # as printed
-        where += (f"; the music ends in bar {last}, the last {window.silent_bars} "
-                  f"bar{'s are' if window.silent_bars > 1 else ' is'} silence")
+        last = score.span(window.start_bar, num_bars - window.silent_bars)[1]
+        silent = score.span(window.start_bar, num_bars)[1] - last
+        where += (f"; the music ends in bar {last}, the last {silent} "
+                  f"bar{'s are' if silent > 1 else ' is'} silence")
     if window.notes_out_of_range:
         count = window.notes_out_of_range
         where += (f"; {count} note{'s' if count > 1 else ''} outside MIDI pitch "
