@@ -1,4 +1,6 @@
 """Melody tokens, the bar grid and MIDI I/O on inputs with known content."""
+import re
+
 import numpy as np
 import pytest
 from music_helpers import note_sequence, write_midi
@@ -117,6 +119,28 @@ def test_empty_and_corrupt_files(tmp_path):
     bad.write_bytes(b"MThd\x00\x00\x00\x06garbage")
     with pytest.raises(midi_io.MidiReadError, match="corrupt"):
         MEL.from_note_sequence(str(bad), 2)
+
+
+def test_a_score_given_for_a_midi_file_says_how_to_make_midi_of_it(tmp_path):
+    """MusicXML (plain or .mxl) and ABC, which notation programs write, were refused as "no
+    'MThd' header": the message now says what the file is and how to make MIDI of it."""
+    import music21
+
+    tune = music21.stream.Stream([music21.note.Note("C5", quarterLength=1) for _ in range(4)])
+    xml = tune.write("musicxml", fp=str(tmp_path / "plain.musicxml"))
+    mxl = tune.write("mxl", fp=str(tmp_path / "packed.mxl"))  # own stem: it removes the .musicxml
+    abc = tmp_path / "tune.abc"
+    abc.write_text("%abc-2.1\nX:1\nT:Scale\nM:4/4\nL:1/8\nK:C\nCDEF GABc|\n")
+    for path, says in ((xml, "but a MusicXML file: export it as MIDI from the notation "
+                             "program (File > Export)"),
+                       (mxl, "but a compressed MusicXML file (.mxl): export it as MIDI"),
+                       (abc, "but an ABC tune: convert it to MIDI with abc2midi")):
+        with pytest.raises(midi_io.MidiReadError, match=re.escape(says)):
+            midi_io.read_midi(path)
+    text = tmp_path / "notes.mid"
+    text.write_text("X marks the spot\n")  # neither: said as before
+    with pytest.raises(midi_io.MidiReadError, match=re.escape("(no 'MThd' header)")):
+        midi_io.read_midi(text)
 
 
 def test_a_riff_midi_file_is_read_as_the_midi_file_inside(tmp_path):

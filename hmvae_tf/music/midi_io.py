@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,9 @@ def read_midi(path: str | os.PathLike) -> music_pb2.NoteSequence:
         raise MidiReadError(f"cannot read MIDI file {path}: the file is empty")
     data = _unwrap_rmid(data)
     if not data.startswith(b"MThd"):
+        score = _score_format(data, path)
         raise MidiReadError(f"cannot read MIDI file {path}: not a Standard MIDI File "
-                            f"(no 'MThd' header)")
+                            + (f"but {score}" if score else "(no 'MThd' header)"))
     try:
         ns = note_seq.midi_to_note_sequence(data)
     except Exception as err:  # note_seq/pretty_midi/mido raise many kinds
@@ -44,6 +46,22 @@ def read_midi(path: str | os.PathLike) -> music_pb2.NoteSequence:
                             f"({type(err).__name__}: {err})") from err
     ns.filename = str(path)
     return ns
+
+
+def _score_format(data: bytes, path: Path) -> str | None:
+    """What `data` is and how to make MIDI of it, when it is a score of the kinds notation
+    programs write, which musicians hand to the MIDI commands first (they read MIDI only);
+    else None."""
+    head = data[:2000].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"<") and (b"<score-partwise" in head or b"<score-timewise" in head
+                                  or path.suffix.lower() in (".xml", ".musicxml")):
+        return "a MusicXML file: export it as MIDI from the notation program (File > Export)"
+    if head.startswith(b"PK") and path.suffix.lower() == ".mxl":
+        return ("a compressed MusicXML file (.mxl): export it as MIDI from the notation "
+                "program (File > Export)")
+    if re.match(rb"(%[^\n]*\n\s*)*X:\s*\d", head):
+        return "an ABC tune: convert it to MIDI with abc2midi"
+    return None
 
 
 def _unwrap_rmid(data: bytes) -> bytes:
