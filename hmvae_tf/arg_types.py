@@ -121,6 +121,12 @@ DATA_DIR_HELP = "TFDS data_dir (default: TFDS's, ~/tensorflow_datasets)"
 DATASET_HELP = "TFDS name/config (default: the model's, from its config)"
 SEED_HELP = f"seed, 0..{MAX_SEED}: the same seed gives the same output"
 TEMPERATURE_HELP = "softmax temperature; 0 = argmax (deterministic)"
+# How a melody model's input line is chosen (music/melody.find_window), for --instrument.
+MELODY_PART_RULE = (
+    "the part (MIDI track, or channel of a format 0 file) with the most note onsets in the "
+    "window, drums never; for 2-bar models among programs 0-31 (keyboards, chromatic "
+    "percussion, organs, guitars: Magenta's 2-bar melody programs) when the file has one there, "
+    "and of simultaneous notes the highest")
 NO_OCTAVE_SHIFT_HELP = (
     "melody models: read the input as written. By default a window with notes outside MIDI "
     "48..84 (C3..C6, the register the models learned), a piccolo or a bass line, is read moved "

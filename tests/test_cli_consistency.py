@@ -242,3 +242,19 @@ def test_an_abbreviated_flag_is_refused(capsys):
         cli.main(["sample", "--saved_model=unused", "--temp=0.9"])
     assert stop.value.code == 2
     assert "unrecognized arguments: --temp=0.9" in capsys.readouterr().err
+
+
+def test_instrument_help_says_how_the_melody_line_is_chosen():
+    """--instrument's help said "the instrument with the most notes", leaving out that a
+    2-bar model prefers programs 0-31 (a piano part over a busier flute line), never takes
+    drums, and keeps the highest of simultaneous notes: a musician asking which track becomes
+    the melody got half of the rule (tests/test_music_melody.py checks the rule itself)."""
+    from hmvae_tf import arg_types
+
+    helps = {command: action.help for command, parser in command_parsers()
+             if command in ("interpolate", "attribute")
+             for _, action in flags(parser) if "--instrument" in action.option_strings}
+    assert helps.keys() == {"interpolate", "attribute"}
+    for help_text in helps.values():
+        assert help_text.endswith("default: " + arg_types.MELODY_PART_RULE)
+        assert "programs 0-31" in help_text and "drums never" in help_text

@@ -57,8 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                        "both, or A,B for the first and the second input (default: 0)")
         g.add_argument("--instrument", type=arg_types.per_input(0), default=(None, None),
                        help="melody models: take each input's line from this instrument "
-                       "(MIDI track or channel, as printed): N for both, or A,B; default: in "
-                       "each window the instrument with the most notes")
+                       "(MIDI track or channel, as printed): N for both, or A,B; default: "
+                       + arg_types.MELODY_PART_RULE)
         g.add_argument("--no_octave_shift", action="store_true",
                        help=arg_types.NO_OCTAVE_SHIFT_HELP + "; between two inputs in "
                        "different registers the steps walk from one register to the other")
