@@ -356,3 +356,23 @@ def test_chunks_carry_the_inputs_of_one_request():
     assert whole["temperature"].dtype == np.float32 and (whole["temperature"] == 0.3).all()
     for name, value in whole.items():
         np.testing.assert_array_equal(sent[3][name], value, err_msg=name)
+
+
+def test_in_process_call_refuses_non_finite_inputs_as_a_server_does(local):
+    """`call` on an in-process export ran a NaN z to silence with no error: the same one-line
+    message as `hmvae serve` sends, and the status an app branches on."""
+    z = np.zeros((2, 8), np.float32)
+    z[1, 0] = np.nan
+    with pytest.raises(ClientError) as err:
+        local.call("decode", z=z, temperature=[0.5, 0.5], seed=[[0, 0], [0, 1]])
+    assert str(err.value) == "input 'z' of signature 'decode' must be finite, got nan in row 1"
+    assert err.value.code == "INVALID_ARGUMENT"
+    tokens = [[1] * 32]
+    with pytest.raises(ClientError, match="^input 'alpha' of signature 'interpolate' must be "
+                                          "finite, got inf in row 0$"):
+        local.call("interpolate", melody_a=tokens, melody_b=tokens, alpha=[np.inf],
+                   temperature=[0.0], seed=[[0, 0]])
+    with pytest.raises(ClientError, match="^input 'temperature' of signature 'sample' must be "
+                                          "a number >= 0"):
+        local.call("sample", temperature=[np.nan], seed=[[0, 0]])
+    assert local.call("sample", temperature=[np.inf], seed=[[0, 0]])["melody"].shape == (1, 32)

@@ -232,3 +232,68 @@ def test_running_out_of_memory_is_resource_exhausted():
     assert err.code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert err.message == "out of memory: Unable to allocate 7.45 GiB for an array"
     assert from_exception(MemoryError()).message == "out of memory"
+
+
+def decode_request(z: np.ndarray, temperature: float = 0.5) -> dict:
+    rows = len(z)
+    return {"z": tf.make_tensor_proto(z.astype(np.float32)),
+            "temperature": tf.make_tensor_proto(np.full(rows, temperature, np.float32)),
+            "seed": good_seed(rows)}
+
+
+def interpolate_request(alpha: list[float], temperature: float = 0.0) -> dict:
+    rows = len(alpha)
+    tokens = tf.make_tensor_proto(np.ones((rows, 32), np.int32))
+    return {"melody_a": tokens, "melody_b": tokens,
+            "alpha": tf.make_tensor_proto(np.array(alpha, np.float32)),
+            "temperature": tf.make_tensor_proto(np.full(rows, temperature, np.float32)),
+            "seed": good_seed(rows)}
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_z_or_alpha_is_refused_before_the_model_runs(hmvae_server, bad):
+    """The decoder turned a NaN or infinite z (or an interpolation's alpha) into silence or
+    noise with status OK; the shipped exports have no check of their own in the graph."""
+    conn = Conn(hmvae_server.address, "mel")
+    z = np.zeros((3, 8), np.float32)
+    z[2, 5] = bad
+    err = raw_predict(conn, decode_request(z), "decode")
+    assert err is not None and err.code() == IA, err
+    assert err.details() == f"input 'z' of signature 'decode' must be finite, got {bad} in row 2"
+    err = raw_predict(conn, interpolate_request([0.0, bad]), "interpolate")
+    assert err is not None and err.code() == IA, err
+    assert err.details() == (f"input 'alpha' of signature 'interpolate' must be finite, got "
+                             f"{bad} in row 1")
+    assert raw_predict(conn, decode_request(np.zeros((3, 8))), "decode") is None
+    assert raw_predict(conn, interpolate_request([0.0, 1.0]), "interpolate") is None
+
+
+def test_temperature_takes_zero_and_infinity_but_not_nan(hmvae_server):
+    """0 is argmax and +inf samples every token alike, as the graphs always took them; NaN
+    is refused with a message that says what a temperature is (the graph said ">= 0")."""
+    conn = Conn(hmvae_server.address, "mel")
+    for value in (0.0, np.inf):
+        assert raw_predict(conn, many_rows(2) | {
+            "temperature": tf.make_tensor_proto(np.full(2, value, np.float32))}) is None
+        assert raw_predict(conn, decode_request(np.zeros((1, 8)), value), "decode") is None
+    err = raw_predict(conn, decode_request(np.zeros((2, 8)), np.nan), "decode")
+    assert err is not None and err.code() == IA, err
+    assert err.details() == ("input 'temperature' of signature 'decode' must be a number >= 0 "
+                             "(0 = argmax), got nan in row 0")
+    err = raw_predict(conn, {"temperature": tf.make_tensor_proto(np.float32([0.5, -1.0])),
+                             "seed": good_seed(2)})
+    assert err is not None and err.code() == IA and "temperature must be >= 0" in err.details()
+
+
+def test_non_finite_values_of_other_inputs_are_left_to_the_model():
+    """Only the contract's float inputs are checked: another model's input may hold NaN."""
+    sig = sample_signature()
+    sig.inputs["other"].CopyFrom(sig.inputs["temperature"])
+    sig.inputs["other"].name = "other:0"
+    nan = tf.make_tensor_proto(np.float32([np.nan, 1.0]))
+    arrays = check_inputs(sig, "sample", {"temperature": tf.make_tensor_proto(np.float32([1, 1])),
+                                          "seed": good_seed(), "other": nan})
+    assert np.isnan(arrays["other"][0])
+    message = refused({"temperature": nan, "seed": good_seed()})
+    assert message == ("input 'temperature' of signature 'sample' must be a number >= 0 "
+                       "(0 = argmax), got nan in row 0")

@@ -32,6 +32,7 @@ import numpy as np
 from hmvae_tf.arg_types import MAX_SEED
 from hmvae_tf.configs import TRACK_CLASSES
 from hmvae_tf.export_options import SIGNATURES, resolve_saved_model
+from hmvae_tf.serving.finite_inputs import nonfinite_input_problem
 from hmvae_tf.progress import Progress
 
 if TYPE_CHECKING:
@@ -348,8 +349,9 @@ def _input_specs(signature: str, inputs: Mapping, specs: dict[str, dict[str, Ten
 def check_inputs(signature: str, inputs: Mapping[str, np.ndarray],
                  specs: dict[str, dict[str, TensorSpec]]) -> None:
     """ClientError (INVALID_ARGUMENT, or FAILED_PRECONDITION for an unknown signature) unless
-    `inputs` has exactly the signature's input names, dtypes and shapes, as a server checks a
-    Predict request. specs: a backend's `inputs`."""
+    `inputs` has exactly the signature's input names, dtypes and shapes, and the contract's
+    float inputs hold numbers, as a server checks a Predict request. specs: a backend's
+    `inputs`."""
     for name, spec in _input_specs(signature, inputs, specs).items():
         value = np.asarray(inputs[name])
         if spec.dtype != np.dtype(object) and value.dtype != spec.dtype:
@@ -360,6 +362,9 @@ def check_inputs(signature: str, inputs: Mapping[str, np.ndarray],
             want = ",".join("?" if w is None else str(w) for w in spec.shape)
             raise _invalid(f"{signature}: input {name} must have shape [{want}], got "
                            f"[{','.join(map(str, value.shape))}]")
+    problem = nonfinite_input_problem(signature, inputs)
+    if problem:  # as `hmvae serve` refuses it: old exports decode NaN to silence
+        raise _invalid(problem)
 
 
 def conform_inputs(signature: str, inputs: dict, specs: dict[str, dict[str, TensorSpec]]

@@ -16,8 +16,9 @@ UNIMPLEMENTED with a message that says what to use instead.
 
 Status codes as TF Serving: unknown model or version -> NOT_FOUND ("Servable not found for
 request: Latest(name)"); unknown signature -> FAILED_PRECONDITION ("Serving signature key "x"
-not found."); missing or extra input, wrong dtype or shape, a value the graph rejects ->
-INVALID_ARGUMENT with a message naming the input; a full batching queue -> UNAVAILABLE.
+not found."); missing or extra input, wrong dtype or shape, a NaN or infinite z or alpha
+(or NaN temperature), a value the graph rejects -> INVALID_ARGUMENT with a message naming the
+input; a full batching queue -> UNAVAILABLE.
 A bad request never takes the server down.
 
 Extra (not in TF Serving): `/hmvae.serving.ServerStats/Get` answers a JSON document with request

@@ -25,6 +25,7 @@ from hmvae_tf.serving import protos
 from hmvae_tf.serving.batching import BatchScheduler
 from hmvae_tf.serving.errors import (ServingError, fit_status_message, from_exception,
                                      invalid_argument)
+from hmvae_tf.serving.finite_inputs import nonfinite_input_problem
 from hmvae_tf.serving.model_manager import ModelManager
 from hmvae_tf.serving.run_modes import RunModeChooser, size_class
 from hmvae_tf.serving.server import STATS_METHOD, STATS_SERVICE
@@ -188,8 +189,10 @@ def _dtype_name(enum: int) -> str:
 
 def check_inputs(signature: SignatureDef, sig_name: str, tensors: Mapping[str, TensorProto],
                  check_rows: Callable[[int], None] | None = None) -> dict:
-    """TensorProtos -> arrays, checked against the SignatureDef (names, dtypes, shapes).
-    check_rows(rows) raises a ServingError for an input of too many rows (dim 0).
+    """TensorProtos -> arrays, checked against the SignatureDef (names, dtypes, shapes), and
+    the contract's float inputs for NaN and infinities (`finite_inputs`), before the request
+    runs or joins a batch. check_rows(rows) raises a ServingError for an input of too many
+    rows (dim 0).
 
     Every proto's dtype and shape are checked before any is decoded: a proto's typed values
     repeat the last one up to its shape's size, so a few bytes can claim a huge tensor, which
@@ -233,6 +236,9 @@ def check_inputs(signature: SignatureDef, sig_name: str, tensors: Mapping[str, T
             raise invalid_argument(f"tensor parsing error: {alias}: {err}") from None
         except Exception:  # noqa: BLE001
             raise invalid_argument(f"tensor parsing error: {alias}") from None
+    problem = nonfinite_input_problem(sig_name, arrays)
+    if problem:
+        raise invalid_argument(problem)
     return arrays
 
 
