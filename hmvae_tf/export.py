@@ -34,9 +34,9 @@ class ServingModule:
 
     With jit_compile, XLA compiles only the numeric core (the posterior's moments, and the
     decoder given its noise). The input checks and the seeded noise stay outside it, for two
-    reasons: XLA drops Assert ops, so a compiled signature would accept a negative temperature
-    or out-of-range token ids without a word; and XLA derives its own stream from a stateless
-    seed, so the same seed would give other melodies than the plain export.
+    reasons: XLA drops Assert ops, so a compiled signature would accept a negative temperature,
+    out-of-range token ids or a NaN z without a word; and XLA derives its own stream from a
+    stateless seed, so the same seed would give other melodies than the plain export.
 
     With decode_shards > 1, a request of at least decode_shards x MIN_SHARD_ROWS rows is
     decoded in that many independent pieces, which the session's inter-op pool runs at once
@@ -133,6 +133,13 @@ class ServingModule:
                        lambda: self._decode(z, temperature, noise=noise))
 
     @staticmethod
+    def _finite(x: tf.Tensor, name: str) -> tf.Tensor:
+        """x, refused (INVALID_ARGUMENT naming it) if it holds a NaN or an infinity, which the
+        decoder would turn into silence or noise. One pass over a few floats per row; kept
+        out of the compiled functions, as XLA drops the check."""
+        return tf.debugging.check_numerics(x, f"{name} must be finite")
+
+    @staticmethod
     def _check_rows(temperature: tf.Tensor, seed: tf.Tensor, batch: tf.Tensor):
         tf.debugging.assert_non_negative(temperature, message="temperature must be >= 0")
         tf.debugging.assert_equal(tf.shape(temperature)[0], batch,
@@ -152,7 +159,7 @@ class ServingModule:
     def decode(self, z, temperature, seed):
         """The `decode` signature: tokens per track for the given z, sampled with row seeds."""
         self._check_rows(temperature, seed, tf.shape(z)[0])
-        return self._unstack(self._decode_seeded(z, temperature, seed))
+        return self._unstack(self._decode_seeded(self._finite(z, "z"), temperature, seed))
 
     def encode(self, **inputs):
         """The `encode` signature: mu, sigma and a z sampled from q(z|x) with each row's seed."""
@@ -180,7 +187,7 @@ class ServingModule:
         tf.debugging.assert_equal(tf.shape(inputs["alpha"])[0], batch,
                                   message="alpha needs one value per row")
         mus = self._endpoint_means(a, b)
-        z = slerp(mus[:batch], mus[batch:], inputs["alpha"])
+        z = slerp(mus[:batch], mus[batch:], self._finite(inputs["alpha"], "alpha"))
         out = self._decode_seeded(z, inputs["temperature"], inputs["seed"])
         return {**self._unstack(out), "z": z}
 

@@ -112,6 +112,44 @@ def test_bad_values_raise_invalid_argument(melody_export, melody_xla_export, cal
         call(tf.saved_model.load(path).signatures)
 
 
+@pytest.mark.parametrize("xla", [False, True], ids=["plain", "xla"])
+def test_a_non_finite_z_or_alpha_is_refused_by_the_graph(melody_export, melody_xla_export, xla):
+    """A NaN or infinite z or alpha decoded to silence or noise with no error, which a real TF
+    Serving (without hmvae serve's own check) still answers: refused by both loaders, TF2's
+    functions and the TF1 session of TF Serving and hmvae serve (`Servable`), and compiled
+    too, as XLA would drop the check."""
+    from hmvae_tf.serving.service import Servable
+
+    config, _, _, path = melody_xla_export if xla else melody_export
+    z = np.zeros((2, config.z_size), np.float32)
+    z[1, 3] = np.nan
+    melodies = scale_melodies(2, 32)[..., 0]
+    rows = dict(temperature=np.float32([0.5, 0.0]), seed=np.zeros((2, 2), np.int32))
+    requests = {
+        "decode": (dict(z=z, **rows), "z must be finite : Tensor had NaN values"),
+        "interpolate": (dict(melody_a=melodies[:1].repeat(2, 0), melody_b=melodies[1:].repeat(2, 0),
+                             alpha=np.float32([0.5, np.inf]), **rows),
+                        "alpha must be finite : Tensor had Inf values"),
+    }
+    signatures = tf.saved_model.load(path).signatures
+    servable = Servable("melody", 1, path)
+    for name, (inputs, message) in requests.items():
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            signatures[name](**inputs)
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            servable.run(name, inputs)
+        fine = {k: np.nan_to_num(v, posinf=1.0) for k, v in inputs.items()}
+        np.testing.assert_array_equal(servable.run(name, fine)["melody"],
+                                      signatures[name](**fine)["melody"])
+    # temperature: 0 is argmax and +inf every token alike, as before; NaN is refused.
+    for temperature in (0.0, np.inf):
+        servable.run("decode", dict(rows, z=z[:1] * 0, temperature=np.float32([temperature]),
+                                    seed=rows["seed"][:1]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="temperature must be >= 0"):
+        servable.run("decode", dict(z=z[:1] * 0, temperature=np.float32([np.nan]),
+                                    seed=rows["seed"][:1]))
+
+
 def test_xla_export_is_compiled_and_draws_the_plain_exports_melodies(melody_export,
                                                                       melody_xla_export):
     """The same seed must give the same music whichever export a server runs."""
