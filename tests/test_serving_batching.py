@@ -143,6 +143,32 @@ def test_a_bad_request_does_not_fail_its_batch_mates():
     assert results[5]["y"].tolist() == [[10, 10]]
 
 
+@pytest.mark.parametrize("bad", [0, 6, 15])
+def test_a_bad_request_in_a_full_batch_costs_log_n_runs_not_n(bad):
+    """A failed merged batch ran each of its requests alone: with 16 clients one bad request
+    made 16 more runs. Halving it, the good halves run once and only the half holding the bad
+    request is split again: 2 log2(16) = 8 more runs, wherever it sits in the batch."""
+    n = 16
+    sched = BatchScheduler(BatchingParameters(max_batch_size=n, batch_timeout_micros=10_000_000,
+                                              num_batch_threads=1))
+    run = SlowDouble(delay=0)
+    try:  # 16 rows fill the batch, which runs at once instead of waiting out the timeout
+        results, errors = concurrently(n, lambda i: sched.run(
+            "k", run, {"x": np.full((1, 2), -1 if i == bad else i)}))
+        snapshot = sched.snapshot()
+    finally:
+        sched.stop()
+    assert run.calls[0] == n, run.calls  # one merged batch of all 16
+    assert [i for i, e in enumerate(errors) if e is not None] == [bad]
+    assert errors[bad].code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "x must be >= 0" in errors[bad].message
+    for i, out in enumerate(results):
+        if i != bad:
+            assert out["y"].tolist() == [[2 * i, 2 * i]] and out["s"].tolist() == [2 * i]
+    assert sorted(run.calls[1:]) == [1, 1, 2, 2, 4, 4, 8, 8], run.calls
+    assert snapshot["bisect_runs"] == 8
+
+
 def test_allowed_batch_sizes_pad_and_full_queue_is_unavailable():
     sched = BatchScheduler(BatchingParameters(max_batch_size=8, batch_timeout_micros=0,
                                               num_batch_threads=1, max_enqueued_batches=1,
