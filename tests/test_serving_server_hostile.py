@@ -297,3 +297,62 @@ def test_non_finite_values_of_other_inputs_are_left_to_the_model():
     message = refused({"temperature": nan, "seed": good_seed()})
     assert message == ("input 'temperature' of signature 'sample' must be a number >= 0 "
                        "(0 = argmax), got nan in row 0")
+
+
+def test_calls_past_max_concurrent_rpcs_are_refused_not_queued():
+    """grpc.server had no maximum_concurrent_rpcs: a flood of calls waited for a thread in
+    memory without bound. Past the limit gRPC now answers RESOURCE_EXHAUSTED at once, the
+    calls within it get their answers, and the limit frees as they end."""
+    import threading
+
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    from hmvae_tf.serving.service import ModelServer
+
+    entered, release = threading.Semaphore(0), threading.Event()
+
+    def slow_predict(request, deadline=None):
+        entered.release()
+        release.wait(30)
+        return predict_pb2.PredictResponse(model_spec=request.model_spec)
+
+    server = ModelServer([], log=lambda _: None)
+    server.predict = slow_predict
+    port = server.start("localhost", 0, max_threads=8, max_concurrent_rpcs=2)
+    channel = grpc.insecure_channel(f"localhost:{port}")
+    try:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "mel"
+        running = [stub.Predict.future(request, timeout=30) for _ in range(2)]
+        for _ in running:
+            assert entered.acquire(timeout=30)
+        for _ in range(3):  # threads are free (8), but the limit (2) is reached
+            with pytest.raises(grpc.RpcError) as info:
+                stub.Predict(request, timeout=30)
+            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert info.value.details() == "Concurrent RPC limit exceeded!"
+        release.set()
+        assert [f.result().model_spec.name for f in running] == ["mel", "mel"]
+        assert stub.Predict(request, timeout=30).model_spec.name == "mel"
+    finally:
+        release.set()
+        channel.close()
+        server.stop(grace=0)
+
+
+def test_max_concurrent_rpcs_defaults_to_16_calls_per_thread():
+    import argparse
+
+    from hmvae_tf.serving import server
+
+    parser = argparse.ArgumentParser()
+    server.add_arguments(parser, "serve")
+
+    def limit(*argv):
+        return server.rpc_limit(parser.parse_args(["--model_base_path=m", *argv]))
+
+    assert limit() == 16 * 64 and limit("--grpc_max_threads=8") == 128
+    assert limit("--max_concurrent_rpcs=5") == 5 and limit("--max_concurrent_rpcs=0") is None
+    with pytest.raises(SystemExit):
+        limit("--max_concurrent_rpcs=-1")

@@ -24,7 +24,9 @@ A bad request never takes the server down.
 Extra (not in TF Serving): `/hmvae.serving.ServerStats/Get` answers a JSON document with request
 and batching counters (see `fetch_stats`), `--port=0` picks a free port (printed), and without
 batching `--max_request_rows` (default 1000, TF Serving's max_batch_size) limits the rows of a
-request, which TF Serving leaves unlimited: a model's memory grows with the rows it runs.
+request, which TF Serving leaves unlimited: a model's memory grows with the rows it runs;
+`--max_concurrent_rpcs` (default 16 x --grpc_max_threads) limits the calls in the server at
+once, past which gRPC answers RESOURCE_EXHAUSTED instead of queueing them without bound.
 """
 from __future__ import annotations
 
@@ -39,6 +41,9 @@ from hmvae_tf.cli import HelpFormatter
 
 # --max_request_rows: TF Serving's default max_batch_size, the most rows a batching server runs.
 DEFAULT_MAX_REQUEST_ROWS = 1000
+
+# --max_concurrent_rpcs by default: calls in the server at once, per --grpc_max_threads.
+RPCS_PER_THREAD = 16
 
 # Extra RPC of hmvae serve (raw bytes in, JSON out): request and batching counters.
 STATS_SERVICE, STATS_METHOD = "hmvae.serving.ServerStats", "Get"
@@ -100,6 +105,16 @@ takes relative ones (the shipped saved_models/models.config has them)."""
     g.add_argument("--grpc_max_threads", type=int, default=64,
                    help="request threads (with batching, at least the number of concurrent "
                         "clients, so that their requests can meet in one batch)")
+    g.add_argument("--max_concurrent_rpcs", type=arg_types.int_at_least(0), default=None,
+                   help="the most calls in the server at once, running or waiting for a "
+                        "thread; gRPC answers more with RESOURCE_EXHAUSTED (\"Concurrent RPC "
+                        "limit exceeded!\") instead of letting them wait in memory without "
+                        "bound. The default leaves normal load alone: a batching queue holds "
+                        "only calls that have a thread, so the limit counts, beyond "
+                        "--grpc_max_threads running calls, 15 waiting ones per thread, seconds "
+                        "of work at about 10 ms per 1-sample call. 0 = no limit. Not a TF "
+                        f"Serving flag (default: {RPCS_PER_THREAD} x --grpc_max_threads, "
+                        f"{RPCS_PER_THREAD * 64} at its default)")
     g.add_argument("--max_request_rows", type=arg_types.int_at_least(0), default=None,
                    help="without --enable_batching, the most rows (dim 0) a Predict input may "
                         "have; more is INVALID_ARGUMENT. A model's memory grows with the rows "
@@ -228,7 +243,8 @@ def run(args: argparse.Namespace) -> int:
             server.stop()
             log("stopped before serving")
             return 0
-        port = server.start(args.host, args.port, args.grpc_max_threads, channel_arguments)
+        port = server.start(args.host, args.port, args.grpc_max_threads, channel_arguments,
+                            max_concurrent_rpcs=rpc_limit(args))
     except (OSError, ValueError, RuntimeError) as err:
         log(f"error: {err}")
         server.stop()
@@ -244,6 +260,14 @@ def run(args: argparse.Namespace) -> int:
     server.stop()
     log("stopped: " + server.summary())
     return 0
+
+
+def rpc_limit(args: argparse.Namespace) -> int | None:
+    """--max_concurrent_rpcs as gRPC takes it: None for no limit (0), by default
+    RPCS_PER_THREAD x --grpc_max_threads."""
+    if args.max_concurrent_rpcs is None:
+        return RPCS_PER_THREAD * args.grpc_max_threads
+    return args.max_concurrent_rpcs or None
 
 
 def _log(message: str) -> None:

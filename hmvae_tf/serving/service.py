@@ -408,9 +408,13 @@ class ModelServer:
         return response
 
     def start(self, host: str, port: int, max_threads: int = 64,
-              channel_arguments: list[tuple[str, object]] = ()) -> int:
+              channel_arguments: list[tuple[str, object]] = (),
+              max_concurrent_rpcs: int | None = None) -> int:
         """Serves on host:port (0: a free port); returns the port. channel_arguments: gRPC
-        server options (TF Serving's --grpc_channel_arguments), over the defaults."""
+        server options (TF Serving's --grpc_channel_arguments), over the defaults.
+        max_concurrent_rpcs: calls in the server at once, running or waiting for one of the
+        max_threads (None: no limit); gRPC answers more with RESOURCE_EXHAUSTED, where they
+        would queue in memory without bound."""
         options = dict([("grpc.so_reuseport", 0),
                         # TF Serving's limit both ways (kint32max), not gRPC's 4 MB
                         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -418,7 +422,7 @@ class ModelServer:
         options.update(channel_arguments)
         server = grpc.server(
             concurrent.futures.ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="grpc"),
-            options=list(options.items()))
+            options=list(options.items()), maximum_concurrent_rpcs=max_concurrent_rpcs)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             _PredictionService(self), server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(_ModelService(self), server)
