@@ -226,6 +226,8 @@ def test_card_takes_model_version_as_the_model_commands_do(capsys):
     # The demo built, then failed in `tfds build` on HMVAE_TFDS_MAX_PIECES=-5.
     (["demo", "--pieces=-5"], "--pieces: must be >= 1"),
     (["demo", "--train_steps=0"], "--train_steps: must be >= 1"),
+    # A server with no request threads failed only after loading every model.
+    (["serve", "--grpc_max_threads=0", "--model_base_path=m"], "--grpc_max_threads: must be >= 1"),
 ])
 def test_ports_and_counts_of_the_servers_and_demo_are_checked_where_typed(argv, message,
                                                                            capsys):

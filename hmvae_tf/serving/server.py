@@ -102,7 +102,7 @@ takes relative ones (the shipped saved_models/models.config has them)."""
     g.add_argument("--port", type=arg_types.port, default=8500,
                    help="gRPC port; 0 picks a free one")
     g.add_argument("--host", default="0.0.0.0", help="address to bind")
-    g.add_argument("--grpc_max_threads", type=int, default=64,
+    g.add_argument("--grpc_max_threads", type=arg_types.int_at_least(1), default=64,
                    help="request threads (with batching, at least the number of concurrent "
                         "clients, so that their requests can meet in one batch)")
     g.add_argument("--max_concurrent_rpcs", type=arg_types.int_at_least(0), default=None,
