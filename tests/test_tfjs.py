@@ -7,6 +7,7 @@ SavedModel's own signatures.
 import base64
 import json
 import os
+import re
 import shutil
 import zlib
 
@@ -48,10 +49,20 @@ def read_json(path):
         return json.load(f)
 
 
+def documented_description_keys() -> set[str]:
+    """The keys BUILD.md's output-folder block lists for hmvae_model.json."""
+    with open(os.path.join(os.path.dirname(__file__), os.pardir, "BUILD.md")) as f:
+        text = f.read()
+    block = text.split('format "hmvae-tfjs/1":', 1)[1].split("web/models/<name>/<graph>", 1)[0]
+    block = re.sub(r"\([^)]*\)", "", " ".join(block.split()))  # what a key holds, in brackets
+    return {"format"} | {key.strip() for key in block.split(",")}
+
+
 def test_files_and_description(melody):
     config, _, path, out, desc = melody
     on_disk = read_json(os.path.join(out, tfjs.DESCRIPTION_FILE))
     assert on_disk["format"] == tfjs.FORMAT
+    assert set(on_disk) == documented_description_keys()  # BUILD.md lists every key
     assert on_disk["name"] == "mel" and on_disk["config_name"] == "cat-mel_2bar_small"
     assert on_disk["config"]["z_size"] == config.z_size == on_disk["z_size"]
     assert on_disk["representation"] == "melody" and on_disk["tracks"] == ["melody"]
