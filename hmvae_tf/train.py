@@ -9,6 +9,7 @@ MultiWorkerMirroredStrategy a lost worker ends the others with an error naming i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -16,6 +17,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from hmvae_tf import arg_types, quiet_startup, stop_signals
@@ -328,11 +330,18 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
           eval_batches: int = 8, strategy: tf.distribute.Strategy | None = None,
           jit_compile: bool = False, seed: int | None = None, dtype_policy: str = "float32",
           train_data: tf.data.Dataset | None = None, eval_data: tf.data.Dataset | None = None,
-          verbose: str | int = "auto") -> keras.callbacks.History | None:
+          verbose: str | int = "auto", callbacks: Sequence[keras.callbacks.Callback] = (),
+          handle_sigterm: bool = False) -> keras.callbacks.History | None:
     """Trains (or resumes) `config` in `model_dir` until the global step reaches num_steps.
 
     train_data / eval_data: optional ready pipelines ([B, T, K] batches) instead of TFDS.
     dtype_policy: one of `precision.POLICIES`, for this call's training only.
+    callbacks: Keras callbacks of yours, run after train's own (step limit, progress, NaN
+    check, logs) and before the checkpoint saver, so a period's checkpoint follows them all.
+    handle_sigterm: while fit runs, SIGTERM stops it as Ctrl-C does: the step reached is
+    saved and stop_signals.Terminated raised; the earlier handler is back on return. Off by
+    default, so that a call from a program of yours leaves the process's signals alone;
+    `hmvae train` turns it on.
     Returns the Keras History of this run (None if there was nothing left to do).
     """
     import keras
@@ -411,38 +420,42 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
             "dataset": dataset or config.dataset,
             "dataset_version": dataset_version})
     epochs = math.ceil(num_steps / period)
-    callbacks = [checkpoints.StopAtStep(num_steps), checkpoints.StepProgbar(num_steps),
-                 keras.callbacks.TerminateOnNaN()]
+    ours = [checkpoints.StopAtStep(num_steps), checkpoints.StepProgbar(num_steps),
+            keras.callbacks.TerminateOnNaN()]
     history_csv = checkpoints.HistoryCSV(model_dir) if is_chief else None
     if is_chief:
-        callbacks += [
+        ours += [
             checkpoints.StepTensorBoard(os.path.join(model_dir, "logs"), update_freq="epoch"),
             history_csv,
         ]
-    callbacks.append(saver)  # last: a period's checkpoint follows its logs (CheckpointSaver)
-    _save_on_sigterm()
+    # The saver last, after the user's callbacks too: a period's checkpoint follows its logs
+    # (CheckpointSaver).
+    all_callbacks = [*ours, *callbacks, saver]
     quiet_startup.start_xla()  # XLA's start-up lines, kept out of the first step's output
-    try:
-        with precision.policy(dtype_policy):  # fit traces the train and eval steps
-            history = model.fit(train_data, epochs=epochs, initial_epoch=step // period,
-                                steps_per_epoch=period, validation_data=eval_data,
-                                callbacks=callbacks, verbose=verbose,
-                                shuffle=False)  # the pipeline shuffles; Keras would warn
-    except KeyboardInterrupt:
-        # The interrupt lands between steps, so the state is a consistent step to keep.
-        if saver.save_if_sound() and saver.is_chief:  # others save to a scratch folder
-            print(f"\nsaved a checkpoint at step {saver.model_step()}", file=sys.stderr)
-            history_csv.log_stopped_epoch()
-        raise
-    except Exception as err:  # noqa: BLE001 - only a lost worker becomes a one-line error
-        lost = _lost_peers(strategy, err)
-        if lost is None:
+    # The save on the way out is inside too: a second SIGTERM there is a Terminated as well.
+    with (stop_signals.sigterm_as_interrupt() if handle_sigterm
+          else contextlib.nullcontext()):
+        try:
+            with precision.policy(dtype_policy):  # fit traces the train and eval steps
+                history = model.fit(train_data, epochs=epochs, initial_epoch=step // period,
+                                    steps_per_epoch=period, validation_data=eval_data,
+                                    callbacks=all_callbacks, verbose=verbose,
+                                    shuffle=False)  # the pipeline shuffles; Keras would warn
+        except KeyboardInterrupt:
+            # The interrupt lands between steps, so the state is a consistent step to keep.
+            if saver.save_if_sound() and saver.is_chief:  # others save to a scratch folder
+                print(f"\nsaved a checkpoint at step {saver.model_step()}", file=sys.stderr)
+                history_csv.log_stopped_epoch()
             raise
-        kept = checkpoints.checkpoint_step(model_dir)
-        raise WorkerLostError(
-            f"lost contact with {lost} of the multi-worker job ({type(err).__name__}); "
-            "restart every worker with the same command to resume from "
-            + (f"the newest checkpoint (step {kept})" if kept else "the start")) from None
+        except Exception as err:  # noqa: BLE001 - only a lost worker becomes a one-line error
+            lost = _lost_peers(strategy, err)
+            if lost is None:
+                raise
+            kept = checkpoints.checkpoint_step(model_dir)
+            raise WorkerLostError(
+                f"lost contact with {lost} of the multi-worker job ({type(err).__name__}); "
+                "restart every worker with the same command to resume from "
+                + (f"the newest checkpoint (step {kept})" if kept else "the start")) from None
     if saver.diverged_at is not None:
         kept = checkpoints.checkpoint_step(model_dir)
         raise TrainingDivergedError(
@@ -482,14 +495,6 @@ class WorkerLostError(TrainingStopped):
     """A worker of a multi-worker job died or became unreachable."""
 
 
-def _save_on_sigterm() -> None:
-    """SIGTERM (e.g. a preempted job) stops like Ctrl-C: Keras ends fit, train() saves."""
-    try:
-        signal.signal(signal.SIGTERM, stop_signals.raise_terminated)
-    except ValueError:  # not the main thread
-        pass
-
-
 def run(args: argparse.Namespace) -> int:
     """`hmvae train`: trains or resumes, then prints the final metrics; exit status."""
     # First: multi-worker must precede other TF work.
@@ -504,7 +509,8 @@ def run(args: argparse.Namespace) -> int:
                         num_steps=args.num_steps, checkpoint_every=args.checkpoint_every,
                         eval_batches=args.eval_batches, strategy=strategy,
                         jit_compile=args.jit_compile, seed=args.seed,
-                        dtype_policy=dtype_policy, verbose=1 if sys.stdout.isatty() else 2)
+                        dtype_policy=dtype_policy, verbose=1 if sys.stdout.isatty() else 2,
+                        handle_sigterm=True)
     except KeyboardInterrupt as stop:
         print("stopped; the newest checkpoint is kept, rerun the same command to resume")
         return stop_signals.exit_status(stop)

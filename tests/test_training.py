@@ -3,6 +3,7 @@ import csv
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -171,11 +172,58 @@ def test_a_stopped_training_exits_with_its_signal_status(stop, status, tmp_path,
     from hmvae_tf import cli
 
     def stopped(*args, **kwargs):
+        assert kwargs["handle_sigterm"]  # the command asks train() to take SIGTERM
         raise stop
 
     monkeypatch.setattr(train, "train", stopped)
     assert cli.main(["train", "--config=cat-mel_2bar_small", f"--model_dir={tmp_path}"]) == status
     assert "rerun the same command to resume" in capsys.readouterr().out
+
+
+class Recorder(keras.callbacks.Callback):
+    """A user's callback: counts the batches, and notes at each epoch's end the newest
+    checkpoint and the SIGTERM handler then in place."""
+
+    def __init__(self, model_dir):
+        super().__init__()
+        self.model_dir, self.batches, self.at_epoch_end = model_dir, 0, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.at_epoch_end.append((checkpoints.checkpoint_step(self.model_dir),
+                                  signal.getsignal(signal.SIGTERM)))
+
+
+def test_train_runs_the_user_s_callbacks_before_the_saver_and_leaves_sigterm_alone(tmp_path):
+    """train() from a program of yours took the process's SIGTERM for good and had no place
+    for your callbacks. They run now, before the checkpoint saver (a period's checkpoint
+    follows them); SIGTERM is taken only with handle_sigterm (`hmvae train`), during fit."""
+    config = tiny_config(extra="batch_size=8")
+    model_dir = str(tmp_path / "m")
+
+    def own_handler(signum, frame):
+        pass
+
+    before = signal.signal(signal.SIGTERM, own_handler)
+    try:
+        recorder = Recorder(model_dir)
+        train.train(config, model_dir, num_steps=8, checkpoint_every=4,
+                    train_data=pipeline(config), verbose=0, callbacks=[recorder])
+        assert recorder.batches == 8
+        # At the end of the first period its checkpoint (step 4) is not written yet.
+        assert recorder.at_epoch_end == [(None, own_handler), (4, own_handler)]
+        assert signal.getsignal(signal.SIGTERM) is own_handler
+
+        recorder = Recorder(model_dir)
+        train.train(config, model_dir, num_steps=12, checkpoint_every=4,
+                    train_data=pipeline(config), verbose=0, callbacks=[recorder],
+                    handle_sigterm=True)
+        assert recorder.at_epoch_end == [(8, stop_signals.raise_terminated)]
+        assert signal.getsignal(signal.SIGTERM) is own_handler
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def test_progress_bar_counts_the_steps_an_epoch_really_runs(tmp_path, capsys):
