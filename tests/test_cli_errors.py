@@ -80,6 +80,8 @@ def test_amounts_are_kept_once_in_order():
 @pytest.mark.parametrize("command", [["sample"], ["interpolate", "A", "A"], ["attribute", "A"]])
 @pytest.mark.parametrize("extra, message, status", [
     (["--model=mel_16bar"], "with --saved_model leave it out", 2),  # a usage error
+    # An in-process call has no deadline: the flag was ignored without a word.
+    (["--timeout=5"], "error: --timeout applies to --server only", 2),
     (["--out=FILE"], "is a file, not a directory", 1),
     (["--out=FILE/sub"], "FILE is a file, not a directory", 1),
 ])
@@ -94,7 +96,27 @@ def test_model_commands_refuse_contradictory_flags_before_loading(command, extra
     err = capsys.readouterr().err
     assert message.replace("FILE", str(tmp_path / "FILE")) in err
     assert err.startswith(f"hmvae {command[0]}: error: ")  # as every command says it
+    assert err.count("\n") == 1
     assert "no savedmodel" not in err.lower()  # refused before looking for the model
+
+
+def test_a_server_s_calls_wait_the_default_timeout_unless_given(tmp_path, monkeypatch):
+    """--timeout's default is None, to tell it from a --timeout given with --saved_model;
+    the client must still get 60 s (None would be no deadline at all)."""
+    from hmvae_tf.serving import model_args
+    from hmvae_tf.serving.client import ClientError, MusicVAEClient
+
+    asked = []
+
+    def connect(**kwargs):
+        asked.append(kwargs["timeout"])
+        raise ClientError("no server here")
+
+    monkeypatch.setattr(MusicVAEClient, "connect", connect)
+    for extra in [], ["--timeout=2.5"]:
+        assert cli.main(["sample", "--server=h:1", "--model=m", f"--out={tmp_path}",
+                         *extra]) == 1
+    assert asked == [model_args.DEFAULT_TIMEOUT, 2.5]
 
 
 def test_a_missing_input_is_refused_before_the_model(tmp_path, capsys):

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 
 # Seconds a command waits for each gRPC call: one default for every command (attribute's was
-# 120 s, sample's and interpolate's 60 s, for calls of the same 64-row chunks).
+# 120 s, sample's and interpolate's 60 s, for calls of the same 64-row chunks). The flag's
+# default is None, so that a --timeout given with --saved_model can be told from none.
 DEFAULT_TIMEOUT = 60.0
 
 
@@ -34,8 +35,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--saved_model", default="",
                    help="SavedModel to run in this process: a version directory, e.g. "
                         "saved_models/mel_2bar/1, or an export base (its newest version)")
-    g.add_argument("--timeout", type=arg_types.positive_float, default=DEFAULT_TIMEOUT,
-                   help="seconds to wait for each gRPC call (--server only)")
+    g.add_argument("--timeout", type=arg_types.positive_float, default=None,
+                   help="seconds to wait for each gRPC call (--server only; default: "
+                        f"{DEFAULT_TIMEOUT:g})")
 
 
 def check_model_arguments(args: argparse.Namespace, out: str | None = None) -> None:
@@ -52,6 +54,8 @@ def check_model_arguments(args: argparse.Namespace, out: str | None = None) -> N
         raise UsageError("--server needs --model=<name> (the model's name in models.config)")
     if args.saved_model and args.model:
         raise UsageError("--model names a model on a --server; with --saved_model leave it out")
+    if args.saved_model and args.timeout is not None:  # an in-process call has no deadline
+        raise UsageError("--timeout applies to --server only")
     if args.saved_model and isinstance(args.model_version, str):
         raise UsageError(f"--model_version={args.model_version} is a version label, which only "
                          "a --server's model config defines; with --saved_model give a version "
@@ -116,7 +120,9 @@ def connect(args: argparse.Namespace) -> "MusicVAEClient":
     try:
         client = MusicVAEClient.connect(server=args.server or None, model=args.model or None,
                                         saved_model=args.saved_model or None,
-                                        version=args.model_version, timeout=args.timeout)
+                                        version=args.model_version,
+                                        timeout=(DEFAULT_TIMEOUT if args.timeout is None
+                                                 else args.timeout))
     except (ClientError, FileNotFoundError) as err:
         raise CommandError(str(err))
     client.progress = True
