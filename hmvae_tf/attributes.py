@@ -48,6 +48,24 @@ DEFINITIONS = {
 }
 DEFAULT_AMOUNTS = (-1.0, 0.0, 1.0)
 
+# The windows the vectors come from (training split) and are measured on (test split) unless
+# told, alike in `hmvae card` and `hmvae attribute --compute`, so that the latter rebuilds a
+# card's vectors from the same windows (the first ones, the same seed). Models longer than 4
+# bars get fewer: their encoder costs 8x more per window (a 16-bar card spent 233 s on
+# 10,000 / 500 windows on 2 cores, BUILD.md).
+SHORT_MODEL_WINDOWS = (10000, 500)
+LONG_MODEL_WINDOWS = (4000, 200)
+WINDOWS_HELP = ("training windows the attribute vectors come from (the first ones; default: "
+                "10000 for models of up to 4 bars, 4000 for longer ones, whose encoder costs "
+                "more per window: 8x for 16 bars)")
+TEST_WINDOWS_HELP = ("test windows the attribute vectors are measured on (the first ones; "
+                     "default: 500 for models of up to 4 bars, 200 for longer ones)")
+
+
+def default_windows(num_steps: int) -> tuple[int, int]:
+    """(training, test) windows of a model's attribute vectors unless told (WINDOWS_HELP)."""
+    return SHORT_MODEL_WINDOWS if num_steps <= 4 * STEPS_PER_BAR else LONG_MODEL_WINDOWS
+
 
 # --- attributes of token windows ------------------------------------------------------------
 def _as_3d(tokens: np.ndarray, tracks) -> np.ndarray:
@@ -338,10 +356,10 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     g.add_argument("--data_dir", type=arg_types.tfds_data_dir, default=None,
                    help=arg_types.DATA_DIR_HELP)
     g.add_argument("--split", default="train", help="split the vectors come from")
-    g.add_argument("--max_windows", type=arg_types.int_at_least(0), default=20000,
-                   help="windows of --split to encode (the first ones; 0: all)")
-    g.add_argument("--test_windows", type=arg_types.int_at_least(0), default=512,
-                   help="test-split windows to measure the vectors on (0: skip)")
+    g.add_argument("--max_windows", type=arg_types.int_at_least(0), default=None,
+                   help=WINDOWS_HELP + "; from --split, 0: all; as card's --attribute_windows")
+    g.add_argument("--test_windows", type=arg_types.int_at_least(0), default=None,
+                   help=TEST_WINDOWS_HELP + "; 0: skip; as card's --attribute_test_windows")
     g.add_argument("--names", default="", help="attributes to build (default: all that apply)")
     g.add_argument("--amounts", type=arg_types.finite_floats, default="-1,0,1",
                    help="amounts to measure")
@@ -412,9 +430,14 @@ def _compute(client, args) -> int:
                            "or --attributes=<file> to write the new ones elsewhere")
     codec = ClientCodec(client)
     start = time.time()
-    train = read_windows(dataset, args.split, args.data_dir, args.max_windows, codec.tracks)
-    test = (read_windows(dataset, "test", args.data_dir, args.test_windows, codec.tracks)
-            if args.test_windows else None)
+    train_windows, test_windows = default_windows(client.num_steps)
+    if args.max_windows is not None:
+        train_windows = args.max_windows
+    if args.test_windows is not None:
+        test_windows = args.test_windows
+    train = read_windows(dataset, args.split, args.data_dir, train_windows, codec.tracks)
+    test = (read_windows(dataset, "test", args.data_dir, test_windows, codec.tracks)
+            if test_windows else None)
     names = [n for n in args.names.split(",") if n] or None
     info = {"source": client.description}
     if meta:

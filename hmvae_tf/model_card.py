@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     """The flags of `hmvae card`."""
+    from hmvae_tf import attributes
     from hmvae_tf.cli import examples
 
     parser.description = (
@@ -86,13 +87,12 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--interpolation_steps", type=arg_types.int_at_least(3), default=11,
                         help="points per interpolation, endpoints included")
     parser.add_argument("--attribute_windows", type=arg_types.int_at_least(1), default=None,
-                        help="training windows the attribute vectors come from (default: "
-                        "10000 for 2-bar models, 4000 for longer ones, whose encoder costs 8x "
-                        "more per window)")
+                        help=attributes.WINDOWS_HELP
+                        + "; as attribute --compute's --max_windows")
     parser.add_argument("--attribute_test_windows", type=arg_types.int_at_least(0),
                         default=None,
-                        help="test windows the attribute vectors are measured on (default: 500 "
-                        "for 2-bar models, 200 for longer ones)")
+                        help=attributes.TEST_WINDOWS_HELP + ", of the --max_windows evaluated; "
+                        "as attribute --compute's --test_windows")
     parser.add_argument("--compare", action="append", default=[],
                         help="another model (training directory or export base) to evaluate "
                         "on the same windows, e.g. the flat baseline; repeatable")
@@ -768,11 +768,11 @@ def _make_card(args: argparse.Namespace, files: CardFiles, version_dir: str) -> 
 
     # Attribute vectors.
     t = time.time()
-    short = config.num_steps <= 64
+    train_windows, test_windows = attributes.default_windows(config.num_steps)
     if args.attribute_windows is None:
-        args.attribute_windows = 10000 if short else 4000
+        args.attribute_windows = train_windows
     if args.attribute_test_windows is None:
-        args.attribute_test_windows = 500 if short else 200
+        args.attribute_test_windows = test_windows
     train_tokens = attributes.read_windows(dataset, "train", args.data_dir,
                                            args.attribute_windows, config.tracks)
     attr_doc = attributes.build(

@@ -1,5 +1,6 @@
 """Model cards, the interpolation metric and attribute vectors, on a tiny model trained briefly
 on a tiny TFDS dataset built from generated MIDI (no corpus, no network)."""
+import argparse
 import copy
 import json
 import os
@@ -594,6 +595,55 @@ def test_card_and_evaluate_measure_the_same_windows_by_default():
         module.add_arguments(parser, command)
         defaults.append(parser.get_default("max_windows"))
     assert defaults[0] == defaults[1] == evaluate.DEFAULT_TEST_WINDOWS > 0
+
+
+@pytest.mark.parametrize("base", ["mel_2bar", "mel_16bar"])
+def test_attribute_compute_reads_the_windows_a_card_built_its_vectors_from(base, tmp_path,
+                                                                          monkeypatch):
+    """`hmvae attribute --compute` read 20,000 training and 512 test windows by default, the
+    card 10,000 and 500 (4,000 and 200 for a 16-bar model), so rebuilding a shipped model's
+    vectors gave other ones. The defaults are shared now, and the two helps say the same."""
+    from hmvae_tf.serving import model_args
+
+    version_dir = export.resolve_saved_model(os.path.join(
+        os.path.dirname(__file__), "..", "saved_models", base))
+    shipped = attributes.load(os.path.join(version_dir, "assets.extra",
+                                           attributes.ATTRIBUTES_FILE))
+
+    class Client:  # what _compute asks of a client before it encodes anything
+        tracks, z_size, description = ("melody",), 4, "a stand-in"
+        num_steps = shipped["model"]["num_steps"]
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    read = []
+
+    def read_windows(dataset, split, data_dir, max_windows, tracks):
+        read.append((split, max_windows))
+        if split == "test":
+            raise ValueError("enough read")
+        return np.zeros((1, Client.num_steps, 1), np.int32)
+
+    monkeypatch.setattr(model_args, "connect", lambda args: Client())
+    monkeypatch.setattr(attributes, "read_windows", read_windows)
+    assert cli.main(["attribute", "--compute", f"--saved_model={version_dir}",
+                     f"--attributes={tmp_path / 'vectors.json'}"]) == 1
+    assert read == [("train", shipped["source"]["windows"]),
+                    ("test", shipped["effects_source"]["windows"])]
+
+    helps = {}
+    for module, command in ((model_card, "card"), (attributes, "attribute")):
+        parser = argparse.ArgumentParser()
+        module.add_arguments(parser, command)
+        helps[command] = {a.dest: a.help for a in parser._actions}
+    assert attributes.WINDOWS_HELP in helps["card"]["attribute_windows"]
+    assert attributes.WINDOWS_HELP in helps["attribute"]["max_windows"]
+    assert attributes.TEST_WINDOWS_HELP in helps["card"]["attribute_test_windows"]
+    assert attributes.TEST_WINDOWS_HELP in helps["attribute"]["test_windows"]
 
 
 def test_reproduce_commands_train_and_export_into_new_directories():
