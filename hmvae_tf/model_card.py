@@ -89,7 +89,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--attribute_windows", type=arg_types.int_at_least(1), default=None,
                         help=attributes.WINDOWS_HELP
                         + "; as attribute --compute's --max_windows")
-    parser.add_argument("--attribute_test_windows", type=arg_types.int_at_least(0),
+    # At least 1: the card's attribute table and density checks are of measured vectors.
+    parser.add_argument("--attribute_test_windows", type=arg_types.int_at_least(1),
                         default=None,
                         help=attributes.TEST_WINDOWS_HELP + ", of the --max_windows evaluated; "
                         "as attribute --compute's --test_windows")

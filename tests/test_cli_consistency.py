@@ -167,6 +167,8 @@ def test_shared_flags_read_the_same_in_every_command():
     ["train", "--config=cat-mel_2bar_small", "--model_dir=d", "--seed=-3"],
     ["evaluate", "--model_dir=d", "--step=-1"],
     ["card", "--export_base=e", "--attribute_windows=0"],
+    # 0 measured nothing, and the card then failed with a KeyError traceback at the end
+    ["card", "--export_base=e", "--attribute_test_windows=0"],
 ])
 def test_seeds_and_counts_are_checked_where_typed(argv, capsys):
     with pytest.raises(SystemExit) as done:
