@@ -82,7 +82,7 @@ def test_training_with_mixed_bfloat16_learns_and_checkpoints_float32_weights(tmp
     r_loss = history.history["r_loss"]
     assert r_loss[-1] < 0.8 * r_loss[0]
     assert precision.policy_name() == "float32"
-    loaded, _ = checkpoints.load_model(str(tmp_path / "m"))
+    loaded = checkpoints.load_model(str(tmp_path / "m"))
     assert all(v.dtype == "float32" for v in loaded.weights)
     trained = {v.path: v.numpy() for v in history.model.weights}
     for v in loaded.weights:

@@ -38,7 +38,7 @@ def test_short_training_run_loss_falls(tmp_path):
     assert (tmp_path / "m" / "history.csv").exists()
     assert any((tmp_path / "m" / "logs").rglob("events.out.tfevents*"))
     # The checkpoint holds every trained weight: a fresh process-side load gets them all.
-    loaded, _ = checkpoints.load_model(str(tmp_path / "m"))
+    loaded = checkpoints.load_model(str(tmp_path / "m"))
     trained = {v.path: v.numpy() for v in history.model.weights}
     assert {v.path for v in loaded.weights} == set(trained)
     for v in loaded.weights:
@@ -124,7 +124,9 @@ def test_resume_continues_step_and_optimizer_state(tmp_path):
     train.train(config, model_dir, num_steps=20, checkpoint_every=10, train_data=pipeline(config),
                 verbose=0)
     assert checkpoints.checkpoint_step(model_dir) == 20
-    model, _ = checkpoints.load_model(model_dir, for_training=True)
+    # The model alone, as export.load_model gives it: it returned (model, config).
+    model = checkpoints.load_model(model_dir, for_training=True)
+    assert model.config == config
     assert int(model.optimizer.iterations.numpy()) == 20
     # The step of the weights read, which export records (not a re-read of the newest one,
     # which a training still running may have moved on).
