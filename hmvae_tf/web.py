@@ -10,10 +10,12 @@ converted (`hmvae tfjs --saved_models=... --out=...`), so the shipped models are
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import http.server
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -182,6 +184,18 @@ def prepare(web_root: str, models: str, saved_models: str | None = None, build: 
              f"with `hmvae tfjs --saved_model=<export> --out={os.path.join(models, '<name>')}`")
 
 
+def listen_error(host: str, port: int, err: OSError) -> str:
+    """One line for a server that cannot listen, with what to do about the usual causes."""
+    why = err.strerror or str(err)
+    if err.errno == errno.EADDRINUSE:
+        why += "; stop the server that has it, or choose another --port (0 picks a free one)"
+    elif err.errno in (errno.EACCES, errno.EPERM):
+        why += "; ports below 1024 need root: choose another --port"
+    elif err.errno == errno.EADDRNOTAVAIL or isinstance(err, socket.gaierror):
+        why += "; --host must name this machine (127.0.0.1, or 0.0.0.0 for every interface)"
+    return f"cannot listen on {host}:{port}: {why}"
+
+
 def run(args: argparse.Namespace) -> int:
     """`hmvae web`: serves the demo page until Ctrl-C; exit status."""
     web_root = os.path.abspath(args.web_root)
@@ -193,7 +207,12 @@ def run(args: argparse.Namespace) -> int:
         from hmvae_tf.cli import CommandError
 
         raise CommandError(str(err)) from None  # "hmvae web: error: ...", as every command
-    server = make_server(web_root, models, args.host, args.port, quiet=args.quiet)
+    try:
+        server = make_server(web_root, models, args.host, args.port, quiet=args.quiet)
+    except OSError as err:  # a port in use or taken, an address not on this machine
+        from hmvae_tf.cli import CommandError
+
+        raise CommandError(listen_error(args.host, args.port, err)) from None
     host, port = server.server_address[:2]
     print(f"serving {web_root} (models: {models}) at http://{host}:{port}/  (Ctrl-C stops)",
           flush=True)

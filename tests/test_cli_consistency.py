@@ -62,6 +62,37 @@ def test_web_setup_errors_read_as_every_command_s(tmp_path, capsys):
                                        "(--web_root)\n")
 
 
+def servable_page(tmp_path):
+    """A web root and a models folder that `hmvae web --no_build` would serve."""
+    page, models = tmp_path / "page", tmp_path / "models"
+    (page / "build").mkdir(parents=True)
+    (page / "index.html").write_text("<html></html>")
+    (page / "build" / "app.js").write_text("")
+    models.mkdir()
+    (models / "index.json").write_text('{"models": []}')
+    return page, models
+
+
+@pytest.mark.parametrize("host, message", [
+    ("127.0.0.1", "choose another --port (0 picks a free one)"),  # the port is in use
+    ("192.0.2.1", "--host must name this machine"),  # TEST-NET: no machine's address
+])
+def test_web_cannot_listen_in_one_line(tmp_path, capsys, host, message):
+    """A port in use or an address not on this machine used to end in a traceback."""
+    import socket
+
+    page, models = servable_page(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert cli.main(["web", f"--web_root={page}", f"--models={models}", "--saved_models=",
+                         "--no_build", f"--host={host}", f"--port={port}"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"hmvae web: error: cannot listen on {host}:{port}: ")
+    assert message in err and err.count("\n") == 1, err
+
+
 # --- every command's flags, read from the parsers themselves ---------------------------------
 def command_parsers():
     """(command, its argparse parser) for every `hmvae` command."""
