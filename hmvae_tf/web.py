@@ -132,7 +132,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (0.0.0.0 for every interface)")
     parser.add_argument("--models", default=None,
-                        help="converted models folder with index.json (default: web/models)")
+                        help="converted models folder with index.json, as `hmvae tfjs --out` "
+                        "writes it; it must exist (default: web/models)")
     parser.add_argument("--saved_models", default=os.path.join(REPO_ROOT, "saved_models"),
                         help="export bases to convert for the page when their bundle is "
                         "missing or stale ('' to skip)")
@@ -146,7 +147,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 class SetupError(RuntimeError):
-    """The page cannot be served (no index.html, no bundle and no way to build it)."""
+    """The page cannot be served (no index.html, no bundle and no way to build it, no
+    converted model)."""
 
 
 def prepare(web_root: str, models: str, saved_models: str | None = None, build: bool = True,
@@ -154,7 +156,8 @@ def prepare(web_root: str, models: str, saved_models: str | None = None, build: 
             warn: Callable[[str], object] | None = None, progress: bool = False) -> None:
     """Makes the page servable: builds a missing or stale bundle, converts the export bases
     under saved_models that have no current browser bundle in models (progress: show how
-    far each conversion is, on stderr)."""
+    far each conversion is, on stderr). Raises SetupError when it cannot be made servable,
+    models/index.json missing included."""
     warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
     bundle = os.path.join(web_root, BUNDLE)
     if not os.path.exists(os.path.join(web_root, "index.html")):
@@ -179,9 +182,14 @@ def prepare(web_root: str, models: str, saved_models: str | None = None, build: 
             except ImportError as err:  # tensorflowjs is an extra: pip install -e .[tfjs]
                 warn(f"cannot convert {saved_models} for the page ({err}); serving the models "
                      "already converted")
-    if not os.path.exists(os.path.join(models, "index.json")):
-        warn(f"{models}/index.json is missing, so the page has no model to offer; convert one "
-             f"with `hmvae tfjs --saved_model=<export> --out={os.path.join(models, '<name>')}`")
+    if not os.path.isfile(os.path.join(models, "index.json")):
+        # A mistyped --models (or an empty folder) would serve a page that cannot do anything.
+        what = "is not a folder" if os.path.exists(models) and not os.path.isdir(models) else (
+            "has no index.json" if os.path.isdir(models) else "does not exist")
+        raise SetupError(
+            f"the models folder {models} {what}, so the page would have no model to offer: "
+            "--models is the folder `hmvae tfjs` converts into; convert one with `hmvae tfjs "
+            f"--saved_model=<export> --out={os.path.join(models, '<name>')}`")
 
 
 def listen_error(host: str, port: int, err: OSError) -> str:

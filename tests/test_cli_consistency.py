@@ -93,6 +93,28 @@ def test_web_cannot_listen_in_one_line(tmp_path, capsys, host, message):
     assert message in err and err.count("\n") == 1, err
 
 
+@pytest.mark.parametrize("models, what", [
+    ("typo", "does not exist"), ("empty", "has no index.json"), ("file", "is not a folder")])
+def test_web_without_a_models_list_stops_in_one_line(tmp_path, capsys, monkeypatch, models,
+                                                     what):
+    """A mistyped or empty --models used to serve a page that could only say "no model list"
+    (with a warning on the terminal the user may not have read)."""
+    from hmvae_tf import web
+
+    def serve(*_, **__):
+        pytest.fail("served a page without a model list")
+
+    monkeypatch.setattr(web, "make_server", serve)
+    page, _ = servable_page(tmp_path)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file").write_text("")
+    assert cli.main(["web", f"--web_root={page}", f"--models={tmp_path / models}",
+                     "--saved_models=", "--no_build", "--port=0"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"hmvae web: error: the models folder {tmp_path / models} {what}, ")
+    assert "`hmvae tfjs --saved_model=<export> --out=" in err and err.count("\n") == 1, err
+
+
 # --- every command's flags, read from the parsers themselves ---------------------------------
 def command_parsers():
     """(command, its argparse parser) for every `hmvae` command."""

@@ -301,7 +301,7 @@ def test_cli_converts_every_export_once(tmp_path, capsys):
     assert cli.main(["tfjs", f"--saved_models={saved_models}", f"--out={models}",
                      "--graphs=decode"]) == 0
     assert "1 converted" in capsys.readouterr().out
-    # `hmvae web` converts only what is not current, and says when the page has no model.
+    # `hmvae web` converts only what is not current, and stops when the page has no model.
     page = tmp_path / "page"
     (page / "build").mkdir(parents=True)
     (page / "index.html").write_text("<html></html>")
@@ -310,9 +310,9 @@ def test_cli_converts_every_export_once(tmp_path, capsys):
     web.prepare(str(page), models, saved_models, build=False, log=logs.append,
                 warn=warnings.append)
     assert any("up to date" in line for line in logs) and not warnings
-    web.prepare(str(page), str(tmp_path / "empty"), None, build=False, log=logs.append,
-                warn=warnings.append)
-    assert "index.json is missing" in warnings[0]
+    with pytest.raises(web.SetupError, match="empty does not exist, so the page would have no"):
+        web.prepare(str(page), str(tmp_path / "empty"), None, build=False, log=logs.append,
+                    warn=warnings.append)
     with pytest.raises(web.SetupError, match="index.html"):
         web.prepare(str(tmp_path), models, None)
     assert cli.main(["tfjs", f"--saved_model={tmp_path / 'nothing'}", f"--out={models}/x"]) == 1
