@@ -84,6 +84,16 @@ def set_range(page, selector, value):
                           "el.dispatchEvent(new Event('input')); }", str(value))
 
 
+DROP = """([files, selector]) => {
+    const dt = new DataTransfer();
+    for (const [bytes, name] of files) {
+        dt.items.add(new File([new Uint8Array(bytes)], name, {type: 'audio/midi'}));
+    }
+    document.querySelector(selector).dispatchEvent(
+        new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+}"""
+
+
 def card_tokens(page, selector):
     return [json.loads(t) for t in page.eval_on_selector_all(
         selector, "cards => cards.map(c => c.dataset.tokens)")]
@@ -274,7 +284,7 @@ def test_server_serves_page_and_models_only(served):
         assert err.value.code == 404
 
 
-def test_quick_choices_and_clicks_run_one_after_another(served):
+def test_quick_choices_and_clicks_run_one_after_another(served, tmp_path):
     """Model loads and runs never overlap: of quick model choices only the last loads (no
     model is left undisposed), and Sample is disabled while a run is under way."""
     _, _, url, _ = served
@@ -314,6 +324,19 @@ def test_quick_choices_and_clicks_run_one_after_another(served):
         }""")
         assert labels == [["sample 1", None], ["sample 1", "sample 2"],
                           ["sample 1", "sample 2"]]
+        # A file dropped while a model loads goes into its slot once the model is there (it
+        # used to be ignored without a word).
+        path = tmp_path / "tune.mid"
+        get_representation("melody").to_midi(scale_melodies(1, 32, seed=3)[0, :, 0], path)
+        during, label = page.evaluate("""async (file) => {
+            hmvae.loadModel('mel_2bar');
+            await new Promise((r) => setTimeout(r, 0));
+            const during = hmvae.model;
+            (""" + DROP + """)([[file], '#slot-b']);
+            await hmvae.state.work;
+            return [during, hmvae.state.slots.b?.label ?? null];
+        }""", [list(path.read_bytes()), path.name])
+        assert during is None and label == "tune.mid"
     assert not problems, problems
 
 
@@ -330,18 +353,23 @@ def test_three_dropped_files_and_a_long_roll(served, tmp_path):
     with chromium_page(viewport={"width": 1200, "height": 900}) as page:
         page.goto(url)
         wait_ready(page)
-        page.evaluate("""(files) => {
-            const dt = new DataTransfer();
-            for (const [bytes, name] of files) {
-                dt.items.add(new File([new Uint8Array(bytes)], name, {type: 'audio/midi'}));
-            }
-            document.body.dispatchEvent(
-                new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
-        }""", files)
+        page.evaluate(DROP, [files, "body"])
         page.wait_for_function("(window.hmvae.state.slots.b || {}).label === 'tune1.mid'")
         assert page.evaluate("window.hmvae.state.slots.a.label") == "tune0.mid"
         status = page.inner_text("#status")
         assert "1 left out, tune2.mid" in status, status
+
+        # A file the slot cannot take says why in the slot itself (the status line may be
+        # scrolled away), and the slot keeps its piece; the next file it takes clears that.
+        page.evaluate(DROP, [[[list(b"not MIDI"), "notes.txt"]], "#slot-a"])
+        page.wait_for_selector("#slot-a .slot-problem", state="visible")
+        problem = page.inner_text("#slot-a .slot-problem")
+        assert problem.startswith("notes.txt: not a readable MIDI file"), problem
+        assert page.evaluate("window.hmvae.state.slots.a.label") == "tune0.mid"
+        assert not page.is_visible("#slot-b .slot-problem")
+        page.evaluate(DROP, [[files[2]], "#slot-a"])
+        page.wait_for_function("window.hmvae.state.slots.a.label === 'tune2.mid'")
+        assert not page.is_visible("#slot-a .slot-problem")
 
         # 16 bars of a scale, drawn into a slot 400 px wide: every note, no overflow.
         width, notes, slot_width = page.evaluate("""() => {

@@ -153,7 +153,16 @@ function card(seq, label, { slots = true } = {}) {
   return el;
 }
 
+/** Says in the slot why a file meant for it was not taken (the status line at the top of the
+ * page may be scrolled out of view), or clears that. */
+function slotProblem(slot, message = '') {
+  const el = $(`slot-${slot}`).querySelector('.slot-problem');
+  el.textContent = message;
+  el.hidden = !message;
+}
+
 function setSlot(slot, seq, label, source = null) {
+  slotProblem(slot);
   // The interpolation shown was between the previous A and B.
   $('interp-list').classList.toggle('stale', $('interp-list').children.length > 0);
   state.slots[slot] = { ...seq, label };
@@ -171,6 +180,7 @@ function clearSlots() {
   for (const slot of ['a', 'b']) {
     state.slots[slot] = null;
     state.sources[slot] = null;
+    slotProblem(slot);
     const box = $(`slot-${slot}`);
     box.querySelector('.choose').hidden = true;
     box.querySelector('.slot-label').textContent =
@@ -276,8 +286,23 @@ function takeWindow(slot, unlisted) {
     + `${chosen ? chosen.textContent : ''} → ${slot.toUpperCase()}`, 'ready');
 }
 
-async function readMidi(file, slot) {
+/** Reads a MIDI file into a slot after the running action: a file dropped while a model
+ * loads waits for it (it used to be ignored without a word), and a slot does not change
+ * under a running interpolation. */
+function readMidi(file, slot) {
+  return exclusive(() => readMidiNow(file, slot));
+}
+
+/** A file's problem, said in its slot and in the status line. */
+function fileProblem(slot, name, err) {
+  const message = err instanceof Error ? err.message : String(err);
+  slotProblem(slot, message.startsWith(`${name}:`) ? message : `${name}: ${message}`);
+  report(err instanceof NoWindowError ? err.message : err);
+}
+
+async function readMidiNow(file, slot) {
   try {
+    if (!state.model) throw new Error('no model is loaded to read it for: choose one above');
     // Reading runs on the main thread (a 2,000-bar file takes seconds): say so, and let the
     // status paint before the page is busy.
     setStatus(`reading ${file.name} (${(file.size / 1e3).toFixed(0)} kB)…`, 'loading');
@@ -285,7 +310,7 @@ async function readMidi(file, slot) {
     const midi = readMidiFile(new Uint8Array(await file.arrayBuffer()), file.name);
     takeWindow(slot, { midi, name: file.name, instrument: null, window: 0 });
   } catch (err) {
-    report(err instanceof NoWindowError ? err.message : err);
+    fileProblem(slot, file.name, err);
   }
 }
 
@@ -297,7 +322,7 @@ function setupChoosers() {
       try {
         takeWindow(slot, { ...src, ...change() });
       } catch (err) {
-        report(err instanceof NoWindowError ? err.message : err);
+        fileProblem(slot, src.name, err);
       }
     };
     $(`part-${slot}`).addEventListener('change', (ev) => choose(() => ({
@@ -322,7 +347,6 @@ function setupDrop() {
   document.addEventListener('drop', async (ev) => {
     ev.preventDefault();
     document.body.classList.remove('dragging');
-    if (!state.model) return;
     const all = files(ev);
     const dropped = all.slice(0, 2);
     const slotEl = ev.target.closest ? ev.target.closest('.slot') : null;
