@@ -370,6 +370,14 @@ def test_three_dropped_files_and_a_long_roll(served, tmp_path):
         page.evaluate(DROP, [[files[2]], "#slot-a"])
         page.wait_for_function("window.hmvae.state.slots.a.label === 'tune2.mid'")
         assert not page.is_visible("#slot-a .slot-problem")
+        # A file shorter than the model's 2 bars: the window chooser says the rest is silence.
+        short = tmp_path / "short.mid"
+        midi_io.write_midi(note_sequence([(b, b + 1, 60 + b) for b in range(3)]), short)
+        page.evaluate(DROP, [[[list(short.read_bytes()), short.name]], "#slot-b"])
+        page.wait_for_function("window.hmvae.state.slots.b.label === 'short.mid'")
+        window = page.inner_text("#window-b option")
+        assert window.startswith("bars 1–2, the last one silent (the music ends in bar 1)"), \
+            window
 
         # 16 bars of a scale, drawn into a slot 400 px wide: every note, no overflow.
         width, notes, slot_width = page.evaluate("""() => {

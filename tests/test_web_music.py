@@ -307,3 +307,21 @@ def test_a_riff_midi_file_gives_the_python_clients_tokens(tmp_path):
         path.write_bytes(b"RIFF" + (4 + len(chunks)).to_bytes(4, "little") + b"RMID" + chunks)
     compare_files(tmp_path, [("rmid", "melody", 2, 0, rmid), ("rmid-trio", "trio", 2, 0, rmid),
                              ("rmid-drums", "drums", 2, 0, rmid)])
+
+
+def test_windows_of_a_short_file_count_its_silent_bars_as_python(tmp_path):
+    """A file shorter than the model's window is padded with silence; the page's window chooser
+    says how many bars are silent (it said only "bars 1-16" for one bar of music), counted as
+    find_window's silent_bars that `hmvae interpolate` prints."""
+    from hmvae_tf.music import melody
+    requests, want = [], []
+    for beats in (3, 6, 13):  # music in bars 1, 1-2 and 1-4
+        path = tmp_path / f"short{beats}.mid"
+        midi_io.write_midi(note_sequence([(b, b + 1, 60 + b % 7) for b in range(beats)]), path)
+        ns = midi_io.read_midi(path)
+        for bars in (2, 16):
+            want.append(melody.find_window(ns, bars, 0).silent_bars)
+            requests.append({"op": "windows", "path": str(path), "representation": "melody",
+                             "bars": bars})
+    got = [answer["windows"][0]["silentBars"] for answer in music_cli(requests)]
+    assert got == want and min(want) == 0 < max(want)

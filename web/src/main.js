@@ -239,7 +239,11 @@ function partText(p) {
 }
 
 function windowText(w, bars, auto, parts) {
-  const where = `bars ${w.startBar + 1}–${w.startBar + bars}`;
+  // A file shorter than the model's window is padded with silence: say so, or a poor
+  // reconstruction of it is a mystery (as `hmvae interpolate` says).
+  const silent = w.silentBars ? `, the last ${w.silentBars === 1 ? 'one' : w.silentBars} `
+    + `silent (the music ends in bar ${w.startBar + bars - w.silentBars})` : '';
+  const where = `bars ${w.startBar + 1}–${w.startBar + bars}${silent}`;
   if (!auto || w.instrument === undefined) return where;
   // A track's name tells the voices of a chorale apart, where the program (all piano) does not.
   const trackName = parts.find((p) => p.instrument === w.instrument)?.trackName;

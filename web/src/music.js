@@ -11,7 +11,8 @@
 // Drums: a 9-bit mask per step over the reduced drum classes (bit 0 kick ... bit 8 ride).
 // Trio: melody (programs 0-31), bass (32-39), drums.
 // Windows start on every bar; *Windows() list them in the order --window counts them, for the
-// page's choosers, and melody windows can be taken from one part (--instrument).
+// page's choosers, and melody windows can be taken from one part (--instrument); a window of a
+// file shorter than it counts its silentBars at the end.
 import * as tonejsMidi from '@tonejs/midi';
 import * as midiFile from 'midi-file';
 
@@ -366,6 +367,9 @@ export function canonicalize(tokens) {
 }
 
 const windowStarts = (totalBars, numBars) => [...Array(Math.max(1, totalBars - numBars + 1)).keys()];
+/** Bars of a window past the end of its segment's music (a file shorter than the model's
+ * window is padded with silence), as find_window's silent_bars. */
+const silentBars = (seg, start, numBars) => Math.max(0, start + numBars - seg.numBars);
 
 function explain(stats, what, numBars) {
   if (stats.no_notes) return 'the file has no notes';
@@ -400,7 +404,7 @@ function collectMelody(segs, programs, numBars, instrument, stats) {
       const k = bestTrack(tracks, start, numBars);
       if (k < 0) continue;
       windows.push({ startBar: seg.firstBar + start, instrument: tracks[k].instrument,
-        program: tracks[k].program,
+        program: tracks[k].program, silentBars: silentBars(seg, start, numBars),
         tokens: { melody: canonicalize(windowOf(tracks[k].tokens, start, numBars)) } });
     }
   }
@@ -492,7 +496,7 @@ export function drumWindows(midi, numBars, stats = {}) {
     if (!track) continue;
     for (const start of windowStarts(seg.numBars, numBars)) {
       if (!onsetCount(track.onsets, start, numBars)) continue;
-      windows.push({ startBar: seg.firstBar + start,
+      windows.push({ startBar: seg.firstBar + start, silentBars: silentBars(seg, start, numBars),
         tokens: { drums: windowOf(track.tokens, start, numBars) } });
     }
   }
@@ -523,7 +527,8 @@ export function trioWindows(midi, numBars, stats = {}) {
       const m = bestTrack(mel, start, numBars);
       const b = bestTrack(bass, start, numBars);
       if (m < 0 || b < 0 || !onsetCount(drum.onsets, start, numBars)) continue;
-      windows.push({ startBar: seg.firstBar + start, tokens: {
+      windows.push({ startBar: seg.firstBar + start, silentBars: silentBars(seg, start, numBars),
+        tokens: {
         melody: canonicalize(windowOf(mel[m].tokens, start, numBars)),
         bass: canonicalize(windowOf(bass[b].tokens, start, numBars)),
         drums: windowOf(drum.tokens, start, numBars),
