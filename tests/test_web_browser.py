@@ -370,6 +370,15 @@ def test_three_dropped_files_and_a_long_roll(served, tmp_path):
         page.evaluate(DROP, [[files[2]], "#slot-a"])
         page.wait_for_function("window.hmvae.state.slots.a.label === 'tune2.mid'")
         assert not page.is_visible("#slot-a .slot-problem")
+        # "open .mid" works from the keyboard: the file input takes the focus (its label
+        # shows it), and Space opens the file chooser.
+        assert page.evaluate("""() => { const input = document.getElementById('file-b');
+            input.focus(); return document.activeElement === input
+                && getComputedStyle(input.closest('label')).outlineStyle !== 'none'; }""")
+        with page.expect_file_chooser() as chooser:
+            page.keyboard.press("Space")
+        chooser.value.set_files(str(tmp_path / "tune0.mid"))
+        page.wait_for_function("window.hmvae.state.slots.b.label === 'tune0.mid'")
         # A file shorter than the model's 2 bars: the window chooser says the rest is silence.
         short = tmp_path / "short.mid"
         midi_io.write_midi(note_sequence([(b, b + 1, 60 + b) for b in range(3)]), short)
