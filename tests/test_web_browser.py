@@ -342,7 +342,9 @@ def test_quick_choices_and_clicks_run_one_after_another(served, tmp_path):
 
 def test_three_dropped_files_and_a_long_roll(served, tmp_path):
     """Dropping three files fills A and B and names the third as left out (it used to vanish
-    without a word); a 16-bar roll fits a slot's width instead of scrolling."""
+    without a word); a file a slot cannot take says why in the slot; a short file's silent bars
+    are named; "open .mid" works from the keyboard; a 16-bar roll fits a slot's width instead
+    of scrolling; a phone-width screen stacks the slots."""
     _, _, url, _ = served
     rep = get_representation("melody")
     files = []
@@ -401,6 +403,21 @@ def test_three_dropped_files_and_a_long_roll(served, tmp_path):
         }""")
         assert notes == 64
         assert width <= 400 < slot_width, (width, slot_width)
+
+        # On a phone-width screen A and B stack, and nothing is wider than the page (the model
+        # list and the slots' choosers stuck out).
+        page.set_viewport_size({"width": 375, "height": 740})
+        layout = page.evaluate("""() => {
+            const [a, b] = ['slot-a', 'slot-b'].map(
+                (id) => document.getElementById(id).getBoundingClientRect());
+            const wide = [...document.querySelectorAll('select')].filter((s) => s.offsetParent)
+                .filter((s) => s.getBoundingClientRect().right
+                    > (s.closest('.slot') || document.body).getBoundingClientRect().right)
+                .map((s) => s.id);
+            return {stacked: b.top >= a.bottom, wide, overflow:
+                document.documentElement.scrollWidth - document.documentElement.clientWidth};
+        }""")
+        assert layout == {"stacked": True, "wide": [], "overflow": 0}, layout
 
 
 def test_an_unavailable_backend_falls_back_to_the_cpu(served):
