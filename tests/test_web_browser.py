@@ -442,6 +442,14 @@ def test_an_unavailable_backend_falls_back_to_the_cpu(served):
         status = page.inner_text("#status")
         assert "cannot load gone:" in status and "HTTP 404" in status
         assert "convert it again with `hmvae tfjs`" in status
+        # The page's code itself missing (a static server on an unbuilt web/) says so, where
+        # the status line used to read "loading…" for ever.
+        page.route("**/build/app.js", lambda route: route.fulfill(status=404))
+        page.goto(url)
+        page.wait_for_function("document.getElementById('status').dataset.state === 'error'",
+                               timeout=10_000)
+        status = page.inner_text("#status")
+        assert "(build/app.js) did not load" in status and "npm run build" in status, status
 
 
 def test_without_web_audio_the_page_samples_and_says_it_cannot_play(served):
