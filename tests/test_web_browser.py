@@ -123,6 +123,9 @@ def test_page_end_to_end(served, tmp_path):
         assert page.eval_on_selector_all("#model option", "os => os.map(o => o.value)") == [
             "mel_2bar"]
         assert "cat-mel_2bar_small" in page.inner_text("#model-info")
+        # What the page is for and what to press, before anything else.
+        intro = page.inner_text("#intro")
+        assert "Sample" in intro and "Interpolate" in intro and "MIDI" in intro, intro
 
         # A fixed latent vector: the browser's argmax decode is the SavedModel's, exactly.
         z = np.random.default_rng(11).normal(0, 1.5, (4, config.z_size)).astype(np.float32)
