@@ -71,6 +71,12 @@ def served(tmp_path_factory):
     server.server_close()
 
 
+def pitch_name(pitch):
+    """'C4' for MIDI pitch 60, the page's spelling."""
+    return ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"][pitch % 12] + \
+        str(pitch // 12 - 1)
+
+
 def wait_ready(page, timeout=90_000):
     page.wait_for_function(
         "['ready', 'error'].includes(document.getElementById('status').dataset.state)",
@@ -152,8 +158,16 @@ def test_page_end_to_end(served, tmp_path):
               if (d[i + 2] > d[i] + 80 && d[i + 2] > d[i + 1] + 40) n++;  // note blue
             return n; }""")
         samples = card_tokens(page, "#sample-list .card")
-        first_notes = len(rep.to_note_sequence(np.array(samples[0]["melody"])).notes)
+        first_pitches = [n.pitch for n in
+                         rep.to_note_sequence(np.array(samples[0]["melody"])).notes]
+        first_notes = len(first_pitches)
         assert (painted > 0) == (first_notes > 0)
+        # A screen reader hears what the picture shows: how many notes, from where to where.
+        role, label = page.eval_on_selector("#sample-list canvas.pianoroll",
+                                            "c => [c.getAttribute('role'), c.ariaLabel]")
+        assert role == "img" and label == "piano roll, 2 bars: " + (
+            f"{len(first_pitches)} notes, {pitch_name(min(first_pitches))} to "
+            f"{pitch_name(max(first_pitches))}" if first_pitches else "no notes"), label
 
         # The two samples fill A and B; interpolate at temperature 0 = the SavedModel's.
         set_range(page, "#temperature", 0)

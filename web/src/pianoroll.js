@@ -1,6 +1,6 @@
 // Piano-roll drawing of token sequences on a canvas: pitched tracks (melody, bass) share a
 // pitch axis fitted to their notes; drums get one row per drum class below.
-import { DRUM_CLASS_NAMES, STEPS_PER_BAR, drumHits, melodyNotes } from './music.js';
+import { DRUM_CLASS_NAMES, STEPS_PER_BAR, drumHits, melodyNotes, pitchName } from './music.js';
 
 const COLORS = { melody: '#3b6fd8', bass: '#2f9e5b', drums: '#d0672a' };
 const DRUM_SHORT = ['kick', 'snare', 'hh', 'open', 'tom L', 'tom M', 'tom H', 'crash', 'ride'];
@@ -97,5 +97,16 @@ export function drawPianoRoll(canvas, tokens, numSteps, width = 600) {
   const drawn = notes.length + hits.length;
   canvas.dataset.notes = String(drawn);
   canvas.title = drawn ? `${notes.length} notes, ${hits.length} drum hits` : 'silence';
+  // What a screen reader says for the picture: how much music, and where.
+  const parts = [];
+  if (pitched.length) {
+    const pitches = notes.map((n) => n.pitch);
+    parts.push(notes.length ? `${notes.length} notes, ${pitchName(Math.min(...pitches))} to `
+      + `${pitchName(Math.max(...pitches))}` : 'no notes');
+  }
+  if (drumHeight) parts.push(`${hits.length} drum hits`);
+  canvas.setAttribute('role', 'img');
+  canvas.setAttribute('aria-label', `piano roll, ${numSteps / STEPS_PER_BAR} bars: `
+    + `${parts.join('; ')}`);
   return drawn;
 }
