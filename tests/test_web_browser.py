@@ -341,6 +341,20 @@ def test_quick_choices_and_clicks_run_one_after_another(served, tmp_path):
         }""")
         assert labels == [["sample 1", None], ["sample 1", "sample 2"],
                           ["sample 1", "sample 2"]]
+        # A changed while an interpolation runs: its result shows as the previous A and B's
+        # (it used to show as the new ones').
+        stale = page.evaluate("""async () => {
+            document.getElementById('interpolate').click();
+            while (document.getElementById('status').dataset.state !== 'busy') {
+                await new Promise((r) => setTimeout(r, 0));
+            }
+            document.querySelector('#sample-list .card button.to-a').click();  // sample 3
+            await hmvae.state.work;
+            return [hmvae.state.slots.a.label,
+                    document.getElementById('interp-list').classList.contains('stale'),
+                    document.querySelectorAll('#interp-list .card').length];
+        }""")
+        assert stale == ["sample 3 (t=0.5)", True, int(page.input_value("#steps"))]
         # A file dropped while a model loads goes into its slot once the model is there (it
         # used to be ignored without a word).
         path = tmp_path / "tune.mid"

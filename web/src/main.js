@@ -222,7 +222,9 @@ async function interpolateNow(steps, temp) {
     () => state.model.interpolate(a.tokens, b.tokens, steps, temp));
   if (!seqs) return;
   const list = $('interp-list');
-  list.classList.remove('stale');
+  // A or B changed while it ran (→ A, a dropped file): the result is already the previous
+  // A and B's.
+  list.classList.toggle('stale', state.slots.a !== a || state.slots.b !== b);
   state.interpolations += 1; // in the label, so each run's downloads have names of their own
   list.replaceChildren(...seqs.map((seq, i) => card(seq,
     `interpolation ${state.interpolations}: ${i + 1}/${steps} α=${seq.alpha.toFixed(2)}`,
