@@ -485,7 +485,8 @@ def test_an_unavailable_backend_falls_back_to_the_cpu(served):
 
 def test_without_web_audio_the_page_samples_and_says_it_cannot_play(served):
     """No Web Audio: sampling and downloads work; Play says why it cannot play and stays a
-    Play button (it used to say "param must be an AudioParam" and stick at "Stop")."""
+    Play button (it used to say "param must be an AudioParam" and stick at "Stop"). Uncaught
+    errors reach the status line."""
     _, _, url, _ = served
     with chromium_page() as page:
         page.add_init_script("for (const k of ['AudioContext', 'webkitAudioContext', "
@@ -501,6 +502,13 @@ def test_without_web_audio_the_page_samples_and_says_it_cannot_play(served):
             "document.getElementById('status').dataset.state === 'error'")
         assert "no Web Audio" in page.inner_text("#status")
         assert "Play" in page.inner_text("#sample-list .card button.play")
+        # An error nothing caught shows in the status line too, not in the console only.
+        for fail in ("setTimeout(() => { throw new Error('a bug in a timer'); }, 0)",
+                     "void Promise.reject(new Error('a bug in a promise'))"):
+            page.evaluate(fail)
+            message = fail.split("'")[1]
+            page.wait_for_function(f"document.getElementById('status').textContent === '{message}'")
+            assert page.get_attribute("#status", "data-state") == "error"
 
 
 def test_stopping_drums_and_a_trio_mid_way_throws_nothing(served):

@@ -55,12 +55,23 @@ function setStatus(text, kind = 'ready') {
   el.dataset.state = kind;
 }
 
+const reported = new WeakSet(); // errors already said (a failed start is also rethrown)
+
 function report(err) {
+  if (err instanceof Error) {
+    if (reported.has(err)) return;
+    reported.add(err);
+  }
   const message = err instanceof Error ? err.message : String(err);
   state.errors.push(message);
   setStatus(message, 'error');
   console.error(err);
 }
+
+// An error nothing caught (a bug, or a browser the page did not expect) is said in the status
+// line as well: in the console alone a visitor never sees it, and the page just stops working.
+window.addEventListener('error', (ev) => report(ev.error || ev.message));
+window.addEventListener('unhandledrejection', (ev) => report(ev.reason));
 
 async function busy(label, fn) {
   setStatus(`${label}…`, 'busy');
