@@ -412,6 +412,11 @@ def test_three_dropped_files_and_a_long_roll(served, tmp_path):
             page.keyboard.press("Space")
         chooser.value.set_files(str(tmp_path / "tune0.mid"))
         page.wait_for_function("window.hmvae.state.slots.b.label === 'tune0.mid'")
+        # A file read in a tab that runs no animation frames (hidden) still lands: it used to
+        # wait for a frame, and every later action with it.
+        page.evaluate("window.requestAnimationFrame = () => 0")
+        page.set_input_files("#file-b", str(tmp_path / "tune1.mid"))
+        page.wait_for_function("window.hmvae.state.slots.b.label === 'tune1.mid'", timeout=5000)
         # A file shorter than the model's 2 bars: the window chooser says the rest is silence.
         short = tmp_path / "short.mid"
         midi_io.write_midi(note_sequence([(b, b + 1, 60 + b) for b in range(3)]), short)

@@ -321,9 +321,10 @@ async function readMidiNow(file, slot) {
   try {
     if (!state.model) throw new Error('no model is loaded to read it for: choose one above');
     // Reading runs on the main thread (a 2,000-bar file takes seconds): say so, and let the
-    // status paint before the page is busy.
+    // status paint before the page is busy (painted(): a hidden tab runs no animation frame,
+    // and every later action waits for this one).
     setStatus(`reading ${file.name} (${(file.size / 1e3).toFixed(0)} kB)…`, 'loading');
-    await new Promise((resolve) => { requestAnimationFrame(() => setTimeout(resolve, 0)); });
+    await painted();
     const midi = readMidiFile(new Uint8Array(await file.arrayBuffer()), file.name);
     takeWindow(slot, { midi, name: file.name, instrument: null, window: 0 });
   } catch (err) {
