@@ -121,6 +121,31 @@ def test_empty_and_corrupt_files(tmp_path):
         MEL.from_note_sequence(str(bad), 2)
 
 
+def test_a_truncated_file_is_said_in_plain_words(tmp_path):
+    """A download cut short was refused as "corrupt or unsupported (MIDIConversionError: Midi
+    decoding error <class 'EOFError'>: )": now the message says the file is truncated and
+    where it ends, and other decoding errors give the decoder's reason without the wrapper."""
+    whole = write_midi(tmp_path / "whole.mid", [(0, False, [(i, i + 1, 60 + i) for i in range(8)])])
+    data = whole.read_bytes()
+    cases = {"track.mid": (data[:-20], "the file ends inside track 2 of 2"),
+             "header.mid": (data[:10], "the file ends inside its header"),
+             "tracks.mid": (data[:14] + data[14:14 + 8 + int.from_bytes(data[18:22], "big")],
+                            "the file ends after track 1 of the 2 its header announces")}
+    for name, (cut, where) in cases.items():
+        (tmp_path / name).write_bytes(cut)
+        with pytest.raises(midi_io.MidiReadError) as err:
+            midi_io.read_midi(tmp_path / name)
+        assert str(err.value) == (f"cannot read MIDI file {tmp_path / name}: it is truncated "
+                                  f"or corrupt: {where}")
+    midi_io.read_midi(whole)  # the whole file reads
+    bad_byte = tmp_path / "byte.mid"
+    bad_byte.write_bytes(data[:-30] + b"\xf5" * 30)
+    with pytest.raises(midi_io.MidiReadError, match=r"corrupt or unsupported \(data byte must "
+                       r"be in range 0\.\.127\)$") as err:
+        midi_io.read_midi(bad_byte)
+    assert "<class" not in str(err.value) and "MIDIConversionError" not in str(err.value)
+
+
 def test_a_score_given_for_a_midi_file_says_how_to_make_midi_of_it(tmp_path):
     """MusicXML (plain or .mxl) and ABC, which notation programs write, were refused as "no
     'MThd' header": the message now says what the file is and how to make MIDI of it."""

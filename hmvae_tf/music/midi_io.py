@@ -39,13 +39,43 @@ def read_midi(path: str | os.PathLike) -> music_pb2.NoteSequence:
         score = _score_format(data, path)
         raise MidiReadError(f"cannot read MIDI file {path}: not a Standard MIDI File "
                             + (f"but {score}" if score else "(no 'MThd' header)"))
+    truncated = _truncation(data)
+    if truncated:
+        raise MidiReadError(f"cannot read MIDI file {path}: it is truncated or corrupt: "
+                            f"{truncated}")
     try:
         ns = note_seq.midi_to_note_sequence(data)
     except Exception as err:  # note_seq/pretty_midi/mido raise many kinds
         raise MidiReadError(f"cannot read MIDI file {path}: corrupt or unsupported "
-                            f"({type(err).__name__}: {err})") from err
+                            f"({_reason(err)})") from err
     ns.filename = str(path)
     return ns
+
+
+def _truncation(data: bytes) -> str | None:
+    """Where a Standard MIDI File ends too early (inside its header, inside a track, or
+    before the tracks its header announces), else None: a download cut short is the usual
+    corrupt file, and mido says only EOFError."""
+    if len(data) < 14:
+        return "the file ends inside its header"
+    announced = int.from_bytes(data[10:12], "big")
+    at = 8 + int.from_bytes(data[4:8], "big")
+    for track in range(announced):  # the tracks are read in order, as mido reads them
+        if at + 8 > len(data):
+            return (f"the file ends after track {track} of the {announced} its header "
+                    "announces")
+        at += 8 + int.from_bytes(data[at + 4:at + 8], "big")
+        if at > len(data):
+            return f"the file ends inside track {track + 1} of {announced}"
+    return None
+
+
+def _reason(err: Exception) -> str:
+    """The decoder's own reason for refusing a file, without note_seq's wrapper ("Midi
+    decoding error <class ...>:"), which says nothing to a musician."""
+    inner = err.__context__ if type(err).__name__ == "MIDIConversionError" else None
+    cause = inner if inner is not None else err
+    return str(cause).strip() or type(cause).__name__
 
 
 def _score_format(data: bytes, path: Path) -> str | None:
