@@ -475,6 +475,8 @@ def _apply(client, args) -> int:
     bars = client.num_steps // STEPS_PER_BAR
     try:
         read = music_adapter.read_window(args.midi, rep, bars, args.window, args.instrument)
+    except music_adapter.MidiReadError as err:  # says the file and why on its own
+        raise CommandError(str(err))
     except ValueError as err:
         raise CommandError(f"{args.midi}: no usable window for a {bars}-bar model: "
                            f"{str(err).removeprefix(f'{args.midi}: ')}")

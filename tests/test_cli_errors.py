@@ -282,3 +282,21 @@ def test_evaluate_step_needs_a_model_dir(capsys):
     assert cli.main(["evaluate", "--saved_model=no/such/model", "--step=500"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("hmvae evaluate: error: --step picks a --model_dir checkpoint")
+
+
+def test_a_truncated_input_is_one_plain_line(tmp_path, capsys):
+    """A file cut short was reported as "no usable melody for a 2-bar model: cannot read MIDI
+    file ...: corrupt or unsupported (MIDIConversionError: Midi decoding error <class
+    'EOFError'>: )": the file cannot be read at all, so that alone is said, and where it ends."""
+    from music_helpers import write_midi
+
+    whole = write_midi(tmp_path / "whole.mid", [(0, False, [(i, i + 1, 60 + i) for i in range(8)])])
+    cut = tmp_path / "cut.mid"
+    cut.write_bytes(whole.read_bytes()[:-20])
+    model = f"--saved_model={os.path.join(REPO, 'saved_models', 'mel_2bar')}"
+    expected = (f"error: cannot read MIDI file {cut}: it is truncated or corrupt: the file "
+                "ends inside track 2 of 2")
+    for argv in (["interpolate", str(whole), str(cut)], ["attribute", str(cut)]):
+        assert cli.main([*argv, model, f"--out={tmp_path / 'out'}"]) == 1
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert err == f"hmvae {argv[0]}: {expected}"

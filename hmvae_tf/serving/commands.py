@@ -172,6 +172,8 @@ def _interpolate(client, args) -> int:
             shifts.append(octaves)
             tempos.append(window_qpm)
             sources.append(f"  {path} ({window_qpm:g} qpm): {where}")
+        except music_adapter.MidiReadError as err:  # says the file and why on its own
+            raise CommandError(str(err))
         except ValueError as err:
             what = "melody" if rep.tracks == ("melody",) else "+".join(rep.tracks)
             reason = str(err).removeprefix(f"{path}: ")  # the window finder names the file too

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from hmvae_tf.music.representations import Representation
 
 read_midi = midi_io.read_midi
+MidiReadError = midi_io.MidiReadError
 write_midi = midi_io.write_midi
 
 
