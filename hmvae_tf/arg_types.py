@@ -129,8 +129,9 @@ MELODY_PART_RULE = (
     "and of simultaneous notes the highest")
 NO_OCTAVE_SHIFT_HELP = (
     "melody models: read the input as written. By default a window with notes outside MIDI "
-    "48..84 (C3..C6, the register the models learned), a piccolo or a bass line, is read moved "
-    "by whole octaves into it and the written music is moved back, so it comes back in its own "
+    "48..84 (C3..C6, the register the models learned), a piccolo or a bass line (or one above "
+    "MIDI 108, the top of the models' notes, which is otherwise left out), is read moved by "
+    "whole octaves into it and the written music is moved back, so it comes back in its own "
     "register (the input's line says so)")
 MEASURE_BATCH_HELP = ("windows per model call while measuring (the results do not depend on "
                       "it; lower it to use less memory)")

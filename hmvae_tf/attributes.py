@@ -474,7 +474,8 @@ def _apply(client, args) -> int:
     music_adapter.check_instrument(rep, args.instrument)  # ValueError: run() prints it
     bars = client.num_steps // STEPS_PER_BAR
     try:
-        read = music_adapter.read_window(args.midi, rep, bars, args.window, args.instrument)
+        read = music_adapter.read_window(args.midi, rep, bars, args.window, args.instrument,
+                                         move_octaves=not args.no_octave_shift)
     except music_adapter.MidiReadError as err:  # says the file and why on its own
         raise CommandError(str(err))
     except ValueError as err:
@@ -483,7 +484,7 @@ def _apply(client, args) -> int:
     octaves = 0
     if not args.no_octave_shift:
         read, octaves = music_adapter.into_register(read, rep)
-    tokens, where, window_qpm = read
+    tokens, where, window_qpm = read.tokens, read.where, read.qpm
     qpm = args.qpm or window_qpm  # a reconstruction plays as fast as its input
     codec = ClientCodec(client)
     mu = codec.mu(_as_3d(tokens[None], client.tracks))

@@ -137,11 +137,13 @@ def test_interpolate_says_where_a_drum_or_trio_window_came_from(tmp_path):
 
     hits = beat_pattern(4, offset=8.0)  # two silent bars first
     path = write_midi(tmp_path / "late.mid", [(0, True, hits)])
-    tokens, where, _ = read_window(str(path), DRUMS, 2, window_index=1)
+    read = read_window(str(path), DRUMS, 2, window_index=1)
+    tokens, where = read.tokens, read.where
     assert where == "window 1: bars 3-4 of the drums"  # window 0: bars 2-3, a silent bar first
     np.testing.assert_array_equal(tokens, DRUMS.from_note_sequence(str(path), 2, 1))
     path = trio_file(tmp_path)
-    tokens, where, _ = read_window(str(path), TRIO, 16, window_index=1)
+    read = read_window(str(path), TRIO, 16, window_index=1)
+    tokens, where = read.tokens, read.where
     assert where.startswith("window 1: bars 2-17; melody program 5 (") and "bass program 33" in where
     np.testing.assert_array_equal(tokens, TRIO.from_note_sequence(str(path), 16, 1))
 

@@ -442,12 +442,12 @@ def test_window_says_what_it_padded_and_left_out(tmp_path):
     assert window.notes_out_of_range == 4 and window.silent_bars == 0
     path = tmp_path / "short.mid"
     midi_io.write_midi(half_bar, path)
-    _, where, _ = music_adapter.read_window(str(path), MEL, 16)
+    where = music_adapter.read_window(str(path), MEL, 16).where
     assert "bars 1-16 of instrument 0" in where
     assert where.endswith("; the music ends in bar 1, the last 15 bars are silence")
     path = tmp_path / "high.mid"
     midi_io.write_midi(high, path)
-    _, where, _ = music_adapter.read_window(str(path), MEL, 2)
+    where = music_adapter.read_window(str(path), MEL, 2).where
     assert where.endswith("; 4 notes outside MIDI pitch 21..108 left out")
 
 
@@ -462,7 +462,7 @@ def test_the_window_line_names_the_files_parts(tmp_path):
         ns.instrument_infos.add(instrument=k, name=name)
     path = tmp_path / "two_parts.mid"
     midi_io.write_midi(ns, path)
-    _, where, _ = music_adapter.read_window(str(path), MEL, 2)
+    where = music_adapter.read_window(str(path), MEL, 2).where
     assert "bars 1-2 of instrument 1 'Tenor' (program 0" in where
     assert "other parts: instrument 0 'Soprano' (choose with --instrument)" in where
 

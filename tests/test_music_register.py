@@ -97,3 +97,43 @@ def test_commands_give_a_high_and_a_low_line_back_in_their_own_register(tmp_path
     assert code == 0 and "read 3 octaves down" in capsys.readouterr().out
     recon = _read_pitches(out / "mel_2bar_high_recon.mid")
     assert min(recon) >= 88 and np.mean(recon) > 93
+
+
+def _write_line(path, pitches) -> None:
+    """A line of quarter notes at the given pitches (a flute's program, 73)."""
+    midi_io.write_midi(note_sequence([(i, i + 1, p, 73) for i, p in enumerate(pitches)]), path)
+
+
+def test_a_line_above_midi_108_is_moved_down_rather_than_dropped(tmp_path, capsys):
+    """A piccolo line written an octave up (all notes above MIDI 108, the top of the models'
+    tokens) was dropped note by note before the octave shift saw it, so the file had 'no
+    melody'. The line is now read moved by whole octaves into 21..108 and then into the
+    register, as one move the output is moved back by; notes a move cannot bring in are
+    still left out and said."""
+    high = [109, 111, 112, 114, 116, 117, 119, 120]  # a scale from C#8 (MIDI 108 is C8)
+    ns = note_sequence([(i, i + 1, p, 73) for i, p in enumerate(high)])
+    with pytest.raises(ValueError, match="no 2-bar melody window"):
+        melody.find_window(ns, 2)  # read as written: nothing the tokens can hold
+    window = melody.find_window(ns, 2, move_octaves=True)
+    assert window.octaves == -1 and window.notes_out_of_range == 0
+    assert pitches(window.tokens) == [p - 12 for p in high]
+    wide = note_sequence([(0, 1, 10, 73)] + [(i + 1, i + 2, p, 73) for i, p in enumerate(high)])
+    window = melody.find_window(wide, 2, move_octaves=True)  # 110 semitones: one is left out
+    assert window.octaves == -1 and window.notes_out_of_range == 1
+    assert pitches(window.tokens) == [p - 12 for p in high[:7]]  # the 8th is in bar 3
+
+    path = tmp_path / "piccolo.mid"
+    _write_line(path, high)
+    out = tmp_path / "out"
+    code = cli.main(["attribute", str(path), "--name=density", "--amount=0",
+                     f"--saved_model={SHIPPED_2BAR}", f"--out={out}"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    # 1 octave into 21..108, 3 more into the register: one move, said once.
+    assert "read 4 octaves down (it has notes outside MIDI 48..84" in printed.out
+    assert "left out" not in printed.out
+    recon = _read_pitches(out / "mel_2bar_piccolo_recon.mid")
+    assert min(recon) >= 96  # back up by as many octaves: the input's top register
+    code = cli.main(["attribute", str(path), "--name=density", "--amount=0", "--no_octave_shift",
+                     f"--saved_model={SHIPPED_2BAR}", f"--out={out}"])
+    assert code == 1 and "no usable window" in capsys.readouterr().err  # as written: none

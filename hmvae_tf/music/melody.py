@@ -4,7 +4,8 @@ Token per step: 0 = no event (the current note or rest goes on), 1 = note-off,
 2..89 = note-on of MIDI pitch 21..108. As in Magenta, each instrument (programs 0-31 for
 2-bar windows, any pitched program for longer ones: `training_programs`; never drums) is
 reduced to one voice: of the notes starting on one step the highest
-wins, and a new note ends the sounding one. Notes outside 21..108 are dropped and counted.
+wins, and a new note ends the sounding one. Notes outside 21..108 are dropped and counted
+(at inference a line may first be moved by octaves to fit: `line_octaves`).
 
 Window tokens are canonical: a note-off before the window's first note-on (the end of a
 note that began before the window) is written as "no event", because no rendering can carry
@@ -49,15 +50,16 @@ DEFAULT_VELOCITY = 80
 class Track:
     """One instrument's monophonic line over a segment (tokens padded to whole bars)."""
 
-    __slots__ = ("instrument", "program", "tokens", "onsets", "ends")
+    __slots__ = ("instrument", "program", "tokens", "onsets", "ends", "octaves")
 
     def __init__(self, instrument: int, program: int, tokens: np.ndarray,
-                 onsets: np.ndarray, ends: np.ndarray):
+                 onsets: np.ndarray, ends: np.ndarray, octaves: int = 0):
         self.instrument = instrument
         self.program = program
         self.tokens = tokens    # int32 [bars * 16]
         self.onsets = onsets    # ascending onset steps
         self.ends = ends        # step where each kept note stops sounding
+        self.octaves = octaves  # whole octaves the line was moved by to fit MIDI 21..108
 
 
 def program_mask(programs: Iterable[int]) -> np.ndarray:
@@ -108,12 +110,39 @@ def render_tokens(start: np.ndarray, end: np.ndarray, pitch: np.ndarray) -> np.n
     return tokens
 
 
-def segment_tracks(seg: Segment, programs_ok: np.ndarray, stats: Stats) -> list[Track]:
-    """Monophonic tracks of the segment's eligible instruments (sorted by instrument)."""
+def line_octaves(instrument: np.ndarray, pitch: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Per note, the whole octaves its instrument's line moves by so that the most of the
+    line's `ok` notes lie in MIDI MIN_PITCH..MAX_PITCH (the smallest such move; 0 for a line
+    already inside): a piccolo part written an octave up, or a track transposed above MIDI 108,
+    is then read rather than dropped note by note. The caller moves the output back."""
+    moves = np.zeros(len(pitch), np.int64)
+    outside = ok & ((pitch < MIN_PITCH) | (pitch > MAX_PITCH))
+    for line in np.unique(instrument[outside]).tolist():
+        mine = ok & (instrument == line)
+        p = pitch[mine]
+
+        def inside(octaves: int) -> int:
+            moved = p + 12 * octaves
+            return int(np.count_nonzero((moved >= MIN_PITCH) & (moved <= MAX_PITCH)))
+
+        moves[instrument == line] = max(range(-10, 11), key=lambda k: (inside(k), -abs(k)))
+    return moves
+
+
+def segment_tracks(seg: Segment, programs_ok: np.ndarray, stats: Stats,
+                   move_octaves: bool = False) -> list[Track]:
+    """Monophonic tracks of the segment's eligible instruments (sorted by instrument).
+    move_octaves: a line with notes outside MIDI 21..108 is moved by whole octaves first
+    (line_octaves; Track.octaves says by how many), for inference that moves the output back."""
     n = seg.notes
     ok = programs_ok[n.program]
     ok &= ~n.is_drum
     pitch = n.pitch
+    moves = line_octaves(n.instrument, pitch, ok) if move_octaves else None
+    if moves is not None and moves.any():
+        pitch = pitch + 12 * moves
+    else:
+        moves = None
     in_range = (pitch >= MIN_PITCH) & (pitch <= MAX_PITCH)
     if not in_range.all():
         dropped = int(np.count_nonzero(ok & ~in_range))
@@ -128,6 +157,8 @@ def segment_tracks(seg: Segment, programs_ok: np.ndarray, stats: Stats) -> list[
             return []
         start, end, pitch = n.start[idx], n.end[idx], pitch[idx]
         inst, prog = n.instrument[idx], n.program[idx]
+        if moves is not None:
+            moves = moves[idx]
     if inst.min() == inst.max():
         groups = [(int(inst[0]), None)]
     else:
@@ -137,10 +168,12 @@ def segment_tracks(seg: Segment, programs_ok: np.ndarray, stats: Stats) -> list[
         if sel is None:
             s, e, p = monophonic_track(start, end, pitch)
             program = int(prog[0])
+            octaves = 0 if moves is None else int(moves[0])
         else:
             s, e, p = monophonic_track(start[sel], end[sel], pitch[sel])
             program = int(prog[sel][0])
-        tracks.append(Track(instrument, program, render_tokens(s, e, p), s, e))
+            octaves = 0 if moves is None else int(moves[sel][0])
+        tracks.append(Track(instrument, program, render_tokens(s, e, p), s, e, octaves))
     return tracks
 
 
@@ -309,32 +342,40 @@ class MelodyWindow:
     # Bars at the window's end past the end of the music (padded with silence): a short file
     # in a long window.
     silent_bars: int = 0
-    # Notes of the chosen instrument starting in the window outside MIDI pitch 21..108 (left out).
+    # Notes of the chosen instrument starting in the window outside MIDI pitch 21..108 (left
+    # out), after the move by `octaves`.
     notes_out_of_range: int = 0
     qpm: float = 120.0  # the tempo in force at the window's first bar
+    # Whole octaves the line was moved by to fit MIDI 21..108 (find_window's move_octaves):
+    # the tokens hold the moved notes, so the caller moves its output back by as many.
+    octaves: int = 0
 
 
 def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
                 window_index: int = 0, programs: Iterable[int] | None = None,
-                instrument: int | None = None) -> MelodyWindow:
+                instrument: int | None = None, move_octaves: bool = False) -> MelodyWindow:
     """The `window_index`-th window holding a note, for inference.
 
     Windows start on every bar of each grid segment (1-bar hop) and may run past the last
     note (padded with silence); in each, the instrument with the most note-ons is used, or
     only `instrument` when given. A file whose only pitched parts lie outside `programs`
     (a flute, violin or trumpet line against Magenta's programs 0-31) uses those parts rather
-    than failing. `ns` may be a NoteSequence or a MIDI file path. Raises NoWindowError saying
-    why no window was found.
+    than failing. `ns` may be a NoteSequence or a MIDI file path. move_octaves: a line with
+    notes outside MIDI 21..108 is read moved by whole octaves (line_octaves) rather than
+    without them; MelodyWindow.octaves says by how many. Raises NoWindowError saying why no
+    window was found.
     """
     from . import midi_io  # local: keeps this module free of file I/O at import
     ns, name = midi_io.as_note_sequence(ns)
     programs = tuple(training_programs(num_bars) if programs is None else programs)
     grid_stats = Stats()
     segs = grid.segments(ns, grid_stats)  # once: both searches walk the same segments
-    search = _Search(segs, grid_stats, num_bars, window_index, programs, instrument)
+    search = _Search(segs, grid_stats, num_bars, window_index, programs, instrument,
+                     move_octaves)
     other_programs = False
     if not search.any_track and programs != tuple(PITCHED_PROGRAMS):
-        other = _Search(segs, grid_stats, num_bars, window_index, PITCHED_PROGRAMS, instrument)
+        other = _Search(segs, grid_stats, num_bars, window_index, PITCHED_PROGRAMS, instrument,
+                        move_octaves)
         if other.any_track:
             search, other_programs = other, True
     if search.window is not None:
@@ -362,14 +403,15 @@ class _Search:
     there were and the skip counts that explain why."""
 
     def __init__(self, segs: list[Segment], grid_stats: Stats, num_bars: int,
-                 window_index: int, programs: Iterable[int], instrument: int | None):
+                 window_index: int, programs: Iterable[int], instrument: int | None,
+                 move_octaves: bool = False):
         ok = program_mask(programs)
         self.stats = Stats(grid_stats)  # the segments' skips, then this search's own
         self.segs = segs
         self.found, self.any_track = 0, False
         self.window: MelodyWindow | None = None
         for seg in self.segs:
-            tracks = [t for t in segment_tracks(seg, ok, self.stats)
+            tracks = [t for t in segment_tracks(seg, ok, self.stats, move_octaves)
                       if instrument is None or t.instrument == instrument]
             self.any_track |= bool(tracks)
             starts = grid_window_starts(seg.num_bars, num_bars)
@@ -382,14 +424,15 @@ class _Search:
                     tokens = canonicalize(bar_slices(tokens, np.array([start]), num_bars))[0]
                     n = seg.notes
                     lo, hi = start * STEPS_PER_BAR, (start + num_bars) * STEPS_PER_BAR
+                    pitch = n.pitch + 12 * track.octaves
                     dropped = ((n.instrument == track.instrument) & ~n.is_drum
-                               & ((n.pitch < MIN_PITCH) | (n.pitch > MAX_PITCH))
+                               & ((pitch < MIN_PITCH) | (pitch > MAX_PITCH))
                                & (n.start >= lo) & (n.start < hi))
                     self.window = MelodyWindow(
                         tokens, track.instrument, track.program, seg.first_bar + start,
                         silent_bars=max(0, start + num_bars - seg.num_bars),
                         notes_out_of_range=int(np.count_nonzero(dropped)),
-                        qpm=seg.qpm_at_bar(start))
+                        qpm=seg.qpm_at_bar(start), octaves=track.octaves)
                     return
                 self.found += 1
 

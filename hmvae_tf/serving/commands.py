@@ -163,11 +163,12 @@ def _interpolate(client, args) -> int:
     inputs = list(zip((args.midi_a, args.midi_b), args.window, args.instrument))
     for path, window, instrument in inputs:
         try:
-            read = music_adapter.read_window(path, rep, bars, window, instrument)
+            read = music_adapter.read_window(path, rep, bars, window, instrument,
+                                             move_octaves=not args.no_octave_shift)
             octaves = 0
             if not args.no_octave_shift:
                 read, octaves = music_adapter.into_register(read, rep)
-            tokens, where, window_qpm = read
+            tokens, where, window_qpm = read.tokens, read.where, read.qpm
             ends.append(tokens)
             shifts.append(octaves)
             tempos.append(window_qpm)

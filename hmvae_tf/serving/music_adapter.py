@@ -81,13 +81,18 @@ class InputWindow(NamedTuple):
     tokens: np.ndarray
     where: str  # where in the file it came from, for the user
     qpm: float  # the file's tempo at the window's first bar
+    # Octaves a melody line was moved by to fit MIDI 21..108 (read_window's move_octaves):
+    # into_register counts them into its move, which the caller undoes on the output.
+    octaves: int = 0
 
 
 def read_window(path: str, rep: Representation, num_bars: int, window_index: int = 0,
-                instrument: int | None = None) -> InputWindow:
+                instrument: int | None = None, move_octaves: bool = False) -> InputWindow:
     """Tokens of one window of a MIDI file for a model, a line saying where in the file they
     came from (for a melody model, which instrument's line: a many-part file has several
     candidates, so the user can pick another with `instrument`), and the tempo there.
+    move_octaves: a melody line with notes outside MIDI 21..108 is read moved by whole octaves
+    (melody.line_octaves) rather than without them; pass the window on to into_register.
 
     Raises ValueError (NoWindowError) saying why the file has no such window."""
     check_instrument(rep, instrument)
@@ -114,7 +119,8 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
                            ns.tempos[0].qpm if ns.tempos else DEFAULT_QPM)
     from hmvae_tf.music import melody
 
-    window = melody.find_window(ns, num_bars, window_index, instrument=instrument)
+    window = melody.find_window(ns, num_bars, window_index, instrument=instrument,
+                                move_octaves=move_octaves)
     names = part_names(ns)
     part = lambda k: f"{k} '{names[k]}'" if k in names else str(k)  # noqa: E731
     where = (f"window {window_index}: {bars(window.start_bar)}"
@@ -138,7 +144,7 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
         count = window.notes_out_of_range
         where += (f"; {count} note{'s' if count > 1 else ''} outside MIDI pitch "
                   f"{melody.MIN_PITCH}..{melody.MAX_PITCH} left out")
-    return InputWindow(window.tokens, where, window.qpm)
+    return InputWindow(window.tokens, where, window.qpm, window.octaves)
 
 
 def into_register(window: InputWindow, rep: Representation) -> tuple[InputWindow, int]:
@@ -150,11 +156,13 @@ def into_register(window: InputWindow, rep: Representation) -> tuple[InputWindow
 
     if rep.tracks != ("melody",):
         return window, 0
-    octaves = register.octave_shift(window.tokens)
+    more = register.octave_shift(window.tokens)
+    octaves = window.octaves + more  # with the move read_window made to fit MIDI 21..108
     if not octaves:
         return window, 0
-    return InputWindow(register.shift_octaves(window.tokens, octaves),
-                       f"{window.where}; {register.describe(octaves)}", window.qpm), octaves
+    return window._replace(tokens=register.shift_octaves(window.tokens, more),
+                           where=f"{window.where}; {register.describe(octaves)}",
+                           octaves=octaves), octaves
 
 
 def part_names(ns: NoteSequence) -> dict[int, str]:
