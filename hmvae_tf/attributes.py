@@ -315,9 +315,10 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.description = (
         "Latent attribute vectors. Apply: encode a window of a MIDI file, add --amount times "
         "the --name vector to its z, decode and write MIDI (also the unchanged "
-        "reconstruction). --compute: build the vectors of a model from a dataset split (mean z "
-        "of the top quarter minus the bottom quarter by the attribute) and measure them on "
-        "test windows.")
+        "reconstruction) in the window's meter (2/4, 2/2 ... when its bars line up with the "
+        "window, else 4/4) and tempi. --compute: build the vectors of a model from a dataset "
+        "split (mean z of the top quarter minus the bottom quarter by the attribute) and "
+        "measure them on test windows.")
     parser.epilog = examples(
         "hmvae attribute a.mid --name=density --amount=-1,1 --saved_model=saved_models/mel_2bar "
         "--out=out/",
@@ -346,8 +347,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                    help=arg_types.SEED_HELP + " (with --temperature > 0)")
     g.add_argument("--qpm", type=arg_types.qpm, default=None,
                    help="tempo of the written MIDI files (quarter notes per minute); default: "
-                   "the input's tempo at its window (120 if the file sets none); a tempo "
-                   "other than 120 is in the file names (_q90)")
+                   "the input's tempi in its window, tempo changes included (120 if the file "
+                   "sets none); given: that one tempo throughout; a first tempo other than 120 "
+                   "is in the file names (_q90)")
     g.add_argument("--out", default="out", help="output directory (created if missing)")
     g = parser.add_argument_group("compute")
     g.add_argument("--compute", action="store_true",
@@ -516,8 +518,9 @@ def _apply(client, args) -> int:
     for a, row in zip(rows, decoded):
         suffix = "recon" if a == 0.0 else f"{args.name}{a:+g}"
         out = os.path.join(args.out, f"{label}_{stem}_{suffix}.mid")
-        music_adapter.write_output(rep.to_note_sequence(
-            row if len(client.tracks) > 1 else row[:, 0], qpm), out, replaced)
+        music_adapter.write_output(music_adapter.written(
+            rep, row if len(client.tracks) > 1 else row[:, 0], read.timing, args.qpm), out,
+            replaced)
         pitch = mean_pitches(row[None], client.tracks)[0]
         print(f"  amount {a:+g}: {int(note_counts(row[None], client.tracks)[0]):3d} notes"
               + (f", mean pitch {pitch:.1f}" if np.isfinite(pitch) else "") + f" -> {out}")

@@ -442,6 +442,82 @@ class ScoreBars:
         return self.at_step(step), self.at_step(step + num_bars * STEPS_PER_BAR - 1)
 
 
+@dataclasses.dataclass(frozen=True)
+class WindowTiming:
+    """The meter and tempi of an input window, so music written from its tokens shows the
+    input's bars in a notation program and plays at the input's tempo changes: tokens only
+    know 16-step bars at one tempo."""
+
+    numerator: int = 4
+    denominator: int = 4
+    # (quarter-note beats from the window's start, qpm) of each tempo in force in the window,
+    # the first at beat 0.
+    tempos: tuple[tuple[float, float], ...] = ((0.0, DEFAULT_QPM),)
+
+    def at_tempo(self, qpm: float) -> "WindowTiming":
+        """The same meter at one tempo (a tempo the user asked for)."""
+        return dataclasses.replace(self, tempos=((0.0, qpm),))
+
+    def to_seconds(self, beats: np.ndarray | float) -> np.ndarray:
+        """Beats from the window's start -> seconds, through the window's tempo changes."""
+        starts = np.array([b for b, _ in self.tempos])
+        qpms = np.array([q for _, q in self.tempos])
+        at = np.concatenate([[0.0], np.cumsum(np.diff(starts) * 60.0 / qpms[:-1])])
+        k = np.maximum(np.searchsorted(starts, beats, side="right") - 1, 0)
+        return at[k] + (np.asarray(beats) - starts[k]) * 60.0 / qpms[k]
+
+    def apply(self, ns: NoteSequence) -> NoteSequence:
+        """`ns`, written from tokens in 4/4 at one tempo (its first), in this meter and with
+        every note at the same beat through these tempi (in place; returned)."""
+        qpm = ns.tempos[0].qpm if ns.tempos else DEFAULT_QPM
+        del ns.time_signatures[:]
+        ns.time_signatures.add(time=0.0, numerator=self.numerator, denominator=self.denominator)
+        if len(self.tempos) == 1 and self.tempos[0][1] == qpm:
+            return ns
+        beats = lambda seconds: seconds * qpm / 60.0  # noqa: E731
+        for note in ns.notes:
+            note.start_time, note.end_time = self.to_seconds(
+                [beats(note.start_time), beats(note.end_time)]).tolist()
+        ns.total_time = float(self.to_seconds(beats(ns.total_time)))
+        del ns.tempos[:]
+        for beat, q in self.tempos:
+            ns.tempos.add(time=float(self.to_seconds(beat)), qpm=q)
+        return ns
+
+
+def window_timing(ns: NoteSequence, start_bar: int, num_bars: int) -> WindowTiming:
+    """The meter and tempi of the `num_bars` grid bars from `start_bar` (a window's start_bar,
+    counted as Segment.first_bar counts). The meter is the window's own when its bars line up
+    with the window (a 2/4 window of 16-step bars is 2/4 bars; a 4/2 window starting mid-bar is
+    not) and 4/4, what the grid's bars are, otherwise."""
+    tempo = TempoMap([(t.time, t.qpm) for t in ns.tempos])
+
+    def to_steps(times):
+        return quantize_beats(tempo.to_beats(np.array(times, np.float64))).tolist()
+
+    events = _time_signature_steps(ns, to_steps)
+    regions = _meter_regions(events)
+    origins = [origin for _, _, origin, _, _ in _regions(events)]
+    piece_origin = min(0, origins[0])
+    first, origin, downbeat, meter = 0, origins[0], regions[0][2], (4, 4)
+    for (_, _, region_downbeat, num, den), region_origin in zip(regions, origins):
+        region_first = (region_origin - piece_origin) // STEPS_PER_BAR
+        if is_grid_meter(num, den) and region_first <= start_bar:
+            first, origin, downbeat = region_first, region_origin, region_downbeat
+            meter = (num, den)
+    step = origin + (start_bar - first) * STEPS_PER_BAR
+    bar = bar_steps(*meter)
+    if (step - downbeat) % bar or (num_bars * STEPS_PER_BAR) % bar:
+        meter = (4, 4)
+    start = step / STEPS_PER_QUARTER
+    end = start + num_bars * STEPS_PER_BAR / STEPS_PER_QUARTER
+    tempos = [(0.0, float(tempo.qpm_at_step(step)))]
+    for beat, q in zip(tempo.beats.tolist(), tempo.qpm.tolist()):
+        if start < beat < end and q != tempos[-1][1]:
+            tempos.append((beat - start, q))
+    return WindowTiming(*meter, tempos=tuple(tempos))
+
+
 def piece_meters(ns: NoteSequence) -> list[str]:
     """The distinct meters of a piece, for error messages."""
     return sorted({f"{t.numerator}/{t.denominator}" for t in ns.time_signatures}) or ["4/4"]
@@ -455,5 +531,5 @@ def steps_to_seconds(steps: np.ndarray | int, qpm: float) -> np.ndarray | float:
 __all__ = [
     "STEPS_PER_BAR", "STEPS_PER_QUARTER", "DEFAULT_QPM", "Stats", "Notes", "Segment",
     "TempoMap", "segments", "is_grid_meter", "bar_steps", "quantize_beats", "steps_to_seconds",
-    "piece_meters", "starts_with_pickup", "ScoreBars",
+    "piece_meters", "starts_with_pickup", "ScoreBars", "WindowTiming", "window_timing",
 ]

@@ -29,7 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
             "Interpolate between two MIDI files: encode a window of each, decode --steps points "
             "along the spherical interpolation between their latent means (the first and last "
             "are reconstructions of the inputs) and write one MIDI file per step plus one file "
-            "with all steps in a row.")
+            "with all steps in a row. Every file is written in the first input's meter (2/4, "
+            "2/2 ... when its window's bars line up with the window, else 4/4) and at its "
+            "window's tempi, tempo changes included, so its reconstruction shows the input's "
+            "bars and plays as the input does.")
         parser.add_argument("midi_a", help="start MIDI file")
         parser.add_argument("midi_b", help="end MIDI file")
     from hmvae_tf.cli import examples
@@ -68,7 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     g.add_argument("--qpm", type=arg_types.qpm, default=None,
                    help="tempo of the written MIDI files (quarter notes per minute); default: "
                    + ("120" if command == "sample" else
-                      "the first input's tempo at its window (120 if the file sets none)")
+                      "the first input's tempi in its window, tempo changes included (120 if "
+                      "the file sets none); given: that one tempo throughout")
                    + "; a tempo other than 120 is in the file names (_q90)")
     g.add_argument("--out", default="out", help="output directory (created if missing)")
 
@@ -94,10 +98,14 @@ def run(args: argparse.Namespace) -> int:
                            + (f": {err.filename}" if err.filename else ""))
 
 
-def _write(rep, tokens, path: str, qpm: float, files: list, replaced: list) -> object:
+def _write(rep, tokens, path: str, qpm: float, files: list, replaced: list,
+           timing=None) -> object:
+    """Writes one output; with an input window's timing, in its meter and tempi (at `qpm`
+    throughout when --qpm gives it: None then)."""
     from hmvae_tf.serving import music_adapter
 
-    ns = rep.to_note_sequence(tokens, qpm)
+    ns = (rep.to_note_sequence(tokens, qpm) if timing is None
+          else music_adapter.written(rep, tokens, timing, qpm))
     music_adapter.write_output(ns, path, replaced)
     files.append((path, len(ns.notes)))
     return ns
@@ -159,7 +167,7 @@ def _interpolate(client, args) -> int:
     except ValueError as err:
         raise CommandError(str(err))
     bars = client.num_steps // STEPS_PER_BAR
-    ends, sources, tempos, shifts = [], [], [], []
+    ends, sources, tempos, shifts, timings = [], [], [], [], []
     inputs = list(zip((args.midi_a, args.midi_b), args.window, args.instrument))
     for path, window, instrument in inputs:
         try:
@@ -169,6 +177,7 @@ def _interpolate(client, args) -> int:
             if not args.no_octave_shift:
                 read, octaves = music_adapter.into_register(read, rep)
             tokens, where, window_qpm = read.tokens, read.where, read.qpm
+            timings.append(read.timing)
             ends.append(tokens)
             shifts.append(octaves)
             tempos.append(window_qpm)
@@ -186,8 +195,8 @@ def _interpolate(client, args) -> int:
 
         tokens = [register.shift_octaves(row, -octaves) for row, octaves in zip(
             tokens, register.interpolation_octaves(*shifts, len(tokens)))]
-    # Written at the first input's tempo unless --qpm says otherwise, so that a reconstruction
-    # plays as fast as its input.
+    # Written in the first input's meter and at its tempi (its window's tempo changes too)
+    # unless --qpm says otherwise, so that a reconstruction plays as fast as its input.
     qpm = args.qpm or tempos[0]
     os.makedirs(args.out, exist_ok=True)
     stem = "_".join(os.path.splitext(os.path.basename(p))[0] for p in (args.midi_a, args.midi_b))
@@ -201,8 +210,8 @@ def _interpolate(client, args) -> int:
     with _writing(len(tokens)) as shown:
         for i, row in enumerate(tokens):
             name = f"{prefix}_{_of(i, len(tokens))}.mid"
-            sequences.append(_write(rep, row, os.path.join(args.out, name), qpm, files,
-                                    replaced))
+            sequences.append(_write(rep, row, os.path.join(args.out, name), args.qpm, files,
+                                    replaced, timing=timings[0]))
             shown.update()
     whole = music_adapter.concatenate(sequences)
     path = os.path.join(args.out, f"{prefix}_all.mid")

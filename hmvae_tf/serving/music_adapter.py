@@ -84,6 +84,8 @@ class InputWindow(NamedTuple):
     # Octaves a melody line was moved by to fit MIDI 21..108 (read_window's move_octaves):
     # into_register counts them into its move, which the caller undoes on the output.
     octaves: int = 0
+    # The window's meter and tempo changes, which the outputs written from it take (written).
+    timing: grid.WindowTiming = grid.WindowTiming()
 
 
 def read_window(path: str, rep: Representation, num_bars: int, window_index: int = 0,
@@ -105,18 +107,21 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
         from hmvae_tf.music import drums
 
         tokens, bar, qpm = drums.find_window(ns, num_bars, window_index)
-        return InputWindow(tokens, f"window {window_index}: {bars(bar)} of the drums", qpm)
+        return InputWindow(tokens, f"window {window_index}: {bars(bar)} of the drums", qpm,
+                           timing=grid.window_timing(ns, bar, num_bars))
     if rep.tracks == ("melody", "bass", "drums"):
         from hmvae_tf.music import trio
 
         tokens, bar, (mel, bass), qpm = trio.find_window(ns, num_bars, window_index)
         return InputWindow(tokens, f"window {window_index}: {bars(bar)}; "
                                    f"melody program {mel} ({_program_name(mel)}), bass program "
-                                   f"{bass} ({_program_name(bass)}), drums", qpm)
+                                   f"{bass} ({_program_name(bass)}), drums", qpm,
+                           timing=grid.window_timing(ns, bar, num_bars))
     if rep.tracks != ("melody",):
+        qpm = ns.tempos[0].qpm if ns.tempos else DEFAULT_QPM
         return InputWindow(rep.from_note_sequence(ns, num_bars, window_index=window_index),
-                           f"window {window_index}",
-                           ns.tempos[0].qpm if ns.tempos else DEFAULT_QPM)
+                           f"window {window_index}", qpm,
+                           timing=grid.WindowTiming().at_tempo(qpm))
     from hmvae_tf.music import melody
 
     window = melody.find_window(ns, num_bars, window_index, instrument=instrument,
@@ -144,7 +149,18 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
         count = window.notes_out_of_range
         where += (f"; {count} note{'s' if count > 1 else ''} outside MIDI pitch "
                   f"{melody.MIN_PITCH}..{melody.MAX_PITCH} left out")
-    return InputWindow(window.tokens, where, window.qpm, window.octaves)
+    return InputWindow(window.tokens, where, window.qpm, window.octaves,
+                       grid.window_timing(ns, window.start_bar, num_bars))
+
+
+def written(rep: Representation, tokens: np.ndarray, timing: grid.WindowTiming,
+            qpm: float | None = None) -> NoteSequence:
+    """Output tokens as a NoteSequence in an input window's meter and tempi (InputWindow.timing),
+    so a reconstruction shows the input's bars and plays as the input does; at `qpm`
+    throughout when given (the user's --qpm)."""
+    if qpm is not None:
+        timing = timing.at_tempo(qpm)
+    return timing.apply(rep.to_note_sequence(tokens, timing.tempos[0][1]))
 
 
 def into_register(window: InputWindow, rep: Representation) -> tuple[InputWindow, int]:
