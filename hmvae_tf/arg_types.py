@@ -127,6 +127,8 @@ MELODY_PART_RULE = (
     "window, drums never; for 2-bar models among programs 0-31 (keyboards, chromatic "
     "percussion, organs, guitars: Magenta's 2-bar melody programs) when the file has one there, "
     "and of simultaneous notes the highest")
+BAR_HELP = ("start the window at this bar, numbered as the score numbers it (and as the printed "
+            "window line does; a pickup is bar 0), instead of choosing it by --window")
 NO_OCTAVE_SHIFT_HELP = (
     "melody models: read the input as written. By default a window with notes outside MIDI "
     "48..84 (C3..C6, the register the models learned), a piccolo or a bass line (or one above "

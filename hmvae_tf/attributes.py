@@ -334,8 +334,12 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     g.add_argument("--attributes", default="",
                    help=f"attributes JSON (default: <version>/assets.extra/{ATTRIBUTES_FILE})")
     g = parser.add_argument_group("apply")
-    g.add_argument("--window", type=arg_types.int_at_least(0), default=0,
-                   help="which window with notes of the input")
+    where = g.add_mutually_exclusive_group()
+    where.add_argument("--window", type=arg_types.int_at_least(0), default=0,
+                       help="which window with notes of the input (1-bar hop; bars without "
+                       "notes start none)")
+    where.add_argument("--bar", type=arg_types.int_at_least(0), default=None,
+                       help=arg_types.BAR_HELP)
     g.add_argument("--instrument", type=arg_types.int_at_least(0), default=None,
                    help="melody models: take the input's line from this instrument (MIDI track "
                    "or channel, as printed); default: " + arg_types.MELODY_PART_RULE)
@@ -477,7 +481,7 @@ def _apply(client, args) -> int:
     bars = client.num_steps // STEPS_PER_BAR
     try:
         read = music_adapter.read_window(args.midi, rep, bars, args.window, args.instrument,
-                                         move_octaves=not args.no_octave_shift)
+                                         move_octaves=not args.no_octave_shift, bar=args.bar)
     except music_adapter.MidiReadError as err:  # says the file and why on its own
         raise CommandError(str(err))
     except ValueError as err:
@@ -506,7 +510,7 @@ def _apply(client, args) -> int:
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.splitext(os.path.basename(args.midi))[0]
     # What changes the output is in the name, so another run does not overwrite it.
-    stem += (music_adapter.input_tag(args.window, args.instrument)
+    stem += (music_adapter.input_tag(args.window, args.instrument, args.bar)
              + (f"_t{args.temperature:g}_seed{args.seed}" if args.temperature else "")
              + ("_noshift" if args.no_octave_shift else "")
              + music_adapter.qpm_tag(qpm))

@@ -16,7 +16,7 @@ from . import grid
 from .grid import STEPS_PER_BAR, Segment, Stats
 from .windows import (NoWindowError, Window, WindowBatch, bar_slices, batched_span_windows,
                       count_skip, dedupe_by_piece, empty_batch, explain, grid_window_starts,
-                      onsets_per_bar, pad_to)
+                      no_window_at, onsets_per_bar, pad_to)
 
 if TYPE_CHECKING:
     import os
@@ -142,9 +142,11 @@ def from_note_sequence(ns: NoteSequence | bytes | str | os.PathLike, num_bars: i
 
 
 def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
-                window_index: int = 0) -> tuple[np.ndarray, int, float]:
+                window_index: int = 0, at_bar: int | None = None
+                ) -> tuple[np.ndarray, int, float]:
     """(tokens, bar number in the piece it starts at, tempo there) of the `window_index`-th
-    grid window with a drum hit; raises NoWindowError saying why there is none."""
+    grid window with a drum hit (or of the one starting at grid bar `at_bar`); raises
+    NoWindowError saying why there is none."""
     from . import midi_io
     ns, name = midi_io.as_note_sequence(ns)
     stats = Stats()
@@ -156,14 +158,17 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
         if track is None:
             continue
         any_track = True
-        starts = grid_window_starts(seg.num_bars, num_bars)
+        # At a bar asked for, a window may start on any bar of the music (padded with silence).
+        starts = grid_window_starts(seg.num_bars, num_bars if at_bar is None else 1)
         cum = onsets_per_bar(track.onsets, int(starts[-1]) + num_bars)
         for start in starts[cum[starts + num_bars] > cum[starts]].tolist():
-            if found == window_index:
+            if found == window_index if at_bar is None else seg.first_bar + start == at_bar:
                 tokens = pad_to(track.tokens, (start + num_bars) * STEPS_PER_BAR)
                 return (bar_slices(tokens, np.array([start]), num_bars)[0],
                         seg.first_bar + start, seg.qpm_at_bar(start))
             found += 1
+    if found and at_bar is not None:
+        raise no_window_at(name, "drum", num_bars, at_bar, found)
     if found:
         raise NoWindowError(f"{name}: asked for drum window {window_index} but only "
                             f"{found} {num_bars}-bar window(s) exist")

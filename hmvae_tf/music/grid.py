@@ -408,6 +408,7 @@ class ScoreBars:
         regions = _meter_regions(_time_signature_steps(ns, to_steps))
         origins = [origin for _, _, origin, _, _ in _regions(_time_signature_steps(ns, to_steps))]
         piece_origin = min(0, origins[0])
+        self._end = to_steps([ns.total_time])[0]  # the music's last step
         # Per region: first step, downbeat, the downbeat's bar number, bar length in steps;
         # and, for the grid regions, their grid bar 0 as Segment.first_bar counts it.
         self._rows: list[tuple[int, int, int, float]] = []
@@ -431,14 +432,40 @@ class ScoreBars:
         _, downbeat, bar, length = row
         return bar - 1 if step < downbeat else bar + int((step - downbeat) // length)
 
-    def span(self, grid_bar: int, num_bars: int) -> tuple[int, int]:
-        """The score's first and last bar of `num_bars` grid bars from `grid_bar` (a window's
-        start_bar, counted as Segment.first_bar counts)."""
+    def grid_bar_at(self, bar: int) -> int:
+        """The first grid bar (as span counts) starting in the score's bar `bar`, where a
+        window starting at that bar starts. Raises ValueError naming the bars around it that
+        grid bars start in, when none does (in 2/4 a grid bar is two of the score's bars)
+        or the music ends before it."""
+        grid_bar, starts = 0, []
+        while self._step(grid_bar) < self._end:
+            first = self.span(grid_bar, 1)[0]
+            if first == bar:
+                return grid_bar
+            starts.append(first)
+            if first > bar:
+                break
+            grid_bar += 1
+        last = self.at_step(max(self._end - 1, 0))
+        if bar > last:
+            raise ValueError(f"bar {bar} is past the end of the music (in bar {last})")
+        around = " and ".join(map(str, starts[-2:] if starts[-1] > bar else starts[-1:]))
+        raise ValueError(f"bar {bar} does not start a window: windows start on the model's "
+                         f"16-step bars (a 4/4 bar, two 2/4 bars); the nearest start at "
+                         f"bar{'s' if ' and ' in around else ''} {around}")
+
+    def _step(self, grid_bar: int) -> int:
+        """The absolute first step of grid bar `grid_bar` (as span counts)."""
         first, origin = self._grid[0] if self._grid else (0, 0)
         for candidate in self._grid:
             if candidate[0] <= grid_bar:
                 first, origin = candidate
-        step = origin + (grid_bar - first) * STEPS_PER_BAR
+        return origin + (grid_bar - first) * STEPS_PER_BAR
+
+    def span(self, grid_bar: int, num_bars: int) -> tuple[int, int]:
+        """The score's first and last bar of `num_bars` grid bars from `grid_bar` (a window's
+        start_bar, counted as Segment.first_bar counts)."""
+        step = self._step(grid_bar)
         return self.at_step(step), self.at_step(step + num_bars * STEPS_PER_BAR - 1)
 
 

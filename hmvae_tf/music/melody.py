@@ -22,7 +22,7 @@ from . import grid
 from .grid import STEPS_PER_BAR, Segment, Stats
 from .windows import (NoWindowError, Window, WindowBatch, bar_slices, batched_span_windows,
                       count_skip, dedupe_by_piece, empty_batch, explain, grid_window_starts,
-                      onsets_per_bar, pad_to)
+                      no_window_at, onsets_per_bar, pad_to)
 
 if TYPE_CHECKING:
     import os
@@ -353,7 +353,8 @@ class MelodyWindow:
 
 def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
                 window_index: int = 0, programs: Iterable[int] | None = None,
-                instrument: int | None = None, move_octaves: bool = False) -> MelodyWindow:
+                instrument: int | None = None, move_octaves: bool = False,
+                at_bar: int | None = None) -> MelodyWindow:
     """The `window_index`-th window holding a note, for inference.
 
     Windows start on every bar of each grid segment (1-bar hop) and may run past the last
@@ -363,7 +364,9 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
     than failing. `ns` may be a NoteSequence or a MIDI file path. move_octaves: a line with
     notes outside MIDI 21..108 is read moved by whole octaves (line_octaves) rather than
     without them; MelodyWindow.octaves says by how many. Raises NoWindowError saying why no
-    window was found.
+    window was found. at_bar: the window with notes starting at this grid bar (as
+    MelodyWindow.start_bar counts) instead of the `window_index`-th; NoWindowAtBarError when
+    none does.
     """
     from . import midi_io  # local: keeps this module free of file I/O at import
     ns, name = midi_io.as_note_sequence(ns)
@@ -371,16 +374,18 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
     grid_stats = Stats()
     segs = grid.segments(ns, grid_stats)  # once: both searches walk the same segments
     search = _Search(segs, grid_stats, num_bars, window_index, programs, instrument,
-                     move_octaves)
+                     move_octaves, at_bar)
     other_programs = False
     if not search.any_track and programs != tuple(PITCHED_PROGRAMS):
         other = _Search(segs, grid_stats, num_bars, window_index, PITCHED_PROGRAMS, instrument,
-                        move_octaves)
+                        move_octaves, at_bar)
         if other.any_track:
             search, other_programs = other, True
     if search.window is not None:
         return dataclasses.replace(search.window, other_programs=other_programs)
     which = "" if instrument is None else f" of instrument {instrument}"
+    if search.found and at_bar is not None:
+        raise no_window_at(name, f"melody{which}", num_bars, at_bar, search.found)
     if search.found:
         off_grid = sorted(k[len("segments_meter_"):] for k in search.stats
                           if k.startswith("segments_meter_"))
@@ -404,7 +409,7 @@ class _Search:
 
     def __init__(self, segs: list[Segment], grid_stats: Stats, num_bars: int,
                  window_index: int, programs: Iterable[int], instrument: int | None,
-                 move_octaves: bool = False):
+                 move_octaves: bool = False, at_bar: int | None = None):
         ok = program_mask(programs)
         self.stats = Stats(grid_stats)  # the segments' skips, then this search's own
         self.segs = segs
@@ -414,11 +419,13 @@ class _Search:
             tracks = [t for t in segment_tracks(seg, ok, self.stats, move_octaves)
                       if instrument is None or t.instrument == instrument]
             self.any_track |= bool(tracks)
-            starts = grid_window_starts(seg.num_bars, num_bars)
+            # At a bar asked for, a window may start on any bar of the music (padded).
+            starts = grid_window_starts(seg.num_bars, num_bars if at_bar is None else 1)
             for start, k in zip(starts.tolist(), best_track_per_window(tracks, starts, num_bars)):
                 if k < 0:
                     continue
-                if self.found == window_index:
+                if (self.found == window_index if at_bar is None
+                        else seg.first_bar + start == at_bar):
                     track = tracks[k]
                     tokens = pad_to(track.tokens, (start + num_bars) * STEPS_PER_BAR)
                     tokens = canonicalize(bar_slices(tokens, np.array([start]), num_bars))[0]

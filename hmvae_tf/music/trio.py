@@ -16,7 +16,7 @@ from . import drums, grid, melody
 from .grid import STEPS_PER_BAR, Segment, Stats
 from .windows import (NoWindowError, Window, WindowBatch, bar_slices, count_skip, dedupe,
                       empty_batch, explain,
-                      grid_window_starts, pad_to)
+                      grid_window_starts, no_window_at, pad_to)
 
 if TYPE_CHECKING:
     import os
@@ -116,11 +116,11 @@ def from_note_sequence(ns: NoteSequence | bytes | str | os.PathLike, num_bars: i
 def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
                 window_index: int = 0,
                 melody_programs: Iterable[int] = melody.MELODY_PROGRAMS,
-                bass_programs: Iterable[int] = melody.BASS_PROGRAMS
-                ) -> tuple[np.ndarray, int, tuple[int, int], float]:
+                bass_programs: Iterable[int] = melody.BASS_PROGRAMS,
+                at_bar: int | None = None) -> tuple[np.ndarray, int, tuple[int, int], float]:
     """(tokens, bar number in the piece it starts at, (melody program, bass program), tempo
-    there) of the `window_index`-th grid window with all roles; raises NoWindowError saying
-    why not."""
+    there) of the `window_index`-th grid window with all roles (or of the one starting at
+    grid bar `at_bar`); raises NoWindowError saying why not."""
     from . import midi_io
     ns, name = midi_io.as_note_sequence(ns)
     stats = Stats()
@@ -128,15 +128,22 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
     segs = grid.segments(ns, stats)
     any_track = False
     for seg in segs:
-        starts = grid_window_starts(seg.num_bars, num_bars)
+        # At a bar asked for, a window may start on any bar of the music (padded with silence).
+        starts = grid_window_starts(seg.num_bars, num_bars if at_bar is None else 1)
         wins, kept, programs, has_all = _segment_windows(seg, num_bars, starts, stats,
                                                          melody_programs, bass_programs)
         any_track |= has_all
-        if window_index < found + len(wins):
-            i = window_index - found
+        if at_bar is not None:
+            here = np.flatnonzero(seg.first_bar + np.asarray(kept, np.int64) == at_bar)
+        else:
+            here = [window_index - found] if window_index < found + len(wins) else []
+        if len(here):
+            i = int(here[0])
             return (wins[i], seg.first_bar + int(kept[i]), programs[i],
                     seg.qpm_at_bar(int(kept[i])))
         found += len(wins)
+    if found and at_bar is not None:
+        raise no_window_at(name, "trio", num_bars, at_bar, found)
     if found:
         raise NoWindowError(f"{name}: asked for trio window {window_index} but only "
                             f"{found} {num_bars}-bar window(s) exist")

@@ -101,6 +101,18 @@ class NoWindowError(ValueError):
     """An input gave no N-bar window; the message says why."""
 
 
+class NoWindowAtBarError(NoWindowError):
+    """The input has windows, but none with notes starts at the asked bar (`at_bar`)."""
+
+
+def no_window_at(name: str, what: str, num_bars: int, at_bar: int, found: int
+                 ) -> NoWindowAtBarError:
+    """The error of a finder asked for the window at grid bar `at_bar` that found none there
+    (the caller says the bar as the score numbers it)."""
+    return NoWindowAtBarError(f"{name}: no {num_bars}-bar {what} window with notes starts at "
+                              f"grid bar {at_bar} ({found} window(s) with notes exist)")
+
+
 def grid_window_starts(total_bars: int, num_bars: int) -> np.ndarray:
     """Start bars of every window over a segment, padding the end with silence if needed."""
     return np.arange(max(1, total_bars - num_bars + 1))

@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         "hmvae interpolate a.mid b.mid --server=localhost:8500 --model=mel_2bar --steps=8 "
         "--out=out/",
         "hmvae interpolate a.mid b.mid --saved_model=saved_models/mel_2bar --window=0,2 "
+        "--out=out/",
+        "hmvae interpolate a.mid b.mid --saved_model=saved_models/mel_2bar --bar=9,1 "
         "--out=out/"))
     model_args.add_model_arguments(parser)
     g = parser.add_argument_group("generation")
@@ -55,9 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         g.add_argument("--steps", "--num_outputs", dest="steps", type=arg_types.int_at_least(2),
                        default=8,
                        help="number of interpolation points, endpoints included")
-        g.add_argument("--window", type=arg_types.per_input(0), default=(0, 0),
-                       help="which window with notes of each input to use (1-bar hop): N for "
-                       "both, or A,B for the first and the second input (default: 0)")
+        where = g.add_mutually_exclusive_group()
+        where.add_argument("--window", type=arg_types.per_input(0), default=(0, 0),
+                           help="which window with notes of each input to use (1-bar hop; "
+                           "bars without notes start none): N for both, or A,B for the first "
+                           "and the second input (default: 0)")
+        where.add_argument("--bar", type=arg_types.per_input(0), default=(None, None),
+                           help=arg_types.BAR_HELP + ": N for both, or A,B")
         g.add_argument("--instrument", type=arg_types.per_input(0), default=(None, None),
                        help="melody models: take each input's line from this instrument "
                        "(MIDI track or channel, as printed): N for both, or A,B; default: "
@@ -168,11 +174,11 @@ def _interpolate(client, args) -> int:
         raise CommandError(str(err))
     bars = client.num_steps // STEPS_PER_BAR
     ends, sources, tempos, shifts, timings = [], [], [], [], []
-    inputs = list(zip((args.midi_a, args.midi_b), args.window, args.instrument))
-    for path, window, instrument in inputs:
+    inputs = list(zip((args.midi_a, args.midi_b), args.window, args.instrument, args.bar))
+    for path, window, instrument, bar in inputs:
         try:
             read = music_adapter.read_window(path, rep, bars, window, instrument,
-                                             move_octaves=not args.no_octave_shift)
+                                             move_octaves=not args.no_octave_shift, bar=bar)
             octaves = 0
             if not args.no_octave_shift:
                 read, octaves = music_adapter.into_register(read, rep)
@@ -201,7 +207,8 @@ def _interpolate(client, args) -> int:
     os.makedirs(args.out, exist_ok=True)
     stem = "_".join(os.path.splitext(os.path.basename(p))[0] for p in (args.midi_a, args.midi_b))
     # Everything that changes the output is in the name, so another run does not overwrite it.
-    tags = [music_adapter.input_tag(window, instrument) for _, window, instrument in inputs]
+    tags = [music_adapter.input_tag(window, instrument, bar)
+            for _, window, instrument, bar in inputs]
     prefix = (f"{model_args.model_label(args)}_interp_{stem}_t{args.temperature:g}_seed{args.seed}"
               + (tags[0] if tags[0] == tags[1] else f"_a{tags[0]}_b{tags[1]}")
               + ("_noshift" if args.no_octave_shift else "")

@@ -17,6 +17,7 @@ from hmvae_tf.configs import REPRESENTATION_TRACKS
 from hmvae_tf.music import grid, midi_io
 from hmvae_tf.music.grid import DEFAULT_QPM
 from hmvae_tf.music.representations import get_representation
+from hmvae_tf.music.windows import NoWindowAtBarError, NoWindowError
 
 if TYPE_CHECKING:
     from note_seq.protobuf.music_pb2 import NoteSequence
@@ -89,12 +90,15 @@ class InputWindow(NamedTuple):
 
 
 def read_window(path: str, rep: Representation, num_bars: int, window_index: int = 0,
-                instrument: int | None = None, move_octaves: bool = False) -> InputWindow:
+                instrument: int | None = None, move_octaves: bool = False,
+                bar: int | None = None) -> InputWindow:
     """Tokens of one window of a MIDI file for a model, a line saying where in the file they
     came from (for a melody model, which instrument's line: a many-part file has several
     candidates, so the user can pick another with `instrument`), and the tempo there.
     move_octaves: a melody line with notes outside MIDI 21..108 is read moved by whole octaves
     (melody.line_octaves) rather than without them; pass the window on to into_register.
+    bar: the window starting at this bar as the score numbers it (the window line's numbers),
+    instead of the `window_index`-th window with notes, which skips empty bars.
 
     Raises ValueError (NoWindowError) saying why the file has no such window."""
     check_instrument(rep, instrument)
@@ -102,22 +106,43 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
     # Bars as the score numbers them (from 0 when the piece opens with a pickup), not the
     # 16-step grid bars of the windows, which differ in 2/4 or after a 3/4 passage.
     score = grid.ScoreBars(ns)
-    bars = lambda bar: "bars {}-{}".format(*score.span(bar, num_bars))  # noqa: E731
+    bars = lambda start: "bars {}-{}".format(*score.span(start, num_bars))  # noqa: E731
+    at_bar = None if bar is None else score.grid_bar_at(bar)  # ValueError: not a window's start
+    # With --bar the bars say where; the window's count among those with notes would not.
+    label = f"window {window_index}: " if bar is None else ""
+    try:
+        return _read_window(ns, rep, num_bars, window_index, instrument, move_octaves, at_bar,
+                            score, bars, label)
+    except NoWindowAtBarError:
+        what = {("drums",): "drum notes", ("melody",): "melody notes"}.get(
+            rep.tracks, "notes of each of melody, bass and drums")
+        which = "" if instrument is None else f" of instrument {instrument}"
+        raise NoWindowError(f"{path}: {bars(at_bar)} (from --bar={bar}) hold no "
+                            f"{what}{which}") from None
+
+
+def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
+                 window_index: int, instrument: int | None, move_octaves: bool,
+                 at_bar: int | None, score: grid.ScoreBars, bars, label: str) -> InputWindow:
+    """read_window once the file is read (its window finders, by representation)."""
     if rep.tracks == ("drums",):
         from hmvae_tf.music import drums
 
-        tokens, bar, qpm = drums.find_window(ns, num_bars, window_index)
-        return InputWindow(tokens, f"window {window_index}: {bars(bar)} of the drums", qpm,
+        tokens, bar, qpm = drums.find_window(ns, num_bars, window_index, at_bar=at_bar)
+        return InputWindow(tokens, f"{label}{bars(bar)} of the drums", qpm,
                            timing=grid.window_timing(ns, bar, num_bars))
     if rep.tracks == ("melody", "bass", "drums"):
         from hmvae_tf.music import trio
 
-        tokens, bar, (mel, bass), qpm = trio.find_window(ns, num_bars, window_index)
-        return InputWindow(tokens, f"window {window_index}: {bars(bar)}; "
+        tokens, bar, (mel, bass), qpm = trio.find_window(ns, num_bars, window_index,
+                                                         at_bar=at_bar)
+        return InputWindow(tokens, f"{label}{bars(bar)}; "
                                    f"melody program {mel} ({_program_name(mel)}), bass program "
                                    f"{bass} ({_program_name(bass)}), drums", qpm,
                            timing=grid.window_timing(ns, bar, num_bars))
     if rep.tracks != ("melody",):
+        if at_bar is not None:
+            raise ValueError("--bar applies to melody, drum and trio models")
         qpm = ns.tempos[0].qpm if ns.tempos else DEFAULT_QPM
         return InputWindow(rep.from_note_sequence(ns, num_bars, window_index=window_index),
                            f"window {window_index}", qpm,
@@ -125,10 +150,10 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
     from hmvae_tf.music import melody
 
     window = melody.find_window(ns, num_bars, window_index, instrument=instrument,
-                                move_octaves=move_octaves)
+                                move_octaves=move_octaves, at_bar=at_bar)
     names = part_names(ns)
     part = lambda k: f"{k} '{names[k]}'" if k in names else str(k)  # noqa: E731
-    where = (f"window {window_index}: {bars(window.start_bar)}"
+    where = (f"{label}{bars(window.start_bar)}"
              f" of instrument {part(window.instrument)} (program {window.program}, "
              f"{_program_name(window.program)})")
     others = sorted(melody.ns_instruments(ns) - {window.instrument})
@@ -199,10 +224,10 @@ def check_instrument(rep: Representation, instrument: int | None) -> None:
         raise ValueError("--instrument applies to melody models only")
 
 
-def input_tag(window_index: int, instrument: int | None) -> str:
-    """'_w2_i1' for a window and instrument other than the defaults ('' for them), so output
-    file names tell apart what read_window read."""
-    return ((f"_w{window_index}" if window_index else "")
+def input_tag(window_index: int, instrument: int | None, bar: int | None = None) -> str:
+    """'_w2_i1' for a window and instrument other than the defaults ('' for them), '_b9' for
+    a window chosen by its bar, so output file names tell apart what read_window read."""
+    return ((f"_b{bar}" if bar is not None else f"_w{window_index}" if window_index else "")
             + ("" if instrument is None else f"_i{instrument}"))
 
 

@@ -1,0 +1,88 @@
+"""--bar=N of `hmvae interpolate` / `hmvae attribute`: the window starting at bar N as the score
+numbers it. --window counts windows with notes, so in a file with empty bars window N was not
+at bar N+1, and finding a passage meant trying windows until the printed line showed it."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from hmvae_tf import cli
+from hmvae_tf.music import midi_io
+from hmvae_tf.music.representations import get_representation
+from hmvae_tf.music.windows import NoWindowError
+from hmvae_tf.serving import music_adapter
+from music_helpers import note_sequence
+
+MEL, DRUMS = get_representation("melody"), get_representation("drums")
+SHIPPED_2BAR = os.path.join(os.path.dirname(__file__), "..", "saved_models", "mel_2bar")
+
+
+def gaps_file(tmp_path):
+    """4/4: melody and drums in bar 1, nothing in bars 2-3, then bars 4-5."""
+    beats = (0, 1, 12, 13, 16)
+    notes = [(b, b + 1, 60 + 2 * k) for k, b in enumerate(beats)]
+    hits = [(b, b + 0.5, 36, 0, True) for b in beats]
+    path = tmp_path / "gaps.mid"
+    midi_io.write_midi(note_sequence(notes + hits), path)
+    return str(path)
+
+
+def test_bar_chooses_the_window_starting_there_as_the_score_numbers_it(tmp_path):
+    path = gaps_file(tmp_path)
+    at_bar = music_adapter.read_window(path, MEL, 2, bar=4)
+    by_count = music_adapter.read_window(path, MEL, 2, window_index=2)  # bars 2-3: no window
+    assert by_count.where.startswith("window 2: bars 4-5 of instrument 0")
+    assert at_bar.where.startswith("bars 4-5 of instrument 0")
+    np.testing.assert_array_equal(at_bar.tokens, by_count.tokens)
+    assert music_adapter.read_window(path, DRUMS, 2, bar=4).where == "bars 4-5 of the drums"
+    # The last bar holding music starts a window too, padded with silence.
+    last = music_adapter.read_window(path, MEL, 2, bar=5)
+    assert last.where.startswith("bars 5-6 of") and "the last 1 bar is silence" in last.where
+    with pytest.raises(NoWindowError, match=r"gaps.mid: bars 2-3 \(from --bar=2\) hold no "
+                                            r"melody notes$"):
+        music_adapter.read_window(path, MEL, 2, bar=2)
+    with pytest.raises(ValueError, match=r"^bar 9 is past the end of the music \(in bar 5\)$"):
+        music_adapter.read_window(path, MEL, 2, bar=9)
+
+
+def test_bar_chooses_a_trio_window_too(tmp_path):
+    from test_music_drums_trio import trio_file
+
+    path = str(trio_file(tmp_path))  # 18 bars, every part in each
+    trio = get_representation("trio")
+    at_bar = music_adapter.read_window(path, trio, 16, bar=3)
+    assert at_bar.where.startswith("bars 3-18; melody program 5")
+    np.testing.assert_array_equal(at_bar.tokens,
+                                  music_adapter.read_window(path, trio, 16, window_index=2).tokens)
+    assert music_adapter.read_window(path, trio, 16, bar=18).where.startswith("bars 18-33;")
+
+
+def test_a_bar_inside_a_grid_bar_names_the_bars_windows_start_at(tmp_path):
+    """In 2/4 a window's 16-step bars are two of the score's, so only odd bars start one."""
+    path = tmp_path / "two_four.mid"
+    midi_io.write_midi(note_sequence([(i, i + 1, 60 + i) for i in range(8)],
+                                     time_signatures=((0, 2, 4),)), path)
+    assert music_adapter.read_window(str(path), MEL, 2, bar=3).where.startswith("bars 3-6")
+    with pytest.raises(ValueError, match=r"^bar 2 does not start a window: .*; the nearest "
+                                         r"start at bars 1 and 3$"):
+        music_adapter.read_window(str(path), MEL, 2, bar=2)
+
+
+@pytest.mark.skipif(not os.path.isdir(SHIPPED_2BAR), reason="needs the shipped mel_2bar")
+def test_the_commands_take_bar_instead_of_window(tmp_path, capsys):
+    path = gaps_file(tmp_path)
+    model = f"--saved_model={SHIPPED_2BAR}"
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["interpolate", path, path, "--bar=4", "--window=1", model])
+    assert usage.value.code == 2
+    assert "argument --window: not allowed with argument --bar" in capsys.readouterr().err
+    assert cli.main(["attribute", path, "--amount=0", "--bar=4", model, f"--out={out}"]) == 0
+    assert "input bars 4-5 of instrument 0" in capsys.readouterr().out
+    assert (out / "mel_2bar_gaps_b4_recon.mid").exists()
+    assert cli.main(["interpolate", path, path, "--bar=4,1", "--steps=2", model,
+                     f"--out={out}"]) == 0
+    printed = capsys.readouterr().out
+    assert f"{path} (120 qpm): bars 4-5 of" in printed and f"{path} (120 qpm): bars 1-2 of" in printed
