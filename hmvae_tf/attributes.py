@@ -503,10 +503,6 @@ def _apply(client, args) -> int:
                                   for i in range(len(z))])
     else:
         decoded = codec.decode(z, args.temperature, args.seed)
-    if octaves:
-        from hmvae_tf.music import register
-
-        decoded = register.shift_octaves(decoded, -octaves)  # back to the input's register
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.splitext(os.path.basename(args.midi))[0]
     # What changes the output is in the name, so another run does not overwrite it.
@@ -522,10 +518,11 @@ def _apply(client, args) -> int:
     for a, row in zip(rows, decoded):
         suffix = "recon" if a == 0.0 else f"{args.name}{a:+g}"
         out = os.path.join(args.out, f"{label}_{stem}_{suffix}.mid")
-        music_adapter.write_output(music_adapter.written(
-            rep, row if len(client.tracks) > 1 else row[:, 0], read.timing, args.qpm), out,
-            replaced)
-        pitch = mean_pitches(row[None], client.tracks)[0]
+        ns = music_adapter.written(rep, row if len(client.tracks) > 1 else row[:, 0],
+                                   read.timing, args.qpm, -octaves)  # in the input's register
+        music_adapter.write_output(ns, out, replaced)
+        pitch = (mean_pitches(row[None], client.tracks)[0] if not octaves
+                 else np.mean([n.pitch for n in ns.notes]) if ns.notes else np.nan)
         print(f"  amount {a:+g}: {int(note_counts(row[None], client.tracks)[0]):3d} notes"
               + (f", mean pitch {pitch:.1f}" if np.isfinite(pitch) else "") + f" -> {out}")
     music_adapter.say_replaced(replaced)

@@ -46,6 +46,21 @@ def shift_octaves(tokens: np.ndarray, octaves: int) -> np.ndarray:
     return np.where(tokens >= 2, pitch - PITCH_OFFSET, tokens).astype(tokens.dtype)
 
 
+def move_notes(ns, octaves: int):
+    """The pitched notes of a NoteSequence moved by `octaves` octaves (in place; returned); a
+    note that would leave MIDI 0..127 stays an octave (or more) nearer. Output is moved back
+    this way, as MIDI rather than tokens, so a line read from above MIDI 108 (where the tokens
+    end) comes back there and not an octave lower."""
+    if not octaves:
+        return ns
+    for note in ns.notes:
+        if not note.is_drum:
+            pitch = note.pitch + 12 * octaves
+            pitch -= 12 * -(-max(pitch - 127, 0) // 12)
+            note.pitch = pitch + 12 * -(-max(-pitch, 0) // 12)
+    return ns
+
+
 def interpolation_octaves(start: int, end: int, steps: int) -> list[int]:
     """The octaves to move each of `steps` interpolation outputs back by: each end its own
     input's, the steps between walking from one to the other."""

@@ -105,13 +105,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write(rep, tokens, path: str, qpm: float, files: list, replaced: list,
-           timing=None) -> object:
+           timing=None, octaves: int = 0) -> object:
     """Writes one output; with an input window's timing, in its meter and tempi (at `qpm`
-    throughout when --qpm gives it: None then)."""
+    throughout when --qpm gives it: None then) and moved by `octaves`."""
     from hmvae_tf.serving import music_adapter
 
     ns = (rep.to_note_sequence(tokens, qpm) if timing is None
-          else music_adapter.written(rep, tokens, timing, qpm))
+          else music_adapter.written(rep, tokens, timing, qpm, octaves))
     music_adapter.write_output(ns, path, replaced)
     files.append((path, len(ns.notes)))
     return ns
@@ -196,11 +196,10 @@ def _interpolate(client, args) -> int:
             raise CommandError(f"{path}: no usable {what} for a {bars}-bar model: {reason}")
     tokens = client.interpolate(ends[0], ends[1], num_steps=args.steps,
                                 temperature=args.temperature, seed=args.seed)
-    if any(shifts):
-        from hmvae_tf.music import register
+    from hmvae_tf.music import register
 
-        tokens = [register.shift_octaves(row, -octaves) for row, octaves in zip(
-            tokens, register.interpolation_octaves(*shifts, len(tokens)))]
+    # Each output moved back by its own octaves: the ends by their input's move.
+    moves = [-octaves for octaves in register.interpolation_octaves(*shifts, len(tokens))]
     # Written in the first input's meter and at its tempi (its window's tempo changes too)
     # unless --qpm says otherwise, so that a reconstruction plays as fast as its input.
     qpm = args.qpm or tempos[0]
@@ -218,7 +217,7 @@ def _interpolate(client, args) -> int:
         for i, row in enumerate(tokens):
             name = f"{prefix}_{_of(i, len(tokens))}.mid"
             sequences.append(_write(rep, row, os.path.join(args.out, name), args.qpm, files,
-                                    replaced, timing=timings[0]))
+                                    replaced, timing=timings[0], octaves=moves[i]))
             shown.update()
     whole = music_adapter.concatenate(sequences)
     path = os.path.join(args.out, f"{prefix}_all.mid")

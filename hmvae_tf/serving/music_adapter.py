@@ -179,13 +179,17 @@ def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
 
 
 def written(rep: Representation, tokens: np.ndarray, timing: grid.WindowTiming,
-            qpm: float | None = None) -> NoteSequence:
+            qpm: float | None = None, octaves: int = 0) -> NoteSequence:
     """Output tokens as a NoteSequence in an input window's meter and tempi (InputWindow.timing),
     so a reconstruction shows the input's bars and plays as the input does; at `qpm`
-    throughout when given (the user's --qpm)."""
+    throughout when given (the user's --qpm); its pitched notes moved by `octaves` (back to
+    the input's register: into_register's move, negated)."""
+    from hmvae_tf.music import register
+
     if qpm is not None:
         timing = timing.at_tempo(qpm)
-    return timing.apply(rep.to_note_sequence(tokens, timing.tempos[0][1]))
+    ns = timing.apply(rep.to_note_sequence(tokens, timing.tempos[0][1]))
+    return register.move_notes(ns, octaves)
 
 
 def into_register(window: InputWindow, rep: Representation) -> tuple[InputWindow, int]:
