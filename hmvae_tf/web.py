@@ -206,28 +206,29 @@ def listen_error(host: str, port: int, err: OSError) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """`hmvae web`: serves the demo page until Ctrl-C; exit status."""
+    from hmvae_tf.cli import CommandError
+
     web_root = os.path.abspath(args.web_root)
     models = os.path.abspath(args.models or os.path.join(web_root, "models"))
-    try:
-        prepare(web_root, models, args.saved_models, build=not args.no_build,
-                convert=not args.no_convert, progress=True)
-    except SetupError as err:
-        from hmvae_tf.cli import CommandError
-
-        raise CommandError(str(err)) from None  # "hmvae web: error: ...", as every command
+    # The port first: a port in use is said at once, not after minutes of building and
+    # converting. Requests that come before the page is ready wait for it.
     try:
         server = make_server(web_root, models, args.host, args.port, quiet=args.quiet)
     except OSError as err:  # a port in use or taken, an address not on this machine
-        from hmvae_tf.cli import CommandError
-
         raise CommandError(listen_error(args.host, args.port, err)) from None
-    host, port = server.server_address[:2]
-    print(f"serving {web_root} (models: {models}) at http://{host}:{port}/  (Ctrl-C stops)",
-          flush=True)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        try:
+            prepare(web_root, models, args.saved_models, build=not args.no_build,
+                    convert=not args.no_convert, progress=True)
+        except SetupError as err:
+            raise CommandError(str(err)) from None  # "hmvae web: error: ...", as every command
+        host, port = server.server_address[:2]
+        print(f"serving {web_root} (models: {models}) at http://{host}:{port}/  (Ctrl-C stops)",
+              flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
     finally:
         server.server_close()
     return 0

@@ -101,10 +101,18 @@ def test_web_without_a_models_list_stops_in_one_line(tmp_path, capsys, monkeypat
     (with a warning on the terminal the user may not have read)."""
     from hmvae_tf import web
 
-    def serve(*_, **__):
-        pytest.fail("served a page without a model list")
+    class Unserved:
+        """The port is taken first (a port in use is said at once), but never served."""
+        server_address = ("127.0.0.1", 0)
+        closed = False
 
-    monkeypatch.setattr(web, "make_server", serve)
+        def serve_forever(self):
+            pytest.fail("served a page without a model list")
+
+        def server_close(self):
+            Unserved.closed = True
+
+    monkeypatch.setattr(web, "make_server", lambda *_, **__: Unserved())
     page, _ = servable_page(tmp_path)
     (tmp_path / "empty").mkdir()
     (tmp_path / "file").write_text("")
@@ -113,6 +121,29 @@ def test_web_without_a_models_list_stops_in_one_line(tmp_path, capsys, monkeypat
     err = capsys.readouterr().err
     assert err.startswith(f"hmvae web: error: the models folder {tmp_path / models} {what}, ")
     assert "`hmvae tfjs --saved_model=<export> --out=" in err and err.count("\n") == 1, err
+    assert Unserved.closed  # the port is let go
+
+
+def test_web_says_a_port_in_use_before_building_and_converting(tmp_path, capsys, monkeypatch):
+    """The port used to be taken only after the page was built and the saved models converted
+    (minutes), so a port in use was said only then."""
+    import socket
+
+    from hmvae_tf import web
+
+    def prepare(*_, **__):
+        pytest.fail("built and converted before taking the port")
+
+    monkeypatch.setattr(web, "prepare", prepare)
+    page, models = servable_page(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert cli.main(["web", f"--web_root={page}", f"--models={models}",
+                         f"--port={port}"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"hmvae web: error: cannot listen on 127.0.0.1:{port}: "), err
 
 
 # --- every command's flags, read from the parsers themselves ---------------------------------
