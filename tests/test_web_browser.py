@@ -188,8 +188,8 @@ def test_page_end_to_end(served, tmp_path):
         # MIDI files: one opened on slot A, one dropped on slot B.
         melodies = scale_melodies(2, 32, seed=9)[..., 0]
         paths = [tmp_path / "a.mid", tmp_path / "b.mid"]
-        for m, path in zip(melodies, paths):
-            rep.to_midi(m, path)
+        for m, path, qpm in zip(melodies, paths, (90, 120)):
+            rep.to_midi(m, path, qpm=qpm)
         page.set_input_files("#file-a", str(paths[0]))
         page.wait_for_function("window.hmvae.state.slots.a.label === 'a.mid'")
         page.evaluate("""([bytes, name]) => {
@@ -202,6 +202,9 @@ def test_page_end_to_end(served, tmp_path):
         slots = page.evaluate("['a', 'b'].map(s => window.hmvae.state.slots[s].tokens)")
         for slot, path in zip(slots, paths):
             assert slot["melody"] == rep.from_note_sequence(str(path), 2).tolist()
+        # A's tempo is the interpolation's (the slider shows it), as `hmvae interpolate` writes
+        # at a.mid's; the page used to write at the slider's 120 whatever the file's.
+        assert (page.input_value("#qpm"), page.inner_text("#qpm-value")) == ("90", "90")
         # The new interpolation is the SavedModel's between the two files. (Waiting for the
         # first card to merely change was flaky: a near-random model can reconstruct two
         # different tunes identically.)
@@ -213,6 +216,11 @@ def test_page_end_to_end(served, tmp_path):
         wait_ready(page)
         shown = card_tokens(page, "#interp-list .card")
         np.testing.assert_array_equal(np.array([s["melody"] for s in shown]), want)
+        with page.expect_download() as info:
+            page.click("#interp-list .card a.download")
+        info.value.save_as(tmp_path / "interpolation.mid")
+        assert midi_io.read_midi(tmp_path / "interpolation.mid").tempos[0].qpm == \
+            pytest.approx(90, abs=1e-3)
 
         # A two-part file: the slot offers both parts and every window; choosing one takes
         # what `hmvae interpolate --instrument --window` takes.

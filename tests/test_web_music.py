@@ -325,3 +325,43 @@ def test_windows_of_a_short_file_count_its_silent_bars_as_python(tmp_path):
                              "bars": bars})
     got = [answer["windows"][0]["silentBars"] for answer in music_cli(requests)]
     assert got == want and min(want) == 0 < max(want)
+
+
+def _python_read_windows(path, rep_name, bars):
+    """Every window `hmvae interpolate` reads from a file (music_adapter.read_window)."""
+    from hmvae_tf.serving import music_adapter
+    rep = get_representation(rep_name)
+    out = []
+    while True:
+        try:
+            out.append(music_adapter.read_window(str(path), rep, bars, len(out)))
+        except NoWindowError:
+            return out
+
+
+def test_windows_say_the_tempo_python_writes_them_at(tmp_path):
+    """`hmvae interpolate` writes at the tempo in force at a.mid's window; the page ignored a
+    file's tempo events (it wrote at the slider's). Each window the page lists carries the
+    tempo Python reads for it: before and after a tempo change, one on a bar line, a pickup."""
+    files = {
+        "slow": _band_piece(qpm=90.0),
+        "change": _band_piece(tempos=[(0.0, 100.0), (3.0, 140.0)]),
+        "on_a_bar_line": _band_piece(tempos=[(0.0, 100.0), (2.4, 75.0)]),  # bar 2 at 100 qpm
+        "pickup": _band_piece(time_signatures=((0.0, 1, 4), (1.0, 4, 4)),
+                              tempos=[(0.0, 100.0), (1.2, 80.0), (4.2, 132.5)]),
+    }
+    requests, want = [], []
+    for name, ns in files.items():
+        path = tmp_path / f"{name}.mid"
+        midi_io.write_midi(ns, path)
+        for rep_name in ("melody", "drums", "trio"):
+            want.append((name, rep_name, [w.qpm for w in _python_read_windows(path, rep_name, 2)]))
+            requests.append({"op": "windows", "path": str(path), "representation": rep_name,
+                             "bars": 2})
+    for (name, rep_name, qpms), got in zip(want, music_cli(requests)):
+        assert qpms, (name, rep_name)
+        assert [w["qpm"] for w in got["windows"]] == pytest.approx(qpms, abs=1e-9), \
+            (name, rep_name)
+    changing = {name: set(qpms) for name, rep_name, qpms in want if rep_name == "melody"}
+    assert changing["slow"] == {90.0} and len(changing["change"]) == 2
+    assert len(changing["on_a_bar_line"]) == 2 and len(changing["pickup"]) >= 2, changing

@@ -22,6 +22,9 @@ const state = {
   sources: { a: null, b: null },
   counter: 0,
   interpolations: 0,
+  // The tempo of playback and downloads: the slider's, or slot A's file's at its window (as
+  // `hmvae interpolate` writes at a.mid's), which the slider's steps may not hold exactly.
+  qpm: 120,
   errors: [],
   // The running action (sample, interpolate, model load): the next one starts after it.
   work: Promise.resolve(),
@@ -94,7 +97,14 @@ async function busy(label, fn) {
 }
 
 const temperature = () => Number($('temperature').value);
-const qpm = () => Number($('qpm').value);
+const qpm = () => state.qpm;
+
+/** Plays and writes at `value` qpm from now on, and shows it on the tempo slider. */
+function setTempo(value) {
+  state.qpm = value;
+  $('qpm').value = String(value);
+  $('qpm-value').textContent = String(value);
+}
 
 // --- cards -----------------------------------------------------------------------------------
 function fileName(label) {
@@ -298,9 +308,13 @@ function takeWindow(slot, unlisted) {
     Array.from(v)])) };
   setSlot(slot, seq, src.name, src);
   fillChoosers(slot, src);
+  // The interpolation plays and downloads at A's tempo there, as `hmvae interpolate` writes
+  // at a.mid's (the slider can still change it).
+  const { qpm: windowQpm } = src.windows[src.window];
+  if (slot === 'a') setTempo(windowQpm);
   const chosen = $(`window-${slot}`).selectedOptions[0];
   setStatus(`${src.name}: window ${src.window + 1} of ${src.windows.length}, `
-    + `${chosen ? chosen.textContent : ''} → ${slot.toUpperCase()}`, 'ready');
+    + `${chosen ? chosen.textContent : ''}, ${windowQpm} qpm → ${slot.toUpperCase()}`, 'ready');
 }
 
 /** Reads a MIDI file into a slot after the running action: a file dropped while a model
@@ -489,7 +503,8 @@ async function main() {
   $('temperature').addEventListener('input', () => {
     $('temperature-value').textContent = temperature().toFixed(2);
   });
-  $('qpm').addEventListener('input', () => { $('qpm-value').textContent = String(qpm()); });
+  $('qpm').addEventListener('input', () => setTempo(Number($('qpm').value)));
+  setTempo(Number($('qpm').value));
   $('sample').addEventListener('click', doSample);
   $('interpolate').addEventListener('click', doInterpolate);
   $('model').addEventListener('change', () => {

@@ -12,7 +12,8 @@
 // Trio: melody (programs 0-31), bass (32-39), drums.
 // Windows start on every bar; *Windows() list them in the order --window counts them, for the
 // page's choosers, and melody windows can be taken from one part (--instrument); a window of a
-// file shorter than it counts its silentBars at the end.
+// file shorter than it counts its silentBars at the end. Each window says the tempo in force at
+// its first bar (qpm), as `hmvae interpolate` reads it.
 import * as tonejsMidi from '@tonejs/midi';
 import * as midiFile from 'midi-file';
 
@@ -157,7 +158,8 @@ function meterRegions(events) {
 }
 
 /** A Standard MIDI File's notes as the Python side reads it (note_seq through pretty_midi):
- * {ppq, timeSignatures: [{tick, numerator, denominator}] (track 0 only), instruments:
+ * {ppq, timeSignatures: [{tick, numerator, denominator}] and tempos: [{tick, qpm}] (track 0
+ * only, as pretty_midi reads them), instruments:
  * [{program, channel, track, trackName, isDrum, notes: [{startTick, endTick, pitch, velocity}]}]}.
  * One instrument per (program, channel, track) in order of its first finished note; a
  * note-off ends every open note of its pitch and channel that began at an earlier tick; the
@@ -179,6 +181,7 @@ export function readMidi(data) {
   if (!parsed.header.ticksPerBeat) throw new Error('SMPTE time division is not supported');
   const instruments = new Map();
   const timeSignatures = [];
+  const tempos = [];
   const trackNames = [];
   parsed.tracks.forEach((events, track) => {
     let tick = 0;
@@ -190,6 +193,8 @@ export function readMidi(data) {
         trackNames[track] = ev.text.trim();
       } else if (ev.type === 'timeSignature' && track === 0) {
         timeSignatures.push({ tick, numerator: ev.numerator, denominator: ev.denominator });
+      } else if (ev.type === 'setTempo' && track === 0 && ev.microsecondsPerBeat > 0) {
+        tempos.push({ tick, qpm: 6e7 / ev.microsecondsPerBeat });
       } else if (ev.type === 'programChange') {
         program[ev.channel] = ev.programNumber;
       } else if (ev.type === 'noteOn' && ev.velocity > 0) {
@@ -217,7 +222,8 @@ export function readMidi(data) {
     }
   });
   for (const inst of instruments.values()) inst.trackName = trackNames[inst.track] || '';
-  return { ppq: parsed.header.ticksPerBeat, timeSignatures, instruments: [...instruments.values()] };
+  return { ppq: parsed.header.ticksPerBeat, timeSignatures, tempos,
+    instruments: [...instruments.values()] };
 }
 
 /** The Standard MIDI File inside a RIFF MIDI (RMID) file, which some Windows-era collections
@@ -248,8 +254,20 @@ function checkChunks(bytes) {
   }
 }
 
-/** Grid segments of a read MIDI file (readMidi): [{notes, numSteps, numBars, firstBar}], notes relative
- * to the segment's first grid bar, sorted by instrument, onset, highest pitch first. */
+/** The tempo (qpm, rounded to 3 decimals as Python records it) in force at grid step `step`:
+ * the last tempo event at or before it, MIDI's 120 before the first one; a step before tick 0
+ * (a pickup's) takes the tempo at tick 0. As grid.TempoMap.qpm_at_steps. */
+export function qpmAtStep(midi, step) {
+  let qpm = 120;
+  for (const t of midi.tempos || []) {
+    if (t.tick === 0 || t.tick / midi.ppq <= step / STEPS_PER_QUARTER + 1e-9) qpm = t.qpm;
+  }
+  return Math.round(qpm * 1000) / 1000;
+}
+
+/** Grid segments of a read MIDI file (readMidi): [{notes, numSteps, numBars, firstBar, origin,
+ * qpmAtBar(bar)}], notes relative to the segment's first grid bar (at absolute step origin),
+ * sorted by instrument, onset, highest pitch first. */
 export function segments(midi, stats = {}) {
   const notes = [];
   midi.instruments.forEach((inst, instrument) => {
@@ -287,8 +305,10 @@ export function segments(midi, stats = {}) {
     if (!segNotes.length) return;
     segNotes.sort((a, b) => a.instrument - b.instrument || a.start - b.start || b.pitch - a.pitch);
     const numSteps = maxOf(segNotes.map((n) => n.end));
+    const { origin } = regions[r];
     out.push({ notes: segNotes, numSteps, numBars: Math.ceil(numSteps / STEPS_PER_BAR),
-      firstBar: Math.floor((regions[r].origin - pieceOrigin) / STEPS_PER_BAR) });
+      firstBar: Math.floor((origin - pieceOrigin) / STEPS_PER_BAR), origin,
+      qpmAtBar: (bar) => qpmAtStep(midi, origin + bar * STEPS_PER_BAR) });
   });
   return out;
 }
@@ -405,6 +425,7 @@ function collectMelody(segs, programs, numBars, instrument, stats) {
       if (k < 0) continue;
       windows.push({ startBar: seg.firstBar + start, instrument: tracks[k].instrument,
         program: tracks[k].program, silentBars: silentBars(seg, start, numBars),
+        qpm: seg.qpmAtBar(start),
         tokens: { melody: canonicalize(windowOf(tracks[k].tokens, start, numBars)) } });
     }
   }
@@ -497,7 +518,7 @@ export function drumWindows(midi, numBars, stats = {}) {
     for (const start of windowStarts(seg.numBars, numBars)) {
       if (!onsetCount(track.onsets, start, numBars)) continue;
       windows.push({ startBar: seg.firstBar + start, silentBars: silentBars(seg, start, numBars),
-        tokens: { drums: windowOf(track.tokens, start, numBars) } });
+        qpm: seg.qpmAtBar(start), tokens: { drums: windowOf(track.tokens, start, numBars) } });
     }
   }
   return windows;
@@ -528,7 +549,7 @@ export function trioWindows(midi, numBars, stats = {}) {
       const b = bestTrack(bass, start, numBars);
       if (m < 0 || b < 0 || !onsetCount(drum.onsets, start, numBars)) continue;
       windows.push({ startBar: seg.firstBar + start, silentBars: silentBars(seg, start, numBars),
-        tokens: {
+        qpm: seg.qpmAtBar(start), tokens: {
         melody: canonicalize(windowOf(mel[m].tokens, start, numBars)),
         bass: canonicalize(windowOf(bass[b].tokens, start, numBars)),
         drums: windowOf(drum.tokens, start, numBars),
@@ -565,7 +586,8 @@ function checkInstrument(representation, instrument) {
 }
 
 /** Every window of a read MIDI file for a representation, in the order --window counts them:
- * [{startBar, tokens: {track: Int32Array}}], melody windows also with {instrument, program}.
+ * [{startBar, silentBars, qpm, tokens: {track: Int32Array}}], melody windows also with
+ * {instrument, program}.
  * `instrument` (melody only) takes that part's line instead of the busiest part's. */
 export function midiWindows(midi, representation, numBars, instrument = null) {
   checkInstrument(representation, instrument);

@@ -4,7 +4,7 @@
 //   {"op": "midi_to_tokens", "path": "a.mid", "representation": "melody", "bars": 2, "window": 0,
 //    "instrument": null} -> {"tokens": {"melody": [...]}} or {"error": "..."}
 //   {"op": "windows", "path": "a.mid", "representation": "melody", "bars": 2, "instrument": null}
-//     -> {"windows": [{"startBar", "instrument", "program", "silentBars"}], "parts": [{"instrument", "program",
+//     -> {"windows": [{"startBar", "instrument", "program", "silentBars", "qpm"}], "parts": [{"instrument", "program",
 //        "name", "windows"}] (melody only)} or {"error": "..."}
 //   {"op": "tokens_to_midi", "tokens": {"melody": [...]}, "qpm": 120, "out": "b.mid"} -> {"ok": true}
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -27,8 +27,8 @@ function handle(req) {
     try {
       const midi = readMidiFile(new Uint8Array(readFileSync(req.path)), req.path);
       const windows = midiWindows(midi, req.representation, req.bars, req.instrument ?? null)
-        .map(({ startBar, instrument, program, silentBars }) => ({ startBar, instrument, program,
-          silentBars }));
+        .map(({ startBar, instrument, program, silentBars, qpm }) => ({ startBar, instrument,
+          program, silentBars, qpm }));
       const parts = req.representation === 'melody' ? melodyParts(midi, req.bars) : [];
       return { windows, parts };
     } catch (err) {
