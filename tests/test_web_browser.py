@@ -433,6 +433,15 @@ def test_three_dropped_files_and_a_long_roll(served, tmp_path):
         window = page.inner_text("#window-b option")
         assert window.startswith("bars 1–2, the last one silent (the music ends in bar 1)"), \
             window
+        # Windows are labelled with the score's bars, as `hmvae interpolate` says them: a 2/4
+        # bar is half a grid bar (the page used to say "bars 1–2" for bars 1-4).
+        duple = tmp_path / "duple.mid"
+        midi_io.write_midi(note_sequence([(b, b + 1, 60 + b % 7) for b in range(12)],
+                                         time_signatures=((0.0, 2, 4),)), duple)
+        page.evaluate(DROP, [[[list(duple.read_bytes()), duple.name]], "#slot-b"])
+        page.wait_for_function("window.hmvae.state.slots.b.label === 'duple.mid'")
+        labels = page.eval_on_selector_all("#window-b option", "os => os.map(o => o.text)")
+        assert [text.split(" · ")[0] for text in labels] == ["bars 1–4", "bars 3–6"], labels
 
         # 16 bars of a scale, drawn into a slot 400 px wide: every note, no overflow.
         width, notes, slot_width = page.evaluate("""() => {

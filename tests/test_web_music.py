@@ -365,3 +365,47 @@ def test_windows_say_the_tempo_python_writes_them_at(tmp_path):
     changing = {name: set(qpms) for name, rep_name, qpms in want if rep_name == "melody"}
     assert changing["slow"] == {90.0} and len(changing["change"]) == 2
     assert len(changing["on_a_bar_line"]) == 2 and len(changing["pickup"]) >= 2, changing
+
+
+def test_window_labels_number_bars_as_python_does(tmp_path):
+    """The window chooser numbered 16-step grid bars ("bars 1–2" for the first window of a
+    2/4 piece, whose first window is 4 of its bars); it now says the bars `hmvae interpolate`
+    says (grid.ScoreBars): in 2/4, after two 3/4 bars, with a pickup (bar 0), and where the
+    music of a short file ends."""
+    import re
+    files = {
+        "two_four": _band_piece(time_signatures=((0.0, 2, 4),)),
+        "waltz_then_common": _band_piece(time_signatures=((0.0, 3, 4), (6.0, 4, 4))),
+        "pickup": _band_piece(time_signatures=((0.0, 1, 4), (1.0, 4, 4))),
+        "short_two_four": note_sequence([(b, b + 1, 60 + b) for b in range(3)],
+                                        time_signatures=((0.0, 2, 4),)),
+    }
+    requests, want = [], []
+    for name, ns in files.items():
+        path = tmp_path / f"{name}.mid"
+        midi_io.write_midi(ns, path)
+        for rep_name, bars in (("melody", 2), ("melody", 4), ("drums", 2), ("trio", 2)):
+            wheres = [w.where for w in _python_read_windows(path, rep_name, bars)]
+            if not wheres:
+                continue
+            spans = [tuple(map(int, re.search(r"bars (-?\d+)-(-?\d+)", w).groups()))
+                     for w in wheres]
+            ends = [int(m.group(1)) if (m := re.search(r"the music ends in bar (\d+)", w))
+                    else None for w in wheres]
+            want.append((name, rep_name, bars, spans, ends))
+            requests.append({"op": "windows", "path": str(path), "representation": rep_name,
+                             "bars": bars})
+    labelled = re.compile(r"bars (-?\d+)–(-?\d+)(?:, the last (?:one|\d+) silent "
+                          r"\(the music ends in bar (\d+)\))?$")
+    for (name, rep_name, bars, spans, ends), got in zip(want, music_cli(requests)):
+        where = (name, rep_name, bars)
+        labels = [labelled.match(w["label"]) for w in got["windows"]]
+        assert all(labels), (where, [w["label"] for w in got["windows"]])
+        assert [tuple(map(int, m.groups()[:2])) for m in labels] == spans, where
+        if rep_name == "melody":  # the client says where the music ends for melodies
+            assert [m.group(3) and int(m.group(3)) for m in labels] == ends, where
+    first = {(name, rep_name, bars): spans[0] for name, rep_name, bars, spans, _ in want}
+    assert first[("two_four", "melody", 2)] == (1, 4)
+    assert first[("waltz_then_common", "melody", 2)] == (3, 4)
+    assert first[("pickup", "melody", 2)] == (0, 1)
+    assert any(e for *_, ends in want for e in ends)  # a short file's end was compared

@@ -3,7 +3,7 @@
 import { HmvaeModel, initBackend, tf } from './model.js';
 import {
   NoWindowError, PROGRAM_NAMES, melodyParts, midiToTokens, midiWindows, pitchName, readMidiFile,
-  tokensToMidi, windowTokens,
+  tokensToMidi, windowBarsText, windowTokens,
 } from './music.js';
 import { drawPianoRoll } from './pianoroll.js';
 import { isPlaying, play, stop } from './player.js';
@@ -261,12 +261,10 @@ function partText(p) {
     + `${p.notes} notes`;
 }
 
-function windowText(w, bars, auto, parts) {
-  // A file shorter than the model's window is padded with silence: say so, or a poor
-  // reconstruction of it is a mystery (as `hmvae interpolate` says).
-  const silent = w.silentBars ? `, the last ${w.silentBars === 1 ? 'one' : w.silentBars} `
-    + `silent (the music ends in bar ${w.startBar + bars - w.silentBars})` : '';
-  const where = `bars ${w.startBar + 1}–${w.startBar + bars}${silent}`;
+function windowText(w, auto, parts) {
+  // Bars as the score numbers them (a pickup is bar 0, a 2/4 bar is half a grid bar), as
+  // `hmvae interpolate` says them.
+  const where = windowBarsText(w.scoreBars, w.musicEndsBar);
   if (!auto || w.instrument === undefined) return where;
   // A track's name tells the voices of a chorale apart, where the program (all piano) does not.
   const trackName = parts.find((p) => p.instrument === w.instrument)?.trackName;
@@ -286,14 +284,14 @@ function listed(src) {
 /** Fills a slot's part and window choosers from its listed source (the part chooser for
  * melody models only: drum and trio models take whole parts by role). */
 function fillChoosers(slot, src) {
-  const { representation, bars } = state.model.desc;
+  const { representation } = state.model.desc;
   const partSelect = $(`part-${slot}`);
   partSelect.closest('label').hidden = representation !== 'melody';
   partSelect.replaceChildren(option('', 'the busiest in each window'),
     ...src.parts.map((p) => option(String(p.instrument), partText(p))));
   partSelect.value = src.instrument === null ? '' : String(src.instrument);
   $(`window-${slot}`).replaceChildren(...src.windows.map((w, i) => option(String(i),
-    windowText(w, bars, src.instrument === null, src.parts))));
+    windowText(w, src.instrument === null, src.parts))));
   $(`window-${slot}`).value = String(src.window);
 }
 

@@ -13,7 +13,8 @@
 // Windows start on every bar; *Windows() list them in the order --window counts them, for the
 // page's choosers, and melody windows can be taken from one part (--instrument); a window of a
 // file shorter than it counts its silentBars at the end. Each window says the tempo in force at
-// its first bar (qpm), as `hmvae interpolate` reads it.
+// its first bar (qpm) and where it lies in the bars the score numbers (scoreBars), as
+// `hmvae interpolate` reads and says them.
 import * as tonejsMidi from '@tonejs/midi';
 import * as midiFile from 'midi-file';
 
@@ -152,7 +153,7 @@ function meterRegions(events) {
   }
   regions = regions.map(([lo, hi, downbeat, n, d]) => {
     const origin = downbeat - Math.ceil((downbeat - lo) / STEPS_PER_BAR) * STEPS_PER_BAR;
-    return { lo, hi, origin, n, d };
+    return { lo, hi, downbeat, origin, n, d };
   });
   return regions;
 }
@@ -263,6 +264,54 @@ export function qpmAtStep(midi, step) {
     if (t.tick === 0 || t.tick / midi.ppq <= step / STEPS_PER_QUARTER + 1e-9) qpm = t.qpm;
   }
   return Math.round(qpm * 1000) / 1000;
+}
+
+/** Bar numbers as the piece's score counts them (grid.ScoreBars): grid bars are the score's
+ * bars only in 4/4 (a 2/4 piece has two in each, and after 3/4 bars the grid runs behind);
+ * each meter region's bars count at their own length, and a pickup is bar 0.
+ * span(gridBar, numBars) -> [first, last] score bar of numBars grid bars from a window's
+ * startBar. */
+export function scoreBars(midi) {
+  const regions = meterRegions(timeSignatureSteps(midi));
+  const pieceOrigin = Math.min(0, regions[0].origin);
+  const rows = []; // {lo, downbeat, bar (the downbeat's number), length (steps per bar)}
+  const grid = []; // [first grid bar, origin step] of each grid-meter region
+  for (const { lo, downbeat, origin, n, d } of regions) {
+    let bar = 1; // a pickup before the first downbeat is bar 0
+    if (rows.length) {
+      const prev = rows[rows.length - 1];
+      bar = prev.bar + Math.ceil((lo - prev.downbeat) / prev.length) + (downbeat > lo ? 1 : 0);
+    }
+    rows.push({ lo, downbeat, bar, length: barSteps(n, d) });
+    if (isGridMeter(n, d)) grid.push([Math.floor((origin - pieceOrigin) / STEPS_PER_BAR), origin]);
+  }
+  const atStep = (step) => {
+    let row = rows[0];
+    for (const r of rows) if (r.lo <= step) row = r;
+    return step < row.downbeat ? row.bar - 1
+      : row.bar + Math.floor((step - row.downbeat) / row.length);
+  };
+  return {
+    atStep,
+    span(gridBar, numBars) {
+      let [first, origin] = grid.length ? grid[0] : [0, 0];
+      for (const g of grid) if (g[0] <= gridBar) [first, origin] = g;
+      const step = origin + (gridBar - first) * STEPS_PER_BAR;
+      return [atStep(step), atStep(step + numBars * STEPS_PER_BAR - 1)];
+    },
+  };
+}
+
+/** The page's words for where a window lies, in score bars (midiWindows' scoreBars and
+ * musicEndsBar): 'bars 1–2', and for a file shorter than the window ', the last one silent
+ * (the music ends in bar 1)' (a poor reconstruction of it is no mystery then, as
+ * `hmvae interpolate` says). */
+export function windowBarsText([first, last], musicEndsBar) {
+  const where = `bars ${first}–${last}`;
+  const silent = musicEndsBar === undefined ? 0 : last - musicEndsBar;
+  if (silent <= 0) return where; // a 4/2 bar spans two grid bars: no whole bar is silent
+  return `${where}, the last ${silent === 1 ? 'one' : silent} silent (the music ends in bar `
+    + `${musicEndsBar})`;
 }
 
 /** Grid segments of a read MIDI file (readMidi): [{notes, numSteps, numBars, firstBar, origin,
@@ -586,15 +635,23 @@ function checkInstrument(representation, instrument) {
 }
 
 /** Every window of a read MIDI file for a representation, in the order --window counts them:
- * [{startBar, silentBars, qpm, tokens: {track: Int32Array}}], melody windows also with
- * {instrument, program}.
+ * [{startBar, silentBars, qpm, scoreBars: [first, last], musicEndsBar (with silent bars only),
+ * tokens: {track: Int32Array}}], melody windows also with {instrument, program}. scoreBars and
+ * musicEndsBar number bars as the score does (scoreBars()), as `hmvae interpolate` says them.
  * `instrument` (melody only) takes that part's line instead of the busiest part's. */
 export function midiWindows(midi, representation, numBars, instrument = null) {
   checkInstrument(representation, instrument);
-  if (representation === 'melody') return melodyWindows(midi, numBars, instrument).windows;
-  if (representation === 'drums') return drumWindows(midi, numBars);
-  if (representation === 'trio') return trioWindows(midi, numBars);
-  throw new Error(`unknown representation ${representation}`);
+  let windows;
+  if (representation === 'melody') windows = melodyWindows(midi, numBars, instrument).windows;
+  else if (representation === 'drums') windows = drumWindows(midi, numBars);
+  else if (representation === 'trio') windows = trioWindows(midi, numBars);
+  else throw new Error(`unknown representation ${representation}`);
+  const score = scoreBars(midi);
+  for (const w of windows) {
+    w.scoreBars = score.span(w.startBar, numBars);
+    if (w.silentBars) w.musicEndsBar = score.span(w.startBar, numBars - w.silentBars)[1];
+  }
+  return windows;
 }
 
 /** Tokens {track: Int32Array} of a read MIDI file's `windowIndex`-th window for a

@@ -4,13 +4,14 @@
 //   {"op": "midi_to_tokens", "path": "a.mid", "representation": "melody", "bars": 2, "window": 0,
 //    "instrument": null} -> {"tokens": {"melody": [...]}} or {"error": "..."}
 //   {"op": "windows", "path": "a.mid", "representation": "melody", "bars": 2, "instrument": null}
-//     -> {"windows": [{"startBar", "instrument", "program", "silentBars", "qpm"}], "parts": [{"instrument", "program",
+//     -> {"windows": [{"startBar", "instrument", "program", "silentBars", "qpm", "scoreBars",
+//        "musicEndsBar", "label" (the page's text for the window's bars)}], "parts": [{"instrument", "program",
 //        "name", "windows"}] (melody only)} or {"error": "..."}
 //   {"op": "tokens_to_midi", "tokens": {"melody": [...]}, "qpm": 120, "out": "b.mid"} -> {"ok": true}
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import {
-  melodyParts, midiToTokens, midiWindows, readMidiFile, tokensToMidi,
+  melodyParts, midiToTokens, midiWindows, readMidiFile, tokensToMidi, windowBarsText,
 } from '../src/music.js';
 
 function handle(req) {
@@ -27,8 +28,9 @@ function handle(req) {
     try {
       const midi = readMidiFile(new Uint8Array(readFileSync(req.path)), req.path);
       const windows = midiWindows(midi, req.representation, req.bars, req.instrument ?? null)
-        .map(({ startBar, instrument, program, silentBars, qpm }) => ({ startBar, instrument,
-          program, silentBars, qpm }));
+        .map(({ startBar, instrument, program, silentBars, qpm, scoreBars, musicEndsBar }) => ({
+          startBar, instrument, program, silentBars, qpm, scoreBars, musicEndsBar,
+          label: windowBarsText(scoreBars, musicEndsBar) }));
       const parts = req.representation === 'melody' ? melodyParts(midi, req.bars) : [];
       return { windows, parts };
     } catch (err) {
