@@ -357,12 +357,15 @@ def test_quick_choices_and_clicks_run_one_after_another(served, tmp_path):
                 await new Promise((r) => setTimeout(r, 0));
             }
             document.querySelector('#sample-list .card button.to-a').click();  // sample 3
+            // Interpolate stays disabled until the run ends (→ A used to enable it).
+            const during = document.getElementById('interpolate').disabled;
             await hmvae.state.work;
             return [hmvae.state.slots.a.label,
                     document.getElementById('interp-list').classList.contains('stale'),
-                    document.querySelectorAll('#interp-list .card').length];
+                    document.querySelectorAll('#interp-list .card').length, during,
+                    document.getElementById('interpolate').disabled];
         }""")
-        assert stale == ["sample 3 (t=0.5)", True, int(page.input_value("#steps"))]
+        assert stale == ["sample 3 (t=0.5)", True, int(page.input_value("#steps")), True, False]
         # A file dropped while a model loads goes into its slot once the model is there (it
         # used to be ignored without a word).
         path = tmp_path / "tune.mid"

@@ -28,6 +28,8 @@ const state = {
   errors: [],
   // The running action (sample, interpolate, model load): the next one starts after it.
   work: Promise.resolve(),
+  // A sample or interpolation is running: Sample and Interpolate stay disabled until it ends.
+  running: false,
   // Bumped by every model choice: a load that is no longer the latest choice does nothing.
   loadTicket: 0,
 };
@@ -47,9 +49,10 @@ const painted = () => new Promise((resolve) => {
   setTimeout(resolve, 100); // a hidden tab runs no animation frames
 });
 
-function setActionsEnabled(enabled) {
-  $('sample').disabled = !enabled || !state.model;
-  $('interpolate').disabled = !enabled || !(state.slots.a && state.slots.b);
+/** Enables Sample and Interpolate when they have what they need and nothing runs. */
+function updateActions() {
+  $('sample').disabled = state.running || !state.model;
+  $('interpolate').disabled = state.running || !(state.slots.a && state.slots.b);
 }
 
 function setStatus(text, kind = 'ready') {
@@ -79,7 +82,8 @@ window.addEventListener('unhandledrejection', (ev) => report(ev.reason));
 async function busy(label, fn) {
   setStatus(`${label}…`, 'busy');
   document.body.classList.add('busy');
-  setActionsEnabled(false);
+  state.running = true;
+  updateActions();
   await painted();
   const start = performance.now();
   try {
@@ -92,7 +96,8 @@ async function busy(label, fn) {
     return null;
   } finally {
     document.body.classList.remove('busy');
-    setActionsEnabled(true);
+    state.running = false;
+    updateActions();
   }
 }
 
@@ -194,7 +199,7 @@ function setSlot(slot, seq, label, source = null) {
   const canvas = box.querySelector('canvas');
   canvas.hidden = false;
   drawPianoRoll(canvas, seq.tokens, state.model.numSteps, box.clientWidth - 20);
-  $('interpolate').disabled = !(state.slots.a && state.slots.b);
+  updateActions(); // a sample sent to A during a run must not enable Interpolate
 }
 
 function clearSlots() {
@@ -461,7 +466,7 @@ async function loadNow(name) {
   $('model-info').textContent = `${d.config_name}: ${d.representation} (${d.tracks.join(', ')}), `
     + `${d.bars} bars × ${d.steps_per_bar} steps, z ${d.z_size}`
     + `${d.hierarchical ? ', hierarchical decoder' : ''}`;
-  setActionsEnabled(true);
+  updateActions();
   $('interp-section').hidden = !state.model.has('interpolate');
   document.body.dataset.representation = d.representation;
   setStatus(`${entry.name} ready in ${((performance.now() - start) / 1000).toFixed(1)} s `
