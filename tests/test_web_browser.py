@@ -180,10 +180,12 @@ def test_page_end_to_end(served, tmp_path):
         want = saved_model_interpolation(sig, slots, n)
         shown = card_tokens(page, "#interp-list .card")
         np.testing.assert_array_equal(np.array([s["melody"] for s in shown]), want)
-        # Each point downloads under a name of its own, which says which run it came from.
+        # Each point downloads under a name of its own, which says which run it came from,
+        # built as `hmvae interpolate` builds its names (they used to end in "_").
         names = page.eval_on_selector_all("#interp-list a.download",
                                           "links => links.map(a => a.download)")
-        assert len(set(names)) == n and all("interpolation_1_" in m for m in names), names
+        assert names == [f"mel_2bar_interp_sample1_sample2_t0_run1_{i:02d}-of-05.mid"
+                         for i in range(1, n + 1)], names
 
         # MIDI files: one opened on slot A, one dropped on slot B.
         melodies = scale_melodies(2, 32, seed=9)[..., 0]
@@ -219,6 +221,7 @@ def test_page_end_to_end(served, tmp_path):
         with page.expect_download() as info:
             page.click("#interp-list .card a.download")
         info.value.save_as(tmp_path / "interpolation.mid")
+        assert info.value.suggested_filename == "mel_2bar_interp_a_b_t0_q90_run2_01-of-05.mid"
         assert midi_io.read_midi(tmp_path / "interpolation.mid").tempos[0].qpm == \
             pytest.approx(90, abs=1e-3)
 
@@ -248,6 +251,10 @@ def test_page_end_to_end(served, tmp_path):
         page.wait_for_function(f"JSON.stringify({slot_tokens}) === "
                                f"'{json.dumps(want.tokens.tolist(), separators=(',', ':'))}'")
         assert "bars 2–3" in page.inner_text("#status")
+        # Its interpolations' files say the part and window, as `hmvae interpolate` says
+        # --instrument and --window in its names.
+        assert page.evaluate("[hmvae.state.slots.a.stem, hmvae.state.slots.a.tag]") == \
+            ["duet", "_w1_i1"]
         # A sample sent to the slot has no parts to choose.
         page.click("#sample-list .card button.to-a")
         page.wait_for_function("window.hmvae.state.slots.a.label !== 'duet.mid'")
@@ -259,7 +266,7 @@ def test_page_end_to_end(served, tmp_path):
             page.click("#sample-list .card a.download")
         saved = tmp_path / "download.mid"
         info.value.save_as(saved)
-        assert info.value.suggested_filename.endswith(".mid")
+        assert info.value.suggested_filename == "mel_2bar_sample_t1_02.mid"
         card_ns = rep.to_note_sequence(np.array(samples[0]["melody"]))
         assert rep.from_note_sequence(str(saved), 2).tolist() == \
             rep.from_note_sequence(card_ns, 2).tolist() or first_notes == 0

@@ -5,6 +5,7 @@ import {
   NoWindowError, PROGRAM_NAMES, melodyParts, midiToTokens, midiWindows, pitchName, readMidiFile,
   tokensToMidi, windowBarsText, windowTokens,
 } from './music.js';
+import { fileStem, inputTag, interpolationFileName, sampleFileName } from './names.js';
 import { drawPianoRoll } from './pianoroll.js';
 import { isPlaying, play, stop } from './player.js';
 
@@ -112,11 +113,9 @@ function setTempo(value) {
 }
 
 // --- cards -----------------------------------------------------------------------------------
-function fileName(label) {
-  return `${state.entry.name}-${label}`.replace(/[^A-Za-z0-9_.-]+/g, '_');
-}
-
-function card(seq, label, { slots = true } = {}) {
+/** A card for `seq` ({tokens, stem, tag}: stem and tag name it in an interpolation's files
+ * when it goes to A or B); fileName(qpm) names its download (names.js). */
+function card(seq, label, fileName, { slots = true } = {}) {
   const el = document.createElement('div');
   el.className = 'card';
   el.dataset.tokens = JSON.stringify(seq.tokens);
@@ -157,8 +156,9 @@ function card(seq, label, { slots = true } = {}) {
   download.textContent = '⬇ .mid';
   download.className = 'download';
   download.href = '#';
-  download.download = `${fileName(label)}.mid`;
+  download.download = fileName(qpm());
   download.addEventListener('click', () => {
+    download.download = fileName(qpm()); // the tempo is in the name, as the CLI's --qpm
     const blob = new Blob([tokensToMidi(seq.tokens, qpm())], { type: 'audio/midi' });
     if (download.dataset.url) URL.revokeObjectURL(download.dataset.url);
     download.dataset.url = URL.createObjectURL(blob);
@@ -226,9 +226,13 @@ async function sampleNow(n, temp) {
   const seqs = await busy(`sampled ${n}`, () => state.model.sample(n, temp));
   if (!seqs) return;
   const list = $('sample-list');
+  const model = state.entry.name;
   for (const seq of seqs) {
     state.counter += 1;
-    list.prepend(card(seq, `sample ${state.counter} (t=${temp})`));
+    const number = state.counter;
+    Object.assign(seq, { stem: `sample${number}`, tag: '' });
+    list.prepend(card(seq, `sample ${number} (t=${temp})`,
+      (q) => sampleFileName({ model, temperature: temp, qpm: q, number })));
   }
   // New samples go into the empty slots, A first.
   const empty = ['a', 'b'].filter((slot) => !state.slots[slot]);
@@ -251,9 +255,14 @@ async function interpolateNow(steps, temp) {
   // A or B changed while it ran (→ A, a dropped file): the result is already the previous
   // A and B's.
   list.classList.toggle('stale', state.slots.a !== a || state.slots.b !== b);
-  state.interpolations += 1; // in the label, so each run's downloads have names of their own
-  list.replaceChildren(...seqs.map((seq, i) => card(seq,
-    `interpolation ${state.interpolations}: ${i + 1}/${steps} α=${seq.alpha.toFixed(2)}`,
+  state.interpolations += 1; // in the names, so each run's downloads have names of their own
+  const run = state.interpolations;
+  const model = state.entry.name;
+  list.replaceChildren(...seqs.map((seq, i) => card(
+    Object.assign(seq, { stem: `interp${run}_${i + 1}`, tag: '' }),
+    `interpolation ${run}: ${i + 1}/${steps} α=${seq.alpha.toFixed(2)}`,
+    (q) => interpolationFileName({ model, a, b, temperature: temp, qpm: q, run, index: i,
+      total: steps }),
     { slots: true })));
 }
 
@@ -308,7 +317,7 @@ function takeWindow(slot, unlisted) {
   const tokens = src.windows.length ? src.windows[src.window].tokens
     : windowTokens(src.midi, representation, bars, 0, src.name, src.instrument);
   const seq = { tokens: Object.fromEntries(Object.entries(tokens).map(([k, v]) => [k,
-    Array.from(v)])) };
+    Array.from(v)])), stem: fileStem(src.name), tag: inputTag(src.window, src.instrument) };
   setSlot(slot, seq, src.name, src);
   fillChoosers(slot, src);
   // The interpolation plays and downloads at A's tempo there, as `hmvae interpolate` writes
