@@ -468,7 +468,15 @@ def test_three_dropped_files_and_a_long_roll(served, tmp_path):
         assert width <= 400 < slot_width, (width, slot_width)
 
         # On a phone-width screen A and B stack, and nothing is wider than the page (the model
-        # list and the slots' choosers stuck out).
+        # list and the slots' choosers stuck out); the rolls are redrawn to the new width
+        # (they kept the width they were first drawn at, and scrolled).
+        roll_width = "parseFloat(document.querySelector('#slot-b canvas').style.width)"
+        wide_roll = page.evaluate(roll_width)
+        page.set_viewport_size({"width": 375, "height": 740})
+        page.wait_for_function(f"{roll_width} < {wide_roll}", timeout=5000)
+        assert page.evaluate(f"{roll_width} <= document.getElementById('slot-b').clientWidth")
+        page.set_viewport_size({"width": 1200, "height": 900})  # turned back
+        page.wait_for_function(f"{roll_width} === {wide_roll}", timeout=5000)
         page.set_viewport_size({"width": 375, "height": 740})
         layout = page.evaluate("""() => {
             const [a, b] = ['slot-a', 'slot-b'].map(

@@ -112,6 +112,30 @@ function setTempo(value) {
   $('qpm-value').textContent = String(value);
 }
 
+// --- piano rolls ---------------------------------------------------------------------------
+/** Draws `tokens` into `canvas` fitted to `box`'s width, and keeps what it shows on the canvas,
+ * so that a resized window (a phone turned) redraws it to the new width. */
+function drawRoll(canvas, tokens, box) {
+  canvas.roll = { tokens, box, numSteps: state.model.numSteps };
+  drawPianoRoll(canvas, tokens, state.model.numSteps, box.clientWidth - 20);
+}
+
+/** Redraws every shown piano roll to its box's present width. */
+function redrawRolls() {
+  for (const canvas of document.querySelectorAll('canvas.pianoroll')) {
+    const { roll } = canvas;
+    if (!roll || canvas.hidden || !canvas.isConnected) continue;
+    drawPianoRoll(canvas, roll.tokens, roll.numSteps, roll.box.clientWidth - 20);
+  }
+}
+
+let resizeTimer = 0;
+/** A window being dragged fires resize events by the dozen: redraw once it rests. */
+function onResize() {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(redrawRolls, 150);
+}
+
 // --- cards -----------------------------------------------------------------------------------
 /** A card for `seq` ({tokens, stem, tag}: stem and tag name it in an interpolation's files
  * when it goes to A or B); fileName(qpm) names its download (names.js). */
@@ -124,7 +148,7 @@ function card(seq, label, fileName, { slots = true } = {}) {
   title.textContent = label;
   const canvas = document.createElement('canvas');
   canvas.className = 'pianoroll';
-  drawPianoRoll(canvas, seq.tokens, state.model.numSteps, $('sample-list').clientWidth - 20);
+  drawRoll(canvas, seq.tokens, $('sample-list'));
   const actions = document.createElement('div');
   actions.className = 'actions';
   const playBtn = document.createElement('button');
@@ -198,7 +222,7 @@ function setSlot(slot, seq, label, source = null) {
   box.querySelector('.slot-label').textContent = `${slot.toUpperCase()}: ${label}`;
   const canvas = box.querySelector('canvas');
   canvas.hidden = false;
-  drawPianoRoll(canvas, seq.tokens, state.model.numSteps, box.clientWidth - 20);
+  drawRoll(canvas, seq.tokens, box);
   updateActions(); // a sample sent to A during a run must not enable Interpolate
 }
 
@@ -524,6 +548,7 @@ async function main() {
   });
   setupDrop();
   setupChoosers();
+  window.addEventListener('resize', onResize); // orientation changes resize too
   clearSlots();
   setStatus('starting TF.js…', 'loading');
   let backend;
