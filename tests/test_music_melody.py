@@ -444,7 +444,7 @@ def test_window_says_what_it_padded_and_left_out(tmp_path):
     midi_io.write_midi(half_bar, path)
     where = music_adapter.read_window(str(path), MEL, 16).where
     assert "bars 1-16 of instrument 0" in where
-    assert where.endswith("; the music ends in bar 1, the last 15 bars are silence")
+    assert where.endswith("; the music ends in bar 1, bars 2-16 are silence")
     path = tmp_path / "high.mid"
     midi_io.write_midi(high, path)
     where = music_adapter.read_window(str(path), MEL, 2).where
@@ -534,7 +534,7 @@ def test_the_window_line_numbers_bars_as_the_score_does(tmp_path):
     assert where("march.mid", 2).startswith("window 0: bars 1-4 of instrument 0")
     assert where("march.mid", 2, 1).startswith("window 1: bars 3-6 of instrument 0")
     assert where("march.mid", 16).endswith(
-        "; the music ends in bar 16, the last 16 bars are silence")  # 32 bars of 2/4
+        "; the music ends in bar 16, bars 17-32 are silence")  # 32 bars of 2/4
     waltz_then_four = note_sequence([(i, i + 1, 60 + i % 5) for i in range(12 + 16)],
                                     time_signatures=((0.0, 3, 4), (12.0, 4, 4)))
     midi_io.write_midi(waltz_then_four, tmp_path / "change.mid")

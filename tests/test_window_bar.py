@@ -39,7 +39,7 @@ def test_bar_chooses_the_window_starting_there_as_the_score_numbers_it(tmp_path)
     assert music_adapter.read_window(path, DRUMS, 2, bar=4).where == "bars 4-5 of the drums"
     # The last bar holding music starts a window too, padded with silence.
     last = music_adapter.read_window(path, MEL, 2, bar=5)
-    assert last.where.startswith("bars 5-6 of") and "the last 1 bar is silence" in last.where
+    assert last.where.startswith("bars 5-6 of") and "ends in bar 5, bar 6 is silence" in last.where
     with pytest.raises(NoWindowError, match=r"gaps.mid: bars 2-3 \(from --bar=2\) hold no "
                                             r"melody notes$"):
         music_adapter.read_window(path, MEL, 2, bar=2)

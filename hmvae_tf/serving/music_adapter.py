@@ -106,7 +106,7 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
     # Bars as the score numbers them (from 0 when the piece opens with a pickup), not the
     # 16-step grid bars of the windows, which differ in 2/4 or after a 3/4 passage.
     score = grid.ScoreBars(ns)
-    bars = lambda start: "bars {}-{}".format(*score.span(start, num_bars))  # noqa: E731
+    bars = lambda start: bars_text(*score.span(start, num_bars))  # noqa: E731
     at_bar = None if bar is None else score.grid_bar_at(bar)  # ValueError: not a window's start
     # With --bar the bars say where; the window's count among those with notes would not.
     label = f"window {window_index}: " if bar is None else ""
@@ -165,17 +165,35 @@ def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
                   "(choose with --instrument)")
     # A short file in a long window, or notes the representation cannot hold: said, so a
     # poor reconstruction is not a mystery.
-    if window.silent_bars:
-        last = score.span(window.start_bar, num_bars - window.silent_bars)[1]
-        silent = score.span(window.start_bar, num_bars)[1] - last
-        where += (f"; the music ends in bar {last}, the last {silent} "
-                  f"bar{'s are' if silent > 1 else ' is'} silence")
+    where += silence_note(score, window.start_bar, num_bars, window.silent_bars)
     if window.notes_out_of_range:
         count = window.notes_out_of_range
         where += (f"; {count} note{'s' if count > 1 else ''} outside MIDI pitch "
                   f"{melody.MIN_PITCH}..{melody.MAX_PITCH} left out")
     return InputWindow(window.tokens, where, window.qpm, window.octaves,
                        grid.window_timing(ns, window.start_bar, num_bars))
+
+
+def bars_text(first: int, last: int) -> str:
+    """'bars 3-4', or 'bar 3' when a window lies in one bar of the score (a 4/2 bar holds two
+    16-step bars)."""
+    return f"bar {first}" if first == last else f"bars {first}-{last}"
+
+
+def silence_note(score: grid.ScoreBars, start_bar: int, num_bars: int,
+                 silent_bars: int) -> str:
+    """'; the music ends in bar 5, bar 6 is silence' for a window whose last `silent_bars`
+    grid bars lie past the end of the music (a short file in a long window), so a poor
+    reconstruction is not a mystery; '' for none. When no whole bar of the score is silent (a
+    4/2 bar spans two grid bars) it says the rest of the window is, not that 0 bars are."""
+    if not silent_bars:
+        return ""
+    last = score.span(start_bar, num_bars - silent_bars)[1]
+    end = score.span(start_bar, num_bars)[1]
+    if end == last:
+        return f"; the music ends in bar {last}, the rest of the window is silence"
+    return (f"; the music ends in bar {last}, {bars_text(last + 1, end)} "
+            f"{'is' if end == last + 1 else 'are'} silence")
 
 
 def written(rep: Representation, tokens: np.ndarray, timing: grid.WindowTiming,
