@@ -31,3 +31,19 @@ def test_silence_at_the_end_is_said_in_whole_bars_of_the_score_never_as_zero(tmp
     assert where.endswith("; the music ends in bar 1, bars 2-4 are silence")
     assert music_adapter.read_window(one_bar, MEL, 2).where.endswith(
         "; the music ends in bar 1, bar 2 is silence")
+
+
+def test_trio_and_drum_windows_say_the_silence_at_their_end_as_melody_windows_do(tmp_path):
+    from test_music_drums_trio import trio_file
+
+    trio = get_representation("trio")
+    short = str(trio_file(tmp_path, bars=4))  # every part in each of 4 bars
+    where = music_adapter.read_window(short, trio, 16).where
+    assert where.startswith("window 0: bars 1-16; melody program 5")
+    assert where.endswith(", drums; the music ends in bar 4, bars 5-16 are silence")
+    where = music_adapter.read_window(short, trio, 16, bar=2).where
+    assert where.endswith("; the music ends in bar 4, bars 5-17 are silence")
+    drums = write(tmp_path, "beat.mid", note_sequence(
+        [(b / 2, b / 2 + 0.25, 36, 0, True) for b in range(8)]))  # one bar of eighths
+    assert music_adapter.read_window(drums, get_representation("drums"), 2).where == (
+        "window 0: bars 1-2 of the drums; the music ends in bar 1, bar 2 is silence")

@@ -143,10 +143,11 @@ def from_note_sequence(ns: NoteSequence | bytes | str | os.PathLike, num_bars: i
 
 def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
                 window_index: int = 0, at_bar: int | None = None
-                ) -> tuple[np.ndarray, int, float]:
-    """(tokens, bar number in the piece it starts at, tempo there) of the `window_index`-th
-    grid window with a drum hit (or of the one starting at grid bar `at_bar`); raises
-    NoWindowError saying why there is none."""
+                ) -> tuple[np.ndarray, int, float, int]:
+    """(tokens, bar number in the piece it starts at, tempo there, bars at its end past the
+    end of the music: padded with silence) of the `window_index`-th grid window with a drum
+    hit (or of the one starting at grid bar `at_bar`); raises NoWindowError saying why there
+    is none."""
     from . import midi_io
     ns, name = midi_io.as_note_sequence(ns)
     stats = Stats()
@@ -165,7 +166,8 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
             if found == window_index if at_bar is None else seg.first_bar + start == at_bar:
                 tokens = pad_to(track.tokens, (start + num_bars) * STEPS_PER_BAR)
                 return (bar_slices(tokens, np.array([start]), num_bars)[0],
-                        seg.first_bar + start, seg.qpm_at_bar(start))
+                        seg.first_bar + start, seg.qpm_at_bar(start),
+                        max(0, start + num_bars - seg.num_bars))
             found += 1
     if found and at_bar is not None:
         raise no_window_at(name, "drum", num_bars, at_bar, found)

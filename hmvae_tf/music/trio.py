@@ -117,10 +117,12 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
                 window_index: int = 0,
                 melody_programs: Iterable[int] = melody.MELODY_PROGRAMS,
                 bass_programs: Iterable[int] = melody.BASS_PROGRAMS,
-                at_bar: int | None = None) -> tuple[np.ndarray, int, tuple[int, int], float]:
+                at_bar: int | None = None
+                ) -> tuple[np.ndarray, int, tuple[int, int], float, int]:
     """(tokens, bar number in the piece it starts at, (melody program, bass program), tempo
-    there) of the `window_index`-th grid window with all roles (or of the one starting at
-    grid bar `at_bar`); raises NoWindowError saying why not."""
+    there, bars at its end past the end of the music: padded with silence) of the
+    `window_index`-th grid window with all roles (or of the one starting at grid bar
+    `at_bar`); raises NoWindowError saying why not."""
     from . import midi_io
     ns, name = midi_io.as_note_sequence(ns)
     stats = Stats()
@@ -138,9 +140,9 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
         else:
             here = [window_index - found] if window_index < found + len(wins) else []
         if len(here):
-            i = int(here[0])
-            return (wins[i], seg.first_bar + int(kept[i]), programs[i],
-                    seg.qpm_at_bar(int(kept[i])))
+            start = int(kept[int(here[0])])
+            return (wins[int(here[0])], seg.first_bar + start, programs[int(here[0])],
+                    seg.qpm_at_bar(start), max(0, start + num_bars - seg.num_bars))
         found += len(wins)
     if found and at_bar is not None:
         raise no_window_at(name, "trio", num_bars, at_bar, found)

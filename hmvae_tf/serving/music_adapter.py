@@ -128,17 +128,19 @@ def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
     if rep.tracks == ("drums",):
         from hmvae_tf.music import drums
 
-        tokens, bar, qpm = drums.find_window(ns, num_bars, window_index, at_bar=at_bar)
-        return InputWindow(tokens, f"{label}{bars(bar)} of the drums", qpm,
+        tokens, bar, qpm, silent = drums.find_window(ns, num_bars, window_index, at_bar=at_bar)
+        return InputWindow(tokens, f"{label}{bars(bar)} of the drums"
+                                   + silence_note(score, bar, num_bars, silent), qpm,
                            timing=grid.window_timing(ns, bar, num_bars))
     if rep.tracks == ("melody", "bass", "drums"):
         from hmvae_tf.music import trio
 
-        tokens, bar, (mel, bass), qpm = trio.find_window(ns, num_bars, window_index,
-                                                         at_bar=at_bar)
+        tokens, bar, (mel, bass), qpm, silent = trio.find_window(ns, num_bars, window_index,
+                                                                 at_bar=at_bar)
         return InputWindow(tokens, f"{label}{bars(bar)}; "
                                    f"melody program {mel} ({_program_name(mel)}), bass program "
-                                   f"{bass} ({_program_name(bass)}), drums", qpm,
+                                   f"{bass} ({_program_name(bass)}), drums"
+                                   + silence_note(score, bar, num_bars, silent), qpm,
                            timing=grid.window_timing(ns, bar, num_bars))
     if rep.tracks != ("melody",):
         if at_bar is not None:
