@@ -70,6 +70,27 @@ def test_a_bar_inside_a_grid_bar_names_the_bars_windows_start_at(tmp_path):
         music_adapter.read_window(str(path), MEL, 2, bar=2)
 
 
+def test_a_bar_in_an_off_grid_meter_says_the_meter_does_not_fit_the_grid(tmp_path):
+    """Bars 3-6 in 3/4 between 4/4 bars: --bar there used to say "bars 3-5 (from --bar=3)
+    hold no melody notes" (or name 3/4 bars as the nearest starts), counting grid bars on
+    through the 3/4 section as if the 4/4 continued."""
+    path = tmp_path / "mixed.mid"
+    midi_io.write_midi(note_sequence([(b, b + 1, 60 + b % 12) for b in range(28)],
+                                     time_signatures=((0, 4, 4), (8, 3, 4), (20, 4, 4))), path)
+    for bar in (3, 4, 5, 6):
+        with pytest.raises(ValueError, match=rf"^bar {bar} does not start a window: its meter "
+                                             r"\(3/4\) does not fit the 16-steps-per-4/4-bar "
+                                             r"grid .*; the nearest start at bars 2 and 7$"):
+            music_adapter.read_window(str(path), MEL, 2, bar=bar)
+    assert music_adapter.read_window(str(path), MEL, 2, bar=7).where.startswith("bars 7-8 of")
+    waltz = tmp_path / "waltz.mid"
+    midi_io.write_midi(note_sequence([(b, b + 1, 60) for b in range(12)],
+                                     time_signatures=((0, 3, 4),)), waltz)
+    with pytest.raises(ValueError, match=r"its meter \(3/4\) .*; the file has no bars that "
+                                         r"start one$"):
+        music_adapter.read_window(str(waltz), MEL, 2, bar=1)
+
+
 @pytest.mark.skipif(not os.path.isdir(SHIPPED_2BAR), reason="needs the shipped mel_2bar")
 def test_the_commands_take_bar_instead_of_window(tmp_path, capsys):
     path = gaps_file(tmp_path)

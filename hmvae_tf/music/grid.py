@@ -412,6 +412,7 @@ class ScoreBars:
         # Per region: first step, downbeat, the downbeat's bar number, bar length in steps;
         # and, for the grid regions, their grid bar 0 as Segment.first_bar counts it.
         self._rows: list[tuple[int, int, int, float]] = []
+        self._meters: list[tuple[int, int]] = []  # each row's meter
         self._grid: list[tuple[int, int]] = []  # (first grid bar, origin step)
         for (lo, _, downbeat, num, den), origin in zip(regions, origins):
             if not self._rows:
@@ -420,39 +421,56 @@ class ScoreBars:
                 start, prev_downbeat, prev_bar, length = self._rows[-1]
                 bar = prev_bar + math.ceil((lo - prev_downbeat) / length) + (downbeat > lo)
             self._rows.append((lo, downbeat, bar, bar_steps(num, den)))
+            self._meters.append((num, den))
             if is_grid_meter(num, den):
                 self._grid.append(((origin - piece_origin) // STEPS_PER_BAR, origin))
 
     def at_step(self, step: int) -> int:
         """The score's number of the bar holding absolute grid step `step`."""
-        row = self._rows[0]
-        for candidate in self._rows:
-            if candidate[0] <= step:
-                row = candidate
-        _, downbeat, bar, length = row
+        _, downbeat, bar, length = self._rows[self._row_at_step(step)]
         return bar - 1 if step < downbeat else bar + int((step - downbeat) // length)
+
+    def _row_at_step(self, step: int) -> int:
+        """The index of the meter region holding absolute grid step `step`."""
+        return max([k for k, row in enumerate(self._rows) if row[0] <= step], default=0)
+
+    def _meter_of_bar(self, bar: int) -> tuple[int, int]:
+        """The meter of the score's bar `bar` (its region's; a pickup bar is the next's)."""
+        first_bars = [b - (downbeat > lo) for lo, downbeat, b, _ in self._rows]
+        return self._meters[max([k for k, b in enumerate(first_bars) if b <= bar], default=0)]
 
     def grid_bar_at(self, bar: int) -> int:
         """The first grid bar (as span counts) starting in the score's bar `bar`, where a
-        window starting at that bar starts. Raises ValueError naming the bars around it that
-        grid bars start in, when none does (in 2/4 a grid bar is two of the score's bars)
-        or the music ends before it."""
-        grid_bar, starts = 0, []
-        while self._step(grid_bar) < self._end:
-            first = self.span(grid_bar, 1)[0]
-            if first == bar:
-                return grid_bar
-            starts.append(first)
-            if first > bar:
-                break
-            grid_bar += 1
+        window starting at that bar starts. Raises ValueError saying why none does: the music
+        ends before it, its meter does not fit the grid (3/4, 6/8 ...: windows lie in the
+        other sections), or a grid bar starts mid-bar there (in 2/4 a grid bar is two of the
+        score's bars), naming the bars around it that windows start in."""
         last = self.at_step(max(self._end - 1, 0))
         if bar > last:
             raise ValueError(f"bar {bar} is past the end of the music (in bar {last})")
-        around = " and ".join(map(str, starts[-2:] if starts[-1] > bar else starts[-1:]))
+        grid_bar, starts = 0, []
+        while self._step(grid_bar) < self._end:
+            step = self._step(grid_bar)
+            grid_bar += 1
+            if not is_grid_meter(*self._meters[self._row_at_step(step)]):
+                continue  # past the grid region it continues: no window starts there
+            first = self.at_step(step)
+            if first == bar:
+                return grid_bar - 1
+            starts.append(first)
+            if first > bar:
+                break
+        before, after = [b for b in starts if b < bar][-1:], [b for b in starts if b > bar][:1]
+        around = " and ".join(map(str, before + after))
+        nearest = (f"the nearest start at bar{'s' if ' and ' in around else ''} {around}"
+                   if around else "the file has no bars that start one")
+        meter = self._meter_of_bar(bar)
+        if not is_grid_meter(*meter):
+            raise ValueError(f"bar {bar} does not start a window: its meter ({meter[0]}/"
+                             f"{meter[1]}) does not fit the 16-steps-per-4/4-bar grid (use 4/4, "
+                             f"2/4, 2/2, 4/2 ...); {nearest}")
         raise ValueError(f"bar {bar} does not start a window: windows start on the model's "
-                         f"16-step bars (a 4/4 bar, two 2/4 bars); the nearest start at "
-                         f"bar{'s' if ' and ' in around else ''} {around}")
+                         f"16-step bars (a 4/4 bar, two 2/4 bars); {nearest}")
 
     def _step(self, grid_bar: int) -> int:
         """The absolute first step of grid bar `grid_bar` (as span counts)."""
