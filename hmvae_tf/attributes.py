@@ -512,8 +512,11 @@ def _apply(client, args) -> int:
              + music_adapter.qpm_tag(qpm))
     label = model_args.model_label(args)
     print(f"{client.description}: {args.name} vector from {path}")
+    changes = len(read.timing.tempos) > 1
     print(f"  input {where}: {int(note_counts(tokens[None], client.tracks)[0])} notes, "
-          f"{window_qpm:g} qpm" + ("" if args.qpm else " (the outputs' tempo; --qpm to change it)"))
+          f"{read.tempo}" + ("" if args.qpm else
+                             f" (the outputs' {'tempi' if changes else 'tempo'}; --qpm to change "
+                             f"{'them' if changes else 'it'})"))
     replaced = []
     for a, row in zip(rows, decoded):
         suffix = "recon" if a == 0.0 else f"{args.name}{a:+g}"

@@ -2,12 +2,19 @@
 file the window lies, what in it is silence, its tempi), checked on generated MIDI files."""
 from __future__ import annotations
 
-from hmvae_tf.music import midi_io
+import os
+
+import pytest
+
+from hmvae_tf import cli
+from hmvae_tf.music import grid, midi_io
 from hmvae_tf.music.representations import get_representation
 from hmvae_tf.serving import music_adapter
 from music_helpers import note_sequence
+from test_output_timing import timed_sequence
 
 MEL = get_representation("melody")
+SHIPPED_2BAR = os.path.join(os.path.dirname(__file__), "..", "saved_models", "mel_2bar")
 
 
 def write(tmp_path, name, ns):
@@ -47,3 +54,47 @@ def test_trio_and_drum_windows_say_the_silence_at_their_end_as_melody_windows_do
         [(b / 2, b / 2 + 0.25, 36, 0, True) for b in range(8)]))  # one bar of eighths
     assert music_adapter.read_window(drums, get_representation("drums"), 2).where == (
         "window 0: bars 1-2 of the drums; the music ends in bar 1, bar 2 is silence")
+
+
+def changing_tempo(beat_tempos, bars=4, time_signature=(0, 4, 4)):
+    """A melody line of quarter notes whose tempo changes at the given (beat, qpm)."""
+    seconds, tempo = [], grid.TempoMap([(0.0, beat_tempos[0][1])])
+    for beat, qpm in beat_tempos:  # each change's time at the tempi before it
+        seconds.append((tempo.to_seconds(beat), qpm))
+        tempo = grid.TempoMap(seconds)
+    beats = bars * 4 * time_signature[1] // time_signature[2]  # quarter notes
+    return timed_sequence([(b, b + 1, 60 + b % 7) for b in range(beats)], seconds,
+                          [time_signature])
+
+
+def test_a_window_line_says_each_tempo_of_the_window_not_only_the_first(tmp_path):
+    one = write(tmp_path, "one.mid", changing_tempo([(0, 120), (4, 90)]))
+    assert music_adapter.read_window(one, MEL, 2).tempo == "120 qpm, then 90 from bar 2"
+    assert music_adapter.read_window(one, MEL, 2, bar=2).tempo == "90 qpm"  # after it
+    two = write(tmp_path, "two.mid", changing_tempo([(0, 120), (4, 90), (10, 100)]))
+    assert music_adapter.read_window(two, MEL, 4).tempo == (
+        "120 qpm, then 90 from bar 2, 100 from bar 3")
+    many = write(tmp_path, "many.mid", changing_tempo([(0, 120), (4, 90), (6, 100),
+                                                       (12, 140)]))
+    assert music_adapter.read_window(many, MEL, 4).tempo == (
+        "120 qpm, then 3 changes in bars 2-4 (90-140 qpm)")
+    # Bars as the score numbers them: in 2/4 beat 2 is bar 2 (the grid's bar 1).
+    duple = write(tmp_path, "duple.mid", changing_tempo([(0, 100), (2, 150)], bars=8,
+                                                        time_signature=(0, 2, 4)))
+    assert music_adapter.read_window(duple, MEL, 2).tempo == "100 qpm, then 150 from bar 2"
+
+
+@pytest.mark.skipif(not os.path.isdir(SHIPPED_2BAR), reason="needs the shipped mel_2bar")
+def test_the_commands_print_the_windows_tempo_changes(tmp_path, capsys):
+    a = write(tmp_path, "a.mid", changing_tempo([(0, 120), (4, 90)]))
+    b = write(tmp_path, "b.mid", changing_tempo([(0, 100)]))
+    model, out = f"--saved_model={SHIPPED_2BAR}", f"--out={tmp_path / 'out'}"
+    assert cli.main(["attribute", a, "--amount=0", model, out]) == 0
+    assert ("notes, 120 qpm, then 90 from bar 2 (the outputs' tempi; --qpm to change them)"
+            in capsys.readouterr().out)
+    assert cli.main(["interpolate", a, b, "--steps=2", model, out]) == 0
+    printed = capsys.readouterr().out
+    assert ("seed 0, 120 qpm, then 90 from bar 2 (the tempi of " + a
+            + "; --qpm to change them)") in printed
+    assert f"  {a} (120 qpm, then 90 from bar 2): window 0: bars 1-2 of" in printed
+    assert f"  {b} (100 qpm): window 0: bars 1-2 of" in printed

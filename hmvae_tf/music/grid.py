@@ -483,8 +483,13 @@ class ScoreBars:
     def span(self, grid_bar: int, num_bars: int) -> tuple[int, int]:
         """The score's first and last bar of `num_bars` grid bars from `grid_bar` (a window's
         start_bar, counted as Segment.first_bar counts)."""
-        step = self._step(grid_bar)
-        return self.at_step(step), self.at_step(step + num_bars * STEPS_PER_BAR - 1)
+        return self.at_offset(grid_bar, 0), self.at_offset(grid_bar,
+                                                           num_bars * STEPS_PER_BAR - 1)
+
+    def at_offset(self, grid_bar: int, steps: int) -> int:
+        """The score's number of the bar holding the step `steps` steps after grid bar
+        `grid_bar` starts (where in a window's bars something happens, e.g. a tempo change)."""
+        return self.at_step(self._step(grid_bar) + steps)
 
 
 @dataclasses.dataclass(frozen=True)

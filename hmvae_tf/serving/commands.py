@@ -173,7 +173,7 @@ def _interpolate(client, args) -> int:
     except ValueError as err:
         raise CommandError(str(err))
     bars = client.num_steps // STEPS_PER_BAR
-    ends, sources, tempos, shifts, timings = [], [], [], [], []
+    ends, sources, tempos, tempo_texts, shifts, timings = [], [], [], [], [], []
     inputs = list(zip((args.midi_a, args.midi_b), args.window, args.instrument, args.bar))
     for path, window, instrument, bar in inputs:
         try:
@@ -187,7 +187,8 @@ def _interpolate(client, args) -> int:
             ends.append(tokens)
             shifts.append(octaves)
             tempos.append(window_qpm)
-            sources.append(f"  {path} ({window_qpm:g} qpm): {where}")
+            tempo_texts.append(read.tempo)
+            sources.append(f"  {path} ({read.tempo}): {where}")
         except music_adapter.MidiReadError as err:  # says the file and why on its own
             raise CommandError(str(err))
         except ValueError as err:
@@ -223,11 +224,13 @@ def _interpolate(client, args) -> int:
     path = os.path.join(args.out, f"{prefix}_all.mid")
     music_adapter.write_output(whole, path, replaced)
     files.append((path, len(whole.notes)))
+    changes = len(timings[0].tempos) > 1
     _report(client, files, f"interpolated {args.midi_a} -> {args.midi_b} in {args.steps} steps "
                            f"(first and last: reconstructions) at temperature "
-                           f"{args.temperature:g}, seed {args.seed}, {qpm:g} qpm"
-                           + ("" if args.qpm else f" (the tempo of {args.midi_a}; --qpm to "
-                              "change it)"))
+                           f"{args.temperature:g}, seed {args.seed}, "
+                           + (f"{qpm:g} qpm" if args.qpm else
+                              f"{tempo_texts[0]} (the {'tempi' if changes else 'tempo'} of "
+                              f"{args.midi_a}; --qpm to change {'them' if changes else 'it'})"))
     print("inputs:", *sources, sep="\n")
     music_adapter.say_replaced(replaced)
     return 0

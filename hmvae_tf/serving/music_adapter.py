@@ -9,7 +9,7 @@ import collections
 import functools
 import os
 import sys
-from typing import TYPE_CHECKING, Iterable, NamedTuple
+from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple
 
 import numpy as np
 
@@ -87,6 +87,8 @@ class InputWindow(NamedTuple):
     octaves: int = 0
     # The window's meter and tempo changes, which the outputs written from it take (written).
     timing: grid.WindowTiming = grid.WindowTiming()
+    # The window's tempi for the user: '120 qpm', or '120 qpm, then 90 from bar 3' (tempo_text).
+    tempo: str = ""
 
 
 def read_window(path: str, rep: Representation, num_bars: int, window_index: int = 0,
@@ -111,27 +113,32 @@ def read_window(path: str, rep: Representation, num_bars: int, window_index: int
     # With --bar the bars say where; the window's count among those with notes would not.
     label = f"window {window_index}: " if bar is None else ""
     try:
-        return _read_window(ns, rep, num_bars, window_index, instrument, move_octaves, at_bar,
-                            score, bars, label)
+        window, start_bar = _read_window(ns, rep, num_bars, window_index, instrument,
+                                         move_octaves, at_bar, score, bars, label)
     except NoWindowAtBarError:
         what = {("drums",): "drum notes", ("melody",): "melody notes"}.get(
             rep.tracks, "notes of each of melody, bass and drums")
         which = "" if instrument is None else f" of instrument {instrument}"
         raise NoWindowError(f"{path}: {bars(at_bar)} (from --bar={bar}) hold no "
                             f"{what}{which}") from None
+    bar_at_beat = lambda beat: score.at_offset(  # noqa: E731
+        start_bar, int(beat * grid.STEPS_PER_QUARTER + 1e-6))
+    return window._replace(tempo=tempo_text(window.timing, bar_at_beat))
 
 
 def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
                  window_index: int, instrument: int | None, move_octaves: bool,
-                 at_bar: int | None, score: grid.ScoreBars, bars, label: str) -> InputWindow:
-    """read_window once the file is read (its window finders, by representation)."""
+                 at_bar: int | None, score: grid.ScoreBars, bars, label: str
+                 ) -> tuple[InputWindow, int]:
+    """read_window once the file is read (its window finders, by representation), and the
+    grid bar the window starts at."""
     if rep.tracks == ("drums",):
         from hmvae_tf.music import drums
 
         tokens, bar, qpm, silent = drums.find_window(ns, num_bars, window_index, at_bar=at_bar)
         return InputWindow(tokens, f"{label}{bars(bar)} of the drums"
                                    + silence_note(score, bar, num_bars, silent), qpm,
-                           timing=grid.window_timing(ns, bar, num_bars))
+                           timing=grid.window_timing(ns, bar, num_bars)), bar
     if rep.tracks == ("melody", "bass", "drums"):
         from hmvae_tf.music import trio
 
@@ -141,14 +148,14 @@ def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
                                    f"melody program {mel} ({_program_name(mel)}), bass program "
                                    f"{bass} ({_program_name(bass)}), drums"
                                    + silence_note(score, bar, num_bars, silent), qpm,
-                           timing=grid.window_timing(ns, bar, num_bars))
+                           timing=grid.window_timing(ns, bar, num_bars)), bar
     if rep.tracks != ("melody",):
         if at_bar is not None:
             raise ValueError("--bar applies to melody, drum and trio models")
         qpm = ns.tempos[0].qpm if ns.tempos else DEFAULT_QPM
         return InputWindow(rep.from_note_sequence(ns, num_bars, window_index=window_index),
                            f"window {window_index}", qpm,
-                           timing=grid.WindowTiming().at_tempo(qpm))
+                           timing=grid.WindowTiming().at_tempo(qpm)), 0
     from hmvae_tf.music import melody
 
     window = melody.find_window(ns, num_bars, window_index, instrument=instrument,
@@ -173,7 +180,7 @@ def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
         where += (f"; {count} note{'s' if count > 1 else ''} outside MIDI pitch "
                   f"{melody.MIN_PITCH}..{melody.MAX_PITCH} left out")
     return InputWindow(window.tokens, where, window.qpm, window.octaves,
-                       grid.window_timing(ns, window.start_bar, num_bars))
+                       grid.window_timing(ns, window.start_bar, num_bars)), window.start_bar
 
 
 def bars_text(first: int, last: int) -> str:
@@ -196,6 +203,24 @@ def silence_note(score: grid.ScoreBars, start_bar: int, num_bars: int,
         return f"; the music ends in bar {last}, the rest of the window is silence"
     return (f"; the music ends in bar {last}, {bars_text(last + 1, end)} "
             f"{'is' if end == last + 1 else 'are'} silence")
+
+
+def tempo_text(timing: grid.WindowTiming, bar_at_beat: Callable[[float], int]) -> str:
+    """A window's tempi in a few words: '120 qpm', '120 qpm, then 90 from bar 3', and with
+    more than two changes '120 qpm, then 5 changes in bars 3-6 (90-140 qpm)', so a window
+    with tempo changes does not show only its first tempo. bar_at_beat: the score's bar
+    number at a beat from the window's start."""
+    shown = lambda qpm: f"{round(qpm, 3):g}"  # noqa: E731  (MIDI's 89.99991 is 90)
+    (_, first), changes = timing.tempos[0], timing.tempos[1:]
+    if not changes:
+        return f"{shown(first)} qpm"
+    if len(changes) <= 2:
+        return f"{shown(first)} qpm, then " + ", ".join(
+            f"{shown(qpm)} from bar {bar_at_beat(beat)}" for beat, qpm in changes)
+    qpms = [qpm for _, qpm in timing.tempos]
+    return (f"{shown(first)} qpm, then {len(changes)} changes in bars "
+            f"{bar_at_beat(changes[0][0])}-{bar_at_beat(changes[-1][0])} "
+            f"({shown(min(qpms))}-{shown(max(qpms))} qpm)")
 
 
 def written(rep: Representation, tokens: np.ndarray, timing: grid.WindowTiming,
