@@ -88,9 +88,10 @@ def chosen_command(argv: list[str]) -> str | None:
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows a flag's default where it says something: not an empty or None default, which
-    means "see the help text" (it says what happens then), and not twice. In a description
-    or epilog, paragraphs are wrapped and indented lines (examples) kept as written."""
+    """Shows a flag's default where it says something: not an empty or None default (or a
+    pair of Nones, --bar=A,B's), which means "see the help text" (it says what happens then),
+    not an on/off flag's False, and not twice. In a description or epilog, paragraphs are
+    wrapped and indented lines (examples) kept as written."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         return "\n\n".join(
@@ -99,7 +100,10 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
             for block in text.split("\n\n"))
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default in ("", None) or "default:" in (action.help or ""):
+        default = action.default
+        if (default in ("", None) or "default:" in (action.help or "")
+                or (isinstance(default, tuple) and all(d is None for d in default))
+                or (isinstance(default, bool) and action.nargs == 0)):
             return action.help or ""
         return super()._get_help_string(action)
 

@@ -192,6 +192,19 @@ def test_every_flag_says_its_default():
     assert not silent, silent
 
 
+def test_no_flag_shows_a_default_that_says_nothing():
+    """`hmvae interpolate --help` said "--bar ... (default: (None, None))", and every on/off
+    flag "(default: False)": noise the formatter now leaves out, as it does a None default."""
+    noisy = [f"{command} {action.option_strings[0]}"
+             for command, parser in command_parsers() for _, action in flags(parser)
+             if (action.nargs == 0 or action.default == (None, None))
+             and "(default: %(default)s)" in shown_help(parser, action)]
+    assert not noisy, noisy
+    shown = [shown_help(parser, action) for command, parser in command_parsers()
+             for _, action in flags(parser) if command == "serve"]
+    assert any(text.endswith("(default: %(default)s)") for text in shown)  # others still do
+
+
 # The flags several commands share: the same type, default and help text in each, except
 # where the command's purpose differs (listed with the reason).
 SHARED = ("--seed", "--temperature", "--qpm", "--timeout", "--model_version", "--data_dir",
