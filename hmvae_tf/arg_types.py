@@ -124,17 +124,15 @@ TEMPERATURE_HELP = "softmax temperature; 0 = argmax (deterministic)"
 # How a melody model's input line is chosen (music/melody.find_window), for --instrument.
 MELODY_PART_RULE = (
     "the part (MIDI track, or channel of a format 0 file) with the most note onsets in the "
-    "window, drums never; for 2-bar models among programs 0-31 (keyboards, chromatic "
-    "percussion, organs, guitars: Magenta's 2-bar melody programs) when the file has one there, "
-    "and of simultaneous notes the highest")
+    "window, drums never; for 2-bar models one in programs 0-31 (keyboards, guitars ...: "
+    "Magenta's 2-bar melody programs) if the file has one; of simultaneous notes, the highest")
 BAR_HELP = ("start the window at this bar, numbered as the score numbers it (and as the printed "
             "window line does; a pickup is bar 0), instead of choosing it by --window")
 NO_OCTAVE_SHIFT_HELP = (
-    "melody models: read the input as written. By default a window with notes outside MIDI "
-    "48..84 (C3..C6, the register the models learned), a piccolo or a bass line (or one above "
-    "MIDI 108, the top of the models' notes, which is otherwise left out), is read moved by "
-    "whole octaves into it and the written music is moved back, so it comes back in its own "
-    "register (the input's line says so)")
+    "melody models: read the input as written (notes above MIDI 108, the top of the models' "
+    "notes, are then left out). By default a line with notes outside MIDI 48..84 (C3..C6, the "
+    "register the models learned), a piccolo or a bass line, is read moved by whole octaves "
+    "into it and the output is moved back into its own register (the input's line says so)")
 MEASURE_BATCH_HELP = ("windows per model call while measuring (the results do not depend on "
                       "it; lower it to use less memory)")
 

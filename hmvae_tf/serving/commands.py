@@ -79,7 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                    + ("120" if command == "sample" else
                       "the first input's tempi in its window, tempo changes included (120 if "
                       "the file sets none); given: that one tempo throughout")
-                   + "; a tempo other than 120 is in the file names (_q90)")
+                   + ("; a tempo" if command == "sample" else "; a first tempo")
+                   + " other than 120 is in the file names (_q90)")
     g.add_argument("--out", default="out", help="output directory (created if missing)")
 
 
