@@ -40,6 +40,21 @@ def test_silence_at_the_end_is_said_in_whole_bars_of_the_score_never_as_zero(tmp
         "; the music ends in bar 1, bar 2 is silence")
 
 
+
+def test_a_window_cut_short_by_a_meter_change_does_not_say_the_music_ends(tmp_path):
+    """4/4 bars 1-2, then 3/4: the window from bar 2 reads bars 3-4 as silence (windows do not
+    cross a meter change), but the music goes on; the line said "the music ends in bar 2"."""
+    mixed = write(tmp_path, "mixed.mid", note_sequence(
+        [(b, b + 1, 60 + b % 12) for b in range(28)],
+        time_signatures=((0, 4, 4), (8, 3, 4), (20, 4, 4))))
+    where = music_adapter.read_window(mixed, MEL, 2, bar=2).where
+    assert where.startswith("bars 2-4 of instrument 0")
+    assert where.endswith("; the window's 4/4 section ends in bar 2, bars 3-4 are read as "
+                          "silence")
+    # At the end of the piece the music does end.
+    assert music_adapter.read_window(mixed, MEL, 2, bar=8).where.endswith(
+        "; the music ends in bar 8, bar 9 is silence")
+
 def test_trio_and_drum_windows_say_the_silence_at_their_end_as_melody_windows_do(tmp_path):
     from test_music_drums_trio import trio_file
 

@@ -434,7 +434,12 @@ class ScoreBars:
         """The index of the meter region holding absolute grid step `step`."""
         return max([k for k, row in enumerate(self._rows) if row[0] <= step], default=0)
 
-    def _meter_of_bar(self, bar: int) -> tuple[int, int]:
+    def music_after(self, grid_bar: int) -> bool:
+        """Whether the piece has music past the start of grid bar `grid_bar` (as span counts):
+        a window padded with silence there stops at its section's end, not the music's."""
+        return self._end > self._step(grid_bar)
+
+    def meter_of_bar(self, bar: int) -> tuple[int, int]:
         """The meter of the score's bar `bar` (its region's; a pickup bar is the next's)."""
         first_bars = [b - (downbeat > lo) for lo, downbeat, b, _ in self._rows]
         return self._meters[max([k for k, b in enumerate(first_bars) if b <= bar], default=0)]
@@ -464,7 +469,7 @@ class ScoreBars:
         around = " and ".join(map(str, before + after))
         nearest = (f"the nearest start at bar{'s' if ' and ' in around else ''} {around}"
                    if around else "the file has no bars that start one")
-        meter = self._meter_of_bar(bar)
+        meter = self.meter_of_bar(bar)
         if not is_grid_meter(*meter):
             raise ValueError(f"bar {bar} does not start a window: its meter ({meter[0]}/"
                              f"{meter[1]}) does not fit the 16-steps-per-4/4-bar grid (use 4/4, "

@@ -194,15 +194,23 @@ def silence_note(score: grid.ScoreBars, start_bar: int, num_bars: int,
     """'; the music ends in bar 5, bar 6 is silence' for a window whose last `silent_bars`
     grid bars lie past the end of the music (a short file in a long window), so a poor
     reconstruction is not a mystery; '' for none. When no whole bar of the score is silent (a
-    4/2 bar spans two grid bars) it says the rest of the window is, not that 0 bars are."""
+    4/2 bar spans two grid bars) it says the rest of the window is, not that 0 bars are; when
+    the music goes on in another section (after a meter change), that the window's section
+    ends there."""
     if not silent_bars:
         return ""
     last = score.span(start_bar, num_bars - silent_bars)[1]
     end = score.span(start_bar, num_bars)[1]
+    ends, read = f"the music ends in bar {last}", ""
+    if score.music_after(start_bar + num_bars - silent_bars):
+        # Windows do not cross a meter change: the next section's notes are not read.
+        ends = "the window's {}/{} section ends in bar {}".format(*score.meter_of_bar(last),
+                                                                  last)
+        read = "read as "
     if end == last:
-        return f"; the music ends in bar {last}, the rest of the window is silence"
-    return (f"; the music ends in bar {last}, {bars_text(last + 1, end)} "
-            f"{'is' if end == last + 1 else 'are'} silence")
+        return f"; {ends}, the rest of the window is {read}silence"
+    return (f"; {ends}, {bars_text(last + 1, end)} {'is' if end == last + 1 else 'are'} "
+            f"{read}silence")
 
 
 def tempo_text(timing: grid.WindowTiming, bar_at_beat: Callable[[float], int]) -> str:
