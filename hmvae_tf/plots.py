@@ -95,7 +95,10 @@ def _notes(tokens: np.ndarray, tracks) -> list[tuple[str, int, int, int]]:
 
 def draw_roll(ax: Axes, tokens: np.ndarray, tracks: Sequence[str], title: str = "",
               pitch_range: tuple[int, int] | None = None) -> None:
-    """One window's piano roll on a matplotlib axis; drums as rows under the pitched notes."""
+    """One window's piano roll on a matplotlib axis; drums as rows under the pitched notes,
+    named by drum class (a drum model's roll has no pitch axis)."""
+    from hmvae_tf.music.drums import DRUM_CLASS_NAMES
+
     tokens = np.asarray(tokens)
     if tokens.ndim == 1:
         tokens = tokens[:, None]
@@ -114,12 +117,22 @@ def draw_roll(ax: Axes, tokens: np.ndarray, tracks: Sequence[str], title: str = 
     if steps <= 64:
         for beat in range(0, steps, 4):
             ax.axvline(beat, color="#bbb", lw=0.3)
+    pitched = any(track != "drums" for track in tracks)
     bottom = drum_base - 1 if "drums" in tracks else lo
     ax.set_xlim(0, steps)
-    ax.set_ylim(bottom, hi)
+    # A drums-only roll has no pitch axis: its rows are the 9 drum classes, labelled so.
+    ax.set_ylim(bottom, hi if pitched else drum_base + len(DRUM_CLASS_NAMES))
     ax.tick_params(labelsize=6)
-    ax.set_yticks([p for p in range(int(lo), int(hi) + 1) if p % 12 == 0])
-    ax.set_yticklabels([f"C{p // 12 - 1}" for p in range(int(lo), int(hi) + 1) if p % 12 == 0])
+    ticks = [p for p in range(int(lo), int(hi) + 1) if p % 12 == 0] if pitched else []
+    labels = [f"C{p // 12 - 1}" for p in ticks]
+    if "drums" in tracks and not pitched:
+        ticks = [drum_base + row for row in range(len(DRUM_CLASS_NAMES))]
+        labels = list(DRUM_CLASS_NAMES)
+    elif "drums" in tracks:  # a trio's 9 drum rows are too close for 9 names: one says them
+        ticks = [drum_base + len(DRUM_CLASS_NAMES) // 2] + ticks
+        labels = ["drums"] + labels
+    ax.set_yticks(ticks)
+    ax.set_yticklabels(labels)
     ax.set_xticks(range(0, steps + 1, 16 if steps <= 64 else 64))
     if title:
         ax.set_title(title, fontsize=8, loc="left")
