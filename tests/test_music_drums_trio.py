@@ -84,6 +84,25 @@ def test_drums_need_drum_notes(tmp_path):
         DRUMS.from_note_sequence(str(path), 2)
 
 
+def test_drums_on_another_channel_than_10_are_named_as_the_likely_cause(tmp_path):
+    """A drum part written on a pitched channel (common in home-made and Lakh MIDI) gives no
+    drum window; the error says to move it to channel 10, and only when the file has no
+    drum-channel notes at all."""
+    beat = write_midi(tmp_path / "beat_ch1.mid", [(0, False, beat_pattern(4))])
+    with pytest.raises(NoWindowError, match="move the drum part to channel 10"):
+        DRUMS.from_note_sequence(str(beat), 2)
+    with pytest.raises(NoWindowError, match="move the drum part to channel 10"):
+        TRIO.from_note_sequence(str(trio_file(tmp_path, drum_channel=False)), 16)
+    unmapped = write_midi(tmp_path / "unmapped.mid", [(0, True, [(0, 0.5, 25), (1, 1.5, 88)])])
+    with pytest.raises(NoWindowError, match="no drum notes") as raised:
+        DRUMS.from_note_sequence(str(unmapped), 2)
+    assert "channel 10 (General MIDI" not in str(raised.value)
+    trio = trio_file(tmp_path, with_bass=False)
+    with pytest.raises(NoWindowError, match="no bass notes") as raised:
+        TRIO.from_note_sequence(str(trio), 16)
+    assert "move the drum part" not in str(raised.value)
+
+
 def test_drum_spans_split_at_a_silent_bar():
     # bars 0-1, silence 2-3, bars 4-5 (with an open hat, so not a duplicate)
     hits = beat_pattern(2) + beat_pattern(2, offset=16.0) + [(17.5, 17.6, 46)]
@@ -100,12 +119,12 @@ def test_a_drum_line_gives_windows_from_its_first_100_bars():
     assert max(starts) == 98 and len(starts) == 99
 
 
-def trio_file(tmp_path, bars=18, with_bass=True):
+def trio_file(tmp_path, bars=18, with_bass=True, drum_channel=True):
     lead = [(i * 0.5, i * 0.5 + 0.5, 60 + i % 12) for i in range(bars * 8)]
     pad = [(i * 4.0, i * 4.0 + 4, 72 + i % 3) for i in range(bars)]  # fewer onsets
     bass = [(i * 1.0, i * 1.0 + 1, 36 + i % 5) for i in range(bars * 4)]
     beat = beat_pattern(bars)
-    tracks = [(0, False, pad), (5, False, lead), (0, True, beat)]
+    tracks = [(0, False, pad), (5, False, lead), (0, drum_channel, beat)]
     if with_bass:
         tracks.append((33, False, bass))
     return write_midi(tmp_path / "trio.mid", tracks, qpm=110.0)

@@ -175,7 +175,16 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
         raise NoWindowError(f"{name}: asked for drum window {window_index} but only "
                             f"{found} {num_bars}-bar window(s) exist")
     count_skip(stats, segs, any_track, "no_drums")
+    count_pitched_only(ns, stats)
     raise NoWindowError(f"{name}: " + explain(stats, "drum", num_bars, grid.piece_meters(ns)))
+
+
+def count_pitched_only(ns: NoteSequence, stats: Stats) -> None:
+    """Counts `drums_elsewhere` when a piece has notes but none on the drum channel: then a
+    drum part is often just on another channel than 10 (as a pitched instrument), which the
+    user can fix once told."""
+    if stats.get("no_drums") and ns.notes and not any(n.is_drum for n in ns.notes):
+        stats["drums_elsewhere"] += 1
 
 
 def token_hits(tokens: np.ndarray) -> list[tuple[int, int]]:

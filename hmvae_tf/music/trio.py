@@ -153,6 +153,7 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
     for role in ("no_melody", "no_bass", "no_drums"):
         if stats.get(f"trio_segments_{role}"):
             stats[role] += 1
+    drums.count_pitched_only(ns, stats)
     raise NoWindowError(f"{name}: " + explain(stats, "trio (melody + bass + drums)", num_bars,
                                               grid.piece_meters(ns)))
 
