@@ -175,6 +175,28 @@ def test_trio_without_bass_is_skipped_with_reason(tmp_path):
         TRIO.from_note_sequence(str(path), 16)
 
 
+def test_a_trio_part_in_another_program_family_is_told_with_the_programs(tmp_path):
+    """A trio's melody must be programs 0-31 at any window length (not 'for 2-bar windows',
+    as a melody model's message says) and its bass 32-39: the error names those and the
+    programs the file's parts play, so the user knows which part to change."""
+    lead = [(i * 0.5, i * 0.5 + 0.5, 60 + i % 12) for i in range(16 * 8)]
+    bass = [(i * 1.0, i * 1.0 + 1, 36 + i % 5) for i in range(16 * 4)]
+    sax = write_midi(tmp_path / "sax.mid", [(65, False, lead), (33, False, bass),
+                                            (0, True, beat_pattern(16))])
+    with pytest.raises(NoWindowError) as raised:
+        TRIO.from_note_sequence(str(sax), 16)
+    message = str(raised.value)
+    assert "no melody notes (a trio's melody is programs 0-31)" in message
+    assert "its pitched parts play programs 33, 65" in message
+    assert "2-bar" not in message and "no bass" not in message
+    piano_bass = write_midi(tmp_path / "pb.mid", [(0, False, lead), (1, False, bass),
+                                                  (0, True, beat_pattern(16))])
+    with pytest.raises(NoWindowError) as raised:
+        TRIO.from_note_sequence(str(piano_bass), 16)
+    assert "no bass notes (a trio's bass is programs 32-39); its pitched parts play " \
+        "programs 0, 1" in str(raised.value)
+
+
 def test_batch_extraction_equals_one_by_one(tmp_path):
     """Vectorising over many pieces must not mix them up (spans, dedupe, skips)."""
     from hmvae_tf.music.grid import Stats

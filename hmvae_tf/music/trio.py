@@ -150,12 +150,39 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
         raise NoWindowError(f"{name}: asked for trio window {window_index} but only "
                             f"{found} {num_bars}-bar window(s) exist")
     count_skip(stats, segs, any_track, "no_trio_instruments")
-    for role in ("no_melody", "no_bass", "no_drums"):
-        if stats.get(f"trio_segments_{role}"):
-            stats[role] += 1
+    if stats.get("trio_segments_no_drums"):
+        stats["no_drums"] += 1
     drums.count_pitched_only(ns, stats)
+    missing = [role for role, programs in (("melody", melody_programs), ("bass", bass_programs))
+               if stats.get(f"trio_segments_no_{role}")]
     raise NoWindowError(f"{name}: " + explain(stats, "trio (melody + bass + drums)", num_bars,
-                                              grid.piece_meters(ns)))
+                                              grid.piece_meters(ns),
+                                              _missing_parts(ns, missing, melody_programs,
+                                                             bass_programs)))
+
+
+def _missing_parts(ns: NoteSequence, missing: Sequence[str], melody_programs: Iterable[int],
+                   bass_programs: Iterable[int]) -> list[str]:
+    """Why a trio has no melody or bass part: the programs each role takes and those the
+    file's pitched parts play, since a part in the wrong program family (a saxophone lead, a
+    bass written as piano) is the usual cause and its program is what to change."""
+    if not missing:
+        return []
+    ranges = {"melody": _span(melody_programs), "bass": _span(bass_programs)}
+    reasons = [f"it has no {role} notes (a trio's {role} is programs {ranges[role]})"
+               for role in missing]
+    played = sorted({n.program for n in ns.notes if not n.is_drum})
+    reasons.append("its pitched parts play program" + ("s " if len(played) > 1 else " ")
+                   + ", ".join(map(str, played)) if played else "it has no pitched notes")
+    return reasons
+
+
+def _span(programs: Iterable[int]) -> str:
+    """'0-31' for a run of programs, else them listed."""
+    programs = sorted(programs)
+    if programs and programs == list(range(programs[0], programs[-1] + 1)):
+        return f"{programs[0]}-{programs[-1]}"
+    return ", ".join(map(str, programs))
 
 
 def to_note_sequence(tokens: np.ndarray, qpm: float = grid.DEFAULT_QPM,

@@ -11,7 +11,7 @@ Two ways to choose windows, on purpose:
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -184,9 +184,11 @@ def count_skip(stats: Stats, segs: list[Segment], any_track: bool, missing: str)
     stats["skip/" + reason] += 1
 
 
-def explain(stats: Stats, what: str, num_bars: int, meters: list[str]) -> str:
-    """A sentence saying why no window came out, from the counted reasons."""
-    reasons = []
+def explain(stats: Stats, what: str, num_bars: int, meters: list[str],
+            reasons: Sequence[str] = ()) -> str:
+    """A sentence saying why no window came out, from the counted reasons (after any
+    `reasons` the caller knows better, e.g. a trio's part programs)."""
+    reasons = list(reasons)
     if stats.get("unreadable"):
         reasons.append("the file could not be read")
     if stats.get("no_notes"):
