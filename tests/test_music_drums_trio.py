@@ -167,6 +167,28 @@ def test_interpolate_says_where_a_drum_or_trio_window_came_from(tmp_path):
     np.testing.assert_array_equal(tokens, TRIO.from_note_sequence(str(path), 16, 1))
 
 
+def test_interpolate_says_which_drum_hits_of_the_window_it_left_out(tmp_path):
+    """Hits of pitches outside the 9 classes (a Roland snare roll 25, a pitch 90) are left out
+    of the tokens; the window line counts those of its own bars, as it does for a melody's
+    notes out of range."""
+    from hmvae_tf.serving.music_adapter import read_window
+
+    extra = [(1.0, 1.1, 25), (2.0, 2.1, 25), (5.0, 5.1, 90), (13.0, 13.1, 25)]  # bars 1, 2, 4
+    path = write_midi(tmp_path / "roll.mid", [(0, True, beat_pattern(4) + extra)])
+    assert read_window(str(path), DRUMS, 2).where == (
+        "window 0: bars 1-2 of the drums; 3 drum hits (pitches 25, 90) left out: outside the "
+        "9 drum classes")
+    assert read_window(str(path), DRUMS, 2, bar=3).where == (
+        "bars 3-4 of the drums; 1 drum hit (pitch 25) left out: outside the 9 drum classes")
+    lead = [(i * 0.5, i * 0.5 + 0.5, 60 + i % 12) for i in range(16 * 8)]
+    bass = [(i * 1.0, i * 1.0 + 1, 36 + i % 5) for i in range(16 * 4)]
+    trio = write_midi(tmp_path / "t.mid", [(0, False, lead), (33, False, bass),
+                                           (0, True, beat_pattern(16) + extra)])
+    assert read_window(str(trio), TRIO, 16).where.endswith(
+        "drums; 4 drum hits (pitches 25, 90) left out: outside the 9 drum classes")
+    assert "left out" not in read_window(str(trio_file(tmp_path)), TRIO, 16).where
+
+
 def test_trio_without_bass_is_skipped_with_reason(tmp_path):
     path = trio_file(tmp_path, with_bass=False)
     windows, stats = TRIO.extract_windows(midi_io.read_midi(path), 16)

@@ -187,6 +187,20 @@ def count_pitched_only(ns: NoteSequence, stats: Stats) -> None:
         stats["drums_elsewhere"] += 1
 
 
+def unmapped_hits(ns: NoteSequence, start_bar: int, num_bars: int) -> list[int]:
+    """Pitches of the drum hits in the window at grid bar `start_bar` that none of the 9
+    classes holds: its tokens leave them out, which the commands say (as they say a melody's
+    notes out of range), so a missing cowbell or snare roll in the output is no mystery."""
+    left: list[int] = []
+    for seg in grid.segments(ns, Stats()):
+        n = seg.notes
+        bar = seg.first_bar + n.start // STEPS_PER_BAR
+        inside = (bar >= start_bar) & (bar < start_bar + num_bars)
+        left += n.pitch[n.is_drum & inside & (PITCH_TO_CLASS[np.clip(n.pitch, 0, 127)] < 0)
+                        ].tolist()
+    return left
+
+
 def token_hits(tokens: np.ndarray) -> list[tuple[int, int]]:
     """(step, GM pitch) of every hit that drum tokens describe."""
     tokens = np.asarray(tokens)

@@ -137,7 +137,8 @@ def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
 
         tokens, bar, qpm, silent = drums.find_window(ns, num_bars, window_index, at_bar=at_bar)
         return InputWindow(tokens, f"{label}{bars(bar)} of the drums"
-                                   + silence_note(score, bar, num_bars, silent), qpm,
+                                   + silence_note(score, bar, num_bars, silent)
+                                   + _unmapped_drums(ns, bar, num_bars), qpm,
                            timing=grid.window_timing(ns, bar, num_bars)), bar
     if rep.tracks == ("melody", "bass", "drums"):
         from hmvae_tf.music import trio
@@ -147,7 +148,8 @@ def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
         return InputWindow(tokens, f"{label}{bars(bar)}; "
                                    f"melody program {mel} ({_program_name(mel)}), bass program "
                                    f"{bass} ({_program_name(bass)}), drums"
-                                   + silence_note(score, bar, num_bars, silent), qpm,
+                                   + silence_note(score, bar, num_bars, silent)
+                                   + _unmapped_drums(ns, bar, num_bars), qpm,
                            timing=grid.window_timing(ns, bar, num_bars)), bar
     if rep.tracks != ("melody",):
         if at_bar is not None:
@@ -229,6 +231,20 @@ def tempo_text(timing: grid.WindowTiming, bar_at_beat: Callable[[float], int]) -
     return (f"{shown(first)} qpm, then {len(changes)} changes in bars "
             f"{bar_at_beat(changes[0][0])}-{bar_at_beat(changes[-1][0])} "
             f"({shown(min(qpms))}-{shown(max(qpms))} qpm)")
+
+
+def _unmapped_drums(ns: NoteSequence, bar: int, num_bars: int) -> str:
+    """'; 3 drum hits (pitch 25) left out: ...' for the window's hits outside the 9 drum
+    classes, else ''."""
+    from hmvae_tf.music import drums
+
+    left = drums.unmapped_hits(ns, bar, num_bars)
+    if not left:
+        return ""
+    pitches = sorted(set(left))
+    return (f"; {len(left)} drum hit{'s' if len(left) > 1 else ''} (pitch"
+            f"{'es' if len(pitches) > 1 else ''} {', '.join(map(str, pitches))}) left out: "
+            f"outside the {len(drums.DRUM_CLASS_NAMES)} drum classes")
 
 
 def written(rep: Representation, tokens: np.ndarray, timing: grid.WindowTiming,
