@@ -359,3 +359,17 @@ def test_instrument_help_says_how_the_melody_line_is_chosen():
     for help_text in helps.values():
         assert help_text.endswith("default: " + arg_types.MELODY_PART_RULE)
         assert "programs 0-31" in help_text and "drums never" in help_text
+
+
+def test_interpolate_help_says_what_drum_and_trio_models_read_and_write():
+    """A user bringing drum or trio MIDI learned only from an error which parts those models
+    read (channel 10; trio programs 0-31 / 32-39), and nowhere how the outputs are written."""
+    from hmvae_tf.music import drums, melody, trio
+
+    description = dict(command_parsers())["interpolate"].description
+    assert f"channel {drums.DRUM_CHANNEL_INSTRUMENT + 1}" in description
+    assert f"{len(drums.DRUM_CLASS_NAMES)} drum classes" in description
+    assert (f"melody (programs {melody.MELODY_PROGRAMS[0]}-{melody.MELODY_PROGRAMS[-1]}), a bass "
+            f"({melody.BASS_PROGRAMS[0]}-{melody.BASS_PROGRAMS[-1]})") in description
+    assert (f"melody as program {trio.MELODY_PROGRAM}, its bass as {trio.BASS_PROGRAM}"
+            in description)

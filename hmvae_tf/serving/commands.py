@@ -32,7 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
             "with all steps in a row. Every file is written in the first input's meter (2/4, "
             "2/2 ... when its window's bars line up with the window, else 4/4) and at its "
             "window's tempi, tempo changes included, so its reconstruction shows the input's "
-            "bars and plays as the input does.")
+            "bars and plays as the input does. A drum model reads every drum part of a file "
+            "(MIDI channel 10; hits outside its 9 drum classes are left out and counted), a "
+            "trio model a melody (programs 0-31), a bass (32-39) and the drums; outputs have "
+            "their drums on channel 10 and a trio's melody as program 0, its bass as 33.")
         parser.add_argument("midi_a", help="start MIDI file")
         parser.add_argument("midi_b", help="end MIDI file")
     from hmvae_tf.cli import examples
