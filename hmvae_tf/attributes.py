@@ -485,7 +485,8 @@ def _apply(client, args) -> int:
     except music_adapter.MidiReadError as err:  # says the file and why on its own
         raise CommandError(str(err))
     except ValueError as err:
-        raise CommandError(f"{args.midi}: no usable window for a {bars}-bar model: "
+        raise CommandError(f"{args.midi}: no usable {music_adapter.usable_what(rep)} for a "
+                           f"{bars}-bar model: "
                            f"{str(err).removeprefix(f'{args.midi}: ')}")
     octaves = 0
     if not args.no_octave_shift:

@@ -137,4 +137,6 @@ def test_a_line_above_midi_108_is_moved_down_rather_than_dropped(tmp_path, capsy
     assert _read_pitches(out / "mel_2bar_piccolo_recon.mid") == high
     code = cli.main(["attribute", str(path), "--name=density", "--amount=0", "--no_octave_shift",
                      f"--saved_model={SHIPPED_2BAR}", f"--out={out}"])
-    assert code == 1 and "no usable window" in capsys.readouterr().err  # as written: none
+    # As written: none; said as `hmvae interpolate` says it (it said "no usable window").
+    assert code == 1 and "piccolo.mid: no usable melody for a 2-bar model: no 2-bar melody " \
+        "window" in capsys.readouterr().err

@@ -196,9 +196,9 @@ def _interpolate(client, args) -> int:
         except music_adapter.MidiReadError as err:  # says the file and why on its own
             raise CommandError(str(err))
         except ValueError as err:
-            what = "melody" if rep.tracks == ("melody",) else "+".join(rep.tracks)
             reason = str(err).removeprefix(f"{path}: ")  # the window finder names the file too
-            raise CommandError(f"{path}: no usable {what} for a {bars}-bar model: {reason}")
+            raise CommandError(f"{path}: no usable {music_adapter.usable_what(rep)} for a "
+                               f"{bars}-bar model: {reason}")
     tokens = client.interpolate(ends[0], ends[1], num_steps=args.steps,
                                 temperature=args.temperature, seed=args.seed)
     from hmvae_tf.music import register

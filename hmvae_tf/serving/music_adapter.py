@@ -64,6 +64,12 @@ def representation_name(tracks: Iterable[str]) -> str:
     raise ValueError(f"no representation has the tracks {', '.join(tracks)}")
 
 
+def usable_what(rep: Representation) -> str:
+    """What a model reads from a file, for the commands' 'no usable ... for a N-bar model'
+    errors: 'melody', 'drums' or 'melody+bass+drums'."""
+    return "+".join(rep.tracks)
+
+
 def representation_for(tracks: Iterable[str]) -> Representation:
     """The converter between MIDI and a model's tokens, chosen by the model's tracks."""
     return get_representation(representation_name(tracks))
