@@ -367,12 +367,38 @@ def test_windows_say_the_tempo_python_writes_them_at(tmp_path):
     assert len(changing["on_a_bar_line"]) == 2 and len(changing["pickup"]) >= 2, changing
 
 
+def _python_label(where):
+    """The bars and silence of a window line `hmvae interpolate` prints (read_window's where),
+    with the page's en dash in bar ranges: what the page's window chooser must say."""
+    import re
+    bars = re.match(r"window \d+: (bars? \d+(?:-\d+)?)", where).group(1)
+    silence = re.search(r"; ((?:the music|the window's)[^;]*)", where)
+    text = bars + (f"; {silence.group(1)}" if silence else "")
+    return re.sub(r"(\d)-(\d)", "\\1–\\2", text)
+
+
+def _labels_and_python(files, cases, tmp_path):
+    """[(where, page labels, Python's labels)] of each file's windows for each (rep, bars)."""
+    requests, want = [], []
+    for name, ns in files.items():
+        path = tmp_path / f"{name}.mid"
+        midi_io.write_midi(ns, path)
+        for rep_name, bars in cases:
+            wheres = [w.where for w in _python_read_windows(path, rep_name, bars)]
+            if not wheres:
+                continue
+            want.append(((name, rep_name, bars), [_python_label(w) for w in wheres]))
+            requests.append({"op": "windows", "path": str(path), "representation": rep_name,
+                             "bars": bars})
+    return [(where, [w["label"] for w in got["windows"]], labels)
+            for (where, labels), got in zip(want, music_cli(requests))]
+
+
 def test_window_labels_number_bars_as_python_does(tmp_path):
     """The window chooser numbered 16-step grid bars ("bars 1–2" for the first window of a
     2/4 piece, whose first window is 4 of its bars); it now says the bars `hmvae interpolate`
     says (grid.ScoreBars): in 2/4, after two 3/4 bars, with a pickup (bar 0), and where the
-    music of a short file ends."""
-    import re
+    music of a short file ends, in the window line's words."""
     files = {
         "two_four": _band_piece(time_signatures=((0.0, 2, 4),)),
         "waltz_then_common": _band_piece(time_signatures=((0.0, 3, 4), (6.0, 4, 4))),
@@ -380,32 +406,34 @@ def test_window_labels_number_bars_as_python_does(tmp_path):
         "short_two_four": note_sequence([(b, b + 1, 60 + b) for b in range(3)],
                                         time_signatures=((0.0, 2, 4),)),
     }
-    requests, want = [], []
-    for name, ns in files.items():
-        path = tmp_path / f"{name}.mid"
-        midi_io.write_midi(ns, path)
-        for rep_name, bars in (("melody", 2), ("melody", 4), ("drums", 2), ("trio", 2)):
-            wheres = [w.where for w in _python_read_windows(path, rep_name, bars)]
-            if not wheres:
-                continue
-            spans = [tuple(map(int, re.search(r"bars (-?\d+)-(-?\d+)", w).groups()))
-                     for w in wheres]
-            ends = [int(m.group(1)) if (m := re.search(r"the music ends in bar (\d+)", w))
-                    else None for w in wheres]
-            want.append((name, rep_name, bars, spans, ends))
-            requests.append({"op": "windows", "path": str(path), "representation": rep_name,
-                             "bars": bars})
-    labelled = re.compile(r"bars (-?\d+)–(-?\d+)(?:, the last (?:one|\d+) silent "
-                          r"\(the music ends in bar (\d+)\))?$")
-    for (name, rep_name, bars, spans, ends), got in zip(want, music_cli(requests)):
-        where = (name, rep_name, bars)
-        labels = [labelled.match(w["label"]) for w in got["windows"]]
-        assert all(labels), (where, [w["label"] for w in got["windows"]])
-        assert [tuple(map(int, m.groups()[:2])) for m in labels] == spans, where
-        if rep_name == "melody":  # the client says where the music ends for melodies
-            assert [m.group(3) and int(m.group(3)) for m in labels] == ends, where
-    first = {(name, rep_name, bars): spans[0] for name, rep_name, bars, spans, _ in want}
-    assert first[("two_four", "melody", 2)] == (1, 4)
-    assert first[("waltz_then_common", "melody", 2)] == (3, 4)
-    assert first[("pickup", "melody", 2)] == (0, 1)
-    assert any(e for *_, ends in want for e in ends)  # a short file's end was compared
+    compared = _labels_and_python(files, [("melody", 2), ("melody", 4), ("drums", 2),
+                                          ("trio", 2)], tmp_path)
+    for where, got, want in compared:
+        assert got == want, where
+    first = {where: labels[0] for where, _, labels in compared}
+    assert first[("two_four", "melody", 2)] == "bars 1–4"
+    assert first[("waltz_then_common", "melody", 2)] == "bars 3–4"
+    assert first[("pickup", "melody", 2)] == "bars 0–1"
+    assert any("the music ends in bar" in label for *_, labels in compared
+               for label in labels)  # a short file's end was compared
+
+
+def test_a_window_within_one_bar_is_labelled_as_python_does(tmp_path):
+    """A 2-bar window lies within one 4/2 bar: the page said "bars 1–1" where `hmvae
+    interpolate` says "bar 1", and nothing where it says the rest of the window is silence
+    (no whole bar of the score is silent when the music ends in the window's one bar)."""
+    drum_hits = lambda beats: [(b, b + 0.25, 36, 0, True, 9) for b in beats]  # noqa: E731
+    files = {
+        "four_two": note_sequence([(b, b + 1, 60 + b % 7) for b in range(16)] + drum_hits(
+            range(16)) + [(b, b + 2, 36, 33, False, 1) for b in range(0, 16, 2)],
+                                  time_signatures=((0.0, 4, 2),)),
+        "short_four_two": note_sequence([(b, b + 1, 60 + b) for b in range(3)] + drum_hits(
+            range(3)) + [(0, 3, 36, 33, False, 1)], time_signatures=((0.0, 4, 2),)),
+    }
+    compared = _labels_and_python(files, [("melody", 2), ("melody", 4), ("drums", 2),
+                                          ("trio", 2)], tmp_path)
+    for where, got, want in compared:
+        assert got == want, where
+    labels = {label for *_, want in compared for label in want}
+    assert "bar 1" in labels, labels
+    assert "bar 1; the music ends in bar 1, the rest of the window is silence" in labels, labels

@@ -302,16 +302,22 @@ export function scoreBars(midi) {
   };
 }
 
+/** 'bars 3–4', or 'bar 3' when a window lies in one bar of the score (a 4/2 bar holds two
+ * grid bars), as music_adapter.bars_text says them. */
+const barsText = (first, last) => (first === last ? `bar ${first}` : `bars ${first}–${last}`);
+
 /** The page's words for where a window lies, in score bars (midiWindows' scoreBars and
- * musicEndsBar): 'bars 1–2', and for a file shorter than the window ', the last one silent
- * (the music ends in bar 1)' (a poor reconstruction of it is no mystery then, as
- * `hmvae interpolate` says). */
+ * musicEndsBar), as `hmvae interpolate`'s window line says them (music_adapter.bars_text and
+ * silence_note): 'bars 1–2', and for a file shorter than the window '; the music ends in bar
+ * 1, bar 2 is silence' (a poor reconstruction of it is no mystery then), or '... the rest of
+ * the window is silence' when no whole bar is (a 4/2 bar spans two grid bars). */
 export function windowBarsText([first, last], musicEndsBar) {
-  const where = `bars ${first}–${last}`;
-  const silent = musicEndsBar === undefined ? 0 : last - musicEndsBar;
-  if (silent <= 0) return where; // a 4/2 bar spans two grid bars: no whole bar is silent
-  return `${where}, the last ${silent === 1 ? 'one' : silent} silent (the music ends in bar `
-    + `${musicEndsBar})`;
+  const where = barsText(first, last);
+  if (musicEndsBar === undefined) return where;
+  const ends = `the music ends in bar ${musicEndsBar}`;
+  if (last === musicEndsBar) return `${where}; ${ends}, the rest of the window is silence`;
+  return `${where}; ${ends}, ${barsText(musicEndsBar + 1, last)} `
+    + `${last === musicEndsBar + 1 ? 'is' : 'are'} silence`;
 }
 
 /** Grid segments of a read MIDI file (readMidi): [{notes, numSteps, numBars, firstBar, origin,
