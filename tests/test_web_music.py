@@ -437,3 +437,26 @@ def test_a_window_within_one_bar_is_labelled_as_python_does(tmp_path):
     labels = {label for *_, want in compared for label in want}
     assert "bar 1" in labels, labels
     assert "bar 1; the music ends in bar 1, the rest of the window is silence" in labels, labels
+
+
+def test_a_window_cut_short_by_a_meter_change_is_labelled_as_python_does(tmp_path):
+    """A window padded with silence at a meter change (windows do not cross one): the page
+    said "the music ends in bar 4" where the music goes on in the next section; it now says,
+    as `hmvae interpolate`, that the window's 4/4 section ends there and the rest is read as
+    silence."""
+    drum_hits = lambda beats: [(b, b + 0.25, 36, 0, True, 9) for b in beats]  # noqa: E731
+    files = {  # four 4/4 bars, then 3/4 (off the grid) and 2/4 sections
+        "meters": note_sequence([(b, b + 1, 60 + b % 5) for b in range(30)] + drum_hits(
+            range(30)) + [(b, b + 2, 36, 33, False, 1) for b in range(0, 30, 2)],
+                                time_signatures=((0.0, 4, 4), (16.0, 3, 4), (22.0, 2, 4)))}
+    files["waltz_end"] = note_sequence([(b, b + 1, 60 + b % 5) for b in range(10)]
+                                       + drum_hits(range(10)) + [(b, b + 2, 36, 33, False, 1)
+                                                                 for b in range(0, 10, 2)],
+                                       time_signatures=((0.0, 4, 4), (8.0, 3, 4)))
+    compared = _labels_and_python(files, [("melody", 2), ("melody", 4), ("drums", 4),
+                                          ("trio", 4), ("melody", 16)], tmp_path)
+    for where, got, want in compared:
+        assert got == want, where
+    labels = [label for *_, want in compared for label in want]
+    assert any("section ends in bar" in label and "read as silence" in label
+               for label in labels), labels

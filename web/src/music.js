@@ -270,11 +270,13 @@ export function qpmAtStep(midi, step) {
  * bars only in 4/4 (a 2/4 piece has two in each, and after 3/4 bars the grid runs behind);
  * each meter region's bars count at their own length, and a pickup is bar 0.
  * span(gridBar, numBars) -> [first, last] score bar of numBars grid bars from a window's
- * startBar. */
+ * startBar; musicAfter(gridBar): whether the piece has music past that grid bar's start (a
+ * window padded with silence there stops at its section's end, not the music's);
+ * meterOfBar(bar) -> [numerator, denominator] of a score bar's region. */
 export function scoreBars(midi) {
   const regions = meterRegions(timeSignatureSteps(midi));
   const pieceOrigin = Math.min(0, regions[0].origin);
-  const rows = []; // {lo, downbeat, bar (the downbeat's number), length (steps per bar)}
+  const rows = []; // {lo, downbeat, bar (the downbeat's number), length (steps per bar), meter}
   const grid = []; // [first grid bar, origin step] of each grid-meter region
   for (const { lo, downbeat, origin, n, d } of regions) {
     let bar = 1; // a pickup before the first downbeat is bar 0
@@ -282,8 +284,15 @@ export function scoreBars(midi) {
       const prev = rows[rows.length - 1];
       bar = prev.bar + Math.ceil((lo - prev.downbeat) / prev.length) + (downbeat > lo ? 1 : 0);
     }
-    rows.push({ lo, downbeat, bar, length: barSteps(n, d) });
+    rows.push({ lo, downbeat, bar, length: barSteps(n, d), meter: [n, d] });
     if (isGridMeter(n, d)) grid.push([Math.floor((origin - pieceOrigin) / STEPS_PER_BAR), origin]);
+  }
+  // The music's last step, as ScoreBars counts the NoteSequence's total_time.
+  let end = 0;
+  for (const inst of midi.instruments) {
+    for (const note of inst.notes) {
+      if (note.velocity > 0) end = Math.max(end, quantize(note.endTick, midi.ppq));
+    }
   }
   const atStep = (step) => {
     let row = rows[0];
@@ -291,13 +300,22 @@ export function scoreBars(midi) {
     return step < row.downbeat ? row.bar - 1
       : row.bar + Math.floor((step - row.downbeat) / row.length);
   };
+  const stepOf = (gridBar) => {
+    let [first, origin] = grid.length ? grid[0] : [0, 0];
+    for (const g of grid) if (g[0] <= gridBar) [first, origin] = g;
+    return origin + (gridBar - first) * STEPS_PER_BAR;
+  };
   return {
     atStep,
     span(gridBar, numBars) {
-      let [first, origin] = grid.length ? grid[0] : [0, 0];
-      for (const g of grid) if (g[0] <= gridBar) [first, origin] = g;
-      const step = origin + (gridBar - first) * STEPS_PER_BAR;
+      const step = stepOf(gridBar);
       return [atStep(step), atStep(step + numBars * STEPS_PER_BAR - 1)];
+    },
+    musicAfter: (gridBar) => end > stepOf(gridBar),
+    meterOfBar(bar) {
+      let { meter } = rows[0];
+      for (const r of rows) if (r.bar - (r.downbeat > r.lo ? 1 : 0) <= bar) ({ meter } = r);
+      return meter;
     },
   };
 }
@@ -306,18 +324,24 @@ export function scoreBars(midi) {
  * grid bars), as music_adapter.bars_text says them. */
 const barsText = (first, last) => (first === last ? `bar ${first}` : `bars ${first}–${last}`);
 
-/** The page's words for where a window lies, in score bars (midiWindows' scoreBars and
- * musicEndsBar), as `hmvae interpolate`'s window line says them (music_adapter.bars_text and
- * silence_note): 'bars 1–2', and for a file shorter than the window '; the music ends in bar
- * 1, bar 2 is silence' (a poor reconstruction of it is no mystery then), or '... the rest of
- * the window is silence' when no whole bar is (a 4/2 bar spans two grid bars). */
-export function windowBarsText([first, last], musicEndsBar) {
+/** The page's words for where a window lies, in score bars (midiWindows' scoreBars,
+ * musicEndsBar and sectionMeter), as `hmvae interpolate`'s window line says them
+ * (music_adapter.bars_text and silence_note): 'bars 1–2', and for a file shorter than the
+ * window '; the music ends in bar 1, bar 2 is silence' (a poor reconstruction of it is no
+ * mystery then), or '... the rest of the window is silence' when no whole bar is (a 4/2 bar
+ * spans two grid bars). A window cut short by a meter change (sectionMeter [n, d]: the music
+ * goes on in the next section, which windows do not cross) says "the window's 4/4 section
+ * ends in bar 4, bars 5–6 are read as silence" instead. */
+export function windowBarsText([first, last], musicEndsBar, sectionMeter) {
   const where = barsText(first, last);
   if (musicEndsBar === undefined) return where;
-  const ends = `the music ends in bar ${musicEndsBar}`;
-  if (last === musicEndsBar) return `${where}; ${ends}, the rest of the window is silence`;
+  const ends = sectionMeter
+    ? `the window's ${sectionMeter[0]}/${sectionMeter[1]} section ends in bar ${musicEndsBar}`
+    : `the music ends in bar ${musicEndsBar}`;
+  const silence = sectionMeter ? 'read as silence' : 'silence';
+  if (last === musicEndsBar) return `${where}; ${ends}, the rest of the window is ${silence}`;
   return `${where}; ${ends}, ${barsText(musicEndsBar + 1, last)} `
-    + `${last === musicEndsBar + 1 ? 'is' : 'are'} silence`;
+    + `${last === musicEndsBar + 1 ? 'is' : 'are'} ${silence}`;
 }
 
 /** Grid segments of a read MIDI file (readMidi): [{notes, numSteps, numBars, firstBar, origin,
@@ -642,6 +666,7 @@ function checkInstrument(representation, instrument) {
 
 /** Every window of a read MIDI file for a representation, in the order --window counts them:
  * [{startBar, silentBars, qpm, scoreBars: [first, last], musicEndsBar (with silent bars only),
+ * sectionMeter (when the music goes on after a meter change),
  * tokens: {track: Int32Array}}], melody windows also with {instrument, program}. scoreBars and
  * musicEndsBar number bars as the score does (scoreBars()), as `hmvae interpolate` says them.
  * `instrument` (melody only) takes that part's line instead of the busiest part's. */
@@ -655,7 +680,12 @@ export function midiWindows(midi, representation, numBars, instrument = null) {
   const score = scoreBars(midi);
   for (const w of windows) {
     w.scoreBars = score.span(w.startBar, numBars);
-    if (w.silentBars) w.musicEndsBar = score.span(w.startBar, numBars - w.silentBars)[1];
+    if (!w.silentBars) continue;
+    w.musicEndsBar = score.span(w.startBar, numBars - w.silentBars)[1];
+    // Windows do not cross a meter change: the next section's notes are not read.
+    if (score.musicAfter(w.startBar + numBars - w.silentBars)) {
+      w.sectionMeter = score.meterOfBar(w.musicEndsBar);
+    }
   }
   return windows;
 }
