@@ -460,3 +460,42 @@ def test_a_window_cut_short_by_a_meter_change_is_labelled_as_python_does(tmp_pat
     labels = [label for *_, want in compared for label in want]
     assert any("section ends in bar" in label and "read as silence" in label
                for label in labels), labels
+
+
+def _no_window_messages(tmp_path, files, reps):
+    """[(where, Python's NoWindowError message, the page's)] of each file for each model."""
+    requests, want = [], []
+    for name, ns in files.items():
+        path = tmp_path / f"{name}.mid"
+        midi_io.write_midi(ns, path)
+        for rep_name in reps:
+            with pytest.raises(NoWindowError) as err:
+                get_representation(rep_name).from_note_sequence(str(path), 2)
+            want.append(((name, rep_name), str(err.value)))
+            requests.append({"op": "midi_to_tokens", "path": str(path),
+                             "representation": rep_name, "bars": 2})
+    return [(where, message, got.get("error", got))
+            for (where, message), got in zip(want, music_cli(requests))]
+
+
+def test_a_drum_part_on_another_channel_is_told_as_python_does(tmp_path):
+    """A file whose notes are all on pitched channels (a drum part written on channel 1): the
+    page said only "no General MIDI drum hits on channel 10", where the command line tells to
+    move the drum part to channel 10. Both say it, and neither does for a file that has
+    channel-10 notes (of no drum class) or only notes off the grid (3/4)."""
+    kit_on_piano = [(b / 2, b / 2 + 0.25, [36, 38, 42][b % 3], 0, False, 0) for b in range(16)]
+    files = {
+        "kit_on_piano": note_sequence(kit_on_piano),
+        "band_without_drums": note_sequence(kit_on_piano + [(b, b + 1, 40, 33, False, 1)
+                                                            for b in range(8)]),
+        "unmapped_drums": note_sequence([(b, b + 0.5, 25, 0, True, 9) for b in range(8)]
+                                        + [(b, b + 1, 60, 0, False, 0) for b in range(8)]),
+        "waltz_only": note_sequence(kit_on_piano, time_signatures=((0.0, 3, 4),)),
+    }
+    hint = "move the drum part to channel 10"
+    compared = _no_window_messages(tmp_path, files, ("drums", "trio"))
+    for where, python, page in compared:
+        assert (hint in page) == (hint in python), (where, python, page)
+    told = {where for where, python, _ in compared if hint in python}
+    assert ("kit_on_piano", "drums") in told and ("band_without_drums", "trio") in told, told
+    assert ("unmapped_drums", "drums") not in told and ("waltz_only", "drums") not in told, told

@@ -603,11 +603,24 @@ export function drumWindows(midi, numBars, stats = {}) {
   return windows;
 }
 
+/** The hint drums.count_pitched_only gives a file with notes on its grid but none on the
+ * drum channel: a drum part is then often written on another channel, which the user can
+ * fix once told. '' otherwise. */
+function drumsElsewhere(midi, stats) {
+  if (stats.no_notes || stats.no_grid_notes) return '';
+  if (midi.instruments.some((inst) => inst.isDrum && inst.notes.some((n) => n.velocity > 0))) {
+    return '';
+  }
+  return '; all its notes are on pitched instruments, and a drum part written on another MIDI '
+    + 'channel than 10 is read as one: move the drum part to channel 10 (General MIDI\'s drum '
+    + 'channel)';
+}
+
 export function drumsFromMidi(midi, numBars, windowIndex = 0, name = 'MIDI file') {
   const stats = {};
   const windows = drumWindows(midi, numBars, stats);
   if (windowIndex < windows.length) return windows[windowIndex].tokens.drums;
-  stats.reason = 'no General MIDI drum hits on channel 10';
+  stats.reason = `no General MIDI drum hits on channel 10${drumsElsewhere(midi, stats)}`;
   throw fail(name, stats, 'drum', numBars, windows.length, windowIndex);
 }
 
@@ -622,6 +635,9 @@ export function trioWindows(midi, numBars, stats = {}) {
     const mel = melodyTracks(seg, MELODY_PROGRAMS, stats);
     const bass = melodyTracks(seg, BASS_PROGRAMS, stats);
     const drum = drumTrack(seg);
+    for (const [role, present] of [['melody', mel.length], ['bass', bass.length], ['drums', drum]]) {
+      if (!present) stats[`trio_segments_no_${role}`] = (stats[`trio_segments_no_${role}`] || 0) + 1;
+    }
     if (!mel.length || !bass.length || !drum) continue;
     for (const start of windowStarts(seg.numBars, numBars)) {
       const m = bestTrack(mel, start, numBars);
@@ -642,7 +658,8 @@ export function trioFromMidi(midi, numBars, windowIndex = 0, name = 'MIDI file')
   const stats = {};
   const windows = trioWindows(midi, numBars, stats);
   if (windowIndex < windows.length) return windows[windowIndex].tokens;
-  stats.reason = 'needs a melody (programs 0-31), a bass (32-39) and drums playing together';
+  stats.reason = 'needs a melody (programs 0-31), a bass (32-39) and drums playing together'
+    + (stats.trio_segments_no_drums ? drumsElsewhere(midi, stats) : '');
   throw fail(name, stats, 'trio', numBars, windows.length, windowIndex);
 }
 
