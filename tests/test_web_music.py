@@ -499,3 +499,32 @@ def test_a_drum_part_on_another_channel_is_told_as_python_does(tmp_path):
     told = {where for where, python, _ in compared if hint in python}
     assert ("kit_on_piano", "drums") in told and ("band_without_drums", "trio") in told, told
     assert ("unmapped_drums", "drums") not in told and ("waltz_only", "drums") not in told, told
+
+
+def test_a_trio_without_melody_or_bass_names_the_programs_as_python_does(tmp_path):
+    """A trio model given a file whose lead or bass is in the wrong program family: the page
+    said only "needs a melody (programs 0-31), a bass (32-39) and drums"; the command line
+    names the part that is missing, the programs it takes and the programs the file plays,
+    which is what the user has to change. The page now says the same clauses."""
+    import re
+    drums = [(b / 2, b / 2 + 0.25, 36, 0, True, 9) for b in range(16)]
+    lead = lambda program: [(b, b + 1, 72 + b % 5, program, False, 0)  # noqa: E731
+                            for b in range(8)]
+    bass = lambda program: [(b, b + 2, 40, program, False, 1)  # noqa: E731
+                            for b in range(0, 8, 2)]
+    files = {
+        "sax_lead": note_sequence(lead(65) + bass(33) + drums),
+        "piano_bass": note_sequence(lead(0) + bass(0) + drums),
+        "strings_only": note_sequence(lead(48) + drums),
+        "drums_only": note_sequence(drums),
+    }
+    clause = re.compile(r"it has no (?:melody|bass) notes \(a trio's [^)]*\)"
+                        r"|its pitched parts play programs? [\d, ]+\d|it has no pitched notes")
+    compared = _no_window_messages(tmp_path, files, ("trio",))
+    for where, python, page in compared:
+        assert clause.findall(page) == clause.findall(python), (where, python, page)
+    said = {where[0]: clause.findall(python) for where, python, _ in compared}
+    assert said["sax_lead"] == ["it has no melody notes (a trio's melody is programs 0-31)",
+                                "its pitched parts play programs 33, 65"], said
+    assert said["drums_only"][-1] == "it has no pitched notes", said
+    assert len(said["strings_only"]) == 3, said

@@ -654,11 +654,30 @@ export function trioWindows(midi, numBars, stats = {}) {
   return windows;
 }
 
+/** Why a trio has no melody or bass part, as trio._missing_parts says it: the programs each
+ * role takes and those the file's pitched parts play, since a part in the wrong program
+ * family (a saxophone lead, a bass written as piano) is the usual cause and its program is
+ * what to change. '' when neither is missing. */
+function missingTrioParts(midi, stats) {
+  const ranges = { melody: MELODY_PROGRAMS, bass: BASS_PROGRAMS };
+  const missing = ['melody', 'bass'].filter((role) => stats[`trio_segments_no_${role}`]);
+  if (!missing.length) return '';
+  const reasons = missing.map((role) => `it has no ${role} notes (a trio's ${role} is `
+    + `programs ${ranges[role][0]}-${ranges[role][1]})`);
+  const played = [...new Set(midi.instruments.filter((inst) => !inst.isDrum
+    && inst.notes.some((n) => n.velocity > 0)).map((inst) => inst.program))]
+    .sort((a, b) => a - b);
+  reasons.push(played.length ? `its pitched parts play program${played.length > 1 ? 's' : ''} `
+    + played.join(', ') : 'it has no pitched notes');
+  return `; ${reasons.join('; ')}`;
+}
+
 export function trioFromMidi(midi, numBars, windowIndex = 0, name = 'MIDI file') {
   const stats = {};
   const windows = trioWindows(midi, numBars, stats);
   if (windowIndex < windows.length) return windows[windowIndex].tokens;
   stats.reason = 'needs a melody (programs 0-31), a bass (32-39) and drums playing together'
+    + missingTrioParts(midi, stats)
     + (stats.trio_segments_no_drums ? drumsElsewhere(midi, stats) : '');
   throw fail(name, stats, 'trio', numBars, windows.length, windowIndex);
 }
