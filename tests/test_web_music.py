@@ -10,7 +10,7 @@ import pytest
 from hmvae_tf.music import midi_io
 from hmvae_tf.music.representations import NoWindowError, get_representation
 from music_helpers import note_sequence
-from web_helpers import music_cli, node_missing
+from web_helpers import WEB_ROOT, music_cli, node_missing
 
 pytestmark = pytest.mark.skipif(node_missing() is not None, reason=str(node_missing()))
 
@@ -528,3 +528,31 @@ def test_a_trio_without_melody_or_bass_names_the_programs_as_python_does(tmp_pat
                                 "its pitched parts play programs 33, 65"], said
     assert said["drums_only"][-1] == "it has no pitched notes", said
     assert len(said["strings_only"]) == 3, said
+
+
+def test_the_tempo_slider_reaches_the_tempo_of_slow_and_fast_files(tmp_path):
+    """A file taken into slot A sets the tempo slider to its window's tempo (the one `hmvae
+    interpolate` writes at); the slider ran from 60 to 200 qpm, so a 40 or 250 qpm file's
+    tempo pinned it at an end while the page played at another. The window tempi the page
+    reads for such files (as Python reads them) lie within the slider's range."""
+    import html.parser
+
+    class Slider(html.parser.HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if dict(attrs).get("id") == "qpm":
+                self.range = float(dict(attrs)["min"]), float(dict(attrs)["max"])
+
+    slider = Slider()
+    with open(f"{WEB_ROOT}/index.html", encoding="utf-8") as f:
+        slider.feed(f.read())
+    requests, want = [], []
+    for qpm in (40.0, 250.0):  # a slow chorale, a fast reel
+        path = tmp_path / f"q{qpm:g}.mid"
+        midi_io.write_midi(_band_piece(qpm=qpm), path)
+        want += [w.qpm for w in _python_read_windows(path, "melody", 2)]
+        requests.append({"op": "windows", "path": str(path), "representation": "melody",
+                         "bars": 2})
+    got = [w["qpm"] for answer in music_cli(requests) for w in answer["windows"]]
+    assert got == pytest.approx(want) and {40.0, 250.0} <= set(got)
+    low, high = slider.range
+    assert all(low <= qpm <= high for qpm in got), (slider.range, sorted(set(got)))
