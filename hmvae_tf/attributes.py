@@ -315,10 +315,11 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.description = (
         "Latent attribute vectors. Apply: encode a window of a MIDI file, add --amount times "
         "the --name vector to its z, decode and write MIDI (also the unchanged "
-        "reconstruction) in the window's meter (2/4, 2/2 ... when its bars line up with the "
-        "window, else 4/4) and tempi. --compute: build the vectors of a model from a dataset "
-        "split (mean z of the top quarter minus the bottom quarter by the attribute) and "
-        "measure them on test windows.")
+        "reconstruction) at the input's tempo, meter and instruments: the window's meter "
+        "(2/4, 2/2 ... when its bars line up with the window, else 4/4) and tempi, and the "
+        "programs of the parts read (a melody's; a trio's melody and bass). --compute: build "
+        "the vectors of a model from a dataset split (mean z of the top quarter minus the "
+        "bottom quarter by the attribute) and measure them on test windows.")
     parser.epilog = examples(
         "hmvae attribute a.mid --name=density --amount=-1,1 --saved_model=saved_models/mel_2bar "
         "--out=out/",
@@ -523,7 +524,8 @@ def _apply(client, args) -> int:
         suffix = "recon" if a == 0.0 else f"{args.name}{a:+g}"
         out = os.path.join(args.out, f"{label}_{stem}_{suffix}.mid")
         ns = music_adapter.written(rep, row if len(client.tracks) > 1 else row[:, 0],
-                                   read.timing, args.qpm, -octaves)  # in the input's register
+                                   read.timing, args.qpm, -octaves,  # in the input's register
+                                   read.programs)  # and played by its instruments
         music_adapter.write_output(ns, out, replaced)
         pitch = (mean_pitches(row[None], client.tracks)[0] if not octaves
                  else np.mean([n.pitch for n in ns.notes]) if ns.notes else np.nan)

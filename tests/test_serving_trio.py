@@ -72,3 +72,24 @@ def test_trio_sample_and_interpolate_commands_write_three_instruments(trio_serve
     assert len(steps) == 3
     assert all(any(n.is_drum for n in midi_io.midi_file_to_note_sequence(p).notes) or True
                for p in steps)
+
+
+def test_trio_interpolate_writes_a_mid_s_melody_and_bass_programs(trio_server, tmp_path):
+    # Outputs were always melody program 0 and bass 33 whatever the input played.
+    from music_helpers import write_midi
+
+    server, _, _ = trio_server
+    lead = [(b / 2, b / 2 + 0.5, 64 + b % 5) for b in range(128)]  # 16 bars of eighths
+    bass = [(b, b + 1, 40 + b % 3) for b in range(64)]
+    kit = [(b / 2, b / 2 + 0.25, 36 if b % 2 else 42) for b in range(128)]
+    a = write_midi(tmp_path / "a.mid", [(5, False, lead), (35, False, bass), (0, True, kit)])
+    b = write_midi(tmp_path / "b.mid", [(0, False, lead), (33, False, bass), (0, True, kit)])
+    out = tmp_path / "out"
+    assert cli.main(["interpolate", str(a), str(b), f"--server={server.address}",
+                     "--model=trio", "--steps=2", "--temperature=0", f"--out={out}"]) == 0
+    files = glob.glob(str(out / "*.mid"))
+    assert len(files) == 3
+    for path in files:
+        ns = midi_io.midi_file_to_note_sequence(path)
+        assert {n.program for n in ns.notes if not n.is_drum} == {5, 35}, path
+        assert any(n.is_drum for n in ns.notes)  # drums stay on channel 10

@@ -4,7 +4,8 @@ A trio window is an N-bar stretch of one grid segment (1-bar hop) in which a mel
 instrument (programs 0-31), a bass instrument (programs 32-39) and the drums all play. Per
 window and per role the instrument with the most note-ons in that window is used (ties: the
 lowest instrument index); Magenta instead took the cross product of all instruments.
-Rendering: melody program 0, bass program 33, drums on channel 10.
+Rendering: melody program 0, bass program 33, drums on channel 10 by default; `hmvae
+interpolate` / `attribute` pass the input window's melody and bass programs instead.
 """
 from __future__ import annotations
 

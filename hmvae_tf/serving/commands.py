@@ -29,13 +29,14 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
             "Interpolate between two MIDI files: encode a window of each, decode --steps points "
             "along the spherical interpolation between their latent means (the first and last "
             "are reconstructions of the inputs) and write one MIDI file per step plus one file "
-            "with all steps in a row. Every file is written in the first input's meter (2/4, "
-            "2/2 ... when its window's bars line up with the window, else 4/4) and at its "
-            "window's tempi, tempo changes included, so its reconstruction shows the input's "
-            "bars and plays as the input does. A drum model reads every drum part of a file "
-            "(MIDI channel 10; hits outside its 9 drum classes are left out and counted), a "
-            "trio model a melody (programs 0-31), a bass (32-39) and the drums; outputs have "
-            "their drums on channel 10 and a trio's melody as program 0, its bass as 33.")
+            "with all steps in a row. Every file is written at a.mid's tempo, meter and "
+            "instruments: in its meter (2/4, 2/2 ... when its window's bars line up with the "
+            "window, else 4/4), at its window's tempi, tempo changes included, and with the "
+            "programs of the parts read from it (a melody's; a trio's melody and bass), so its "
+            "reconstruction shows the input's bars and plays as the input does. A drum model "
+            "reads every drum part of a file (MIDI channel 10; hits outside its 9 drum classes "
+            "are left out and counted), a trio model a melody (programs 0-31), a bass (32-39) "
+            "and the drums; outputs have their drums on channel 10.")
         parser.add_argument("midi_a", help="start MIDI file")
         parser.add_argument("midi_b", help="end MIDI file")
     from hmvae_tf.cli import examples
@@ -109,13 +110,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write(rep, tokens, path: str, qpm: float, files: list, replaced: list,
-           timing=None, octaves: int = 0) -> object:
+           timing=None, octaves: int = 0, programs: tuple[int, ...] = ()) -> object:
     """Writes one output; with an input window's timing, in its meter and tempi (at `qpm`
-    throughout when --qpm gives it: None then) and moved by `octaves`."""
+    throughout when --qpm gives it: None then), moved by `octaves` and played by the input
+    window's `programs` (a sample, with no input, by the representation's own)."""
     from hmvae_tf.serving import music_adapter
 
     ns = (rep.to_note_sequence(tokens, qpm) if timing is None
-          else music_adapter.written(rep, tokens, timing, qpm, octaves))
+          else music_adapter.written(rep, tokens, timing, qpm, octaves, programs))
     music_adapter.write_output(ns, path, replaced)
     files.append((path, len(ns.notes)))
     return ns
@@ -177,7 +179,7 @@ def _interpolate(client, args) -> int:
     except ValueError as err:
         raise CommandError(str(err))
     bars = client.num_steps // STEPS_PER_BAR
-    ends, sources, tempos, tempo_texts, shifts, timings = [], [], [], [], [], []
+    ends, sources, tempos, tempo_texts, shifts, timings, programs = [], [], [], [], [], [], []
     inputs = list(zip((args.midi_a, args.midi_b), args.window, args.instrument, args.bar))
     for path, window, instrument, bar in inputs:
         try:
@@ -188,6 +190,7 @@ def _interpolate(client, args) -> int:
                 read, octaves = music_adapter.into_register(read, rep)
             tokens, where, window_qpm = read.tokens, read.where, read.qpm
             timings.append(read.timing)
+            programs.append(read.programs)
             ends.append(tokens)
             shifts.append(octaves)
             tempos.append(window_qpm)
@@ -206,7 +209,8 @@ def _interpolate(client, args) -> int:
     # Each output moved back by its own octaves: the ends by their input's move.
     moves = [-octaves for octaves in register.interpolation_octaves(*shifts, len(tokens))]
     # Written in the first input's meter and at its tempi (its window's tempo changes too)
-    # unless --qpm says otherwise, so that a reconstruction plays as fast as its input.
+    # unless --qpm says otherwise, so that a reconstruction plays as fast as its input, and
+    # by its instruments (a trio's melody and bass programs), so a flute tune stays a flute.
     qpm = args.qpm or tempos[0]
     os.makedirs(args.out, exist_ok=True)
     stem = "_".join(os.path.splitext(os.path.basename(p))[0] for p in (args.midi_a, args.midi_b))
@@ -222,7 +226,8 @@ def _interpolate(client, args) -> int:
         for i, row in enumerate(tokens):
             name = f"{prefix}_{_of(i, len(tokens))}.mid"
             sequences.append(_write(rep, row, os.path.join(args.out, name), args.qpm, files,
-                                    replaced, timing=timings[0], octaves=moves[i]))
+                                    replaced, timing=timings[0], octaves=moves[i],
+                                    programs=programs[0]))
             shown.update()
     whole = music_adapter.concatenate(sequences)
     path = os.path.join(args.out, f"{prefix}_all.mid")

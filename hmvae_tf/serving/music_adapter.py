@@ -95,6 +95,9 @@ class InputWindow(NamedTuple):
     timing: grid.WindowTiming = grid.WindowTiming()
     # The window's tempi for the user: '120 qpm', or '120 qpm, then 90 from bar 3' (tempo_text).
     tempo: str = ""
+    # The MIDI programs of the window's pitched parts, in track order (a melody's; a trio's
+    # melody and bass; none for drums), which the outputs written from it play (written).
+    programs: tuple[int, ...] = ()
 
 
 def read_window(path: str, rep: Representation, num_bars: int, window_index: int = 0,
@@ -156,7 +159,8 @@ def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
                                    f"{bass} ({_program_name(bass)}), drums"
                                    + silence_note(score, bar, num_bars, silent)
                                    + _unmapped_drums(ns, bar, num_bars), qpm,
-                           timing=grid.window_timing(ns, bar, num_bars)), bar
+                           timing=grid.window_timing(ns, bar, num_bars),
+                           programs=(int(mel), int(bass))), bar
     if rep.tracks != ("melody",):
         if at_bar is not None:
             raise ValueError("--bar applies to melody, drum and trio models")
@@ -188,7 +192,8 @@ def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
         where += (f"; {count} note{'s' if count > 1 else ''} outside MIDI pitch "
                   f"{melody.MIN_PITCH}..{melody.MAX_PITCH} left out")
     return InputWindow(window.tokens, where, window.qpm, window.octaves,
-                       grid.window_timing(ns, window.start_bar, num_bars)), window.start_bar
+                       grid.window_timing(ns, window.start_bar, num_bars),
+                       programs=(int(window.program),)), window.start_bar
 
 
 def bars_text(first: int, last: int) -> str:
@@ -254,17 +259,27 @@ def _unmapped_drums(ns: NoteSequence, bar: int, num_bars: int) -> str:
 
 
 def written(rep: Representation, tokens: np.ndarray, timing: grid.WindowTiming,
-            qpm: float | None = None, octaves: int = 0) -> NoteSequence:
+            qpm: float | None = None, octaves: int = 0,
+            programs: tuple[int, ...] = ()) -> NoteSequence:
     """Output tokens as a NoteSequence in an input window's meter and tempi (InputWindow.timing),
     so a reconstruction shows the input's bars and plays as the input does; at `qpm`
     throughout when given (the user's --qpm); its pitched notes moved by `octaves` (back to
-    the input's register: into_register's move, negated)."""
+    the input's register: into_register's move, negated) and played by the input's
+    instruments (InputWindow.programs), so a flute tune does not come back as a piano."""
     from hmvae_tf.music import register
 
     if qpm is not None:
         timing = timing.at_tempo(qpm)
-    ns = timing.apply(rep.to_note_sequence(tokens, timing.tempos[0][1]))
+    ns = timing.apply(rep.to_note_sequence(tokens, timing.tempos[0][1],
+                                           **_program_args(programs)))
     return register.move_notes(ns, octaves)
+
+
+def _program_args(programs: tuple[int, ...]) -> dict[str, int]:
+    """to_note_sequence's program arguments for a window's pitched parts in track order:
+    the melody's (or a trio's melody's) `program`, a trio's `bass_program`; {} (the
+    representation's defaults) for none."""
+    return dict(zip(("program", "bass_program"), programs))
 
 
 def into_register(window: InputWindow, rep: Representation) -> tuple[InputWindow, int]:
