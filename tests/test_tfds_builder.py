@@ -96,6 +96,22 @@ def test_drums_without_manual_dir_fails_clearly(tmp_path, monkeypatch):
                 / str(Builder.VERSION)).exists()
 
 
+def test_drums_on_another_channel_get_the_move_to_channel_10_hint(tmp_path, monkeypatch):
+    """A folder whose drum parts sit on a pitched channel built no window and said only that
+    it needs drums on channel 10, not that these files have their drums elsewhere."""
+    midi_dir = tmp_path / "grooves"
+    midi_dir.mkdir()
+    kit = [(b / 2, b / 2 + 0.25, 36 if b % 2 else 42) for b in range(16)]  # GM drum pitches
+    for i in range(2):  # the drum part written as a piano part (channel 1)
+        write_midi(midi_dir / f"groove{i}.mid", [(0, False, [(s + i, e + i, p)
+                                                            for s, e, p in kit])])
+    write_midi(midi_dir / "silent.mid", [(0, False, [])])  # no notes: not counted
+    with pytest.raises(ValueError, match=r"no 2-bar drums window.* 2 files have notes but "
+                                         r"none on MIDI channel 10.*move the drum part to "
+                                         r"channel 10"):
+        _build(tmp_path, "drums_2bar", monkeypatch, manual_dir=midi_dir)
+
+
 @pytest.mark.parametrize("empty", [False, True])
 def test_missing_or_empty_manual_dir_stops_the_build(tmp_path, monkeypatch, empty):
     """Not a silent fallback to the embedded corpus, which mel_2bar would otherwise build."""

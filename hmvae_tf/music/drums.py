@@ -125,6 +125,8 @@ def extract_windows_batch(seqs: Sequence, num_bars: int,
                                 np.zeros(len(keep), np.int64),
                                 table.window_qpm(wseg, bar[keep]))
     _count_batch_skips(table, stats, batch.piece, eligible_seg=seg, missing="no_drums")
+    for ns, piece_stats in zip(seqs, stats):  # a dataset build says it as the commands do
+        count_pitched_only(ns, piece_stats)
     return batch
 
 

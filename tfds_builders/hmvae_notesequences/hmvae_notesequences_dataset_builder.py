@@ -311,7 +311,20 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                             if k.startswith("skip/")) or "no readable pieces"
         need = cfg.needs or "music in a 4/4-compatible meter"
         return (f"{cfg.name}: no {cfg.num_bars}-bar {cfg.representation} window in the train "
-                f"split (pieces skipped: {reasons}). It needs {need}; {MANUAL_HINT}.")
+                f"split (pieces skipped: {reasons}). It needs {need}; {MANUAL_HINT}."
+                + self._drums_elsewhere_hint(stats))
+
+    @staticmethod
+    def _drums_elsewhere_hint(stats) -> str:
+        """' 3 files have notes but none on channel 10 ...' when drum windows were looked for
+        in files without a drum part (drums.count_pitched_only): their drums are often just
+        on another channel, which the user can fix once told; '' otherwise."""
+        count = stats.get("drums_elsewhere", 0)
+        if not count:
+            return ""
+        return (f" {count} file{'s have' if count > 1 else ' has'} notes but none on MIDI "
+                "channel 10, so a drum part written on another channel is read as a pitched "
+                "instrument: move the drum part to channel 10 (General MIDI's drum channel).")
 
     def _report(self, source, pieces, split_pieces, counts, stats, seconds) -> None:
         cfg = self.builder_config
