@@ -112,6 +112,22 @@ def test_drums_on_another_channel_get_the_move_to_channel_10_hint(tmp_path, monk
         _build(tmp_path, "drums_2bar", monkeypatch, manual_dir=midi_dir)
 
 
+def test_trio_files_with_drums_on_another_channel_get_the_hint_too(tmp_path, monkeypatch):
+    """A trio build counted files without a drum part only as having no trio instruments;
+    the commands (trio.find_window) already said to move the drum part to channel 10."""
+    midi_dir = tmp_path / "bands"
+    midi_dir.mkdir()
+    bars = 16
+    lead = [(b / 2, b / 2 + 0.5, 67 + b % 5) for b in range(8 * bars)]
+    bass = [(b, b + 1, 40 + b % 3) for b in range(4 * bars)]
+    kit = [(b / 2, b / 2 + 0.25, 36 if b % 2 else 42) for b in range(8 * bars)]
+    # melody (program 0), bass (33) and the drum part written on a pitched channel
+    write_midi(midi_dir / "band.mid", [(0, False, lead), (33, False, bass), (0, False, kit)])
+    with pytest.raises(ValueError, match=r"no 16-bar trio window.* 1 file has notes but "
+                                         r"none on MIDI channel 10.*move the drum part"):
+        _build(tmp_path, "trio_16bar", monkeypatch, manual_dir=midi_dir)
+
+
 @pytest.mark.parametrize("empty", [False, True])
 def test_missing_or_empty_manual_dir_stops_the_build(tmp_path, monkeypatch, empty):
     """Not a silent fallback to the embedded corpus, which mel_2bar would otherwise build."""

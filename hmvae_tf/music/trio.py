@@ -87,7 +87,17 @@ def extract_windows(ns: NoteSequence, num_bars: int, stats: Stats | None = None,
                               seg.qpm_at_bar(int(starts[i]))))
     if not out:
         count_skip(stats, segs, any_track, "no_trio_instruments")
+        _count_drums_elsewhere(ns, stats)  # a dataset build says it as the commands do
     return out, stats
+
+
+def _count_drums_elsewhere(ns: NoteSequence, stats: Stats) -> None:
+    """Counts `no_drums` for a piece none of whose sections had a drum part, and
+    (drums.count_pitched_only) `drums_elsewhere` when it has no drum-channel note at all: its
+    drum part is then often on a pitched channel, which the user can fix once told."""
+    if stats.get("trio_segments_no_drums"):
+        stats["no_drums"] += 1
+    drums.count_pitched_only(ns, stats)
 
 
 def extract_windows_batch(seqs: Sequence, num_bars: int,
@@ -151,9 +161,7 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
         raise NoWindowError(f"{name}: asked for trio window {window_index} but only "
                             f"{found} {num_bars}-bar window(s) exist")
     count_skip(stats, segs, any_track, "no_trio_instruments")
-    if stats.get("trio_segments_no_drums"):
-        stats["no_drums"] += 1
-    drums.count_pitched_only(ns, stats)
+    _count_drums_elsewhere(ns, stats)
     missing = [role for role, programs in (("melody", melody_programs), ("bass", bass_programs))
                if stats.get(f"trio_segments_no_{role}")]
     raise NoWindowError(f"{name}: " + explain(stats, "trio (melody + bass + drums)", num_bars,
