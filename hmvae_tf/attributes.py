@@ -481,17 +481,11 @@ def _apply(client, args) -> int:
     music_adapter.check_instrument(rep, args.instrument)  # ValueError: run() prints it
     bars = client.num_steps // STEPS_PER_BAR
     try:
-        read = music_adapter.read_window(args.midi, rep, bars, args.window, args.instrument,
-                                         move_octaves=not args.no_octave_shift, bar=args.bar)
-    except music_adapter.MidiReadError as err:  # says the file and why on its own
+        read, octaves = music_adapter.read_input(args.midi, rep, bars, args.window,
+                                                 args.instrument, args.bar,
+                                                 octave_shift=not args.no_octave_shift)
+    except (music_adapter.MidiReadError, music_adapter.UnusableInput) as err:
         raise CommandError(str(err))
-    except ValueError as err:
-        raise CommandError(f"{args.midi}: no usable {music_adapter.usable_what(rep)} for a "
-                           f"{bars}-bar model: "
-                           f"{str(err).removeprefix(f'{args.midi}: ')}")
-    octaves = 0
-    if not args.no_octave_shift:
-        read, octaves = music_adapter.into_register(read, rep)
     tokens, where, window_qpm = read.tokens, read.where, read.qpm
     qpm = args.qpm or window_qpm  # a reconstruction plays as fast as its input
     codec = ClientCodec(client)

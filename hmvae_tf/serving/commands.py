@@ -183,25 +183,17 @@ def _interpolate(client, args) -> int:
     inputs = list(zip((args.midi_a, args.midi_b), args.window, args.instrument, args.bar))
     for path, window, instrument, bar in inputs:
         try:
-            read = music_adapter.read_window(path, rep, bars, window, instrument,
-                                             move_octaves=not args.no_octave_shift, bar=bar)
-            octaves = 0
-            if not args.no_octave_shift:
-                read, octaves = music_adapter.into_register(read, rep)
-            tokens, where, window_qpm = read.tokens, read.where, read.qpm
-            timings.append(read.timing)
-            programs.append(read.programs)
-            ends.append(tokens)
-            shifts.append(octaves)
-            tempos.append(window_qpm)
-            tempo_texts.append(read.tempo)
-            sources.append(f"  {path} ({read.tempo}): {where}")
-        except music_adapter.MidiReadError as err:  # says the file and why on its own
+            read, octaves = music_adapter.read_input(path, rep, bars, window, instrument, bar,
+                                                     octave_shift=not args.no_octave_shift)
+        except (music_adapter.MidiReadError, music_adapter.UnusableInput) as err:
             raise CommandError(str(err))
-        except ValueError as err:
-            reason = str(err).removeprefix(f"{path}: ")  # the window finder names the file too
-            raise CommandError(f"{path}: no usable {music_adapter.usable_what(rep)} for a "
-                               f"{bars}-bar model: {reason}")
+        timings.append(read.timing)
+        programs.append(read.programs)
+        ends.append(read.tokens)
+        shifts.append(octaves)
+        tempos.append(read.qpm)
+        tempo_texts.append(read.tempo)
+        sources.append(f"  {path} ({read.tempo}): {read.where}")
     tokens = client.interpolate(ends[0], ends[1], num_steps=args.steps,
                                 temperature=args.temperature, seed=args.seed)
     from hmvae_tf.music import register

@@ -282,6 +282,29 @@ def _program_args(programs: tuple[int, ...]) -> dict[str, int]:
     return dict(zip(("program", "bass_program"), programs))
 
 
+class UnusableInput(ValueError):
+    """A readable file with no window the model can take; the message is the line to print."""
+
+
+def read_input(path: str, rep: Representation, num_bars: int, window_index: int,
+               instrument: int | None, bar: int | None, octave_shift: bool
+               ) -> tuple[InputWindow, int]:
+    """A window of a user's file as `hmvae interpolate` and `hmvae attribute` take it:
+    read_window, then into_register unless octave_shift is off; returns the window and the
+    octaves to move the outputs back by. Raises MidiReadError for a file that cannot be read
+    and UnusableInput, whose message names the file, for one without a usable window."""
+    try:
+        read = read_window(path, rep, num_bars, window_index, instrument,
+                           move_octaves=octave_shift, bar=bar)
+    except MidiReadError:  # says the file and why on its own
+        raise
+    except ValueError as err:
+        reason = str(err).removeprefix(f"{path}: ")  # the window finder names the file too
+        raise UnusableInput(f"{path}: no usable {usable_what(rep)} for a {num_bars}-bar "
+                            f"model: {reason}") from None
+    return into_register(read, rep) if octave_shift else (read, 0)
+
+
 def into_register(window: InputWindow, rep: Representation) -> tuple[InputWindow, int]:
     """A melody model's window moved by whole octaves into the register the model learned
     when its notes lie outside it (register.octave_shift), the line saying so, and the
