@@ -42,7 +42,9 @@ from hmvae_tf.cli import HelpFormatter
 # --max_request_rows: TF Serving's default max_batch_size, the most rows a batching server runs.
 DEFAULT_MAX_REQUEST_ROWS = 1000
 
-# --max_concurrent_rpcs by default: calls in the server at once, per --grpc_max_threads.
+# --grpc_max_threads by default, and --max_concurrent_rpcs by default: calls in the server
+# at once, per --grpc_max_threads.
+DEFAULT_GRPC_THREADS = 64
 RPCS_PER_THREAD = 16
 
 # Extra RPC of hmvae serve (raw bytes in, JSON out): request and batching counters.
@@ -102,7 +104,8 @@ takes relative ones (the shipped saved_models/models.config has them)."""
     g.add_argument("--port", type=arg_types.port, default=8500,
                    help="gRPC port; 0 picks a free one")
     g.add_argument("--host", default="0.0.0.0", help="address to bind")
-    g.add_argument("--grpc_max_threads", type=arg_types.int_at_least(1), default=64,
+    g.add_argument("--grpc_max_threads", type=arg_types.int_at_least(1),
+                   default=DEFAULT_GRPC_THREADS,
                    help="request threads (with batching, at least the number of concurrent "
                         "clients, so that their requests can meet in one batch)")
     g.add_argument("--max_concurrent_rpcs", type=arg_types.int_at_least(0), default=None,
@@ -114,7 +117,7 @@ takes relative ones (the shipped saved_models/models.config has them)."""
                         "--grpc_max_threads running calls, 15 waiting ones per thread, seconds "
                         "of work at about 10 ms per 1-sample call. 0 = no limit. Not a TF "
                         f"Serving flag (default: {RPCS_PER_THREAD} x --grpc_max_threads, "
-                        f"{RPCS_PER_THREAD * 64} at its default)")
+                        f"{RPCS_PER_THREAD * DEFAULT_GRPC_THREADS} at its default)")
     g.add_argument("--max_request_rows", type=arg_types.int_at_least(0), default=None,
                    help="without --enable_batching, the most rows (dim 0) a Predict input may "
                         "have; more is INVALID_ARGUMENT. A model's memory grows with the rows "
