@@ -226,11 +226,29 @@ def _meter_regions(events: list[tuple[int, int, int]]) -> list[list[int]]:
 def _regions(events: list[tuple[int, int, int]]) -> list[tuple[int, int, int, int, int]]:
     """(lo, hi, origin, numerator, denominator) of each meter region (_meter_regions): its
     16-step grid bars start at `origin`, a partial bar before the downbeat when it has one."""
-    out = []
-    for lo, hi, downbeat, num, den in _meter_regions(events):
-        origin = downbeat - -(-(downbeat - lo) // STEPS_PER_BAR) * STEPS_PER_BAR
-        out.append((lo, hi, origin, num, den))
-    return out
+    return [(lo, hi, _grid_origin(lo, downbeat), num, den)
+            for lo, hi, downbeat, num, den in _meter_regions(events)]
+
+
+def _grid_origin(lo: int, downbeat: int) -> int:
+    """Where a region's 16-step grid bars start: at its downbeat, less whole grid bars for a
+    partial bar before it."""
+    return downbeat - -(-(downbeat - lo) // STEPS_PER_BAR) * STEPS_PER_BAR
+
+
+def _meter_layout(ns: NoteSequence) -> tuple[TempoMap, list[list[int]], list[int], int]:
+    """What ScoreBars and window_timing count from: the tempo map, the meter regions
+    (_meter_regions), each region's grid origin, and the piece's origin (the first grid bar's
+    start, before 0 with a pickup)."""
+    tempo = TempoMap([(t.time, t.qpm) for t in ns.tempos])
+    regions = _meter_regions(_time_signature_steps(ns, lambda times: _to_steps(tempo, times)))
+    origins = [_grid_origin(lo, downbeat) for lo, _, downbeat, _, _ in regions]
+    return tempo, regions, origins, min(0, origins[0])
+
+
+def _to_steps(tempo: TempoMap, times) -> list[int]:
+    """Seconds -> grid steps through a tempo map."""
+    return quantize_beats(tempo.to_beats(np.array(times, np.float64))).tolist()
 
 
 @dataclasses.dataclass
@@ -400,15 +418,8 @@ class ScoreBars:
     a downbeat) is one bar, bar 0 at the start of the piece, as musicians number it."""
 
     def __init__(self, ns: NoteSequence):
-        tempo = TempoMap([(t.time, t.qpm) for t in ns.tempos])
-
-        def to_steps(times):
-            return quantize_beats(tempo.to_beats(np.array(times, np.float64))).tolist()
-
-        regions = _meter_regions(_time_signature_steps(ns, to_steps))
-        origins = [origin for _, _, origin, _, _ in _regions(_time_signature_steps(ns, to_steps))]
-        piece_origin = min(0, origins[0])
-        self._end = to_steps([ns.total_time])[0]  # the music's last step
+        tempo, regions, origins, piece_origin = _meter_layout(ns)
+        self._end = _to_steps(tempo, [ns.total_time])[0]  # the music's last step
         # Per region: first step, downbeat, the downbeat's bar number, bar length in steps;
         # and, for the grid regions, their grid bar 0 as Segment.first_bar counts it.
         self._rows: list[tuple[int, int, int, float]] = []
@@ -545,15 +556,7 @@ def window_timing(ns: NoteSequence, start_bar: int, num_bars: int) -> WindowTimi
     counted as Segment.first_bar counts). The meter is the window's own when its bars line up
     with the window (a 2/4 window of 16-step bars is 2/4 bars; a 4/2 window starting mid-bar is
     not) and 4/4, what the grid's bars are, otherwise."""
-    tempo = TempoMap([(t.time, t.qpm) for t in ns.tempos])
-
-    def to_steps(times):
-        return quantize_beats(tempo.to_beats(np.array(times, np.float64))).tolist()
-
-    events = _time_signature_steps(ns, to_steps)
-    regions = _meter_regions(events)
-    origins = [origin for _, _, origin, _, _ in _regions(events)]
-    piece_origin = min(0, origins[0])
+    tempo, regions, origins, piece_origin = _meter_layout(ns)
     first, origin, downbeat, meter = 0, origins[0], regions[0][2], (4, 4)
     for (_, _, region_downbeat, num, den), region_origin in zip(regions, origins):
         region_first = (region_origin - piece_origin) // STEPS_PER_BAR
