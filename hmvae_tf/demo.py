@@ -21,6 +21,7 @@ import threading
 import time
 
 from hmvae_tf import arg_types, atomic_files, quiet_startup
+from hmvae_tf.shell_text import shown
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join(ROOT, "saved_models")
@@ -121,12 +122,6 @@ class Demo:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-def shown(path: str) -> str:
-    """A path as the user would type it: relative to the current directory when inside it."""
-    rel = os.path.relpath(path)
-    return path if rel.startswith("..") else rel
 
 
 def test_windows_to_midi(dataset: str, data_dir: str, out_dir: str, count: int = 2) -> list[str]:

@@ -24,15 +24,15 @@ The model measured is the export (the weights that ship), not the model director
 checkpoint; the model directory gives the history, the TensorBoard logs and the training time.
 The new files replace the earlier card's only once all of them are written (`card_files`), so
 a card that fails or is stopped halfway leaves the earlier one as it was.
+
+This module measures; `card_render` turns the measurements into markdown, `reproduce` writes the
+commands and `training_record` reads what the model directory kept of its training.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import glob
 import json
 import os
-import shlex
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -41,10 +41,13 @@ import numpy as np
 
 from hmvae_tf import arg_types, dataset_source, dataset_version
 from hmvae_tf.card_files import CARD, EXAMPLES, FIGURES, METRICS, CardFiles
+from hmvae_tf.card_render import render_card, summary_table
 from hmvae_tf.evaluate import DEFAULT_TEST_WINDOWS
 from hmvae_tf.export_options import (dtype_policy, read_metadata, reproduce_flags,
                                      resolve_saved_model)
 from hmvae_tf.progress import say
+from hmvae_tf.reproduce import hparams_diff, reproduce_commands
+from hmvae_tf.training_record import history_upto, training_facts
 
 if TYPE_CHECKING:
     from hmvae_tf.configs import Config
@@ -114,130 +117,12 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         "card)")
 
 
-# --- facts about the model, its data and its training ----------------------------------------
-def hparams_diff(config: Config) -> str:
-    """The --hparams that turn the named config into this one (Magenta's syntax)."""
-    from hmvae_tf import configs
-
-    base = configs.CONFIGS.get(config.name)
-    if base is None:
-        return ""
-    parts = []
-    for field in dataclasses.fields(config):
-        value, default = getattr(config, field.name), getattr(base, field.name)
-        if field.name == "name" or value == default:
-            continue
-        if isinstance(value, tuple):
-            text = "[" + ",".join(str(v) for v in value) + "]"
-        elif isinstance(value, float):
-            text = repr(value)
-        else:
-            text = str(value)
-        parts.append(f"{field.name}={text}")
-    return ",".join(parts)
+# --- facts about the model and its data -----------------------------------------------------
 
 
 def parameter_count(model: MusicVAE) -> int:
     """Number of weights, trainable or not, as the card reports the model's size."""
     return int(sum(int(np.prod(v.shape)) for v in model.weights))
-
-
-def event_times(log_dir: str) -> list[tuple[str, float, list[tuple[float, int]]]]:
-    """Per TensorBoard event file under log_dir: (path, start time, [(wall time, step)] of its
-    summaries)."""
-    import tensorflow as tf
-    from tensorflow.core.util import event_pb2
-
-    out = []
-    for path in sorted(glob.glob(os.path.join(log_dir, "**", "events.out.tfevents*"),
-                                 recursive=True)):
-        start, points = None, []
-        try:
-            for record in tf.data.TFRecordDataset(path):
-                event = event_pb2.Event.FromString(record.numpy())
-                start = event.wall_time if start is None else start
-                if event.HasField("summary"):
-                    points.append((event.wall_time, int(event.step)))
-        except tf.errors.DataLossError:  # a file being written: keep what was read
-            pass
-        if start is not None:
-            out.append((path, start, points))
-    return out
-
-
-def training_time(model_dir: str, step: int | None = None) -> float | None:
-    """Seconds spent training, from the train event files' wall times (each run of `hmvae
-    train` writes its own file, so pauses between resumed runs do not count), up to the
-    summary of global step `step` (the export's) when given. (Files written before the
-    summaries were put at the global step have epoch numbers there, which are never past it:
-    such a file counts whole.)"""
-    files = [f for f in event_times(os.path.join(model_dir, "logs"))
-             if os.sep + "train" + os.sep in f[0] or os.path.basename(
-                 os.path.dirname(f[0])) == "train"]
-    if not files:
-        return None
-    total = 0.0
-    for _, start, points in files:
-        kept = [t for t, at in points if step is None or at <= step]
-        if kept:
-            total += max(kept) - start
-    return total
-
-
-def steps_per_epoch_from_checkpoints(model_dir: str) -> int | None:
-    """The checkpoint period: the largest gap between the kept checkpoints' steps (a save at
-    an interruption makes a smaller one)."""
-    import tensorflow as tf
-
-    state = tf.train.get_checkpoint_state(os.path.join(model_dir, "ckpt"))
-    if state is None:
-        return None
-    steps = sorted(int(p.rsplit("-", 1)[1]) for p in state.all_model_checkpoint_paths)
-    return int(np.max(np.diff(steps))) if len(steps) > 1 else None
-
-
-def training_facts(model_dir: str, step: int | None) -> dict:
-    """Steps, steps per checkpoint period (= history.csv row), history and wall time of a
-    training directory, up to `step` (the exported one)."""
-    from hmvae_tf import plots
-
-    facts: dict = {"model_dir": model_dir, "step": step, "steps_per_epoch": None,
-                   "last_epoch": None, "seconds": None, "history": []}
-    if not model_dir or not os.path.isdir(model_dir):
-        return facts
-    history_path = os.path.join(model_dir, "history.csv")
-    history = plots.read_history(history_path) if os.path.exists(history_path) else []
-    facts["history"] = history
-    # What `hmvae train` recorded of its runs (train_runs.jsonl) up to the exported step; the
-    # kept checkpoints only suggest the period (--num_steps off the grid, or a stop, leaves a
-    # smaller gap: 500-step periods ending at 800 kept 500 and 800, and read as 300).
-    from hmvae_tf.checkpoints import read_runs
-
-    runs = [r for r in read_runs(model_dir) if step is None or r["start_step"] < step]
-    facts["runs"] = runs
-    period = runs[-1]["checkpoint_every"] if runs else steps_per_epoch_from_checkpoints(model_dir)
-    if not period and history and step:
-        period = max(1, int(round(step / (max(int(r["epoch"]) for r in history) + 1))))
-    facts["steps_per_epoch"] = period
-    if period and step:
-        facts["last_epoch"] = step // period - 1
-    if os.path.isdir(os.path.join(model_dir, "logs")):
-        facts["seconds"] = training_time(model_dir, step)
-    if history:
-        upto = history_upto(facts) or history
-        facts["final"] = {k: v for k, v in upto[-1].items() if np.isfinite(v)}
-    return facts
-
-
-def history_upto(facts: dict) -> list[dict]:
-    """The history rows up to the exported step: by their `step` column, or in an older file
-    without it, by the epoch that step falls in."""
-    def kept(row: dict) -> bool:
-        if np.isfinite(row.get("step", np.nan)):
-            return facts["step"] is None or row["step"] <= facts["step"]
-        return facts["last_epoch"] is None or row["epoch"] <= facts["last_epoch"]
-
-    return [r for r in facts["history"] if kept(r)]
 
 
 def dataset_facts(dataset: str, data_dir: str | None) -> dict:
@@ -378,308 +263,6 @@ def checks(config: Config, metrics: dict) -> list[dict]:
 
 
 # --- the card ---------------------------------------------------------------------------------
-def _fmt_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown (no TensorBoard event files)"
-    hours, rest = divmod(int(round(seconds)), 3600)
-    return f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min {rest % 60:02d} s"
-
-
-def typed(path: str) -> str:
-    """A path as typed from the current directory (relative when inside it)."""
-    if not path:
-        return path
-    rel = os.path.relpath(path)
-    return path if rel.startswith("..") else rel
-
-
-def shown(path: str) -> str:
-    """`typed(path)` for a shell command: quoted only when it holds a space or a character
-    the shell would read (an ordinary path stays as it is)."""
-    return shlex.quote(typed(path)) if path else path
-
-
-def recorded_train_flags(runs: list[dict], train_flags: str = "") -> str:
-    """--seed and --dtype_policy as the first recorded run had them (a run resumed later
-    continues that run's seed), unless --train_flags gives them."""
-    if not runs:
-        return ""
-    first, out = runs[0], ""
-    if first.get("seed") is not None and "--seed" not in train_flags:
-        out += f" --seed={first['seed']}"
-    if first.get("dtype_policy") and "--dtype_policy" not in train_flags:
-        out += f" --dtype_policy={first['dtype_policy']}"
-    return out
-
-
-# Suffix of the directories the reproduce commands train and export into.
-REPRODUCED = "_reproduced"
-
-
-def reproduced_path(path: str) -> str:
-    """A new directory beside `path` for a reproduction: the original training directory
-    would resume (or find finished) the run that made the model, and the original export base
-    would get a new version and a rewritten card. Not quoted: `shown` is for commands."""
-    return typed(os.path.normpath(path)) + REPRODUCED
-
-
-def reproduce_commands(config: Config, facts: dict, dataset: str,
-                       data_dir: str | None, model_dir: str, export_base: str,
-                       args: argparse.Namespace, export_flags: str = "",
-                       data_facts: dict | None = None) -> list[str]:
-    """The commands that rebuild the data (from the same --manual_dir, and a subset again,
-    if the build was one: `data_facts`, as `dataset_facts` gives them), the model and its
-    export (with `export_flags`) in new directories (reproduced_path) and their card, and
-    that measure this export as its card did."""
-    export_name = os.path.basename(os.path.normpath(export_base))
-    new_model_dir = shlex.quote(reproduced_path(model_dir or os.path.join("runs", export_name)))
-    new_export_base = shlex.quote(reproduced_path(export_base))
-    data_flag = f" --data_dir={shlex.quote(data_dir)}" if data_dir else ""
-    data_facts = data_facts or {}
-    subset = dataset_source.subset(data_facts)
-    manual = data_facts.get("manual_dir")  # the build's MIDI folder
-    tfds_config = dataset.split("/")[-1].split(":")[0]  # `tfds build` takes no version
-    hparams = hparams_diff(config)
-    # Every command reads the dataset the card measured (the model's own unless --dataset).
-    dataset_flag = f" --dataset={shlex.quote(dataset)}" if dataset != config.dataset else ""
-    train = (f"hmvae train --config={config.name}"
-             # Quoted: zsh (and bash, when a file matches) would expand the brackets.
-             + (f" --hparams={shlex.quote(hparams)}" if hparams else "")
-             + f"{dataset_flag}{data_flag} --model_dir={new_model_dir}"
-             + (f" --num_steps={facts['step']}" if facts.get("step") else "")
-             + (f" --checkpoint_every={facts['steps_per_epoch']}"
-                if facts.get("steps_per_epoch") else "")
-             + recorded_train_flags(facts.get("runs") or [], args.train_flags)
-             + (f" {args.train_flags}" if args.train_flags else ""))
-    card = (f"hmvae card --model_dir={new_model_dir} --export_base={new_export_base}"
-            f"{dataset_flag}{data_flag} --max_windows={args.max_windows}"
-            f" --interpolation_pairs={args.interpolation_pairs}"
-            f" --interpolation_steps={args.interpolation_steps}"
-            f" --attribute_windows={args.attribute_windows}"
-            f" --attribute_test_windows={args.attribute_test_windows} --seed={args.seed}"
-            + "".join(f" --compare={shown(c)}" for c in args.compare)
-            + (f" --train_flags={shlex.quote(args.train_flags)}" if args.train_flags else ""))
-    evaluate = (f"hmvae evaluate --saved_model={shown(export_base)}{dataset_flag}{data_flag}"
-                f" --max_windows={args.max_windows}"
-                f" --interpolation_pairs={args.interpolation_pairs}"
-                f" --interpolation_steps={args.interpolation_steps} --seed={args.seed}")
-    return [
-        (f"{dataset_source.MAX_PIECES_ENV}={subset['max_pieces']} " if subset else "")
-        + f"tfds build tfds_builders/hmvae_notesequences --config={tfds_config}{data_flag}"
-        + (f" --manual_dir={shlex.quote(manual)}" if manual else ""),
-        train,
-        f"hmvae export --model_dir={new_model_dir} --export_base={new_export_base}"
-        + export_flags,
-        card,
-        evaluate,
-    ]
-
-
-def _other_version(ds: dict) -> str:
-    """When the card measured another dataset version than the reproduce command's `tfds
-    build` writes: a sentence on which one the other commands read (else "")."""
-    code = ds.get("code_version")
-    if not code or code == ds["version"]:
-        return ""
-    text = (f" This model was measured on version {ds['version']}, which this code cannot "
-            "rebuild: ")
-    if ":" in ds["name"]:
-        return text + (f"the commands read `{ds['name']}`, so they need a data_dir that "
-                       "still holds it.")
-    return text + (f"the commands read the newest version in the data_dir, {code} once built, "
-                   "i.e. other windows than the ones measured here.")
-
-
-def render_card(name: str, m: dict) -> str:
-    """MODEL_CARD.md's markdown, built from the metrics document."""
-    from hmvae_tf import attributes
-    from hmvae_tf.evaluate import format_table
-
-    cfg, ev, tr, ds = m["config"], m["test"], m["training"], m["dataset"]
-    lines = [f"# {name}: {cfg['name']} ({cfg['bars']}-bar {cfg['representation']}, "
-             f"{'hierarchical' if cfg['conductor_rnn_size'] else 'flat'} decoder)", ""]
-    lines += [
-        f"SavedModel `{m['export']['version_dir']}` (exported {m['export'].get('exported_at', '?')} "
-        f"from step {tr.get('step')} of `{tr['model_dir']}`); {m['parameters']:,} parameters. "
-        f"Card written {m['written_at']} by `hmvae card` in {m['card_seconds']:.0f} s."
-        + (f" The export runs its products in {m['export']['dtype_policy']}; the metrics below "
-           "are those of the float32 model rebuilt from its weights."
-           if m["export"].get("dtype_policy", "float32") != "float32" else ""), ""]
-
-    lines += ["## Quality on the test split", ""]
-    rows = [{"model": name, "config": cfg["name"], "step": tr.get("step"), **ev}]
-    rows += [{**r, "model": r["label"]} for r in m.get("compare", [])]
-    lines += [format_table(rows), ""]
-    lines += [f"Measured on the first {ev['windows']} of the test split's "
-              f"{ds['splits'].get('test', '?')} windows, z = posterior mean. Teacher-forced "
-              "accuracy: the share of steps whose argmax under the true previous tokens is "
-              "right; sampled: when the decoder feeds back its own argmax tokens (temperature "
-              "0). KL in bits per window, reconstruction loss in nats per window.", ""]
-    interp = m.get("interpolation")
-    if interp and interp["interp_monotone"] is None:
-        lines += [
-            f"**Interpolation** between {interp['interp_pairs']} random pairs of those windows: "
-            "every pair's two ends decode to the same tokens at temperature 0, so the decoder "
-            "ignores z and there is no smoothness to measure.", ""]
-    elif interp:
-        lines += [
-            f"**Interpolation** between {interp['interp_pairs']} random pairs of those windows, "
-            f"{interp['interp_steps']} points on the slerp between their posterior means, "
-            f"decoded at temperature 0 (endpoints are reconstructions): "
-            + (f"over the {1 - interp['interp_pairs_same_ends']:.0%} of pairs whose ends "
-               "decode differently, " if interp.get("interp_pairs_same_ends") else "")
-            + f"**{interp['interp_monotone']:.3f}** of the steps are monotone (the Hamming "
-            f"distance to the start does not fall and to the end does not rise; each alone: "
-            f"{interp['interp_monotone_start']:.3f} / {interp['interp_monotone_end']:.3f}); "
-            f"{interp['interp_pairs_fully_monotone']:.2f} of the pairs are monotone throughout"
-            + (f"; a pair's largest step between neighbouring points changes on average "
-               f"{interp['interp_largest_jump']:.2f} of what separates its ends (an even walk: "
-               f"{1 / (interp['interp_steps'] - 1):.2f})" if "interp_largest_jump" in interp
-               else "") + ". "
-            "Mean Hamming distance (share of the window's steps that differ) per point; the "
-            f"two reconstructed ends differ in {interp['interp_endpoint_distance']:.2f} of their "
-            "steps:", "",
-            "| point | " + " | ".join(str(i) for i in range(interp["interp_steps"])) + " |",
-            "|---|" + "---|" * interp["interp_steps"],
-            "| to start | " + " | ".join(f"{v:.2f}" for v in interp["interp_curve_start"]) + " |",
-            "| to end | " + " | ".join(f"{v:.2f}" for v in interp["interp_curve_end"]) + " |", ""]
-    attrs = m.get("attributes")
-    if attrs:
-        src = attrs["source"]
-        lines += [
-            f"**Attribute vectors** (`{m['export']['attributes_file']}`): from "
-            f"{src['windows']} {src.get('split', 'train')} windows, the mean z of the top "
-            f"quarter minus the bottom quarter by each attribute ("
-            + "; ".join(f"{k}: {v['definition']}, quarters' means {v['low_mean']:.1f} -> "
-                        f"{v['high_mean']:.1f}, |v| = {v['norm']:.2f}"
-                        for k, v in attrs["attributes"].items())
-            + "). Added to the z of "
-            f"{attrs.get('effects_source', {}).get('windows', 0)} test windows and decoded at "
-            "temperature 0 (the test windows themselves have "
-            f"{next(iter(attrs.get('effects', {}).values()), {}).get('input_density', 0):.2f} "
-            "notes on average):", "",
-            attributes.format_effects(attrs), "",
-            f"Apply one: `hmvae attribute in.mid --name=density --amount=1 "
-            f"--saved_model={shown(m['export']['base'])} --out=out/`.", ""]
-    if m["checks"]:
-        lines += ["### Targets (issue 5)", "", "| check | value | |", "|---|---|---|"]
-        for c in m["checks"]:
-            verdict = {True: "pass", False: "**FAIL**", None: "reported"}[c["passed"]]
-            lines.append(f"| {c['check']} | {c['value']} | {verdict} |")
-        lines.append("")
-
-    lines += ["## Model", "", "| hyper-parameter | value |", "|---|---|"]
-    for key, value in cfg.items():
-        lines.append(f"| `{key}` | {value} |")
-    lines += ["", f"Named config `{cfg['name']}` with `--hparams={m['hparams'] or '(none)'}`.", ""]
-
-    subset = dataset_source.subset_text(ds)  # a subset build has the full one's name
-    tools = ds.get("tool_versions")  # what made the windows (builds since it was recorded)
-    lines += ["## Data", "",
-              f"TFDS `{ds['name']}` {ds['version']}"
-              + (f" ({ds['source']})" if ds.get("source") else "") + ": windows per split "
-              + ", ".join(f"{k} {v:,}" for k, v in ds["splits"].items())
-              + (" (pieces: " + ", ".join(f"{k} {v:,}" for k, v in ds["pieces_per_split"].items())
-                 + ")" if ds.get("pieces_per_split") else "")
-              + ". Splits by piece (no piece in two splits)"
-              + (f"; training transposes each window by up to ±{cfg['transpose']} semitones"
-                 if cfg.get("transpose") else "") + "."
-              + (f" **A subset build**, not the full dataset: {subset}." if subset else "")
-              + (" Converted with " + ", ".join(f"{k} {v or '(version unknown)'}"
-                                                for k, v in tools.items()) + "."
-                 if tools else ""),
-              ""]
-
-    lines += ["## Training", ""]
-    step, sec = tr.get("step"), tr.get("seconds")
-    lines.append(f"{step:,} steps of batch {cfg['batch_size']} "
-                 f"({step * cfg['batch_size'] / max(ds['splits'].get('train', 1), 1):.1f} epochs "
-                 f"of the training split) in {_fmt_seconds(sec)} of training"
-                 + (f" ({sec / step:.2f} s per step)" if sec and step else "")
-                 + f" on {m['machine']}." if step else "Training steps unknown.")
-    runs = tr.get("runs") or []
-    if runs:
-        versions = sorted({r["dataset_version"] for r in runs if r.get("dataset_version")})
-        datasets = sorted({r["dataset"] for r in runs if r.get("dataset")})
-        lines += ["", f"Trained in {len(runs)} run(s) of `hmvae train`, started at step(s) "
-                  + ", ".join(f"{r['start_step']:,}" for r in runs)
-                  + (" (a resumed run continues with seed + its start step, so a run "
-                     "straight through to the same step draws other data)"
-                     if len(runs) > 1 and runs[0].get("seed") is not None else "")
-                  + (f"; dataset version at training: {', '.join(versions)}" if versions else "")
-                  + (f" (**not** the {ds['version']} measured above)"
-                     if versions and versions != [ds["version"]] else "")
-                  + (f"; **the runs read different datasets: {', '.join(datasets)}**"
-                     if len(datasets) > 1 else "") + "."]
-    final = tr.get("final") or {}
-    if final:
-        keys = [k for k in ("r_loss", "kl_bits", "beta", "accuracy", "val_r_loss",
-                            "val_kl_bits", "val_accuracy") if k in final]
-        lines += ["", "Last checkpoint period: " + ", ".join(f"{k} {final[k]:.4g}" for k in keys)
-                  + "."]
-    if "training_curves.png" in m["figures"]:
-        lines += ["", f"![training curves]({FIGURES}/training_curves.png)"]
-    lines.append("")
-
-    source = ("offline, from the corpus inside music21" if "embedded" in (ds.get("source") or "")
-              else f"source: {ds.get('source') or 'see the dataset README'}")
-    lines += ["## Reproduce", "", "```"] + m["commands"] + ["```", "",
-              f"The first builds the dataset ({source})"
-              + (f" at version {ds['code_version']}, the one this code builds"
-                 if ds.get("code_version") else "") + ", the second "
-              "trains a new model (resumable: the same command continues after an "
-              "interruption), the third exports it, the fourth writes its card and attribute "
-              "vectors, the fifth prints this card's test metrics from this export. The new "
-              f"model and its export go to directories of their own (`{REPRODUCED}` added to "
-              "the original names): the original training directory would resume, or find "
-              "finished, the run that made this model, and this export base would get a new "
-              "version and a rewritten card." + _other_version(ds), ""]
-
-    lines += ["## Pictures and files", "",
-              f"Samples from the prior (temperature {m['samples']['temperature']:g}, "
-              f"seed {m['samples']['seed']}; as `hmvae sample "
-              f"--saved_model={shown(m['export']['version_dir'])} -n "
-              f"{m['samples']['n']} --temperature={m['samples']['temperature']:g} "
-              f"--seed={m['samples']['seed']}`):", "",
-              f"![samples]({FIGURES}/samples.png)", ""]
-    if "reconstructions.png" in m["figures"]:
-        lines += ["Test windows and their reconstructions (temperature 0):", "",
-                  f"![reconstructions]({FIGURES}/reconstructions.png)", ""]
-    lines += [f"Interpolation between the two example windows ({m['interpolation_figure']}):", "",
-              f"![interpolation]({FIGURES}/interpolation.png)", "",
-              f"- `{EXAMPLES}/`: " + ", ".join(f"`{os.path.basename(p)}`"
-                                              for p in m["examples"])
-              + " (test-split windows; `hmvae demo` interpolates between the first two)",
-              f"- `{METRICS}`: every number above",
-              f"- `{m['export']['attributes_file']}`: the attribute vectors", ""]
-    return "\n".join(lines)
-
-
-def summary_table(saved_models: str) -> str:
-    """One markdown table of the metrics.json of every export base under saved_models."""
-    rows = []
-    for path in sorted(glob.glob(os.path.join(saved_models, "*", METRICS))):
-        with open(path) as f:
-            m = json.load(f)
-        ev, interp = m["test"], m.get("interpolation") or {}
-        eff = (m.get("attributes") or {}).get("effects", {}).get("density")
-        density = ""
-        if eff:
-            d = dict(zip(eff["amounts"], eff["density"]))
-            density = " / ".join(f"{d[a]:.1f}" for a in sorted(d))
-        rows.append(f"| [{m['name']}]({os.path.relpath(os.path.dirname(path), saved_models)}/"
-                    f"{CARD}) | {m['config']['name']} | {m['training'].get('step')} | "
-                    f"{ev['teacher_forced_accuracy']:.3f} | {ev['sampled_accuracy']:.3f} | "
-                    f"{ev['kl_bits']:.1f} | "
-                    + (f"{interp['interp_monotone']:.3f}" if interp.get("interp_monotone")
-                       is not None else "") + f" | {density} |")
-        for c in m.get("compare", []):
-            rows.append(f"| {c['label']} (baseline) | {c['config']} | {c.get('step')} | "
-                        f"{c['teacher_forced_accuracy']:.3f} | {c['sampled_accuracy']:.3f} | "
-                        f"{c['kl_bits']:.1f} | | |")
-    head = ["| model | config | steps | TF acc | sampled acc | KL bits | interp monotone | "
-            "notes at density -1 / 0 / +1 |", "|---|---|---|---|---|---|---|---|"]
-    return "\n".join(head + rows)
 
 
 def _machine() -> str:

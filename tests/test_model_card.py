@@ -11,8 +11,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from music_helpers import write_midi
 
-from hmvae_tf import (attributes, cli, configs, evaluate, export, model_card, plots, stop_signals,
-                      train)
+from hmvae_tf import (attributes, card_render, cli, configs, evaluate, export, model_card, plots,
+                      reproduce, stop_signals, train)
 from hmvae_tf.music import midi_io
 from hmvae_tf.music.representations import get_representation
 from model_helpers import tiny_config
@@ -114,9 +114,9 @@ def test_card_says_when_the_export_multiplies_in_bfloat16(card_env):
     assert m["export"]["dtype_policy"] == "float32"
     export_cmd = next(c for c in m["commands"] if c.startswith("hmvae export"))
     assert "--dtype_policy" not in export_cmd and "--jit_compile" not in export_cmd
-    assert "products in" not in model_card.render_card("x", m)
+    assert "products in" not in card_render.render_card("x", m)
     m["export"]["dtype_policy"] = "mixed_bfloat16"
-    assert "The export runs its products in mixed_bfloat16" in model_card.render_card("x", m)
+    assert "The export runs its products in mixed_bfloat16" in card_render.render_card("x", m)
 
 
 def test_attribute_vectors_and_examples(card_env):
@@ -259,7 +259,7 @@ def test_a_card_stopped_halfway_leaves_the_earlier_card_as_it_was(
 
 
 def test_summary_table(card_env):
-    table = model_card.summary_table(str(card_env["root"] / "saved_models"))
+    table = card_render.summary_table(str(card_env["root"] / "saved_models"))
     assert "[mel_2bar](mel_2bar/MODEL_CARD.md)" in table and "(baseline)" in table
 
 
@@ -436,7 +436,7 @@ def test_reproduce_commands_rebuild_a_subset_as_a_subset():
         meta = {"source": source} if manual_dir is None else {
             "source": source, "manual_dir": manual_dir}
         facts = {"source": source, "manual_dir": dataset_source.manual_dir(meta)}
-        commands = model_card.reproduce_commands(
+        commands = reproduce.reproduce_commands(
             config, {}, config.dataset, None, "runs/m", "saved_models/m", args,
             data_facts=facts)
         return next(c for c in commands if "tfds build" in c)
@@ -446,7 +446,7 @@ def test_reproduce_commands_rebuild_a_subset_as_a_subset():
         "HMVAE_TFDS_MAX_PIECES=300 tfds build tfds_builders/hmvae_notesequences --config=mel_2bar")
     assert build_command("embedded music21 corpus").startswith("tfds build ")
     # A build that records its subset as a key of its own.
-    commands = model_card.reproduce_commands(
+    commands = reproduce.reproduce_commands(
         config, {}, config.dataset, None, "runs/m", "saved_models/m", args,
         data_facts={"source": "embedded music21 corpus", "manual_dir": None,
                     "subset": {"pieces": 50, "of": 13359, "max_pieces": 50}})
@@ -471,19 +471,19 @@ def test_card_says_when_its_data_is_a_subset_build():
     """A subset build has the full build's name and version: the card's data section named
     it as the full dataset (the subset showed only inside the source's wording)."""
     m = _shipped_metrics()
-    assert "subset" not in model_card.render_card("mel_2bar", m)
+    assert "subset" not in card_render.render_card("mel_2bar", m)
     m["dataset"]["subset"] = {"pieces": 300, "of": 13359, "max_pieces": 300}
     assert ("**A subset build**, not the full dataset: 300 of the 13,359 pieces of the "
-            "embedded corpus (HMVAE_TFDS_MAX_PIECES=300).") in model_card.render_card(
+            "embedded corpus (HMVAE_TFDS_MAX_PIECES=300).") in card_render.render_card(
                 "mel_2bar", m)
 
 
 def test_card_names_the_tools_that_made_its_data():
     m = _shipped_metrics()
-    assert "Converted with" not in model_card.render_card("mel_2bar", m)  # not recorded then
+    assert "Converted with" not in card_render.render_card("mel_2bar", m)  # not recorded then
     m["dataset"]["tool_versions"] = {"music21": "10.5.1", "abc2midi": None, "note_seq": "0.0.5"}
     assert ("Converted with music21 10.5.1, abc2midi (version unknown), note_seq 0.0.5."
-            in model_card.render_card("mel_2bar", m))
+            in card_render.render_card("mel_2bar", m))
 
 
 def test_card_reads_the_prepared_dataset_as_hmvae_evaluate_does(tmp_path):
@@ -525,7 +525,7 @@ def test_reproduce_commands_for_a_pinned_dataset_version():
     args = parser.parse_args(["--model_dir=runs/m", "--export_base=saved_models/m"])
     config = configs.get_config("cat-mel_2bar_small")
     pinned = "hmvae_notesequences/mel_2bar:1.0.0"
-    build, train_cmd = model_card.reproduce_commands(config, {}, pinned, "/d", "runs/m",
+    build, train_cmd = reproduce.reproduce_commands(config, {}, pinned, "/d", "runs/m",
                                                      "saved_models/m", args)[:2]
     assert re.search(r"--config=(\S+)", build)[1] in {c.name for c in Builder.BUILDER_CONFIGS}
     assert build == ("tfds build tfds_builders/hmvae_notesequences --config=mel_2bar "
@@ -535,16 +535,16 @@ def test_reproduce_commands_for_a_pinned_dataset_version():
     code = dataset_version.VERSION
     m = _shipped_metrics()
     m["dataset"].update(name=pinned, version="1.0.0", code_version=code)
-    card = model_card.render_card("mel_2bar", m)
+    card = card_render.render_card("mel_2bar", m)
     assert (f"The first builds the dataset (offline, from the corpus inside music21) at version "
             f"{code}, the one this code builds, the second") in card
     assert (f"This model was measured on version 1.0.0, which this code cannot rebuild: the "
             f"commands read `{pinned}`, so they need a data_dir that still holds it.") in card
     m["dataset"].update(name="hmvae_notesequences/mel_2bar")
     assert (f"the commands read the newest version in the data_dir, {code} once built"
-            in model_card.render_card("mel_2bar", m))
+            in card_render.render_card("mel_2bar", m))
     m["dataset"].update(version=code)
-    card = model_card.render_card("mel_2bar", m)
+    card = card_render.render_card("mel_2bar", m)
     assert f"at version {code}, the one this code builds, the second" in card
     assert "cannot rebuild" not in card
 
@@ -559,7 +559,7 @@ def test_reproduce_commands_quote_paths_the_shell_would_split():
     model_card.add_arguments(parser, "card")
     args = parser.parse_args(["--compare=/runs/flat $HOME", "--train_flags=--seed=1"])
     config = configs.get_config("cat-mel_2bar_small")
-    commands = model_card.reproduce_commands(
+    commands = reproduce.reproduce_commands(
         config, {"step": 10}, "my data/mel_2bar", "/data/tf ds", "/runs/my model",
         "/saved models/it's", args, data_facts={"manual_dir": "/midi/a&b"})
     words = [shlex.split(c) for c in commands]
@@ -577,7 +577,7 @@ def test_reproduce_commands_quote_paths_the_shell_would_split():
     # The card's one-line commands too.
     m = _shipped_metrics()
     m["export"].update(base="/saved models/it's", version_dir="/saved models/it's/1")
-    card = model_card.render_card("mel_2bar", m)
+    card = card_render.render_card("mel_2bar", m)
     sample = card.split("; as `")[1].split("`)")[0]
     assert "--saved_model=/saved models/it's/1" in shlex.split(sample)
     attribute = card.split("Apply one: `")[1].split("`")[0]
@@ -660,7 +660,7 @@ def test_reproduce_commands_train_and_export_into_new_directories():
     facts = {"step": 800, "steps_per_epoch": 400}
 
     def dirs(model_dir):
-        commands = model_card.reproduce_commands(config, facts, config.dataset, None,
+        commands = reproduce.reproduce_commands(config, facts, config.dataset, None,
                                                  model_dir, "saved_models/m/", args)
         return [dict(re.findall(r"--(model_dir|export_base|saved_model)=(\S+)", c))
                 for c in commands[1:]]
@@ -672,6 +672,6 @@ def test_reproduce_commands_train_and_export_into_new_directories():
     assert evaluate_cmd == {"saved_model": "saved_models/m"}  # only reads this export
     # An export that names no training directory: one named after the export.
     assert dirs("")[0] == {"model_dir": os.path.join("runs", "m_reproduced")}
-    card = model_card.render_card("mel_2bar", json.load(open(os.path.join(
+    card = card_render.render_card("mel_2bar", json.load(open(os.path.join(
         os.path.dirname(os.path.dirname(__file__)), "saved_models", "mel_2bar", "metrics.json"))))
     assert "directories of their own (`_reproduced` added to the original names)" in card

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hmvae_tf import checkpoints, data, model_card, plots, stop_signals, train
+from hmvae_tf import (checkpoints, data, model_card, plots, reproduce, stop_signals, train,
+                      training_record)
 from hmvae_tf.cli import CommandError
 from dataset_helpers import write_mel_2bar
 from model_helpers import scale_melodies, tiny_config
@@ -157,12 +158,12 @@ def test_resume_from_an_odd_step_keeps_the_checkpoint_grid(tmp_path):
     assert [(int(r["epoch"]), int(r["step"])) for r in history] == [(0, 4), (1, 6), (1, 10),
                                                                     (2, 12)]
     facts = {"history": history, "step": 10, "last_epoch": 1}
-    assert [int(r["step"]) for r in model_card.history_upto(facts)] == [4, 6, 10]
+    assert [int(r["step"]) for r in training_record.history_upto(facts)] == [4, 6, 10]
     # TensorBoard's points are at those global steps too (Keras puts them at the epoch: 0, 1,
     # then 1 again), one event file per run; the card's training time stops at the export's.
-    runs = model_card.event_times(os.path.join(model_dir, "logs", "train"))
+    runs = training_record.event_times(os.path.join(model_dir, "logs", "train"))
     assert [sorted({step for _, step in points}) for _, _, points in runs] == [[4, 6], [10, 12]]
-    assert 0 < model_card.training_time(model_dir, 10) < model_card.training_time(model_dir)
+    assert 0 < training_record.training_time(model_dir, 10) < training_record.training_time(model_dir)
 
 
 @pytest.mark.parametrize("stop, status", [(KeyboardInterrupt, 130),
@@ -587,16 +588,16 @@ def test_runs_are_recorded_and_the_card_reproduces_their_flags(tmp_path):
                 train_data=pipeline(config), verbose=0)
     assert len(checkpoints.read_runs(model_dir)) == 2
 
-    facts = model_card.training_facts(model_dir, 8)
+    facts = training_record.training_facts(model_dir, 8)
     assert facts["steps_per_epoch"] == 4
     parser = argparse.ArgumentParser()
     model_card.add_arguments(parser, "card")
     args = parser.parse_args([f"--model_dir={model_dir}", "--export_base=e"])
-    command = next(c for c in model_card.reproduce_commands(
+    command = next(c for c in reproduce.reproduce_commands(
         config, facts, config.dataset, None, model_dir, "e", args) if "hmvae train" in c)
     assert "--num_steps=8 --checkpoint_every=4 --seed=7 --dtype_policy=float32" in command
     # A seed given in --train_flags is not repeated.
     args.train_flags = "--seed=3"
-    command = next(c for c in model_card.reproduce_commands(
+    command = next(c for c in reproduce.reproduce_commands(
         config, facts, config.dataset, None, model_dir, "e", args) if "hmvae train" in c)
     assert command.count("--seed") == 1 and command.endswith("--seed=3")
