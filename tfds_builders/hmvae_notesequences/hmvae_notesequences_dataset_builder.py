@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from hmvae_tf import dataset_source, dataset_version
+from hmvae_tf.dataset_build_errors import BuildInputError, BuildInputMissingError
 from hmvae_tf.music import corpus
 from hmvae_tf.music.representations import get_representation
 
@@ -118,7 +119,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             built = dataset_source.manual_dir(self.info.metadata)
             norm = lambda d: os.path.realpath(os.path.expanduser(str(d)))  # noqa: E731
             if built is None or norm(built) != norm(asked):
-                raise ValueError(
+                raise BuildInputError(
                     f"{self.data_path} was built from the {source or 'an unknown source'}, "
                     f"not --manual_dir={asked}; TFDS would reuse it as it is. Pass --overwrite "
                     "to rebuild it, or another --data_dir.")
@@ -136,7 +137,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             asked = getattr(dl_manager, "_manual_dir", None)
             default = os.path.join(str(dl_manager.download_dir), "manual")
             if asked is not None and os.path.normpath(str(asked)) != os.path.normpath(default):
-                raise FileNotFoundError(
+                raise BuildInputMissingError(
                     f"--manual_dir={asked} does not exist or is empty; it should hold the "
                     ".mid/.midi/.kar/.smf/.rmi files to build from") from err
             return None
@@ -151,14 +152,15 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             pieces = corpus.midi_pieces(manual, self._scan_stats)
             source = f"{dataset_source.MANUAL_PREFIX}{manual}"
             if not pieces:
-                raise ValueError(f"{cfg.name}: no .mid/.midi/.kar/.smf/.rmi files under --manual_dir={manual}")
+                raise BuildInputError(f"{cfg.name}: no .mid/.midi/.kar/.smf/.rmi files under "
+                                      f"--manual_dir={manual}")
         elif not cfg.embedded:
-            raise ValueError(
+            raise BuildInputError(
                 f"{cfg.name} needs {cfg.needs}: {MANUAL_HINT}. The embedded music21 corpus "
                 "has no drums or bass, so it cannot make this dataset.")
         else:
             if not corpus.abc2midi_available():
-                raise FileNotFoundError(
+                raise BuildInputMissingError(
                     f"{cfg.name} from the embedded corpus needs abc2midi to read the ABC "
                     "tunes: apt-get install abcmidi (or pass --manual_dir=<MIDI folder>)")
             pieces = corpus.embedded_pieces()
@@ -183,8 +185,15 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         use_beam = (download_config.beam_options is not None
                     or download_config.beam_runner is not None)
         self._beam_stats_dir = tempfile.mkdtemp(prefix="hmvae_beam_") if use_beam else None
+        self._beam_run = None  # set when the Beam transforms are made
         try:
-            split_infos = super()._generate_splits(dl_manager, download_config)
+            try:
+                split_infos = super()._generate_splits(dl_manager, download_config)
+            except Exception as err:
+                stop = self._beam_empty_split() if use_beam else None
+                if stop is None:
+                    raise
+                raise stop from err
             if use_beam:
                 self._report_beam(split_infos)
             return split_infos
@@ -235,7 +244,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                      stats, seconds)
         if not counts["train"]:
             shutil.rmtree(spool, ignore_errors=True)
-            raise ValueError(self._empty_message(stats))
+            raise BuildInputError(self._empty_message(stats))
         out = {}
         for name, _ in corpus.SPLITS:
             if counts[name]:
@@ -258,9 +267,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                               {k: len(v) for k, v in by_split.items()})}
         self._say(f"hmvae_notesequences/{cfg.name}: converting on Apache Beam, chunks of "
                   f"{chunk_size} pieces")
-        return {name: beam_convert.ConvertPieces(cfg.representation, cfg.num_bars,
-                                                 by_split[name], chunk_size,
-                                                 self._beam_stats_dir, name)
+        shared = beam_convert.SharedConversion(cfg.representation, cfg.num_bars, by_split,
+                                               chunk_size, self._beam_stats_dir)
+        return {name: beam_convert.ConvertPieces(shared, name)
                 for name, _ in corpus.SPLITS if by_split[name]}
 
     def _report_beam(self, split_infos) -> None:
@@ -283,7 +292,41 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                      run["split_pieces"], counts, stats,
                      time.time() - run["t0"])
         if not counts["train"]:
-            raise ValueError(self._empty_message(stats))
+            raise BuildInputError(self._empty_message(stats))
+
+    def _beam_empty_split(self) -> BuildInputError | None:
+        """Why the Beam pipeline stopped, when it is a split without windows: TFDS refuses to
+        write an empty split on Beam (its own traceback otherwise), where the default path
+        leaves it out. The workers wrote every split's counts before any split was written;
+        None when they are missing (a remote runner) or show no empty split."""
+        from hmvae_tf.music import beam_convert
+
+        run = getattr(self, "_beam_run", None)
+        if run is None:  # the pipeline never started: not a split's fault
+            return None
+        parts = {name: beam_convert.read_counts(self._beam_stats_dir, name)
+                 for name in run["split_pieces"]}
+        if any(part is None for part in parts.values()):
+            return None
+        counts = collections.Counter({name: part.get("windows", 0)
+                                      for name, part in parts.items()})
+        empty = [name for name, part in parts.items() if not counts[name]]
+        if not empty:
+            return None
+        stats = collections.Counter(self._scan_stats)
+        for part in parts.values():
+            stats.update(part)
+        self._report(run["source"], run["pieces"] + stats["skip/duplicate"],
+                     run["split_pieces"], counts, stats, time.time() - run["t0"])
+        if not counts["train"]:
+            return BuildInputError(self._empty_message(stats))
+        cfg = self.builder_config
+        return BuildInputError(
+            f"{cfg.name}: no {cfg.num_bars}-bar {cfg.representation} window in the "
+            + " or ".join(f"{name} split ({run['split_pieces'][name]} pieces hash into it)"
+                          for name in empty)
+            + ", and TFDS cannot leave a split out of a Beam build: build without "
+            "--beam_pipeline_options (empty splits are left out), or add files.")
 
     def _generate_examples(self, split: str, spool: Path):
         try:
