@@ -130,13 +130,16 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _manual_dir(self, dl_manager):
         """The --manual_dir folder, or None when the build was given none. TFDS then points
         at <download_dir>/manual; any other folder was asked for, and one that is missing or
-        empty must stop the build rather than fall back to the embedded corpus."""
+        empty must stop the build rather than fall back to the embedded corpus. What was
+        asked comes from the build's DownloadConfig (`_download_and_prepare`): the download
+        manager keeps it private."""
         try:
             return dl_manager.manual_dir
         except (AssertionError, ValueError) as err:
-            asked = getattr(dl_manager, "_manual_dir", None)
+            asked = getattr(self, "_asked_manual_dir", None)
+            asked = None if asked is None else os.path.expanduser(str(asked))
             default = os.path.join(str(dl_manager.download_dir), "manual")
-            if asked is not None and os.path.normpath(str(asked)) != os.path.normpath(default):
+            if asked is not None and os.path.normpath(asked) != os.path.normpath(default):
                 raise BuildInputMissingError(
                     f"--manual_dir={asked} does not exist or is empty; it should hold the "
                     ".mid/.midi/.kar/.smf/.rmi files to build from") from err
@@ -179,24 +182,35 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         self._provenance["tool_versions"] = corpus.tool_versions(pieces)
         return pieces, source
 
-    def _generate_splits(self, dl_manager, download_config):
-        """Picks the path (Beam when the build was given Beam options or a runner) and, for
-        Beam, reports the counts the workers wrote once the pipeline has run."""
+    def _download_and_prepare(self, dl_manager, download_config):
+        """TFDS's generation of the splits, with what the split generators cannot see or do
+        themselves: the --manual_dir the user asked for (`_manual_dir`), whether the build
+        runs on Beam (then a folder for the workers' counts, removed afterwards), and on Beam
+        the report and the empty-split checks, once the pipeline has run and before TFDS
+        writes the dataset's info.
+
+        Not a public TFDS method: 4.9.10 has no public hook between "splits written" and
+        "info written" (`download_and_prepare` writes the info as soon as this returns, and
+        `_post_download_and_prepare_hook` runs once the dataset is in place, too late to stop
+        an empty build). It is the abstract method of `tfds.core.DatasetBuilder` that its
+        docstring tells subclasses to overwrite, with this signature since TFDS 1.0, rather
+        than GeneratorBasedBuilder's internal `_generate_splits`; tests/test_tfds_builder_api.py
+        fails if a TFDS upgrade changes what this relies on."""
+        self._asked_manual_dir = download_config.manual_dir
         use_beam = (download_config.beam_options is not None
                     or download_config.beam_runner is not None)
         self._beam_stats_dir = tempfile.mkdtemp(prefix="hmvae_beam_") if use_beam else None
         self._beam_run = None  # set when the Beam transforms are made
         try:
             try:
-                split_infos = super()._generate_splits(dl_manager, download_config)
+                super()._download_and_prepare(dl_manager, download_config)
             except Exception as err:
                 stop = self._beam_empty_split() if use_beam else None
                 if stop is None:
                     raise
                 raise stop from err
-            if use_beam:
-                self._report_beam(split_infos)
-            return split_infos
+            if self._beam_run is not None:  # not when --max_examples_per_split=0 skipped it
+                self._report_beam(self.info.splits.values())
         finally:
             if use_beam:
                 shutil.rmtree(self._beam_stats_dir, ignore_errors=True)
