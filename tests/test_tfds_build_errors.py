@@ -115,7 +115,7 @@ def test_a_beam_split_without_windows_is_named(tmp_path, monkeypatch):
     monkeypatch.setenv("HMVAE_TFDS_WORKERS", "1")
     builder = Builder(config="mel_2bar", data_dir=str(tmp_path / "data"))
     with pytest.raises(ValueError, match=r"mel_2bar: no 2-bar melody window in the test split "
-                                         r"\(1 pieces hash into it\).*build without "
+                                         r"\(1 piece hashes into it\).*build without "
                                          r"--beam_pipeline_options"):
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
             manual_dir=str(folder), beam_options=PipelineOptions(direct_num_workers=1)))

@@ -45,6 +45,11 @@ MAX_PIECES_ENV = dataset_source.MAX_PIECES_ENV
 WORKERS_ENV = "HMVAE_TFDS_WORKERS"
 
 
+def _pieces_hash(count: int) -> str:
+    """How many pieces a split's hash gave it, in the report's wording."""
+    return f"{count} piece hashes into it" if count == 1 else f"{count} pieces hash into it"
+
+
 @dataclasses.dataclass
 class HmvaeConfig(tfds.core.BuilderConfig):
     """One representation at one window length.
@@ -265,7 +270,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 out[name] = self._generate_examples(name, spool)
             else:
                 self._say(f"hmvae_notesequences/{cfg.name}: split {name!r} has no window "
-                          f"({split_pieces[name]} pieces hash into it); it is left out")
+                          f"({_pieces_hash(split_pieces[name])}); it is left out")
         return out
 
     def _beam_split_generators(self, pieces, source, chunk_size):
@@ -337,7 +342,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         cfg = self.builder_config
         return BuildInputError(
             f"{cfg.name}: no {cfg.num_bars}-bar {cfg.representation} window in the "
-            + " or ".join(f"{name} split ({run['split_pieces'][name]} pieces hash into it)"
+            + " or ".join(f"{name} split ({_pieces_hash(run['split_pieces'][name])})"
                           for name in empty)
             + ", and TFDS cannot leave a split out of a Beam build: build without "
             "--beam_pipeline_options (empty splits are left out), or add files.")
