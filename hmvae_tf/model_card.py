@@ -51,6 +51,7 @@ from hmvae_tf.training_record import history_upto, training_facts
 
 if TYPE_CHECKING:
     from hmvae_tf.configs import Config
+    from hmvae_tf.evaluate import Codec
     from hmvae_tf.model.vae import MusicVAE
 
 
@@ -272,6 +273,67 @@ def _machine() -> str:
     return f"{cpus} CPU core{'s' if cpus != 1 else ''} ({platform.machine()})"
 
 
+def compare_row(path: str, tokens: np.ndarray, config: Config, name: str, batch_size: int
+                ) -> dict:
+    """The accuracy table's row of a baseline model (a training directory or an export) on
+    the same test windows as the card's model."""
+    from hmvae_tf import evaluate
+
+    t = time.time()
+    say(f"loading {path} ...")
+    other, other_config, other_step, other_shown = evaluate.load_any(
+        path, evaluate.is_export(path))
+    if (other_config.num_steps, other_config.tracks) != (config.num_steps, config.tracks):
+        from hmvae_tf.cli import CommandError
+
+        raise CommandError(f"{path} models other windows than {name}")
+    row = evaluate.evaluate_model(other, (tokens[i:i + batch_size]
+                                          for i in range(0, len(tokens), batch_size)),
+                                  total=len(tokens))
+    label = os.path.basename(os.path.normpath(path))
+    print(f"  compare {label}: sampled accuracy {row['sampled_accuracy']:.4f} "
+          f"({time.time() - t:.0f} s)")
+    return {"label": label, "path": other_shown, "config": other_config.name,
+            "step": other_step, "hparams": hparams_diff(other_config), **row}
+
+
+def draw_pictures(files: CardFiles, model: MusicVAE, codec: Codec, config: Config, name: str,
+                  args: argparse.Namespace, tokens: np.ndarray, pieces: list[str],
+                  bars: list[int], chosen: list[int]) -> None:
+    """The card's samples, reconstructions (of the chosen example windows) and interpolation
+    figures, into the card's staging folder."""
+    import tensorflow as tf
+
+    from hmvae_tf import evaluate, plots
+
+    seeds = np.stack([np.full(args.samples, args.seed), np.arange(args.samples)], -1)
+    samples, _ = model.sample(args.samples, args.temperature,
+                              seed=tf.constant(seeds, tf.int32))
+    plots.piano_rolls(samples.numpy(), config.tracks, files.figure("samples"),
+                      titles=[f"sample {i + 1}" for i in range(args.samples)],
+                      title=f"{name}: samples at temperature {args.temperature:g}",
+                      columns=2 if config.num_steps <= 64 else 1)
+    if chosen:
+        recon = codec.decode(codec.mu(tokens[chosen]))
+        plots.piano_rolls([w for i, c in enumerate(chosen) for w in (tokens[c], recon[i])],
+                          config.tracks, files.figure("reconstructions"),
+                          titles=[t for c in chosen for t in (
+                              f"test window: {pieces[c]} bar {bars[c]}", "reconstruction")],
+                          title=f"{name}: reconstructions (temperature 0)",
+                          columns=2 if config.num_steps <= 64 else 1)
+    pair = chosen if len(chosen) == 2 else list(evaluate.pick_pairs(tokens, 1, args.seed)[0])
+    steps_shown = 8
+    one = evaluate.interpolation_metrics(codec, tokens[pair[:1]], tokens[pair[1:2]],
+                                         steps_shown, return_steps=True)
+    plots.piano_rolls(one["steps"][0], config.tracks, files.figure("interpolation"),
+                      titles=[f"alpha {a:.2f}" + (" (reconstruction of A)" if i == 0 else
+                                                  " (reconstruction of B)" if i == steps_shown - 1
+                                                  else "")
+                              for i, a in enumerate(np.linspace(0, 1, steps_shown))],
+                      title=f"{name}: interpolation A -> B (temperature 0)",
+                      columns=4 if config.num_steps <= 64 else 1)
+
+
 def make_card(args: argparse.Namespace) -> dict:
     """Measures the export, writes the card, metrics, figures and examples; the metrics."""
     # Before anything is written: a missing export is said as such.
@@ -281,8 +343,6 @@ def make_card(args: argparse.Namespace) -> dict:
 
 
 def _make_card(args: argparse.Namespace, files: CardFiles, version_dir: str) -> dict:
-    import tensorflow as tf
-
     from hmvae_tf import attributes, evaluate, plots
     from hmvae_tf.checkpoints import checkpoint_step, load_config
 
@@ -329,26 +389,8 @@ def _make_card(args: argparse.Namespace, files: CardFiles, version_dir: str) -> 
               f"({time.time() - t:.0f} s)")
     timings["interpolation"] = time.time() - t
 
-    # Baselines on the same windows.
-    compare = []
-    for path in args.compare:
-        t = time.time()
-        is_export = evaluate.is_export(path)
-        say(f"loading {path} ...")
-        other, other_config, other_step, other_shown = evaluate.load_any(path, is_export)
-        if (other_config.num_steps, other_config.tracks) != (config.num_steps, config.tracks):
-            from hmvae_tf.cli import CommandError
-
-            raise CommandError(f"{path} models other windows than {name}")
-        row = evaluate.evaluate_model(other, (tokens[i:i + args.batch_size]
-                                              for i in range(0, len(tokens), args.batch_size)),
-                                      total=len(tokens))
-        label = os.path.basename(os.path.normpath(path))
-        compare.append({"label": label, "path": other_shown, "config": other_config.name,
-                        "step": other_step, "hparams": hparams_diff(other_config), **row})
-        print(f"  compare {label}: sampled accuracy {row['sampled_accuracy']:.4f} "
-              f"({time.time() - t:.0f} s)")
-        del other
+    compare = [compare_row(path, tokens, config, name, args.batch_size)
+               for path in args.compare]
 
     # Attribute vectors.
     t = time.time()
@@ -375,32 +417,7 @@ def _make_card(args: argparse.Namespace, files: CardFiles, version_dir: str) -> 
     t = time.time()
     chosen = choose_examples(tokens, pieces, config)
     examples = write_examples(files.stage, tokens, pieces, bars, chosen, config)
-    seeds = np.stack([np.full(args.samples, args.seed), np.arange(args.samples)], -1)
-    samples, _ = model.sample(args.samples, args.temperature,
-                              seed=tf.constant(seeds, tf.int32))
-    plots.piano_rolls(samples.numpy(), config.tracks, files.figure("samples"),
-                      titles=[f"sample {i + 1}" for i in range(args.samples)],
-                      title=f"{name}: samples at temperature {args.temperature:g}",
-                      columns=2 if config.num_steps <= 64 else 1)
-    if chosen:
-        recon = codec.decode(codec.mu(tokens[chosen]))
-        plots.piano_rolls([w for i, c in enumerate(chosen) for w in (tokens[c], recon[i])],
-                          config.tracks, files.figure("reconstructions"),
-                          titles=[t for c in chosen for t in (
-                              f"test window: {pieces[c]} bar {bars[c]}", "reconstruction")],
-                          title=f"{name}: reconstructions (temperature 0)",
-                          columns=2 if config.num_steps <= 64 else 1)
-    pair = chosen if len(chosen) == 2 else list(evaluate.pick_pairs(tokens, 1, args.seed)[0])
-    steps_shown = 8
-    one = evaluate.interpolation_metrics(codec, tokens[pair[:1]], tokens[pair[1:2]],
-                                         steps_shown, return_steps=True)
-    plots.piano_rolls(one["steps"][0], config.tracks, files.figure("interpolation"),
-                      titles=[f"alpha {a:.2f}" + (" (reconstruction of A)" if i == 0 else
-                                                  " (reconstruction of B)" if i == steps_shown - 1
-                                                  else "")
-                              for i, a in enumerate(np.linspace(0, 1, steps_shown))],
-                      title=f"{name}: interpolation A -> B (temperature 0)",
-                      columns=4 if config.num_steps <= 64 else 1)
+    draw_pictures(files, model, codec, config, name, args, tokens, pieces, bars, chosen)
     facts = training_facts(model_dir, step)
     shown_history = history_upto(facts)
     if shown_history:
