@@ -556,3 +556,73 @@ def test_the_tempo_slider_reaches_the_tempo_of_slow_and_fast_files(tmp_path):
     assert got == pytest.approx(want) and {40.0, 250.0} <= set(got)
     low, high = slider.range
     assert all(low <= qpm <= high for qpm in got), (slider.range, sorted(set(got)))
+
+
+def _midi_written(path):
+    """What a written .mid holds, as Python reads it back: its time signatures, tempo events,
+    and notes (pitch, program, drum or not, start and end in seconds), in a stable order."""
+    ns = midi_io.read_midi(path)
+    return ([(ts.time, ts.numerator, ts.denominator) for ts in ns.time_signatures],
+            [(t.time, t.qpm) for t in ns.tempos],
+            sorted((n.start_time, n.pitch, n.program, n.is_drum, n.end_time) for n in ns.notes))
+
+
+def _assert_same_midi(got, want, where):
+    (got_meters, got_tempos, got_notes), (meters, tempos, notes) = got, want
+    assert [m[1:] for m in got_meters] == [m[1:] for m in meters], (where, got_meters, meters)
+    assert [m[0] for m in got_meters] == pytest.approx([m[0] for m in meters], abs=1e-3), where
+    assert len(got_tempos) == len(tempos), (where, got_tempos, tempos)
+    assert np.array(got_tempos) == pytest.approx(np.array(tempos), abs=2e-3), where
+    assert [n[1:4] for n in got_notes] == [n[1:4] for n in notes], where
+    assert np.array([(n[0], n[4]) for n in got_notes]) == pytest.approx(
+        np.array([(n[0], n[4]) for n in notes]), abs=5e-3), where
+
+
+def test_downloads_take_slot_as_files_meter_tempi_and_programs_as_python(tmp_path):
+    """`hmvae interpolate` writes its outputs in a.mid's window meter (when it fits the grid,
+    else 4/4), at the window's tempo changes and with the programs of the parts it read; the
+    page wrote every download in 4/4 at one tempo with program 0. The .mid the page writes for
+    a window (as an interpolation output with the file in slot A) is Python's for it: time
+    signature, tempo events, note times and programs; with the slider moved, at its tempo
+    throughout in the window's meter, as --qpm."""
+    from hmvae_tf.serving import music_adapter
+    drums = [(b / 2, b / 2 + 0.25, [36, 38, 42][b % 3], 0, True, 9) for b in range(32)]
+    trio_parts = ([(b, b + 0.5, 64 + b % 5, 4, False, 0) for b in range(16)]
+                  + [(b, b + 1.5, 38 + b % 3, 34, False, 1) for b in range(0, 16, 2)] + drums)
+    files = {
+        "tempo_change": _band_piece(tempos=[(0.0, 100.0), (3.0, 140.0), (4.5, 75.0)]),
+        "two_four": _band_piece(qpm=90.0, time_signatures=((0.0, 2, 4),)),
+        "four_two": _band_piece(time_signatures=((0.0, 4, 2),)),  # window 1 starts mid-bar
+        "pickup": _band_piece(time_signatures=((0.0, 1, 4), (1.0, 4, 4)),
+                              tempos=[(0.0, 100.0), (1.2, 80.0)]),
+        "flute": note_sequence([(b / 2, b / 2 + 0.5, 72 + b % 5, 73, False, 0)
+                                for b in range(16)], qpm=132.0),
+        "trio": note_sequence(trio_parts, tempos=[(0.0, 110.0), (2.5, 95.0)]),
+    }
+    requests, want = [], []
+    for name, ns in files.items():
+        path = tmp_path / f"{name}.mid"
+        midi_io.write_midi(ns, path)
+        for rep_name in ("melody", "drums", "trio"):
+            rep = get_representation(rep_name)
+            for window, read in enumerate(_python_read_windows(path, rep_name, 2)[:3]):
+                for qpm in (None, 150.0):
+                    out = tmp_path / f"{name}_{rep_name}_{window}_{qpm}"
+                    written = music_adapter.written(rep, read.tokens, read.timing, qpm,
+                                                    programs=read.programs)
+                    midi_io.write_midi(written, f"{out}.py.mid")
+                    want.append(((name, rep_name, window, qpm), out))
+                    requests.append({"op": "write_window", "path": str(path),
+                                     "representation": rep_name, "bars": 2, "window": window,
+                                     "qpm": qpm, "out": f"{out}.js.mid"})
+    assert all(answer == {"ok": True} for answer in music_cli(requests))
+    meters, changes, programs = set(), 0, set()
+    for where, out in want:
+        expected = _midi_written(f"{out}.py.mid")
+        _assert_same_midi(_midi_written(f"{out}.js.mid"), expected, where)
+        meters |= {m[1:] for m in expected[0]}
+        changes += len(expected[1]) > 1
+        programs |= {n[2] for n in expected[2] if not n[3]}
+    # What was compared: other meters than 4/4, tempo changes, programs other than 0.
+    assert {(2, 4), (4, 2), (4, 4)} <= meters and changes >= 3, (meters, changes)
+    assert {4, 34, 73} <= programs, programs

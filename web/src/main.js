@@ -3,7 +3,7 @@
 import { HmvaeModel, initBackend, tf } from './model.js';
 import {
   NoWindowError, PROGRAM_NAMES, melodyParts, midiToTokens, midiWindows, pitchName, readMidiFile,
-  tokensToMidi, windowBarsText, windowTokens,
+  tokensToMidi, windowBarsText, windowTokens, writtenTiming,
 } from './music.js';
 import { fileStem, inputTag, interpolationFileName, sampleFileName } from './names.js';
 import { drawPianoRoll } from './pianoroll.js';
@@ -137,8 +137,17 @@ function onResize() {
 }
 
 // --- cards -----------------------------------------------------------------------------------
+/** How a card's tokens are played and written at the slider's tempo: an interpolation made
+ * with a file in slot A in that window's meter and tempi and by its programs (seq.written, as
+ * `hmvae interpolate` writes a.mid's), anything else 4/4 with the default programs. */
+function output(seq) {
+  const { timing, programs } = seq.written || {};
+  return { timing: writtenTiming(timing, qpm()), programs };
+}
+
 /** A card for `seq` ({tokens, stem, tag}: stem and tag name it in an interpolation's files
- * when it goes to A or B); fileName(qpm) names its download (names.js). */
+ * when it goes to A or B; written: see output()); fileName(qpm) names its download
+ * (names.js). */
 function card(seq, label, fileName, { slots = true } = {}) {
   const el = document.createElement('div');
   el.className = 'card';
@@ -170,7 +179,7 @@ function card(seq, label, fileName, { slots = true } = {}) {
       if (!(window.AudioContext || window.webkitAudioContext)) {
         throw new Error('this browser has no Web Audio; download the .mid instead');
       }
-      await play(seq.tokens, qpm(), reset);
+      await play(seq.tokens, output(seq).timing, reset);
     } catch (err) {
       reset(); // a failed start must not leave the button at "Stop", where it does nothing
       report(new Error(`cannot play: ${err instanceof Error ? err.message : err}`));
@@ -183,7 +192,9 @@ function card(seq, label, fileName, { slots = true } = {}) {
   download.download = fileName(qpm());
   download.addEventListener('click', () => {
     download.download = fileName(qpm()); // the tempo is in the name, as the CLI's --qpm
-    const blob = new Blob([tokensToMidi(seq.tokens, qpm())], { type: 'audio/midi' });
+    const { timing, programs } = output(seq);
+    const blob = new Blob([tokensToMidi(seq.tokens, timing, { programs })],
+      { type: 'audio/midi' });
     if (download.dataset.url) URL.revokeObjectURL(download.dataset.url);
     download.dataset.url = URL.createObjectURL(blob);
     download.href = download.dataset.url;
@@ -282,8 +293,10 @@ async function interpolateNow(steps, temp) {
   state.interpolations += 1; // in the names, so each run's downloads have names of their own
   const run = state.interpolations;
   const model = state.entry.name;
+  // Written in A's file's window meter and tempi, by its programs (when A holds a file).
+  const written = a.timing ? { timing: a.timing, programs: a.programs } : null;
   list.replaceChildren(...seqs.map((seq, i) => card(
-    Object.assign(seq, { stem: `interp${run}_${i + 1}`, tag: '' }),
+    Object.assign(seq, { stem: `interp${run}_${i + 1}`, tag: '', written }),
     `interpolation ${run}: ${i + 1}/${steps} α=${seq.alpha.toFixed(2)}`,
     (q) => interpolationFileName({ model, a, b, temperature: temp, qpm: q, run, index: i,
       total: steps }),
@@ -340,13 +353,16 @@ function takeWindow(slot, unlisted) {
   // No window: windowTokens throws the NoWindowError that says why.
   const tokens = src.windows.length ? src.windows[src.window].tokens
     : windowTokens(src.midi, representation, bars, 0, src.name, src.instrument);
+  const { qpm: windowQpm, timing, programs } = src.windows[src.window];
+  // timing and programs: the window's meter, tempi and instruments, which interpolations
+  // from slot A take.
   const seq = { tokens: Object.fromEntries(Object.entries(tokens).map(([k, v]) => [k,
-    Array.from(v)])), stem: fileStem(src.name), tag: inputTag(src.window, src.instrument) };
+    Array.from(v)])), stem: fileStem(src.name), tag: inputTag(src.window, src.instrument),
+  timing, programs };
   setSlot(slot, seq, src.name, src);
   fillChoosers(slot, src);
   // The interpolation plays and downloads at A's tempo there, as `hmvae interpolate` writes
-  // at a.mid's (the slider can still change it).
-  const { qpm: windowQpm } = src.windows[src.window];
+  // at a.mid's (the slider can still change it, as --qpm).
   if (slot === 'a') setTempo(windowQpm);
   const chosen = $(`window-${slot}`).selectedOptions[0];
   setStatus(`${src.name}: window ${src.window + 1} of ${src.windows.length}, `

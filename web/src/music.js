@@ -266,6 +266,76 @@ export function qpmAtStep(midi, step) {
   return Math.round(qpm * 1000) / 1000;
 }
 
+export const DEFAULT_QPM = 120;
+
+/** The tempo events of a read file as grid.TempoMap holds them: [[beat, qpm]] ascending from
+ * beat 0, the last one given at a tick, the first tempo (or MIDI's 120) from beat 0. */
+function tempoBeats(midi) {
+  const byTick = new Map();
+  for (const t of midi.tempos || []) if (t.qpm > 0) byTick.set(Math.max(0, t.tick), t.qpm);
+  const events = [...byTick.keys()].sort((a, b) => a - b)
+    .map((tick) => [tick / midi.ppq, byTick.get(tick)]);
+  if (!events.length || events[0][0] > 0) {
+    events.unshift([0, events.length ? events[0][1] : DEFAULT_QPM]);
+  }
+  return events;
+}
+
+/** 4/4 at MIDI's 120 qpm: how tokens with no input window behind them are written. */
+export const DEFAULT_TIMING = Object.freeze({ numerator: 4, denominator: 4,
+  tempos: [[0, DEFAULT_QPM]] });
+
+/** The meter and tempi of the `numBars` grid bars from `startBar` (a window's startBar), as
+ * grid.window_timing gives them, so what is written from a window's tokens shows the input's
+ * bars and plays at its tempo changes: {numerator, denominator, tempos: [[beat from the
+ * window's start, qpm]]}. The meter is the window's own when its bars line up with the window
+ * (a 2/4 window is 2/4 bars; a 4/2 window starting mid-bar is not), else 4/4, the grid's. */
+export function windowTiming(midi, startBar, numBars) {
+  const regions = meterRegions(timeSignatureSteps(midi));
+  const pieceOrigin = Math.min(0, regions[0].origin);
+  let [first, { origin, downbeat }, meter] = [0, regions[0], [4, 4]];
+  for (const r of regions) {
+    const regionFirst = Math.floor((r.origin - pieceOrigin) / STEPS_PER_BAR);
+    if (isGridMeter(r.n, r.d) && regionFirst <= startBar) {
+      [first, { origin, downbeat }, meter] = [regionFirst, r, [r.n, r.d]];
+    }
+  }
+  const step = origin + (startBar - first) * STEPS_PER_BAR;
+  const bar = barSteps(...meter);
+  if ((step - downbeat) % bar || (numBars * STEPS_PER_BAR) % bar) meter = [4, 4];
+  const start = step / STEPS_PER_QUARTER;
+  const end = start + (numBars * STEPS_PER_BAR) / STEPS_PER_QUARTER;
+  const tempos = [[0, qpmAtStep(midi, step)]];
+  for (const [beat, qpm] of tempoBeats(midi)) {
+    if (start < beat && beat < end && qpm !== tempos[tempos.length - 1][1]) {
+      tempos.push([beat - start, qpm]);
+    }
+  }
+  return { numerator: meter[0], denominator: meter[1], tempos };
+}
+
+/** The same meter at one tempo (WindowTiming.at_tempo). */
+export const atTempo = (timing, qpm) => ({ ...timing, tempos: [[0, qpm]] });
+
+/** How an output is timed, as music_adapter.written times it: in its input window's meter and
+ * tempi (`timing`, from slot A's file; none: 4/4), or at `qpm` throughout when the tempo
+ * slider says another tempo than the window's first (the page's --qpm). */
+export function writtenTiming(timing, qpm) {
+  if (!timing) return atTempo(DEFAULT_TIMING, qpm);
+  return qpm === timing.tempos[0][1] ? timing : atTempo(timing, qpm);
+}
+
+/** Beats from a window's start -> seconds, through its tempo changes (WindowTiming.to_seconds). */
+export function timingSeconds(timing, beats) {
+  let seconds = 0;
+  let k = 0;
+  while (k + 1 < timing.tempos.length && timing.tempos[k + 1][0] <= beats) {
+    seconds += ((timing.tempos[k + 1][0] - timing.tempos[k][0]) * 60) / timing.tempos[k][1];
+    k += 1;
+  }
+  return seconds + ((beats - timing.tempos[k][0]) * 60) / timing.tempos[k][1];
+}
+
 /** Bar numbers as the piece's score counts them (grid.ScoreBars): grid bars are the score's
  * bars only in 4/4 (a 2/4 piece has two in each, and after 3/4 bars the grid runs behind);
  * each meter region's bars count at their own length, and a pickup is bar 0.
@@ -503,8 +573,8 @@ function collectMelody(segs, programs, numBars, instrument, stats) {
       const k = bestTrack(tracks, start, numBars);
       if (k < 0) continue;
       windows.push({ startBar: seg.firstBar + start, instrument: tracks[k].instrument,
-        program: tracks[k].program, silentBars: silentBars(seg, start, numBars),
-        qpm: seg.qpmAtBar(start),
+        program: tracks[k].program, programs: [tracks[k].program],
+        silentBars: silentBars(seg, start, numBars), qpm: seg.qpmAtBar(start),
         tokens: { melody: canonicalize(windowOf(tracks[k].tokens, start, numBars)) } });
     }
   }
@@ -597,7 +667,8 @@ export function drumWindows(midi, numBars, stats = {}) {
     for (const start of windowStarts(seg.numBars, numBars)) {
       if (!onsetCount(track.onsets, start, numBars)) continue;
       windows.push({ startBar: seg.firstBar + start, silentBars: silentBars(seg, start, numBars),
-        qpm: seg.qpmAtBar(start), tokens: { drums: windowOf(track.tokens, start, numBars) } });
+        qpm: seg.qpmAtBar(start), programs: [],
+        tokens: { drums: windowOf(track.tokens, start, numBars) } });
     }
   }
   return windows;
@@ -644,7 +715,7 @@ export function trioWindows(midi, numBars, stats = {}) {
       const b = bestTrack(bass, start, numBars);
       if (m < 0 || b < 0 || !onsetCount(drum.onsets, start, numBars)) continue;
       windows.push({ startBar: seg.firstBar + start, silentBars: silentBars(seg, start, numBars),
-        qpm: seg.qpmAtBar(start), tokens: {
+        qpm: seg.qpmAtBar(start), programs: [mel[m].program, bass[b].program], tokens: {
         melody: canonicalize(windowOf(mel[m].tokens, start, numBars)),
         bass: canonicalize(windowOf(bass[b].tokens, start, numBars)),
         drums: windowOf(drum.tokens, start, numBars),
@@ -702,7 +773,9 @@ function checkInstrument(representation, instrument) {
 
 /** Every window of a read MIDI file for a representation, in the order --window counts them:
  * [{startBar, silentBars, qpm, scoreBars: [first, last], musicEndsBar (with silent bars only),
- * sectionMeter (when the music goes on after a meter change),
+ * sectionMeter (when the music goes on after a meter change), timing (windowTiming: what
+ * outputs written from it take), programs (of its pitched parts in track order: a melody's, a
+ * trio's melody and bass; [] for drums, what outputs written from it play),
  * tokens: {track: Int32Array}}], melody windows also with {instrument, program}. scoreBars and
  * musicEndsBar number bars as the score does (scoreBars()), as `hmvae interpolate` says them.
  * `instrument` (melody only) takes that part's line instead of the busiest part's. */
@@ -715,6 +788,7 @@ export function midiWindows(midi, representation, numBars, instrument = null) {
   else throw new Error(`unknown representation ${representation}`);
   const score = scoreBars(midi);
   for (const w of windows) {
+    w.timing = windowTiming(midi, w.startBar, numBars);
     w.scoreBars = score.span(w.startBar, numBars);
     if (!w.silentBars) continue;
     w.musicEndsBar = score.span(w.startBar, numBars - w.silentBars)[1];
@@ -774,26 +848,31 @@ export function drumHits(tokens) {
 }
 
 /** A Standard MIDI File (Uint8Array) of a token sequence {track: tokens}, as hmvae's Python
- * client writes it: 4/4 at `qpm`, melody program 0, trio bass program 33, drums channel 10. */
-export function tokensToMidi(tokens, qpm = 120) {
+ * client writes it (music_adapter.written): in `timing`'s meter and tempi (windowTiming; a
+ * number: 4/4 at that qpm), its pitched parts played by `programs` in track order (a window's:
+ * a melody's, a trio's melody and bass; by default melody program 0, trio bass 33), drums on
+ * channel 10. */
+export function tokensToMidi(tokens, timing = DEFAULT_QPM, { programs = [] } = {}) {
+  const { numerator, denominator, tempos } = typeof timing === 'number'
+    ? atTempo(DEFAULT_TIMING, timing) : timing;
   const midi = new Midi();
   const ppq = midi.header.ppq;
   const tick = ppq / STEPS_PER_QUARTER;
-  midi.header.setTempo(qpm);
-  midi.header.timeSignatures.push({ ticks: 0, timeSignature: [4, 4], measures: 0 });
+  midi.header.tempos = tempos.map(([beat, bpm]) => ({ ticks: Math.round(beat * ppq), bpm }));
+  midi.header.timeSignatures.push({ ticks: 0, timeSignature: [numerator, denominator],
+    measures: 0 });
   midi.header.update();
   const trio = 'bass' in tokens;
-  for (const name of ['melody', 'bass']) {
-    if (!(name in tokens)) continue;
+  ['melody', 'bass'].filter((name) => name in tokens).forEach((name, part) => {
     const track = midi.addTrack();
     track.name = name;
     track.channel = name === 'bass' ? 1 : 0;
-    track.instrument.number = trio ? TRIO_PROGRAMS[name] : 0;
+    track.instrument.number = programs[part] ?? (trio ? TRIO_PROGRAMS[name] : 0);
     for (const n of melodyNotes(tokens[name])) {
       track.addNote({ midi: n.pitch, ticks: n.start * tick, durationTicks: (n.end - n.start) * tick,
         velocity: MELODY_VELOCITY / 127 });
     }
-  }
+  });
   if ('drums' in tokens) {
     const track = midi.addTrack();
     track.name = 'drums';

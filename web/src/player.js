@@ -1,7 +1,9 @@
 // Playback with Tone.js synthesizers (no samples, nothing fetched): a triangle lead for the
 // melody, a filtered saw for the bass, and one small synth per drum class.
 import * as Tone from 'tone';
-import { STEPS_PER_QUARTER, drumHits, melodyNotes } from './music.js';
+import {
+  DEFAULT_TIMING, STEPS_PER_QUARTER, atTempo, drumHits, melodyNotes, timingSeconds,
+} from './music.js';
 
 let current = null;
 
@@ -49,11 +51,14 @@ export function isPlaying() {
   return current !== null;
 }
 
-/** Plays tokens ({track: [T]}) at `qpm`; resolves when scheduled. onEnd runs when it stops. */
-export async function play(tokens, qpm = 120, onEnd = null) {
+/** Plays tokens ({track: [T]}) in `timing`'s tempi (music.windowTiming, as the .mid is
+ * written; a number: at that qpm); resolves when scheduled. onEnd runs when it stops. */
+export async function play(tokens, timing = 120, onEnd = null) {
   await Tone.start();
   stop();
-  const step = 60 / qpm / STEPS_PER_QUARTER;
+  const tempi = typeof timing === 'number' ? atTempo(DEFAULT_TIMING, timing) : timing;
+  const seconds = (steps) => timingSeconds(tempi, steps / STEPS_PER_QUARTER);
+  const step = seconds(1); // a drum hit's length
   const t0 = Tone.now() + 0.1;
   const output = new Tone.Gain(1).toDestination(); // stop() mutes it
   const synths = [];
@@ -67,7 +72,7 @@ export async function play(tokens, qpm = 120, onEnd = null) {
     synths.push(lead);
     for (const n of melodyNotes(tokens.melody)) {
       lead.triggerAttackRelease(Tone.Frequency(n.pitch, 'midi').toFrequency(),
-        (n.end - n.start) * step * 0.95, t0 + n.start * step, 0.8);
+        (seconds(n.end) - seconds(n.start)) * 0.95, t0 + seconds(n.start), 0.8);
     }
     length = Math.max(length, tokens.melody.length);
   }
@@ -82,7 +87,7 @@ export async function play(tokens, qpm = 120, onEnd = null) {
     synths.push(bass);
     for (const n of melodyNotes(tokens.bass)) {
       bass.triggerAttackRelease(Tone.Frequency(n.pitch, 'midi').toFrequency(),
-        (n.end - n.start) * step * 0.95, t0 + n.start * step, 0.8);
+        (seconds(n.end) - seconds(n.start)) * 0.95, t0 + seconds(n.start), 0.8);
     }
     length = Math.max(length, tokens.bass.length);
   }
@@ -91,15 +96,15 @@ export async function play(tokens, qpm = 120, onEnd = null) {
     kit.forEach((d) => synths.push(d.synth));
     for (const h of drumHits(tokens.drums)) {
       const d = kit[h.cls];
-      const time = t0 + h.step * step;
+      const time = t0 + seconds(h.step);
       if (d.pitch) d.synth.triggerAttackRelease(d.pitch, step, time);
       else if (d.synth instanceof Tone.NoiseSynth) d.synth.triggerAttackRelease(step, time);
       else d.synth.triggerAttackRelease('C4', step, time, 0.6);
     }
     length = Math.max(length, tokens.drums.length);
   }
-  const seconds = length * step + 0.6;
-  current = { synths, output, endsAt: t0 + length * step, onEnd,
-    timer: setTimeout(stop, seconds * 1000) };
-  return seconds;
+  const total = seconds(length) + 0.6;
+  current = { synths, output, endsAt: t0 + seconds(length), onEnd,
+    timer: setTimeout(stop, total * 1000) };
+  return total;
 }

@@ -8,10 +8,15 @@
 //        "musicEndsBar", "sectionMeter", "label" (the page's text for the window's bars)}], "parts": [{"instrument", "program",
 //        "name", "windows"}] (melody only)} or {"error": "..."}
 //   {"op": "tokens_to_midi", "tokens": {"melody": [...]}, "qpm": 120, "out": "b.mid"} -> {"ok": true}
+//   {"op": "write_window", "path": "a.mid", "representation": "melody", "bars": 2, "window": 0,
+//    "instrument": null, "qpm": null, "out": "w.mid"} -> {"ok": true}: the .mid the page writes
+//    for the window's tokens as an interpolation output with the file in slot A (its meter,
+//    tempi and programs; at "qpm" throughout when given, as the tempo slider moved)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import {
   melodyParts, midiToTokens, midiWindows, readMidiFile, tokensToMidi, windowBarsText,
+  writtenTiming,
 } from '../src/music.js';
 
 function handle(req) {
@@ -40,6 +45,13 @@ function handle(req) {
   }
   if (req.op === 'tokens_to_midi') {
     writeFileSync(req.out, tokensToMidi(req.tokens, req.qpm || 120));
+    return { ok: true };
+  }
+  if (req.op === 'write_window') {
+    const midi = readMidiFile(new Uint8Array(readFileSync(req.path)), req.path);
+    const w = midiWindows(midi, req.representation, req.bars, req.instrument ?? null)[req.window || 0];
+    writeFileSync(req.out, tokensToMidi(w.tokens, writtenTiming(w.timing, req.qpm ?? w.qpm),
+      { programs: w.programs }));
     return { ok: true };
   }
   return { error: `unknown op ${req.op}` };
