@@ -94,3 +94,20 @@ def test_outputs_take_the_input_windows_meter_and_tempo_changes(tmp_path, capsys
     assert _timing(out / "mel_2bar_interp_b_a_t0_seed0_q90_02-of-02.mid") == ([(4, 4)],
                                                                              [(0.0, 90.0)])
     capsys.readouterr()
+
+
+def test_a_pickup_windows_opening_tempo_is_no_tempo_change(tmp_path):
+    """A pickup window starts before beat 0 and so holds the opening tempo event; read back
+    from MIDI its qpm is 99.99999999999999, which was compared unrounded with the 100 in
+    force and made a change: the window line said "100 qpm, then 100 from bar 0" and outputs
+    got a second tempo event."""
+    from hmvae_tf.serving import music_adapter
+    from hmvae_tf.music.representations import get_representation
+    path = tmp_path / "pickup.mid"
+    midi_io.write_midi(note_sequence([(i, i + 1, 60 + i % 8) for i in range(9)], qpm=100.0,
+                                     time_signatures=((0.0, 1, 4), (1.0, 4, 4))), path)
+    ns = midi_io.read_midi(path)
+    assert ns.tempos[0].qpm != 100.0  # the read-back noise this is about
+    assert grid.window_timing(ns, 0, 2).tempos == ((0.0, 100.0),)
+    read = music_adapter.read_window(str(path), get_representation("melody"), 2)
+    assert read.tempo == "100 qpm" and read.where.startswith("window 0: bars 0-1")

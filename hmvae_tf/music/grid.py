@@ -571,7 +571,9 @@ def window_timing(ns: NoteSequence, start_bar: int, num_bars: int) -> WindowTimi
     end = start + num_bars * STEPS_PER_BAR / STEPS_PER_QUARTER
     tempos = [(0.0, float(tempo.qpm_at_step(step)))]
     for beat, q in zip(tempo.beats.tolist(), tempo.qpm.tolist()):
-        if start < beat < end and q != tempos[-1][1]:
+        # Compared as the first is rounded: a pickup window holds beat 0, whose tempo read
+        # back from MIDI (99.99999999999999) is no change from the 100 in force.
+        if start < beat < end and round(q, 3) != round(tempos[-1][1], 3):
             tempos.append((beat - start, q))
     return WindowTiming(*meter, tempos=tuple(tempos))
 
