@@ -626,3 +626,37 @@ def test_downloads_take_slot_as_files_meter_tempi_and_programs_as_python(tmp_pat
     # What was compared: other meters than 4/4, tempo changes, programs other than 0.
     assert {(2, 4), (4, 2), (4, 4)} <= meters and changes >= 3, (meters, changes)
     assert {4, 34, 73} <= programs, programs
+
+
+def test_window_tempi_are_said_as_python_says_them(tmp_path):
+    """The page said a window's first tempo only ("100 qpm") where `hmvae interpolate` says
+    its changes too ("100 qpm, then 140 from bar 2", or a count and range for more than two):
+    each window's tempo words are Python's (music_adapter.tempo_text), bars numbered as the
+    score numbers them (2/4, a pickup)."""
+    files = {
+        "steady": _band_piece(qpm=89.99991),
+        "one_change": _band_piece(tempos=[(0.0, 100.0), (3.0, 140.0)]),
+        "two_changes": _band_piece(tempos=[(0.0, 100.0), (3.0, 140.0), (4.5, 75.5)]),
+        "many_changes": _band_piece(tempos=[(0.0, 100.0), (1.0, 110.0), (2.0, 120.0),
+                                            (3.0, 90.0), (4.0, 132.25)]),
+        "two_four": _band_piece(time_signatures=((0.0, 2, 4),),
+                                tempos=[(0.0, 100.0), (3.0, 140.0)]),
+        "pickup": _band_piece(time_signatures=((0.0, 1, 4), (1.0, 4, 4)),
+                              tempos=[(0.0, 100.0), (1.2, 80.0), (4.2, 132.5)]),
+    }
+    requests, want = [], []
+    for name, ns in files.items():
+        path = tmp_path / f"{name}.mid"
+        midi_io.write_midi(ns, path)
+        for rep_name, bars in (("melody", 2), ("melody", 4), ("drums", 2), ("trio", 2)):
+            want.append(((name, rep_name, bars),
+                         [w.tempo for w in _python_read_windows(path, rep_name, bars)]))
+            requests.append({"op": "windows", "path": str(path), "representation": rep_name,
+                             "bars": bars})
+    said = set()
+    for (where, tempi), got in zip(want, music_cli(requests)):
+        assert tempi and [w["tempo"] for w in got["windows"]] == tempi, where
+        said |= set(tempi)
+    assert "90 qpm" in said and any(", then 140 from bar " in t for t in said), said
+    assert any(t.count(" from bar ") == 2 for t in said), said
+    assert any(" changes in bars " in t for t in said), said

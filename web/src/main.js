@@ -353,7 +353,7 @@ function takeWindow(slot, unlisted) {
   // No window: windowTokens throws the NoWindowError that says why.
   const tokens = src.windows.length ? src.windows[src.window].tokens
     : windowTokens(src.midi, representation, bars, 0, src.name, src.instrument);
-  const { qpm: windowQpm, timing, programs } = src.windows[src.window];
+  const { qpm: windowQpm, tempo, timing, programs } = src.windows[src.window];
   // timing and programs: the window's meter, tempi and instruments, which interpolations
   // from slot A take.
   const seq = { tokens: Object.fromEntries(Object.entries(tokens).map(([k, v]) => [k,
@@ -366,7 +366,7 @@ function takeWindow(slot, unlisted) {
   if (slot === 'a') setTempo(windowQpm);
   const chosen = $(`window-${slot}`).selectedOptions[0];
   setStatus(`${src.name}: window ${src.window + 1} of ${src.windows.length}, `
-    + `${chosen ? chosen.textContent : ''}, ${windowQpm} qpm → ${slot.toUpperCase()}`, 'ready');
+    + `${chosen ? chosen.textContent : ''}, ${tempo} → ${slot.toUpperCase()}`, 'ready');
 }
 
 /** Reads a MIDI file into a slot after the running action: a file dropped while a model

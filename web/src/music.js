@@ -306,8 +306,9 @@ export function windowTiming(midi, startBar, numBars) {
   const start = step / STEPS_PER_QUARTER;
   const end = start + (numBars * STEPS_PER_BAR) / STEPS_PER_QUARTER;
   const tempos = [[0, qpmAtStep(midi, step)]];
+  const rounded = (qpm) => Math.round(qpm * 1000) / 1000;
   for (const [beat, qpm] of tempoBeats(midi)) {
-    if (start < beat && beat < end && qpm !== tempos[tempos.length - 1][1]) {
+    if (start < beat && beat < end && rounded(qpm) !== rounded(tempos[tempos.length - 1][1])) {
       tempos.push([beat - start, qpm]);
     }
   }
@@ -340,7 +341,8 @@ export function timingSeconds(timing, beats) {
  * bars only in 4/4 (a 2/4 piece has two in each, and after 3/4 bars the grid runs behind);
  * each meter region's bars count at their own length, and a pickup is bar 0.
  * span(gridBar, numBars) -> [first, last] score bar of numBars grid bars from a window's
- * startBar; musicAfter(gridBar): whether the piece has music past that grid bar's start (a
+ * startBar; atOffset(gridBar, steps): the score bar `steps` steps into a grid bar's window
+ * (where a tempo change lies); musicAfter(gridBar): whether the piece has music past that grid bar's start (a
  * window padded with silence there stops at its section's end, not the music's);
  * meterOfBar(bar) -> [numerator, denominator] of a score bar's region. */
 export function scoreBars(midi) {
@@ -381,6 +383,8 @@ export function scoreBars(midi) {
       const step = stepOf(gridBar);
       return [atStep(step), atStep(step + numBars * STEPS_PER_BAR - 1)];
     },
+    /** The score's bar holding the step `steps` after grid bar `gridBar` starts. */
+    atOffset: (gridBar, steps) => atStep(stepOf(gridBar) + steps),
     musicAfter: (gridBar) => end > stepOf(gridBar),
     meterOfBar(bar) {
       let { meter } = rows[0];
@@ -388,6 +392,26 @@ export function scoreBars(midi) {
       return meter;
     },
   };
+}
+
+/** Python's f'{round(qpm, 3):g}' (MIDI's 89.99991 is 90). */
+const shownQpm = (qpm) => String(Number((Math.round(qpm * 1000) / 1000).toPrecision(6)));
+
+/** A window's tempi in a few words, as music_adapter.tempo_text says them: '120 qpm', '120
+ * qpm, then 90 from bar 3', and with more than two changes '120 qpm, then 5 changes in bars
+ * 3-6 (90-140 qpm)', so a window with tempo changes does not show only its first tempo.
+ * barAtBeat(beat): the score's bar number at a beat from the window's start. */
+export function tempoText(timing, barAtBeat) {
+  const [[, first], ...changes] = timing.tempos;
+  if (!changes.length) return `${shownQpm(first)} qpm`;
+  if (changes.length <= 2) {
+    return `${shownQpm(first)} qpm, then ${changes.map(([beat, qpm]) => `${shownQpm(qpm)} from `
+      + `bar ${barAtBeat(beat)}`).join(', ')}`;
+  }
+  const qpms = timing.tempos.map(([, qpm]) => qpm);
+  return `${shownQpm(first)} qpm, then ${changes.length} changes in bars `
+    + `${barAtBeat(changes[0][0])}-${barAtBeat(changes[changes.length - 1][0])} `
+    + `(${shownQpm(minOf(qpms))}-${shownQpm(maxOf(qpms))} qpm)`;
 }
 
 /** 'bars 3–4', or 'bar 3' when a window lies in one bar of the score (a 4/2 bar holds two
@@ -773,7 +797,8 @@ function checkInstrument(representation, instrument) {
 
 /** Every window of a read MIDI file for a representation, in the order --window counts them:
  * [{startBar, silentBars, qpm, scoreBars: [first, last], musicEndsBar (with silent bars only),
- * sectionMeter (when the music goes on after a meter change), timing (windowTiming: what
+ * sectionMeter (when the music goes on after a meter change), tempo (its tempi in words,
+ * tempoText), timing (windowTiming: what
  * outputs written from it take), programs (of its pitched parts in track order: a melody's, a
  * trio's melody and bass; [] for drums, what outputs written from it play),
  * tokens: {track: Int32Array}}], melody windows also with {instrument, program}. scoreBars and
@@ -789,6 +814,8 @@ export function midiWindows(midi, representation, numBars, instrument = null) {
   const score = scoreBars(midi);
   for (const w of windows) {
     w.timing = windowTiming(midi, w.startBar, numBars);
+    w.tempo = tempoText(w.timing, (beat) => score.atOffset(w.startBar,
+      Math.floor(beat * STEPS_PER_QUARTER + 1e-6)));
     w.scoreBars = score.span(w.startBar, numBars);
     if (!w.silentBars) continue;
     w.musicEndsBar = score.span(w.startBar, numBars - w.silentBars)[1];

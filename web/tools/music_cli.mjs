@@ -4,7 +4,7 @@
 //   {"op": "midi_to_tokens", "path": "a.mid", "representation": "melody", "bars": 2, "window": 0,
 //    "instrument": null} -> {"tokens": {"melody": [...]}} or {"error": "..."}
 //   {"op": "windows", "path": "a.mid", "representation": "melody", "bars": 2, "instrument": null}
-//     -> {"windows": [{"startBar", "instrument", "program", "silentBars", "qpm", "scoreBars",
+//     -> {"windows": [{"startBar", "instrument", "program", "silentBars", "qpm", "tempo", "scoreBars",
 //        "musicEndsBar", "sectionMeter", "label" (the page's text for the window's bars)}], "parts": [{"instrument", "program",
 //        "name", "windows"}] (melody only)} or {"error": "..."}
 //   {"op": "tokens_to_midi", "tokens": {"melody": [...]}, "qpm": 120, "out": "b.mid"} -> {"ok": true}
@@ -33,9 +33,10 @@ function handle(req) {
     try {
       const midi = readMidiFile(new Uint8Array(readFileSync(req.path)), req.path);
       const windows = midiWindows(midi, req.representation, req.bars, req.instrument ?? null)
-        .map(({ startBar, instrument, program, silentBars, qpm, scoreBars, musicEndsBar,
+        .map(({ startBar, instrument, program, silentBars, qpm, tempo, scoreBars, musicEndsBar,
           sectionMeter }) => ({
-          startBar, instrument, program, silentBars, qpm, scoreBars, musicEndsBar, sectionMeter,
+          startBar, instrument, program, silentBars, qpm, tempo, scoreBars, musicEndsBar,
+          sectionMeter,
           label: windowBarsText(scoreBars, musicEndsBar, sectionMeter) }));
       const parts = req.representation === 'melody' ? melodyParts(midi, req.bars) : [];
       return { windows, parts };
