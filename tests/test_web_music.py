@@ -660,3 +660,45 @@ def test_window_tempi_are_said_as_python_says_them(tmp_path):
     assert "90 qpm" in said and any(", then 140 from bar " in t for t in said), said
     assert any(t.count(" from bar ") == 2 for t in said), said
     assert any(" changes in bars " in t for t in said), said
+
+
+def test_windows_count_what_they_leave_out_as_python_does(tmp_path):
+    """`hmvae interpolate`'s window line counts the notes a melody window leaves out (outside
+    MIDI 21..108) and the drum hits outside the 9 drum classes; the page's window chooser
+    said nothing of them, so a missing cowbell or a piccolo's lost notes were a mystery.
+    Each window's words for them are Python's."""
+    import re
+    from hmvae_tf.serving import music_adapter
+    high = note_sequence([(b, b + 1, [72, 110, 76, 112, 79][b % 5]) for b in range(12)]
+                         + [(b / 2, b / 2 + 0.25, [36, 25, 42, 21, 38][b % 5], 0, True, 9)
+                            for b in range(24)]
+                         + [(b, b + 2, 40, 33, False, 1) for b in range(0, 12, 2)])
+    files = {"band": _band_piece(), "high": high}
+    clauses = re.compile(r"; \d+ notes? outside MIDI pitch [^;]*left out"
+                         r"|; \d+ drum hits? \([^)]*\) left out: outside the \d+ drum classes")
+    requests, want = [], []
+    for name, ns in files.items():
+        path = tmp_path / f"{name}.mid"
+        midi_io.write_midi(ns, path)
+        for rep_name, instrument in (("melody", None), ("melody", 1), ("melody", 0),
+                                     ("drums", None), ("trio", None)):
+            rep = get_representation(rep_name)
+            wheres = []
+            while True:
+                try:
+                    wheres.append(music_adapter.read_window(str(path), rep, 2, len(wheres),
+                                                            instrument).where)
+                except NoWindowError:
+                    break
+            want.append(((name, rep_name, instrument),
+                         ["".join(clauses.findall(w)) for w in wheres]))
+            requests.append({"op": "windows", "path": str(path), "representation": rep_name,
+                             "bars": 2, "instrument": instrument})
+    said = set()
+    for (where, left), got in zip(want, music_cli(requests)):
+        assert left and [w["leftOut"] for w in got["windows"]] == left, where
+        said |= set(left)
+    text = " ".join(said)
+    assert "; 1 note outside" in text and re.search(r"; [2-9] notes outside MIDI pitch", text)
+    assert "(pitches 21, 25) left out: outside the 9 drum classes" in text, said
+    assert "1 drum hit (pitch 25)" in text, said

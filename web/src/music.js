@@ -584,6 +584,53 @@ function fail(name, stats, what, numBars, found, windowIndex) {
   return new NoWindowError(`${name}: ${explain(stats, what, numBars)}`);
 }
 
+/** instrument -> ascending onsets of its pitched notes outside MIDI 21..108 in a segment,
+ * which a melody window leaves out. */
+function outOfRangeOnsets(seg) {
+  const onsets = new Map();
+  for (const n of seg.notes) {
+    if (n.isDrum || (n.pitch >= MIN_PITCH && n.pitch <= MAX_PITCH)) continue;
+    if (!onsets.has(n.instrument)) onsets.set(n.instrument, []);
+    onsets.get(n.instrument).push(n.start);
+  }
+  return onsets;
+}
+
+/** grid bar -> pitches of its drum hits that none of the 9 classes holds, over a file's
+ * segments (counted as Segment.first_bar counts), for drums.unmapped_hits. */
+function unmappedDrumsByBar(segs) {
+  const byBar = new Map();
+  for (const seg of segs) {
+    for (const n of seg.notes) {
+      if (!n.isDrum || (n.pitch >= 0 && n.pitch < 128 && PITCH_TO_CLASS[n.pitch] >= 0)) continue;
+      const bar = seg.firstBar + Math.floor(n.start / STEPS_PER_BAR);
+      if (!byBar.has(bar)) byBar.set(bar, []);
+      byBar.get(bar).push(n.pitch);
+    }
+  }
+  return byBar;
+}
+
+const plural = (count, one, many) => (count > 1 ? many : one);
+
+/** What a window line says its tokens left out, as `hmvae interpolate` says it: '; 2 notes
+ * outside MIDI pitch 21..108 left out' (a melody's), '; 3 drum hits (pitch 25) left out:
+ * outside the 9 drum classes' (music_adapter._unmapped_drums), '' for nothing. */
+export function leftOutText({ notesOutOfRange = 0, unmappedDrums = [] }) {
+  let text = '';
+  if (notesOutOfRange) {
+    text += `; ${notesOutOfRange} ${plural(notesOutOfRange, 'note', 'notes')} outside MIDI pitch `
+      + `${MIN_PITCH}..${MAX_PITCH} left out`;
+  }
+  if (unmappedDrums.length) {
+    const pitches = [...new Set(unmappedDrums)].sort((a, b) => a - b);
+    text += `; ${unmappedDrums.length} ${plural(unmappedDrums.length, 'drum hit', 'drum hits')} `
+      + `(${plural(pitches.length, 'pitch', 'pitches')} ${pitches.join(', ')}) left out: `
+      + `outside the ${DRUM_CLASS_NAMES.length} drum classes`;
+  }
+  return text;
+}
+
 /** Every melody window of `programs` (of `instrument` only, when given), in window order:
  * {windows: [{startBar, instrument, program, tokens: {melody}}], anyTrack}. */
 function collectMelody(segs, programs, numBars, instrument, stats) {
@@ -593,12 +640,14 @@ function collectMelody(segs, programs, numBars, instrument, stats) {
     const tracks = melodyTracks(seg, programs, stats)
       .filter((t) => instrument === null || t.instrument === instrument);
     anyTrack = anyTrack || tracks.length > 0;
+    const outside = outOfRangeOnsets(seg);
     for (const start of windowStarts(seg.numBars, numBars)) {
       const k = bestTrack(tracks, start, numBars);
       if (k < 0) continue;
       windows.push({ startBar: seg.firstBar + start, instrument: tracks[k].instrument,
         program: tracks[k].program, programs: [tracks[k].program],
         silentBars: silentBars(seg, start, numBars), qpm: seg.qpmAtBar(start),
+        notesOutOfRange: onsetCount(outside.get(tracks[k].instrument) || [], start, numBars),
         tokens: { melody: canonicalize(windowOf(tracks[k].tokens, start, numBars)) } });
     }
   }
@@ -797,7 +846,9 @@ function checkInstrument(representation, instrument) {
 
 /** Every window of a read MIDI file for a representation, in the order --window counts them:
  * [{startBar, silentBars, qpm, scoreBars: [first, last], musicEndsBar (with silent bars only),
- * sectionMeter (when the music goes on after a meter change), tempo (its tempi in words,
+ * sectionMeter (when the music goes on after a meter change), notesOutOfRange (a melody's)
+ * and unmappedDrums (pitches of a drum part's hits outside the 9 classes), left out of its
+ * tokens and said in leftOut (leftOutText), tempo (its tempi in words,
  * tempoText), timing (windowTiming: what
  * outputs written from it take), programs (of its pitched parts in track order: a melody's, a
  * trio's melody and bass; [] for drums, what outputs written from it play),
@@ -812,7 +863,13 @@ export function midiWindows(midi, representation, numBars, instrument = null) {
   else if (representation === 'trio') windows = trioWindows(midi, numBars);
   else throw new Error(`unknown representation ${representation}`);
   const score = scoreBars(midi);
+  const unmapped = representation === 'melody' ? new Map() : unmappedDrumsByBar(segments(midi));
   for (const w of windows) {
+    w.unmappedDrums = [];
+    for (let bar = w.startBar; bar < w.startBar + numBars; bar++) {
+      w.unmappedDrums.push(...(unmapped.get(bar) || []));
+    }
+    w.leftOut = leftOutText(w);
     w.timing = windowTiming(midi, w.startBar, numBars);
     w.tempo = tempoText(w.timing, (beat) => score.atOffset(w.startBar,
       Math.floor(beat * STEPS_PER_QUARTER + 1e-6)));

@@ -5,7 +5,7 @@
 //    "instrument": null} -> {"tokens": {"melody": [...]}} or {"error": "..."}
 //   {"op": "windows", "path": "a.mid", "representation": "melody", "bars": 2, "instrument": null}
 //     -> {"windows": [{"startBar", "instrument", "program", "silentBars", "qpm", "tempo", "scoreBars",
-//        "musicEndsBar", "sectionMeter", "label" (the page's text for the window's bars)}], "parts": [{"instrument", "program",
+//        "musicEndsBar", "sectionMeter", "leftOut", "label" (the page's text for the window's bars)}], "parts": [{"instrument", "program",
 //        "name", "windows"}] (melody only)} or {"error": "..."}
 //   {"op": "tokens_to_midi", "tokens": {"melody": [...]}, "qpm": 120, "out": "b.mid"} -> {"ok": true}
 //   {"op": "write_window", "path": "a.mid", "representation": "melody", "bars": 2, "window": 0,
@@ -34,9 +34,9 @@ function handle(req) {
       const midi = readMidiFile(new Uint8Array(readFileSync(req.path)), req.path);
       const windows = midiWindows(midi, req.representation, req.bars, req.instrument ?? null)
         .map(({ startBar, instrument, program, silentBars, qpm, tempo, scoreBars, musicEndsBar,
-          sectionMeter }) => ({
+          sectionMeter, leftOut }) => ({
           startBar, instrument, program, silentBars, qpm, tempo, scoreBars, musicEndsBar,
-          sectionMeter,
+          sectionMeter, leftOut,
           label: windowBarsText(scoreBars, musicEndsBar, sectionMeter) }));
       const parts = req.representation === 'melody' ? melodyParts(midi, req.bars) : [];
       return { windows, parts };
