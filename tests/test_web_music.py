@@ -702,3 +702,53 @@ def test_windows_count_what_they_leave_out_as_python_does(tmp_path):
     assert "; 1 note outside" in text and re.search(r"; [2-9] notes outside MIDI pitch", text)
     assert "(pitches 21, 25) left out: outside the 9 drum classes" in text, said
     assert "1 drum hit (pitch 25)" in text, said
+
+
+def test_files_without_the_window_are_told_in_the_command_lines_words(tmp_path):
+    """A file with no usable window, or a window number past its windows: `hmvae interpolate`
+    says '<file>: no usable drums for a 2-bar model: no 2-bar drum window: it has no drum
+    notes (channel 10) of the 9 drum classes (meters in file: 4/4)'; the page said the same in
+    other words ("no 2-bar drum window (no General MIDI drum hits on channel 10)", "the file
+    has no notes"). The page's messages are now the command line's, word for word."""
+    from hmvae_tf.serving import music_adapter
+    drums = [(b / 2, b / 2 + 0.25, 36, 0, True, 9) for b in range(16)]
+    files = {
+        "empty": note_sequence([]),
+        "waltz": note_sequence([(b, b + 1, 60) for b in range(8)] + drums,
+                               time_signatures=((0.0, 3, 4),)),
+        "waltz_then_common": note_sequence([(b, b + 1, 60) for b in range(12)],
+                                           time_signatures=((0.0, 3, 4), (6.0, 4, 4))),
+        "drums_only": note_sequence(drums),
+        "high": note_sequence([(0, 1, 110), (1, 2, 112)]),
+        "unmapped": note_sequence([(b, b + 0.5, 25, 0, True, 9) for b in range(8)]
+                                  + [(b, b + 1, 60, 0, False, 0) for b in range(8)]),
+        "sax": note_sequence([(b, b + 1, 72, 65, False, 0) for b in range(8)]
+                             + [(b, b + 2, 40, 33, False, 1) for b in range(0, 8, 2)] + drums),
+        "duet": note_sequence([(b, b + 1, 60 + b % 5, 0, False, 0) for b in range(8)]
+                              + [(b, b + 1, 67, 0, False, 1) for b in range(4)] + drums),
+        "band": _band_piece(),
+    }
+    requests, want = [], []
+    for name, ns in files.items():
+        path = str(tmp_path / f"{name}.mid")
+        midi_io.write_midi(ns, path)
+        for rep_name, window, instrument in (("melody", 0, None), ("melody", 4, None),
+                                             ("melody", 3, 1), ("melody", 0, 7),
+                                             ("drums", 0, None), ("drums", 4, None),
+                                             ("trio", 0, None), ("trio", 4, None)):
+            try:
+                music_adapter.read_input(path, get_representation(rep_name), 2, window,
+                                         instrument, None, octave_shift=False)
+                continue
+            except music_adapter.UnusableInput as err:
+                want.append(((name, rep_name, window, instrument), str(err)))
+            requests.append({"op": "midi_to_tokens", "path": path, "representation": rep_name,
+                             "bars": 2, "window": window, "instrument": instrument})
+    for (where, message), got in zip(want, music_cli(requests)):
+        assert got.get("kind") == "NoWindowError" and got["error"] == message, where
+    said = " ".join(message for _, message in want)
+    for words in ("it has no notes", "does not fit the 16-steps-per-4/4-bar grid",
+                  "but only 1 2-bar window(s) exist (the parts in 3/4", "instrument 7 has no",
+                  "asked for drum window 4", "asked for trio window 4", "no usable drums for",
+                  "no usable melody+bass+drums for"):
+        assert words in said, words

@@ -564,25 +564,71 @@ const windowStarts = (totalBars, numBars) => [...Array(Math.max(1, totalBars - n
  * window is padded with silence), as find_window's silent_bars. */
 const silentBars = (seg, start, numBars) => Math.max(0, start + numBars - seg.numBars);
 
-function explain(stats, what, numBars) {
-  if (stats.no_notes) return 'the file has no notes';
-  const skipped = Object.keys(stats).filter((k) => k.startsWith('segments_meter_'))
-    .map((k) => k.slice('segments_meter_'.length));
-  if (stats.no_grid_notes && skipped.length) {
-    return `its meter (${skipped.join(', ')}) does not fit the 16-steps-per-4/4-bar grid `
-      + '(use 4/4, 2/4, 2/2, 4/2 ...)';
-  }
-  const range = stats.notes_out_of_range ? '; some notes lie outside MIDI pitch 21..108' : '';
-  return `no ${numBars}-bar ${what} window (${stats.reason || 'no eligible notes'}${range})`;
+// The counted reasons windows.explain says, in its order and words.
+const EXPLAINED = [
+  ['no_pitched', 'it has no pitched (non-drum) notes in MIDI pitch 21..108'],
+  ['no_drums', 'it has no drum notes (channel 10) of the 9 drum classes'],
+  ['drums_elsewhere', 'all its notes are on pitched instruments, and a drum part written on '
+    + 'another MIDI channel than 10 is read as one: move the drum part to channel 10 (General '
+    + 'MIDI\'s drum channel)'],
+  ['notes_out_of_range', 'some notes lie outside MIDI pitch 21..108'],
+];
+
+/** The meters off the 16-step grid whose notes were skipped, sorted as Python sorts them. */
+const skippedMeters = (stats) => Object.keys(stats).filter((k) => k.startsWith('segments_meter_'))
+  .map((k) => k.slice('segments_meter_'.length)).sort();
+
+/** The distinct meters of a piece, for messages (grid.piece_meters). */
+const pieceMeters = (midi) => [...new Set(midi.timeSignatures.map((t) => `${t.numerator}/`
+  + `${t.denominator}`))].sort();
+
+/** Records the one reason a file gave no window, as windows.count_skip: none past having no
+ * notes or none on the grid; `missing` when no segment had the parts, else too short. */
+function countSkip(stats, anyTrack, missing) {
+  if (stats.no_notes || stats.no_grid_notes) return;
+  stats[anyTrack ? 'too_short' : missing] = 1;
 }
 
-function fail(name, stats, what, numBars, found, windowIndex) {
-  if (found) {
-    return new NoWindowError(`${name}: asked for ${what} window ${windowIndex} but only `
-      + `${found} ${numBars}-bar window(s) exist`);
+/** drums.count_pitched_only: a file with notes but none on the drum channel often has its
+ * drum part on another channel, which the user can fix once told. */
+function countPitchedOnly(midi, stats) {
+  if (stats.no_drums && midi.instruments.some((inst) => inst.notes.length)
+    && !midi.instruments.some((inst) => inst.isDrum && inst.notes.length)) {
+    stats.drums_elsewhere = 1;
   }
-  return new NoWindowError(`${name}: ${explain(stats, what, numBars)}`);
 }
+
+/** Why no window came out, as windows.explain says it from the counted reasons (after the
+ * `reasons` the caller knows better: a trio's missing parts). */
+function explain(midi, stats, what, numBars, reasons = []) {
+  const why = [...reasons];
+  if (stats.no_notes) why.push('it has no notes');
+  const skipped = skippedMeters(stats);
+  if (skipped.length) {
+    why.push(`its meter (${skipped.join(', ')}) does not fit the 16-steps-per-4/4-bar grid `
+      + '(use 4/4, 2/4, 2/2, 4/2 ...)');
+  }
+  for (const [key, text] of EXPLAINED) if (stats[key]) why.push(text);
+  if (stats.too_short) why.push(`no ${numBars}-bar stretch has all its parts`);
+  const meters = pieceMeters(midi);
+  return `no ${numBars}-bar ${what} window: ${why.join('; ') || 'nothing usable was found'} `
+    + `(meters in file: ${(meters.length ? meters : ['4/4']).join(', ')})`;
+}
+
+// What each model reads from a file, in the commands' 'no usable ...' lines (usable_what).
+const USABLE = { melody: 'melody', drum: 'drums', trio: 'melody+bass+drums' };
+
+/** The line `hmvae interpolate` prints for a file without the window asked for
+ * (music_adapter.read_input): '<file>: no usable melody for a 2-bar model: <why>', `why` in
+ * the window finder's words (`explain`, or that only `found` windows exist). */
+function unusable(name, kind, numBars, why) {
+  return new NoWindowError(`${name}: no usable ${USABLE[kind]} for a ${numBars}-bar model: `
+    + `${why}`);
+}
+
+/** 'asked for drum window 3 but only 2 2-bar window(s) exist', as the finders say it. */
+const onlyFound = (what, windowIndex, found, numBars) => `asked for ${what} window `
+  + `${windowIndex} but only ${found} ${numBars}-bar window(s) exist`;
 
 /** instrument -> ascending onsets of its pitched notes outside MIDI 21..108 in a segment,
  * which a melody window leaves out. */
@@ -695,20 +741,24 @@ export const pitchName = (pitch) => `${PITCH_CLASSES[pitch % 12]}${Math.floor(pi
 export function melodyFromMidi(midi, numBars, windowIndex = 0, name = 'MIDI file',
   instrument = null) {
   const stats = {};
-  const { windows } = melodyWindows(midi, numBars, instrument, stats);
+  const { windows, anyTrack } = melodyWindows(midi, numBars, instrument, stats);
   if (windowIndex < windows.length) return windows[windowIndex].tokens.melody;
+  const which = instrument === null ? '' : ` of instrument ${instrument}`;
+  if (windows.length) {
+    const offGrid = skippedMeters(stats);
+    throw unusable(name, 'melody', numBars, onlyFound(`melody`, `${windowIndex}${which}`,
+      windows.length, numBars) + (offGrid.length ? ` (the parts in ${offGrid.join(', ')} do `
+      + 'not fit the 16-steps-per-4/4-bar grid)' : ''));
+  }
   if (instrument !== null) {
-    if (windows.length) {
-      throw new NoWindowError(`${name}: asked for melody window ${windowIndex} of instrument `
-        + `${instrument} but only ${windows.length} ${numBars}-bar window(s) exist`);
-    }
     const present = midi.instruments.map((inst, i) => (inst.isDrum ? -1 : i))
       .filter((i) => i >= 0);
-    throw new NoWindowError(`${name}: instrument ${instrument} has no melody notes (pitched `
-      + `instruments in the file: ${present.join(', ') || 'none'})`);
+    throw unusable(name, 'melody', numBars, `instrument ${instrument} has no melody notes `
+      + `(pitched instruments in the file: ${present.join(', ') || 'none'})`);
   }
-  stats.reason = 'no pitched instrument (not drums) with notes in 21..108';
-  throw fail(name, stats, 'melody', numBars, windows.length, windowIndex);
+  // Any pitched program would have done (melodyWindows), so that is what the file lacks.
+  countSkip(stats, anyTrack, 'no_pitched');
+  throw unusable(name, 'melody', numBars, explain(midi, stats, 'melody', numBars));
 }
 
 // --- drums -----------------------------------------------------------------------------------
@@ -737,6 +787,7 @@ export function drumWindows(midi, numBars, stats = {}) {
   for (const seg of segs) {
     const track = drumTrack(seg);
     if (!track) continue;
+    stats.any_track = 1;
     for (const start of windowStarts(seg.numBars, numBars)) {
       if (!onsetCount(track.onsets, start, numBars)) continue;
       windows.push({ startBar: seg.firstBar + start, silentBars: silentBars(seg, start, numBars),
@@ -747,25 +798,16 @@ export function drumWindows(midi, numBars, stats = {}) {
   return windows;
 }
 
-/** The hint drums.count_pitched_only gives a file with notes on its grid but none on the
- * drum channel: a drum part is then often written on another channel, which the user can
- * fix once told. '' otherwise. */
-function drumsElsewhere(midi, stats) {
-  if (stats.no_notes || stats.no_grid_notes) return '';
-  if (midi.instruments.some((inst) => inst.isDrum && inst.notes.some((n) => n.velocity > 0))) {
-    return '';
-  }
-  return '; all its notes are on pitched instruments, and a drum part written on another MIDI '
-    + 'channel than 10 is read as one: move the drum part to channel 10 (General MIDI\'s drum '
-    + 'channel)';
-}
-
 export function drumsFromMidi(midi, numBars, windowIndex = 0, name = 'MIDI file') {
   const stats = {};
   const windows = drumWindows(midi, numBars, stats);
   if (windowIndex < windows.length) return windows[windowIndex].tokens.drums;
-  stats.reason = `no General MIDI drum hits on channel 10${drumsElsewhere(midi, stats)}`;
-  throw fail(name, stats, 'drum', numBars, windows.length, windowIndex);
+  if (windows.length) {
+    throw unusable(name, 'drum', numBars, onlyFound('drum', windowIndex, windows.length, numBars));
+  }
+  countSkip(stats, stats.any_track, 'no_drums');
+  countPitchedOnly(midi, stats);
+  throw unusable(name, 'drum', numBars, explain(midi, stats, 'drum', numBars));
 }
 
 // --- trio ------------------------------------------------------------------------------------
@@ -783,6 +825,7 @@ export function trioWindows(midi, numBars, stats = {}) {
       if (!present) stats[`trio_segments_no_${role}`] = (stats[`trio_segments_no_${role}`] || 0) + 1;
     }
     if (!mel.length || !bass.length || !drum) continue;
+    stats.any_track = 1;
     for (const start of windowStarts(seg.numBars, numBars)) {
       const m = bestTrack(mel, start, numBars);
       const b = bestTrack(bass, start, numBars);
@@ -801,11 +844,11 @@ export function trioWindows(midi, numBars, stats = {}) {
 /** Why a trio has no melody or bass part, as trio._missing_parts says it: the programs each
  * role takes and those the file's pitched parts play, since a part in the wrong program
  * family (a saxophone lead, a bass written as piano) is the usual cause and its program is
- * what to change. '' when neither is missing. */
+ * what to change. [] when neither is missing. */
 function missingTrioParts(midi, stats) {
   const ranges = { melody: MELODY_PROGRAMS, bass: BASS_PROGRAMS };
   const missing = ['melody', 'bass'].filter((role) => stats[`trio_segments_no_${role}`]);
-  if (!missing.length) return '';
+  if (!missing.length) return [];
   const reasons = missing.map((role) => `it has no ${role} notes (a trio's ${role} is `
     + `programs ${ranges[role][0]}-${ranges[role][1]})`);
   const played = [...new Set(midi.instruments.filter((inst) => !inst.isDrum
@@ -813,17 +856,21 @@ function missingTrioParts(midi, stats) {
     .sort((a, b) => a - b);
   reasons.push(played.length ? `its pitched parts play program${played.length > 1 ? 's' : ''} `
     + played.join(', ') : 'it has no pitched notes');
-  return `; ${reasons.join('; ')}`;
+  return reasons;
 }
 
 export function trioFromMidi(midi, numBars, windowIndex = 0, name = 'MIDI file') {
   const stats = {};
   const windows = trioWindows(midi, numBars, stats);
   if (windowIndex < windows.length) return windows[windowIndex].tokens;
-  stats.reason = 'needs a melody (programs 0-31), a bass (32-39) and drums playing together'
-    + missingTrioParts(midi, stats)
-    + (stats.trio_segments_no_drums ? drumsElsewhere(midi, stats) : '');
-  throw fail(name, stats, 'trio', numBars, windows.length, windowIndex);
+  if (windows.length) {
+    throw unusable(name, 'trio', numBars, onlyFound('trio', windowIndex, windows.length, numBars));
+  }
+  countSkip(stats, stats.any_track, 'no_trio_instruments');
+  if (stats.trio_segments_no_drums) stats.no_drums = 1; // trio._count_drums_elsewhere
+  countPitchedOnly(midi, stats);
+  throw unusable(name, 'trio', numBars, explain(midi, stats, 'trio (melody + bass + drums)',
+    numBars, missingTrioParts(midi, stats)));
 }
 
 /** A MIDI file (ArrayBuffer or Uint8Array) read for the page; `name` goes into messages.
