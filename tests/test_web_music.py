@@ -732,18 +732,20 @@ def test_files_without_the_window_are_told_in_the_command_lines_words(tmp_path):
     for name, ns in files.items():
         path = str(tmp_path / f"{name}.mid")
         midi_io.write_midi(ns, path)
-        for rep_name, window, instrument in (("melody", 0, None), ("melody", 4, None),
-                                             ("melody", 3, 1), ("melody", 0, 7),
-                                             ("drums", 0, None), ("drums", 4, None),
-                                             ("trio", 0, None), ("trio", 4, None)):
+        for rep_name, window, instrument, shift in (
+                ("melody", 0, None, False), ("melody", 4, None, False), ("melody", 3, 1, False),
+                ("melody", 0, 7, False), ("melody", 0, None, True), ("melody", 4, None, True),
+                ("drums", 0, None, False), ("drums", 4, None, False), ("trio", 0, None, False),
+                ("trio", 4, None, False)):
             try:
                 music_adapter.read_input(path, get_representation(rep_name), 2, window,
-                                         instrument, None, octave_shift=False)
+                                         instrument, None, octave_shift=shift)
                 continue
             except music_adapter.UnusableInput as err:
-                want.append(((name, rep_name, window, instrument), str(err)))
+                want.append(((name, rep_name, window, instrument, shift), str(err)))
             requests.append({"op": "midi_to_tokens", "path": path, "representation": rep_name,
-                             "bars": 2, "window": window, "instrument": instrument})
+                             "bars": 2, "window": window, "instrument": instrument,
+                             "octave_shift": shift})
     for (where, message), got in zip(want, music_cli(requests)):
         assert got.get("kind") == "NoWindowError" and got["error"] == message, where
     said = " ".join(message for _, message in want)
@@ -752,3 +754,72 @@ def test_files_without_the_window_are_told_in_the_command_lines_words(tmp_path):
                   "asked for drum window 4", "asked for trio window 4", "no usable drums for",
                   "no usable melody+bass+drums for"):
         assert words in said, words
+
+
+def test_melody_files_are_read_into_the_models_register_as_the_command_line_reads_them(
+        tmp_path):
+    """`hmvae interpolate` moves a melody line with notes outside MIDI 21..108 by whole
+    octaves, then the window into MIDI 48..84, the register the model learned (saying "read 2
+    octaves up (...) and written back down"), and moves its outputs back; the page read the
+    line as it was (a piccolo's high notes left out, a bass line far below what the model
+    knows) and wrote outputs there. Read as the page reads a file into a slot, every window
+    has the command line's tokens, move and words, and the page writes a reconstruction back
+    in the file's register as Python does."""
+    import re
+    from hmvae_tf.music import register
+    from hmvae_tf.serving import music_adapter
+    files = {
+        "piccolo": note_sequence([(b / 2, b / 2 + 0.5, 98 + b % 13) for b in range(24)]),
+        "bass_line": note_sequence([(b, b + 1, 28 + b % 12, 33, False, 0) for b in range(12)]),
+        "middle": note_sequence([(b, b + 1, 60 + b % 12) for b in range(12)]),
+        "above_midi": note_sequence([(b, b + 1, 110 + b % 6) for b in range(8)]),
+        "band": _band_piece(),
+    }
+    moved = re.compile(r"; (\d+ notes? outside MIDI pitch [^;]*left out|read \d+ octaves? "
+                       r"[^;]*written back (?:up|down))")
+    rep = get_representation("melody")
+    requests, want = [], []
+    for name, ns in files.items():
+        path = str(tmp_path / f"{name}.mid")
+        midi_io.write_midi(ns, path)
+        for bars, instrument in ((2, None), (4, None), (2, 1)):
+            reads = []
+            while True:
+                try:
+                    reads.append(music_adapter.read_input(path, rep, bars, len(reads),
+                                                          instrument, None, True))
+                except music_adapter.UnusableInput:
+                    break
+            if not reads:
+                continue
+            want.append(((name, bars, instrument), reads))
+            requests.append({"op": "windows", "path": path, "representation": "melody",
+                             "bars": bars, "instrument": instrument, "octave_shift": True})
+            read, octaves = reads[0]
+            out = tmp_path / f"{name}_{bars}_{instrument}"
+            midi_io.write_midi(music_adapter.written(rep, read.tokens, read.timing,
+                                                     octaves=-octaves, programs=read.programs),
+                               f"{out}.py.mid")
+            requests.append({"op": "write_window", "path": path, "representation": "melody",
+                             "bars": bars, "instrument": instrument, "octave_shift": True,
+                             "out": f"{out}.js.mid"})
+    answers = iter(music_cli(requests))
+    shifts = set()
+    for where, reads in want:
+        got = next(answers)["windows"]
+        assert len(got) == len(reads), where
+        for k, (w, (read, octaves)) in enumerate(zip(got, reads)):
+            assert w["tokens"]["melody"] == read.tokens.tolist(), (where, k)
+            assert w["octaves"] == octaves, (where, k)
+            assert w["leftOut"] + w["register"] == "".join(
+                f"; {c}" for c in moved.findall(read.where)), (where, k)
+            shifts.add(octaves)
+        assert next(answers) == {"ok": True}
+        out = tmp_path / "_".join(map(str, where))
+        _assert_same_midi(_midi_written(f"{out}.js.mid"), _midi_written(f"{out}.py.mid"), where)
+    # No move, a piccolo or a line above MIDI 108 down, a bass line up.
+    assert min(shifts) < 0 < max(shifts) and 0 in shifts, shifts
+    cases = [(a, b, n) for a in (-3, 0, 1) for b in (-1, 0, 2) for n in (1, 2, 3, 5, 8)]
+    got = music_cli([{"op": "interpolation_octaves", "start": a, "end": b, "steps": n}
+                     for a, b, n in cases])
+    assert [g["octaves"] for g in got] == [register.interpolation_octaves(*c) for c in cases]

@@ -6,6 +6,7 @@ import {
   tokensToMidi, windowBarsText, windowTokens, writtenTiming,
 } from './music.js';
 import { fileStem, inputTag, interpolationFileName, sampleFileName } from './names.js';
+import { interpolationOctaves, intoRegister } from './register.js';
 import { drawPianoRoll } from './pianoroll.js';
 import { isPlaying, play, stop } from './player.js';
 
@@ -138,11 +139,12 @@ function onResize() {
 
 // --- cards -----------------------------------------------------------------------------------
 /** How a card's tokens are played and written at the slider's tempo: an interpolation made
- * with a file in slot A in that window's meter and tempi and by its programs (seq.written, as
- * `hmvae interpolate` writes a.mid's), anything else 4/4 with the default programs. */
+ * with a file in slot A in that window's meter and tempi and by its programs, moved back to
+ * its ends' register (seq.written, as `hmvae interpolate` writes a.mid's), anything else 4/4
+ * with the default programs. */
 function output(seq) {
-  const { timing, programs } = seq.written || {};
-  return { timing: writtenTiming(timing, qpm()), programs };
+  const { timing, programs, octaves } = seq.written || {};
+  return { timing: writtenTiming(timing, qpm()), programs, octaves };
 }
 
 /** A card for `seq` ({tokens, stem, tag}: stem and tag name it in an interpolation's files
@@ -179,7 +181,8 @@ function card(seq, label, fileName, { slots = true } = {}) {
       if (!(window.AudioContext || window.webkitAudioContext)) {
         throw new Error('this browser has no Web Audio; download the .mid instead');
       }
-      await play(seq.tokens, output(seq).timing, reset);
+      const { timing, octaves } = output(seq);
+      await play(seq.tokens, timing, reset, { octaves });
     } catch (err) {
       reset(); // a failed start must not leave the button at "Stop", where it does nothing
       report(new Error(`cannot play: ${err instanceof Error ? err.message : err}`));
@@ -192,8 +195,8 @@ function card(seq, label, fileName, { slots = true } = {}) {
   download.download = fileName(qpm());
   download.addEventListener('click', () => {
     download.download = fileName(qpm()); // the tempo is in the name, as the CLI's --qpm
-    const { timing, programs } = output(seq);
-    const blob = new Blob([tokensToMidi(seq.tokens, timing, { programs })],
+    const { timing, programs, octaves } = output(seq);
+    const blob = new Blob([tokensToMidi(seq.tokens, timing, { programs, octaves })],
       { type: 'audio/midi' });
     if (download.dataset.url) URL.revokeObjectURL(download.dataset.url);
     download.dataset.url = URL.createObjectURL(blob);
@@ -293,10 +296,12 @@ async function interpolateNow(steps, temp) {
   state.interpolations += 1; // in the names, so each run's downloads have names of their own
   const run = state.interpolations;
   const model = state.entry.name;
-  // Written in A's file's window meter and tempi, by its programs (when A holds a file).
-  const written = a.timing ? { timing: a.timing, programs: a.programs } : null;
+  // Written in A's file's window meter and tempi, by its programs (when A holds a file), each
+  // moved back by its own octaves: the ends by their input's move into the model's register.
+  const moves = interpolationOctaves(a.octaves || 0, b.octaves || 0, seqs.length);
   list.replaceChildren(...seqs.map((seq, i) => card(
-    Object.assign(seq, { stem: `interp${run}_${i + 1}`, tag: '', written }),
+    Object.assign(seq, { stem: `interp${run}_${i + 1}`, tag: '',
+      written: { timing: a.timing, programs: a.programs, octaves: -moves[i] } }),
     `interpolation ${run}: ${i + 1}/${steps} α=${seq.alpha.toFixed(2)}`,
     (q) => interpolationFileName({ model, a, b, temperature: temp, qpm: q, run, index: i,
       total: steps }),
@@ -315,7 +320,8 @@ function partText(p) {
 function windowText(w, auto, parts) {
   // Bars as the score numbers them (a pickup is bar 0, a 2/4 bar is half a grid bar), as
   // `hmvae interpolate` says them.
-  const where = windowBarsText(w.scoreBars, w.musicEndsBar, w.sectionMeter) + w.leftOut;
+  const where = windowBarsText(w.scoreBars, w.musicEndsBar, w.sectionMeter) + w.leftOut
+    + w.register;
   if (!auto || w.instrument === undefined) return where;
   // A track's name tells the voices of a chorale apart, where the program (all piano) does not.
   const trackName = parts.find((p) => p.instrument === w.instrument)?.trackName;
@@ -323,12 +329,15 @@ function windowText(w, auto, parts) {
 }
 
 /** The source with its parts (listed once per file) and the chosen part's windows (listed
- * once per part), so that choosing another window re-reads nothing. */
+ * once per part), so that choosing another window re-reads nothing. A melody is read as
+ * `hmvae interpolate` reads it: a line with notes outside MIDI 21..108 moved by octaves, the
+ * window moved into the register the model learned (register.js), the outputs moved back. */
 function listed(src) {
   const { representation, bars } = state.model.desc;
   const parts = src.parts
-    ?? (representation === 'melody' ? melodyParts(src.midi, bars) : []);
-  const windows = src.windows ?? midiWindows(src.midi, representation, bars, src.instrument);
+    ?? (representation === 'melody' ? melodyParts(src.midi, bars, true) : []);
+  const windows = src.windows ?? midiWindows(src.midi, representation, bars, src.instrument,
+    true).map((w) => intoRegister(w, representation));
   return { ...src, parts, windows };
 }
 
@@ -352,13 +361,15 @@ function takeWindow(slot, unlisted) {
   const { representation, bars } = state.model.desc;
   // No window: windowTokens throws the NoWindowError that says why.
   const tokens = src.windows.length ? src.windows[src.window].tokens
-    : windowTokens(src.midi, representation, bars, 0, src.name, src.instrument);
-  const { qpm: windowQpm, tempo, timing, programs } = src.windows[src.window];
+    : windowTokens(src.midi, representation, bars, 0, src.name, src.instrument, true);
+  const {
+    qpm: windowQpm, tempo, timing, programs, octaves,
+  } = src.windows[src.window];
   // timing and programs: the window's meter, tempi and instruments, which interpolations
-  // from slot A take.
+  // from slot A take; octaves: its move into the model's register, which outputs undo.
   const seq = { tokens: Object.fromEntries(Object.entries(tokens).map(([k, v]) => [k,
     Array.from(v)])), stem: fileStem(src.name), tag: inputTag(src.window, src.instrument),
-  timing, programs };
+  timing, programs, octaves };
   setSlot(slot, seq, src.name, src);
   fillChoosers(slot, src);
   // The interpolation plays and downloads at A's tempo there, as `hmvae interpolate` writes

@@ -342,8 +342,8 @@ export function timingSeconds(timing, beats) {
  * each meter region's bars count at their own length, and a pickup is bar 0.
  * span(gridBar, numBars) -> [first, last] score bar of numBars grid bars from a window's
  * startBar; atOffset(gridBar, steps): the score bar `steps` steps into a grid bar's window
- * (where a tempo change lies); musicAfter(gridBar): whether the piece has music past that grid bar's start (a
- * window padded with silence there stops at its section's end, not the music's);
+ * (where a tempo change lies); musicAfter(gridBar): whether the piece has music past that
+ * grid bar's start (a window padded with silence there stops at its section's end, not the music's);
  * meterOfBar(bar) -> [numerator, denominator] of a score bar's region. */
 export function scoreBars(midi) {
   const regions = meterRegions(timeSignatureSteps(midi));
@@ -487,12 +487,46 @@ export function segments(midi, stats = {}) {
 }
 
 // --- melody ----------------------------------------------------------------------------------
-/** Monophonic lines of a segment's eligible instruments: [{instrument, program, tokens, onsets}]. */
-export function melodyTracks(seg, programs = MELODY_PROGRAMS, stats = {}) {
+const inPitchRange = (pitch) => pitch >= MIN_PITCH && pitch <= MAX_PITCH;
+
+/** instrument -> the whole octaves its line moves by so that the most of its `eligible` notes
+ * lie in MIDI 21..108 (the smallest such move), for lines with notes outside, as
+ * melody.line_octaves: a piccolo part written an octave up, or a track transposed above MIDI
+ * 108, is then read rather than dropped note by note. The caller moves the output back. */
+function lineOctaves(eligible) {
+  const lines = new Map();
+  for (const n of eligible) {
+    if (!lines.has(n.instrument)) lines.set(n.instrument, []);
+    lines.get(n.instrument).push(n.pitch);
+  }
+  const moves = new Map();
+  for (const [instrument, pitches] of lines) {
+    if (pitches.every(inPitchRange)) continue;
+    let [best, most] = [0, -1];
+    for (let k = -10; k <= 10; k++) {
+      const inside = pitches.filter((p) => inPitchRange(p + 12 * k)).length;
+      if (inside > most || (inside === most && Math.abs(k) < Math.abs(best))) {
+        [best, most] = [k, inside];
+      }
+    }
+    moves.set(instrument, best);
+  }
+  return moves;
+}
+
+/** Monophonic lines of a segment's eligible instruments: [{instrument, program, tokens, onsets,
+ * octaves}]. moveOctaves: a line with notes outside MIDI 21..108 is moved by whole octaves
+ * first (lineOctaves; octaves says by how many), as melody.segment_tracks moves it for
+ * `hmvae interpolate`, which moves the output back. */
+export function melodyTracks(seg, programs = MELODY_PROGRAMS, stats = {}, moveOctaves = false) {
+  const eligible = seg.notes.filter((n) => !n.isDrum && n.program >= programs[0]
+    && n.program <= programs[1]);
+  const moves = moveOctaves ? lineOctaves(eligible) : new Map();
   const groups = new Map();
-  for (const n of seg.notes) {
-    if (n.isDrum || n.program < programs[0] || n.program > programs[1]) continue;
-    if (n.pitch < MIN_PITCH || n.pitch > MAX_PITCH) {
+  for (const note of eligible) {
+    const octaves = moves.get(note.instrument);
+    const n = octaves ? { ...note, pitch: note.pitch + 12 * octaves } : note;
+    if (!inPitchRange(n.pitch)) {
       stats.notes_out_of_range = (stats.notes_out_of_range || 0) + 1;
       continue;
     }
@@ -511,7 +545,8 @@ export function melodyTracks(seg, programs = MELODY_PROGRAMS, stats = {}) {
       if (i + 1 === kept.length || end[i] < start[i + 1]) tokens[end[i]] = NOTE_OFF;
     });
     kept.forEach((n, i) => { tokens[start[i]] = n.pitch - PITCH_OFFSET; });
-    return { instrument, program: kept[0].program, tokens, onsets: start };
+    return { instrument, program: kept[0].program, tokens, onsets: start,
+      octaves: moves.get(instrument) || 0 };
   });
 }
 
@@ -630,12 +665,14 @@ function unusable(name, kind, numBars, why) {
 const onlyFound = (what, windowIndex, found, numBars) => `asked for ${what} window `
   + `${windowIndex} but only ${found} ${numBars}-bar window(s) exist`;
 
-/** instrument -> ascending onsets of its pitched notes outside MIDI 21..108 in a segment,
- * which a melody window leaves out. */
-function outOfRangeOnsets(seg) {
+/** instrument -> ascending onsets of its pitched notes outside MIDI 21..108 in a segment
+ * (once its line is moved by the track's octaves), which a melody window leaves out. */
+function outOfRangeOnsets(seg, tracks) {
+  const moves = new Map(tracks.map((t) => [t.instrument, t.octaves]));
   const onsets = new Map();
   for (const n of seg.notes) {
-    if (n.isDrum || (n.pitch >= MIN_PITCH && n.pitch <= MAX_PITCH)) continue;
+    if (n.isDrum || !moves.has(n.instrument)
+      || inPitchRange(n.pitch + 12 * moves.get(n.instrument))) continue;
     if (!onsets.has(n.instrument)) onsets.set(n.instrument, []);
     onsets.get(n.instrument).push(n.start);
   }
@@ -679,14 +716,14 @@ export function leftOutText({ notesOutOfRange = 0, unmappedDrums = [] }) {
 
 /** Every melody window of `programs` (of `instrument` only, when given), in window order:
  * {windows: [{startBar, instrument, program, tokens: {melody}}], anyTrack}. */
-function collectMelody(segs, programs, numBars, instrument, stats) {
+function collectMelody(segs, programs, numBars, instrument, stats, moveOctaves) {
   const windows = [];
   let anyTrack = false;
   for (const seg of segs) {
-    const tracks = melodyTracks(seg, programs, stats)
+    const tracks = melodyTracks(seg, programs, stats, moveOctaves)
       .filter((t) => instrument === null || t.instrument === instrument);
     anyTrack = anyTrack || tracks.length > 0;
-    const outside = outOfRangeOnsets(seg);
+    const outside = outOfRangeOnsets(seg, tracks);
     for (const start of windowStarts(seg.numBars, numBars)) {
       const k = bestTrack(tracks, start, numBars);
       if (k < 0) continue;
@@ -694,6 +731,7 @@ function collectMelody(segs, programs, numBars, instrument, stats) {
         program: tracks[k].program, programs: [tracks[k].program],
         silentBars: silentBars(seg, start, numBars), qpm: seg.qpmAtBar(start),
         notesOutOfRange: onsetCount(outside.get(tracks[k].instrument) || [], start, numBars),
+        octaves: tracks[k].octaves,
         tokens: { melody: canonicalize(windowOf(tracks[k].tokens, start, numBars)) } });
     }
   }
@@ -704,14 +742,16 @@ function collectMelody(segs, programs, numBars, instrument, stats) {
  * window the part with the most onsets, or only `instrument`, of programs 0-31 for 2 bars and
  * of any pitched program for longer windows (as the training data). A 2-bar file whose only
  * pitched parts lie outside programs 0-31 (a flute or violin line) gives those parts' windows,
- * as the Python client does, with otherPrograms set. */
-export function melodyWindows(midi, numBars, instrument = null, stats = {}) {
+ * as the Python client does, with otherPrograms set. moveOctaves: a line with notes outside
+ * MIDI 21..108 is read moved by whole octaves (each window's octaves), as find_window's
+ * move_octaves. */
+export function melodyWindows(midi, numBars, instrument = null, stats = {}, moveOctaves = false) {
   const segs = segments(midi, stats);
   if (!segs.length && !stats.no_notes) stats.no_grid_notes = 1;
   const programs = numBars <= 2 ? MELODY_PROGRAMS : PITCHED_PROGRAMS;
-  const search = collectMelody(segs, programs, numBars, instrument, stats);
+  const search = collectMelody(segs, programs, numBars, instrument, stats, moveOctaves);
   if (!search.anyTrack && programs !== PITCHED_PROGRAMS) {
-    const other = collectMelody(segs, PITCHED_PROGRAMS, numBars, instrument, {});
+    const other = collectMelody(segs, PITCHED_PROGRAMS, numBars, instrument, {}, moveOctaves);
     if (other.anyTrack) return { ...other, otherPrograms: true };
   }
   return { ...search, otherPrograms: false };
@@ -719,12 +759,13 @@ export function melodyWindows(midi, numBars, instrument = null, stats = {}) {
 
 /** The pitched parts a melody can be taken from, for a chooser: [{instrument, program, name,
  * trackName, notes, lowest, highest, windows}] for every non-drum instrument with at least one
- * `numBars`-bar melody window (`name` is the program's General MIDI name). */
-export function melodyParts(midi, numBars) {
+ * `numBars`-bar melody window (`name` is the program's General MIDI name), read with
+ * melodyWindows' moveOctaves. */
+export function melodyParts(midi, numBars, moveOctaves = false) {
   const parts = [];
   midi.instruments.forEach((inst, instrument) => {
     if (inst.isDrum || !inst.notes.length) return;
-    const { windows } = melodyWindows(midi, numBars, instrument);
+    const { windows } = melodyWindows(midi, numBars, instrument, {}, moveOctaves);
     if (!windows.length) return;
     const pitches = inst.notes.map((n) => n.pitch);
     parts.push({ instrument, program: inst.program, name: PROGRAM_NAMES[inst.program],
@@ -739,9 +780,9 @@ const PITCH_CLASSES = ['C', 'C#', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'Ab', 'A', 'Bb
 export const pitchName = (pitch) => `${PITCH_CLASSES[pitch % 12]}${Math.floor(pitch / 12) - 1}`;
 
 export function melodyFromMidi(midi, numBars, windowIndex = 0, name = 'MIDI file',
-  instrument = null) {
+  instrument = null, moveOctaves = false) {
   const stats = {};
-  const { windows, anyTrack } = melodyWindows(midi, numBars, instrument, stats);
+  const { windows, anyTrack } = melodyWindows(midi, numBars, instrument, stats, moveOctaves);
   if (windowIndex < windows.length) return windows[windowIndex].tokens.melody;
   const which = instrument === null ? '' : ` of instrument ${instrument}`;
   if (windows.length) {
@@ -901,11 +942,16 @@ function checkInstrument(representation, instrument) {
  * trio's melody and bass; [] for drums, what outputs written from it play),
  * tokens: {track: Int32Array}}], melody windows also with {instrument, program}. scoreBars and
  * musicEndsBar number bars as the score does (scoreBars()), as `hmvae interpolate` says them.
- * `instrument` (melody only) takes that part's line instead of the busiest part's. */
-export function midiWindows(midi, representation, numBars, instrument = null) {
+ * `instrument` (melody only) takes that part's line instead of the busiest part's;
+ * moveOctaves (melody only) reads a line with notes outside MIDI 21..108 moved by whole
+ * octaves (each window's octaves), as read_window's move_octaves. */
+export function midiWindows(midi, representation, numBars, instrument = null,
+  moveOctaves = false) {
   checkInstrument(representation, instrument);
   let windows;
-  if (representation === 'melody') windows = melodyWindows(midi, numBars, instrument).windows;
+  if (representation === 'melody') {
+    windows = melodyWindows(midi, numBars, instrument, {}, moveOctaves).windows;
+  }
   else if (representation === 'drums') windows = drumWindows(midi, numBars);
   else if (representation === 'trio') windows = trioWindows(midi, numBars);
   else throw new Error(`unknown representation ${representation}`);
@@ -932,13 +978,14 @@ export function midiWindows(midi, representation, numBars, instrument = null) {
 }
 
 /** Tokens {track: Int32Array} of a read MIDI file's `windowIndex`-th window for a
- * representation (of `instrument`'s line, for melody models, when given). Throws
+ * representation (of `instrument`'s line, for melody models, when given; moveOctaves: as
+ * midiWindows'). Throws
  * NoWindowError saying why there is no such window. */
 export function windowTokens(midi, representation, numBars, windowIndex = 0, name = 'MIDI file',
-  instrument = null) {
+  instrument = null, moveOctaves = false) {
   checkInstrument(representation, instrument);
   if (representation === 'melody') {
-    return { melody: melodyFromMidi(midi, numBars, windowIndex, name, instrument) };
+    return { melody: melodyFromMidi(midi, numBars, windowIndex, name, instrument, moveOctaves) };
   }
   if (representation === 'drums') return { drums: drumsFromMidi(midi, numBars, windowIndex, name) };
   if (representation === 'trio') return trioFromMidi(midi, numBars, windowIndex, name);
@@ -947,9 +994,9 @@ export function windowTokens(midi, representation, numBars, windowIndex = 0, nam
 
 /** windowTokens of a MIDI file (ArrayBuffer or Uint8Array). */
 export function midiToTokens(data, representation, numBars, windowIndex = 0, name = 'MIDI file',
-  instrument = null) {
+  instrument = null, moveOctaves = false) {
   return windowTokens(readMidiFile(data, name), representation, numBars, windowIndex, name,
-    instrument);
+    instrument, moveOctaves);
 }
 
 // --- tokens -> notes -> MIDI -----------------------------------------------------------------
@@ -967,6 +1014,16 @@ export function melodyNotes(tokens) {
   return notes;
 }
 
+/** A pitch moved by `octaves` octaves, staying an octave (or more) nearer where it would leave
+ * MIDI 0..127 (register.move_notes): output is moved back to its input's register as MIDI
+ * rather than tokens, so a line read from above MIDI 108 comes back there. */
+export function movePitch(pitch, octaves) {
+  let moved = pitch + 12 * octaves;
+  while (moved > 127) moved -= 12;
+  while (moved < 0) moved += 12;
+  return moved;
+}
+
 /** [{step, cls, pitch}] of drum tokens. */
 export function drumHits(tokens) {
   const hits = [];
@@ -981,9 +1038,10 @@ export function drumHits(tokens) {
 /** A Standard MIDI File (Uint8Array) of a token sequence {track: tokens}, as hmvae's Python
  * client writes it (music_adapter.written): in `timing`'s meter and tempi (windowTiming; a
  * number: 4/4 at that qpm), its pitched parts played by `programs` in track order (a window's:
- * a melody's, a trio's melody and bass; by default melody program 0, trio bass 33), drums on
+ * a melody's, a trio's melody and bass; by default melody program 0, trio bass 33), its
+ * pitched notes moved by `octaves` (back to the input's register: movePitch), drums on
  * channel 10. */
-export function tokensToMidi(tokens, timing = DEFAULT_QPM, { programs = [] } = {}) {
+export function tokensToMidi(tokens, timing = DEFAULT_QPM, { programs = [], octaves = 0 } = {}) {
   const { numerator, denominator, tempos } = typeof timing === 'number'
     ? atTempo(DEFAULT_TIMING, timing) : timing;
   const midi = new Midi();
@@ -1000,7 +1058,8 @@ export function tokensToMidi(tokens, timing = DEFAULT_QPM, { programs = [] } = {
     track.channel = name === 'bass' ? 1 : 0;
     track.instrument.number = programs[part] ?? (trio ? TRIO_PROGRAMS[name] : 0);
     for (const n of melodyNotes(tokens[name])) {
-      track.addNote({ midi: n.pitch, ticks: n.start * tick, durationTicks: (n.end - n.start) * tick,
+      track.addNote({ midi: movePitch(n.pitch, octaves), ticks: n.start * tick,
+        durationTicks: (n.end - n.start) * tick,
         velocity: MELODY_VELOCITY / 127 });
     }
   });

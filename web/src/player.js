@@ -2,7 +2,7 @@
 // melody, a filtered saw for the bass, and one small synth per drum class.
 import * as Tone from 'tone';
 import {
-  DEFAULT_TIMING, STEPS_PER_QUARTER, atTempo, drumHits, melodyNotes, timingSeconds,
+  DEFAULT_TIMING, STEPS_PER_QUARTER, atTempo, drumHits, melodyNotes, movePitch, timingSeconds,
 } from './music.js';
 
 let current = null;
@@ -52,8 +52,9 @@ export function isPlaying() {
 }
 
 /** Plays tokens ({track: [T]}) in `timing`'s tempi (music.windowTiming, as the .mid is
- * written; a number: at that qpm); resolves when scheduled. onEnd runs when it stops. */
-export async function play(tokens, timing = 120, onEnd = null) {
+ * written; a number: at that qpm), pitched notes moved by `octaves` (as written: back to the
+ * input's register); resolves when scheduled. onEnd runs when it stops. */
+export async function play(tokens, timing = 120, onEnd = null, { octaves = 0 } = {}) {
   await Tone.start();
   stop();
   const tempi = typeof timing === 'number' ? atTempo(DEFAULT_TIMING, timing) : timing;
@@ -71,7 +72,7 @@ export async function play(tokens, timing = 120, onEnd = null) {
     }).connect(output);
     synths.push(lead);
     for (const n of melodyNotes(tokens.melody)) {
-      lead.triggerAttackRelease(Tone.Frequency(n.pitch, 'midi').toFrequency(),
+      lead.triggerAttackRelease(Tone.Frequency(movePitch(n.pitch, octaves), 'midi').toFrequency(),
         (seconds(n.end) - seconds(n.start)) * 0.95, t0 + seconds(n.start), 0.8);
     }
     length = Math.max(length, tokens.melody.length);
@@ -86,7 +87,7 @@ export async function play(tokens, timing = 120, onEnd = null) {
     }).connect(output);
     synths.push(bass);
     for (const n of melodyNotes(tokens.bass)) {
-      bass.triggerAttackRelease(Tone.Frequency(n.pitch, 'midi').toFrequency(),
+      bass.triggerAttackRelease(Tone.Frequency(movePitch(n.pitch, octaves), 'midi').toFrequency(),
         (seconds(n.end) - seconds(n.start)) * 0.95, t0 + seconds(n.start), 0.8);
     }
     length = Math.max(length, tokens.bass.length);

@@ -2,28 +2,43 @@
 // it with hmvae_tf.music. Reads one JSON request per line on stdin, writes one JSON answer per
 // line:
 //   {"op": "midi_to_tokens", "path": "a.mid", "representation": "melody", "bars": 2, "window": 0,
-//    "instrument": null} -> {"tokens": {"melody": [...]}} or {"error": "..."}
+//    "instrument": null, "octave_shift": false} -> {"tokens": {"melody": [...]}}
+//    or {"error": "..."}
 //   {"op": "windows", "path": "a.mid", "representation": "melody", "bars": 2, "instrument": null}
-//     -> {"windows": [{"startBar", "instrument", "program", "silentBars", "qpm", "tempo", "scoreBars",
-//        "musicEndsBar", "sectionMeter", "leftOut", "label" (the page's text for the window's bars)}], "parts": [{"instrument", "program",
+//     -> {"windows": [{"startBar", "instrument", "program", "silentBars", "qpm", "tempo",
+//        "scoreBars", "musicEndsBar", "sectionMeter", "leftOut", "tokens", "label" (the page's
+//        text for the window's bars)}], "parts": [{"instrument", "program",
 //        "name", "windows"}] (melody only)} or {"error": "..."}
 //   {"op": "tokens_to_midi", "tokens": {"melody": [...]}, "qpm": 120, "out": "b.mid"} -> {"ok": true}
 //   {"op": "write_window", "path": "a.mid", "representation": "melody", "bars": 2, "window": 0,
-//    "instrument": null, "qpm": null, "out": "w.mid"} -> {"ok": true}: the .mid the page writes
-//    for the window's tokens as an interpolation output with the file in slot A (its meter,
-//    tempi and programs; at "qpm" throughout when given, as the tempo slider moved)
+//    "instrument": null, "qpm": null, "octave_shift": false, "out": "w.mid"} -> {"ok": true}:
+//    the .mid the page writes for the window's tokens as an interpolation output with the file
+//    in slot A (its meter, tempi and programs; at "qpm" throughout when given, as the tempo
+//    slider moved; moved back to the file's register with "octave_shift")
+//   "windows" and "write_window" with "octave_shift": true read the file as the page reads it
+//    into a slot (register.js; windows then also say "octaves" and "register")
+//   {"op": "interpolation_octaves", "start": 0, "end": 2, "steps": 5} -> {"octaves": [...]}
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import {
   melodyParts, midiToTokens, midiWindows, readMidiFile, tokensToMidi, windowBarsText,
   writtenTiming,
 } from '../src/music.js';
+import { interpolationOctaves, intoRegister } from '../src/register.js';
+
+/** The windows of a request's file, read as the page reads a file into a slot when
+ * "octave_shift" is set (a melody line moved into the register the model learned). */
+function windowsOf(midi, req) {
+  const windows = midiWindows(midi, req.representation, req.bars, req.instrument ?? null,
+    Boolean(req.octave_shift));
+  return req.octave_shift ? windows.map((w) => intoRegister(w, req.representation)) : windows;
+}
 
 function handle(req) {
   if (req.op === 'midi_to_tokens') {
     try {
       const tokens = midiToTokens(new Uint8Array(readFileSync(req.path)), req.representation,
-        req.bars, req.window || 0, req.path, req.instrument ?? null);
+        req.bars, req.window || 0, req.path, req.instrument ?? null, Boolean(req.octave_shift));
       return { tokens: Object.fromEntries(Object.entries(tokens).map(([k, v]) => [k, Array.from(v)])) };
     } catch (err) {
       return { error: err.message, kind: err.name };
@@ -32,13 +47,15 @@ function handle(req) {
   if (req.op === 'windows') {
     try {
       const midi = readMidiFile(new Uint8Array(readFileSync(req.path)), req.path);
-      const windows = midiWindows(midi, req.representation, req.bars, req.instrument ?? null)
+      const windows = windowsOf(midi, req)
         .map(({ startBar, instrument, program, silentBars, qpm, tempo, scoreBars, musicEndsBar,
-          sectionMeter, leftOut }) => ({
+          sectionMeter, leftOut, octaves, register, tokens }) => ({
           startBar, instrument, program, silentBars, qpm, tempo, scoreBars, musicEndsBar,
-          sectionMeter, leftOut,
+          sectionMeter, leftOut, octaves, register,
+          tokens: Object.fromEntries(Object.entries(tokens).map(([k, v]) => [k, Array.from(v)])),
           label: windowBarsText(scoreBars, musicEndsBar, sectionMeter) }));
-      const parts = req.representation === 'melody' ? melodyParts(midi, req.bars) : [];
+      const parts = req.representation === 'melody'
+        ? melodyParts(midi, req.bars, Boolean(req.octave_shift)) : [];
       return { windows, parts };
     } catch (err) {
       return { error: err.message, kind: err.name };
@@ -50,10 +67,14 @@ function handle(req) {
   }
   if (req.op === 'write_window') {
     const midi = readMidiFile(new Uint8Array(readFileSync(req.path)), req.path);
-    const w = midiWindows(midi, req.representation, req.bars, req.instrument ?? null)[req.window || 0];
+    const w = windowsOf(midi, req)[req.window || 0];
+    if (!w) return { error: `${req.path} has no window ${req.window || 0}` };
     writeFileSync(req.out, tokensToMidi(w.tokens, writtenTiming(w.timing, req.qpm ?? w.qpm),
-      { programs: w.programs }));
+      { programs: w.programs, octaves: -(w.octaves || 0) }));
     return { ok: true };
+  }
+  if (req.op === 'interpolation_octaves') {
+    return { octaves: interpolationOctaves(req.start, req.end, req.steps) };
   }
   return { error: `unknown op ${req.op}` };
 }
