@@ -68,9 +68,9 @@ COMMAND_ENV: dict[str, dict[str, str]] = {
 _USER_FIXABLE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
                         errno.EISDIR, errno.ENOTDIR}
 
-# Commands that handle SIGTERM themselves: train saves a checkpoint first (train.train's
-# handle_sigterm, around fit only: a multi-worker worker blocked in TensorFlow's start-up must
-# stay killable, and one waiting for its peers gives up through worker_rendezvous); serve stops
+# Commands that handle SIGTERM themselves: train saves a checkpoint first (train.run, once the
+# strategy has started: a multi-worker worker blocked in TensorFlow's start-up must stay
+# killable, and one waiting for its peers gives up through worker_rendezvous); serve stops
 # its server.
 OWN_SIGTERM = {"train", "serve"}
 

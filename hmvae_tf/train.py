@@ -341,7 +341,7 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
     handle_sigterm: while fit runs, SIGTERM stops it as Ctrl-C does: the step reached is
     saved and stop_signals.Terminated raised; the earlier handler is back on return. Off by
     default, so that a call from a program of yours leaves the process's signals alone;
-    `hmvae train` turns it on.
+    `hmvae train` (`run`) takes SIGTERM itself around the whole call and its final print.
     Returns the Keras History of this run (None if there was nothing left to do).
     """
     import keras
@@ -504,21 +504,27 @@ def run(args: argparse.Namespace) -> int:
     print(f"training {config.name} in {args.model_dir} on "
           f"{args.dataset or config.dataset} with {strategy.num_replicas_in_sync} replica(s), "
           f"products in {dtype_policy}{note}")
-    try:
-        history = train(config, args.model_dir, dataset=args.dataset, data_dir=args.data_dir,
-                        num_steps=args.num_steps, checkpoint_every=args.checkpoint_every,
-                        eval_batches=args.eval_batches, strategy=strategy,
-                        jit_compile=args.jit_compile, seed=args.seed,
-                        dtype_policy=dtype_policy, verbose=1 if sys.stdout.isatty() else 2,
-                        handle_sigterm=True)
-    except KeyboardInterrupt as stop:
-        print("stopped; the newest checkpoint is kept, rerun the same command to resume")
-        return stop_signals.exit_status(stop)
-    except TrainingStopped as err:
-        print(f"hmvae train: error: {err}", file=sys.stderr)
-        return 1
+    # SIGTERM stops the command as Ctrl-C does from here to its end, not only during fit
+    # (train's handle_sigterm): train() puts the earlier handler back when it returns, so a
+    # SIGTERM while the final metrics were printed killed the process outright, its buffered
+    # output lost. The multi-worker start-up above stays killable by SIGTERM.
+    with stop_signals.sigterm_as_interrupt():
+        try:
+            history = train(config, args.model_dir, dataset=args.dataset,
+                            data_dir=args.data_dir, num_steps=args.num_steps,
+                            checkpoint_every=args.checkpoint_every,
+                            eval_batches=args.eval_batches, strategy=strategy,
+                            jit_compile=args.jit_compile, seed=args.seed,
+                            dtype_policy=dtype_policy,
+                            verbose=1 if sys.stdout.isatty() else 2)
+        except KeyboardInterrupt as stop:
+            print("stopped; the newest checkpoint is kept, rerun the same command to resume")
+            return stop_signals.exit_status(stop)
+        except TrainingStopped as err:
+            print(f"hmvae train: error: {err}", file=sys.stderr)
+            return 1
 
-    if history is not None and history.history:
-        last = {k: float(f"{float(v[-1]):.4g}") for k, v in history.history.items()}
-        print("final metrics:", json.dumps(last))
-    return 0
+        if history is not None and history.history:
+            last = {k: float(f"{float(v[-1]):.4g}") for k, v in history.history.items()}
+            print("final metrics:", json.dumps(last))
+        return 0

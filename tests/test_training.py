@@ -175,12 +175,44 @@ def test_a_stopped_training_exits_with_its_signal_status(stop, status, tmp_path,
     from hmvae_tf import cli
 
     def stopped(*args, **kwargs):
-        assert kwargs["handle_sigterm"]  # the command asks train() to take SIGTERM
+        # The command has taken SIGTERM for train() (and keeps it until it returns).
+        assert signal.getsignal(signal.SIGTERM) is stop_signals.raise_terminated
         raise stop
 
     monkeypatch.setattr(train, "train", stopped)
     assert cli.main(["train", "--config=cat-mel_2bar_small", f"--model_dir={tmp_path}"]) == status
     assert "rerun the same command to resume" in capsys.readouterr().out
+
+
+# `hmvae train` whose train() has just returned, as fit's end leaves it (SIGTERM's handler
+# back to the one before), and a SIGTERM that comes while the final metrics are printed.
+SIGTERM_AFTER_TRAIN = """
+import os, signal, sys
+from hmvae_tf import cli, train
+
+
+class History:
+    @property
+    def history(self):  # read for the final metrics' line
+        os.kill(os.getpid(), signal.SIGTERM)
+        return {"loss": [1.0]}
+
+
+train.train = lambda *args, **kwargs: History()
+sys.exit(cli.main(["train", "--config=cat-mel_2bar_small", "--model_dir=" + sys.argv[1]]))
+"""
+
+
+def test_a_sigterm_after_training_still_ends_the_command_cleanly(tmp_path):
+    """train() puts the earlier SIGTERM handler back when it returns, and `hmvae train` had
+    left it at the default: a SIGTERM while the final metrics were printed killed the process
+    outright (its buffered output lost). The command keeps the handler until it returns."""
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, "-c", SIGTERM_AFTER_TRAIN, str(tmp_path / "m")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr[-2000:]
+    assert done.stdout.startswith("training cat-mel_2bar_small in ")  # flushed, not lost
+    assert done.stderr.strip().endswith("terminated (SIGTERM)")
 
 
 class Recorder(keras.callbacks.Callback):
