@@ -309,6 +309,17 @@ def _check_workers_agree(strategy: tf.distribute.Strategy, step: int, model_dir:
             "the model directory must be on a file system every worker sees")
 
 
+def _shared_evenly(batches: tf.data.Dataset, replicas: int) -> tf.data.Dataset:
+    """`batches` without those whose rows do not split evenly across the replicas (a split's
+    short last batch): under MirroredStrategy and MultiWorkerMirroredStrategy, Keras's
+    validation fails on one with a shape mismatch between the replicas' shares."""
+    if replicas == 1:
+        return batches
+    import tensorflow as tf
+
+    return batches.filter(lambda batch: tf.shape(batch)[0] % replicas == 0)
+
+
 def _lost_peers(strategy: tf.distribute.Strategy, err: BaseException) -> str | None:
     """For an error saying a multi-worker job lost a worker (UnavailableError: a peer stopped
     sending heartbeats or cannot be reached), the other task(s) it names ("another worker" if
@@ -381,11 +392,19 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
         if eval_data is None and eval_batches:
             try:
                 eval_data = data.dataset_for(config, "validation", data_dir, config.batch_size,
-                                             training=False, dataset=dataset).take(eval_batches)
+                                             training=False, dataset=dataset)
             except data.SplitNotFoundError:  # no validation split (e.g. a tiny dataset)
                 print(f"{dataset or config.dataset} has no validation split: training "
                       "without validation")
                 eval_data = None
+            else:  # the split's short last batch is left out before the count is taken
+                eval_data = _shared_evenly(eval_data, replicas).take(eval_batches)
+                if replicas > 1 and not any(True for _ in eval_data.take(1)):
+                    print(f"{dataset or config.dataset}'s validation split holds less than "
+                          f"one batch of {config.batch_size} windows, and not a number that "
+                          f"splits evenly across the {replicas} replicas: training without "
+                          "validation")
+                    eval_data = None
 
     period = min(checkpoint_every, num_steps)
     saver = checkpoints.CheckpointSaver(model_dir, is_chief=is_chief, worker_index=worker,
