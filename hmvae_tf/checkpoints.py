@@ -14,6 +14,7 @@ Layout of `--model_dir`:
 from __future__ import annotations
 
 import csv
+import errno
 import math
 import os
 import shutil
@@ -138,6 +139,15 @@ def load_model_at(model_dir: str, for_training: bool = False,
     return model, config, int(latest.rsplit("-", 1)[1])
 
 
+# How TensorFlow's file system ends the messages of a refused write, and their errno.
+_WRITE_ERRNOS = {"No space left on device": errno.ENOSPC, "Disk quota exceeded": errno.EDQUOT,
+                 "Read-only file system": errno.EROFS, "Permission denied": errno.EACCES}
+
+
+class CheckpointWriteError(OSError):
+    """The file system refused a checkpoint: full, over quota, read-only or forbidden."""
+
+
 class CheckpointSaver(keras.callbacks.Callback):
     """Saves model + optimizer every `every` global steps and when training stops for any
     reason. Saving on the global-step grid keeps checkpoint steps
@@ -189,8 +199,20 @@ class CheckpointSaver(keras.callbacks.Callback):
         return int(self.manager.checkpoint.optimizer.iterations.numpy())
 
     def save(self) -> str:
-        """Saves now, numbered by the global step; returns the checkpoint's path."""
-        path = self.manager.save(checkpoint_number=self.model_step())
+        """Saves now, numbered by the global step; returns the checkpoint's path. A file
+        system that refuses it (full, read-only) is a CheckpointWriteError, and the newest
+        checkpoint stays the one before."""
+        step = self.model_step()
+        try:
+            path = self.manager.save(checkpoint_number=step)
+        except (tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError) as err:
+            # TensorFlow's file system says a full disk as running out of memory, which stands.
+            reason = next((r for r in _WRITE_ERRNOS if r in err.message), None)
+            if reason is None:
+                raise
+            # The unfinished save's shards (TensorFlow leaves them in <prefix>_temp).
+            shutil.rmtree(os.path.join(self.directory, f"ckpt-{step}_temp"), ignore_errors=True)
+            raise CheckpointWriteError(_WRITE_ERRNOS[reason], reason, self.directory) from None
         if not self.is_chief:
             shutil.rmtree(self.directory, ignore_errors=True)
         return path

@@ -466,6 +466,14 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
                 print(f"\nsaved a checkpoint at step {saver.model_step()}", file=sys.stderr)
                 history_csv.log_stopped_epoch()
             raise
+        except checkpoints.CheckpointWriteError as err:
+            kept = checkpoints.checkpoint_step(model_dir)
+            raise TrainingStopped(
+                f"cannot write the checkpoint of step {saver.model_step()} in {err.filename}: "
+                f"{err.strerror}; training stopped, "
+                + (f"and the newest checkpoint (step {kept}) is kept: the same command "
+                   "resumes from it once the folder can be written" if kept else
+                   "and no checkpoint had been saved before")) from None
         except Exception as err:  # noqa: BLE001 - only a lost worker becomes a one-line error
             lost = _lost_peers(strategy, err)
             if lost is None:

@@ -421,6 +421,36 @@ def test_a_signal_logs_the_period_it_stops(tmp_path, monkeypatch):
     assert np.isfinite(history[2]["val_r_loss"])
 
 
+def test_a_full_disk_at_a_checkpoint_is_one_line_that_names_the_checkpoint_kept(
+        tmp_path, monkeypatch):
+    """TensorFlow says a full disk while saving as a ResourceExhaustedError, which came out of
+    `hmvae train` as a traceback (and left the save's <prefix>_temp folder behind)."""
+    config = tiny_config(extra="batch_size=8")
+    model_dir = str(tmp_path / "m")
+    save = tf.train.CheckpointManager.save
+
+    def full_from_step_8(manager, checkpoint_number=None, **kwargs):
+        if checkpoint_number < 8:
+            return save(manager, checkpoint_number=checkpoint_number, **kwargs)
+        temp = os.path.join(manager.directory, f"ckpt-{checkpoint_number}_temp")
+        os.makedirs(temp)
+        raise tf.errors.ResourceExhaustedError(
+            None, None, f"{temp}/part-00000-of-00001.data-00000-of-00001.tempstate1; "
+            "No space left on device")
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", full_from_step_8)
+    with pytest.raises(train.TrainingStopped) as stopped:
+        train.train(config, model_dir, num_steps=12, checkpoint_every=4,
+                    train_data=pipeline(config), verbose=0)
+    ckpt = os.path.join(model_dir, checkpoints.CKPT_DIR)
+    assert str(stopped.value) == (
+        f"cannot write the checkpoint of step 8 in {ckpt}: No space left on device; training "
+        "stopped, and the newest checkpoint (step 4) is kept: the same command resumes from "
+        "it once the folder can be written")
+    assert checkpoints.checkpoint_step(model_dir) == 4
+    assert not os.path.exists(os.path.join(ckpt, "ckpt-8_temp"))
+
+
 def test_history_of_an_older_version_is_continued_in_its_own_columns(tmp_path):
     """A history.csv begun without the `step` column gets rows in its own columns on resume
     (CSVLogger appends under the header already there: an extra field would shift them)."""
