@@ -247,11 +247,25 @@ def resolve_config(model_dir: str, name: str | None, hparams: str,
     wanted = configs.get_config(name, hparams) if name else saved.override(hparams)
     if dataclasses.replace(wanted, dataset=saved.dataset) != saved:
         what = (f"not a {wanted.name} one" if wanted.name != saved.name
-                else "with other hyper-parameters")
+                else f"with other hyper-parameters ({_differences(saved, wanted)})")
         raise CommandError(
             f"{model_dir} already holds a {saved.name} model, {what}; to resume it, drop "
             "--config/--hparams; to train a new one, use a new --model_dir")
     return saved
+
+
+def _differences(saved: Config, wanted: Config) -> str:
+    """The hyper-parameters in which `wanted` differs from the model's `saved` config, in
+    --hparams' syntax: "batch_size=8 there, 16 asked; ..." (which flag to drop or fix)."""
+    def shown(value: object) -> str:
+        return f"[{','.join(map(str, value))}]" if isinstance(value, tuple) else str(value)
+
+    return "; ".join(
+        f"{field.name}={shown(getattr(saved, field.name))} there, "
+        f"{shown(getattr(wanted, field.name))} asked"
+        for field in dataclasses.fields(saved)
+        if field.name not in ("name", "dataset")
+        and getattr(saved, field.name) != getattr(wanted, field.name))
 
 
 def _cluster(strategy: tf.distribute.Strategy) -> dict:

@@ -503,6 +503,20 @@ def test_the_command_that_started_a_model_resumes_it(tmp_path):
                              "hmvae_notesequences/mel_2bar_other")
 
 
+def test_a_refused_resume_names_the_hyper_parameters_that_differ(tmp_path):
+    """Resuming with another --hparams (a new batch size, say) is refused, since the model
+    directory keeps one config; the error said only "other hyper-parameters", leaving the user
+    to diff config.json against the flags."""
+    model_dir = str(tmp_path)
+    checkpoints.save_config(model_dir, tiny_config(extra="batch_size=8"))
+    with pytest.raises(CommandError) as refused:
+        train.resolve_config(model_dir, None, "batch_size=16,enc_rnn_size=[32,32]")
+    assert str(refused.value) == (
+        f"{model_dir} already holds a cat-mel_2bar_small model, with other hyper-parameters "
+        "(enc_rnn_size=[24] there, [32,32] asked; batch_size=8 there, 16 asked); to resume "
+        "it, drop --config/--hparams; to train a new one, use a new --model_dir")
+
+
 def test_train_command_asks_for_onednn_unless_the_user_chose():
     """`hmvae train` turns TensorFlow's oneDNN kernels on (they are off by default on AVX2
     CPUs, where training runs faster with them), and leaves other commands and an explicit
