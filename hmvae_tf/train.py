@@ -237,6 +237,12 @@ def resolve_config(model_dir: str, name: str | None, hparams: str,
 
     saved = checkpoints.load_config(model_dir)
     if saved is None:
+        orphan = checkpoints.checkpoint_step(model_dir)
+        if orphan is not None:  # a new model would restore them, whatever model they hold
+            raise CommandError(
+                f"{model_dir} holds checkpoints (the newest of step {orphan}) but no "
+                f"{checkpoints.CONFIG_FILE}, which says what model they are: put it back to "
+                "resume them, or train into a new --model_dir")
         if not name:
             raise CommandError(f"{model_dir} holds no model yet: pass --config=<name> "
                                f"(one of {', '.join(configs.CONFIGS)})")

@@ -503,6 +503,22 @@ def test_the_command_that_started_a_model_resumes_it(tmp_path):
                              "hmvae_notesequences/mel_2bar_other")
 
 
+def test_checkpoints_without_their_config_are_refused_not_restored(tmp_path):
+    """A model directory that lost its config.json (or a folder of another model's ckpt/)
+    was taken for a new model: its checkpoint was restored into --config's model, a
+    traceback when the shapes differed and silently when they matched."""
+    config = tiny_config(extra="batch_size=8")
+    model_dir = str(tmp_path / "m")
+    train.train(config, model_dir, num_steps=2, checkpoint_every=2, train_data=pipeline(config),
+                verbose=0)
+    os.remove(os.path.join(model_dir, checkpoints.CONFIG_FILE))
+    with pytest.raises(CommandError) as refused:
+        train.resolve_config(model_dir, "cat-mel_2bar_small", "z_size=8")
+    assert str(refused.value) == (
+        f"{model_dir} holds checkpoints (the newest of step 2) but no config.json, which says "
+        "what model they are: put it back to resume them, or train into a new --model_dir")
+
+
 def test_a_refused_resume_names_the_hyper_parameters_that_differ(tmp_path):
     """Resuming with another --hparams (a new batch size, say) is refused, since the model
     directory keeps one config; the error said only "other hyper-parameters", leaving the user
