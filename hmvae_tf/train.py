@@ -73,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--wait_for_workers", type=arg_types.non_negative_float, default=0,
                         metavar="SECONDS",
                         help="multi_worker: how long a worker waits for the others of "
-                        "TF_CONFIG to start before it gives up (default 0: no limit). "
+                        "TF_CONFIG to start before it gives up (default: 0, no limit). "
                         "Ctrl-C and SIGTERM stop a waiting worker (exit status 130 and 143)")
     parser.add_argument("--jit_compile", action="store_true",
                         help="compile the train step with XLA")

@@ -192,6 +192,18 @@ def test_every_flag_says_its_default():
     assert not silent, silent
 
 
+def test_no_flag_says_its_default_twice():
+    """`hmvae train --help` said "--wait_for_workers ... (default 0: no limit) ... (default:
+    0)": a help text that names its default itself must keep the formatter from adding one."""
+    import re
+
+    twice = [f"{command} {action.option_strings[0]}"
+             for command, parser in command_parsers() for _, action in flags(parser)
+             if re.search(r"\bdefault\b", action.help or "")
+             and shown_help(parser, action).endswith("(default: %(default)s)")]
+    assert not twice, twice
+
+
 def test_no_flag_shows_a_default_that_says_nothing():
     """`hmvae interpolate --help` said "--bar ... (default: (None, None))", and every on/off
     flag "(default: False)": noise the formatter now leaves out, as it does a None default."""
