@@ -415,7 +415,9 @@ def test_three_dropped_files_and_a_long_roll(served, tmp_path):
         page.evaluate(DROP, [[[list(b"not MIDI"), "notes.txt"]], "#slot-a"])
         page.wait_for_selector("#slot-a .slot-problem", state="visible")
         problem = page.inner_text("#slot-a .slot-problem")
-        assert problem.startswith("notes.txt: not a readable MIDI file"), problem
+        # In `hmvae interpolate`'s words, naming the file once.
+        assert problem == ("cannot read MIDI file notes.txt: not a Standard MIDI File "
+                           "(no 'MThd' header)"), problem
         assert page.evaluate("window.hmvae.state.slots.a.label") == "tune0.mid"
         assert not page.is_visible("#slot-b .slot-problem")
         page.evaluate(DROP, [[files[2]], "#slot-a"])

@@ -156,28 +156,58 @@ def test_dropped_files_give_the_python_clients_tokens(tmp_path):
     compare_files(tmp_path, cases)
 
 
-def test_unreadable_file_is_a_clear_error(tmp_path):
-    bad = tmp_path / "bad.mid"
-    bad.write_bytes(b"not a midi file")
-    (got,) = music_cli([{"op": "midi_to_tokens", "path": str(bad), "representation": "melody",
-                         "bars": 2}])
-    assert got["kind"] == "NoWindowError" and "not a readable MIDI file" in got["error"]
-    # A cut-off download is refused by both sides, not read as far as it goes; so is an empty
-    # file, with the same words.
+def test_unreadable_files_are_told_in_the_command_lines_words(tmp_path):
+    """A file that cannot be read as MIDI: `hmvae interpolate` says 'cannot read MIDI file
+    a.mid: it is truncated or corrupt: the file ends inside track 2 of 2', or that a .mid is a
+    MusicXML score or an ABC tune and how to make MIDI of it; the page said "not a readable MIDI
+    file (not a Standard MIDI File (no 'MThd' header))" or "the file ends inside a chunk: 200
+    bytes, ...". Over the same bytes (and names) the page's message is Python's, word for word,
+    and a cut-off download is refused by both, not read as far as it goes."""
     whole = midi_io.write_midi(_band_piece(), tmp_path / "whole.mid").read_bytes()
-    cut, empty = tmp_path / "cut.mid", tmp_path / "empty.mid"
-    cut.write_bytes(whole[:200])
-    empty.write_bytes(b"")
-    answers = music_cli([{"op": "midi_to_tokens", "path": str(p), "representation": "melody",
-                          "bars": 2} for p in (cut, empty)])
-    assert "not a readable MIDI file" in answers[0]["error"]
-    assert "ends inside a chunk" in answers[0]["error"]
-    assert "the file is empty" in answers[1]["error"]
-    for path in (cut, empty):
-        with pytest.raises(midi_io.MidiReadError):
+    first_track_end = 14 + 8 + int.from_bytes(whole[18:22], "big")
+    xml = (b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE score-partwise>\n'
+           b'<score-partwise version="4.0"><part-list/></score-partwise>\n')
+    abc = b"%abc-2.1\n% a comment\n\nX: 1\nT:Tune\nK:C\nCDEF|\n"
+    rmid_body = whole[:-20]
+    chunks = b"data" + len(rmid_body).to_bytes(4, "little") + rmid_body
+    files = {
+        "notes.txt": b"not a midi file",
+        "empty.mid": b"",
+        "cut.mid": whole[:-20],
+        "cut200.mid": whole[:200],
+        "header.mid": whole[:10],
+        "one_track.mid": whole[:first_track_end],
+        "score.mid": xml,
+        "bom_score.mid": b"\xef\xbb\xbf  \r\n" + xml,
+        "plain.xml": b"<?xml version='1.0'?><notes/>",
+        "plain.mid": b"<?xml version='1.0'?><notes/>",
+        "score.mxl": b"PK\x03\x04" + bytes(40),
+        "zipped.mid": b"PK\x03\x04" + bytes(40),
+        "tune.mid": abc,
+        "tune_no_number.mid": b"X: T\nK:C\n",
+        "cut.rmi": b"RIFF" + (4 + len(chunks)).to_bytes(4, "little") + b"RMID" + chunks,
+    }
+    requests, want = [], []
+    for name, data in files.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(midi_io.MidiReadError) as err:
             midi_io.read_midi(path)
-    with pytest.raises(midi_io.MidiReadError, match="the file is empty"):
-        midi_io.read_midi(empty)
+        want.append((name, str(err.value)))
+        requests.append({"op": "midi_to_tokens", "path": str(path), "representation": "melody",
+                         "bars": 2})
+    for (name, message), got in zip(want, music_cli(requests)):
+        assert got.get("kind") == "NoWindowError" and got["error"] == message, (name, got)
+    said = " ".join(message for _, message in want)
+    for words in ("the file is empty", "the file ends inside track 5 of 5",
+                  "the file ends after track 1 of the 5 its header announces",
+                  "the file ends inside its header", "but a MusicXML file: export it as MIDI",
+                  "but a compressed MusicXML file (.mxl)", "but an ABC tune: convert it",
+                  "(no 'MThd' header)"):
+        assert words in said, words
+
+
+def test_a_melody_above_midi_108_is_told_as_python_does(tmp_path):
     high = midi_io.write_midi(note_sequence([(0, 1, 110), (1, 2, 112)]), tmp_path / "high.mid")
     (got,) = music_cli([{"op": "midi_to_tokens", "path": str(high), "representation": "melody",
                          "bars": 2}])

@@ -387,10 +387,11 @@ function readMidi(file, slot) {
   return exclusive(() => readMidiNow(file, slot));
 }
 
-/** A file's problem, said in its slot and in the status line. */
+/** A file's problem, said in its slot and in the status line, naming the file once ('a.mid:
+ * no usable ...', 'cannot read MIDI file a.mid: ...', as `hmvae interpolate` says them). */
 function fileProblem(slot, name, err) {
   const message = err instanceof Error ? err.message : String(err);
-  slotProblem(slot, message.startsWith(`${name}:`) ? message : `${name}: ${message}`);
+  slotProblem(slot, message.includes(`${name}:`) ? message : `${name}: ${message}`);
   report(err instanceof NoWindowError ? err.message : err);
 }
 

@@ -164,15 +164,19 @@ function meterRegions(events) {
  * [{program, channel, track, trackName, isDrum, notes: [{startTick, endTick, pitch, velocity}]}]}.
  * One instrument per (program, channel, track) in order of its first finished note; a
  * note-off ends every open note of its pitch and channel that began at an earlier tick; the
- * program is the channel's at the note-off; channel 10 is drums. */
-export function readMidi(data) {
+ * program is the channel's at the note-off; channel 10 is drums. Throws an Error saying why
+ * in midi_io.read_midi's words when the data is not a whole Standard MIDI File (`name`, the
+ * file's, tells a MusicXML score by its extension, as Python does). */
+export function readMidi(data, name = '') {
   const raw = data instanceof Uint8Array ? data : new Uint8Array(data);
   if (!raw.length) throw new Error('the file is empty');
   const bytes = unwrapRmid(raw);
   if (bytes.length < 4 || String.fromCharCode(...bytes.subarray(0, 4)) !== 'MThd') {
-    throw new Error("not a Standard MIDI File (no 'MThd' header)");
+    const score = scoreFormat(bytes, name);
+    throw new Error(`not a Standard MIDI File ${score ? `but ${score}` : "(no 'MThd' header)"}`);
   }
-  checkChunks(bytes);
+  const truncated = truncation(bytes);
+  if (truncated) throw new Error(`it is truncated or corrupt: ${truncated}`);
   let parsed;
   try {
     parsed = parseMidi(bytes);
@@ -241,18 +245,54 @@ function unwrapRmid(bytes) {
   return bytes;
 }
 
-/** Every chunk of the file ends inside it: a cut-off download is refused (as Python's reader
- * does), where midi-file would read the part that is there. */
-function checkChunks(bytes) {
+/** Where a Standard MIDI File ends too early (inside its header, inside a track, or before
+ * the tracks its header announces), in midi_io._truncation's words, else null: a cut-off
+ * download is refused, as Python's reader refuses it, where midi-file would read the part
+ * that is there. */
+function truncation(bytes) {
+  if (bytes.length < 14) return 'the file ends inside its header';
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let pos = 0; pos < bytes.length;) {
-    const end = pos + 8 + (pos + 8 <= bytes.length ? view.getUint32(pos + 4) : 0);
-    if (pos + 8 > bytes.length || end > bytes.length) {
-      throw new Error(`corrupt or unsupported (the file ends inside a chunk: ${bytes.length} `
-        + `bytes, the chunk at byte ${pos} needs ${Math.max(end, pos + 8)})`);
+  const announced = view.getUint16(10);
+  let at = 8 + view.getUint32(4);
+  for (let track = 0; track < announced; track++) { // in order, as the tracks are read
+    if (at + 8 > bytes.length) {
+      return `the file ends after track ${track} of the ${announced} its header announces`;
     }
-    pos = end;
+    at += 8 + view.getUint32(at + 4);
+    if (at > bytes.length) return `the file ends inside track ${track + 1} of ${announced}`;
   }
+  return null;
+}
+
+/** A file name's extension, lower-cased ('.xml'), '' for none: as Python's Path.suffix. */
+function suffixOf(name) {
+  const base = String(name).split(/[\\/]/).pop();
+  const dot = base.lastIndexOf('.');
+  return dot > 0 && dot < base.length - 1 ? base.slice(dot).toLowerCase() : '';
+}
+
+/** What a file that is not MIDI is, and how to make MIDI of it, when it is a score of the
+ * kinds notation programs write (musicians drop those first), in midi_io._score_format's
+ * words; else null. `name` is the file's name, whose extension says as much as its bytes. */
+function scoreFormat(bytes, name) {
+  let start = 0;
+  const blank = [0xef, 0xbb, 0xbf, 0x20, 0x09, 0x0d, 0x0a]; // a BOM and white space
+  const first = bytes.subarray(0, 2000);
+  while (start < first.length && blank.includes(first[start])) start++;
+  const head = String.fromCharCode(...first.subarray(start)); // bytes as Latin-1
+  const suffix = suffixOf(name);
+  if (head.startsWith('<') && (head.includes('<score-partwise')
+    || head.includes('<score-timewise') || ['.xml', '.musicxml'].includes(suffix))) {
+    return 'a MusicXML file: export it as MIDI from the notation program (File > Export)';
+  }
+  if (head.startsWith('PK') && suffix === '.mxl') {
+    return 'a compressed MusicXML file (.mxl): export it as MIDI from the notation program '
+      + '(File > Export)';
+  }
+  if (/^(%[^\n]*\n[ \t\n\r\f\v]*)*X:[ \t\n\r\f\v]*\d/.test(head)) {
+    return 'an ABC tune: convert it to MIDI with abc2midi';
+  }
+  return null;
 }
 
 /** The tempo (qpm, rounded to 3 decimals as Python records it) in force at grid step `step`:
@@ -915,12 +955,13 @@ export function trioFromMidi(midi, numBars, windowIndex = 0, name = 'MIDI file')
 }
 
 /** A MIDI file (ArrayBuffer or Uint8Array) read for the page; `name` goes into messages.
- * Throws NoWindowError when it is not a readable Standard MIDI File. */
+ * Throws NoWindowError when it is not a readable Standard MIDI File, in the words
+ * `hmvae interpolate` says it in (midi_io.read_midi): 'cannot read MIDI file a.mid: ...'. */
 export function readMidiFile(data, name = 'MIDI file') {
   try {
-    return readMidi(data);
+    return readMidi(data, name);
   } catch (err) {
-    throw new NoWindowError(`${name}: not a readable MIDI file (${err.message})`);
+    throw new NoWindowError(`cannot read MIDI file ${name}: ${err.message}`);
   }
 }
 
