@@ -18,8 +18,9 @@ import tensorflow as tf
 
 from hmvae_tf import export, tfjs, web
 from hmvae_tf.model.vae import MusicVAE
-from hmvae_tf.music import melody, midi_io
+from hmvae_tf.music import melody, midi_io, register
 from hmvae_tf.music.representations import get_representation
+from hmvae_tf.serving import music_adapter
 from model_helpers import scale_melodies, tiny_config
 from music_helpers import note_sequence
 from web_helpers import CHROMIUM, CHROMIUM_ARGS, ensure_bundle
@@ -224,6 +225,23 @@ def test_page_end_to_end(served, tmp_path):
         assert info.value.suggested_filename == "mel_2bar_interp_a_b_t0_q90_run2_01-of-05.mid"
         assert midi_io.read_midi(tmp_path / "interpolation.mid").tempos[0].qpm == \
             pytest.approx(90, abs=1e-3)
+        # The whole run in one file beside them, as `hmvae interpolate`'s <prefix>_all.mid:
+        # every point back to back, written as its own download is.
+        with page.expect_download() as info:
+            page.click("#interp-all")
+        info.value.save_as(tmp_path / "all.mid")
+        assert info.value.suggested_filename == "mel_2bar_interp_a_b_t0_q90_run2_all.mid"
+        reads = [music_adapter.read_input(str(p), rep, 2, 0, None, None, True) for p in paths]
+        moves = register.interpolation_octaves(reads[0][1], reads[1][1], n)
+        whole = music_adapter.concatenate(
+            music_adapter.written(rep, np.array(s["melody"]), reads[0][0].timing, None, -k,
+                                  reads[0][0].programs) for s, k in zip(shown, moves))
+        got, want_notes = (sorted((note.start_time, note.pitch, note.program, note.end_time)
+                                  for note in ns.notes)
+                           for ns in (midi_io.read_midi(tmp_path / "all.mid"), whole))
+        assert [g[1:3] for g in got] == [w[1:3] for w in want_notes] and want_notes
+        np.testing.assert_allclose([(g[0], g[3]) for g in got],
+                                   [(w[0], w[3]) for w in want_notes], atol=5e-3)
 
         # A two-part file: the slot offers both parts and every window; choosing one takes
         # what `hmvae interpolate --instrument --window` takes.

@@ -853,3 +853,65 @@ def test_melody_files_are_read_into_the_models_register_as_the_command_line_read
     got = music_cli([{"op": "interpolation_octaves", "start": a, "end": b, "steps": n}
                      for a, b, n in cases])
     assert [g["octaves"] for g in got] == [register.interpolation_octaves(*c) for c in cases]
+
+
+def test_the_whole_interpolation_download_is_the_command_lines_all_file(tmp_path):
+    """`hmvae interpolate` also writes every output back to back as one <prefix>_all.mid (the
+    per-step files concatenated: a.mid's meter, its tempi again at each output's start, its
+    programs, each output moved back by its own octaves); the page offered only the per-step
+    files. The page's one-file download of the same outputs holds Python's notes, tempi and
+    meter, with the slider left at the file's tempo and moved."""
+    from hmvae_tf.music import register
+    from hmvae_tf.serving import music_adapter
+    drums = [(b / 2, b / 2 + 0.25, [36, 38, 42][b % 3], 0, True, 9) for b in range(32)]
+    trio_parts = ([(b, b + 0.5, 64 + b % 5, 4, False, 0) for b in range(16)]
+                  + [(b, b + 1.5, 38 + b % 3, 34, False, 1) for b in range(0, 16, 2)] + drums)
+    files = {  # a melody read moved down (a piccolo), in 2/4 with tempo changes; a trio
+        "piccolo": note_sequence([(b / 2, b / 2 + 0.5, 98 + b % 13, 72, False, 0)
+                                  for b in range(24)], time_signatures=((0.0, 2, 4),),
+                                 tempos=[(0.0, 100.0), (3.0, 140.0)]),
+        "trio": note_sequence(trio_parts, tempos=[(0.0, 110.0), (2.5, 95.0)]),
+    }
+    rng = np.random.default_rng(3)
+    requests, want = [], []
+    for name, ns in files.items():
+        midi_io.write_midi(ns, tmp_path / f"{name}.mid")
+    for name, rep_name in (("piccolo", "melody"), ("trio", "melody"), ("trio", "drums"),
+                           ("trio", "trio")):
+        path = tmp_path / f"{name}.mid"
+        rep = get_representation(rep_name)
+        read, octaves = music_adapter.read_input(str(path), rep, 2, 0, None, None, True)
+        outputs = []
+        for _ in range(4):
+            if rep_name == "drums":
+                outputs.append({"drums": random_drums(rng, 32)})
+            else:
+                outputs.append({t: random_melody(rng, 32) if t != "drums"
+                                else random_drums(rng, 32) for t in rep.tracks})
+        for column in outputs[-1].values():  # the last output ends in two beats of rest
+            column[-8:] = 0
+        moves = [-k for k in register.interpolation_octaves(octaves, 0, len(outputs))]
+        for qpm in (None, 150.0):
+            sequences = [music_adapter.written(
+                rep, np.stack([o[t] for t in rep.tracks], -1) if rep.multitrack
+                else o[rep.tracks[0]], read.timing, qpm, move, read.programs)
+                for o, move in zip(outputs, moves)]
+            out = tmp_path / f"{name}_{rep_name}_{qpm}"
+            midi_io.write_midi(music_adapter.concatenate(sequences), f"{out}.py.mid")
+            want.append(((name, rep_name, qpm), out, moves))
+            requests.append({"op": "write_interpolation", "path": str(path),
+                             "representation": rep_name, "bars": 2, "qpm": qpm,
+                             "octave_shift": True, "out": f"{out}.js.mid",
+                             "outputs": [{"tokens": {t: v.tolist() for t, v in o.items()},
+                                          "octaves": move}
+                                         for o, move in zip(outputs, moves)]})
+    assert all(answer == {"ok": True} for answer in music_cli(requests))
+    shifted = False
+    for where, out, moves in want:
+        expected = _midi_written(f"{out}.py.mid")
+        _assert_same_midi(_midi_written(f"{out}.js.mid"), expected, where)
+        assert mido.MidiFile(f"{out}.js.mid").length == pytest.approx(
+            mido.MidiFile(f"{out}.py.mid").length, abs=0.01), where
+        assert len(expected[1]) >= 4 or where[2], where  # each output's tempo changes
+        shifted |= len(set(moves)) > 1
+    assert shifted  # outputs moved by octaves of their own were compared

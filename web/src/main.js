@@ -2,8 +2,8 @@
 // sequences (samples or dropped MIDI files), draw piano rolls, play, download .mid.
 import { HmvaeModel, initBackend, tf } from './model.js';
 import {
-  NoWindowError, PROGRAM_NAMES, melodyParts, midiToTokens, midiWindows, pitchName, readMidiFile,
-  tokensToMidi, windowBarsText, windowTokens, writtenTiming,
+  NoWindowError, PROGRAM_NAMES, interpolationToMidi, melodyParts, midiToTokens, midiWindows,
+  pitchName, readMidiFile, tokensToMidi, windowBarsText, windowTokens, writtenTiming,
 } from './music.js';
 import { fileStem, inputTag, interpolationFileName, sampleFileName } from './names.js';
 import { interpolationOctaves, intoRegister } from './register.js';
@@ -147,6 +147,20 @@ function output(seq) {
   return { timing: writtenTiming(timing, qpm()), programs, octaves };
 }
 
+/** Makes link `a` download the .mid that write() makes when clicked, named fileName(qpm) (the
+ * tempo is in the name, as the CLI's --qpm), at the slider's tempo at the time. */
+function offerDownload(a, fileName, write) {
+  a.href = '#';
+  a.download = fileName(qpm());
+  a.onclick = () => {
+    a.download = fileName(qpm());
+    const blob = new Blob([write()], { type: 'audio/midi' });
+    if (a.dataset.url) URL.revokeObjectURL(a.dataset.url);
+    a.dataset.url = URL.createObjectURL(blob);
+    a.href = a.dataset.url;
+  };
+}
+
 /** A card for `seq` ({tokens, stem, tag}: stem and tag name it in an interpolation's files
  * when it goes to A or B; written: see output()); fileName(qpm) names its download
  * (names.js). */
@@ -191,16 +205,9 @@ function card(seq, label, fileName, { slots = true } = {}) {
   const download = document.createElement('a');
   download.textContent = '⬇ .mid';
   download.className = 'download';
-  download.href = '#';
-  download.download = fileName(qpm());
-  download.addEventListener('click', () => {
-    download.download = fileName(qpm()); // the tempo is in the name, as the CLI's --qpm
+  offerDownload(download, fileName, () => {
     const { timing, programs, octaves } = output(seq);
-    const blob = new Blob([tokensToMidi(seq.tokens, timing, { programs, octaves })],
-      { type: 'audio/midi' });
-    if (download.dataset.url) URL.revokeObjectURL(download.dataset.url);
-    download.dataset.url = URL.createObjectURL(blob);
-    download.href = download.dataset.url;
+    return tokensToMidi(seq.tokens, timing, { programs, octaves });
   });
   actions.append(playBtn, download);
   if (slots) {
@@ -306,6 +313,16 @@ async function interpolateNow(steps, temp) {
     (q) => interpolationFileName({ model, a, b, temperature: temp, qpm: q, run, index: i,
       total: steps }),
     { slots: true })));
+  // The whole run back to back in one file, as `hmvae interpolate` writes <prefix>_all.mid:
+  // each point as its own download writes it (the same meter, tempi, programs and octaves).
+  const all = $('interp-all');
+  all.hidden = false;
+  offerDownload(all, (q) => interpolationFileName({ model, a, b, temperature: temp, qpm: q, run,
+    index: null, total: steps }), () => {
+    const { timing, programs } = output(seqs[0]);
+    return interpolationToMidi(seqs.map((seq) => ({ tokens: seq.tokens,
+      octaves: output(seq).octaves })), timing, { programs });
+  });
 }
 
 // --- MIDI files in the slots -----------------------------------------------------------------
@@ -510,6 +527,7 @@ async function loadNow(name) {
   $('sample-list').replaceChildren();
   $('interp-list').replaceChildren();
   $('interp-list').classList.remove('stale');
+  $('interp-all').hidden = true;
   state.counter = 0;
   state.interpolations = 0;
   clearSlots();

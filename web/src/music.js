@@ -1083,37 +1083,62 @@ export function drumHits(tokens) {
  * pitched notes moved by `octaves` (back to the input's register: movePitch), drums on
  * channel 10. */
 export function tokensToMidi(tokens, timing = DEFAULT_QPM, { programs = [], octaves = 0 } = {}) {
+  return piecesToMidi([{ tokens, octaves }], timing, programs);
+}
+
+/** One Standard MIDI File (Uint8Array) of an interpolation's outputs [{tokens, octaves}]
+ * played back to back, as `hmvae interpolate` writes its <prefix>_all.mid (the per-step
+ * sequences concatenated): each output as tokensToMidi writes it (`timing`'s meter once, its
+ * tempi again at every output's start, `programs`, each output moved by its own octaves), one
+ * after the other on the same tracks. */
+export function interpolationToMidi(outputs, timing = DEFAULT_QPM, { programs = [] } = {}) {
+  return piecesToMidi(outputs, timing, programs);
+}
+
+/** tokensToMidi of `pieces` [{tokens, octaves}], each starting where the one before ends. */
+function piecesToMidi(pieces, timing, programs) {
   const { numerator, denominator, tempos } = typeof timing === 'number'
     ? atTempo(DEFAULT_TIMING, timing) : timing;
   const midi = new Midi();
   const ppq = midi.header.ppq;
   const tick = ppq / STEPS_PER_QUARTER;
-  midi.header.tempos = tempos.map(([beat, bpm]) => ({ ticks: Math.round(beat * ppq), bpm }));
+  const starts = []; // each piece's first step
+  let length = 0;
+  for (const piece of pieces) {
+    starts.push(length);
+    length += trackLength(piece.tokens);
+  }
+  midi.header.tempos = starts.flatMap((start) => tempos.map(([beat, bpm]) => ({
+    ticks: Math.round(beat * ppq) + start * tick, bpm })));
   midi.header.timeSignatures.push({ ticks: 0, timeSignature: [numerator, denominator],
     measures: 0 });
   midi.header.update();
-  const trio = 'bass' in tokens;
-  ['melody', 'bass'].filter((name) => name in tokens).forEach((name, part) => {
+  const first = pieces[0].tokens;
+  const trio = 'bass' in first;
+  ['melody', 'bass'].filter((name) => name in first).forEach((name, part) => {
     const track = midi.addTrack();
     track.name = name;
     track.channel = name === 'bass' ? 1 : 0;
     track.instrument.number = programs[part] ?? (trio ? TRIO_PROGRAMS[name] : 0);
-    for (const n of melodyNotes(tokens[name])) {
-      track.addNote({ midi: movePitch(n.pitch, octaves), ticks: n.start * tick,
-        durationTicks: (n.end - n.start) * tick,
-        velocity: MELODY_VELOCITY / 127 });
-    }
+    pieces.forEach(({ tokens, octaves = 0 }, k) => {
+      for (const n of melodyNotes(tokens[name])) {
+        track.addNote({ midi: movePitch(n.pitch, octaves), ticks: (starts[k] + n.start) * tick,
+          durationTicks: (n.end - n.start) * tick, velocity: MELODY_VELOCITY / 127 });
+      }
+    });
   });
-  if ('drums' in tokens) {
+  if ('drums' in first) {
     const track = midi.addTrack();
     track.name = 'drums';
     track.channel = 9;
-    for (const h of drumHits(tokens.drums)) {
-      track.addNote({ midi: h.pitch, ticks: h.step * tick, durationTicks: tick,
-        velocity: DRUM_VELOCITY / 127 });
-    }
+    pieces.forEach(({ tokens }, k) => {
+      for (const h of drumHits(tokens.drums)) {
+        track.addNote({ midi: h.pitch, ticks: (starts[k] + h.step) * tick, durationTicks: tick,
+          velocity: DRUM_VELOCITY / 127 });
+      }
+    });
   }
-  return lastingWholeWindow(midi.toArray(), trackLength(tokens) * tick);
+  return lastingWholeWindow(midi.toArray(), length * tick);
 }
 
 function trackLength(tokens) {

@@ -17,12 +17,18 @@
 //    slider moved; moved back to the file's register with "octave_shift")
 //   "windows" and "write_window" with "octave_shift": true read the file as the page reads it
 //    into a slot (register.js; windows then also say "octaves" and "register")
+//   {"op": "write_interpolation", "path": "a.mid", "representation": "melody", "bars": 2,
+//    "window": 0, "instrument": null, "qpm": null, "octave_shift": false,
+//    "outputs": [{"tokens": {"melody": [...]}, "octaves": 0}, ...], "out": "all.mid"}
+//    -> {"ok": true}: the page's one-file download of an interpolation's outputs with the file
+//    in slot A (as write_window: its meter, tempi and programs), each output moved by its own
+//    octaves, as `hmvae interpolate` writes <prefix>_all.mid
 //   {"op": "interpolation_octaves", "start": 0, "end": 2, "steps": 5} -> {"octaves": [...]}
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import {
-  melodyParts, midiToTokens, midiWindows, readMidiFile, tokensToMidi, windowBarsText,
-  writtenTiming,
+  interpolationToMidi, melodyParts, midiToTokens, midiWindows, readMidiFile, tokensToMidi,
+  windowBarsText, writtenTiming,
 } from '../src/music.js';
 import { interpolationOctaves, intoRegister } from '../src/register.js';
 
@@ -71,6 +77,14 @@ function handle(req) {
     if (!w) return { error: `${req.path} has no window ${req.window || 0}` };
     writeFileSync(req.out, tokensToMidi(w.tokens, writtenTiming(w.timing, req.qpm ?? w.qpm),
       { programs: w.programs, octaves: -(w.octaves || 0) }));
+    return { ok: true };
+  }
+  if (req.op === 'write_interpolation') {
+    const midi = readMidiFile(new Uint8Array(readFileSync(req.path)), req.path);
+    const w = windowsOf(midi, req)[req.window || 0];
+    if (!w) return { error: `${req.path} has no window ${req.window || 0}` };
+    writeFileSync(req.out, interpolationToMidi(req.outputs,
+      writtenTiming(w.timing, req.qpm ?? w.qpm), { programs: w.programs }));
     return { ok: true };
   }
   if (req.op === 'interpolation_octaves') {
