@@ -407,6 +407,62 @@ def test_quick_choices_and_clicks_run_one_after_another(served, tmp_path):
     assert not problems, problems
 
 
+def test_the_register_box_reads_files_as_written_when_off(served, tmp_path):
+    """`hmvae interpolate --no_octave_shift` reads a file as written; the page always moved a
+    melody into MIDI 48..84. Its "move into the model's register" box (on by default, saying
+    what it does) reads the slots' files as written when off, and again moved when on, each
+    time with the tokens and window line the command line reads (and keeps a chosen window)."""
+    _, _, url, _ = served
+    rep = get_representation("melody")
+    files = {"piccolo.mid": note_sequence([(b / 2, b / 2 + 0.5, 98 + b % 13)
+                                           for b in range(24)]),
+             "bass.mid": note_sequence([(b, b + 1, 28 + b % 12, 33, False, 0)
+                                        for b in range(12)])}
+    paths = [midi_io.write_midi(ns, tmp_path / name) for name, ns in files.items()]
+
+    def python(path, shift, window=0):
+        read, octaves = music_adapter.read_input(str(path), rep, 2, window, None, None, shift)
+        return read.tokens.tolist(), octaves
+
+    def slots(page):
+        return page.evaluate("""['a', 'b'].map((s) => [hmvae.state.slots[s].tokens.melody,
+            hmvae.state.slots[s].octaves || 0,
+            document.getElementById(`window-${s}`).selectedOptions[0].textContent])""")
+
+    with chromium_page(viewport={"width": 1200, "height": 900}) as page:
+        page.goto(url)
+        wait_ready(page)
+        assert page.is_visible("#register") and page.is_checked("#register")
+        assert "--no_octave_shift" in page.get_attribute("label.register", "title")
+        page.set_input_files("#file-a", str(paths[0]))
+        page.wait_for_function("window.hmvae.state.slots.a?.label === 'piccolo.mid'")
+        page.uncheck("#register")  # B's file is then read as written as well
+        page.evaluate("() => hmvae.state.work")
+        page.set_input_files("#file-b", str(paths[1]))
+        page.wait_for_function("window.hmvae.state.slots.b?.label === 'bass.mid'")
+        page.evaluate("() => hmvae.state.work")
+        (a_tokens, a_octaves, a_text), (b_tokens, b_octaves, b_text) = slots(page)
+        assert (a_tokens, a_octaves) == python(paths[0], False)
+        assert (b_tokens, b_octaves) == python(paths[1], False)
+        assert "octave" not in a_text + b_text and "left out" in a_text, (a_text, b_text)
+        names = lambda: page.eval_on_selector_all(  # noqa: E731
+            "#interp-list a.download, #interp-all", "links => links.map(a => a.download)")
+        page.click("#interpolate")  # its files are named _noshift, as the command line's
+        page.evaluate("() => hmvae.state.work")
+        assert len(names()) == 6 and all("_t0.5_noshift_" in n for n in names()), names()
+        page.select_option("#window-b", "1")
+        page.check("#register")  # both files read again, moved; B keeps its window
+        page.evaluate("() => hmvae.state.work")
+        (a_tokens, a_octaves, a_text), (b_tokens, b_octaves, b_text) = slots(page)
+        assert (a_tokens, a_octaves) == python(paths[0], True) and a_octaves < 0
+        assert (b_tokens, b_octaves) == python(paths[1], True, window=1) and b_octaves > 0
+        assert "written back up" in a_text and "written back down" in b_text, (a_text, b_text)
+        assert python(paths[0], True) != python(paths[0], False)  # the box changed something
+        page.click("#interpolate")
+        page.evaluate("() => hmvae.state.work")
+        assert len(names()) == 6 and not any("noshift" in n for n in names()), names()
+
+
 def test_three_dropped_files_and_a_long_roll(served, tmp_path):
     """Dropping three files fills A and B and names the third as left out (it used to vanish
     without a word); a file a slot cannot take says why in the slot; a short file's silent bars

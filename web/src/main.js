@@ -2,11 +2,11 @@
 // sequences (samples or dropped MIDI files), draw piano rolls, play, download .mid.
 import { HmvaeModel, initBackend, tf } from './model.js';
 import {
-  NoWindowError, PROGRAM_NAMES, interpolationToMidi, melodyParts, midiToTokens, midiWindows,
-  pitchName, readMidiFile, tokensToMidi, windowBarsText, windowTokens, writtenTiming,
+  NoWindowError, PROGRAM_NAMES, interpolationToMidi, melodyParts, midiToTokens, pitchName,
+  readMidiFile, tokensToMidi, windowBarsText, windowTokens, writtenTiming,
 } from './music.js';
 import { fileStem, inputTag, interpolationFileName, sampleFileName } from './names.js';
-import { interpolationOctaves, intoRegister } from './register.js';
+import { interpolationOctaves, slotWindows } from './register.js';
 import { drawPianoRoll } from './pianoroll.js';
 import { isPlaying, play, stop } from './player.js';
 
@@ -345,16 +345,21 @@ function windowText(w, auto, parts) {
   return `${where} · #${w.instrument} ${trackName || PROGRAM_NAMES[w.program]}`;
 }
 
+/** Whether slots read a melody moved into the model's register (the box under the slots, on
+ * by default), as `hmvae interpolate` does unless --no_octave_shift. */
+const intoModelRegister = () => $('register').checked;
+
 /** The source with its parts (listed once per file) and the chosen part's windows (listed
  * once per part), so that choosing another window re-reads nothing. A melody is read as
- * `hmvae interpolate` reads it: a line with notes outside MIDI 21..108 moved by octaves, the
- * window moved into the register the model learned (register.js), the outputs moved back. */
+ * `hmvae interpolate` reads it: with the register box on, a line with notes outside MIDI
+ * 21..108 moved by octaves, the window moved into the register the model learned
+ * (register.js), the outputs moved back; with it off, as written (--no_octave_shift). */
 function listed(src) {
   const { representation, bars } = state.model.desc;
   const parts = src.parts
-    ?? (representation === 'melody' ? melodyParts(src.midi, bars, true) : []);
-  const windows = src.windows ?? midiWindows(src.midi, representation, bars, src.instrument,
-    true).map((w) => intoRegister(w, representation));
+    ?? (representation === 'melody' ? melodyParts(src.midi, bars, src.moved) : []);
+  const windows = src.windows ?? slotWindows(src.midi, representation, bars, src.instrument,
+    src.moved);
   return { ...src, parts, windows };
 }
 
@@ -378,7 +383,7 @@ function takeWindow(slot, unlisted) {
   const { representation, bars } = state.model.desc;
   // No window: windowTokens throws the NoWindowError that says why.
   const tokens = src.windows.length ? src.windows[src.window].tokens
-    : windowTokens(src.midi, representation, bars, 0, src.name, src.instrument, true);
+    : windowTokens(src.midi, representation, bars, 0, src.name, src.instrument, src.moved);
   const {
     qpm: windowQpm, tempo, timing, programs, octaves,
   } = src.windows[src.window];
@@ -386,7 +391,7 @@ function takeWindow(slot, unlisted) {
   // from slot A take; octaves: its move into the model's register, which outputs undo.
   const seq = { tokens: Object.fromEntries(Object.entries(tokens).map(([k, v]) => [k,
     Array.from(v)])), stem: fileStem(src.name), tag: inputTag(src.window, src.instrument),
-  timing, programs, octaves };
+  noShift: !src.moved && representation === 'melody', timing, programs, octaves };
   setSlot(slot, seq, src.name, src);
   fillChoosers(slot, src);
   // The interpolation plays and downloads at A's tempo there, as `hmvae interpolate` writes
@@ -421,7 +426,8 @@ async function readMidiNow(file, slot) {
     setStatus(`reading ${file.name} (${(file.size / 1e3).toFixed(0)} kB)…`, 'loading');
     await painted();
     const midi = readMidiFile(new Uint8Array(await file.arrayBuffer()), file.name);
-    takeWindow(slot, { midi, name: file.name, instrument: null, window: 0 });
+    takeWindow(slot, { midi, name: file.name, instrument: null, window: 0,
+      moved: intoModelRegister() });
   } catch (err) {
     fileProblem(slot, file.name, err);
   }
@@ -443,6 +449,26 @@ function setupChoosers() {
       windows: undefined })));
     $(`window-${slot}`).addEventListener('change', (ev) => choose(() => ({
       window: Number(ev.target.value) })));
+  }
+  $('register').addEventListener('change', () => exclusive(rereadSlots));
+}
+
+/** Reads the slots' files again as the register box now says (after the running action, as a
+ * dropped file is), keeping each one's part and window where it still has that window. */
+function rereadSlots() {
+  if (!state.model) return;
+  const { representation, bars } = state.model.desc;
+  const moved = intoModelRegister();
+  for (const slot of ['a', 'b']) {
+    const src = state.sources[slot];
+    if (!src || src.moved === moved) continue;
+    try {
+      const windows = slotWindows(src.midi, representation, bars, src.instrument, moved);
+      takeWindow(slot, { ...src, moved, parts: undefined, windows,
+        window: src.window < windows.length ? src.window : 0 });
+    } catch (err) {
+      fileProblem(slot, src.name, err);
+    }
   }
 }
 
@@ -528,6 +554,8 @@ async function loadNow(name) {
   $('interp-list').replaceChildren();
   $('interp-list').classList.remove('stale');
   $('interp-all').hidden = true;
+  // Drum and trio models read every part as written: the register box is a melody model's.
+  $('register').closest('label').hidden = true;
   state.counter = 0;
   state.interpolations = 0;
   clearSlots();
@@ -548,6 +576,7 @@ async function loadNow(name) {
   updateActions();
   $('interp-section').hidden = !state.model.has('interpolate');
   document.body.dataset.representation = d.representation;
+  $('register').closest('label').hidden = d.representation !== 'melody';
   setStatus(`${entry.name} ready in ${((performance.now() - start) / 1000).toFixed(1)} s `
     + `(${tf.getBackend()})${unknown}`, 'ready');
   return state.model;

@@ -1,6 +1,7 @@
 // Names of the .mid files the page downloads, built like the CLI's output names
 // (hmvae_tf/serving/commands.py): `hmvae sample` writes <model>_sample_t<T>[_q<qpm>]_<i>-of-<n>.mid,
-// `hmvae interpolate` <model>_interp_<a>_<b>_t<T>[_w<k>][_i<k>][_q<qpm>]_<i>-of-<n>.mid. The page
+// `hmvae interpolate`
+// <model>_interp_<a>_<b>_t<T>[_w<k>][_i<k>][_noshift][_q<qpm>]_<i>-of-<n>.mid. The page
 // has no seed; it numbers samples and interpolation runs instead, so no two downloads of a
 // session share a name.
 
@@ -38,10 +39,12 @@ export function sampleFileName({ model, temperature, qpm, number }) {
 
 /** Point `index` of `total` of interpolation run `run` between slots a and b ({stem, tag}):
  * <model>_interp_<a>_<b>_t<T><tags>[_q<qpm>]_run<run>_<i>-of-<n>.mid, the tags said once
- * when A's and B's are the same, else as _a<A's>_b<B's> (as `hmvae interpolate`); index null:
+ * when A's and B's are the same, else as _a<A's>_b<B's>, _noshift when a file in A or B was
+ * read without moving it into the model's register (as `hmvae interpolate`); index null:
  * the whole run in one file, ..._run<run>_all.mid (as its <prefix>_all.mid). */
 export function interpolationFileName({ model, a, b, temperature, qpm, run, index, total }) {
   const tags = a.tag === b.tag ? a.tag : `_a${a.tag}_b${b.tag}`;
-  return `${fileStem(model)}_interp_${a.stem}_${b.stem}_t${g(temperature)}${tags}${qpmTag(qpm)}`
-    + `_run${run}_${index === null ? 'all' : of(index, total)}.mid`;
+  const noShift = a.noShift || b.noShift ? '_noshift' : '';
+  return `${fileStem(model)}_interp_${a.stem}_${b.stem}_t${g(temperature)}${tags}${noShift}`
+    + `${qpmTag(qpm)}_run${run}_${index === null ? 'all' : of(index, total)}.mid`;
 }

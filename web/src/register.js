@@ -3,7 +3,7 @@
 // `hmvae interpolate`: a piccolo or a bass line is then not read as notes the model never saw.
 // The models learned MIDI 48..84 (C3..C6); outside it their reconstructions lose the tune, and
 // an octave is the one move that leaves a melody itself.
-import { MAX_PITCH, MIN_PITCH, PITCH_OFFSET } from './music.js';
+import { MAX_PITCH, MIN_PITCH, PITCH_OFFSET, midiWindows } from './music.js';
 
 export const LOW_PITCH = 48;
 export const HIGH_PITCH = 84;
@@ -76,4 +76,15 @@ export function intoRegister(window, representation) {
   if (!octaves) return { ...window, octaves: 0, register: '' };
   return { ...window, tokens: { melody: shiftOctaves(window.tokens.melody, more) }, octaves,
     register: `; ${describe(octaves)}` };
+}
+
+/** A read file's windows as a slot takes them (midiWindows): with `moveIntoRegister` (the
+ * page's "move into the model's register" box, on by default) a melody line moved by octaves
+ * to fit MIDI 21..108 and each window into the register the model learned (intoRegister), as
+ * `hmvae interpolate` reads it; without, as written, as its --no_octave_shift reads it
+ * ({...window, octaves: 0, register: ''}). */
+export function slotWindows(midi, representation, bars, instrument, moveIntoRegister) {
+  return midiWindows(midi, representation, bars, instrument, moveIntoRegister)
+    .map((w) => (moveIntoRegister ? intoRegister(w, representation)
+      : { ...w, octaves: 0, register: '' }));
 }

@@ -15,8 +15,9 @@
 //    the .mid the page writes for the window's tokens as an interpolation output with the file
 //    in slot A (its meter, tempi and programs; at "qpm" throughout when given, as the tempo
 //    slider moved; moved back to the file's register with "octave_shift")
-//   "windows" and "write_window" with "octave_shift": true read the file as the page reads it
-//    into a slot (register.js; windows then also say "octaves" and "register")
+//   "windows", "write_window" and "write_interpolation" read the file as the page reads it into
+//    a slot (register.js's slotWindows; windows also say "octaves" and "register"): with
+//    "octave_shift": true as with the page's "move into the model's register" box on, else off
 //   {"op": "write_interpolation", "path": "a.mid", "representation": "melody", "bars": 2,
 //    "window": 0, "instrument": null, "qpm": null, "octave_shift": false,
 //    "outputs": [{"tokens": {"melody": [...]}, "octaves": 0}, ...], "out": "all.mid"}
@@ -27,17 +28,17 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import {
-  interpolationToMidi, melodyParts, midiToTokens, midiWindows, readMidiFile, tokensToMidi,
-  windowBarsText, writtenTiming,
+  interpolationToMidi, melodyParts, midiToTokens, readMidiFile, tokensToMidi, windowBarsText,
+  writtenTiming,
 } from '../src/music.js';
-import { interpolationOctaves, intoRegister } from '../src/register.js';
+import { interpolationOctaves, slotWindows } from '../src/register.js';
 
-/** The windows of a request's file, read as the page reads a file into a slot when
- * "octave_shift" is set (a melody line moved into the register the model learned). */
+/** The windows of a request's file, read as the page reads a file into a slot: with
+ * "octave_shift" as with its "move into the model's register" box on (a melody line moved
+ * into the register the model learned), else as with it off. */
 function windowsOf(midi, req) {
-  const windows = midiWindows(midi, req.representation, req.bars, req.instrument ?? null,
+  return slotWindows(midi, req.representation, req.bars, req.instrument ?? null,
     Boolean(req.octave_shift));
-  return req.octave_shift ? windows.map((w) => intoRegister(w, req.representation)) : windows;
 }
 
 function handle(req) {
