@@ -234,7 +234,13 @@ def resolve_config(model_dir: str, name: str | None, hparams: str,
     without the flag read the data it was trained on."""
     from hmvae_tf import checkpoints, configs
     from hmvae_tf.cli import CommandError
+    from hmvae_tf.serving.model_args import out_dir_problem
 
+    # Before the data and the model: a file in the way failed only when config.json was
+    # written, as a bare "File exists: <path>".
+    problem = out_dir_problem(model_dir, "--model_dir")
+    if problem:
+        raise CommandError(problem)
     saved = checkpoints.load_config(model_dir)
     if saved is None:
         orphan = checkpoints.checkpoint_step(model_dir)

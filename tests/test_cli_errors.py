@@ -213,6 +213,21 @@ def test_bad_config_is_one_line_and_writes_no_model(argv, message, tmp_path, cap
     assert not (model_dir / checkpoints.CONFIG_FILE).exists()
 
 
+def test_a_model_dir_that_is_a_file_is_one_line_naming_the_flag(tmp_path, capsys):
+    """A file where --model_dir should be failed only when config.json was written, after
+    the data and the model, with a bare "File exists: <path>" that named no flag."""
+    afile = tmp_path / "afile"
+    afile.write_text("not a model")
+    for model_dir, message in (
+            (afile, f"--model_dir={afile} is a file, not a directory"),
+            (afile / "m", f"--model_dir={afile / 'm'}: {afile} is a file, not a directory")):
+        assert cli.main(["train", "--config=cat-mel_2bar_small", f"--model_dir={model_dir}",
+                         f"--data_dir={tmp_path / 'no_data'}", "--num_steps=1"]) == 1
+        err = capsys.readouterr().err
+        assert err == f"hmvae train: error: {message}\n"
+    assert afile.read_text() == "not a model"
+
+
 def test_conductor_hparams_that_change_the_decoder_on_purpose_are_kept():
     """Only the hierarchical-only hparams a flat decoder would ignore are refused."""
     flat = configs.get_config("hierdec-mel_16bar", "conductor_rnn_size=[],conductor_length=0")

@@ -70,17 +70,18 @@ def check_model_arguments(args: argparse.Namespace, out: str | None = None) -> N
             raise CommandError(str(err)) from None
 
 
-def out_dir_problem(path: str) -> str | None:
-    """Why --out=path cannot hold the output files (None if it can, or can be created)."""
+def out_dir_problem(path: str, flag: str = "--out") -> str | None:
+    """Why `flag`=path (an output folder) cannot hold the output files (None if it can, or
+    can be created)."""
     target = os.path.abspath(path)
     existing = target
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
-        return (f"--out={path} is a file, not a directory" if existing == target
-                else f"--out={path}: {existing} is a file, not a directory")
+        return (f"{flag}={path} is a file, not a directory" if existing == target
+                else f"{flag}={path}: {existing} is a file, not a directory")
     if not os.access(existing, os.W_OK | os.X_OK):
-        return f"--out={path}: cannot write in {existing} (permission denied)"
+        return f"{flag}={path}: cannot write in {existing} (permission denied)"
     return None
 
 
