@@ -28,10 +28,7 @@ def load_tokens(dataset: str, split: str, data_dir: str | None = None,
     does not have to be importable here. With a config, a dataset whose windows do not fit it
     is a ConfigError before any pipeline is built.
     """
-    builder = require_prepared(dataset, data_dir)
-    if split not in builder.info.splits:
-        raise SplitNotFoundError(
-            f"{dataset} has no split {split!r}; it has {list(builder.info.splits)}")
+    builder = require_split(dataset, split, data_dir)
     if config is not None:
         check_fits(dataset, builder.info, config)
     ds = builder.as_dataset(split=split, shuffle_files=shuffle_files,
@@ -137,6 +134,17 @@ def require_prepared(dataset: str, data_dir: str | None) -> tfds.core.DatasetBui
             how = ("build it with `tfds build` first, or check the name (this project's "
                    "datasets are hmvae_notesequences/<config>)")
         raise FileNotFoundError(f"dataset {dataset!r} is not prepared in {where}: {how}")
+    return builder
+
+
+def require_split(dataset: str, split: str, data_dir: str | None
+                  ) -> tfds.core.DatasetBuilder:
+    """`require_prepared`, or a SplitNotFoundError when the build has no such split: read
+    from the build's info alone, so a command can check it before loading a model."""
+    builder = require_prepared(dataset, data_dir)
+    if split not in builder.info.splits:
+        raise SplitNotFoundError(
+            f"{dataset} has no split {split!r}; it has {list(builder.info.splits)}")
     return builder
 
 

@@ -350,6 +350,37 @@ def load_any(path: str, saved_model: bool, step: int | None = None
     return (*load_model_at(path, step=step), path)
 
 
+def source_config(path: str, saved_model: bool) -> Config | None:
+    """The config of a --model_dir or --saved_model from its JSON file alone, without loading
+    the model (None where there is none: `load_any` then says what is missing)."""
+    if saved_model:
+        import json
+
+        from hmvae_tf.configs import Config
+        from hmvae_tf.export_options import read_metadata
+
+        try:
+            metadata = read_metadata(resolve_saved_model(path))
+        except FileNotFoundError:
+            return None
+        return Config.from_json(json.dumps(metadata["config"]))
+    from hmvae_tf.checkpoints import load_config
+
+    return load_config(path)
+
+
+def check_splits(sources: list[tuple[str, bool]], split: str, data_dir: str | None,
+                 dataset: str | None) -> None:
+    """A missing dataset or split is a FileNotFoundError before any model loads: found after
+    the load, it cost seconds per model for a one-line error."""
+    from hmvae_tf import data
+
+    for path, saved_model in sources:
+        config = source_config(path, saved_model)
+        if dataset or config is not None:
+            data.require_split(dataset or config.dataset, split, data_dir)
+
+
 def evaluate_all(model: MusicVAE, windows: np.ndarray, batch_size: int = 128,
                  interpolation_pairs: int = 0, interpolation_steps: int = 11, seed: int = 0,
                  progress: bool = True) -> dict:
@@ -416,6 +447,7 @@ def run(args: argparse.Namespace) -> int:
         # It was ignored: the table showed the export's own step as if asked for.
         raise UsageError("--step picks a --model_dir checkpoint; an export holds one step "
                          "(its version directories are the other steps)")
+    check_splits(sources, args.split, args.data_dir, args.dataset)
     rows = []
     for path, is_export in sources:
         say(f"loading {path} ...")

@@ -268,6 +268,36 @@ def test_a_missing_split_is_a_file_not_found_error(monkeypatch):
         model_card.read_test("ds/x", None, 10, configs.get_config("cat-mel_2bar_small"))
 
 
+def test_evaluate_refuses_a_missing_split_before_loading_the_model(tmp_path, monkeypatch,
+                                                                   capsys):
+    """`hmvae evaluate --split=validation` on a build without one loaded the model (seconds)
+    before it found the split missing; the split is checked first, from the model's
+    config.json and the build's info."""
+    from dataset_helpers import write_mel_2bar
+
+    from hmvae_tf import dataset_version, evaluate
+
+    data_dir = tmp_path / "tfds"
+    write_mel_2bar(data_dir, dataset_version.VERSION, splits=("train", "test"))
+    model_dir = tmp_path / "m"
+    checkpoints.save_config(str(model_dir), configs.get_config("cat-mel_2bar_small"))
+    capsys.readouterr()  # the build's progress
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(evaluate, "load_any", no_load)
+    assert cli.main(["evaluate", f"--model_dir={model_dir}", f"--data_dir={data_dir}",
+                     "--split=validation"]) == 1
+    err = capsys.readouterr().err
+    assert err == ("hmvae evaluate: error: hmvae_notesequences/mel_2bar has no split "
+                   "'validation'; it has ['train', 'test']\n")
+    # A split the build has goes on to load the model.
+    with pytest.raises(AssertionError, match="the model was loaded"):
+        cli.main(["evaluate", f"--model_dir={model_dir}", f"--data_dir={data_dir}",
+                  "--split=test"])
+
+
 def test_every_help_answers_without_loading_tensorflow():
     """`hmvae <command> --help` must not pay TensorFlow's import (about 10 s here): every
     command's flags are built from modules that load no TensorFlow runtime."""
