@@ -79,8 +79,10 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help="compile the train step with XLA")
     parser.add_argument("--seed", type=arg_types.seed, default=None,
                         help=f"shuffle and init seed, 0..{arg_types.MAX_SEED} (default: a "
-                        "random one; a resumed run adds its starting step, so that it does not "
-                        "replay the data order of the first steps)")
+                        "resumed model's first recorded one, else a random one, shown at the "
+                        "start and recorded in train_runs.jsonl). A resumed run adds its "
+                        "starting step, so that it does not replay the data order of the "
+                        "first steps")
     parser.add_argument("--dtype_policy", choices=("auto", "float32", "mixed_bfloat16"),
                         default="auto",
                         help="mixed_bfloat16: the LSTM and decoder products run in bfloat16, "
@@ -227,6 +229,40 @@ def read_tf_config() -> tuple[dict[str, list[str]], str, int]:
     return jobs, task_type, index
 
 
+def resolve_seed(model_dir: str, seed: int | None,
+                 strategy: tf.distribute.Strategy | None = None) -> tuple[int, str]:
+    """The run's seed and where it comes from ("given", "recorded" or "drawn"): --seed; else
+    the seed of the model directory's first recorded run, which a resumed run continues (as
+    the card's reproduce command gives it); else a new one from the OS's entropy, in --seed's
+    range. Unseeded, a run could be neither reproduced nor resumed with the same draws.
+    Workers of a multi-worker job all take the first worker's seed, so that their data
+    orders agree."""
+    from hmvae_tf import checkpoints
+
+    origin = "given"
+    if seed is None:
+        runs = checkpoints.read_runs(model_dir) if os.path.isdir(model_dir) else []
+        seed = runs[0].get("seed") if runs else None
+        origin = "recorded"
+    if seed is None:
+        import secrets
+
+        seed, origin = secrets.randbelow(arg_types.MAX_SEED + 1), "drawn"
+    if strategy is not None and _cluster(strategy):
+        seed = _first_worker_value(strategy, seed)
+    return seed, origin
+
+
+def seed_note(seed: int, origin: str) -> str:
+    """How the start-of-training line tells the seed: "seed 7", and for one not given, where
+    it came from and the flag that repeats it."""
+    if origin == "drawn":
+        return f"seed {seed} (drawn; pass --seed={seed} to repeat)"
+    if origin == "recorded":
+        return f"seed {seed} (the first run's, from train_runs.jsonl)"
+    return f"seed {seed}"
+
+
 def resolve_config(model_dir: str, name: str | None, hparams: str,
                    dataset: str | None = None) -> Config:
     """The config to train: the model directory's own when resuming, else --config. A new
@@ -284,6 +320,18 @@ def _cluster(strategy: tf.distribute.Strategy) -> dict:
     """The strategy's cluster spec as a dict; empty when this process trains alone."""
     resolver = getattr(strategy, "cluster_resolver", None)
     return resolver.cluster_spec().as_dict() if resolver is not None else {}
+
+
+def _first_worker_value(strategy: tf.distribute.Strategy, value: int) -> int:
+    """`value` as the first worker (the chief) has it, on every worker of the job."""
+    import tensorflow as tf
+
+    @tf.function  # eagerly, every collective call logs an overhead warning
+    def gather():
+        return strategy.gather(strategy.run(lambda: tf.constant([[value]], tf.int64)),
+                               axis=0)
+
+    return int(gather().numpy()[0, 0])
 
 
 def task_info(strategy: tf.distribute.Strategy) -> tuple[bool, int]:
@@ -373,6 +421,8 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
 
     train_data / eval_data: optional ready pipelines ([B, T, K] batches) instead of TFDS.
     dtype_policy: one of `precision.POLICIES`, for this call's training only.
+    seed: None takes `resolve_seed`'s (the model directory's first recorded seed, else a
+    drawn one), recorded in train_runs.jsonl as a given seed is.
     callbacks: Keras callbacks of yours, run after train's own (step limit, progress, NaN
     check, logs) and before the checkpoint saver, so a period's checkpoint follows them all.
     handle_sigterm: while fit runs, SIGTERM stops it as Ctrl-C does: the step reached is
@@ -389,15 +439,17 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
     from hmvae_tf.model.vae import MusicVAE
 
     strategy = strategy or tf.distribute.get_strategy()
-    seed_flag, dataset_version = seed, None
+    dataset_version = None
     is_chief, worker = task_info(strategy)
     _check_workers_agree(strategy, checkpoints.checkpoint_step(model_dir) or 0, model_dir,
                          job=f"{config.to_json()} {num_steps} {checkpoint_every}")
-    if seed is not None:
-        # A resumed run continues with new draws: the same seed again would replay the data
-        # order (and noise) of the run's first steps.
-        seed += checkpoints.checkpoint_step(model_dir) or 0
-        keras.utils.set_random_seed(seed)
+    if seed is None:
+        seed = resolve_seed(model_dir, None, strategy)[0]
+    seed_flag = seed
+    # A resumed run continues with new draws: the same seed again would replay the data
+    # order (and noise) of the run's first steps.
+    seed += checkpoints.checkpoint_step(model_dir) or 0
+    keras.utils.set_random_seed(seed)
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
         from hmvae_tf.configs import ConfigError
@@ -554,9 +606,10 @@ def run(args: argparse.Namespace) -> int:
     strategy = make_strategy(args.strategy, args.wait_for_workers or None)
     config = resolve_config(args.model_dir, args.config, args.hparams, args.dataset)
     dtype_policy, note = dtype_policy_and_note(args.dtype_policy, config)
+    seed, origin = resolve_seed(args.model_dir, args.seed, strategy)
     print(f"training {config.name} in {args.model_dir} on "
           f"{args.dataset or config.dataset} with {strategy.num_replicas_in_sync} replica(s), "
-          f"products in {dtype_policy}{note}")
+          f"products in {dtype_policy}{note}, {seed_note(seed, origin)}")
     # SIGTERM stops the command as Ctrl-C does from here to its end, not only during fit
     # (train's handle_sigterm): train() puts the earlier handler back when it returns, so a
     # SIGTERM while the final metrics were printed killed the process outright, its buffered
@@ -567,7 +620,7 @@ def run(args: argparse.Namespace) -> int:
                             data_dir=args.data_dir, num_steps=args.num_steps,
                             checkpoint_every=args.checkpoint_every,
                             eval_batches=args.eval_batches, strategy=strategy,
-                            jit_compile=args.jit_compile, seed=args.seed,
+                            jit_compile=args.jit_compile, seed=seed,
                             dtype_policy=dtype_policy,
                             verbose=1 if sys.stdout.isatty() else 2)
         except KeyboardInterrupt as stop:

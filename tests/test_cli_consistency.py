@@ -224,7 +224,8 @@ SHARED = ("--seed", "--temperature", "--qpm", "--timeout", "--model_version", "-
 DIFFERENCES = {
     # attribute's reconstruction is decoded at argmax; sampling and interpolation sample
     ("attribute", "--temperature", "default"),
-    # train's seed is the run's (none: random); the others seed outputs, reproducibly
+    # train's seed is the run's (none: a resumed model's first, else drawn); the others seed
+    # outputs, reproducibly
     ("train", "--seed", "default"),
     # the tempo of one input versus the first of two, versus none (sample)
     ("sample", "--qpm", "help"), ("attribute", "--qpm", "help"),

@@ -16,7 +16,7 @@ from hmvae_tf import (checkpoints, data, model_card, plots, reproduce, stop_sign
                       training_record)
 from hmvae_tf.cli import CommandError
 from dataset_helpers import write_mel_2bar
-from model_helpers import scale_melodies, tiny_config
+from model_helpers import TINY, scale_melodies, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -712,3 +712,44 @@ def test_runs_are_recorded_and_the_card_reproduces_their_flags(tmp_path):
     command = next(c for c in reproduce.reproduce_commands(
         config, facts, config.dataset, None, model_dir, "e", args) if "hmvae train" in c)
     assert command.count("--seed") == 1 and command.endswith("--seed=3")
+
+
+def test_a_run_without_seed_draws_one_that_repeats_it_and_its_resume_continues(
+        tmp_path, capsys, monkeypatch):
+    """Without --seed, `hmvae train` ran unseeded and recorded "seed": null: the card could
+    print no command that repeats the run, and a resumed run drew anew. A run now draws a
+    seed, says and records it, and a resume continues it: the same two commands with that
+    --seed train the very same weights."""
+    from hmvae_tf import cli, dataset_version
+
+    # `hmvae train` sets this for itself; keep it out of later tests' subprocesses.
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1"))
+    data_dir = tmp_path / "tfds"
+    write_mel_2bar(data_dir, dataset_version.VERSION, n=32)
+
+    def hmvae_train(model_dir, num_steps, *flags):
+        capsys.readouterr()
+        assert cli.main(["train", "--config=cat-mel_2bar_small",
+                         f"--hparams={TINY},transpose=5", f"--model_dir={model_dir}",
+                         f"--data_dir={data_dir}", f"--num_steps={num_steps}",
+                         "--checkpoint_every=3", "--eval_batches=0", "--dtype_policy=float32",
+                         *flags]) == 0
+        return capsys.readouterr().out.splitlines()[0]
+
+    drawn_dir = str(tmp_path / "drawn")
+    line = hmvae_train(drawn_dir, 3)
+    seed = checkpoints.read_runs(drawn_dir)[0]["seed"]
+    assert isinstance(seed, int) and 0 <= seed <= 2**31 - 1
+    assert line.endswith(f", seed {seed} (drawn; pass --seed={seed} to repeat)")
+    line = hmvae_train(drawn_dir, 6)  # resumed: the first run's seed, plus the step
+    assert line.endswith(f", seed {seed} (the first run's, from train_runs.jsonl)")
+    assert [r["seed"] for r in checkpoints.read_runs(drawn_dir)] == [seed, seed]
+    assert f" --seed={seed} " in reproduce.recorded_train_flags(
+        checkpoints.read_runs(drawn_dir)) + " "
+
+    given_dir = str(tmp_path / "given")
+    for num_steps in (3, 6):
+        assert hmvae_train(given_dir, num_steps, f"--seed={seed}").endswith(f", seed {seed}")
+    drawn, given = checkpoints.load_model(drawn_dir), checkpoints.load_model(given_dir)
+    for a, b in zip(drawn.weights, given.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
