@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from hmvae_tf import progress
 from hmvae_tf.configs import Config
-from hmvae_tf.model.vae import MusicVAE
+from hmvae_tf.model.vae import SCHEDULE_TERMS, MusicVAE
 
 CONFIG_FILE = "config.json"
 CKPT_DIR = "ckpt"
@@ -382,9 +382,10 @@ class HistoryCSV(keras.callbacks.CSVLogger):
         if self._with_step:
             logs[self.STEP] = self._logged_step
         if self.keys is None:  # a new file: CSVLogger's columns, without a "val_step"
-            self.keys = sorted(logs)
+            self.keys = sorted(logs)  # nor validation copies of the schedules (beta, ...)
             if not any(k.startswith("val_") for k in self.keys):
-                self.keys += [f"val_{k}" for k in self.keys if k != self.STEP]
+                self.keys += [f"val_{k}" for k in self.keys
+                              if k != self.STEP and k not in SCHEDULE_TERMS]
         super().on_epoch_end(epoch, logs)
 
     def log_stopped_epoch(self) -> None:

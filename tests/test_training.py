@@ -462,6 +462,8 @@ def test_history_of_an_older_version_is_continued_in_its_own_columns(tmp_path):
     with open(path) as f:
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == [4]
+    # Without validation, its columns wait for one, except the schedules' (never validated).
+    assert "val_r_loss" in rows[0] and not {"val_beta", "val_p_sample"} & set(rows[0])
     header = [k for k in rows[0] if k != "step"]
     with open(path, "w", newline="") as f:  # as an older version wrote it
         writer = csv.DictWriter(f, header, extrasaction="ignore")
@@ -753,3 +755,54 @@ def test_a_run_without_seed_draws_one_that_repeats_it_and_its_resume_continues(
     drawn, given = checkpoints.load_model(drawn_dir), checkpoints.load_model(given_dir)
     for a, b in zip(drawn.weights, given.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+def test_schedules_are_logged_at_the_period_s_last_step_and_not_validated(tmp_path):
+    """beta (and p_sample) were logged as their mean over the checkpoint period, which lags
+    a schedule that moves, and val_beta and val_p_sample repeated the training value (or 0).
+    They are logged at the period's last step now, in history.csv and TensorBoard, and
+    validation logs the loss terms alone; an older history.csv with those columns goes on."""
+    from hmvae_tf.model.schedules import kl_beta, sampling_probability
+
+    # beta 1 - 0.5^step: over steps 0..3 of a period it is 0, .5, .75, .875 (mean .53).
+    config = tiny_config(extra="batch_size=8,beta_rate=0.5,max_beta=1.0,"
+                         "sampling_schedule=inverse_sigmoid,sampling_rate=2.0")
+    model_dir = str(tmp_path / "m")
+    history = train.train(config, model_dir, num_steps=8, checkpoint_every=4,
+                          train_data=pipeline(config), eval_data=pipeline(config).take(1),
+                          seed=1, verbose=0).history
+    # A period's last step is its end's step - 1 (the optimizer counts the steps done).
+    for end, beta, p_sample in zip((4, 8), history["beta"], history["p_sample"]):
+        assert beta == pytest.approx(float(kl_beta(end - 1, 1.0, 0.5)))
+        assert p_sample == pytest.approx(float(sampling_probability(end - 1,
+                                                                    "inverse_sigmoid", 2.0)))
+    assert "val_r_loss" in history
+    assert not {"val_beta", "val_p_sample"} & set(history)
+    path = os.path.join(model_dir, "history.csv")
+    rows = plots.read_history(path)
+    assert [r["beta"] for r in rows] == pytest.approx(history["beta"])
+    assert not {"val_beta", "val_p_sample"} & set(rows[0])
+    tensorboard = event_scalars(os.path.join(model_dir, "logs", "train"))
+    assert tensorboard["epoch_beta"] == [(4, pytest.approx(history["beta"][0])),
+                                         (8, pytest.approx(history["beta"][1]))]
+    assert "epoch_beta" not in event_scalars(os.path.join(model_dir, "logs", "validation"))
+
+    # A file begun with the val_ copies (an older version) keeps its columns: NA in them.
+    with open(path) as f:
+        old = list(csv.DictReader(f))
+    header = list(old[0]) + ["val_beta", "val_p_sample"]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, header, restval="0.5")
+        writer.writeheader()
+        writer.writerows(old)
+    train.train(config, model_dir, num_steps=12, checkpoint_every=4,
+                train_data=pipeline(config), eval_data=pipeline(config).take(1), seed=1,
+                verbose=0)
+    with open(path) as f:
+        lines = [line.split(",") for line in f.read().splitlines()]
+    assert lines[0] == header and all(len(line) == len(header) for line in lines)
+    rows = plots.read_history(path)
+    assert [int(r["step"]) for r in rows] == [4, 8, 12]
+    assert np.isnan(rows[-1]["val_beta"]) and rows[0]["val_beta"] == 0.5
+    assert rows[-1]["beta"] == pytest.approx(float(kl_beta(11, 1.0, 0.5)))
+    plots.training_curves(rows, 4, str(tmp_path / "curves.png"))

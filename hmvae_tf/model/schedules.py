@@ -45,3 +45,23 @@ class ExponentialDecayToFloor(keras.optimizers.schedules.LearningRateSchedule):
     def get_config(self) -> dict[str, float]:
         """The constructor's arguments, so a saved optimizer can rebuild the schedule."""
         return {"initial": self.initial, "decay_rate": self.decay_rate, "floor": self.floor}
+
+
+class ScheduleValue(keras.metrics.Metric):
+    """A schedule's value at the latest step, as a Keras metric: fit logs it beside the losses
+    (progress bar, history.csv, TensorBoard), but as it stands at the period's last step, where
+    a Mean tracker logged its mean over the period, which lags a schedule that moves."""
+
+    def __init__(self, name: str, **kwargs):
+        super().__init__(name=name, **kwargs)
+        # Every replica holds the same value; read across them, it stays that value.
+        self.value = self.add_variable(shape=(), initializer="zeros", aggregation="mean",
+                                       name="value")
+
+    def update_state(self, value: tf.Tensor | float) -> None:
+        self.value.assign(tf.cast(value, self.dtype))
+
+    def result(self) -> tf.Tensor:
+        # A copy: fit keeps an epoch's results while validation resets the metrics, and a
+        # converted variable would still read its later value.
+        return tf.identity(self.value)

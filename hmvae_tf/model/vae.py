@@ -24,13 +24,20 @@ from hmvae_tf.model import sampling
 from hmvae_tf.model.decoders import MusicDecoder
 from hmvae_tf.model.encoder import BidirectionalLstmEncoder
 from hmvae_tf.model.lstm import cpu_shard_sizes, gpu_available
-from hmvae_tf.model.schedules import ExponentialDecayToFloor, kl_beta, sampling_probability
+from hmvae_tf.model.schedules import (ExponentialDecayToFloor, ScheduleValue, kl_beta,
+                                      sampling_probability)
 
 if TYPE_CHECKING:
     from hmvae_tf.model.lstm_training import Activations
 
 tfd = tfp.distributions
 LN2 = math.log(2.0)
+# The logged terms that are the loss and its parts, averaged over each checkpoint period, and
+# those that are schedules' values at the step: logged as they stand at the period's last step
+# (ScheduleValue), and in training only (a validation's copy only repeated the training value,
+# or 0 for p_sample).
+LOSS_TERMS = ("loss", "r_loss", "kl_bits", "accuracy")
+SCHEDULE_TERMS = ("beta", "p_sample")
 
 
 @keras.saving.register_keras_serializable(package="hmvae")
@@ -55,8 +62,8 @@ class MusicVAE(keras.Model):
             config.conductor_rnn_size, config.conductor_length, name="decoder")
         self.teacher_forced_training = (
             config.sampling_schedule == "constant" and config.sampling_rate == 0)
-        names = ["loss", "r_loss", "kl_bits", "accuracy", "beta", "p_sample"]
-        self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in LOSS_TERMS}
+        self.trackers.update({n: ScheduleValue(name=n) for n in SCHEDULE_TERMS})
         # Not left to the first call: train_step and decode reach the sub-layers without
         # Keras' __call__, so an unbuilt model failed deep inside the decoder.
         self.build()
@@ -98,7 +105,7 @@ class MusicVAE(keras.Model):
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
-        """The loss-term trackers, so that Keras resets them every epoch."""
+        """The loss-term and schedule trackers, so that Keras resets them every epoch."""
         return list(self.trackers.values())
 
     def prior(self) -> tfd.Distribution:
@@ -272,15 +279,16 @@ class MusicVAE(keras.Model):
         return self._update_trackers(terms)
 
     def test_step(self, data):
-        """The training terms on a batch without scheduled sampling, for validation."""
+        """The loss terms on a batch without scheduled sampling, for validation (not the
+        schedules' values: they are the training step's)."""
         terms = self.compute_terms(tokens_only(data), training=False)
-        terms["p_sample"] = tf.constant(0.0)
-        return self._update_trackers(terms)
+        return self._update_trackers({name: terms[name] for name in LOSS_TERMS})
 
     def _update_trackers(self, terms):
+        """Updates the trackers of `terms`; their results, the logs of this step."""
         for name, value in terms.items():
             self.trackers[name].update_state(value)
-        results = {name: tracker.result() for name, tracker in self.trackers.items()}
+        results = {name: self.trackers[name].result() for name in terms}
         if _multi_worker(tf.distribute.get_strategy()):
             # Keras 3 averages multi-worker logs with strategy.reduce(MEAN, axis=0), which
             # fails on scalars (tensorflow/tensorflow#72388); a [1] vector reduces to a scalar.
