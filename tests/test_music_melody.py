@@ -146,6 +146,18 @@ def test_a_truncated_file_is_said_in_plain_words(tmp_path):
     assert "<class" not in str(err.value) and "MIDIConversionError" not in str(err.value)
 
 
+def test_an_smpte_timed_file_is_refused_as_such(tmp_path):
+    """A file whose header counts SMPTE frames (not ticks per beat) was refused as "corrupt or
+    unsupported (Note end time must be greater than start time)": it is whole, and the page
+    says "SMPTE time division is not supported", so the command line says so too."""
+    data = write_midi(tmp_path / "beats.mid", [(0, False, [(0, 1, 60)])]).read_bytes()
+    smpte = tmp_path / "smpte.mid"
+    smpte.write_bytes(data[:12] + bytes([0x100 - 25, 40]) + data[14:])  # 25 fps, 40 ticks
+    with pytest.raises(midi_io.MidiReadError) as err:
+        midi_io.read_midi(smpte)
+    assert str(err.value) == f"cannot read MIDI file {smpte}: SMPTE time division is not supported"
+
+
 def test_a_score_given_for_a_midi_file_says_how_to_make_midi_of_it(tmp_path):
     """MusicXML (plain or .mxl) and ABC, which notation programs write, were refused as "no
     'MThd' header": the message now says what the file is and how to make MIDI of it."""

@@ -162,7 +162,9 @@ def test_unreadable_files_are_told_in_the_command_lines_words(tmp_path):
     MusicXML score or an ABC tune and how to make MIDI of it; the page said "not a readable MIDI
     file (not a Standard MIDI File (no 'MThd' header))" or "the file ends inside a chunk: 200
     bytes, ...". Over the same bytes (and names) the page's message is Python's, word for word,
-    and a cut-off download is refused by both, not read as far as it goes."""
+    and a cut-off download is refused by both, not read as far as it goes. A whole file timed
+    in SMPTE frames is refused as such by both (Python said "corrupt or unsupported (Note end
+    time must be greater than start time)")."""
     whole = midi_io.write_midi(_band_piece(), tmp_path / "whole.mid").read_bytes()
     first_track_end = 14 + 8 + int.from_bytes(whole[18:22], "big")
     xml = (b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE score-partwise>\n'
@@ -186,6 +188,8 @@ def test_unreadable_files_are_told_in_the_command_lines_words(tmp_path):
         "tune.mid": abc,
         "tune_no_number.mid": b"X: T\nK:C\n",
         "cut.rmi": b"RIFF" + (4 + len(chunks)).to_bytes(4, "little") + b"RMID" + chunks,
+        # 25 frames a second, 40 ticks a frame, in place of the ticks per beat.
+        "smpte.mid": whole[:12] + bytes([0x100 - 25, 40]) + whole[14:],
     }
     requests, want = [], []
     for name, data in files.items():
@@ -203,7 +207,7 @@ def test_unreadable_files_are_told_in_the_command_lines_words(tmp_path):
                   "the file ends after track 1 of the 5 its header announces",
                   "the file ends inside its header", "but a MusicXML file: export it as MIDI",
                   "but a compressed MusicXML file (.mxl)", "but an ABC tune: convert it",
-                  "(no 'MThd' header)"):
+                  "(no 'MThd' header)", "smpte.mid: SMPTE time division is not supported"):
         assert words in said, words
 
 

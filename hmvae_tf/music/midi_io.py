@@ -22,7 +22,7 @@ MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".smf", ".rmi")
 
 
 class MidiReadError(ValueError):
-    """A MIDI file could not be read (missing, empty, corrupt)."""
+    """A MIDI file could not be read (missing, empty, corrupt, SMPTE-timed)."""
 
 
 def read_midi(path: str | os.PathLike) -> music_pb2.NoteSequence:
@@ -43,6 +43,9 @@ def read_midi(path: str | os.PathLike) -> music_pb2.NoteSequence:
     if truncated:
         raise MidiReadError(f"cannot read MIDI file {path}: it is truncated or corrupt: "
                             f"{truncated}")
+    if data[12] & 0x80:  # the header's division counts SMPTE frames, not ticks per beat
+        raise MidiReadError(f"cannot read MIDI file {path}: SMPTE time division is not "
+                            "supported")
     try:
         ns = note_seq.midi_to_note_sequence(data)
     except Exception as err:  # note_seq/pretty_midi/mido raise many kinds

@@ -177,13 +177,14 @@ export function readMidi(data, name = '') {
   }
   const truncated = truncation(bytes);
   if (truncated) throw new Error(`it is truncated or corrupt: ${truncated}`);
+  // The header's division counts SMPTE frames, not ticks per beat (checked where Python does).
+  if (bytes[12] & 0x80) throw new Error('SMPTE time division is not supported');
   let parsed;
   try {
     parsed = parseMidi(bytes);
   } catch (err) {
     throw new Error(`corrupt or unsupported (${err.message || err})`);
   }
-  if (!parsed.header.ticksPerBeat) throw new Error('SMPTE time division is not supported');
   const instruments = new Map();
   const timeSignatures = [];
   const tempos = [];
