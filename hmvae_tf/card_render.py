@@ -8,7 +8,7 @@ import os
 
 from hmvae_tf import dataset_source
 from hmvae_tf.card_files import CARD, EXAMPLES, FIGURES, METRICS
-from hmvae_tf.reproduce import REPRODUCED
+from hmvae_tf.reproduce import REPRODUCED, seed_changes
 from hmvae_tf.shell_text import shown
 
 
@@ -145,6 +145,7 @@ def render_card(name: str, m: dict) -> str:
     if runs:
         versions = sorted({r["dataset_version"] for r in runs if r.get("dataset_version")})
         datasets = sorted({r["dataset"] for r in runs if r.get("dataset")})
+        seeds = seed_changes(runs)
         lines += ["", f"Trained in {len(runs)} run(s) of `hmvae train`, started at step(s) "
                   + ", ".join(f"{r['start_step']:,}" for r in runs)
                   + (" (a resumed run continues with seed + its start step, so a run "
@@ -154,7 +155,12 @@ def render_card(name: str, m: dict) -> str:
                   + (f" (**not** the {ds['version']} measured above)"
                      if versions and versions != [ds["version"]] else "")
                   + (f"; **the runs read different datasets: {', '.join(datasets)}**"
-                     if len(datasets) > 1 else "") + "."]
+                     if len(datasets) > 1 else "")
+                  + (f"; **the runs were given different seeds ({seeds}), which one command "
+                     "cannot repeat: the train command below "
+                     + ("gives the first run's seed**" if runs[0].get("seed") is not None
+                        else "draws a seed of its own, as the first run did**")
+                     if seeds else "") + "."]
     final = tr.get("final") or {}
     if final:
         keys = [k for k in ("r_loss", "kl_bits", "beta", "accuracy", "val_r_loss",

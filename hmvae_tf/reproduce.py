@@ -39,7 +39,8 @@ def hparams_diff(config: Config) -> str:
 
 def recorded_train_flags(runs: list[dict], train_flags: str = "") -> str:
     """--seed and --dtype_policy as the first recorded run had them (a run resumed later
-    continues that run's seed), unless --train_flags gives them."""
+    continues that run's seed), unless --train_flags gives them. A later run given another
+    --seed cannot be told in one command: `seed_changes` says it in the card."""
     if not runs:
         return ""
     first, out = runs[0], ""
@@ -48,6 +49,22 @@ def recorded_train_flags(runs: list[dict], train_flags: str = "") -> str:
     if first.get("dtype_policy") and "--dtype_policy" not in train_flags:
         out += f" --dtype_policy={first['dtype_policy']}"
     return out
+
+
+def seed_changes(runs: list[dict]) -> str:
+    """The seeds the runs were given, from the step each took over ("seed 7 from step 0,
+    seed 9 from step 500"), when they are not one seed; else "". A resume continues the first
+    run's seed unless given another --seed, and one straight-through command gives one seed,
+    so the card's train command cannot say how such a model was trained."""
+    if len({r.get("seed") for r in runs}) <= 1:
+        return ""
+    changes, last = [], object()
+    for r in runs:
+        if r.get("seed") != last:
+            last = r.get("seed")
+            changes.append(("unseeded" if last is None else f"seed {last}")
+                           + f" from step {r.get('start_step', 0):,}")
+    return ", ".join(changes)
 
 
 # Suffix of the directories the reproduce commands train and export into.

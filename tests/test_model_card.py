@@ -675,3 +675,36 @@ def test_reproduce_commands_train_and_export_into_new_directories():
     card = card_render.render_card("mel_2bar", json.load(open(os.path.join(
         os.path.dirname(os.path.dirname(__file__)), "saved_models", "mel_2bar", "metrics.json"))))
     assert "directories of their own (`_reproduced` added to the original names)" in card
+
+
+def test_card_says_when_the_runs_were_given_different_seeds():
+    """A run resumed with another --seed was told nowhere: the card's train command gave the
+    first run's --seed as if it were how the whole model was trained. The card now names the
+    seeds and the step each took over, and what the command gives instead."""
+    import argparse
+
+    def run(start, seed):
+        return {"start_step": start, "num_steps": start + 500, "checkpoint_every": 250,
+                "seed": seed, "dtype_policy": "float32"}
+
+    m = _shipped_metrics()
+    m["training"]["runs"] = [run(0, 7), run(500, 7), run(1000, 9)]
+    card = card_render.render_card("mel_2bar", m)
+    assert ("**the runs were given different seeds (seed 7 from step 0, seed 9 from step "
+            "1,000), which one command cannot repeat: the train command below gives the first "
+            "run's seed**") in card
+    parser = argparse.ArgumentParser()
+    model_card.add_arguments(parser, "card")
+    args = parser.parse_args(["--model_dir=runs/m", "--export_base=saved_models/m"])
+    train_cmd = reproduce.reproduce_commands(
+        configs.get_config("cat-mel_2bar_small"), {"runs": m["training"]["runs"]},
+        "hmvae_notesequences/mel_2bar", None, "runs/m", "saved_models/m", args)[1]
+    assert "--seed=7" in train_cmd.split() and "--seed=9" not in train_cmd
+    # An older directory whose first run was unseeded, resumed with a seed drawn later.
+    m["training"]["runs"] = [run(0, None), run(500, 123)]
+    assert ("(unseeded from step 0, seed 123 from step 500), which one command cannot repeat: "
+            "the train command below draws a seed of its own, as the first run did**"
+            in card_render.render_card("mel_2bar", m))
+    # One seed throughout: nothing to say.
+    m["training"]["runs"] = [run(0, 7), run(500, 7)]
+    assert "different seeds" not in card_render.render_card("mel_2bar", m)
