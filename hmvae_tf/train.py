@@ -253,6 +253,14 @@ def resolve_seed(model_dir: str, seed: int | None,
     return seed, origin
 
 
+def _nothing_to_do(model_dir: str, num_steps: int) -> bool:
+    """Whether the model directory's newest checkpoint is already at --num_steps (`train`
+    then trains nothing)."""
+    from hmvae_tf import checkpoints
+
+    return os.path.isdir(model_dir) and (checkpoints.checkpoint_step(model_dir) or 0) >= num_steps
+
+
 def seed_note(seed: int, origin: str) -> str:
     """How the start-of-training line tells the seed: "seed 7", and for one not given, where
     it came from and the flag that repeats it."""
@@ -609,7 +617,11 @@ def run(args: argparse.Namespace) -> int:
     seed, origin = resolve_seed(args.model_dir, args.seed, strategy)
     print(f"training {config.name} in {args.model_dir} on "
           f"{args.dataset or config.dataset} with {strategy.num_replicas_in_sync} replica(s), "
-          f"products in {dtype_policy}{note}, {seed_note(seed, origin)}")
+          f"products in {dtype_policy}{note}"
+          # Already at --num_steps, no step draws: a seed said there (a drawn one with "pass
+          # --seed to repeat") would tell of a run that does not happen.
+          + ("" if _nothing_to_do(args.model_dir, args.num_steps)
+             else f", {seed_note(seed, origin)}"))
     # SIGTERM stops the command as Ctrl-C does from here to its end, not only during fit
     # (train's handle_sigterm): train() puts the earlier handler back when it returns, so a
     # SIGTERM while the final metrics were printed killed the process outright, its buffered

@@ -748,6 +748,11 @@ def test_a_run_without_seed_draws_one_that_repeats_it_and_its_resume_continues(
     assert [r["seed"] for r in checkpoints.read_runs(drawn_dir)] == [seed, seed]
     assert f" --seed={seed} " in reproduce.recorded_train_flags(
         checkpoints.read_runs(drawn_dir)) + " "
+    # Already at --num_steps: nothing is trained, so no seed is said (it said one, and a
+    # drawn one with "pass --seed to repeat").
+    line = hmvae_train(drawn_dir, 6)
+    assert line.endswith(", products in float32") and ", seed " not in line, line
+    assert len(checkpoints.read_runs(drawn_dir)) == 2
 
     given_dir = str(tmp_path / "given")
     for num_steps in (3, 6):
