@@ -462,6 +462,30 @@ def test_the_register_box_reads_files_as_written_when_off(served, tmp_path):
         page.evaluate("() => hmvae.state.work")
         assert len(names()) == 6 and not any("noshift" in n for n in names()), names()
 
+        # A file with a window only when moved: with the box off, its slot said why but kept
+        # the moved piece, which no longer matched the box. It now empties the slot, and the
+        # box on again reads the file in again.
+        high = midi_io.write_midi(note_sequence([(b / 2, b / 2 + 0.5, 110 + b % 7)
+                                                 for b in range(16)]), tmp_path / "high.mid")
+        page.set_input_files("#file-a", str(high))
+        page.wait_for_function("window.hmvae.state.slots.a?.label === 'high.mid'")
+        page.evaluate("() => hmvae.state.work")
+        page.uncheck("#register")
+        page.evaluate("() => hmvae.state.work")
+        held = page.evaluate("""() => [hmvae.state.slots.a, hmvae.state.slots.b?.label,
+            document.querySelector('#slot-a canvas').hidden,
+            document.querySelector('#slot-a .choose').hidden]""")
+        assert held == [None, "bass.mid", True, True], held
+        assert page.is_disabled("#interpolate")
+        problem = page.inner_text("#slot-a .slot-problem")
+        assert problem.startswith("high.mid: no usable melody for a 2-bar model") and \
+            "some notes lie outside MIDI pitch 21..108" in problem, problem
+        page.check("#register")
+        page.evaluate("() => hmvae.state.work")
+        (a_tokens, a_octaves, _), _ = slots(page)
+        assert (a_tokens, a_octaves) == python(high, True) and a_octaves < 0
+        assert not page.is_visible("#slot-a .slot-problem")
+
 
 def test_three_dropped_files_and_a_long_roll(served, tmp_path):
     """Dropping three files fills A and B and names the third as left out (it used to vanish

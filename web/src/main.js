@@ -247,17 +247,20 @@ function setSlot(slot, seq, label, source = null) {
   updateActions(); // a sample sent to A during a run must not enable Interpolate
 }
 
+/** Empties a slot, as the page starts: no piece, no source, no problem said. */
+function emptySlot(slot) {
+  state.slots[slot] = null;
+  state.sources[slot] = null;
+  slotProblem(slot);
+  const box = $(`slot-${slot}`);
+  box.querySelector('.choose').hidden = true;
+  box.querySelector('.slot-label').textContent =
+    `${slot.toUpperCase()}: drop a .mid file here, or pick a sample with → ${slot.toUpperCase()}`;
+  box.querySelector('canvas').hidden = true;
+}
+
 function clearSlots() {
-  for (const slot of ['a', 'b']) {
-    state.slots[slot] = null;
-    state.sources[slot] = null;
-    slotProblem(slot);
-    const box = $(`slot-${slot}`);
-    box.querySelector('.choose').hidden = true;
-    box.querySelector('.slot-label').textContent =
-      `${slot.toUpperCase()}: drop a .mid file here, or pick a sample with → ${slot.toUpperCase()}`;
-    box.querySelector('canvas').hidden = true;
-  }
+  for (const slot of ['a', 'b']) emptySlot(slot);
   $('interpolate').disabled = true;
 }
 
@@ -454,7 +457,10 @@ function setupChoosers() {
 }
 
 /** Reads the slots' files again as the register box now says (after the running action, as a
- * dropped file is), keeping each one's part and window where it still has that window. */
+ * dropped file is), keeping each one's part and window where it still has that window. A file
+ * with no usable window under the new setting empties its slot (the piece read before no longer
+ * matches the box, and a file with no window fills no slot) and says why there; the slot keeps
+ * the file, which the box's other setting reads in again. */
 function rereadSlots() {
   if (!state.model) return;
   const { representation, bars } = state.model.desc;
@@ -467,6 +473,11 @@ function rereadSlots() {
       takeWindow(slot, { ...src, moved, parts: undefined, windows,
         window: src.window < windows.length ? src.window : 0 });
     } catch (err) {
+      // The interpolation shown was between the previous A and B.
+      $('interp-list').classList.toggle('stale', $('interp-list').children.length > 0);
+      emptySlot(slot);
+      state.sources[slot] = { ...src, moved, parts: undefined, windows: undefined };
+      updateActions();
       fileProblem(slot, src.name, err);
     }
   }
