@@ -153,9 +153,14 @@ def test_a_waiting_worker_stops_on_sigterm_gives_up_on_time_and_names_a_held_por
     cmd = [sys.executable, "-m", "hmvae_tf.cli", "train", "--strategy=multi_worker",
            f"--model_dir={tmp_path / 'm'}", "--config=cat-mel_2bar_small", "--num_steps=2"]
 
+    # Ctrl-C as at a terminal: a suite started in the background (`nohup pytest &`) hands its
+    # children SIGINT ignored, which Python, like any program, then leaves ignored.
+    at_terminal = [sys.executable, "-c", "import os, signal, sys; "
+                   "signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                   "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])", *cmd[1:]]
     for stop, status in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        proc = subprocess.Popen(at_terminal, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
         assert "waiting for the other workers" in proc.stdout.readline()
         time.sleep(1)
         start = time.monotonic()
