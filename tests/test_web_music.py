@@ -373,6 +373,22 @@ def _python_read_windows(path, rep_name, bars):
             return out
 
 
+def _windows_both_ways(tmp_path, files, cases, python_value):
+    """Each NoteSequence of `files` written as MIDI and read for every (representation, bars)
+    of `cases` by Python and by the page: ([((name, representation, bars), [python_value of
+    each Python window])], [the page's answer to each, in the same order])."""
+    requests, want = [], []
+    for name, ns in files.items():
+        path = tmp_path / f"{name}.mid"
+        midi_io.write_midi(ns, path)
+        for rep_name, bars in cases:
+            want.append(((name, rep_name, bars),
+                         [python_value(w) for w in _python_read_windows(path, rep_name, bars)]))
+            requests.append({"op": "windows", "path": str(path), "representation": rep_name,
+                             "bars": bars})
+    return want, music_cli(requests)
+
+
 def test_windows_say_the_tempo_python_writes_them_at(tmp_path):
     """`hmvae interpolate` writes at the tempo in force at a.mid's window; the page ignored a
     file's tempo events (it wrote at the slider's). Each window the page lists carries the
@@ -384,15 +400,10 @@ def test_windows_say_the_tempo_python_writes_them_at(tmp_path):
         "pickup": _band_piece(time_signatures=((0.0, 1, 4), (1.0, 4, 4)),
                               tempos=[(0.0, 100.0), (1.2, 80.0), (4.2, 132.5)]),
     }
-    requests, want = [], []
-    for name, ns in files.items():
-        path = tmp_path / f"{name}.mid"
-        midi_io.write_midi(ns, path)
-        for rep_name in ("melody", "drums", "trio"):
-            want.append((name, rep_name, [w.qpm for w in _python_read_windows(path, rep_name, 2)]))
-            requests.append({"op": "windows", "path": str(path), "representation": rep_name,
-                             "bars": 2})
-    for (name, rep_name, qpms), got in zip(want, music_cli(requests)):
+    want, pages = _windows_both_ways(tmp_path, files, [("melody", 2), ("drums", 2), ("trio", 2)],
+                                     lambda w: w.qpm)
+    want = [(name, rep_name, qpms) for (name, rep_name, _), qpms in want]
+    for (name, rep_name, qpms), got in zip(want, pages):
         assert qpms, (name, rep_name)
         assert [w["qpm"] for w in got["windows"]] == pytest.approx(qpms, abs=1e-9), \
             (name, rep_name)
@@ -678,17 +689,11 @@ def test_window_tempi_are_said_as_python_says_them(tmp_path):
         "pickup": _band_piece(time_signatures=((0.0, 1, 4), (1.0, 4, 4)),
                               tempos=[(0.0, 100.0), (1.2, 80.0), (4.2, 132.5)]),
     }
-    requests, want = [], []
-    for name, ns in files.items():
-        path = tmp_path / f"{name}.mid"
-        midi_io.write_midi(ns, path)
-        for rep_name, bars in (("melody", 2), ("melody", 4), ("drums", 2), ("trio", 2)):
-            want.append(((name, rep_name, bars),
-                         [w.tempo for w in _python_read_windows(path, rep_name, bars)]))
-            requests.append({"op": "windows", "path": str(path), "representation": rep_name,
-                             "bars": bars})
+    want, pages = _windows_both_ways(
+        tmp_path, files, [("melody", 2), ("melody", 4), ("drums", 2), ("trio", 2)],
+        lambda w: w.tempo)
     said = set()
-    for (where, tempi), got in zip(want, music_cli(requests)):
+    for (where, tempi), got in zip(want, pages):
         assert tempi and [w["tempo"] for w in got["windows"]] == tempi, where
         said |= set(tempi)
     assert "90 qpm" in said and any(", then 140 from bar " in t for t in said), said
