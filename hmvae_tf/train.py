@@ -232,7 +232,7 @@ def read_tf_config() -> tuple[dict[str, list[str]], str, int]:
 def resolve_seed(model_dir: str, seed: int | None,
                  strategy: tf.distribute.Strategy | None = None) -> tuple[int, str]:
     """The run's seed and where it comes from ("given", "recorded" or "drawn"): --seed; else
-    the seed of the model directory's first recorded run, which a resumed run continues (as
+    the first seed the model directory's runs recorded, which a resumed run continues (as
     the card's reproduce command gives it); else a new one from the OS's entropy, in --seed's
     range. Unseeded, a run could be neither reproduced nor resumed with the same draws.
     Workers of a multi-worker job all take the first worker's seed, so that their data
@@ -242,7 +242,9 @@ def resolve_seed(model_dir: str, seed: int | None,
     origin = "given"
     if seed is None:
         runs = checkpoints.read_runs(model_dir) if os.path.isdir(model_dir) else []
-        seed = runs[0].get("seed") if runs else None
+        # The first seed recorded: a directory an older version began unseeded records its
+        # first drawn seed at its next resume, and the resumes after it continue that one.
+        seed = next((r["seed"] for r in runs if r.get("seed") is not None), None)
         origin = "recorded"
     if seed is None:
         import secrets
@@ -267,7 +269,7 @@ def seed_note(seed: int, origin: str) -> str:
     if origin == "drawn":
         return f"seed {seed} (drawn; pass --seed={seed} to repeat)"
     if origin == "recorded":
-        return f"seed {seed} (the first run's, from train_runs.jsonl)"
+        return f"seed {seed} (this model's, from train_runs.jsonl)"
     return f"seed {seed}"
 
 

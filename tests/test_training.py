@@ -744,7 +744,7 @@ def test_a_run_without_seed_draws_one_that_repeats_it_and_its_resume_continues(
     assert isinstance(seed, int) and 0 <= seed <= 2**31 - 1
     assert line.endswith(f", seed {seed} (drawn; pass --seed={seed} to repeat)")
     line = hmvae_train(drawn_dir, 6)  # resumed: the first run's seed, plus the step
-    assert line.endswith(f", seed {seed} (the first run's, from train_runs.jsonl)")
+    assert line.endswith(f", seed {seed} (this model's, from train_runs.jsonl)")
     assert [r["seed"] for r in checkpoints.read_runs(drawn_dir)] == [seed, seed]
     assert f" --seed={seed} " in reproduce.recorded_train_flags(
         checkpoints.read_runs(drawn_dir)) + " "
@@ -760,6 +760,21 @@ def test_a_run_without_seed_draws_one_that_repeats_it_and_its_resume_continues(
     drawn, given = checkpoints.load_model(drawn_dir), checkpoints.load_model(given_dir)
     for a, b in zip(drawn.weights, given.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+def test_a_directory_begun_unseeded_continues_the_first_seed_it_recorded(tmp_path):
+    """A directory an older version began without a seed recorded "seed": null for its first
+    run, and every resume then drew a seed of its own. The first seed recorded is the one the
+    resumes after it continue."""
+    from hmvae_tf import train as train_module
+
+    model_dir = tmp_path / "m"
+    model_dir.mkdir()
+    runs = [{"start_step": 0, "seed": None}, {"start_step": 3, "seed": 41},
+            {"start_step": 6, "seed": 41}]
+    (model_dir / checkpoints.RUNS_FILE).write_text("".join(json.dumps(r) + "\n" for r in runs))
+    assert train_module.resolve_seed(str(model_dir), None) == (41, "recorded")
+    assert train_module.resolve_seed(str(model_dir), 7) == (7, "given")
 
 
 def test_schedules_are_logged_at_the_period_s_last_step_and_not_validated(tmp_path):
