@@ -207,6 +207,14 @@ def _split_hparams(text: str) -> list[tuple[str, str]]:
     return out
 
 
+def hparam_text(value: Any) -> str:
+    """A hyper-parameter's value as --hparams writes it, which _parse_value reads back: lists
+    as [a,b]."""
+    if isinstance(value, tuple):
+        return "[" + ",".join(str(v) for v in value) + "]"
+    return str(value)
+
+
 def _parse_value(key: str, raw: str, current: Any) -> Any:
     try:
         if isinstance(current, tuple):

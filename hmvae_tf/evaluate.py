@@ -354,16 +354,12 @@ def source_config(path: str, saved_model: bool) -> Config | None:
     """The config of a --model_dir or --saved_model from its JSON file alone, without loading
     the model (None where there is none: `load_any` then says what is missing)."""
     if saved_model:
-        import json
-
-        from hmvae_tf.configs import Config
-        from hmvae_tf.export_options import read_metadata
+        from hmvae_tf.export_options import read_config
 
         try:
-            metadata = read_metadata(resolve_saved_model(path))
+            return read_config(resolve_saved_model(path))
         except FileNotFoundError:
             return None
-        return Config.from_json(json.dumps(metadata["config"]))
     from hmvae_tf.checkpoints import load_config
 
     return load_config(path)

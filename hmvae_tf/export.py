@@ -17,11 +17,11 @@ import time
 
 import tensorflow as tf
 
-from hmvae_tf.configs import STEPS_PER_BAR, Config
+from hmvae_tf.configs import STEPS_PER_BAR
 # The contract's names and the defaults live with the command line, which loads no TensorFlow.
 from hmvae_tf.export_options import (CONFIG_ASSET, MIN_SHARD_ROWS, PARALLEL_BARS_MIN_BYTES,
                                      PARALLEL_BARS_ROWS, SIGNATURES, XLA_DECODE_SHARDS,
-                                     read_metadata, resolve_saved_model, temporary_folder)
+                                     read_config, resolve_saved_model, temporary_folder)
 from hmvae_tf.model import precision, sampling
 from hmvae_tf.model.vae import MusicVAE, slerp
 from hmvae_tf.progress import Progress
@@ -258,8 +258,7 @@ def load_model(saved_model: str, version: int | None = None) -> MusicVAE:
     saved_model: a version directory, or an export base (its newest version, or `version`),
     as `--saved_model` and the serving client take them."""
     saved_model_dir = resolve_saved_model(saved_model, version)
-    config = Config.from_json(json.dumps(read_metadata(saved_model_dir)["config"]))
-    model = MusicVAE(config)
+    model = MusicVAE(read_config(saved_model_dir))
     model.build()
     saved = {v.name.split(":")[0]: v for v in tf.saved_model.load(saved_model_dir).model_variables}
     missing = [v.path for v in model.weights if v.path not in saved]

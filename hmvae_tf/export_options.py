@@ -12,8 +12,12 @@ import json
 import os
 import re
 import sys
+from typing import TYPE_CHECKING
 
 from hmvae_tf import arg_types
+
+if TYPE_CHECKING:
+    from hmvae_tf.configs import Config
 
 CONFIG_ASSET = "hmvae_config.json"
 SIGNATURES = ("sample", "decode", "encode", "reconstruct", "interpolate")
@@ -40,6 +44,14 @@ def read_metadata(version_dir: str) -> dict:
             "export one with `hmvae export`")
     with open(path) as f:
         return json.load(f)
+
+
+def read_config(version_dir: str) -> Config:
+    """An export's model config, from its metadata alone (read_metadata): no TensorFlow, no
+    weights loaded."""
+    from hmvae_tf.configs import Config
+
+    return Config.from_json(json.dumps(read_metadata(version_dir)["config"]))
 
 
 def resolve_saved_model(path: str, version: int | None = None) -> str:

@@ -27,13 +27,7 @@ def hparams_diff(config: Config) -> str:
         value, default = getattr(config, field.name), getattr(base, field.name)
         if field.name == "name" or value == default:
             continue
-        if isinstance(value, tuple):
-            text = "[" + ",".join(str(v) for v in value) + "]"
-        elif isinstance(value, float):
-            text = repr(value)
-        else:
-            text = str(value)
-        parts.append(f"{field.name}={text}")
+        parts.append(f"{field.name}={configs.hparam_text(value)}")
     return ",".join(parts)
 
 

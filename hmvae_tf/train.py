@@ -315,12 +315,11 @@ def resolve_config(model_dir: str, name: str | None, hparams: str,
 def _differences(saved: Config, wanted: Config) -> str:
     """The hyper-parameters in which `wanted` differs from the model's `saved` config, in
     --hparams' syntax: "batch_size=8 there, 16 asked; ..." (which flag to drop or fix)."""
-    def shown(value: object) -> str:
-        return f"[{','.join(map(str, value))}]" if isinstance(value, tuple) else str(value)
+    from hmvae_tf.configs import hparam_text
 
     return "; ".join(
-        f"{field.name}={shown(getattr(saved, field.name))} there, "
-        f"{shown(getattr(wanted, field.name))} asked"
+        f"{field.name}={hparam_text(getattr(saved, field.name))} there, "
+        f"{hparam_text(getattr(wanted, field.name))} asked"
         for field in dataclasses.fields(saved)
         if field.name not in ("name", "dataset")
         and getattr(saved, field.name) != getattr(wanted, field.name))

@@ -307,11 +307,15 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             self._say(f"hmvae_notesequences: no counts came back for {missing} (a runner whose "
                       "workers cannot write to this machine's temp folder); windows per split "
                       "are still in the dataset info")
-        self._report(run["source"], run["pieces"] + stats["skip/duplicate"],
-                     run["split_pieces"], counts, stats,
-                     time.time() - run["t0"])
+        self._report_run(run, counts, stats)
         if not counts["train"]:
             raise BuildInputError(self._empty_message(stats))
+
+    def _report_run(self, run: dict, counts: collections.Counter,
+                    stats: collections.Counter) -> None:
+        """The build report of a Beam run (`_beam_run`) from the counts read back."""
+        self._report(run["source"], run["pieces"] + stats["skip/duplicate"],
+                     run["split_pieces"], counts, stats, time.time() - run["t0"])
 
     def _beam_empty_split(self) -> BuildInputError | None:
         """Why the Beam pipeline stopped, when it is a split without windows: TFDS refuses to
@@ -335,8 +339,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         stats = collections.Counter(self._scan_stats)
         for part in parts.values():
             stats.update(part)
-        self._report(run["source"], run["pieces"] + stats["skip/duplicate"],
-                     run["split_pieces"], counts, stats, time.time() - run["t0"])
+        self._report_run(run, counts, stats)
         if not counts["train"]:
             return BuildInputError(self._empty_message(stats))
         cfg = self.builder_config
