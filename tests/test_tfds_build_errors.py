@@ -87,11 +87,21 @@ def test_a_python_caller_gets_an_ordinary_exception(tmp_path, monkeypatch, case,
     assert not builder.is_prepared()
 
 
-def test_a_missing_manual_dir_is_still_a_file_not_found_error(tmp_path):
+@pytest.mark.parametrize("make, why", [
+    (lambda path: None, "does not exist"),
+    (lambda path: path.mkdir(), "is an empty folder"),
+    (lambda path: path.write_text("a list of tunes"), "is a file, not a folder"),
+])
+def test_an_unusable_manual_dir_is_named_as_a_file_not_found_error(tmp_path, make, why):
+    """TFDS says only "not found or empty" (and a file failed with NotADirectoryError's
+    traceback): the line says which, and is still a FileNotFoundError for Python callers."""
+    folder = tmp_path / "midi"
+    make(folder)
     builder = Builder(config="mel_2bar", data_dir=str(tmp_path / "data"))
-    with pytest.raises(FileNotFoundError, match="does not exist or is empty"):
+    with pytest.raises(FileNotFoundError) as caught:
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-            manual_dir=str(tmp_path / "nowhere")))
+            manual_dir=str(folder)))
+    assert str(caught.value).startswith(f"--manual_dir={folder} {why}; ")
 
 
 def test_a_beam_split_without_windows_is_named(tmp_path, monkeypatch):

@@ -50,6 +50,15 @@ def _pieces_hash(count: int) -> str:
     return f"{count} piece hashes into it" if count == 1 else f"{count} pieces hash into it"
 
 
+def _not_a_folder_of_files(path: str) -> str:
+    """Why TFDS refused a --manual_dir, in words: it says only "not found or empty"."""
+    if not os.path.exists(path):
+        return "does not exist"
+    if not os.path.isdir(path):
+        return "is a file, not a folder"
+    return "is an empty folder"
+
+
 @dataclasses.dataclass
 class HmvaeConfig(tfds.core.BuilderConfig):
     """One representation at one window length.
@@ -140,14 +149,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         manager keeps it private."""
         try:
             return dl_manager.manual_dir
-        except (AssertionError, ValueError) as err:
+        except (AssertionError, ValueError, NotADirectoryError) as err:
             asked = getattr(self, "_asked_manual_dir", None)
             asked = None if asked is None else os.path.expanduser(str(asked))
             default = os.path.join(str(dl_manager.download_dir), "manual")
             if asked is not None and os.path.normpath(asked) != os.path.normpath(default):
                 raise BuildInputMissingError(
-                    f"--manual_dir={asked} does not exist or is empty; it should hold the "
-                    ".mid/.midi/.kar/.smf/.rmi files to build from") from err
+                    f"--manual_dir={asked} {_not_a_folder_of_files(asked)}; it should be a "
+                    "folder holding the .mid/.midi/.kar/.smf/.rmi files to build from") from err
             return None
 
     def _pieces(self, dl_manager) -> tuple[list[corpus.Piece], str]:
