@@ -150,6 +150,61 @@ def test_a_non_finite_z_or_alpha_is_refused_by_the_graph(melody_export, melody_x
                                     seed=rows["seed"][:1]))
 
 
+def _shipped_versions() -> list:
+    """(model, version, directory) of every version on disk of every model the repository's
+    saved_models/models.config serves, older versions included: all of them are shipped."""
+    from hmvae_tf.serving.model_manager import read_model_config, versions_on_disk
+
+    config = os.path.join(os.path.dirname(__file__), "..", "saved_models", "models.config")
+    return [pytest.param(source.name, version, os.path.join(source.base_path, name),
+                         id=f"{source.name}/{version}")
+            for source in read_model_config(config)
+            for version, name in versions_on_disk(source.base_path).items()]
+
+
+@pytest.mark.parametrize("name,version,path", _shipped_versions())
+def test_every_shipped_export_is_current_and_refuses_a_non_finite_z(melody_export, name,
+                                                                    version, path):
+    """The shipped exports were once written by an older `hmvae export`: no options in their
+    metadata, and graphs that decoded a NaN z to noise, which a real TF Serving serving them
+    (without hmvae serve's own check) answered. Every shipped version must carry everything
+    today's exporter records, options that say what its graph is, and refuse a NaN z and an
+    infinite alpha in the graph, through TF2's loader and the TF1 session TF Serving runs."""
+    from hmvae_tf import export_options
+    from hmvae_tf.serving.service import Servable
+
+    meta, current = (export_options.read_metadata(p) for p in (path, melody_export[3]))
+    assert set(current) <= set(meta), f"{name}/{version} lacks {set(current) - set(meta)}"
+    assert set(meta["options"]) == set(current["options"])
+    assert set(meta["in_effect"]) == set(current["in_effect"])
+    options = meta["options"]
+    graph = open(os.path.join(path, "saved_model.pb"), "rb").read()
+    assert (b"_XlaMustCompile" in graph) == options["jit_compile"]
+    assert ("bfloat16" in _product_dtypes(path)) == (options["dtype_policy"] != "float32")
+
+    steps, z_size = meta["num_steps"], meta["z_size"]
+    z = np.zeros((2, z_size), np.float32)
+    z[1, 3] = np.nan
+    rows = dict(temperature=np.float32([0.5, 0.0]), seed=np.zeros((2, 2), np.int32))
+    tune = {t: np.zeros((2, steps), np.int32) for t in meta["tracks"]}
+    requests = {
+        "decode": (dict(z=z, **rows), "z must be finite : Tensor had NaN values"),
+        "interpolate": (dict(**{t + "_a": v for t, v in tune.items()},
+                             **{t + "_b": v for t, v in tune.items()},
+                             alpha=np.float32([0.5, np.inf]), **rows),
+                        "alpha must be finite : Tensor had Inf values"),
+    }
+    signatures = tf.saved_model.load(path).signatures
+    servable = Servable(name, version, path)
+    for signature, (inputs, message) in requests.items():
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            signatures[signature](**inputs)
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            servable.run(signature, inputs)
+    fine = servable.run("decode", dict(rows, z=np.nan_to_num(z)))
+    assert {t: v.shape for t, v in fine.items()} == {t: (2, steps) for t in meta["tracks"]}
+
+
 def test_xla_export_is_compiled_and_draws_the_plain_exports_melodies(melody_export,
                                                                       melody_xla_export):
     """The same seed must give the same music whichever export a server runs."""
