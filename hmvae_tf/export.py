@@ -305,9 +305,12 @@ def export_saved_model(model: MusicVAE, export_base: str, version: int | None = 
                        jit_compile: bool = False, extra_metadata: dict | None = None,
                        decode_shards: int | None = None,
                        parallel_bars_rows: int | None = None,
-                       dtype_policy: str = "float32", progress: bool = False) -> str:
+                       dtype_policy: str = "float32", progress: bool = False,
+                       assets_from: str | None = None) -> str:
     """Writes `<export_base>/<version>/` atomically and returns its path (progress: show
-    how far tracing and saving are, on stderr). decode_shards
+    how far tracing and saving are, on stderr). assets_from: an export of the same weights
+    whose other assets.extra files (its attribute vectors, which depend on the weights
+    alone) the new version gets too, before it appears. decode_shards
     and parallel_bars_rows: see ServingModule; they default to XLA_DECODE_SHARDS with
     jit_compile (else 1) and PARALLEL_BARS_ROWS. dtype_policy: the products' dtype in the
     signatures' graphs (`precision.POLICIES`). The metadata records these options as given
@@ -336,6 +339,8 @@ def export_saved_model(model: MusicVAE, export_base: str, version: int | None = 
             tf.saved_model.save(saveable_root(functions), tmp, signatures=functions)
             shown.update()
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
+        if assets_from:
+            _copy_extra_assets(assets_from, tmp)
         metadata = {
             "config": json.loads(model.config.to_json()),
             "tracks": list(model.config.tracks),
@@ -358,3 +363,13 @@ def export_saved_model(model: MusicVAE, export_base: str, version: int | None = 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def _copy_extra_assets(source: str, target: str) -> None:
+    """Copies the assets.extra files of the export `source` into `target`'s, all but its
+    config (the new export writes its own)."""
+    folder = os.path.join(source, "assets.extra")
+    names = sorted(n for n in (os.listdir(folder) if os.path.isdir(folder) else [])
+                   if n != CONFIG_ASSET and os.path.isfile(os.path.join(folder, n)))
+    for name in names:
+        shutil.copyfile(os.path.join(folder, name), os.path.join(target, "assets.extra", name))

@@ -143,7 +143,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     source.add_argument("--model_dir", help="trained model directory (its newest checkpoint)")
     source.add_argument("--from_saved_model", metavar="PATH",
                         help="an export's version directory, or its export base (the newest "
-                        "version): re-export its weights and config")
+                        "version): re-export its weights and config, and its attribute vectors")
     parser.add_argument("--export_base", required=True,
                         help="base path; the SavedModel goes to <export_base>/<version>/")
     parser.add_argument("--version", type=arg_types.int_at_least(1), default=None,
@@ -222,7 +222,8 @@ def run(args: argparse.Namespace) -> int:
                                   extra_metadata=origin,
                                   decode_shards=getattr(args, "decode_shards", None),
                                   parallel_bars_rows=getattr(args, "parallel_bars_rows", None),
-                                  dtype_policy=args.dtype_policy, progress=True)
+                                  dtype_policy=args.dtype_policy, progress=True,
+                                  assets_from=origin.get("re_exported_from"))
     except (tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError) as err:
         # A full disk or a read-only export base, as TensorFlow's file system reports them
         # (not running out of memory, which is a ResourceExhaustedError too).

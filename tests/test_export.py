@@ -516,13 +516,20 @@ def test_a_full_disk_is_one_line_and_a_killed_exports_leftover_is_named(tmp_path
 
 def test_from_saved_model_re_exports_the_weights_with_new_options(tmp_path):
     """`hmvae export --from_saved_model` must make an XLA variant of an export that draws the
-    source's melodies, and keep where its weights came from, without a checkpoint."""
+    source's melodies, and keep where its weights came from and their attribute vectors,
+    without a checkpoint."""
     from hmvae_tf import export_options
+    from hmvae_tf.attributes import ATTRIBUTES_FILE
     config = tiny_config("cat-mel_2bar_small")
     model = MusicVAE(config)
     model.build()
     source = export.export_saved_model(model, str(tmp_path / "src"),
                                        extra_metadata={"model_dir": "/runs/m", "training_step": 7})
+    # Attribute vectors depend on the weights alone: the new version must have them too
+    # (they were left behind, and `hmvae attribute` found none for the XLA variant).
+    vectors = os.path.join(source, "assets.extra", ATTRIBUTES_FILE)
+    with open(vectors, "w") as f:
+        json.dump({"format": "hmvae-attributes/1", "attributes": {"density": [0.5]}}, f)
     parser = argparse.ArgumentParser()
     export_options.add_arguments(parser, "export")
     target = str(tmp_path / "xla")
@@ -534,6 +541,8 @@ def test_from_saved_model_re_exports_the_weights_with_new_options(tmp_path):
     assert meta["options"]["jit_compile"] is True
     assert (meta["model_dir"], meta["training_step"]) == ("/runs/m", 7)
     assert meta["re_exported_from"] == os.path.abspath(source)
+    with open(os.path.join(made, "assets.extra", ATTRIBUTES_FILE)) as f:
+        assert f.read() == open(vectors).read()
     assert b"_XlaMustCompile" in open(os.path.join(made, "saved_model.pb"), "rb").read()
     seeds, temps = tf.constant([[1, 2], [3, 4]]), tf.constant([0.0, 1.0])
     a, b = (tf.saved_model.load(p).signatures["sample"](temperature=temps, seed=seeds)
