@@ -458,9 +458,32 @@ def test_the_register_box_reads_files_as_written_when_off(served, tmp_path):
         assert (b_tokens, b_octaves) == python(paths[1], True, window=1) and b_octaves > 0
         assert "written back up" in a_text and "written back down" in b_text, (a_text, b_text)
         assert python(paths[0], True) != python(paths[0], False)  # the box changed something
+        # The rolls show what plays and downloads, not the model's octave: a slot its file's
+        # window as written, an interpolation point its notes moved back by its own octaves.
+        def roll_text(pitches):  # as a roll's aria-label says it
+            return f"{len(pitches)} notes, {pitch_name(min(pitches))} to " \
+                f"{pitch_name(max(pitches))}" if pitches else "no notes"
+
+        def file_pitches(path, window):  # the window's notes in the file (2 s bars)
+            return [n.pitch for n in midi_io.read_midi(path).notes
+                    if 2 * window <= n.start_time < 2 * window + 4 - 1e-6]
+
+        def rolls(selector):
+            return [label.split(": ", 1)[1] for label in page.eval_on_selector_all(
+                selector, "cs => cs.map(c => c.getAttribute('aria-label'))")]
+
+        assert rolls("#slot-a canvas, #slot-b canvas") == [
+            roll_text(file_pitches(paths[0], 0)), roll_text(file_pitches(paths[1], 1))]
         page.click("#interpolate")
         page.evaluate("() => hmvae.state.work")
         assert len(names()) == 6 and not any("noshift" in n for n in names()), names()
+        a_read = music_adapter.read_input(str(paths[0]), rep, 2, 0, None, None, True)[0]
+        moves = register.interpolation_octaves(a_octaves, b_octaves, 5)
+        written = [music_adapter.written(rep, np.array(t["melody"]), a_read.timing, None, -k,
+                                         a_read.programs)
+                   for t, k in zip(card_tokens(page, "#interp-list .card"), moves)]
+        assert rolls("#interp-list canvas") == [
+            roll_text([n.pitch for n in ns.notes]) for ns in written]
 
         # A file with a window only when moved: with the box off, its slot said why but kept
         # the moved piece, which no longer matched the box. It now empties the slot, and the

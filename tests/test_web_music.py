@@ -924,3 +924,60 @@ def test_the_whole_interpolation_download_is_the_command_lines_all_file(tmp_path
         assert len(expected[1]) >= 4 or where[2], where  # each output's tempo changes
         shifted |= len(set(moves)) > 1
     assert shifted  # outputs moved by octaves of their own were compared
+
+
+def test_piano_rolls_show_the_pitches_played_and_downloaded(tmp_path):
+    """With the register box on, the page moves a melody into MIDI 48..84 for the model and
+    its outputs back when played and downloaded; the piano rolls drew the notes as the model
+    saw them, an octave or more from what played and downloaded. A slot's roll now holds the
+    pitches the page writes for its window (the file's own: a piccolo high, a bass line low),
+    and an interpolation point's roll the pitches its part of the run's download holds."""
+    from hmvae_tf.music import register
+    from hmvae_tf.serving import music_adapter
+    files = {  # read moved down twice (a line above MIDI 108), down, and up
+        "above_midi": note_sequence([(b, b + 1, 110 + b % 6) for b in range(8)]),
+        "piccolo": note_sequence([(b / 2, b / 2 + 0.5, 98 + b % 13) for b in range(24)]),
+        "bass_line": note_sequence([(b, b + 1, 28 + b % 12, 33, False, 0) for b in range(12)]),
+    }
+    rep = get_representation("melody")
+    requests, cases = [], []
+    for name, ns in files.items():
+        path = tmp_path / f"{name}.mid"
+        midi_io.write_midi(ns, path)
+        read, octaves = music_adapter.read_input(str(path), rep, 2, 0, None, None, True)
+        assert octaves, name  # the model sees the window in another octave
+        window = {"path": str(path), "representation": "melody", "bars": 2,
+                  "octave_shift": True}
+        requests += [{"op": "roll_window", **window},
+                     {"op": "write_window", **window, "out": str(tmp_path / f"{name}.js.mid")}]
+        cases.append((name, ns, read.tokens))
+    answers = iter(music_cli(requests))
+    for name, ns, tokens in cases:
+        roll = next(answers)
+        assert next(answers) == {"ok": True}, name
+        shown = [n["pitch"] for n in sorted(roll["notes"], key=lambda n: (n["start"], n["pitch"]))]
+        written = [n[1] for n in _midi_written(tmp_path / f"{name}.js.mid")[2]]
+        in_window = [n.pitch for n in sorted(ns.notes, key=lambda n: (n.start_time, n.pitch))
+                     if n.start_time < 4.0 - 1e-6]  # 2 bars at 120 qpm
+        assert shown == written == in_window, name
+        assert shown != [t + 19 for t in tokens if t >= 2], name  # not the model's octave
+
+    # Every point of an interpolation between the piccolo (read down) and a melody read as
+    # written: each point's roll holds the pitches of its part of the run's one-file download.
+    read, octaves = music_adapter.read_input(str(tmp_path / "piccolo.mid"), rep, 2, 0, None,
+                                             None, True)
+    rng = np.random.default_rng(5)
+    outputs = [{"melody": random_melody(rng, 32).tolist()} for _ in range(4)]
+    moves = [-k for k in register.interpolation_octaves(octaves, 0, len(outputs))]
+    assert len(set(moves)) > 1  # points moved back by octaves of their own
+    rolls = music_cli([{"op": "roll", "tokens": o, "octaves": k}
+                       for o, k in zip(outputs, moves)]
+                      + [{"op": "write_interpolation", "path": str(tmp_path / "piccolo.mid"),
+                          "representation": "melody", "bars": 2, "octave_shift": True,
+                          "out": str(tmp_path / "all.js.mid"),
+                          "outputs": [{"tokens": o, "octaves": k}
+                                      for o, k in zip(outputs, moves)]}])
+    assert rolls.pop() == {"ok": True}
+    shown = [n["pitch"] for roll in rolls
+             for n in sorted(roll["notes"], key=lambda n: (n["start"], n["pitch"]))]
+    assert shown == [n[1] for n in _midi_written(tmp_path / "all.js.mid")[2]]

@@ -114,11 +114,13 @@ function setTempo(value) {
 }
 
 // --- piano rolls ---------------------------------------------------------------------------
-/** Draws `tokens` into `canvas` fitted to `box`'s width, and keeps what it shows on the canvas,
- * so that a resized window (a phone turned) redraws it to the new width. */
-function drawRoll(canvas, tokens, box) {
-  canvas.roll = { tokens, box, numSteps: state.model.numSteps };
-  drawPianoRoll(canvas, tokens, state.model.numSteps, box.clientWidth - 20);
+/** Draws `tokens` into `canvas` fitted to `box`'s width, pitched notes moved by `octaves` as
+ * they are played and downloaded (back out of the model's register: the roll shows what is
+ * heard), and keeps what it shows on the canvas, so that a resized window (a phone turned)
+ * redraws it to the new width. */
+function drawRoll(canvas, tokens, box, octaves = 0) {
+  canvas.roll = { tokens, box, octaves, numSteps: state.model.numSteps };
+  drawPianoRoll(canvas, tokens, state.model.numSteps, box.clientWidth - 20, { octaves });
 }
 
 /** Redraws every shown piano roll to its box's present width. */
@@ -126,7 +128,8 @@ function redrawRolls() {
   for (const canvas of document.querySelectorAll('canvas.pianoroll')) {
     const { roll } = canvas;
     if (!roll || canvas.hidden || !canvas.isConnected) continue;
-    drawPianoRoll(canvas, roll.tokens, roll.numSteps, roll.box.clientWidth - 20);
+    drawPianoRoll(canvas, roll.tokens, roll.numSteps, roll.box.clientWidth - 20,
+      { octaves: roll.octaves });
   }
 }
 
@@ -173,7 +176,7 @@ function card(seq, label, fileName, { slots = true } = {}) {
   title.textContent = label;
   const canvas = document.createElement('canvas');
   canvas.className = 'pianoroll';
-  drawRoll(canvas, seq.tokens, $('sample-list'));
+  drawRoll(canvas, seq.tokens, $('sample-list'), output(seq).octaves);
   const actions = document.createElement('div');
   actions.className = 'actions';
   const playBtn = document.createElement('button');
@@ -243,7 +246,9 @@ function setSlot(slot, seq, label, source = null) {
   box.querySelector('.slot-label').textContent = `${slot.toUpperCase()}: ${label}`;
   const canvas = box.querySelector('canvas');
   canvas.hidden = false;
-  drawRoll(canvas, seq.tokens, box);
+  // A file's window is in the model's register: drawn as it was read, as its outputs are
+  // moved back (an interpolation's point sent here: as its card draws it).
+  drawRoll(canvas, seq.tokens, box, -(seq.octaves || 0));
   updateActions(); // a sample sent to A during a run must not enable Interpolate
 }
 
@@ -308,9 +313,10 @@ async function interpolateNow(steps, temp) {
   const model = state.entry.name;
   // Written in A's file's window meter and tempi, by its programs (when A holds a file), each
   // moved back by its own octaves: the ends by their input's move into the model's register.
+  // octaves: its move, which a point sent to A or B keeps (its roll and outputs moved back).
   const moves = interpolationOctaves(a.octaves || 0, b.octaves || 0, seqs.length);
   list.replaceChildren(...seqs.map((seq, i) => card(
-    Object.assign(seq, { stem: `interp${run}_${i + 1}`, tag: '',
+    Object.assign(seq, { stem: `interp${run}_${i + 1}`, tag: '', octaves: moves[i],
       written: { timing: a.timing, programs: a.programs, octaves: -moves[i] } }),
     `interpolation ${run}: ${i + 1}/${steps} α=${seq.alpha.toFixed(2)}`,
     (q) => interpolationFileName({ model, a, b, temperature: temp, qpm: q, run, index: i,

@@ -1,18 +1,29 @@
 // Piano-roll drawing of token sequences on a canvas: pitched tracks (melody, bass) share a
 // pitch axis fitted to their notes; drums get one row per drum class below.
-import { DRUM_CLASS_NAMES, STEPS_PER_BAR, drumHits, melodyNotes, pitchName } from './music.js';
+import {
+  DRUM_CLASS_NAMES, STEPS_PER_BAR, drumHits, melodyNotes, movePitch, pitchName,
+} from './music.js';
 
 const COLORS = { melody: '#3b6fd8', bass: '#2f9e5b', drums: '#d0672a' };
 const DRUM_SHORT = ['kick', 'snare', 'hh', 'open', 'tom L', 'tom M', 'tom H', 'crash', 'ride'];
 const PITCH_HEIGHT = 170; // px the pitch axis aims at
 
+/** The notes and drum hits a roll of `tokens` ({track: [T]}) shows: {notes: [{start, end,
+ * pitch, track}], hits: [{step, cls, pitch}]}, pitched notes moved by `octaves` as they are
+ * played and written (movePitch): a melody read into the model's register is shown back in
+ * the octave the user hears and downloads, not the one the model saw. */
+export function rollNotes(tokens, octaves = 0) {
+  const notes = ['melody', 'bass'].filter((t) => t in tokens).flatMap((t) => melodyNotes(
+    tokens[t]).map((n) => ({ ...n, pitch: movePitch(n.pitch, octaves), track: t })));
+  return { notes, hits: 'drums' in tokens ? drumHits(tokens.drums) : [] };
+}
+
 /** Draws `tokens` ({track: [T]}) into `canvas`, fitted to `width` px (a step gets 1..24 px, so
- * a 16-bar roll fits a slot; only a box narrower than that scrolls); returns the number of
- * notes and drum hits drawn. */
-export function drawPianoRoll(canvas, tokens, numSteps, width = 600) {
+ * a 16-bar roll fits a slot; only a box narrower than that scrolls), pitched notes moved by
+ * `octaves` (rollNotes); returns the number of notes and drum hits drawn. */
+export function drawPianoRoll(canvas, tokens, numSteps, width = 600, { octaves = 0 } = {}) {
   const pitched = ['melody', 'bass'].filter((t) => t in tokens);
-  const notes = pitched.flatMap((t) => melodyNotes(tokens[t]).map((n) => ({ ...n, track: t })));
-  const hits = 'drums' in tokens ? drumHits(tokens.drums) : [];
+  const { notes, hits } = rollNotes(tokens, octaves);
   let lo = 60;
   let hi = 72;
   if (notes.length) {

@@ -25,12 +25,19 @@
 //    in slot A (as write_window: its meter, tempi and programs), each output moved by its own
 //    octaves, as `hmvae interpolate` writes <prefix>_all.mid
 //   {"op": "interpolation_octaves", "start": 0, "end": 2, "steps": 5} -> {"octaves": [...]}
+//   {"op": "roll_window", "path": "a.mid", "representation": "melody", "bars": 2, "window": 0,
+//    "instrument": null, "octave_shift": false} -> {"notes": [{start, end, pitch, track}],
+//    "hits": [{step, cls, pitch}]}: what the piano roll of a slot holding the window draws
+//    (pianoroll.js's rollNotes, moved back out of the model's register as the slot draws it)
+//   {"op": "roll", "tokens": {"melody": [...]}, "octaves": 0} -> {"notes", "hits"}: what the
+//    roll of an output written with "octaves" (as write_interpolation's) draws
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import {
   interpolationToMidi, melodyParts, midiToTokens, readMidiFile, tokensToMidi, windowBarsText,
   writtenTiming,
 } from '../src/music.js';
+import { rollNotes } from '../src/pianoroll.js';
 import { interpolationOctaves, slotWindows } from '../src/register.js';
 
 /** The windows of a request's file, read as the page reads a file into a slot: with
@@ -88,6 +95,13 @@ function handle(req) {
       writtenTiming(w.timing, req.qpm ?? w.qpm), { programs: w.programs }));
     return { ok: true };
   }
+  if (req.op === 'roll_window') {
+    const midi = readMidiFile(new Uint8Array(readFileSync(req.path)), req.path);
+    const w = windowsOf(midi, req)[req.window || 0];
+    if (!w) return { error: `${req.path} has no window ${req.window || 0}` };
+    return rollNotes(w.tokens, -(w.octaves || 0));
+  }
+  if (req.op === 'roll') return rollNotes(req.tokens, req.octaves || 0);
   if (req.op === 'interpolation_octaves') {
     return { octaves: interpolationOctaves(req.start, req.end, req.steps) };
   }
