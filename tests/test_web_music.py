@@ -1,4 +1,5 @@
-"""The page's MIDI <-> tokens code (web/src/music.js, run by Node) agrees with hmvae_tf.music.
+"""The page's MIDI <-> tokens code (web/src/'s midi_read.js ... midi_write.js, run by Node) agrees
+with hmvae_tf.music.
 
 A file dropped on the page must give the tokens the Python client gives, and a .mid the page
 writes must read back as the tokens it was made from.

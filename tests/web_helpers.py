@@ -42,7 +42,8 @@ def run_graph(model_json: str, inputs: dict) -> dict:
 
 
 def music_cli(requests: list[dict]) -> list[dict]:
-    """The page's MIDI <-> tokens code (web/src/music.js), one answer per request."""
+    """The page's MIDI <-> tokens code (web/src/, through tools/music_cli.mjs), one answer per
+    request."""
     out = run_node("tools/music_cli.mjs", stdin="".join(json.dumps(r) + "\n" for r in requests))
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 

@@ -1,14 +1,18 @@
 // The demo page: pick a converted model, sample with a temperature, interpolate between two
 // sequences (samples or dropped MIDI files), draw piano rolls, play, download .mid.
 import { HmvaeModel, initBackend, tf } from './model.js';
-import {
-  NoWindowError, PROGRAM_NAMES, interpolationToMidi, melodyParts, midiToTokens, pitchName,
-  readMidiFile, tokensToMidi, windowBarsText, windowTokens, writtenTiming,
-} from './music.js';
+import { melodyParts, pitchName } from './melody.js';
+import { readMidiFile } from './midi_read.js';
+import { interpolationToMidi, tokensToMidi } from './midi_write.js';
 import { fileStem, inputTag, interpolationFileName, sampleFileName } from './names.js';
-import { interpolationOctaves, slotWindows } from './register.js';
 import { drawPianoRoll } from './pianoroll.js';
 import { isPlaying, play, stop } from './player.js';
+import { PROGRAM_NAMES } from './programs.js';
+import { interpolationOctaves, slotWindows } from './register.js';
+import { midiToTokens, windowTokens } from './representations.js';
+import { writtenTiming } from './timing.js';
+import { windowBarsText } from './window_text.js';
+import { NoWindowError } from './windows.js';
 
 const params = new URLSearchParams(window.location.search);
 const $ = (id) => document.getElementById(id);

@@ -1,8 +1,9 @@
 // Piano-roll drawing of token sequences on a canvas: pitched tracks (melody, bass) share a
 // pitch axis fitted to their notes; drums get one row per drum class below.
-import {
-  DRUM_CLASS_NAMES, STEPS_PER_BAR, drumHits, melodyNotes, movePitch, pitchName,
-} from './music.js';
+import { DRUM_CLASS_NAMES, drumHits } from './drums.js';
+import { STEPS_PER_BAR } from './grid.js';
+import { melodyNotes, pitchName } from './melody.js';
+import { movePitch } from './register.js';
 
 const COLORS = { melody: '#3b6fd8', bass: '#2f9e5b', drums: '#d0672a' };
 const DRUM_SHORT = ['kick', 'snare', 'hh', 'open', 'tom L', 'tom M', 'tom H', 'crash', 'ride'];

@@ -1,9 +1,11 @@
 // Playback with Tone.js synthesizers (no samples, nothing fetched): a triangle lead for the
 // melody, a filtered saw for the bass, and one small synth per drum class.
 import * as Tone from 'tone';
-import {
-  DEFAULT_TIMING, STEPS_PER_QUARTER, atTempo, drumHits, melodyNotes, movePitch, timingSeconds,
-} from './music.js';
+import { drumHits } from './drums.js';
+import { STEPS_PER_QUARTER } from './grid.js';
+import { melodyNotes } from './melody.js';
+import { movePitch } from './register.js';
+import { DEFAULT_TIMING, atTempo, timingSeconds } from './timing.js';
 
 let current = null;
 

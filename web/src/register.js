@@ -3,7 +3,8 @@
 // `hmvae interpolate`: a piccolo or a bass line is then not read as notes the model never saw.
 // The models learned MIDI 48..84 (C3..C6); outside it their reconstructions lose the tune, and
 // an octave is the one move that leaves a melody itself.
-import { MAX_PITCH, MIN_PITCH, PITCH_OFFSET, midiWindows } from './music.js';
+import { MAX_PITCH, MIN_PITCH, PITCH_OFFSET } from './melody.js';
+import { midiWindows } from './representations.js';
 
 export const LOW_PITCH = 48;
 export const HIGH_PITCH = 84;
@@ -40,6 +41,16 @@ export function shiftOctaves(tokens, octaves) {
     while (pitch < MIN_PITCH) pitch += 12;
     return pitch - PITCH_OFFSET;
   });
+}
+
+/** A pitch moved by `octaves` octaves, staying an octave (or more) nearer where it would leave
+ * MIDI 0..127 (register.move_notes): output is moved back to its input's register as MIDI
+ * rather than tokens, so a line read from above MIDI 108 comes back there. */
+export function movePitch(pitch, octaves) {
+  let moved = pitch + 12 * octaves;
+  while (moved > 127) moved -= 12;
+  while (moved < 0) moved += 12;
+  return moved;
 }
 
 /** Python's round(): halves to the even neighbour (round(0.5) is 0, round(1.5) is 2). */

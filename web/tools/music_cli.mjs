@@ -1,6 +1,6 @@
-// The page's MIDI <-> tokens code (src/music.js) from the command line, for tests that compare
-// it with hmvae_tf.music. Reads one JSON request per line on stdin, writes one JSON answer per
-// line:
+// The page's MIDI <-> tokens code (src/midi_read.js, representations.js, midi_write.js ...) from
+// the command line, for tests that compare it with hmvae_tf.music. Reads one JSON request per
+// line on stdin, writes one JSON answer per line:
 //   {"op": "midi_to_tokens", "path": "a.mid", "representation": "melody", "bars": 2, "window": 0,
 //    "instrument": null, "octave_shift": false} -> {"tokens": {"melody": [...]}}
 //    or {"error": "..."}
@@ -33,12 +33,14 @@
 //    roll of an output written with "octaves" (as write_interpolation's) draws
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import {
-  interpolationToMidi, melodyParts, midiToTokens, readMidiFile, tokensToMidi, windowBarsText,
-  writtenTiming,
-} from '../src/music.js';
+import { melodyParts } from '../src/melody.js';
+import { readMidiFile } from '../src/midi_read.js';
+import { interpolationToMidi, tokensToMidi } from '../src/midi_write.js';
 import { rollNotes } from '../src/pianoroll.js';
 import { interpolationOctaves, slotWindows } from '../src/register.js';
+import { midiToTokens } from '../src/representations.js';
+import { writtenTiming } from '../src/timing.js';
+import { windowBarsText } from '../src/window_text.js';
 
 /** The windows of a request's file, read as the page reads a file into a slot: with
  * "octave_shift" as with its "move into the model's register" box on (a melody line moved
