@@ -55,6 +55,22 @@ def test_a_window_cut_short_by_a_meter_change_does_not_say_the_music_ends(tmp_pa
     assert music_adapter.read_window(mixed, MEL, 2, bar=8).where.endswith(
         "; the music ends in bar 8, bar 9 is silence")
 
+def test_a_window_line_and_its_output_timing_read_the_pieces_meters_once(tmp_path,
+                                                                         monkeypatch):
+    """The window line's bars (ScoreBars) and the output's meter and tempi (window_timing)
+    come from one reading of the piece's tempo map and meters: each read them anew."""
+    calls = []
+    real = grid._meter_layout
+    monkeypatch.setattr(grid, "_meter_layout", lambda ns: calls.append(1) or real(ns))
+    path = write(tmp_path, "two_four.mid", timed_sequence(
+        [(b, b + 1, 60 + b) for b in range(8)], [(0.0, 120.0), (2.0, 90.0)], ((0, 2, 4),)))
+    window = music_adapter.read_window(path, MEL, 2)
+    assert len(calls) == 1
+    assert window.timing == grid.window_timing(midi_io.read_midi(path), 0, 2)
+    assert (window.timing.numerator, len(window.timing.tempos)) == (2, 2)
+    assert window.where.startswith("window 0: bars 1-4 of instrument 0")
+
+
 def test_trio_and_drum_windows_say_the_silence_at_their_end_as_melody_windows_do(tmp_path):
     from test_music_drums_trio import trio_file
 

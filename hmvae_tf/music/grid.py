@@ -236,7 +236,11 @@ def _grid_origin(lo: int, downbeat: int) -> int:
     return downbeat - -(-(downbeat - lo) // STEPS_PER_BAR) * STEPS_PER_BAR
 
 
-def _meter_layout(ns: NoteSequence) -> tuple[TempoMap, list[list[int]], list[int], int]:
+# The tempo map, meter regions, their grid origins and the piece's origin (_meter_layout).
+_MeterLayout = tuple[TempoMap, list[list[int]], list[int], int]
+
+
+def _meter_layout(ns: NoteSequence) -> _MeterLayout:
     """What ScoreBars and window_timing count from: the tempo map, the meter regions
     (_meter_regions), each region's grid origin, and the piece's origin (the first grid bar's
     start, before 0 with a pickup)."""
@@ -415,10 +419,12 @@ class ScoreBars:
     Windows are counted in 16-step grid bars, which are the score's bars only in 4/4 (and
     2/2): a 2/4 piece has two bars in each, and after 3/4 bars the grid numbers run behind.
     Each meter region's bars are counted at their own length; a pickup (a partial bar before
-    a downbeat) is one bar, bar 0 at the start of the piece, as musicians number it."""
+    a downbeat) is one bar, bar 0 at the start of the piece, as musicians number it.
+    window_timing gives a window's meter and tempi from the same reading of the piece."""
 
     def __init__(self, ns: NoteSequence):
-        tempo, regions, origins, piece_origin = _meter_layout(ns)
+        self._layout = _meter_layout(ns)  # kept for window_timing: one layout per piece read
+        tempo, regions, origins, piece_origin = self._layout
         self._end = _to_steps(tempo, [ns.total_time])[0]  # the music's last step
         # Per region: first step, downbeat, the downbeat's bar number, bar length in steps;
         # and, for the grid regions, their grid bar 0 as Segment.first_bar counts it.
@@ -507,6 +513,10 @@ class ScoreBars:
         `grid_bar` starts (where in a window's bars something happens, e.g. a tempo change)."""
         return self.at_step(self._step(grid_bar) + steps)
 
+    def window_timing(self, start_bar: int, num_bars: int) -> WindowTiming:
+        """The module's window_timing of this piece, from the meter layout already read."""
+        return _window_timing(self._layout, start_bar, num_bars)
+
 
 @dataclasses.dataclass(frozen=True)
 class WindowTiming:
@@ -556,7 +566,12 @@ def window_timing(ns: NoteSequence, start_bar: int, num_bars: int) -> WindowTimi
     counted as Segment.first_bar counts). The meter is the window's own when its bars line up
     with the window (a 2/4 window of 16-step bars is 2/4 bars; a 4/2 window starting mid-bar is
     not) and 4/4, what the grid's bars are, otherwise."""
-    tempo, regions, origins, piece_origin = _meter_layout(ns)
+    return _window_timing(_meter_layout(ns), start_bar, num_bars)
+
+
+def _window_timing(layout: _MeterLayout, start_bar: int, num_bars: int) -> WindowTiming:
+    """window_timing from the piece's _meter_layout."""
+    tempo, regions, origins, piece_origin = layout
     first, origin, downbeat, meter = 0, origins[0], regions[0][2], (4, 4)
     for (_, _, region_downbeat, num, den), region_origin in zip(regions, origins):
         region_first = (region_origin - piece_origin) // STEPS_PER_BAR

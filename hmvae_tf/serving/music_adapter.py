@@ -148,7 +148,7 @@ def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
         return InputWindow(tokens, f"{label}{bars(bar)} of the drums"
                                    + silence_note(score, bar, num_bars, silent)
                                    + _unmapped_drums(ns, bar, num_bars), qpm,
-                           timing=grid.window_timing(ns, bar, num_bars)), bar
+                           timing=score.window_timing(bar, num_bars)), bar
     if rep.tracks == ("melody", "bass", "drums"):
         from hmvae_tf.music import trio
 
@@ -159,7 +159,7 @@ def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
                                    f"{bass} ({_program_name(bass)}), drums"
                                    + silence_note(score, bar, num_bars, silent)
                                    + _unmapped_drums(ns, bar, num_bars), qpm,
-                           timing=grid.window_timing(ns, bar, num_bars),
+                           timing=score.window_timing(bar, num_bars),
                            programs=(int(mel), int(bass))), bar
     if rep.tracks != ("melody",):
         if at_bar is not None:
@@ -192,7 +192,7 @@ def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
         where += (f"; {count} note{'s' if count > 1 else ''} outside MIDI pitch "
                   f"{melody.MIN_PITCH}..{melody.MAX_PITCH} left out")
     return InputWindow(window.tokens, where, window.qpm, window.octaves,
-                       grid.window_timing(ns, window.start_bar, num_bars),
+                       score.window_timing(window.start_bar, num_bars),
                        programs=(int(window.program),)), window.start_bar
 
 
