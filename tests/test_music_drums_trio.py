@@ -189,6 +189,26 @@ def test_interpolate_says_which_drum_hits_of_the_window_it_left_out(tmp_path):
     assert "left out" not in read_window(str(trio_file(tmp_path)), TRIO, 16).where
 
 
+def test_reading_a_drum_or_trio_window_segments_the_piece_once(tmp_path, monkeypatch):
+    """The left-out drum hits the window line counts come from the segments the window finder
+    searched (the piece was segmented again for them), and are those of the window's bars."""
+    from hmvae_tf.music import grid
+    from hmvae_tf.serving.music_adapter import read_window
+
+    calls = []
+    real = grid.segments
+    monkeypatch.setattr(grid, "segments", lambda *args: calls.append(1) or real(*args))
+    roll = write_midi(tmp_path / "roll.mid", [(0, True, beat_pattern(4) + [(5.0, 5.1, 25)])])
+    for rep, path, where in ((DRUMS, roll, "window 1: bars 2-3 of the drums; 1 drum hit"),
+                             (TRIO, trio_file(tmp_path), "window 1: bars 2-3; melody")):
+        calls.clear()
+        window = read_window(str(path), rep, 2, window_index=1)
+        assert len(calls) == 1, rep.name
+        assert window.where.startswith(where), window.where
+    found = drums.find_window(str(roll), 2, at_bar=2)
+    assert found.start_bar == 2 and found.unmapped_drums == []
+
+
 def test_trio_without_bass_is_skipped_with_reason(tmp_path):
     path = trio_file(tmp_path, with_bass=False)
     windows, stats = TRIO.extract_windows(midi_io.read_midi(path), 16)

@@ -8,7 +8,7 @@ channel 10.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -53,6 +53,17 @@ class DrumTrack:
     def __init__(self, tokens: np.ndarray, onsets: np.ndarray):
         self.tokens = tokens   # int32 [bars * 16]
         self.onsets = onsets   # distinct ascending hit steps
+
+
+class DrumWindow(NamedTuple):
+    """An inference window and where it came from (find_window), so a command can say where
+    in the file its tokens lie and what they leave out."""
+
+    tokens: np.ndarray  # int32 [num_bars * 16]
+    start_bar: int  # bar number in the piece it starts at
+    qpm: float  # the tempo in force at its first bar
+    silent_bars: int  # bars at its end past the end of the music: padded with silence
+    unmapped_drums: list[int]  # unmapped_hits: its hits' pitches outside the 9 classes
 
 
 def segment_drums(seg: Segment, stats: Stats) -> DrumTrack | None:
@@ -144,12 +155,9 @@ def from_note_sequence(ns: NoteSequence | bytes | str | os.PathLike, num_bars: i
 
 
 def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
-                window_index: int = 0, at_bar: int | None = None
-                ) -> tuple[np.ndarray, int, float, int]:
-    """(tokens, bar number in the piece it starts at, tempo there, bars at its end past the
-    end of the music: padded with silence) of the `window_index`-th grid window with a drum
-    hit (or of the one starting at grid bar `at_bar`); raises NoWindowError saying why there
-    is none."""
+                window_index: int = 0, at_bar: int | None = None) -> DrumWindow:
+    """The `window_index`-th grid window with a drum hit (or the one starting at grid bar
+    `at_bar`); raises NoWindowError saying why there is none."""
     from . import midi_io
     ns, name = midi_io.as_note_sequence(ns)
     stats = Stats()
@@ -167,9 +175,10 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
         for start in starts[cum[starts + num_bars] > cum[starts]].tolist():
             if found == window_index if at_bar is None else seg.first_bar + start == at_bar:
                 tokens = pad_to(track.tokens, (start + num_bars) * STEPS_PER_BAR)
-                return (bar_slices(tokens, np.array([start]), num_bars)[0],
-                        seg.first_bar + start, seg.qpm_at_bar(start),
-                        max(0, start + num_bars - seg.num_bars))
+                return DrumWindow(bar_slices(tokens, np.array([start]), num_bars)[0],
+                                  seg.first_bar + start, seg.qpm_at_bar(start),
+                                  max(0, start + num_bars - seg.num_bars),
+                                  unmapped_hits(segs, seg.first_bar + start, num_bars))
             found += 1
     if found and at_bar is not None:
         raise no_window_at(name, "drum", num_bars, at_bar, found)
@@ -189,12 +198,13 @@ def count_pitched_only(ns: NoteSequence, stats: Stats) -> None:
         stats["drums_elsewhere"] += 1
 
 
-def unmapped_hits(ns: NoteSequence, start_bar: int, num_bars: int) -> list[int]:
-    """Pitches of the drum hits in the window at grid bar `start_bar` that none of the 9
-    classes holds: its tokens leave them out, which the commands say (as they say a melody's
-    notes out of range), so a missing cowbell or snare roll in the output is no mystery."""
+def unmapped_hits(segs: Sequence[Segment], start_bar: int, num_bars: int) -> list[int]:
+    """Pitches of the drum hits in the window at grid bar `start_bar` of a piece's segments
+    that none of the 9 classes holds: its tokens leave them out, which the commands say (as
+    they say a melody's notes out of range), so a missing cowbell or snare roll in the output
+    is no mystery. The window finders pass the segments they searched."""
     left: list[int] = []
-    for seg in grid.segments(ns, Stats()):
+    for seg in segs:
         n = seg.notes
         bar = seg.first_bar + n.start // STEPS_PER_BAR
         inside = (bar >= start_bar) & (bar < start_bar + num_bars)

@@ -9,7 +9,7 @@ interpolate` / `attribute` pass the input window's melody and bass programs inst
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -28,6 +28,18 @@ TRACKS = ("melody", "bass", "drums")
 NUM_CLASSES = (melody.NUM_CLASSES, melody.NUM_CLASSES, drums.NUM_CLASSES)
 MELODY_PROGRAM = 0
 BASS_PROGRAM = 33
+
+
+class TrioWindow(NamedTuple):
+    """An inference window and where it came from (find_window), so a command can say where
+    in the file its tokens lie, which parts they hold and what they leave out."""
+
+    tokens: np.ndarray  # int32 [num_bars * 16, 3]
+    start_bar: int  # bar number in the piece it starts at
+    programs: tuple[int, int]  # (melody program, bass program)
+    qpm: float  # the tempo in force at its first bar
+    silent_bars: int  # bars at its end past the end of the music: padded with silence
+    unmapped_drums: list[int]  # drums.unmapped_hits: its hits' pitches outside the 9 classes
 
 
 def _segment_windows(seg: Segment, num_bars: int, starts: np.ndarray, stats: Stats,
@@ -128,11 +140,8 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
                 window_index: int = 0,
                 melody_programs: Iterable[int] = melody.MELODY_PROGRAMS,
                 bass_programs: Iterable[int] = melody.BASS_PROGRAMS,
-                at_bar: int | None = None
-                ) -> tuple[np.ndarray, int, tuple[int, int], float, int]:
-    """(tokens, bar number in the piece it starts at, (melody program, bass program), tempo
-    there, bars at its end past the end of the music: padded with silence) of the
-    `window_index`-th grid window with all roles (or of the one starting at grid bar
+                at_bar: int | None = None) -> TrioWindow:
+    """The `window_index`-th grid window with all roles (or the one starting at grid bar
     `at_bar`); raises NoWindowError saying why not."""
     from . import midi_io
     ns, name = midi_io.as_note_sequence(ns)
@@ -152,8 +161,9 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
             here = [window_index - found] if window_index < found + len(wins) else []
         if len(here):
             start = int(kept[int(here[0])])
-            return (wins[int(here[0])], seg.first_bar + start, programs[int(here[0])],
-                    seg.qpm_at_bar(start), max(0, start + num_bars - seg.num_bars))
+            return TrioWindow(wins[int(here[0])], seg.first_bar + start, programs[int(here[0])],
+                              seg.qpm_at_bar(start), max(0, start + num_bars - seg.num_bars),
+                              drums.unmapped_hits(segs, seg.first_bar + start, num_bars))
         found += len(wins)
     if found and at_bar is not None:
         raise no_window_at(name, "trio", num_bars, at_bar, found)

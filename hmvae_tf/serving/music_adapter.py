@@ -144,21 +144,23 @@ def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
     if rep.tracks == ("drums",):
         from hmvae_tf.music import drums
 
-        tokens, bar, qpm, silent = drums.find_window(ns, num_bars, window_index, at_bar=at_bar)
-        return InputWindow(tokens, f"{label}{bars(bar)} of the drums"
-                                   + silence_note(score, bar, num_bars, silent)
-                                   + _unmapped_drums(ns, bar, num_bars), qpm,
+        found = drums.find_window(ns, num_bars, window_index, at_bar=at_bar)
+        bar = found.start_bar
+        where = (f"{label}{bars(bar)} of the drums"
+                 + silence_note(score, bar, num_bars, found.silent_bars)
+                 + _unmapped_drums(found.unmapped_drums))
+        return InputWindow(found.tokens, where, found.qpm,
                            timing=score.window_timing(bar, num_bars)), bar
     if rep.tracks == ("melody", "bass", "drums"):
         from hmvae_tf.music import trio
 
-        tokens, bar, (mel, bass), qpm, silent = trio.find_window(ns, num_bars, window_index,
-                                                                 at_bar=at_bar)
-        return InputWindow(tokens, f"{label}{bars(bar)}; "
-                                   f"melody program {mel} ({_program_name(mel)}), bass program "
-                                   f"{bass} ({_program_name(bass)}), drums"
-                                   + silence_note(score, bar, num_bars, silent)
-                                   + _unmapped_drums(ns, bar, num_bars), qpm,
+        found = trio.find_window(ns, num_bars, window_index, at_bar=at_bar)
+        bar, (mel, bass) = found.start_bar, found.programs
+        where = (f"{label}{bars(bar)}; melody program {mel} ({_program_name(mel)}), bass "
+                 f"program {bass} ({_program_name(bass)}), drums"
+                 + silence_note(score, bar, num_bars, found.silent_bars)
+                 + _unmapped_drums(found.unmapped_drums))
+        return InputWindow(found.tokens, where, found.qpm,
                            timing=score.window_timing(bar, num_bars),
                            programs=(int(mel), int(bass))), bar
     if rep.tracks != ("melody",):
@@ -244,12 +246,11 @@ def tempo_text(timing: grid.WindowTiming, bar_at_beat: Callable[[float], int]) -
             f"({shown(min(qpms))}-{shown(max(qpms))} qpm)")
 
 
-def _unmapped_drums(ns: NoteSequence, bar: int, num_bars: int) -> str:
-    """'; 3 drum hits (pitch 25) left out: ...' for the window's hits outside the 9 drum
-    classes, else ''."""
+def _unmapped_drums(left: list[int]) -> str:
+    """'; 3 drum hits (pitch 25) left out: ...' for a window's hits outside the 9 drum
+    classes (the pitches its finder reports), else ''."""
     from hmvae_tf.music import drums
 
-    left = drums.unmapped_hits(ns, bar, num_bars)
     if not left:
         return ""
     pitches = sorted(set(left))
