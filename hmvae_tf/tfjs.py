@@ -27,357 +27,35 @@ Output directory:
     <graph>/model.json        one TF.js graph model per function
     weights/*.bin             the shared weight files
 and an entry for the model in `index.json` beside the output directory (the page's list).
+
+This module runs the conversion and the command; its parts each have a module:
+tfjs_browser (the traced functions), tfjs_model_json (the converter's output checked and
+rewritten), tfjs_weights (the shared weight pool), tfjs_bundles (bundle folders and the
+page's index.json).
 """
 from __future__ import annotations
 
 import argparse
-import base64
-import collections
 import contextlib
-import hashlib
 import io
 import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from hmvae_tf.cli import CommandError, UsageError
 from hmvae_tf.export_options import resolve_saved_model
 from hmvae_tf.progress import Progress, say
-
-if TYPE_CHECKING:
-    import tensorflow as tf
-
-    from hmvae_tf.model.vae import MusicVAE
-
-DESCRIPTION_FILE = "hmvae_model.json"
-INDEX_FILE = "index.json"
-FORMAT = "hmvae-tfjs/1"
-GRAPHS = ("sample", "decode", "encode", "interpolate")
-WEIGHTS_DIR = "weights"
-SHARD_BYTES = 4 * 1024 * 1024
-# Ops the browser graphs must never contain: TF.js has no stateless random ops, and
-# Assert/CheckNumerics/Print would only be stripped (or fail) there.
-FORBIDDEN_OP_PREFIXES = ("Stateless",)
-FORBIDDEN_OPS = {"Assert", "CheckNumerics", "Print", "PrintV2", "StatelessRandomUniformV2",
-                 "RandomUniformInt", "CudnnRNN", "CudnnRNNV2", "CudnnRNNV3"}
-ALLOWED_STATELESS = {"StatelessWhile", "StatelessIf"}  # control flow v2, not randomness
-_DTYPE_BYTES = {"float32": 4, "int32": 4, "bool": 1, "uint8": 1, "uint16": 2, "float16": 2,
-                "int8": 1, "int16": 2, "complex64": 8}
-
-
-# --- the browser functions -------------------------------------------------------------------
-def load_exported_model(saved_model_dir: str) -> tuple[MusicVAE, dict]:
-    """(MusicVAE with the SavedModel's weights, the export's metadata dict)."""
-    from hmvae_tf.export import load_model
-    from hmvae_tf.export_options import read_metadata
-
-    meta = read_metadata(saved_model_dir)
-    model = load_model(saved_model_dir)
-    # As in export: never bake the GPU-only LSTM kernel into a graph.
-    model.set_use_cudnn(False)
-    return model, meta
-
-
-def browser_module(model: MusicVAE) -> tf.Module:
-    """A tf.Module whose functions use only TF.js-supported ops (stateful randomness)."""
-    import tensorflow as tf
-
-    from hmvae_tf.model.vae import slerp
-
-    tracks = model.config.tracks
-
-    class BrowserModule(tf.Module):
-        def __init__(self):
-            super().__init__(name="hmvae_browser")
-            self.model = model
-
-        def _stack(self, inputs, suffix=""):
-            return tf.stack([inputs[t + suffix] for t in tracks], axis=-1)
-
-        def _unstack(self, tokens):
-            return {t: tokens[..., k] for k, t in enumerate(tracks)}
-
-        def sample(self, temperature):
-            batch = tf.shape(temperature)[0]
-            z = tf.random.normal(tf.stack([batch, model.config.z_size]))
-            return {**self._unstack(model.decode(z, temperature)), "z": z}
-
-        def decode(self, z, temperature):
-            return self._unstack(model.decode(z, temperature))
-
-        def encode(self, **inputs):
-            q = model.encode(self._stack(inputs))
-            mu, sigma = q.mean(), q.stddev()
-            return {"z": mu + sigma * tf.random.normal(tf.shape(mu)), "mu": mu, "sigma": sigma}
-
-        def interpolate(self, **inputs):
-            # a and b may be single rows (broadcast over alpha's rows): the page then encodes
-            # each once instead of once per step.
-            a, b = self._stack(inputs, "_a"), self._stack(inputs, "_b")
-            n = tf.shape(a)[0]
-            mus = model.encode(tf.concat([a, b], 0)).mean()
-            rows = tf.stack([tf.shape(inputs["alpha"])[0], model.config.z_size])
-            z = slerp(tf.broadcast_to(mus[:n], rows), tf.broadcast_to(mus[n:], rows),
-                      inputs["alpha"])
-            return {**self._unstack(model.decode(z, inputs["temperature"])), "z": z}
-
-    return BrowserModule()
-
-
-def concrete_functions(module: tf.Module, graphs: Sequence[str] = GRAPHS) -> dict:
-    """The browser functions traced at the model's window and latent sizes (batch left open)."""
-    import tensorflow as tf
-
-    config = module.model.config
-    T, Z = config.num_steps, config.z_size
-    rows = tf.TensorSpec([None], tf.float32)
-    track = tf.TensorSpec([None, T], tf.int32)
-    specs = {
-        "sample": dict(temperature=rows),
-        "decode": dict(z=tf.TensorSpec([None, Z], tf.float32), temperature=rows),
-        "encode": {t: track for t in config.tracks},
-        "interpolate": dict(**{t + "_a": track for t in config.tracks},
-                            **{t + "_b": track for t in config.tracks},
-                            alpha=rows, temperature=rows),
-    }
-    fns = {}
-    for name in graphs:
-        named = {k: tf.TensorSpec(v.shape, v.dtype, name=k) for k, v in specs[name].items()}
-        fns[name] = tf.function(getattr(module, name)).get_concrete_function(**named)
-    return fns
-
-
-# --- graph inspection ------------------------------------------------------------------------
-def graph_ops(model_json: dict) -> collections.Counter:
-    """Op name -> count over a TF.js graph model's nodes, function library included."""
-    topology = model_json["modelTopology"]
-    ops = collections.Counter(n["op"] for n in topology.get("node", []))
-    for fn in topology.get("library", {}).get("function", []):
-        ops.update(n["op"] for n in fn.get("nodeDef", []))
-    return ops
-
-
-def forbidden_ops(ops: Iterable[str]) -> set[str]:
-    """The ops among `ops` that TF.js lacks or that would make its results irreproducible."""
-    return {op for op in ops if op in FORBIDDEN_OPS or (
-        op.startswith(FORBIDDEN_OP_PREFIXES) and op not in ALLOWED_STATELESS)}
-
-
-# --- shared weights --------------------------------------------------------------------------
-def _weight_bytes(entry: dict) -> int:
-    count = 1
-    for d in entry["shape"]:
-        count *= int(d)
-    dtype = entry.get("quantization", {}).get("dtype", entry["dtype"])
-    if dtype not in _DTYPE_BYTES:
-        raise ValueError(f"weight {entry['name']}: unsupported dtype {dtype}")
-    return count * _DTYPE_BYTES[dtype]
-
-
-def _read_weights(graph_dir: str, manifest: list) -> list[tuple[dict, bytes]]:
-    out = []
-    for group in manifest:
-        data = b"".join(open(os.path.join(graph_dir, p), "rb").read() for p in group["paths"])
-        offset = 0
-        for entry in group["weights"]:
-            size = _weight_bytes(entry)
-            out.append((entry, data[offset:offset + size]))
-            offset += size
-        if offset != len(data):
-            raise ValueError(f"{graph_dir}: weight files hold {len(data)} bytes, the manifest "
-                             f"describes {offset}")
-    return out
-
-
-def share_weights(out_dir: str, graphs: list[str], shard_bytes: int = SHARD_BYTES) -> dict:
-    """Rewrites the graphs' weights into one pool under out_dir/weights/: every distinct
-    tensor is stored once. Returns size statistics.
-
-    Tensors are keyed by content. Those used by the same set of graphs form one group of
-    shard files, which each of those graphs' model.json lists with its own tensor names. A
-    tensor that one graph holds under several names (freezing keeps a loop's Enter'd weight
-    and the read inside the loop body as two constants) gets a file of its own, listed once
-    per name: a manifest group can only start at the beginning of its files. The page fetches
-    each file once (src/model.js) however many groups and graphs list it.
-    """
-    refs: dict[str, list[tuple[dict, str]]] = {}
-    data: dict[str, bytes] = {}
-    separate_bytes = 0
-    for g in graphs:
-        with open(os.path.join(out_dir, g, "model.json")) as f:
-            manifest = json.load(f)["weightsManifest"]
-        refs[g] = []
-        for entry, blob in _read_weights(os.path.join(out_dir, g), manifest):
-            separate_bytes += len(blob)
-            kind = json.dumps({k: v for k, v in entry.items() if k != "name"}, sort_keys=True)
-            key = hashlib.sha256(blob + kind.encode()).hexdigest()
-            refs[g].append((entry, key))
-            data[key] = blob
-    solo = {key for g in graphs
-            for key, n in collections.Counter(k for _, k in refs[g]).items() if n > 1}
-    # group -> keys, in first-seen order; group = ("set", graphs...) or ("solo", key)
-    groups: dict[tuple, list[str]] = collections.OrderedDict()
-    placed = set()
-    for g in graphs:
-        for _, key in refs[g]:
-            if key in placed:
-                continue
-            placed.add(key)
-            if key in solo:
-                groups[("solo", key)] = [key]
-            else:
-                users = tuple(h for h in graphs if any(k == key for _, k in refs[h]))
-                groups.setdefault(("set",) + users, []).append(key)
-    weights_dir = os.path.join(out_dir, WEIGHTS_DIR)
-    os.makedirs(weights_dir, exist_ok=True)
-    manifests = {g: [] for g in graphs}
-    files = 0
-    for group, keys in groups.items():
-        blob = b"".join(data[k] for k in keys)
-        stem = hashlib.sha256("".join(keys).encode()).hexdigest()[:16]
-        shards = [blob[i:i + shard_bytes] for i in range(0, len(blob), shard_bytes)] or [b""]
-        paths = []
-        for i, shard in enumerate(shards):
-            name = f"{stem}-{i + 1}of{len(shards)}.bin"
-            with open(os.path.join(weights_dir, name), "wb") as f:
-                f.write(shard)
-            paths.append(f"../{WEIGHTS_DIR}/{name}")
-        files += len(shards)
-        for g in graphs:
-            if group[0] == "solo":
-                for entry, key in refs[g]:
-                    if key == keys[0]:
-                        manifests[g].append({"paths": paths, "weights": [entry]})
-            elif g in group[1:]:
-                entries = {key: entry for entry, key in refs[g]}
-                manifests[g].append({"paths": paths, "weights": [entries[k] for k in keys]})
-    for g in graphs:
-        path = os.path.join(out_dir, g, "model.json")
-        with open(path) as f:
-            model_json = json.load(f)
-        for group in model_json["weightsManifest"]:
-            for p in group["paths"]:
-                os.remove(os.path.join(out_dir, g, p))
-        model_json["weightsManifest"] = manifests[g]
-        with open(path, "w") as f:
-            json.dump(model_json, f)
-    return {"weight_files": files, "weight_bytes": sum(len(b) for b in data.values()),
-            "weight_bytes_unshared": separate_bytes}
-
-
-# --- conversion ------------------------------------------------------------------------------
-def _tensor_info(sig: dict) -> dict:
-    dtypes = {"DT_FLOAT": "float32", "DT_INT32": "int32", "DT_BOOL": "bool"}
-    return {k: {"dtype": dtypes.get(v["dtype"], v["dtype"]),
-                "shape": [int(d.get("size", -1)) for d in v.get("tensorShape", {}).get("dim", [])]}
-            for k, v in sorted(sig.items())}
-
-
-def strip_control_dependencies(model_json_path: str) -> dict:
-    """Drops control-dependency edges ("^node" inputs) and the NoOps that only carry them.
-
-    Freezing turns the variable reads inside the decoder's while loop into constants but
-    keeps the control edges around them (NoOps fed by the loop's Enter/Switch nodes). TF.js's
-    executor never runs those NoOps inside a lowered loop frame, so every node behind them
-    waits forever ("Cannot compute the outputs"). An inference graph's data edges already fix
-    the order that matters: the stateful random ops have no ordering to keep.
-    """
-    def clean(nodes):
-        kept = [n for n in nodes if n["op"] != "NoOp"]
-        for n in kept:
-            if "input" in n:
-                n["input"] = [i for i in n["input"] if not i.startswith("^")]
-        return kept
-
-    return _rewrite_nodes(model_json_path, clean)
-
-
-def _rewrite_nodes(model_json_path: str, rewrite) -> dict:
-    """Replaces the node list of a model.json's graph and of each of its library functions
-    by rewrite(nodes); writes the file back and returns its contents."""
-    with open(model_json_path) as f:
-        model_json = json.load(f)
-    topology = model_json["modelTopology"]
-    topology["node"] = rewrite(topology.get("node", []))
-    for fn in topology.get("library", {}).get("function", []):
-        if "nodeDef" in fn:
-            fn["nodeDef"] = rewrite(fn["nodeDef"])
-    with open(model_json_path, "w") as f:
-        json.dump(model_json, f)
-    return model_json
-
-
-# Activations TF.js can run fused into a _FusedMatMul (tfjs-core's fused ops: relu, relu6,
-# elu, leakyrelu, prelu, sigmoid; "linear" is no activation).
-TFJS_FUSED_ACTIVATIONS = {"Relu", "Relu6", "Elu", "LeakyRelu", "Prelu", "Sigmoid"}
-
-
-def unfuse_activations(model_json_path: str) -> dict:
-    """Moves activations TF.js cannot run fused out of `_FusedMatMul` nodes, into nodes of
-    their own under the fused node's name (so its consumers are unchanged).
-
-    Where TensorFlow runs with oneDNN (by default on CPUs with AVX-512 VNNI/BF16 or AMX),
-    grappler's remapper also fuses Tanh into a MatMul + BiasAdd, e.g. the dense layers that
-    turn z into LSTM states. TF.js then fails at run time with "Activation tanh has not been
-    implemented".
-    """
-    def decode(strings):
-        return [base64.b64decode(s).decode() for s in strings]
-
-    def encode(names):
-        return [base64.b64encode(n.encode()).decode() for n in names]
-
-    def split(nodes):
-        out = []
-        for node in nodes:
-            fused = decode(node.get("attr", {}).get("fused_ops", {}).get("list", {}).get("s", []))
-            if node["op"] != "_FusedMatMul" or not fused or fused[-1] == "BiasAdd" \
-                    or fused[-1] in TFJS_FUSED_ACTIVATIONS:
-                out.append(node)
-                continue
-            product = {**node, "name": f"{node['name']}/product",
-                       "attr": {**node["attr"], "fused_ops": {"list": {"s": encode(fused[:-1])}}}}
-            activation = {"name": node["name"], "op": fused[-1], "input": [product["name"]],
-                          "attr": {"T": node["attr"]["T"]}}
-            if "device" in node:
-                activation["device"] = node["device"]
-            out += [product, activation]
-        return out
-
-    return _rewrite_nodes(model_json_path, split)
-
-
-def name_signature(model_json_path: str,
-                   signature_fn: tf.types.experimental.ConcreteFunction) -> dict:
-    """Gives the graph model's signature the function's own input and output names.
-
-    The converter names a signature tensor by matching dtype and shape against the
-    SignatureDef and falls back to the raw tensor name ("alpha:0", "Identity_1:0") when
-    several tensors look alike; rename from the function itself (inputs are placeholders
-    named after their keys; outputs are the structured outputs in sorted-key order).
-    """
-    with open(model_json_path) as f:
-        model_json = json.load(f)
-    sig = model_json["signature"]
-    by_tensor = {v["name"]: v for v in list(sig["inputs"].values())}
-    inputs = {}
-    for tensor in signature_fn.inputs:
-        if tensor.dtype == "resource" or tensor.name not in by_tensor:
-            continue
-        inputs[tensor.name.split(":")[0]] = by_tensor[tensor.name]
-    keys = sorted(signature_fn.structured_outputs)
-    by_tensor = {v["name"]: v for v in sig["outputs"].values()}
-    outputs = {key: by_tensor[t.name] for key, t in zip(keys, signature_fn.outputs)}
-    if len(inputs) != len(sig["inputs"]) or len(outputs) != len(sig["outputs"]):
-        raise RuntimeError(f"{model_json_path}: cannot name the signature's tensors "
-                           f"({sorted(sig['inputs'])} -> {sorted(sig['outputs'])})")
-    model_json["signature"] = {"inputs": inputs, "outputs": outputs}
-    with open(model_json_path, "w") as f:
-        json.dump(model_json, f)
-    return model_json
+from hmvae_tf.tfjs_browser import GRAPHS, browser_module, concrete_functions, load_exported_model
+from hmvae_tf.tfjs_bundles import (DESCRIPTION_FILE, FORMAT, INDEX_FILE, export_bases,
+                                   is_current, read_description, refuse_foreign_folder,
+                                   source_identity, update_index)
+from hmvae_tf.tfjs_model_json import (forbidden_ops, graph_ops, name_signature,
+                                      signature_tensor_info, strip_control_dependencies,
+                                      unfuse_activations)
+from hmvae_tf.tfjs_weights import SHARD_BYTES, share_weights
 
 
 @contextlib.contextmanager
@@ -393,21 +71,6 @@ def _quiet(enabled: bool):
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf), quiet_startup.stderr_filtered():
         yield
-
-
-def refuse_foreign_folder(out_dir: str) -> None:
-    """A bundle replaces out_dir as a whole, so out_dir must be new, empty or an earlier
-    bundle: a ValueError for anything else (`--out=web/models` instead of web/models/<name>
-    would otherwise delete every model of the page)."""
-    if not os.path.exists(out_dir):
-        return
-    if not os.path.isdir(out_dir):
-        raise ValueError(f"--out={out_dir} is a file, not a directory")
-    if os.listdir(out_dir) and not os.path.exists(os.path.join(out_dir, DESCRIPTION_FILE)):
-        raise ValueError(
-            f"{out_dir} holds other files and no {DESCRIPTION_FILE}, so it is not a bundle "
-            f"of `hmvae tfjs`; it would be replaced as a whole. Give a folder of its own, "
-            f"e.g. {os.path.join(out_dir, '<model name>')}")
 
 
 def convert(saved_model: str, out_dir: str, name: str | None = None,
@@ -477,8 +140,8 @@ def convert(saved_model: str, out_dir: str, name: str | None = None,
                                    f"must not see: {sorted(bad)}")
             info[g] = {
                 "path": f"{g}/model.json",
-                "inputs": _tensor_info(model_json["signature"]["inputs"]),
-                "outputs": _tensor_info(model_json["signature"]["outputs"]),
+                "inputs": signature_tensor_info(model_json["signature"]["inputs"]),
+                "outputs": signature_tensor_info(model_json["signature"]["outputs"]),
                 "nodes": sum(ops.values()),
             }
             shown.update()
@@ -527,82 +190,6 @@ def convert(saved_model: str, out_dir: str, name: str | None = None,
     if index is not None:
         update_index(index or os.path.join(parent, INDEX_FILE), out_dir, description)
     return description
-
-
-def update_index(index_path: str, model_dir: str, description: dict) -> None:
-    """Adds or replaces the model's entry in the page's model list (left untouched when the
-    entry is there already as it would be written)."""
-    entries = []
-    if os.path.exists(index_path):
-        with open(index_path) as f:
-            entries = json.load(f).get("models", [])
-    before = list(entries)
-    rel = os.path.relpath(os.path.join(model_dir, DESCRIPTION_FILE),
-                          os.path.dirname(os.path.abspath(index_path)))
-    entry = {
-        "name": description["name"],
-        "path": rel.replace(os.sep, "/"),
-        "config_name": description["config_name"],
-        "representation": description["representation"],
-        "bars": description["bars"],
-        "z_size": description["z_size"],
-        "weight_bytes": description["weights"]["weight_bytes"],
-    }
-    entries = [e for e in entries if e.get("name") != entry["name"]] + [entry]
-    entries.sort(key=lambda e: e["name"])
-    if entries == before and os.path.exists(index_path):
-        return
-    tmp = index_path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump({"models": entries}, f, indent=2)
-    os.replace(tmp, index_path)
-
-
-def export_bases(saved_models: str) -> list[str]:
-    """Export bases (folders with numbered SavedModel versions) under a folder, sorted."""
-    if not os.path.isdir(saved_models):
-        return []
-    out = []
-    for d in sorted(os.listdir(saved_models)):
-        path = os.path.join(saved_models, d)
-        try:
-            resolve_saved_model(path)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        out.append(path)
-    return out
-
-
-def source_identity(saved_model: str) -> dict[str, str]:
-    """What a bundle records of its SavedModel to recognise it in any checkout (paths and file
-    times change with every clone): the version and a digest of its fingerprint file
-    (TensorFlow's checksums of the graph, signatures and variables)."""
-    for name in ("fingerprint.pb", "saved_model.pb"):  # the first is missing before TF 2.12
-        path = os.path.join(saved_model, name)
-        if os.path.exists(path):
-            with open(path, "rb") as f:
-                return {"version": os.path.basename(os.path.normpath(saved_model)),
-                        "fingerprint": hashlib.sha256(f.read()).hexdigest()}
-    raise FileNotFoundError(f"{saved_model} holds no SavedModel")
-
-
-def read_description(model_dir: str) -> dict | None:
-    """The description a bundle folder holds (None without one)."""
-    path = os.path.join(model_dir, DESCRIPTION_FILE)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
-def is_current(model_dir: str, saved_model: str) -> bool:
-    """True when model_dir holds a conversion of exactly this SavedModel version."""
-    desc = read_description(model_dir)
-    if desc is None:
-        return False
-    source = desc.get("source", {})
-    return desc.get("format") == FORMAT and all(
-        source.get(key) == value for key, value in source_identity(saved_model).items())
 
 
 def convert_all(saved_models: str, out_dir: str, force: bool = False,

@@ -175,8 +175,8 @@ def prepare(web_root: str, models: str, saved_models: str | None = None, build: 
                     raise SetupError(str(err)) from err
                 warn(f"serving the existing, older bundle: {err}")
     if saved_models and convert:
-        from hmvae_tf import tfjs
-        if tfjs.export_bases(saved_models):
+        from hmvae_tf import tfjs, tfjs_bundles
+        if tfjs_bundles.export_bases(saved_models):
             try:
                 tfjs.convert_all(saved_models, models, log=log, progress=progress)
             except ImportError as err:  # tensorflowjs is an extra: pip install -e .[tfjs]

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hmvae_tf import cli, export, tfjs, web
+from hmvae_tf import (cli, export, tfjs, tfjs_browser, tfjs_bundles, tfjs_model_json,
+                      tfjs_weights, web)
 from hmvae_tf.model.vae import MusicVAE
 from model_helpers import scale_melodies, tiny_config
 from web_helpers import node_missing, run_graph
@@ -60,8 +61,8 @@ def documented_description_keys() -> set[str]:
 
 def test_files_and_description(melody):
     config, _, path, out, desc = melody
-    on_disk = read_json(os.path.join(out, tfjs.DESCRIPTION_FILE))
-    assert on_disk["format"] == tfjs.FORMAT
+    on_disk = read_json(os.path.join(out, tfjs_bundles.DESCRIPTION_FILE))
+    assert on_disk["format"] == tfjs_bundles.FORMAT
     assert set(on_disk) == documented_description_keys()  # BUILD.md lists every key
     assert on_disk["name"] == "mel" and on_disk["config_name"] == "cat-mel_2bar_small"
     assert on_disk["config"]["z_size"] == config.z_size == on_disk["z_size"]
@@ -69,7 +70,7 @@ def test_files_and_description(melody):
     assert on_disk["track_classes"] == [90]
     assert (on_disk["steps_per_bar"], on_disk["bars"], on_disk["num_steps"]) == (16, 2, 32)
     assert on_disk["source"]["saved_model"] == os.path.abspath(path)
-    assert set(on_disk["graphs"]) == set(tfjs.GRAPHS)
+    assert set(on_disk["graphs"]) == set(tfjs_browser.GRAPHS)
     io = {g: (sorted(v["inputs"]), sorted(v["outputs"])) for g, v in on_disk["graphs"].items()}
     assert io == {
         "sample": (["temperature"], ["melody", "z"]),
@@ -86,7 +87,7 @@ def test_files_and_description(melody):
         # The graph model's own signature carries the same names (the page feeds by name).
         assert sorted(model_json["signature"]["inputs"]) == sorted(info["inputs"])
         assert sorted(model_json["signature"]["outputs"]) == sorted(info["outputs"])
-    index = read_json(os.path.join(os.path.dirname(out), tfjs.INDEX_FILE))
+    index = read_json(os.path.join(os.path.dirname(out), tfjs_bundles.INDEX_FILE))
     assert index["models"] == [{
         "name": "mel", "path": "mel/hmvae_model.json", "config_name": "cat-mel_2bar_small",
         "representation": "melody", "bars": 2, "z_size": 8,
@@ -104,7 +105,7 @@ def test_the_bundle_is_readable_like_any_new_folder(melody, tmp_path):
     (tmp_path / "plain").mkdir()
     expected = os.stat(tmp_path / "plain").st_mode & 0o777
     assert os.stat(out).st_mode & 0o777 == expected
-    assert os.stat(os.path.join(out, tfjs.WEIGHTS_DIR)).st_mode & 0o777 == expected
+    assert os.stat(os.path.join(out, tfjs_weights.WEIGHTS_DIR)).st_mode & 0o777 == expected
 
 
 def test_a_conversion_stopped_while_swapping_bundles_keeps_the_earlier_one(
@@ -114,7 +115,7 @@ def test_a_conversion_stopped_while_swapping_bundles_keeps_the_earlier_one(
     _, _, path, out, _ = melody
     models = tmp_path / "models"
     shutil.copytree(out, models / "mel")
-    before = read_json(models / "mel" / tfjs.DESCRIPTION_FILE)
+    before = read_json(models / "mel" / tfjs_bundles.DESCRIPTION_FILE)
     rename = os.rename
 
     def interrupted(src, dst):
@@ -126,7 +127,7 @@ def test_a_conversion_stopped_while_swapping_bundles_keeps_the_earlier_one(
     with pytest.raises(KeyboardInterrupt):
         tfjs.convert(path, str(models / "mel"), graphs=["decode"], index=None)
     assert os.listdir(models) == ["mel"]
-    assert read_json(models / "mel" / tfjs.DESCRIPTION_FILE) == before
+    assert read_json(models / "mel" / tfjs_bundles.DESCRIPTION_FILE) == before
 
 
 def test_fused_activations_tfjs_lacks_get_nodes_of_their_own(tmp_path):
@@ -140,7 +141,8 @@ def test_fused_activations_tfjs_lacks_get_nodes_of_their_own(tmp_path):
     path.write_text(json.dumps({"modelTopology": {"node": [
         fused("dense", ["BiasAdd", "Tanh"]), fused("gates", ["BiasAdd", "Sigmoid"]),
         {"name": "out", "op": "Identity", "input": ["dense", "gates"]}]}}))
-    nodes = {n["name"]: n for n in tfjs.unfuse_activations(str(path))["modelTopology"]["node"]}
+    rewritten = tfjs_model_json.unfuse_activations(str(path))
+    nodes = {n["name"]: n for n in rewritten["modelTopology"]["node"]}
     assert json.loads(path.read_text())["modelTopology"]["node"] == list(nodes.values())
     assert tfjs_fused_ops(nodes["dense/product"]) == ["BiasAdd"]
     assert nodes["dense/product"]["input"] == ["x", "w", "b"]
@@ -154,18 +156,19 @@ def test_browser_graphs_use_only_tfjs_friendly_ops(melody):
     seen = {}
     for g, info in desc["graphs"].items():
         model_json = read_json(os.path.join(out, info["path"]))
-        ops = tfjs.graph_ops(model_json)
+        ops = tfjs_model_json.graph_ops(model_json)
         seen[g] = ops
         stateless = [op for op in ops if op.startswith("Stateless")]
         assert not stateless, f"{g} has stateless ops TF.js lacks: {stateless}"
         assert not {"Assert", "CheckNumerics", "Print", "PrintV2"} & set(ops), g
-        assert not tfjs.forbidden_ops(ops)
+        assert not tfjs_model_json.forbidden_ops(ops)
         assert "NoOp" not in ops
         nodes = model_json["modelTopology"]["node"]
         assert not [i for n in nodes for i in n.get("input", []) if i.startswith("^")]
         assert "While" not in ops and "Enter" in ops  # lowered loops
         fused = [tfjs_fused_ops(n) for n in nodes if n["op"] == "_FusedMatMul"]
-        assert all(f[-1] in tfjs.TFJS_FUSED_ACTIVATIONS | {"BiasAdd"} for f in fused), fused
+        runnable = tfjs_model_json.TFJS_FUSED_ACTIVATIONS | {"BiasAdd"}
+        assert all(f[-1] in runnable for f in fused), fused
     assert "RandomStandardNormal" in seen["sample"] and "RandomUniform" in seen["sample"]
     assert "RandomUniform" in seen["decode"] and "RandomStandardNormal" not in seen["decode"]
     assert "RandomStandardNormal" in seen["encode"]
@@ -196,7 +199,7 @@ def test_graphs_share_one_weight_pool(melody):
 
 def test_rebuilt_model_is_the_exported_one(melody):
     config, model, path, _, _ = melody
-    rebuilt, meta = tfjs.load_exported_model(path)
+    rebuilt, meta = tfjs_browser.load_exported_model(path)
     assert meta["config"]["name"] == config.name
     for a, b in zip(model.weights, rebuilt.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
@@ -252,7 +255,7 @@ def test_trio_hierarchical_model_converts_and_runs(tmp_path):
     config, _, path = export_tiny(tmp_path, "hierdec-trio_16bar")
     out = str(tmp_path / "models" / "trio")
     desc = tfjs.convert(path, out, graphs=("decode", "sample"), index=None)
-    assert not os.path.exists(tmp_path / "models" / tfjs.INDEX_FILE)
+    assert not os.path.exists(tmp_path / "models" / tfjs_bundles.INDEX_FILE)
     assert desc["representation"] == "trio" and desc["tracks"] == ["melody", "bass", "drums"]
     assert desc["num_steps"] == 256 and desc["hierarchical"] and set(desc["graphs"]) == {
         "decode", "sample"}
@@ -273,7 +276,7 @@ def test_cli_converts_every_export_once(tmp_path, capsys):
                      "--graphs=decode"]) == 0
     out = capsys.readouterr().out
     assert "weights:" in out and "1 converted" in out
-    desc = read_json(os.path.join(models, "mel_2bar_small", tfjs.DESCRIPTION_FILE))
+    desc = read_json(os.path.join(models, "mel_2bar_small", tfjs_bundles.DESCRIPTION_FILE))
     assert desc["name"] == "mel_2bar_small" and set(desc["graphs"]) == {"decode"}
     assert read_json(os.path.join(models, "index.json"))["models"][0]["name"] == "mel_2bar_small"
     assert cli.main(["tfjs", f"--saved_models={saved_models}", f"--out={models}"]) == 0
@@ -291,7 +294,7 @@ def test_cli_converts_every_export_once(tmp_path, capsys):
     assert cli.main(["tfjs", f"--saved_models={saved_models}", f"--out={models}",
                      "--graphs=decode"]) == 0
     assert "1 converted" in capsys.readouterr().out
-    desc = read_json(os.path.join(models, "mel_2bar_small", tfjs.DESCRIPTION_FILE))
+    desc = read_json(os.path.join(models, "mel_2bar_small", tfjs_bundles.DESCRIPTION_FILE))
     assert desc["source"]["version"] == "2"
     # Other weights exported under the same version number are another model too.
     shutil.rmtree(base)
@@ -331,7 +334,7 @@ def test_a_current_bundle_missing_from_the_list_is_listed(melody, tmp_path):
     logs = []
     assert tfjs.convert_all(str(saved_models), str(models), log=logs.append) == []
     assert logs == [f"mel: up to date ({models / 'mel'})"]
-    index = models / tfjs.INDEX_FILE
+    index = models / tfjs_bundles.INDEX_FILE
     listed = read_json(index)["models"]
     assert [(e["name"], e["path"]) for e in listed] == [("mel", "mel/hmvae_model.json")]
     written = index.stat().st_mtime_ns
@@ -350,7 +353,7 @@ def test_out_must_be_a_bundle_or_a_folder_of_its_own(tmp_path, capsys):
     assert "not a bundle of `hmvae tfjs`" in err and "no SavedModel" not in err
     assert (models / "index.json").exists() and (models / "mel_2bar").is_dir()
     bundle, empty = models / "mel_2bar", models / "new"
-    (bundle / tfjs.DESCRIPTION_FILE).write_text("{}")
+    (bundle / tfjs_bundles.DESCRIPTION_FILE).write_text("{}")
     empty.mkdir()
     for ok in (bundle, empty, models / "absent"):
-        tfjs.refuse_foreign_folder(str(ok))  # an earlier bundle, an empty or a new folder
+        tfjs_bundles.refuse_foreign_folder(str(ok))  # an earlier bundle, an empty or a new folder
