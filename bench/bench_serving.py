@@ -47,7 +47,8 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from hmvae_tf.serving.client import GrpcBackend, SavedModelBackend, row_seeds  # noqa: E402
+from hmvae_tf.serving.client import row_seeds  # noqa: E402
+from hmvae_tf.serving.client_backends import GrpcBackend, SavedModelBackend  # noqa: E402
 from hmvae_tf.serving.server import fetch_stats  # noqa: E402
 
 

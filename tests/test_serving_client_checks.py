@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from hmvae_tf.export_options import SIGNATURES
-from hmvae_tf.serving.client import Backend, ClientError, MusicVAEClient, TensorSpec
+from hmvae_tf.serving.client import ClientError, MusicVAEClient
+from hmvae_tf.serving.client_backends import Backend, TensorSpec
 from serving_fixtures import hmvae_server, model_repo  # noqa: F401
 
 
@@ -267,9 +268,9 @@ def test_a_request_or_answer_over_the_message_limit_says_so(hmvae_server, monkey
     """A call() of very many rows failed with grpc's own words, "localhost:8500, model 'm':
     RESOURCE_EXHAUSTED: CLIENT: Sent message larger than max (310800126 vs. 268435456)",
     which do not say whose limit it is or what to do."""
-    from hmvae_tf.serving import client
+    from hmvae_tf.serving import client_backends
 
-    monkeypatch.setattr(client, "MAX_MESSAGE_BYTES", 4096)  # the metadata still fits
+    monkeypatch.setattr(client_backends, "MAX_MESSAGE_BYTES", 4096)  # the metadata still fits
     with MusicVAEClient.connect(server=hmvae_server.address, model="mel") as vae:
         assert vae.sample(1).shape == (1, 32)
         with pytest.raises(ClientError, match=r"model 'mel': the request \(0\.00\d+ MB\) is "
