@@ -178,7 +178,7 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
                 return DrumWindow(bar_slices(tokens, np.array([start]), num_bars)[0],
                                   seg.first_bar + start, seg.qpm_at_bar(start),
                                   max(0, start + num_bars - seg.num_bars),
-                                  unmapped_hits(segs, seg.first_bar + start, num_bars))
+                                  unmapped_hits(seg, start, num_bars))
             found += 1
     if found and at_bar is not None:
         raise no_window_at(name, "drum", num_bars, at_bar, found)
@@ -198,19 +198,16 @@ def count_pitched_only(ns: NoteSequence, stats: Stats) -> None:
         stats["drums_elsewhere"] += 1
 
 
-def unmapped_hits(segs: Sequence[Segment], start_bar: int, num_bars: int) -> list[int]:
-    """Pitches of the drum hits in the window at grid bar `start_bar` of a piece's segments
-    that none of the 9 classes holds: its tokens leave them out, which the commands say (as
-    they say a melody's notes out of range), so a missing cowbell or snare roll in the output
-    is no mystery. The window finders pass the segments they searched."""
-    left: list[int] = []
-    for seg in segs:
-        n = seg.notes
-        bar = seg.first_bar + n.start // STEPS_PER_BAR
-        inside = (bar >= start_bar) & (bar < start_bar + num_bars)
-        left += n.pitch[n.is_drum & inside & (PITCH_TO_CLASS[np.clip(n.pitch, 0, 127)] < 0)
-                        ].tolist()
-    return left
+def unmapped_hits(seg: Segment, start: int, num_bars: int) -> list[int]:
+    """Pitches of the drum hits in the window at bar `start` of segment `seg` that none of
+    the 9 classes holds: its tokens leave them out, which the commands say (as they say a
+    melody's notes out of range), so a missing cowbell or snare roll in the output is no
+    mystery. Only the window's own segment: after a meter change in mid-bar, the next
+    segment's first bar has the grid bar number of the partial bar before it."""
+    n = seg.notes
+    bar = n.start // STEPS_PER_BAR
+    inside = (bar >= start) & (bar < start + num_bars)
+    return n.pitch[n.is_drum & inside & (PITCH_TO_CLASS[np.clip(n.pitch, 0, 127)] < 0)].tolist()
 
 
 def token_hits(tokens: np.ndarray) -> list[tuple[int, int]]:

@@ -163,7 +163,7 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
             start = int(kept[int(here[0])])
             return TrioWindow(wins[int(here[0])], seg.first_bar + start, programs[int(here[0])],
                               seg.qpm_at_bar(start), max(0, start + num_bars - seg.num_bars),
-                              drums.unmapped_hits(segs, seg.first_bar + start, num_bars))
+                              drums.unmapped_hits(seg, start, num_bars))
         found += len(wins)
     if found and at_bar is not None:
         raise no_window_at(name, "trio", num_bars, at_bar, found)
