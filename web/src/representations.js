@@ -11,11 +11,6 @@ import { windowTiming } from './timing.js';
 import { trioFromMidi, trioWindows } from './trio.js';
 import { leftOutText, tempoText } from './window_text.js';
 
-export const TRACK_CLASSES = { melody: 90, bass: 90, drums: 512 };
-export const REPRESENTATION_TRACKS = {
-  melody: ['melody'], drums: ['drums'], trio: ['melody', 'bass', 'drums'],
-};
-
 /** An instrument picks one line of a melody model's input; drum and trio models read whole
  * parts by role. */
 function checkInstrument(representation, instrument) {
