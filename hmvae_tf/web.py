@@ -89,17 +89,25 @@ def serve_in_thread(**kwargs: Any) -> tuple[http.server.ThreadingHTTPServer, str
     return server, f"http://{host}:{port}/"
 
 
+def bundle_sources(web_root: str) -> list[str]:
+    """What build.mjs bundles from: the build script, the npm lock (the packages' versions) and
+    everything under src/, subfolders included, with the folders themselves (a folder's time
+    changes when a module in it is removed or renamed). style.css and index.html are served as
+    they are, not bundled."""
+    sources = [os.path.join(web_root, "package-lock.json"), os.path.join(web_root, "build.mjs")]
+    for folder, _, files in os.walk(os.path.join(web_root, "src")):
+        sources += [folder, *(os.path.join(folder, f) for f in files)]
+    return sources
+
+
 def bundle_is_current(web_root: str) -> bool:
     """True when the page's bundle is newer than every file it is built from."""
     bundle = os.path.join(web_root, BUNDLE)
     if not os.path.exists(bundle):
         return False
     built = os.path.getmtime(bundle)
-    sources = [os.path.join(web_root, "package-lock.json"), os.path.join(web_root, "build.mjs")]
-    src_dir = os.path.join(web_root, "src")
-    if os.path.isdir(src_dir):
-        sources += [os.path.join(src_dir, f) for f in os.listdir(src_dir)]
-    return all(os.path.getmtime(p) <= built for p in sources if os.path.exists(p))
+    return all(os.path.getmtime(p) <= built for p in bundle_sources(web_root)
+               if os.path.exists(p))
 
 
 def build_bundle(web_root: str, log: Callable[[str], object] = print) -> None:
