@@ -12,6 +12,7 @@ import json
 import os
 import zlib
 
+import mido
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -508,6 +509,76 @@ def test_the_register_box_reads_files_as_written_when_off(served, tmp_path):
         (a_tokens, a_octaves, _), _ = slots(page)
         assert (a_tokens, a_octaves) == python(high, True) and a_octaves < 0
         assert not page.is_visible("#slot-a .slot-problem")
+
+
+def written_as(path):
+    """A .mid's meters and tempo events as (beat, ...) and its tracks' programs, as a player
+    reads them (program changes count in tracks with no notes, which a NoteSequence drops)."""
+    midi = mido.MidiFile(path)
+    meters, tempos, programs = [], [], []
+    for track in midi.tracks:
+        tick = 0
+        for msg in track:
+            tick += msg.time
+            beat = tick / midi.ticks_per_beat
+            if msg.type == "time_signature":
+                meters.append((beat, msg.numerator, msg.denominator))
+            elif msg.type == "set_tempo":
+                tempos.append((beat, round(mido.tempo2bpm(msg.tempo), 3)))
+            elif msg.type == "program_change":
+                programs.append(msg.program)
+    return meters, tempos, programs
+
+
+def test_a_point_sent_to_a_slot_keeps_its_meter_tempi_and_programs(served, tmp_path):
+    """A point sent to A ("→ A") kept its notes but not the meter, tempi and programs its
+    card plays and downloads with: interpolations from it came out 4/4 at one tempo with
+    program 0. They now come out as from that card's download dropped on A."""
+    _, _, url, _ = served
+    # 2/4 at 100 qpm, 140 from beat 4 (inside the first 2-bar window), on a violin.
+    tune = note_sequence([(b, b + 1, 60 + b % 7, 40) for b in range(12)], qpm=100,
+                         time_signatures=((0.0, 2, 4),), tempos=[(0.0, 100.0), (2.4, 140.0)])
+    other = note_sequence([(b, b + 1, 67 - b % 5) for b in range(12)])
+    files = {name: [list(midi_io.write_midi(ns, tmp_path / name).read_bytes()), name]
+             for name, ns in (("a.mid", tune), ("b.mid", other))}
+    with chromium_page(accept_downloads=True) as page:
+        page.goto(url)
+        wait_ready(page)
+
+        def drop(name, slot):
+            page.evaluate(DROP, [[files[name]], f"#slot-{slot}"])
+            page.wait_for_function(f"window.hmvae.state.slots.{slot}?.label === '{name}'")
+
+        def interpolate():
+            page.click("#interpolate")
+            page.evaluate("() => hmvae.state.work")
+            wait_ready(page)
+
+        def download(selector, name):
+            with page.expect_download() as info:
+                page.click(selector)
+            info.value.save_as(tmp_path / name)
+            return tmp_path / name
+
+        drop("a.mid", "a")
+        drop("b.mid", "b")
+        interpolate()
+        # The point with the most notes: its download is a file slot A can take.
+        notes = [sum(t >= 2 for t in c["melody"]) for c in card_tokens(page, "#interp-list .card")]
+        point = f"#interp-list .card:nth-child({notes.index(max(notes)) + 1})"
+        card = download(f"{point} a.download", "card.mid")
+        assert written_as(card) == ([(0, 2, 4)], [(0, 100), (4, 140)], [40])
+        files["card.mid"] = [list(card.read_bytes()), "card.mid"]
+
+        page.click(f"{point} button.to-a")
+        page.wait_for_function("window.hmvae.state.slots.a.label.startsWith('interpolation 1')")
+        interpolate()
+        sent = written_as(download("#interp-list .card a.download", "sent.mid"))
+        drop("card.mid", "a")
+        interpolate()
+        dropped = written_as(download("#interp-list .card a.download", "dropped.mid"))
+        assert sent == dropped == written_as(card), (sent, dropped)
+        assert page.evaluate("window.hmvae.state.errors") == []
 
 
 def test_three_dropped_files_and_a_long_roll(served, tmp_path):

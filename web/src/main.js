@@ -146,9 +146,9 @@ function onResize() {
 
 // --- cards -----------------------------------------------------------------------------------
 /** How a card's tokens are played and written at the slider's tempo: an interpolation made
- * with a file in slot A in that window's meter and tempi and by its programs, moved back to
- * its ends' register (seq.written, as `hmvae interpolate` writes a.mid's), anything else 4/4
- * with the default programs. */
+ * with a file in slot A (or a point of one sent there) in that window's meter and tempi and by
+ * its programs, moved back to its ends' register (seq.written, as `hmvae interpolate` writes
+ * a.mid's), anything else 4/4 with the default programs. */
 function output(seq) {
   const { timing, programs, octaves } = seq.written || {};
   return { timing: writtenTiming(timing, qpm()), programs, octaves };
@@ -223,12 +223,21 @@ function card(seq, label, fileName, { slots = true } = {}) {
       b.textContent = `→ ${slot.toUpperCase()}`;
       b.title = `use as interpolation ${slot === 'a' ? 'start' : 'end'}`;
       b.className = `to-${slot}`;
-      b.addEventListener('click', () => setSlot(slot, seq, label));
+      b.addEventListener('click', () => setSlot(slot, sentToSlot(seq), label));
       actions.append(b);
     }
   }
   el.append(title, canvas, actions);
   return el;
+}
+
+/** What a card's "→ A" / "→ B" puts in the slot: its tokens and octave move with the meter,
+ * tempi and programs its card plays and downloads with (seq.written), as that download
+ * dropped on the slot would give them, so that interpolations from the slot are written as the
+ * card is (they came out 4/4 at one tempo, program 0). A sample's are the defaults. */
+function sentToSlot(seq) {
+  const { timing, programs } = seq.written || {};
+  return { ...seq, timing, programs };
 }
 
 /** Says in the slot why a file meant for it was not taken (the status line at the top of the
@@ -315,7 +324,8 @@ async function interpolateNow(steps, temp) {
   state.interpolations += 1; // in the names, so each run's downloads have names of their own
   const run = state.interpolations;
   const model = state.entry.name;
-  // Written in A's file's window meter and tempi, by its programs (when A holds a file), each
+  // Written in A's window meter and tempi, by its programs (when A holds a file or a point
+  // sent there from an interpolation that had one: sentToSlot), each
   // moved back by its own octaves: the ends by their input's move into the model's register.
   // octaves: its move, which a point sent to A or B keeps (its roll and outputs moved back).
   const moves = interpolationOctaves(a.octaves || 0, b.octaves || 0, seqs.length);
