@@ -511,6 +511,39 @@ def test_the_register_box_reads_files_as_written_when_off(served, tmp_path):
         assert not page.is_visible("#slot-a .slot-problem")
 
 
+def test_points_of_a_noshift_run_sent_to_a_and_b_keep_noshift_in_their_names(served, tmp_path):
+    """A point of an interpolation between files read as written ("move into the model's
+    register" off) sent to A or B lost `_noshift`: interpolations between such points were
+    named as if read moved, unlike the files their notes came from."""
+    _, _, url, _ = served
+    paths = [midi_io.write_midi(note_sequence([(b / 2, b / 2 + 0.5, low + b % 9)
+                                               for b in range(16)]), tmp_path / name)
+             for name, low in (("high.mid", 86), ("low.mid", 40))]
+    names = lambda page: page.eval_on_selector_all(  # noqa: E731
+        "#interp-list a.download, #interp-all", "links => links.map(a => a.download)")
+    with chromium_page() as page:
+        page.goto(url)
+        wait_ready(page)
+        page.uncheck("#register")
+        for slot, path in zip("ab", paths):
+            page.set_input_files(f"#file-{slot}", str(path))
+            page.wait_for_function(f"window.hmvae.state.slots.{slot}?.label === "
+                                   f"'{os.path.basename(path)}'")
+            page.evaluate("() => hmvae.state.work")
+        page.click("#interpolate")
+        page.evaluate("() => hmvae.state.work")
+        assert all("_noshift_" in n for n in names(page)), names(page)
+        page.click("#interp-list .card:nth-child(2) button.to-a")
+        page.click("#interp-list .card:nth-child(4) button.to-b")
+        page.wait_for_function("window.hmvae.state.slots.b.label.startsWith('interpolation 1')")
+        page.click("#interpolate")
+        page.evaluate("() => hmvae.state.work")
+        run2 = names(page)
+        assert len(run2) == 6 and all("_interp_interp1_2_interp1_4_" in n and "_noshift_" in n
+                                      for n in run2), run2
+        assert page.evaluate("window.hmvae.state.errors") == []
+
+
 def written_as(path):
     """A .mid's meters and tempo events as (beat, ...) and its tracks' programs, as a player
     reads them (program changes count in tracks with no notes, which a NoteSequence drops)."""

@@ -331,6 +331,7 @@ async function interpolateNow(steps, temp) {
   const moves = interpolationOctaves(a.octaves || 0, b.octaves || 0, seqs.length);
   list.replaceChildren(...seqs.map((seq, i) => card(
     Object.assign(seq, { stem: `interp${run}_${i + 1}`, tag: '', octaves: moves[i],
+      noShift: a.noShift || b.noShift, // its notes come from files read as written
       written: { timing: a.timing, programs: a.programs, octaves: -moves[i] } }),
     `interpolation ${run}: ${i + 1}/${steps} α=${seq.alpha.toFixed(2)}`,
     (q) => interpolationFileName({ model, a, b, temperature: temp, qpm: q, run, index: i,
