@@ -39,8 +39,9 @@ export function sampleFileName({ model, temperature, qpm, number }) {
 
 /** Point `index` of `total` of interpolation run `run` between slots a and b ({stem, tag}):
  * <model>_interp_<a>_<b>_t<T><tags>[_q<qpm>]_run<run>_<i>-of-<n>.mid, the tags said once
- * when A's and B's are the same, else as _a<A's>_b<B's>, _noshift when a file in A or B was
- * read without moving it into the model's register (as `hmvae interpolate`); index null:
+ * when A's and B's are the same, else as _a<A's>_b<B's>, _noshift when a file in A or B (or
+ * one of those a point sent there was interpolated from) was read without moving it into the
+ * model's register (as `hmvae interpolate`); index null:
  * the whole run in one file, ..._run<run>_all.mid (as its <prefix>_all.mid). */
 export function interpolationFileName({ model, a, b, temperature, qpm, run, index, total }) {
   const tags = a.tag === b.tag ? a.tag : `_a${a.tag}_b${b.tag}`;
