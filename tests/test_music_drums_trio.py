@@ -211,8 +211,9 @@ def test_reading_a_drum_or_trio_window_segments_the_piece_once(tmp_path, monkeyp
 
 def test_the_left_out_drum_hits_are_those_of_the_windows_own_section(tmp_path):
     """4/4 for two and a half bars, then 2/4: the 4/4 section's half bar and the 2/4 section's
-    first bar have the same grid bar number, and the window there (the 2/4 section's) was
-    said to leave out the snare roll of the 4/4 section's half bar, which it does not hold."""
+    first bar had the same grid bar number, and the window there (the 2/4 section's) was
+    said to leave out the snare roll of the 4/4 section's half bar, which it does not hold.
+    (The 2/4 section's first grid bar is now grid bar 3, after the half bar's 2.)"""
     from hmvae_tf.music import grid
     from hmvae_tf.serving.music_adapter import read_window
 
@@ -220,8 +221,8 @@ def test_the_left_out_drum_hits_are_those_of_the_windows_own_section(tmp_path):
     roll = [(9, 9.25, 25, 0, True, 9)]  # beat 9: the 4/4 section's half bar
     snares = [(b, b + 0.25, 38, 0, True, 9) for b in range(10, 18)]
     ns = note_sequence(kicks + roll + snares, time_signatures=((0, 4, 4), (10, 2, 4)))
-    assert [s.first_bar for s in grid.segments(ns)] == [0, 2]
-    window = drums.find_window(ns, 1, at_bar=2)
+    assert [s.first_bar for s in grid.segments(ns)] == [0, 3]
+    window = drums.find_window(ns, 1, at_bar=3)
     assert drums.token_hits(window.tokens) == [(0, 38), (4, 38), (8, 38), (12, 38)]
     assert window.unmapped_drums == []
     path = tmp_path / "broken_bar.mid"

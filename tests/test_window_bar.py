@@ -92,6 +92,42 @@ def test_a_bar_in_an_off_grid_meter_says_the_meter_does_not_fit_the_grid(tmp_pat
 
 
 @pytest.mark.skipif(not os.path.isdir(SHIPPED_2BAR), reason="needs the shipped mel_2bar")
+def broken_bar_file(tmp_path):
+    """4/4 for two and a half bars, then 2/4: a melody note (pitch 60 + beat), a bass note
+    and a drum hit on every beat, kicks in the 4/4 section and snares in the 2/4 one."""
+    beats = range(18)
+    notes = [(b, b + 1, 60 + b) for b in beats] + [(b, b + 1, 36 + b, 33, False, 1)
+                                                   for b in beats]
+    hits = [(b, b + 0.25, 36 if b < 10 else 38, 0, True) for b in beats]
+    path = tmp_path / "broken_bar.mid"
+    midi_io.write_midi(note_sequence(notes + hits, time_signatures=((0, 4, 4), (10, 2, 4))),
+                       path)
+    return str(path)
+
+
+def test_bar_after_a_meter_change_in_mid_bar_reads_the_window_its_line_names(tmp_path):
+    """The 4/4 section's half bar (bar 3) and the 2/4 section's first grid bar (bars 4-5) had
+    the same grid bar number, so --bar=4 said "bars 4-7" but read the half bar's notes (beats
+    8-9), in melody, drum and trio windows; now each has its own and --bar=3 reads the half
+    bar."""
+    from hmvae_tf.music import drums
+
+    path = broken_bar_file(tmp_path)
+    for rep in (MEL, DRUMS, get_representation("trio")):
+        at_bar = music_adapter.read_window(path, rep, 2, bar=4)
+        by_count = music_adapter.read_window(path, rep, 2, window_index=2)
+        assert by_count.where.startswith("window 2: bars 4-7")
+        assert at_bar.where.startswith("bars 4-7")
+        np.testing.assert_array_equal(at_bar.tokens, by_count.tokens)
+    melody_at = lambda bar: MEL.to_note_sequence(  # noqa: E731
+        music_adapter.read_window(path, MEL, 2, bar=bar, instrument=0).tokens).notes
+    assert [n.pitch for n in melody_at(4)][:2] == [70, 71]  # beats 10-11: the 2/4 section
+    assert [n.pitch for n in melody_at(3)] == [68, 69]  # beats 8-9: the 4/4 half bar
+    assert {p for _, p in drums.token_hits(
+        music_adapter.read_window(path, DRUMS, 2, bar=4).tokens)} == {38}
+    assert music_adapter.read_window(path, DRUMS, 2, bar=3).where.startswith("bars 3-6 of")
+
+
 def test_the_commands_take_bar_instead_of_window(tmp_path, capsys):
     path = gaps_file(tmp_path)
     model = f"--saved_model={SHIPPED_2BAR}"

@@ -202,8 +202,9 @@ def unmapped_hits(seg: Segment, start: int, num_bars: int) -> list[int]:
     """Pitches of the drum hits in the window at bar `start` of segment `seg` that none of
     the 9 classes holds: its tokens leave them out, which the commands say (as they say a
     melody's notes out of range), so a missing cowbell or snare roll in the output is no
-    mystery. Only the window's own segment: after a meter change in mid-bar, the next
-    segment's first bar has the grid bar number of the partial bar before it."""
+    mystery. Only the window's own segment: a bar of the next segment may share the
+    window's steps (after a meter change in mid-bar, the 4/4 section's half bar and the 2/4
+    section's first bar)."""
     n = seg.notes
     bar = n.start // STEPS_PER_BAR
     inside = (bar >= start) & (bar < start + num_bars)

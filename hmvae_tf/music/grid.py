@@ -68,7 +68,7 @@ class Segment:
     notes: Notes
     origin: int          # absolute step of grid bar 0
     num_steps: int       # steps from origin to the last note end
-    first_bar: int       # bar number of grid bar 0 in the piece (pickup bar = 0)
+    first_bar: int       # number of grid bar 0 in the piece (pickup bar = 0; _first_grid_bars)
     qpm: float           # tempo at the segment's start
     tempo: TempoMap | None = None  # the piece's tempo map when its tempo changes
 
@@ -223,11 +223,15 @@ def _meter_regions(events: list[tuple[int, int, int]]) -> list[list[int]]:
     return regions
 
 
-def _regions(events: list[tuple[int, int, int]]) -> list[tuple[int, int, int, int, int]]:
-    """(lo, hi, origin, numerator, denominator) of each meter region (_meter_regions): its
-    16-step grid bars start at `origin`, a partial bar before the downbeat when it has one."""
-    return [(lo, hi, _grid_origin(lo, downbeat), num, den)
-            for lo, hi, downbeat, num, den in _meter_regions(events)]
+def _regions(events: list[tuple[int, int, int]]
+             ) -> list[tuple[int, int, int, int, int, int]]:
+    """(lo, hi, origin, numerator, denominator, first bar) of each meter region
+    (_meter_regions): its 16-step grid bars start at `origin`, a partial bar before the
+    downbeat when it has one, and are numbered from `first bar` (_first_grid_bars)."""
+    regions = _meter_regions(events)
+    origins = [_grid_origin(lo, downbeat) for lo, _, downbeat, _, _ in regions]
+    return [(lo, hi, origin, num, den, first) for (lo, hi, _, num, den), origin, first
+            in zip(regions, origins, _first_grid_bars(regions, origins))]
 
 
 def _grid_origin(lo: int, downbeat: int) -> int:
@@ -236,18 +240,36 @@ def _grid_origin(lo: int, downbeat: int) -> int:
     return downbeat - -(-(downbeat - lo) // STEPS_PER_BAR) * STEPS_PER_BAR
 
 
-# The tempo map, meter regions, their grid origins and the piece's origin (_meter_layout).
-_MeterLayout = tuple[TempoMap, list[list[int]], list[int], int]
+def _first_grid_bars(regions: list[list[int]], origins: list[int]) -> list[int]:
+    """The bar number of each meter region's grid bar 0, counting 16-step grid bars from the
+    piece's first (a pickup bar is 0), so that no two grid bars of a piece share a number:
+    windows, --bar and the window lines all name a grid bar by it. A grid region that ends in
+    mid grid bar (4/4 for two and a half bars, then 2/4) keeps that partial bar's number and
+    the next region starts at the following one; otherwise a region's number is the count of
+    grid bars from the piece's origin to its own."""
+    piece_origin = min(0, origins[0])
+    firsts, free = [], 0  # free: the first number no grid region before has used
+    for (_, hi, _, num, den), origin in zip(regions, origins):
+        first = (origin - piece_origin) // STEPS_PER_BAR
+        if is_grid_meter(num, den):
+            first = max(first, free)
+            free = first - (-(hi - origin) // STEPS_PER_BAR)  # + its grid bars (ceil)
+        firsts.append(first)
+    return firsts
+
+
+# The tempo map, meter regions, their grid origins and first grid bars (_meter_layout).
+_MeterLayout = tuple[TempoMap, list[list[int]], list[int], list[int]]
 
 
 def _meter_layout(ns: NoteSequence) -> _MeterLayout:
     """What ScoreBars and window_timing count from: the tempo map, the meter regions
-    (_meter_regions), each region's grid origin, and the piece's origin (the first grid bar's
-    start, before 0 with a pickup)."""
+    (_meter_regions), each region's grid origin, and the number of its grid bar 0
+    (_first_grid_bars, as Segment.first_bar counts)."""
     tempo = TempoMap([(t.time, t.qpm) for t in ns.tempos])
     regions = _meter_regions(_time_signature_steps(ns, lambda times: _to_steps(tempo, times)))
     origins = [_grid_origin(lo, downbeat) for lo, _, downbeat, _, _ in regions]
-    return tempo, regions, origins, min(0, origins[0])
+    return tempo, regions, origins, _first_grid_bars(regions, origins)
 
 
 def _to_steps(tempo: TempoMap, times) -> list[int]:
@@ -269,7 +291,7 @@ class NoteTable:
     notes: Notes
     seg_piece: np.ndarray      # piece index of each segment
     seg_origin: np.ndarray     # absolute step of the segment's grid bar 0
-    seg_first_bar: np.ndarray  # bar number of grid bar 0 in its piece (pickup bar = 0)
+    seg_first_bar: np.ndarray  # number of grid bar 0 in its piece (_first_grid_bars)
     seg_qpm: np.ndarray        # tempo at the segment's start
     seg_num_steps: np.ndarray  # steps from the origin to the last note end (0: no notes)
     num_pieces: int
@@ -325,12 +347,10 @@ def note_table(seqs: Sequence, stats: Sequence[Stats]) -> NoteTable:
         arrays.append(arr)
         rates.append(rate)
         regions = _regions(_time_signature_steps(ns, to_steps))
-        piece_origin = min(0, regions[0][2])
         piece = len(arrays) - 1
-        for lo, hi, origin, num, den in regions:
+        for lo, hi, origin, num, den, first_bar in regions:
             q = round(qpm, 3) if tempo is None else tempo.qpm_at_step(max(lo, origin))
-            seg_rows.append((piece, i, lo, hi, origin, num, den,
-                             (origin - piece_origin) // STEPS_PER_BAR, q))
+            seg_rows.append((piece, i, lo, hi, origin, num, den, first_bar, q))
     empty = np.zeros(0, np.int64)
     if not arrays:
         return NoteTable(empty, Notes(empty, empty, empty, empty, empty, empty,
@@ -424,14 +444,14 @@ class ScoreBars:
 
     def __init__(self, ns: NoteSequence):
         self._layout = _meter_layout(ns)  # kept for window_timing: one layout per piece read
-        tempo, regions, origins, piece_origin = self._layout
+        tempo, regions, origins, firsts = self._layout
         self._end = _to_steps(tempo, [ns.total_time])[0]  # the music's last step
         # Per region: first step, downbeat, the downbeat's bar number, bar length in steps;
         # and, for the grid regions, their grid bar 0 as Segment.first_bar counts it.
         self._rows: list[tuple[int, int, int, float]] = []
         self._meters: list[tuple[int, int]] = []  # each row's meter
         self._grid: list[tuple[int, int]] = []  # (first grid bar, origin step)
-        for (lo, _, downbeat, num, den), origin in zip(regions, origins):
+        for (lo, _, downbeat, num, den), origin, first in zip(regions, origins, firsts):
             if not self._rows:
                 bar = 1  # a pickup before it is bar 0
             else:
@@ -440,7 +460,7 @@ class ScoreBars:
             self._rows.append((lo, downbeat, bar, bar_steps(num, den)))
             self._meters.append((num, den))
             if is_grid_meter(num, den):
-                self._grid.append(((origin - piece_origin) // STEPS_PER_BAR, origin))
+                self._grid.append((first, origin))
 
     def at_step(self, step: int) -> int:
         """The score's number of the bar holding absolute grid step `step`."""
@@ -571,10 +591,10 @@ def window_timing(ns: NoteSequence, start_bar: int, num_bars: int) -> WindowTimi
 
 def _window_timing(layout: _MeterLayout, start_bar: int, num_bars: int) -> WindowTiming:
     """window_timing from the piece's _meter_layout."""
-    tempo, regions, origins, piece_origin = layout
+    tempo, regions, origins, firsts = layout
     first, origin, downbeat, meter = 0, origins[0], regions[0][2], (4, 4)
-    for (_, _, region_downbeat, num, den), region_origin in zip(regions, origins):
-        region_first = (region_origin - piece_origin) // STEPS_PER_BAR
+    for (_, _, region_downbeat, num, den), region_origin, region_first in zip(
+            regions, origins, firsts):
         if is_grid_meter(num, den) and region_first <= start_bar:
             first, origin, downbeat = region_first, region_origin, region_downbeat
             meter = (num, den)
