@@ -982,3 +982,38 @@ def test_piano_rolls_show_the_pitches_played_and_downloaded(tmp_path):
     shown = [n["pitch"] for roll in rolls
              for n in sorted(roll["notes"], key=lambda n: (n["start"], n["pitch"]))]
     assert shown == [n[1] for n in _midi_written(tmp_path / "all.js.mid")[2]]
+
+
+def test_windows_after_a_meter_change_in_mid_bar_are_python_windows(tmp_path):
+    """4/4 for two and a half bars, then 2/4: the 4/4 section's half bar and the 2/4 section's
+    first grid bar had one grid bar number, so the page said the drum window of bars 4-7
+    left out the snare roll (pitch 25) of the half bar, which it does not hold; and a 4/4
+    half bar before 2/4 was labelled with the 2/4 section's bars. Each window's tokens,
+    label and words for what it leaves out are Python's."""
+    import re
+    hits = lambda beats, pitch: [(b, b + 0.25, pitch, 0, True, 9) for b in beats]  # noqa: E731
+    band = lambda beats: ([(b, b + 1, 60 + b % 12) for b in beats]  # noqa: E731
+                          + [(b, b + 1, 36 + b % 5, 33, False, 1) for b in beats])
+    files = {
+        "broken_bar": note_sequence(band(range(18)) + hits(range(10), 36) + hits([9.5], 25)
+                                    + hits(range(10, 18), 38),
+                                    time_signatures=((0, 4, 4), (10, 2, 4))),
+        "half_bar_first": note_sequence(band(range(10)) + hits(range(10), 38)
+                                        + hits([2.5], 25),
+                                        time_signatures=((0, 4, 4), (2, 2, 4))),
+    }
+    left_out = re.compile(r"; \d+ drum hits? \([^)]*\) left out: outside the \d+ drum classes")
+    want, pages = _windows_both_ways(
+        tmp_path, files, [("melody", 2), ("drums", 2), ("trio", 2), ("drums", 1)],
+        lambda w: (_python_label(w.where), "".join(left_out.findall(w.where)),
+                   np.asarray(w.tokens).T.tolist() if np.ndim(w.tokens) > 1
+                   else [np.asarray(w.tokens).tolist()]))
+    labels, said = set(), set()
+    for (where, windows), got in zip(want, pages):
+        assert windows and "windows" in got, (where, got)
+        page = [(w["label"], w["leftOut"], list(w["tokens"].values())) for w in got["windows"]]
+        assert page == windows, where
+        labels |= {label for label, *_ in windows}
+        said |= {left for _, left, _ in windows}
+    assert "; 1 drum hit (pitch 25) left out: outside the 9 drum classes" in said, said
+    assert "bars 4–7" in labels and "bar 1" in [label.split(";")[0] for label in labels], labels

@@ -73,6 +73,19 @@ export function meterRegions(events) {
     const origin = downbeat - Math.ceil((downbeat - lo) / STEPS_PER_BAR) * STEPS_PER_BAR;
     return { lo, hi, downbeat, origin, n, d };
   });
+  // firstBar: the number of a region's grid bar 0, counted from the piece's first grid bar (a
+  // pickup bar is 0) so that no two grid bars share one (grid._first_grid_bars): a grid region
+  // ending in mid grid bar (4/4 for two and a half bars, then 2/4) keeps that partial bar's
+  // number and the next starts at the following one.
+  const pieceOrigin = Math.min(0, regions[0].origin);
+  let free = 0; // the first number no grid region before has used
+  for (const r of regions) {
+    r.firstBar = Math.floor((r.origin - pieceOrigin) / STEPS_PER_BAR);
+    if (isGridMeter(r.n, r.d)) {
+      r.firstBar = Math.max(r.firstBar, free);
+      free = r.firstBar + Math.ceil((r.hi - r.origin) / STEPS_PER_BAR);
+    }
+  }
   return regions;
 }
 
@@ -97,17 +110,16 @@ export function qpmAtStep(midi, step) {
  * meterOfBar(bar) -> [numerator, denominator] of a score bar's region. */
 export function scoreBars(midi) {
   const regions = meterRegions(timeSignatureSteps(midi));
-  const pieceOrigin = Math.min(0, regions[0].origin);
   const rows = []; // {lo, downbeat, bar (the downbeat's number), length (steps per bar), meter}
   const grid = []; // [first grid bar, origin step] of each grid-meter region
-  for (const { lo, downbeat, origin, n, d } of regions) {
+  for (const { lo, downbeat, origin, firstBar, n, d } of regions) {
     let bar = 1; // a pickup before the first downbeat is bar 0
     if (rows.length) {
       const prev = rows[rows.length - 1];
       bar = prev.bar + Math.ceil((lo - prev.downbeat) / prev.length) + (downbeat > lo ? 1 : 0);
     }
     rows.push({ lo, downbeat, bar, length: barSteps(n, d), meter: [n, d] });
-    if (isGridMeter(n, d)) grid.push([Math.floor((origin - pieceOrigin) / STEPS_PER_BAR), origin]);
+    if (isGridMeter(n, d)) grid.push([firstBar, origin]);
   }
   // The music's last step, as ScoreBars counts the NoteSequence's total_time.
   let end = 0;
@@ -177,16 +189,14 @@ export function segments(midi, stats = {}) {
     const end = regions.length > 1 ? Math.min(note.end, reg.hi) : note.end;
     bySeg[r].push({ ...note, start: note.start - reg.origin, end: end - reg.origin });
   }
-  // Bar numbers count grid bars from the piece's first one (a pickup bar is bar 0).
-  const pieceOrigin = Math.min(0, regions[0].origin);
   const out = [];
   bySeg.forEach((segNotes, r) => {
     if (!segNotes.length) return;
     segNotes.sort((a, b) => a.instrument - b.instrument || a.start - b.start || b.pitch - a.pitch);
     const numSteps = maxOf(segNotes.map((n) => n.end));
-    const { origin } = regions[r];
+    const { origin, firstBar } = regions[r]; // bars counted from the piece's first (pickup: 0)
     out.push({ notes: segNotes, numSteps, numBars: Math.ceil(numSteps / STEPS_PER_BAR),
-      firstBar: Math.floor((origin - pieceOrigin) / STEPS_PER_BAR), origin,
+      firstBar, origin,
       qpmAtBar: (bar) => qpmAtStep(midi, origin + bar * STEPS_PER_BAR) });
   });
   return out;

@@ -46,7 +46,9 @@ export function midiWindows(midi, representation, numBars, instrument = null,
   const unmapped = representation === 'melody' ? new Map() : unmappedDrumsByBar(segments(midi));
   for (const w of windows) {
     w.unmappedDrums = [];
-    for (let bar = w.startBar; bar < w.startBar + numBars; bar++) {
+    // Its own segment's bars only (drums.unmapped_hits): the bars padded with silence after
+    // them are the next segment's numbers, whose hits the window does not hold.
+    for (let bar = w.startBar; bar < w.startBar + numBars - (w.silentBars || 0); bar++) {
       w.unmappedDrums.push(...(unmapped.get(bar) || []));
     }
     w.leftOut = leftOutText(w);

@@ -32,12 +32,10 @@ export const DEFAULT_TIMING = Object.freeze({ numerator: 4, denominator: 4,
  * (a 2/4 window is 2/4 bars; a 4/2 window starting mid-bar is not), else 4/4, the grid's. */
 export function windowTiming(midi, startBar, numBars) {
   const regions = meterRegions(timeSignatureSteps(midi));
-  const pieceOrigin = Math.min(0, regions[0].origin);
   let [first, { origin, downbeat }, meter] = [0, regions[0], [4, 4]];
   for (const r of regions) {
-    const regionFirst = Math.floor((r.origin - pieceOrigin) / STEPS_PER_BAR);
-    if (isGridMeter(r.n, r.d) && regionFirst <= startBar) {
-      [first, { origin, downbeat }, meter] = [regionFirst, r, [r.n, r.d]];
+    if (isGridMeter(r.n, r.d) && r.firstBar <= startBar) {
+      [first, { origin, downbeat }, meter] = [r.firstBar, r, [r.n, r.d]];
     }
   }
   const step = origin + (startBar - first) * STEPS_PER_BAR;
