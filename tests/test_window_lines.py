@@ -55,6 +55,24 @@ def test_a_window_cut_short_by_a_meter_change_does_not_say_the_music_ends(tmp_pa
     assert music_adapter.read_window(mixed, MEL, 2, bar=8).where.endswith(
         "; the music ends in bar 8, bar 9 is silence")
 
+def test_a_section_ending_in_mid_grid_bar_ends_in_its_own_bar(tmp_path):
+    """4/4 for two and a half bars, then 2/4: the window from the half bar (bar 3) holds it
+    and reads the 16-step bars after it as silence; the line said "the window's 2/4 section
+    ends in bar 4", the 2/4 bar where that grid bar ends. Likewise a 4/4 half bar before 2/4."""
+    broken = write(tmp_path, "broken.mid", note_sequence(
+        [(b, b + 1, 60 + b) for b in range(18)], time_signatures=((0, 4, 4), (10, 2, 4))))
+    where = music_adapter.read_window(broken, MEL, 2, bar=3).where
+    assert where.startswith("bars 3-6 of instrument 0")
+    assert where.endswith("; the window's 4/4 section ends in bar 3, bars 4-6 are read as "
+                          "silence")
+    half = write(tmp_path, "half.mid", note_sequence(
+        [(b, b + 1, 60 + b) for b in range(10)], time_signatures=((0, 4, 4), (2, 2, 4))))
+    where = music_adapter.read_window(half, MEL, 2).where
+    assert where.startswith("window 0: bars 1-4 of instrument 0")
+    assert where.endswith("; the window's 4/4 section ends in bar 1, bars 2-4 are read as "
+                          "silence")
+
+
 def test_a_window_line_and_its_output_timing_read_the_pieces_meters_once(tmp_path,
                                                                          monkeypatch):
     """The window line's bars (ScoreBars) and the output's meter and tempi (window_timing)

@@ -450,8 +450,8 @@ class ScoreBars:
         # and, for the grid regions, their grid bar 0 as Segment.first_bar counts it.
         self._rows: list[tuple[int, int, int, float]] = []
         self._meters: list[tuple[int, int]] = []  # each row's meter
-        self._grid: list[tuple[int, int]] = []  # (first grid bar, origin step)
-        for (lo, _, downbeat, num, den), origin, first in zip(regions, origins, firsts):
+        self._grid: list[tuple[int, int, int]] = []  # (first grid bar, origin step, end step)
+        for (lo, hi, downbeat, num, den), origin, first in zip(regions, origins, firsts):
             if not self._rows:
                 bar = 1  # a pickup before it is bar 0
             else:
@@ -460,7 +460,7 @@ class ScoreBars:
             self._rows.append((lo, downbeat, bar, bar_steps(num, den)))
             self._meters.append((num, den))
             if is_grid_meter(num, den):
-                self._grid.append((first, origin))
+                self._grid.append((first, origin, hi))
 
     def at_step(self, step: int) -> int:
         """The score's number of the bar holding absolute grid step `step`."""
@@ -516,11 +516,25 @@ class ScoreBars:
 
     def _step(self, grid_bar: int) -> int:
         """The absolute first step of grid bar `grid_bar` (as span counts)."""
-        first, origin = self._grid[0] if self._grid else (0, 0)
+        first, origin, _ = self._grid_region(grid_bar)
+        return origin + (grid_bar - first) * STEPS_PER_BAR
+
+    def _grid_region(self, grid_bar: int) -> tuple[int, int, int]:
+        """(first grid bar, origin step, end step) of the grid region holding `grid_bar`."""
+        found = self._grid[0] if self._grid else (0, 0, _FAR)
         for candidate in self._grid:
             if candidate[0] <= grid_bar:
-                first, origin = candidate
-        return origin + (grid_bar - first) * STEPS_PER_BAR
+                found = candidate
+        return found
+
+    def section_end(self, grid_bar: int, num_bars: int) -> int:
+        """The score's last bar of `num_bars` grid bars from `grid_bar` that is in their
+        section (the meter region of `grid_bar`): where a window's music ends when its bars
+        after these are silence. A section ending in mid grid bar (4/4 for two and a half
+        bars, then 2/4) ends in its half bar, not in the next section's bar at that grid bar's
+        end."""
+        end = self._step(grid_bar) + num_bars * STEPS_PER_BAR
+        return self.at_step(min(end, self._grid_region(grid_bar)[2]) - 1)
 
     def span(self, grid_bar: int, num_bars: int) -> tuple[int, int]:
         """The score's first and last bar of `num_bars` grid bars from `grid_bar` (a window's

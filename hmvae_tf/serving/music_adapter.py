@@ -214,7 +214,7 @@ def silence_note(score: grid.ScoreBars, start_bar: int, num_bars: int,
     ends there."""
     if not silent_bars:
         return ""
-    last = score.span(start_bar, num_bars - silent_bars)[1]
+    last = score.section_end(start_bar, num_bars - silent_bars)
     end = score.span(start_bar, num_bars)[1]
     ends, read = f"the music ends in bar {last}", ""
     if score.music_after(start_bar + num_bars - silent_bars):

@@ -107,19 +107,22 @@ export function qpmAtStep(midi, step) {
  * startBar; atOffset(gridBar, steps): the score bar `steps` steps into a grid bar's window
  * (where a tempo change lies); musicAfter(gridBar): whether the piece has music past that
  * grid bar's start (a window padded with silence there stops at its section's end, not the music's);
- * meterOfBar(bar) -> [numerator, denominator] of a score bar's region. */
+ * sectionEnd(gridBar, numBars): the last score bar of numBars grid bars from gridBar that is in
+ * their section (where a window's music ends when its bars after these are silence: a section
+ * ending in mid grid bar ends in its half bar); meterOfBar(bar) -> [numerator, denominator] of
+ * a score bar's region. */
 export function scoreBars(midi) {
   const regions = meterRegions(timeSignatureSteps(midi));
   const rows = []; // {lo, downbeat, bar (the downbeat's number), length (steps per bar), meter}
-  const grid = []; // [first grid bar, origin step] of each grid-meter region
-  for (const { lo, downbeat, origin, firstBar, n, d } of regions) {
+  const grid = []; // [first grid bar, origin step, end step] of each grid-meter region
+  for (const { lo, hi, downbeat, origin, firstBar, n, d } of regions) {
     let bar = 1; // a pickup before the first downbeat is bar 0
     if (rows.length) {
       const prev = rows[rows.length - 1];
       bar = prev.bar + Math.ceil((lo - prev.downbeat) / prev.length) + (downbeat > lo ? 1 : 0);
     }
     rows.push({ lo, downbeat, bar, length: barSteps(n, d), meter: [n, d] });
-    if (isGridMeter(n, d)) grid.push([firstBar, origin]);
+    if (isGridMeter(n, d)) grid.push([firstBar, origin, hi]);
   }
   // The music's last step, as ScoreBars counts the NoteSequence's total_time.
   let end = 0;
@@ -134,9 +137,13 @@ export function scoreBars(midi) {
     return step < row.downbeat ? row.bar - 1
       : row.bar + Math.floor((step - row.downbeat) / row.length);
   };
+  const gridRegion = (gridBar) => { // [first, origin, end] of the region holding gridBar
+    let found = grid.length ? grid[0] : [0, 0, FAR];
+    for (const g of grid) if (g[0] <= gridBar) found = g;
+    return found;
+  };
   const stepOf = (gridBar) => {
-    let [first, origin] = grid.length ? grid[0] : [0, 0];
-    for (const g of grid) if (g[0] <= gridBar) [first, origin] = g;
+    const [first, origin] = gridRegion(gridBar);
     return origin + (gridBar - first) * STEPS_PER_BAR;
   };
   return {
@@ -148,6 +155,8 @@ export function scoreBars(midi) {
     /** The score's bar holding the step `steps` after grid bar `gridBar` starts. */
     atOffset: (gridBar, steps) => atStep(stepOf(gridBar) + steps),
     musicAfter: (gridBar) => end > stepOf(gridBar),
+    sectionEnd: (gridBar, numBars) => atStep(Math.min(stepOf(gridBar) + numBars * STEPS_PER_BAR,
+      gridRegion(gridBar)[2]) - 1),
     meterOfBar(bar) {
       let { meter } = rows[0];
       for (const r of rows) if (r.bar - (r.downbeat > r.lo ? 1 : 0) <= bar) ({ meter } = r);

@@ -57,7 +57,7 @@ export function midiWindows(midi, representation, numBars, instrument = null,
       Math.floor(beat * STEPS_PER_QUARTER + 1e-6)));
     w.scoreBars = score.span(w.startBar, numBars);
     if (!w.silentBars) continue;
-    w.musicEndsBar = score.span(w.startBar, numBars - w.silentBars)[1];
+    w.musicEndsBar = score.sectionEnd(w.startBar, numBars - w.silentBars);
     // Windows do not cross a meter change: the next section's notes are not read.
     if (score.musicAfter(w.startBar + numBars - w.silentBars)) {
       w.sectionMeter = score.meterOfBar(w.musicEndsBar);
