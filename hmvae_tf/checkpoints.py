@@ -13,11 +13,14 @@ Layout of `--model_dir`:
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import math
 import os
 import shutil
+import sys
+from typing import TextIO
 
 import keras
 import tensorflow as tf
@@ -271,15 +274,27 @@ class StopAtStep(keras.callbacks.Callback):
 
 
 class StepProgbar(keras.callbacks.ProgbarLogger):
-    """Keras's progress bar with each epoch's target the steps it really runs.
+    """Keras's progress bar with each epoch's target the steps it really runs, on stderr.
 
     The last epoch of a run that ends at num_steps off the epoch grid (a resumed run, or
     --num_steps not a multiple of --checkpoint_every) is cut short by StopAtStep, and Keras's
-    own bar would count it to the full period and then print "period/period" anyway."""
+    own bar would count it to the full period and then print "period/period" anyway.
 
-    def __init__(self, num_steps: int):
+    Progress goes to `stream` (default: sys.stderr), results to stdout, so that
+    `hmvae train ... > metrics.txt` keeps the results and the terminal still shows the bar.
+    Keras's ProgbarLogger and Progbar write to sys.stdout and take no stream (keras.io: "prints
+    metrics to stdout"; `keras.config.disable_interactive_logging` sends them to absl's INFO
+    log instead, hidden by default), so this callback's own hooks run with sys.stdout
+    pointed at the stream: only the bar's writes move, not the rest of fit's output.
+    """
+
+    def __init__(self, num_steps: int, stream: TextIO | None = None):
         super().__init__()
         self.num_steps = num_steps
+        self.stream = stream  # None: sys.stderr when written (so a test's capture sees it)
+
+    def _progress_stream(self) -> TextIO:
+        return self.stream or sys.stderr
 
     def set_params(self, params: dict) -> None:
         super().set_params(params)
@@ -295,14 +310,20 @@ class StepProgbar(keras.callbacks.ProgbarLogger):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         step = int(self.model.optimizer.iterations.numpy())
         self.target = max(1, min(self.period, self.num_steps - step))
-        super().on_epoch_begin(epoch, logs)
+        with contextlib.redirect_stdout(self._progress_stream()):
+            super().on_epoch_begin(epoch, logs)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        with contextlib.redirect_stdout(self._progress_stream()):
+            super().on_train_batch_end(batch, logs)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Keras's line, then the global step and an estimate of the time left: "Epoch 7/100"
         alone says neither (a resumed run's epochs restart off the grid)."""
         import time
 
-        super().on_epoch_end(epoch, logs)
+        with contextlib.redirect_stdout(self._progress_stream()):
+            super().on_epoch_end(epoch, logs)
         if not self.verbose:
             return
         step = int(self.model.optimizer.iterations.numpy())
@@ -311,7 +332,7 @@ class StepProgbar(keras.callbacks.ProgbarLogger):
         if done > 0 and left:
             seconds_left = (time.monotonic() - self.started) / done * left
             line += f", about {progress.duration(seconds_left)} left"
-        print(line, flush=True)
+        print(line, file=self._progress_stream(), flush=True)
 
 
 class StepTensorBoard(keras.callbacks.TensorBoard):

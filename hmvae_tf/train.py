@@ -432,6 +432,8 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
     dtype_policy: one of `precision.POLICIES`, for this call's training only.
     seed: None takes `resolve_seed`'s (the model directory's first recorded seed, else a
     drawn one), recorded in train_runs.jsonl as a given seed is.
+    verbose: Keras's (1: a bar, 2: a line per checkpoint period, 0: none), on stderr as
+    all progress is, so that stdout keeps the results.
     callbacks: Keras callbacks of yours, run after train's own (step limit, progress, NaN
     check, logs) and before the checkpoint saver, so a period's checkpoint follows them all.
     handle_sigterm: while fit runs, SIGTERM stops it as Ctrl-C does: the step reached is
@@ -635,7 +637,9 @@ def run(args: argparse.Namespace) -> int:
                             eval_batches=args.eval_batches, strategy=strategy,
                             jit_compile=args.jit_compile, seed=seed,
                             dtype_policy=dtype_policy,
-                            verbose=1 if sys.stdout.isatty() else 2)
+                            # The progress goes to stderr (StepProgbar): a bar where
+                            # that is a terminal, one line per period in a log.
+                            verbose=1 if sys.stderr.isatty() else 2)
         except KeyboardInterrupt as stop:
             print("stopped; the newest checkpoint is kept, rerun the same command to resume")
             return stop_signals.exit_status(stop)

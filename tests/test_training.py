@@ -288,13 +288,51 @@ def test_progress_bar_counts_the_steps_an_epoch_really_runs(tmp_path, capsys):
     config = tiny_config(extra="batch_size=8")
     train.train(config, str(tmp_path / "m"), num_steps=6, checkpoint_every=4,
                 train_data=pipeline(config), eval_data=None, eval_batches=0, verbose=2)
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err  # progress, on stderr
     bars = re.findall(r"^(\d+)/(\d+) - ", out, re.M)
     assert bars == [("4", "4"), ("2", "2")]
     # Each period ends with the global step (and, but for the last, the time left).
     assert re.findall(r"^step (\d+)/6", out, re.M) == ["4", "6"]
     assert re.search(r"^step 4/6, about \d+ s left$", out, re.M)
     assert re.search(r"^step 6/6$", out, re.M)
+
+
+@pytest.mark.parametrize("stderr_is_terminal", [True, False])
+def test_train_shows_its_progress_on_stderr_and_its_results_on_stdout(
+        stderr_is_terminal, tmp_path, capsys, monkeypatch):
+    """Keras's bar went to stdout with the final metrics: `hmvae train ... > metrics.txt` kept
+    the bar's lines, and the terminal showed no progress. As for the other long commands, the
+    progress is on stderr (a bar where that is a terminal, a line per period elsewhere) and
+    stdout holds only the command's own lines."""
+    import re
+
+    from hmvae_tf import cli, dataset_version
+
+    # `hmvae train` sets this for itself; keep it out of later tests' subprocesses.
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1"))
+    data_dir = tmp_path / "tfds"
+    write_mel_2bar(data_dir, dataset_version.VERSION, n=32)
+    capsys.readouterr()
+    # `hmvae train > metrics.txt` at a terminal: stdout a file, stderr the terminal.
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: stderr_is_terminal)
+    assert cli.main(["train", "--config=cat-mel_2bar_small", f"--hparams={TINY}",
+                     f"--model_dir={tmp_path / 'm'}", f"--data_dir={data_dir}",
+                     "--num_steps=4", "--checkpoint_every=2", "--eval_batches=0",
+                     "--dtype_policy=float32", "--seed=1"]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert len(lines) == 2, out
+    assert lines[0].startswith("training cat-mel_2bar_small in ")
+    final = json.loads(lines[1].removeprefix("final metrics: "))
+    assert np.isfinite(final["loss"])
+    assert "final metrics" not in err
+    assert re.findall(r"^Epoch (\d)/2$", err, re.M) == ["1", "2"]
+    assert re.findall(r"^step (\d)/4", err, re.M) == ["2", "4"]
+    if stderr_is_terminal:  # Keras's bar, redrawn in place
+        assert "\r" in err and "━" in err, err
+    else:  # a line per period, no carriage returns to run into a log
+        assert re.findall(r"^2/2 - ", err, re.M) == ["2/2 - ", "2/2 - "]
+        assert "\r" not in err
 
 
 def test_a_diverged_run_saves_nothing_after_its_last_finite_step(tmp_path):
