@@ -255,14 +255,6 @@ def resolve_seed(model_dir: str, seed: int | None,
     return seed, origin
 
 
-def _nothing_to_do(model_dir: str, num_steps: int) -> bool:
-    """Whether the model directory's newest checkpoint is already at --num_steps (`train`
-    then trains nothing)."""
-    from hmvae_tf import checkpoints
-
-    return os.path.isdir(model_dir) and (checkpoints.checkpoint_step(model_dir) or 0) >= num_steps
-
-
 def seed_note(seed: int, origin: str) -> str:
     """How the start-of-training line tells the seed: "seed 7", and for one not given, where
     it came from and the flag that repeats it."""
@@ -425,7 +417,8 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
           jit_compile: bool = False, seed: int | None = None, dtype_policy: str = "float32",
           train_data: tf.data.Dataset | None = None, eval_data: tf.data.Dataset | None = None,
           verbose: str | int = "auto", callbacks: Sequence[keras.callbacks.Callback] = (),
-          handle_sigterm: bool = False) -> keras.callbacks.History | None:
+          handle_sigterm: bool = False,
+          start_step: int | None = None) -> keras.callbacks.History | None:
     """Trains (or resumes) `config` in `model_dir` until the global step reaches num_steps.
 
     train_data / eval_data: optional ready pipelines ([B, T, K] batches) instead of TFDS.
@@ -440,6 +433,9 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
     saved and stop_signals.Terminated raised; the earlier handler is back on return. Off by
     default, so that a call from a program of yours leaves the process's signals alone;
     `hmvae train` (`run`) takes SIGTERM itself around the whole call and its final print.
+    start_step: the step of the model directory's newest checkpoint (0: none) where the
+    caller has read it already (`hmvae train`, for its start line), so that both go by one
+    read; None reads it here. It moves the seed on; training goes on from the step restored.
     Returns the Keras History of this run (None if there was nothing left to do).
     """
     import keras
@@ -452,14 +448,16 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
     strategy = strategy or tf.distribute.get_strategy()
     dataset_version = None
     is_chief, worker = task_info(strategy)
-    _check_workers_agree(strategy, checkpoints.checkpoint_step(model_dir) or 0, model_dir,
+    if start_step is None:
+        start_step = checkpoints.checkpoint_step(model_dir) or 0
+    _check_workers_agree(strategy, start_step, model_dir,
                          job=f"{config.to_json()} {num_steps} {checkpoint_every}")
     if seed is None:
         seed = resolve_seed(model_dir, None, strategy)[0]
     seed_flag = seed
     # A resumed run continues with new draws: the same seed again would replay the data
     # order (and noise) of the run's first steps.
-    seed += checkpoints.checkpoint_step(model_dir) or 0
+    seed += start_step
     keras.utils.set_random_seed(seed)
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
@@ -618,12 +616,15 @@ def run(args: argparse.Namespace) -> int:
     config = resolve_config(args.model_dir, args.config, args.hparams, args.dataset)
     dtype_policy, note = dtype_policy_and_note(args.dtype_policy, config)
     seed, origin = resolve_seed(args.model_dir, args.seed, strategy)
+    from hmvae_tf import checkpoints
+
+    start_step = checkpoints.checkpoint_step(args.model_dir) or 0
     print(f"training {config.name} in {args.model_dir} on "
           f"{args.dataset or config.dataset} with {strategy.num_replicas_in_sync} replica(s), "
           f"products in {dtype_policy}{note}"
           # Already at --num_steps, no step draws: a seed said there (a drawn one with "pass
           # --seed to repeat") would tell of a run that does not happen.
-          + ("" if _nothing_to_do(args.model_dir, args.num_steps)
+          + ("" if start_step >= args.num_steps
              else f", {seed_note(seed, origin)}"))
     # SIGTERM stops the command as Ctrl-C does from here to its end, not only during fit
     # (train's handle_sigterm): train() puts the earlier handler back when it returns, so a
@@ -636,7 +637,7 @@ def run(args: argparse.Namespace) -> int:
                             checkpoint_every=args.checkpoint_every,
                             eval_batches=args.eval_batches, strategy=strategy,
                             jit_compile=args.jit_compile, seed=seed,
-                            dtype_policy=dtype_policy,
+                            dtype_policy=dtype_policy, start_step=start_step,
                             # The progress goes to stderr (StepProgbar): a bar where
                             # that is a terminal, one line per period in a log.
                             verbose=1 if sys.stderr.isatty() else 2)

@@ -335,6 +335,35 @@ def test_train_shows_its_progress_on_stderr_and_its_results_on_stdout(
         assert "\r" not in err
 
 
+def test_train_command_reads_the_newest_checkpoint_once(tmp_path, capsys, monkeypatch):
+    """`hmvae train` read the newest checkpoint's step for its start line, and train() read
+    it twice more (the workers' check, the seed's move past the steps done): one read now
+    serves all three, so they cannot go by different checkpoints."""
+    from hmvae_tf import cli, dataset_version
+
+    # `hmvae train` sets this for itself; keep it out of later tests' subprocesses.
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1"))
+    data_dir = tmp_path / "tfds"
+    write_mel_2bar(data_dir, dataset_version.VERSION, n=32)
+    model_dir = str(tmp_path / "m")
+
+    def hmvae_train(num_steps):
+        assert cli.main(["train", "--config=cat-mel_2bar_small", f"--hparams={TINY}",
+                         f"--model_dir={model_dir}", f"--data_dir={data_dir}",
+                         f"--num_steps={num_steps}", "--checkpoint_every=2",
+                         "--eval_batches=0", "--dtype_policy=float32", "--seed=1"]) == 0
+
+    hmvae_train(2)
+    reads = []
+    read = checkpoints.checkpoint_step
+    monkeypatch.setattr(checkpoints, "checkpoint_step",
+                        lambda directory: reads.append(directory) or read(directory))
+    hmvae_train(4)
+    assert reads == [model_dir]
+    assert [r["start_step"] for r in checkpoints.read_runs(model_dir)] == [0, 2]
+    assert read(model_dir) == 4
+
+
 def test_a_diverged_run_saves_nothing_after_its_last_finite_step(tmp_path):
     """A NaN loss stops training (TerminateOnNaN); the saver used to save the NaN weights as
     the newest checkpoint on the way out, so a resume continued from garbage."""
