@@ -40,7 +40,8 @@ MAX_SEED = 2**31 - 1  # seeds travel as int32
 def row_seeds(seed: int | tf.Tensor, rows: int | tf.Tensor, same: bool = False) -> tf.Tensor:
     """Per-row stateless seeds int32 [rows, 2]. An int s gives row i the seed (s, i), or
     with `same` (s, 0) for every row: the serving client's convention, so a Python call with
-    seed s draws what the served signatures draw for it. Seeds given per row pass through."""
+    seed s draws what the served signatures draw for it (serving.client.row_seeds is its
+    numpy twin, for a client without TensorFlow). Seeds given per row pass through."""
     if not isinstance(seed, numbers.Integral):
         return tf.cast(seed, tf.int32)
     if isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:

@@ -94,7 +94,11 @@ def order_tracks(names: Iterable[str]) -> tuple[str, ...]:
 
 
 def row_seeds(seed: int, n: int, start: int = 0) -> np.ndarray:
-    """int32 [n, 2]: row i gets (seed, start + i)."""
+    """int32 [n, 2]: row i gets (seed, start + i), the convention of
+    `model.sampling.row_seeds`, so that a served call and a Python one draw alike. Written
+    twice on purpose: this client must not import TensorFlow (seconds at every start), and
+    that one counts its rows in the model's graphs, where the batch size is a tensor
+    (test_model checks that the two agree)."""
     rows = np.empty((n, 2), np.int32)
     rows[:, 0] = np.int64(seed) % (2 ** 31)
     rows[:, 1] = np.arange(start, start + n) % (2 ** 31)
