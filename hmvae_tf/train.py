@@ -597,6 +597,19 @@ def _dataset_version_change(model_dir: str, dataset: str, version: str | None) -
             f"{', '.join(earlier)}; this run reads version {version}")
 
 
+def stopped_line(model_dir: str) -> str:
+    """What `hmvae train` says, on stderr, when Ctrl-C or SIGTERM stopped it: where the same
+    command goes on from, which is the step train() saved on the way out, or the start when
+    the stop came before the first checkpoint (while the data or the model was loading)."""
+    from hmvae_tf import checkpoints
+
+    kept = checkpoints.checkpoint_step(model_dir)
+    if kept is None:
+        return "stopped before the first checkpoint; rerun the same command to start again"
+    return (f"stopped; the newest checkpoint (step {kept}) is kept: rerun the same command to "
+            "resume from it")
+
+
 class TrainingStopped(RuntimeError):
     """Training could not go on; the message says why and where a rerun resumes."""
 
@@ -642,7 +655,7 @@ def run(args: argparse.Namespace) -> int:
                             # that is a terminal, one line per period in a log.
                             verbose=1 if sys.stderr.isatty() else 2)
         except KeyboardInterrupt as stop:
-            print("stopped; the newest checkpoint is kept, rerun the same command to resume")
+            print(stopped_line(args.model_dir), file=sys.stderr)
             return stop_signals.exit_status(stop)
         except TrainingStopped as err:
             print(f"hmvae train: error: {err}", file=sys.stderr)

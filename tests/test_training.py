@@ -187,11 +187,23 @@ def test_resume_from_an_odd_step_keeps_the_checkpoint_grid(tmp_path):
 
 @pytest.mark.parametrize("stop, status", [(KeyboardInterrupt, 130),
                                           (stop_signals.Terminated, 143)])
-def test_a_stopped_training_exits_with_its_signal_status(stop, status, tmp_path, monkeypatch,
-                                                         capsys):
+@pytest.mark.parametrize("checkpoint", [None, 7])
+def test_a_stopped_training_exits_with_its_signal_status(stop, status, checkpoint, tmp_path,
+                                                         monkeypatch, capsys):
     """SIGTERM (a preempted job) and Ctrl-C both end in a saved checkpoint; the exit status
-    says which came (it was 130, Ctrl-C's, for both): 128 + SIGTERM's 15, or SIGINT's 2."""
+    says which came (it was 130, Ctrl-C's, for both): 128 + SIGTERM's 15, or SIGINT's 2.
+    The line that says where a rerun goes on from is on stderr with the other stop line
+    ("saved a checkpoint at step N"), not among the results, and names the step kept: it
+    spoke of a checkpoint kept also when the stop came before the first one."""
     from hmvae_tf import cli
+    from hmvae_tf.configs import get_config
+
+    if checkpoint is not None:  # a model stopped earlier at step 7
+        checkpoints.save_config(str(tmp_path), get_config("cat-mel_2bar_small"))
+        (tmp_path / checkpoints.CKPT_DIR).mkdir()
+        (tmp_path / checkpoints.CKPT_DIR / "checkpoint").write_text(
+            f'model_checkpoint_path: "ckpt-{checkpoint}"\n')
+        (tmp_path / checkpoints.CKPT_DIR / f"ckpt-{checkpoint}.index").write_bytes(b"")
 
     def stopped(*args, **kwargs):
         # The command has taken SIGTERM for train() (and keeps it until it returns).
@@ -200,7 +212,13 @@ def test_a_stopped_training_exits_with_its_signal_status(stop, status, tmp_path,
 
     monkeypatch.setattr(train, "train", stopped)
     assert cli.main(["train", "--config=cat-mel_2bar_small", f"--model_dir={tmp_path}"]) == status
-    assert "rerun the same command to resume" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert out.startswith("training ") and len(out.splitlines()) == 1, out  # the start line
+    assert err.splitlines()[-1] == (
+        "stopped before the first checkpoint; rerun the same command to start again"
+        if checkpoint is None else
+        "stopped; the newest checkpoint (step 7) is kept: rerun the same command to resume "
+        "from it")
 
 
 # `hmvae train` whose train() has just returned, as fit's end leaves it (SIGTERM's handler
