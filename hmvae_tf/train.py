@@ -510,7 +510,7 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
         return None
     if step:
         print(f"resuming {config.name} in {model_dir} from step {step}")
-        change = _dataset_version_change(model_dir, dataset or config.dataset, dataset_version)
+        change = _dataset_change(model_dir, dataset or config.dataset, dataset_version)
         if change:
             print(change)
     if not is_chief:  # the same metrics as the chief's, so one progress bar is enough
@@ -583,18 +583,22 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
     return history
 
 
-def _dataset_version_change(model_dir: str, dataset: str, version: str | None) -> str | None:
-    """A line when a resumed run reads another version of its dataset than the earlier runs
-    did (a data_dir rebuilt after an update): the model then goes on with other windows,
-    which its card tells only afterwards."""
+def _dataset_change(model_dir: str, dataset: str, version: str | None) -> str | None:
+    """A line when a resumed run reads data the earlier runs did not: another version of its
+    dataset (a data_dir rebuilt after an update) or another dataset (a --dataset given at the
+    resume). The model then goes on with other windows, which its card tells only afterwards."""
     from hmvae_tf import checkpoints
 
-    earlier = sorted({r["dataset_version"] for r in checkpoints.read_runs(model_dir)
-                      if r.get("dataset_version")})
-    if version is None or not earlier or version in earlier:
+    earlier = sorted({(r.get("dataset") or dataset, r["dataset_version"])
+                      for r in checkpoints.read_runs(model_dir) if r.get("dataset_version")})
+    if version is None or not earlier or (dataset, version) in earlier:
         return None
-    return (f"note: the earlier runs of {model_dir} read {dataset} version "
-            f"{', '.join(earlier)}; this run reads version {version}")
+    if all(name == dataset for name, _ in earlier):
+        return (f"note: the earlier runs of {model_dir} read {dataset} version "
+                f"{', '.join(v for _, v in earlier)}; this run reads version {version}")
+    return (f"note: the earlier runs of {model_dir} read "
+            f"{', '.join(f'{name} version {v}' for name, v in earlier)}; this run reads "
+            f"{dataset} version {version}")
 
 
 def stopped_line(model_dir: str) -> str:

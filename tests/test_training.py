@@ -735,6 +735,24 @@ def test_training_on_an_older_build_of_the_dataset_says_so(tmp_path, capsys):
     assert "note:" not in capsys.readouterr().out
 
 
+def test_resuming_on_another_dataset_says_which_the_earlier_runs_read(tmp_path):
+    """A resume given another --dataset trains the model on other windows. The note compared
+    versions alone: at the same version it said nothing, at another it said the earlier runs
+    had read this dataset at that version."""
+    model_dir = tmp_path / "m"
+    model_dir.mkdir()
+    runs = [{"start_step": 0, "dataset": "hmvae_notesequences/mel_2bar",
+             "dataset_version": "1.1.0"},
+            {"start_step": 4, "dataset": "mine/mel_2bar", "dataset_version": "1.0.0"}]
+    (model_dir / checkpoints.RUNS_FILE).write_text("".join(json.dumps(r) + "\n" for r in runs))
+    assert train._dataset_change(str(model_dir), "other/mel_2bar", "1.1.0") == (
+        f"note: the earlier runs of {model_dir} read hmvae_notesequences/mel_2bar version "
+        "1.1.0, mine/mel_2bar version 1.0.0; this run reads other/mel_2bar version 1.1.0")
+    # Data an earlier run read: nothing to say.
+    assert train._dataset_change(str(model_dir), "mine/mel_2bar", "1.0.0") is None
+    assert train._dataset_change(str(model_dir), "hmvae_notesequences/mel_2bar", "1.1.0") is None
+
+
 @pytest.mark.parametrize("recorded", ["key", "source line only", "full build"])
 def test_training_on_a_subset_build_says_so(tmp_path, capsys, recorded):
     """A HMVAE_TFDS_MAX_PIECES build has the full build's name and version; `hmvae train`
