@@ -508,23 +508,24 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
     if step >= num_steps:
         print(f"{model_dir} is already at step {step} >= --num_steps={num_steps}; nothing to do")
         return None
+    run_record = {
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "start_step": step, "num_steps": num_steps, "checkpoint_every": period,
+        "seed": seed_flag, "dtype_policy": dtype_policy, "jit_compile": jit_compile,
+        "eval_batches": eval_batches, "replicas": strategy.num_replicas_in_sync,
+        "dataset": dataset or config.dataset, "dataset_version": dataset_version}
     if step:
         print(f"resuming {config.name} in {model_dir} from step {step}")
-        change = _dataset_change(model_dir, dataset or config.dataset, dataset_version)
-        if change:
-            print(change)
+        for change in (_dataset_change(model_dir, dataset or config.dataset, dataset_version),
+                       _settings_change(model_dir, run_record)):
+            if change:
+                print(change)
     if not is_chief:  # the same metrics as the chief's, so one progress bar is enough
         print(f"worker {worker}: training; the chief shows the progress and writes {model_dir}")
         verbose = 0
 
     if is_chief:
-        checkpoints.record_run(model_dir, {
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "start_step": step, "num_steps": num_steps, "checkpoint_every": period,
-            "seed": seed_flag, "dtype_policy": dtype_policy, "jit_compile": jit_compile,
-            "eval_batches": eval_batches, "replicas": strategy.num_replicas_in_sync,
-            "dataset": dataset or config.dataset,
-            "dataset_version": dataset_version})
+        checkpoints.record_run(model_dir, run_record)
     epochs = math.ceil(num_steps / period)
     ours = [checkpoints.StopAtStep(num_steps), checkpoints.StepProgbar(num_steps),
             keras.callbacks.TerminateOnNaN()]
@@ -599,6 +600,33 @@ def _dataset_change(model_dir: str, dataset: str, version: str | None) -> str | 
     return (f"note: the earlier runs of {model_dir} read "
             f"{', '.join(f'{name} version {v}' for name, v in earlier)}; this run reads "
             f"{dataset} version {version}")
+
+
+# The settings of a run that a resume takes from its own command line (the flags' defaults
+# where not given), not from the run before as it does the config and the seed; how
+# `_settings_change` tells each.
+_UNCARRIED_SETTINGS = {"checkpoint_every": "a checkpoint every {} steps",
+                       "eval_batches": "{} validation batch(es)",
+                       "dtype_policy": "products in {}"}
+
+
+def _settings_change(model_dir: str, run: dict) -> str | None:
+    """A line when a resumed run checkpoints, validates or computes otherwise than the run
+    before it (a resume without --checkpoint_every, --eval_batches or --dtype_policy takes
+    their defaults): otherwise the change shows only as a shift in history.csv and
+    TensorBoard (other steps, val_ metrics over other batches)."""
+    from hmvae_tf import checkpoints
+
+    runs = checkpoints.read_runs(model_dir)
+    before = runs[-1] if runs else {}
+    changes = [f"{text.format(run[key])} (the run before: {before[key]})"
+               for key, text in _UNCARRIED_SETTINGS.items()
+               if before.get(key) is not None and before[key] != run[key]]
+    if not changes:
+        return None
+    return (f"note: this run has {', '.join(changes)}: a resume takes --checkpoint_every, "
+            "--eval_batches and --dtype_policy from its own command line (their defaults "
+            "where not given)")
 
 
 def stopped_line(model_dir: str) -> str:

@@ -753,6 +753,28 @@ def test_resuming_on_another_dataset_says_which_the_earlier_runs_read(tmp_path):
     assert train._dataset_change(str(model_dir), "hmvae_notesequences/mel_2bar", "1.1.0") is None
 
 
+def test_a_resume_that_checkpoints_or_validates_otherwise_says_so(tmp_path, capsys):
+    """A resume takes --checkpoint_every, --eval_batches and --dtype_policy from its own
+    command line: `hmvae train --model_dir=m --num_steps=N` after a run with other values
+    moved the checkpoint grid and averaged val_ metrics over other batches without a word."""
+    config = tiny_config(extra="batch_size=8")
+    model_dir = str(tmp_path / "m")
+    eval_data = pipeline(config, n=16).take(2)
+    train.train(config, model_dir, num_steps=2, checkpoint_every=2, eval_batches=2,
+                train_data=pipeline(config), eval_data=eval_data, seed=1, verbose=0)
+    assert "note:" not in capsys.readouterr().out
+    train.train(config, model_dir, num_steps=5, checkpoint_every=3, eval_batches=1,
+                train_data=pipeline(config), eval_data=eval_data.take(1), seed=1, verbose=0)
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert notes == ["note: this run has a checkpoint every 3 steps (the run before: 2), 1 "
+                     "validation batch(es) (the run before: 2): a resume takes "
+                     "--checkpoint_every, --eval_batches and --dtype_policy from its own "
+                     "command line (their defaults where not given)"]
+    assert checkpoints.kept_steps(model_dir) == [2, 3, 5]  # the grid moved, as the note says
+    # The same settings again: nothing to say.
+    assert train._settings_change(model_dir, checkpoints.read_runs(model_dir)[-1]) is None
+
+
 @pytest.mark.parametrize("recorded", ["key", "source line only", "full build"])
 def test_training_on_a_subset_build_says_so(tmp_path, capsys, recorded):
     """A HMVAE_TFDS_MAX_PIECES build has the full build's name and version; `hmvae train`
