@@ -64,9 +64,11 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         "newest version); repeatable, and combinable with --model_dir. Its "
                         "weights are measured in a float32 model, whatever the export's "
                         "--jit_compile or --dtype_policy (as its card says)")
+    from hmvae_tf.train import KEPT_CHECKPOINTS
+
     parser.add_argument("--step", type=arg_types.int_at_least(0), default=None,
-                        help="evaluate each --model_dir's checkpoint of this global step (it "
-                        "must still be kept; default: the newest)")
+                        help="evaluate each --model_dir's checkpoint of this global step (one "
+                        f"of the newest {KEPT_CHECKPOINTS} it keeps; default: the newest)")
     parser.add_argument("--split", default="test", help="dataset split")
     parser.add_argument("--dataset", default=None, help=arg_types.DATASET_HELP)
     parser.add_argument("--data_dir", type=arg_types.tfds_data_dir, default=None,

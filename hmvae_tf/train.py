@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from hmvae_tf.configs import Config
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
+# Checkpoints a model directory keeps (the newest): the steps `hmvae evaluate --step` can pick.
+KEPT_CHECKPOINTS = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
@@ -62,7 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--num_steps", type=arg_types.int_at_least(1), default=50_000,
                         help="train until the global step reaches this")
     parser.add_argument("--checkpoint_every", type=arg_types.int_at_least(1), default=500,
-                        help="steps per checkpoint period (a Keras epoch)")
+                        help="steps per checkpoint period (a Keras epoch); the newest "
+                        f"{KEPT_CHECKPOINTS} checkpoints are kept (hmvae evaluate --step picks "
+                        "one)")
     parser.add_argument("--eval_batches", type=arg_types.int_at_least(0), default=8,
                         help="validation batches after each period (0: none)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="default",
@@ -494,8 +498,8 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
                     eval_data = None
 
     period = min(checkpoint_every, num_steps)
-    saver = checkpoints.CheckpointSaver(model_dir, is_chief=is_chief, worker_index=worker,
-                                        every=period)
+    saver = checkpoints.CheckpointSaver(model_dir, max_to_keep=KEPT_CHECKPOINTS,
+                                        is_chief=is_chief, worker_index=worker, every=period)
     with strategy.scope():
         model = MusicVAE(config)
         model.build()

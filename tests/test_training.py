@@ -804,6 +804,27 @@ def test_training_on_a_subset_build_says_so(tmp_path, capsys, recorded):
                      "(HMVAE_TFDS_MAX_PIECES=160)"]
 
 
+def test_train_help_says_how_many_checkpoints_a_model_keeps(tmp_path):
+    """`hmvae evaluate --step` takes a checkpoint "that must still be kept", and neither
+    command said how many are: a researcher who meant to compare steps found them gone."""
+    import argparse
+
+    from hmvae_tf import evaluate
+
+    helps = []
+    for command in (train, evaluate):
+        parser = argparse.ArgumentParser()
+        command.add_arguments(parser, command.__name__)
+        helps.append(" ".join(parser.format_help().split()))
+    assert f"the newest {train.KEPT_CHECKPOINTS} checkpoints are kept" in helps[0]
+    assert f"one of the newest {train.KEPT_CHECKPOINTS} it keeps" in helps[1]
+    config = tiny_config(extra="batch_size=8")
+    model_dir = str(tmp_path / "m")
+    train.train(config, model_dir, num_steps=5, checkpoint_every=1, eval_batches=0,
+                train_data=pipeline(config), seed=1, verbose=0)
+    assert checkpoints.kept_steps(model_dir) == [1, 2, 3, 4, 5][-train.KEPT_CHECKPOINTS:]
+
+
 def test_runs_are_recorded_and_the_card_reproduces_their_flags(tmp_path):
     """A run of 500-step periods that stops at 800 keeps checkpoints 500 and 800: read from
     the checkpoints alone the card's reproduce command said --checkpoint_every=300, and it
