@@ -9,8 +9,9 @@ with TFDS, which then looks only for the code's version in the data_dir).
 # TFDS's versioning guide: MAJOR when the rows of an existing config change (other windows, a
 # different split), MINOR when rows only gain features, PATCH when they read the same. 1.1.0
 # changed windows (a MAJOR change by that rule); it keeps its released number, so that 1.1.0
-# builds and the runs and cards that recorded it keep their name.
-VERSION = "1.1.0"
+# builds and the runs and cards that recorded it keep their name. 2.0.0 changes only the
+# start_bar of some rows, but that is a change of rows, so MAJOR.
+VERSION = "2.0.0"
 
 RELEASE_NOTES = {
     "1.0.0": "First release: mel_2bar, mel_16bar, drums_2bar, trio_16bar.",
@@ -19,4 +20,11 @@ RELEASE_NOTES = {
              "byte-identical copies are read once, .kar/.smf/RMID files are read; a window "
              "after a tempo change is rendered at its own tempo. Embedded "
              "corpus: mel_2bar train 93,790 -> 93,751, mel_16bar 28,647 -> 28,591 windows.",
+    "2.0.0": "The same windows (tokens) as 1.1.0; start_bar numbers every 16-step bar of a "
+             "piece once, as `--bar` reads it: after a section that ends inside such a bar "
+             "(a meter change mid bar, e.g. the Bach chorales' fermata bars written as 3/4 + "
+             "1/4), the later bars are numbered one higher than in 1.1.0, where two sections "
+             "shared a number. Embedded corpus, mel_2bar: start_bar changes in 1,553 / 32 / "
+             "123 of the 93,751 / 4,857 / 5,383 train / validation / test rows (173 / 4 / 12 "
+             "pieces).",
 }

@@ -17,12 +17,12 @@ tf.config.set_logical_device_configuration(
 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.dirname(TESTS), TESTS]
-from hmvae_tf import train  # noqa: E402
+from hmvae_tf import dataset_version, train  # noqa: E402
 from dataset_helpers import write_mel_2bar  # noqa: E402
 from model_helpers import tiny_config  # noqa: E402
 
 data_dir, model_dir, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-write_mel_2bar(data_dir, "1.1.0", n=n, splits=("train", "validation"))
+write_mel_2bar(data_dir, dataset_version.VERSION, n=n, splits=("train", "validation"))
 try:
     history = train.train(tiny_config(extra="batch_size=8"), model_dir, data_dir=data_dir,
                           num_steps=2, checkpoint_every=2, eval_batches=4, verbose=0,
