@@ -292,6 +292,9 @@ class StepProgbar(keras.callbacks.ProgbarLogger):
         super().__init__()
         self.num_steps = num_steps
         self.stream = stream  # None: sys.stderr when written (so a test's capture sees it)
+        # Whether the bar (verbose 1) is being redrawn in place, its line not ended: a line
+        # written on the stream now (a stop's) must start on a new one.
+        self.mid_line = False
 
     def _progress_stream(self) -> TextIO:
         return self.stream or sys.stderr
@@ -316,6 +319,7 @@ class StepProgbar(keras.callbacks.ProgbarLogger):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         with contextlib.redirect_stdout(self._progress_stream()):
             super().on_train_batch_end(batch, logs)
+        self.mid_line = self.verbose == 1  # verbose 2 writes whole lines, at epoch ends
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Keras's line, then the global step and an estimate of the time left: "Epoch 7/100"
@@ -324,6 +328,7 @@ class StepProgbar(keras.callbacks.ProgbarLogger):
 
         with contextlib.redirect_stdout(self._progress_stream()):
             super().on_epoch_end(epoch, logs)
+        self.mid_line = False  # Keras ends the bar's line with the epoch's metrics
         if not self.verbose:
             return
         step = int(self.model.optimizer.iterations.numpy())

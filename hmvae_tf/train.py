@@ -531,8 +531,8 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
     if is_chief:
         checkpoints.record_run(model_dir, run_record)
     epochs = math.ceil(num_steps / period)
-    ours = [checkpoints.StopAtStep(num_steps), checkpoints.StepProgbar(num_steps),
-            keras.callbacks.TerminateOnNaN()]
+    progbar = checkpoints.StepProgbar(num_steps)
+    ours = [checkpoints.StopAtStep(num_steps), progbar, keras.callbacks.TerminateOnNaN()]
     history_csv = checkpoints.HistoryCSV(model_dir) if is_chief else None
     if is_chief:
         ours += [
@@ -553,9 +553,13 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
                                     callbacks=all_callbacks, verbose=verbose,
                                     shuffle=False)  # the pipeline shuffles; Keras would warn
         except KeyboardInterrupt:
+            # The stop's lines start on their own line after the bar redrawn in place (a
+            # terminal's), not after a blank one in a log's line-per-period progress.
+            if progbar.mid_line:
+                print(file=sys.stderr)
             # The interrupt lands between steps, so the state is a consistent step to keep.
             if saver.save_if_sound() and saver.is_chief:  # others save to a scratch folder
-                print(f"\nsaved a checkpoint at step {saver.model_step()}", file=sys.stderr)
+                print(f"saved a checkpoint at step {saver.model_step()}", file=sys.stderr)
                 history_csv.log_stopped_epoch()
             raise
         except checkpoints.CheckpointWriteError as err:

@@ -506,6 +506,37 @@ def test_a_signal_logs_the_period_it_stops(tmp_path, monkeypatch):
     assert np.isfinite(history[2]["val_r_loss"])
 
 
+class StopAt(keras.callbacks.Callback):
+    """Ctrl-C after the given global step (raised from fit's callbacks, as the signal's
+    handler raises it between steps)."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) == self.step:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("verbose", [1, 2])
+def test_a_stop_s_line_follows_the_progress_without_a_blank_line(verbose, tmp_path, capsys):
+    """"saved a checkpoint" began with a newline, to end the line of Keras's bar redrawn in
+    place (a terminal's, verbose 1); in a log (verbose 2: whole lines) it left a blank line."""
+    config = tiny_config(extra="batch_size=8")
+    with pytest.raises(KeyboardInterrupt):
+        train.train(config, str(tmp_path / "m"), num_steps=6, checkpoint_every=2,
+                    eval_batches=0, train_data=pipeline(config), verbose=verbose,
+                    callbacks=[StopAt(3)])
+    err = capsys.readouterr().err
+    before, saved, _ = err.partition("saved a checkpoint at step 3\n")
+    assert saved, err
+    assert before.endswith("\n") and not before.endswith("\n\n"), before[-200:]
+    # The bar's own line (its last redraw) is there before it, ended, not overwritten.
+    last = before.splitlines()[-1]
+    assert ("1/2" in last and "loss:" in last) if verbose == 1 else last == "Epoch 2/3", last
+
+
 def test_a_full_disk_at_a_checkpoint_is_one_line_that_names_the_checkpoint_kept(
         tmp_path, monkeypatch):
     """TensorFlow says a full disk while saving as a ResourceExhaustedError, which came out of
