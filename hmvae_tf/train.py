@@ -440,6 +440,8 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
     start_step: the step of the model directory's newest checkpoint (0: none) where the
     caller has read it already (`hmvae train`, for its start line), so that both go by one
     read; None reads it here. It moves the seed on; training goes on from the step restored.
+    At or past num_steps there is nothing to do: train() says so and returns before it loads
+    the data or builds the model (a finished model needs no dataset on the machine).
     Returns the Keras History of this run (None if there was nothing left to do).
     """
     import keras
@@ -456,6 +458,10 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
         start_step = checkpoints.checkpoint_step(model_dir) or 0
     _check_workers_agree(strategy, start_step, model_dir,
                          job=f"{config.to_json()} {num_steps} {checkpoint_every}")
+    # Before the data: a finished model on a machine without its dataset has nothing to load.
+    if start_step >= num_steps:
+        print(_nothing_to_do(model_dir, start_step, num_steps))
+        return None
     if seed is None:
         seed = resolve_seed(model_dir, None, strategy)[0]
     seed_flag = seed
@@ -509,8 +515,8 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
         step = saver.restore()
     if is_chief:  # once the model is built: a config it cannot build leaves no model directory
         checkpoints.save_config(model_dir, config)
-    if step >= num_steps:
-        print(f"{model_dir} is already at step {step} >= --num_steps={num_steps}; nothing to do")
+    if step >= num_steps:  # a start_step the caller read before a newer checkpoint came
+        print(_nothing_to_do(model_dir, step, num_steps))
         return None
     run_record = {
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -590,6 +596,11 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
             + ". If it diverges again, train a new --model_dir with a lower "
             "--hparams=learning_rate (or clip_norm), or check the data")
     return history
+
+
+def _nothing_to_do(model_dir: str, step: int, num_steps: int) -> str:
+    """What train() says when the model directory is already at --num_steps."""
+    return f"{model_dir} is already at step {step} >= --num_steps={num_steps}; nothing to do"
 
 
 def _dataset_change(model_dir: str, dataset: str, version: str | None) -> str | None:

@@ -728,6 +728,29 @@ def test_train_command_without_its_dataset_says_what_to_build_and_leaves_no_mode
     assert train.resolve_config(str(model_dir), None, "", "other/mel_2bar") == config
 
 
+def test_a_finished_model_without_its_dataset_has_nothing_to_do(tmp_path, capsys,
+                                                                 monkeypatch):
+    """train() said "nothing to do" only after it had loaded the data and built the model:
+    the same command on a machine without the dataset failed with a missing-dataset error."""
+    from hmvae_tf import cli
+
+    # `hmvae train` sets this for itself; keep it out of later tests' subprocesses.
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1"))
+    config = tiny_config(extra="batch_size=8")
+    model_dir = str(tmp_path / "m")
+    train.train(config, model_dir, num_steps=2, checkpoint_every=2, eval_batches=0,
+                train_data=pipeline(config), seed=1, verbose=0)
+    capsys.readouterr()
+    code = cli.main(["train", f"--model_dir={model_dir}", f"--data_dir={tmp_path / 'no_data'}",
+                     "--num_steps=2"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.splitlines()[-1] == (
+        f"{model_dir} is already at step 2 >= --num_steps=2; nothing to do")
+    assert "error" not in err and not (tmp_path / "no_data").exists()
+    assert len(checkpoints.read_runs(model_dir)) == 1  # no run recorded
+
+
 def test_training_on_an_older_build_of_the_dataset_says_so(tmp_path, capsys):
     """TFDS reads the newest version in the data_dir: a data_dir built before the builder
     moved on trained the model on the old windows without a word (the version showed up only
