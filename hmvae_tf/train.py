@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from hmvae_tf import arg_types, quiet_startup, stop_signals
+from hmvae_tf import arg_types, quiet_startup, run_settings, stop_signals
 
 if TYPE_CHECKING:
     import keras
@@ -63,12 +63,14 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         "is read")
     parser.add_argument("--num_steps", type=arg_types.int_at_least(1), default=50_000,
                         help="train until the global step reaches this")
-    parser.add_argument("--checkpoint_every", type=arg_types.int_at_least(1), default=500,
+    parser.add_argument("--checkpoint_every", type=arg_types.int_at_least(1), default=None,
                         help="steps per checkpoint period (a Keras epoch); the newest "
                         f"{KEPT_CHECKPOINTS} checkpoints are kept (hmvae evaluate --step picks "
-                        "one)")
-    parser.add_argument("--eval_batches", type=arg_types.int_at_least(0), default=8,
-                        help="validation batches after each period (0: none)")
+                        "one). " + _KEPT_DEFAULT.format(
+                            run_settings.COMMAND_DEFAULTS["checkpoint_every"]))
+    parser.add_argument("--eval_batches", type=arg_types.int_at_least(0), default=None,
+                        help="validation batches after each period (0: none). "
+                        + _KEPT_DEFAULT.format(run_settings.COMMAND_DEFAULTS["eval_batches"]))
     parser.add_argument("--strategy", choices=STRATEGIES, default="default",
                         help="mirrored: all local GPUs (one replica on a machine without "
                         "one); multi_worker: MultiWorkerMirroredStrategy configured by "
@@ -88,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         "starting step, so that it does not replay the data order of the "
                         "first steps")
     parser.add_argument("--dtype_policy", choices=("auto", "float32", "mixed_bfloat16"),
-                        default="auto",
+                        default=None,
                         help="mixed_bfloat16: the LSTM and decoder products run in bfloat16, "
                         "everything else (variables, states, losses) in float32: 1.3-1.8x "
                         "faster training on CPUs with AVX512_BF16 or AMX (slower elsewhere), "
@@ -96,7 +98,14 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         "BUILD.md). auto: mixed_bfloat16 for melody models on such a CPU "
                         "without a GPU, else float32 (drum and trio models stay float32: "
                         "their bfloat16 accuracy is unmeasured). Checkpoints are the same "
-                        "either way")
+                        "either way. Default: a resumed model's, the policy its last run "
+                        "trained in (train_runs.jsonl), else "
+                        + run_settings.COMMAND_DEFAULTS["dtype_policy"])
+
+
+# The help's last sentence for the settings a resume keeps (run_settings).
+_KEPT_DEFAULT = ("Default: a resumed model's, as its last run had it (train_runs.jsonl), "
+                 "else {}")
 
 
 def resolve_dtype_policy(name: str, config: Config) -> str:
@@ -416,9 +425,10 @@ def _lost_peers(strategy: tf.distribute.Strategy, err: BaseException) -> str | N
 
 
 def train(config: Config, model_dir: str, *, dataset: str | None = None,
-          data_dir: str | None = None, num_steps: int = 1000, checkpoint_every: int = 500,
-          eval_batches: int = 8, strategy: tf.distribute.Strategy | None = None,
-          jit_compile: bool = False, seed: int | None = None, dtype_policy: str = "float32",
+          data_dir: str | None = None, num_steps: int = 1000,
+          checkpoint_every: int | None = None, eval_batches: int | None = None,
+          strategy: tf.distribute.Strategy | None = None, jit_compile: bool = False,
+          seed: int | None = None, dtype_policy: str | None = None,
           train_data: tf.data.Dataset | None = None, eval_data: tf.data.Dataset | None = None,
           verbose: str | int = "auto", callbacks: Sequence[keras.callbacks.Callback] = (),
           handle_sigterm: bool = False,
@@ -427,6 +437,10 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
 
     train_data / eval_data: optional ready pipelines ([B, T, K] batches) instead of TFDS.
     dtype_policy: one of `precision.POLICIES`, for this call's training only.
+    checkpoint_every, eval_batches, dtype_policy: None keeps what the model directory's last
+    run recorded (a resume goes on as before; a note names those not at their default),
+    else 500 steps, 8 batches and float32 (`run_settings.API_DEFAULTS`: no "auto" here); a
+    value given that differs from the run before is noted.
     seed: None takes `resolve_seed`'s (the model directory's first recorded seed, else a
     drawn one), recorded in train_runs.jsonl as a given seed is.
     verbose: Keras's (1: a bar, 2: a line per checkpoint period, 0: none), on stderr as
@@ -452,6 +466,11 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
     from hmvae_tf.model.vae import MusicVAE
 
     strategy = strategy or tf.distribute.get_strategy()
+    settings, kept = run_settings.resolve(
+        model_dir, {"checkpoint_every": checkpoint_every, "eval_batches": eval_batches,
+                    "dtype_policy": dtype_policy}, run_settings.API_DEFAULTS)
+    checkpoint_every, eval_batches, dtype_policy = (
+        settings["checkpoint_every"], settings["eval_batches"], settings["dtype_policy"])
     dataset_version = None
     is_chief, worker = task_info(strategy)
     if start_step is None:
@@ -520,16 +539,19 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
         return None
     run_record = {
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "start_step": step, "num_steps": num_steps, "checkpoint_every": period,
+        # --checkpoint_every as given (a resume keeps it): the period is min(it, num_steps).
+        "start_step": step, "num_steps": num_steps, "checkpoint_every": checkpoint_every,
         "seed": seed_flag, "dtype_policy": dtype_policy, "jit_compile": jit_compile,
         "eval_batches": eval_batches, "replicas": strategy.num_replicas_in_sync,
         "dataset": dataset or config.dataset, "dataset_version": dataset_version}
+    notes = [run_settings.kept_note(settings, kept, run_settings.API_DEFAULTS)]
     if step:
         print(f"resuming {config.name} in {model_dir} from step {step}")
-        for change in (_dataset_change(model_dir, dataset or config.dataset, dataset_version),
-                       _settings_change(model_dir, run_record)):
-            if change:
-                print(change)
+        notes += [_dataset_change(model_dir, dataset or config.dataset, dataset_version),
+                  _settings_change(model_dir, run_record)]
+    for note in notes:
+        if note:
+            print(note)
     if not is_chief:  # the same metrics as the chief's, so one progress bar is enough
         print(f"worker {worker}: training; the chief shows the progress and writes {model_dir}")
         verbose = 0
@@ -621,31 +643,23 @@ def _dataset_change(model_dir: str, dataset: str, version: str | None) -> str | 
             f"{dataset} version {version}")
 
 
-# The settings of a run that a resume takes from its own command line (the flags' defaults
-# where not given), not from the run before as it does the config and the seed; how
-# `_settings_change` tells each.
-_UNCARRIED_SETTINGS = {"checkpoint_every": "a checkpoint every {} steps",
-                       "eval_batches": "{} validation batch(es)",
-                       "dtype_policy": "products in {}"}
-
-
 def _settings_change(model_dir: str, run: dict) -> str | None:
     """A line when a resumed run checkpoints, validates or computes otherwise than the run
-    before it (a resume without --checkpoint_every, --eval_batches or --dtype_policy takes
-    their defaults): otherwise the change shows only as a shift in history.csv and
-    TensorBoard (other steps, val_ metrics over other batches)."""
+    before it (--checkpoint_every, --eval_batches or --dtype_policy given with another value;
+    without them a resume keeps the run before's, `run_settings`): otherwise the change shows
+    only as a shift in history.csv and TensorBoard (other steps, val_ metrics over other
+    batches)."""
     from hmvae_tf import checkpoints
 
     runs = checkpoints.read_runs(model_dir)
     before = runs[-1] if runs else {}
     changes = [f"{text.format(run[key])} (the run before: {before[key]})"
-               for key, text in _UNCARRIED_SETTINGS.items()
+               for key, text in run_settings.SETTING_TEXTS.items()
                if before.get(key) is not None and before[key] != run[key]]
     if not changes:
         return None
-    return (f"note: this run has {', '.join(changes)}: a resume takes --checkpoint_every, "
-            "--eval_batches and --dtype_policy from its own command line (their defaults "
-            "where not given)")
+    return (f"note: this run has {', '.join(changes)}, as given; a resume without "
+            "--checkpoint_every, --eval_batches or --dtype_policy keeps the run before's")
 
 
 def stopped_line(model_dir: str) -> str:
@@ -678,7 +692,11 @@ def run(args: argparse.Namespace) -> int:
     # First: multi-worker must precede other TF work.
     strategy = make_strategy(args.strategy, args.wait_for_workers or None)
     config = resolve_config(args.model_dir, args.config, args.hparams, args.dataset)
-    dtype_policy, note = dtype_policy_and_note(args.dtype_policy, config)
+    settings, kept = run_settings.resolve(
+        args.model_dir, {"checkpoint_every": args.checkpoint_every,
+                         "eval_batches": args.eval_batches, "dtype_policy": args.dtype_policy},
+        run_settings.COMMAND_DEFAULTS)
+    dtype_policy, note = dtype_policy_and_note(settings["dtype_policy"], config)
     seed, origin = resolve_seed(args.model_dir, args.seed, strategy)
     from hmvae_tf import checkpoints
 
@@ -690,6 +708,13 @@ def run(args: argparse.Namespace) -> int:
           # --seed to repeat") would tell of a run that does not happen.
           + ("" if start_step >= args.num_steps
              else f", {seed_note(seed, origin)}"))
+    # Said where the defaults would have given otherwise (auto: as resolved here).
+    kept_note = run_settings.kept_note(
+        settings, kept, {**run_settings.COMMAND_DEFAULTS,
+         "dtype_policy": resolve_dtype_policy(run_settings.COMMAND_DEFAULTS["dtype_policy"],
+                                              config)})
+    if kept_note and start_step < args.num_steps:
+        print(kept_note)
     # SIGTERM stops the command as Ctrl-C does from here to its end, not only during fit
     # (train's handle_sigterm): train() puts the earlier handler back when it returns, so a
     # SIGTERM while the final metrics were printed killed the process outright, its buffered
@@ -698,8 +723,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             history = train(config, args.model_dir, dataset=args.dataset,
                             data_dir=args.data_dir, num_steps=args.num_steps,
-                            checkpoint_every=args.checkpoint_every,
-                            eval_batches=args.eval_batches, strategy=strategy,
+                            checkpoint_every=settings["checkpoint_every"],
+                            eval_batches=settings["eval_batches"], strategy=strategy,
                             jit_compile=args.jit_compile, seed=seed,
                             dtype_policy=dtype_policy, start_step=start_step,
                             # The progress goes to stderr (StepProgbar): a bar where

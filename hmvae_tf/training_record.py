@@ -82,7 +82,9 @@ def training_facts(model_dir: str, step: int | None) -> dict:
 
     runs = [r for r in read_runs(model_dir) if step is None or r["start_step"] < step]
     facts["runs"] = runs
-    period = runs[-1]["checkpoint_every"] if runs else steps_per_epoch_from_checkpoints(model_dir)
+    # A run records --checkpoint_every as given; its period stops at its --num_steps.
+    period = (min(runs[-1]["checkpoint_every"], runs[-1]["num_steps"]) if runs
+              else steps_per_epoch_from_checkpoints(model_dir))
     if not period and history and step:
         period = max(1, int(round(step / (max(int(r["epoch"]) for r in history) + 1))))
     facts["steps_per_epoch"] = period

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hmvae_tf import (checkpoints, data, model_card, plots, reproduce, stop_signals, train,
-                      training_record)
+from hmvae_tf import (checkpoints, data, model_card, plots, reproduce, run_settings,
+                      stop_signals, train, training_record)
 from hmvae_tf.cli import CommandError
 from dataset_helpers import write_mel_2bar
 from model_helpers import TINY, scale_melodies, tiny_config
@@ -821,12 +821,67 @@ def test_a_resume_that_checkpoints_or_validates_otherwise_says_so(tmp_path, caps
                 train_data=pipeline(config), eval_data=eval_data.take(1), seed=1, verbose=0)
     notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
     assert notes == ["note: this run has a checkpoint every 3 steps (the run before: 2), 1 "
-                     "validation batch(es) (the run before: 2): a resume takes "
-                     "--checkpoint_every, --eval_batches and --dtype_policy from its own "
-                     "command line (their defaults where not given)"]
+                     "validation batch(es) (the run before: 2), as given; a resume without "
+                     "--checkpoint_every, --eval_batches or --dtype_policy keeps the run "
+                     "before's"]
     assert checkpoints.kept_steps(model_dir) == [2, 3, 5]  # the grid moved, as the note says
     # The same settings again: nothing to say.
     assert train._settings_change(model_dir, checkpoints.read_runs(model_dir)[-1]) is None
+
+
+def test_a_resume_keeps_the_run_before_s_settings_unless_given(tmp_path, capsys, monkeypatch):
+    """A resume took --checkpoint_every, --eval_batches and --dtype_policy from its own
+    command line, defaults included: `hmvae train --model_dir=m --num_steps=N` after a run
+    with --checkpoint_every=1 went back to 500-step periods. Not given, they are the run
+    before's now (said where not the defaults); given, they are used."""
+    from hmvae_tf import cli, dataset_version
+
+    # `hmvae train` sets this for itself; keep it out of later tests' subprocesses.
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1"))
+    data_dir = tmp_path / "tfds"
+    write_mel_2bar(data_dir, dataset_version.VERSION, n=32)
+    model_dir = str(tmp_path / "m")
+
+    def hmvae_train(*flags):
+        assert cli.main(["train", "--config=cat-mel_2bar_small", f"--hparams={TINY}",
+                         f"--model_dir={model_dir}", f"--data_dir={data_dir}", "--seed=1",
+                         *flags]) == 0
+        return capsys.readouterr().out
+
+    capsys.readouterr()
+    hmvae_train("--num_steps=1", "--checkpoint_every=1", "--eval_batches=0",
+                "--dtype_policy=float32")
+    out = hmvae_train("--num_steps=3")
+    assert checkpoints.kept_steps(model_dir) == [1, 2, 3]  # 500: only 3 after 1
+    run = checkpoints.read_runs(model_dir)[-1]
+    assert (run["checkpoint_every"], run["eval_batches"], run["dtype_policy"]) == (1, 0,
+                                                                                 "float32")
+    kept = ["a checkpoint every 1 steps", "0 validation batch(es)"]
+    flags = ["--checkpoint_every", "--eval_batches"]
+    if train.resolve_dtype_policy("auto", tiny_config()) != "float32":  # auto's pick here
+        kept, flags = kept + ["products in float32"], flags + ["--dtype_policy"]
+    assert (f"note: as the run before (train_runs.jsonl), {', '.join(kept)}; "
+            f"{', '.join(flags)} to change") in out.splitlines(), out
+    assert "products in float32" in out.splitlines()[0]
+    # Given, a setting is used (and noted as a change); the others are still kept.
+    out = hmvae_train("--num_steps=6", "--checkpoint_every=2")
+    assert checkpoints.kept_steps(model_dir) == [3, 4, 6]
+    assert "a checkpoint every 2 steps (the run before: 1)" in out
+    assert checkpoints.read_runs(model_dir)[-1]["eval_batches"] == 0
+    # train() from Python keeps them too where not given (its defaults: 500, 8, float32).
+    config = tiny_config()
+    train.train(config, model_dir, num_steps=7, train_data=pipeline(config), verbose=0)
+    run = checkpoints.read_runs(model_dir)[-1]
+    assert (run["checkpoint_every"], run["eval_batches"], run["dtype_policy"]) == (2, 0,
+                                                                                 "float32")
+    assert "note: as the run before (train_runs.jsonl), a checkpoint every 2 steps, 0 " \
+        "validation batch(es); --checkpoint_every, --eval_batches to change" in \
+        capsys.readouterr().out
+    # A new model without the flags: the defaults, nothing kept to say.
+    settings, kept = run_settings.resolve(str(tmp_path / "new"), {"checkpoint_every": None,
+                                          "eval_batches": None, "dtype_policy": None},
+                                          run_settings.COMMAND_DEFAULTS)
+    assert (settings, kept) == (run_settings.COMMAND_DEFAULTS, [])
 
 
 @pytest.mark.parametrize("recorded", ["key", "source line only", "full build"])

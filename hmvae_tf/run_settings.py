@@ -1,0 +1,50 @@
+"""The settings of `hmvae train` that a resume keeps from the run before unless given again
+(--checkpoint_every, --eval_batches, --dtype_policy), as it keeps the config and the seed:
+`hmvae train --model_dir=m --num_steps=N` after a run with other values would otherwise move
+the checkpoint grid, average val_ metrics over other batches or switch precision."""
+from __future__ import annotations
+
+import os
+
+# How a note tells each setting's value.
+SETTING_TEXTS = {"checkpoint_every": "a checkpoint every {} steps",
+                 "eval_batches": "{} validation batch(es)",
+                 "dtype_policy": "products in {}"}
+# A new model's settings (and those of a directory that recorded no run): the command's,
+# whose "auto" picks the precision for the machine...
+COMMAND_DEFAULTS = {"checkpoint_every": 500, "eval_batches": 8, "dtype_policy": "auto"}
+# ...and train()'s from Python, which computes in float32 unless asked.
+API_DEFAULTS = {**COMMAND_DEFAULTS, "dtype_policy": "float32"}
+
+
+def resolve(model_dir: str, given: dict[str, object],
+            defaults: dict[str, object]) -> tuple[dict[str, object], list[str]]:
+    """Each of SETTING_TEXTS' settings as `given` (None: not given); else as the model
+    directory's last run recorded it in train_runs.jsonl (the dtype policy it resolved to,
+    so a resume on another machine keeps computing as before); else its default. Also the
+    names of those taken from the record."""
+    from hmvae_tf import checkpoints
+
+    runs = checkpoints.read_runs(model_dir) if os.path.isdir(model_dir) else []
+    before = runs[-1] if runs else {}
+    settings, kept = {}, []
+    for key in SETTING_TEXTS:
+        value = given.get(key)
+        if value is None and before.get(key) is not None:
+            value = before[key]
+            kept.append(key)
+        settings[key] = defaults[key] if value is None else value
+    return settings, kept
+
+
+def kept_note(settings: dict[str, object], kept: list[str],
+              defaults: dict[str, object]) -> str | None:
+    """A line naming the settings a resume kept from the run before where they are not what
+    the defaults (resolved: `auto`'s precision on this machine) would have given; None when
+    there are none."""
+    shown = [key for key in kept if settings[key] != defaults[key]]
+    if not shown:
+        return None
+    return ("note: as the run before (train_runs.jsonl), "
+            + ", ".join(SETTING_TEXTS[key].format(settings[key]) for key in shown)
+            + f"; {', '.join(f'--{key}' for key in shown)} to change")
