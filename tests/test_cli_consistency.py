@@ -217,6 +217,27 @@ def test_no_flag_shows_a_default_that_says_nothing():
     assert any(text.endswith("(default: %(default)s)") for text in shown)  # others still do
 
 
+def test_no_help_shows_none_for_a_default():
+    """train's --checkpoint_every, --eval_batches and --dtype_policy default to None, which
+    means "the run before's, else N": the help must say that in words. The formatter leaves a
+    None default out, but a help text that spelled out %(default)s, or a formatter that stopped
+    leaving None out, would print "(default: None)", which tells the user nothing. Read in
+    every command's --help as printed, so no path to it is missed."""
+    import re
+
+    from hmvae_tf import run_settings
+
+    shown = {command: parser.format_help() for command, parser in command_parsers()}
+    noisy = {command: re.findall(r".{0,40}\bNone\b.{0,10}", " ".join(text.split()))
+             for command, text in shown.items()}
+    assert not {command: hits for command, hits in noisy.items() if hits}, noisy
+    train = dict(command_parsers())["train"]
+    helps = {action.option_strings[0]: shown_help(train, action) for _, action in flags(train)}
+    for key, default in run_settings.COMMAND_DEFAULTS.items():
+        text = helps[f"--{key}"]
+        assert "last run" in text and text.endswith(f"else {default}"), (key, text)
+
+
 # The flags several commands share: the same type, default and help text in each, except
 # where the command's purpose differs (listed with the reason).
 SHARED = ("--seed", "--temperature", "--qpm", "--timeout", "--model_version", "--data_dir",
