@@ -33,8 +33,12 @@ def hparams_diff(config: Config) -> str:
 
 def recorded_train_flags(runs: list[dict], train_flags: str = "") -> str:
     """--seed and --dtype_policy as the first recorded run had them (a run resumed later
-    continues that run's seed), unless --train_flags gives them. A later run given another
-    --seed cannot be told in one command: `seed_changes` says it in the card."""
+    continues that run's seed), and its --eval_batches when not the default (the validation
+    columns of history.csv average over that many batches), unless --train_flags gives them.
+    A later run given another --seed cannot be told in one command: `seed_changes` says it
+    in the card."""
+    from hmvae_tf.run_settings import COMMAND_DEFAULTS
+
     if not runs:
         return ""
     first, out = runs[0], ""
@@ -42,6 +46,10 @@ def recorded_train_flags(runs: list[dict], train_flags: str = "") -> str:
         out += f" --seed={first['seed']}"
     if first.get("dtype_policy") and "--dtype_policy" not in train_flags:
         out += f" --dtype_policy={first['dtype_policy']}"
+    batches = first.get("eval_batches")
+    if (batches is not None and batches != COMMAND_DEFAULTS["eval_batches"]
+            and "--eval_batches" not in train_flags):
+        out += f" --eval_batches={batches}"
     return out
 
 

@@ -1001,8 +1001,10 @@ def test_a_run_without_seed_draws_one_that_repeats_it_and_its_resume_continues(
     line = hmvae_train(drawn_dir, 6)  # resumed: the first run's seed, plus the step
     assert line.endswith(f", seed {seed} (this model's, from train_runs.jsonl)")
     assert [r["seed"] for r in checkpoints.read_runs(drawn_dir)] == [seed, seed]
-    assert f" --seed={seed} " in reproduce.recorded_train_flags(
-        checkpoints.read_runs(drawn_dir)) + " "
+    flags = reproduce.recorded_train_flags(checkpoints.read_runs(drawn_dir)) + " "
+    assert f" --seed={seed} " in flags and " --eval_batches=0 " in flags, flags  # not the 8
+    assert "--eval_batches" not in reproduce.recorded_train_flags(
+        checkpoints.read_runs(drawn_dir), "--eval_batches=2")  # --train_flags wins
     # Already at --num_steps: nothing is trained, so no seed is said (it said one, and a
     # drawn one with "pass --seed to repeat").
     line = hmvae_train(drawn_dir, 6)
