@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import os
 
-# How a note tells each setting's value.
-SETTING_TEXTS = {"checkpoint_every": "a checkpoint every {} steps",
-                 "eval_batches": "{} validation batch(es)",
-                 "dtype_policy": "products in {}"}
+# The settings, in the order notes name them.
+SETTINGS = ("checkpoint_every", "eval_batches", "dtype_policy")
 # A new model's settings (and those of a directory that recorded no run): the command's,
 # whose "auto" picks the precision for the machine...
 COMMAND_DEFAULTS = {"checkpoint_every": 500, "eval_batches": 8, "dtype_policy": "auto"}
@@ -17,9 +15,19 @@ COMMAND_DEFAULTS = {"checkpoint_every": 500, "eval_batches": 8, "dtype_policy": 
 API_DEFAULTS = {**COMMAND_DEFAULTS, "dtype_policy": "float32"}
 
 
+def setting_text(key: str, value: object) -> str:
+    """How a note tells a setting's value: "a checkpoint every 500 steps", "1 validation
+    batch", "products in float32"."""
+    if key == "checkpoint_every":
+        return "a checkpoint every step" if value == 1 else f"a checkpoint every {value} steps"
+    if key == "eval_batches":
+        return f"{value} validation batch{'' if value == 1 else 'es'}"
+    return f"products in {value}"
+
+
 def resolve(model_dir: str, given: dict[str, object],
             defaults: dict[str, object]) -> tuple[dict[str, object], list[str]]:
-    """Each of SETTING_TEXTS' settings as `given` (None: not given); else as the model
+    """Each of SETTINGS as `given` (None: not given); else as the model
     directory's last run recorded it in train_runs.jsonl (the dtype policy it resolved to,
     so a resume on another machine keeps computing as before); else its default. Also the
     names of those taken from the record."""
@@ -28,7 +36,7 @@ def resolve(model_dir: str, given: dict[str, object],
     runs = checkpoints.read_runs(model_dir) if os.path.isdir(model_dir) else []
     before = runs[-1] if runs else {}
     settings, kept = {}, []
-    for key in SETTING_TEXTS:
+    for key in SETTINGS:
         value = given.get(key)
         if value is None and before.get(key) is not None:
             value = before[key]
@@ -46,5 +54,5 @@ def kept_note(settings: dict[str, object], kept: list[str],
     if not shown:
         return None
     return ("note: as the run before (train_runs.jsonl), "
-            + ", ".join(SETTING_TEXTS[key].format(settings[key]) for key in shown)
+            + ", ".join(setting_text(key, settings[key]) for key in shown)
             + f"; {', '.join(f'--{key}' for key in shown)} to change")

@@ -653,8 +653,8 @@ def _settings_change(model_dir: str, run: dict) -> str | None:
 
     runs = checkpoints.read_runs(model_dir)
     before = runs[-1] if runs else {}
-    changes = [f"{text.format(run[key])} (the run before: {before[key]})"
-               for key, text in run_settings.SETTING_TEXTS.items()
+    changes = [f"{run_settings.setting_text(key, run[key])} (the run before: {before[key]})"
+               for key in run_settings.SETTINGS
                if before.get(key) is not None and before[key] != run[key]]
     if not changes:
         return None

@@ -821,7 +821,7 @@ def test_a_resume_that_checkpoints_or_validates_otherwise_says_so(tmp_path, caps
                 train_data=pipeline(config), eval_data=eval_data.take(1), seed=1, verbose=0)
     notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
     assert notes == ["note: this run has a checkpoint every 3 steps (the run before: 2), 1 "
-                     "validation batch(es) (the run before: 2), as given; a resume without "
+                     "validation batch (the run before: 2), as given; a resume without "
                      "--checkpoint_every, --eval_batches or --dtype_policy keeps the run "
                      "before's"]
     assert checkpoints.kept_steps(model_dir) == [2, 3, 5]  # the grid moved, as the note says
@@ -856,7 +856,7 @@ def test_a_resume_keeps_the_run_before_s_settings_unless_given(tmp_path, capsys,
     run = checkpoints.read_runs(model_dir)[-1]
     assert (run["checkpoint_every"], run["eval_batches"], run["dtype_policy"]) == (1, 0,
                                                                                  "float32")
-    kept = ["a checkpoint every 1 steps", "0 validation batch(es)"]
+    kept = ["a checkpoint every step", "0 validation batches"]
     flags = ["--checkpoint_every", "--eval_batches"]
     if train.resolve_dtype_policy("auto", tiny_config()) != "float32":  # auto's pick here
         kept, flags = kept + ["products in float32"], flags + ["--dtype_policy"]
@@ -875,7 +875,7 @@ def test_a_resume_keeps_the_run_before_s_settings_unless_given(tmp_path, capsys,
     assert (run["checkpoint_every"], run["eval_batches"], run["dtype_policy"]) == (2, 0,
                                                                                  "float32")
     assert "note: as the run before (train_runs.jsonl), a checkpoint every 2 steps, 0 " \
-        "validation batch(es); --checkpoint_every, --eval_batches to change" in \
+        "validation batches; --checkpoint_every, --eval_batches to change" in \
         capsys.readouterr().out
     # A new model without the flags: the defaults, nothing kept to say.
     settings, kept = run_settings.resolve(str(tmp_path / "new"), {"checkpoint_every": None,
