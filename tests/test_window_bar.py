@@ -143,3 +143,39 @@ def test_the_commands_take_bar_instead_of_window(tmp_path, capsys):
                      f"--out={out}"]) == 0
     printed = capsys.readouterr().out
     assert f"{path} (120 qpm): bars 4-5 of" in printed and f"{path} (120 qpm): bars 1-2 of" in printed
+
+
+def _listed_windows(path, rep, num_bars):
+    """Every window --window lists: (its line, its tokens)."""
+    listed = []
+    while True:
+        try:
+            window = music_adapter.read_window(path, rep, num_bars, window_index=len(listed))
+        except NoWindowError:
+            return listed
+        listed.append((window.where, window.tokens))
+
+
+def test_a_pickup_between_sections_starts_its_window_in_its_own_bar(tmp_path):
+    """4/4 bars 1-2, a 1/4 bar 3 (the Bach chorales' pickup after a fermata; in them a 3/4 bar
+    comes before it), then 4/4 from bar 4: the 4/4 section's first grid bar starts 12 steps
+    before the pickup, in bar 2, so its window was labelled "bars 2-4" like the window from
+    bar 2, and --bar=3 said bar 3 starts no window. Its music starts in the pickup, bar 3."""
+    for name, signatures, pickup in (("pickup.mid", ((0, 4, 4), (8, 1, 4), (9, 4, 4)), 3),
+                                     ("fermata.mid", ((0, 4, 4), (8, 3, 4), (11, 1, 4),
+                                                      (12, 4, 4)), 4)):
+        path = tmp_path / name
+        beats = range(signatures[-1][0] + 8)
+        notes = [(b, b + 1, 60 + b) for b in beats] + [(b, b + 0.5, 36, 0, True) for b in beats]
+        midi_io.write_midi(note_sequence(notes, time_signatures=signatures), path)
+        at_pickup = music_adapter.read_window(str(path), MEL, 2, bar=pickup)
+        assert at_pickup.where.startswith(f"bars {pickup}-{pickup + 1} of instrument 0")
+        assert MEL.to_note_sequence(at_pickup.tokens).notes[0].pitch == 60 + signatures[-2][0]
+        for rep in (MEL, DRUMS):  # each window listed is the one --bar=<its first bar> reads
+            listed = _listed_windows(str(path), rep, 2)
+            starts = [int(where.split(": bars ")[1].split("-")[0]) for where, _ in listed]
+            assert pickup in starts and len(set(starts)) == len(starts), starts
+            for (where, tokens), bar in zip(listed, starts):
+                np.testing.assert_array_equal(
+                    music_adapter.read_window(str(path), rep, 2, bar=bar).tokens, tokens,
+                    err_msg=where)

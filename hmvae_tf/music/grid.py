@@ -450,7 +450,8 @@ class ScoreBars:
         # and, for the grid regions, their grid bar 0 as Segment.first_bar counts it.
         self._rows: list[tuple[int, int, int, float]] = []
         self._meters: list[tuple[int, int]] = []  # each row's meter
-        self._grid: list[tuple[int, int, int]] = []  # (first grid bar, origin step, end step)
+        # (first grid bar, origin step, end step, first step) of each grid region.
+        self._grid: list[tuple[int, int, int, int]] = []
         for (lo, hi, downbeat, num, den), origin, first in zip(regions, origins, firsts):
             if not self._rows:
                 bar = 1  # a pickup before it is bar 0
@@ -460,7 +461,7 @@ class ScoreBars:
             self._rows.append((lo, downbeat, bar, bar_steps(num, den)))
             self._meters.append((num, den))
             if is_grid_meter(num, den):
-                self._grid.append((first, origin, hi))
+                self._grid.append((first, origin, hi, lo))
 
     def at_step(self, step: int) -> int:
         """The score's number of the bar holding absolute grid step `step`."""
@@ -492,7 +493,7 @@ class ScoreBars:
             raise ValueError(f"bar {bar} is past the end of the music (in bar {last})")
         grid_bar, starts = 0, []
         while self._step(grid_bar) < self._end:
-            step = self._step(grid_bar)
+            step = self._music_step(grid_bar)
             grid_bar += 1
             if not is_grid_meter(*self._meters[self._row_at_step(step)]):
                 continue  # past the grid region it continues: no window starts there
@@ -516,12 +517,21 @@ class ScoreBars:
 
     def _step(self, grid_bar: int) -> int:
         """The absolute first step of grid bar `grid_bar` (as span counts)."""
-        first, origin, _ = self._grid_region(grid_bar)
+        first, origin, _, _ = self._grid_region(grid_bar)
         return origin + (grid_bar - first) * STEPS_PER_BAR
 
-    def _grid_region(self, grid_bar: int) -> tuple[int, int, int]:
-        """(first grid bar, origin step, end step) of the grid region holding `grid_bar`."""
-        found = self._grid[0] if self._grid else (0, 0, _FAR)
+    def _music_step(self, grid_bar: int) -> int:
+        """Where the music of a window from grid bar `grid_bar` starts: its first step, or for
+        a section's first grid bar that starts before the section (its origin lies a grid bar
+        before the downbeat, as for a 1/4 pickup between 4/4 bars), the section's first step:
+        the steps before it are the previous section's, which the window reads as silence."""
+        _, _, _, lo = self._grid_region(grid_bar)
+        return max(self._step(grid_bar), lo)
+
+    def _grid_region(self, grid_bar: int) -> tuple[int, int, int, int]:
+        """(first grid bar, origin step, end step, first step) of the grid region holding
+        `grid_bar`."""
+        found = self._grid[0] if self._grid else (0, 0, _FAR, 0)
         for candidate in self._grid:
             if candidate[0] <= grid_bar:
                 found = candidate
@@ -538,9 +548,11 @@ class ScoreBars:
 
     def span(self, grid_bar: int, num_bars: int) -> tuple[int, int]:
         """The score's first and last bar of `num_bars` grid bars from `grid_bar` (a window's
-        start_bar, counted as Segment.first_bar counts)."""
-        return self.at_offset(grid_bar, 0), self.at_offset(grid_bar,
-                                                           num_bars * STEPS_PER_BAR - 1)
+        start_bar, counted as Segment.first_bar counts). The first is the bar its section's
+        music starts in (_music_step): a window from a pickup between 4/4 bars starts in the
+        pickup bar, not in the bar before whose last beats are its leading silence."""
+        return self.at_step(self._music_step(grid_bar)), self.at_offset(
+            grid_bar, num_bars * STEPS_PER_BAR - 1)
 
     def at_offset(self, grid_bar: int, steps: int) -> int:
         """The score's number of the bar holding the step `steps` steps after grid bar
