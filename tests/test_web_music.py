@@ -508,6 +508,27 @@ def test_a_window_cut_short_by_a_meter_change_is_labelled_as_python_does(tmp_pat
                for label in labels), labels
 
 
+def test_a_pickup_between_sections_is_labelled_as_python_does(tmp_path):
+    """4/4, a 1/4 bar (after a 3/4 bar, as the Bach chorales write a fermata), then 4/4: the
+    window of the second 4/4 section starts in the pickup's bar (grid.ScoreBars._music_step),
+    not in the bar before it whose last beats its grid bar begins in."""
+    drum_hits = lambda beats: [(b, b + 0.25, 36, 0, True, 9) for b in beats]  # noqa: E731
+    beats = range(20)
+    notes = ([(b, b + 1, 60 + b % 5) for b in beats] + drum_hits(beats)
+             + [(b, b + 1, 36, 33, False, 1) for b in beats])
+    files = {"pickup": note_sequence(notes, time_signatures=((0.0, 4, 4), (8.0, 1, 4),
+                                                             (9.0, 4, 4))),
+             "fermata": note_sequence(notes, time_signatures=((0.0, 4, 4), (8.0, 3, 4),
+                                                              (11.0, 1, 4), (12.0, 4, 4)))}
+    compared = _labels_and_python(files, [("melody", 2), ("drums", 2), ("trio", 2)], tmp_path)
+    for where, got, want in compared:
+        assert got == want, where
+    for (name, *_), _, labels in compared:
+        firsts = [label.split("–")[0] for label in labels]
+        assert len(set(firsts)) == len(firsts), firsts  # no two windows from one bar
+        assert {"pickup": "bars 3", "fermata": "bars 4"}[name] in firsts, firsts
+
+
 def _no_window_messages(tmp_path, files, reps):
     """[(where, Python's NoWindowError message, the page's)] of each file for each model."""
     requests, want = [], []

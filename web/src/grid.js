@@ -104,8 +104,9 @@ export function qpmAtStep(midi, step) {
  * bars only in 4/4 (a 2/4 piece has two in each, and after 3/4 bars the grid runs behind);
  * each meter region's bars count at their own length, and a pickup is bar 0.
  * span(gridBar, numBars) -> [first, last] score bar of numBars grid bars from a window's
- * startBar; atOffset(gridBar, steps): the score bar `steps` steps into a grid bar's window
- * (where a tempo change lies); musicAfter(gridBar): whether the piece has music past that
+ * startBar (the first where its section's music starts: a pickup's bar); atOffset(gridBar,
+ * steps): the score bar `steps` steps into a grid bar's window (where a tempo change lies);
+ * musicAfter(gridBar): whether the piece has music past that
  * grid bar's start (a window padded with silence there stops at its section's end, not the music's);
  * sectionEnd(gridBar, numBars): the last score bar of numBars grid bars from gridBar that is in
  * their section (where a window's music ends when its bars after these are silence: a section
@@ -114,7 +115,7 @@ export function qpmAtStep(midi, step) {
 export function scoreBars(midi) {
   const regions = meterRegions(timeSignatureSteps(midi));
   const rows = []; // {lo, downbeat, bar (the downbeat's number), length (steps per bar), meter}
-  const grid = []; // [first grid bar, origin step, end step] of each grid-meter region
+  const grid = []; // [first grid bar, origin step, end step, first step] of each grid region
   for (const { lo, hi, downbeat, origin, firstBar, n, d } of regions) {
     let bar = 1; // a pickup before the first downbeat is bar 0
     if (rows.length) {
@@ -122,7 +123,7 @@ export function scoreBars(midi) {
       bar = prev.bar + Math.ceil((lo - prev.downbeat) / prev.length) + (downbeat > lo ? 1 : 0);
     }
     rows.push({ lo, downbeat, bar, length: barSteps(n, d), meter: [n, d] });
-    if (isGridMeter(n, d)) grid.push([firstBar, origin, hi]);
+    if (isGridMeter(n, d)) grid.push([firstBar, origin, hi, lo]);
   }
   // The music's last step, as ScoreBars counts the NoteSequence's total_time.
   let end = 0;
@@ -137,8 +138,8 @@ export function scoreBars(midi) {
     return step < row.downbeat ? row.bar - 1
       : row.bar + Math.floor((step - row.downbeat) / row.length);
   };
-  const gridRegion = (gridBar) => { // [first, origin, end] of the region holding gridBar
-    let found = grid.length ? grid[0] : [0, 0, FAR];
+  const gridRegion = (gridBar) => { // [first, origin, end, lo] of the region holding gridBar
+    let found = grid.length ? grid[0] : [0, 0, FAR, 0];
     for (const g of grid) if (g[0] <= gridBar) found = g;
     return found;
   };
@@ -146,11 +147,15 @@ export function scoreBars(midi) {
     const [first, origin] = gridRegion(gridBar);
     return origin + (gridBar - first) * STEPS_PER_BAR;
   };
+  // Where a window's music starts (grid.ScoreBars._music_step): a section's first grid bar
+  // can start in the bar before its pickup (a 1/4 bar between 4/4 bars), whose steps it reads
+  // as silence; its window starts in the pickup's bar.
+  const musicStep = (gridBar) => Math.max(stepOf(gridBar), gridRegion(gridBar)[3]);
   return {
     atStep,
     span(gridBar, numBars) {
-      const step = stepOf(gridBar);
-      return [atStep(step), atStep(step + numBars * STEPS_PER_BAR - 1)];
+      return [atStep(musicStep(gridBar)),
+        atStep(stepOf(gridBar) + numBars * STEPS_PER_BAR - 1)];
     },
     /** The score's bar holding the step `steps` after grid bar `gridBar` starts. */
     atOffset: (gridBar, steps) => atStep(stepOf(gridBar) + steps),
