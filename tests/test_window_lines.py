@@ -73,6 +73,28 @@ def test_a_section_ending_in_mid_grid_bar_ends_in_its_own_bar(tmp_path):
                           "silence")
 
 
+def test_a_window_ending_in_the_next_sections_bars_says_they_are_read_as_silence(tmp_path):
+    """4/4 for two and a half bars, then 2/4: the window from bar 2 holds bar 2 and the half
+    bar 3, and reads the 2/4 bar 4 after them as silence; with no whole grid bar silent, its
+    line said only "bars 2-4", naming bar 4 as if its notes were read. Likewise a 4/4 bar and a
+    half before 3/4 (off the grid), and for drums."""
+    hits = lambda beats: [(b, b + 0.5, 36, 0, True) for b in beats]  # noqa: E731
+    broken = write(tmp_path, "broken.mid", note_sequence(
+        [(b, b + 1, 60 + b) for b in range(18)] + hits(range(18)),
+        time_signatures=((0, 4, 4), (10, 2, 4))))
+    for rep in (MEL, get_representation("drums")):
+        where = music_adapter.read_window(broken, rep, 2, bar=2).where
+        assert where.startswith("bars 2-4 of"), where
+        assert where.endswith("; the window's 4/4 section ends in bar 3, bar 4 is read as "
+                              "silence"), where
+    waltz = write(tmp_path, "waltz.mid", note_sequence(
+        [(b, b + 1, 60 + b) for b in range(12)], time_signatures=((0, 4, 4), (6, 3, 4))))
+    assert music_adapter.read_window(waltz, MEL, 2).where.endswith(
+        "; the window's 4/4 section ends in bar 2, bar 3 is read as silence")
+    # A window inside its section says nothing.
+    assert music_adapter.read_window(broken, MEL, 2, bar=1).where == (
+        "bars 1-2 of instrument 0 (program 0, Acoustic Grand Piano)")
+
 def test_a_window_line_and_its_output_timing_read_the_pieces_meters_once(tmp_path,
                                                                          monkeypatch):
     """The window line's bars (ScoreBars) and the output's meter and tempi (window_timing)

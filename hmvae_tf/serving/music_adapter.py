@@ -211,11 +211,13 @@ def silence_note(score: grid.ScoreBars, start_bar: int, num_bars: int,
     reconstruction is not a mystery; '' for none. When no whole bar of the score is silent (a
     4/2 bar spans two grid bars) it says the rest of the window is, not that 0 bars are; when
     the music goes on in another section (after a meter change), that the window's section
-    ends there."""
-    if not silent_bars:
-        return ""
+    ends there. A window without a silent grid bar can still end in the next section's bars
+    (4/4 for two and a half bars, then 2/4: the window from bar 2 ends in the 2/4 bar 4, whose
+    notes it does not read): its label names that bar, so this says it is read as silence."""
     last = score.section_end(start_bar, num_bars - silent_bars)
     end = score.span(start_bar, num_bars)[1]
+    if not silent_bars and end == last:
+        return ""  # every bar the label names is its section's, read
     ends, read = f"the music ends in bar {last}", ""
     if score.music_after(start_bar + num_bars - silent_bars):
         # Windows do not cross a meter change: the next section's notes are not read.
