@@ -508,6 +508,25 @@ def test_a_window_cut_short_by_a_meter_change_is_labelled_as_python_does(tmp_pat
                for label in labels), labels
 
 
+def test_a_window_ending_in_the_next_sections_bars_is_labelled_as_python_does(tmp_path):
+    """4/4 for two and a half bars, then 2/4 (and a 4/4 bar and a half, then 3/4): the window
+    from bar 2 has no silent grid bar but ends in the next section's bar, which it reads as
+    silence; `hmvae interpolate` says so and the page must too, not only "bars 2–4"."""
+    drum_hits = lambda beats: [(b, b + 0.25, 36, 0, True, 9) for b in beats]  # noqa: E731
+    notes = lambda count: ([(b, b + 1, 60 + b % 5) for b in range(count)]  # noqa: E731
+                           + drum_hits(range(count))
+                           + [(b, b + 1, 36, 33, False, 1) for b in range(count)])
+    files = {"broken": note_sequence(notes(18), time_signatures=((0.0, 4, 4), (10.0, 2, 4))),
+             "waltz": note_sequence(notes(12), time_signatures=((0.0, 4, 4), (6.0, 3, 4)))}
+    compared = _labels_and_python(files, [("melody", 2), ("drums", 2), ("trio", 2)], tmp_path)
+    for where, got, want in compared:
+        assert got == want, where
+    labels = [label for *_, want in compared for label in want]
+    assert ("bars 2–4; the window's 4/4 section ends in bar 3, bar 4 is read as silence"
+            in labels), labels
+    assert ("bars 1–3; the window's 4/4 section ends in bar 2, bar 3 is read as silence"
+            in labels), labels
+
 def test_a_pickup_between_sections_is_labelled_as_python_does(tmp_path):
     """4/4, a 1/4 bar (after a 3/4 bar, as the Bach chorales write a fermata), then 4/4: the
     window of the second 4/4 section starts in the pickup's bar (grid.ScoreBars._music_step),

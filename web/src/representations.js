@@ -20,7 +20,8 @@ function checkInstrument(representation, instrument) {
 }
 
 /** Every window of a read MIDI file for a representation, in the order --window counts them:
- * [{startBar, silentBars, qpm, scoreBars: [first, last], musicEndsBar (with silent bars only),
+ * [{startBar, silentBars, qpm, scoreBars: [first, last], musicEndsBar (when bars at its end are
+ * silence, or the next section's),
  * sectionMeter (when the music goes on after a meter change), notesOutOfRange (a melody's)
  * and unmappedDrums (pitches of a drum part's hits outside the 9 classes), left out of its
  * tokens and said in leftOut (leftOutText), tempo (its tempi in words,
@@ -56,8 +57,11 @@ export function midiWindows(midi, representation, numBars, instrument = null,
     w.tempo = tempoText(w.timing, (beat) => score.atOffset(w.startBar,
       Math.floor(beat * STEPS_PER_QUARTER + 1e-6)));
     w.scoreBars = score.span(w.startBar, numBars);
-    if (!w.silentBars) continue;
-    w.musicEndsBar = score.sectionEnd(w.startBar, numBars - w.silentBars);
+    const endsBar = score.sectionEnd(w.startBar, numBars - w.silentBars);
+    // Without a silent grid bar a window can still end in the next section's bars (4/4 for
+    // two and a half bars, then 2/4), which it reads as silence (music_adapter.silence_note).
+    if (!w.silentBars && endsBar === w.scoreBars[1]) continue;
+    w.musicEndsBar = endsBar;
     // Windows do not cross a meter change: the next section's notes are not read.
     if (score.musicAfter(w.startBar + numBars - w.silentBars)) {
       w.sectionMeter = score.meterOfBar(w.musicEndsBar);
