@@ -91,7 +91,6 @@ def test_a_bar_in_an_off_grid_meter_says_the_meter_does_not_fit_the_grid(tmp_pat
         music_adapter.read_window(str(waltz), MEL, 2, bar=1)
 
 
-@pytest.mark.skipif(not os.path.isdir(SHIPPED_2BAR), reason="needs the shipped mel_2bar")
 def broken_bar_file(tmp_path):
     """4/4 for two and a half bars, then 2/4: a melody note (pitch 60 + beat), a bass note
     and a drum hit on every beat, kicks in the 4/4 section and snares in the 2/4 one."""
@@ -128,6 +127,7 @@ def test_bar_after_a_meter_change_in_mid_bar_reads_the_window_its_line_names(tmp
     assert music_adapter.read_window(path, DRUMS, 2, bar=3).where.startswith("bars 3-6 of")
 
 
+@pytest.mark.skipif(not os.path.isdir(SHIPPED_2BAR), reason="needs the shipped mel_2bar")
 def test_the_commands_take_bar_instead_of_window(tmp_path, capsys):
     path = gaps_file(tmp_path)
     model = f"--saved_model={SHIPPED_2BAR}"
