@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from hmvae_tf import arg_types, quiet_startup, run_settings, stop_signals
+from hmvae_tf.progress import say
 
 if TYPE_CHECKING:
     import keras
@@ -180,8 +181,8 @@ def _wait_for_other_workers(address: str, task_type: str, index: int, others: li
     if not others:
         return
     limit = f", at most {timeout:g} s" if timeout else ""
-    print(f"{task_type} {index} at {address}: waiting for the other workers of TF_CONFIG "
-          f"({', '.join(others)}) to start{limit}", flush=True)
+    say(f"{task_type} {index} at {address}: waiting for the other workers of TF_CONFIG "
+        f"({', '.join(others)}) to start{limit}")
     try:
         waited = worker_rendezvous.wait_for_peers(address, others, timeout or None)
     except worker_rendezvous.PortInUseError as err:
@@ -195,8 +196,8 @@ def _wait_for_other_workers(address: str, task_type: str, index: int, others: li
         print("stopped while waiting for the other workers; nothing was trained",
               file=sys.stderr)
         raise
-    print(f"{task_type} {index}: all {len(others) + 1} workers have started "
-          f"(waited {waited:.0f} s)", flush=True)
+    say(f"{task_type} {index}: all {len(others) + 1} workers have started "
+        f"(waited {waited:.0f} s)")
 
 
 TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host0:12345", "host1:12345"]}, '
@@ -479,7 +480,7 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
                          job=f"{config.to_json()} {num_steps} {checkpoint_every}")
     # Before the data: a finished model on a machine without its dataset has nothing to load.
     if start_step >= num_steps:
-        print(_nothing_to_do(model_dir, start_step, num_steps))
+        say(_nothing_to_do(model_dir, start_step, num_steps))
         return None
     if seed is None:
         seed = resolve_seed(model_dir, None, strategy)[0]
@@ -504,22 +505,22 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
         for note in (data.version_note(dataset or config.dataset, dataset_version, data_dir),
                      data.subset_note(dataset or config.dataset, data_dir)):
             if note:
-                print(note)
+                say(note)
         if eval_data is None and eval_batches:
             try:
                 eval_data = data.dataset_for(config, "validation", data_dir, config.batch_size,
                                              training=False, dataset=dataset)
             except data.SplitNotFoundError:  # no validation split (e.g. a tiny dataset)
-                print(f"{dataset or config.dataset} has no validation split: training "
-                      "without validation")
+                say(f"{dataset or config.dataset} has no validation split: training "
+                    "without validation")
                 eval_data = None
             else:  # the split's short last batch is left out before the count is taken
                 eval_data = _shared_evenly(eval_data, replicas).take(eval_batches)
                 if replicas > 1 and not any(True for _ in eval_data.take(1)):
-                    print(f"{dataset or config.dataset}'s validation split holds less than "
-                          f"one batch of {config.batch_size} windows, and not a number that "
-                          f"splits evenly across the {replicas} replicas: training without "
-                          "validation")
+                    say(f"{dataset or config.dataset}'s validation split holds less than "
+                        f"one batch of {config.batch_size} windows, and not a number that "
+                        f"splits evenly across the {replicas} replicas: training without "
+                        "validation")
                     eval_data = None
 
     period = min(checkpoint_every, num_steps)
@@ -535,7 +536,7 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
     if is_chief:  # once the model is built: a config it cannot build leaves no model directory
         checkpoints.save_config(model_dir, config)
     if step >= num_steps:  # a start_step the caller read before a newer checkpoint came
-        print(_nothing_to_do(model_dir, step, num_steps))
+        say(_nothing_to_do(model_dir, step, num_steps))
         return None
     run_record = {
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -546,14 +547,14 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
         "dataset": dataset or config.dataset, "dataset_version": dataset_version}
     notes = [run_settings.kept_note(settings, kept, run_settings.API_DEFAULTS)]
     if step:
-        print(f"resuming {config.name} in {model_dir} from step {step}")
+        say(f"resuming {config.name} in {model_dir} from step {step}")
         notes += [_dataset_change(model_dir, dataset or config.dataset, dataset_version),
                   _settings_change(model_dir, run_record)]
     for note in notes:
         if note:
-            print(note)
+            say(note)
     if not is_chief:  # the same metrics as the chief's, so one progress bar is enough
-        print(f"worker {worker}: training; the chief shows the progress and writes {model_dir}")
+        say(f"worker {worker}: training; the chief shows the progress and writes {model_dir}")
         verbose = 0
 
     if is_chief:
@@ -701,20 +702,22 @@ def run(args: argparse.Namespace) -> int:
     from hmvae_tf import checkpoints
 
     start_step = checkpoints.checkpoint_step(args.model_dir) or 0
-    print(f"training {config.name} in {args.model_dir} on "
-          f"{args.dataset or config.dataset} with {strategy.num_replicas_in_sync} replica(s), "
-          f"products in {dtype_policy}{note}"
-          # Already at --num_steps, no step draws: a seed said there (a drawn one with "pass
-          # --seed to repeat") would tell of a run that does not happen.
-          + ("" if start_step >= args.num_steps
-             else f", {seed_note(seed, origin)}"))
+    # What it is about to do, with the progress and the notes on stderr: stdout keeps the
+    # final metrics (`hmvae train ... > metrics.txt`).
+    say(f"training {config.name} in {args.model_dir} on "
+        f"{args.dataset or config.dataset} with {strategy.num_replicas_in_sync} replica(s), "
+        f"products in {dtype_policy}{note}"
+        # Already at --num_steps, no step draws: a seed said there (a drawn one with "pass
+        # --seed to repeat") would tell of a run that does not happen.
+        + ("" if start_step >= args.num_steps
+           else f", {seed_note(seed, origin)}"))
     # Said where the defaults would have given otherwise (auto: as resolved here).
     kept_note = run_settings.kept_note(
         settings, kept, {**run_settings.COMMAND_DEFAULTS,
          "dtype_policy": resolve_dtype_policy(run_settings.COMMAND_DEFAULTS["dtype_policy"],
                                               config)})
     if kept_note and start_step < args.num_steps:
-        print(kept_note)
+        say(kept_note)
     # SIGTERM stops the command as Ctrl-C does from here to its end, not only during fit
     # (train's handle_sigterm): train() puts the earlier handler back when it returns, so a
     # SIGTERM while the final metrics were printed killed the process outright, its buffered

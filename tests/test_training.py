@@ -86,7 +86,8 @@ def test_validation_under_two_replicas_leaves_out_the_split_s_short_last_batch(
     assert out.returncode == 0, out.stdout[-1000:] + out.stderr[-3000:]
     metrics = json.loads(out.stdout.strip().splitlines()[-1])
     assert ("val_r_loss" in metrics) == validated and "r_loss" in metrics
-    assert ("training without validation" in out.stdout) != validated
+    assert ("training without validation" in out.stderr) != validated
+    assert "training without validation" not in out.stdout
 
 
 def test_a_melody_stored_as_t_by_1_windows_is_transposed_as_a_whole():
@@ -213,7 +214,8 @@ def test_a_stopped_training_exits_with_its_signal_status(stop, status, checkpoin
     monkeypatch.setattr(train, "train", stopped)
     assert cli.main(["train", "--config=cat-mel_2bar_small", f"--model_dir={tmp_path}"]) == status
     out, err = capsys.readouterr()
-    assert out.startswith("training ") and len(out.splitlines()) == 1, out  # the start line
+    assert out == ""  # no results: the start line is on stderr with the stop's lines
+    assert err.startswith("training "), err
     assert err.splitlines()[-1] == (
         "stopped before the first checkpoint; rerun the same command to start again"
         if checkpoint is None else
@@ -248,7 +250,8 @@ def test_a_sigterm_after_training_still_ends_the_command_cleanly(tmp_path):
     done = subprocess.run([sys.executable, "-c", SIGTERM_AFTER_TRAIN, str(tmp_path / "m")],
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 128 + signal.SIGTERM, done.stderr[-2000:]
-    assert done.stdout.startswith("training cat-mel_2bar_small in ")  # flushed, not lost
+    assert any(line.startswith("training cat-mel_2bar_small in ")  # after TF's start-up lines
+               for line in done.stderr.splitlines()), done.stderr[-2000:]
     assert done.stderr.strip().endswith("terminated (SIGTERM)")
 
 
@@ -320,8 +323,8 @@ def test_train_shows_its_progress_on_stderr_and_its_results_on_stdout(
         stderr_is_terminal, tmp_path, capsys, monkeypatch):
     """Keras's bar went to stdout with the final metrics: `hmvae train ... > metrics.txt` kept
     the bar's lines, and the terminal showed no progress. As for the other long commands, the
-    progress is on stderr (a bar where that is a terminal, a line per period elsewhere) and
-    stdout holds only the command's own lines."""
+    progress is on stderr (a bar where that is a terminal, a line per period elsewhere), and
+    so are the start line and the notes: `> metrics.txt` keeps the final metrics alone."""
     import re
 
     from hmvae_tf import cli, dataset_version
@@ -339,11 +342,11 @@ def test_train_shows_its_progress_on_stderr_and_its_results_on_stdout(
                      "--dtype_policy=float32", "--seed=1"]) == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
-    assert len(lines) == 2, out
-    assert lines[0].startswith("training cat-mel_2bar_small in ")
-    final = json.loads(lines[1].removeprefix("final metrics: "))
+    assert len(lines) == 1, out
+    final = json.loads(lines[0].removeprefix("final metrics: "))
     assert np.isfinite(final["loss"])
     assert "final metrics" not in err
+    assert err.startswith("training cat-mel_2bar_small in "), err
     assert re.findall(r"^Epoch (\d)/2$", err, re.M) == ["1", "2"]
     assert re.findall(r"^step (\d)/4", err, re.M) == ["2", "4"]
     if stderr_is_terminal:  # Keras's bar, redrawn in place
@@ -745,7 +748,8 @@ def test_a_finished_model_without_its_dataset_has_nothing_to_do(tmp_path, capsys
                      "--num_steps=2"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert out.splitlines()[-1] == (
+    assert out == ""  # nothing trained, no metrics
+    assert err.splitlines()[-1] == (
         f"{model_dir} is already at step 2 >= --num_steps=2; nothing to do")
     assert "error" not in err and not (tmp_path / "no_data").exists()
     assert len(checkpoints.read_runs(model_dir)) == 1  # no run recorded
@@ -768,7 +772,7 @@ def test_training_on_an_older_build_of_the_dataset_says_so(tmp_path, capsys):
     model_dir = str(tmp_path / "m")
     train.train(tiny_config(extra="batch_size=8"), model_dir, data_dir=str(data_dir),
                 num_steps=1, checkpoint_every=1, eval_batches=0, verbose=0)
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert (f"note: hmvae_notesequences/mel_2bar in {data_dir} is version {older}, older than "
             f"the {current} this code builds") in out
     assert "tfds build tfds_builders/hmvae_notesequences --config=mel_2bar`" in out
@@ -778,7 +782,7 @@ def test_training_on_an_older_build_of_the_dataset_says_so(tmp_path, capsys):
     write_mel_2bar(data_dir, str(current))
     train.train(tiny_config(extra="batch_size=8"), model_dir, data_dir=str(data_dir),
                 num_steps=2, checkpoint_every=1, eval_batches=0, verbose=0)
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "older than" not in out
     assert (f"note: the earlier runs of {model_dir} read hmvae_notesequences/mel_2bar version "
             f"{older}; this run reads version {current}") in out
@@ -786,7 +790,7 @@ def test_training_on_an_older_build_of_the_dataset_says_so(tmp_path, capsys):
     # A run on the same version as before says nothing.
     train.train(tiny_config(extra="batch_size=8"), model_dir, data_dir=str(data_dir),
                 num_steps=3, checkpoint_every=1, eval_batches=0, verbose=0)
-    assert "note:" not in capsys.readouterr().out
+    assert "note:" not in capsys.readouterr().err
 
 
 def test_resuming_on_another_dataset_says_which_the_earlier_runs_read(tmp_path):
@@ -816,10 +820,10 @@ def test_a_resume_that_checkpoints_or_validates_otherwise_says_so(tmp_path, caps
     eval_data = pipeline(config, n=16).take(2)
     train.train(config, model_dir, num_steps=2, checkpoint_every=2, eval_batches=2,
                 train_data=pipeline(config), eval_data=eval_data, seed=1, verbose=0)
-    assert "note:" not in capsys.readouterr().out
+    assert "note:" not in capsys.readouterr().err
     train.train(config, model_dir, num_steps=5, checkpoint_every=3, eval_batches=1,
                 train_data=pipeline(config), eval_data=eval_data.take(1), seed=1, verbose=0)
-    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
     assert notes == ["note: this run has a checkpoint every 3 steps (the run before: 2), 1 "
                      "validation batch (the run before: 2), as given; a resume without "
                      "--checkpoint_every, --eval_batches or --dtype_policy keeps the run "
@@ -846,12 +850,12 @@ def test_a_resume_keeps_the_run_before_s_settings_unless_given(tmp_path, capsys,
         assert cli.main(["train", "--config=cat-mel_2bar_small", f"--hparams={TINY}",
                          f"--model_dir={model_dir}", f"--data_dir={data_dir}", "--seed=1",
                          *flags]) == 0
-        return capsys.readouterr().out
+        return capsys.readouterr().err
 
     capsys.readouterr()
     hmvae_train("--num_steps=1", "--checkpoint_every=1", "--eval_batches=0",
                 "--dtype_policy=float32")
-    out = hmvae_train("--num_steps=3")
+    said = hmvae_train("--num_steps=3")
     assert checkpoints.kept_steps(model_dir) == [1, 2, 3]  # 500: only 3 after 1
     run = checkpoints.read_runs(model_dir)[-1]
     assert (run["checkpoint_every"], run["eval_batches"], run["dtype_policy"]) == (1, 0,
@@ -861,12 +865,12 @@ def test_a_resume_keeps_the_run_before_s_settings_unless_given(tmp_path, capsys,
     if train.resolve_dtype_policy("auto", tiny_config()) != "float32":  # auto's pick here
         kept, flags = kept + ["products in float32"], flags + ["--dtype_policy"]
     assert (f"note: as the run before (train_runs.jsonl), {', '.join(kept)}; "
-            f"{', '.join(flags)} to change") in out.splitlines(), out
-    assert "products in float32" in out.splitlines()[0]
+            f"{', '.join(flags)} to change") in said.splitlines(), said
+    assert "products in float32" in said.splitlines()[0]
     # Given, a setting is used (and noted as a change); the others are still kept.
-    out = hmvae_train("--num_steps=6", "--checkpoint_every=2")
+    said = hmvae_train("--num_steps=6", "--checkpoint_every=2")
     assert checkpoints.kept_steps(model_dir) == [3, 4, 6]
-    assert "a checkpoint every 2 steps (the run before: 1)" in out
+    assert "a checkpoint every 2 steps (the run before: 1)" in said
     assert checkpoints.read_runs(model_dir)[-1]["eval_batches"] == 0
     # train() from Python keeps them too where not given (its defaults: 500, 8, float32).
     config = tiny_config()
@@ -876,7 +880,7 @@ def test_a_resume_keeps_the_run_before_s_settings_unless_given(tmp_path, capsys,
                                                                                  "float32")
     assert "note: as the run before (train_runs.jsonl), a checkpoint every 2 steps, 0 " \
         "validation batches; --checkpoint_every, --eval_batches to change" in \
-        capsys.readouterr().out
+        capsys.readouterr().err
     # A new model without the flags: the defaults, nothing kept to say.
     settings, kept = run_settings.resolve(str(tmp_path / "new"), {"checkpoint_every": None,
                                           "eval_batches": None, "dtype_policy": None},
@@ -903,7 +907,7 @@ def test_training_on_a_subset_build_says_so(tmp_path, capsys, recorded):
     capsys.readouterr()
     train.train(tiny_config(extra="batch_size=8"), str(tmp_path / "m"), data_dir=str(data_dir),
                 num_steps=1, checkpoint_every=1, eval_batches=0, verbose=0)
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
     if recorded == "full build":
         assert not lines
         return
@@ -991,7 +995,7 @@ def test_a_run_without_seed_draws_one_that_repeats_it_and_its_resume_continues(
                          f"--data_dir={data_dir}", f"--num_steps={num_steps}",
                          "--checkpoint_every=3", "--eval_batches=0", "--dtype_policy=float32",
                          *flags]) == 0
-        return capsys.readouterr().out.splitlines()[0]
+        return capsys.readouterr().err.splitlines()[0]
 
     drawn_dir = str(tmp_path / "drawn")
     line = hmvae_train(drawn_dir, 3)
