@@ -450,8 +450,9 @@ def run(args: argparse.Namespace) -> int:
     for path, is_export in sources:
         say(f"loading {path} ...")
         model, config, step, shown = load_any(path, is_export, args.step)
-        print(f"evaluating {shown} ({config.name}) on {args.dataset or config.dataset} "
-              f"[{args.split}]")
+        # What it is doing, with the progress on stderr: stdout keeps the table (`> table.md`).
+        say(f"evaluating {shown} ({config.name}) on {args.dataset or config.dataset} "
+            f"[{args.split}]")
         windows = load_windows(config, args.split, args.data_dir, args.dataset,
                                args.max_windows, args.batch_size)
         # A bar on a terminal, a few plain lines in a log (`2>&1 | tee log`), where a bar's

@@ -1,0 +1,28 @@
+"""Which stream a command's lines go to: results (the table, the files written, the final
+metrics) on stdout, so that `hmvae <command> ... > results.txt` keeps them alone; what the
+command is doing (loading, evaluating, notes) on stderr with its progress."""
+import os
+
+from dataset_helpers import write_mel_2bar
+
+from hmvae_tf import cli, dataset_version
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHIPPED = os.path.join(ROOT, "saved_models", "mel_2bar")
+
+
+def test_evaluate_says_what_it_evaluates_on_stderr_and_prints_the_table_on_stdout(
+        tmp_path, capsys):
+    """Its "evaluating <model> ... [test]" line went to stdout, above the table: `hmvae
+    evaluate ... > table.md` kept it in the Markdown file."""
+    data_dir = tmp_path / "tfds"
+    write_mel_2bar(data_dir, dataset_version.VERSION, splits=("train", "test"))
+    capsys.readouterr()  # the build's lines
+    assert cli.main(["evaluate", f"--saved_model={SHIPPED}", f"--data_dir={data_dir}",
+                     "--max_windows=8", "--batch_size=8"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("| model |"), out  # the table first, nothing above it
+    assert "evaluating" not in out
+    assert [line for line in err.splitlines() if line.startswith("evaluating ")] == [
+        f"evaluating {os.path.join(SHIPPED, '1')} (cat-mel_2bar_small) on "
+        "hmvae_notesequences/mel_2bar [test]"]
