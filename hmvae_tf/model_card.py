@@ -291,8 +291,8 @@ def compare_row(path: str, tokens: np.ndarray, config: Config, name: str, batch_
                                           for i in range(0, len(tokens), batch_size)),
                                   total=len(tokens))
     label = os.path.basename(os.path.normpath(path))
-    print(f"  compare {label}: sampled accuracy {row['sampled_accuracy']:.4f} "
-          f"({time.time() - t:.0f} s)")
+    say(f"  compare {label}: sampled accuracy {row['sampled_accuracy']:.4f} "
+        f"({time.time() - t:.0f} s)")
     return {"label": label, "path": other_shown, "config": other_config.name,
             "step": other_step, "hparams": hparams_diff(other_config), **row}
 
@@ -366,15 +366,17 @@ def _make_card(args: argparse.Namespace, files: CardFiles, version_dir: str) -> 
     # Test split: accuracy, KL; interpolation.
     t = time.time()
     tokens, pieces, bars = read_test(dataset, args.data_dir, args.max_windows, config)
-    print(f"{name}: evaluating {version_dir} ({config.name}, step {step}) on {len(tokens)} test "
-          f"windows of {dataset}")
+    # Each stage says what it does and, once done, its numbers and time on stderr, as the
+    # progress: stdout keeps the result, the files written and the checks (run()).
+    say(f"{name}: evaluating {version_dir} ({config.name}, step {step}) on {len(tokens)} test "
+        f"windows of {dataset}")
     result = evaluate.evaluate_model(
         model, (tokens[i:i + args.batch_size] for i in range(0, len(tokens), args.batch_size)),
         total=len(tokens))
     timings["evaluate"] = time.time() - t
-    print("  " + ", ".join(f"{k} {v:.4g}" for k, v in result.items()
-                       if isinstance(v, float))
-          + f" ({timings['evaluate']:.0f} s)")
+    say("  " + ", ".join(f"{k} {v:.4g}" for k, v in result.items()
+                     if isinstance(v, float))
+        + f" ({timings['evaluate']:.0f} s)")
     codec = evaluate.Codec(model, args.batch_size, progress=True)
     t = time.time()
     interp = None
@@ -385,8 +387,8 @@ def _make_card(args: argparse.Namespace, files: CardFiles, version_dir: str) -> 
         shown = ("every pair's ends decode alike (z is ignored)"
                  if interp["interp_monotone"] is None
                  else f"{interp['interp_monotone']:.3f} of steps monotone")
-        print(f"  interpolation: {shown} over {interp['interp_pairs']} pairs "
-              f"({time.time() - t:.0f} s)")
+        say(f"  interpolation: {shown} over {interp['interp_pairs']} pairs "
+            f"({time.time() - t:.0f} s)")
     timings["interpolation"] = time.time() - t
 
     compare = [compare_row(path, tokens, config, name, args.batch_size)
@@ -408,10 +410,10 @@ def _make_card(args: argparse.Namespace, files: CardFiles, version_dir: str) -> 
                     "saved_model": os.path.abspath(version_dir)})
     attr_path = os.path.join(version_dir, "assets.extra", attributes.ATTRIBUTES_FILE)
     timings["attributes"] = time.time() - t
-    print("  density vector: notes at amounts "
-          + ", ".join(f"{a:+g}: {d:.2f}" for a, d in zip(attr_doc["effects"]["density"]["amounts"],
-                                                         attr_doc["effects"]["density"]["density"]))
-          + f" ({timings['attributes']:.0f} s)")
+    say("  density vector: notes at amounts "
+        + ", ".join(f"{a:+g}: {d:.2f}" for a, d in zip(attr_doc["effects"]["density"]["amounts"],
+                                                       attr_doc["effects"]["density"]["density"]))
+        + f" ({timings['attributes']:.0f} s)")
 
     # Examples, pictures.
     t = time.time()

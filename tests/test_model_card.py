@@ -1,7 +1,9 @@
 """Model cards, the interpolation metric and attribute vectors, on a tiny model trained briefly
 on a tiny TFDS dataset built from generated MIDI (no corpus, no network)."""
 import argparse
+import contextlib
 import copy
+import io
 import json
 import os
 
@@ -62,8 +64,11 @@ def card_env(tmp_path_factory):
             f"--data_dir={data_dir}", "--max_windows=200", "--interpolation_pairs=12",
             "--interpolation_steps=5", "--attribute_windows=300", "--attribute_test_windows=64",
             f"--compare={model_dir}", "--train_flags=--seed=1 --eval_batches=1"]
-    assert cli.main(argv) == 0
-    return {"root": root, "data_dir": data_dir, "config": config, "model_dir": model_dir,
+    printed, said = io.StringIO(), io.StringIO()  # the card's stdout and stderr
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(said):
+        assert cli.main(argv) == 0
+    return {"printed": printed.getvalue(), "said": said.getvalue(),
+            "root": root, "data_dir": data_dir, "config": config, "model_dir": model_dir,
             "base": base, "version": os.path.join(base, "1"),
             "metrics": json.load(open(os.path.join(base, model_card.METRICS))),
             "card": open(os.path.join(base, model_card.CARD)).read()}
@@ -94,6 +99,21 @@ def test_card_files_and_numbers(card_env):
     assert tr["seconds"] and tr["seconds"] > 0
     assert m["dataset"]["splits"]["train"] > 0 and f"{m['dataset']['splits']['train']:,}" in card
     assert m["parameters"] > 1000
+
+
+def test_card_prints_what_it_wrote_on_stdout_and_its_stages_on_stderr(card_env):
+    """Its stages' lines ("mel_2bar: evaluating ...", then each stage's numbers and time)
+    went to stdout with the result: `hmvae card ... > card.log` kept the progress too. Stdout
+    holds the files written and the checks now."""
+    printed = card_env["printed"].splitlines()
+    assert printed[0].startswith(f"wrote {os.path.join(card_env['base'], model_card.CARD)}, ")
+    checks = card_env["metrics"]["checks"]
+    assert len(printed) == 1 + len(checks) and checks
+    assert all(line.startswith("  [") for line in printed[1:]), printed
+    said = card_env["said"].splitlines()
+    stages = ["mel_2bar: evaluating ", "  interpolation: ", "  compare mel_2bar: sampled accuracy ",
+              "  density vector: notes at amounts "]
+    assert all(any(line.startswith(stage) for line in said) for stage in stages), said
 
 
 def test_reproduce_command_rebuilds_the_config(card_env):
