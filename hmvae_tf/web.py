@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hmvae_tf import arg_types
+from hmvae_tf.progress import say
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WEB_ROOT = os.path.join(REPO_ROOT, "web")
@@ -226,8 +227,10 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(listen_error(args.host, args.port, err)) from None
     try:
         try:
+            # Building and converting are what it does before it serves, said on stderr with
+            # their progress: stdout holds the page's address alone.
             prepare(web_root, models, args.saved_models, build=not args.no_build,
-                    convert=not args.no_convert, progress=True)
+                    convert=not args.no_convert, log=say, progress=True)
         except SetupError as err:
             raise CommandError(str(err)) from None  # "hmvae web: error: ...", as every command
         host, port = server.server_address[:2]

@@ -26,3 +26,37 @@ def test_evaluate_says_what_it_evaluates_on_stderr_and_prints_the_table_on_stdou
     assert [line for line in err.splitlines() if line.startswith("evaluating ")] == [
         f"evaluating {os.path.join(SHIPPED, '1')} (cat-mel_2bar_small) on "
         "hmvae_notesequences/mel_2bar [test]"]
+
+
+def test_web_prints_the_page_s_address_on_stdout_and_its_preparation_on_stderr(
+        tmp_path, capsys, monkeypatch):
+    """Its "<model>: up to date", "<model>: converting ..." (and the conversion's summary) and
+    "building the page ..." lines went to stdout, before the address the command exists for."""
+    import shutil
+
+    from hmvae_tf import web
+
+    page, saved_models, models = tmp_path / "page", tmp_path / "saved_models", tmp_path / "models"
+    (page / "build").mkdir(parents=True)
+    (page / "index.html").write_text("<html></html>")
+    (page / "build" / "app.js").write_text("")
+    shutil.copytree(SHIPPED, saved_models / "mel_2bar")
+    shutil.copytree(os.path.join(ROOT, "web", "models", "mel_2bar"), models / "mel_2bar")
+    make_server = web.make_server
+
+    def served_until_ctrl_c(*args, **kwargs):
+        server = make_server(*args, **kwargs)
+
+        def serve_forever():
+            raise KeyboardInterrupt
+
+        server.serve_forever = serve_forever
+        return server
+
+    monkeypatch.setattr(web, "make_server", served_until_ctrl_c)
+    assert cli.main(["web", f"--web_root={page}", f"--models={models}",
+                     f"--saved_models={saved_models}", "--no_build", "--port=0"]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 1, out
+    assert out.startswith(f"serving {page} (models: {models}) at http://127.0.0.1:"), out
+    assert f"mel_2bar: up to date ({models / 'mel_2bar'})" in err.splitlines()
