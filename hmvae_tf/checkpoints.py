@@ -389,8 +389,10 @@ class HistoryCSV(keras.callbacks.CSVLogger):
         if self.STEP in header:
             dropped = _drop_rows_after(self.path, header.index(self.STEP), self._logged_step)
             if dropped:
+                # A note, with the progress on stderr: stdout keeps the results.
                 print(f"history.csv: dropped {dropped} row(s) past step {self._logged_step}, "
-                      "the checkpoint this run resumes from (their steps are trained again)")
+                      "the checkpoint this run resumes from (their steps are trained again)",
+                      file=sys.stderr)
         super().on_train_begin(logs)
         if header:
             self.keys = header[1:]  # after "epoch"

@@ -413,11 +413,12 @@ def history_steps(model_dir):
 
 @pytest.mark.parametrize("dies", ["after the checkpoint", "after the row"])
 def test_history_has_one_row_per_period_after_a_crash_at_a_periods_end(dies, tmp_path,
-                                                                       monkeypatch):
+                                                                       monkeypatch, capsys):
     """Killed right after the checkpoint of step 8 was written (before the validation and the
     row of its period, as it was saved), a resumed run went on from 8 and history.csv had no
     row for steps 5-8. Now the row comes first; killed between the two, the run resumes from
-    4 and the row of 8 is written once, not twice."""
+    4 and the row of 8 is written once, not twice, saying so on stderr (on stdout, it went
+    into `hmvae train ... > metrics.txt`)."""
     config = tiny_config(extra="batch_size=8")
     model_dir = str(tmp_path / "m")
 
@@ -440,9 +441,15 @@ def test_history_has_one_row_per_period_after_a_crash_at_a_periods_end(dies, tmp
                     train_data=pipeline(config), eval_data=pipeline(config).take(1), verbose=0)
     monkeypatch.undo()
     assert checkpoints.checkpoint_step(model_dir) == (8 if dies == "after the checkpoint" else 4)
+    capsys.readouterr()
     train.train(config, model_dir, num_steps=12, checkpoint_every=4, train_data=pipeline(config),
                 eval_data=pipeline(config).take(1), verbose=0)
     assert history_steps(model_dir) == [4, 8, 12]
+    out, err = capsys.readouterr()
+    dropped = ("history.csv: dropped 1 row(s) past step 4, the checkpoint this run resumes "
+               "from (their steps are trained again)")
+    assert (dropped in err.splitlines()) == (dies == "after the row"), err
+    assert "history.csv" not in out
     history = plots.read_history(os.path.join(model_dir, "history.csv"))
     assert all(np.isfinite(r["val_loss"]) for r in history)
     # TensorBoard: the killed run's points at 8 stay in its event file, but the resumed run
