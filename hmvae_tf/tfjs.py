@@ -195,7 +195,10 @@ def convert(saved_model: str, out_dir: str, name: str | None = None,
 def convert_all(saved_models: str, out_dir: str, force: bool = False,
                 log: Callable[[str], object] = print, **kwargs: Any) -> list[dict]:
     """Converts the newest version of every export base under saved_models into
-    out_dir/<base name>/ (skipping those already current) and lists them in out_dir/index.json."""
+    out_dir/<base name>/ (skipping those already current) and lists them in out_dir/index.json.
+
+    log: each bundle's outcome (up to date, or the conversion's summary). With progress=True
+    (convert's), which one is converting is said on stderr with the progress."""
     done = []
     for base in export_bases(saved_models):
         saved_model = resolve_saved_model(base)
@@ -207,7 +210,8 @@ def convert_all(saved_models: str, out_dir: str, force: bool = False,
             # listing it (killed) would otherwise stay off the page for good.
             update_index(os.path.join(out_dir, INDEX_FILE), target, read_description(target))
             continue
-        log(f"{name}: converting {saved_model} ...")
+        if kwargs.get("progress"):
+            say(f"{name}: converting {saved_model} ...")
         desc = convert(saved_model, target, name=name,
                        index=os.path.join(out_dir, INDEX_FILE), **kwargs)
         log(summary(desc, target))

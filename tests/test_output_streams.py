@@ -60,3 +60,23 @@ def test_web_prints_the_page_s_address_on_stdout_and_its_preparation_on_stderr(
     assert len(out.splitlines()) == 1, out
     assert out.startswith(f"serving {page} (models: {models}) at http://127.0.0.1:"), out
     assert f"mel_2bar: up to date ({models / 'mel_2bar'})" in err.splitlines()
+
+
+def test_tfjs_says_which_model_it_converts_on_stderr_and_what_it_wrote_on_stdout(
+        tmp_path, capsys):
+    """`hmvae tfjs --saved_models` printed "<model>: converting <export> ..." on stdout among
+    the conversions' summaries; it is said on stderr now, as the single conversion's
+    "loading <export> ..."."""
+    import shutil
+
+    saved_models, models = tmp_path / "saved_models", tmp_path / "models"
+    shutil.copytree(SHIPPED, saved_models / "mel_2bar")
+    assert cli.main(["tfjs", f"--saved_models={saved_models}", f"--out={models}",
+                     "--graphs=decode"]) == 0
+    out, err = capsys.readouterr()
+    assert f"mel_2bar: converting {saved_models / 'mel_2bar' / '1'} ..." in err.splitlines()
+    assert "converting" not in out
+    lines = out.splitlines()
+    assert lines[0].startswith(f"converted cat-mel_2bar_small (melody, 32 steps, z 256) to "
+                               f"{models / 'mel_2bar'} in "), out
+    assert lines[-1] == f"1 converted; model list: {models / 'index.json'}"
