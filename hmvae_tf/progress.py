@@ -89,6 +89,7 @@ class Progress:
 
 
 def say(line: str) -> None:
-    """A one-line status on stderr for work whose length is unknown (loading a model), so
-    that stdout keeps only results."""
+    """A one-line status on stderr: what a command is doing where its length is unknown
+    (loading a model, evaluating one, training), or a note on it, so that stdout keeps only
+    results (tables, files written, final metrics)."""
     print(line, file=sys.stderr, flush=True)
