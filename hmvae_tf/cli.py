@@ -101,7 +101,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         default = action.default
-        if (default in ("", None) or "default:" in (action.help or "")
+        if (default in ("", None) or "default:" in (action.help or "").lower()
                 or (isinstance(default, tuple) and all(d is None for d in default))
                 or (isinstance(default, bool) and action.nargs == 0)):
             return action.help or ""

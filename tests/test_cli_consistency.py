@@ -199,9 +199,22 @@ def test_no_flag_says_its_default_twice():
 
     twice = [f"{command} {action.option_strings[0]}"
              for command, parser in command_parsers() for _, action in flags(parser)
-             if re.search(r"\bdefault\b", action.help or "")
+             if re.search(r"\bdefault\b", action.help or "", re.IGNORECASE)
              and shown_help(parser, action).endswith("(default: %(default)s)")]
     assert not twice, twice
+
+
+def test_a_help_that_says_default_in_capitals_gets_no_second_one():
+    """The formatter left out its "(default: ...)" only for a help saying "default:" in lower
+    case; "Default: 5." at a sentence's start got a second one."""
+    import argparse
+
+    parser = argparse.ArgumentParser(formatter_class=cli.HelpFormatter)
+    parser.add_argument("--every", type=int, default=5, help="steps between saves. Default: 5.")
+    parser.add_argument("--other", type=int, default=7, help="steps between looks")
+    text = " ".join(parser.format_help().split())
+    assert "Default: 5. (default: 5)" not in text and "Default: 5." in text
+    assert "steps between looks (default: 7)" in text  # others still get theirs
 
 
 def test_no_flag_shows_a_default_that_says_nothing():
