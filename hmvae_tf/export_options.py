@@ -32,6 +32,14 @@ PARALLEL_BARS_MIN_BYTES = 16 << 20
 # The products' dtype in an export's graphs: model.precision.POLICIES, named here without
 # importing TensorFlow.
 DTYPE_POLICIES = ("float32", "mixed_bfloat16")
+# The metadata keys that say where an export's weights came from, beside what every export
+# records: the trained model directory and the step of its checkpoint (kept through a
+# re-export), and for `--from_saved_model` the export whose weights were read.
+TRAINED_AT = ("model_dir", "training_step")
+RE_EXPORTED_FROM = "re_exported_from"
+# The note on the shipped versions that a one-off re-exported in place, from their own
+# weights (BUILD.md, "hmvae export"): what was done and why. No command writes or reads it.
+RE_EXPORTED_IN_PLACE = "re_exported_in_place"
 
 
 def read_metadata(version_dir: str) -> dict:
@@ -193,8 +201,8 @@ def load_exported(saved_model: str) -> tuple:
     say(f"loading {source} ...")
     metadata = read_metadata(source)
     model = load_model(source)
-    origin = {key: metadata[key] for key in ("model_dir", "training_step") if key in metadata}
-    origin["re_exported_from"] = os.path.abspath(source)
+    origin = {key: metadata[key] for key in TRAINED_AT if key in metadata}
+    origin[RE_EXPORTED_FROM] = os.path.abspath(source)
     return model, origin
 
 
@@ -223,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
                                   decode_shards=getattr(args, "decode_shards", None),
                                   parallel_bars_rows=getattr(args, "parallel_bars_rows", None),
                                   dtype_policy=args.dtype_policy, progress=True,
-                                  assets_from=origin.get("re_exported_from"))
+                                  assets_from=origin.get(RE_EXPORTED_FROM))
     except (tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError) as err:
         # A full disk or a read-only export base, as TensorFlow's file system reports them
         # (not running out of memory, which is a ResourceExhaustedError too).

@@ -163,6 +163,21 @@ def _shipped_versions() -> list:
 
 
 @pytest.mark.parametrize("name,version,path", _shipped_versions())
+def test_every_shipped_exports_metadata_uses_the_keys_the_exporter_writes(melody_export, name,
+                                                                           version, path):
+    """Shipped metadata was partly written by hand, once as `reexported_from` where `hmvae
+    export --from_saved_model` writes `re_exported_from`: a key nothing writes or reads is a
+    record nothing finds. Every key must be one a fresh export has, one that says where the
+    weights came from, or the in-place re-export's note."""
+    from hmvae_tf import export_options
+
+    meta, current = (export_options.read_metadata(p) for p in (path, melody_export[3]))
+    known = {*current, *export_options.TRAINED_AT, export_options.RE_EXPORTED_FROM,
+             export_options.RE_EXPORTED_IN_PLACE}
+    assert set(meta) <= known, f"{name}/{version}: unknown keys {set(meta) - known}"
+
+
+@pytest.mark.parametrize("name,version,path", _shipped_versions())
 def test_every_shipped_export_is_current_and_refuses_a_non_finite_z(melody_export, name,
                                                                     version, path):
     """The shipped exports were once written by an older `hmvae export`: no options in their
@@ -540,7 +555,7 @@ def test_from_saved_model_re_exports_the_weights_with_new_options(tmp_path):
     meta = export_options.read_metadata(made)
     assert meta["options"]["jit_compile"] is True
     assert (meta["model_dir"], meta["training_step"]) == ("/runs/m", 7)
-    assert meta["re_exported_from"] == os.path.abspath(source)
+    assert meta[export_options.RE_EXPORTED_FROM] == os.path.abspath(source)
     with open(os.path.join(made, "assets.extra", ATTRIBUTES_FILE)) as f:
         assert f.read() == open(vectors).read()
     assert b"_XlaMustCompile" in open(os.path.join(made, "saved_model.pb"), "rb").read()
