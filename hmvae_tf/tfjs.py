@@ -193,12 +193,14 @@ def convert(saved_model: str, out_dir: str, name: str | None = None,
 
 
 def convert_all(saved_models: str, out_dir: str, force: bool = False,
-                log: Callable[[str], object] = print, **kwargs: Any) -> list[dict]:
+                log: Callable[[str], object] = say, **kwargs: Any) -> list[dict]:
     """Converts the newest version of every export base under saved_models into
     out_dir/<base name>/ (skipping those already current) and lists them in out_dir/index.json.
 
-    log: each bundle's outcome (up to date, or the conversion's summary). With progress=True
-    (convert's), which one is converting is said on stderr with the progress."""
+    log: each bundle's outcome (up to date, or the conversion's summary; default: on stderr,
+    as what a call is doing, since the descriptions returned are its result; `hmvae tfjs`
+    prints them on stdout as its results). With progress=True (convert's), which one is
+    converting is said on stderr with the progress."""
     done = []
     for base in export_bases(saved_models):
         saved_model = resolve_saved_model(base)
@@ -286,7 +288,8 @@ def run(args: argparse.Namespace) -> int:
                   verbose=args.verbose, progress=True)
     try:
         if args.saved_models:
-            done = convert_all(args.saved_models, args.out, force=args.force, **kwargs)
+            done = convert_all(args.saved_models, args.out, force=args.force, log=print,
+                               **kwargs)
             if not export_bases(args.saved_models):
                 raise CommandError(f"no exported models under {args.saved_models}")
             print(f"{len(done)} converted; model list: {os.path.join(args.out, INDEX_FILE)}")

@@ -111,8 +111,9 @@ def bundle_is_current(web_root: str) -> bool:
                if os.path.exists(p))
 
 
-def build_bundle(web_root: str, log: Callable[[str], object] = print) -> None:
-    """npm ci (when node_modules is missing) and npm run build in the web root."""
+def build_bundle(web_root: str, log: Callable[[str], object] = say) -> None:
+    """npm ci (when node_modules is missing) and npm run build in the web root. log: what it
+    is doing (default: on stderr, as every command says it)."""
     npm = shutil.which("npm")
     if npm is None:
         raise RuntimeError("the page is not built and npm is not installed: install Node.js "
@@ -161,12 +162,13 @@ class SetupError(RuntimeError):
 
 
 def prepare(web_root: str, models: str, saved_models: str | None = None, build: bool = True,
-            convert: bool = True, log: Callable[[str], object] = print,
+            convert: bool = True, log: Callable[[str], object] = say,
             warn: Callable[[str], object] | None = None, progress: bool = False) -> None:
     """Makes the page servable: builds a missing or stale bundle, converts the export bases
     under saved_models that have no current browser bundle in models (progress: show how
-    far each conversion is, on stderr). Raises SetupError when it cannot be made servable,
-    models/index.json missing included."""
+    far each conversion is, on stderr). log: what it is doing, each bundle's outcome included
+    (default: on stderr, as `hmvae web` says it). Raises SetupError when it cannot be made
+    servable, models/index.json missing included."""
     warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
     bundle = os.path.join(web_root, BUNDLE)
     if not os.path.exists(os.path.join(web_root, "index.html")):

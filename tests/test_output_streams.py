@@ -80,3 +80,32 @@ def test_tfjs_says_which_model_it_converts_on_stderr_and_what_it_wrote_on_stdout
     assert lines[0].startswith(f"converted cat-mel_2bar_small (melody, 32 steps, z 256) to "
                                f"{models / 'mel_2bar'} in "), out
     assert lines[-1] == f"1 converted; model list: {models / 'index.json'}"
+
+
+def test_the_python_api_says_what_it_is_doing_on_stderr_by_default(tmp_path, capsys,
+                                                                   monkeypatch):
+    """web.build_bundle, web.prepare and tfjs.convert_all wrote "building the page ..." and
+    "<model>: up to date" on stdout by default, unlike every command: from Python their result
+    is what they do or return, and those lines say what they are doing."""
+    import shutil
+
+    from hmvae_tf import tfjs, web
+
+    page, saved_models, models = tmp_path / "page", tmp_path / "saved_models", tmp_path / "models"
+    (page / "node_modules").mkdir(parents=True)  # no `npm ci`
+    (page / "index.html").write_text("<html></html>")
+    shutil.copytree(SHIPPED, saved_models / "mel_2bar")
+    shutil.copytree(os.path.join(ROOT, "web", "models", "mel_2bar"), models / "mel_2bar")
+    built = []
+    monkeypatch.setattr(web.shutil, "which", lambda name: f"/bin/{name}")
+    monkeypatch.setattr(web.subprocess, "run", lambda cmd, **_: built.append(cmd))
+    web.build_bundle(str(page))
+    assert built == [["/bin/npm", "run", "--silent", "build"]]
+    (page / "build").mkdir()
+    (page / "build" / "app.js").write_text("")
+    assert tfjs.convert_all(str(saved_models), str(models)) == []
+    web.prepare(str(page), str(models), str(saved_models), build=False)
+    out, err = capsys.readouterr()
+    assert out == ""
+    up_to_date = f"mel_2bar: up to date ({models / 'mel_2bar'})"
+    assert err.splitlines() == [f"building the page ({web.BUNDLE}) ...", up_to_date, up_to_date]
