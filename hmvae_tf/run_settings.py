@@ -4,8 +4,6 @@
 the checkpoint grid, average val_ metrics over other batches or switch precision."""
 from __future__ import annotations
 
-import os
-
 # The settings, in the order notes name them.
 SETTINGS = ("checkpoint_every", "eval_batches", "dtype_policy")
 # A new model's settings (and those of a directory that recorded no run): the command's,
@@ -25,15 +23,12 @@ def setting_text(key: str, value: object) -> str:
     return f"products in {value}"
 
 
-def resolve(model_dir: str, given: dict[str, object],
+def resolve(runs: list[dict], given: dict[str, object],
             defaults: dict[str, object]) -> tuple[dict[str, object], list[str]]:
-    """Each of SETTINGS as `given` (None: not given); else as the model
-    directory's last run recorded it in train_runs.jsonl (the dtype policy it resolved to,
+    """Each of SETTINGS as `given` (None: not given); else as the last of the model
+    directory's `runs` (checkpoints.read_runs) recorded it (the dtype policy it resolved to,
     so a resume on another machine keeps computing as before); else its default. Also the
     names of those taken from the record."""
-    from hmvae_tf import checkpoints
-
-    runs = checkpoints.read_runs(model_dir) if os.path.isdir(model_dir) else []
     before = runs[-1] if runs else {}
     settings, kept = {}, []
     for key in SETTINGS:

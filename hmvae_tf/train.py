@@ -243,19 +243,16 @@ def read_tf_config() -> tuple[dict[str, list[str]], str, int]:
     return jobs, task_type, index
 
 
-def resolve_seed(model_dir: str, seed: int | None,
+def resolve_seed(runs: list[dict], seed: int | None,
                  strategy: tf.distribute.Strategy | None = None) -> tuple[int, str]:
     """The run's seed and where it comes from ("given", "recorded" or "drawn"): --seed; else
-    the first seed the model directory's runs recorded, which a resumed run continues (as
-    the card's reproduce command gives it); else a new one from the OS's entropy, in --seed's
-    range. Unseeded, a run could be neither reproduced nor resumed with the same draws.
+    the first seed the model directory's `runs` recorded (checkpoints.read_runs), which a
+    resumed run continues (as the card's reproduce command gives it); else a new one from the
+    OS's entropy, in --seed's range. Unseeded, a run could be neither reproduced nor resumed with the same draws.
     Workers of a multi-worker job all take the first worker's seed, so that their data
     orders agree."""
-    from hmvae_tf import checkpoints
-
     origin = "given"
     if seed is None:
-        runs = checkpoints.read_runs(model_dir) if os.path.isdir(model_dir) else []
         # The first seed recorded: a directory an older version began unseeded records its
         # first drawn seed at its next resume, and the resumes after it continue that one.
         seed = next((r["seed"] for r in runs if r.get("seed") is not None), None)
@@ -467,9 +464,10 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
     from hmvae_tf.model.vae import MusicVAE
 
     strategy = strategy or tf.distribute.get_strategy()
+    runs = checkpoints.read_runs(model_dir)  # the earlier runs: read once, for all below
     settings, kept = run_settings.resolve(
-        model_dir, {"checkpoint_every": checkpoint_every, "eval_batches": eval_batches,
-                    "dtype_policy": dtype_policy}, run_settings.API_DEFAULTS)
+        runs, {"checkpoint_every": checkpoint_every, "eval_batches": eval_batches,
+               "dtype_policy": dtype_policy}, run_settings.API_DEFAULTS)
     checkpoint_every, eval_batches, dtype_policy = (
         settings["checkpoint_every"], settings["eval_batches"], settings["dtype_policy"])
     dataset_version = None
@@ -483,7 +481,7 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
         say(_nothing_to_do(model_dir, start_step, num_steps))
         return None
     if seed is None:
-        seed = resolve_seed(model_dir, None, strategy)[0]
+        seed = resolve_seed(runs, None, strategy)[0]
     seed_flag = seed
     # A resumed run continues with new draws: the same seed again would replay the data
     # order (and noise) of the run's first steps.
@@ -548,8 +546,9 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
     notes = [run_settings.kept_note(settings, kept, run_settings.API_DEFAULTS)]
     if step:
         say(f"resuming {config.name} in {model_dir} from step {step}")
-        notes += [_dataset_change(model_dir, dataset or config.dataset, dataset_version),
-                  _settings_change(model_dir, run_record)]
+        notes += [_dataset_change(model_dir, runs, dataset or config.dataset,
+                                  dataset_version),
+                  _settings_change(runs, run_record)]
     for note in notes:
         if note:
             say(note)
@@ -626,14 +625,14 @@ def _nothing_to_do(model_dir: str, step: int, num_steps: int) -> str:
     return f"{model_dir} is already at step {step} >= --num_steps={num_steps}; nothing to do"
 
 
-def _dataset_change(model_dir: str, dataset: str, version: str | None) -> str | None:
-    """A line when a resumed run reads data the earlier runs did not: another version of its
-    dataset (a data_dir rebuilt after an update) or another dataset (a --dataset given at the
-    resume). The model then goes on with other windows, which its card tells only afterwards."""
-    from hmvae_tf import checkpoints
-
+def _dataset_change(model_dir: str, runs: list[dict], dataset: str,
+                    version: str | None) -> str | None:
+    """A line when a resumed run reads data the earlier `runs` of model_dir did not: another
+    version of its dataset (a data_dir rebuilt after an update) or another dataset (a
+    --dataset given at the resume). The model then goes on with other windows, which its card
+    tells only afterwards."""
     earlier = sorted({(r.get("dataset") or dataset, r["dataset_version"])
-                      for r in checkpoints.read_runs(model_dir) if r.get("dataset_version")})
+                      for r in runs if r.get("dataset_version")})
     if version is None or not earlier or (dataset, version) in earlier:
         return None
     if all(name == dataset for name, _ in earlier):
@@ -644,15 +643,12 @@ def _dataset_change(model_dir: str, dataset: str, version: str | None) -> str | 
             f"{dataset} version {version}")
 
 
-def _settings_change(model_dir: str, run: dict) -> str | None:
-    """A line when a resumed run checkpoints, validates or computes otherwise than the run
-    before it (--checkpoint_every, --eval_batches or --dtype_policy given with another value;
-    without them a resume keeps the run before's, `run_settings`): otherwise the change shows
-    only as a shift in history.csv and TensorBoard (other steps, val_ metrics over other
-    batches)."""
-    from hmvae_tf import checkpoints
-
-    runs = checkpoints.read_runs(model_dir)
+def _settings_change(runs: list[dict], run: dict) -> str | None:
+    """A line when a resumed run checkpoints, validates or computes otherwise than the last
+    of the earlier `runs` (--checkpoint_every, --eval_batches or --dtype_policy given with
+    another value; without them a resume keeps the run before's, `run_settings`): otherwise
+    the change shows only as a shift in history.csv and TensorBoard (other steps, val_
+    metrics over other batches)."""
     before = runs[-1] if runs else {}
     changes = [f"{run_settings.setting_text(key, run[key])} (the run before: {before[key]})"
                for key in run_settings.SETTINGS
@@ -693,14 +689,16 @@ def run(args: argparse.Namespace) -> int:
     # First: multi-worker must precede other TF work.
     strategy = make_strategy(args.strategy, args.wait_for_workers or None)
     config = resolve_config(args.model_dir, args.config, args.hparams, args.dataset)
-    settings, kept = run_settings.resolve(
-        args.model_dir, {"checkpoint_every": args.checkpoint_every,
-                         "eval_batches": args.eval_batches, "dtype_policy": args.dtype_policy},
-        run_settings.COMMAND_DEFAULTS)
-    dtype_policy, note = dtype_policy_and_note(settings["dtype_policy"], config)
-    seed, origin = resolve_seed(args.model_dir, args.seed, strategy)
     from hmvae_tf import checkpoints
 
+    # For the start line; train() reads them again for its notes on a resume.
+    runs = checkpoints.read_runs(args.model_dir)
+    settings, kept = run_settings.resolve(
+        runs, {"checkpoint_every": args.checkpoint_every, "eval_batches": args.eval_batches,
+               "dtype_policy": args.dtype_policy},
+        run_settings.COMMAND_DEFAULTS)
+    dtype_policy, note = dtype_policy_and_note(settings["dtype_policy"], config)
+    seed, origin = resolve_seed(runs, args.seed, strategy)
     start_step = checkpoints.checkpoint_step(args.model_dir) or 0
     # What it is about to do, with the progress and the notes on stderr: stdout keeps the
     # final metrics (`hmvae train ... > metrics.txt`).

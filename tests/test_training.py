@@ -804,18 +804,15 @@ def test_resuming_on_another_dataset_says_which_the_earlier_runs_read(tmp_path):
     """A resume given another --dataset trains the model on other windows. The note compared
     versions alone: at the same version it said nothing, at another it said the earlier runs
     had read this dataset at that version."""
-    model_dir = tmp_path / "m"
-    model_dir.mkdir()
     runs = [{"start_step": 0, "dataset": "hmvae_notesequences/mel_2bar",
              "dataset_version": "1.1.0"},
             {"start_step": 4, "dataset": "mine/mel_2bar", "dataset_version": "1.0.0"}]
-    (model_dir / checkpoints.RUNS_FILE).write_text("".join(json.dumps(r) + "\n" for r in runs))
-    assert train._dataset_change(str(model_dir), "other/mel_2bar", "1.1.0") == (
-        f"note: the earlier runs of {model_dir} read hmvae_notesequences/mel_2bar version "
+    assert train._dataset_change("m", runs, "other/mel_2bar", "1.1.0") == (
+        "note: the earlier runs of m read hmvae_notesequences/mel_2bar version "
         "1.1.0, mine/mel_2bar version 1.0.0; this run reads other/mel_2bar version 1.1.0")
     # Data an earlier run read: nothing to say.
-    assert train._dataset_change(str(model_dir), "mine/mel_2bar", "1.0.0") is None
-    assert train._dataset_change(str(model_dir), "hmvae_notesequences/mel_2bar", "1.1.0") is None
+    assert train._dataset_change("m", runs, "mine/mel_2bar", "1.0.0") is None
+    assert train._dataset_change("m", runs, "hmvae_notesequences/mel_2bar", "1.1.0") is None
 
 
 def test_a_resume_that_checkpoints_or_validates_otherwise_says_so(tmp_path, capsys):
@@ -837,7 +834,28 @@ def test_a_resume_that_checkpoints_or_validates_otherwise_says_so(tmp_path, caps
                      "before's"]
     assert checkpoints.kept_steps(model_dir) == [2, 3, 5]  # the grid moved, as the note says
     # The same settings again: nothing to say.
-    assert train._settings_change(model_dir, checkpoints.read_runs(model_dir)[-1]) is None
+    runs = checkpoints.read_runs(model_dir)
+    assert train._settings_change(runs, runs[-1]) is None
+
+
+def test_a_resume_reads_the_earlier_runs_once(tmp_path, monkeypatch):
+    """train() read train_runs.jsonl four times as it started (the settings to keep, the
+    seed, whether the dataset and the settings changed), each reader on its own; it reads
+    the runs once and hands them to each."""
+    config = tiny_config(extra="batch_size=8")
+    model_dir = str(tmp_path / "m")
+    train.train(config, model_dir, num_steps=1, checkpoint_every=1, eval_batches=0,
+                train_data=pipeline(config), verbose=0)
+    reads = []
+    read_runs = checkpoints.read_runs
+    monkeypatch.setattr(checkpoints, "read_runs",
+                        lambda path: reads.append(path) or read_runs(path))
+    train.train(config, model_dir, num_steps=2, checkpoint_every=2,
+                train_data=pipeline(config), verbose=0)
+    assert reads == [model_dir]
+    runs = read_runs(model_dir)
+    assert [(r["start_step"], r["checkpoint_every"]) for r in runs] == [(0, 1), (1, 2)]
+    assert runs[1]["seed"] == runs[0]["seed"]  # the recorded seed, from the one read
 
 
 def test_a_resume_keeps_the_run_before_s_settings_unless_given(tmp_path, capsys, monkeypatch):
@@ -889,8 +907,9 @@ def test_a_resume_keeps_the_run_before_s_settings_unless_given(tmp_path, capsys,
         "validation batches; --checkpoint_every, --eval_batches to change" in \
         capsys.readouterr().err
     # A new model without the flags: the defaults, nothing kept to say.
-    settings, kept = run_settings.resolve(str(tmp_path / "new"), {"checkpoint_every": None,
-                                          "eval_batches": None, "dtype_policy": None},
+    settings, kept = run_settings.resolve(checkpoints.read_runs(str(tmp_path / "new")),
+                                          {"checkpoint_every": None, "eval_batches": None,
+                                           "dtype_policy": None},
                                           run_settings.COMMAND_DEFAULTS)
     assert (settings, kept) == (run_settings.COMMAND_DEFAULTS, [])
 
@@ -1036,13 +1055,10 @@ def test_a_directory_begun_unseeded_continues_the_first_seed_it_recorded(tmp_pat
     resumes after it continue."""
     from hmvae_tf import train as train_module
 
-    model_dir = tmp_path / "m"
-    model_dir.mkdir()
     runs = [{"start_step": 0, "seed": None}, {"start_step": 3, "seed": 41},
             {"start_step": 6, "seed": 41}]
-    (model_dir / checkpoints.RUNS_FILE).write_text("".join(json.dumps(r) + "\n" for r in runs))
-    assert train_module.resolve_seed(str(model_dir), None) == (41, "recorded")
-    assert train_module.resolve_seed(str(model_dir), 7) == (7, "given")
+    assert train_module.resolve_seed(runs, None) == (41, "recorded")
+    assert train_module.resolve_seed(runs, 7) == (7, "given")
 
 
 def test_schedules_are_logged_at_the_period_s_last_step_and_not_validated(tmp_path):
