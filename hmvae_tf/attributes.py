@@ -508,11 +508,8 @@ def _apply(client, args) -> int:
              + music_adapter.qpm_tag(qpm))
     label = model_args.model_label(args)
     print(f"{client.description}: {args.name} vector from {path}")
-    changes = len(read.timing.tempos) > 1
     print(f"  input {where}: {int(note_counts(tokens[None], client.tracks)[0])} notes, "
-          f"{read.tempo}" + ("" if args.qpm else
-                             f" (the outputs' {'tempi' if changes else 'tempo'}; --qpm to change "
-                             f"{'them' if changes else 'it'})"))
+          + (read.tempo if args.qpm else music_adapter.tempo_hint(read, args.midi)))
     replaced = []
     for a, row in zip(rows, decoded):
         suffix = "recon" if a == 0.0 else f"{args.name}{a:+g}"

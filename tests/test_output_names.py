@@ -85,7 +85,8 @@ def test_outputs_take_the_inputs_tempo_unless_qpm_is_given(model_repo, tmp_path,
         assert cli.main(["interpolate", str(a), str(a), src, "--steps=2", f"--out={out}",
                          *extra]) == 0
     printed = capsys.readouterr().out
-    assert "90 qpm (the tempo of" in printed and f"{a} (90 qpm): window 0" in printed
+    assert f"90 qpm (the outputs' tempo, from {a}; --qpm to change it)" in printed
+    assert f"{a} (90 qpm): window 0" in printed
     tempo = lambda path: midi_io.midi_file_to_note_sequence(str(path)).tempos[0].qpm  # noqa: E731
     assert tempo(out / "mel_interp_a_a_t0.5_seed0_q90_01-of-02.mid") == pytest.approx(90, abs=1e-3)
     assert tempo(out / "mel_interp_a_a_t0.5_seed0_01-of-02.mid") == pytest.approx(120, abs=1e-3)
@@ -95,7 +96,8 @@ def test_outputs_take_the_inputs_tempo_unless_qpm_is_given(model_repo, tmp_path,
         "density": {"vector": [0.5] * 8}}}))  # the toy model's z_size
     assert cli.main(["attribute", str(a), src, f"--attributes={vectors}", "--amount=1",
                      f"--out={out}"]) == 0
-    assert "8 notes, 90 qpm (the outputs' tempo" in capsys.readouterr().out
+    assert (f"8 notes, 90 qpm (the outputs' tempo, from {a}; --qpm to change it)"
+            in capsys.readouterr().out)
     assert tempo(out / "mel_a_q90_density+1.mid") == pytest.approx(90, abs=1e-3)
 
 

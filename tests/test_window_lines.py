@@ -160,12 +160,13 @@ def test_the_commands_print_the_windows_tempo_changes(tmp_path, capsys):
     a = write(tmp_path, "a.mid", changing_tempo([(0, 120), (4, 90)]))
     b = write(tmp_path, "b.mid", changing_tempo([(0, 100)]))
     model, out = f"--saved_model={SHIPPED_2BAR}", f"--out={tmp_path / 'out'}"
+    # The same hint in both commands' words (attribute said "the outputs' tempi",
+    # interpolate "the tempi of a.mid").
+    hint = f"120 qpm, then 90 from bar 2 (the outputs' tempi, from {a}; --qpm to change them)"
     assert cli.main(["attribute", a, "--amount=0", model, out]) == 0
-    assert ("notes, 120 qpm, then 90 from bar 2 (the outputs' tempi; --qpm to change them)"
-            in capsys.readouterr().out)
+    assert f"notes, {hint}" in capsys.readouterr().out
     assert cli.main(["interpolate", a, b, "--steps=2", model, out]) == 0
     printed = capsys.readouterr().out
-    assert ("seed 0, 120 qpm, then 90 from bar 2 (the tempi of " + a
-            + "; --qpm to change them)") in printed
+    assert f"seed 0, {hint}" in printed
     assert f"  {a} (120 qpm, then 90 from bar 2): window 0: bars 1-2 of" in printed
     assert f"  {b} (100 qpm): window 0: bars 1-2 of" in printed

@@ -179,7 +179,7 @@ def _interpolate(client, args) -> int:
     except ValueError as err:
         raise CommandError(str(err))
     bars = client.num_steps // STEPS_PER_BAR
-    ends, sources, tempos, tempo_texts, shifts, timings, programs = [], [], [], [], [], [], []
+    ends, sources, reads, shifts, timings, programs = [], [], [], [], [], []
     inputs = list(zip((args.midi_a, args.midi_b), args.window, args.instrument, args.bar))
     for path, window, instrument, bar in inputs:
         try:
@@ -191,8 +191,7 @@ def _interpolate(client, args) -> int:
         programs.append(read.programs)
         ends.append(read.tokens)
         shifts.append(octaves)
-        tempos.append(read.qpm)
-        tempo_texts.append(read.tempo)
+        reads.append(read)
         sources.append(f"  {path} ({read.tempo}): {read.where}")
     tokens = client.interpolate(ends[0], ends[1], num_steps=args.steps,
                                 temperature=args.temperature, seed=args.seed)
@@ -203,7 +202,7 @@ def _interpolate(client, args) -> int:
     # Written in the first input's meter and at its tempi (its window's tempo changes too)
     # unless --qpm says otherwise, so that a reconstruction plays as fast as its input, and
     # by its instruments (a trio's melody and bass programs), so a flute tune stays a flute.
-    qpm = args.qpm or tempos[0]
+    qpm = args.qpm or reads[0].qpm
     os.makedirs(args.out, exist_ok=True)
     stem = "_".join(os.path.splitext(os.path.basename(p))[0] for p in (args.midi_a, args.midi_b))
     # Everything that changes the output is in the name, so another run does not overwrite it.
@@ -225,13 +224,11 @@ def _interpolate(client, args) -> int:
     path = os.path.join(args.out, f"{prefix}_all.mid")
     music_adapter.write_output(whole, path, replaced)
     files.append((path, len(whole.notes)))
-    changes = len(timings[0].tempos) > 1
     _report(client, files, f"interpolated {args.midi_a} -> {args.midi_b} in {args.steps} steps "
                            f"(first and last: reconstructions) at temperature "
                            f"{args.temperature:g}, seed {args.seed}, "
                            + (f"{qpm:g} qpm" if args.qpm else
-                              f"{tempo_texts[0]} (the {'tempi' if changes else 'tempo'} of "
-                              f"{args.midi_a}; --qpm to change {'them' if changes else 'it'})"))
+                              music_adapter.tempo_hint(reads[0], args.midi_a)))
     print("inputs:", *sources, sep="\n")
     music_adapter.say_replaced(replaced)
     return 0

@@ -248,6 +248,16 @@ def tempo_text(timing: grid.WindowTiming, bar_at_beat: Callable[[float], int]) -
             f"({shown(min(qpms))}-{shown(max(qpms))} qpm)")
 
 
+def tempo_hint(window: InputWindow, path: str) -> str:
+    """The tempi an input window gives the outputs written from it, where they come from and
+    the flag that changes them: '120 qpm (the outputs' tempo, from a.mid; --qpm to change
+    it)'. One wording for every command that writes at an input's tempi (attribute,
+    interpolate)."""
+    changes = len(window.timing.tempos) > 1
+    return (f"{window.tempo} (the outputs' {'tempi' if changes else 'tempo'}, from {path}; "
+            f"--qpm to change {'them' if changes else 'it'})")
+
+
 def _unmapped_drums(left: list[int]) -> str:
     """'; 3 drum hits (pitch 25) left out: ...' for a window's hits outside the 9 drum
     classes (the pitches its finder reports), else ''."""
