@@ -116,13 +116,13 @@ def test_a_dead_worker_stops_the_other_with_one_line(tmp_path):
 def test_a_malformed_tf_config_is_a_one_line_error_before_tensorflow_starts(monkeypatch):
     import pytest
 
-    from hmvae_tf import train
+    from hmvae_tf import distribution
     from hmvae_tf.cli import CommandError
 
     good = {"cluster": {"worker": ["localhost:1", "localhost:2"]},
             "task": {"type": "worker", "index": "1"}}
     monkeypatch.setenv("TF_CONFIG", json.dumps(good))
-    assert train.read_tf_config() == ({"worker": ["localhost:1", "localhost:2"]}, "worker", 1)
+    assert distribution.read_tf_config() == ({"worker": ["localhost:1", "localhost:2"]}, "worker", 1)
     for tf_config, message in (
             ("{bad json", "TF_CONFIG is not JSON"),
             (json.dumps({"cluster": good["cluster"]}), "needs a \"task\""),
@@ -134,10 +134,10 @@ def test_a_malformed_tf_config_is_a_one_line_error_before_tensorflow_starts(monk
              "a \"cluster\" of jobs, each a list of \"host:port\" addresses")):
         monkeypatch.setenv("TF_CONFIG", tf_config)
         with pytest.raises(CommandError, match=re.escape(message)):
-            train.read_tf_config()
+            distribution.read_tf_config()
     monkeypatch.delenv("TF_CONFIG")
     with pytest.raises(CommandError, match="needs TF_CONFIG"):
-        train.make_strategy("multi_worker")
+        distribution.make_strategy("multi_worker")
 
 
 def test_a_waiting_worker_stops_on_sigterm_gives_up_on_time_and_names_a_held_port(tmp_path):

@@ -12,11 +12,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 
-from hmvae_tf import data, train  # noqa: E402
+from hmvae_tf import data, distribution, train  # noqa: E402
 from hmvae_tf.cli import CommandError  # noqa: E402
 from model_helpers import scale_melodies, tiny_config  # noqa: E402
 
-strategy = train.make_strategy("multi_worker")  # before any other TensorFlow work
+strategy = distribution.make_strategy("multi_worker")  # before any other TensorFlow work
 
 import tensorflow as tf  # noqa: E402
 
