@@ -30,6 +30,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WEB_ROOT = os.path.join(REPO_ROOT, "web")
 BUNDLE = os.path.join("build", "app.js")
 HIDDEN = ("/node_modules/", "/package-lock.json")
+STDERR_FD = 2  # the process's stderr, for the output of the npm commands it runs
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
@@ -119,12 +120,15 @@ def build_bundle(web_root: str, log: Callable[[str], object] = say) -> None:
         raise RuntimeError("the page is not built and npm is not installed: install Node.js "
                            "and npm (scripts/setup_env.sh --web), then run `npm ci && npm run "
                            f"build` in {web_root}")
+    # npm's own lines (npm ci's "added 120 packages in 3s" is on its stdout) are part of the
+    # build's progress: they go to this process's stderr, so stdout keeps `hmvae web`'s address.
     if not os.path.isdir(os.path.join(web_root, "node_modules")):
         log(f"installing the page's npm packages in {web_root} (npm ci) ...")
         subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                       cwd=web_root, check=True)
+                       cwd=web_root, check=True, stdout=STDERR_FD)
     log(f"building the page ({BUNDLE}) ...")
-    subprocess.run([npm, "run", "--silent", "build"], cwd=web_root, check=True)
+    subprocess.run([npm, "run", "--silent", "build"], cwd=web_root, check=True,
+                   stdout=STDERR_FD)
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:

@@ -109,3 +109,43 @@ def test_the_python_api_says_what_it_is_doing_on_stderr_by_default(tmp_path, cap
     assert out == ""
     up_to_date = f"mel_2bar: up to date ({models / 'mel_2bar'})"
     assert err.splitlines() == [f"building the page ({web.BUNDLE}) ...", up_to_date, up_to_date]
+
+
+def test_web_sends_npm_s_own_lines_to_stderr(tmp_path, capfd, monkeypatch):
+    """npm ci writes its "added N packages in 3s" to its stdout, which `hmvae web` handed on
+    to its own: on a fresh clone (no node_modules) the page's address was not alone there.
+    A stand-in npm (no registry needed) writes to its stdout as the real one does."""
+    from hmvae_tf import web
+
+    page, models, bin_dir = tmp_path / "page", tmp_path / "models", tmp_path / "bin"
+    page.mkdir()
+    (page / "index.html").write_text("<html></html>")
+    models.mkdir()
+    (models / "index.json").write_text('{"models": []}')
+    bin_dir.mkdir()
+    npm = bin_dir / "npm"
+    npm.write_text("#!/bin/sh\n"
+                   "if [ \"$1\" = ci ]; then mkdir node_modules; echo 'added 1 package in 1s';\n"
+                   "else mkdir -p build && : > build/app.js && echo 'build/app.js  1.4mb'; fi\n")
+    npm.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    make_server = web.make_server
+
+    def served_until_ctrl_c(*args, **kwargs):
+        server = make_server(*args, **kwargs)
+
+        def serve_forever():
+            raise KeyboardInterrupt
+
+        server.serve_forever = serve_forever
+        return server
+
+    monkeypatch.setattr(web, "make_server", served_until_ctrl_c)
+    assert cli.main(["web", f"--web_root={page}", f"--models={models}", "--saved_models=",
+                     "--port=0"]) == 0
+    out, err = capfd.readouterr()
+    assert (page / "build" / "app.js").exists()  # the stand-in ran
+    assert len(out.splitlines()) == 1, out
+    assert out.startswith(f"serving {page} (models: {models}) at http://127.0.0.1:"), out
+    assert "added 1 package in 1s" in err.splitlines()
+    assert "build/app.js  1.4mb" in err.splitlines()
