@@ -89,7 +89,8 @@ def chosen_command(argv: list[str]) -> str | None:
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows a flag's default where it says something: not an empty or None default (or a
-    pair of Nones, --bar=A,B's), which means "see the help text" (it says what happens then),
+    pair of Nones, --bar=A,B's, or a repeatable flag's empty list), which means "see the help
+    text" (it says what happens then),
     not an on/off flag's False, and not twice. In a description or epilog, paragraphs are
     wrapped and indented lines (examples) kept as written."""
 
@@ -101,7 +102,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         default = action.default
-        if (default in ("", None) or "default:" in (action.help or "").lower()
+        if (default in ("", None, []) or "default:" in (action.help or "").lower()
                 or (isinstance(default, tuple) and all(d is None for d in default))
                 or (isinstance(default, bool) and action.nargs == 0)):
             return action.help or ""

@@ -58,12 +58,14 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         "hmvae evaluate --saved_model=saved_models/mel_2bar --interpolation_pairs=100")
     parser.add_argument("--model_dir", action="append", default=[],
                         help="trained model directory (its newest checkpoint); repeat to "
-                        "compare models in one table")
+                        "compare models in one table (at least one --model_dir or "
+                        "--saved_model is required)")
     parser.add_argument("--saved_model", action="append", default=[],
                         help="exported model: a version directory or an export base (its "
                         "newest version); repeatable, and combinable with --model_dir. Its "
                         "weights are measured in a float32 model, whatever the export's "
-                        "--jit_compile or --dtype_policy (as its card says)")
+                        "--jit_compile or --dtype_policy (as its card says); at least one "
+                        "--model_dir or --saved_model is required")
     from hmvae_tf.train import KEPT_CHECKPOINTS
 
     parser.add_argument("--step", type=arg_types.int_at_least(0), default=None,

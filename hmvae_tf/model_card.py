@@ -100,7 +100,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         "as attribute --compute's --test_windows")
     parser.add_argument("--compare", action="append", default=[],
                         help="another model (training directory or export base) to evaluate "
-                        "on the same windows, e.g. the flat baseline; repeatable")
+                        "on the same windows, e.g. the flat baseline; repeatable (default: "
+                        "none)")
     parser.add_argument("--samples", type=arg_types.int_at_least(1), default=4,
                         help="samples in samples.png")
     parser.add_argument("--temperature", type=arg_types.non_negative_float, default=0.5,

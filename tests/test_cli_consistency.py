@@ -218,11 +218,13 @@ def test_a_help_that_says_default_in_capitals_gets_no_second_one():
 
 
 def test_no_flag_shows_a_default_that_says_nothing():
-    """`hmvae interpolate --help` said "--bar ... (default: (None, None))", and every on/off
-    flag "(default: False)": noise the formatter now leaves out, as it does a None default."""
+    """`hmvae interpolate --help` said "--bar ... (default: (None, None))", every on/off
+    flag "(default: False)", and evaluate's --model_dir and --saved_model and card's --compare,
+    repeatable flags, "(default: [])": noise the formatter now leaves out, as it does a None
+    default."""
     noisy = [f"{command} {action.option_strings[0]}"
              for command, parser in command_parsers() for _, action in flags(parser)
-             if (action.nargs == 0 or action.default == (None, None))
+             if (action.nargs == 0 or action.default in ((None, None), []))
              and "(default: %(default)s)" in shown_help(parser, action)]
     assert not noisy, noisy
     shown = [shown_help(parser, action) for command, parser in command_parsers()
