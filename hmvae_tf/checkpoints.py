@@ -390,7 +390,8 @@ class HistoryCSV(keras.callbacks.CSVLogger):
             dropped = _drop_rows_after(self.path, header.index(self.STEP), self._logged_step)
             if dropped:
                 # A note, with the progress on stderr: stdout keeps the results.
-                print(f"history.csv: dropped {dropped} row(s) past step {self._logged_step}, "
+                print(f"history.csv: dropped {dropped} row{'' if dropped == 1 else 's'} past "
+                      f"step {self._logged_step}, "
                       "the checkpoint this run resumes from (their steps are trained again)",
                       file=sys.stderr)
         super().on_train_begin(logs)

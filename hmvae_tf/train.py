@@ -502,8 +502,9 @@ def run(args: argparse.Namespace) -> int:
     start_step = checkpoints.checkpoint_step(args.model_dir) or 0
     # What it is about to do, with the progress and the notes on stderr: stdout keeps the
     # final metrics (`hmvae train ... > metrics.txt`).
+    replicas = strategy.num_replicas_in_sync
     say(f"training {config.name} in {args.model_dir} on "
-        f"{args.dataset or config.dataset} with {strategy.num_replicas_in_sync} replica(s), "
+        f"{args.dataset or config.dataset} with {replicas} replica{'' if replicas == 1 else 's'}, "
         f"products in {dtype_policy}{note}"
         # Already at --num_steps, no step draws: a seed said there (a drawn one with "pass
         # --seed to repeat") would tell of a run that does not happen.

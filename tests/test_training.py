@@ -347,6 +347,7 @@ def test_train_shows_its_progress_on_stderr_and_its_results_on_stdout(
     assert np.isfinite(final["loss"])
     assert "final metrics" not in err
     assert err.startswith("training cat-mel_2bar_small in "), err
+    assert " with 1 replica, products in float32" in err.splitlines()[0]  # not "replica(s)"
     assert re.findall(r"^Epoch (\d)/2$", err, re.M) == ["1", "2"]
     assert re.findall(r"^step (\d)/4", err, re.M) == ["2", "4"]
     if stderr_is_terminal:  # Keras's bar, redrawn in place
@@ -446,7 +447,7 @@ def test_history_has_one_row_per_period_after_a_crash_at_a_periods_end(dies, tmp
                 eval_data=pipeline(config).take(1), verbose=0)
     assert history_steps(model_dir) == [4, 8, 12]
     out, err = capsys.readouterr()
-    dropped = ("history.csv: dropped 1 row(s) past step 4, the checkpoint this run resumes "
+    dropped = ("history.csv: dropped 1 row past step 4, the checkpoint this run resumes "
                "from (their steps are trained again)")
     assert (dropped in err.splitlines()) == (dies == "after the row"), err
     assert "history.csv" not in out
