@@ -830,7 +830,7 @@ def test_files_without_the_window_are_told_in_the_command_lines_words(tmp_path):
         assert got.get("kind") == "NoWindowError" and got["error"] == message, where
     said = " ".join(message for _, message in want)
     for words in ("it has no notes", "does not fit the 16-steps-per-4/4-bar grid",
-                  "but only 1 2-bar window(s) exist (the parts in 3/4", "instrument 7 has no",
+                  "but only 1 2-bar window exists (the parts in 3/4", "instrument 7 has no",
                   "asked for drum window 4", "asked for trio window 4", "no usable drums for",
                   "no usable melody+bass+drums for"):
         assert words in said, words

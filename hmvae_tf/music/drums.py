@@ -16,7 +16,7 @@ from . import grid
 from .grid import STEPS_PER_BAR, Segment, Stats
 from .windows import (NoWindowError, Window, WindowBatch, bar_slices, batched_span_windows,
                       count_skip, dedupe_by_piece, empty_batch, explain, grid_window_starts,
-                      no_window_at, onsets_per_bar, pad_to)
+                      no_window_at, only_found, onsets_per_bar, pad_to)
 
 if TYPE_CHECKING:
     import os
@@ -183,8 +183,7 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
     if found and at_bar is not None:
         raise no_window_at(name, "drum", num_bars, at_bar, found)
     if found:
-        raise NoWindowError(f"{name}: asked for drum window {window_index} but only "
-                            f"{found} {num_bars}-bar window(s) exist")
+        raise NoWindowError(f"{name}: {only_found('drum', window_index, found, num_bars)}")
     count_skip(stats, segs, any_track, "no_drums")
     count_pitched_only(ns, stats)
     raise NoWindowError(f"{name}: " + explain(stats, "drum", num_bars, grid.piece_meters(ns)))

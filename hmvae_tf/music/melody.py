@@ -22,7 +22,7 @@ from . import grid
 from .grid import STEPS_PER_BAR, Segment, Stats
 from .windows import (NoWindowError, Window, WindowBatch, bar_slices, batched_span_windows,
                       count_skip, dedupe_by_piece, empty_batch, explain, grid_window_starts,
-                      no_window_at, onsets_per_bar, pad_to)
+                      no_window_at, only_found, onsets_per_bar, pad_to)
 
 if TYPE_CHECKING:
     import os
@@ -389,8 +389,9 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
     if search.found:
         off_grid = sorted(k[len("segments_meter_"):] for k in search.stats
                           if k.startswith("segments_meter_"))
-        raise NoWindowError(f"{name}: asked for melody window {window_index}{which} but only "
-                            f"{search.found} {num_bars}-bar window(s) exist"
+        raise NoWindowError(f"{name}: "
+                            + only_found("melody", f"{window_index}{which}", search.found,
+                                         num_bars)
                             + (f" (the parts in {', '.join(off_grid)} do not fit the "
                                "16-steps-per-4/4-bar grid)" if off_grid else ""))
     if instrument is not None:

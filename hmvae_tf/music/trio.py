@@ -17,7 +17,7 @@ from . import drums, grid, melody
 from .grid import STEPS_PER_BAR, Segment, Stats
 from .windows import (NoWindowError, Window, WindowBatch, bar_slices, count_skip, dedupe,
                       empty_batch, explain,
-                      grid_window_starts, no_window_at, pad_to)
+                      grid_window_starts, no_window_at, only_found, pad_to)
 
 if TYPE_CHECKING:
     import os
@@ -168,8 +168,7 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
     if found and at_bar is not None:
         raise no_window_at(name, "trio", num_bars, at_bar, found)
     if found:
-        raise NoWindowError(f"{name}: asked for trio window {window_index} but only "
-                            f"{found} {num_bars}-bar window(s) exist")
+        raise NoWindowError(f"{name}: {only_found('trio', window_index, found, num_bars)}")
     count_skip(stats, segs, any_track, "no_trio_instruments")
     _count_drums_elsewhere(ns, stats)
     missing = [role for role, programs in (("melody", melody_programs), ("bass", bass_programs))

@@ -110,7 +110,18 @@ def no_window_at(name: str, what: str, num_bars: int, at_bar: int, found: int
     """The error of a finder asked for the window at grid bar `at_bar` that found none there
     (the caller says the bar as the score numbers it)."""
     return NoWindowAtBarError(f"{name}: no {num_bars}-bar {what} window with notes starts at "
-                              f"grid bar {at_bar} ({found} window(s) with notes exist)")
+                              f"grid bar {at_bar} ({found} {_windows_exist(found)} with notes)")
+
+
+def only_found(what: str, window_index: int | str, found: int, num_bars: int) -> str:
+    """'asked for drum window 3 but only 2 2-bar windows exist': a finder asked for a window
+    past the last (`found` is how many there are); the page's `onlyFound` says the same."""
+    return (f"asked for {what} window {window_index} but only {found} {num_bars}-bar "
+            f"{_windows_exist(found)}")
+
+
+def _windows_exist(found: int) -> str:
+    return "window exists" if found == 1 else "windows exist"
 
 
 def grid_window_starts(total_bars: int, num_bars: int) -> np.ndarray:

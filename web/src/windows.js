@@ -108,6 +108,7 @@ export function unusable(name, kind, numBars, why) {
     + `${why}`);
 }
 
-/** 'asked for drum window 3 but only 2 2-bar window(s) exist', as the finders say it. */
+/** 'asked for drum window 3 but only 2 2-bar windows exist', as the finders say it. */
 export const onlyFound = (what, windowIndex, found, numBars) => `asked for ${what} window `
-  + `${windowIndex} but only ${found} ${numBars}-bar window(s) exist`;
+  + `${windowIndex} but only ${found} ${numBars}-bar `
+  + (found === 1 ? 'window exists' : 'windows exist');
