@@ -146,7 +146,9 @@ def render_card(name: str, m: dict) -> str:
         versions = sorted({r["dataset_version"] for r in runs if r.get("dataset_version")})
         datasets = sorted({r["dataset"] for r in runs if r.get("dataset")})
         seeds = seed_changes(runs)
-        lines += ["", f"Trained in {len(runs)} run(s) of `hmvae train`, started at step(s) "
+        lines += ["", ("Trained in 1 run of `hmvae train`, started at step "
+                       if len(runs) == 1 else
+                       f"Trained in {len(runs)} runs of `hmvae train`, started at steps ")
                   + ", ".join(f"{r['start_step']:,}" for r in runs)
                   + (" (a resumed run continues with seed + its start step, so a run "
                      "straight through to the same step draws other data)"

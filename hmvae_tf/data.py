@@ -44,7 +44,7 @@ def check_fits(dataset: str, info: tfds.core.DatasetInfo, config: Config) -> Non
     built = (info.metadata or {}).get("representation")
     if steps != config.num_steps or tracks != len(config.tracks) or (
             built and built != config.representation):
-        what = f"{built} windows" if built else f"windows of {tracks} track(s)"
+        what = f"{built} windows" if built else (f"windows of {tracks} tracks" if tracks > 1 else "one-track windows")
         raise ConfigError(
             f"{dataset} holds {steps}-step {what} ({steps // STEPS_PER_BAR} bars), but config "
             f"{config.name} takes {config.num_steps}-step {config.representation} windows "

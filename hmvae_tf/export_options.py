@@ -250,7 +250,8 @@ def run(args: argparse.Namespace) -> int:
     how = [f"products in {args.dtype_policy}"]
     shards = in_effect.get("decode_shards")
     if args.jit_compile:
-        how.append(f"XLA-compiled, decoding in {shards} shard(s)")
+        how.append("XLA-compiled, decoding in one piece" if shards == 1
+                   else f"XLA-compiled, decoding in {shards} shards")
     elif shards and shards > 1:
         how.append(f"decoding in {shards} shards")
     if in_effect.get("parallel_bars_rows"):

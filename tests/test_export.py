@@ -529,7 +529,7 @@ def test_a_full_disk_is_one_line_and_a_killed_exports_leftover_is_named(tmp_path
     assert sorted(os.listdir(base)) == sorted([leftover.name, f".tmp-2-{os.getpid()}-other"])
 
 
-def test_from_saved_model_re_exports_the_weights_with_new_options(tmp_path):
+def test_from_saved_model_re_exports_the_weights_with_new_options(tmp_path, capsys):
     """`hmvae export --from_saved_model` must make an XLA variant of an export that draws the
     source's melodies, and keep where its weights came from and their attribute vectors,
     without a checkpoint."""
@@ -554,6 +554,9 @@ def test_from_saved_model_re_exports_the_weights_with_new_options(tmp_path):
     made = os.path.join(target, "1")
     meta = export_options.read_metadata(made)
     assert meta["options"]["jit_compile"] is True
+    shards = meta["in_effect"]["decode_shards"]  # said in words, not as "2 shard(s)"
+    assert ("XLA-compiled, decoding in one piece" if shards == 1 else
+            f"XLA-compiled, decoding in {shards} shards") in capsys.readouterr().out
     assert (meta["model_dir"], meta["training_step"]) == ("/runs/m", 7)
     assert meta[export_options.RE_EXPORTED_FROM] == os.path.abspath(source)
     with open(os.path.join(made, "assets.extra", ATTRIBUTES_FILE)) as f:

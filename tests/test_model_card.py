@@ -728,3 +728,14 @@ def test_card_says_when_the_runs_were_given_different_seeds():
     # One seed throughout: nothing to say.
     m["training"]["runs"] = [run(0, 7), run(500, 7)]
     assert "different seeds" not in card_render.render_card("mel_2bar", m)
+
+
+def test_card_counts_the_runs_in_words_that_agree_with_their_number():
+    """The training line said "Trained in 1 run(s) ..., started at step(s) 0"."""
+    m = _shipped_metrics()
+    m["training"]["runs"] = [{"start_step": 0, "num_steps": 500}]
+    assert "Trained in 1 run of `hmvae train`, started at step 0" in card_render.render_card(
+        "mel_2bar", m)
+    m["training"]["runs"].append({"start_step": 500, "num_steps": 1500})
+    assert ("Trained in 2 runs of `hmvae train`, started at steps 0, 500"
+            in card_render.render_card("mel_2bar", m))
