@@ -112,7 +112,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help=arg_types.MEASURE_BATCH_HELP)
     parser.add_argument("--train_flags", default="",
                         help="training flags the card cannot know, for the reproduce command "
-                        "(e.g. \"--seed=1 --eval_batches=8\"; default: none)")
+                        "(e.g. \"--strategy=mirrored\"; the seed, --dtype_policy, --jit_compile and "
+                        "--eval_batches come from train_runs.jsonl; default: none)")
     parser.add_argument("--summary", default="",
                         help="instead: print one markdown table of the metrics.json of every "
                         "export base under this folder (e.g. saved_models; default: write a "

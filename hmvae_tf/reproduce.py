@@ -33,7 +33,8 @@ def hparams_diff(config: Config) -> str:
 
 def recorded_train_flags(runs: list[dict], train_flags: str = "") -> str:
     """--seed and --dtype_policy as the first recorded run had them (a run resumed later
-    continues that run's seed), and its --eval_batches when not the default (the validation
+    continues that run's seed), its --jit_compile (XLA fuses the products, so the sums
+    round differently), and its --eval_batches when not the default (the validation
     columns of history.csv average over that many batches), unless --train_flags gives them.
     A later run given another --seed cannot be told in one command: `seed_changes` says it
     in the card."""
@@ -46,6 +47,8 @@ def recorded_train_flags(runs: list[dict], train_flags: str = "") -> str:
         out += f" --seed={first['seed']}"
     if first.get("dtype_policy") and "--dtype_policy" not in train_flags:
         out += f" --dtype_policy={first['dtype_policy']}"
+    if first.get("jit_compile") and "--jit_compile" not in train_flags:
+        out += " --jit_compile"
     batches = first.get("eval_batches")
     if (batches is not None and batches != COMMAND_DEFAULTS["eval_batches"]
             and "--eval_batches" not in train_flags):

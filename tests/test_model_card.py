@@ -739,3 +739,14 @@ def test_card_counts_the_runs_in_words_that_agree_with_their_number():
     m["training"]["runs"].append({"start_step": 500, "num_steps": 1500})
     assert ("Trained in 2 runs of `hmvae train`, started at steps 0, 500"
             in card_render.render_card("mel_2bar", m))
+
+
+def test_reproduce_command_trains_with_xla_when_the_model_was():
+    """train_runs.jsonl records --jit_compile, but the card's train command left it out, so
+    the model it repeats would round its sums differently from the first step."""
+    runs = [{"start_step": 0, "seed": 3, "dtype_policy": "float32", "jit_compile": True}]
+    assert reproduce.recorded_train_flags(runs).split() == [
+        "--seed=3", "--dtype_policy=float32", "--jit_compile"]
+    assert "--jit_compile" not in reproduce.recorded_train_flags(
+        [dict(runs[0], jit_compile=False)])
+    assert reproduce.recorded_train_flags(runs, "--jit_compile").count("--jit_compile") == 0
