@@ -337,8 +337,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     g = parser.add_argument_group("apply")
     where = g.add_mutually_exclusive_group()
     where.add_argument("--window", type=arg_types.int_at_least(0), default=0,
-                       help="which window with notes of the input (1-bar hop; bars without "
-                       "notes start none)")
+                       help="which window with notes of the input (1-bar hop; windows without "
+                       "notes are not counted, so one may start on empty bars: the input's "
+                       "line says so)")
     where.add_argument("--bar", type=arg_types.int_at_least(0), default=None,
                        help=arg_types.BAR_HELP)
     g.add_argument("--instrument", type=arg_types.int_at_least(0), default=None,

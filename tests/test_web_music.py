@@ -418,8 +418,11 @@ def _python_label(where):
     with the page's en dash in bar ranges: what the page's window chooser must say."""
     import re
     bars = re.match(r"window \d+: (bars? \d+(?:-\d+)?)", where).group(1)
+    lead = re.search(r"; (bars? \d+(?:-\d+)? (?:is|are) read as silence, the window's first "
+                     r"note is in bar \d+)", where)
     silence = re.search(r"; ((?:the music|the window's)[^;]*)", where)
-    text = bars + (f"; {silence.group(1)}" if silence else "")
+    text = (bars + (f"; {lead.group(1)}" if lead else "")
+            + (f"; {silence.group(1)}" if silence else ""))
     return re.sub(r"(\d)-(\d)", "\\1–\\2", text)
 
 
@@ -462,6 +465,26 @@ def test_window_labels_number_bars_as_python_does(tmp_path):
     assert first[("pickup", "melody", 2)] == "bars 0–1"
     assert any("the music ends in bar" in label for *_, labels in compared
                for label in labels)  # a short file's end was compared
+
+
+def test_a_window_that_starts_before_the_music_is_labelled_as_python_does(tmp_path):
+    """A file whose parts enter after empty bars: window 0 starts on them, and the window line
+    of `hmvae interpolate` says which bars it reads as silence; the page said only the bars."""
+    late = [(8 + b, 9 + b, 60 + b % 5, 5) for b in range(8)]  # bars 3-4 (and 2/4: 5-8)
+    late += [(8 + b, 9 + b, 36 + b % 5, 33, False, 1) for b in range(8)]
+    late += [(8 + b, 8.25 + b, 36, 0, True) for b in range(8)]
+    files = {"late": note_sequence(late),
+             "late_two_four": note_sequence(late, time_signatures=((0.0, 2, 4),))}
+    compared = _labels_and_python(files, [("melody", 2), ("melody", 16), ("drums", 2),
+                                          ("trio", 16)], tmp_path)
+    for where, got, want in compared:
+        assert got == want, where
+    first = {where: labels[0] for where, _, labels in compared}
+    assert first[("late", "melody", 2)] == (
+        "bars 2–3; bar 2 is read as silence, the window's first note is in bar 3")
+    assert first[("late", "trio", 16)].startswith(
+        "bars 1–16; bars 1–2 are read as silence, the window's first note is in bar 3; ")
+    assert "bars 3–4 are read as silence" in first[("late_two_four", "melody", 2)]
 
 
 def test_a_window_within_one_bar_is_labelled_as_python_does(tmp_path):

@@ -127,6 +127,36 @@ def test_trio_and_drum_windows_say_the_silence_at_their_end_as_melody_windows_do
         "window 0: bars 1-2 of the drums; the music ends in bar 1, bar 2 is silence")
 
 
+def test_a_window_that_starts_before_the_music_says_which_bars_it_reads_as_silence(tmp_path):
+    """A file whose part enters after 3 empty bars (a count-in): --window counts every window
+    holding a note, so window 0 of a 2-bar model is bars 3-4 and that of a 16-bar model bars
+    1-16, but the line said only "bars 3-4", and the reconstruction's silent start was a
+    mystery. It now says which bars are read as silence and where the first note is."""
+    late = [(12 + b / 2, 12 + b / 2 + 0.5, 60 + b % 7) for b in range(16)]  # bars 4-5
+    path = write(tmp_path, "late.mid", note_sequence(late))
+    assert music_adapter.read_window(path, MEL, 2).where == (
+        "window 0: bars 3-4 of instrument 0 (program 0, Acoustic Grand Piano); bar 3 is read "
+        "as silence, the window's first note is in bar 4")
+    assert music_adapter.read_window(path, MEL, 16).where.startswith(
+        "window 0: bars 1-16 of instrument 0 (program 0, Acoustic Grand Piano); bars 1-3 are "
+        "read as silence, the window's first note is in bar 4; the music ends in bar 5")
+    # A window that starts with its first note says nothing of the kind.
+    assert "read as silence" not in music_adapter.read_window(path, MEL, 2, 1).where
+    drums = write(tmp_path, "late_beat.mid", note_sequence(
+        [(4 + b / 2, 4 + b / 2 + 0.25, 36, 0, True) for b in range(8)]))  # bar 2
+    assert music_adapter.read_window(drums, get_representation("drums"), 16).where == (
+        "window 0: bars 1-16 of the drums; bar 1 is read as silence, the window's first note "
+        "is in bar 2; the music ends in bar 2, bars 3-16 are silence")
+    band = [(b, b + 1, 60 + b % 5, 5) for b in range(8, 16)]  # melody, bass, drums: bars 3-4
+    band += [(b, b + 1, 36 + b % 5, 33, False, 1) for b in range(8, 16)]
+    band += [(b, b + 0.25, 36, 0, True) for b in range(8, 16)]
+    trio = write(tmp_path, "late_band.mid", note_sequence(band))
+    assert music_adapter.read_window(trio, get_representation("trio"), 16).where.startswith(
+        "window 0: bars 1-16; melody program 5 (Electric Piano 2), bass program 33 (Electric "
+        "Bass (finger)), drums; bars 1-2 are read as silence, the window's first note is in "
+        "bar 3; the music ends in bar 4")
+
+
 def changing_tempo(beat_tempos, bars=4, time_signature=(0, 4, 4)):
     """A melody line of quarter notes whose tempo changes at the given (beat, qpm)."""
     seconds, tempo = [], grid.TempoMap([(0.0, beat_tempos[0][1])])

@@ -64,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         where = g.add_mutually_exclusive_group()
         where.add_argument("--window", type=arg_types.per_input(0), default=(0, 0),
                            help="which window with notes of each input to use (1-bar hop; "
-                           "bars without notes start none): N for both, or A,B for the first "
+                           "windows without notes are not counted, so one may start on empty "
+                           "bars: the input's line says so): N for both, or A,B for the first "
                            "and the second input (default: 0)")
         where.add_argument("--bar", type=arg_types.per_input(0), default=(None, None),
                            help=arg_types.BAR_HELP + ": N for both, or A,B")

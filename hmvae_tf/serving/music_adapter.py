@@ -147,6 +147,7 @@ def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
         found = drums.find_window(ns, num_bars, window_index, at_bar=at_bar)
         bar = found.start_bar
         where = (f"{label}{bars(bar)} of the drums"
+                 + leading_silence_note(score, bar, num_bars, found.tokens > 0)
                  + silence_note(score, bar, num_bars, found.silent_bars)
                  + _unmapped_drums(found.unmapped_drums))
         return InputWindow(found.tokens, where, found.qpm,
@@ -158,6 +159,7 @@ def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
         bar, (mel, bass) = found.start_bar, found.programs
         where = (f"{label}{bars(bar)}; melody program {mel} ({_program_name(mel)}), bass "
                  f"program {bass} ({_program_name(bass)}), drums"
+                 + leading_silence_note(score, bar, num_bars, _trio_onsets(found.tokens))
                  + silence_note(score, bar, num_bars, found.silent_bars)
                  + _unmapped_drums(found.unmapped_drums))
         return InputWindow(found.tokens, where, found.qpm,
@@ -186,8 +188,10 @@ def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
     elif others and instrument is None:
         where += (f"; other parts: instrument {', '.join(map(part, others))} "
                   "(choose with --instrument)")
-    # A short file in a long window, or notes the representation cannot hold: said, so a
-    # poor reconstruction is not a mystery.
+    # A window that starts before its line does, a short file in a long window, or notes the
+    # representation cannot hold: said, so a poor reconstruction is not a mystery.
+    where += leading_silence_note(score, window.start_bar, num_bars,
+                                  window.tokens > melody.NOTE_OFF)
     where += silence_note(score, window.start_bar, num_bars, window.silent_bars)
     if window.notes_out_of_range:
         count = window.notes_out_of_range
@@ -202,6 +206,32 @@ def bars_text(first: int, last: int) -> str:
     """'bars 3-4', or 'bar 3' when a window lies in one bar of the score (a 4/2 bar holds two
     16-step bars)."""
     return f"bar {first}" if first == last else f"bars {first}-{last}"
+
+
+def leading_silence_note(score: grid.ScoreBars, start_bar: int, num_bars: int,
+                         onsets: np.ndarray) -> str:
+    """'; bars 1-3 are read as silence, the window's first note is in bar 4' for a window
+    whose first bars hold no note onset of what it reads (`onsets`: bool per step), else ''.
+    --window counts every window holding a note, so in a file that opens with empty bars (a
+    count-in, a part that enters late) window 0 starts before the music does; said, so the
+    silent start of a reconstruction is no mystery and --bar can start the window there."""
+    steps = np.flatnonzero(onsets)
+    if not len(steps):
+        return ""
+    first, _ = score.span(start_bar, num_bars)
+    note_bar = score.at_offset(start_bar, int(steps[0]))
+    if note_bar <= first:
+        return ""
+    silent = bars_text(first, note_bar - 1)
+    return (f"; {silent} {'is' if note_bar - 1 == first else 'are'} read as silence, the "
+            f"window's first note is in bar {note_bar}")
+
+
+def _trio_onsets(tokens: np.ndarray) -> np.ndarray:
+    """Steps of a trio window [T, 3] where its melody or bass starts a note or a drum hits."""
+    from hmvae_tf.music import melody
+
+    return (tokens[:, :2] > melody.NOTE_OFF).any(1) | (tokens[:, 2] > 0)
 
 
 def silence_note(score: grid.ScoreBars, start_bar: int, num_bars: int,

@@ -361,8 +361,8 @@ function partText(p) {
 function windowText(w, auto, parts) {
   // Bars as the score numbers them (a pickup is bar 0, a 2/4 bar is half a grid bar), as
   // `hmvae interpolate` says them.
-  const where = windowBarsText(w.scoreBars, w.musicEndsBar, w.sectionMeter) + w.leftOut
-    + w.register;
+  const where = windowBarsText(w.scoreBars, w.musicEndsBar, w.sectionMeter, w.firstNoteBar)
+    + w.leftOut + w.register;
   if (!auto || w.instrument === undefined) return where;
   // A track's name tells the voices of a chorale apart, where the program (all piano) does not.
   const trackName = parts.find((p) => p.instrument === w.instrument)?.trackName;

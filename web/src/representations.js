@@ -20,8 +20,8 @@ function checkInstrument(representation, instrument) {
 }
 
 /** Every window of a read MIDI file for a representation, in the order --window counts them:
- * [{startBar, silentBars, qpm, scoreBars: [first, last], musicEndsBar (when bars at its end are
- * silence, or the next section's),
+ * [{startBar, silentBars, qpm, scoreBars: [first, last], firstNoteBar (when its first bars hold
+ * no note), musicEndsBar (when bars at its end are silence, or the next section's),
  * sectionMeter (when the music goes on after a meter change), notesOutOfRange (a melody's)
  * and unmappedDrums (pitches of a drum part's hits outside the 9 classes), left out of its
  * tokens and said in leftOut (leftOutText), tempo (its tempi in words,
@@ -57,6 +57,10 @@ export function midiWindows(midi, representation, numBars, instrument = null,
     w.tempo = tempoText(w.timing, (beat) => score.atOffset(w.startBar,
       Math.floor(beat * STEPS_PER_QUARTER + 1e-6)));
     w.scoreBars = score.span(w.startBar, numBars);
+    // A window that starts before the music it reads (music_adapter.leading_silence_note).
+    const first = firstOnset(w.tokens);
+    const noteBar = first < 0 ? w.scoreBars[0] : score.atOffset(w.startBar, first);
+    if (noteBar > w.scoreBars[0]) w.firstNoteBar = noteBar;
     const endsBar = score.sectionEnd(w.startBar, numBars - w.silentBars);
     // Without a silent grid bar a window can still end in the next section's bars (4/4 for
     // two and a half bars, then 2/4), which it reads as silence (music_adapter.silence_note).
@@ -68,6 +72,14 @@ export function midiWindows(midi, representation, numBars, instrument = null,
     }
   }
   return windows;
+}
+
+/** The first step of window tokens {track: Int32Array} where a melody or bass note starts or
+ * a drum hits, -1 for none. */
+function firstOnset(tokens) {
+  const steps = Object.entries(tokens).map(([track, t]) => t.findIndex(
+    (v) => (track === 'drums' ? v > 0 : v > 1))).filter((s) => s >= 0);
+  return steps.length ? Math.min(...steps) : -1;
 }
 
 /** Tokens {track: Int32Array} of a read MIDI file's `windowIndex`-th window for a

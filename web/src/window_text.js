@@ -36,9 +36,15 @@ const barsText = (first, last) => (first === last ? `bar ${first}` : `bars ${fir
  * mystery then), or '... the rest of the window is silence' when no whole bar is (a 4/2 bar
  * spans two grid bars). A window cut short by a meter change (sectionMeter [n, d]: the music
  * goes on in the next section, which windows do not cross) says "the window's 4/4 section
- * ends in bar 4, bars 5–6 are read as silence" instead. */
-export function windowBarsText([first, last], musicEndsBar, sectionMeter) {
-  const where = barsText(first, last);
+ * ends in bar 4, bars 5–6 are read as silence" instead. A window whose first bars hold no
+ * note (firstNoteBar: a file that opens with empty bars) says '; bars 1–3 are read as silence,
+ * the window's first note is in bar 4' first (music_adapter.leading_silence_note). */
+export function windowBarsText([first, last], musicEndsBar, sectionMeter, firstNoteBar) {
+  let where = barsText(first, last);
+  if (firstNoteBar !== undefined) {
+    where += `; ${barsText(first, firstNoteBar - 1)} ${firstNoteBar - 1 === first ? 'is' : 'are'} `
+      + `read as silence, the window's first note is in bar ${firstNoteBar}`;
+  }
   if (musicEndsBar === undefined) return where;
   const ends = sectionMeter
     ? `the window's ${sectionMeter[0]}/${sectionMeter[1]} section ends in bar ${musicEndsBar}`

@@ -65,11 +65,11 @@ function handle(req) {
       const midi = readMidiFile(new Uint8Array(readFileSync(req.path)), req.path);
       const windows = windowsOf(midi, req)
         .map(({ startBar, instrument, program, silentBars, qpm, tempo, scoreBars, musicEndsBar,
-          sectionMeter, leftOut, octaves, register, tokens }) => ({
+          sectionMeter, firstNoteBar, leftOut, octaves, register, tokens }) => ({
           startBar, instrument, program, silentBars, qpm, tempo, scoreBars, musicEndsBar,
-          sectionMeter, leftOut, octaves, register,
+          sectionMeter, firstNoteBar, leftOut, octaves, register,
           tokens: Object.fromEntries(Object.entries(tokens).map(([k, v]) => [k, Array.from(v)])),
-          label: windowBarsText(scoreBars, musicEndsBar, sectionMeter) }));
+          label: windowBarsText(scoreBars, musicEndsBar, sectionMeter, firstNoteBar) }));
       const parts = req.representation === 'melody'
         ? melodyParts(midi, req.bars, Boolean(req.octave_shift)) : [];
       return { windows, parts };
