@@ -479,6 +479,23 @@ def test_the_window_line_names_the_files_parts(tmp_path):
     assert "other parts: instrument 0 'Soprano' (choose with --instrument)" in where
 
 
+def test_the_window_line_names_the_other_parts_when_none_is_in_programs_0_31(tmp_path):
+    """A flute and a horn line, no part in Magenta's 2-bar melody programs: the line said the
+    flute's program was outside them, but not that the horn line was there to choose (it
+    names the other parts for a file with such a part)."""
+    from hmvae_tf.serving import music_adapter
+
+    ns = note_sequence([(b / 2, b / 2 + 0.5, 72, 73, False, 0) for b in range(16)]
+                       + [(b, b + 1, 55, 60, False, 1) for b in range(8)])
+    path = tmp_path / "flute_horn.mid"
+    midi_io.write_midi(ns, path)
+    where = music_adapter.read_window(str(path), MEL, 2).where
+    assert where == ("window 0: bars 1-2 of instrument 0 (program 73, Flute); its program is "
+                     "outside programs 0-31, the melody programs of 2-bar training data; other "
+                     "parts: instrument 1 (choose with --instrument)")
+    assert "other parts" not in music_adapter.read_window(str(path), MEL, 2, instrument=1).where
+
+
 def test_the_window_line_leaves_out_a_format_0_files_one_track_name(tmp_path):
     """A format 0 file holds every channel in one track, so its one track name labelled
     every part: the flute line read "instrument 2 'Drums' (program 73, Flute)". A name that

@@ -185,7 +185,7 @@ def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
     if window.other_programs:
         where += ("; its program is outside programs 0-31, the melody programs of 2-bar "
                   "training data")
-    elif others and instrument is None:
+    if others and instrument is None:  # a flute and a horn line are both candidates
         where += (f"; other parts: instrument {', '.join(map(part, others))} "
                   "(choose with --instrument)")
     # A window that starts before its line does, a short file in a long window, or notes the
