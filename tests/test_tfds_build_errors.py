@@ -87,6 +87,27 @@ def test_a_python_caller_gets_an_ordinary_exception(tmp_path, monkeypatch, case,
     assert not builder.is_prepared()
 
 
+def test_a_folder_of_flute_and_violin_tunes_is_told_mel_2bar_takes_programs_0_31(tmp_path,
+                                                                                 monkeypatch):
+    """4/4 melodies played by a flute and a violin give mel_2bar no window (Magenta's 2-bar
+    programs are 0-31): the line said "It needs music in a 4/4-compatible meter; pass
+    --manual_dir=<folder of .mid files>", which these files are, and the flag just given."""
+    folder = tmp_path / "tunes"
+    folder.mkdir()
+    for i, program in enumerate((73, 40)):
+        notes = [(k * 0.5, k * 0.5 + 0.5, 67 + (k + i) % 12) for k in range(32)]
+        write_midi(folder / f"tune{i}.mid", [(program, False, notes)])
+    monkeypatch.setenv("HMVAE_TFDS_WORKERS", "1")
+    builder = Builder(config="mel_2bar", data_dir=str(tmp_path / "data"))
+    with pytest.raises(ValueError) as caught:
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+            manual_dir=str(folder)))
+    line = str(caught.value)
+    assert line.startswith("mel_2bar: no 2-bar melody window in the train split (pieces "
+                           "skipped: no_melody: 2). It needs melody parts in programs 0-31 ")
+    assert "mel_16bar takes them" in line and "pass --manual_dir" not in line
+
+
 @pytest.mark.parametrize("make, why", [
     (lambda path: None, "does not exist"),
     (lambda path: path.mkdir(), "is an empty folder"),

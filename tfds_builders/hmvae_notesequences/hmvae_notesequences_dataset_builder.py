@@ -87,7 +87,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     RELEASE_NOTES = dataset_version.RELEASE_NOTES
     BUILDER_CONFIGS = [
         HmvaeConfig(name="mel_2bar", description="2-bar monophonic melodies (90 classes).",
-                    representation="melody", num_bars=2),
+                    representation="melody", num_bars=2,
+                    needs="melody parts in programs 0-31 (pianos, organs, guitars ...: "
+                          "Magenta's 2-bar melody programs; a flute, violin, voice or synth "
+                          "lead is left out, mel_16bar takes them) in a 4/4-compatible meter"),
         HmvaeConfig(name="mel_16bar", description="16-bar monophonic melodies (90 classes).",
                     representation="melody", num_bars=16),
         HmvaeConfig(name="drums_2bar", description="2-bar drum patterns (512 classes).",
@@ -96,8 +99,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         HmvaeConfig(name="trio_16bar",
                     description="16-bar melody + bass + drums trios (90|90|512 classes).",
                     representation="trio", num_bars=16, embedded=False,
-                    needs="MIDI files with melody, bass (programs 32-39) and drums, "
-                          "e.g. Lakh MIDI"),
+                    needs="MIDI files with melody (programs 0-31), bass (programs 32-39) "
+                          "and drums, e.g. Lakh MIDI"),
     ]
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
     Optional for mel_2bar and mel_16bar (they default to the corpus that ships with music21),
@@ -384,8 +387,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         reasons = ", ".join(f"{k[5:]}: {v}" for k, v in sorted(stats.items())
                             if k.startswith("skip/")) or "no readable pieces"
         need = cfg.needs or "music in a 4/4-compatible meter"
+        # Given a folder, the user needs other files, not the flag they just passed.
+        hint = "" if getattr(self, "_provenance", {}).get("manual_dir") else f"; {MANUAL_HINT}"
         return (f"{cfg.name}: no {cfg.num_bars}-bar {cfg.representation} window in the train "
-                f"split (pieces skipped: {reasons}). It needs {need}; {MANUAL_HINT}."
+                f"split (pieces skipped: {reasons}). It needs {need}{hint}."
                 + self._drums_elsewhere_hint(stats))
 
     @staticmethod
