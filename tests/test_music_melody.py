@@ -496,6 +496,28 @@ def test_the_window_line_names_the_other_parts_when_none_is_in_programs_0_31(tmp
     assert "other parts" not in music_adapter.read_window(str(path), MEL, 2, instrument=1).where
 
 
+def test_the_window_line_counts_the_notes_a_chord_or_second_voice_loses(tmp_path):
+    """A piano part with both hands on one track: a melody is one voice, the highest note of
+    each onset, so the left hand vanished from the reconstruction and the line did not say
+    so, while it counts notes outside the pitch range it leaves out."""
+    from hmvae_tf.serving import music_adapter
+
+    right = [(b / 2, b / 2 + 0.5, 72 + b % 5) for b in range(16)]  # eighths, bars 1-2
+    left = [(b, b + 1, 48 + b % 3) for b in range(0, 8, 2)]  # half notes, under the right
+    chords = [(b, b + 1, p) for b in range(8, 12) for p in (60, 64)]  # bar 3: dyads
+    path = tmp_path / "piano.mid"
+    midi_io.write_midi(note_sequence(right + left + chords), path)
+    where = music_adapter.read_window(str(path), MEL, 2).where
+    assert where == ("window 0: bars 1-2 of instrument 0 (program 0, Acoustic Grand Piano); 4 "
+                     "notes starting with a higher one left out (a melody takes the highest)")
+    assert music_adapter.read_window(str(path), MEL, 2, bar=3).where.endswith(
+        "; 4 notes starting with a higher one left out (a melody takes the highest)")  # dyads
+    # A line of single notes leaves none out.
+    path = tmp_path / "line.mid"
+    midi_io.write_midi(note_sequence(right), path)
+    assert "higher one" not in music_adapter.read_window(str(path), MEL, 2).where
+
+
 def test_the_window_line_leaves_out_a_format_0_files_one_track_name(tmp_path):
     """A format 0 file holds every channel in one track, so its one track name labelled
     every part: the flute line read "instrument 2 'Drums' (program 73, Flute)". A name that

@@ -13,6 +13,8 @@ from hmvae_tf.music.representations import NoWindowError, get_representation
 from music_helpers import note_sequence
 from web_helpers import WEB_ROOT, music_cli, node_missing
 
+MEL_REP = get_representation("melody")
+
 pytestmark = pytest.mark.skipif(node_missing() is not None, reason=str(node_missing()))
 
 
@@ -778,6 +780,7 @@ def test_windows_count_what_they_leave_out_as_python_does(tmp_path):
                          + [(b, b + 2, 40, 33, False, 1) for b in range(0, 12, 2)])
     files = {"band": _band_piece(), "high": high}
     clauses = re.compile(r"; \d+ notes? outside MIDI pitch [^;]*left out"
+                         r"|; \d+ notes? starting with a higher one left out \([^)]*\)"
                          r"|; \d+ drum hits? \([^)]*\) left out: outside the \d+ drum classes")
     requests, want = [], []
     for name, ns in files.items():
@@ -805,6 +808,36 @@ def test_windows_count_what_they_leave_out_as_python_does(tmp_path):
     assert "; 1 note outside" in text and re.search(r"; [2-9] notes outside MIDI pitch", text)
     assert "(pitches 21, 25) left out: outside the 9 drum classes" in text, said
     assert "1 drum hit (pitch 25)" in text, said
+
+
+def test_windows_count_the_notes_a_second_voice_loses_as_python_does(tmp_path):
+    """A melody keeps the highest note of each onset: `hmvae interpolate`'s line counts the
+    others it leaves out (a left hand, a chord's lower notes); the page's chooser says so in
+    the same words."""
+    import re
+    from hmvae_tf.serving import music_adapter
+    right = [(b / 2, b / 2 + 0.5, 72 + b % 5) for b in range(32)]
+    left = [(b, b + 1, 48 + b % 3) for b in range(0, 16, 2)]
+    chords = [(b, b + 1, p, 0, False, 1) for b in range(16) for p in (60, 64, 67)]
+    path = tmp_path / "piano.mid"
+    midi_io.write_midi(note_sequence(right + left + chords), path)
+    clause = re.compile(r"; \d+ notes? starting with a higher one left out \([^)]*\)")
+    requests, want = [], []
+    for instrument in (None, 0, 1):
+        wheres = []
+        while True:
+            try:
+                wheres.append(music_adapter.read_window(str(path), MEL_REP, 2, len(wheres),
+                                                        instrument).where)
+            except NoWindowError:
+                break
+        want.append(["".join(clause.findall(w)) for w in wheres])
+        requests.append({"op": "windows", "path": str(path), "representation": "melody",
+                         "bars": 2, "instrument": instrument})
+    for left_out, got in zip(want, music_cli(requests)):
+        assert [w["leftOut"] for w in got["windows"]] == left_out
+    assert want[1][0] == "; 4 notes starting with a higher one left out (a melody takes the " \
+                         "highest)" and want[2][0].startswith("; 16 notes")
 
 
 def test_files_without_the_window_are_told_in_the_command_lines_words(tmp_path):
@@ -878,8 +911,9 @@ def test_melody_files_are_read_into_the_models_register_as_the_command_line_read
         "above_midi": note_sequence([(b, b + 1, 110 + b % 6) for b in range(8)]),
         "band": _band_piece(),
     }
-    moved = re.compile(r"; (\d+ notes? outside MIDI pitch [^;]*left out|read \d+ octaves? "
-                       r"[^;]*written back (?:up|down))")
+    moved = re.compile(r"; (\d+ notes? outside MIDI pitch [^;]*left out"
+                       r"|\d+ notes? starting with a higher one left out \([^)]*\)"
+                       r"|read \d+ octaves? [^;]*written back (?:up|down))")
     rep = get_representation("melody")
     requests, want = [], []
     for name, ns in files.items():

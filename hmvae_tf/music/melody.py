@@ -346,6 +346,9 @@ class MelodyWindow:
     # out), after the move by `octaves`.
     notes_out_of_range: int = 0
     qpm: float = 120.0  # the tempo in force at the window's first bar
+    # Notes of the chosen instrument starting in the window on the step of a higher note of
+    # it (left out: a melody is one voice, the highest), e.g. a piano's left hand or chords.
+    chord_notes: int = 0
     # Whole octaves the line was moved by to fit MIDI 21..108 (find_window's move_octaves):
     # the tokens hold the moved notes, so the caller moves its output back by as many.
     octaves: int = 0
@@ -433,13 +436,16 @@ class _Search:
                     n = seg.notes
                     lo, hi = start * STEPS_PER_BAR, (start + num_bars) * STEPS_PER_BAR
                     pitch = n.pitch + 12 * track.octaves
-                    dropped = ((n.instrument == track.instrument) & ~n.is_drum
-                               & ((pitch < MIN_PITCH) | (pitch > MAX_PITCH))
-                               & (n.start >= lo) & (n.start < hi))
+                    here = ((n.instrument == track.instrument) & ~n.is_drum
+                            & (n.start >= lo) & (n.start < hi))
+                    in_range = (pitch >= MIN_PITCH) & (pitch <= MAX_PITCH)
+                    dropped = here & ~in_range
+                    read = n.start[here & in_range & ok[n.program]]
                     self.window = MelodyWindow(
                         tokens, track.instrument, track.program, seg.first_bar + start,
                         silent_bars=max(0, start + num_bars - seg.num_bars),
                         notes_out_of_range=int(np.count_nonzero(dropped)),
+                        chord_notes=len(read) - len(np.unique(read)),
                         qpm=seg.qpm_at_bar(start), octaves=track.octaves)
                     return
                 self.found += 1

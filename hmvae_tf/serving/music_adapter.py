@@ -197,6 +197,10 @@ def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
         count = window.notes_out_of_range
         where += (f"; {count} note{'s' if count > 1 else ''} outside MIDI pitch "
                   f"{melody.MIN_PITCH}..{melody.MAX_PITCH} left out")
+    if window.chord_notes:
+        count = window.chord_notes
+        where += (f"; {count} note{'s' if count > 1 else ''} starting with a higher one left "
+                  "out (a melody takes the highest)")
     return InputWindow(window.tokens, where, window.qpm, window.octaves,
                        score.window_timing(window.start_bar, num_bars),
                        programs=(int(window.program),)), window.start_bar

@@ -49,9 +49,10 @@ function lineOctaves(eligible) {
 }
 
 /** Monophonic lines of a segment's eligible instruments: [{instrument, program, tokens, onsets,
- * octaves}]. moveOctaves: a line with notes outside MIDI 21..108 is moved by whole octaves
- * first (lineOctaves; octaves says by how many), as melody.segment_tracks moves it for
- * `hmvae interpolate`, which moves the output back. */
+ * chordOnsets (of the notes left out for starting with a higher one), octaves}]. moveOctaves:
+ * a line with notes outside MIDI 21..108 is moved by whole octaves first (lineOctaves;
+ * octaves says by how many), as melody.segment_tracks moves it for `hmvae interpolate`, which
+ * moves the output back. */
 export function melodyTracks(seg, programs = MELODY_PROGRAMS, stats = {}, moveOctaves = false) {
   const eligible = seg.notes.filter((n) => !n.isDrum && n.program >= programs[0]
     && n.program <= programs[1]);
@@ -70,6 +71,9 @@ export function melodyTracks(seg, programs = MELODY_PROGRAMS, stats = {}, moveOc
   return [...groups.keys()].sort((a, b) => a - b).map((instrument) => {
     const all = groups.get(instrument);
     const kept = all.filter((n, i) => i === 0 || n.start !== all[i - 1].start);
+    // Notes starting with a higher one (all is in onset order, highest first): left out.
+    const chordOnsets = all.filter((n, i) => i > 0 && n.start === all[i - 1].start)
+      .map((n) => n.start);
     const start = kept.map((n) => n.start);
     const end = kept.map((n, i) => (i + 1 < kept.length ? Math.min(n.end, kept[i + 1].start)
       : n.end));
@@ -79,7 +83,7 @@ export function melodyTracks(seg, programs = MELODY_PROGRAMS, stats = {}, moveOc
       if (i + 1 === kept.length || end[i] < start[i + 1]) tokens[end[i]] = NOTE_OFF;
     });
     kept.forEach((n, i) => { tokens[start[i]] = n.pitch - PITCH_OFFSET; });
-    return { instrument, program: kept[0].program, tokens, onsets: start,
+    return { instrument, program: kept[0].program, tokens, onsets: start, chordOnsets,
       octaves: moves.get(instrument) || 0 };
   });
 }
@@ -123,6 +127,7 @@ function collectMelody(segs, programs, numBars, instrument, stats, moveOctaves) 
         program: tracks[k].program, programs: [tracks[k].program],
         silentBars: silentBars(seg, start, numBars), qpm: seg.qpmAtBar(start),
         notesOutOfRange: onsetCount(outside.get(tracks[k].instrument) || [], start, numBars),
+        chordNotes: onsetCount(tracks[k].chordOnsets, start, numBars),
         octaves: tracks[k].octaves,
         tokens: { melody: canonicalize(windowOf(tracks[k].tokens, start, numBars)) } });
     }

@@ -58,13 +58,18 @@ export function windowBarsText([first, last], musicEndsBar, sectionMeter, firstN
 const plural = (count, one, many) => (count > 1 ? many : one);
 
 /** What a window line says its tokens left out, as `hmvae interpolate` says it: '; 2 notes
- * outside MIDI pitch 21..108 left out' (a melody's), '; 3 drum hits (pitch 25) left out:
+ * outside MIDI pitch 21..108 left out', '; 8 notes starting with a higher one left out (a
+ * melody takes the highest)' (a melody's), '; 3 drum hits (pitch 25) left out:
  * outside the 9 drum classes' (music_adapter._unmapped_drums), '' for nothing. */
-export function leftOutText({ notesOutOfRange = 0, unmappedDrums = [] }) {
+export function leftOutText({ notesOutOfRange = 0, chordNotes = 0, unmappedDrums = [] }) {
   let text = '';
   if (notesOutOfRange) {
     text += `; ${notesOutOfRange} ${plural(notesOutOfRange, 'note', 'notes')} outside MIDI pitch `
       + `${MIN_PITCH}..${MAX_PITCH} left out`;
+  }
+  if (chordNotes) {
+    text += `; ${chordNotes} ${plural(chordNotes, 'note', 'notes')} starting with a higher one `
+      + 'left out (a melody takes the highest)';
   }
   if (unmappedDrums.length) {
     const pitches = [...new Set(unmappedDrums)].sort((a, b) => a - b);
