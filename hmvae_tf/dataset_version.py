@@ -10,8 +10,9 @@ with TFDS, which then looks only for the code's version in the data_dir).
 # different split), MINOR when rows only gain features, PATCH when they read the same. 1.1.0
 # changed windows (a MAJOR change by that rule); it keeps its released number, so that 1.1.0
 # builds and the runs and cards that recorded it keep their name. 2.0.0 changes only the
-# start_bar of some rows, but that is a change of rows, so MAJOR.
-VERSION = "2.0.0"
+# start_bar of some rows, but that is a change of rows, so MAJOR. 3.0.0 changes rows of
+# --manual_dir builds only (the embedded corpus's are 2.0.0's): MAJOR too.
+VERSION = "3.0.0"
 
 RELEASE_NOTES = {
     "1.0.0": "First release: mel_2bar, mel_16bar, drums_2bar, trio_16bar.",
@@ -27,4 +28,8 @@ RELEASE_NOTES = {
              "shared a number. Embedded corpus, mel_2bar: start_bar changes in 1,553 / 32 / "
              "123 of the 93,751 / 4,857 / 5,383 train / validation / test rows (173 / 4 / 12 "
              "pieces).",
+    "3.0.0": "A --manual_dir file's notes whose note-off shares the note-on's tick (a drum "
+             "machine's hits, written without length) are read as notes of one tick: "
+             "pretty_midi dropped them, so such a drum part gave no window. The embedded "
+             "corpus has no such note: its rows are 2.0.0's.",
 }

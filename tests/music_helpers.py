@@ -47,3 +47,19 @@ def write_midi(path, tracks, qpm=120.0, time_signature=(4, 4)):
         pm.instruments.append(inst)
     pm.write(str(path))
     return path
+
+
+def write_raw_midi(path, events, ticks_per_beat=96):
+    """A one-track MIDI file of (tick, 'on' | 'off', channel, pitch) events in that order, as
+    sequencers write them (a drum machine's hit: its note-on and note-off at one tick)."""
+    import mido
+    mid = mido.MidiFile(ticks_per_beat=ticks_per_beat)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    before = 0
+    for tick, kind, channel, pitch in events:
+        track.append(mido.Message("note_on", channel=channel, note=pitch,
+                                  velocity=100 if kind == "on" else 0, time=tick - before))
+        before = tick
+    mid.save(str(path))
+    return path

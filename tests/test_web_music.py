@@ -159,6 +159,26 @@ def test_dropped_files_give_the_python_clients_tokens(tmp_path):
     compare_files(tmp_path, cases)
 
 
+def test_notes_ending_at_their_own_tick_are_read_as_python_reads_them(tmp_path):
+    """A drum machine's hits (note-on and note-off at one tick) are read as one-tick notes by
+    the command line; the page must read them so too, and read the same tokens."""
+    from music_helpers import write_raw_midi
+    hits = [(k * 48, kind, 9, 36 if k % 4 == 0 else 42) for k in range(32) for kind in
+            ("on", "off")]
+    line = [(k * 96, kind, 0, 60 + k % 5) for k in range(8) for kind in ("on", "off")]
+    line += [(768, "on", 0, 67), (864, "on", 0, 67), (864, "off", 0, 67), (960, "off", 0, 67),
+             (960, "on", 0, 69), (960, "off", 0, 69), (960, "off", 0, 69)]  # a second off
+    both = sorted(hits + line, key=lambda e: e[0])
+    cases = []
+    for name, events in (("hits", hits), ("line", line), ("both", both)):
+        for rep_name in ("melody", "drums"):
+            cases.append((f"{name}-{rep_name}", rep_name, 2, 0,
+                          lambda path, events=events: write_raw_midi(path, events)))
+    compare_files(tmp_path, cases)
+    tokens = get_representation("drums").from_note_sequence(str(tmp_path / "both-drums.mid"), 2)
+    assert (tokens > 0).sum() == 16  # every hit of the first two bars
+
+
 def test_unreadable_files_are_told_in_the_command_lines_words(tmp_path):
     """A file that cannot be read as MIDI: `hmvae interpolate` says 'cannot read MIDI file
     a.mid: it is truncated or corrupt: the file ends inside track 2 of 2', or that a .mid is a

@@ -14,6 +14,7 @@ with warnings.catch_warnings():  # note_seq's audio imports warn about a missing
     warnings.simplefilter("ignore")
     import mido
     import note_seq
+    import pretty_midi
     from note_seq.protobuf import music_pb2
 
 # Standard MIDI Files under their usual names (.kar: karaoke MIDI; .rmi: RIFF-wrapped MIDI),
@@ -47,12 +48,76 @@ def read_midi(path: str | os.PathLike) -> music_pb2.NoteSequence:
         raise MidiReadError(f"cannot read MIDI file {path}: SMPTE time division is not "
                             "supported")
     try:
-        ns = note_seq.midi_to_note_sequence(data)
+        midi = mido.MidiFile(file=io.BytesIO(data), charset="latin1")  # pretty_midi's charset
+        _lengthen_zero_length_notes(midi)
+        ns = note_seq.midi_to_note_sequence(pretty_midi.PrettyMIDI(mido_object=midi))
     except Exception as err:  # note_seq/pretty_midi/mido raise many kinds
         raise MidiReadError(f"cannot read MIDI file {path}: corrupt or unsupported "
                             f"({_reason(err)})") from err
     ns.filename = str(path)
     return ns
+
+
+def _lengthen_zero_length_notes(midi: mido.MidiFile) -> None:
+    """Ends each note whose note-off shares its note-on's tick one tick later (in place).
+
+    Drum machines and some sequencers write a hit as a note-on and a note-off at the same
+    tick; pretty_midi drops such a note, so a drum part written that way vanished and the
+    commands said the file "has no notes". The track is only rewritten when it has one."""
+    for track in midi.tracks:
+        # The notes open per (channel, pitch), as pretty_midi will see them once the late
+        # note-offs are moved: their start ticks.
+        tick, opened, late, moved, moved_from = 0, {}, [], [], 0
+        for i, msg in enumerate(track):
+            tick += msg.time
+            if moved and tick > moved_from:  # the moved note-offs come first at their tick
+                for key in moved:
+                    _end_notes(opened, key, moved_from + 1)
+                moved = []
+            key = (msg.channel, msg.note) if msg.type in ("note_on", "note_off") else None
+            if key and msg.type == "note_on" and msg.velocity:
+                opened.setdefault(key, []).append(tick)
+            elif key and opened.get(key):
+                if all(start == tick for start in opened[key]):
+                    late.append(i)  # pretty_midi ends only notes begun at an earlier tick
+                    moved.append(key)
+                    moved_from = tick
+                else:
+                    _end_notes(opened, key, tick)
+        if late:
+            _delay_by_one_tick(track, late)
+
+
+def _end_notes(opened: dict, key: tuple[int, int], tick: int) -> None:
+    """A note-off at `tick` as pretty_midi reads it: it ends the open notes of its key begun
+    at an earlier tick, and those begun at its own tick stay open only if it ended some."""
+    starts = opened.get(key, [])
+    same = [start for start in starts if start == tick]
+    if same and len(same) < len(starts):
+        opened[key] = same
+    else:
+        opened.pop(key, None)
+
+
+def _delay_by_one_tick(track: mido.MidiTrack, late: list[int]) -> None:
+    """Moves the messages at `late` (indices) one tick later, after the other messages of
+    their tick, and keeps the end of track last; the other messages keep their ticks."""
+    ticks, tick = [], 0
+    for msg in track:
+        tick += msg.time
+        ticks.append(tick)
+    for i in late:
+        ticks[i] += 1
+    end = max(ticks)
+    for i, msg in enumerate(track):
+        if msg.type == "end_of_track":
+            ticks[i] = end
+    order = sorted(range(len(track)), key=lambda i: (ticks[i], track[i].type == "end_of_track"))
+    messages, before = [], 0
+    for i in order:
+        messages.append(track[i].copy(time=ticks[i] - before))
+        before = ticks[i]
+    track[:] = messages
 
 
 def _truncation(data: bytes) -> str | None:

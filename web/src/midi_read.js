@@ -13,7 +13,8 @@ const { parseMidi } = midiFile.parseMidi ? midiFile : midiFile.default;
  * only, as pretty_midi reads them), instruments:
  * [{program, channel, track, trackName, isDrum, notes: [{startTick, endTick, pitch, velocity}]}]}.
  * One instrument per (program, channel, track) in order of its first finished note; a
- * note-off ends every open note of its pitch and channel that began at an earlier tick; the
+ * note-off ends every open note of its pitch and channel that began at an earlier tick (one
+ * that would end only notes begun at its own tick ends them a tick later); the
  * program is the channel's at the note-off; channel 10 is drums. Throws an Error saying why
  * in midi_io.read_midi's words when the data is not a whole Standard MIDI File (`name`, the
  * file's, tells a MusicXML score by its extension, as Python does). */
@@ -43,8 +44,36 @@ export function readMidi(data, name = '') {
     let tick = 0;
     const open = new Map(); // channel,pitch -> [[startTick, velocity]]
     const program = new Array(16).fill(0);
+    // A note-off that would end only notes begun at its own tick (a drum machine's hit, a
+    // zero-length note) ends them one tick later, before that tick's other events, as
+    // midi_io._lengthen_zero_length_notes moves it for pretty_midi: [[channel, pitch]] at
+    // movedTo.
+    let moved = [];
+    let movedTo = 0;
+    const noteOff = (channel, pitch, at) => {
+      const key = `${channel},${pitch}`;
+      if (!open.has(key)) return;
+      const notes = open.get(key);
+      const close = notes.filter(([start]) => start !== at);
+      const keep = notes.filter(([start]) => start === at);
+      for (const [start, velocity] of close) {
+        const id = `${program[channel]},${channel},${track}`;
+        if (!instruments.has(id)) {
+          instruments.set(id, { program: program[channel], channel, track,
+            isDrum: channel === 9, notes: [] });
+        }
+        instruments.get(id).notes.push({ startTick: start, endTick: at, pitch, velocity });
+      }
+      if (close.length && keep.length) open.set(key, keep);
+      else open.delete(key);
+    };
+    const endMoved = () => {
+      for (const [channel, pitch] of moved) noteOff(channel, pitch, movedTo);
+      moved = [];
+    };
     for (const ev of events) {
       tick += ev.deltaTime;
+      if (moved.length && tick >= movedTo) endMoved();
       if (ev.type === 'trackName' && !trackNames[track]) {
         trackNames[track] = ev.text.trim();
       } else if (ev.type === 'timeSignature' && track === 0) {
@@ -60,22 +89,15 @@ export function readMidi(data, name = '') {
       } else if (ev.type === 'noteOff' || (ev.type === 'noteOn' && ev.velocity === 0)) {
         const key = `${ev.channel},${ev.noteNumber}`;
         if (!open.has(key)) continue;
-        const notes = open.get(key);
-        const close = notes.filter(([start]) => start !== tick);
-        const keep = notes.filter(([start]) => start === tick);
-        for (const [start, velocity] of close) {
-          const id = `${program[ev.channel]},${ev.channel},${track}`;
-          if (!instruments.has(id)) {
-            instruments.set(id, { program: program[ev.channel], channel: ev.channel, track,
-              isDrum: ev.channel === 9, notes: [] });
-          }
-          instruments.get(id).notes.push({ startTick: start, endTick: tick, pitch: ev.noteNumber,
-            velocity });
+        if (open.get(key).every(([start]) => start === tick)) {
+          moved.push([ev.channel, ev.noteNumber]);
+          movedTo = tick + 1;
+        } else {
+          noteOff(ev.channel, ev.noteNumber, tick);
         }
-        if (close.length && keep.length) open.set(key, keep);
-        else open.delete(key);
       }
     }
+    endMoved();
   });
   for (const inst of instruments.values()) inst.trackName = trackNames[inst.track] || '';
   return { ppq: parsed.header.ticksPerBeat, timeSignatures, tempos,
