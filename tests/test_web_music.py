@@ -799,8 +799,9 @@ def test_windows_count_what_they_leave_out_as_python_does(tmp_path):
                             for b in range(24)]
                          + [(b, b + 2, 40, 33, False, 1) for b in range(0, 12, 2)])
     files = {"band": _band_piece(), "high": high}
-    clauses = re.compile(r"; \d+ notes? outside MIDI pitch [^;]*left out"
-                         r"|; \d+ notes? starting with a higher one left out \([^)]*\)"
+    clauses = re.compile(r"; \d+ (?:(?:melody|bass) )?notes? outside MIDI pitch [^;]*left out"
+                         r"|; \d+ (?:(?:melody|bass) )?notes? starting with a higher one left "
+                         r"out \([^)]*\)"
                          r"|; \d+ drum hits? \([^)]*\) left out: outside the \d+ drum classes")
     requests, want = [], []
     for name, ns in files.items():
@@ -858,6 +859,38 @@ def test_windows_count_the_notes_a_second_voice_loses_as_python_does(tmp_path):
         assert [w["leftOut"] for w in got["windows"]] == left_out
     assert want[1][0] == "; 4 notes starting with a higher one left out (a melody takes the " \
                          "highest)" and want[2][0].startswith("; 16 notes")
+
+
+def test_trio_windows_count_what_their_melody_and_bass_leave_out_as_python_does(tmp_path):
+    """A trio's melody and bass are one voice each, the highest: `hmvae interpolate`'s line
+    counts, per part, the notes that start with a higher one (a comping piano's chords, an
+    octave-doubled bass) and those outside MIDI 21..108, in a melody line's words; the page's
+    chooser says the same."""
+    import re
+    from hmvae_tf.serving import music_adapter
+    chords = [(b, b + 1, p, 0, False, 0) for b in range(8) for p in (60, 64, 67)]
+    high = [(b + 0.5, b + 1, 110, 0, False, 0) for b in range(0, 8, 4)]
+    octaves = [(b, b + 1, p, 33, False, 1) for b in range(0, 8, 2) for p in (36, 48)]
+    drums = [(b / 2, b / 2 + 0.25, 36, 0, True, 9) for b in range(16)]
+    path = tmp_path / "band.mid"
+    midi_io.write_midi(note_sequence(chords + high + octaves + drums), path)
+    rep = get_representation("trio")
+    clause = re.compile(r"; \d+ (?:melody|bass) notes? (?:starting with a higher one|outside "
+                        r"MIDI pitch)[^;]*")
+    wheres = []
+    while True:
+        try:
+            wheres.append(music_adapter.read_window(str(path), rep, 1, len(wheres)).where)
+        except NoWindowError:
+            break
+    want = ["".join(clause.findall(w)) for w in wheres]
+    [got] = music_cli([{"op": "windows", "path": str(path), "representation": "trio",
+                        "bars": 1}])
+    assert [w["leftOut"] for w in got["windows"]] == want
+    assert want[0] == ("; 1 melody note outside MIDI pitch 21..108 left out; 8 melody notes "
+                       "starting with a higher one left out (a melody takes the highest); 2 "
+                       "bass notes starting with a higher one left out (a bass takes the "
+                       "highest)"), want
 
 
 def test_files_without_the_window_are_told_in_the_command_lines_words(tmp_path):

@@ -177,6 +177,22 @@ def segment_tracks(seg: Segment, programs_ok: np.ndarray, stats: Stats,
     return tracks
 
 
+def left_out(seg: Segment, track: Track, programs_ok: np.ndarray, start: int,
+             num_bars: int) -> tuple[int, int]:
+    """(notes outside MIDI 21..108, notes starting on the step of a higher one) of `track`'s
+    instrument starting in the window of `num_bars` bars from segment bar `start`: what its
+    one-voice line leaves out, which a window line counts so a thin reconstruction is no
+    mystery (a melody's or a trio's melody and bass)."""
+    n = seg.notes
+    lo, hi = start * STEPS_PER_BAR, (start + num_bars) * STEPS_PER_BAR
+    pitch = n.pitch + 12 * track.octaves
+    here = ((n.instrument == track.instrument) & ~n.is_drum
+            & (n.start >= lo) & (n.start < hi))
+    in_range = (pitch >= MIN_PITCH) & (pitch <= MAX_PITCH)
+    read = n.start[here & in_range & programs_ok[n.program]]
+    return int(np.count_nonzero(here & ~in_range)), len(read) - len(np.unique(read))
+
+
 def canonicalize(windows: np.ndarray) -> np.ndarray:
     """Turns note-offs before each window's first note-on into no-events (in place)."""
     is_on = windows >= 2
@@ -433,19 +449,11 @@ class _Search:
                     track = tracks[k]
                     tokens = pad_to(track.tokens, (start + num_bars) * STEPS_PER_BAR)
                     tokens = canonicalize(bar_slices(tokens, np.array([start]), num_bars))[0]
-                    n = seg.notes
-                    lo, hi = start * STEPS_PER_BAR, (start + num_bars) * STEPS_PER_BAR
-                    pitch = n.pitch + 12 * track.octaves
-                    here = ((n.instrument == track.instrument) & ~n.is_drum
-                            & (n.start >= lo) & (n.start < hi))
-                    in_range = (pitch >= MIN_PITCH) & (pitch <= MAX_PITCH)
-                    dropped = here & ~in_range
-                    read = n.start[here & in_range & ok[n.program]]
+                    out_of_range, chord_notes = left_out(seg, track, ok, start, num_bars)
                     self.window = MelodyWindow(
                         tokens, track.instrument, track.program, seg.first_bar + start,
                         silent_bars=max(0, start + num_bars - seg.num_bars),
-                        notes_out_of_range=int(np.count_nonzero(dropped)),
-                        chord_notes=len(read) - len(np.unique(read)),
+                        notes_out_of_range=out_of_range, chord_notes=chord_notes,
                         qpm=seg.qpm_at_bar(start), octaves=track.octaves)
                     return
                 self.found += 1

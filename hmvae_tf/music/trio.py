@@ -40,15 +40,20 @@ class TrioWindow(NamedTuple):
     qpm: float  # the tempo in force at its first bar
     silent_bars: int  # bars at its end past the end of the music: padded with silence
     unmapped_drums: list[int]  # drums.unmapped_hits: its hits' pitches outside the 9 classes
+    # (melody, bass) notes its one-voice lines leave out (melody.left_out): outside MIDI
+    # 21..108, and starting on the step of a higher note of their part (a part's chords).
+    notes_out_of_range: tuple[int, int] = (0, 0)
+    chord_notes: tuple[int, int] = (0, 0)
 
 
 def _segment_windows(seg: Segment, num_bars: int, starts: np.ndarray, stats: Stats,
                      melody_programs: Iterable[int], bass_programs: Iterable[int]
-                     ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]], bool]:
+                     ) -> tuple[np.ndarray, np.ndarray, list[tuple[melody.Track, melody.Track]],
+                                bool]:
     """Windows [n, T, 3] of a segment at the given start bars where all three roles play.
 
-    Returns (tokens, kept start bars, (melody program, bass program) per window, whether
-    the segment has all three roles at all).
+    Returns (tokens, kept start bars, (melody track, bass track) per window, whether the
+    segment has all three roles at all).
     """
     mel = melody.segment_tracks(seg, melody.program_mask(melody_programs), stats)
     bass = melody.segment_tracks(seg, melody.program_mask(bass_programs), stats)
@@ -74,9 +79,8 @@ def _segment_windows(seg: Segment, num_bars: int, starts: np.ndarray, stats: Sta
             padded = pad_to(tracks[k].tokens, steps)
             out[rows, :, col] = melody.canonicalize(bar_slices(padded, starts[rows], num_bars))
     out[:, :, 2] = bar_slices(pad_to(drum.tokens, steps), starts, num_bars)
-    programs = [(mel[m].program, bass[b].program) for m, b in zip(best_m.tolist(),
-                                                                   best_b.tolist())]
-    return out, starts, programs, True
+    parts = [(mel[m], bass[b]) for m, b in zip(best_m.tolist(), best_b.tolist())]
+    return out, starts, parts, True
 
 
 def extract_windows(ns: NoteSequence, num_bars: int, stats: Stats | None = None,
@@ -91,11 +95,12 @@ def extract_windows(ns: NoteSequence, num_bars: int, stats: Stats | None = None,
     any_track = False
     for seg in segs:
         starts = np.arange(max(0, seg.num_bars - num_bars + 1))
-        wins, starts, programs, has_all = _segment_windows(
+        wins, starts, parts, has_all = _segment_windows(
             seg, num_bars, starts, stats, melody_programs, bass_programs)
         any_track |= has_all
         for i in dedupe(wins, seen):
-            out.append(Window(wins[i], seg.first_bar + int(starts[i]), programs[i],
+            programs = (parts[i][0].program, parts[i][1].program)
+            out.append(Window(wins[i], seg.first_bar + int(starts[i]), programs,
                               seg.qpm_at_bar(int(starts[i]))))
     if not out:
         count_skip(stats, segs, any_track, "no_trio_instruments")
@@ -152,8 +157,8 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
     for seg in segs:
         # At a bar asked for, a window may start on any bar of the music (padded with silence).
         starts = grid_window_starts(seg.num_bars, num_bars if at_bar is None else 1)
-        wins, kept, programs, has_all = _segment_windows(seg, num_bars, starts, stats,
-                                                         melody_programs, bass_programs)
+        wins, kept, parts, has_all = _segment_windows(seg, num_bars, starts, stats,
+                                                      melody_programs, bass_programs)
         any_track |= has_all
         if at_bar is not None:
             here = np.flatnonzero(seg.first_bar + np.asarray(kept, np.int64) == at_bar)
@@ -161,9 +166,15 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
             here = [window_index - found] if window_index < found + len(wins) else []
         if len(here):
             start = int(kept[int(here[0])])
-            return TrioWindow(wins[int(here[0])], seg.first_bar + start, programs[int(here[0])],
-                              seg.qpm_at_bar(start), max(0, start + num_bars - seg.num_bars),
-                              drums.unmapped_hits(seg, start, num_bars))
+            mel, bass = parts[int(here[0])]
+            (mel_out, mel_chords), (bass_out, bass_chords) = (
+                melody.left_out(seg, track, melody.program_mask(programs), start, num_bars)
+                for track, programs in ((mel, melody_programs), (bass, bass_programs)))
+            return TrioWindow(wins[int(here[0])], seg.first_bar + start,
+                              (mel.program, bass.program), seg.qpm_at_bar(start),
+                              max(0, start + num_bars - seg.num_bars),
+                              drums.unmapped_hits(seg, start, num_bars),
+                              (mel_out, bass_out), (mel_chords, bass_chords))
         found += len(wins)
     if found and at_bar is not None:
         raise no_window_at(name, "trio", num_bars, at_bar, found)

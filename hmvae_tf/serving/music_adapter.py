@@ -161,6 +161,8 @@ def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
                  f"program {bass} ({_program_name(bass)}), drums"
                  + leading_silence_note(score, bar, num_bars, _trio_onsets(found.tokens))
                  + silence_note(score, bar, num_bars, found.silent_bars)
+                 + "".join(one_voice_left_out(out, chords, role) for role, out, chords in zip(
+                     ("melody", "bass"), found.notes_out_of_range, found.chord_notes))
                  + _unmapped_drums(found.unmapped_drums))
         return InputWindow(found.tokens, where, found.qpm,
                            timing=score.window_timing(bar, num_bars),
@@ -193,17 +195,28 @@ def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
     where += leading_silence_note(score, window.start_bar, num_bars,
                                   window.tokens > melody.NOTE_OFF)
     where += silence_note(score, window.start_bar, num_bars, window.silent_bars)
-    if window.notes_out_of_range:
-        count = window.notes_out_of_range
-        where += (f"; {count} note{'s' if count > 1 else ''} outside MIDI pitch "
-                  f"{melody.MIN_PITCH}..{melody.MAX_PITCH} left out")
-    if window.chord_notes:
-        count = window.chord_notes
-        where += (f"; {count} note{'s' if count > 1 else ''} starting with a higher one left "
-                  "out (a melody takes the highest)")
+    where += one_voice_left_out(window.notes_out_of_range, window.chord_notes)
     return InputWindow(window.tokens, where, window.qpm, window.octaves,
                        score.window_timing(window.start_bar, num_bars),
                        programs=(int(window.program),)), window.start_bar
+
+
+def one_voice_left_out(out_of_range: int, chord_notes: int, role: str = "") -> str:
+    """'; 2 notes outside MIDI pitch 21..108 left out; 8 notes starting with a higher one left
+    out (a melody takes the highest)' for what a one-voice line (a melody, or a trio's
+    melody or bass: `role`, named then) leaves out, '' for nothing: a part's chords or a
+    piano's left hand are not read, said so a thin reconstruction is no mystery."""
+    from hmvae_tf.music import melody
+
+    what = f"{role} note" if role else "note"
+    text = ""
+    if out_of_range:
+        text += (f"; {out_of_range} {what}{'s' if out_of_range > 1 else ''} outside MIDI pitch "
+                 f"{melody.MIN_PITCH}..{melody.MAX_PITCH} left out")
+    if chord_notes:
+        text += (f"; {chord_notes} {what}{'s' if chord_notes > 1 else ''} starting with a "
+                 f"higher one left out (a {role or 'melody'} takes the highest)")
+    return text
 
 
 def bars_text(first: int, last: int) -> str:

@@ -98,7 +98,7 @@ export function canonicalize(tokens) {
 
 /** instrument -> ascending onsets of its pitched notes outside MIDI 21..108 in a segment
  * (once its line is moved by the track's octaves), which a melody window leaves out. */
-function outOfRangeOnsets(seg, tracks) {
+export function outOfRangeOnsets(seg, tracks) {
   const moves = new Map(tracks.map((t) => [t.instrument, t.octaves]));
   const onsets = new Map();
   for (const n of seg.notes) {

@@ -3,7 +3,9 @@
 // which programs the role takes and which its parts play.
 import { countPitchedOnly, drumTrack } from './drums.js';
 import { segments } from './grid.js';
-import { MELODY_PROGRAMS, canonicalize, melodyTracks } from './melody.js';
+import {
+  MELODY_PROGRAMS, canonicalize, melodyTracks, outOfRangeOnsets,
+} from './melody.js';
 import {
   bestTrack, countSkip, explain, onlyFound, onsetCount, silentBars, unusable, windowOf,
   windowStarts,
@@ -14,7 +16,9 @@ export const BASS_PROGRAMS = [32, 39];
 export const TRIO_PROGRAMS = { melody: 0, bass: 33 };
 
 /** Every trio window (melody, bass and drums all playing), in window order:
- * [{startBar, tokens: {melody, bass, drums}}]. */
+ * [{startBar, partsLeftOut (what its melody's and bass's one-voice lines leave out:
+ * [{role, notesOutOfRange, chordNotes}], as trio.find_window counts them), tokens: {melody,
+ * bass, drums}}]. */
 export function trioWindows(midi, numBars, stats = {}) {
   const segs = segments(midi, stats);
   if (!segs.length && !stats.no_notes) stats.no_grid_notes = 1;
@@ -28,12 +32,19 @@ export function trioWindows(midi, numBars, stats = {}) {
     }
     if (!mel.length || !bass.length || !drum) continue;
     stats.any_track = 1;
+    const outside = [outOfRangeOnsets(seg, mel), outOfRangeOnsets(seg, bass)];
     for (const start of windowStarts(seg.numBars, numBars)) {
       const m = bestTrack(mel, start, numBars);
       const b = bestTrack(bass, start, numBars);
       if (m < 0 || b < 0 || !onsetCount(drum.onsets, start, numBars)) continue;
+      const partsLeftOut = [['melody', mel[m]], ['bass', bass[b]]].map(([role, t], i) => ({
+        role,
+        notesOutOfRange: onsetCount(outside[i].get(t.instrument) || [], start, numBars),
+        chordNotes: onsetCount(t.chordOnsets, start, numBars),
+      }));
       windows.push({ startBar: seg.firstBar + start, silentBars: silentBars(seg, start, numBars),
-        qpm: seg.qpmAtBar(start), programs: [mel[m].program, bass[b].program], tokens: {
+        qpm: seg.qpmAtBar(start), programs: [mel[m].program, bass[b].program], partsLeftOut,
+        tokens: {
         melody: canonicalize(windowOf(mel[m].tokens, start, numBars)),
         bass: canonicalize(windowOf(bass[b].tokens, start, numBars)),
         drums: windowOf(drum.tokens, start, numBars),

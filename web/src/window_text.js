@@ -57,19 +57,35 @@ export function windowBarsText([first, last], musicEndsBar, sectionMeter, firstN
 
 const plural = (count, one, many) => (count > 1 ? many : one);
 
-/** What a window line says its tokens left out, as `hmvae interpolate` says it: '; 2 notes
- * outside MIDI pitch 21..108 left out', '; 8 notes starting with a higher one left out (a
- * melody takes the highest)' (a melody's), '; 3 drum hits (pitch 25) left out:
- * outside the 9 drum classes' (music_adapter._unmapped_drums), '' for nothing. */
-export function leftOutText({ notesOutOfRange = 0, chordNotes = 0, unmappedDrums = [] }) {
+/** What a one-voice line leaves out, as music_adapter.one_voice_left_out says it: '; 2 notes
+ * outside MIDI pitch 21..108 left out; 8 notes starting with a higher one left out (a melody
+ * takes the highest)', with its role named for a trio's melody or bass ('; 3 bass notes ...
+ * (a bass takes the highest)'), '' for nothing. */
+function oneVoiceLeftOut(notesOutOfRange, chordNotes, role = '') {
+  const what = role ? `${role} note` : 'note';
   let text = '';
   if (notesOutOfRange) {
-    text += `; ${notesOutOfRange} ${plural(notesOutOfRange, 'note', 'notes')} outside MIDI pitch `
+    text += `; ${notesOutOfRange} ${what}${plural(notesOutOfRange, '', 's')} outside MIDI pitch `
       + `${MIN_PITCH}..${MAX_PITCH} left out`;
   }
   if (chordNotes) {
-    text += `; ${chordNotes} ${plural(chordNotes, 'note', 'notes')} starting with a higher one `
-      + 'left out (a melody takes the highest)';
+    text += `; ${chordNotes} ${what}${plural(chordNotes, '', 's')} starting with a higher one `
+      + `left out (a ${role || 'melody'} takes the highest)`;
+  }
+  return text;
+}
+
+/** What a window line says its tokens left out, as `hmvae interpolate` says it: a melody's
+ * notes outside MIDI 21..108 and notes starting with a higher one (oneVoiceLeftOut), those
+ * of a trio's melody and bass (partsLeftOut: [{role, notesOutOfRange, chordNotes}]), '; 3 drum
+ * hits (pitch 25) left out: outside the 9 drum classes' (music_adapter._unmapped_drums), ''
+ * for nothing. */
+export function leftOutText({
+  notesOutOfRange = 0, chordNotes = 0, partsLeftOut = [], unmappedDrums = [],
+}) {
+  let text = oneVoiceLeftOut(notesOutOfRange, chordNotes);
+  for (const part of partsLeftOut) {
+    text += oneVoiceLeftOut(part.notesOutOfRange, part.chordNotes, part.role);
   }
   if (unmappedDrums.length) {
     const pitches = [...new Set(unmappedDrums)].sort((a, b) => a - b);
