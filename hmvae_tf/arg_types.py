@@ -121,9 +121,19 @@ DATA_DIR_HELP = "TFDS data_dir (default: TFDS's, ~/tensorflow_datasets)"
 DATASET_HELP = "TFDS name/config (default: the model's, from its config)"
 SEED_HELP = f"seed, 0..{MAX_SEED}: the same seed gives the same output"
 TEMPERATURE_HELP = "softmax temperature; 0 = argmax (deterministic)"
+# What --instrument's number is. Parts are numbered as note_seq (pretty_midi) reads the file:
+# one per program, channel and track, from 0, track by track and within a track in the order
+# each part's first note ends; drums count, tracks without notes do not, a program change
+# starts a new part. Neither a MIDI track's number (a conductor track has none) nor, in a
+# format 0 file, a channel's: the window line's number is what to pass.
+INSTRUMENT_NUMBER = (
+    "the part's number as the input's window line prints it ('of instrument 2', 'other parts: "
+    "instrument 0, 3') and the page's part chooser shows it (#2): parts are numbered from 0 in "
+    "the file's track order, within a track (all of a format 0 file) in the order each part's "
+    "first note ends, so it is not a MIDI channel or track number")
 # How a melody model's input line is chosen (music/melody.find_window), for --instrument.
 MELODY_PART_RULE = (
-    "the part (MIDI track, or channel of a format 0 file) with the most note onsets in the "
+    "the part (one program on one MIDI channel of one track) with the most note onsets in the "
     "window, drums never; for 2-bar models one in programs 0-31 (keyboards, guitars ...: "
     "Magenta's 2-bar melody programs) if the file has one; of simultaneous notes, the highest")
 BAR_HELP = ("start the window at this bar, numbered as the score numbers it (and as the printed "

@@ -343,8 +343,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     where.add_argument("--bar", type=arg_types.int_at_least(0), default=None,
                        help=arg_types.BAR_HELP)
     g.add_argument("--instrument", type=arg_types.int_at_least(0), default=None,
-                   help="melody models: take the input's line from this instrument (MIDI track "
-                   "or channel, as printed); default: " + arg_types.MELODY_PART_RULE)
+                   help="melody models: take the input's line from this instrument, "
+                   + arg_types.INSTRUMENT_NUMBER + "; default: " + arg_types.MELODY_PART_RULE)
     g.add_argument("--no_octave_shift", action="store_true",
                    help=arg_types.NO_OCTAVE_SHIFT_HELP)
     g.add_argument("--temperature", type=arg_types.non_negative_float, default=0.0,

@@ -200,3 +200,46 @@ def test_the_commands_print_the_windows_tempo_changes(tmp_path, capsys):
     assert f"seed 0, {hint}" in printed
     assert f"  {a} (120 qpm, then 90 from bar 2): window 0: bars 1-2 of" in printed
     assert f"  {b} (100 qpm): window 0: bars 1-2 of" in printed
+
+
+def test_instrument_help_numbers_parts_as_the_window_line_does_not_by_channel(tmp_path):
+    """--instrument's help said a part is the "MIDI track, or channel of a format 0 file", but
+    parts are numbered as note_seq (pretty_midi) lists them: in a format 0 file by when each
+    part's first note ends. Here the flute on channel 5 ends a note first, so it is part 0 and
+    the piano on channel 0 part 2: passing a channel took another part. The help says to pass
+    the number the window line prints, and that number takes the part it names."""
+    import re
+
+    import mido
+    from test_cli_consistency import command_parsers
+    mid = mido.MidiFile(type=0, ticks_per_beat=96)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    events = [(0, mido.Message("program_change", channel=5, program=73))]
+    for beat in range(8):  # flute (ch 5) eighths, drums (ch 10) and piano (ch 0) quarters
+        t = beat * 96
+        events += [(t, mido.Message("note_on", channel=c, note=p, velocity=90))
+                   for c, p in ((0, 48 + beat % 3), (5, 72 + beat % 5), (9, 36))]
+        events += [(t + 40, mido.Message("note_off", channel=5, note=72 + beat % 5)),
+                   (t + 60, mido.Message("note_off", channel=9, note=36)),
+                   (t + 90, mido.Message("note_off", channel=0, note=48 + beat % 3))]
+    now = 0
+    for tick, msg in sorted(events, key=lambda e: e[0]):
+        track.append(msg.copy(time=tick - now))
+        now = tick
+    path = str(tmp_path / "format0.mid")
+    mid.save(path)
+    where = music_adapter.read_window(path, MEL, 2).where
+    numbers = {int(k): int(p) for k, p in re.findall(r"instrument (\d+) \(program (\d+)", where)}
+    numbers.update({int(k): None for k in re.findall(r"other parts: instrument (\d+)", where)})
+    assert sorted(numbers) == [0, 2], where  # channels 5 and 0; the drums are part 1
+    for number in numbers:
+        line = music_adapter.read_window(path, MEL, 2, instrument=number).where
+        program = int(re.search(r"of instrument \d+ \(program (\d+)", line).group(1))
+        assert program == (73 if number == 0 else 0), line
+    helps = {name: " ".join(action.help.split()) for name, parser in command_parsers()
+             for action in parser._actions if "--instrument" in action.option_strings}
+    assert set(helps) == {"interpolate", "attribute"}, helps
+    for name, text in helps.items():
+        assert "channel of a format 0" not in text and "track or channel" not in text, text
+        assert "as the input's window line prints it" in text, (name, text)

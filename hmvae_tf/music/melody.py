@@ -350,7 +350,8 @@ class MelodyWindow:
     line of a many-part file it took."""
 
     tokens: np.ndarray  # int32 [num_bars * 16]
-    instrument: int  # the NoteSequence instrument (a MIDI track or channel)
+    instrument: int  # the NoteSequence instrument: a part (program, channel, track), numbered
+    # as pretty_midi lists them (not a MIDI channel or track number)
     program: int
     start_bar: int  # first bar; 0 = the piece's first bar (or its pickup)
     # True when no instrument of the asked programs had notes and another pitched one was used.

@@ -70,8 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         where.add_argument("--bar", type=arg_types.per_input(0), default=(None, None),
                            help=arg_types.BAR_HELP + ": N for both, or A,B")
         g.add_argument("--instrument", type=arg_types.per_input(0), default=(None, None),
-                       help="melody models: take each input's line from this instrument "
-                       "(MIDI track or channel, as printed): N for both, or A,B; default: "
+                       help="melody models: take each input's line from this instrument, "
+                       + arg_types.INSTRUMENT_NUMBER + ": N for both, or A,B; default: "
                        + arg_types.MELODY_PART_RULE)
         g.add_argument("--no_octave_shift", action="store_true",
                        help=arg_types.NO_OCTAVE_SHIFT_HELP + "; between two inputs in "
