@@ -329,7 +329,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--name", default="density",
                         help=f"attribute vector to apply ({', '.join(DEFINITIONS)})")
     parser.add_argument("--amount", type=arg_types.finite_floats, default="1.0",
-                        help="multiple of the vector to add; a comma list writes one file each")
+                        help="multiple of the vector to add; a comma list writes one file each; "
+                        "0 alone writes only the reconstruction, which needs no vectors")
     model_args.add_model_arguments(parser)
     g = parser.add_argument_group("attribute vectors")
     g.add_argument("--attributes", default="",
@@ -472,12 +473,16 @@ def _apply(client, args) -> int:
     from hmvae_tf.serving import music_adapter
 
     amounts = args.amount
-    path = _default_attributes_path(args, client)
-    if not os.path.exists(path):
+    # --amount=0 asks for the reconstruction only, which needs no vector: a model without
+    # vectors (a trio, one just trained, whose data --compute may not have) can still show it.
+    recon_only = all(a == 0.0 for a in amounts)
+    path = "" if recon_only else _default_attributes_path(args, client)
+    if path and not os.path.exists(path):
         raise CommandError(f"no attribute vectors at {path}; build them with `hmvae attribute "
-                           f"--compute --saved_model=...` (or pass --attributes=<file>)")
-    doc = load(path)
-    vector = vector_of(doc, args.name, client.z_size, path)
+                           f"--compute --saved_model=...` (or pass --attributes=<file>); "
+                           "--amount=0 writes the reconstruction without them")
+    vector = (np.zeros(client.z_size, np.float32) if recon_only
+              else vector_of(load(path), args.name, client.z_size, path))
     rep = music_adapter.representation_for(client.tracks)
     music_adapter.check_instrument(rep, args.instrument)  # ValueError: run() prints it
     bars = client.num_steps // STEPS_PER_BAR
@@ -508,7 +513,8 @@ def _apply(client, args) -> int:
              + ("_noshift" if args.no_octave_shift else "")
              + music_adapter.qpm_tag(qpm))
     label = model_args.model_label(args)
-    print(f"{client.description}: {args.name} vector from {path}")
+    print(f"{client.description}: " + ("the reconstruction only (--amount=0)" if recon_only
+                                        else f"{args.name} vector from {path}"))
     print(f"  input {where}: {int(note_counts(tokens[None], client.tracks)[0])} notes, "
           + (read.tempo if args.qpm else music_adapter.tempo_hint(read, args.midi)))
     replaced = []

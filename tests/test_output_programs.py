@@ -66,3 +66,25 @@ def test_sample_keeps_program_0(tmp_path):
     assert cli.main(["sample", MODEL, "-n", "2", f"--out={out}"]) == 0
     files = glob.glob(str(out / "*.mid"))
     assert len(files) == 2 and all(_programs(p) <= {PIANO} for p in files)
+
+
+def test_attribute_amount_zero_needs_no_vectors(tmp_path, capsys):
+    """`hmvae attribute --amount=0` writes just the reconstruction (README), which adds no
+    vector, yet a model without attribute vectors (a trio model, any model just trained, whose
+    dataset --compute may not have) stopped with "no attribute vectors at ...". It now writes
+    the reconstruction, as a model with vectors does; other amounts still need them."""
+    import shutil
+    model = tmp_path / "model"
+    shutil.copytree(os.path.join(SHIPPED_2BAR, "1"), model)
+    os.remove(model / "assets.extra" / "hmvae_attributes.json")
+    violin = write_midi(tmp_path / "v.mid", [(VIOLIN, False, _line())])
+    out = tmp_path / "out"
+    assert cli.main(["attribute", str(violin), "--amount=0", f"--saved_model={model}",
+                     f"--out={out}"]) == 0
+    [recon] = glob.glob(str(out / "*.mid"))
+    assert recon.endswith("_recon.mid") and _programs(recon) == {VIOLIN}
+    assert "the reconstruction only" in capsys.readouterr().out
+    assert cli.main(["attribute", str(violin), "--amount=0,1", f"--saved_model={model}",
+                     f"--out={out}"]) != 0
+    err = capsys.readouterr().err
+    assert "no attribute vectors at" in err and "--amount=0 writes the reconstruction" in err
