@@ -802,7 +802,8 @@ def test_windows_count_what_they_leave_out_as_python_does(tmp_path):
     clauses = re.compile(r"; \d+ (?:(?:melody|bass) )?notes? outside MIDI pitch [^;]*left out"
                          r"|; \d+ (?:(?:melody|bass) )?notes? starting with a higher one left "
                          r"out \([^)]*\)"
-                         r"|; \d+ drum hits? \([^)]*\) left out: outside the \d+ drum classes")
+                         r"|; \d+ drum hits? \([^)]*\) left out: outside the \d+ drum classes"
+                         r"|; other parts not read: [^;]*")
     requests, want = [], []
     for name, ns in files.items():
         path = tmp_path / f"{name}.mid"
@@ -891,6 +892,54 @@ def test_trio_windows_count_what_their_melody_and_bass_leave_out_as_python_does(
                        "starting with a higher one left out (a melody takes the highest); 2 "
                        "bass notes starting with a higher one left out (a bass takes the "
                        "highest)"), want
+
+
+def test_trio_windows_name_the_parts_they_do_not_read_as_python_does(tmp_path):
+    """A pop song's lead is often a synth (program 80), outside a trio's melody programs 0-31:
+    the trio then took the piano as its melody and dropped the lead and the strings without a
+    word. `hmvae interpolate`'s line names the pitched parts a trio window does not read (by
+    track name when it is the part's own, not a General MIDI name), and the page's chooser says
+    the same."""
+    import re
+
+    import pretty_midi
+    from hmvae_tf.serving import music_adapter
+
+    def song(path, parts):
+        pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+        for name, program, is_drum, notes in parts:
+            inst = pretty_midi.Instrument(program, is_drum, name)
+            inst.notes += [pretty_midi.Note(90, p, b / 2, b / 2 + 0.4) for b, p in notes]
+            pm.instruments.append(inst)
+        pm.write(str(path))
+        return str(path)
+
+    lead = ("Lead Synth", 80, False, [(b, 72 + b % 5) for b in range(16)])
+    piano = ("Piano", 0, False, [(b, 60 + b % 3) for b in range(0, 16, 2)])
+    strings = ("String Ensemble 1", 48, False, [(b, 67) for b in range(0, 16, 4)])
+    bass = ("Bass", 34, False, [(b, 36 + b % 2) for b in range(0, 16, 2)])
+    kit = ("Drums", 0, True, [(b, 36) for b in range(16)])
+    files = {"pop": song(tmp_path / "pop.mid", [lead, bass, piano, strings, kit]),
+             "band": song(tmp_path / "band.mid", [piano, bass, kit])}
+    clause = re.compile(r"; other parts not read: [^;]*")
+    want = {}
+    for name, path in files.items():
+        wheres = []
+        while True:
+            try:
+                wheres.append(music_adapter.read_window(path, get_representation("trio"), 2,
+                                                        len(wheres)).where)
+            except NoWindowError:
+                break
+        want[name] = ["".join(clause.findall(w)) for w in wheres]
+    got = music_cli([{"op": "windows", "path": path, "representation": "trio", "bars": 2}
+                     for path in files.values()])
+    for name, page in zip(files, got):
+        assert [w["leftOut"] for w in page["windows"]] == want[name], name
+    assert want["pop"] == ["; other parts not read: instrument 0 'Lead Synth' (program 80), 3 "
+                           "(program 48) (a trio reads one melody part, programs 0-31, and one "
+                           "bass part, 32-39)"] * 3, want
+    assert want["band"] == [""] * 3, want
 
 
 def test_files_without_the_window_are_told_in_the_command_lines_words(tmp_path):

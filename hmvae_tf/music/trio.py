@@ -44,6 +44,7 @@ class TrioWindow(NamedTuple):
     # 21..108, and starting on the step of a higher note of their part (a part's chords).
     notes_out_of_range: tuple[int, int] = (0, 0)
     chord_notes: tuple[int, int] = (0, 0)
+    instruments: tuple[int, int] = (0, 0)  # the NoteSequence instruments of its melody, bass
 
 
 def _segment_windows(seg: Segment, num_bars: int, starts: np.ndarray, stats: Stats,
@@ -174,7 +175,8 @@ def find_window(ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
                               (mel.program, bass.program), seg.qpm_at_bar(start),
                               max(0, start + num_bars - seg.num_bars),
                               drums.unmapped_hits(seg, start, num_bars),
-                              (mel_out, bass_out), (mel_chords, bass_chords))
+                              (mel_out, bass_out), (mel_chords, bass_chords),
+                              (mel.instrument, bass.instrument))
         found += len(wins)
     if found and at_bar is not None:
         raise no_window_at(name, "trio", num_bars, at_bar, found)

@@ -9,7 +9,7 @@ import collections
 import functools
 import os
 import sys
-from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple
+from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -163,7 +163,8 @@ def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
                  + silence_note(score, bar, num_bars, found.silent_bars)
                  + "".join(one_voice_left_out(out, chords, role) for role, out, chords in zip(
                      ("melody", "bass"), found.notes_out_of_range, found.chord_notes))
-                 + _unmapped_drums(found.unmapped_drums))
+                 + _unmapped_drums(found.unmapped_drums)
+                 + trio_other_parts(ns, found.instruments))
         return InputWindow(found.tokens, where, found.qpm,
                            timing=score.window_timing(bar, num_bars),
                            programs=(int(mel), int(bass))), bar
@@ -217,6 +218,23 @@ def one_voice_left_out(out_of_range: int, chord_notes: int, role: str = "") -> s
         text += (f"; {chord_notes} {what}{'s' if chord_notes > 1 else ''} starting with a "
                  f"higher one left out (a {role or 'melody'} takes the highest)")
     return text
+
+
+def trio_other_parts(ns: NoteSequence, read: Sequence[int]) -> str:
+    """"; other parts not read: instrument 0 'Lead Synth' (program 80), 3 (program 48) (a trio
+    reads one melody part, programs 0-31, and one bass part, 32-39)" for the file's pitched
+    parts a trio window does not read (`read`: its melody's and bass's instruments), '' for
+    none. A pop song's lead is often a synth, a saxophone or a voice, outside programs 0-31:
+    the trio then takes a piano's chords as its melody, which the line must say."""
+    programs = {n.instrument: n.program for n in ns.notes if not n.is_drum}
+    others = sorted(set(programs) - set(read))
+    if not others:
+        return ""
+    names = part_names(ns)
+    listed = ", ".join(f"{k} '{names[k]}' (program {programs[k]})" if k in names
+                       else f"{k} (program {programs[k]})" for k in others)
+    return (f"; other parts not read: instrument {listed} (a trio reads one melody part, "
+            "programs 0-31, and one bass part, 32-39)")
 
 
 def bars_text(first: int, last: int) -> str:

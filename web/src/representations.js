@@ -8,7 +8,7 @@ import { STEPS_PER_QUARTER, scoreBars, segments } from './grid.js';
 import { melodyFromMidi, melodyWindows } from './melody.js';
 import { readMidiFile } from './midi_read.js';
 import { windowTiming } from './timing.js';
-import { trioFromMidi, trioWindows } from './trio.js';
+import { trioFromMidi, trioOtherParts, trioWindows } from './trio.js';
 import { leftOutText, tempoText } from './window_text.js';
 
 /** An instrument picks one line of a melody model's input; drum and trio models read whole
@@ -52,7 +52,9 @@ export function midiWindows(midi, representation, numBars, instrument = null,
     for (let bar = w.startBar; bar < w.startBar + numBars - (w.silentBars || 0); bar++) {
       w.unmappedDrums.push(...(unmapped.get(bar) || []));
     }
-    w.leftOut = leftOutText(w);
+    // A trio's line also names the pitched parts it does not read (a lead outside 0-31).
+    w.leftOut = leftOutText(w)
+      + (representation === 'trio' ? trioOtherParts(midi, w.instruments) : '');
     w.timing = windowTiming(midi, w.startBar, numBars);
     w.tempo = tempoText(w.timing, (beat) => score.atOffset(w.startBar,
       Math.floor(beat * STEPS_PER_QUARTER + 1e-6)));

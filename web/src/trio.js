@@ -3,6 +3,7 @@
 // which programs the role takes and which its parts play.
 import { countPitchedOnly, drumTrack } from './drums.js';
 import { segments } from './grid.js';
+import { PROGRAM_NAMES } from './programs.js';
 import {
   MELODY_PROGRAMS, canonicalize, melodyTracks, outOfRangeOnsets,
 } from './melody.js';
@@ -17,8 +18,8 @@ export const TRIO_PROGRAMS = { melody: 0, bass: 33 };
 
 /** Every trio window (melody, bass and drums all playing), in window order:
  * [{startBar, partsLeftOut (what its melody's and bass's one-voice lines leave out:
- * [{role, notesOutOfRange, chordNotes}], as trio.find_window counts them), tokens: {melody,
- * bass, drums}}]. */
+ * [{role, notesOutOfRange, chordNotes}], as trio.find_window counts them), instruments (its
+ * melody's and bass's), tokens: {melody, bass, drums}}]. */
 export function trioWindows(midi, numBars, stats = {}) {
   const segs = segments(midi, stats);
   if (!segs.length && !stats.no_notes) stats.no_grid_notes = 1;
@@ -44,6 +45,7 @@ export function trioWindows(midi, numBars, stats = {}) {
       }));
       windows.push({ startBar: seg.firstBar + start, silentBars: silentBars(seg, start, numBars),
         qpm: seg.qpmAtBar(start), programs: [mel[m].program, bass[b].program], partsLeftOut,
+        instruments: [mel[m].instrument, bass[b].instrument],
         tokens: {
         melody: canonicalize(windowOf(mel[m].tokens, start, numBars)),
         bass: canonicalize(windowOf(bass[b].tokens, start, numBars)),
@@ -52,6 +54,29 @@ export function trioWindows(midi, numBars, stats = {}) {
     }
   }
   return windows;
+}
+
+/** "; other parts not read: instrument 0 'Lead Synth' (program 80), 3 (program 48) (a trio
+ * reads one melody part, programs 0-31, and one bass part, 32-39)" for the pitched parts a trio
+ * window does not read (`read`: its melody's and bass's instruments), '' for none, as
+ * music_adapter.trio_other_parts says it: a pop song's lead outside programs 0-31 (a synth, a
+ * saxophone) leaves a piano's chords as the trio's melody. A part is named by its track's name
+ * when no other part shares it and it is no General MIDI program's name (part_names). */
+export function trioOtherParts(midi, read) {
+  const counts = new Map();
+  for (const inst of midi.instruments) {
+    if (inst.trackName) counts.set(inst.trackName, (counts.get(inst.trackName) || 0) + 1);
+  }
+  const others = [];
+  midi.instruments.forEach((inst, k) => {
+    if (inst.isDrum || read.includes(k) || !inst.notes.some((n) => n.velocity > 0)) return;
+    const name = inst.trackName;
+    const named = name && counts.get(name) === 1 && !PROGRAM_NAMES.includes(name);
+    others.push(`${k}${named ? ` '${name}'` : ''} (program ${inst.program})`);
+  });
+  if (!others.length) return '';
+  return `; other parts not read: instrument ${others.join(', ')} (a trio reads one melody `
+    + 'part, programs 0-31, and one bass part, 32-39)';
 }
 
 /** Why a trio has no melody or bass part, as trio._missing_parts says it: the programs each
