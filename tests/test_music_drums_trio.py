@@ -86,12 +86,13 @@ def test_drums_need_drum_notes(tmp_path):
 
 def test_drums_on_another_channel_than_10_are_named_as_the_likely_cause(tmp_path):
     """A drum part written on a pitched channel (common in home-made and Lakh MIDI) gives no
-    drum window; the error says to move it to channel 10, and only when the file has no
+    drum window; the error says to move it to channel 10, if the file has one (it told a
+    file of a pitched part alone to move its drum part), and only when the file has no
     drum-channel notes at all."""
     beat = write_midi(tmp_path / "beat_ch1.mid", [(0, False, beat_pattern(4))])
-    with pytest.raises(NoWindowError, match="move the drum part to channel 10"):
+    with pytest.raises(NoWindowError, match="if it has one, move it to channel 10"):
         DRUMS.from_note_sequence(str(beat), 2)
-    with pytest.raises(NoWindowError, match="move the drum part to channel 10"):
+    with pytest.raises(NoWindowError, match="if it has one, move it to channel 10"):
         TRIO.from_note_sequence(str(trio_file(tmp_path, drum_channel=False)), 16)
     unmapped = write_midi(tmp_path / "unmapped.mid", [(0, True, [(0, 0.5, 25), (1, 1.5, 88)])])
     with pytest.raises(NoWindowError, match="no drum notes") as raised:

@@ -213,9 +213,9 @@ def explain(stats: Stats, what: str, num_bars: int, meters: list[str],
                       ("no_pitched", "it has no pitched (non-drum) notes in MIDI pitch 21..108"),
                       ("no_bass", "it has no bass notes (programs 32-39)"),
                       ("no_drums", "it has no drum notes (channel 10) of the 9 drum classes"),
-                      ("drums_elsewhere", "all its notes are on pitched instruments, and a "
-                       "drum part written on another MIDI channel than 10 is read as one: "
-                       "move the drum part to channel 10 (General MIDI's drum channel)"),
+                      ("drums_elsewhere", "all its notes are on pitched instruments (a drum "
+                       "part on another MIDI channel than 10 is read as one: if it has one, "
+                       "move it to channel 10, General MIDI's drum channel)"),
                       ("notes_out_of_range", "some notes lie outside MIDI pitch 21..108"),
                       ("too_short", f"no {num_bars}-bar stretch has all its parts")]:
         if stats.get(key):

@@ -57,9 +57,9 @@ export const silentBars = (seg, start, numBars) => Math.max(0, start + numBars -
 const EXPLAINED = [
   ['no_pitched', 'it has no pitched (non-drum) notes in MIDI pitch 21..108'],
   ['no_drums', 'it has no drum notes (channel 10) of the 9 drum classes'],
-  ['drums_elsewhere', 'all its notes are on pitched instruments, and a drum part written on '
-    + 'another MIDI channel than 10 is read as one: move the drum part to channel 10 (General '
-    + 'MIDI\'s drum channel)'],
+  ['drums_elsewhere', 'all its notes are on pitched instruments (a drum part on another MIDI '
+    + 'channel than 10 is read as one: if it has one, move it to channel 10, General MIDI\'s '
+    + 'drum channel)'],
   ['notes_out_of_range', 'some notes lie outside MIDI pitch 21..108'],
 ];
 
