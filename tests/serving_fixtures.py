@@ -1,7 +1,9 @@
 """Shared fixtures of the serving tests: toy contract SavedModels and running model servers.
 
-Imported by the tests/test_serving_*.py modules (not a conftest, so that other parts of the
-project keep their own). Servers run as real subprocesses (`python -m hmvae_tf.cli serve`).
+The fixtures are registered by tests/conftest.py, so that each is made once per run (a
+session-scoped fixture imported into a test module is made again for each such module); the
+helpers (Conn, seeds, ServerProcess) are imported where used. Servers run as real
+subprocesses (`python -m hmvae_tf.cli serve`).
 A real TF Serving joins the round-trip tests when `tensorflow_model_server` is on PATH, or when
 HMVAE_TF_SERVING_ADDRESS=host:port names one that is already running (it must then serve a
 model with the serving contract under HMVAE_TF_SERVING_MODEL, default "mel").

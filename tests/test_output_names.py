@@ -10,7 +10,6 @@ from note_seq import midi_io
 
 from hmvae_tf import cli
 from hmvae_tf.serving import music_adapter
-from serving_fixtures import model_repo  # noqa: F401
 from test_serving_client import melody_ns
 
 
@@ -20,7 +19,7 @@ def test_qpm_tag():
     assert music_adapter.qpm_tag(97.5) == "_q97.5"
 
 
-def test_another_tempo_does_not_overwrite(model_repo, tmp_path, capsys):  # noqa: F811
+def test_another_tempo_does_not_overwrite(model_repo, tmp_path, capsys):
     out = tmp_path / "out"
     src = f"--saved_model={model_repo.mel_v1}"
     a = tmp_path / "a.mid"
@@ -39,7 +38,7 @@ def test_another_tempo_does_not_overwrite(model_repo, tmp_path, capsys):  # noqa
     assert (out / "mel_interp_a_a_t0.5_seed0_q90_all.mid").exists()
 
 
-def test_an_amount_samples_the_same_whatever_amounts_come_with_it(model_repo, tmp_path,  # noqa: F811
+def test_an_amount_samples_the_same_whatever_amounts_come_with_it(model_repo, tmp_path,
                                                                  capsys):
     """At temperature > 0, `attribute --amount=1` and `--amount=-1,1,2` write the same
     ..._density+1.mid (the name does not say the other amounts, so it must not depend on them)."""
@@ -64,7 +63,7 @@ def test_an_amount_samples_the_same_whatever_amounts_come_with_it(model_repo, tm
     assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes()
 
 
-def test_outputs_take_the_inputs_tempo_unless_qpm_is_given(model_repo, tmp_path,  # noqa: F811
+def test_outputs_take_the_inputs_tempo_unless_qpm_is_given(model_repo, tmp_path,
                                                            capsys):
     """A reconstruction played at 120 while its input was at 90 sounded like another piece:
     interpolate writes at the first input's tempo, attribute at its input's, unless --qpm."""
@@ -101,7 +100,7 @@ def test_outputs_take_the_inputs_tempo_unless_qpm_is_given(model_repo, tmp_path,
     assert tempo(out / "mel_a_q90_density+1.mid") == pytest.approx(90, abs=1e-3)
 
 
-def test_a_file_replaced_with_other_music_is_said(model_repo, tmp_path, capsys):  # noqa: F811
+def test_a_file_replaced_with_other_music_is_said(model_repo, tmp_path, capsys):
     """Output names hold the inputs' file names, not their folders: x/a.mid after y/a.mid
     replaced the first run's files without a word. The same run again replaces nothing."""
     src = f"--saved_model={model_repo.mel_v1}"

@@ -4,7 +4,6 @@ import io
 import itertools
 
 from hmvae_tf import cli, progress
-from serving_fixtures import model_repo  # noqa: F401
 
 
 class StepClock:
@@ -59,7 +58,7 @@ def test_durations_read_as_train_says_them():
                                                                "2 h 07 min"]
 
 
-def test_sample_shows_its_progress_on_stderr_only(model_repo, tmp_path, capsys,  # noqa: F811
+def test_sample_shows_its_progress_on_stderr_only(model_repo, tmp_path, capsys,
                                                   monkeypatch):
     """`hmvae sample -n 200` in a log: lines for the sampling (4 calls of 64 rows) and the
     writing, with the time left, on stderr; stdout holds the results alone."""

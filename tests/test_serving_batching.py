@@ -10,7 +10,7 @@ import pytest
 
 from hmvae_tf.serving.batching import BatchingParameters, BatchScheduler, parse_batching_parameters
 from hmvae_tf.serving.errors import ServingError
-from serving_fixtures import Conn, batching_server, hmvae_server, model_repo  # noqa: F401
+from serving_fixtures import Conn
 
 
 def concurrently(n, fn):

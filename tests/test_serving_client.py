@@ -14,7 +14,6 @@ from hmvae_tf import cli
 from hmvae_tf.serving import music_adapter
 from hmvae_tf.serving.client import ClientError, MusicVAEClient
 from hmvae_tf.serving.toy_model import build_toy_saved_model
-from serving_fixtures import hmvae_server, model_repo  # noqa: F401
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import pytest
 from hmvae_tf.export_options import SIGNATURES
 from hmvae_tf.serving.client import ClientError, MusicVAEClient
 from hmvae_tf.serving.client_backends import Backend, TensorSpec
-from serving_fixtures import hmvae_server, model_repo  # noqa: F401
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import pytest
 import tensorflow as tf
 
 from hmvae_tf.serving import protos
-from serving_fixtures import hmvae_server, model_repo  # noqa: F401
 
 ARRAYS = [
     np.arange(12, dtype=np.int32).reshape(3, 4) - 5,

@@ -12,7 +12,6 @@ import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2
 
 from serving_fixtures import Conn, seeds  # noqa: F401
-from serving_fixtures import any_server, hmvae_server, model_repo  # noqa: F401
 
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
 

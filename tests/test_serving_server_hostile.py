@@ -17,7 +17,6 @@ from hmvae_tf.serving import protos
 from hmvae_tf.serving.errors import ServingError
 from hmvae_tf.serving.service import check_inputs
 from serving_fixtures import Conn, seeds  # noqa: F401
-from serving_fixtures import batching_server, hmvae_server, model_repo  # noqa: F401
 
 IA = grpc.StatusCode.INVALID_ARGUMENT
 
