@@ -3,6 +3,7 @@ import csv
 import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +25,22 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def pipeline(config, n=64, seed=0):
     windows = tf.data.Dataset.from_tensor_slices(scale_melodies(n, config.num_steps, seed)[..., 0])
     return data.make_pipeline(windows, config, config.batch_size, training=True, seed=seed)
+
+
+@pytest.fixture(scope="module")
+def two_step_model(tmp_path_factory):
+    """A tiny model trained 2 steps (a checkpoint at 2, seed 1, no validation), for the tests
+    that need some trained model and not its training; they copy it (copy_model)."""
+    config = tiny_config(extra="batch_size=8")
+    model_dir = str(tmp_path_factory.mktemp("two_step") / "m")
+    train.train(config, model_dir, num_steps=2, checkpoint_every=2, eval_batches=0,
+                train_data=pipeline(config), seed=1, verbose=0)
+    return model_dir
+
+
+def copy_model(model_dir, tmp_path) -> str:
+    """A copy of model_dir as tmp_path/m, the test's own to change."""
+    return shutil.copytree(model_dir, str(tmp_path / "m"))
 
 
 def test_short_training_run_loss_falls(tmp_path):
@@ -641,14 +658,11 @@ def test_the_command_that_started_a_model_resumes_it(tmp_path):
                              "hmvae_notesequences/mel_2bar_other")
 
 
-def test_checkpoints_without_their_config_are_refused_not_restored(tmp_path):
+def test_checkpoints_without_their_config_are_refused_not_restored(two_step_model, tmp_path):
     """A model directory that lost its config.json (or a folder of another model's ckpt/)
     was taken for a new model: its checkpoint was restored into --config's model, a
     traceback when the shapes differed and silently when they matched."""
-    config = tiny_config(extra="batch_size=8")
-    model_dir = str(tmp_path / "m")
-    train.train(config, model_dir, num_steps=2, checkpoint_every=2, train_data=pipeline(config),
-                verbose=0)
+    model_dir = copy_model(two_step_model, tmp_path)
     os.remove(os.path.join(model_dir, checkpoints.CONFIG_FILE))
     with pytest.raises(CommandError) as refused:
         train.resolve_config(model_dir, "cat-mel_2bar_small", "z_size=8")
@@ -748,18 +762,15 @@ def test_train_command_without_its_dataset_says_what_to_build_and_leaves_no_mode
     assert train.resolve_config(str(model_dir), None, "", "other/mel_2bar") == config
 
 
-def test_a_finished_model_without_its_dataset_has_nothing_to_do(tmp_path, capsys,
-                                                                 monkeypatch):
+def test_a_finished_model_without_its_dataset_has_nothing_to_do(two_step_model, tmp_path,
+                                                                 capsys, monkeypatch):
     """train() said "nothing to do" only after it had loaded the data and built the model:
     the same command on a machine without the dataset failed with a missing-dataset error."""
     from hmvae_tf import cli
 
     # `hmvae train` sets this for itself; keep it out of later tests' subprocesses.
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1"))
-    config = tiny_config(extra="batch_size=8")
-    model_dir = str(tmp_path / "m")
-    train.train(config, model_dir, num_steps=2, checkpoint_every=2, eval_batches=0,
-                train_data=pipeline(config), seed=1, verbose=0)
+    model_dir = copy_model(two_step_model, tmp_path)
     capsys.readouterr()
     code = cli.main(["train", f"--model_dir={model_dir}", f"--data_dir={tmp_path / 'no_data'}",
                      "--num_steps=2"])
