@@ -73,14 +73,53 @@ def test_hierarchical_train_step_compiles_with_xla(tmp_path):
     assert checkpoints.checkpoint_step(str(tmp_path / "m")) == 4
 
 
-@pytest.mark.parametrize("clip_norm", ["0.5", "1e6"])
-def test_mirrored_strategy_matches_one_device(clip_norm):
-    out = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "tests", "scripts", "mirrored_step.py"), clip_norm],
-        capture_output=True, text=True, timeout=600,
+def start_script(name, *args, out_dir):
+    """tests/scripts/<name> in a process of its own, its stdout and stderr into files in
+    out_dir (a pipe nobody reads yet could fill and stop it); wait with script_output."""
+    streams = [open(os.path.join(out_dir, f"{name}.{kind}"), "w+") for kind in ("out", "err")]
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "tests", "scripts", name), *args],
+        stdout=streams[0], stderr=streams[1], text=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.path.join(ROOT, "tests")])})
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    proc.streams = streams
+    return proc
+
+
+def script_output(proc, timeout=600):
+    """(returncode, stdout, stderr) of a start_script process, once it has ended."""
+    proc.wait(timeout=timeout)
+    texts = []
+    for stream in proc.streams:
+        stream.seek(0)
+        texts.append(stream.read())
+        stream.close()
+    return proc.returncode, *texts
+
+
+CLIP_NORMS = ["0.5", "1e6"]
+
+
+@pytest.fixture(scope="module")
+def mirrored_steps(tmp_path_factory):
+    """{clip norm: mirrored_step.py's process} for each of CLIP_NORMS, started together: each
+    mostly waits on one core (starting TensorFlow, tracing), and each case reads its own."""
+    procs = {clip_norm: start_script(
+        "mirrored_step.py", clip_norm,
+        out_dir=str(tmp_path_factory.mktemp(f"mirrored_step_{clip_norm}")))
+        for clip_norm in CLIP_NORMS}
+    yield procs
+    for proc in procs.values():  # ended already, unless a case failed before waiting
+        proc.kill()
+        proc.wait()
+        for stream in proc.streams:
+            stream.close()
+
+
+@pytest.mark.parametrize("clip_norm", CLIP_NORMS)
+def test_mirrored_strategy_matches_one_device(clip_norm, mirrored_steps):
+    returncode, stdout, stderr = script_output(mirrored_steps[clip_norm])
+    assert returncode == 0, stderr[-3000:]
+    result = json.loads(stdout.strip().splitlines()[-1])
     assert result["replicas"] == 2
     assert result["mirrored_loss"] == pytest.approx(result["single_loss"], rel=1e-5)
     assert result["max_weight_change"] > 1e-3
