@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import zlib
 
 import numpy as np
 import pytest
@@ -17,29 +16,17 @@ import tensorflow as tf
 
 from hmvae_tf import (cli, export, tfjs, tfjs_browser, tfjs_bundles, tfjs_model_json,
                       tfjs_weights, web)
-from hmvae_tf.model.vae import MusicVAE
-from model_helpers import scale_melodies, tiny_config
+from export_helpers import export_tiny
+from model_helpers import scale_melodies
 from web_helpers import node_missing, run_graph
 
 needs_node = pytest.mark.skipif(node_missing() is not None, reason=str(node_missing()))
 
 
-def export_tiny(tmp_path, name="cat-mel_2bar_small"):
-    config = tiny_config(name)
-    model = MusicVAE(config)
-    model.build()
-    # Give the weights values an unrestored model could not have by chance.
-    for w in model.weights:
-        rng = np.random.default_rng(zlib.crc32(w.path.encode()))
-        w.assign(w.numpy() + rng.normal(0, 0.3, w.shape))
-    path = export.export_saved_model(model, str(tmp_path / "export" / name.split("-")[1]))
-    return config, model, path
-
-
 @pytest.fixture(scope="module")
-def melody(tmp_path_factory):
+def melody(tiny_melody_export, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tfjs_melody")
-    config, model, path = export_tiny(tmp)
+    config, model, path = tiny_melody_export
     out = str(tmp / "models" / "mel")
     desc = tfjs.convert(path, out)
     return config, model, path, out, desc

@@ -10,19 +10,17 @@ tests/artifacts/web_page.png.
 import contextlib
 import json
 import os
-import zlib
 
 import mido
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from hmvae_tf import export, tfjs, web
-from hmvae_tf.model.vae import MusicVAE
+from hmvae_tf import tfjs, web
 from hmvae_tf.music import melody, midi_io, register
 from hmvae_tf.music.representations import get_representation
 from hmvae_tf.serving import music_adapter
-from model_helpers import scale_melodies, tiny_config
+from model_helpers import scale_melodies
 from music_helpers import note_sequence
 from web_helpers import CHROMIUM, CHROMIUM_ARGS, ensure_bundle
 
@@ -56,15 +54,9 @@ def chromium_page(**options):
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tiny_melody_export, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("web")
-    config = tiny_config("cat-mel_2bar_small")
-    model = MusicVAE(config)
-    model.build()
-    for w in model.weights:  # livelier than the initial weights
-        rng = np.random.default_rng(zlib.crc32(w.path.encode()))
-        w.assign(w.numpy() + rng.normal(0, 0.3, w.shape))
-    saved_model = export.export_saved_model(model, str(tmp / "export" / "mel_2bar"))
+    config, _, saved_model = tiny_melody_export
     models = tmp / "models"
     tfjs.convert(saved_model, str(models / "mel_2bar"))
     server, url = web.serve_in_thread(models_dir=str(models), port=0, quiet=True)
