@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from hmvae_tf import (cli, export, tfjs, tfjs_browser, tfjs_bundles, tfjs_model_json,
                       tfjs_weights, web)
+from hmvae_tf.model.vae import MusicVAE
 from export_helpers import export_tiny
 from model_helpers import scale_melodies
 from web_helpers import node_missing, run_graph
@@ -256,8 +257,10 @@ def test_trio_hierarchical_model_converts_and_runs(tmp_path):
         np.testing.assert_array_equal(np.array(got[track]), want[track], err_msg=track)
 
 
-def test_cli_converts_every_export_once(tmp_path, capsys):
-    _, model, _ = export_tiny(tmp_path)
+def test_cli_converts_every_export_once(tiny_melody_export, tmp_path, capsys):
+    config, shared, path = tiny_melody_export
+    # The shared export in a folder of export bases of this test's own (it changes them).
+    shutil.copytree(os.path.dirname(path), tmp_path / "export" / "mel_2bar_small")
     saved_models, models = str(tmp_path / "export"), str(tmp_path / "web_models")
     assert cli.main(["tfjs", f"--saved_models={saved_models}", f"--out={models}",
                      "--graphs=decode"]) == 0
@@ -285,6 +288,9 @@ def test_cli_converts_every_export_once(tmp_path, capsys):
     assert desc["source"]["version"] == "2"
     # Other weights exported under the same version number are another model too.
     shutil.rmtree(base)
+    model = MusicVAE(config)  # the shared model's weights (left as they are), one moved
+    model.build()
+    model.set_weights(shared.get_weights())
     model.weights[0].assign(model.weights[0] + 1.0)
     for version in ("1", "2"):
         assert os.path.basename(export.export_saved_model(model, base)) == version
