@@ -34,26 +34,13 @@ def test_web_prints_the_page_s_address_on_stdout_and_its_preparation_on_stderr(
     "building the page ..." lines went to stdout, before the address the command exists for."""
     import shutil
 
-    from hmvae_tf import web
-
     page, saved_models, models = tmp_path / "page", tmp_path / "saved_models", tmp_path / "models"
     (page / "build").mkdir(parents=True)
     (page / "index.html").write_text("<html></html>")
     (page / "build" / "app.js").write_text("")
     shutil.copytree(SHIPPED, saved_models / "mel_2bar")
     shutil.copytree(os.path.join(ROOT, "web", "models", "mel_2bar"), models / "mel_2bar")
-    make_server = web.make_server
-
-    def served_until_ctrl_c(*args, **kwargs):
-        server = make_server(*args, **kwargs)
-
-        def serve_forever():
-            raise KeyboardInterrupt
-
-        server.serve_forever = serve_forever
-        return server
-
-    monkeypatch.setattr(web, "make_server", served_until_ctrl_c)
+    _serve_until_ctrl_c(monkeypatch)
     assert cli.main(["web", f"--web_root={page}", f"--models={models}",
                      f"--saved_models={saved_models}", "--no_build", "--port=0"]) == 0
     out, err = capsys.readouterr()
@@ -115,7 +102,6 @@ def test_web_sends_npm_s_own_lines_to_stderr(tmp_path, capfd, monkeypatch):
     """npm ci writes its "added N packages in 3s" to its stdout, which `hmvae web` handed on
     to its own: on a fresh clone (no node_modules) the page's address was not alone there.
     A stand-in npm (no registry needed) writes to its stdout as the real one does."""
-    from hmvae_tf import web
 
     page, models, bin_dir = tmp_path / "page", tmp_path / "models", tmp_path / "bin"
     page.mkdir()
@@ -129,6 +115,22 @@ def test_web_sends_npm_s_own_lines_to_stderr(tmp_path, capfd, monkeypatch):
                    "else mkdir -p build && : > build/app.js && echo 'build/app.js  1.4mb'; fi\n")
     npm.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    _serve_until_ctrl_c(monkeypatch)
+    assert cli.main(["web", f"--web_root={page}", f"--models={models}", "--saved_models=",
+                     "--port=0"]) == 0
+    out, err = capfd.readouterr()
+    assert (page / "build" / "app.js").exists()  # the stand-in ran
+    assert len(out.splitlines()) == 1, out
+    assert out.startswith(f"serving {page} (models: {models}) at http://127.0.0.1:"), out
+    assert "added 1 package in 1s" in err.splitlines()
+    assert "build/app.js  1.4mb" in err.splitlines()
+
+
+def _serve_until_ctrl_c(monkeypatch) -> None:
+    """`hmvae web` as if Ctrl-C came the moment it started serving: it says its address and
+    returns 0."""
+    from hmvae_tf import web
+
     make_server = web.make_server
 
     def served_until_ctrl_c(*args, **kwargs):
@@ -141,11 +143,3 @@ def test_web_sends_npm_s_own_lines_to_stderr(tmp_path, capfd, monkeypatch):
         return server
 
     monkeypatch.setattr(web, "make_server", served_until_ctrl_c)
-    assert cli.main(["web", f"--web_root={page}", f"--models={models}", "--saved_models=",
-                     "--port=0"]) == 0
-    out, err = capfd.readouterr()
-    assert (page / "build" / "app.js").exists()  # the stand-in ran
-    assert len(out.splitlines()) == 1, out
-    assert out.startswith(f"serving {page} (models: {models}) at http://127.0.0.1:"), out
-    assert "added 1 package in 1s" in err.splitlines()
-    assert "build/app.js  1.4mb" in err.splitlines()
