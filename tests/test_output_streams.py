@@ -102,7 +102,6 @@ def test_web_sends_npm_s_own_lines_to_stderr(tmp_path, capfd, monkeypatch):
     """npm ci writes its "added N packages in 3s" to its stdout, which `hmvae web` handed on
     to its own: on a fresh clone (no node_modules) the page's address was not alone there.
     A stand-in npm (no registry needed) writes to its stdout as the real one does."""
-
     page, models, bin_dir = tmp_path / "page", tmp_path / "models", tmp_path / "bin"
     page.mkdir()
     (page / "index.html").write_text("<html></html>")
