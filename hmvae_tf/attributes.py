@@ -368,7 +368,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     g.add_argument("--max_windows", type=arg_types.int_at_least(0), default=None,
                    help=WINDOWS_HELP + "; from --split, 0: all; as card's --attribute_windows")
     g.add_argument("--test_windows", type=arg_types.int_at_least(0), default=None,
-                   help=TEST_WINDOWS_HELP + "; 0: skip; as card's --attribute_test_windows")
+                   help=TEST_WINDOWS_HELP + "; 0: build the vectors without measuring them (for a "
+                   "dataset without a test split); as card's --attribute_test_windows")
     g.add_argument("--names", default="", help="attributes to build (default: all that apply)")
     g.add_argument("--amounts", type=arg_types.finite_floats, default="-1,0,1",
                    help="amounts to measure")
@@ -444,6 +445,8 @@ def _compute(client, args) -> int:
         train_windows = args.max_windows
     if args.test_windows is not None:
         test_windows = args.test_windows
+    if test_windows:
+        _require_test_split(dataset, args.data_dir)
     train = read_windows(dataset, args.split, args.data_dir, train_windows, codec.tracks)
     test = (read_windows(dataset, "test", args.data_dir, test_windows, codec.tracks)
             if test_windows else None)
@@ -467,6 +470,20 @@ def _compute(client, args) -> int:
               f"z + amount * vector:")
         print(format_effects(doc))
     return 0
+
+
+def _require_test_split(dataset: str, data_dir: str | None) -> None:
+    """A build of a few MIDI files may have no test split; say so before the training windows
+    are encoded, with the way to build the vectors without measuring them."""
+    from hmvae_tf import data
+
+    try:
+        data.require_split(dataset, "test", data_dir)
+    except data.SplitNotFoundError:
+        splits = list(data.require_prepared(dataset, data_dir).info.splits)
+        raise CommandError(
+            f"{dataset} has no split 'test' to measure the vectors on; it has {splits}: "
+            "pass --test_windows=0 to build them without measuring them") from None
 
 
 def _apply(client, args) -> int:

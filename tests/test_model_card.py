@@ -655,6 +655,8 @@ def test_attribute_compute_reads_the_windows_a_card_built_its_vectors_from(base,
 
     monkeypatch.setattr(model_args, "connect", lambda args: Client())
     monkeypatch.setattr(attributes, "read_windows", read_windows)
+    # No dataset here: the test split's check reads the build's info, as read_windows would.
+    monkeypatch.setattr(attributes, "_require_test_split", lambda dataset, data_dir: None)
     assert cli.main(["attribute", "--compute", f"--saved_model={version_dir}",
                      f"--attributes={tmp_path / 'vectors.json'}"]) == 1
     assert read == [("train", shipped["source"]["windows"]),
@@ -755,3 +757,48 @@ def test_reproduce_command_trains_with_xla_when_the_model_was():
     assert "--jit_compile" not in reproduce.recorded_train_flags(
         [dict(runs[0], jit_compile=False)])
     assert reproduce.recorded_train_flags(runs, "--jit_compile").count("--jit_compile") == 0
+
+
+def test_attribute_compute_on_a_build_without_a_test_split_names_the_way_out(tmp_path, capsys,
+                                                                            monkeypatch):
+    """A build of a few own MIDI files can have no test split: --compute failed after
+    encoding every training window, with no word of --test_windows=0. It now stops before
+    reading any window, and names it; with it the vectors are built."""
+    from dataset_helpers import write_mel_2bar
+
+    from hmvae_tf import dataset_version
+    from hmvae_tf.serving import model_args
+
+    version_dir = export.resolve_saved_model(os.path.join(
+        os.path.dirname(__file__), "..", "saved_models", "mel_2bar"))
+    write_mel_2bar(tmp_path / "data", dataset_version.VERSION, splits=("train", "validation"))
+    capsys.readouterr()  # the stand-in build's progress
+
+    class Client:  # what _compute asks of a client before it encodes anything
+        tracks, z_size, description, num_steps = ("melody",), 4, "a stand-in", 32
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    read = []
+    monkeypatch.setattr(model_args, "connect", lambda args: Client())
+
+    def read_windows(dataset, split, data_dir, max_windows, tracks):
+        read.append(split)
+        return np.zeros((1, 32, 1), np.int32)
+
+    monkeypatch.setattr(attributes, "read_windows", read_windows)
+    monkeypatch.setattr(attributes, "build", lambda *a, **k: {"attributes": {}})
+    argv = ["attribute", "--compute", f"--saved_model={version_dir}",
+            f"--data_dir={tmp_path / 'data'}", f"--attributes={tmp_path / 'vectors.json'}"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert ("has no split 'test' to measure the vectors on; it has ['train', 'validation']: "
+            "pass --test_windows=0") in err
+    assert read == []
+    assert cli.main([*argv, "--test_windows=0"]) == 0
+    assert read == ["train"]
