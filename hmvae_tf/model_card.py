@@ -50,6 +50,8 @@ from hmvae_tf.reproduce import hparams_diff, reproduce_commands
 from hmvae_tf.training_record import history_upto, training_facts
 
 if TYPE_CHECKING:
+    import tensorflow_datasets as tfds
+
     from hmvae_tf.configs import Config
     from hmvae_tf.evaluate import Codec
     from hmvae_tf.model.vae import MusicVAE
@@ -148,19 +150,26 @@ def dataset_facts(dataset: str, data_dir: str | None) -> dict:
     }
 
 
+def require_test_split(dataset: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
+    """The prepared dataset `hmvae evaluate` reads, or a SplitNotFoundError when it has no
+    test split (a small --manual_dir build may have none)."""
+    from hmvae_tf import data
+
+    builder = data.require_prepared(dataset, data_dir)
+    if "test" not in builder.info.splits:
+        raise data.SplitNotFoundError(
+            f"{dataset} has no split 'test' to measure the card on; it has "
+            f"{list(builder.info.splits)}")
+    return builder
+
+
 def read_test(dataset: str, data_dir: str | None, max_windows: int, config: Config
               ) -> tuple[np.ndarray, list[str], list[int]]:
     """(tokens [N, T, K], piece ids, start bars) of the first max_windows test windows, in the
     order `hmvae evaluate` reads them."""
     import tensorflow_datasets as tfds
 
-    from hmvae_tf import data
-
-    builder = data.require_prepared(dataset, data_dir)  # what `hmvae evaluate` reads
-    if "test" not in builder.info.splits:  # a small --manual_dir build may have none
-        raise data.SplitNotFoundError(
-            f"{dataset} has no split 'test' to measure the card on; it has "
-            f"{list(builder.info.splits)}")
+    builder = require_test_split(dataset, data_dir)
     ds = builder.as_dataset(split="test", shuffle_files=False,
                             read_config=tfds.ReadConfig(try_autocache=False))
     ds = ds.map(lambda ex: (ex["tokens"], ex["piece_id"], ex["start_bar"]))
@@ -340,6 +349,10 @@ def make_card(args: argparse.Namespace) -> dict:
     """Measures the export, writes the card, metrics, figures and examples; the metrics."""
     # Before anything is written: a missing export is said as such.
     version_dir = resolve_saved_model(os.path.normpath(args.export_base), args.version)
+    # Before the model loads (seconds): a dataset without a test split is a one-line error.
+    dataset = args.dataset or read_metadata(version_dir).get("config", {}).get("dataset")
+    if dataset:
+        require_test_split(dataset, args.data_dir)
     with CardFiles(os.path.normpath(args.export_base)) as files:
         return _make_card(args, files, version_dir)
 

@@ -802,3 +802,36 @@ def test_attribute_compute_on_a_build_without_a_test_split_names_the_way_out(tmp
     assert read == []
     assert cli.main([*argv, "--test_windows=0"]) == 0
     assert read == ["train"]
+
+
+def test_card_refuses_a_build_without_a_test_split_before_loading_the_model(tmp_path, capsys,
+                                                                            monkeypatch):
+    """`hmvae card` on a build of a few own MIDI files without a test split loaded the export
+    (seconds) before it found the split missing, as `hmvae evaluate` did; the split is now
+    checked first, from the export's metadata and the build's info, and nothing is written."""
+    import shutil
+
+    from dataset_helpers import write_mel_2bar
+
+    from hmvae_tf import dataset_version
+
+    shipped = export.resolve_saved_model(os.path.join(
+        os.path.dirname(__file__), "..", "saved_models", "mel_2bar"))
+    base = tmp_path / "exports" / "mine"
+    (base / "1" / "assets.extra").mkdir(parents=True)
+    (base / "1" / "saved_model.pb").write_bytes(b"")  # never loaded: load_any is stopped
+    shutil.copy(os.path.join(shipped, "assets.extra", "hmvae_config.json"),
+                base / "1" / "assets.extra")
+    write_mel_2bar(tmp_path / "data", dataset_version.VERSION, splits=("train", "validation"))
+    capsys.readouterr()  # the stand-in build's progress
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(evaluate, "load_any", no_load)
+    before = sorted(p.relative_to(base) for p in base.rglob("*"))
+    assert cli.main(["card", f"--export_base={base}", f"--data_dir={tmp_path / 'data'}"]) == 1
+    err = capsys.readouterr().err
+    assert err == ("hmvae card: error: hmvae_notesequences/mel_2bar has no split 'test' to "
+                   "measure the card on; it has ['train', 'validation']\n")
+    assert sorted(p.relative_to(base) for p in base.rglob("*")) == before
