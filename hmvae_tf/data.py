@@ -187,6 +187,24 @@ def subset_note(dataset: str, data_dir: str | None) -> str | None:
             f"not the full dataset: {text}")
 
 
+def build_line(dataset: str, data_dir: str | None) -> str | None:
+    """"data: hmvae_notesequences/mel_2bar version 3.0.0 in DIR, built from the MIDI files
+    under FOLDER; windows per split: train 363, validation 16": which build a run reads (a
+    data_dir may hold a build of own MIDI files or of the embedded corpus under one name);
+    None when it cannot be read."""
+    builder = prepared_builder(dataset, data_dir)
+    if builder is None:
+        return None
+    info = builder.info
+    metadata = info.metadata or {}
+    folder = dataset_source.manual_dir(metadata)
+    source = (f", built from the MIDI files under {folder}" if folder
+              else ", built from the embedded corpus" if metadata.get("source") else "")
+    counts = ", ".join(f"{name} {split.num_examples:,}" for name, split in info.splits.items())
+    return (f"data: {dataset.split(':')[0]} version {info.version} in "
+            f"{data_dir or '~/tensorflow_datasets'}{source}; windows per split: {counts}")
+
+
 def _build_hint(dataset: str) -> str:
     """The `tfds build` command that prepares an hmvae_notesequences config."""
     name = dataset.split("/")[-1].split(":")[0]

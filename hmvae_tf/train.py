@@ -300,7 +300,8 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
         train_data = data.dataset_for(config, "train", data_dir, config.batch_size,
                                       training=True, dataset=dataset, seed=seed)
         dataset_version = data.prepared_version(dataset or config.dataset, data_dir)
-        for note in (data.version_note(dataset or config.dataset, dataset_version, data_dir),
+        for note in (data.build_line(dataset or config.dataset, data_dir),
+                     data.version_note(dataset or config.dataset, dataset_version, data_dir),
                      data.subset_note(dataset or config.dataset, data_dir)):
             if note:
                 say(note)

@@ -1170,3 +1170,28 @@ def test_schedules_are_logged_at_the_period_s_last_step_and_not_validated(tmp_pa
     assert np.isnan(rows[-1]["val_beta"]) and rows[0]["val_beta"] == 0.5
     assert rows[-1]["beta"] == pytest.approx(float(kl_beta(11, 1.0, 0.5)))
     plots.training_curves(rows, 4, str(tmp_path / "curves.png"))
+
+
+def test_training_says_which_build_it_reads_and_its_windows(tmp_path, capsys):
+    """The start line named the dataset alone: a researcher could not tell from it whether
+    the data_dir held a build of their own MIDI folder or of the embedded corpus, at which
+    version, nor how many windows it trains on."""
+    from hmvae_tf import data, dataset_version
+
+    data_dir = tmp_path / "tfds"
+    write_mel_2bar(data_dir, dataset_version.VERSION, n=24, splits=("train", "validation"),
+                   metadata={"source": "manual_dir /my/midi", "manual_dir": "/my/midi"})
+    capsys.readouterr()
+    train.train(tiny_config(extra="batch_size=8"), str(tmp_path / "m"), data_dir=str(data_dir),
+                num_steps=1, checkpoint_every=1, eval_batches=1, verbose=0)
+    said = capsys.readouterr().err.splitlines()
+    assert (f"data: hmvae_notesequences/mel_2bar version {dataset_version.VERSION} in "
+            f"{data_dir}, built from the MIDI files under /my/midi; windows per split: "
+            "train 24, validation 24") in said
+    corpus_dir = tmp_path / "corpus"
+    write_mel_2bar(corpus_dir, dataset_version.VERSION, n=3,
+                   metadata={"source": "embedded music21 corpus", "manual_dir": None})
+    assert data.build_line("hmvae_notesequences/mel_2bar", str(corpus_dir)) == (
+        f"data: hmvae_notesequences/mel_2bar version {dataset_version.VERSION} in "
+        f"{corpus_dir}, built from the embedded corpus; windows per split: train 3")
+    assert data.build_line("hmvae_notesequences/mel_2bar", str(tmp_path / "none")) is None
