@@ -287,3 +287,16 @@ def test_beam_path_builds_the_same_dataset(tmp_path, monkeypatch):
     drop = lambda meta: {k: v for k, v in meta.items() if k != "conversion_seconds"}  # noqa: E731
     assert drop(on_beam.info.metadata) == drop(default.info.metadata)
     assert on_beam.info.metadata["skipped"] == {"unreadable": 1}
+
+
+def test_the_reading_line_counts_one_copy_in_the_singular(tmp_path, monkeypatch, caplog):
+    """A folder with one byte-identical copy was told '(1 byte-identical copies left out)'."""
+    import logging
+
+    midi_dir = tmp_path / "midi"
+    _melodies(midi_dir, count=3)
+    shutil.copy(midi_dir / "tune0.mid", midi_dir / "tune0 (copy).mid")
+    caplog.set_level(logging.INFO)
+    _build(tmp_path, "mel_2bar", monkeypatch, manual_dir=midi_dir)
+    assert (f"hmvae_notesequences/mel_2bar: reading 3 pieces from the manual_dir {midi_dir} "
+            "(1 byte-identical copy left out)") in caplog.messages

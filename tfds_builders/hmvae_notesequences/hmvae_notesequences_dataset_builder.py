@@ -239,8 +239,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         cfg = self.builder_config
         pieces, source = self._pieces(dl_manager)
         dups = self._scan_stats["skip/duplicate"]
-        self._say(f"hmvae_notesequences/{cfg.name}: reading {len(pieces)} pieces from the "
-                  f"{source}" + (f" ({dups} byte-identical copies left out)" if dups else ""))
+        self._say(f"hmvae_notesequences/{cfg.name}: reading {len(pieces)} "
+                  f"piece{'' if len(pieces) == 1 else 's'} from the {source}"
+                  + (f" ({dups} byte-identical cop{'y' if dups == 1 else 'ies'} left out)"
+                     if dups else ""))
         chunk_size = 128 if pieces and pieces[0].kind == "abc" else 32
         if getattr(self, "_beam_stats_dir", None):
             return self._beam_split_generators(pieces, source, chunk_size)
