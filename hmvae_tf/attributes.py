@@ -532,7 +532,8 @@ def _apply(client, args) -> int:
     label = model_args.model_label(args)
     print(f"{client.description}: " + ("the reconstruction only (--amount=0)" if recon_only
                                         else f"{args.name} vector from {path}"))
-    print(f"  input {where}: {int(note_counts(tokens[None], client.tracks)[0])} notes, "
+    count = int(note_counts(tokens[None], client.tracks)[0])
+    print(f"  input {where}: {count} note{'' if count == 1 else 's'}, "
           + (read.tempo if args.qpm else music_adapter.tempo_hint(read, args.midi)))
     replaced = []
     for a, row in zip(rows, decoded):
@@ -544,7 +545,8 @@ def _apply(client, args) -> int:
         music_adapter.write_output(ns, out, replaced)
         pitch = (mean_pitches(row[None], client.tracks)[0] if not octaves
                  else np.mean([n.pitch for n in ns.notes]) if ns.notes else np.nan)
-        print(f"  amount {a:+g}: {int(note_counts(row[None], client.tracks)[0]):3d} notes"
+        count = int(note_counts(row[None], client.tracks)[0])
+        print(f"  amount {a:+g}: {count:3d} note{'' if count == 1 else 's'}"
               + (f", mean pitch {pitch:.1f}" if np.isfinite(pitch) else "") + f" -> {out}")
     music_adapter.say_replaced(replaced)
     return 0

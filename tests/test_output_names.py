@@ -118,3 +118,14 @@ def test_a_file_replaced_with_other_music_is_said(model_repo, tmp_path, capsys):
     assert "note: replaced 3 existing files that held other music (mel_interp_a_a_t0_seed0_" \
            "01-of-02.mid," in err
     assert "note:" not in out  # stdout lists the files written, a note is not a result
+
+
+def test_attribute_counts_one_input_note_in_the_singular(model_repo, tmp_path, capsys):
+    """A window of one note was told '1 notes' on the input line."""
+    a = tmp_path / "one.mid"
+    midi_io.note_sequence_to_midi_file(melody_ns([60]), str(a))
+    assert cli.main(["attribute", str(a), f"--saved_model={model_repo.mel_v1}", "--amount=0",
+                     f"--out={tmp_path / 'out'}"]) == 0
+    printed = capsys.readouterr().out
+    assert ": 1 note, 120 qpm (the outputs' tempo" in printed, printed
+    assert "1 notes" not in printed
