@@ -399,8 +399,10 @@ def _default_attributes_path(args, client) -> str:
                                ATTRIBUTES_FILE) for base in (os.getcwd(), root)]
     found = next((c for c in candidates if os.path.exists(c)), None)
     if found is None:
-        raise ValueError(f"no attribute vectors found for model {args.model!r} version "
-                         f"{version} (looked for {candidates[0]}); pass --attributes=<file>")
+        raise ValueError(
+            f"no attribute vectors found for model {args.model!r} version {version} (looked "
+            f"for {candidates[0]}); for a model served from another export base, pass "
+            f"--attributes=<export base>/{version or '<version>'}/assets.extra/{ATTRIBUTES_FILE}")
     return found
 
 

@@ -835,3 +835,23 @@ def test_card_refuses_a_build_without_a_test_split_before_loading_the_model(tmp_
     assert err == ("hmvae card: error: hmvae_notesequences/mel_2bar has no split 'test' to "
                    "measure the card on; it has ['train', 'validation']\n")
     assert sorted(p.relative_to(base) for p in base.rglob("*")) == before
+
+
+def test_attribute_over_grpc_names_where_an_own_exports_vectors_are(tmp_path, monkeypatch):
+    """A researcher serving their own export (`hmvae serve --model_base_path=exports/mel`)
+    was told only 'pass --attributes=<file>' when `hmvae attribute --server` looked for the
+    vectors under saved_models/; the line names the file in an export base to pass."""
+    import types
+
+    monkeypatch.chdir(tmp_path)
+    args = types.SimpleNamespace(attributes="", saved_model=None, model="mel", model_version=None)
+    client = types.SimpleNamespace(backend=types.SimpleNamespace(served_version=3))
+    with pytest.raises(ValueError) as err:
+        attributes._default_attributes_path(args, client)
+    assert str(err.value).endswith(
+        "for a model served from another export base, pass "
+        "--attributes=<export base>/3/assets.extra/hmvae_attributes.json")
+    (tmp_path / "saved_models" / "mel" / "3" / "assets.extra").mkdir(parents=True)
+    found = tmp_path / "saved_models" / "mel" / "3" / "assets.extra" / "hmvae_attributes.json"
+    found.write_text("{}")
+    assert attributes._default_attributes_path(args, client) == str(found)
