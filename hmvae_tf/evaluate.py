@@ -448,13 +448,21 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--step picks a --model_dir checkpoint; an export holds one step "
                          "(its version directories are the other steps)")
     check_splits(sources, args.split, args.data_dir, args.dataset)
-    rows = []
+    from hmvae_tf import data
+
+    rows, builds_said = [], set()
     for path, is_export in sources:
         say(f"loading {path} ...")
         model, config, step, shown = load_any(path, is_export, args.step)
         # What it is doing, with the progress on stderr: stdout keeps the table (`> table.md`).
         say(f"evaluating {shown} ({config.name}) on {args.dataset or config.dataset} "
             f"[{args.split}]")
+        dataset = args.dataset or config.dataset
+        if dataset not in builds_said:  # which build: own MIDI or the corpus, its version
+            builds_said.add(dataset)
+            line = data.build_line(dataset, args.data_dir)
+            if line:
+                say(line)
         windows = load_windows(config, args.split, args.data_dir, args.dataset,
                                args.max_windows, args.batch_size)
         # A bar on a terminal, a few plain lines in a log (`2>&1 | tee log`), where a bar's

@@ -28,6 +28,23 @@ def test_evaluate_says_what_it_evaluates_on_stderr_and_prints_the_table_on_stdou
         "hmvae_notesequences/mel_2bar [test]"]
 
 
+def test_evaluate_names_the_build_it_measures_on_once(tmp_path, capsys):
+    """Which build the windows came from (a researcher's MIDI folder or the embedded corpus,
+    at which version) and how many each split holds was said nowhere; evaluate says it on
+    stderr, once for models that share the dataset."""
+    data_dir = tmp_path / "tfds"
+    write_mel_2bar(data_dir, dataset_version.VERSION, n=8, splits=("train", "test"),
+                   metadata={"source": "manual_dir /my/midi", "manual_dir": "/my/midi"})
+    capsys.readouterr()  # the build's lines
+    assert cli.main(["evaluate", f"--saved_model={SHIPPED}", f"--saved_model={SHIPPED}",
+                     f"--data_dir={data_dir}", "--batch_size=8"]) == 0
+    out, err = capsys.readouterr()
+    assert [line for line in err.splitlines() if line.startswith("data: ")] == [
+        f"data: hmvae_notesequences/mel_2bar version {dataset_version.VERSION} in {data_dir}, "
+        "built from the MIDI files under /my/midi; windows per split: train 8, test 8"]
+    assert "data: " not in out
+
+
 def test_web_prints_the_page_s_address_on_stdout_and_its_preparation_on_stderr(
         tmp_path, capsys, monkeypatch):
     """Its "<model>: up to date", "<model>: converting ..." (and the conversion's summary) and
