@@ -378,7 +378,10 @@ def check_splits(sources: list[tuple[str, bool]], split: str, data_dir: str | No
     for path, saved_model in sources:
         config = source_config(path, saved_model)
         if dataset or config is not None:
-            data.require_split(dataset or config.dataset, split, data_dir)
+            try:
+                data.require_split(dataset or config.dataset, split, data_dir)
+            except data.SplitNotFoundError as err:  # a small own build may lack one
+                raise data.SplitNotFoundError(f"{err}: choose one with --split") from None
 
 
 def evaluate_all(model: MusicVAE, windows: np.ndarray, batch_size: int = 128,

@@ -291,7 +291,7 @@ def test_evaluate_refuses_a_missing_split_before_loading_the_model(tmp_path, mon
                      "--split=validation"]) == 1
     err = capsys.readouterr().err
     assert err == ("hmvae evaluate: error: hmvae_notesequences/mel_2bar has no split "
-                   "'validation'; it has ['train', 'test']\n")
+                   "'validation'; it has ['train', 'test']: choose one with --split\n")
     # A split the build has goes on to load the model.
     with pytest.raises(AssertionError, match="the model was loaded"):
         cli.main(["evaluate", f"--model_dir={model_dir}", f"--data_dir={data_dir}",

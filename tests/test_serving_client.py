@@ -151,7 +151,8 @@ def test_sample_and_interpolate_commands(backend, hmvae_server, model_repo, tmp_
     assert len(files) == 3
     for f in files:
         notes = read_notes(f)
-        assert notes > 0 and f"{os.path.basename(f)}" in stdout and f"{notes:4d} notes" in stdout
+        said = f"{notes:4d} note" if notes == 1 else f"{notes:4d} notes"
+        assert notes > 0 and f"{os.path.basename(f)}" in stdout and said in stdout
     a, b = tmp_path / "a.mid", tmp_path / "b.mid"
     midi_io.note_sequence_to_midi_file(melody_ns([60, 62, 64, 65, 67, 69, 71, 72]), str(a))
     midi_io.note_sequence_to_midi_file(melody_ns([72, 71, 69, 67, 65, 64, 62, 60], start=0.5), str(b))
@@ -289,3 +290,15 @@ def test_model_version_takes_a_version_label_on_a_server(hmvae_server, tmp_path,
         f"hmvae sample: error: model 'pinned' version label 'nope' is not defined on "
         f"{hmvae_server.address} (Unrecognized servable version label: nope): the server's "
         "model config sets labels (version_labels)"]
+
+
+def test_the_files_list_counts_one_note_as_one(capsys):
+    """A sample of one note was listed as "   1 notes"."""
+    from types import SimpleNamespace
+
+    from hmvae_tf.serving import commands
+
+    client = SimpleNamespace(description="m", tracks=("melody",), num_steps=32, z_size=4)
+    commands._report(client, [("a.mid", 1), ("b.mid", 2)], "sampled")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2].endswith("   1 note") and lines[-1].endswith("   2 notes"), lines

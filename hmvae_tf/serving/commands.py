@@ -143,7 +143,7 @@ def _report(client, files: list, what: str) -> None:
     print(f"{what}; wrote {len(files)} MIDI file{'s' if len(files) > 1 else ''}:")
     width = max(len(p) for p, _ in files)
     for path, notes in files:
-        print(f"  {path:<{width}}  {notes:4d} notes")
+        print(f"  {path:<{width}}  {notes:4d} note{'' if notes == 1 else 's'}")
 
 
 def _sample(client, args) -> int:
