@@ -1,6 +1,7 @@
 """The TFDS builder on a small real subset of the embedded corpus and on generated MIDI."""
 import dataclasses
 import importlib.metadata
+import os
 import re
 import shutil
 import subprocess
@@ -249,6 +250,27 @@ def test_manual_dir_is_stored_as_its_own_metadata_key(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=re.escape(f"not --manual_dir={other}")):
         _build(tmp_path, "mel_2bar", monkeypatch, manual_dir=other)
     _build(tmp_path, "mel_2bar", monkeypatch, manual_dir=midi_dir)
+
+
+def test_a_rebuild_of_a_changed_manual_dir_stops_instead_of_reusing_the_old_build(
+        tmp_path, monkeypatch):
+    """Files added to (or edited in) the --manual_dir after a build: TFDS reused the old build
+    with only its "Reusing dataset" line, so the new files were silently not in it."""
+    midi_dir = tmp_path / "songs"
+    _melodies(midi_dir)
+    builder = _build(tmp_path, "mel_2bar", monkeypatch, manual_dir=midi_dir)
+    assert builder.info.metadata["manual_dir_listing"]["files"] == 6
+    _build(tmp_path, "mel_2bar", monkeypatch, manual_dir=midi_dir)  # unchanged: reused
+    (midi_dir / "tune0.mid").rename(tmp_path / "kept.mid")  # a file gone
+    with pytest.raises(ValueError, match=r"which has changed since \(6 MIDI files, [\d,]+ "
+                                         r"bytes when built; now 5, [\d,]+ bytes\).*--overwrite"):
+        _build(tmp_path, "mel_2bar", monkeypatch, manual_dir=midi_dir)
+    (tmp_path / "kept.mid").rename(midi_dir / "tune0.mid")
+    _build(tmp_path, "mel_2bar", monkeypatch, manual_dir=midi_dir)  # as built again
+    later = (midi_dir / "tune1.mid").stat().st_mtime + 60
+    os.utime(midi_dir / "tune1.mid", (later, later))  # edited in place, same size
+    with pytest.raises(ValueError, match="a MIDI file was modified after the build"):
+        _build(tmp_path, "mel_2bar", monkeypatch, manual_dir=midi_dir)
 
 
 def test_beam_path_builds_the_same_dataset(tmp_path, monkeypatch):

@@ -115,6 +115,26 @@ def embedded_pieces(corpus_dir: str | os.PathLike | None = None) -> list[Piece]:
 DUPLICATE_PREFIX = "duplicate: "
 
 
+def midi_folder_listing(root: str | os.PathLike) -> dict:
+    """{"files", "bytes", "newest"} of the MIDI files under a folder (as `midi_pieces` finds
+    them; "newest": the latest modification time, in whole seconds): what a build records of
+    its --manual_dir, so that a later `tfds build` of the same folder can tell that files were
+    added, removed or edited since (TFDS would reuse the build as it is)."""
+    from . import midi_io
+
+    files, size, newest = 0, 0, 0
+    for p in Path(root).rglob("*"):
+        if p.suffix.lower() not in midi_io.MIDI_SUFFIXES or p.is_dir():
+            continue
+        files += 1
+        try:
+            info = p.stat()
+        except OSError:  # a broken symlink: counted, as the build reports it
+            continue
+        size, newest = size + info.st_size, max(newest, int(info.st_mtime))
+    return {"files": files, "bytes": size, "newest": newest}
+
+
 def midi_pieces(root: str | os.PathLike, stats: Stats | None = None) -> list[Piece]:
     """Every .mid/.midi/.kar/.smf file under a folder (recursively, any case), ids relative
     to the folder; a broken symlink is kept so that it is reported as unreadable.

@@ -140,7 +140,28 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                     f"{self.data_path} was built from the {source or 'an unknown source'}, "
                     f"not --manual_dir={asked}; TFDS would reuse it as it is. Pass --overwrite "
                     "to rebuild it, or another --data_dir.")
+            changed = self._folder_change(asked)
+            if changed:
+                raise BuildInputError(
+                    f"{self.data_path} was built from --manual_dir={asked}, which has changed "
+                    f"since ({changed}); TFDS would reuse the build as it is. Pass --overwrite "
+                    "to rebuild it, or another --data_dir.")
         return super().download_and_prepare(*args, download_config=download_config, **kwargs)
+
+    def _folder_change(self, folder: str) -> str | None:
+        """How the MIDI files under `folder` differ from those the build recorded ("12 MIDI
+        files, 40,960 bytes when built; now 15, 52,001 bytes"), or None: the same, or a build
+        made before the listing was recorded."""
+        built = self.info.metadata.get("manual_dir_listing")
+        if not built:
+            return None
+        now = corpus.midi_folder_listing(os.path.expanduser(folder))
+        if now == dict(built):
+            return None
+        if (now["files"], now["bytes"]) == (built["files"], built["bytes"]):
+            return f"a MIDI file was modified after the build, {built['files']} files as then"
+        return (f"{built['files']:,} MIDI files, {built['bytes']:,} bytes when built; now "
+                f"{now['files']:,}, {now['bytes']:,} bytes")
 
     # ------------------------------------------------------------------ sources
 
@@ -169,6 +190,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         # What the build was made from, as metadata keys of their own (not only in `source`).
         self._provenance = {"manual_dir": None if manual is None else str(manual)}
         if manual is not None:
+            self._provenance["manual_dir_listing"] = corpus.midi_folder_listing(manual)
             pieces = corpus.midi_pieces(manual, self._scan_stats)
             source = f"{dataset_source.MANUAL_PREFIX}{manual}"
             if not pieces:
