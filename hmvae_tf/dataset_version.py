@@ -31,5 +31,7 @@ RELEASE_NOTES = {
     "3.0.0": "A --manual_dir file's notes whose note-off shares the note-on's tick (a drum "
              "machine's hits, written without length) are read as notes of one tick: "
              "pretty_midi dropped them, so such a drum part gave no window. The embedded "
-             "corpus has no such note: its rows are 2.0.0's.",
+             "corpus has no such note: its rows are 2.0.0's. A --manual_dir build records its "
+             "folder's MIDI listing (manual_dir_listing), and a later build of the folder "
+             "changed since stops instead of reusing it.",
 }
