@@ -110,6 +110,12 @@ def _transpose(batch: tf.Tensor, config: Config, seed: tf.Tensor | None = None) 
     return augment.random_transpose(batch, config.representation, config.transpose, seed=seed)
 
 
+def default_data_dir() -> str:
+    """The data_dir TFDS reads without --data_dir: ~/tensorflow_datasets, or TFDS_DATA_DIR as
+    set when TFDS was imported."""
+    return tfds.core.constants.DATA_DIR
+
+
 def prepared_builder(dataset: str, data_dir: str | None) -> tfds.core.DatasetBuilder | None:
     """The dataset's newest version in data_dir, read from its files (None if it has none).
 
@@ -127,7 +133,7 @@ def require_prepared(dataset: str, data_dir: str | None) -> tfds.core.DatasetBui
     """`prepared_builder`, or a FileNotFoundError that says how to build the dataset."""
     builder = prepared_builder(dataset, data_dir)
     if builder is None:
-        where = data_dir or "~/tensorflow_datasets"
+        where = data_dir or default_data_dir()
         if dataset.startswith("hmvae_notesequences/"):
             how = _build_hint(dataset) + " first"
         else:
@@ -165,7 +171,7 @@ def version_note(dataset: str, version: str | None, data_dir: str | None) -> str
     if (not dataset.startswith("hmvae_notesequences/") or ":" in dataset or version is None
             or version == dataset_version.VERSION):
         return None
-    where = data_dir or "~/tensorflow_datasets"
+    where = data_dir or default_data_dir()
     code = dataset_version.VERSION
     if tfds.core.Version(version) > tfds.core.Version(code):
         return (f"note: {dataset} in {where} is version {version}, newer than the {code} "
@@ -183,7 +189,7 @@ def subset_note(dataset: str, data_dir: str | None) -> str | None:
     text = dataset_source.subset_text(builder.info.metadata if builder else None)
     if text is None:
         return None
-    return (f"note: {dataset} in {data_dir or '~/tensorflow_datasets'} is a subset build, "
+    return (f"note: {dataset} in {data_dir or default_data_dir()} is a subset build, "
             f"not the full dataset: {text}")
 
 
@@ -202,7 +208,7 @@ def build_line(dataset: str, data_dir: str | None) -> str | None:
               else ", built from the embedded corpus" if metadata.get("source") else "")
     counts = ", ".join(f"{name} {split.num_examples:,}" for name, split in info.splits.items())
     return (f"data: {dataset.split(':')[0]} version {info.version} in "
-            f"{data_dir or '~/tensorflow_datasets'}{source}; windows per split: {counts}")
+            f"{data_dir or default_data_dir()}{source}; windows per split: {counts}")
 
 
 def _build_hint(dataset: str) -> str:

@@ -1172,7 +1172,8 @@ def test_schedules_are_logged_at_the_period_s_last_step_and_not_validated(tmp_pa
     plots.training_curves(rows, 4, str(tmp_path / "curves.png"))
 
 
-def test_training_says_which_build_it_reads_and_its_windows(tmp_path, capsys):
+def test_training_says_which_build_it_reads_and_its_windows(tmp_path, capsys,
+                                                              monkeypatch):
     """The start line named the dataset alone: a researcher could not tell from it whether
     the data_dir held a build of their own MIDI folder or of the embedded corpus, at which
     version, nor how many windows it trains on."""
@@ -1195,3 +1196,11 @@ def test_training_says_which_build_it_reads_and_its_windows(tmp_path, capsys):
         f"data: hmvae_notesequences/mel_2bar version {dataset_version.VERSION} in "
         f"{corpus_dir}, built from the embedded corpus; windows per split: train 3")
     assert data.build_line("hmvae_notesequences/mel_2bar", str(tmp_path / "none")) is None
+    # Without --data_dir, the folder TFDS reads (its default, from TFDS_DATA_DIR when that
+    # is set as TFDS is imported), not "~/tensorflow_datasets" whatever it is.
+    import tensorflow_datasets as tfds
+
+    monkeypatch.setattr(tfds.core.constants, "DATA_DIR", str(corpus_dir))
+    assert data.build_line("hmvae_notesequences/mel_2bar", None).startswith(
+        f"data: hmvae_notesequences/mel_2bar version {dataset_version.VERSION} in "
+        f"{corpus_dir}, built from the embedded corpus")
