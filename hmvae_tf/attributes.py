@@ -447,8 +447,11 @@ def _compute(client, args) -> int:
         train_windows = args.max_windows
     if args.test_windows is not None:
         test_windows = args.test_windows
-    if test_windows:
-        _require_test_split(dataset, args.data_dir)
+    if test_windows:  # before the training windows are encoded (run() prints the error)
+        from hmvae_tf import data
+
+        data.require_split(dataset, "test", args.data_dir, purpose="to measure the vectors on",
+                           remedy="pass --test_windows=0 to build them without measuring them")
     train = read_windows(dataset, args.split, args.data_dir, train_windows, codec.tracks)
     test = (read_windows(dataset, "test", args.data_dir, test_windows, codec.tracks)
             if test_windows else None)
@@ -472,20 +475,6 @@ def _compute(client, args) -> int:
               f"z + amount * vector:")
         print(format_effects(doc))
     return 0
-
-
-def _require_test_split(dataset: str, data_dir: str | None) -> None:
-    """A build of a few MIDI files may have no test split; say so before the training windows
-    are encoded, with the way to build the vectors without measuring them."""
-    from hmvae_tf import data
-
-    try:
-        data.require_split(dataset, "test", data_dir)
-    except data.SplitNotFoundError:
-        splits = list(data.require_prepared(dataset, data_dir).info.splits)
-        raise CommandError(
-            f"{dataset} has no split 'test' to measure the vectors on; it has {splits}: "
-            "pass --test_windows=0 to build them without measuring them") from None
 
 
 def _apply(client, args) -> int:

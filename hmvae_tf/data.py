@@ -44,7 +44,8 @@ def check_fits(dataset: str, info: tfds.core.DatasetInfo, config: Config) -> Non
     built = (info.metadata or {}).get("representation")
     if steps != config.num_steps or tracks != len(config.tracks) or (
             built and built != config.representation):
-        what = f"{built} windows" if built else (f"windows of {tracks} tracks" if tracks > 1 else "one-track windows")
+        what = (f"{built} windows" if built else
+                f"windows of {tracks} tracks" if tracks > 1 else "one-track windows")
         raise ConfigError(
             f"{dataset} holds {steps}-step {what} ({steps // STEPS_PER_BAR} bars), but config "
             f"{config.name} takes {config.num_steps}-step {config.representation} windows "
@@ -143,14 +144,17 @@ def require_prepared(dataset: str, data_dir: str | None) -> tfds.core.DatasetBui
     return builder
 
 
-def require_split(dataset: str, split: str, data_dir: str | None
-                  ) -> tfds.core.DatasetBuilder:
+def require_split(dataset: str, split: str, data_dir: str | None, purpose: str = "",
+                  remedy: str = "") -> tfds.core.DatasetBuilder:
     """`require_prepared`, or a SplitNotFoundError when the build has no such split: read
-    from the build's info alone, so a command can check it before loading a model."""
+    from the build's info alone, so a command can check it before loading a model. A small
+    --manual_dir build may lack one; the command says what it needed the split for
+    (`purpose`: "to measure the card on") and what to do instead (`remedy`)."""
     builder = require_prepared(dataset, data_dir)
     if split not in builder.info.splits:
         raise SplitNotFoundError(
-            f"{dataset} has no split {split!r}; it has {list(builder.info.splits)}")
+            f"{dataset} has no split {split!r}{' ' + purpose if purpose else ''}; it has "
+            f"{list(builder.info.splits)}{': ' + remedy if remedy else ''}")
     return builder
 
 

@@ -378,10 +378,8 @@ def check_splits(sources: list[tuple[str, bool]], split: str, data_dir: str | No
     for path, saved_model in sources:
         config = source_config(path, saved_model)
         if dataset or config is not None:
-            try:
-                data.require_split(dataset or config.dataset, split, data_dir)
-            except data.SplitNotFoundError as err:  # a small own build may lack one
-                raise data.SplitNotFoundError(f"{err}: choose one with --split") from None
+            data.require_split(dataset or config.dataset, split, data_dir,
+                               remedy="choose one with --split")
 
 
 def evaluate_all(model: MusicVAE, windows: np.ndarray, batch_size: int = 128,
@@ -458,9 +456,8 @@ def run(args: argparse.Namespace) -> int:
         say(f"loading {path} ...")
         model, config, step, shown = load_any(path, is_export, args.step)
         # What it is doing, with the progress on stderr: stdout keeps the table (`> table.md`).
-        say(f"evaluating {shown} ({config.name}) on {args.dataset or config.dataset} "
-            f"[{args.split}]")
         dataset = args.dataset or config.dataset
+        say(f"evaluating {shown} ({config.name}) on {dataset} [{args.split}]")
         if dataset not in builds_said:  # which build: own MIDI or the corpus, its version
             builds_said.add(dataset)
             line = data.build_line(dataset, args.data_dir)

@@ -114,8 +114,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                         help=arg_types.MEASURE_BATCH_HELP)
     parser.add_argument("--train_flags", default="",
                         help="training flags the card cannot know, for the reproduce command "
-                        "(e.g. \"--strategy=mirrored\"; the seed, --dtype_policy, --jit_compile and "
-                        "--eval_batches come from train_runs.jsonl; default: none)")
+                        "(e.g. \"--strategy=mirrored\"; the seed, --dtype_policy, --jit_compile "
+                        "and --eval_batches come from train_runs.jsonl; default: none)")
     parser.add_argument("--summary", default="",
                         help="instead: print one markdown table of the metrics.json of every "
                         "export base under this folder (e.g. saved_models; default: write a "
@@ -155,12 +155,7 @@ def require_test_split(dataset: str, data_dir: str | None) -> tfds.core.DatasetB
     test split (a small --manual_dir build may have none)."""
     from hmvae_tf import data
 
-    builder = data.require_prepared(dataset, data_dir)
-    if "test" not in builder.info.splits:
-        raise data.SplitNotFoundError(
-            f"{dataset} has no split 'test' to measure the card on; it has "
-            f"{list(builder.info.splits)}")
-    return builder
+    return data.require_split(dataset, "test", data_dir, purpose="to measure the card on")
 
 
 def read_test(dataset: str, data_dir: str | None, max_windows: int, config: Config

@@ -142,7 +142,8 @@ def resolve_seed(runs: list[dict], seed: int | None,
     """The run's seed and where it comes from ("given", "recorded" or "drawn"): --seed; else
     the first seed the model directory's `runs` recorded (checkpoints.read_runs), which a
     resumed run continues (as the card's reproduce command gives it); else a new one from the
-    OS's entropy, in --seed's range. Unseeded, a run could be neither reproduced nor resumed with the same draws.
+    OS's entropy, in --seed's range. Unseeded, a run could be neither reproduced nor resumed
+    with the same draws.
     Workers of a multi-worker job all take the first worker's seed, so that their data
     orders agree."""
     origin = "given"
@@ -295,14 +296,15 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
         raise ConfigError(
             f"batch_size={config.batch_size} is the global batch, which must split evenly "
             f"across the {replicas} replicas: give a multiple of {replicas}")
+    read_from = dataset or config.dataset  # the name the notes and the run record give
     # The data first: a dataset that is not there must not leave a half-made model directory.
     if train_data is None:
         train_data = data.dataset_for(config, "train", data_dir, config.batch_size,
                                       training=True, dataset=dataset, seed=seed)
-        dataset_version = data.prepared_version(dataset or config.dataset, data_dir)
-        for note in (data.build_line(dataset or config.dataset, data_dir),
-                     data.version_note(dataset or config.dataset, dataset_version, data_dir),
-                     data.subset_note(dataset or config.dataset, data_dir)):
+        dataset_version = data.prepared_version(read_from, data_dir)
+        for note in (data.build_line(read_from, data_dir),
+                     data.version_note(read_from, dataset_version, data_dir),
+                     data.subset_note(read_from, data_dir)):
             if note:
                 say(note)
         if eval_data is None and eval_batches:
@@ -310,13 +312,12 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
                 eval_data = data.dataset_for(config, "validation", data_dir, config.batch_size,
                                              training=False, dataset=dataset)
             except data.SplitNotFoundError:  # no validation split (e.g. a tiny dataset)
-                say(f"{dataset or config.dataset} has no validation split: training "
-                    "without validation")
+                say(f"{read_from} has no validation split: training without validation")
                 eval_data = None
             else:  # the split's short last batch is left out before the count is taken
                 eval_data = distribution.shared_evenly(eval_data, replicas).take(eval_batches)
                 if replicas > 1 and not any(True for _ in eval_data.take(1)):
-                    say(f"{dataset or config.dataset}'s validation split holds less than "
+                    say(f"{read_from}'s validation split holds less than "
                         f"one batch of {config.batch_size} windows, and not a number that "
                         f"splits evenly across the {replicas} replicas: training without "
                         "validation")
@@ -343,11 +344,11 @@ def train(config: Config, model_dir: str, *, dataset: str | None = None,
         "start_step": step, "num_steps": num_steps, "checkpoint_every": checkpoint_every,
         "seed": seed_flag, "dtype_policy": dtype_policy, "jit_compile": jit_compile,
         "eval_batches": eval_batches, "replicas": strategy.num_replicas_in_sync,
-        "dataset": dataset or config.dataset, "dataset_version": dataset_version}
+        "dataset": read_from, "dataset_version": dataset_version}
     notes = [run_settings.kept_note(settings, kept, run_settings.API_DEFAULTS)]
     if step:
         say(f"resuming {config.name} in {model_dir} from step {step}")
-        notes += [_dataset_change(model_dir, runs, dataset or config.dataset,
+        notes += [_dataset_change(model_dir, runs, read_from,
                                   dataset_version),
                   _settings_change(runs, run_record)]
     for note in notes:

@@ -236,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
             # Building and converting are what it does before it serves, said on stderr with
             # their progress: stdout holds the page's address alone.
             prepare(web_root, models, args.saved_models, build=not args.no_build,
-                    convert=not args.no_convert, log=say, progress=True)
+                    convert=not args.no_convert, progress=True)
         except SetupError as err:
             raise CommandError(str(err)) from None  # "hmvae web: error: ...", as every command
         host, port = server.server_address[:2]

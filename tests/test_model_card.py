@@ -656,7 +656,9 @@ def test_attribute_compute_reads_the_windows_a_card_built_its_vectors_from(base,
     monkeypatch.setattr(model_args, "connect", lambda args: Client())
     monkeypatch.setattr(attributes, "read_windows", read_windows)
     # No dataset here: the test split's check reads the build's info, as read_windows would.
-    monkeypatch.setattr(attributes, "_require_test_split", lambda dataset, data_dir: None)
+    from hmvae_tf import data
+
+    monkeypatch.setattr(data, "require_split", lambda *args, **kwargs: None)
     assert cli.main(["attribute", "--compute", f"--saved_model={version_dir}",
                      f"--attributes={tmp_path / 'vectors.json'}"]) == 1
     assert read == [("train", shipped["source"]["windows"]),

@@ -115,40 +115,42 @@ def embedded_pieces(corpus_dir: str | os.PathLike | None = None) -> list[Piece]:
 DUPLICATE_PREFIX = "duplicate: "
 
 
-def midi_folder_listing(root: str | os.PathLike) -> dict:
-    """{"files", "bytes", "newest"} of the MIDI files under a folder (as `midi_pieces` finds
-    them; "newest": the latest modification time, in whole seconds): what a build records of
-    its --manual_dir, so that a later `tfds build` of the same folder can tell that files were
-    added, removed or edited since (TFDS would reuse the build as it is)."""
+def midi_files(root: str | os.PathLike) -> list[Path]:
+    """Every .mid/.midi/.kar/.smf/.rmi file under a folder (recursively, any case), sorted.
+    Not p.is_file(): a broken symlink must reach read_piece and be reported as unreadable."""
     from . import midi_io
 
-    files, size, newest = 0, 0, 0
-    for p in Path(root).rglob("*"):
-        if p.suffix.lower() not in midi_io.MIDI_SUFFIXES or p.is_dir():
-            continue
-        files += 1
+    return sorted(p for p in Path(root).rglob("*")
+                  if p.suffix.lower() in midi_io.MIDI_SUFFIXES and not p.is_dir())
+
+
+def midi_folder_listing(files: Sequence[Path]) -> dict:
+    """{"files", "bytes", "newest"} of a folder's `midi_files` ("newest": the latest
+    modification time, in whole seconds): what a build records of its --manual_dir, so that
+    a later `tfds build` of the same folder can tell that files were added, removed or edited
+    since (TFDS would reuse the build as it is)."""
+    size, newest = 0, 0
+    for p in files:
         try:
             info = p.stat()
         except OSError:  # a broken symlink: counted, as the build reports it
             continue
         size, newest = size + info.st_size, max(newest, int(info.st_mtime))
-    return {"files": files, "bytes": size, "newest": newest}
+    return {"files": len(files), "bytes": size, "newest": newest}
 
 
-def midi_pieces(root: str | os.PathLike, stats: Stats | None = None) -> list[Piece]:
+def midi_pieces(root: str | os.PathLike, stats: Stats | None = None,
+                files: Sequence[Path] | None = None) -> list[Piece]:
     """Every .mid/.midi/.kar/.smf file under a folder (recursively, any case), ids relative
     to the folder; a broken symlink is kept so that it is reported as unreadable.
 
     Byte-identical copies (the same song in two folders, a symlink beside its target) are
     left out: they would put the same windows into two splits. The first path in sorted
     order is kept; `stats` (if given) gets 'skip/duplicate' and a
-    'duplicate: <id> = <kept id>' key per copy."""
-    from . import midi_io
-
+    'duplicate: <id> = <kept id>' key per copy. `files`: the folder's `midi_files`, when
+    the caller has listed them already."""
     root = Path(root)
-    # Not p.is_file(): a broken symlink must reach read_piece and be reported as unreadable.
-    files = sorted(p for p in root.rglob("*")
-                   if p.suffix.lower() in midi_io.MIDI_SUFFIXES and not p.is_dir())
+    files = midi_files(root) if files is None else files
     by_size: dict[int, list[Path]] = collections.defaultdict(list)
     for p in files:
         try:

@@ -179,8 +179,7 @@ def _read_window(ns: NoteSequence, rep: Representation, num_bars: int,
 
     window = melody.find_window(ns, num_bars, window_index, instrument=instrument,
                                 move_octaves=move_octaves, at_bar=at_bar)
-    names = part_names(ns)
-    part = lambda k: f"{k} '{names[k]}'" if k in names else str(k)  # noqa: E731
+    part = functools.partial(part_label, part_names(ns))
     where = (f"{label}{bars(window.start_bar)}"
              f" of instrument {part(window.instrument)} (program {window.program}, "
              f"{_program_name(window.program)})")
@@ -231,8 +230,7 @@ def trio_other_parts(ns: NoteSequence, read: Sequence[int]) -> str:
     if not others:
         return ""
     names = part_names(ns)
-    listed = ", ".join(f"{k} '{names[k]}' (program {programs[k]})" if k in names
-                       else f"{k} (program {programs[k]})" for k in others)
+    listed = ", ".join(f"{part_label(names, k)} (program {programs[k]})" for k in others)
     return (f"; other parts not read: instrument {listed} (a trio reads one melody part, "
             "programs 0-31, and one bass part, 32-39)")
 
@@ -410,6 +408,11 @@ def part_names(ns: NoteSequence) -> dict[int, str]:
     counts = collections.Counter(i.name for i in ns.instrument_infos)
     return {i.instrument: i.name for i in ns.instrument_infos
             if i.name and counts[i.name] == 1 and i.name not in _program_names()}
+
+
+def part_label(names: dict[int, str], instrument: int) -> str:
+    """"2 'Flute'", or "2" for a part without a name of its own (`names`: part_names)."""
+    return f"{instrument} '{names[instrument]}'" if instrument in names else str(instrument)
 
 
 def check_instrument(rep: Representation, instrument: int | None) -> None:

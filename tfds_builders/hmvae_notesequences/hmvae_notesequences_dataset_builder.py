@@ -155,7 +155,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         built = self.info.metadata.get("manual_dir_listing")
         if not built:
             return None
-        now = corpus.midi_folder_listing(os.path.expanduser(folder))
+        now = corpus.midi_folder_listing(corpus.midi_files(os.path.expanduser(folder)))
         if now == dict(built):
             return None
         if (now["files"], now["bytes"]) == (built["files"], built["bytes"]):
@@ -190,8 +190,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         # What the build was made from, as metadata keys of their own (not only in `source`).
         self._provenance = {"manual_dir": None if manual is None else str(manual)}
         if manual is not None:
-            self._provenance["manual_dir_listing"] = corpus.midi_folder_listing(manual)
-            pieces = corpus.midi_pieces(manual, self._scan_stats)
+            files = corpus.midi_files(manual)  # one walk of the folder, for both
+            self._provenance["manual_dir_listing"] = corpus.midi_folder_listing(files)
+            pieces = corpus.midi_pieces(manual, self._scan_stats, files)
             source = f"{dataset_source.MANUAL_PREFIX}{manual}"
             if not pieces:
                 raise BuildInputError(f"{cfg.name}: no .mid/.midi/.kar/.smf/.rmi files under "
