@@ -798,7 +798,6 @@ def test_windows_count_what_they_leave_out_as_python_does(tmp_path):
     said nothing of them, so a missing cowbell or a piccolo's lost notes were a mystery.
     Each window's words for them are Python's."""
     import re
-    from hmvae_tf.serving import music_adapter
     high = note_sequence([(b, b + 1, [72, 110, 76, 112, 79][b % 5]) for b in range(12)]
                          + [(b / 2, b / 2 + 0.25, [36, 25, 42, 21, 38][b % 5], 0, True, 9)
                             for b in range(24)]
@@ -815,14 +814,7 @@ def test_windows_count_what_they_leave_out_as_python_does(tmp_path):
         midi_io.write_midi(ns, path)
         for rep_name, instrument in (("melody", None), ("melody", 1), ("melody", 0),
                                      ("drums", None), ("trio", None)):
-            rep = get_representation(rep_name)
-            wheres = []
-            while True:
-                try:
-                    wheres.append(music_adapter.read_window(str(path), rep, 2, len(wheres),
-                                                            instrument).where)
-                except NoWindowError:
-                    break
+            wheres = _every_window_line(path, get_representation(rep_name), instrument)
             want.append(((name, rep_name, instrument),
                          ["".join(clauses.findall(w)) for w in wheres]))
             requests.append({"op": "windows", "path": str(path), "representation": rep_name,
@@ -842,7 +834,6 @@ def test_windows_count_the_notes_a_second_voice_loses_as_python_does(tmp_path):
     others it leaves out (a left hand, a chord's lower notes); the page's chooser says so in
     the same words."""
     import re
-    from hmvae_tf.serving import music_adapter
     right = [(b / 2, b / 2 + 0.5, 72 + b % 5) for b in range(32)]
     left = [(b, b + 1, 48 + b % 3) for b in range(0, 16, 2)]
     chords = [(b, b + 1, p, 0, False, 1) for b in range(16) for p in (60, 64, 67)]
@@ -851,13 +842,7 @@ def test_windows_count_the_notes_a_second_voice_loses_as_python_does(tmp_path):
     clause = re.compile(r"; \d+ notes? starting with a higher one left out \([^)]*\)")
     requests, want = [], []
     for instrument in (None, 0, 1):
-        wheres = []
-        while True:
-            try:
-                wheres.append(music_adapter.read_window(str(path), MEL_REP, 2, len(wheres),
-                                                        instrument).where)
-            except NoWindowError:
-                break
+        wheres = _every_window_line(path, MEL_REP, instrument)
         want.append(["".join(clause.findall(w)) for w in wheres])
         requests.append({"op": "windows", "path": str(path), "representation": "melody",
                          "bars": 2, "instrument": instrument})
@@ -1222,3 +1207,16 @@ def test_windows_after_a_meter_change_in_mid_bar_are_python_windows(tmp_path):
     assert "; 1 drum hit (pitch 25) left out: outside the 9 drum classes" in said, said
     assert "bars 4–7" in labels and ("bars 1–4; the window's 4/4 section ends in bar 1, bars 2–4 "
                                      "are read as silence") in labels, labels
+
+
+def _every_window_line(path, rep, instrument) -> list[str]:
+    """The command line's window line ("where") of each 2-bar window of a file, in order."""
+    from hmvae_tf.serving import music_adapter
+
+    wheres = []
+    while True:
+        try:
+            wheres.append(music_adapter.read_window(str(path), rep, 2, len(wheres),
+                                                    instrument).where)
+        except NoWindowError:
+            return wheres
