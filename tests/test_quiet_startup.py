@@ -20,6 +20,13 @@ W0000 00:00:1796596766.734776    8837 computation_placer.cc:177] computation pla
 2026-12-06 22:39:36.235643: E external/local_xla/xla/stream_executor/cuda/cuda_platform.cc:51] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)
 I0000 00:00:1796596776.497861    8837 mlir_graph_optimization_pass.cc:425] MLIR V1 optimization pass is not enabled
 """
+# What tensorflowjs 4.22's converter printed there: grappler's session per graph, and the
+# advert tensorflow_decision_forests printed on import (later installs no longer print it).
+CONVERTER_TEXT = """\
+I0000 00:00:1796596801.118204    9121 devices.cc:76] Number of eligible GPUs (core count >= 8, compute capability >= 0.0): 0
+I0000 00:00:1796596801.118391    9121 single_machine.cc:374] Starting new session
+Try https://ydf.readthedocs.io, the successor of TensorFlow Decision Forests with more features and faster training!
+"""
 REAL_WARNING = "UserWarning: something the user should read\n"
 ABSL_OR_TF_LOG_LINE = re.compile(r"^([EWI]0000 |\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [EWI] )",
                                  re.MULTILINE)
@@ -28,6 +35,11 @@ ABSL_OR_TF_LOG_LINE = re.compile(r"^([EWI]0000 |\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.
 def test_known_startup_lines_are_dropped_and_others_kept():
     assert quiet_startup.unknown_lines(STARTUP_TEXT) == ""
     assert quiet_startup.unknown_lines(STARTUP_TEXT + REAL_WARNING) == REAL_WARNING
+
+
+def test_the_converters_chatter_is_dropped_and_others_kept():
+    assert quiet_startup.unknown_lines(CONVERTER_TEXT) == ""
+    assert quiet_startup.unknown_lines(REAL_WARNING + CONVERTER_TEXT) == REAL_WARNING
 
 
 def test_the_filter_replays_what_it_does_not_know(capfd):
@@ -55,10 +67,9 @@ def test_a_command_prints_its_output_and_no_startup_lines(tmp_path):
     assert not ABSL_OR_TF_LOG_LINE.search(proc.stderr), proc.stderr
 
 
-
 def test_tfjs_prints_its_summary_and_no_converter_chatter(tmp_path):
-    """The converter's grappler sessions (two absl lines per graph) and YDF's advert, which
-    tensorflowjs's import prints, stay off `hmvae tfjs`'s terminal."""
+    """The converter's grappler sessions (two absl lines per graph) stay off `hmvae tfjs`'s
+    terminal. (YDF's advert, which older installs printed, is covered by the line test above.)"""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run(
@@ -68,7 +79,7 @@ def test_tfjs_prints_its_summary_and_no_converter_chatter(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "weights:" in proc.stdout
     assert not ABSL_OR_TF_LOG_LINE.search(proc.stderr), proc.stderr
-    assert "ydf" not in proc.stderr, proc.stderr
+
 
 def test_tensorflow_starts_without_jax_which_stays_importable():
     """tensorflowjs installs JAX, and `import tensorflow` would import it for nothing."""
