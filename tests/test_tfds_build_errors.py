@@ -43,7 +43,9 @@ CASES = {  # name -> (config, folder maker, words of the line)
     "waltzes": ("mel_2bar", _waltzes, "mel_2bar: no 2-bar melody window in the train split "
                                       "(pieces skipped: meter_not_4/4_compatible: 3)"),
     "drums_elsewhere": ("drums_2bar", _drums_on_a_piano_channel,
-                        "2 files have notes but none on MIDI channel 10"),
+                        "2 files have notes but none on MIDI channel 10, so a drum part written "
+                        "on another channel is read as a pitched instrument: if these files "
+                        "have one, move it to channel 10"),
     "no_midi": ("mel_2bar", _no_midi, "mel_2bar: no .mid/.midi/.kar/.smf/.rmi files under "
                                       "--manual_dir="),
 }

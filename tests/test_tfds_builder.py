@@ -108,8 +108,8 @@ def test_drums_on_another_channel_get_the_move_to_channel_10_hint(tmp_path, monk
                                                             for s, e, p in kit])])
     write_midi(midi_dir / "silent.mid", [(0, False, [])])  # no notes: not counted
     with pytest.raises(ValueError, match=r"no 2-bar drums window.* 2 files have notes but "
-                                         r"none on MIDI channel 10.*move the drum part to "
-                                         r"channel 10"):
+                                         r"none on MIDI channel 10.*if these files have "
+                                         r"one, move it to channel 10"):
         _build(tmp_path, "drums_2bar", monkeypatch, manual_dir=midi_dir)
 
 
@@ -125,7 +125,8 @@ def test_trio_files_with_drums_on_another_channel_get_the_hint_too(tmp_path, mon
     # melody (program 0), bass (33) and the drum part written on a pitched channel
     write_midi(midi_dir / "band.mid", [(0, False, lead), (33, False, bass), (0, False, kit)])
     with pytest.raises(ValueError, match=r"no 16-bar trio window.* 1 file has notes but "
-                                         r"none on MIDI channel 10.*move the drum part"):
+                                         r"none on MIDI channel 10.*if it has one, "
+                                         r"move it to channel 10"):
         _build(tmp_path, "trio_16bar", monkeypatch, manual_dir=midi_dir)
 
 

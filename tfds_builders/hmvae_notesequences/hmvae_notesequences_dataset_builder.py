@@ -426,9 +426,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         count = stats.get("drums_elsewhere", 0)
         if not count:
             return ""
+        # Melody files without drums count too, so the advice is conditional.
+        these = "these files have" if count > 1 else "it has"
         return (f" {count} file{'s have' if count > 1 else ' has'} notes but none on MIDI "
                 "channel 10, so a drum part written on another channel is read as a pitched "
-                "instrument: move the drum part to channel 10 (General MIDI's drum channel).")
+                f"instrument: if {these} one, move it to channel 10 (General MIDI's drum "
+                "channel).")
 
     def _report(self, source, pieces, split_pieces, counts, stats, seconds) -> None:
         cfg = self.builder_config
