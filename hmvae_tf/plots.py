@@ -4,7 +4,6 @@ windows (samples, reconstructions, interpolations). matplotlib with the Agg back
 from __future__ import annotations
 
 import csv
-import os
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
@@ -180,8 +179,3 @@ def piano_rolls(windows: Iterable[np.ndarray], tracks: Sequence[str], path: str,
     plt.close(fig)
     return path
 
-
-def is_png(path: str) -> bool:
-    """Whether a written figure is a real PNG (signature and some content), for checks."""
-    with open(path, "rb") as f:
-        return f.read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(path) > 100

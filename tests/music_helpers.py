@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import note_seq  # noqa: F401  (silences pydub's ffmpeg warning once)
@@ -63,3 +65,10 @@ def write_raw_midi(path, events, ticks_per_beat=96):
         before = tick
     mid.save(str(path))
     return path
+
+
+def drum_class_counts(tokens) -> np.ndarray:
+    """How many hits of each of the 9 drum classes a drum token sequence has (bit c of a
+    token is class c)."""
+    t = np.asarray(tokens)
+    return np.array([int(np.count_nonzero(t >> c & 1)) for c in range(9)])

@@ -11,7 +11,6 @@ an augmented window never loses notes or turns into a different rhythm.
 """
 from __future__ import annotations
 
-from typing import Callable
 
 import tensorflow as tf
 
@@ -80,10 +79,3 @@ def random_transpose(tokens: tf.Tensor, representation: str = "melody", max_shif
     k = tf.minimum(k, hi)
     return transpose(tokens, k, representation)
 
-
-def make_transpose_fn(representation: str, max_shift: int = 5
-                      ) -> Callable[[tf.Tensor], tf.Tensor]:
-    """A tokens -> tokens function for `Dataset.map` (identity for drums or max_shift 0)."""
-    def fn(tokens):
-        return random_transpose(tokens, representation, max_shift)
-    return fn

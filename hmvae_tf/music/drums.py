@@ -8,7 +8,7 @@ channel 10.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, NamedTuple, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 import numpy as np
 
@@ -237,8 +237,3 @@ def to_note_sequence(tokens: np.ndarray, qpm: float = grid.DEFAULT_QPM,
     ns.total_time = max(ns.total_time, grid.steps_to_seconds(len(tokens), qpm))
     return ns
 
-
-def class_counts(tokens: Iterable[int]) -> np.ndarray:
-    """How many hits of each of the 9 classes a token sequence has (for tests/inspection)."""
-    t = np.asarray(list(tokens) if not isinstance(tokens, np.ndarray) else tokens)
-    return np.array([int(np.count_nonzero(t >> c & 1)) for c in range(9)])
