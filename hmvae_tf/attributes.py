@@ -58,8 +58,9 @@ LONG_MODEL_WINDOWS = (4000, 200)
 WINDOWS_HELP = ("training windows the attribute vectors come from (the first ones; default: "
                 "10000 for models of up to 4 bars, 4000 for longer ones, whose encoder costs "
                 "more per window: 8x for 16 bars)")
-TEST_WINDOWS_HELP = ("test windows the attribute vectors are measured on (the first ones; "
-                     "default: 500 for models of up to 4 bars, 200 for longer ones)")
+TEST_WINDOWS_HELP = ("windows the attribute vectors are measured on (the first ones of the "
+                     "test split, or of card's --split; default: 500 for models of up to 4 "
+                     "bars, 200 for longer ones)")
 
 
 def default_windows(num_steps: int) -> tuple[int, int]:

@@ -34,12 +34,29 @@ def _other_version(ds: dict) -> str:
                    "i.e. other windows than the ones measured here.")
 
 
+def measured_split(m: dict) -> str:
+    """The split a card measured (`hmvae card --split`; older cards, without the key, the
+    test split)."""
+    return m.get("split", "test")
+
+
+def _training_split_warning(split: str) -> str:
+    """The sentence that keeps a card measured on the training split from being read as
+    held-out quality (else "")."""
+    if split != "train":
+        return ""
+    return ("**Measured on the training split**: these are windows the model was trained on, "
+            "not held-out ones, so the numbers below overstate how well it does on music it "
+            "has not seen.")
+
+
 def render_card(name: str, m: dict) -> str:
     """MODEL_CARD.md's markdown, built from the metrics document."""
     from hmvae_tf import attributes
     from hmvae_tf.evaluate import format_table
 
     cfg, ev, tr, ds = m["config"], m["test"], m["training"], m["dataset"]
+    split = measured_split(m)
     lines = [f"# {name}: {cfg['name']} ({cfg['bars']}-bar {cfg['representation']}, "
              f"{'hierarchical' if cfg['conductor_rnn_size'] else 'flat'} decoder)", ""]
     lines += [
@@ -50,12 +67,15 @@ def render_card(name: str, m: dict) -> str:
            "are those of the float32 model rebuilt from its weights."
            if m["export"].get("dtype_policy", "float32") != "float32" else ""), ""]
 
-    lines += ["## Quality on the test split", ""]
+    lines += [f"## Quality on the {split} split", ""]
+    warning = _training_split_warning(split)
+    if warning:
+        lines += [warning, ""]
     rows = [{"model": name, "config": cfg["name"], "step": tr.get("step"), **ev}]
     rows += [{**r, "model": r["label"]} for r in m.get("compare", [])]
     lines += [format_table(rows), ""]
-    lines += [f"Measured on the first {ev['windows']} of the test split's "
-              f"{ds['splits'].get('test', '?')} windows, z = posterior mean. Teacher-forced "
+    lines += [f"Measured on the first {ev['windows']} of the {split} split's "
+              f"{ds['splits'].get(split, '?')} windows, z = posterior mean. Teacher-forced "
               "accuracy: the share of steps whose argmax under the true previous tokens is "
               "right; sampled: when the decoder feeds back its own argmax tokens (temperature "
               "0). KL in bits per window, reconstruction loss in nats per window.", ""]
@@ -90,6 +110,7 @@ def render_card(name: str, m: dict) -> str:
     attrs = m.get("attributes")
     if attrs:
         src = attrs["source"]
+        effects_split = attrs.get("effects_source", {}).get("split", split)
         lines += [
             f"**Attribute vectors** (`{m['export']['attributes_file']}`): from "
             f"{src['windows']} {src.get('split', 'train')} windows, the mean z of the top "
@@ -98,8 +119,8 @@ def render_card(name: str, m: dict) -> str:
                         f"{v['high_mean']:.1f}, |v| = {v['norm']:.2f}"
                         for k, v in attrs["attributes"].items())
             + "). Added to the z of "
-            f"{attrs.get('effects_source', {}).get('windows', 0)} test windows and decoded at "
-            "temperature 0 (the test windows themselves have "
+            f"{attrs.get('effects_source', {}).get('windows', 0)} {effects_split} windows and "
+            f"decoded at temperature 0 (the {effects_split} windows themselves have "
             f"{next(iter(attrs.get('effects', {}).values()), {}).get('input_density', 0):.2f} "
             "notes on average):", "",
             attributes.format_effects(attrs), "",
@@ -181,7 +202,7 @@ def render_card(name: str, m: dict) -> str:
                  if ds.get("code_version") else "") + ", the second "
               "trains a new model (resumable: the same command continues after an "
               "interruption), the third exports it, the fourth writes its card and attribute "
-              "vectors, the fifth prints this card's test metrics from this export. The new "
+              f"vectors, the fifth prints this card's {split} metrics from this export. The new "
               f"model and its export go to directories of their own (`{REPRODUCED}` added to "
               "the original names): the original training directory would resume, or find "
               "finished, the run that made this model, and this export base would get a new "
@@ -195,13 +216,14 @@ def render_card(name: str, m: dict) -> str:
               f"--seed={m['samples']['seed']}`):", "",
               f"![samples]({FIGURES}/samples.png)", ""]
     if "reconstructions.png" in m["figures"]:
-        lines += ["Test windows and their reconstructions (temperature 0):", "",
+        lines += [f"{split.capitalize()} windows and their reconstructions (temperature 0):",
+                  "",
                   f"![reconstructions]({FIGURES}/reconstructions.png)", ""]
     lines += [f"Interpolation between the two example windows ({m['interpolation_figure']}):", "",
               f"![interpolation]({FIGURES}/interpolation.png)", "",
               f"- `{EXAMPLES}/`: " + ", ".join(f"`{os.path.basename(p)}`"
                                               for p in m["examples"])
-              + " (test-split windows; `hmvae demo` interpolates between the first two)",
+              + f" ({split}-split windows; `hmvae demo` interpolates between the first two)",
               f"- `{METRICS}`: every number above",
               f"- `{m['export']['attributes_file']}`: the attribute vectors", ""]
     return "\n".join(lines)

@@ -45,8 +45,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "interpolate": ("hmvae_tf.serving.commands", "interpolate between two MIDI files"),
     "attribute": ("hmvae_tf.attributes", "shift music along a latent attribute vector (note "
                   "density, pitch); --compute builds the vectors"),
-    "card": ("hmvae_tf.model_card", "measure an exported model on its test split and write "
-             "its model card, figures, examples and attribute vectors"),
+    "card": ("hmvae_tf.model_card", "measure an exported model on its test split (or "
+             "--split) and write its model card, figures, examples and attribute vectors"),
     "tfjs": ("hmvae_tf.tfjs", "convert a SavedModel into TF.js graph models for the browser"),
     "web": ("hmvae_tf.web", "serve the browser demo page"),
     "demo": ("hmvae_tf.demo", "the whole chain on the embedded corpus: shipped models, then "

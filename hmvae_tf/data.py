@@ -5,6 +5,8 @@ training shuffles, augments by transposition (melody and bass tracks only) and r
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -145,16 +147,20 @@ def require_prepared(dataset: str, data_dir: str | None) -> tfds.core.DatasetBui
 
 
 def require_split(dataset: str, split: str, data_dir: str | None, purpose: str = "",
-                  remedy: str = "") -> tfds.core.DatasetBuilder:
+                  remedy: str | Callable[[list[str]], str] = "") -> tfds.core.DatasetBuilder:
     """`require_prepared`, or a SplitNotFoundError when the build has no such split: read
     from the build's info alone, so a command can check it before loading a model. A small
     --manual_dir build may lack one; the command says what it needed the split for
-    (`purpose`: "to measure the card on") and what to do instead (`remedy`)."""
+    (`purpose`: "to measure the card on") and what to do instead (`remedy`, or what it
+    makes of the splits the build has: "measure it with --split=validation")."""
     builder = require_prepared(dataset, data_dir)
     if split not in builder.info.splits:
+        splits = list(builder.info.splits)
+        if callable(remedy):
+            remedy = remedy(splits)
         raise SplitNotFoundError(
             f"{dataset} has no split {split!r}{' ' + purpose if purpose else ''}; it has "
-            f"{list(builder.info.splits)}{': ' + remedy if remedy else ''}")
+            f"{splits}{': ' + remedy if remedy else ''}")
     return builder
 
 

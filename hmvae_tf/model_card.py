@@ -1,4 +1,4 @@
-"""`hmvae card`: measure an exported model on its test split and write its model card.
+"""`hmvae card`: measure an exported model on its test split (or --split) and write its card.
 
     hmvae card --model_dir=runs/mel_2bar --export_base=saved_models/mel_2bar \
         [--data_dir=DIR] [--compare=runs/flat_16bar] [--train_flags="--seed=1"]
@@ -7,9 +7,12 @@
 For the newest version under --export_base (or --version) it measures, on the first
 --max_windows windows of the test split (TFDS shuffled them when it wrote the files): teacher-
 forced and sampled (temperature 0) accuracy, KL bits and reconstruction loss (as `hmvae
-evaluate`); the interpolation metric over random test pairs; latent attribute vectors built
-from the training split and their effect on test windows; optionally the same accuracy table
-for --compare models (e.g. the flat baseline of a 16-bar model). It writes into the export base:
+evaluate`); the interpolation metric over random pairs of those windows; latent attribute
+vectors built from the training split and their effect on those windows; optionally the same
+accuracy table for --compare models (e.g. the flat baseline of a 16-bar model). A small build
+of own MIDI files may have no test split: --split=validation measures the card on another one
+(the card names it throughout; --split=train is allowed, and the card says in so many words
+that it measured windows the model trained on). It writes into the export base:
 
     MODEL_CARD.md        config and hyper-parameters, data, training steps and time, the commands
                          that reproduce the model (in new directories), the metrics, the checks
@@ -17,13 +20,17 @@ for --compare models (e.g. the flat baseline of a 16-bar model). It writes into 
     metrics.json         every number on the card
     figures/             training_curves.png (history.csv), samples.png, reconstructions.png,
                          interpolation.png
-    examples/            two test-split windows as MIDI (what `hmvae demo` interpolates between)
+    examples/            two windows of the measured split as MIDI (what `hmvae demo`
+                         interpolates between)
     <version>/assets.extra/hmvae_attributes.json   the attribute vectors (`hmvae attribute`)
 
 The model measured is the export (the weights that ship), not the model directory's newest
 checkpoint; the model directory gives the history, the TensorBoard logs and the training time.
 The new files replace the earlier card's only once all of them are written (`card_files`), so
 a card that fails or is stopped halfway leaves the earlier one as it was.
+
+metrics.json keeps the measured split's numbers under "test", as older cards wrote them, and
+names the split in "split" (a card without it measured the test split).
 
 This module measures; `card_render` turns the measurements into markdown, `reproduce` writes the
 commands and `training_record` reads what the model directory kept of its training.
@@ -63,9 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     from hmvae_tf.cli import examples
 
     parser.description = (
-        "Measure an exported model on the test split of its dataset (accuracy, KL, "
-        "interpolation smoothness, optionally against --compare baselines), build and measure "
-        "its attribute vectors, draw its figures and write MODEL_CARD.md, metrics.json, "
+        "Measure an exported model on the test split (or --split) of its dataset (accuracy, "
+        "KL, interpolation smoothness, optionally against --compare baselines), build and "
+        "measure its attribute vectors, draw its figures and write MODEL_CARD.md, metrics.json, "
         "figures/ and examples/ into the export base, with the commands that reproduce it.")
     parser.epilog = examples(
         "hmvae card --model_dir=runs/mel_2bar --export_base=saved_models/mel_2bar",
@@ -85,11 +92,20 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--dataset", default=None, help=arg_types.DATASET_HELP)
     parser.add_argument("--data_dir", type=arg_types.tfds_data_dir, default=None,
                         help=arg_types.DATA_DIR_HELP)
+    parser.add_argument("--split", default="test",
+                        help="dataset split the card measures: its quality table, "
+                        "interpolation pairs, example windows and the attribute vectors' "
+                        "effects (the vectors come from the training split whatever it is); "
+                        "for a build without a test split, e.g. --split=validation; "
+                        "--split=train measures windows the model trained on, as the card "
+                        "then says")
     parser.add_argument("--max_windows", type=arg_types.int_at_least(0),
                         default=DEFAULT_TEST_WINDOWS,
-                        help="test windows to evaluate (the first ones; 0: the whole split)")
+                        help="windows of --split to evaluate (the first ones; 0: the whole "
+                        "split)")
     parser.add_argument("--interpolation_pairs", type=arg_types.int_at_least(0), default=100,
-                        help="random test pairs for the interpolation metric")
+                        help="random pairs of the evaluated windows for the interpolation "
+                        "metric")
     parser.add_argument("--interpolation_steps", type=arg_types.int_at_least(3), default=11,
                         help="points per interpolation, endpoints included")
     parser.add_argument("--attribute_windows", type=arg_types.int_at_least(1), default=None,
@@ -150,22 +166,38 @@ def dataset_facts(dataset: str, data_dir: str | None) -> dict:
     }
 
 
-def require_test_split(dataset: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
-    """The prepared dataset `hmvae evaluate` reads, or a SplitNotFoundError when it has no
-    test split (a small --manual_dir build may have none)."""
+def other_splits(splits: list[str]) -> str:
+    """What to measure a card on instead, from the splits a build has: the held-out ones
+    first; the training split only when there is no other (its numbers are not held-out
+    quality, as the card then says)."""
+    held_out = [s for s in splits if s != "train"]
+    if held_out:
+        return "measure it on another with " + " or ".join(f"--split={s}" for s in held_out)
+    if splits:
+        return ("only --split=train is left, which measures windows the model trained on "
+                "(the card says so)")
+    return ""
+
+
+def require_measured_split(dataset: str, split: str, data_dir: str | None
+                           ) -> tfds.core.DatasetBuilder:
+    """The prepared dataset `hmvae evaluate` reads, or a SplitNotFoundError, naming the
+    --split to give instead, when it has no such split (a small --manual_dir build may
+    have no test split)."""
     from hmvae_tf import data
 
-    return data.require_split(dataset, "test", data_dir, purpose="to measure the card on")
+    return data.require_split(dataset, split, data_dir, purpose="to measure the card on",
+                              remedy=other_splits)
 
 
-def read_test(dataset: str, data_dir: str | None, max_windows: int, config: Config
-              ) -> tuple[np.ndarray, list[str], list[int]]:
-    """(tokens [N, T, K], piece ids, start bars) of the first max_windows test windows, in the
-    order `hmvae evaluate` reads them."""
+def read_split(dataset: str, split: str, data_dir: str | None, max_windows: int,
+               config: Config) -> tuple[np.ndarray, list[str], list[int]]:
+    """(tokens [N, T, K], piece ids, start bars) of the first max_windows windows of a split,
+    in the order `hmvae evaluate` reads them."""
     import tensorflow_datasets as tfds
 
-    builder = require_test_split(dataset, data_dir)
-    ds = builder.as_dataset(split="test", shuffle_files=False,
+    builder = require_measured_split(dataset, split, data_dir)
+    ds = builder.as_dataset(split=split, shuffle_files=False,
                             read_config=tfds.ReadConfig(try_autocache=False))
     ds = ds.map(lambda ex: (ex["tokens"], ex["piece_id"], ex["start_bar"]))
     if max_windows:
@@ -186,9 +218,9 @@ def read_test(dataset: str, data_dir: str | None, max_windows: int, config: Conf
 
 def choose_examples(tokens: np.ndarray, pieces: list[str], config: Config, count: int = 2
                     ) -> list[int]:
-    """Indices of `count` test windows from different pieces that start with a note, hold at
-    least the median number of notes, and come back unchanged from MIDI (so `hmvae
-    interpolate` on the written file reads exactly this window)."""
+    """Indices of `count` windows (of the measured split) from different pieces that start
+    with a note, hold at least the median number of notes, and come back unchanged from MIDI
+    (so `hmvae interpolate` on the written file reads exactly this window)."""
     from hmvae_tf import attributes
     from hmvae_tf.music.representations import get_representation
 
@@ -282,7 +314,7 @@ def _machine() -> str:
 def compare_row(path: str, tokens: np.ndarray, config: Config, name: str, batch_size: int
                 ) -> dict:
     """The accuracy table's row of a baseline model (a training directory or an export) on
-    the same test windows as the card's model."""
+    the same windows as the card's model."""
     from hmvae_tf import evaluate
 
     t = time.time()
@@ -324,7 +356,8 @@ def draw_pictures(files: CardFiles, model: MusicVAE, codec: Codec, config: Confi
         plots.piano_rolls([w for i, c in enumerate(chosen) for w in (tokens[c], recon[i])],
                           config.tracks, files.figure("reconstructions"),
                           titles=[t for c in chosen for t in (
-                              f"test window: {pieces[c]} bar {bars[c]}", "reconstruction")],
+                              f"{args.split} window: {pieces[c]} bar {bars[c]}",
+                              "reconstruction")],
                           title=f"{name}: reconstructions (temperature 0)",
                           columns=2 if config.num_steps <= 64 else 1)
     pair = chosen if len(chosen) == 2 else list(evaluate.pick_pairs(tokens, 1, args.seed)[0])
@@ -344,10 +377,10 @@ def make_card(args: argparse.Namespace) -> dict:
     """Measures the export, writes the card, metrics, figures and examples; the metrics."""
     # Before anything is written: a missing export is said as such.
     version_dir = resolve_saved_model(os.path.normpath(args.export_base), args.version)
-    # Before the model loads (seconds): a dataset without a test split is a one-line error.
+    # Before the model loads (seconds): a dataset without the split is a one-line error.
     dataset = args.dataset or read_metadata(version_dir).get("config", {}).get("dataset")
     if dataset:
-        require_test_split(dataset, args.data_dir)
+        require_measured_split(dataset, args.split, args.data_dir)
     with CardFiles(os.path.normpath(args.export_base)) as files:
         return _make_card(args, files, version_dir)
 
@@ -373,13 +406,14 @@ def _make_card(args: argparse.Namespace, files: CardFiles, version_dir: str) -> 
     dataset = args.dataset or config.dataset
     timings["load"] = time.time() - t0
 
-    # Test split: accuracy, KL; interpolation.
+    # The measured split (test unless --split): accuracy, KL; interpolation.
     t = time.time()
-    tokens, pieces, bars = read_test(dataset, args.data_dir, args.max_windows, config)
+    tokens, pieces, bars = read_split(dataset, args.split, args.data_dir, args.max_windows,
+                                      config)
     # Each stage says what it does and, once done, its numbers and time on stderr, as the
     # progress: stdout keeps the result, the files written and the checks (run()).
-    say(f"{name}: evaluating {version_dir} ({config.name}, step {step}) on {len(tokens)} test "
-        f"windows of {dataset}")
+    say(f"{name}: evaluating {version_dir} ({config.name}, step {step}) on {len(tokens)} "
+        f"{args.split} windows of {dataset}")
     result = evaluate.evaluate_model(
         model, (tokens[i:i + args.batch_size] for i in range(0, len(tokens), args.batch_size)),
         total=len(tokens))
@@ -415,7 +449,7 @@ def _make_card(args: argparse.Namespace, files: CardFiles, version_dir: str) -> 
                                            args.attribute_windows, config.tracks)
     attr_doc = attributes.build(
         codec, train_tokens, tokens[:args.attribute_test_windows],
-        source={"dataset": dataset, "split": "train", "test_split": "test"},
+        source={"dataset": dataset, "split": "train", "test_split": args.split},
         model_info={"config": config.name, "training_step": step,
                     "saved_model": os.path.abspath(version_dir)})
     attr_path = os.path.join(version_dir, "assets.extra", attributes.ATTRIBUTES_FILE)
@@ -451,6 +485,7 @@ def _make_card(args: argparse.Namespace, files: CardFiles, version_dir: str) -> 
         "dataset": dataset_facts(dataset, args.data_dir),
         "training": {k: v for k, v in facts.items() if k != "history"},
         "machine": _machine(),
+        "split": args.split,  # what "test" (the key older cards wrote) was measured on
         "test": result,
         "interpolation": interp,
         "compare": compare,
@@ -461,7 +496,7 @@ def _make_card(args: argparse.Namespace, files: CardFiles, version_dir: str) -> 
         "examples": [files.relative(p) for p in examples],
         "interpolation_figure": ("A = " + os.path.basename(examples[0]) + ", B = "
                                  + os.path.basename(examples[1])) if len(examples) == 2
-                                else "two random test windows",
+                                else f"two random {args.split} windows",
         "timings": {k: round(v, 1) for k, v in timings.items()},
         "figures": files.figures(),
     }

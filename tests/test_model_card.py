@@ -104,6 +104,11 @@ def test_card_files_and_numbers(card_env):
     for section in ("## Quality on the test split", "## Model", "## Data", "## Training",
                     "## Reproduce", "hmvae train --config=cat-mel_2bar_small"):
         assert section in card
+    # Without --split the card measures the test split, and says so where it says which.
+    assert m["split"] == "test" and m["attributes"]["effects_source"]["split"] == "test"
+    assert f"of the test split's {m['dataset']['splits']['test']} windows" in card
+    assert "test windows and decoded at temperature 0" in card
+    assert "Measured on the training split" not in card
     tr = m["training"]
     assert tr["step"] == TRAIN_STEPS and tr["steps_per_epoch"] == CHECKPOINT_EVERY
     assert tr["seconds"] and tr["seconds"] > 0
@@ -287,6 +292,70 @@ def test_a_card_stopped_halfway_leaves_the_earlier_card_as_it_was(
         assert status == (143 if isinstance(stop, stop_signals.Terminated) else 130)
     assert _files(base) == before  # card, metrics, figures, examples, attribute vectors
     assert sorted(os.listdir(base)) == sorted(os.listdir(card_env["base"]))  # no staging left
+
+
+def test_card_on_the_validation_split_names_it_and_measures_its_windows(card_env, tmp_path):
+    """`hmvae card` measured the test split whatever the build held, so a build of a few own
+    MIDI files without one could get no card at all. --split=validation measures that split's
+    windows (quality, interpolation, examples, the attribute vectors' effects; the vectors
+    still come from the training split), and the card and its JSON name it wherever they
+    named the test split."""
+    import re
+    import shutil
+
+    from hmvae_tf import data
+
+    builder = data.prepared_builder(DATASET, card_env["data_dir"])
+    size = builder.info.splits["validation"].num_examples
+    assert 0 < size < builder.info.splits["test"].num_examples  # which split was read shows
+    pieces = {p.decode() for p in tfds.as_numpy(builder.as_dataset(split="validation").map(
+        lambda ex: ex["piece_id"]))}
+    base = tmp_path / "mel_2bar"
+    shutil.copytree(card_env["base"], base)
+    said = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(said):
+        assert cli.main(["card", f"--model_dir={card_env['model_dir']}", f"--export_base={base}",
+                         f"--data_dir={card_env['data_dir']}", "--split=validation",
+                         "--max_windows=200", "--interpolation_pairs=4",
+                         "--interpolation_steps=3", "--attribute_windows=300",
+                         "--attribute_test_windows=64"]) == 0
+    m = json.load(open(base / model_card.METRICS))
+    card = open(base / model_card.CARD).read()
+    assert m["split"] == "validation" and m["test"]["windows"] == size
+    assert m["attributes"]["source"]["split"] == "train"
+    assert m["attributes"]["effects_source"] == {**m["attributes"]["effects_source"],
+                                                 "split": "validation", "windows": size}
+    # Example files are named after their piece (write_examples): validation pieces only.
+    assert all(any(piece.replace(".", "_") in os.path.basename(p) for piece in pieces)
+               for p in m["examples"]), (m["examples"], pieces)
+    assert f"on {size} validation windows of {DATASET}" in said.getvalue()
+    for line in ("## Quality on the validation split",
+                 f"Measured on the first {size} of the validation split's {size} windows",
+                 f"Added to the z of {size} validation windows and decoded at temperature 0",
+                 "(validation-split windows; `hmvae demo`",
+                 "the fifth prints this card's validation metrics"):
+        assert line in card
+    assert not re.search(r"\btest[ -](split|window)", card, re.IGNORECASE), card
+    assert "Measured on the training split" not in card
+    attrs = attributes.load(os.path.join(base, "1", "assets.extra", attributes.ATTRIBUTES_FILE))
+    assert attrs["effects_source"]["split"] == "validation"
+
+
+def test_a_card_measured_on_the_training_split_says_so():
+    """--split=train is allowed, but its numbers are not held-out quality: the card says so
+    in one plain sentence, which a card of a held-out split (or an older card, which names
+    no split: the test split) does not carry."""
+    m = _shipped_metrics()
+    assert "split" not in m  # written before --split: read as the test split
+    card = card_render.render_card("mel_2bar", m)
+    assert "## Quality on the test split" in card and "training split**" not in card
+    m["split"] = "validation"
+    assert "training split**" not in card_render.render_card("mel_2bar", m)
+    m["split"] = "train"
+    card = card_render.render_card("mel_2bar", m)
+    assert "## Quality on the train split" in card
+    assert ("**Measured on the training split**: these are windows the model was trained on, "
+            "not held-out ones") in card
 
 
 def test_summary_table(card_env):
@@ -529,7 +598,7 @@ def test_card_reads_the_prepared_dataset_as_hmvae_evaluate_does(tmp_path):
     assert dataset_version.VERSION != "1.0.0"
     write_mel_2bar(tmp_path, "1.0.0", n=6, splits=("train", "test"))
     config = configs.get_config("cat-mel_2bar_small")
-    tokens, pieces, _ = model_card.read_test(DATASET, str(tmp_path), 0, config)
+    tokens, pieces, _ = model_card.read_split(DATASET, "test", str(tmp_path), 0, config)
     want = np.stack(list(tfds.as_numpy(data.load_tokens(DATASET, "test", str(tmp_path)))))
     np.testing.assert_array_equal(tokens[..., 0], want)
     assert len(tokens) == 6 and all(p.startswith("test/") for p in pieces)
@@ -841,8 +910,21 @@ def test_card_refuses_a_build_without_a_test_split_before_loading_the_model(tmp_
     assert cli.main(["card", f"--export_base={base}", f"--data_dir={tmp_path / 'data'}"]) == 1
     err = capsys.readouterr().err
     assert err == ("hmvae card: error: hmvae_notesequences/mel_2bar has no split 'test' to "
-                   "measure the card on; it has ['train', 'validation']\n")
+                   "measure the card on; it has ['train', 'validation']: measure it on another "
+                   "with --split=validation\n")
     assert sorted(p.relative_to(base) for p in base.rglob("*")) == before
+
+
+def test_the_split_a_card_may_measure_instead_is_a_held_out_one_if_any():
+    """The way out of a missing split names the build's held-out splits; the training split
+    only when it is all there is, with what it means."""
+    assert model_card.other_splits(["train", "validation"]) == (
+        "measure it on another with --split=validation")
+    assert model_card.other_splits(["train", "validation", "extra"]) == (
+        "measure it on another with --split=validation or --split=extra")
+    assert model_card.other_splits(["train"]) == (
+        "only --split=train is left, which measures windows the model trained on (the card "
+        "says so)")
 
 
 def test_attribute_over_grpc_names_where_an_own_exports_vectors_are(tmp_path, monkeypatch):
