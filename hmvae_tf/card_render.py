@@ -230,7 +230,8 @@ def render_card(name: str, m: dict) -> str:
 
 
 def summary_table(saved_models: str) -> str:
-    """One markdown table of the metrics.json of every export base under saved_models."""
+    """One markdown table of the metrics.json of every export base under saved_models; a card
+    measured on another split than test says which beside its name."""
     rows = []
     for path in sorted(glob.glob(os.path.join(saved_models, "*", METRICS))):
         with open(path) as f:
@@ -241,8 +242,10 @@ def summary_table(saved_models: str) -> str:
         if eff:
             d = dict(zip(eff["amounts"], eff["density"]))
             density = " / ".join(f"{d[a]:.1f}" for a in sorted(d))
+        split = measured_split(m)  # a card not of the test split says which it measured
         rows.append(f"| [{m['name']}]({os.path.relpath(os.path.dirname(path), saved_models)}/"
-                    f"{CARD}) | {m['config']['name']} | {m['training'].get('step')} | "
+                    f"{CARD})" + (f" ({split} split)" if split != "test" else "")
+                    + f" | {m['config']['name']} | {m['training'].get('step')} | "
                     f"{ev['teacher_forced_accuracy']:.3f} | {ev['sampled_accuracy']:.3f} | "
                     f"{ev['kl_bits']:.1f} | "
                     + (f"{interp['interp_monotone']:.3f}" if interp.get("interp_monotone")

@@ -363,6 +363,22 @@ def test_summary_table(card_env):
     assert "[mel_2bar](mel_2bar/MODEL_CARD.md)" in table and "(baseline)" in table
 
 
+def test_summary_table_says_which_cards_were_not_measured_on_the_test_split(tmp_path):
+    """--summary put a card measured on the validation (or training) split in one table with
+    test-split cards, with nothing to tell them apart."""
+    for name, split in (("a", None), ("b", "validation"), ("c", "train")):
+        m = _shipped_metrics()
+        if split:
+            m["split"] = split
+        m["name"] = name
+        (tmp_path / name).mkdir()
+        (tmp_path / name / model_card.METRICS).write_text(json.dumps(m))
+    rows = card_render.summary_table(str(tmp_path)).splitlines()
+    assert rows[2].startswith("| [a](a/MODEL_CARD.md) | ")
+    assert rows[-2].startswith("| [b](b/MODEL_CARD.md) (validation split) | ")
+    assert rows[-1].startswith("| [c](c/MODEL_CARD.md) (train split) | ")
+
+
 # --- units ----------------------------------------------------------------------------------
 def test_hamming_curves_and_monotone_steps():
     # One pair, 4 steps of 4 cells: A=0000 -> 1000 -> 1100 -> 1111 (monotone).
