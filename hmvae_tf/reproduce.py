@@ -102,6 +102,8 @@ def reproduce_commands(config: Config, facts: dict, dataset: str,
     hparams = hparams_diff(config)
     # Every command reads the dataset the card measured (the model's own unless --dataset).
     dataset_flag = f" --dataset={shlex.quote(dataset)}" if dataset != config.dataset else ""
+    # The card and evaluate commands measure the split the card measured (`card --split`).
+    split_flag = f" --split={shlex.quote(args.split)}" if args.split != "test" else ""
     train = (f"hmvae train --config={config.name}"
              # Quoted: zsh (and bash, when a file matches) would expand the brackets.
              + (f" --hparams={shlex.quote(hparams)}" if hparams else "")
@@ -112,7 +114,7 @@ def reproduce_commands(config: Config, facts: dict, dataset: str,
              + recorded_train_flags(facts.get("runs") or [], args.train_flags)
              + (f" {args.train_flags}" if args.train_flags else ""))
     card = (f"hmvae card --model_dir={new_model_dir} --export_base={new_export_base}"
-            f"{dataset_flag}{data_flag} --max_windows={args.max_windows}"
+            f"{dataset_flag}{data_flag}{split_flag} --max_windows={args.max_windows}"
             f" --interpolation_pairs={args.interpolation_pairs}"
             f" --interpolation_steps={args.interpolation_steps}"
             f" --attribute_windows={args.attribute_windows}"
@@ -120,7 +122,7 @@ def reproduce_commands(config: Config, facts: dict, dataset: str,
             + "".join(f" --compare={shown(c)}" for c in args.compare)
             + (f" --train_flags={shlex.quote(args.train_flags)}" if args.train_flags else ""))
     evaluate = (f"hmvae evaluate --saved_model={shown(export_base)}{dataset_flag}{data_flag}"
-                f" --max_windows={args.max_windows}"
+                f"{split_flag} --max_windows={args.max_windows}"
                 f" --interpolation_pairs={args.interpolation_pairs}"
                 f" --interpolation_steps={args.interpolation_steps} --seed={args.seed}")
     return [

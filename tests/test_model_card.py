@@ -766,6 +766,27 @@ def test_attribute_compute_reads_the_windows_a_card_built_its_vectors_from(base,
     assert attributes.TEST_WINDOWS_HELP in helps["attribute"]["test_windows"]
 
 
+def test_reproduce_commands_measure_the_split_the_card_measured():
+    """A card measured with --split=validation (a build without a test split) printed card and
+    evaluate commands without it, which measured the test split, or stopped for the lack of
+    one. They carry the card's --split now; a test-split card's commands are as before."""
+    import shlex
+
+    parser = argparse.ArgumentParser()
+    model_card.add_arguments(parser, "card")
+    config = configs.get_config("cat-mel_2bar_small")
+    for split, flag in (("test", []), ("validation", ["--split=validation"])):
+        args = parser.parse_args([f"--split={split}", "--attribute_windows=300",
+                                  "--attribute_test_windows=64"])
+        commands = [shlex.split(c) for c in reproduce.reproduce_commands(
+            config, {"step": 10}, DATASET, "/d", "runs/m", "saved_models/m", args)]
+        build, train_cmd, export_cmd, card_cmd, evaluate_cmd = commands
+        for words in (card_cmd, evaluate_cmd):
+            assert [w for w in words if w.startswith("--split")] == flag, words
+        for words in (build, train_cmd, export_cmd):
+            assert not any(w.startswith("--split") for w in words), words
+
+
 def test_reproduce_commands_train_and_export_into_new_directories():
     """Run as printed, the card's commands named the original training directory (so `hmvae
     train` resumed, or found finished, the run that made the model) and the shipped export
