@@ -366,11 +366,14 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     g.add_argument("--data_dir", type=arg_types.tfds_data_dir, default=None,
                    help=arg_types.DATA_DIR_HELP)
     g.add_argument("--split", default="train", help="split the vectors come from")
+    g.add_argument("--measure_split", default="test",
+                   help="split the vectors are measured on (--test_windows of it); a build "
+                   "without a test split: e.g. --measure_split=validation; as card's --split")
     g.add_argument("--max_windows", type=arg_types.int_at_least(0), default=None,
                    help=WINDOWS_HELP + "; from --split, 0: all; as card's --attribute_windows")
     g.add_argument("--test_windows", type=arg_types.int_at_least(0), default=None,
-                   help=TEST_WINDOWS_HELP + "; 0: build the vectors without measuring them (for a "
-                   "dataset without a test split); as card's --attribute_test_windows")
+                   help=TEST_WINDOWS_HELP + "; 0: build the vectors without measuring them; "
+                   "as card's --attribute_test_windows")
     g.add_argument("--names", default="", help="attributes to build (default: all that apply)")
     g.add_argument("--amounts", type=arg_types.finite_floats, default="-1,0,1",
                    help="amounts to measure")
@@ -451,10 +454,10 @@ def _compute(client, args) -> int:
     if test_windows:  # before the training windows are encoded (run() prints the error)
         from hmvae_tf import data
 
-        data.require_split(dataset, "test", args.data_dir, purpose="to measure the vectors on",
-                           remedy="pass --test_windows=0 to build them without measuring them")
+        data.require_split(dataset, args.measure_split, args.data_dir,
+                           purpose="to measure the vectors on", remedy=_other_measure_splits)
     train = read_windows(dataset, args.split, args.data_dir, train_windows, codec.tracks)
-    test = (read_windows(dataset, "test", args.data_dir, test_windows, codec.tracks)
+    test = (read_windows(dataset, args.measure_split, args.data_dir, test_windows, codec.tracks)
             if test_windows else None)
     names = [n for n in args.names.split(",") if n] or None
     info = {"source": client.description}
@@ -463,7 +466,8 @@ def _compute(client, args) -> int:
                     training_step=meta.get("training_step"),
                     saved_model=os.path.abspath(args.saved_model))
     doc = build(codec, train, test, names, args.amounts,
-                source={"dataset": dataset, "split": args.split, "data_dir": args.data_dir},
+                source={"dataset": dataset, "split": args.split, "data_dir": args.data_dir,
+                        "test_split": args.measure_split},
                 model_info=info)
     save(doc, path)
     print(f"{len(doc['attributes'])} attribute vectors from {len(train)} {args.split} windows of "
@@ -472,10 +476,18 @@ def _compute(client, args) -> int:
         print(f"  {name}: |v| = {v['norm']:.2f}; bottom quarter mean {v['low_mean']:.2f}, "
               f"top quarter mean {v['high_mean']:.2f}")
     if "effects" in doc:
-        print(f"decoded (temperature 0) {doc['effects_source']['windows']} test windows with "
-              f"z + amount * vector:")
+        print(f"decoded (temperature 0) {doc['effects_source']['windows']} "
+              f"{doc['effects_source']['split']} windows with z + amount * vector:")
         print(format_effects(doc))
     return 0
+
+
+def _other_measure_splits(splits: list[str]) -> str:
+    """What `--compute` can do instead on a build without the split it measures on: another
+    held-out split, or building the vectors without measuring them."""
+    held_out = [s for s in splits if s != "train"]
+    instead = "".join(f"pass --measure_split={s} or " for s in held_out[:1])
+    return instead + "pass --test_windows=0 to build them without measuring them"
 
 
 def _apply(client, args) -> int:

@@ -912,10 +912,15 @@ def test_attribute_compute_on_a_build_without_a_test_split_names_the_way_out(tmp
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert ("has no split 'test' to measure the vectors on; it has ['train', 'validation']: "
-            "pass --test_windows=0") in err
+            "pass --measure_split=validation or pass --test_windows=0") in err
     assert read == []
     assert cli.main([*argv, "--test_windows=0"]) == 0
     assert read == ["train"]
+    built = []
+    monkeypatch.setattr(attributes, "build", lambda *a, **k: built.append(k) or {"attributes": {}})
+    assert cli.main([*argv, "--force", "--measure_split=validation"]) == 0
+    assert read == ["train", "train", "validation"]
+    assert built[0]["source"]["test_split"] == "validation"
 
 
 def test_card_refuses_a_build_without_a_test_split_before_loading_the_model(tmp_path, capsys,
