@@ -204,7 +204,7 @@ def subset_note(dataset: str, data_dir: str | None) -> str | None:
 
 
 def build_line(dataset: str, data_dir: str | None) -> str | None:
-    """"data: hmvae_notesequences/mel_2bar version 3.0.0 in DIR, built from the MIDI files
+    """"data: hmvae_notesequences/mel_2bar version 4.0.0 in DIR, built from the MIDI files
     under FOLDER; windows per split: train 363, validation 16": which build a run reads (a
     data_dir may hold a build of own MIDI files or of the embedded corpus under one name);
     None when it cannot be read."""

@@ -8,8 +8,10 @@ folders, turned into NoteSequences and then into windows, in worker processes.
   `fix_abc2midi_downbeats` recovers the downbeat: the most common phase of those notes
   becomes a pickup time signature, and a later bar line that moved for good (a bar of the
   wrong length in the source) gets a new time signature, i.e. a new downbeat.
-* MusicXML (Bach chorales): note_seq's reader (~26 ms per chorale); the grid resolves its
-  duplicate time signatures and turns its pickup signature into a partial bar.
+* MusicXML (Bach chorales): note_seq's reader (~26 ms per chorale) via
+  `musicxml_io.read_musicxml`, which encodes the score's pickup measure where note_seq misses
+  it; the grid resolves its duplicate time signatures and turns its pickup signature into a
+  partial bar.
 * MIDI: note_seq via `midi_io.read_midi`; a corrupt file is counted as 'unreadable'.
 
 Each piece has a stable id (`music21/essenFolksong/han1.abc#12`, `music21/bach/bwv1.6.mxl`,
@@ -323,8 +325,8 @@ def read_piece(piece: Piece) -> NoteSequence:
         from . import midi_io
         return midi_io.read_midi(piece.path)
     if piece.kind == "musicxml":
-        from note_seq import musicxml_reader
-        return musicxml_reader.musicxml_file_to_sequence_proto(piece.path)
+        from . import musicxml_io
+        return musicxml_io.read_musicxml(piece.path)
     if piece.kind == "abc":
         [(_, result)] = abc_to_note_sequences([piece])
         if isinstance(result, str):
