@@ -496,6 +496,21 @@ def test_one_track_models_take_the_music_layout_and_other_shapes_are_one_clear_e
         trio.encode(random_tokens(trio.config, 1)[0])
 
 
+def test_tokens_of_unknown_rank_get_the_track_axis_at_run_time():
+    """Keras' distributed step (MirroredStrategy) retraces with tokens of unknown rank after
+    batches of two shapes: fit on a [B, T] tf.data pipeline then failed in the decoder
+    ('Index out of range using input dim 2') instead of taking the music layout."""
+    config = tiny_config()
+    model = MusicVAE(config)
+    tokens = scale_melodies(3, config.num_steps)
+    means = tf.function(lambda x: model.encode(x).mean(),
+                        input_signature=[tf.TensorSpec(None, tf.int32)])
+    np.testing.assert_allclose(means(tokens[..., 0]), model.encode(tokens).mean(), atol=1e-6)
+    np.testing.assert_allclose(means(tokens), model.encode(tokens).mean(), atol=1e-6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Shape of tensor"):
+        means(tokens[:, :16])
+
+
 def test_fit_refuses_x_y_pairs_in_one_line():
     """An autoencoder habit, fit on (x, x): the pair reached the encoder stacked as one
     [2, B, T, K] tensor and failed in a transpose."""

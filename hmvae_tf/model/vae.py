@@ -135,6 +135,13 @@ class MusicVAE(keras.Model):
                 + ("; for one window add the batch axis: tokens[None]" if single else ""))
         if not tokens.dtype.is_integer:
             raise ValueError(f"tokens are integer class ids, not {tokens.dtype.name} values")
+        if shape.rank is None:
+            # A trace of unknown rank (Keras' distributed step after batches of two shapes):
+            # add a one-track batch's axis at run time, and check the shape there.
+            if tracks == 1:
+                tokens = tf.cond(tf.rank(tokens) == 2, lambda: tokens[..., None],
+                                 lambda: tokens)
+            tokens = tf.ensure_shape(tokens, [None, steps, tracks])
         return tf.cast(tokens, tf.int32)
 
     def encode(self, tokens: tf.Tensor, training: bool = False) -> tfd.MultivariateNormalDiag:
