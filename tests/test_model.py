@@ -402,6 +402,23 @@ def test_argmax_decode_ignores_the_seed():
     np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+def test_decode_takes_numpy_float64_z_and_refuses_other_shapes_in_one_line():
+    """z computed in numpy (a mean plus an attribute vector) is float64: decode failed deep in
+    a matmul ('expected to be a double tensor but is a float tensor'), and a single z [Z]
+    or a z of another model's size failed inside the decoder too."""
+    config = tiny_config()
+    model = built(config)
+    z = np.random.default_rng(0).normal(size=(2, config.z_size))
+    np.testing.assert_array_equal(model.decode(z), model.decode(z.astype(np.float32)))
+    with pytest.raises(ValueError, match=r"z of shape \[batch, 8\], not \[8\] \(for one z "
+                                         r"add the batch axis: z\[None\]\)"):
+        model.decode(z[0])
+    with pytest.raises(ValueError, match=r"z of shape \[batch, 8\], not \[2, 4\]$"):
+        model.decode(z[:, :4])
+    with pytest.raises(ValueError, match="z holds floats, not int64"):
+        model.decode(np.zeros((2, config.z_size), np.int64))
+
+
 def test_slerp():
     p0 = tf.constant([[1.0, 0.0], [1.0, 0.0]])
     p1 = tf.constant([[0.0, 2.0], [2.0, 0.0]])  # second row: parallel -> linear

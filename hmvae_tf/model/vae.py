@@ -308,6 +308,21 @@ class MusicVAE(keras.Model):
         """One row's Gumbel noise for `decode`: [T, sum(C_k)]."""
         return [self.config.num_steps, sum(self.track_classes)]
 
+    def latents(self, z: tf.Tensor | Any) -> tf.Tensor:
+        """z as the decoder takes it, float32 [B, Z]: numpy's float64 (a mean or an attribute
+        vector added in numpy) is cast, and another shape or integers are a ValueError
+        naming the shape due (one z wants its batch axis: z[None])."""
+        z = tf.convert_to_tensor(z)
+        size = self.config.z_size
+        if z.shape.rank is not None and (
+                z.shape.rank != 2 or not z.shape[1:].is_compatible_with([size])):
+            single = " (for one z add the batch axis: z[None])" if z.shape.rank == 1 else ""
+            raise ValueError(f"{self.config.name} decodes z of shape [batch, {size}], not "
+                             f"{z.shape.as_list()}{single}")
+        if not z.dtype.is_floating:
+            raise ValueError(f"z holds floats, not {z.dtype.name} values")
+        return tf.cast(z, tf.float32)
+
     def decode(self, z: tf.Tensor, temperature: float | tf.Tensor = 0.0,
                seed: int | tf.Tensor | None = None, noise: tf.Tensor | None = None,
                bars_in_parallel: bool = False) -> tf.Tensor:
@@ -319,6 +334,7 @@ class MusicVAE(keras.Model):
         bars_in_parallel (hierarchical models): the same tokens through
         `MusicDecoder.autoregress_bars_in_parallel`, faster for a few rows.
         """
+        z = self.latents(z)
         batch = tf.shape(z)[0]
         temperature = tf.broadcast_to(tf.cast(temperature, tf.float32), [batch])
         if noise is None:
