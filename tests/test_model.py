@@ -419,6 +419,21 @@ def test_decode_takes_numpy_float64_z_and_refuses_other_shapes_in_one_line():
         model.decode(np.zeros((2, config.z_size), np.int64))
 
 
+def test_a_scalar_seed_tensor_is_an_int_seed():
+    """A seed passed into a tf.function (so that a new seed does not retrace) is a scalar
+    tensor: it failed in map_fn ('Elements in elems must be 1+ dimensional'). It now draws
+    what the int draws; a float seed is refused, not truncated."""
+    config = tiny_config()
+    model = built(config)
+    z = tf.random.stateless_normal([3, config.z_size], [1, 2])
+    decode = tf.function(lambda z, seed: model.decode(z, temperature=1.0, seed=seed))
+    np.testing.assert_array_equal(decode(z, tf.constant(4)), model.decode(z, 1.0, seed=4))
+    np.testing.assert_array_equal(model.sample(3, 1.0, seed=tf.constant(9, tf.int64))[0],
+                                  model.sample(3, 1.0, seed=9)[0])
+    with pytest.raises(ValueError, match="seeds are integers, not float32"):
+        model.decode(z, 1.0, seed=tf.constant(4.5))
+
+
 def test_slerp():
     p0 = tf.constant([[1.0, 0.0], [1.0, 0.0]])
     p1 = tf.constant([[0.0, 2.0], [2.0, 0.0]])  # second row: parallel -> linear

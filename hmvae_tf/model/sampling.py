@@ -41,13 +41,18 @@ def row_seeds(seed: int | tf.Tensor, rows: int | tf.Tensor, same: bool = False) 
     """Per-row stateless seeds int32 [rows, 2]. An int s gives row i the seed (s, i), or
     with `same` (s, 0) for every row: the serving client's convention, so a Python call with
     seed s draws what the served signatures draw for it (serving.client.row_seeds is its
-    numpy twin, for a client without TensorFlow). Seeds given per row pass through."""
+    numpy twin, for a client without TensorFlow). Seeds given per row pass through; a scalar
+    tensor (a tf.function's argument, which does not retrace per seed) is the int s."""
     if not isinstance(seed, numbers.Integral):
-        return tf.cast(seed, tf.int32)
-    if isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        seed = tf.convert_to_tensor(seed)
+        if not seed.dtype.is_integer:
+            raise ValueError(f"seeds are integers, not {seed.dtype.name} values")
+        if seed.shape.rank != 0:
+            return tf.cast(seed, tf.int32)
+    elif isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
         raise ValueError(f"a seed is an int in 0 .. {MAX_SEED}, not {seed!r}")
     column = tf.zeros([rows], tf.int32) if same else tf.range(rows, dtype=tf.int32)
-    return tf.stack([tf.fill([rows], tf.constant(seed, tf.int32)), column], -1)
+    return tf.stack([tf.fill([rows], tf.cast(seed, tf.int32)), column], -1)
 
 
 def split_seeds(seeds: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
