@@ -73,13 +73,15 @@ def gumbel_chooser(noise: tf.Tensor, temperature: tf.Tensor,
     argmax where the temperature is 0. noise: [B, T, sum(C_k)].
 
     Rows at temperature 0 get zero noise and unit scale, so one argmax serves every row.
+    A step's noise can be read more than once (bars in parallel reads it every round; run
+    eagerly, a TensorArray that clears after a read refused the second).
     """
     hot = temperature > 0
     inverse = tf.where(hot, 1.0 / tf.where(hot, temperature, 1.0), 1.0)[:, None]
     noise = tf.where(hot[:, None, None], noise, tf.zeros_like(noise))
     offsets = [sum(track_classes[:k]) for k in range(len(track_classes))]
     per_track = [
-        tf.TensorArray(noise.dtype, size=tf.shape(noise)[1]).unstack(
+        tf.TensorArray(noise.dtype, size=tf.shape(noise)[1], clear_after_read=False).unstack(
             tf.transpose(noise[..., o:o + c], [1, 0, 2]))
         for o, c in zip(offsets, track_classes)]
 
