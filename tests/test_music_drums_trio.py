@@ -70,7 +70,9 @@ def test_written_parts_are_named_and_no_empty_track_is_left(tmp_path):
     tracks = mido.MidiFile(DRUMS.to_midi(beat, tmp_path / "d.mid")).tracks
     assert [t.name for t in tracks] == ["", "drums"]  # tempo map, then the drums
     line = np.array([62, 0, 0, 1] * 8, np.int32)
-    trio = np.stack([line, line - 24, beat], -1)
+    # Two octaves down: the note ids move, NO_EVENT (0) and NOTE_OFF (1) do not (line - 24
+    # made them ids -24 and -23, which rendered without a word before they were refused).
+    trio = np.stack([line, np.where(line >= 2, line - 24, line), beat], -1)
     tracks = mido.MidiFile(TRIO.to_midi(trio, tmp_path / "t.mid")).tracks
     assert [t.name for t in tracks] == ["", "melody", "bass", "drums"]
     assert {m.channel for m in tracks[3] if m.type == "note_on"} == {9}

@@ -96,10 +96,37 @@ def test_a_row_of_the_models_output_renders_as_its_track(tmp_path):
     hits = np.zeros(32, np.int32)
     hits[::4] = 1
     assert drums.to_note_sequence(hits[:, None]) == drums.to_note_sequence(hits)
-    with pytest.raises(ValueError, match=r"shape \(\) after the time axis, got \(32, 2\)"):
+    with pytest.raises(ValueError, match=r"one window, \[T\] \(or \[T, 1\]\), not \[32, 2\]$"):
         MEL.to_note_sequence(np.zeros((32, 2), np.int32))
-    with pytest.raises(ValueError, match=r"must have shape \(3,\) after the time axis"):
+    with pytest.raises(ValueError, match=r"trio tokens are one window, \[T, 3\], not \[32, 1\]"):
         get_representation("trio").to_note_sequence(np.zeros((32, 1), np.int32))
+
+
+def test_tokens_outside_the_vocabulary_are_refused_in_one_line(tmp_path):
+    """A melody transposed by hand past its range rendered MIDI pitch 219 and failed in
+    to_midi ('data byte must be in range 0..127'); a negative id rendered as silence; a
+    batch was refused as 'must have shape () after the time axis'; qpm=0 divided by zero."""
+    tokens = MEL.from_note_sequence(scale_ns(), 2)
+    for bad in (np.where(tokens >= 2, tokens + 100, tokens), tokens - 10):
+        with pytest.raises(ValueError, match=r"melody tokens are the model's class ids 0\.\.89, "
+                                             r"not -?\d+$"):
+            MEL.to_midi(bad, tmp_path / "bad.mid")
+    trio = get_representation("trio")
+    window = np.zeros((32, 3), np.int32)
+    window[0, 2] = 512
+    with pytest.raises(ValueError, match=r"drums tokens are the model's class ids 0\.\.511, "
+                                         r"not 512"):
+        trio.to_note_sequence(window)
+    with pytest.raises(ValueError, match=r"not \[2, 32\]; render a batch row by row: "
+                                         r"tokens\[i\]"):
+        MEL.to_note_sequence(np.stack([tokens, tokens]))
+    with pytest.raises(ValueError, match=r"not \[2, 32, 1\]; render a batch row by row"):
+        MEL.to_note_sequence(np.stack([tokens, tokens])[..., None])
+    with pytest.raises(ValueError, match="integer class ids, not float32"):
+        MEL.to_note_sequence(tokens.astype(np.float32))
+    with pytest.raises(ValueError, match="qpm is a tempo .*, > 0, not 0"):
+        MEL.to_note_sequence(tokens, qpm=0)
+    assert len(MEL.to_note_sequence(tokens, qpm=97.0).notes) == int((tokens >= 2).sum())
 
 def test_a_written_window_lasts_its_bars_even_when_it_ends_in_a_rest(tmp_path):
     """Players and DAWs take a file's length from its end-of-track events."""

@@ -61,14 +61,38 @@ class Representation:
     def to_note_sequence(self, tokens: np.ndarray, qpm: float = DEFAULT_QPM, **kwargs: Any
                          ) -> NoteSequence:
         """Tokens -> NoteSequence in 4/4 at `qpm` (kwargs: program, velocity ...). A one-track
-        representation also takes [T, 1], a row of the model's [B, T, K] output."""
-        tokens = np.asarray(tokens)
+        representation also takes [T, 1], a row of the model's [B, T, K] output.
+
+        Tokens edited by hand (a transposed melody) can leave the vocabulary: a ValueError
+        names the track and the ids it takes, instead of a MIDI pitch above 127 that fails in
+        `to_midi`, or a negative id that rendered as silence."""
+        tokens = self._checked_window(np.asarray(tokens))
+        if not qpm > 0 or not np.isfinite(qpm):
+            raise ValueError(f"qpm is a tempo in quarter notes per minute, > 0, not {qpm!r}")
+        return _name_tracks(self._render(tokens, qpm, **kwargs), self.tracks)
+
+    def _checked_window(self, tokens: np.ndarray) -> np.ndarray:
+        """One window's tokens in the layout `_render` takes, or a ValueError saying why not."""
         if not self.multitrack and tokens.ndim == 2 and tokens.shape[1] == 1:
             tokens = tokens[:, 0]
         if tokens.shape[1:] != self.token_shape(1)[1:]:
-            raise ValueError(f"{self.name} tokens must have shape {self.token_shape(1)[1:]} "
-                             f"after the time axis, got {tokens.shape}")
-        return _name_tracks(self._render(tokens, qpm, **kwargs), self.tracks)
+            layout = (f"[T, {len(self.tracks)}]" if self.multitrack else "[T] (or [T, 1])")
+            batch = (tokens.shape[2:] == self.token_shape(1)[1:] if self.multitrack else
+                     tokens.ndim == 2 and tokens.shape[1] % STEPS_PER_BAR == 0
+                     or tokens.shape[2:] == (1,))
+            raise ValueError(f"{self.name} tokens are one window, {layout}, not "
+                             f"{list(tokens.shape)}"
+                             + ("; render a batch row by row: tokens[i]" if batch else ""))
+        if tokens.dtype.kind not in "iu":
+            raise ValueError(f"{self.name} tokens are integer class ids, not "
+                             f"{tokens.dtype.name} values")
+        by_track = tokens.reshape(len(tokens), len(self.tracks))
+        for k, (track, classes) in enumerate(zip(self.tracks, self.num_classes)):
+            outside = by_track[:, k][(by_track[:, k] < 0) | (by_track[:, k] >= classes)]
+            if outside.size:
+                raise ValueError(f"{track} tokens are the model's class ids 0..{classes - 1}, "
+                                 f"not {int(outside[0])}")
+        return tokens
 
     def from_note_sequence(self, ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
                            window_index: int = 0) -> np.ndarray:
