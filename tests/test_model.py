@@ -554,6 +554,24 @@ def test_tokens_of_unknown_rank_get_the_track_axis_at_run_time():
         means(tokens[:, :16])
 
 
+def test_eager_calls_refuse_ids_outside_the_vocabulary():
+    """encode took a negative id (a melody shifted by hand, NO_EVENT included) as an all-zero
+    one-hot and gave a posterior without a word; a large id failed inside a gather."""
+    config = tiny_config()
+    model = MusicVAE(config)
+    tokens = scale_melodies(2, config.num_steps)
+    for bad in (tokens - 12, np.where(tokens >= 2, tokens + 80, tokens)):
+        with pytest.raises(ValueError, match=r"melody tokens are the model's class ids "
+                                             r"0\.\.89, not -?\d+$"):
+            model.encode(bad)
+    trio = MusicVAE(tiny_config("hierdec-trio_16bar"))
+    window = random_tokens(trio.config, 1)
+    window[0, 5, 2] = 512
+    with pytest.raises(ValueError, match=r"drums tokens are the model's class ids 0\.\.511, "
+                                         r"not 512"):
+        trio.compute_terms(window)
+
+
 def test_fit_refuses_x_y_pairs_in_one_line():
     """An autoencoder habit, fit on (x, x): the pair reached the encoder stacked as one
     [2, B, T, K] tensor and failed in a transpose."""

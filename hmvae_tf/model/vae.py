@@ -118,7 +118,8 @@ class MusicVAE(keras.Model):
         """Token ids as the layers take them, int32 [B, T, K]. A one-track model also takes
         [B, T] (a batch of `hmvae_tf.music` windows). Another shape, or float values, is a
         ValueError naming the shape due, instead of an error from deep inside a layer; the
-        check reads the static shape, so a traced graph gets no extra ops."""
+        check reads the static shape, so a traced graph gets no extra ops. Eager calls also
+        refuse ids outside a track's vocabulary."""
         tokens = tf.convert_to_tensor(tokens)
         steps, tracks = self.config.num_steps, len(self.track_classes)
         given = shape = tokens.shape
@@ -142,7 +143,20 @@ class MusicVAE(keras.Model):
                 tokens = tf.cond(tf.rank(tokens) == 2, lambda: tokens[..., None],
                                  lambda: tokens)
             tokens = tf.ensure_shape(tokens, [None, steps, tracks])
-        return tf.cast(tokens, tf.int32)
+        tokens = tf.cast(tokens, tf.int32)
+        if tf.executing_eagerly():
+            self._check_ids(tokens)
+        return tokens
+
+    def _check_ids(self, tokens: tf.Tensor) -> None:
+        """ValueError for an id outside a track's vocabulary, in eager calls: encode took a
+        negative id as a silent all-zero one-hot, and a large one failed in a gather."""
+        for k, (track, classes) in enumerate(zip(self.config.tracks, self.track_classes)):
+            ids = tokens[..., k]
+            outside = tf.boolean_mask(ids, (ids < 0) | (ids >= classes))
+            if tf.size(outside) > 0:
+                raise ValueError(f"{track} tokens are the model's class ids 0..{classes - 1}, "
+                                 f"not {int(outside[0])}")
 
     def encode(self, tokens: tf.Tensor, training: bool = False) -> tfd.MultivariateNormalDiag:
         """q(z|x) for tokens [B, T, K] (or [B, T] for one track, `model_tokens`)."""
