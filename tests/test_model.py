@@ -404,6 +404,16 @@ def test_decoding_every_bar_at_once_runs_eagerly():
             model.decode(z, temperature, seed=2))
 
 
+def test_noise_made_outside_xla_gives_a_compiled_decode_the_seeds_draws():
+    """decode's docstring: under jit_compile a seed draws other numbers (XLA's stateless
+    ops differ), and noise from gumbel_from_seeds made outside XLA restores the draw."""
+    model = built(tiny_config())
+    z = tf.random.stateless_normal([3, model.config.z_size], [1, 1])
+    noise = sampling.gumbel_from_seeds(sampling.row_seeds(3, 3), model.noise_shape)
+    compiled = tf.function(lambda z, n: model.decode(z, 1.0, noise=n), jit_compile=True)
+    np.testing.assert_array_equal(compiled(z, noise), model.decode(z, 1.0, seed=3))
+
+
 def test_argmax_decode_ignores_the_seed():
     config = tiny_config()
     model = built(config)

@@ -344,7 +344,11 @@ class MusicVAE(keras.Model):
 
         Randomness comes from `noise` (Gumbel, [B, T, sum(C_k)]) if given, else from
         per-row stateless seeds `seed` (int32 [B, 2], or an int s: row i gets (s, i), as in
-        the `decode` signature), else from TF's global generator.
+        the `decode` signature), else from TF's global generator. Inside
+        `tf.function(jit_compile=True)` XLA draws other numbers for the same seeds (TF's
+        stateless ops differ under XLA): for the eager and served draws, make the noise
+        outside XLA, `sampling.gumbel_from_seeds(sampling.row_seeds(s, B), model.noise_shape)`,
+        and pass it as `noise` (as the XLA export does). `sample`'s z alike.
         bars_in_parallel (hierarchical models): the same tokens through
         `MusicDecoder.autoregress_bars_in_parallel`, faster for a few rows.
         """
