@@ -477,6 +477,27 @@ def test_interpolate_endpoints_are_reconstructions():
     np.testing.assert_array_equal(out.numpy()[[0, -1]], recon.numpy())
 
 
+def test_interpolate_takes_one_window_each_and_refuses_others_in_one_line():
+    """A 4-bar window given to a 2-bar model failed in a reshape ('Input to reshape is a
+    tensor with 64 values'), a [2, 16] array (two half windows) was reshaped into one
+    window without a word, and an int64 window beside an int32 one failed in tf.stack."""
+    config = tiny_config()
+    model = built(config)
+    a, b = scale_melodies(2, config.num_steps)
+    steps, _ = model.interpolate(a[:, 0].astype(np.int64), b, num_steps=3)
+    np.testing.assert_array_equal(steps, model.interpolate(a, b, num_steps=3)[0])
+    with pytest.raises(ValueError, match=r"tokens_a is one window of cat-mel_2bar_small, "
+                                         r"\[32\] or \[32, 1\] or \[1, 32\] or \[1, 32, 1\], "
+                                         r"not \[64\]"):
+        model.interpolate(np.concatenate([a, a])[:, 0], b)
+    with pytest.raises(ValueError, match=r"tokens_b is one window .*, not \[2, 16\]"):
+        model.interpolate(a, b.reshape(2, 16))
+    trio = built(tiny_config("hierdec-trio_16bar"))
+    window = random_tokens(trio.config, 1)
+    with pytest.raises(ValueError, match=r"\[256, 3\] or \[1, 256, 3\], not \[768\]"):
+        trio.interpolate(window.reshape(-1), window)
+
+
 @pytest.mark.parametrize("name", ["cat-mel_2bar_small", "hierdec-trio_16bar"])
 def test_loop_kernels_match_keras_layers(monkeypatch, name):
     """The CPU/export path (gathered input projections + our while loop) computes exactly

@@ -148,6 +148,21 @@ class MusicVAE(keras.Model):
             self._check_ids(tokens)
         return tokens
 
+    def _one_window(self, tokens: tf.Tensor | Any, name: str) -> tf.Tensor:
+        """One window [T, K] of `interpolate`'s [T], [T, K] or [1, T, K]; another shape (a
+        window of another length, a batch) is a ValueError naming the shapes due, not a
+        reshape's error, or a reshape of [2, T] into a wrong window."""
+        tokens = tf.convert_to_tensor(tokens)
+        steps, tracks = self.config.num_steps, len(self.track_classes)
+        shape = tokens.shape
+        accepted = ([[steps], [steps, 1], [1, steps], [1, steps, 1]] if tracks == 1
+                    else [[steps, tracks], [1, steps, tracks]])
+        fits = shape.rank is None or any(shape.is_compatible_with(a) for a in accepted)
+        if not fits:
+            raise ValueError(f"{name} is one window of {self.config.name}, "
+                             f"{' or '.join(map(str, accepted))}, not {shape.as_list()}")
+        return self.model_tokens(tf.reshape(tokens, [1, steps, tracks]))[0]
+
     def _check_ids(self, tokens: tf.Tensor) -> None:
         """ValueError for an id outside a track's vocabulary, in eager calls: encode took a
         negative id as a silent all-zero one-hot, and a large one failed in a gather."""
@@ -395,8 +410,8 @@ class MusicVAE(keras.Model):
         reconstructions. seed: an int s gives every step the seed (s, 0), as the serving
         client's interpolate does (or per-row seeds int32 [num_steps, 2]).
         """
-        shape = [self.config.num_steps, len(self.track_classes)]
-        pair = tf.stack([tf.reshape(tokens_a, shape), tf.reshape(tokens_b, shape)])
+        pair = tf.stack([self._one_window(tokens_a, "tokens_a"),
+                         self._one_window(tokens_b, "tokens_b")])
         mus = self.encode(pair).mean()
         alpha = tf.linspace(0.0, 1.0, num_steps)
         z = slerp(tf.repeat(mus[:1], num_steps, 0), tf.repeat(mus[1:], num_steps, 0), alpha)
