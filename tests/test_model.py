@@ -393,6 +393,20 @@ def test_decoding_every_bar_at_once_draws_the_sequential_melodies(name):
                                   sequential.numpy()[:1])
 
 
+def test_sample_of_no_rows_is_empty_and_a_negative_count_is_one_clear_error():
+    """sample(0, seed=s) failed in decode (its seeded z came out [0], not [0, Z]) while
+    sample(0) gave no rows; sample(-1) failed deep in RandomStandardNormal."""
+    model = built(tiny_config())
+    for seed in (None, 1):
+        tokens, z = model.sample(0, seed=seed)
+        assert tokens.shape == (0, model.config.num_steps, 1) and z.shape == (0, 8)
+    assert model.sample(2.0)[0].shape[0] == model.sample(2.0, seed=1)[0].shape[0] == 2
+    for n in (-1, 2.5):
+        with pytest.raises(ValueError, match=f"n is a number of sequences, an int >= 0, "
+                                             f"not {n}"):
+            model.sample(n, seed=1)
+
+
 def test_decoding_every_bar_at_once_runs_eagerly():
     """Run eagerly (no tf.function: a notebook's call), decode(bars_in_parallel=True) failed
     in its second round: 'Could not read index 0 twice because it was cleared'."""

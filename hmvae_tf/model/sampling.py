@@ -24,14 +24,14 @@ def gumbel(shape: tf.Tensor | Sequence[int]) -> tf.Tensor:
 def gumbel_from_seeds(seeds: tf.Tensor, row_shape: Sequence[int]) -> tf.Tensor:
     """Gumbel noise [B, *row_shape]; row b depends only on seeds[b] (int32 [B, 2])."""
     uniform = tf.map_fn(lambda s: tf.random.stateless_uniform(row_shape, seed=s), seeds,
-                        fn_output_signature=tf.float32)
+                        fn_output_signature=tf.TensorSpec(row_shape, tf.float32))
     return _gumbel_from_uniform(uniform)
 
 
 def normal_from_seeds(seeds: tf.Tensor, size: int) -> tf.Tensor:
     """Standard normal [B, size]; row b depends only on seeds[b]."""
     return tf.map_fn(lambda s: tf.random.stateless_normal([size], seed=s), seeds,
-                     fn_output_signature=tf.float32)
+                     fn_output_signature=tf.TensorSpec([size], tf.float32))  # [0, size] too
 
 
 MAX_SEED = 2**31 - 1  # seeds travel as int32

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -393,6 +394,10 @@ class MusicVAE(keras.Model):
         seed: an int s gives row i the seed (s, i), as the `sample` signature and the serving
         client do, so the same s gives the same melodies; or per-row seeds int32 [n, 2];
         None draws from TF's global generator."""
+        if isinstance(n, numbers.Number):
+            if not (n >= 0 and n == int(n)):
+                raise ValueError(f"n is a number of sequences, an int >= 0, not {n!r}")
+            n = int(n)
         if seed is None:
             z = self.prior().sample(n)
             return self.decode(z, temperature), z
