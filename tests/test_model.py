@@ -454,6 +454,19 @@ def test_decode_takes_numpy_float64_z_and_refuses_other_shapes_in_one_line():
         model.decode(np.zeros((2, config.z_size), np.int64))
 
 
+def test_a_negative_or_nan_temperature_is_one_clear_error():
+    """A temperature of -1 or NaN decoded by argmax without a word (the serving client
+    refuses both); eager decode, sample and interpolate now refuse them."""
+    model = built(tiny_config())
+    z = tf.zeros([2, model.config.z_size])
+    for bad in (-1.0, float("nan"), float("inf"), [0.5, -0.5]):
+        with pytest.raises(ValueError, match=r"temperature is finite and >= 0 \(0 = argmax\)"):
+            model.decode(z, bad, seed=1)
+    with pytest.raises(ValueError, match="temperature is finite"):
+        model.sample(2, temperature=-0.5, seed=1)
+    assert model.decode(z, [0.0, 1.5], seed=1).shape == (2, model.config.num_steps, 1)
+
+
 def test_a_scalar_seed_tensor_is_an_int_seed():
     """A seed passed into a tf.function (so that a new seed does not retrace) is a scalar
     tensor: it failed in map_fn ('Elements in elems must be 1+ dimensional'). It now draws

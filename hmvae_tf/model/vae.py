@@ -356,7 +356,8 @@ class MusicVAE(keras.Model):
     def decode(self, z: tf.Tensor, temperature: float | tf.Tensor = 0.0,
                seed: int | tf.Tensor | None = None, noise: tf.Tensor | None = None,
                bars_in_parallel: bool = False) -> tf.Tensor:
-        """z [B, Z] -> tokens [B, T, K]. temperature: scalar or [B]; 0 = argmax.
+        """z [B, Z] -> tokens [B, T, K]. temperature: scalar or [B], finite and >= 0 (eager
+        calls refuse others); 0 = argmax.
 
         Randomness comes from `noise` (Gumbel, [B, T, sum(C_k)]) if given, else from
         per-row stateless seeds `seed` (int32 [B, 2], or an int s: row i gets (s, i), as in
@@ -371,6 +372,11 @@ class MusicVAE(keras.Model):
         z = self.latents(z)
         batch = tf.shape(z)[0]
         temperature = tf.broadcast_to(tf.cast(temperature, tf.float32), [batch])
+        if tf.executing_eagerly() and not tf.reduce_all(
+                (temperature >= 0) & (temperature < float("inf"))):
+            # Where the serving client refuses them too: a row at -1 or NaN decoded by argmax.
+            raise ValueError(f"temperature is finite and >= 0 (0 = argmax), not "
+                             f"{temperature.numpy().tolist()}")
         if noise is None:
             if seed is not None:
                 seed = sampling.row_seeds(seed, batch)
