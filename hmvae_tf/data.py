@@ -5,7 +5,7 @@ training shuffles, augments by transposition (melody and bass tracks only) and r
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -80,10 +80,19 @@ def to_model_layout(batch: tf.Tensor, config: Config) -> tf.Tensor:
     return tf.cast(batch, tf.int32)
 
 
-def make_pipeline(windows: tf.data.Dataset, config: Config, batch_size: int,
+def make_pipeline(windows: tf.data.Dataset | Any, config: Config, batch_size: int,
                   training: bool, seed: int | None = None) -> tf.data.Dataset:
     """Windows -> batches [B, T, K]: cache, then (training) shuffle, repeat and transpose
-    each window by its own random shift (melody and bass only)."""
+    each window by its own random shift (melody and bass only).
+
+    windows: a dataset of [T] or [T, K] windows, or of the TFDS examples that hold them
+    (`tfds.load(...)`: their `tokens`), or the windows as one array [N, T(, K)] (a
+    `WindowBatch.tokens`), which a research script has at hand more often than a dataset.
+    """
+    if not isinstance(windows, tf.data.Dataset):
+        windows = tf.data.Dataset.from_tensor_slices(tf.convert_to_tensor(windows))
+    elif isinstance(windows.element_spec, dict) and "tokens" in windows.element_spec:
+        windows = windows.map(lambda example: example["tokens"])
     ds = windows.cache()
     if training:
         ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True).repeat()

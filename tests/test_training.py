@@ -158,6 +158,25 @@ def test_a_melody_stored_as_t_by_1_windows_is_transposed_as_a_whole():
     assert batches[0].shape == (8, config.num_steps, 1)
 
 
+def test_a_pipeline_takes_the_windows_as_an_array_or_tfds_examples():
+    """make_pipeline took a tf.data.Dataset of windows alone: the WindowBatch.tokens array a
+    script has at hand failed with "'numpy.ndarray' object has no attribute 'cache'", and
+    tfds.load's examples (dicts holding `tokens`) failed inside its map."""
+    config = tiny_config(extra="batch_size=8")
+    melodies = scale_melodies(32, config.num_steps, 0)[..., 0]
+
+    def first_batch(windows):
+        return next(iter(data.make_pipeline(windows, config, config.batch_size,
+                                            training=True, seed=4))).numpy()
+
+    expected = first_batch(tf.data.Dataset.from_tensor_slices(melodies))
+    np.testing.assert_array_equal(first_batch(melodies), expected)
+    np.testing.assert_array_equal(first_batch(melodies.tolist()), expected)
+    np.testing.assert_array_equal(
+        first_batch(tf.data.Dataset.from_tensor_slices({"tokens": melodies,
+                                                        "piece": np.arange(32)})), expected)
+
+
 def test_the_same_seed_trains_the_same(tmp_path):
     """--seed reproduces a run: the transposition's draws are stateless per batch, so the
     parallel map's order does not change them (a stateful draw made two runs differ)."""
