@@ -14,6 +14,7 @@ import dataclasses
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 # Track name -> number of token classes per step. Every representation uses 16 steps per
@@ -86,8 +87,9 @@ class Config:
         """True when a conductor drives the decoder (the hierdec configs)."""
         return bool(self.conductor_rnn_size)
 
-    def override(self, hparams: str) -> "Config":
-        """Returns a copy with `k=v,k=[a,b],...` applied (Magenta's --hparams syntax).
+    def override(self, hparams: str | Mapping[str, Any]) -> "Config":
+        """Returns a copy with `k=v,k=[a,b],...` applied (Magenta's --hparams syntax), or a
+        mapping's {k: v} as Python writes it ({"enc_rnn_size": [32], "z_size": 8}).
 
         Magenta sizes the conductor and the core decoder with one `dec_rnn_size`, so its
         hierdec configs have both the same size. Here they are two fields; overriding
@@ -95,6 +97,9 @@ class Config:
         the way Magenta's flag would (give `conductor_rnn_size` to set it apart)."""
         if not hparams:
             return self
+        if isinstance(hparams, Mapping):
+            hparams = ",".join(f"{key}={hparam_text(tuple(v) if isinstance(v, list) else v)}"
+                               for key, v in hparams.items())
         fields = {f.name: f for f in dataclasses.fields(self)}
         changes: dict[str, Any] = {}
         for key, raw in _split_hparams(hparams):
@@ -275,8 +280,9 @@ CONFIGS: dict[str, Config] = {
 }
 
 
-def get_config(name: str, hparams: str = "") -> Config:
-    """Looks up a named config and applies `--hparams` overrides."""
+def get_config(name: str, hparams: str | Mapping[str, Any] = "") -> Config:
+    """Looks up a named config and applies `--hparams` overrides (text, or a mapping:
+    `Config.override`)."""
     if name not in CONFIGS:
         raise ConfigError(f"unknown config {name!r}; choose from: {', '.join(CONFIGS)}")
     return CONFIGS[name].override(hparams)

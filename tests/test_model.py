@@ -52,6 +52,21 @@ def test_hparams_resize_a_tied_conductor_like_magenta():
     assert untied.override("dec_rnn_size=[128]").conductor_rnn_size == (512,)
 
 
+def test_hparams_also_come_as_a_mapping():
+    """get_config(name, {"z_size": 8}) failed with "'dict' object has no attribute 'strip'":
+    only --hparams text was taken. A mapping now overrides as the same text would, ties the
+    conductor alike and is checked alike."""
+    from hmvae_tf.configs import ConfigError, get_config
+
+    text = get_config("hierdec-mel_16bar", "enc_rnn_size=[32],dec_rnn_size=[16,16],z_size=8")
+    mapping = get_config("hierdec-mel_16bar",
+                         {"enc_rnn_size": [32], "dec_rnn_size": (16, 16), "z_size": 8})
+    assert mapping == text and mapping.conductor_rnn_size == (16, 16)
+    assert get_config("cat-mel_2bar_small", {"enc_rnn_size": 32}).enc_rnn_size == (32,)
+    with pytest.raises(ConfigError, match="unknown hparam 'z_sise'"):
+        get_config("cat-mel_2bar_small", {"z_sise": 8})
+
+
 @pytest.mark.parametrize("hparams", ["sampling_rate=0", "sampling_rate=0.5",
                                      "sampling_schedule=constant,sampling_rate=1000"])
 def test_sampling_rates_magenta_rejects_are_config_errors(hparams):
