@@ -84,6 +84,23 @@ def test_notes_whose_note_off_shares_their_note_on_tick_are_read(tmp_path):
         tok(67), 0, 0, 0, tok(67), 0, 0, 0]
 
 
+def test_windows_come_from_midi_files_as_from_note_sequences(tmp_path):
+    """from_note_sequence read a MIDI path, but extract_windows and extract_windows_batch
+    failed on one with "'str' object has no attribute 'notes'"."""
+    ns = scale_ns(bars=6, qpm=97.0)
+    path = midi_io.write_midi(ns, tmp_path / "scale.mid")
+    from_file = midi_io.read_midi(path)
+    tokens = np.stack([w.tokens for w in MEL.extract_windows(str(path), 2)[0]])
+    assert len(tokens) > 1
+    np.testing.assert_array_equal(
+        tokens, np.stack([w.tokens for w in MEL.extract_windows(from_file, 2)[0]]))
+    batch = MEL.extract_windows_batch([path, from_file.SerializeToString()], 2)
+    np.testing.assert_array_equal(batch.tokens[batch.piece == 0], tokens)
+    np.testing.assert_array_equal(batch.tokens[batch.piece == 1], batch.tokens[batch.piece == 0])
+    with pytest.raises(midi_io.MidiReadError, match="cannot read MIDI file"):
+        MEL.extract_windows(tmp_path / "missing.mid", 2)
+
+
 def test_a_row_of_the_models_output_renders_as_its_track(tmp_path):
     """MusicVAE gives [B, T, 1] for one track; a row of it, [T, 1], was refused ('tokens must
     have shape () after the time axis'). Drums render the same way; trio rows stay [T, 3]."""

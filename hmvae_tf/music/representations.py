@@ -47,16 +47,20 @@ class Representation:
         steps = num_bars * STEPS_PER_BAR
         return (steps, len(self.tracks)) if self.multitrack else (steps,)
 
-    def extract_windows(self, ns: NoteSequence, num_bars: int, stats: Stats | None = None
-                        ) -> tuple[list[Window], Stats]:
-        """Distinct training windows of a NoteSequence and the counted skip reasons."""
-        return self._extract(ns, num_bars, stats=stats)
+    def extract_windows(self, ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
+                        stats: Stats | None = None) -> tuple[list[Window], Stats]:
+        """Distinct training windows of a NoteSequence (or MIDI file, as
+        `from_note_sequence` takes) and the counted skip reasons."""
+        return self._extract(midi_io.as_note_sequence(ns)[0], num_bars, stats=stats)
 
-    def extract_windows_batch(self, seqs: Sequence[NoteSequence], num_bars: int,
-                              stats: Sequence[Stats] | None = None) -> WindowBatch:
-        """Training windows of many NoteSequences at once, as arrays (WindowBatch.piece says
-        which input each row came from); stats: one Counter per input, filled in."""
-        return self._extract_batch(seqs, num_bars, stats=stats)
+    def extract_windows_batch(self, seqs: Sequence[NoteSequence | bytes | str | os.PathLike],
+                              num_bars: int, stats: Sequence[Stats] | None = None
+                              ) -> WindowBatch:
+        """Training windows of many NoteSequences (or MIDI files) at once, as arrays
+        (WindowBatch.piece says which input each row came from); stats: one Counter per
+        input, filled in."""
+        return self._extract_batch([midi_io.as_note_sequence(ns)[0] for ns in seqs], num_bars,
+                                   stats=stats)
 
     def to_note_sequence(self, tokens: np.ndarray, qpm: float = DEFAULT_QPM, **kwargs: Any
                          ) -> NoteSequence:
