@@ -329,6 +329,9 @@ def export_saved_model(model: MusicVAE, export_base: str, version: int | None = 
         raise FileExistsError(f"{final} exists; versions are immutable, pick another --version")
     tmp = temporary_folder(export_base, version, os.getpid())
     shutil.rmtree(tmp, ignore_errors=True)
+    # The graphs must not hold the GPU-only kernel; the model a caller goes on training in
+    # the same process gets its own setting back below.
+    use_cudnn = model.encoder.use_cudnn
     model.set_use_cudnn(False)
     try:
         # One stage per traced signature, and saving.
@@ -362,6 +365,8 @@ def export_saved_model(model: MusicVAE, export_base: str, version: int | None = 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        model.set_use_cudnn(use_cudnn)
     return final
 
 

@@ -45,6 +45,18 @@ def test_versions_are_atomic_and_increment(tmp_path):
     assert meta["config"]["name"] == "cat-mel_2bar_small"
 
 
+def test_export_gives_the_model_its_cudnn_setting_back(tmp_path):
+    """export_saved_model turned the GPU's LSTM kernel off for its graphs and left it off, so
+    a model exported from a notebook (or a callback) mid-training went on training on a
+    GPU without cuDNN."""
+    config, model, base, _ = exported(tmp_path)
+    cores = [core.rnn for core in model.decoder.cores]
+    assert model.encoder.use_cudnn and all(rnn.use_cudnn for rnn in cores)
+    model.set_use_cudnn(False)
+    export.export_saved_model(model, base)
+    assert not model.encoder.use_cudnn and not any(rnn.use_cudnn for rnn in cores)
+
+
 def test_graph_has_no_gpu_only_ops(melody_export):
     _, _, _, path = melody_export
     graph = open(os.path.join(path, "saved_model.pb"), "rb").read()
