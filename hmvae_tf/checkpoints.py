@@ -108,8 +108,9 @@ def make_checkpoint(model: MusicVAE) -> tf.train.Checkpoint:
 def load_model(model_dir: str, for_training: bool = False,
                step: int | None = None) -> MusicVAE:
     """The newest checkpoint of a model directory (or the one saved at global `step`), ready
-    for inference (or training). The model alone, as export.load_model gives an export's:
-    its config is `model.config`."""
+    for inference (or, with `for_training`, compiled with the optimizer's state restored, for
+    `fit` and `evaluate`). The model alone, as export.load_model gives an export's: its
+    config is `model.config`."""
     return load_model_at(model_dir, for_training, step)[0]
 
 

@@ -256,7 +256,8 @@ def load_model(saved_model: str, version: int | None = None) -> MusicVAE:
     """A Keras MusicVAE rebuilt from an export: its config, and its weights matched by path.
 
     saved_model: a version directory, or an export base (its newest version, or `version`),
-    as `--saved_model` and the serving client take them."""
+    as `--saved_model` and the serving client take them. The model is not compiled: call
+    `model.compile_for_training()` before `model.evaluate` or `model.fit`."""
     saved_model_dir = resolve_saved_model(saved_model, version)
     model = MusicVAE(read_config(saved_model_dir))
     model.build()

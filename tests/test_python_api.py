@@ -6,6 +6,7 @@ import re
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from hmvae_tf import checkpoints
@@ -78,3 +79,9 @@ def test_tf_train_checkpoint_of_the_model_misses_weights_as_the_readme_warns(tmp
     checkpoints.make_checkpoint(fresh).read(whole).assert_existing_objects_matched()
     for a, b in zip(fresh.weights, model.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_a_config_name_is_not_a_config():
+    """MusicVAE("cat-mel_2bar_small") failed with "'str' object has no attribute 'validate'"."""
+    with pytest.raises(TypeError, match=r"MusicVAE\(get_config\('cat-mel_2bar_small'\)\)"):
+        MusicVAE("cat-mel_2bar_small")

@@ -52,6 +52,11 @@ class MusicVAE(keras.Model):
     """
 
     def __init__(self, config: Config, **kwargs):
+        if not isinstance(config, Config):  # a config's name reached `.validate` otherwise
+            raise TypeError(f"MusicVAE takes a Config, not {config!r}: "
+                            f"MusicVAE(get_config({config!r})) builds one from a name"
+                            if isinstance(config, str) else
+                            f"MusicVAE takes a Config (configs.get_config), not {config!r}")
         super().__init__(name=kwargs.pop("name", "music_vae"), **kwargs)
         config.validate()
         self.config = config
