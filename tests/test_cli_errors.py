@@ -265,7 +265,7 @@ def test_a_missing_split_is_a_file_not_found_error(monkeypatch):
     from hmvae_tf import model_card
 
     with pytest.raises(FileNotFoundError, match=r"ds/x has no split 'test'.*\['train'\]"):
-        model_card.read_test("ds/x", None, 10, configs.get_config("cat-mel_2bar_small"))
+        model_card.read_split("ds/x", "test", None, 10, configs.get_config("cat-mel_2bar_small"))
 
 
 def test_evaluate_refuses_a_missing_split_before_loading_the_model(tmp_path, monkeypatch,
