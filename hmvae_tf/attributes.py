@@ -485,8 +485,9 @@ def _compute(client, args) -> int:
 def _other_measure_splits(splits: list[str]) -> str:
     """What `--compute` can do instead on a build without the split it measures on: another
     held-out split, or building the vectors without measuring them."""
-    held_out = [s for s in splits if s != "train"]
-    instead = "".join(f"pass --measure_split={s} or " for s in held_out[:1])
+    from hmvae_tf import data
+
+    instead = "".join(f"pass --measure_split={s} or " for s in data.held_out_splits(splits)[:1])
     return instead + "pass --test_windows=0 to build them without measuring them"
 
 

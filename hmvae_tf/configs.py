@@ -14,8 +14,10 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 # Track name -> number of token classes per step. Every representation uses 16 steps per
 # 4/4 bar; a trio's tokens are [T, 3] in this order.
@@ -26,6 +28,20 @@ REPRESENTATION_TRACKS = {
     "trio": ("melody", "bass", "drums"),
 }
 STEPS_PER_BAR = 16
+
+
+def check_token_ids(tokens: Any, tracks: Sequence[str]) -> None:
+    """ValueError naming the first id outside its track's vocabulary in integer tokens
+    [..., K] (K = len(tracks)): the model's one-hot took a negative id as silence and a
+    large one failed in a gather; a MIDI rendering wrote pitches above 127."""
+    by_track = np.asarray(tokens).reshape(-1, len(tracks))
+    for k, track in enumerate(tracks):
+        classes = TRACK_CLASSES[track]
+        ids = by_track[:, k]
+        outside = ids[(ids < 0) | (ids >= classes)]
+        if outside.size:
+            raise ValueError(f"{track} tokens are the model's class ids 0..{classes - 1}, "
+                             f"not {int(outside[0])}")
 
 
 class ConfigError(ValueError):

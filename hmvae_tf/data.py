@@ -155,6 +155,12 @@ def require_prepared(dataset: str, data_dir: str | None) -> tfds.core.DatasetBui
     return builder
 
 
+def held_out_splits(splits: list[str]) -> list[str]:
+    """The splits of a build other than the training split: what a measurement can use
+    instead of a missing test split."""
+    return [s for s in splits if s != "train"]
+
+
 def require_split(dataset: str, split: str, data_dir: str | None, purpose: str = "",
                   remedy: str | Callable[[list[str]], str] = "") -> tfds.core.DatasetBuilder:
     """`require_prepared`, or a SplitNotFoundError when the build has no such split: read

@@ -170,7 +170,9 @@ def other_splits(splits: list[str]) -> str:
     """What to measure a card on instead, from the splits a build has: the held-out ones
     first; the training split only when there is no other (its numbers are not held-out
     quality, as the card then says)."""
-    held_out = [s for s in splits if s != "train"]
+    from hmvae_tf import data
+
+    held_out = data.held_out_splits(splits)
     if held_out:
         return "measure it on another with " + " or ".join(f"--split={s}" for s in held_out)
     if splits:

@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from hmvae_tf.configs import Config
+from hmvae_tf.configs import Config, check_token_ids
 from hmvae_tf.model import sampling
 from hmvae_tf.model.decoders import MusicDecoder
 from hmvae_tf.model.encoder import BidirectionalLstmEncoder
@@ -172,12 +172,7 @@ class MusicVAE(keras.Model):
     def _check_ids(self, tokens: tf.Tensor) -> None:
         """ValueError for an id outside a track's vocabulary, in eager calls: encode took a
         negative id as a silent all-zero one-hot, and a large one failed in a gather."""
-        for k, (track, classes) in enumerate(zip(self.config.tracks, self.track_classes)):
-            ids = tokens[..., k]
-            outside = tf.boolean_mask(ids, (ids < 0) | (ids >= classes))
-            if tf.size(outside) > 0:
-                raise ValueError(f"{track} tokens are the model's class ids 0..{classes - 1}, "
-                                 f"not {int(outside[0])}")
+        check_token_ids(tokens.numpy(), self.config.tracks)
 
     def encode(self, tokens: tf.Tensor, training: bool = False) -> tfd.MultivariateNormalDiag:
         """q(z|x) for tokens [B, T, K] (or [B, T] for one track, `model_tokens`)."""

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
+from hmvae_tf.configs import check_token_ids
+
 from . import drums, melody, midi_io, trio
 from .grid import DEFAULT_QPM, STEPS_PER_BAR, Stats
 from .windows import NoWindowError, Window, WindowBatch
@@ -90,12 +92,7 @@ class Representation:
         if tokens.dtype.kind not in "iu":
             raise ValueError(f"{self.name} tokens are integer class ids, not "
                              f"{tokens.dtype.name} values")
-        by_track = tokens.reshape(len(tokens), len(self.tracks))
-        for k, (track, classes) in enumerate(zip(self.tracks, self.num_classes)):
-            outside = by_track[:, k][(by_track[:, k] < 0) | (by_track[:, k] >= classes)]
-            if outside.size:
-                raise ValueError(f"{track} tokens are the model's class ids 0..{classes - 1}, "
-                                 f"not {int(outside[0])}")
+        check_token_ids(tokens, self.tracks)
         return tokens
 
     def from_note_sequence(self, ns: NoteSequence | bytes | str | os.PathLike, num_bars: int,
